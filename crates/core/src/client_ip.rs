@@ -1,0 +1,119 @@
+//! Client-IP resolution: `X-Forwarded-For` is believed only hop by hop through proxies we trust.
+//!
+//! Guarantee: if the socket peer is not a trusted proxy, the result is the socket peer, whatever
+//! the headers say. Otherwise the chain is walked from the right (the hop nearest to us) and the
+//! first address that is not a trusted proxy is the client.
+
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// The set of proxies whose `X-Forwarded-For` we believe.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+}
+
+impl TrustedProxies {
+    pub fn new(nets: Vec<IpNet>) -> Self {
+        Self { nets }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Resolves the client address from the socket peer and the `X-Forwarded-For` values, in the
+    /// order the headers appeared.
+    pub fn resolve<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match parse_hop(hop) {
+                Some(ip) => {
+                    client = ip;
+                    if !self.contains(ip) {
+                        return ip;
+                    }
+                }
+                // A malformed hop ends the chain we can believe.
+                None => return client,
+            }
+        }
+        client
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    // "[v6]:port" or "v4:port"
+    hop.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|sa| canonical(sa.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(nets: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(nets.iter().map(|n| n.parse().unwrap()).collect())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_the_header_says() {
+        let t = trusted(&["10.0.0.0/8"]);
+        assert_eq!(t.resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter()), ip("203.0.113.9"));
+        assert_eq!(TrustedProxies::default().resolve(ip("127.0.0.1"), ["1.2.3.4"].into_iter()), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn walks_from_the_right_through_trusted_hops() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let got = t.resolve(ip("10.0.0.1"), ["6.6.6.6, 198.51.100.7, 10.0.0.2"].into_iter());
+        assert_eq!(got, ip("198.51.100.7"), "the spoofed leftmost entry is ignored");
+    }
+
+    #[test]
+    fn several_header_lines_form_one_chain() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let got = t.resolve(ip("10.0.0.1"), ["198.51.100.7", "10.0.0.3"].into_iter());
+        assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn malformed_hop_stops_the_walk() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let got = t.resolve(ip("10.0.0.1"), ["1.2.3.4, garbage, 10.0.0.5"].into_iter());
+        assert_eq!(got, ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn ports_and_mapped_addresses_are_understood() {
+        let t = trusted(&["10.0.0.0/8"]);
+        assert_eq!(t.resolve(ip("::ffff:10.0.0.1"), ["[2001:db8::1]:443"].into_iter()), ip("2001:db8::1"));
+        assert_eq!(t.resolve(ip("10.0.0.1"), ["192.0.2.1:5555"].into_iter()), ip("192.0.2.1"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Palisade's persistence.
+//!
+//! Two kinds of state, each behind a trait so that backends can be swapped without the gateway
+//! noticing:
+//! - [`Store`]: durable records (users, keys, sessions, tenants, audit, secrets as they arrive).
+//!   Embedded default: SQLite in the data dir; scale-out: PostgreSQL.
+//! - [`HotState`]: short-lived counters and flags read on the hot path (rate counters,
+//!   revocations, failure counters, IP blocks). Embedded default: process memory; scale-out: Redis.
+//!
+//! Every backend must pass the same [`conformance`] suite.
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+pub mod memory;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a store operation can fail with. Messages never carry secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unreachable: {0}")]
+    Unavailable(String),
+    #[error("store migration failed: {0}")]
+    Migration(String),
+    #[error("store URL is not supported: {0}")]
+    UnsupportedUrl(String),
+    #[error("store query failed: {0}")]
+    Query(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable state.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Short backend name for logs and `/readyz` (`sqlite`, `memory`, ...).
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the store can answer queries now.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Reads a metadata value.
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Writes a metadata value, replacing any previous one.
+    async fn meta_put(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+/// Fast, expiring state shared by the gates.
+#[async_trait]
+pub trait HotState: Send + Sync + std::fmt::Debug {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    /// Adds one to the counter `key` and returns the new value. A counter that did not exist (or
+    /// had expired) starts at 1 and lives for `ttl` from now; later increments keep its expiry.
+    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<u64>;
+    /// Current value of a live counter, 0 when absent or expired.
+    async fn counter(&self, key: &str) -> StoreResult<u64>;
+    /// Sets a flag that lives for `ttl` (a revocation, a block).
+    async fn set_flag(&self, key: &str, ttl: Duration) -> StoreResult<()>;
+    /// True while the flag lives.
+    async fn has_flag(&self, key: &str) -> StoreResult<bool>;
+    /// Removes a counter or flag.
+    async fn remove(&self, key: &str) -> StoreResult<()>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+pub type SharedHotState = Arc<dyn HotState>;
+
+/// Opens the durable store a URL names: `sqlite:` (file `palisade.db` in `data_dir`),
+/// `sqlite://PATH` (relative paths resolve against `data_dir`) or `memory:`.
+pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<SharedStore> {
+    if url == "memory:" {
+        return Ok(Arc::new(memory::MemoryStore::default()));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        let path = if rest.is_empty() {
+            data_dir.join("palisade.db")
+        } else {
+            let p = std::path::Path::new(rest);
+            if p.is_absolute() { p.to_path_buf() } else { data_dir.join(p) }
+        };
+        return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
+    }
+    Err(StoreError::UnsupportedUrl(format!(
+        "{url:?} (expected \"sqlite:\", \"sqlite://PATH\" or \"memory:\")"
+    )))
+}
+
+/// Opens the hot state a URL names: `memory:`.
+pub fn open_hot_state(url: &str, clock: palisade_core::clock::SharedClock) -> StoreResult<SharedHotState> {
+    match url {
+        "memory:" => Ok(Arc::new(memory::MemoryHotState::new(clock))),
+        other => Err(StoreError::UnsupportedUrl(format!("{other:?} (expected \"memory:\")"))),
+    }
+}
