@@ -1,2 +1,233 @@
+//! `palisade`: the command line of the Palisade security gateway.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod init;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use palisade_gateway::config::{Config, ConfigSource, Environment};
+use palisade_gateway::{checks, logging, server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Palisade: a security gateway for HTTP APIs.
+///
+/// Put Palisade in front of an API and it checks every request before the API sees it. Start
+/// with `palisade serve`: with no configuration it runs in dev mode on 127.0.0.1:8080 with a
+/// built-in demo upstream under /demo/. Then `palisade init` writes a commented palisade.toml to
+/// edit, and `palisade config check --env production` tells you what a real deployment still
+/// needs.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    ///
+    /// Configuration comes from --config (or PALISADE_CONFIG), then PALISADE_SECTION__KEY
+    /// environment variables (PALISADE_STORE__URL sets store.url), then these flags. Stop with
+    /// Ctrl-C or SIGTERM: in-flight requests finish within server.shutdown_grace.
+    Serve(ServeArgs),
+    /// Write a commented palisade.toml with freshly generated secrets (file mode 0600).
+    Init {
+        /// Directory to write palisade.toml into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Where Palisade keeps its SQLite database and dev secrets [default: ./palisade-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Also start the built-in echo upstream behind /demo/ (on by default when no routes are configured).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// TOML configuration file [env: PALISADE_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// `dev` generates missing secrets and warns; `production` refuses weak or missing
+    /// secrets, plaintext listeners, CORS `*` with credentials and debug logging.
+    #[arg(long, value_enum)]
+    env: Option<EnvArg>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration; exits non-zero and lists every problem if it would not start.
+    Check(SourceArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EnvArg {
+    Dev,
+    Production,
+}
+
+impl From<EnvArg> for Environment {
+    fn from(e: EnvArg) -> Self {
+        match e {
+            EnvArg::Dev => Environment::Dev,
+            EnvArg::Production => Environment::Production,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Init { dir } => init::run(&dir),
+        Command::Config(ConfigCommand::Check(args)) => config_check(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("palisade: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(source: &SourceArgs) -> Result<(Config, Environment, Option<PathBuf>)> {
+    let (config, file) = Config::load(&ConfigSource { file: source.config.clone(), env: std::env::vars().collect() })
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let env = source.env.map(Environment::from).unwrap_or(config.server.env);
+    Ok((config, env, file))
+}
+
+fn config_check(args: SourceArgs) -> Result<ExitCode> {
+    let (config, env, file) = load(&args)?;
+    let name = file.map_or_else(|| "the defaults (no config file)".to_string(), |f| f.display().to_string());
+    let env_name = match env {
+        Environment::Dev => "dev",
+        Environment::Production => "production",
+    };
+    let problems = checks::problems(&config, env);
+    if problems.is_empty() {
+        println!("{name}: OK for {env_name}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{name}: {} problem(s) for {env_name}:", problems.len());
+    for p in &problems {
+        eprintln!("  - {p}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let (mut config, env, file) = load(&args.source)?;
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    config.server.demo |= args.demo;
+    logging::init(&config.log).map_err(anyhow::Error::msg)?;
+
+    let config = match server::prepare(config, env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("palisade: refusing to start: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if env == Environment::Dev {
+        for warning in checks::dev_warnings(&config) {
+            tracing::warn!("{warning}");
+            eprintln!("WARNING: {warning}");
+        }
+    }
+    // The control runtime runs the store, the demo upstream and signal handling; each serving
+    // worker runs its own runtime (see palisade_gateway::server).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("palisade-control")
+        .enable_all()
+        .build()
+        .context("starting the control runtime")?;
+    runtime.block_on(async move {
+        let gateway = match server::start(config).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("palisade: cannot start: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        announce(&gateway, file.as_deref());
+        wait_for_signal().await;
+        eprintln!("palisade: shutting down; letting in-flight requests finish");
+        gateway.shutdown();
+        gateway.wait().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn announce(gateway: &server::RunningGateway, file: Option<&std::path::Path>) {
+    let config = &gateway.state.config;
+    let scheme = if config.tls.enabled() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", gateway.addr);
+    println!("Palisade is listening on {base}");
+    match file {
+        Some(f) => println!("  config: {}", f.display()),
+        None => println!("  config: built-in defaults (run `palisade init` to write a palisade.toml)"),
+    }
+    println!("  data:   {} (store: {})", config.server.data_dir.display(), gateway.state.store.backend());
+    for route in gateway.state.routes.iter() {
+        let ups: Vec<String> = route.upstreams.iter().map(|u| u.to_string()).collect();
+        println!("  route:  {} -> {}", route.prefix, ups.join(", "));
+    }
+    if gateway.demo_addr.is_some() {
+        println!();
+        println!("Try the demo (a built-in echo upstream behind /demo/):");
+        println!("  curl -i {base}/demo/hello");
+        println!("  curl -s {base}/demo/hello -H 'X-User-Id: admin'     # spoofed identity is stripped");
+        println!("  head -c 9000000 /dev/zero | curl -s {base}/demo/upload --data-binary @- -i   # 413 over 8 MiB");
+        println!("  curl -s {base}/healthz ; curl -s {base}/readyz");
+        println!("  curl -s {base}/metrics | grep palisade_");
+    }
+    if let Some(r) = gateway.redirect_addr {
+        println!("  redirecting http://{r} to HTTPS");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,1 +1,24 @@
+//! Palisade's HTTP side: the gates (one tower layer per file under `layers/`), the proxy, the
+//! built-in endpoints, the listeners and configuration.
+//!
+//! Use [`server::start`] to run a gateway, or [`pipeline::build`] to put the gates in front of
+//! your own service.
 #![forbid(unsafe_code)]
+
+pub mod checks;
+pub mod config;
+pub mod cors;
+pub mod demo;
+pub mod layers;
+pub mod logging;
+pub mod metrics;
+pub mod ops;
+pub mod pipeline;
+pub mod problem;
+pub mod proxy;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod units;

@@ -1,0 +1,254 @@
+//! The boundary gate: the first check every request meets.
+//!
+//! It gives the request an id, resolves the client IP through trusted proxies, matches the
+//! route, refuses oversized header blocks (431), unknown hosts (400) and declared bodies over
+//! the limit (413), strips identity headers a client could spoof, caps streamed bodies, and
+//! bounds the whole request in time (408 while the body still arrives, 504 after).
+
+use super::body_limit::{BodyState, LimitedBody};
+use super::{BoxFuture, ConnInfo, Req, RequestMeta, Res};
+use crate::problem::refuse;
+use crate::routes::{RouteMatch, RouteTable};
+use axum::body::Body;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use http_body::Body as _;
+use palisade_core::client_ip::TrustedProxies;
+use palisade_core::request_id;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::{Layer, Service};
+
+pub const GATE: &str = "boundary";
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Headers that carry identity Palisade asserts; a client must never supply them.
+pub const IDENTITY_HEADER_PREFIX: &str = "x-palisade-";
+pub const IDENTITY_HEADERS: &[&str] = &["x-user-id"];
+
+#[derive(Debug)]
+pub struct BoundaryConfig {
+    pub allowed_hosts: Vec<String>,
+    pub trusted_proxies: TrustedProxies,
+    pub max_header_bytes: u64,
+    pub max_body: u64,
+    pub request_timeout: Duration,
+    pub behind_tls_proxy: bool,
+    /// Configured extra headers to strip, lowercased.
+    pub strip_headers: Vec<HeaderName>,
+    pub routes: Arc<RouteTable>,
+}
+
+impl BoundaryConfig {
+    fn host_allowed(&self, host: Option<&str>) -> bool {
+        if self.allowed_hosts.is_empty() {
+            return true;
+        }
+        let Some(host) = host else { return false };
+        self.allowed_hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+            None => host.eq_ignore_ascii_case(allowed),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BoundaryLayer {
+    config: Arc<BoundaryConfig>,
+}
+
+impl BoundaryLayer {
+    pub fn new(config: BoundaryConfig) -> Self {
+        Self { config: Arc::new(config) }
+    }
+}
+
+impl<S> Layer<S> for BoundaryLayer {
+    type Service = Boundary<S>;
+    fn layer(&self, inner: S) -> Boundary<S> {
+        Boundary { inner, config: self.config.clone() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Boundary<S> {
+    inner: S,
+    config: Arc<BoundaryConfig>,
+}
+
+/// The host a request is for, without port: `:authority` (HTTP/2) or `Host`.
+pub fn request_host(req: &Req) -> Option<&str> {
+    let raw = req
+        .uri()
+        .host()
+        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))?;
+    Some(strip_port(raw))
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host })
+}
+
+fn header_block_size(req: &Req) -> u64 {
+    req.headers().iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum()
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let s = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(s).expect("a UUID is a valid header value")
+}
+
+fn strip_identity_headers(req: &mut Req, extra: &[HeaderName]) {
+    let spoofed: Vec<HeaderName> = req
+        .headers()
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            n.starts_with(IDENTITY_HEADER_PREFIX) || IDENTITY_HEADERS.contains(&n) || extra.contains(name)
+        })
+        .cloned()
+        .collect();
+    for name in spoofed {
+        req.headers_mut().remove(&name);
+    }
+}
+
+impl<S> Service<Req> for Boundary<S>
+where
+    S: Service<Req, Response = Res, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Res;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Req) -> BoxFuture {
+        let config = &self.config;
+        let conn = req.extensions().get::<ConnInfo>().copied().unwrap_or(ConnInfo {
+            peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            tls: false,
+        });
+        let request_id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if request_id::is_well_formed(v.as_bytes()) => v.clone(),
+            _ => new_request_id(),
+        };
+        let client_ip = config.trusted_proxies.resolve(
+            conn.peer.ip(),
+            req.headers().get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()),
+        );
+        // `behind_tls_proxy` declares that every client reaches us through a TLS terminator.
+        let https = conn.tls || config.behind_tls_proxy;
+        let host = request_host(&req);
+        let (route, method_not_allowed) = match config.routes.find(host, req.uri().path(), req.method()) {
+            RouteMatch::Found(r) => (Some(r), false),
+            RouteMatch::MethodNotAllowed => (None, true),
+            RouteMatch::NotFound => (None, false),
+        };
+        let max_body = route.as_ref().map_or(config.max_body, |r| r.max_body);
+        let peer_is_trusted_proxy = config.trusted_proxies.contains(conn.peer.ip());
+        let meta = RequestMeta { request_id, client_ip, https, peer_is_trusted_proxy, route };
+        let id = meta.request_id_str().to_owned();
+
+        tracing::debug!(request_id = %id, method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
+
+        let refusal = if header_block_size(&req) > config.max_header_bytes {
+            Some(refuse(GATE, "header-too-large", StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("The request headers exceed {} bytes; send fewer or smaller headers.", config.max_header_bytes), &id))
+        } else if !config.host_allowed(host) {
+            Some(refuse(GATE, "host-not-allowed", StatusCode::BAD_REQUEST,
+                "This host name is not served here; check the URL.", &id))
+        } else if req.body().size_hint().lower() > max_body {
+            Some(refuse(GATE, "body-too-large", StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The request body exceeds the limit of {max_body} bytes."), &id))
+        } else if method_not_allowed {
+            Some(refuse(GATE, "method-not-allowed", StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on this path.", req.method()), &id))
+        } else {
+            None
+        };
+        if let Some(mut res) = refusal {
+            finish(&mut res, &meta);
+            return Box::pin(async move { Ok(res) });
+        }
+
+        strip_identity_headers(&mut req, &config.strip_headers);
+        req.headers_mut().insert(X_REQUEST_ID.clone(), meta.request_id.clone());
+        let body_state = if req.body().is_end_stream() {
+            None
+        } else {
+            let state = Arc::new(BodyState::default());
+            let req_body = std::mem::take(req.body_mut());
+            *req.body_mut() = Body::new(LimitedBody::new(req_body, max_body, state.clone()));
+            req.extensions_mut().insert(state.clone());
+            Some(state)
+        };
+        req.extensions_mut().insert(meta.clone());
+
+        let timeout = config.request_timeout;
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let mut res = match tokio::time::timeout(timeout, fut).await {
+                Ok(res) => res?,
+                Err(_) if body_state.as_ref().is_some_and(|s| !s.finished()) => refuse(
+                    GATE, "request-timeout", StatusCode::REQUEST_TIMEOUT,
+                    format!("The request body did not arrive within {}.", humantime::format_duration(timeout)), &id),
+                Err(_) => refuse(
+                    GATE, "response-timeout", StatusCode::GATEWAY_TIMEOUT,
+                    format!("No response within {}; try again later.", humantime::format_duration(timeout)), &id),
+            };
+            finish(&mut res, &meta);
+            Ok(res)
+        })
+    }
+}
+
+fn finish(res: &mut Res, meta: &RequestMeta) {
+    res.headers_mut().insert(X_REQUEST_ID.clone(), meta.request_id.clone());
+    res.extensions_mut().insert(meta.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn wildcard_hosts_match_subdomains_only() {
+        let c = BoundaryConfig {
+            allowed_hosts: vec!["api.example.com".into(), "*.example.org".into()],
+            trusted_proxies: Default::default(),
+            max_header_bytes: 8192,
+            max_body: 1,
+            request_timeout: Duration::from_secs(1),
+            behind_tls_proxy: false,
+            strip_headers: vec![],
+            routes: Default::default(),
+        };
+        assert!(c.host_allowed(Some("API.example.com")));
+        assert!(c.host_allowed(Some("a.example.org")));
+        assert!(!c.host_allowed(Some("example.org")));
+        assert!(!c.host_allowed(Some("evilexample.org")));
+        assert!(!c.host_allowed(Some("api.example.com.evil.net")));
+        assert!(!c.host_allowed(None));
+    }
+}

@@ -1,0 +1,55 @@
+//! The gates of the request pipeline, one tower layer per file, in pipeline order:
+//!
+//! ```text
+//! respond ─► boundary ─► cors ─► sanitize ─► (admission, firewall, identify, throttle,
+//!                                             authorize, inspect: their own issues) ─► route
+//! ```
+//!
+//! `respond` is outermost so that it sees every answer, refusals included, to add security
+//! headers, count metrics and write the access log. `boundary` runs first on the way in and
+//! attaches the [`RequestMeta`] that later gates read.
+
+pub mod body_limit;
+pub mod boundary;
+pub mod respond;
+pub mod sanitize;
+
+use crate::routes::Route;
+use axum::body::Body;
+use http::HeaderValue;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+pub type Req = http::Request<Body>;
+pub type Res = http::Response<Body>;
+pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Res, std::convert::Infallible>> + Send>>;
+
+/// What the listener knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// What the boundary learned about a request; on request and response extensions.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: HeaderValue,
+    pub client_ip: IpAddr,
+    /// The connection to Palisade, or the client's connection to a trusted TLS proxy, is HTTPS.
+    pub https: bool,
+    /// The socket peer is a trusted proxy, so its `X-Forwarded-For` chain may be passed on.
+    pub peer_is_trusted_proxy: bool,
+    /// The configured route the request matched, if any.
+    pub route: Option<Arc<Route>>,
+}
+
+impl RequestMeta {
+    pub fn request_id_str(&self) -> &str {
+        self.request_id.to_str().unwrap_or("-")
+    }
+}
+
+/// Marks a response that came from an upstream, not from Palisade itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;

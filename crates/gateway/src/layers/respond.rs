@@ -1,0 +1,151 @@
+//! The respond gate (outermost): security headers on every response, request metrics, and one
+//! access-log line per request.
+
+use super::{BoxFuture, Proxied, Req, RequestMeta, Res};
+use crate::config::SecurityHeadersConfig;
+use crate::metrics;
+use crate::problem::Refusal;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower::{Layer, Service};
+
+/// The strict policy for Palisade's own answers (problems, ops, later the console).
+pub const PALISADE_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Security headers, parsed once at start.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderSet {
+    always: Vec<(HeaderName, HeaderValue)>,
+    /// Sent only when the client reached us over HTTPS.
+    hsts: Option<HeaderValue>,
+}
+
+impl HeaderSet {
+    /// Headers for upstream responses, per configuration.
+    pub fn proxied(cfg: &SecurityHeadersConfig) -> Result<Self, String> {
+        Self::build(cfg, &cfg.content_security_policy)
+    }
+
+    /// Headers for Palisade's own responses: as configured, with the strict CSP.
+    pub fn palisade(cfg: &SecurityHeadersConfig) -> Result<Self, String> {
+        Self::build(cfg, PALISADE_CSP)
+    }
+
+    fn build(cfg: &SecurityHeadersConfig, csp: &str) -> Result<Self, String> {
+        let pairs = [
+            (header::X_CONTENT_TYPE_OPTIONS, &cfg.content_type_options),
+            (header::X_FRAME_OPTIONS, &cfg.frame_options),
+            (header::REFERRER_POLICY, &cfg.referrer_policy),
+            (HeaderName::from_static("permissions-policy"), &cfg.permissions_policy),
+        ];
+        let mut always = Vec::new();
+        for (name, value) in pairs.iter().map(|(n, v)| (n.clone(), v.as_str())).chain([(header::CONTENT_SECURITY_POLICY, csp)]) {
+            if !value.is_empty() {
+                let v = HeaderValue::from_str(value).map_err(|_| format!("header {name}: {value:?} is not a valid header value"))?;
+                always.push((name, v));
+            }
+        }
+        let hsts = if cfg.strict_transport_security.is_empty() {
+            None
+        } else {
+            Some(HeaderValue::from_str(&cfg.strict_transport_security).map_err(|_| "strict_transport_security is not a valid header value".to_string())?)
+        };
+        Ok(Self { always, hsts })
+    }
+
+    pub fn apply(&self, headers: &mut HeaderMap, https: bool) {
+        for (name, value) in &self.always {
+            headers.insert(name.clone(), value.clone());
+        }
+        if https && let Some(hsts) = &self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    palisade_headers: HeaderSet,
+    access_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RespondLayer {
+    shared: Arc<Shared>,
+}
+
+impl RespondLayer {
+    pub fn new(headers: &SecurityHeadersConfig, access_log: bool) -> Result<Self, String> {
+        Ok(Self { shared: Arc::new(Shared { palisade_headers: HeaderSet::palisade(headers)?, access_log }) })
+    }
+}
+
+impl<S> Layer<S> for RespondLayer {
+    type Service = Respond<S>;
+    fn layer(&self, inner: S) -> Respond<S> {
+        Respond { inner, shared: self.shared.clone() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Respond<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Req> for Respond<S>
+where
+    S: Service<Req, Response = Res, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Res;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> BoxFuture {
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        let logged = shared.access_log.then(|| (req.method().clone(), req.uri().path().to_owned()));
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            let meta = res.extensions().get::<RequestMeta>().cloned();
+            let https = meta.as_ref().is_some_and(|m| m.https);
+            let route = meta.as_ref().and_then(|m| m.route.as_deref());
+            match route {
+                Some(route) if res.extensions().get::<Proxied>().is_some() => route.headers.apply(res.headers_mut(), https),
+                _ => shared.palisade_headers.apply(res.headers_mut(), https),
+            }
+            let route_name = route.map_or("-", |r| r.name);
+            let elapsed = started.elapsed();
+            metrics::record_request(route_name, res.status(), elapsed);
+            if let Some(refusal) = res.extensions().get::<Refusal>() {
+                metrics::record_refusal(refusal.gate, refusal.reason);
+            }
+            if let Some((method, path)) = logged {
+                let (request_id, client_ip) = meta
+                    .as_ref()
+                    .map(|m| (m.request_id_str().to_owned(), m.client_ip.to_string()))
+                    .unwrap_or_default();
+                tracing::info!(
+                    target: "palisade::access",
+                    request_id = %request_id,
+                    client_ip = %client_ip,
+                    method = %method,
+                    path = %path,
+                    status = res.status().as_u16(),
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    route = route_name,
+                    "request"
+                );
+            }
+            Ok(res)
+        })
+    }
+}

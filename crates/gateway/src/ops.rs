@@ -1,0 +1,62 @@
+//! Ops endpoints: `/healthz` (the process is up), `/readyz` (stores answer), `/metrics`
+//! (Prometheus text, only for the CIDRs in `ops.metrics_allow`).
+
+use crate::layers::RequestMeta;
+use crate::problem::refuse;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode, header};
+use std::sync::Arc;
+
+pub const GATE: &str = "ops";
+pub const PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+pub fn router() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+fn request_id(req: &Request) -> String {
+    req.extensions().get::<RequestMeta>().map(|m| m.request_id_str().to_owned()).unwrap_or_default()
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let store = state.store.ping().await;
+    let hot = state.hot.ping().await;
+    if let (Ok(()), Ok(())) = (&store, &hot) {
+        return Json(serde_json::json!({
+            "status": "ready",
+            "store": state.store.backend(),
+            "hot_state": state.hot.backend(),
+        }))
+        .into_response();
+    }
+    let failing: Vec<&str> = [("store", store.is_err()), ("hot state", hot.is_err())]
+        .into_iter()
+        .filter_map(|(name, bad)| bad.then_some(name))
+        .collect();
+    tracing::warn!(store = ?store.err(), hot_state = ?hot.err(), "not ready");
+    refuse(GATE, "not-ready", StatusCode::SERVICE_UNAVAILABLE, format!("Not ready: the {} does not answer.", failing.join(" and ")), &request_id(&req))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let allowed = &state.config.ops.metrics_allow;
+    let client = req.extensions().get::<RequestMeta>().map(|m| m.client_ip);
+    let permitted = allowed.is_empty() || client.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip)));
+    if !permitted {
+        return refuse(GATE, "metrics-forbidden", StatusCode::FORBIDDEN, "Metrics are not available to this address.", &request_id(&req));
+    }
+    let mut res = state.metrics.render().into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res
+}

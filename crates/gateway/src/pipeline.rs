@@ -1,0 +1,138 @@
+//! Assembles the gates into one service. Built once per worker at start; the order here is the
+//! order in DESIGN.md. Later gates (admission, firewall, identify, throttle, authorize, inspect)
+//! slot in between `sanitize` and `route` without reshaping the rest.
+
+use crate::layers::boundary::{BoundaryConfig, BoundaryLayer};
+use crate::layers::respond::RespondLayer;
+use crate::layers::sanitize::SanitizeLayer;
+use crate::layers::{BoxFuture, Req, RequestMeta, Res};
+use crate::problem::refuse;
+use crate::proxy::{self, Upstream};
+use crate::state::AppState;
+use crate::{cors, ops};
+use http::{HeaderName, StatusCode};
+use palisade_core::client_ip::TrustedProxies;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::util::BoxCloneService;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+
+pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
+
+/// Paths Palisade answers itself, whatever the routes say.
+pub fn is_builtin_path(path: &str) -> bool {
+    ops::PATHS.contains(&path)
+}
+
+/// Builds the full pipeline over `upstream`.
+pub fn build(state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> Result<GatewayService, String> {
+    let config = &state.config;
+    let boundary = BoundaryLayer::new(BoundaryConfig {
+        allowed_hosts: config.server.allowed_hosts.clone(),
+        trusted_proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+        max_header_bytes: config.limits.max_header_bytes.0,
+        max_body: config.limits.max_body.0,
+        request_timeout: config.limits.request_timeout.0,
+        behind_tls_proxy: config.server.behind_tls_proxy,
+        strip_headers: config
+            .proxy
+            .strip_headers
+            .iter()
+            .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| format!("proxy.strip_headers: {h:?} is not a header name")))
+            .collect::<Result<_, _>>()?,
+        routes: state.routes.clone(),
+    });
+    let respond = RespondLayer::new(&config.headers, config.log.access)?;
+    let sanitize = config
+        .sanitize
+        .enabled
+        .then(|| SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0))
+        .transpose()?;
+    let cors = cors::layer(&config.cors)?;
+    let route = RouteService {
+        builtin: ops::router().with_state(state.clone()),
+        upstream,
+        response_timeout: config.proxy.response_timeout.0,
+    };
+    let service = ServiceBuilder::new()
+        .layer(respond)
+        .layer(boundary)
+        .option_layer(cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))))
+        .option_layer(sanitize)
+        .service(route);
+    Ok(BoxCloneService::new(service))
+}
+
+/// Adapts a gate whose future is not our `BoxFuture` (tower-http's CORS) into the pipeline.
+#[derive(Clone)]
+pub struct BoxedGate<S> {
+    inner: S,
+}
+
+impl<S> BoxedGate<S> {
+    fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, B> Service<Req> for BoxedGate<S>
+where
+    S: Service<Req, Response = http::Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Res;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> BoxFuture {
+        let fut = self.inner.call(req);
+        Box::pin(async move { Ok(fut.await?.map(axum::body::Body::new)) })
+    }
+}
+
+/// The innermost step: Palisade's own endpoints, or the proxy.
+#[derive(Clone)]
+pub struct RouteService {
+    builtin: axum::Router,
+    upstream: Arc<dyn Upstream>,
+    response_timeout: Duration,
+}
+
+impl Service<Req> for RouteService {
+    type Response = Res;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> BoxFuture {
+        if is_builtin_path(req.uri().path()) {
+            let router = self.builtin.clone();
+            return Box::pin(async move { router.oneshot(req).await });
+        }
+        let meta = req.extensions().get::<RequestMeta>();
+        match meta.and_then(|m| m.route.clone()) {
+            Some(route) => {
+                let upstream = self.upstream.clone();
+                let timeout = self.response_timeout;
+                Box::pin(async move { Ok(proxy::forward(upstream.as_ref(), timeout, route, req).await) })
+            }
+            None => {
+                let id = meta.map(|m| m.request_id_str().to_owned()).unwrap_or_default();
+                Box::pin(async move {
+                    Ok(refuse("route", "no-route", StatusCode::NOT_FOUND, "No route serves this path.", &id))
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! RFC 9457 problem details: the one shape of every refusal Palisade answers.
+//!
+//! A problem names what went wrong and what to do, carries the request id, and never internals.
+
+use axum::body::Body;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// A refusal, before it becomes a response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `urn:palisade:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub request_id: String,
+}
+
+/// Which gate refused and why, kept on the response for metrics and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub gate: &'static str,
+    pub reason: &'static str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>, request_id: &str) -> Self {
+        Self {
+            kind: format!("urn:palisade:problem:{slug}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: request_id.to_string(),
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = Response::new(Body::from(body));
+        *res.status_mut() = status;
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+/// Builds a refusal response from a gate, tagged with the gate and reason for metrics.
+pub fn refuse(
+    gate: &'static str,
+    reason: &'static str,
+    status: StatusCode,
+    detail: impl Into<String>,
+    request_id: &str,
+) -> Response<Body> {
+    let mut res = Problem::new(status, reason, detail, request_id).into_response();
+    res.extensions_mut().insert(Refusal { gate, reason });
+    res
+}

@@ -1,0 +1,322 @@
+//! The reverse proxy: forwards a request that passed every gate to its route's upstream and
+//! streams the answer back.
+//!
+//! Guarantees: bodies stream both ways (never buffered whole); hop-by-hop headers are removed;
+//! `X-Forwarded-For/-Proto/-Host` describe the real client; HTTP/1.1 upgrades (WebSocket) are
+//! spliced end to end; upstream failures become 502/504 problems without internals.
+
+use crate::layers::body_limit::BodyState;
+use crate::layers::{ConnInfo, Proxied, Req, RequestMeta, Res};
+use crate::metrics;
+use crate::problem::refuse;
+use crate::routes::Route;
+use axum::body::Body;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri, Version, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const GATE: &str = "proxy";
+
+/// Sends a request upstream. The seam where tests or other transports plug in.
+pub trait Upstream: Send + Sync + std::fmt::Debug {
+    fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connecting to the upstream timed out")]
+    ConnectTimeout,
+    #[error("the upstream refused or could not be reached: {0}")]
+    Connect(String),
+    #[error("the request failed: {0}")]
+    Request(String),
+}
+
+/// Pooled hyper client with keep-alive, for `http://` and `https://` upstreams.
+#[derive(Debug, Clone)]
+pub struct HyperUpstream {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+impl HyperUpstream {
+    pub fn new(settings: PoolSettings) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)
+            .expect("aws-lc-rs supports the default TLS versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.idle_timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https);
+        Self { client }
+    }
+}
+
+impl Upstream for HyperUpstream {
+    fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>> {
+        let fut = self.client.request(req);
+        Box::pin(async move {
+            match fut.await {
+                Ok(res) => Ok(res.map(Body::new)),
+                Err(e) if e.is_connect() => {
+                    if error_chain_has_timeout(&e) {
+                        Err(UpstreamError::ConnectTimeout)
+                    } else {
+                        Err(UpstreamError::Connect(error_chain(&e)))
+                    }
+                }
+                Err(e) => Err(UpstreamError::Request(error_chain(&e))),
+            }
+        })
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn error_chain_has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || s.to_string().contains("timed out")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) that never cross a proxy.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("proxy-connection"),
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(conn) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = conn
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn is_upgrade(req: &Req) -> bool {
+    req.version() == Version::HTTP_11
+        && req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
+    let mut path = req_uri.path();
+    if route.strip_prefix {
+        path = path.strip_prefix(route.prefix.trim_end_matches('/')).unwrap_or(path);
+    }
+    let base_path = base.path().trim_end_matches('/');
+    let mut pq = String::with_capacity(base_path.len() + path.len() + 1 + req_uri.query().map_or(0, |q| q.len() + 1));
+    pq.push_str(base_path);
+    if !path.starts_with('/') {
+        pq.push('/');
+    }
+    pq.push_str(path);
+    if let Some(q) = req_uri.query() {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    Uri::builder()
+        .scheme(base.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP))
+        .authority(base.authority()?.clone())
+        .path_and_query(pq)
+        .build()
+        .ok()
+}
+
+/// Forwards `req` (which matched `route`) upstream and returns the response to send back.
+pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route: Arc<Route>, mut req: Req) -> Res {
+    let meta = req.extensions().get::<RequestMeta>().cloned();
+    let (request_id, client_ip, https) = match &meta {
+        Some(m) => (m.request_id_str().to_owned(), m.client_ip, m.https),
+        None => (String::new(), std::net::IpAddr::from([0, 0, 0, 0]), false),
+    };
+    let body_state = req.extensions().get::<Arc<BodyState>>().cloned();
+    let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+    let upgrade = is_upgrade(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let uri = match target_uri(route.pick_upstream(), &route, req.uri()) {
+        Some(uri) => uri,
+        None => {
+            return refuse(GATE, "bad-target", StatusCode::BAD_REQUEST, "The request path cannot be forwarded.", &request_id);
+        }
+    };
+    let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let upgrade_headers = upgrade.then(|| (req.headers().get(header::UPGRADE).cloned(), req.headers().get(header::CONNECTION).cloned()));
+
+    let headers = req.headers_mut();
+    remove_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    // Only the boundary-resolved client address goes on; what the client claimed was either
+    // believed hop by hop (trusted proxies) or is ignored.
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if client_ip_is_last_hop_believed(&meta) => format!("{prior}, {}", peer.unwrap_or(client_ip)),
+        _ => client_ip.to_string(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_str(&xff).unwrap_or(HeaderValue::from_static("unknown")));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(if https { "https" } else { "http" }));
+    match original_host {
+        Some(h) => {
+            headers.insert(X_FORWARDED_HOST.clone(), h);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+    if let Some((up, conn)) = upgrade_headers {
+        if let Some(up) = up {
+            headers.insert(header::UPGRADE, up);
+        }
+        if let Some(conn) = conn {
+            headers.insert(header::CONNECTION, conn);
+        }
+    }
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+
+    let result = tokio::time::timeout(response_timeout, upstream.send(req)).await;
+    let mut res = match result {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
+            if body_state.as_ref().is_some_and(|s| s.exceeded()) {
+                return refuse("boundary", "body-too-large", StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("The request body exceeds the limit of {} bytes.", route.max_body), &request_id);
+            }
+            let (kind, status, detail) = match &e {
+                UpstreamError::ConnectTimeout => ("connect-timeout", StatusCode::GATEWAY_TIMEOUT, "The upstream service did not accept the connection in time; try again later."),
+                UpstreamError::Connect(_) => ("connect-failed", StatusCode::BAD_GATEWAY, "The upstream service is unreachable; try again later."),
+                UpstreamError::Request(_) => ("request-failed", StatusCode::BAD_GATEWAY, "The upstream service failed to answer; try again later."),
+            };
+            tracing::warn!(request_id = %request_id, route = route.name, error = %e, "upstream error");
+            metrics::record_upstream_error(route.name, kind);
+            return refuse(GATE, kind, status, detail, &request_id);
+        }
+        Err(_) => {
+            tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
+            metrics::record_upstream_error(route.name, "response-timeout");
+            return refuse(GATE, "response-timeout", StatusCode::GATEWAY_TIMEOUT,
+                "The upstream service did not answer in time; try again later.", &request_id);
+        }
+    };
+
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut res);
+        let rid = request_id.clone();
+        tokio::spawn(async move {
+            match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                Ok((client, upstream)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+                Err(e) => tracing::debug!(request_id = %rid, error = %e, "upgrade failed"),
+            }
+        });
+    } else {
+        remove_hop_by_hop(res.headers_mut());
+    }
+    res.extensions_mut().insert(Proxied);
+    res
+}
+
+/// A prior `X-Forwarded-For` is passed on only when it came from a trusted proxy.
+fn client_ip_is_last_hop_believed(meta: &Option<RequestMeta>) -> bool {
+    meta.as_ref().is_some_and(|m| m.peer_is_trusted_proxy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, RouteConfig};
+
+    fn route(prefix: &str, strip: bool) -> Route {
+        let rc = RouteConfig { prefix: prefix.into(), upstream: Some("http://up:81/base/".into()), strip_prefix: strip, ..Default::default() };
+        Route::from_config(&rc, &Config::default()).unwrap()
+    }
+
+    #[test]
+    fn target_keeps_path_and_query() {
+        let r = route("/api/", false);
+        let uri: Uri = "/api/items?x=1".parse().unwrap();
+        assert_eq!(target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(), "http://up:81/base/api/items?x=1");
+        let r = route("/api/", true);
+        assert_eq!(target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(), "http://up:81/base/items?x=1");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The route table: which upstream serves a request. Longest matching prefix wins; a route may
+//! be limited to methods and a host. Built once at start.
+
+use crate::config::{Config, RouteConfig, SecurityHeadersConfig};
+use crate::layers::respond::HeaderSet;
+use http::{Method, Uri};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One configured route, ready to serve.
+#[derive(Debug)]
+pub struct Route {
+    /// Name for metrics and logs; leaked once at start so labels cost no allocation.
+    pub name: &'static str,
+    pub prefix: String,
+    pub host: Option<String>,
+    pub methods: Vec<Method>,
+    pub strip_prefix: bool,
+    pub max_body: u64,
+    pub upstreams: Vec<Uri>,
+    pub headers: HeaderSet,
+    next: AtomicUsize,
+}
+
+impl Route {
+    pub fn from_config(rc: &RouteConfig, config: &Config) -> Result<Self, String> {
+        let upstreams = rc
+            .upstream_urls()
+            .into_iter()
+            .map(|u| u.parse::<Uri>().map_err(|e| format!("route {}: upstream {u:?}: {e}", rc.display_name())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if upstreams.is_empty() {
+            return Err(format!("route {}: needs `upstream` or `upstreams`", rc.display_name()));
+        }
+        let headers: SecurityHeadersConfig = config.headers.with(&rc.headers);
+        Ok(Self {
+            name: Box::leak(rc.display_name().to_string().into_boxed_str()),
+            prefix: rc.prefix.clone(),
+            host: rc.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            methods: rc
+                .methods
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                .collect(),
+            strip_prefix: rc.strip_prefix,
+            max_body: rc.max_body.unwrap_or(config.limits.max_body).0,
+            upstreams,
+            headers: HeaderSet::proxied(&headers)?,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next upstream, in turn.
+    pub fn pick_upstream(&self) -> &Uri {
+        let i = if self.upstreams.len() == 1 { 0 } else { self.next.fetch_add(1, Ordering::Relaxed) % self.upstreams.len() };
+        &self.upstreams[i]
+    }
+}
+
+/// The outcome of looking a request up.
+#[derive(Debug, Clone)]
+pub enum RouteMatch {
+    Found(Arc<Route>),
+    /// Some route has this prefix, but none accepts the method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    /// Sorted by prefix length, longest first.
+    routes: Vec<Arc<Route>>,
+}
+
+impl RouteTable {
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(b.host.is_some().cmp(&a.host.is_some())));
+        Self { routes: routes.into_iter().map(Arc::new).collect() }
+    }
+
+    pub fn find(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch {
+        let mut prefix_seen = false;
+        for route in &self.routes {
+            if !path.starts_with(route.prefix.as_str()) {
+                continue;
+            }
+            if let Some(want) = &route.host
+                && !host.is_some_and(|h| h.eq_ignore_ascii_case(want))
+            {
+                continue;
+            }
+            if !route.methods.is_empty() && !route.methods.contains(method) {
+                prefix_seen = true;
+                continue;
+            }
+            return RouteMatch::Found(route.clone());
+        }
+        if prefix_seen { RouteMatch::MethodNotAllowed } else { RouteMatch::NotFound }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(routes: &[(&str, Option<&str>, &[&str], &str)]) -> RouteTable {
+        let config = Config::default();
+        RouteTable::new(
+            routes
+                .iter()
+                .map(|(prefix, host, methods, up)| {
+                    let rc = RouteConfig {
+                        prefix: prefix.to_string(),
+                        host: host.map(String::from),
+                        methods: methods.iter().map(|m| m.to_string()).collect(),
+                        upstream: Some(up.to_string()),
+                        ..Default::default()
+                    };
+                    Route::from_config(&rc, &config).unwrap()
+                })
+                .collect(),
+        )
+    }
+
+    fn upstream_of(m: RouteMatch) -> String {
+        match m {
+            RouteMatch::Found(r) => r.upstreams[0].to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = table(&[("/", None, &[], "http://root"), ("/api/", None, &[], "http://api"), ("/api/admin/", None, &[], "http://admin")]);
+        assert_eq!(upstream_of(t.find(None, "/api/admin/x", &Method::GET)), "http://admin/");
+        assert_eq!(upstream_of(t.find(None, "/api/x", &Method::GET)), "http://api/");
+        assert_eq!(upstream_of(t.find(None, "/other", &Method::GET)), "http://root/");
+    }
+
+    #[test]
+    fn methods_and_hosts_narrow_a_route() {
+        let t = table(&[("/api/", None, &["GET"], "http://read"), ("/api/", Some("admin.example.com"), &[], "http://admin")]);
+        assert_eq!(upstream_of(t.find(Some("ADMIN.example.com"), "/api/x", &Method::POST)), "http://admin/");
+        assert_eq!(upstream_of(t.find(None, "/api/x", &Method::GET)), "http://read/");
+        assert!(matches!(t.find(None, "/api/x", &Method::POST), RouteMatch::MethodNotAllowed));
+        assert!(matches!(t.find(None, "/nope", &Method::GET), RouteMatch::NotFound));
+    }
+
+    #[test]
+    fn round_robin_over_upstreams() {
+        let config = Config::default();
+        let rc = RouteConfig { prefix: "/".into(), upstreams: vec!["http://a".into(), "http://b".into()], ..Default::default() };
+        let r = Route::from_config(&rc, &config).unwrap();
+        let picks: Vec<String> = (0..4).map(|_| r.pick_upstream().to_string()).collect();
+        assert_eq!(picks, ["http://a/", "http://b/", "http://a/", "http://b/"]);
+    }
+}

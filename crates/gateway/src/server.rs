@@ -1,0 +1,371 @@
+//! Listeners and the serving model.
+//!
+//! Each worker is an OS thread with its own single-threaded tokio runtime, its own listener on
+//! the shared address (`SO_REUSEPORT`: the kernel spreads connections), its own service stack and
+//! its own upstream connection pool, so a request never hops threads. Measured in
+//! `scripts/bench`; see DESIGN.md for why.
+//!
+//! Shutdown (SIGTERM/SIGINT via [`RunningGateway::shutdown`]): listeners close at once, open
+//! connections finish their in-flight requests, and whatever is left after
+//! `server.shutdown_grace` is dropped.
+
+use crate::checks;
+use crate::config::{Config, Environment};
+use crate::layers::ConnInfo;
+use crate::pipeline;
+use crate::proxy::{HyperUpstream, PoolSettings, Upstream};
+use crate::routes::{Route, RouteTable};
+use crate::state::AppState;
+use axum::body::Body;
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use palisade_core::clock::SystemClock;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the configuration has problems:\n  - {}", .0.join("\n  - "))]
+    Config(Vec<String>),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A started gateway. Dropping it starts a shutdown.
+#[derive(Debug)]
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub redirect_addr: Option<SocketAddr>,
+    pub demo_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)).
+    pub async fn wait(mut self) {
+        let workers = std::mem::take(&mut self.workers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Checks `config` for `env`, and in dev fills missing secrets from the data dir.
+pub fn prepare(mut config: Config, env: Environment) -> Result<Config, StartError> {
+    config.server.env = env;
+    let problems = checks::problems(&config, env);
+    if !problems.is_empty() {
+        return Err(StartError::Config(problems));
+    }
+    if env == Environment::Dev {
+        crate::secrets::fill_dev_secrets(&mut config.secrets, &config.server.data_dir)
+            .map_err(|e| StartError::Io(format!("cannot keep dev secrets in {}: {e}", config.server.data_dir.display())))?;
+    }
+    Ok(config)
+}
+
+/// Starts a gateway for a prepared config (see [`prepare`]).
+pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
+    let io = |what: &str, e: &dyn std::fmt::Display| StartError::Io(format!("{what}: {e}"));
+    let demo_addr = if config.demo_enabled() {
+        let addr = crate::demo::start().await.map_err(|e| io("demo upstream", &e))?;
+        config.routes.push(crate::config::RouteConfig {
+            name: Some("demo".into()),
+            prefix: "/demo/".into(),
+            upstream: Some(format!("http://{addr}")),
+            ..Default::default()
+        });
+        Some(addr)
+    } else {
+        None
+    };
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| io(&format!("data dir {}", config.server.data_dir.display()), &e))?;
+    let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
+        .await
+        .map_err(|e| io("store", &e))?;
+    let hot = palisade_store::open_hot_state(&config.store.hot_url, Arc::new(SystemClock)).map_err(|e| io("hot state", &e))?;
+    if store.meta_get("instance_id").await.map_err(|e| io("store", &e))?.is_none() {
+        store.meta_put("instance_id", &uuid::Uuid::now_v7().to_string()).await.map_err(|e| io("store", &e))?;
+    }
+    let routes = config
+        .routes
+        .iter()
+        .map(|rc| Route::from_config(rc, &config))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StartError::Config(vec![e]))?;
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(cert, key, config.tls.min_version).map_err(|e| StartError::Config(vec![e]))?,
+        )),
+        _ => None,
+    };
+    let state = Arc::new(AppState {
+        store,
+        hot,
+        routes: Arc::new(RouteTable::new(routes)),
+        metrics: crate::metrics::install(),
+        config,
+    });
+    // Fail at start, not at the first request, if the pipeline cannot be assembled.
+    pipeline::build(&state, Arc::new(NoUpstream)).map_err(|e| StartError::Config(vec![e]))?;
+
+    let workers = match state.config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let listeners = bind_reuseport(state.config.server.listen, workers).map_err(|e| io(&format!("listen on {}", state.config.server.listen), &e))?;
+    let addr = listeners[0].local_addr().map_err(|e| io("listener", &e))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let redirect_addr = match state.config.server.redirect_http_listen {
+        Some(listen) => Some(start_redirect(listen, addr.port(), shutdown_rx.clone()).await.map_err(|e| io(&format!("redirect listener {listen}"), &e))?),
+        None => None,
+    };
+
+    let mut handles = Vec::with_capacity(workers);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let state = state.clone();
+        let tls = tls.clone();
+        let shutdown = shutdown_rx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("palisade-worker-{i}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start worker runtime");
+                        return;
+                    }
+                };
+                runtime.block_on(worker(listener, state, tls, shutdown));
+            })
+            .map_err(|e| io("worker thread", &e))?;
+        handles.push(handle);
+    }
+    Ok(RunningGateway { addr, redirect_addr, demo_addr, state, shutdown: shutdown_tx, workers: handles })
+}
+
+/// Stand-in used only to check at start that the pipeline assembles.
+#[derive(Debug)]
+struct NoUpstream;
+
+impl Upstream for NoUpstream {
+    fn send(&self, _req: Request<Body>) -> futures_util::future::BoxFuture<'static, Result<crate::layers::Res, crate::proxy::UpstreamError>> {
+        Box::pin(async { Err(crate::proxy::UpstreamError::Connect("not connected".into())) })
+    }
+}
+
+fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut out = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_tcp_nodelay(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&bound.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        // With port 0 the first bind picks the port; the others join it.
+        bound = listener.local_addr()?;
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
+    let limits = &state.config.limits;
+    // hyper's own limits sit above ours so the boundary gate answers with a problem+json.
+    let header_room = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX).saturating_mul(4).max(64 << 10);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout.0)
+        .keep_alive(true)
+        .max_buf_size(header_room.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_room).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256);
+    builder
+}
+
+async fn worker(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use listener");
+            return;
+        }
+    };
+    let proxy = &state.config.proxy;
+    let upstream: Arc<dyn Upstream> = Arc::new(HyperUpstream::new(PoolSettings {
+        connect_timeout: proxy.connect_timeout.0,
+        idle_timeout: proxy.pool_idle_timeout.0,
+        max_idle_per_host: proxy.pool_max_idle_per_host,
+    }));
+    let service = match pipeline::build(&state, upstream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build pipeline");
+            return;
+        }
+    };
+    let builder = Arc::new(http_builder(&state));
+    let handshake_timeout = state.config.limits.header_read_timeout.0;
+    let (alive, mut all_closed) = mpsc::channel::<()>(1);
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = service.clone();
+                let builder = builder.clone();
+                let tls = tls.clone();
+                let shutdown = shutdown.clone();
+                let alive = alive.clone();
+                tokio::spawn(async move {
+                    let _alive = alive;
+                    match tls {
+                        Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(tls_stream), ConnInfo { peer, tls: true }, service, shutdown).await,
+                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        },
+                        None => serve_connection(&builder, TokioIo::new(stream), ConnInfo { peer, tls: false }, service, shutdown).await,
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    drop(alive);
+    let grace = state.config.server.shutdown_grace.0;
+    if tokio::time::timeout(grace, all_closed.recv()).await.is_err() {
+        tracing::warn!(grace = %humantime::format_duration(grace), "shutdown grace elapsed; closing remaining connections");
+    }
+}
+
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: TokioIo<I>,
+    info: ConnInfo,
+    service: pipeline::GatewayService,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(info);
+        service.clone().oneshot(req)
+    });
+    let conn = builder.serve_connection_with_upgrades(io, hyper_service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %info.peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// The plaintext listener that sends every request to HTTPS with 308.
+async fn start_redirect(listen: SocketAddr, https_port: u16, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                            Ok::<_, std::convert::Infallible>(redirect_response(&req, https_port))
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(Duration::from_secs(10))
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    Ok(addr)
+}
+
+fn redirect_response(req: &Request<Incoming>, https_port: u16) -> Response<String> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok());
+    let Some(host) = host else {
+        let mut res = Response::new("Host header required\n".to_string());
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        return res;
+    };
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = format!("https://{}{port}{path}", host.host());
+    let mut res = Response::new(String::new());
+    *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = http::HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Resolves once shutdown has been asked for (or the gateway handle is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
