@@ -1,0 +1,7 @@
+//! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
+
+mod boundary;
+mod common;
+mod config;
+mod listener;
+mod proxy;
