@@ -108,15 +108,24 @@ fn main() -> ExitCode {
 }
 
 fn load(source: &SourceArgs) -> Result<(Config, Environment, Option<PathBuf>)> {
-    let (config, file) = Config::load(&ConfigSource { file: source.config.clone(), env: std::env::vars().collect() })
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let env = source.env.map(Environment::from).unwrap_or(config.server.env);
+    let (config, file) = Config::load(&ConfigSource {
+        file: source.config.clone(),
+        env: std::env::vars().collect(),
+    })
+    .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let env = source
+        .env
+        .map(Environment::from)
+        .unwrap_or(config.server.env);
     Ok((config, env, file))
 }
 
 fn config_check(args: SourceArgs) -> Result<ExitCode> {
     let (config, env, file) = load(&args)?;
-    let name = file.map_or_else(|| "the defaults (no config file)".to_string(), |f| f.display().to_string());
+    let name = file.map_or_else(
+        || "the defaults (no config file)".to_string(),
+        |f| f.display().to_string(),
+    );
     let env_name = match env {
         Environment::Dev => "dev",
         Environment::Production => "production",
@@ -184,14 +193,24 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 
 fn announce(gateway: &server::RunningGateway, file: Option<&std::path::Path>) {
     let config = &gateway.state.config;
-    let scheme = if config.tls.enabled() { "https" } else { "http" };
+    let scheme = if config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let base = format!("{scheme}://{}", gateway.addr);
     println!("Palisade is listening on {base}");
     match file {
         Some(f) => println!("  config: {}", f.display()),
-        None => println!("  config: built-in defaults (run `palisade init` to write a palisade.toml)"),
+        None => {
+            println!("  config: built-in defaults (run `palisade init` to write a palisade.toml)")
+        }
     }
-    println!("  data:   {} (store: {})", config.server.data_dir.display(), gateway.state.store.backend());
+    println!(
+        "  data:   {} (store: {})",
+        config.server.data_dir.display(),
+        gateway.state.store.backend()
+    );
     for route in gateway.state.routes.iter() {
         let ups: Vec<String> = route.upstreams.iter().map(|u| u.to_string()).collect();
         println!("  route:  {} -> {}", route.prefix, ups.join(", "));
@@ -200,8 +219,12 @@ fn announce(gateway: &server::RunningGateway, file: Option<&std::path::Path>) {
         println!();
         println!("Try the demo (a built-in echo upstream behind /demo/):");
         println!("  curl -i {base}/demo/hello");
-        println!("  curl -s {base}/demo/hello -H 'X-User-Id: admin'     # spoofed identity is stripped");
-        println!("  head -c 9000000 /dev/zero | curl -s {base}/demo/upload --data-binary @- -i   # 413 over 8 MiB");
+        println!(
+            "  curl -s {base}/demo/hello -H 'X-User-Id: admin'     # spoofed identity is stripped"
+        );
+        println!(
+            "  head -c 9000000 /dev/zero | curl -s {base}/demo/upload --data-binary @- -i   # 413 over 8 MiB"
+        );
         println!("  curl -s {base}/healthz ; curl -s {base}/readyz");
         println!("  curl -s {base}/metrics | grep palisade_");
     }

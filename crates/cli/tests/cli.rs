@@ -33,7 +33,10 @@ fn init_writes_a_private_config_with_fresh_secrets_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let again = run(dir.path(), &["init", "--dir", "conf"]);
     assert!(!again.status.success(), "init must not overwrite secrets");
@@ -41,7 +44,11 @@ fn init_writes_a_private_config_with_fresh_secrets_once() {
 
     let other = tempfile::tempdir().unwrap();
     run(other.path(), &["init"]);
-    assert_ne!(text, std::fs::read_to_string(other.path().join("palisade.toml")).unwrap(), "secrets are fresh each time");
+    assert_ne!(
+        text,
+        std::fs::read_to_string(other.path().join("palisade.toml")).unwrap(),
+        "secrets are fresh each time"
+    );
 }
 
 #[test]
@@ -52,10 +59,26 @@ fn production_check_names_each_problem_of_a_dev_config() {
         "[secrets]\nsigning_key = \"dev-signing\"\ncookie_key = \"change-me-change-me-change-me-change-me\"\n[log]\nlevel = \"debug\"\n[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n",
     )
     .unwrap();
-    let out = run(dir.path(), &["config", "check", "--config", "dev.toml", "--env", "production"]);
+    let out = run(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "dev.toml",
+            "--env",
+            "production",
+        ],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    for needle in ["secrets.signing_key is 11 bytes", "secrets.cookie_key contains the placeholder word \"change-me\"", "plaintext", "log.level", "allow_credentials"] {
+    for needle in [
+        "secrets.signing_key is 11 bytes",
+        "secrets.cookie_key contains the placeholder word \"change-me\"",
+        "plaintext",
+        "log.level",
+        "allow_credentials",
+    ] {
         assert!(err.contains(needle), "{needle} not named:\n{err}");
     }
     assert!(err.contains("5 problem(s)"), "{err}");
@@ -63,7 +86,11 @@ fn production_check_names_each_problem_of_a_dev_config() {
     let out = run(dir.path(), &["config", "check", "--env", "production"]);
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("secrets.signing_key is missing") && err.contains("secrets.cookie_key is missing"), "{err}");
+    assert!(
+        err.contains("secrets.signing_key is missing")
+            && err.contains("secrets.cookie_key is missing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -71,33 +98,78 @@ fn production_check_passes_a_proper_production_config() {
     let dir = tempfile::tempdir().unwrap();
     assert!(run(dir.path(), &["init"]).status.success());
     let path = dir.path().join("palisade.toml");
-    let out = run(dir.path(), &["config", "check", "--config", "palisade.toml", "--env", "production"]);
-    assert!(!out.status.success(), "the generated config listens in plaintext");
+    let out = run(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "production",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "the generated config listens in plaintext"
+    );
     assert!(stderr(&out).contains("plaintext"), "{}", stderr(&out));
 
-    let text = std::fs::read_to_string(&path).unwrap().replace("behind_tls_proxy = false", "behind_tls_proxy = true");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("behind_tls_proxy = false", "behind_tls_proxy = true");
     std::fs::write(&path, text).unwrap();
-    let out = run(dir.path(), &["config", "check", "--config", "palisade.toml", "--env", "production"]);
+    let out = run(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "production",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK for production"));
 
-    let out = palisade(dir.path(), &["config", "check", "--env", "production"]).env("PALISADE_CONFIG", &path).output().unwrap();
-    assert!(out.status.success(), "PALISADE_CONFIG names the file: {}", stderr(&out));
+    let out = palisade(dir.path(), &["config", "check", "--env", "production"])
+        .env("PALISADE_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PALISADE_CONFIG names the file: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn serve_in_production_refuses_and_lists_every_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["serve", "--env", "production", "--listen", "127.0.0.1:0"]);
+    let out = run(
+        dir.path(),
+        &["serve", "--env", "production", "--listen", "127.0.0.1:0"],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("refusing to start") && err.contains("signing_key") && err.contains("cookie_key") && err.contains("plaintext"), "{err}");
+    assert!(
+        err.contains("refusing to start")
+            && err.contains("signing_key")
+            && err.contains("cookie_key")
+            && err.contains("plaintext"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_config_key_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.toml"), "[server]\nlisten_adress = \"127.0.0.1:1\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[server]\nlisten_adress = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
     let out = run(dir.path(), &["config", "check", "--config", "p.toml"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("listen_adress"), "{}", stderr(&out));
@@ -112,7 +184,11 @@ impl Served {
     fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut cmd = palisade(dir, args);
         cmd.envs(env.iter().copied());
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("palisade printed its address").unwrap();
@@ -126,9 +202,17 @@ impl Served {
 
     /// SIGTERM, then everything it wrote to stderr.
     fn stop(mut self) -> (bool, String) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let mut err = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         let status = self.child.wait().unwrap();
         (status.success(), err)
     }
@@ -148,10 +232,16 @@ async fn logs_never_carry_passwords_tokens_keys_or_emails() {
         let served = Served::start(
             dir.path(),
             &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
-            &[("PALISADE_LOG__LEVEL", "debug"), ("PALISADE_LOG__FORMAT", format)],
+            &[
+                ("PALISADE_LOG__LEVEL", "debug"),
+                ("PALISADE_LOG__FORMAT", format),
+            ],
         );
         let res = reqwest::Client::new()
-            .post(format!("{}/demo/login?email={}&password={}", served.base, secrets[3], secrets[0]))
+            .post(format!(
+                "{}/demo/login?email={}&password={}",
+                served.base, secrets[3], secrets[0]
+            ))
             .header("authorization", format!("Bearer {}", secrets[1]))
             .header("x-api-key", secrets[2])
             .header("cookie", secrets[4])
@@ -163,10 +253,16 @@ async fn logs_never_carry_passwords_tokens_keys_or_emails() {
         assert_eq!(res.status(), 200);
         let (ok, logs) = served.stop();
         assert!(ok, "graceful exit on SIGTERM:\n{logs}");
-        assert!(logs.contains("redaction-test-1"), "the request was logged ({format}):\n{logs}");
+        assert!(
+            logs.contains("redaction-test-1"),
+            "the request was logged ({format}):\n{logs}"
+        );
         assert!(logs.contains("[REDACTED]"), "{logs}");
         for secret in secrets {
-            assert!(!logs.contains(secret), "{secret} leaked into {format} logs:\n{logs}");
+            assert!(
+                !logs.contains(secret),
+                "{secret} leaked into {format} logs:\n{logs}"
+            );
         }
     }
 }

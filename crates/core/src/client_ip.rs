@@ -29,7 +29,11 @@ impl TrustedProxies {
 
     /// Resolves the client address from the socket peer and the `X-Forwarded-For` values, in the
     /// order the headers appeared.
-    pub fn resolve<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
+    pub fn resolve<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a str>,
+    ) -> IpAddr {
         let peer = canonical(peer);
         if !self.contains(peer) {
             return peer;
@@ -85,15 +89,28 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client_whatever_the_header_says() {
         let t = trusted(&["10.0.0.0/8"]);
-        assert_eq!(t.resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter()), ip("203.0.113.9"));
-        assert_eq!(TrustedProxies::default().resolve(ip("127.0.0.1"), ["1.2.3.4"].into_iter()), ip("127.0.0.1"));
+        assert_eq!(
+            t.resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter()),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            TrustedProxies::default().resolve(ip("127.0.0.1"), ["1.2.3.4"].into_iter()),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
     fn walks_from_the_right_through_trusted_hops() {
         let t = trusted(&["10.0.0.0/8"]);
-        let got = t.resolve(ip("10.0.0.1"), ["6.6.6.6, 198.51.100.7, 10.0.0.2"].into_iter());
-        assert_eq!(got, ip("198.51.100.7"), "the spoofed leftmost entry is ignored");
+        let got = t.resolve(
+            ip("10.0.0.1"),
+            ["6.6.6.6, 198.51.100.7, 10.0.0.2"].into_iter(),
+        );
+        assert_eq!(
+            got,
+            ip("198.51.100.7"),
+            "the spoofed leftmost entry is ignored"
+        );
     }
 
     #[test]
@@ -113,7 +130,13 @@ mod tests {
     #[test]
     fn ports_and_mapped_addresses_are_understood() {
         let t = trusted(&["10.0.0.0/8"]);
-        assert_eq!(t.resolve(ip("::ffff:10.0.0.1"), ["[2001:db8::1]:443"].into_iter()), ip("2001:db8::1"));
-        assert_eq!(t.resolve(ip("10.0.0.1"), ["192.0.2.1:5555"].into_iter()), ip("192.0.2.1"));
+        assert_eq!(
+            t.resolve(ip("::ffff:10.0.0.1"), ["[2001:db8::1]:443"].into_iter()),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            t.resolve(ip("10.0.0.1"), ["192.0.2.1:5555"].into_iter()),
+            ip("192.0.2.1")
+        );
     }
 }

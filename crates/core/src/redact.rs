@@ -36,8 +36,7 @@ pub struct Redactor {
 
 // `\\?"` matches a quote in plain text and an escaped quote inside a JSON string.
 const CREDENTIAL_HEADER_QUOTED: &str = r#"(?i)((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api-key)(\\?"?\s*[:=]\s*\\?")((?:[^"\\]|\\[^"])*)"#;
-const CREDENTIAL_HEADER_PLAIN: &str =
-    r#"(?i)((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api-key)(:[ \t]*)([^\s"\\][^\r\n"\\]*)"#;
+const CREDENTIAL_HEADER_PLAIN: &str = r#"(?i)((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api-key)(:[ \t]*)([^\s"\\][^\r\n"\\]*)"#;
 const BEARER: &str = r#"(?i)(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+"#;
 const JWT: &str = r#"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"#;
 const SECRET_FIELD: &str = r#"(?i)([A-Za-z0-9_-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|credential)[A-Za-z0-9_-]*)(\\?"?\s*[:=]\s*\\?"?)([^"\\\s,&;}\]]+)"#;
@@ -59,7 +58,8 @@ impl Redactor {
         if options.ipv4 {
             rules.push((IPV4, "[ip]"));
         }
-        let quick = RegexSet::new(rules.iter().map(|(re, _)| *re)).expect("redaction rules compile");
+        let quick =
+            RegexSet::new(rules.iter().map(|(re, _)| *re)).expect("redaction rules compile");
         let rules = rules
             .into_iter()
             .map(|(re, with)| (Regex::new(re).expect("redaction rule compiles"), with))
@@ -92,7 +92,9 @@ mod tests {
     const JWT_SAMPLE: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWJ5dGVz";
 
     fn redact(s: &str) -> String {
-        Redactor::new(RedactOptions::default()).redact(s).into_owned()
+        Redactor::new(RedactOptions::default())
+            .redact(s)
+            .into_owned()
     }
 
     #[test]
@@ -114,7 +116,9 @@ mod tests {
 
     #[test]
     fn masks_jwts_bearer_tokens_and_fields() {
-        let out = redact(&format!("token {JWT_SAMPLE} and Bearer opaque-123 api_key=k_999&x=1 secret: s3cr"));
+        let out = redact(&format!(
+            "token {JWT_SAMPLE} and Bearer opaque-123 api_key=k_999&x=1 secret: s3cr"
+        ));
         for leaked in ["eyJzdWIi", "opaque-123", "k_999", "s3cr"] {
             assert!(!out.contains(leaked), "{leaked} leaked in {out}");
         }
@@ -124,21 +128,36 @@ mod tests {
     #[test]
     fn plain_header_lines() {
         let out = redact("Authorization: Basic dXNlcjpwYXNz\nSet-Cookie: sid=1; HttpOnly\n");
-        assert!(!out.contains("dXNlcjpwYXNz") && !out.contains("sid=1"), "{out}");
+        assert!(
+            !out.contains("dXNlcjpwYXNz") && !out.contains("sid=1"),
+            "{out}"
+        );
     }
 
     #[test]
     fn emails_and_ips_follow_options() {
-        let with_ip = Redactor::new(RedactOptions { emails: false, ipv4: true });
+        let with_ip = Redactor::new(RedactOptions {
+            emails: false,
+            ipv4: true,
+        });
         let out = with_ip.redact("user bob@example.com from 192.168.1.20");
-        assert!(out.contains("bob@example.com") && !out.contains("192.168.1.20"), "{out}");
+        assert!(
+            out.contains("bob@example.com") && !out.contains("192.168.1.20"),
+            "{out}"
+        );
         let out = redact("user bob@example.com from 192.168.1.20");
-        assert!(!out.contains("bob@example.com") && out.contains("192.168.1.20"), "{out}");
+        assert!(
+            !out.contains("bob@example.com") && out.contains("192.168.1.20"),
+            "{out}"
+        );
     }
 
     #[test]
     fn clean_text_is_borrowed_untouched() {
         let r = Redactor::new(RedactOptions::default());
-        assert!(matches!(r.redact("GET /api/items 200 3ms"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            r.redact("GET /api/items 200 3ms"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

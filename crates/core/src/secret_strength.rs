@@ -33,10 +33,22 @@ mod tests {
         assert_eq!(weakness("").as_deref(), Some("is missing"));
         assert!(weakness("short").unwrap().contains("at least 32"));
         let padded = "x".repeat(40);
-        assert!(weakness(&format!("{padded}Change-Me")).unwrap().contains("change-me"));
+        assert!(
+            weakness(&format!("{padded}Change-Me"))
+                .unwrap()
+                .contains("change-me")
+        );
         assert!(weakness(&format!("{padded}DEV")).unwrap().contains("dev"));
-        assert!(weakness(&format!("my-secret-{padded}")).unwrap().contains("secret"));
-        assert!(weakness(&format!("{padded}example")).unwrap().contains("example"));
+        assert!(
+            weakness(&format!("my-secret-{padded}"))
+                .unwrap()
+                .contains("secret")
+        );
+        assert!(
+            weakness(&format!("{padded}example"))
+                .unwrap()
+                .contains("example")
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     check_log(config, &mut out);
     for p in &config.sanitize.patterns {
         if let Err(e) = regex::Regex::new(p) {
-            out.push(format!("sanitize.patterns: {p:?} is not a valid regular expression: {e}"));
+            out.push(format!(
+                "sanitize.patterns: {p:?} is not a valid regular expression: {e}"
+            ));
         }
     }
     if config.server.workers > 1024 {
@@ -59,8 +61,14 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
         if !route.prefix.starts_with('/') {
             out.push(format!("{at}: prefix must start with '/'"));
         }
-        if !seen.insert((route.prefix.clone(), route.host.clone(), route.methods.clone())) {
-            out.push(format!("{at}: another route has the same prefix, host and methods"));
+        if !seen.insert((
+            route.prefix.clone(),
+            route.host.clone(),
+            route.methods.clone(),
+        )) {
+            out.push(format!(
+                "{at}: another route has the same prefix, host and methods"
+            ));
         }
         let urls = route.upstream_urls();
         if urls.is_empty() {
@@ -68,12 +76,17 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
         }
         for url in urls {
             match url.parse::<http::Uri>() {
-                Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
                     if uri.query().is_some() {
                         out.push(format!("{at}: upstream {url:?} must not carry a query"));
                     }
                 }
-                _ => out.push(format!("{at}: upstream {url:?} is not an http:// or https:// URL")),
+                _ => out.push(format!(
+                    "{at}: upstream {url:?} is not an http:// or https:// URL"
+                )),
             }
         }
         for m in &route.methods {
@@ -87,7 +100,9 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
 fn check_tls(config: &Config, out: &mut Vec<String>) {
     let tls = &config.tls;
     match (&tls.cert, &tls.key) {
-        (Some(_), None) | (None, Some(_)) => out.push("tls: set both tls.cert and tls.key, or neither".into()),
+        (Some(_), None) | (None, Some(_)) => {
+            out.push("tls: set both tls.cert and tls.key, or neither".into())
+        }
         (Some(cert), Some(key)) => {
             if let Err(e) = crate::tls::server_config(cert, key, tls.min_version) {
                 out.push(format!("tls: {e}"));
@@ -95,7 +110,10 @@ fn check_tls(config: &Config, out: &mut Vec<String>) {
         }
         (None, None) => {
             if config.server.redirect_http_listen.is_some() && !config.server.behind_tls_proxy {
-                out.push("server.redirect_http_listen redirects to HTTPS, but TLS is not configured".into());
+                out.push(
+                    "server.redirect_http_listen redirects to HTTPS, but TLS is not configured"
+                        .into(),
+                );
             }
         }
     }
@@ -110,10 +128,12 @@ fn check_cors(config: &Config, out: &mut Vec<String>) {
         );
     }
     for origin in cors.allowed_origins.iter().filter(|o| *o != "*") {
-        let ok = origin
-            .parse::<http::Uri>()
-            .ok()
-            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() && u.path() == "/" && !origin.ends_with('/'));
+        let ok = origin.parse::<http::Uri>().ok().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some()
+                && u.path() == "/"
+                && !origin.ends_with('/')
+        });
         if !ok || origin.contains('*') {
             out.push(format!("cors.allowed_origins: {origin:?} is not an exact origin like \"https://app.example.com\""));
         }
@@ -132,7 +152,10 @@ fn check_cors(config: &Config, out: &mut Vec<String>) {
 
 fn check_log(config: &Config, out: &mut Vec<String>) {
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
-        out.push(format!("log.level: {:?} is not a level or filter", config.log.level));
+        out.push(format!(
+            "log.level: {:?} is not a level or filter",
+            config.log.level
+        ));
     }
 }
 
@@ -169,7 +192,13 @@ mod tests {
         c.cors.allow_credentials = true;
         let p = problems(&c, Environment::Production);
         let all = p.join("\n");
-        for needle in ["secrets.signing_key is missing", "secrets.cookie_key", "plaintext", "log.level", "cors"] {
+        for needle in [
+            "secrets.signing_key is missing",
+            "secrets.cookie_key",
+            "plaintext",
+            "log.level",
+            "cors",
+        ] {
             assert!(all.contains(needle), "{needle} not named in:\n{all}");
         }
         assert_eq!(p.len(), 5, "{all}");
@@ -177,23 +206,42 @@ mod tests {
 
     #[test]
     fn strong_production_config_passes() {
-        assert_eq!(problems(&strong(), Environment::Production), Vec::<String>::new());
+        assert_eq!(
+            problems(&strong(), Environment::Production),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn dev_is_lenient_but_not_about_broken_routes() {
         assert!(problems(&Config::default(), Environment::Dev).is_empty());
         let mut c = Config::default();
-        c.routes.push(RouteConfig { prefix: "api".into(), upstream: Some("ftp://x".into()), ..Default::default() });
-        c.routes.push(RouteConfig { prefix: "/b/".into(), ..Default::default() });
+        c.routes.push(RouteConfig {
+            prefix: "api".into(),
+            upstream: Some("ftp://x".into()),
+            ..Default::default()
+        });
+        c.routes.push(RouteConfig {
+            prefix: "/b/".into(),
+            ..Default::default()
+        });
         let all = problems(&c, Environment::Dev).join("\n");
-        assert!(all.contains("must start with '/'") && all.contains("ftp://x") && all.contains("needs `upstream`"), "{all}");
+        assert!(
+            all.contains("must start with '/'")
+                && all.contains("ftp://x")
+                && all.contains("needs `upstream`"),
+            "{all}"
+        );
     }
 
     #[test]
     fn cors_origins_must_be_exact() {
         let mut c = strong();
-        c.cors.allowed_origins = vec!["https://app.example.com".into(), "https://*.example.com".into(), "app.example.com".into()];
+        c.cors.allowed_origins = vec![
+            "https://app.example.com".into(),
+            "https://*.example.com".into(),
+            "app.example.com".into(),
+        ];
         let p = problems(&c, Environment::Production);
         assert_eq!(p.len(), 2, "{p:?}");
     }

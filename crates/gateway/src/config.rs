@@ -189,14 +189,21 @@ pub struct SecurityHeadersOverride {
 
 impl SecurityHeadersConfig {
     pub fn with(&self, o: &SecurityHeadersOverride) -> Self {
-        let pick = |over: &Option<String>, base: &String| over.clone().unwrap_or_else(|| base.clone());
+        let pick =
+            |over: &Option<String>, base: &String| over.clone().unwrap_or_else(|| base.clone());
         Self {
-            strict_transport_security: pick(&o.strict_transport_security, &self.strict_transport_security),
+            strict_transport_security: pick(
+                &o.strict_transport_security,
+                &self.strict_transport_security,
+            ),
             content_type_options: pick(&o.content_type_options, &self.content_type_options),
             frame_options: pick(&o.frame_options, &self.frame_options),
             referrer_policy: pick(&o.referrer_policy, &self.referrer_policy),
             permissions_policy: pick(&o.permissions_policy, &self.permissions_policy),
-            content_security_policy: pick(&o.content_security_policy, &self.content_security_policy),
+            content_security_policy: pick(
+                &o.content_security_policy,
+                &self.content_security_policy,
+            ),
         }
     }
 }
@@ -219,7 +226,9 @@ impl Default for CorsConfig {
         Self {
             allowed_origins: Vec::new(),
             allow_credentials: false,
-            allowed_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"].map(String::from).to_vec(),
+            allowed_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .map(String::from)
+                .to_vec(),
             allowed_headers: ["authorization", "content-type", "x-api-key", "x-request-id"]
                 .map(String::from)
                 .to_vec(),
@@ -350,7 +359,10 @@ pub struct SecretsConfig {
 
 impl SecretsConfig {
     pub fn named(&self) -> [(&'static str, &str); 2] {
-        [("secrets.signing_key", &self.signing_key), ("secrets.cookie_key", &self.cookie_key)]
+        [
+            ("secrets.signing_key", &self.signing_key),
+            ("secrets.cookie_key", &self.cookie_key),
+        ]
     }
 }
 
@@ -382,7 +394,11 @@ pub struct RouteConfig {
 
 impl RouteConfig {
     pub fn upstream_urls(&self) -> Vec<&str> {
-        self.upstream.iter().map(String::as_str).chain(self.upstreams.iter().map(String::as_str)).collect()
+        self.upstream
+            .iter()
+            .map(String::as_str)
+            .chain(self.upstreams.iter().map(String::as_str))
+            .collect()
     }
 
     pub fn display_name(&self) -> &str {
@@ -418,12 +434,17 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = &file {
             if !path.exists() {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
         for (var, raw) in source.env.iter().filter(|(k, _)| is_config_var(k)) {
-            let path = var["PALISADE_".len()..].to_ascii_lowercase().replace("__", ".");
+            let path = var["PALISADE_".len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
             let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.clone().into());
             figment = figment.merge(Serialized::global(&path, value));
         }
@@ -432,7 +453,11 @@ impl Config {
     }
 
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-        Self::load(&ConfigSource { file: Some(path.to_path_buf()), env: Vec::new() }).map(|(c, _)| c)
+        Self::load(&ConfigSource {
+            file: Some(path.to_path_buf()),
+            env: Vec::new(),
+        })
+        .map(|(c, _)| c)
     }
 
     /// True when Palisade itself serves TLS or sits behind a TLS-terminating proxy.
@@ -460,7 +485,14 @@ fn describe(e: figment::Error) -> String {
             let origin = err
                 .metadata
                 .as_ref()
-                .map(|m| format!(" (from {})", m.source.as_ref().map_or_else(|| m.name.to_string(), |s| s.to_string())))
+                .map(|m| {
+                    format!(
+                        " (from {})",
+                        m.source
+                            .as_ref()
+                            .map_or_else(|| m.name.to_string(), |s| s.to_string())
+                    )
+                })
                 .unwrap_or_default();
             if key.is_empty() {
                 format!("{}{origin}", err.kind)

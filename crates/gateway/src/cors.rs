@@ -20,18 +20,26 @@ pub fn layer(cfg: &CorsConfig) -> Result<Option<CorsLayer>, String> {
         AllowOrigin::list(
             cfg.allowed_origins
                 .iter()
-                .map(|o| HeaderValue::from_str(o).map_err(|_| format!("cors.allowed_origins: {o:?}")))
+                .map(|o| {
+                    HeaderValue::from_str(o).map_err(|_| format!("cors.allowed_origins: {o:?}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         )
     };
     let methods = cfg
         .allowed_methods
         .iter()
-        .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| format!("cors.allowed_methods: {m:?}")))
+        .map(|m| {
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("cors.allowed_methods: {m:?}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let names = |list: &[String]| {
         list.iter()
-            .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| format!("cors: {h:?} is not a header name")))
+            .map(|h| {
+                HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| format!("cors: {h:?} is not a header name"))
+            })
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(Some(

@@ -14,7 +14,9 @@ pub async fn start() -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(echo);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -28,11 +30,20 @@ pub async fn start() -> std::io::Result<SocketAddr> {
 
 async fn echo(req: Request<Incoming>) -> Result<Response<Full<bytes::Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let received = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let received = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
     let headers: serde_json::Map<String, serde_json::Value> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+            )
+        })
         .collect();
     let json = serde_json::json!({
         "echo": "palisade demo upstream",
@@ -42,7 +53,12 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<bytes::Bytes>>, In
         "headers": headers,
         "body_bytes": received,
     });
-    let mut res = Response::new(Full::from(serde_json::to_vec_pretty(&json).unwrap_or_default()));
-    res.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let mut res = Response::new(Full::from(
+        serde_json::to_vec_pretty(&json).unwrap_or_default(),
+    ));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     Ok(res)
 }

@@ -17,7 +17,10 @@ pub struct RedactingMakeWriter<W> {
 
 impl<W> RedactingMakeWriter<W> {
     pub fn new(options: RedactOptions, inner: W) -> Self {
-        Self { redactor: Arc::new(Redactor::new(options)), inner }
+        Self {
+            redactor: Arc::new(Redactor::new(options)),
+            inner,
+        }
     }
 }
 
@@ -31,7 +34,8 @@ impl<W: Write> Write for RedactingWriter<W> {
     /// sees complete values and nothing can be split across two writes.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.inner.write_all(self.redactor.redact(&text).as_bytes())?;
+        self.inner
+            .write_all(self.redactor.redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 
@@ -46,16 +50,28 @@ where
 {
     type Writer = RedactingWriter<W::Writer>;
     fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter { redactor: self.redactor.clone(), inner: self.inner.make_writer() }
+        RedactingWriter {
+            redactor: self.redactor.clone(),
+            inner: self.inner.make_writer(),
+        }
     }
 }
 
 /// Installs the process-wide subscriber. Returns an error if the level is not a valid filter;
 /// a second call in the same process (tests) leaves the first subscriber in place.
 pub fn init(cfg: &LogConfig) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&cfg.level).map_err(|e| format!("log.level {:?}: {e}", cfg.level))?;
-    let writer = RedactingMakeWriter::new(RedactOptions { emails: cfg.redact_emails, ipv4: cfg.redact_ipv4 }, std::io::stderr);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let filter =
+        EnvFilter::try_new(&cfg.level).map_err(|e| format!("log.level {:?}: {e}", cfg.level))?;
+    let writer = RedactingMakeWriter::new(
+        RedactOptions {
+            emails: cfg.redact_emails,
+            ipv4: cfg.redact_ipv4,
+        },
+        std::io::stderr,
+    );
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = match cfg.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),

@@ -8,14 +8,19 @@ use std::time::Duration;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Installs the process-wide recorder (once) and returns the handle that renders it.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full("palisade_request_duration_seconds".into()), LATENCY_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full("palisade_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -40,22 +45,38 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!("palisade_requests_total", "Requests answered, by route and status");
-    metrics::describe_histogram!("palisade_request_duration_seconds", metrics::Unit::Seconds, "Time from request to response head, by route");
-    metrics::describe_counter!("palisade_refusals_total", "Requests refused, by gate and reason");
-    metrics::describe_counter!("palisade_upstream_errors_total", "Upstream failures, by route and kind");
+    metrics::describe_counter!(
+        "palisade_requests_total",
+        "Requests answered, by route and status"
+    );
+    metrics::describe_histogram!(
+        "palisade_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from request to response head, by route"
+    );
+    metrics::describe_counter!(
+        "palisade_refusals_total",
+        "Requests refused, by gate and reason"
+    );
+    metrics::describe_counter!(
+        "palisade_upstream_errors_total",
+        "Upstream failures, by route and kind"
+    );
 }
 
 /// `StatusCode::as_str` borrows from the code; labels need `'static`, so keep one table.
 fn status_label(status: StatusCode) -> &'static str {
     static LABELS: OnceLock<Vec<String>> = OnceLock::new();
     let labels = LABELS.get_or_init(|| (0..600u16).map(|c| c.to_string()).collect());
-    labels.get(status.as_u16() as usize).map_or("other", String::as_str)
+    labels
+        .get(status.as_u16() as usize)
+        .map_or("other", String::as_str)
 }
 
 pub fn record_request(route: &'static str, status: StatusCode, elapsed: Duration) {
     metrics::counter!("palisade_requests_total", "route" => route, "status" => status_label(status)).increment(1);
-    metrics::histogram!("palisade_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
+    metrics::histogram!("palisade_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
 }
 
 pub fn record_refusal(gate: &'static str, reason: &'static str) {
@@ -63,5 +84,6 @@ pub fn record_refusal(gate: &'static str, reason: &'static str) {
 }
 
 pub fn record_upstream_error(route: &'static str, kind: &'static str) {
-    metrics::counter!("palisade_upstream_errors_total", "route" => route, "kind" => kind).increment(1);
+    metrics::counter!("palisade_upstream_errors_total", "route" => route, "kind" => kind)
+        .increment(1);
 }

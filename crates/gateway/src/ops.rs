@@ -22,7 +22,10 @@ pub fn router() -> axum::Router<Arc<AppState>> {
 }
 
 fn request_id(req: &Request) -> String {
-    req.extensions().get::<RequestMeta>().map(|m| m.request_id_str().to_owned()).unwrap_or_default()
+    req.extensions()
+        .get::<RequestMeta>()
+        .map(|m| m.request_id_str().to_owned())
+        .unwrap_or_default()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -45,18 +48,33 @@ async fn readyz(State(state): State<Arc<AppState>>, req: Request) -> Response {
         .filter_map(|(name, bad)| bad.then_some(name))
         .collect();
     tracing::warn!(store = ?store.err(), hot_state = ?hot.err(), "not ready");
-    refuse(GATE, "not-ready", StatusCode::SERVICE_UNAVAILABLE, format!("Not ready: the {} does not answer.", failing.join(" and ")), &request_id(&req))
+    refuse(
+        GATE,
+        "not-ready",
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("Not ready: the {} does not answer.", failing.join(" and ")),
+        &request_id(&req),
+    )
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let allowed = &state.config.ops.metrics_allow;
     let client = req.extensions().get::<RequestMeta>().map(|m| m.client_ip);
-    let permitted = allowed.is_empty() || client.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip)));
+    let permitted =
+        allowed.is_empty() || client.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip)));
     if !permitted {
-        return refuse(GATE, "metrics-forbidden", StatusCode::FORBIDDEN, "Metrics are not available to this address.", &request_id(&req));
+        return refuse(
+            GATE,
+            "metrics-forbidden",
+            StatusCode::FORBIDDEN,
+            "Metrics are not available to this address.",
+            &request_id(&req),
+        );
     }
     let mut res = state.metrics.render().into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     res
 }

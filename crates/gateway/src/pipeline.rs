@@ -40,7 +40,10 @@ pub fn build(state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> Result<Gatew
             .proxy
             .strip_headers
             .iter()
-            .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| format!("proxy.strip_headers: {h:?} is not a header name")))
+            .map(|h| {
+                HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| format!("proxy.strip_headers: {h:?} is not a header name"))
+            })
             .collect::<Result<_, _>>()?,
         routes: state.routes.clone(),
     });
@@ -59,7 +62,9 @@ pub fn build(state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> Result<Gatew
     let service = ServiceBuilder::new()
         .layer(respond)
         .layer(boundary)
-        .option_layer(cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))))
+        .option_layer(
+            cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
+        )
         .option_layer(sanitize)
         .service(route);
     Ok(BoxCloneService::new(service))
@@ -125,12 +130,22 @@ impl Service<Req> for RouteService {
             Some(route) => {
                 let upstream = self.upstream.clone();
                 let timeout = self.response_timeout;
-                Box::pin(async move { Ok(proxy::forward(upstream.as_ref(), timeout, route, req).await) })
+                Box::pin(
+                    async move { Ok(proxy::forward(upstream.as_ref(), timeout, route, req).await) },
+                )
             }
             None => {
-                let id = meta.map(|m| m.request_id_str().to_owned()).unwrap_or_default();
+                let id = meta
+                    .map(|m| m.request_id_str().to_owned())
+                    .unwrap_or_default();
                 Box::pin(async move {
-                    Ok(refuse("route", "no-route", StatusCode::NOT_FOUND, "No route serves this path.", &id))
+                    Ok(refuse(
+                        "route",
+                        "no-route",
+                        StatusCode::NOT_FOUND,
+                        "No route serves this path.",
+                        &id,
+                    ))
                 })
             }
         }

@@ -28,7 +28,12 @@ pub struct Refusal {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>, request_id: &str) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        detail: impl Into<String>,
+        request_id: &str,
+    ) -> Self {
         Self {
             kind: format!("urn:palisade:problem:{slug}"),
             title: status.canonical_reason().unwrap_or("Error"),

@@ -105,7 +105,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn error_chain_has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
     while let Some(s) = source {
-        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
             || s.to_string().contains("timed out")
         {
             return true;
@@ -156,16 +157,23 @@ fn is_upgrade(req: &Req) -> bool {
             .headers()
             .get(header::CONNECTION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
 }
 
 fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
     let mut path = req_uri.path();
     if route.strip_prefix {
-        path = path.strip_prefix(route.prefix.trim_end_matches('/')).unwrap_or(path);
+        path = path
+            .strip_prefix(route.prefix.trim_end_matches('/'))
+            .unwrap_or(path);
     }
     let base_path = base.path().trim_end_matches('/');
-    let mut pq = String::with_capacity(base_path.len() + path.len() + 1 + req_uri.query().map_or(0, |q| q.len() + 1));
+    let mut pq = String::with_capacity(
+        base_path.len() + path.len() + 1 + req_uri.query().map_or(0, |q| q.len() + 1),
+    );
     pq.push_str(base_path);
     if !path.starts_with('/') {
         pq.push('/');
@@ -184,7 +192,12 @@ fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
 }
 
 /// Forwards `req` (which matched `route`) upstream and returns the response to send back.
-pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route: Arc<Route>, mut req: Req) -> Res {
+pub async fn forward(
+    upstream: &dyn Upstream,
+    response_timeout: Duration,
+    route: Arc<Route>,
+    mut req: Req,
+) -> Res {
     let meta = req.extensions().get::<RequestMeta>().cloned();
     let (request_id, client_ip, https) = match &meta {
         Some(m) => (m.request_id_str().to_owned(), m.client_ip, m.https),
@@ -198,13 +211,26 @@ pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route:
     let uri = match target_uri(route.pick_upstream(), &route, req.uri()) {
         Some(uri) => uri,
         None => {
-            return refuse(GATE, "bad-target", StatusCode::BAD_REQUEST, "The request path cannot be forwarded.", &request_id);
+            return refuse(
+                GATE,
+                "bad-target",
+                StatusCode::BAD_REQUEST,
+                "The request path cannot be forwarded.",
+                &request_id,
+            );
         }
     };
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
-        req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let upgrade_headers = upgrade.then(|| (req.headers().get(header::UPGRADE).cloned(), req.headers().get(header::CONNECTION).cloned()));
+    let upgrade_headers = upgrade.then(|| {
+        (
+            req.headers().get(header::UPGRADE).cloned(),
+            req.headers().get(header::CONNECTION).cloned(),
+        )
+    });
 
     let headers = req.headers_mut();
     remove_hop_by_hop(headers);
@@ -212,11 +238,19 @@ pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route:
     // Only the boundary-resolved client address goes on; what the client claimed was either
     // believed hop by hop (trusted proxies) or is ignored.
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if client_ip_is_last_hop_believed(&meta) => format!("{prior}, {}", peer.unwrap_or(client_ip)),
+        Some(prior) if client_ip_is_last_hop_believed(&meta) => {
+            format!("{prior}, {}", peer.unwrap_or(client_ip))
+        }
         _ => client_ip.to_string(),
     };
-    headers.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_str(&xff).unwrap_or(HeaderValue::from_static("unknown")));
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(if https { "https" } else { "http" }));
+    headers.insert(
+        X_FORWARDED_FOR.clone(),
+        HeaderValue::from_str(&xff).unwrap_or(HeaderValue::from_static("unknown")),
+    );
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
     match original_host {
         Some(h) => {
             headers.insert(X_FORWARDED_HOST.clone(), h);
@@ -241,13 +275,33 @@ pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route:
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
             if body_state.as_ref().is_some_and(|s| s.exceeded()) {
-                return refuse("boundary", "body-too-large", StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("The request body exceeds the limit of {} bytes.", route.max_body), &request_id);
+                return refuse(
+                    "boundary",
+                    "body-too-large",
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The request body exceeds the limit of {} bytes.",
+                        route.max_body
+                    ),
+                    &request_id,
+                );
             }
             let (kind, status, detail) = match &e {
-                UpstreamError::ConnectTimeout => ("connect-timeout", StatusCode::GATEWAY_TIMEOUT, "The upstream service did not accept the connection in time; try again later."),
-                UpstreamError::Connect(_) => ("connect-failed", StatusCode::BAD_GATEWAY, "The upstream service is unreachable; try again later."),
-                UpstreamError::Request(_) => ("request-failed", StatusCode::BAD_GATEWAY, "The upstream service failed to answer; try again later."),
+                UpstreamError::ConnectTimeout => (
+                    "connect-timeout",
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The upstream service did not accept the connection in time; try again later.",
+                ),
+                UpstreamError::Connect(_) => (
+                    "connect-failed",
+                    StatusCode::BAD_GATEWAY,
+                    "The upstream service is unreachable; try again later.",
+                ),
+                UpstreamError::Request(_) => (
+                    "request-failed",
+                    StatusCode::BAD_GATEWAY,
+                    "The upstream service failed to answer; try again later.",
+                ),
             };
             tracing::warn!(request_id = %request_id, route = route.name, error = %e, "upstream error");
             metrics::record_upstream_error(route.name, kind);
@@ -256,8 +310,13 @@ pub async fn forward(upstream: &dyn Upstream, response_timeout: Duration, route:
         Err(_) => {
             tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
             metrics::record_upstream_error(route.name, "response-timeout");
-            return refuse(GATE, "response-timeout", StatusCode::GATEWAY_TIMEOUT,
-                "The upstream service did not answer in time; try again later.", &request_id);
+            return refuse(
+                GATE,
+                "response-timeout",
+                StatusCode::GATEWAY_TIMEOUT,
+                "The upstream service did not answer in time; try again later.",
+                &request_id,
+            );
         }
     };
 
@@ -294,7 +353,12 @@ mod tests {
     use crate::config::{Config, RouteConfig};
 
     fn route(prefix: &str, strip: bool) -> Route {
-        let rc = RouteConfig { prefix: prefix.into(), upstream: Some("http://up:81/base/".into()), strip_prefix: strip, ..Default::default() };
+        let rc = RouteConfig {
+            prefix: prefix.into(),
+            upstream: Some("http://up:81/base/".into()),
+            strip_prefix: strip,
+            ..Default::default()
+        };
         Route::from_config(&rc, &Config::default()).unwrap()
     }
 
@@ -302,15 +366,24 @@ mod tests {
     fn target_keeps_path_and_query() {
         let r = route("/api/", false);
         let uri: Uri = "/api/items?x=1".parse().unwrap();
-        assert_eq!(target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(), "http://up:81/base/api/items?x=1");
+        assert_eq!(
+            target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(),
+            "http://up:81/base/api/items?x=1"
+        );
         let r = route("/api/", true);
-        assert_eq!(target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(), "http://up:81/base/items?x=1");
+        assert_eq!(
+            target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(),
+            "http://up:81/base/items?x=1"
+        );
     }
 
     #[test]
     fn hop_by_hop_headers_and_those_named_in_connection_go() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));

@@ -27,10 +27,16 @@ impl Route {
         let upstreams = rc
             .upstream_urls()
             .into_iter()
-            .map(|u| u.parse::<Uri>().map_err(|e| format!("route {}: upstream {u:?}: {e}", rc.display_name())))
+            .map(|u| {
+                u.parse::<Uri>()
+                    .map_err(|e| format!("route {}: upstream {u:?}: {e}", rc.display_name()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if upstreams.is_empty() {
-            return Err(format!("route {}: needs `upstream` or `upstreams`", rc.display_name()));
+            return Err(format!(
+                "route {}: needs `upstream` or `upstreams`",
+                rc.display_name()
+            ));
         }
         let headers: SecurityHeadersConfig = config.headers.with(&rc.headers);
         Ok(Self {
@@ -52,7 +58,11 @@ impl Route {
 
     /// The next upstream, in turn.
     pub fn pick_upstream(&self) -> &Uri {
-        let i = if self.upstreams.len() == 1 { 0 } else { self.next.fetch_add(1, Ordering::Relaxed) % self.upstreams.len() };
+        let i = if self.upstreams.len() == 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % self.upstreams.len()
+        };
         &self.upstreams[i]
     }
 }
@@ -74,8 +84,15 @@ pub struct RouteTable {
 
 impl RouteTable {
     pub fn new(mut routes: Vec<Route>) -> Self {
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(b.host.is_some().cmp(&a.host.is_some())));
-        Self { routes: routes.into_iter().map(Arc::new).collect() }
+        routes.sort_by(|a, b| {
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(b.host.is_some().cmp(&a.host.is_some()))
+        });
+        Self {
+            routes: routes.into_iter().map(Arc::new).collect(),
+        }
     }
 
     pub fn find(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch {
@@ -95,7 +112,11 @@ impl RouteTable {
             }
             return RouteMatch::Found(route.clone());
         }
-        if prefix_seen { RouteMatch::MethodNotAllowed } else { RouteMatch::NotFound }
+        if prefix_seen {
+            RouteMatch::MethodNotAllowed
+        } else {
+            RouteMatch::NotFound
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
@@ -135,25 +156,57 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins() {
-        let t = table(&[("/", None, &[], "http://root"), ("/api/", None, &[], "http://api"), ("/api/admin/", None, &[], "http://admin")]);
-        assert_eq!(upstream_of(t.find(None, "/api/admin/x", &Method::GET)), "http://admin/");
-        assert_eq!(upstream_of(t.find(None, "/api/x", &Method::GET)), "http://api/");
-        assert_eq!(upstream_of(t.find(None, "/other", &Method::GET)), "http://root/");
+        let t = table(&[
+            ("/", None, &[], "http://root"),
+            ("/api/", None, &[], "http://api"),
+            ("/api/admin/", None, &[], "http://admin"),
+        ]);
+        assert_eq!(
+            upstream_of(t.find(None, "/api/admin/x", &Method::GET)),
+            "http://admin/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/api/x", &Method::GET)),
+            "http://api/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/other", &Method::GET)),
+            "http://root/"
+        );
     }
 
     #[test]
     fn methods_and_hosts_narrow_a_route() {
-        let t = table(&[("/api/", None, &["GET"], "http://read"), ("/api/", Some("admin.example.com"), &[], "http://admin")]);
-        assert_eq!(upstream_of(t.find(Some("ADMIN.example.com"), "/api/x", &Method::POST)), "http://admin/");
-        assert_eq!(upstream_of(t.find(None, "/api/x", &Method::GET)), "http://read/");
-        assert!(matches!(t.find(None, "/api/x", &Method::POST), RouteMatch::MethodNotAllowed));
-        assert!(matches!(t.find(None, "/nope", &Method::GET), RouteMatch::NotFound));
+        let t = table(&[
+            ("/api/", None, &["GET"], "http://read"),
+            ("/api/", Some("admin.example.com"), &[], "http://admin"),
+        ]);
+        assert_eq!(
+            upstream_of(t.find(Some("ADMIN.example.com"), "/api/x", &Method::POST)),
+            "http://admin/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/api/x", &Method::GET)),
+            "http://read/"
+        );
+        assert!(matches!(
+            t.find(None, "/api/x", &Method::POST),
+            RouteMatch::MethodNotAllowed
+        ));
+        assert!(matches!(
+            t.find(None, "/nope", &Method::GET),
+            RouteMatch::NotFound
+        ));
     }
 
     #[test]
     fn round_robin_over_upstreams() {
         let config = Config::default();
-        let rc = RouteConfig { prefix: "/".into(), upstreams: vec!["http://a".into(), "http://b".into()], ..Default::default() };
+        let rc = RouteConfig {
+            prefix: "/".into(),
+            upstreams: vec!["http://a".into(), "http://b".into()],
+            ..Default::default()
+        };
         let r = Route::from_config(&rc, &config).unwrap();
         let picks: Vec<String> = (0..4).map(|_| r.pick_upstream().to_string()).collect();
         assert_eq!(picks, ["http://a/", "http://b/", "http://a/", "http://b/"]);

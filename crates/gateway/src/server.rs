@@ -79,8 +79,14 @@ pub fn prepare(mut config: Config, env: Environment) -> Result<Config, StartErro
         return Err(StartError::Config(problems));
     }
     if env == Environment::Dev {
-        crate::secrets::fill_dev_secrets(&mut config.secrets, &config.server.data_dir)
-            .map_err(|e| StartError::Io(format!("cannot keep dev secrets in {}: {e}", config.server.data_dir.display())))?;
+        crate::secrets::fill_dev_secrets(&mut config.secrets, &config.server.data_dir).map_err(
+            |e| {
+                StartError::Io(format!(
+                    "cannot keep dev secrets in {}: {e}",
+                    config.server.data_dir.display()
+                ))
+            },
+        )?;
     }
     Ok(config)
 }
@@ -89,7 +95,9 @@ pub fn prepare(mut config: Config, env: Environment) -> Result<Config, StartErro
 pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
     let io = |what: &str, e: &dyn std::fmt::Display| StartError::Io(format!("{what}: {e}"));
     let demo_addr = if config.demo_enabled() {
-        let addr = crate::demo::start().await.map_err(|e| io("demo upstream", &e))?;
+        let addr = crate::demo::start()
+            .await
+            .map_err(|e| io("demo upstream", &e))?;
         config.routes.push(crate::config::RouteConfig {
             name: Some("demo".into()),
             prefix: "/demo/".into(),
@@ -100,13 +108,27 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
     } else {
         None
     };
-    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| io(&format!("data dir {}", config.server.data_dir.display()), &e))?;
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+        io(
+            &format!("data dir {}", config.server.data_dir.display()),
+            &e,
+        )
+    })?;
     let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
         .await
         .map_err(|e| io("store", &e))?;
-    let hot = palisade_store::open_hot_state(&config.store.hot_url, Arc::new(SystemClock)).map_err(|e| io("hot state", &e))?;
-    if store.meta_get("instance_id").await.map_err(|e| io("store", &e))?.is_none() {
-        store.meta_put("instance_id", &uuid::Uuid::now_v7().to_string()).await.map_err(|e| io("store", &e))?;
+    let hot = palisade_store::open_hot_state(&config.store.hot_url, Arc::new(SystemClock))
+        .map_err(|e| io("hot state", &e))?;
+    if store
+        .meta_get("instance_id")
+        .await
+        .map_err(|e| io("store", &e))?
+        .is_none()
+    {
+        store
+            .meta_put("instance_id", &uuid::Uuid::now_v7().to_string())
+            .await
+            .map_err(|e| io("store", &e))?;
     }
     let routes = config
         .routes
@@ -116,7 +138,8 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         .map_err(|e| StartError::Config(vec![e]))?;
     let tls = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
-            crate::tls::server_config(cert, key, config.tls.min_version).map_err(|e| StartError::Config(vec![e]))?,
+            crate::tls::server_config(cert, key, config.tls.min_version)
+                .map_err(|e| StartError::Config(vec![e]))?,
         )),
         _ => None,
     };
@@ -134,12 +157,17 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let listeners = bind_reuseport(state.config.server.listen, workers).map_err(|e| io(&format!("listen on {}", state.config.server.listen), &e))?;
+    let listeners = bind_reuseport(state.config.server.listen, workers)
+        .map_err(|e| io(&format!("listen on {}", state.config.server.listen), &e))?;
     let addr = listeners[0].local_addr().map_err(|e| io("listener", &e))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let redirect_addr = match state.config.server.redirect_http_listen {
-        Some(listen) => Some(start_redirect(listen, addr.port(), shutdown_rx.clone()).await.map_err(|e| io(&format!("redirect listener {listen}"), &e))?),
+        Some(listen) => Some(
+            start_redirect(listen, addr.port(), shutdown_rx.clone())
+                .await
+                .map_err(|e| io(&format!("redirect listener {listen}"), &e))?,
+        ),
         None => None,
     };
 
@@ -151,7 +179,10 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         let handle = std::thread::Builder::new()
             .name(format!("palisade-worker-{i}"))
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot start worker runtime");
@@ -163,7 +194,14 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
     }
-    Ok(RunningGateway { addr, redirect_addr, demo_addr, state, shutdown: shutdown_tx, workers: handles })
+    Ok(RunningGateway {
+        addr,
+        redirect_addr,
+        demo_addr,
+        state,
+        shutdown: shutdown_tx,
+        workers: handles,
+    })
 }
 
 /// Stand-in used only to check at start that the pipeline assembles.
@@ -171,7 +209,13 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
 struct NoUpstream;
 
 impl Upstream for NoUpstream {
-    fn send(&self, _req: Request<Body>) -> futures_util::future::BoxFuture<'static, Result<crate::layers::Res, crate::proxy::UpstreamError>> {
+    fn send(
+        &self,
+        _req: Request<Body>,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<crate::layers::Res, crate::proxy::UpstreamError>,
+    > {
         Box::pin(async { Err(crate::proxy::UpstreamError::Connect("not connected".into())) })
     }
 }
@@ -181,7 +225,11 @@ fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::ne
     let mut out = Vec::with_capacity(count);
     let mut bound = addr;
     for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, Some(Protocol::TCP))?;
+        let socket = Socket::new(
+            Domain::for_address(bound),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.set_tcp_nodelay(true)?;
@@ -199,7 +247,10 @@ fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::ne
 fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
     let limits = &state.config.limits;
     // hyper's own limits sit above ours so the boundary gate answers with a problem+json.
-    let header_room = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX).saturating_mul(4).max(64 << 10);
+    let header_room = usize::try_from(limits.max_header_bytes.0)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .max(64 << 10);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -282,7 +333,10 @@ async fn worker(
     drop(listener);
     drop(alive);
     let grace = state.config.server.shutdown_grace.0;
-    if tokio::time::timeout(grace, all_closed.recv()).await.is_err() {
+    if tokio::time::timeout(grace, all_closed.recv())
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = %humantime::format_duration(grace), "shutdown grace elapsed; closing remaining connections");
     }
 }
@@ -317,7 +371,11 @@ async fn serve_connection<I>(
 }
 
 /// The plaintext listener that sends every request to HTTPS with 308.
-async fn start_redirect(listen: SocketAddr, https_port: u16, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+async fn start_redirect(
+    listen: SocketAddr,
+    https_port: u16,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -354,7 +412,11 @@ fn redirect_response(req: &Request<Incoming>, https_port: u16) -> Response<Strin
         *res.status_mut() = StatusCode::BAD_REQUEST;
         return res;
     };
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let location = format!("https://{}{port}{path}", host.host());
     let mut res = Response::new(String::new());

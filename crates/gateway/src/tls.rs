@@ -9,15 +9,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Builds the server TLS configuration from PEM files. Errors name the file and what is wrong.
-pub fn server_config(cert: &Path, key: &Path, min: TlsVersion) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    min: TlsVersion,
+) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("cannot read certificate {}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
         .map_err(|e| format!("certificate {} is not valid PEM: {e}", cert.display()))?;
     if certs.is_empty() {
-        return Err(format!("certificate {} holds no certificate", cert.display()));
+        return Err(format!(
+            "certificate {} holds no certificate",
+            cert.display()
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read private key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read private key {}: {e}", key.display()))?;
     let versions: &[&'static rustls::SupportedProtocolVersion] = match min {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],

@@ -13,7 +13,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s)
             .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\" or \"5m\": {e}")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration like \"30s\" or \"5m\": {e}"
+                ))
+            })
     }
 }
 
@@ -43,7 +47,11 @@ impl ByteSize {
             "mib" => 1 << 20,
             "g" | "gb" => 1_000_000_000,
             "gib" => 1 << 30,
-            other => return Err(format!("{s:?} has an unknown size unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+            other => {
+                return Err(format!(
+                    "{s:?} has an unknown size unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
+                ));
+            }
         };
         n.checked_mul(mult)
             .map(ByteSize)
@@ -63,7 +71,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 ByteSize::parse(v).map_err(E::custom)
@@ -89,7 +99,11 @@ mod tests {
         assert_eq!(ByteSize::parse("64 KiB").unwrap().0, 64 << 10);
         assert_eq!(ByteSize::parse("1000").unwrap().0, 1000);
         assert_eq!(ByteSize::parse("2kb").unwrap().0, 2000);
-        assert!(ByteSize::parse("8 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            ByteSize::parse("8 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert!(ByteSize::parse("").is_err());
         assert!(ByteSize::parse("99999999999999999999GiB").is_err());
     }

@@ -79,7 +79,11 @@ pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<Sh
             data_dir.join("palisade.db")
         } else {
             let p = std::path::Path::new(rest);
-            if p.is_absolute() { p.to_path_buf() } else { data_dir.join(p) }
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                data_dir.join(p)
+            }
         };
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
     }
@@ -89,9 +93,14 @@ pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<Sh
 }
 
 /// Opens the hot state a URL names: `memory:`.
-pub fn open_hot_state(url: &str, clock: palisade_core::clock::SharedClock) -> StoreResult<SharedHotState> {
+pub fn open_hot_state(
+    url: &str,
+    clock: palisade_core::clock::SharedClock,
+) -> StoreResult<SharedHotState> {
     match url {
         "memory:" => Ok(Arc::new(memory::MemoryHotState::new(clock))),
-        other => Err(StoreError::UnsupportedUrl(format!("{other:?} (expected \"memory:\")"))),
+        other => Err(StoreError::UnsupportedUrl(format!(
+            "{other:?} (expected \"memory:\")"
+        ))),
     }
 }

@@ -62,14 +62,19 @@ impl MemoryHotState {
 
     fn live(&self, key: &str) -> Option<Entry> {
         let now = self.clock.now_millis();
-        lock(&self.entries).get(key).copied().filter(|e| e.expires_ms > now)
+        lock(&self.entries)
+            .get(key)
+            .copied()
+            .filter(|e| e.expires_ms > now)
     }
 
     /// Locks the map for a write, first dropping expired entries every `SWEEP_EVERY` writes so
     /// that keys nobody reads again cannot grow the map without bound.
     fn write_lock(&self, now: u64) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         let mut entries = lock(&self.entries);
-        let writes = self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let writes = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if writes % SWEEP_EVERY == SWEEP_EVERY - 1 {
             entries.retain(|_, e| e.expires_ms > now);
         }
@@ -98,10 +103,16 @@ impl HotState for MemoryHotState {
             .entry(key.to_string())
             .and_modify(|e| {
                 if e.expires_ms <= now {
-                    *e = Entry { value: 0, expires_ms: now.saturating_add(ttl_ms(ttl)) };
+                    *e = Entry {
+                        value: 0,
+                        expires_ms: now.saturating_add(ttl_ms(ttl)),
+                    };
                 }
             })
-            .or_insert(Entry { value: 0, expires_ms: now.saturating_add(ttl_ms(ttl)) });
+            .or_insert(Entry {
+                value: 0,
+                expires_ms: now.saturating_add(ttl_ms(ttl)),
+            });
         entry.value += 1;
         Ok(entry.value)
     }
@@ -113,7 +124,13 @@ impl HotState for MemoryHotState {
     async fn set_flag(&self, key: &str, ttl: Duration) -> StoreResult<()> {
         let now = self.clock.now_millis();
         let expires_ms = now.saturating_add(ttl_ms(ttl));
-        self.write_lock(now).insert(key.to_string(), Entry { value: 1, expires_ms });
+        self.write_lock(now).insert(
+            key.to_string(),
+            Entry {
+                value: 1,
+                expires_ms,
+            },
+        );
         Ok(())
     }
 

@@ -3,20 +3,32 @@
 use crate::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqlSafeStr};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SQLite migrations, embedded in the binary in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "meta", include_str!("../migrations/sqlite/0001_meta.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "meta",
+    include_str!("../migrations/sqlite/0001_meta.sql"),
+)];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS
             .iter()
             .map(|(version, name, sql)| {
-                Migration::new(*version, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -31,8 +43,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and runs pending migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -86,7 +99,9 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(query_error)?;
-        row.map(|r| r.try_get::<String, _>("value")).transpose().map_err(query_error)
+        row.map(|r| r.try_get::<String, _>("value"))
+            .transpose()
+            .map_err(query_error)
     }
 
     async fn meta_put(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -126,7 +141,10 @@ mod tests {
             store.pool.close().await;
         }
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.meta_get("instance_id").await.unwrap().as_deref(), Some("abc"));
+        assert_eq!(
+            store.meta_get("instance_id").await.unwrap().as_deref(),
+            Some("abc")
+        );
     }
 
     #[tokio::test]

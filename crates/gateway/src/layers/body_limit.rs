@@ -46,7 +46,12 @@ pin_project_lite::pin_project! {
 
 impl<B> LimitedBody<B> {
     pub fn new(inner: B, limit: u64, state: Arc<BodyState>) -> Self {
-        Self { inner, limit, remaining: limit, state }
+        Self {
+            inner,
+            limit,
+            remaining: limit,
+            state,
+        }
     }
 }
 
@@ -58,7 +63,10 @@ where
     type Data = B::Data;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         match std::task::ready!(this.inner.poll_frame(cx)) {
             Some(Ok(frame)) => {
@@ -66,7 +74,9 @@ where
                     let len = data.remaining() as u64;
                     if len > *this.remaining {
                         this.state.exceeded.store(true, Ordering::Release);
-                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit: *this.limit }))));
+                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
+                            limit: *this.limit,
+                        }))));
                     }
                     *this.remaining -= len;
                 }
@@ -97,14 +107,20 @@ mod tests {
     #[tokio::test]
     async fn passes_bodies_within_the_limit() {
         let state = Arc::new(BodyState::default());
-        let body = LimitedBody::new(http_body_util::Full::new(bytes::Bytes::from_static(b"12345")), 5, state.clone());
+        let body = LimitedBody::new(
+            http_body_util::Full::new(bytes::Bytes::from_static(b"12345")),
+            5,
+            state.clone(),
+        );
         assert_eq!(body.collect().await.unwrap().to_bytes().as_ref(), b"12345");
         assert!(state.finished() && !state.exceeded());
     }
 
     #[tokio::test]
     async fn stops_streamed_bodies_past_the_limit() {
-        let chunks = futures_util::stream::iter((0..10).map(|_| Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(b"0123456789")))));
+        let chunks = futures_util::stream::iter((0..10).map(|_| {
+            Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(b"0123456789")))
+        }));
         let state = Arc::new(BodyState::default());
         let body = LimitedBody::new(http_body_util::StreamBody::new(chunks), 25, state.clone());
         let err = body.collect().await.unwrap_err();

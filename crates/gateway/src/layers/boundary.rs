@@ -47,14 +47,16 @@ impl BoundaryConfig {
             return true;
         }
         let Some(host) = host else { return false };
-        self.allowed_hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
-            Some(suffix) => {
-                host.len() > suffix.len() + 1
-                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-            }
-            None => host.eq_ignore_ascii_case(allowed),
-        })
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(suffix) => {
+                    host.len() > suffix.len() + 1
+                        && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                }
+                None => host.eq_ignore_ascii_case(allowed),
+            })
     }
 }
 
@@ -65,14 +67,19 @@ pub struct BoundaryLayer {
 
 impl BoundaryLayer {
     pub fn new(config: BoundaryConfig) -> Self {
-        Self { config: Arc::new(config) }
+        Self {
+            config: Arc::new(config),
+        }
     }
 }
 
 impl<S> Layer<S> for BoundaryLayer {
     type Service = Boundary<S>;
     fn layer(&self, inner: S) -> Boundary<S> {
-        Boundary { inner, config: self.config.clone() }
+        Boundary {
+            inner,
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -84,22 +91,34 @@ pub struct Boundary<S> {
 
 /// The host a request is for, without port: `:authority` (HTTP/2) or `Host`.
 pub fn request_host(req: &Req) -> Option<&str> {
-    let raw = req
-        .uri()
-        .host()
-        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))?;
+    let raw = req.uri().host().or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })?;
     Some(strip_port(raw))
 }
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
-    host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host })
+    host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    })
 }
 
 fn header_block_size(req: &Req) -> u64 {
-    req.headers().iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum()
+    req.headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
+        .sum()
 }
 
 fn new_request_id() -> HeaderValue {
@@ -114,7 +133,9 @@ fn strip_identity_headers(req: &mut Req, extra: &[HeaderName]) {
         .keys()
         .filter(|name| {
             let n = name.as_str();
-            n.starts_with(IDENTITY_HEADER_PREFIX) || IDENTITY_HEADERS.contains(&n) || extra.contains(name)
+            n.starts_with(IDENTITY_HEADER_PREFIX)
+                || IDENTITY_HEADERS.contains(&n)
+                || extra.contains(name)
         })
         .cloned()
         .collect();
@@ -138,45 +159,82 @@ where
 
     fn call(&mut self, mut req: Req) -> BoxFuture {
         let config = &self.config;
-        let conn = req.extensions().get::<ConnInfo>().copied().unwrap_or(ConnInfo {
-            peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            tls: false,
-        });
+        let conn = req
+            .extensions()
+            .get::<ConnInfo>()
+            .copied()
+            .unwrap_or(ConnInfo {
+                peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                tls: false,
+            });
         let request_id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if request_id::is_well_formed(v.as_bytes()) => v.clone(),
             _ => new_request_id(),
         };
         let client_ip = config.trusted_proxies.resolve(
             conn.peer.ip(),
-            req.headers().get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()),
+            req.headers()
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
         );
         // `behind_tls_proxy` declares that every client reaches us through a TLS terminator.
         let https = conn.tls || config.behind_tls_proxy;
         let host = request_host(&req);
-        let (route, method_not_allowed) = match config.routes.find(host, req.uri().path(), req.method()) {
-            RouteMatch::Found(r) => (Some(r), false),
-            RouteMatch::MethodNotAllowed => (None, true),
-            RouteMatch::NotFound => (None, false),
-        };
+        let (route, method_not_allowed) =
+            match config.routes.find(host, req.uri().path(), req.method()) {
+                RouteMatch::Found(r) => (Some(r), false),
+                RouteMatch::MethodNotAllowed => (None, true),
+                RouteMatch::NotFound => (None, false),
+            };
         let max_body = route.as_ref().map_or(config.max_body, |r| r.max_body);
         let peer_is_trusted_proxy = config.trusted_proxies.contains(conn.peer.ip());
-        let meta = RequestMeta { request_id, client_ip, https, peer_is_trusted_proxy, route };
+        let meta = RequestMeta {
+            request_id,
+            client_ip,
+            https,
+            peer_is_trusted_proxy,
+            route,
+        };
         let id = meta.request_id_str().to_owned();
 
         tracing::debug!(request_id = %id, method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
 
         let refusal = if header_block_size(&req) > config.max_header_bytes {
-            Some(refuse(GATE, "header-too-large", StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!("The request headers exceed {} bytes; send fewer or smaller headers.", config.max_header_bytes), &id))
+            Some(refuse(
+                GATE,
+                "header-too-large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!(
+                    "The request headers exceed {} bytes; send fewer or smaller headers.",
+                    config.max_header_bytes
+                ),
+                &id,
+            ))
         } else if !config.host_allowed(host) {
-            Some(refuse(GATE, "host-not-allowed", StatusCode::BAD_REQUEST,
-                "This host name is not served here; check the URL.", &id))
+            Some(refuse(
+                GATE,
+                "host-not-allowed",
+                StatusCode::BAD_REQUEST,
+                "This host name is not served here; check the URL.",
+                &id,
+            ))
         } else if req.body().size_hint().lower() > max_body {
-            Some(refuse(GATE, "body-too-large", StatusCode::PAYLOAD_TOO_LARGE,
-                format!("The request body exceeds the limit of {max_body} bytes."), &id))
+            Some(refuse(
+                GATE,
+                "body-too-large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The request body exceeds the limit of {max_body} bytes."),
+                &id,
+            ))
         } else if method_not_allowed {
-            Some(refuse(GATE, "method-not-allowed", StatusCode::METHOD_NOT_ALLOWED,
-                format!("{} is not allowed on this path.", req.method()), &id))
+            Some(refuse(
+                GATE,
+                "method-not-allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on this path.", req.method()),
+                &id,
+            ))
         } else {
             None
         };
@@ -186,7 +244,8 @@ where
         }
 
         strip_identity_headers(&mut req, &config.strip_headers);
-        req.headers_mut().insert(X_REQUEST_ID.clone(), meta.request_id.clone());
+        req.headers_mut()
+            .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
         let body_state = if req.body().is_end_stream() {
             None
         } else {
@@ -204,11 +263,25 @@ where
             let mut res = match tokio::time::timeout(timeout, fut).await {
                 Ok(res) => res?,
                 Err(_) if body_state.as_ref().is_some_and(|s| !s.finished()) => refuse(
-                    GATE, "request-timeout", StatusCode::REQUEST_TIMEOUT,
-                    format!("The request body did not arrive within {}.", humantime::format_duration(timeout)), &id),
+                    GATE,
+                    "request-timeout",
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "The request body did not arrive within {}.",
+                        humantime::format_duration(timeout)
+                    ),
+                    &id,
+                ),
                 Err(_) => refuse(
-                    GATE, "response-timeout", StatusCode::GATEWAY_TIMEOUT,
-                    format!("No response within {}; try again later.", humantime::format_duration(timeout)), &id),
+                    GATE,
+                    "response-timeout",
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "No response within {}; try again later.",
+                        humantime::format_duration(timeout)
+                    ),
+                    &id,
+                ),
             };
             finish(&mut res, &meta);
             Ok(res)
@@ -217,7 +290,8 @@ where
 }
 
 fn finish(res: &mut Res, meta: &RequestMeta) {
-    res.headers_mut().insert(X_REQUEST_ID.clone(), meta.request_id.clone());
+    res.headers_mut()
+        .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
     res.extensions_mut().insert(meta.clone());
 }
 

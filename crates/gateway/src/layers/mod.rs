@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 pub type Req = http::Request<Body>;
 pub type Res = http::Response<Body>;
-pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Res, std::convert::Infallible>> + Send>>;
+pub type BoxFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Res, std::convert::Infallible>> + Send>,
+>;
 
 /// What the listener knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]

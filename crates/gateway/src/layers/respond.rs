@@ -12,7 +12,8 @@ use std::time::Instant;
 use tower::{Layer, Service};
 
 /// The strict policy for Palisade's own answers (problems, ops, later the console).
-pub const PALISADE_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+pub const PALISADE_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Security headers, parsed once at start.
 #[derive(Debug, Clone, Default)]
@@ -38,19 +39,31 @@ impl HeaderSet {
             (header::X_CONTENT_TYPE_OPTIONS, &cfg.content_type_options),
             (header::X_FRAME_OPTIONS, &cfg.frame_options),
             (header::REFERRER_POLICY, &cfg.referrer_policy),
-            (HeaderName::from_static("permissions-policy"), &cfg.permissions_policy),
+            (
+                HeaderName::from_static("permissions-policy"),
+                &cfg.permissions_policy,
+            ),
         ];
         let mut always = Vec::new();
-        for (name, value) in pairs.iter().map(|(n, v)| (n.clone(), v.as_str())).chain([(header::CONTENT_SECURITY_POLICY, csp)]) {
+        for (name, value) in pairs
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_str()))
+            .chain([(header::CONTENT_SECURITY_POLICY, csp)])
+        {
             if !value.is_empty() {
-                let v = HeaderValue::from_str(value).map_err(|_| format!("header {name}: {value:?} is not a valid header value"))?;
+                let v = HeaderValue::from_str(value)
+                    .map_err(|_| format!("header {name}: {value:?} is not a valid header value"))?;
                 always.push((name, v));
             }
         }
         let hsts = if cfg.strict_transport_security.is_empty() {
             None
         } else {
-            Some(HeaderValue::from_str(&cfg.strict_transport_security).map_err(|_| "strict_transport_security is not a valid header value".to_string())?)
+            Some(
+                HeaderValue::from_str(&cfg.strict_transport_security).map_err(|_| {
+                    "strict_transport_security is not a valid header value".to_string()
+                })?,
+            )
         };
         Ok(Self { always, hsts })
     }
@@ -78,14 +91,22 @@ pub struct RespondLayer {
 
 impl RespondLayer {
     pub fn new(headers: &SecurityHeadersConfig, access_log: bool) -> Result<Self, String> {
-        Ok(Self { shared: Arc::new(Shared { palisade_headers: HeaderSet::palisade(headers)?, access_log }) })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                palisade_headers: HeaderSet::palisade(headers)?,
+                access_log,
+            }),
+        })
     }
 }
 
 impl<S> Layer<S> for RespondLayer {
     type Service = Respond<S>;
     fn layer(&self, inner: S) -> Respond<S> {
-        Respond { inner, shared: self.shared.clone() }
+        Respond {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -111,7 +132,9 @@ where
     fn call(&mut self, req: Req) -> BoxFuture {
         let started = Instant::now();
         let shared = self.shared.clone();
-        let logged = shared.access_log.then(|| (req.method().clone(), req.uri().path().to_owned()));
+        let logged = shared
+            .access_log
+            .then(|| (req.method().clone(), req.uri().path().to_owned()));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut res = fut.await?;
@@ -119,7 +142,9 @@ where
             let https = meta.as_ref().is_some_and(|m| m.https);
             let route = meta.as_ref().and_then(|m| m.route.as_deref());
             match route {
-                Some(route) if res.extensions().get::<Proxied>().is_some() => route.headers.apply(res.headers_mut(), https),
+                Some(route) if res.extensions().get::<Proxied>().is_some() => {
+                    route.headers.apply(res.headers_mut(), https)
+                }
                 _ => shared.palisade_headers.apply(res.headers_mut(), https),
             }
             let route_name = route.map_or("-", |r| r.name);

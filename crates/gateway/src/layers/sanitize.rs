@@ -31,14 +31,22 @@ impl SanitizeLayer {
             .size_limit(8 << 20)
             .build()
             .map_err(|e| format!("sanitize.patterns: {e}"))?;
-        Ok(Self { rules: Arc::new(Rules { patterns, max_scan_bytes: usize::try_from(max_scan_bytes).unwrap_or(usize::MAX) }) })
+        Ok(Self {
+            rules: Arc::new(Rules {
+                patterns,
+                max_scan_bytes: usize::try_from(max_scan_bytes).unwrap_or(usize::MAX),
+            }),
+        })
     }
 }
 
 impl<S> Layer<S> for SanitizeLayer {
     type Service = Sanitize<S>;
     fn layer(&self, inner: S) -> Sanitize<S> {
-        Sanitize { inner, rules: self.rules.clone() }
+        Sanitize {
+            inner,
+            rules: self.rules.clone(),
+        }
     }
 }
 
@@ -62,7 +70,11 @@ where
     }
 
     fn call(&mut self, req: Req) -> BoxFuture {
-        let request_id = req.extensions().get::<RequestMeta>().map(|m| m.request_id_str().to_owned()).unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestMeta>()
+            .map(|m| m.request_id_str().to_owned())
+            .unwrap_or_default();
         let rules = self.rules.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
@@ -81,14 +93,24 @@ where
                         Ok(bytes)
                     }
                 }
-                Err(_) => Err(format!("(body over {} bytes or unreadable, not shown)", rules.max_scan_bytes)),
+                Err(_) => Err(format!(
+                    "(body over {} bytes or unreadable, not shown)",
+                    rules.max_scan_bytes
+                )),
             };
             match verdict {
                 Ok(bytes) => Ok(Res::from_parts(parts, Body::from(bytes))),
                 Err(original) => {
                     tracing::warn!(request_id = %request_id, status = status.as_u16(), upstream_body = %original, "upstream error body withheld from the client");
-                    Ok(refuse(GATE, "upstream-error", status,
-                        format!("The service behind this gateway failed. Quote request id {request_id} when reporting it."), &request_id))
+                    Ok(refuse(
+                        GATE,
+                        "upstream-error",
+                        status,
+                        format!(
+                            "The service behind this gateway failed. Quote request id {request_id} when reporting it."
+                        ),
+                        &request_id,
+                    ))
                 }
             }
         })

@@ -10,13 +10,19 @@ fn write(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
 fn file_then_environment_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "[server]\nlisten = \"0.0.0.0:9000\"\nshutdown_grace = \"5m\"\n[store]\nurl = \"sqlite:\"\n[[routes]]\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:3000\"\n");
+    let file = write(
+        dir.path(),
+        "[server]\nlisten = \"0.0.0.0:9000\"\nshutdown_grace = \"5m\"\n[store]\nurl = \"sqlite:\"\n[[routes]]\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:3000\"\n",
+    );
     let (c, used) = Config::load(&ConfigSource {
         file: None,
         env: vars(&[
@@ -41,11 +47,19 @@ fn file_then_environment_overrides() {
 #[test]
 fn unknown_keys_are_errors_that_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "[server]\nlisten = \"127.0.0.1:1\"\nlisen_typo = 1\n");
+    let file = write(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:1\"\nlisen_typo = 1\n",
+    );
     let err = Config::load_file(&file).unwrap_err().to_string();
     assert!(err.contains("lisen_typo"), "{err}");
 
-    let err = Config::load(&ConfigSource { file: None, env: vars(&[("PALISADE_STORE__URLL", "x")]) }).unwrap_err().to_string();
+    let err = Config::load(&ConfigSource {
+        file: None,
+        env: vars(&[("PALISADE_STORE__URLL", "x")]),
+    })
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("urll"), "{err}");
 }
 
@@ -54,15 +68,23 @@ fn durations_and_sizes_must_be_well_formed() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "[limits]\nrequest_timeout = \"soon\"\n");
     let err = Config::load_file(&file).unwrap_err().to_string();
-    assert!(err.contains("limits.request_timeout") && err.contains("\"soon\" is not a duration"), "{err}");
+    assert!(
+        err.contains("limits.request_timeout") && err.contains("\"soon\" is not a duration"),
+        "{err}"
+    );
     let file = write(dir.path(), "[limits]\nmax_body = \"8 parsecs\"\n");
     let err = Config::load_file(&file).unwrap_err().to_string();
-    assert!(err.contains("limits.max_body") && err.contains("unknown size unit"), "{err}");
+    assert!(
+        err.contains("limits.max_body") && err.contains("unknown size unit"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let err = Config::load_file(std::path::Path::new("/nonexistent/palisade.toml")).unwrap_err().to_string();
+    let err = Config::load_file(std::path::Path::new("/nonexistent/palisade.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
 
@@ -70,7 +92,10 @@ fn missing_file_is_a_clear_error() {
 fn routes_can_come_from_the_environment() {
     let (c, _) = Config::load(&ConfigSource {
         file: None,
-        env: vars(&[("PALISADE_ROUTES", r#"[{prefix = "/x/", upstream = "http://127.0.0.1:1"}]"#)]),
+        env: vars(&[(
+            "PALISADE_ROUTES",
+            r#"[{prefix = "/x/", upstream = "http://127.0.0.1:1"}]"#,
+        )]),
     })
     .unwrap();
     assert_eq!(c.routes[0].prefix, "/x/");

@@ -7,7 +7,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn spoofed_identity_headers_never_reach_the_upstream() {
     let up = Upstream::start("a").await;
-    let gw = start_with(|c| c.proxy.strip_headers = vec!["X-Internal-Role".into()], vec![route("/", &up)]).await;
+    let gw = start_with(
+        |c| c.proxy.strip_headers = vec!["X-Internal-Role".into()],
+        vec![route("/", &up)],
+    )
+    .await;
     client()
         .get(gw.url("/x"))
         .header("x-user-id", "admin")
@@ -19,8 +23,16 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
         .await
         .unwrap();
     let seen = up.last();
-    for spoofed in ["x-user-id", "x-palisade-user", "x-palisade-roles", "x-internal-role"] {
-        assert!(seen.header(spoofed).is_none(), "{spoofed} reached the upstream: {seen:?}");
+    for spoofed in [
+        "x-user-id",
+        "x-palisade-user",
+        "x-palisade-roles",
+        "x-internal-role",
+    ] {
+        assert!(
+            seen.header(spoofed).is_none(),
+            "{spoofed} reached the upstream: {seen:?}"
+        );
     }
     assert_eq!(seen.header("x-harmless"), Some("kept"));
 }
@@ -29,23 +41,46 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let up = Upstream::start("a").await;
     let gw = start_with(|_| {}, vec![route("/", &up)]).await;
-    client().get(gw.url("/x")).header("x-forwarded-for", "6.6.6.6").send().await.unwrap();
+    client()
+        .get(gw.url("/x"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
     let seen = up.last();
-    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"), "{seen:?}");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "{seen:?}"
+    );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert!(seen.header("x-forwarded-host").is_some_and(|h| h.starts_with("127.0.0.1:")));
+    assert!(
+        seen.header("x-forwarded-host")
+            .is_some_and(|h| h.starts_with("127.0.0.1:"))
+    );
 }
 
 #[tokio::test]
 async fn forwarded_for_through_a_trusted_proxy_is_walked() {
     let up = Upstream::start("a").await;
-    let gw = start_with(|c| {
-        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        c.log.access = false;
-    }, vec![route("/", &up)])
+    let gw = start_with(
+        |c| {
+            c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            c.log.access = false;
+        },
+        vec![route("/", &up)],
+    )
     .await;
-    client().get(gw.url("/x")).header("x-forwarded-for", "198.51.100.7").send().await.unwrap();
-    assert_eq!(up.last().header("x-forwarded-for"), Some("198.51.100.7, 127.0.0.1"));
+    client()
+        .get(gw.url("/x"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        up.last().header("x-forwarded-for"),
+        Some("198.51.100.7, 127.0.0.1")
+    );
 }
 
 #[tokio::test]
@@ -62,7 +97,10 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
     for hop in ["x-secret-hop", "keep-alive", "te", "proxy-authorization"] {
         assert!(seen.header(hop).is_none(), "{hop} crossed: {seen:?}");
     }
-    assert!(!raw.to_ascii_lowercase().contains("connection: keep-alive"), "upstream's Connection header must not come back: {raw}");
+    assert!(
+        !raw.to_ascii_lowercase().contains("connection: keep-alive"),
+        "upstream's Connection header must not come back: {raw}"
+    );
     assert!(raw.contains("x-upstream: a"));
 }
 
@@ -71,7 +109,11 @@ async fn longest_prefix_wins_and_round_robin_spreads() {
     let a = Upstream::start("a").await;
     let b = Upstream::start("b").await;
     let c = Upstream::start("c").await;
-    let both = RouteConfig { prefix: "/api/".into(), upstreams: vec![a.url(), b.url()], ..Default::default() };
+    let both = RouteConfig {
+        prefix: "/api/".into(),
+        upstreams: vec![a.url(), b.url()],
+        ..Default::default()
+    };
     let gw = start_with(|_| {}, vec![both, route("/api/special/", &c)]).await;
     let mut names = Vec::new();
     for _ in 0..4 {
@@ -88,28 +130,52 @@ async fn longest_prefix_wins_and_round_robin_spreads() {
 #[tokio::test]
 async fn strip_prefix_forwards_the_rest_of_the_path() {
     let up = Upstream::start("a").await;
-    let rc = RouteConfig { strip_prefix: true, ..route("/svc/", &up) };
+    let rc = RouteConfig {
+        strip_prefix: true,
+        ..route("/svc/", &up)
+    };
     let gw = start_with(|_| {}, vec![rc]).await;
-    client().get(gw.url("/svc/items/1?x=y")).send().await.unwrap();
+    client()
+        .get(gw.url("/svc/items/1?x=y"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(up.last().path_and_query, "/items/1?x=y");
 }
 
 #[tokio::test]
 async fn bodies_stream_through_without_waiting_for_the_end() {
     let up = Upstream::start("a").await;
-    let gw = start_with(|c| c.limits.max_body = palisade_gateway::units::ByteSize(1 << 30), vec![route("/", &up)]).await;
+    let gw = start_with(
+        |c| c.limits.max_body = palisade_gateway::units::ByteSize(1 << 30),
+        vec![route("/", &up)],
+    )
+    .await;
     let (probe_tx, mut probe_rx) = tokio::sync::mpsc::unbounded_channel();
     *up.first_chunk.lock().unwrap() = Some(probe_tx);
-    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(chunk_rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
+    let (chunk_tx, chunk_rx) =
+        tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
+        chunk_rx,
+        |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+    ));
     let url = gw.url("/stream-probe");
     let request = tokio::spawn(async move { client().post(url).body(body).send().await.unwrap() });
-    chunk_tx.send(Ok(bytes::Bytes::from(vec![b'x'; 64 * 1024]))).await.unwrap();
+    chunk_tx
+        .send(Ok(bytes::Bytes::from(vec![b'x'; 64 * 1024])))
+        .await
+        .unwrap();
     // The upstream sees the first chunk while the client still holds the rest: nothing buffers
     // the whole body. Then 16 MiB more follow.
-    probe_rx.recv().await.expect("upstream saw the first chunk before the body ended");
+    probe_rx
+        .recv()
+        .await
+        .expect("upstream saw the first chunk before the body ended");
     for _ in 0..256 {
-        chunk_tx.send(Ok(bytes::Bytes::from(vec![b'y'; 64 * 1024]))).await.unwrap();
+        chunk_tx
+            .send(Ok(bytes::Bytes::from(vec![b'y'; 64 * 1024])))
+            .await
+            .unwrap();
     }
     drop(chunk_tx);
     let res = request.await.unwrap();
@@ -124,11 +190,18 @@ async fn upstream_stack_traces_are_replaced_by_a_generic_problem() {
     let res = client().get(gw.url("/trace")).send().await.unwrap();
     let body = assert_problem(res, 500, "upstream-error").await;
     let text = body.to_string();
-    assert!(!text.contains("Traceback") && !text.contains("hunter2"), "{text}");
+    assert!(
+        !text.contains("Traceback") && !text.contains("hunter2"),
+        "{text}"
+    );
 
     let res = client().get(gw.url("/down")).send().await.unwrap();
     assert_eq!(res.status(), 503);
-    assert_eq!(res.text().await.unwrap(), r#"{"status":"maintenance"}"#, "harmless 5xx bodies pass");
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"status":"maintenance"}"#,
+        "harmless 5xx bodies pass"
+    );
 }
 
 #[tokio::test]
@@ -144,10 +217,16 @@ async fn security_headers_on_every_response_and_per_route_overrides() {
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert!(h.contains_key("permissions-policy"));
-    assert!(!h.contains_key("strict-transport-security"), "no HSTS over plaintext");
+    assert!(
+        !h.contains_key("strict-transport-security"),
+        "no HSTS over plaintext"
+    );
     let res = client().get(gw.url("/embed/x")).send().await.unwrap();
     assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN");
-    assert_eq!(res.headers()["content-security-policy"], "default-src 'self'");
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'self'"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +234,10 @@ async fn hsts_when_behind_a_tls_proxy() {
     let up = Upstream::start("a").await;
     let gw = start_with(|c| c.server.behind_tls_proxy = true, vec![route("/", &up)]).await;
     let res = client().get(gw.url("/x")).send().await.unwrap();
-    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
     assert_eq!(up.last().header("x-forwarded-proto"), Some("https"));
 }
 
@@ -180,23 +262,50 @@ async fn cors_preflights_answer_allowed_origins_only() {
     };
     let ok = preflight("https://app.example.com").await.unwrap();
     assert!(ok.status().is_success());
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
-    assert!(ok.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(
+        ok.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     let evil = preflight("https://evil.example").await.unwrap();
-    assert!(!evil.headers().contains_key("access-control-allow-origin"), "{:?}", evil.headers());
+    assert!(
+        !evil.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        evil.headers()
+    );
     assert_eq!(up.count(), 0, "preflights are answered by the gateway");
 
-    let res = client().get(gw.url("/x")).header("origin", "https://app.example.com").send().await.unwrap();
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example.com");
-    assert!(res.headers()["access-control-expose-headers"].to_str().unwrap().contains("x-request-id"));
+    let res = client()
+        .get(gw.url("/x"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-request-id")
+    );
 }
 
 #[tokio::test]
 async fn websocket_upgrades_are_spliced_end_to_end() {
     let up = Upstream::start("a").await;
     let gw = start_with(|_| {}, vec![route("/", &up)]).await;
-    let mut s = tokio::net::TcpStream::connect(gw.gateway.addr).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(gw.gateway.addr)
+        .await
+        .unwrap();
     s.write_all(b"GET /chat/ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-User-Id: admin\r\n\r\n")
         .await
         .unwrap();
@@ -211,7 +320,10 @@ async fn websocket_upgrades_are_spliced_end_to_end() {
     assert!(head.contains("upgrade: websocket"), "{head}");
     let seen = up.last();
     assert_eq!(seen.header("upgrade"), Some("websocket"));
-    assert!(seen.header("x-user-id").is_none(), "upgrades pass the same gates");
+    assert!(
+        seen.header("x-user-id").is_none(),
+        "upgrades pass the same gates"
+    );
     s.write_all(b"hello through the tunnel").await.unwrap();
     let mut echoed = [0u8; 24];
     s.read_exact(&mut echoed).await.unwrap();
@@ -222,7 +334,12 @@ async fn websocket_upgrades_are_spliced_end_to_end() {
 async fn demo_route_serves_an_echo_when_no_routes_are_configured() {
     let gw = start_with(|_| {}, vec![]).await;
     assert!(gw.gateway.demo_addr.is_some());
-    let res = client().get(gw.url("/demo/hello")).header("x-user-id", "admin").send().await.unwrap();
+    let res = client()
+        .get(gw.url("/demo/hello"))
+        .header("x-user-id", "admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["path"], "/demo/hello");

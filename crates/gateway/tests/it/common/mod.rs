@@ -25,7 +25,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.first()).map(String::as_str)
+        self.headers
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 }
 
@@ -59,7 +62,9 @@ impl Upstream {
         let shared = up.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let up = shared.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(up.clone(), req));
@@ -77,7 +82,12 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("upstream saw a request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("upstream saw a request")
     }
 
     /// Requests parked in `/gate`, waiting for `release`.
@@ -90,14 +100,24 @@ impl Upstream {
     }
 }
 
-async fn handle(up: Upstream, mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    up: Upstream,
+    mut req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
     let mut headers: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in req.headers() {
-        headers.entry(k.as_str().to_string()).or_default().push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        headers
+            .entry(k.as_str().to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
     }
     let method = req.method().to_string();
-    let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
 
     if path.ends_with("/ws") {
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -113,7 +133,12 @@ async fn handle(up: Upstream, mut req: Request<Incoming>) -> Result<Response<Ful
                 }
             }
         });
-        up.seen.lock().unwrap().push(Seen { method, path_and_query, headers, body_len: 0 });
+        up.seen.lock().unwrap().push(Seen {
+            method,
+            path_and_query,
+            headers,
+            body_len: 0,
+        });
         return Ok(Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("upgrade", "websocket")
@@ -127,18 +152,31 @@ async fn handle(up: Upstream, mut req: Request<Incoming>) -> Result<Response<Ful
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { break };
         if let Some(data) = frame.data_ref() {
-            if body_len == 0 && !data.is_empty() && path.ends_with("/stream-probe") {
-                if let Some(tx) = up.first_chunk.lock().unwrap().as_ref() {
-                    let _ = tx.send(());
-                }
+            if body_len == 0
+                && !data.is_empty()
+                && path.ends_with("/stream-probe")
+                && let Some(tx) = up.first_chunk.lock().unwrap().as_ref()
+            {
+                let _ = tx.send(());
             }
             body_len += data.len();
         }
     }
-    up.seen.lock().unwrap().push(Seen { method, path_and_query, headers, body_len });
+    up.seen.lock().unwrap().push(Seen {
+        method,
+        path_and_query,
+        headers,
+        body_len,
+    });
 
     let json = |status: u16, body: String| {
-        Ok(Response::builder().status(status).header("content-type", "application/json").header("connection", "keep-alive").header("x-upstream", up.name).body(Full::from(body)).unwrap())
+        Ok(Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("connection", "keep-alive")
+            .header("x-upstream", up.name)
+            .body(Full::from(body))
+            .unwrap())
     };
     if path.ends_with("/trace") {
         return json(500, "Traceback (most recent call last):\n  File \"app.py\", line 3, in handler\nKeyError: 'db_password=hunter2'".into());
@@ -154,7 +192,10 @@ async fn handle(up: Upstream, mut req: Request<Incoming>) -> Result<Response<Ful
         up.parked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         released.await;
     }
-    json(200, format!(r#"{{"upstream":"{}","body_len":{body_len}}}"#, up.name))
+    json(
+        200,
+        format!(r#"{{"upstream":"{}","body_len":{body_len}}}"#, up.name),
+    )
 }
 
 /// A config for tests: ephemeral port, temp data dir, in-memory store, quiet logs.
@@ -170,7 +211,11 @@ pub fn config(data_dir: &std::path::Path, routes: Vec<RouteConfig>) -> Config {
 }
 
 pub fn route(prefix: &str, upstream: &Upstream) -> RouteConfig {
-    RouteConfig { prefix: prefix.into(), upstream: Some(upstream.url()), ..Default::default() }
+    RouteConfig {
+        prefix: prefix.into(),
+        upstream: Some(upstream.url()),
+        ..Default::default()
+    }
 }
 
 pub struct TestGateway {
@@ -201,13 +246,33 @@ pub fn client() -> reqwest::Client {
 pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
     assert_eq!(res.status().as_u16(), status, "status");
     assert_eq!(res.headers()["content-type"], "application/problem+json");
-    let rid = res.headers().get("x-request-id").expect("x-request-id echoed").to_str().unwrap().to_string();
-    assert_eq!(res.headers()["x-content-type-options"], "nosniff", "security headers on refusals too");
+    let rid = res
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id echoed")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        res.headers()["x-content-type-options"],
+        "nosniff",
+        "security headers on refusals too"
+    );
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["type"], format!("urn:palisade:problem:{slug}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:palisade:problem:{slug}"),
+        "{body}"
+    );
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
-    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
     assert_eq!(body["request_id"], rid, "{body}");
     body
 }
@@ -226,7 +291,10 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
                 out.extend_from_slice(&buf[..n]);
                 if let Some(end) = find(&out, b"\r\n\r\n") {
                     let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
-                    let len = head.lines().find_map(|l| l.strip_prefix("content-length: ").and_then(|v| v.trim().parse::<usize>().ok()));
+                    let len = head.lines().find_map(|l| {
+                        l.strip_prefix("content-length: ")
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                    });
                     if len.is_some_and(|len| out.len() >= end + 4 + len) {
                         break;
                     }
