@@ -12,13 +12,20 @@ const BODY: &[u8] = br#"{"id":"0193a5c2-7d1e-7c3a-9f00-1234567890ab","name":"wid
 
 async fn answer(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut res = Response::new(Full::new(Bytes::from_static(BODY)));
-    res.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     Ok(res)
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9000".into());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9000".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         loop {

@@ -73,10 +73,51 @@ fn status_label(status: StatusCode) -> &'static str {
         .map_or("other", String::as_str)
 }
 
-pub fn record_request(route: &'static str, status: StatusCode, elapsed: Duration) {
-    metrics::counter!("palisade_requests_total", "route" => route, "status" => status_label(status)).increment(1);
-    metrics::histogram!("palisade_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+/// Metric handles of one route, resolved on first use and then reused, so recording a request
+/// costs two atomic updates instead of two registry lookups.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: &'static str,
+    duration: OnceLock<metrics::Histogram>,
+    by_status: Box<[OnceLock<metrics::Counter>]>,
+}
+
+impl RouteMetrics {
+    pub fn new(route: &'static str) -> Self {
+        Self {
+            route,
+            duration: OnceLock::new(),
+            by_status: (0..600).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Metrics for requests that matched no configured route (refusals, ops endpoints).
+    pub fn unrouted() -> &'static RouteMetrics {
+        static UNROUTED: OnceLock<RouteMetrics> = OnceLock::new();
+        UNROUTED.get_or_init(|| RouteMetrics::new("-"))
+    }
+
+    pub fn record(&self, status: StatusCode, elapsed: Duration) {
+        let route = self.route;
+        let slot = self.by_status.get(status.as_u16() as usize);
+        let counter = slot.map(|slot| {
+            slot.get_or_init(|| {
+                metrics::counter!("palisade_requests_total", "route" => route, "status" => status_label(status))
+            })
+        });
+        match counter {
+            Some(counter) => counter.increment(1),
+            None => {
+                metrics::counter!("palisade_requests_total", "route" => route, "status" => "other")
+                    .increment(1)
+            }
+        }
+        self.duration
+            .get_or_init(
+                || metrics::histogram!("palisade_request_duration_seconds", "route" => route),
+            )
+            .record(elapsed.as_secs_f64());
+    }
 }
 
 pub fn record_refusal(gate: &'static str, reason: &'static str) {

@@ -3,6 +3,7 @@
 
 use crate::config::{Config, RouteConfig, SecurityHeadersConfig};
 use crate::layers::respond::HeaderSet;
+use crate::metrics::RouteMetrics;
 use http::{Method, Uri};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ pub struct Route {
     pub max_body: u64,
     pub upstreams: Vec<Uri>,
     pub headers: HeaderSet,
+    pub metrics: RouteMetrics,
     next: AtomicUsize,
 }
 
@@ -39,8 +41,10 @@ impl Route {
             ));
         }
         let headers: SecurityHeadersConfig = config.headers.with(&rc.headers);
+        let name: &'static str = Box::leak(rc.display_name().to_string().into_boxed_str());
         Ok(Self {
-            name: Box::leak(rc.display_name().to_string().into_boxed_str()),
+            name,
+            metrics: RouteMetrics::new(name),
             prefix: rc.prefix.clone(),
             host: rc.host.as_ref().map(|h| h.to_ascii_lowercase()),
             methods: rc

@@ -138,7 +138,8 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut res = fut.await?;
-            let meta = res.extensions().get::<RequestMeta>().cloned();
+            // Outermost layer: nobody reads the meta after us, so take it instead of cloning.
+            let meta = res.extensions_mut().remove::<RequestMeta>();
             let https = meta.as_ref().is_some_and(|m| m.https);
             let route = meta.as_ref().and_then(|m| m.route.as_deref());
             match route {
@@ -149,7 +150,11 @@ where
             }
             let route_name = route.map_or("-", |r| r.name);
             let elapsed = started.elapsed();
-            metrics::record_request(route_name, res.status(), elapsed);
+            let route_metrics = match route {
+                Some(r) => &r.metrics,
+                None => metrics::RouteMetrics::unrouted(),
+            };
+            route_metrics.record(res.status(), elapsed);
             if let Some(refusal) = res.extensions().get::<Refusal>() {
                 metrics::record_refusal(refusal.gate, refusal.reason);
             }
