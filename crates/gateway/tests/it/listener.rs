@@ -32,19 +32,30 @@ fn tls_client(
     b.build().unwrap()
 }
 
-#[tokio::test]
-async fn tls_serves_http2_and_http1_with_hsts() {
-    let up = Upstream::start("a").await;
+/// A gateway serving TLS with a fresh self-signed certificate for `localhost`; returns it, the
+/// root to trust, and the directory holding the PEM files (kept alive by the caller).
+async fn start_tls(
+    up: &Upstream,
+    edit: impl FnOnce(&mut palisade_gateway::config::Config),
+) -> (TestGateway, reqwest::Certificate, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let (cert, key, root) = write_cert(certs.path());
     let gw = start_with(
         |c| {
             c.tls.cert = Some(cert);
             c.tls.key = Some(key);
+            edit(c);
         },
-        vec![route("/", &up)],
+        vec![route("/", up)],
     )
     .await;
+    (gw, root, certs)
+}
+
+#[tokio::test]
+async fn tls_serves_http2_and_http1_with_hsts() {
+    let up = Upstream::start("a").await;
+    let (gw, root, _certs) = start_tls(&up, |_| {}).await;
     let url = format!("https://localhost:{}/x", gw.gateway.addr.port());
     let res = tls_client(root.clone(), gw.gateway.addr, None)
         .get(&url)
@@ -74,17 +85,7 @@ async fn tls_serves_http2_and_http1_with_hsts() {
 #[tokio::test]
 async fn tls_min_version_13_refuses_tls_12_clients() {
     let up = Upstream::start("a").await;
-    let certs = tempfile::tempdir().unwrap();
-    let (cert, key, root) = write_cert(certs.path());
-    let gw = start_with(
-        |c| {
-            c.tls.cert = Some(cert);
-            c.tls.key = Some(key);
-            c.tls.min_version = TlsVersion::Tls13;
-        },
-        vec![route("/", &up)],
-    )
-    .await;
+    let (gw, root, _certs) = start_tls(&up, |c| c.tls.min_version = TlsVersion::Tls13).await;
     let url = format!("https://localhost:{}/x", gw.gateway.addr.port());
     let err = tls_client(
         root.clone(),
@@ -136,16 +137,9 @@ async fn cleartext_http2_prior_knowledge_works() {
 #[tokio::test]
 async fn plaintext_redirect_listener_sends_308_to_https() {
     let up = Upstream::start("a").await;
-    let certs = tempfile::tempdir().unwrap();
-    let (cert, key, _) = write_cert(certs.path());
-    let gw = start_with(
-        |c| {
-            c.tls.cert = Some(cert);
-            c.tls.key = Some(key);
-            c.server.redirect_http_listen = Some("127.0.0.1:0".parse().unwrap());
-        },
-        vec![route("/", &up)],
-    )
+    let (gw, _, _certs) = start_tls(&up, |c| {
+        c.server.redirect_http_listen = Some("127.0.0.1:0".parse().unwrap())
+    })
     .await;
     let redirect = gw.gateway.redirect_addr.unwrap();
     let no_follow = reqwest::Client::builder()
