@@ -320,11 +320,11 @@ async fn worker(
                     let _alive = alive;
                     match tls {
                         Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(tls_stream), ConnInfo { peer, tls: true }, service, shutdown).await,
+                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(tls_stream), ConnInfo::new(peer, true), service, shutdown).await,
                             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         },
-                        None => serve_connection(&builder, TokioIo::new(stream), ConnInfo { peer, tls: false }, service, shutdown).await,
+                        None => serve_connection(&builder, TokioIo::new(stream), ConnInfo::new(peer, false), service, shutdown).await,
                     }
                 });
             }
@@ -350,9 +350,10 @@ async fn serve_connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = info.peer;
     let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let mut req = req.map(Body::new);
-        req.extensions_mut().insert(info);
+        req.extensions_mut().insert(info.clone());
         service.clone().oneshot(req)
     });
     let conn = builder.serve_connection_with_upgrades(io, hyper_service);
@@ -360,7 +361,7 @@ async fn serve_connection<I>(
     tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
-                tracing::debug!(peer = %info.peer, error = %e, "connection ended with an error");
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         }
         _ = stopped(&mut shutdown) => {

@@ -159,27 +159,25 @@ where
 
     fn call(&mut self, mut req: Req) -> BoxFuture {
         let config = &self.config;
-        let conn = req
+        let (peer, tls) = req
             .extensions()
             .get::<ConnInfo>()
-            .copied()
-            .unwrap_or(ConnInfo {
-                peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-                tls: false,
+            .map_or((SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), false), |c| {
+                (c.peer, c.tls)
             });
         let request_id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if request_id::is_well_formed(v.as_bytes()) => v.clone(),
             _ => new_request_id(),
         };
         let client_ip = config.trusted_proxies.resolve(
-            conn.peer.ip(),
+            peer.ip(),
             req.headers()
                 .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
         );
         // `behind_tls_proxy` declares that every client reaches us through a TLS terminator.
-        let https = conn.tls || config.behind_tls_proxy;
+        let https = tls || config.behind_tls_proxy;
         let host = request_host(&req);
         let (route, method_not_allowed) =
             match config.routes.find(host, req.uri().path(), req.method()) {
@@ -188,7 +186,7 @@ where
                 RouteMatch::NotFound => (None, false),
             };
         let max_body = route.as_ref().map_or(config.max_body, |r| r.max_body);
-        let peer_is_trusted_proxy = config.trusted_proxies.contains(conn.peer.ip());
+        let peer_is_trusted_proxy = config.trusted_proxies.contains(peer.ip());
         let meta = RequestMeta {
             request_id,
             client_ip,

@@ -27,10 +27,24 @@ pub type BoxFuture = std::pin::Pin<
 >;
 
 /// What the listener knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The peer's IP as a header value, formatted once per connection for `X-Forwarded-For`.
+    pub peer_ip_header: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        let peer_ip_header = HeaderValue::from_str(&peer.ip().to_string())
+            .expect("an IP address is a valid header value");
+        Self {
+            peer,
+            tls,
+            peer_ip_header,
+        }
+    }
 }
 
 /// What the boundary learned about a request; on request and response extensions.
