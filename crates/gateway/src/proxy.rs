@@ -202,11 +202,21 @@ pub async fn forward(
     route: Arc<Route>,
     mut req: Req,
 ) -> Res {
-    let meta = req.extensions().get::<RequestMeta>().cloned();
-    let (request_id, client_ip, https) = match &meta {
-        Some(m) => (m.request_id_str().to_owned(), m.client_ip, m.https),
-        None => (String::new(), std::net::IpAddr::from([0, 0, 0, 0]), false),
-    };
+    let (request_id, client_ip, https, prior_chain_trusted) =
+        match req.extensions().get::<RequestMeta>() {
+            Some(m) => (
+                Some(m.request_id.clone()),
+                m.client_ip,
+                m.https,
+                m.peer_is_trusted_proxy,
+            ),
+            None => (None, std::net::IpAddr::from([0, 0, 0, 0]), false, false),
+        };
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
     let body_state = req.extensions().get::<Arc<BodyState>>().cloned();
     let conn = req
         .extensions()
@@ -248,7 +258,7 @@ pub async fn forward(
         headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
         &conn,
     ) {
-        (Some(prior), Some((peer, _))) if client_ip_is_last_hop_believed(&meta) => {
+        (Some(prior), Some((peer, _))) if prior_chain_trusted => {
             HeaderValue::from_str(&format!("{prior}, {peer}")).ok()
         }
         // The usual case: the client is the socket peer, whose address is formatted already.
@@ -352,11 +362,6 @@ pub async fn forward(
     }
     res.extensions_mut().insert(Proxied);
     res
-}
-
-/// A prior `X-Forwarded-For` is passed on only when it came from a trusted proxy.
-fn client_ip_is_last_hop_believed(meta: &Option<RequestMeta>) -> bool {
-    meta.as_ref().is_some_and(|m| m.peer_is_trusted_proxy)
 }
 
 #[cfg(test)]

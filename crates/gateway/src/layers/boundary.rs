@@ -194,9 +194,10 @@ where
             peer_is_trusted_proxy,
             route,
         };
-        let id = meta.request_id_str().to_owned();
+        // A cheap clone (shared bytes), read as text only when a refusal needs it.
+        let id = meta.request_id.clone();
 
-        tracing::debug!(request_id = %id, method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
+        tracing::debug!(request_id = %meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
 
         let refusal = if header_block_size(&req) > config.max_header_bytes {
             Some(refuse(
@@ -207,7 +208,7 @@ where
                     "The request headers exceed {} bytes; send fewer or smaller headers.",
                     config.max_header_bytes
                 ),
-                &id,
+                as_text(&id),
             ))
         } else if !config.host_allowed(host) {
             Some(refuse(
@@ -215,7 +216,7 @@ where
                 "host-not-allowed",
                 StatusCode::BAD_REQUEST,
                 "This host name is not served here; check the URL.",
-                &id,
+                as_text(&id),
             ))
         } else if req.body().size_hint().lower() > max_body {
             Some(refuse(
@@ -223,7 +224,7 @@ where
                 "body-too-large",
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("The request body exceeds the limit of {max_body} bytes."),
-                &id,
+                as_text(&id),
             ))
         } else if method_not_allowed {
             Some(refuse(
@@ -231,7 +232,7 @@ where
                 "method-not-allowed",
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not allowed on this path.", req.method()),
-                &id,
+                as_text(&id),
             ))
         } else {
             None
@@ -268,7 +269,7 @@ where
                         "The request body did not arrive within {}.",
                         humantime::format_duration(timeout)
                     ),
-                    &id,
+                    as_text(&id),
                 ),
                 Err(_) => refuse(
                     GATE,
@@ -278,7 +279,7 @@ where
                         "No response within {}; try again later.",
                         humantime::format_duration(timeout)
                     ),
-                    &id,
+                    as_text(&id),
                 ),
             };
             finish(&mut res, &meta);
@@ -291,6 +292,11 @@ fn finish(res: &mut Res, meta: &RequestMeta) {
     res.headers_mut()
         .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
     res.extensions_mut().insert(meta.clone());
+}
+
+/// Request ids are well-formed ASCII by construction (checked or generated above).
+fn as_text(id: &HeaderValue) -> &str {
+    id.to_str().unwrap_or("-")
 }
 
 #[cfg(test)]

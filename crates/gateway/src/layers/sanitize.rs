@@ -73,12 +73,15 @@ where
         let request_id = req
             .extensions()
             .get::<RequestMeta>()
-            .map(|m| m.request_id_str().to_owned())
-            .unwrap_or_default();
+            .map(|m| m.request_id.clone());
         let rules = self.rules.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await?;
+            let request_id = request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
             if !res.status().is_server_error() || res.extensions().get::<Proxied>().is_none() {
                 return Ok(res);
             }
@@ -109,7 +112,7 @@ where
                         format!(
                             "The service behind this gateway failed. Quote request id {request_id} when reporting it."
                         ),
-                        &request_id,
+                        request_id,
                     ))
                 }
             }

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use palisade_gateway::config::RouteConfig;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn request_id_is_generated_kept_or_replaced_and_echoed() {
@@ -130,15 +130,43 @@ async fn streamed_chunked_body_over_limit_is_cut_off_with_413() {
         vec![route("/", &up)],
     )
     .await;
-    let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 4096])));
-    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let res = client()
-        .post(gw.url("/upload"))
-        .body(body)
-        .send()
+    // Raw chunked upload, reading between chunks: the gateway answers as soon as the limit is
+    // crossed, and a client that kept writing into the closed connection could lose the answer
+    // to the resulting reset.
+    let mut s = tokio::net::TcpStream::connect(gw.gateway.addr)
         .await
         .unwrap();
-    assert_problem(res, 413, "body-too-large").await;
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = [b"1000\r\n".as_slice(), &[b'x'; 4096], b"\r\n"].concat();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (mut rd, mut wr) = s.split();
+    for _ in 0..64 {
+        tokio::select! {
+            biased;
+            n = rd.read(&mut buf) => {
+                answer.extend_from_slice(&buf[..n.unwrap_or(0)]);
+                break;
+            }
+            w = wr.write_all(&chunk) => if w.is_err() { break },
+        }
+    }
+    while find(&answer, b"}").is_none() {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let raw = String::from_utf8_lossy(&answer);
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(
+        raw.contains("application/problem+json")
+            && raw.contains("urn:palisade:problem:body-too-large"),
+        "{raw}"
+    );
+    assert!(raw.to_ascii_lowercase().contains("x-request-id:"), "{raw}");
     assert!(
         up.seen
             .lock()
@@ -192,7 +220,6 @@ async fn slow_body_gets_408() {
         .unwrap();
     // The body never completes; the gateway's own deadline ends the request.
     let mut out = Vec::new();
-    use tokio::io::AsyncReadExt;
     let mut buf = [0u8; 4096];
     while let Ok(n) = s.read(&mut buf).await {
         if n == 0 {
