@@ -108,7 +108,7 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
     } else {
         None
     };
-    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+    crate::secrets::create_private_dir(&config.server.data_dir).map_err(|e| {
         io(
             &format!("data dir {}", config.server.data_dir.display()),
             &e,
