@@ -4,7 +4,7 @@
 //! with credentials). `production` adds the rules that protect a real deployment: strong secrets,
 //! TLS, no debug logging.
 
-use crate::config::{Config, Environment};
+use crate::config::{self, Config, Environment};
 use palisade_core::secret_strength;
 
 /// Lists what is wrong with `config` for `env`. Empty means it may start.
@@ -90,7 +90,7 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             }
         }
         for m in &route.methods {
-            if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
+            if config::method(m).is_none() {
                 out.push(format!("{at}: method {m:?} is not an HTTP method"));
             }
         }
@@ -139,12 +139,12 @@ fn check_cors(config: &Config, out: &mut Vec<String>) {
         }
     }
     for m in &cors.allowed_methods {
-        if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
+        if config::method(m).is_none() {
             out.push(format!("cors.allowed_methods: {m:?} is not an HTTP method"));
         }
     }
     for h in cors.allowed_headers.iter().chain(&cors.expose_headers) {
-        if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+        if config::header_name(h).is_none() {
             out.push(format!("cors: {h:?} is not a header name"));
         }
     }

@@ -406,6 +406,16 @@ impl RouteConfig {
     }
 }
 
+/// An HTTP method as config names it (any case), or `None` if it is not one.
+pub fn method(name: &str) -> Option<http::Method> {
+    http::Method::from_bytes(name.to_ascii_uppercase().as_bytes()).ok()
+}
+
+/// A header name as config names it (any case), or `None` if it is not one.
+pub fn header_name(name: &str) -> Option<http::HeaderName> {
+    http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
+}
+
 /// Where configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSource {

@@ -1,8 +1,8 @@
 //! CORS from config, with tower-http: exact origins only, never `*` with credentials (config
 //! checks refuse that before we get here).
 
-use crate::config::CorsConfig;
-use http::{HeaderName, HeaderValue, Method};
+use crate::config::{self, CorsConfig};
+use http::HeaderValue;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The CORS layer, or `None` when no origin is configured.
@@ -29,16 +29,12 @@ pub fn layer(cfg: &CorsConfig) -> Result<Option<CorsLayer>, String> {
     let methods = cfg
         .allowed_methods
         .iter()
-        .map(|m| {
-            Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("cors.allowed_methods: {m:?}"))
-        })
+        .map(|m| config::method(m).ok_or_else(|| format!("cors.allowed_methods: {m:?}")))
         .collect::<Result<Vec<_>, _>>()?;
     let names = |list: &[String]| {
         list.iter()
             .map(|h| {
-                HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("cors: {h:?} is not a header name"))
+                config::header_name(h).ok_or_else(|| format!("cors: {h:?} is not a header name"))
             })
             .collect::<Result<Vec<_>, _>>()
     };

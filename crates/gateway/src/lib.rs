@@ -1,7 +1,7 @@
 //! Palisade's HTTP side: the gates (one tower layer per file under `layers/`), the proxy, the
 //! built-in endpoints, the listeners and configuration.
 //!
-//! Use [`server::start`] to run a gateway, or [`pipeline::build`] to put the gates in front of
+//! Use [`server::start`] to run a gateway, or [`pipeline::Gates`] to put the gates in front of
 //! your own service.
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,5 @@
-//! Assembles the gates into one service. Built once per worker at start; the order here is the
+//! Assembles the gates into one service. Gates are built once at start and composed per worker;
+//! the order here is the
 //! order in DESIGN.md. Later gates (admission, firewall, identify, throttle, authorize, inspect)
 //! slot in between `sanitize` and `route` without reshaping the rest.
 
@@ -10,7 +11,7 @@ use crate::problem::refuse;
 use crate::proxy::{self, Upstream};
 use crate::state::AppState;
 use crate::{cors, ops};
-use http::{HeaderName, StatusCode};
+use http::StatusCode;
 use palisade_core::client_ip::TrustedProxies;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_http::cors::CorsLayer;
 
 pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 
@@ -26,48 +28,70 @@ pub fn is_builtin_path(path: &str) -> bool {
     ops::PATHS.contains(&path)
 }
 
-/// Builds the full pipeline over `upstream`.
-pub fn build(state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> Result<GatewayService, String> {
-    let config = &state.config;
-    let boundary = BoundaryLayer::new(BoundaryConfig {
-        allowed_hosts: config.server.allowed_hosts.clone(),
-        trusted_proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
-        max_header_bytes: config.limits.max_header_bytes.0,
-        max_body: config.limits.max_body.0,
-        request_timeout: config.limits.request_timeout.0,
-        behind_tls_proxy: config.server.behind_tls_proxy,
-        strip_headers: config
-            .proxy
-            .strip_headers
-            .iter()
-            .map(|h| {
-                HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("proxy.strip_headers: {h:?} is not a header name"))
-            })
-            .collect::<Result<_, _>>()?,
-        routes: state.routes.clone(),
-    });
-    let respond = RespondLayer::new(&config.headers, config.log.access)?;
-    let sanitize = config
-        .sanitize
-        .enabled
-        .then(|| SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0))
-        .transpose()?;
-    let cors = cors::layer(&config.cors)?;
-    let route = RouteService {
-        builtin: ops::router().with_state(state.clone()),
-        upstream,
-        response_timeout: config.proxy.response_timeout.0,
-    };
-    let service = ServiceBuilder::new()
-        .layer(respond)
-        .layer(boundary)
-        .option_layer(
-            cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
-        )
-        .option_layer(sanitize)
-        .service(route);
-    Ok(BoxCloneService::new(service))
+/// The configured gates, built once at start (regexes compiled, headers parsed) and shared by
+/// every worker; each worker puts them in front of its own upstream client.
+#[derive(Clone)]
+pub struct Gates {
+    respond: RespondLayer,
+    boundary: BoundaryLayer,
+    cors: Option<CorsLayer>,
+    sanitize: Option<SanitizeLayer>,
+}
+
+impl Gates {
+    /// Builds the gates from the configuration; an error names the config key at fault.
+    pub fn new(state: &AppState) -> Result<Self, String> {
+        let config = &state.config;
+        let boundary = BoundaryLayer::new(BoundaryConfig {
+            allowed_hosts: config.server.allowed_hosts.clone(),
+            trusted_proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+            max_header_bytes: config.limits.max_header_bytes.0,
+            max_body: config.limits.max_body.0,
+            request_timeout: config.limits.request_timeout.0,
+            behind_tls_proxy: config.server.behind_tls_proxy,
+            strip_headers: config
+                .proxy
+                .strip_headers
+                .iter()
+                .map(|h| {
+                    crate::config::header_name(h)
+                        .ok_or_else(|| format!("proxy.strip_headers: {h:?} is not a header name"))
+                })
+                .collect::<Result<_, _>>()?,
+            routes: state.routes.clone(),
+        });
+        Ok(Self {
+            respond: RespondLayer::new(&config.headers, config.log.access)?,
+            boundary,
+            cors: cors::layer(&config.cors)?,
+            sanitize: config
+                .sanitize
+                .enabled
+                .then(|| {
+                    SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0)
+                })
+                .transpose()?,
+        })
+    }
+
+    /// The full pipeline over `upstream`.
+    pub fn service(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> GatewayService {
+        let route = RouteService {
+            builtin: ops::router().with_state(state.clone()),
+            upstream,
+            response_timeout: state.config.proxy.response_timeout.0,
+        };
+        let cors = self.cors.clone();
+        let service = ServiceBuilder::new()
+            .layer(self.respond.clone())
+            .layer(self.boundary.clone())
+            .option_layer(
+                cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
+            )
+            .option_layer(self.sanitize.clone())
+            .service(route);
+        BoxCloneService::new(service)
+    }
 }
 
 /// Adapts a gate whose future is not our `BoxFuture` (tower-http's CORS) into the pipeline.

@@ -6,6 +6,7 @@
 //! spliced end to end; upstream failures become 502/504 problems without internals.
 
 use crate::layers::body_limit::BodyState;
+use crate::layers::boundary::X_FORWARDED_FOR;
 use crate::layers::{ConnInfo, Proxied, Req, RequestMeta, Res};
 use crate::metrics;
 use crate::problem::refuse;
@@ -129,7 +130,6 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 

@@ -50,7 +50,7 @@ impl Route {
             methods: rc
                 .methods
                 .iter()
-                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                .filter_map(|m| crate::config::method(m))
                 .collect(),
             strip_prefix: rc.strip_prefix,
             max_body: rc.max_body.unwrap_or(config.limits.max_body).0,

@@ -150,8 +150,8 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         metrics: crate::metrics::install(),
         config,
     });
-    // Fail at start, not at the first request, if the pipeline cannot be assembled.
-    pipeline::build(&state, Arc::new(NoUpstream)).map_err(|e| StartError::Config(vec![e]))?;
+    // Fail at start, not at the first request, if a gate cannot be built.
+    let gates = pipeline::Gates::new(&state).map_err(|e| StartError::Config(vec![e]))?;
 
     let workers = match state.config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -174,6 +174,7 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
     let mut handles = Vec::with_capacity(workers);
     for (i, listener) in listeners.into_iter().enumerate() {
         let state = state.clone();
+        let gates = gates.clone();
         let tls = tls.clone();
         let shutdown = shutdown_rx.clone();
         let handle = std::thread::Builder::new()
@@ -189,7 +190,7 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
                         return;
                     }
                 };
-                runtime.block_on(worker(listener, state, tls, shutdown));
+                runtime.block_on(worker(listener, state, gates, tls, shutdown));
             })
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
@@ -202,22 +203,6 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         shutdown: shutdown_tx,
         workers: handles,
     })
-}
-
-/// Stand-in used only to check at start that the pipeline assembles.
-#[derive(Debug)]
-struct NoUpstream;
-
-impl Upstream for NoUpstream {
-    fn send(
-        &self,
-        _req: Request<Body>,
-    ) -> futures_util::future::BoxFuture<
-        'static,
-        Result<crate::layers::Res, crate::proxy::UpstreamError>,
-    > {
-        Box::pin(async { Err(crate::proxy::UpstreamError::Connect("not connected".into())) })
-    }
 }
 
 fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -269,6 +254,7 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
 async fn worker(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
+    gates: pipeline::Gates,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -285,13 +271,7 @@ async fn worker(
         idle_timeout: proxy.pool_idle_timeout.0,
         max_idle_per_host: proxy.pool_max_idle_per_host,
     }));
-    let service = match pipeline::build(&state, upstream) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build pipeline");
-            return;
-        }
-    };
+    let service = gates.service(&state, upstream);
     let builder = Arc::new(http_builder(&state));
     let handshake_timeout = state.config.limits.header_read_timeout.0;
     let (alive, mut all_closed) = mpsc::channel::<()>(1);

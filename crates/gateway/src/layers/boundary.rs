@@ -22,7 +22,7 @@ use tower::{Layer, Service};
 
 pub const GATE: &str = "boundary";
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that carry identity Palisade asserts; a client must never supply them.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-palisade-";
