@@ -1,6 +1,7 @@
 //! `palisade`: the command line of the Palisade security gateway.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod init;
 
 /// mimalloc instead of glibc malloc: the proxy path allocates and frees a few dozen small objects
@@ -47,6 +48,34 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage accounts: add, list, disable, enable, set-role, import.
+    User {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Manage API keys: create, list, revoke.
+    Key {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::KeyCommand,
+    },
+    /// Manage token signing keys.
+    Keys {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::KeysCommand,
+    },
+    /// Manage IP blocks placed by the brute-force defense.
+    Ip {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::IpCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +94,7 @@ struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-struct SourceArgs {
+pub struct SourceArgs {
     /// TOML configuration file [env: PALISADE_CONFIG].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -102,6 +131,16 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Init { dir } => init::run(&dir),
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
+        Command::User { store, command } => {
+            with_admin(store, |a| async move { a.user(command).await })
+        }
+        Command::Key { store, command } => {
+            with_admin(store, |a| async move { a.key(command).await })
+        }
+        Command::Keys { store, command } => {
+            with_admin(store, |a| async move { a.keys(command).await })
+        }
+        Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
     };
     match result {
         Ok(code) => code,
@@ -123,6 +162,27 @@ fn load(source: &SourceArgs) -> Result<(Config, Environment, Option<PathBuf>)> {
         .map(Environment::from)
         .unwrap_or(config.server.env);
     Ok((config, env, file))
+}
+
+/// Runs an administration command against the configured store.
+fn with_admin<F, Fut>(args: admin::StoreArgs, run: F) -> Result<ExitCode>
+where
+    F: FnOnce(admin::Admin) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let (mut config, env, _) = load(&args.source)?;
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let admin = admin::Admin::open(config, env).await?;
+        run(admin).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn config_check(args: SourceArgs) -> Result<ExitCode> {

@@ -250,7 +250,7 @@ async fn logs_never_carry_passwords_tokens_keys_or_emails() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 401, "the made-up API key is refused");
         let (ok, logs) = served.stop();
         assert!(ok, "graceful exit on SIGTERM:\n{logs}");
         assert!(

@@ -3,8 +3,15 @@
 //! Everything here can be tested without a network, a disk or a clock that moves on its own.
 #![forbid(unsafe_code)]
 
+pub mod api_key;
+pub mod brute_force;
 pub mod client_ip;
 pub mod clock;
+pub mod email;
+pub mod fingerprint;
+pub mod jwt;
+pub mod password;
+pub mod principal;
 pub mod redact;
 pub mod request_id;
 pub mod secret_strength;

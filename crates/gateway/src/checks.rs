@@ -27,6 +27,8 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     if config.limits.max_header_bytes.0 < 1024 {
         out.push("limits.max_header_bytes: at least 1KiB".into());
     }
+    out.extend(config.auth.problems());
+    out.extend(config.password.problems());
     if env == Environment::Production {
         check_production(config, &mut out);
     }

@@ -35,6 +35,8 @@ pub struct Config {
     pub ops: OpsConfig,
     pub store: StoreConfig,
     pub secrets: SecretsConfig,
+    pub auth: crate::config_auth::AuthConfig,
+    pub password: palisade_core::password::PasswordPolicyConfig,
     pub routes: Vec<RouteConfig>,
 }
 

@@ -5,10 +5,15 @@
 //! your own service.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth_api;
 pub mod checks;
 pub mod config;
+pub mod config_auth;
 pub mod cors;
 pub mod demo;
+pub mod identity;
+pub mod json;
 pub mod layers;
 pub mod logging;
 pub mod metrics;

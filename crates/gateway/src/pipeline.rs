@@ -1,9 +1,10 @@
 //! Assembles the gates into one service. Gates are built once at start and composed per worker;
-//! the order here is the
-//! order in DESIGN.md. Later gates (admission, firewall, identify, throttle, authorize, inspect)
-//! slot in between `sanitize` and `route` without reshaping the rest.
+//! the order here is the order in DESIGN.md. Gates still to come (admission, throttle, authorize,
+//! inspect) slot in between `sanitize` and `route` without reshaping the rest.
 
 use crate::layers::boundary::{BoundaryConfig, BoundaryLayer};
+use crate::layers::firewall::FirewallLayer;
+use crate::layers::identify::IdentifyLayer;
 use crate::layers::respond::RespondLayer;
 use crate::layers::sanitize::SanitizeLayer;
 use crate::layers::{BoxFuture, Req, RequestMeta, Res};
@@ -26,6 +27,9 @@ pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 /// Paths Palisade answers itself, whatever the routes say.
 pub fn is_builtin_path(path: &str) -> bool {
     ops::PATHS.contains(&path)
+        || path == crate::auth_api::JWKS_PATH
+        || path.starts_with("/auth/")
+        || path.starts_with("/admin/")
 }
 
 /// The configured gates, built once at start (regexes compiled, headers parsed) and shared by
@@ -36,6 +40,8 @@ pub struct Gates {
     boundary: BoundaryLayer,
     cors: Option<CorsLayer>,
     sanitize: Option<SanitizeLayer>,
+    firewall: FirewallLayer,
+    identify: IdentifyLayer,
 }
 
 impl Gates {
@@ -71,13 +77,17 @@ impl Gates {
                     SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0)
                 })
                 .transpose()?,
+            firewall: FirewallLayer::new(state.identity.clone()),
+            identify: IdentifyLayer::new(state.identity.clone()),
         })
     }
 
     /// The full pipeline over `upstream`.
     pub fn service(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> GatewayService {
         let route = RouteService {
-            builtin: ops::router().with_state(state.clone()),
+            builtin: ops::router()
+                .merge(crate::auth_api::router())
+                .with_state(state.clone()),
             upstream,
             response_timeout: state.config.proxy.response_timeout.0,
         };
@@ -89,6 +99,8 @@ impl Gates {
                 cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
             )
             .option_layer(self.sanitize.clone())
+            .layer(self.firewall.clone())
+            .layer(self.identify.clone())
             .service(route);
         BoxCloneService::new(service)
     }

@@ -18,6 +18,9 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     pub request_id: String,
+    /// Problem-specific members (e.g. the password rules that failed).
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Which gate refused and why, kept on the response for metrics and logs.
@@ -40,6 +43,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             request_id: request_id.to_string(),
+            extensions: serde_json::Map::new(),
         }
     }
 
@@ -65,6 +69,24 @@ pub fn refuse(
     request_id: &str,
 ) -> Response<Body> {
     let mut res = Problem::new(status, reason, detail, request_id).into_response();
+    res.extensions_mut().insert(Refusal { gate, reason });
+    res
+}
+
+/// Like [`refuse`], with extra members in the body (an object's fields are merged).
+pub fn refuse_with(
+    gate: &'static str,
+    reason: &'static str,
+    status: StatusCode,
+    detail: impl Into<String>,
+    request_id: &str,
+    extensions: serde_json::Value,
+) -> Response<Body> {
+    let mut problem = Problem::new(status, reason, detail, request_id);
+    if let serde_json::Value::Object(map) = extensions {
+        problem.extensions = map;
+    }
+    let mut res = problem.into_response();
     res.extensions_mut().insert(Refusal { gate, reason });
     res
 }

@@ -92,7 +92,15 @@ pub fn prepare(mut config: Config, env: Environment) -> Result<Config, StartErro
 }
 
 /// Starts a gateway for a prepared config (see [`prepare`]).
-pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
+pub async fn start(config: Config) -> Result<RunningGateway, StartError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Like [`start`], reading time from `clock` (tests move it by hand).
+pub async fn start_with_clock(
+    mut config: Config,
+    clock: palisade_core::clock::SharedClock,
+) -> Result<RunningGateway, StartError> {
     let io = |what: &str, e: &dyn std::fmt::Display| StartError::Io(format!("{what}: {e}"));
     let demo_addr = if config.demo_enabled() {
         let addr = crate::demo::start()
@@ -117,7 +125,7 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
     let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
         .await
         .map_err(|e| io("store", &e))?;
-    let hot = palisade_store::open_hot_state(&config.store.hot_url, Arc::new(SystemClock))
+    let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
         .map_err(|e| io("hot state", &e))?;
     if store
         .meta_get("instance_id")
@@ -143,9 +151,24 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         )),
         _ => None,
     };
+    let audit = Arc::new(crate::audit::AuditLog::default());
+    let identity = Arc::new(
+        crate::identity::Identity::start(
+            &config,
+            store.clone(),
+            hot.clone(),
+            clock.clone(),
+            audit.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Config(vec![e]))?,
+    );
     let state = Arc::new(AppState {
         store,
         hot,
+        clock,
+        audit,
+        identity,
         routes: Arc::new(RouteTable::new(routes)),
         metrics: crate::metrics::install(),
         config,
@@ -195,6 +218,7 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
     }
+    tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
     Ok(RunningGateway {
         addr,
         redirect_addr,
@@ -203,6 +227,20 @@ pub async fn start(mut config: Config) -> Result<RunningGateway, StartError> {
         shutdown: shutdown_tx,
         workers: handles,
     })
+}
+
+/// Identity's periodic duties on the control runtime, with a last flush at shutdown.
+async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => state.identity.sync().await,
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+    state.identity.api_keys.flush_last_used().await;
 }
 
 fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {

@@ -1,8 +1,11 @@
 //! What every worker shares: configuration, stores, routes and the metrics handle.
 
+use crate::audit::AuditLog;
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::routes::RouteTable;
 use metrics_exporter_prometheus::PrometheusHandle;
+use palisade_core::clock::SharedClock;
 use palisade_store::{SharedHotState, SharedStore};
 use std::sync::Arc;
 
@@ -13,4 +16,7 @@ pub struct AppState {
     pub hot: SharedHotState,
     pub routes: Arc<RouteTable>,
     pub metrics: PrometheusHandle,
+    pub clock: SharedClock,
+    pub audit: Arc<AuditLog>,
+    pub identity: Arc<Identity>,
 }

@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod identity;
 pub mod memory;
 pub mod sqlite;
+mod sqlite_identity;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -29,13 +31,15 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("store query failed: {0}")]
     Query(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: identity::IdentityStore + Send + Sync + std::fmt::Debug {
     /// Short backend name for logs and `/readyz` (`sqlite`, `memory`, ...).
     fn backend(&self) -> &'static str;
     /// Succeeds when the store can answer queries now.
@@ -60,6 +64,18 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
     async fn set_flag(&self, key: &str, ttl: Duration) -> StoreResult<()>;
     /// True while the flag lives.
     async fn has_flag(&self, key: &str) -> StoreResult<bool>;
+    /// Time left on a live flag, `None` when absent or expired (a block's or delay's end).
+    async fn flag_ttl(&self, key: &str) -> StoreResult<Option<Duration>>;
+    /// Live flags whose key starts with `prefix`, with their time left (admin listings).
+    async fn flags_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, Duration)>>;
+    /// Sum of the live counters named (a sliding window kept as buckets).
+    async fn counter_sum(&self, keys: &[String]) -> StoreResult<u64> {
+        let mut total = 0;
+        for key in keys {
+            total += self.counter(key).await?;
+        }
+        Ok(total)
+    }
     /// Removes a counter or flag.
     async fn remove(&self, key: &str) -> StoreResult<()>;
 }

@@ -1,17 +1,32 @@
 //! In-process backends: the embedded default for hot state, and a durable-store stand-in for
 //! tests and `store.url = "memory:"` (nothing survives a restart; say so in the docs).
 
-use crate::{HotState, Store, StoreResult};
+use crate::identity::{
+    ApiKeyRecord, IdentityStore, RefreshRecord, RotateOutcome, SessionRecord, SigningKeyRecord,
+    TokenHash, UserRecord,
+};
+use crate::{HotState, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use palisade_core::clock::SharedClock;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// A `Store` held in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     meta: Mutex<HashMap<String, String>>,
+    identity: Mutex<Identity>,
+}
+
+#[derive(Debug, Default)]
+struct Identity {
+    users: BTreeMap<Uuid, UserRecord>,
+    sessions: HashMap<Uuid, SessionRecord>,
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    keys: HashMap<Uuid, ApiKeyRecord>,
+    signing: Vec<SigningKeyRecord>,
 }
 
 #[async_trait]
@@ -34,10 +49,270 @@ impl Store for MemoryStore {
     }
 }
 
+#[async_trait]
+impl IdentityStore for MemoryStore {
+    async fn user_insert(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        if id.users.values().any(|u| u.email == user.email) {
+            return Err(StoreError::Conflict("e-mail already registered".into()));
+        }
+        id.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<UserRecord>> {
+        Ok(lock(&self.identity).users.get(&user_id).cloned())
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(lock(&self.identity)
+            .users
+            .values()
+            .find(|u| u.email == email)
+            .cloned())
+    }
+
+    async fn users_list(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+        let id = lock(&self.identity);
+        let range = match after {
+            Some(a) => id
+                .users
+                .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => id.users.range(..),
+        };
+        Ok(range.take(limit as usize).map(|(_, u)| u.clone()).collect())
+    }
+
+    async fn user_set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(self.update_user(user_id, now, |u| u.password_hash = Some(hash.to_string())))
+    }
+
+    async fn user_set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(self.update_user(user_id, now, |u| u.disabled = disabled))
+    }
+
+    async fn user_set_roles(&self, user_id: Uuid, roles: &[String], now: i64) -> StoreResult<bool> {
+        Ok(self.update_user(user_id, now, |u| u.roles = roles.to_vec()))
+    }
+
+    async fn session_insert(&self, session: &SessionRecord) -> StoreResult<()> {
+        lock(&self.identity)
+            .sessions
+            .insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn session_get(&self, sid: Uuid) -> StoreResult<Option<SessionRecord>> {
+        Ok(lock(&self.identity).sessions.get(&sid).cloned())
+    }
+
+    async fn sessions_for_user(
+        &self,
+        user_id: Uuid,
+        include_revoked: bool,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let mut out: Vec<SessionRecord> = lock(&self.identity)
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id && (include_revoked || s.revoked_at.is_none()))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        Ok(out)
+    }
+
+    async fn session_touch(&self, sid: Uuid, now: i64) -> StoreResult<()> {
+        if let Some(s) = lock(&self.identity).sessions.get_mut(&sid) {
+            s.last_seen_at = s.last_seen_at.max(now);
+        }
+        Ok(())
+    }
+
+    async fn session_revoke(&self, sid: Uuid, now: i64) -> StoreResult<bool> {
+        Ok(match lock(&self.identity).sessions.get_mut(&sid) {
+            Some(s) if s.revoked_at.is_none() => {
+                s.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn sessions_revoke_for_user(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<Uuid>> {
+        let mut id = lock(&self.identity);
+        let mut revoked = Vec::new();
+        for s in id.sessions.values_mut() {
+            if s.user_id == user_id && s.revoked_at.is_none() {
+                s.revoked_at = Some(now);
+                revoked.push(s.id);
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn refresh_insert(&self, token: &RefreshRecord) -> StoreResult<()> {
+        lock(&self.identity)
+            .refresh
+            .insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn refresh_get(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>> {
+        Ok(lock(&self.identity).refresh.get(hash).cloned())
+    }
+
+    async fn refresh_rotate(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        successor: &RefreshRecord,
+    ) -> StoreResult<RotateOutcome> {
+        let mut id = lock(&self.identity);
+        let outcome = match id.refresh.get_mut(hash) {
+            None => return Ok(RotateOutcome::Unknown),
+            Some(current) => match current.rotated_at {
+                Some(rotated_at) => RotateOutcome::AlreadyRotated {
+                    rotated_at,
+                    session_id: current.session_id,
+                },
+                None => {
+                    current.rotated_at = Some(now);
+                    RotateOutcome::Rotated
+                }
+            },
+        };
+        if outcome == RotateOutcome::Rotated {
+            id.refresh.insert(successor.hash, successor.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn api_key_insert(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        if id.keys.values().any(|k| k.hash == key.hash) {
+            return Err(StoreError::Conflict("API key hash already stored".into()));
+        }
+        id.keys.insert(key.id, key.clone());
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(lock(&self.identity)
+            .keys
+            .values()
+            .find(|k| &k.hash == hash)
+            .cloned())
+    }
+
+    async fn api_key_get(&self, key_id: Uuid) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(lock(&self.identity).keys.get(&key_id).cloned())
+    }
+
+    async fn api_keys_list(&self, owner: Option<Uuid>) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut out: Vec<ApiKeyRecord> = lock(&self.identity)
+            .keys
+            .values()
+            .filter(|k| owner.is_none_or(|o| k.owner_id == o))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        Ok(out)
+    }
+
+    async fn api_key_revoke(&self, key_id: Uuid, now: i64) -> StoreResult<bool> {
+        Ok(match lock(&self.identity).keys.get_mut(&key_id) {
+            Some(k) if k.revoked_at.is_none() => {
+                k.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn api_key_set_expiry(&self, key_id: Uuid, expires_at: Option<i64>) -> StoreResult<bool> {
+        Ok(match lock(&self.identity).keys.get_mut(&key_id) {
+            Some(k) => {
+                k.expires_at = expires_at;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn api_keys_touch(&self, used: &[(Uuid, i64)]) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        for (key_id, at) in used {
+            if let Some(k) = id.keys.get_mut(key_id) {
+                k.last_used_at = Some(k.last_used_at.unwrap_or(0).max(*at));
+            }
+        }
+        Ok(())
+    }
+
+    async fn signing_key_insert(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        if id.signing.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!(
+                "signing key {} exists",
+                key.kid
+            )));
+        }
+        id.signing.push(key.clone());
+        id.signing
+            .sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(())
+    }
+
+    async fn signing_keys_list(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        Ok(lock(&self.identity).signing.clone())
+    }
+
+    async fn signing_key_retire(&self, kid: &str, now: i64) -> StoreResult<bool> {
+        Ok(
+            match lock(&self.identity)
+                .signing
+                .iter_mut()
+                .find(|k| k.kid == kid)
+            {
+                Some(k) if k.retired_at.is_none() => {
+                    k.retired_at = Some(now);
+                    true
+                }
+                _ => false,
+            },
+        )
+    }
+}
+
+impl MemoryStore {
+    fn update_user(&self, user_id: Uuid, now: i64, change: impl FnOnce(&mut UserRecord)) -> bool {
+        match lock(&self.identity).users.get_mut(&user_id) {
+            Some(u) => {
+                change(u);
+                u.updated_at = now;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     value: u64,
     expires_ms: u64,
+    /// Made by `set_flag` (listed by `flags_with_prefix`), not by `incr`.
+    flag: bool,
 }
 
 /// A `HotState` held in memory, with expiry read from the injected clock.
@@ -106,12 +381,14 @@ impl HotState for MemoryHotState {
                     *e = Entry {
                         value: 0,
                         expires_ms: now.saturating_add(ttl_ms(ttl)),
+                        flag: false,
                     };
                 }
             })
             .or_insert(Entry {
                 value: 0,
                 expires_ms: now.saturating_add(ttl_ms(ttl)),
+                flag: false,
             });
         entry.value += 1;
         Ok(entry.value)
@@ -129,6 +406,7 @@ impl HotState for MemoryHotState {
             Entry {
                 value: 1,
                 expires_ms,
+                flag: true,
             },
         );
         Ok(())
@@ -136,6 +414,22 @@ impl HotState for MemoryHotState {
 
     async fn has_flag(&self, key: &str) -> StoreResult<bool> {
         Ok(self.live(key).is_some())
+    }
+
+    async fn flag_ttl(&self, key: &str) -> StoreResult<Option<Duration>> {
+        let now = self.clock.now_millis();
+        Ok(self
+            .live(key)
+            .map(|e| Duration::from_millis(e.expires_ms - now)))
+    }
+
+    async fn flags_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, Duration)>> {
+        let now = self.clock.now_millis();
+        Ok(lock(&self.entries)
+            .iter()
+            .filter(|(k, e)| e.flag && e.expires_ms > now && k.starts_with(prefix))
+            .map(|(k, e)| (k.clone(), Duration::from_millis(e.expires_ms - now)))
+            .collect())
     }
 
     async fn remove(&self, key: &str) -> StoreResult<()> {

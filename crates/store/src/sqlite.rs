@@ -11,11 +11,18 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SQLite migrations, embedded in the binary in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "meta",
-    include_str!("../migrations/sqlite/0001_meta.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "meta",
+        include_str!("../migrations/sqlite/0001_meta.sql"),
+    ),
+    (
+        2,
+        "identity",
+        include_str!("../migrations/sqlite/0002_identity.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -36,7 +43,7 @@ fn migrator() -> Migrator {
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -68,7 +75,7 @@ impl SqliteStore {
     }
 }
 
-fn query_error(e: sqlx::Error) -> StoreError {
+pub(crate) fn query_error(e: sqlx::Error) -> StoreError {
     StoreError::Query(e.to_string())
 }
 

@@ -1,8 +1,8 @@
 //! The gates of the request pipeline, one tower layer per file, in pipeline order:
 //!
 //! ```text
-//! respond ─► boundary ─► cors ─► sanitize ─► (admission, firewall, identify, throttle,
-//!                                             authorize, inspect: their own issues) ─► route
+//! respond ─► boundary ─► cors ─► sanitize ─► firewall ─► identify ─► (admission, throttle,
+//!                                  authorize, inspect: their own issues) ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -11,6 +11,8 @@
 
 pub mod body_limit;
 pub mod boundary;
+pub mod firewall;
+pub mod identify;
 pub mod respond;
 pub mod sanitize;
 

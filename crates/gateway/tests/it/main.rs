@@ -3,5 +3,6 @@
 mod boundary;
 mod common;
 mod config;
+mod identity;
 mod listener;
 mod proxy;

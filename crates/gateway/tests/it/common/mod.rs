@@ -230,11 +230,22 @@ impl TestGateway {
 }
 
 pub async fn start_with(edit: impl FnOnce(&mut Config), routes: Vec<RouteConfig>) -> TestGateway {
+    start_clocked(edit, routes, Arc::new(palisade_core::clock::SystemClock)).await
+}
+
+/// Starts a gateway whose time comes from `clock` (a `ManualClock` the test moves).
+pub async fn start_clocked(
+    edit: impl FnOnce(&mut Config),
+    routes: Vec<RouteConfig>,
+    clock: palisade_core::clock::SharedClock,
+) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), routes);
     edit(&mut c);
     let c = server::prepare(c, Environment::Dev).expect("test config is valid");
-    let gateway = server::start(c).await.expect("gateway starts");
+    let gateway = server::start_with_clock(c, clock)
+        .await
+        .expect("gateway starts");
     TestGateway { gateway, _dir: dir }
 }
 

@@ -1,0 +1,431 @@
+//! Offline administration against the configured store: users, API keys, signing keys, IP
+//! blocks. Changes a running embedded gateway must act on at once (revocations, unblocks) are
+//! handed to it through the store; it applies them within 10 seconds.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use palisade_core::clock::{Clock, SystemClock};
+use palisade_gateway::config::Config;
+use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
+use palisade_store::identity::{ApiKeyRecord, UserRecord};
+use secrecy::ExposeSecret;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin a strong password is generated and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// Role to grant (repeat for several).
+        #[arg(long = "role", default_value = "member")]
+        roles: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account and revoke its sessions.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Replace an account's roles (its sessions are revoked so new tokens carry the new roles).
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Import accounts with password hashes from another stack (argon2 PHC or bcrypt
+    /// $2a$/$2b$/$2y$). CSV columns: email,password_hash[,roles separated by ';'[,name]]. A
+    /// header line starting with "email" is skipped. Hashes are upgraded to argon2id at each
+    /// user's next sign-in.
+    Import {
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for a user; the key is printed once.
+    Create {
+        /// Owner's e-mail.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Roles the key acts with (default: all of the owner's); must be held by the owner.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Lifetime, e.g. "90d".
+        #[arg(long)]
+        expires_in: Option<humantime::Duration>,
+    },
+    /// List API keys (of one owner with --email).
+    List {
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Revoke an API key by id.
+    Revoke { id: Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new token signing key; the current one stops signing but stays published until
+    /// its tokens expire.
+    RotateSigning,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpCommand {
+    /// Lift a brute-force block on an address.
+    Unblock { ip: std::net::IpAddr },
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub source: crate::SourceArgs,
+    /// Data dir holding the SQLite database and dev secrets [default: ./palisade-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub struct Admin {
+    identity: Identity,
+}
+
+fn now_ms() -> u64 {
+    SystemClock.now_millis()
+}
+
+impl Admin {
+    pub async fn open(
+        mut config: Config,
+        env: palisade_gateway::config::Environment,
+    ) -> Result<Self> {
+        config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
+        palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
+            .context("data dir")?;
+        let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
+            .await
+            .context("opening the store")?;
+        let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
+        let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
+            .context("opening hot state")?;
+        let identity = Identity::start(
+            &config,
+            store,
+            hot,
+            clock,
+            Arc::new(palisade_gateway::audit::AuditLog::default()),
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        Ok(Self { identity })
+    }
+
+    async fn find_user(&self, email: &str) -> Result<UserRecord> {
+        let email = palisade_core::email::normalize(email)
+            .ok_or_else(|| anyhow!("{email:?} is not an e-mail address"))?;
+        self.identity
+            .store
+            .user_by_email(&email)
+            .await?
+            .ok_or_else(|| anyhow!("no account for {email}"))
+    }
+
+    async fn hash(&self, password: String) -> Result<String> {
+        self.identity
+            .hash_work(move |h| h.hash(&password))
+            .await
+            .ok_or_else(|| anyhow!("hashing did not run"))?
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    pub async fn user(&self, cmd: UserCommand) -> Result<()> {
+        let id = &self.identity;
+        let now = now_ms() as i64;
+        match cmd {
+            UserCommand::Add {
+                email,
+                roles,
+                name,
+                password_stdin,
+            } => {
+                let email = palisade_core::email::normalize(&email)
+                    .ok_or_else(|| anyhow!("{email:?} is not an e-mail address"))?;
+                let (password, generated) = if password_stdin {
+                    let mut line = String::new();
+                    std::io::stdin().read_to_string(&mut line)?;
+                    (line.trim_end_matches(['\r', '\n']).to_string(), false)
+                } else {
+                    (palisade_gateway::secrets::generate(), true)
+                };
+                let context = palisade_core::password::PasswordContext {
+                    email: Some(&email),
+                    name: name.as_deref(),
+                };
+                if let Err(violations) = id.policy.check(&password, &context) {
+                    let list: Vec<String> = violations.iter().map(|v| v.message()).collect();
+                    bail!("the password does not meet the policy: {}", list.join(" "));
+                }
+                let user = UserRecord {
+                    id: Uuid::now_v7(),
+                    email,
+                    name,
+                    password_hash: Some(self.hash(password.clone()).await?),
+                    roles,
+                    tier: "free".into(),
+                    disabled: false,
+                    created_at: now,
+                    updated_at: now,
+                };
+                id.store.user_insert(&user).await?;
+                println!(
+                    "created {} ({}) with roles {}",
+                    user.email,
+                    user.id,
+                    user.roles.join(", ")
+                );
+                if generated {
+                    println!("password (shown once): {password}");
+                }
+            }
+            UserCommand::List => {
+                let mut after = None;
+                loop {
+                    let page = id.store.users_list(after, 500).await?;
+                    for u in &page {
+                        println!(
+                            "{}  {:<40} {:<24} {}",
+                            u.id,
+                            u.email,
+                            u.roles.join(","),
+                            if u.disabled { "disabled" } else { "active" }
+                        );
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == 500 => after = Some(last.id),
+                        _ => break,
+                    }
+                }
+            }
+            UserCommand::Disable { email } => {
+                let user = self.find_user(&email).await?;
+                id.store.user_set_disabled(user.id, true, now).await?;
+                self.revoke_user(user.id).await?;
+                println!("disabled {} and revoked its sessions", user.email);
+            }
+            UserCommand::Enable { email } => {
+                let user = self.find_user(&email).await?;
+                id.store.user_set_disabled(user.id, false, now).await?;
+                println!("enabled {}", user.email);
+            }
+            UserCommand::SetRole { email, roles } => {
+                let user = self.find_user(&email).await?;
+                id.store.user_set_roles(user.id, &roles, now).await?;
+                self.revoke_user(user.id).await?;
+                println!(
+                    "{} now has roles {}; its sessions were revoked",
+                    user.email,
+                    roles.join(", ")
+                );
+            }
+            UserCommand::Import { csv } => self.import(&csv).await?,
+        }
+        Ok(())
+    }
+
+    async fn revoke_user(&self, user_id: Uuid) -> Result<()> {
+        self.identity.revoke_user_sessions(user_id).await?;
+        queue_handoff(
+            self.identity.store.as_ref(),
+            Action::RevokeUser {
+                user_id: user_id.to_string(),
+            },
+            now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn import(&self, path: &std::path::Path) -> Result<()> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let (mut created, mut skipped) = (0, 0);
+        let now = now_ms() as i64;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || (n == 0 && line.to_ascii_lowercase().starts_with("email")) {
+                continue;
+            }
+            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+            let (Some(email), Some(hash)) = (cols.first(), cols.get(1)) else {
+                eprintln!("line {}: expected email,password_hash", n + 1);
+                skipped += 1;
+                continue;
+            };
+            let Some(email) = palisade_core::email::normalize(email) else {
+                eprintln!("line {}: not an e-mail address", n + 1);
+                skipped += 1;
+                continue;
+            };
+            if !(hash.starts_with("$argon2")
+                || ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)))
+            {
+                eprintln!("line {}: not an argon2 or bcrypt hash", n + 1);
+                skipped += 1;
+                continue;
+            }
+            let roles: Vec<String> = cols
+                .get(2)
+                .map(|r| {
+                    r.split(';')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .filter(|r: &Vec<String>| !r.is_empty())
+                .unwrap_or_else(|| vec!["member".into()]);
+            let user = UserRecord {
+                id: Uuid::now_v7(),
+                email: email.clone(),
+                name: cols.get(3).map(|s| s.to_string()).filter(|s| !s.is_empty()),
+                password_hash: Some(hash.to_string()),
+                roles,
+                tier: "free".into(),
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            };
+            match self.identity.store.user_insert(&user).await {
+                Ok(()) => created += 1,
+                Err(palisade_store::StoreError::Conflict(_)) => {
+                    eprintln!("line {}: {email} exists; skipped", n + 1);
+                    skipped += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        println!("imported {created} account(s), skipped {skipped}");
+        Ok(())
+    }
+
+    pub async fn key(&self, cmd: KeyCommand) -> Result<()> {
+        let id = &self.identity;
+        match cmd {
+            KeyCommand::Create {
+                email,
+                name,
+                roles,
+                expires_in,
+            } => {
+                let owner = self.find_user(&email).await?;
+                let roles = if roles.is_empty() {
+                    owner.roles.clone()
+                } else {
+                    roles
+                };
+                if let Some(r) = roles.iter().find(|r| !owner.roles.contains(r)) {
+                    bail!("{} does not hold the role {r:?}", owner.email);
+                }
+                let now = now_ms() as i64;
+                let record = ApiKeyRecord {
+                    id: Uuid::now_v7(),
+                    hash: [0; 32],
+                    prefix: String::new(),
+                    name,
+                    owner_id: owner.id,
+                    roles,
+                    scopes: Vec::new(),
+                    created_at: now,
+                    expires_at: expires_in.map(|d| now + d.as_millis() as i64),
+                    last_used_at: None,
+                    revoked_at: None,
+                };
+                let (record, plaintext) = id.api_keys.create(record).await?;
+                println!(
+                    "created key {} ({}) for {}",
+                    record.id, record.prefix, owner.email
+                );
+                println!("key (shown once): {}", plaintext.expose_secret());
+            }
+            KeyCommand::List { email } => {
+                let owner = match email {
+                    Some(e) => Some(self.find_user(&e).await?.id),
+                    None => None,
+                };
+                for k in id.store.api_keys_list(owner).await? {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}  {:<16} {:<24} owner {}  {state}",
+                        k.id, k.prefix, k.name, k.owner_id
+                    );
+                }
+            }
+            KeyCommand::Revoke { id: key_id } => {
+                if !id.store.api_key_revoke(key_id, now_ms() as i64).await? {
+                    bail!("no active key {key_id}");
+                }
+                queue_handoff(
+                    id.store.as_ref(),
+                    Action::RevokeKey {
+                        key_id: key_id.to_string(),
+                    },
+                    now_ms(),
+                )
+                .await?;
+                println!("revoked {key_id}");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn keys(&self, cmd: KeysCommand) -> Result<()> {
+        match cmd {
+            KeysCommand::RotateSigning => {
+                let kid = self
+                    .identity
+                    .rotate_signing_key()
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                println!("new signing key {kid}; running gateways sign with it within 10 s");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn ip(&self, cmd: IpCommand) -> Result<()> {
+        match cmd {
+            IpCommand::Unblock { ip } => {
+                queue_handoff(
+                    self.identity.store.as_ref(),
+                    Action::Unblock { ip: ip.to_string() },
+                    now_ms(),
+                )
+                .await?;
+                println!("unblock of {ip} handed to the running gateway (applied within 10 s)");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! Who is calling, once the `identify` gate has proven it, and the opaque tokens sessions hand out.
+
+use aws_lc_rs::{digest, rand::SecureRandom};
+use base64::Engine;
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A Palisade access token (bearer JWT).
+    Jwt,
+    /// A token from a trusted external issuer.
+    External,
+    /// An API key.
+    ApiKey,
+    /// A browser session cookie.
+    Session,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::External => "external",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Session => "session",
+        }
+    }
+}
+
+/// A proven caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User id (UUID) for Palisade accounts, the mapped subject for external tokens.
+    pub subject: String,
+    pub method: AuthMethod,
+    /// Who vouched: Palisade's issuer or the external issuer.
+    pub issuer: String,
+    pub roles: Vec<String>,
+    pub tenants: Vec<String>,
+    pub tier: Option<String>,
+    /// Permission grants narrowing an API key (empty otherwise).
+    pub scopes: Vec<String>,
+    /// Session (refresh family or cookie session) the credential belongs to.
+    pub session_id: Option<String>,
+    /// Token id (`jti`) of an access token.
+    pub token_id: Option<String>,
+    /// API key id.
+    pub key_id: Option<String>,
+    /// Unix seconds after which the credential is no longer valid (0: no expiry).
+    pub expires_at: u64,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// A fresh opaque token (256 bits from the OS CSPRNG, base64url) and the SHA-256 it is stored as.
+pub fn new_opaque_token() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the OS random generator is available");
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = opaque_token_hash(&token);
+    (token, hash)
+}
+
+/// The stored form of an opaque token. A fast hash suffices: the token has 256 bits of entropy.
+pub fn opaque_token_hash(token: &str) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_tokens_are_random_and_hash_stably() {
+        let (a, ha) = new_opaque_token();
+        let (b, hb) = new_opaque_token();
+        assert_ne!(a, b);
+        assert_ne!(ha, hb);
+        assert_eq!(a.len(), 43);
+        assert_eq!(opaque_token_hash(&a), ha);
+    }
+}

@@ -1,0 +1,175 @@
+//! API keys: created and shown once, stored as HMAC-SHA256 under the server pepper, verified by
+//! one keyed hash and a cache lookup. The cache holds verified keys for `auth.api_keys.cache_ttl`;
+//! a revoke drops the entry at once and sets a hot-state flag every replica checks.
+//! `last_used_at` is collected in memory and written in batches.
+
+use crate::config_auth::ApiKeysConfig;
+use palisade_core::api_key::{self, Pepper};
+use palisade_core::principal::{AuthMethod, Principal};
+use palisade_store::identity::{ApiKeyRecord, TokenHash};
+use palisade_store::{SharedStore, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// A verified key and the principal it acts as.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub expires_at: Option<i64>,
+    pub principal: Principal,
+}
+
+#[derive(Debug)]
+pub enum KeyError {
+    /// Unknown, malformed, revoked or expired; or the owner is disabled.
+    Invalid,
+    /// The store could not answer.
+    Unavailable(StoreError),
+}
+
+pub struct ApiKeys {
+    pepper: Pepper,
+    store: SharedStore,
+    cache: moka::sync::Cache<TokenHash, Arc<KeyEntry>>,
+    touched: Mutex<HashMap<Uuid, i64>>,
+    pub rotation_overlap_ms: i64,
+}
+
+pub fn revocation_flag(id: Uuid) -> String {
+    format!("rv:key:{id}")
+}
+
+impl ApiKeys {
+    pub fn new(config: &ApiKeysConfig, signing_secret: &str, store: SharedStore) -> Self {
+        let pepper = super::derive::derive_key(signing_secret, "api-key-pepper");
+        Self {
+            pepper: Pepper::new(pepper.as_ref()),
+            store,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(config.cache_capacity)
+                .time_to_live(config.cache_ttl.0)
+                .build(),
+            touched: Mutex::new(HashMap::new()),
+            rotation_overlap_ms: config.rotation_overlap.0.as_millis() as i64,
+        }
+    }
+
+    /// Verifies a presented key. The caller checks the revocation flag.
+    pub async fn verify(&self, presented: &str, now_ms: i64) -> Result<Arc<KeyEntry>, KeyError> {
+        if !api_key::looks_like_key(presented) {
+            return Err(KeyError::Invalid);
+        }
+        let hash = api_key::hash(&self.pepper, presented);
+        let entry = match self.cache.get(&hash) {
+            Some(entry) => entry,
+            None => {
+                let entry = Arc::new(self.load(&hash, now_ms).await?);
+                self.cache.insert(hash, entry.clone());
+                entry
+            }
+        };
+        if entry.expires_at.is_some_and(|at| at <= now_ms) {
+            return Err(KeyError::Invalid);
+        }
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.id, now_ms);
+        Ok(entry)
+    }
+
+    async fn load(&self, hash: &TokenHash, now_ms: i64) -> Result<KeyEntry, KeyError> {
+        let record = self
+            .store
+            .api_key_by_hash(hash)
+            .await
+            .map_err(KeyError::Unavailable)?
+            .filter(|r| api_key::hashes_equal(&r.hash, hash))
+            .ok_or(KeyError::Invalid)?;
+        if record.revoked_at.is_some() || record.expires_at.is_some_and(|at| at <= now_ms) {
+            return Err(KeyError::Invalid);
+        }
+        let owner = self
+            .store
+            .user_by_id(record.owner_id)
+            .await
+            .map_err(KeyError::Unavailable)?
+            .filter(|u| !u.disabled)
+            .ok_or(KeyError::Invalid)?;
+        Ok(KeyEntry {
+            id: record.id,
+            owner_id: owner.id,
+            expires_at: record.expires_at,
+            principal: Principal {
+                subject: owner.id.to_string(),
+                method: AuthMethod::ApiKey,
+                issuer: String::new(),
+                // A key never holds a role its owner lacks, even if the owner lost it later.
+                roles: record
+                    .roles
+                    .iter()
+                    .filter(|r| owner.roles.contains(r))
+                    .cloned()
+                    .collect(),
+                tenants: Vec::new(),
+                tier: Some(owner.tier.clone()),
+                scopes: record.scopes.clone(),
+                session_id: None,
+                token_id: None,
+                key_id: Some(record.id.to_string()),
+                expires_at: record.expires_at.map_or(0, |ms| (ms / 1000) as u64),
+            },
+        })
+    }
+
+    /// Creates a key; the plaintext is returned once and never stored.
+    pub async fn create(
+        &self,
+        mut record: ApiKeyRecord,
+    ) -> Result<(ApiKeyRecord, secrecy::SecretString), StoreError> {
+        let fresh = api_key::generate(&self.pepper);
+        record.hash = fresh.hash;
+        record.prefix = fresh.prefix;
+        self.store.api_key_insert(&record).await?;
+        Ok((record, fresh.plaintext))
+    }
+
+    /// Drops a key from the cache (after a revoke or an expiry change).
+    pub fn forget(&self, id: Uuid) {
+        self.forget_where(|e| e.id == id);
+    }
+
+    /// Drops every key of an owner (disabled, or roles changed).
+    pub fn forget_owner(&self, owner_id: Uuid) {
+        self.forget_where(|e| e.owner_id == owner_id);
+    }
+
+    fn forget_where(&self, pred: impl Fn(&KeyEntry) -> bool) {
+        for (hash, entry) in self.cache.iter() {
+            if pred(&entry) {
+                self.cache.invalidate(&*hash);
+            }
+        }
+    }
+
+    /// Writes the collected `last_used_at` times in one batch.
+    pub async fn flush_last_used(&self) {
+        let batch: Vec<(Uuid, i64)> =
+            std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.api_keys_touch(&batch).await {
+            tracing::warn!(error = %e, keys = batch.len(), "cannot record API key use; will retry");
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, at) in batch {
+                let slot = touched.entry(id).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Failed-login defense kept in hot state: consecutive failures per account and per client IP
+//! (keys are SHA-256 hashes, so hot state never holds e-mail addresses), the delay ladder as
+//! expiring "wait" flags, and IP blocks by threat level over a 24-hour window.
+//!
+//! Blocks are the only keys holding a clear IP: administrators list and lift them by address.
+
+use palisade_core::brute_force::{self, Ladder, ThreatLevel, ThreatPolicy};
+use palisade_core::clock::SharedClock;
+use palisade_core::fingerprint::hex;
+use palisade_store::{SharedHotState, StoreResult};
+use std::net::IpAddr;
+use std::time::Duration;
+
+const BLOCK_PREFIX: &str = "fw:block:";
+/// Consecutive-failure counters are forgotten a day after the first failure of a run.
+const FAILURE_MEMORY: Duration = Duration::from_secs(86400);
+
+pub struct BruteForce {
+    pub enabled: bool,
+    ladder: Ladder,
+    threats: ThreatPolicy,
+    hot: SharedHotState,
+    clock: SharedClock,
+}
+
+/// What one more failure led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureOutcome {
+    /// Wait imposed before the next attempt (the longer of account and IP).
+    pub wait: Option<Duration>,
+    pub level: ThreatLevel,
+    /// A block placed (or lengthened) by this failure.
+    pub blocked_for: Option<Duration>,
+}
+
+/// An IP block as administrators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlockInfo {
+    pub ip: String,
+    pub level: &'static str,
+    pub failures_24h: u64,
+    pub remaining_seconds: u64,
+}
+
+fn hashed(kind: &str, value: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+    format!("bf:{kind}:{}", hex(d.as_ref()))
+}
+
+fn account_key(email: &str) -> String {
+    hashed("acct", email)
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    hashed("ip", &ip.to_string())
+}
+
+pub fn block_key(ip: IpAddr) -> String {
+    format!("{BLOCK_PREFIX}{ip}")
+}
+
+impl BruteForce {
+    pub fn new(
+        enabled: bool,
+        ladder: Ladder,
+        threats: ThreatPolicy,
+        hot: SharedHotState,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            enabled,
+            ladder,
+            threats,
+            hot,
+            clock,
+        }
+    }
+
+    /// Time left before this account or IP may try again.
+    pub async fn wait_left(&self, email: &str, ip: IpAddr) -> StoreResult<Option<Duration>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let a = self
+            .hot
+            .flag_ttl(&format!("{}:wait", account_key(email)))
+            .await?;
+        let b = self.hot.flag_ttl(&format!("{}:wait", ip_key(ip))).await?;
+        Ok(a.max(b))
+    }
+
+    /// Consecutive failures of the account or the IP, whichever is higher.
+    pub async fn failures(&self, email: &str, ip: IpAddr) -> StoreResult<u64> {
+        let a = self
+            .hot
+            .counter(&format!("{}:fails", account_key(email)))
+            .await?;
+        let b = self.hot.counter(&format!("{}:fails", ip_key(ip))).await?;
+        Ok(a.max(b))
+    }
+
+    pub async fn record_failure(&self, email: &str, ip: IpAddr) -> StoreResult<FailureOutcome> {
+        if !self.enabled {
+            return Ok(FailureOutcome {
+                wait: None,
+                level: ThreatLevel::Low,
+                blocked_for: None,
+            });
+        }
+        let mut wait = None;
+        for key in [account_key(email), ip_key(ip)] {
+            let fails = self
+                .hot
+                .incr(&format!("{key}:fails"), FAILURE_MEMORY)
+                .await?;
+            if let Some(delay) = self.ladder.delay_after(fails) {
+                self.hot.set_flag(&format!("{key}:wait"), delay).await?;
+                wait = wait.max(Some(delay));
+            }
+        }
+        let now = self.clock.now_millis();
+        let window = ip_key(ip) + ":w";
+        self.hot
+            .incr(
+                &brute_force::bucket_key(&window, now),
+                brute_force::bucket_ttl(),
+            )
+            .await?;
+        let in_window = self
+            .hot
+            .counter_sum(&brute_force::window_keys(&window, now))
+            .await?;
+        let level = self.threats.level(in_window);
+        let mut blocked_for = None;
+        if let Some(block) = self.threats.block_for(level) {
+            let current = self.hot.flag_ttl(&block_key(ip)).await?;
+            if current.is_none_or(|left| left < block) {
+                self.hot.set_flag(&block_key(ip), block).await?;
+                blocked_for = Some(block);
+            }
+        }
+        Ok(FailureOutcome {
+            wait,
+            level,
+            blocked_for,
+        })
+    }
+
+    /// A successful login ends the account's and the IP's run of failures (the IP's 24-hour
+    /// window keeps counting).
+    pub async fn record_success(&self, email: &str, ip: IpAddr) -> StoreResult<()> {
+        for key in [account_key(email), ip_key(ip)] {
+            self.hot.remove(&format!("{key}:fails")).await?;
+            self.hot.remove(&format!("{key}:wait")).await?;
+        }
+        Ok(())
+    }
+
+    /// Time left on the IP's block.
+    pub async fn blocked(&self, ip: IpAddr) -> StoreResult<Option<Duration>> {
+        self.hot.flag_ttl(&block_key(ip)).await
+    }
+
+    pub async fn blocks(&self) -> StoreResult<Vec<BlockInfo>> {
+        let now = self.clock.now_millis();
+        let mut out = Vec::new();
+        for (key, left) in self.hot.flags_with_prefix(BLOCK_PREFIX).await? {
+            let ip = key[BLOCK_PREFIX.len()..].to_string();
+            let failures = match ip.parse::<IpAddr>() {
+                Ok(addr) => {
+                    let window = ip_key(addr) + ":w";
+                    self.hot
+                        .counter_sum(&brute_force::window_keys(&window, now))
+                        .await?
+                }
+                Err(_) => 0,
+            };
+            out.push(BlockInfo {
+                ip,
+                level: self.threats.level(failures).as_str(),
+                failures_24h: failures,
+                remaining_seconds: left.as_secs_f64().ceil() as u64,
+            });
+        }
+        out.sort_by(|a, b| a.ip.cmp(&b.ip));
+        Ok(out)
+    }
+
+    /// Lifts a block and forgives the IP's failures. Returns whether a block was in force.
+    pub async fn unblock(&self, ip: IpAddr) -> StoreResult<bool> {
+        let was = self.blocked(ip).await?.is_some();
+        self.hot.remove(&block_key(ip)).await?;
+        let now = self.clock.now_millis();
+        let key = ip_key(ip);
+        for bucket in brute_force::window_keys(&(key.clone() + ":w"), now) {
+            self.hot.remove(&bucket).await?;
+        }
+        self.hot.remove(&format!("{key}:fails")).await?;
+        self.hot.remove(&format!("{key}:wait")).await?;
+        Ok(was)
+    }
+}

@@ -1,0 +1,137 @@
+//! The browser session cookie `__Host-palisade` and its CSRF token.
+//!
+//! The cookie carries the session id, subject, roles, tier and expiry, MACed with a key derived
+//! from `secrets.cookie_key` (HMAC-SHA256, checked in constant time), so reading it needs no
+//! database; revoking the session (a hot-state flag on its id) ends it at once. The CSRF token is
+//! a MAC of the session id under a second derived key: a page must send it in `X-CSRF-Token` on
+//! every state-changing request that the cookie authenticates.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+
+pub const COOKIE_NAME: &str = "__Host-palisade";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookieSession {
+    pub sid: String,
+    pub sub: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Unix seconds.
+    pub exp: u64,
+}
+
+pub struct CookieKeys {
+    mac: hmac::Key,
+    csrf: hmac::Key,
+}
+
+impl CookieKeys {
+    pub fn new(cookie_secret: &str) -> Self {
+        let mac = super::derive::derive_key(cookie_secret, "session-cookie-mac");
+        let csrf = super::derive::derive_key(cookie_secret, "csrf-token");
+        Self {
+            mac: hmac::Key::new(hmac::HMAC_SHA256, mac.as_ref()),
+            csrf: hmac::Key::new(hmac::HMAC_SHA256, csrf.as_ref()),
+        }
+    }
+
+    pub fn seal(&self, session: &CookieSession) -> String {
+        let payload = B64.encode(serde_json::to_vec(session).expect("plain struct serializes"));
+        let tag = hmac::sign(&self.mac, payload.as_bytes());
+        format!("{payload}.{}", B64.encode(tag.as_ref()))
+    }
+
+    /// The session a cookie value proves, if its MAC holds and it has not expired.
+    pub fn open(&self, value: &str, now: u64) -> Option<CookieSession> {
+        if value.len() > 4096 {
+            return None;
+        }
+        let (payload, tag) = value.split_once('.')?;
+        let tag = B64.decode(tag).ok()?;
+        hmac::verify(&self.mac, payload.as_bytes(), &tag).ok()?;
+        let session: CookieSession = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
+        (session.exp > now).then_some(session)
+    }
+
+    pub fn csrf_token(&self, sid: &str) -> String {
+        B64.encode(hmac::sign(&self.csrf, sid.as_bytes()).as_ref())
+    }
+
+    pub fn csrf_ok(&self, sid: &str, presented: &str) -> bool {
+        B64.decode(presented)
+            .is_ok_and(|tag| hmac::verify(&self.csrf, sid.as_bytes(), &tag).is_ok())
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub fn set_cookie(value: &str, max_age_secs: u64) -> String {
+        format!(
+            "{COOKIE_NAME}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}"
+        )
+    }
+
+    /// `Set-Cookie` that clears the session cookie.
+    pub fn clear_cookie() -> String {
+        format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+    }
+}
+
+/// The session cookie's value from a `Cookie` header, if present.
+pub fn find_cookie(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> CookieSession {
+        CookieSession {
+            sid: "s1".into(),
+            sub: "u1".into(),
+            roles: vec!["member".into()],
+            tier: None,
+            exp: 1000,
+        }
+    }
+
+    #[test]
+    fn sealed_cookies_open_until_expiry_and_resist_tampering() {
+        let keys = CookieKeys::new("cookie secret for tests, long enough");
+        let sealed = keys.seal(&session());
+        assert_eq!(keys.open(&sealed, 999), Some(session()));
+        assert_eq!(keys.open(&sealed, 1000), None, "expired");
+        let mut forged = session();
+        forged.roles = vec!["admin".into()];
+        let (_, tag) = sealed.split_once('.').unwrap();
+        let forged_payload = B64.encode(serde_json::to_vec(&forged).unwrap());
+        assert_eq!(keys.open(&format!("{forged_payload}.{tag}"), 1), None);
+        let other = CookieKeys::new("a different cookie secret, also long");
+        assert_eq!(other.open(&sealed, 1), None);
+        assert_eq!(keys.open("garbage", 1), None);
+    }
+
+    #[test]
+    fn csrf_tokens_bind_to_the_session() {
+        let keys = CookieKeys::new("cookie secret for tests, long enough");
+        let t = keys.csrf_token("s1");
+        assert!(keys.csrf_ok("s1", &t));
+        assert!(!keys.csrf_ok("s2", &t));
+        assert!(!keys.csrf_ok("s1", "x"));
+        assert!(!keys.csrf_ok("s1", ""));
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others() {
+        assert_eq!(find_cookie("a=1; __Host-palisade=v.t; b=2"), Some("v.t"));
+        assert_eq!(find_cookie("palisade=v"), None);
+    }
+}

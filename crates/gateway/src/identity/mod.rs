@@ -1,0 +1,429 @@
+//! Identity: who is calling, proven by an API key, a bearer JWT (Palisade's own or a trusted
+//! issuer's) or the browser session cookie; and the sessions, tokens and keys behind the `/auth`
+//! API.
+//!
+//! Guarantees: verification is local (cryptography and caches, no SQL for a repeated token);
+//! revocations are checked on every request in hot state and a lookup that cannot be answered
+//! refuses the request (fail closed); secrets (refresh tokens, API keys) are stored only as
+//! hashes; password hashing runs on a bounded blocking pool.
+
+pub mod api_keys;
+pub mod brute;
+pub mod captcha;
+pub mod cookie;
+pub mod derive;
+pub mod handoff;
+pub mod invite;
+pub mod sessions;
+pub mod signing;
+pub mod trusted;
+
+pub use handoff::{Handoff, queue_handoff};
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::config_auth::AuthConfig;
+use http::{HeaderMap, Method, header};
+use palisade_core::clock::SharedClock;
+use palisade_core::jwt::{JwtError, OwnTokens, VerifiedCache};
+use palisade_core::password::{PasswordHasher, PasswordPolicy};
+use palisade_core::principal::{AuthMethod, Principal};
+use palisade_store::{SharedHotState, SharedStore};
+use std::sync::{Arc, RwLock};
+use tokio::sync::Semaphore;
+
+/// A verified bearer token as cached: the principal and the device it was bound to.
+#[derive(Debug)]
+pub struct Verified {
+    pub principal: Arc<Principal>,
+    pub dfp: Option<String>,
+}
+
+/// Why a presented credential was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// 401: the credential is not acceptable; `reason` is a short slug for logs and metrics.
+    Invalid(&'static str),
+    /// 403: a cookie-authenticated state-changing request without a valid CSRF token.
+    Csrf,
+    /// 503: hot state or the store could not answer a security lookup.
+    Unavailable,
+}
+
+pub fn jti_flag(jti: &str) -> String {
+    format!("rv:jti:{jti}")
+}
+
+pub fn sid_flag(sid: &str) -> String {
+    format!("rv:sid:{sid}")
+}
+
+pub struct Identity {
+    pub config: AuthConfig,
+    pub store: SharedStore,
+    pub hot: SharedHotState,
+    pub clock: SharedClock,
+    pub audit: Arc<AuditLog>,
+    tokens: RwLock<Arc<OwnTokens>>,
+    key_wrap: signing::KeyWrap,
+    verified: VerifiedCache<Verified>,
+    pub api_keys: api_keys::ApiKeys,
+    trusted: Vec<trusted::Trusted>,
+    pub hasher: PasswordHasher,
+    pub policy: PasswordPolicy,
+    hash_slots: Semaphore,
+    pub brute: brute::BruteForce,
+    pub captcha: Option<captcha::Captcha>,
+    pub cookies: cookie::CookieKeys,
+    handoff: Handoff,
+    pub invites: invite::InviteKeys,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    pub async fn start(
+        config: &Config,
+        store: SharedStore,
+        hot: SharedHotState,
+        clock: SharedClock,
+        audit: Arc<AuditLog>,
+    ) -> Result<Self, String> {
+        let auth = config.auth.clone();
+        let now_ms = clock.now_millis();
+        let key_wrap = signing::KeyWrap::new(&config.secrets.signing_key);
+        let tokens = signing::load(&auth, store.as_ref(), &key_wrap, now_ms as i64).await?;
+        let mut trusted = Vec::new();
+        for t in &auth.trusted_issuers {
+            trusted.push(trusted::Trusted::load(t, now_ms).await?);
+        }
+        let hash_workers = match auth.hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Ok(Self {
+            verified: VerifiedCache::new(auth.token_cache_capacity),
+            api_keys: api_keys::ApiKeys::new(
+                &auth.api_keys,
+                &config.secrets.signing_key,
+                store.clone(),
+            ),
+            hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
+            policy: PasswordPolicy::new(config.password.clone()),
+            hash_slots: Semaphore::new(hash_workers),
+            brute: brute::BruteForce::new(
+                auth.brute_force.enabled,
+                auth.ladder(),
+                auth.threat_policy(),
+                hot.clone(),
+                clock.clone(),
+            ),
+            captcha: captcha::Captcha::new(&auth.captcha)?,
+            cookies: cookie::CookieKeys::new(&config.secrets.cookie_key),
+            handoff: Handoff::new(now_ms),
+            invites: invite::InviteKeys::new(&config.secrets.signing_key),
+            tokens: RwLock::new(Arc::new(tokens)),
+            key_wrap,
+            trusted,
+            config: auth,
+            store,
+            hot,
+            clock,
+            audit,
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    pub fn tokens(&self) -> Arc<OwnTokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the signing keys (a rotation by the CLI or another replica).
+    pub async fn reload_keys(&self) -> Result<(), String> {
+        let fresh = signing::load(
+            &self.config,
+            self.store.as_ref(),
+            &self.key_wrap,
+            self.now_ms() as i64,
+        )
+        .await?;
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// Adds a signing key and retires the current one (published until its tokens expire).
+    pub async fn rotate_signing_key(&self) -> Result<String, String> {
+        let kid = signing::rotate(
+            self.store.as_ref(),
+            &self.key_wrap,
+            self.config.algorithm,
+            self.now_ms() as i64,
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
+    /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs.
+    pub async fn sync(&self) {
+        if let Err(e) = self.reload_keys().await {
+            tracing::warn!(error = %e, "cannot reload signing keys");
+        }
+        self.api_keys.flush_last_used().await;
+        let now_ms = self.now_ms();
+        for t in &self.trusted {
+            t.refresh_if_stale(now_ms).await;
+        }
+        self.apply_handoffs().await;
+    }
+
+    /// Runs `work` (password hashing) on the blocking pool, at most `hash_workers` at once.
+    /// `None` when no slot frees up within `hash_queue_timeout`.
+    pub async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Option<T> {
+        let permit =
+            tokio::time::timeout(self.config.hash_queue_timeout.0, self.hash_slots.acquire())
+                .await
+                .ok()?
+                .ok()?;
+        let hasher = self.hasher.clone();
+        let result = tokio::task::spawn_blocking(move || work(&hasher))
+            .await
+            .ok();
+        drop(permit);
+        result
+    }
+
+    /// Proves who is calling from the request's credentials: `X-API-Key`, then
+    /// `Authorization: Bearer` (an API key or a JWT), then the session cookie. `Ok(None)` when no
+    /// credential is presented (an invalid or expired cookie counts as none).
+    pub async fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Principal>>, AuthFailure> {
+        if let Some(key) = headers.get("x-api-key") {
+            let key = key
+                .to_str()
+                .map_err(|_| AuthFailure::Invalid("malformed"))?;
+            return self.authenticate_key(key).await.map(Some);
+        }
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let value = value
+                .to_str()
+                .map_err(|_| AuthFailure::Invalid("malformed"))?;
+            let token = bearer(value).ok_or(AuthFailure::Invalid("not_bearer"))?;
+            if token.starts_with(palisade_core::api_key::PREFIX) {
+                return self.authenticate_key(token).await.map(Some);
+            }
+            return self.authenticate_jwt(token, headers).await.map(Some);
+        }
+        for cookies in headers.get_all(header::COOKIE) {
+            let Some(value) = cookies.to_str().ok().and_then(cookie::find_cookie) else {
+                continue;
+            };
+            return self.authenticate_cookie(value, method, headers).await;
+        }
+        Ok(None)
+    }
+
+    async fn authenticate_key(&self, key: &str) -> Result<Arc<Principal>, AuthFailure> {
+        let entry = self
+            .api_keys
+            .verify(key, self.now_ms() as i64)
+            .await
+            .map_err(|e| match e {
+                api_keys::KeyError::Invalid => AuthFailure::Invalid("invalid_api_key"),
+                api_keys::KeyError::Unavailable(e) => {
+                    tracing::warn!(error = %e, "API key lookup failed");
+                    AuthFailure::Unavailable
+                }
+            })?;
+        self.refuse_if_flagged(&api_keys::revocation_flag(entry.id))
+            .await?;
+        Ok(Arc::new(entry.principal.clone()))
+    }
+
+    async fn authenticate_jwt(
+        &self,
+        token: &str,
+        headers: &HeaderMap,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        if token.len() > self.config.max_token_bytes {
+            return Err(AuthFailure::Invalid(JwtError::TooLarge.reason()));
+        }
+        let now_ms = self.now_ms();
+        let now = now_ms / 1000;
+        let key = VerifiedCache::<Verified>::key(token);
+        let verified = match self.verified.get(&key, now) {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(
+                    self.verify_bearer(token, now_ms)
+                        .await
+                        .map_err(|e| AuthFailure::Invalid(e.reason()))?,
+                );
+                self.verified
+                    .insert(key, v.clone(), v.principal.expires_at, now);
+                v
+            }
+        };
+        if self.config.device_binding
+            && let Some(bound) = &verified.dfp
+            && *bound != sessions::fingerprint(headers)
+        {
+            self.audit.record(
+                crate::audit::AuditEvent::new(
+                    "auth.device_mismatch",
+                    crate::audit::Risk::High,
+                    crate::audit::Outcome::Denied,
+                )
+                .actor(verified.principal.subject.clone()),
+            );
+            return Err(AuthFailure::Invalid("device_mismatch"));
+        }
+        self.check_revoked(&verified.principal).await?;
+        Ok(verified.principal.clone())
+    }
+
+    async fn verify_bearer(&self, token: &str, now_ms: u64) -> Result<Verified, JwtError> {
+        let own = self.tokens();
+        let issuer = palisade_core::jwt::peek_issuer(token, self.config.max_token_bytes)
+            .ok_or(JwtError::Malformed)?;
+        if issuer == own.issuer() {
+            let c = own.verify(token, now_ms / 1000)?;
+            return Ok(Verified {
+                principal: Arc::new(Principal {
+                    subject: c.sub,
+                    method: AuthMethod::Jwt,
+                    issuer: c.iss,
+                    roles: c.roles,
+                    tenants: c.tenants,
+                    tier: c.tier,
+                    scopes: Vec::new(),
+                    session_id: Some(c.sid),
+                    token_id: Some(c.jti),
+                    key_id: None,
+                    expires_at: c.exp,
+                }),
+                dfp: c.dfp,
+            });
+        }
+        let trusted = self
+            .trusted
+            .iter()
+            .find(|t| t.issuer() == issuer)
+            .ok_or(JwtError::WrongIssuer)?;
+        let c = trusted.verify(token, now_ms).await?;
+        Ok(Verified {
+            principal: Arc::new(Principal {
+                subject: c.sub,
+                method: AuthMethod::External,
+                issuer: c.iss,
+                roles: c.roles,
+                tenants: c.tenants,
+                tier: None,
+                scopes: Vec::new(),
+                session_id: None,
+                token_id: c.jti,
+                key_id: None,
+                expires_at: c.exp,
+            }),
+            dfp: None,
+        })
+    }
+
+    async fn authenticate_cookie(
+        &self,
+        value: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Principal>>, AuthFailure> {
+        let Some(session) = self.cookies.open(value, self.now_ms() / 1000) else {
+            return Ok(None);
+        };
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let presented = headers
+                .get(cookie::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !self.cookies.csrf_ok(&session.sid, presented) {
+                return Err(AuthFailure::Csrf);
+            }
+        }
+        let principal = Principal {
+            subject: session.sub,
+            method: AuthMethod::Session,
+            issuer: self.config.issuer.clone(),
+            roles: session.roles,
+            tenants: Vec::new(),
+            tier: session.tier,
+            scopes: Vec::new(),
+            session_id: Some(session.sid),
+            token_id: None,
+            key_id: None,
+            expires_at: session.exp,
+        };
+        self.check_revoked(&principal).await?;
+        Ok(Some(Arc::new(principal)))
+    }
+
+    async fn check_revoked(&self, principal: &Principal) -> Result<(), AuthFailure> {
+        if let Some(jti) = &principal.token_id {
+            self.refuse_if_flagged(&jti_flag(jti)).await?;
+        }
+        if let Some(sid) = &principal.session_id {
+            self.refuse_if_flagged(&sid_flag(sid)).await?;
+        }
+        Ok(())
+    }
+
+    async fn refuse_if_flagged(&self, flag: &str) -> Result<(), AuthFailure> {
+        match self.hot.has_flag(flag).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(AuthFailure::Invalid("revoked")),
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation lookup failed; refusing");
+                Err(AuthFailure::Unavailable)
+            }
+        }
+    }
+
+    /// Forgets cached verifications of one token (after logout).
+    pub fn forget_token(&self, token: &str) {
+        self.verified.remove(&VerifiedCache::<Verified>::key(token));
+    }
+
+    /// Forgets cached verifications of a session's tokens.
+    pub fn forget_session(&self, sid: &str) {
+        let sid = sid.to_owned();
+        self.verified
+            .remove_where(move |v| v.principal.session_id.as_deref() == Some(sid.as_str()));
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        self.tokens().jwks()
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (scheme case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
