@@ -3,8 +3,13 @@
 //! Each backend's tests call these functions with a fresh, isolated instance (its own file,
 //! schema or key prefix). The suite panics with a message naming the broken rule.
 
-use crate::{HotState, Store};
+use crate::identity::{
+    ApiKeyRecord, RefreshRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord,
+    UserRecord,
+};
+use crate::{HotState, Store, StoreError};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Checks a durable store.
 pub async fn store_suite(store: &dyn Store) {
@@ -70,4 +75,369 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
     hot.remove("never-set")
         .await
         .expect("removing an absent key is fine");
+
+    assert_eq!(
+        hot.flag_ttl("t").await.unwrap(),
+        None,
+        "absent flag has no ttl"
+    );
+    hot.set_flag("fw:block:10.0.0.1", Duration::from_secs(900))
+        .await
+        .unwrap();
+    hot.set_flag("fw:block:10.0.0.2", Duration::from_secs(60))
+        .await
+        .unwrap();
+    hot.set_flag("other:x", Duration::from_secs(60))
+        .await
+        .unwrap();
+    hot.incr("fw:block-counter", ttl).await.unwrap();
+    assert_eq!(
+        hot.flag_ttl("fw:block:10.0.0.1").await.unwrap(),
+        Some(Duration::from_secs(900))
+    );
+    advance(Duration::from_secs(100));
+    assert_eq!(
+        hot.flag_ttl("fw:block:10.0.0.1").await.unwrap(),
+        Some(Duration::from_secs(800)),
+        "ttl shrinks as time passes"
+    );
+    let mut flags = hot.flags_with_prefix("fw:block:").await.unwrap();
+    flags.sort();
+    assert_eq!(
+        flags,
+        vec![("fw:block:10.0.0.1".to_string(), Duration::from_secs(800))],
+        "only live flags under the prefix, with time left"
+    );
+    advance(Duration::from_secs(800));
+    assert_eq!(hot.flag_ttl("fw:block:10.0.0.1").await.unwrap(), None);
+    assert!(hot.flags_with_prefix("fw:block:").await.unwrap().is_empty());
+
+    hot.incr("sum:1", ttl).await.unwrap();
+    hot.incr("sum:1", ttl).await.unwrap();
+    hot.incr("sum:2", ttl).await.unwrap();
+    let keys = ["sum:1", "sum:2", "sum:absent"].map(String::from);
+    assert_eq!(hot.counter_sum(&keys).await.unwrap(), 3);
+}
+
+fn user(email: &str) -> UserRecord {
+    UserRecord {
+        id: Uuid::now_v7(),
+        email: email.into(),
+        name: Some("Ann O'Brien; DROP TABLE users; --".into()),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        roles: vec!["member".into(), "viewer".into()],
+        tier: "free".into(),
+        disabled: false,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+fn session(user_id: Uuid, created_at: i64) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        kind: SessionKind::Token,
+        created_at,
+        last_seen_at: created_at,
+        expires_at: created_at + 1_000_000,
+        user_agent: Some("UA/1".into()),
+        fingerprint: "ab".repeat(32),
+        revoked_at: None,
+    }
+}
+
+fn refresh(hash: u8, session_id: Uuid) -> RefreshRecord {
+    RefreshRecord {
+        hash: [hash; 32],
+        session_id,
+        created_at: 1_000,
+        expires_at: 2_000,
+        rotated_at: None,
+    }
+}
+
+fn key(hash: u8, owner_id: Uuid, created_at: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: Uuid::now_v7(),
+        hash: [hash; 32],
+        prefix: "pal_0123abcd".into(),
+        name: "ci".into(),
+        owner_id,
+        roles: vec!["member".into()],
+        scopes: vec!["tools.read_file.execute".into()],
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// Checks the identity records of a durable store.
+pub async fn identity_suite(store: &dyn Store) {
+    // Users.
+    let ann = user("ann@example.com");
+    store.user_insert(&ann).await.unwrap();
+    assert_eq!(store.user_by_id(ann.id).await.unwrap(), Some(ann.clone()));
+    assert_eq!(
+        store.user_by_email("ann@example.com").await.unwrap(),
+        Some(ann.clone()),
+        "SQL-looking names are stored verbatim"
+    );
+    assert_eq!(
+        store.user_by_email("ANN@example.com").await.unwrap(),
+        None,
+        "exact lookup"
+    );
+    let mut dup = user("ann@example.com");
+    dup.id = Uuid::now_v7();
+    assert!(
+        matches!(store.user_insert(&dup).await, Err(StoreError::Conflict(_))),
+        "duplicate e-mail is a conflict"
+    );
+    let bob = user("bob@example.com");
+    let cid = user("cid@example.com");
+    store.user_insert(&bob).await.unwrap();
+    store.user_insert(&cid).await.unwrap();
+    let page = store.users_list(None, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![ann.id, bob.id]
+    );
+    let rest = store.users_list(Some(bob.id), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![cid.id],
+        "keyset"
+    );
+    assert!(
+        store
+            .user_set_password_hash(ann.id, "$2b$new", 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(store.user_set_disabled(ann.id, true, 2_001).await.unwrap());
+    assert!(
+        store
+            .user_set_roles(ann.id, &["admin".into()], 2_002)
+            .await
+            .unwrap()
+    );
+    let changed = store.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash.as_deref(), Some("$2b$new"));
+    assert!(changed.disabled);
+    assert_eq!(changed.roles, vec!["admin".to_string()]);
+    assert_eq!(changed.updated_at, 2_002);
+    let nobody = Uuid::now_v7();
+    assert!(
+        !store.user_set_disabled(nobody, true, 1).await.unwrap(),
+        "unknown id"
+    );
+    assert!(!store.user_set_roles(nobody, &[], 1).await.unwrap());
+    assert!(!store.user_set_password_hash(nobody, "x", 1).await.unwrap());
+
+    // Sessions.
+    let s1 = session(bob.id, 1_000);
+    let s2 = session(bob.id, 2_000);
+    let other = session(cid.id, 1_500);
+    for s in [&s1, &s2, &other] {
+        store.session_insert(s).await.unwrap();
+    }
+    assert_eq!(store.session_get(s1.id).await.unwrap(), Some(s1.clone()));
+    let listed = store.sessions_for_user(bob.id, false).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![s2.id, s1.id],
+        "newest first"
+    );
+    store.session_touch(s1.id, 5_000).await.unwrap();
+    store.session_touch(s1.id, 4_000).await.unwrap();
+    assert_eq!(
+        store
+            .session_get(s1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        5_000
+    );
+    assert!(store.session_revoke(s1.id, 6_000).await.unwrap());
+    assert!(
+        !store.session_revoke(s1.id, 7_000).await.unwrap(),
+        "revoked once"
+    );
+    assert_eq!(
+        store.session_get(s1.id).await.unwrap().unwrap().revoked_at,
+        Some(6_000)
+    );
+    assert_eq!(
+        store.sessions_for_user(bob.id, false).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.sessions_for_user(bob.id, true).await.unwrap().len(),
+        2
+    );
+    let revoked = store.sessions_revoke_for_user(bob.id, 8_000).await.unwrap();
+    assert_eq!(revoked, vec![s2.id], "only sessions that were active");
+    assert!(
+        store
+            .session_get(other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none(),
+        "other users' sessions are untouched"
+    );
+
+    // Refresh tokens.
+    let r1 = refresh(1, other.id);
+    store.refresh_insert(&r1).await.unwrap();
+    assert_eq!(store.refresh_get(&r1.hash).await.unwrap(), Some(r1.clone()));
+    let r2 = refresh(2, other.id);
+    assert_eq!(
+        store.refresh_rotate(&r1.hash, 1_100, &r2).await.unwrap(),
+        RotateOutcome::Rotated
+    );
+    assert_eq!(
+        store.refresh_get(&r2.hash).await.unwrap(),
+        Some(r2.clone()),
+        "successor stored"
+    );
+    let r3 = refresh(3, other.id);
+    assert_eq!(
+        store.refresh_rotate(&r1.hash, 1_200, &r3).await.unwrap(),
+        RotateOutcome::AlreadyRotated {
+            rotated_at: 1_100,
+            session_id: other.id
+        }
+    );
+    assert_eq!(
+        store.refresh_get(&r3.hash).await.unwrap(),
+        None,
+        "nothing written on reuse"
+    );
+    assert_eq!(
+        store.refresh_rotate(&[9; 32], 1_300, &r3).await.unwrap(),
+        RotateOutcome::Unknown
+    );
+
+    // API keys.
+    let k1 = key(10, cid.id, 1_000);
+    let k2 = key(11, cid.id, 2_000);
+    let k3 = key(12, bob.id, 3_000);
+    for k in [&k1, &k2, &k3] {
+        store.api_key_insert(k).await.unwrap();
+    }
+    let mut same_hash = key(10, cid.id, 4_000);
+    same_hash.id = Uuid::now_v7();
+    assert!(matches!(
+        store.api_key_insert(&same_hash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.api_key_by_hash(&k1.hash).await.unwrap(),
+        Some(k1.clone())
+    );
+    assert_eq!(store.api_key_by_hash(&[99; 32]).await.unwrap(), None);
+    assert_eq!(store.api_key_get(k2.id).await.unwrap(), Some(k2.clone()));
+    let mine = store.api_keys_list(Some(cid.id)).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![k2.id, k1.id]
+    );
+    assert_eq!(store.api_keys_list(None).await.unwrap().len(), 3);
+    assert!(store.api_key_revoke(k1.id, 5_000).await.unwrap());
+    assert!(!store.api_key_revoke(k1.id, 6_000).await.unwrap());
+    assert_eq!(
+        store.api_key_get(k1.id).await.unwrap().unwrap().revoked_at,
+        Some(5_000)
+    );
+    assert!(store.api_key_set_expiry(k2.id, Some(9_000)).await.unwrap());
+    assert!(
+        !store
+            .api_key_set_expiry(Uuid::now_v7(), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.api_key_get(k2.id).await.unwrap().unwrap().expires_at,
+        Some(9_000)
+    );
+    store
+        .api_keys_touch(&[(k2.id, 7_000), (k3.id, 7_500)])
+        .await
+        .unwrap();
+    store.api_keys_touch(&[(k2.id, 6_000)]).await.unwrap();
+    assert_eq!(
+        store
+            .api_key_get(k2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(7_000),
+        "last use never goes backwards"
+    );
+    assert_eq!(
+        store
+            .api_key_get(k3.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(7_500)
+    );
+
+    // Signing keys.
+    let sk = |kid: &str, created_at| SigningKeyRecord {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        wrapped_private: vec![1, 2, 3, 0, 255],
+        created_at,
+        retired_at: None,
+    };
+    store.signing_key_insert(&sk("b", 2_000)).await.unwrap();
+    store.signing_key_insert(&sk("a", 1_000)).await.unwrap();
+    let keys = store.signing_keys_list().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["a", "b"],
+        "oldest first"
+    );
+    assert_eq!(keys[0].wrapped_private, vec![1, 2, 3, 0, 255]);
+    assert!(store.signing_key_retire("a", 3_000).await.unwrap());
+    assert!(!store.signing_key_retire("a", 4_000).await.unwrap());
+    assert_eq!(
+        store.signing_keys_list().await.unwrap()[0].retired_at,
+        Some(3_000)
+    );
+}
+
+/// Concurrent rotations of one refresh token: exactly one wins.
+pub async fn refresh_race(store: std::sync::Arc<dyn Store>) {
+    let owner = user("race@example.com");
+    store.user_insert(&owner).await.unwrap();
+    let s = session(owner.id, 1_000);
+    store.session_insert(&s).await.unwrap();
+    store.refresh_insert(&refresh(50, s.id)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let store = store.clone();
+        let successor = refresh(60 + i, s.id);
+        tasks.push(tokio::spawn(async move {
+            store
+                .refresh_rotate(&[50; 32], 2_000, &successor)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() == RotateOutcome::Rotated {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one concurrent rotation wins");
 }

@@ -454,6 +454,8 @@ mod tests {
     #[tokio::test]
     async fn memory_store_conforms() {
         conformance::store_suite(&MemoryStore::default()).await;
+        conformance::identity_suite(&MemoryStore::default()).await;
+        conformance::refresh_race(Arc::new(MemoryStore::default())).await;
     }
 
     #[tokio::test]

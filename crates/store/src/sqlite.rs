@@ -136,6 +136,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
         conformance::store_suite(&store).await;
+        conformance::identity_suite(&store).await;
+        conformance::refresh_race(std::sync::Arc::new(store)).await;
     }
 
     #[tokio::test]

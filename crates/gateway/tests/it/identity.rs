@@ -1334,3 +1334,231 @@ async fn requests_without_credentials_pass_anonymous_and_bad_schemes_are_refused
     );
     assert_problem(res, 401, "missing").await;
 }
+
+/// A JWKS server whose key set the test swaps, counting fetches.
+struct JwksServer {
+    url: String,
+    keys: Arc<std::sync::Mutex<Vec<Value>>>,
+    fetches: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn jwks_server(initial: Vec<Value>) -> JwksServer {
+    use axum::routing::get;
+    let keys = Arc::new(std::sync::Mutex::new(initial));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (k, f) = (keys.clone(), fetches.clone());
+    let app = axum::Router::new().route(
+        "/jwks",
+        get(move || {
+            let (k, f) = (k.clone(), f.clone());
+            async move {
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(json!({"keys": k.lock().unwrap().clone()}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    JwksServer { url, keys, fetches }
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_refetched_on_an_unknown_kid_at_most_once_a_minute() {
+    let first = SigningKey::generate(Algorithm::ES256, "k1".into()).unwrap();
+    let second = SigningKey::generate(Algorithm::ES256, "k2".into()).unwrap();
+    let jwks = jwks_server(vec![first.public_jwk().unwrap()]).await;
+    let url = jwks.url.clone();
+    let env = Env::start(move |c| {
+        c.auth
+            .trusted_issuers
+            .push(palisade_gateway::config_auth::TrustedIssuerConfig {
+                issuer: "https://idp.example".into(),
+                audiences: vec!["orders-api".into()],
+                algorithms: vec![Algorithm::ES256],
+                jwks_url: Some(url),
+                ..Default::default()
+            });
+    })
+    .await;
+    let fetches = || jwks.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(fetches(), 1, "fetched at start");
+    let token = |key: &SigningKey| {
+        let now = env.identity().now_ms() / 1000;
+        let claims = AccessLike {
+            sub: "ext".into(),
+            iss: "https://idp.example".into(),
+            aud: "orders-api".into(),
+            exp: now + 600,
+            iat: now,
+            nbf: now,
+        };
+        sign_es256(key, &claims)
+    };
+    assert_eq!(env.get_with("/api/x", &token(&first)).await.status(), 200);
+
+    // The issuer rotates: the new kid is unknown until the JWKS is fetched again.
+    jwks.keys.lock().unwrap().push(second.public_jwk().unwrap());
+    let rotated = token(&second);
+    assert_eq!(
+        env.get_with("/api/x", &rotated).await.status(),
+        401,
+        "refetch too soon"
+    );
+    assert_eq!(fetches(), 1);
+    env.advance(Duration::from_secs(61));
+    assert_eq!(env.get_with("/api/x", &token(&second)).await.status(), 200);
+    assert_eq!(fetches(), 2, "one refetch for the unknown kid");
+
+    // A flood of made-up kids cannot make Palisade hammer the issuer.
+    let stranger = SigningKey::generate(Algorithm::ES256, "made-up".into()).unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            env.get_with("/api/x", &token(&stranger)).await.status(),
+            401
+        );
+    }
+    assert_eq!(fetches(), 2);
+    env.advance(Duration::from_secs(61));
+    for _ in 0..5 {
+        assert_eq!(
+            env.get_with("/api/x", &token(&stranger)).await.status(),
+            401
+        );
+    }
+    assert_eq!(fetches(), 3, "at most one refetch a minute");
+}
+
+#[derive(serde::Serialize)]
+struct AccessLike {
+    sub: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+    nbf: u64,
+}
+
+/// Signs with an ES256 key through Palisade's own signer type (a foreign issuer's key here).
+fn sign_es256(key: &SigningKey, claims: &AccessLike) -> String {
+    let tokens = palisade_core::jwt::OwnTokens::new(
+        "unused".into(),
+        "unused".into(),
+        0,
+        Arc::new(
+            SigningKey::from_private_bytes(
+                Algorithm::ES256,
+                key.kid().into(),
+                &key.private_bytes(),
+            )
+            .unwrap(),
+        ),
+        Vec::new(),
+    );
+    tokens.sign_claims(claims).unwrap()
+}
+
+/// A hot state that cannot answer: every security lookup must fail closed.
+#[derive(Debug)]
+struct DownHotState;
+
+#[async_trait::async_trait]
+impl palisade_store::HotState for DownHotState {
+    fn backend(&self) -> &'static str {
+        "down"
+    }
+    async fn ping(&self) -> palisade_store::StoreResult<()> {
+        Err(down())
+    }
+    async fn incr(&self, _: &str, _: Duration) -> palisade_store::StoreResult<u64> {
+        Err(down())
+    }
+    async fn counter(&self, _: &str) -> palisade_store::StoreResult<u64> {
+        Err(down())
+    }
+    async fn set_flag(&self, _: &str, _: Duration) -> palisade_store::StoreResult<()> {
+        Err(down())
+    }
+    async fn has_flag(&self, _: &str) -> palisade_store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn flag_ttl(&self, _: &str) -> palisade_store::StoreResult<Option<Duration>> {
+        Err(down())
+    }
+    async fn flags_with_prefix(
+        &self,
+        _: &str,
+    ) -> palisade_store::StoreResult<Vec<(String, Duration)>> {
+        Err(down())
+    }
+    async fn remove(&self, _: &str) -> palisade_store::StoreResult<()> {
+        Err(down())
+    }
+}
+
+fn down() -> palisade_store::StoreError {
+    palisade_store::StoreError::Unavailable("connection refused".into())
+}
+
+#[tokio::test]
+async fn revocation_and_block_lookups_that_cannot_be_answered_refuse() {
+    use palisade_gateway::identity::Identity;
+    use palisade_gateway::identity::sessions::ClientInfo;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Vec::new());
+    config.secrets.signing_key = "a signing secret that is long enough".into();
+    config.secrets.cookie_key = "a cookie secret that is long enough too".into();
+    let store = palisade_store::open_store("memory:", dir.path())
+        .await
+        .unwrap();
+    let clock: palisade_core::clock::SharedClock = Arc::new(ManualClock::starting_at(START_MS));
+    let identity = Identity::start(
+        &config,
+        store.clone(),
+        Arc::new(DownHotState),
+        clock,
+        Arc::new(Default::default()),
+    )
+    .await
+    .unwrap();
+    let user = palisade_store::identity::UserRecord {
+        id: uuid::Uuid::now_v7(),
+        email: "pat@example.com".into(),
+        name: None,
+        password_hash: None,
+        roles: vec!["member".into()],
+        tier: "free".into(),
+        disabled: false,
+        created_at: 0,
+        updated_at: 0,
+    };
+    store.user_insert(&user).await.unwrap();
+    let headers = http::HeaderMap::new();
+    let tokens = identity
+        .login(&user, &ClientInfo::from_headers(&headers))
+        .await
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", tokens.access_token).parse().unwrap(),
+    );
+    let outcome = identity.authenticate(&http::Method::GET, &headers).await;
+    assert_eq!(
+        outcome.unwrap_err(),
+        palisade_gateway::identity::AuthFailure::Unavailable,
+        "a valid token is refused when its revocation cannot be checked"
+    );
+    let ip = "192.0.2.1".parse().unwrap();
+    assert!(
+        identity.brute.blocked(ip).await.is_err(),
+        "the firewall sees an error, not 'not blocked'"
+    );
+    assert!(
+        identity
+            .brute
+            .wait_left("pat@example.com", ip)
+            .await
+            .is_err()
+    );
+}
