@@ -101,7 +101,7 @@ pub struct StoreArgs {
     #[command(flatten)]
     pub source: crate::SourceArgs,
     /// Data dir holding the SQLite database and dev secrets [default: ./palisade-data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

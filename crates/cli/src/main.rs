@@ -96,11 +96,11 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// TOML configuration file [env: PALISADE_CONFIG].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// `dev` generates missing secrets and warns; `production` refuses weak or missing
     /// secrets, plaintext listeners, CORS `*` with credentials and debug logging.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     env: Option<EnvArg>,
 }
 

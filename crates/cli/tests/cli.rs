@@ -266,3 +266,196 @@ async fn logs_never_carry_passwords_tokens_keys_or_emails() {
         }
     }
 }
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[tokio::test]
+async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = ["--data-dir", "data"];
+    let with =
+        |args: &[&'static str]| -> Vec<&'static str> { args.iter().copied().chain(data).collect() };
+
+    // user add reads the password from stdin and applies the policy.
+    let mut child = palisade(
+        d,
+        &with(&[
+            "user",
+            "add",
+            "--email",
+            "Root@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ]),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple 42\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("root@example.com"));
+
+    let weak = palisade(
+        d,
+        &with(&[
+            "user",
+            "add",
+            "--email",
+            "weak@example.com",
+            "--password-stdin",
+        ]),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut weak = weak;
+    weak.stdin
+        .take()
+        .unwrap()
+        .write_all(b"password123\n")
+        .unwrap();
+    let out = weak.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("policy"), "{}", stderr(&out));
+
+    let generated = ok(d, &with(&["user", "add", "--email", "gen@example.com"]));
+    assert!(generated.contains("password (shown once): "), "{generated}");
+
+    // Import a bcrypt hash from another stack.
+    let legacy = bcrypt::hash("an imported passphrase 77", 4).unwrap();
+    std::fs::write(
+        d.join("users.csv"),
+        format!("email,password_hash,roles\nlegacy@example.com,{legacy},member;viewer\nbad-line\n"),
+    )
+    .unwrap();
+    let imported = ok(d, &with(&["user", "import", "--csv", "users.csv"]));
+    assert!(
+        imported.contains("imported 1 account(s), skipped 1"),
+        "{imported}"
+    );
+
+    let listed = ok(d, &with(&["user", "list"]));
+    for email in ["root@example.com", "gen@example.com", "legacy@example.com"] {
+        assert!(listed.contains(email), "{listed}");
+    }
+    ok(
+        d,
+        &with(&[
+            "user",
+            "set-role",
+            "--email",
+            "gen@example.com",
+            "--role",
+            "viewer",
+        ]),
+    );
+    ok(d, &with(&["user", "disable", "--email", "gen@example.com"]));
+    let listed = ok(d, &with(&["user", "list"]));
+    let gen_line = listed
+        .lines()
+        .find(|l| l.contains("gen@example.com"))
+        .unwrap();
+    assert!(
+        gen_line.contains("viewer") && gen_line.contains("disabled"),
+        "{gen_line}"
+    );
+
+    let created = ok(
+        d,
+        &with(&[
+            "key",
+            "create",
+            "--email",
+            "root@example.com",
+            "--name",
+            "ci",
+        ]),
+    );
+    let api_key = created
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once): "))
+        .unwrap()
+        .to_string();
+    assert!(api_key.starts_with("pal_") && api_key.len() == 68);
+    let refused = run(
+        d,
+        &with(&[
+            "key",
+            "create",
+            "--email",
+            "legacy@example.com",
+            "--name",
+            "x",
+            "--role",
+            "admin",
+        ]),
+    );
+    assert!(
+        !refused.status.success(),
+        "a key cannot hold a role its owner lacks"
+    );
+    assert!(ok(d, &with(&["key", "list"])).contains("ci"));
+
+    let rotated = ok(d, &with(&["keys", "rotate-signing"]));
+    assert!(rotated.contains("new signing key"), "{rotated}");
+
+    // The server on the same data dir sees all of it.
+    let served = Served::start(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{}/auth/login", served.base))
+        .json(&serde_json::json!({"email": "legacy@example.com", "password": "an imported passphrase 77"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the imported bcrypt account signs in");
+    let res = http
+        .get(format!("{}/auth/me", served.base))
+        .header("x-api-key", &api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the CLI-made key works");
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["roles"], serde_json::json!(["admin"]));
+    let jwks: serde_json::Value = http
+        .get(format!("{}/.well-known/jwks.json", served.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "rotated key and its predecessor"
+    );
+    let (clean, _) = served.stop();
+    assert!(clean);
+}
