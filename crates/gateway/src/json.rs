@@ -98,3 +98,26 @@ pub fn request_id(req: &Request) -> String {
         .map(|m| m.request_id_str().to_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn errors_name_fields_but_never_echo_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            flag: bool,
+        }
+        let e = serde_json::from_str::<Body>(r#"{"flag": "hunter2"}"#).unwrap_err();
+        let msg = describe(&e);
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("expected a boolean"), "{msg}");
+        let e = serde_json::from_str::<Body>(r#"{"flag": true, "role": "admin"}"#).unwrap_err();
+        assert!(describe(&e).contains("unknown field `role`"));
+        let e = serde_json::from_str::<Body>("{}").unwrap_err();
+        assert!(describe(&e).contains("missing field `flag`"));
+    }
+}

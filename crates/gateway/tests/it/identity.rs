@@ -1562,3 +1562,33 @@ async fn revocation_and_block_lookups_that_cannot_be_answered_refuse() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn logout_without_a_body_revokes_the_access_token_only() {
+    let env = Env::start(|_| {}).await;
+    env.register("quinn@example.com").await;
+    let tokens = env.login("quinn@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = env
+        .http
+        .post(env.url("/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_problem(env.get_with("/auth/me", access).await, 401, "revoked").await;
+    let res = env
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the session lives on without the refresh token"
+    );
+    let res = env.http.post(env.url("/auth/logout")).send().await.unwrap();
+    assert_problem(res, 401, "missing").await;
+}
