@@ -71,11 +71,8 @@ impl OwnTokens {
     pub fn sign_claims<T: serde::Serialize>(&self, claims: &T) -> Result<String, JwtError> {
         let mut header = Header::new(self.signer.alg().to_jwt());
         header.kid = Some(self.signer.kid().to_owned());
-        Ok(jsonwebtoken::encode(
-            &header,
-            claims,
-            self.signer.encoding(),
-        )?)
+        let token = jsonwebtoken::encode(&header, claims, self.signer.encoding())?;
+        Ok(token)
     }
 
     pub fn verify(&self, token: &str, now: u64) -> Result<AccessClaims, JwtError> {
@@ -208,6 +205,15 @@ mod tests {
             vec![],
         );
         assert_eq!(after.verify(&token, NOW), Err(JwtError::UnknownKid));
+    }
+
+    #[test]
+    fn verifiers_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<OwnTokens>();
+        shareable::<SigningKey>();
+        shareable::<crate::jwt::TrustedIssuer>();
+        shareable::<crate::jwt::VerifiedCache<AccessClaims>>();
     }
 
     #[test]

@@ -1592,3 +1592,39 @@ async fn logout_without_a_body_revokes_the_access_token_only() {
     let res = env.http.post(env.url("/auth/logout")).send().await.unwrap();
     assert_problem(res, 401, "missing").await;
 }
+
+#[tokio::test]
+async fn every_selectable_algorithm_signs_tokens_the_gateway_accepts() {
+    for alg in [Algorithm::ES256, Algorithm::RS256, Algorithm::HS256] {
+        let env = Env::start(|c| c.auth.algorithm = alg).await;
+        env.register("rae@example.com").await;
+        let access = env.login("rae@example.com").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let header: Value =
+            serde_json::from_slice(&B64.decode(access.split('.').next().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(header["alg"], alg.as_str());
+        assert_eq!(
+            env.get_with("/auth/me", &access).await.status(),
+            200,
+            "{alg}"
+        );
+        let jwks: Value = env
+            .http
+            .get(env.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let published = jwks["keys"].as_array().unwrap().len();
+        assert_eq!(
+            published,
+            usize::from(alg != Algorithm::HS256),
+            "{alg}: HS256 secrets are never published"
+        );
+    }
+}
