@@ -286,56 +286,30 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
         |args: &[&'static str]| -> Vec<&'static str> { args.iter().copied().chain(data).collect() };
 
     // user add reads the password from stdin and applies the policy.
-    let mut child = palisade(
-        d,
-        &with(&[
+    let add = |email: &'static str, password: &[u8]| {
+        let args = with(&[
             "user",
             "add",
             "--email",
-            "Root@Example.com",
+            email,
             "--role",
             "admin",
             "--password-stdin",
-        ]),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse battery staple 42\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]);
+        let mut child = palisade(d, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = add("Root@Example.com", b"correct horse battery staple 42\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("root@example.com"));
-
-    let weak = palisade(
-        d,
-        &with(&[
-            "user",
-            "add",
-            "--email",
-            "weak@example.com",
-            "--password-stdin",
-        ]),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut weak = weak;
-    weak.stdin
-        .take()
-        .unwrap()
-        .write_all(b"password123\n")
-        .unwrap();
-    let out = weak.wait_with_output().unwrap();
+    let out = add("weak@example.com", b"password123\n");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("policy"), "{}", stderr(&out));
 

@@ -77,8 +77,8 @@ impl Gates {
                     SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0)
                 })
                 .transpose()?,
-            firewall: FirewallLayer::new(state.identity.clone()),
-            identify: IdentifyLayer::new(state.identity.clone()),
+            firewall: crate::layers::firewall::layer(state.identity.clone()),
+            identify: crate::layers::identify::layer(state.identity.clone()),
         })
     }
 

@@ -130,16 +130,15 @@ impl TrustedIssuer {
             return Err(JwtError::AlgorithmNotAllowed);
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut named: Vec<&TrustedKey> = match &header.kid {
+        let named: Vec<&TrustedKey> = match &header.kid {
             Some(kid) => keys
                 .iter()
-                .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                .filter(|k| k.kid.as_deref() == Some(kid))
                 .collect(),
-            None => keys.iter().filter(|k| k.kid.is_none()).collect(),
+            // Without a kid, only a lone key can be meant.
+            None if keys.len() == 1 => keys.iter().collect(),
+            None => Vec::new(),
         };
-        if named.is_empty() && header.kid.is_none() && keys.len() == 1 {
-            named.push(&keys[0]);
-        }
         if named.is_empty() {
             return Err(JwtError::UnknownKid);
         }

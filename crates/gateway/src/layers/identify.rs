@@ -4,13 +4,12 @@
 //! revocation cannot be checked). A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.
 
-use super::{BoxFuture, Req, RequestMeta, Res};
+use super::check::{Check, CheckLayer};
+use super::{Req, RequestMeta, Res};
 use crate::identity::{AuthFailure, Identity};
 use crate::problem::refuse;
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tower::{Layer, Service};
 
 pub const GATE: &str = "identify";
 
@@ -33,70 +32,39 @@ pub fn unauthorized(reason: &'static str, detail: &str, request_id: &str) -> Res
     res
 }
 
-#[derive(Clone)]
-pub struct IdentifyLayer {
+pub struct Identify {
     identity: Arc<Identity>,
 }
 
-impl IdentifyLayer {
-    pub fn new(identity: Arc<Identity>) -> Self {
-        Self { identity }
-    }
+pub type IdentifyLayer = CheckLayer<Identify>;
+
+pub fn layer(identity: Arc<Identity>) -> IdentifyLayer {
+    CheckLayer::new(Identify { identity })
 }
 
-impl<S> Layer<S> for IdentifyLayer {
-    type Service = Identify<S>;
-    fn layer(&self, inner: S) -> Identify<S> {
-        Identify {
-            inner,
-            identity: self.identity.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Identify<S> {
-    inner: S,
-    identity: Arc<Identity>,
-}
-
-impl<S> Service<Req> for Identify<S>
-where
-    S: Service<Req, Response = Res, Error = std::convert::Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Res;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Req) -> BoxFuture {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let identity = self.identity.clone();
-        Box::pin(async move {
-            let outcome = identity.authenticate(req.method(), req.headers()).await;
-            let principal = match outcome {
-                Ok(p) => p,
-                Err(failure) => {
-                    let id = req
-                        .extensions()
-                        .get::<RequestMeta>()
-                        .map(|m| m.request_id_str().to_owned())
-                        .unwrap_or_default();
-                    return Ok(refusal(failure, &id));
-                }
-            };
-            if let Some(p) = principal {
+impl Check for Identify {
+    async fn check(&self, req: &mut Req) -> Result<(), Res> {
+        match self
+            .identity
+            .authenticate(req.method(), req.headers())
+            .await
+        {
+            Ok(Some(p)) => {
                 metrics::counter!("palisade_authenticated_total", "method" => p.method.as_str())
                     .increment(1);
                 req.extensions_mut().insert(p);
+                Ok(())
             }
-            inner.call(req).await
-        })
+            Ok(None) => Ok(()),
+            Err(failure) => {
+                let id = req
+                    .extensions()
+                    .get::<RequestMeta>()
+                    .map(|m| m.request_id_str().to_owned())
+                    .unwrap_or_default();
+                Err(refusal(failure, &id))
+            }
+        }
     }
 }
 

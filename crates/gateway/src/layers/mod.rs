@@ -11,6 +11,7 @@
 
 pub mod body_limit;
 pub mod boundary;
+pub mod check;
 pub mod firewall;
 pub mod identify;
 pub mod respond;

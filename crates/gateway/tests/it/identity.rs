@@ -93,6 +93,11 @@ impl Env {
             .to_string()
     }
 
+    pub async fn jwks(&self) -> Value {
+        let res = self.http.get(self.url("/.well-known/jwks.json")).send();
+        res.await.unwrap().json().await.unwrap()
+    }
+
     pub async fn get_with(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
@@ -149,6 +154,15 @@ pub fn forge_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
     let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
     format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// `base` with the members of `patch` set.
+fn patched(base: &Value, patch: Value) -> Value {
+    let mut out = base.clone();
+    for (k, v) in patch.as_object().unwrap() {
+        out[k] = v.clone();
+    }
+    out
 }
 
 fn now_s() -> u64 {
@@ -926,29 +940,13 @@ async fn jwks_publishes_the_signing_keys_and_rotation_keeps_old_tokens_valid() {
         .as_str()
         .unwrap()
         .to_string();
-    let jwks: Value = env
-        .http
-        .get(env.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = env.jwks().await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
     assert!(jwks["keys"][0].get("d").is_none(), "no private part");
 
     let new_kid = env.identity().rotate_signing_key().await.unwrap();
-    let jwks: Value = env
-        .http
-        .get(env.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = env.jwks().await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         2,
@@ -966,15 +964,7 @@ async fn jwks_publishes_the_signing_keys_and_rotation_keeps_old_tokens_valid() {
     // Once every token of the old key has expired, it leaves the JWKS.
     env.advance(Duration::from_secs(31 * 60));
     env.identity().reload_keys().await.unwrap();
-    let jwks: Value = env
-        .http
-        .get(env.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = env.jwks().await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }
 
@@ -993,20 +983,8 @@ async fn jwt_attacks_on_our_own_tokens_are_refused() {
     let good = forge_eddsa(&header, &claims, &key);
     assert_eq!(env.get_with("/api/x", &good).await.status(), 200, "control");
 
-    let with = |patch: Value| {
-        let mut c = claims.clone();
-        for (k, v) in patch.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        c
-    };
-    let with_header = |patch: Value| {
-        let mut h = header.clone();
-        for (k, v) in patch.as_object().unwrap() {
-            h[k] = v.clone();
-        }
-        h
-    };
+    let with = |patch: Value| patched(&claims, patch);
+    let with_header = |patch: Value| patched(&header, patch);
     let public_x = key.public_jwk().unwrap()["x"].as_str().unwrap().to_string();
     let public_raw = B64.decode(&public_x).unwrap();
     let (signing_input, _) = good.rsplit_once('.').unwrap();
@@ -1160,13 +1138,7 @@ async fn jwt_attacks_on_a_trusted_issuers_tokens_are_refused() {
     assert_eq!(me["subject"], "ext-user-7");
     assert_eq!(me["roles"], json!(["viewer"]));
 
-    let with = |patch: Value| {
-        let mut c = claims.clone();
-        for (k, v) in patch.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        c
-    };
+    let with = |patch: Value| patched(&claims, patch);
     let public_x = idp.public_jwk().unwrap()["x"].as_str().unwrap().to_string();
     let (signing_input, _) = good.rsplit_once('.').unwrap();
     let attacks = vec![
