@@ -743,6 +743,23 @@ async fn api_keys_are_shown_once_verified_rotated_and_revoked() {
         200,
         "as Bearer"
     );
+    let key_id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let store = &env.identity().store;
+    let last_used = || async {
+        store
+            .api_key_get(key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+    };
+    assert_eq!(
+        last_used().await,
+        None,
+        "use is batched, not written per request"
+    );
+    env.identity().api_keys.flush_last_used().await;
+    assert_eq!(last_used().await, Some(START_MS as i64));
 
     let list: Value = env
         .get_with("/auth/api-keys", &access)
