@@ -1233,18 +1233,23 @@ async fn siteverify() -> String {
     format!("http://{addr}/siteverify")
 }
 
-#[tokio::test]
-async fn captcha_guards_register_and_login_after_failures() {
+/// A gateway asking a local siteverify server, at login after 2 failures.
+async fn captcha_env(edit: impl FnOnce(&mut Config) + Send + 'static) -> Env {
     let url = siteverify().await;
-    let env = Env::start(move |c| {
+    Env::start(move |c| {
         let cap = &mut c.auth.captcha;
         cap.enabled = true;
         cap.verify_url = url;
         cap.secret = "captcha-secret".into();
         cap.login_after_failures = 2;
-        c.auth.brute_force.enabled = false;
+        edit(c);
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn captcha_guards_register_and_login_after_failures() {
+    let env = captcha_env(|c| c.auth.brute_force.enabled = false).await;
     let res = env
         .post(
             "/auth/register",
@@ -1271,16 +1276,7 @@ async fn captcha_guards_register_and_login_after_failures() {
 
 #[tokio::test]
 async fn captcha_is_asked_for_at_login_after_n_failures() {
-    let url = siteverify().await;
-    let env = Env::start(move |c| {
-        let cap = &mut c.auth.captcha;
-        cap.enabled = true;
-        cap.verify_url = url;
-        cap.secret = "captcha-secret".into();
-        cap.on_register = false;
-        cap.login_after_failures = 2;
-    })
-    .await;
+    let env = captcha_env(|c| c.auth.captcha.on_register = false).await;
     env.register("oz@example.com").await;
     for _ in 0..2 {
         let (status, retry) = fail_login(&env, "oz@example.com").await;
