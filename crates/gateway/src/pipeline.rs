@@ -88,6 +88,7 @@ impl Gates {
             builtin: ops::router()
                 .merge(crate::auth_api::router())
                 .with_state(state.clone()),
+            identity: state.identity.clone(),
             upstream,
             response_timeout: state.config.proxy.response_timeout.0,
         };
@@ -143,6 +144,7 @@ where
 #[derive(Clone)]
 pub struct RouteService {
     builtin: axum::Router,
+    identity: Arc<crate::identity::Identity>,
     upstream: Arc<dyn Upstream>,
     response_timeout: Duration,
 }
@@ -164,6 +166,8 @@ impl Service<Req> for RouteService {
         let meta = req.extensions().get::<RequestMeta>();
         match meta.and_then(|m| m.route.clone()) {
             Some(route) => {
+                let mut req = req;
+                self.identity.attach_identity(route.name, &mut req);
                 let upstream = self.upstream.clone();
                 let timeout = self.response_timeout;
                 Box::pin(

@@ -8,6 +8,7 @@
 //! hashes; password hashing runs on a bounded blocking pool.
 
 pub mod api_keys;
+pub mod assertion;
 pub mod brute;
 pub mod captcha;
 pub mod cookie;
@@ -77,6 +78,7 @@ pub struct Identity {
     pub cookies: cookie::CookieKeys,
     handoff: Handoff,
     pub invites: invite::InviteKeys,
+    assertions: assertion::AssertionCache,
 }
 
 impl std::fmt::Debug for Identity {
@@ -126,6 +128,7 @@ impl Identity {
             cookies: cookie::CookieKeys::new(&config.secrets.cookie_key),
             handoff: Handoff::new(now_ms),
             invites: invite::InviteKeys::new(&config.secrets.signing_key),
+            assertions: assertion::new_cache(),
             tokens: RwLock::new(Arc::new(tokens)),
             key_wrap,
             trusted,

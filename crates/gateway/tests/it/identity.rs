@@ -1613,3 +1613,75 @@ async fn every_selectable_algorithm_signs_tokens_the_gateway_accepts() {
         );
     }
 }
+
+/// Verifies an EdDSA JWS against a JWKS document; returns its claims.
+fn verify_with_jwks(token: &str, jwks: &Value) -> Value {
+    let header: Value =
+        serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the assertion's kid is published");
+    let public = B64.decode(jwk["x"].as_str().unwrap()).unwrap();
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &public)
+        .verify(input.as_bytes(), &B64.decode(sig).unwrap())
+        .expect("signature verifies against the JWKS");
+    serde_json::from_slice(&B64.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn upstreams_get_a_verifiable_identity_assertion_and_never_a_client_supplied_one() {
+    let env = Env::start(|_| {}).await;
+    let user = env.register("sam@example.com").await;
+    let access = env.login("sam@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.";
+    let res = env
+        .http
+        .get(env.url("/api/orders"))
+        .bearer_auth(&access)
+        .header("x-palisade-identity", forged)
+        .header("x-palisade-user", "admin")
+        .header("x-palisade-roles", "owner")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = env.up.last();
+    assert_eq!(seen.header("x-palisade-user"), user["id"].as_str());
+    assert_eq!(seen.header("x-palisade-roles"), Some("member"));
+    assert_eq!(
+        seen.headers["x-palisade-identity"].len(),
+        1,
+        "one assertion, ours"
+    );
+    let assertion = seen.header("x-palisade-identity").unwrap();
+    assert_ne!(assertion, forged);
+    let claims = verify_with_jwks(assertion, &env.jwks().await);
+    assert_eq!(claims["sub"], user["id"]);
+    assert_eq!(claims["aud"], "/api/", "audience is the route");
+    assert_eq!(claims["iss"], "palisade");
+    assert_eq!(claims["roles"], json!(["member"]));
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        60
+    );
+
+    // Anonymous: no identity at all, and the spoofed headers are still gone.
+    env.http
+        .get(env.url("/api/orders"))
+        .header("x-palisade-identity", forged)
+        .header("x-palisade-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    let seen = env.up.last();
+    assert!(seen.header("x-palisade-identity").is_none());
+    assert!(seen.header("x-palisade-user").is_none());
+}
