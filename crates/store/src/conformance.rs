@@ -4,8 +4,8 @@
 //! schema or key prefix). The suite panics with a message naming the broken rule.
 
 use crate::identity::{
-    ApiKeyRecord, RefreshRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord,
-    UserRecord,
+    ApiKeyRecord, MembershipRecord, RefreshRecord, RotateOutcome, SessionKind, SessionRecord,
+    SigningKeyRecord, TenantRecord, UserRecord,
 };
 use crate::{HotState, Store, StoreError};
 use std::time::Duration;
@@ -440,4 +440,78 @@ pub async fn refresh_race(store: std::sync::Arc<dyn Store>) {
         }
     }
     assert_eq!(won, 1, "exactly one concurrent rotation wins");
+}
+
+/// Checks tenants and memberships.
+pub async fn tenant_suite(store: &dyn Store) {
+    let tenant = |id: &str, parent: Option<&str>| TenantRecord {
+        id: id.into(),
+        name: format!("Tenant {id}"),
+        parent_id: parent.map(String::from),
+        created_at: 1_000,
+    };
+    store.tenant_insert(&tenant("acme", None)).await.unwrap();
+    store
+        .tenant_insert(&tenant("acme-eu", Some("acme")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.tenant_insert(&tenant("acme", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .tenant_get("acme-eu")
+            .await
+            .unwrap()
+            .unwrap()
+            .parent_id
+            .as_deref(),
+        Some("acme")
+    );
+    let ids: Vec<String> = store
+        .tenants_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["acme", "acme-eu"]);
+
+    let u = user("member@example.com");
+    store.user_insert(&u).await.unwrap();
+    let member = |tenant: &str, role: &str| MembershipRecord {
+        tenant_id: tenant.into(),
+        user_id: u.id,
+        role: role.into(),
+        created_at: 1_000,
+    };
+    store.member_put(&member("acme", "member")).await.unwrap();
+    store
+        .member_put(&member("acme-eu", "viewer"))
+        .await
+        .unwrap();
+    store.member_put(&member("acme", "admin")).await.unwrap();
+    let all = store.memberships_list().await.unwrap();
+    assert_eq!(all.len(), 2, "put replaces the role");
+    assert_eq!(all[0].role, "admin");
+    assert!(store.member_remove("acme-eu", u.id).await.unwrap());
+    assert!(!store.member_remove("acme-eu", u.id).await.unwrap());
+
+    assert!(store.tenant_delete("acme").await.unwrap());
+    assert!(!store.tenant_delete("acme").await.unwrap());
+    assert!(
+        store.memberships_list().await.unwrap().is_empty(),
+        "memberships go with the tenant"
+    );
+    assert_eq!(
+        store
+            .tenant_get("acme-eu")
+            .await
+            .unwrap()
+            .unwrap()
+            .parent_id,
+        None,
+        "children lose their parent"
+    );
 }

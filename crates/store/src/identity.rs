@@ -180,3 +180,40 @@ pub trait IdentityStore: Send + Sync {
     async fn signing_keys_list(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn signing_key_retire(&self, kid: &str, now: i64) -> StoreResult<bool>;
 }
+
+/// A tenant (organisation, workspace, graph): an id chosen by the administrator (it appears in
+/// paths such as `/graphs/{graph_id}/`), a name, and an optional parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A user's role in a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub tenant_id: String,
+    pub user_id: Uuid,
+    pub role: String,
+    pub created_at: i64,
+}
+
+/// Durable tenants and memberships; checked by `conformance::tenant_suite`.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Fails with [`crate::StoreError::Conflict`] when the id is taken.
+    async fn tenant_insert(&self, tenant: &TenantRecord) -> StoreResult<()>;
+    async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRecord>>;
+    /// All tenants, by id.
+    async fn tenants_list(&self) -> StoreResult<Vec<TenantRecord>>;
+    /// Deletes a tenant and its memberships; false when unknown. Children keep existing and
+    /// lose their parent.
+    async fn tenant_delete(&self, id: &str) -> StoreResult<bool>;
+    /// Adds or replaces the user's role in the tenant.
+    async fn member_put(&self, member: &MembershipRecord) -> StoreResult<()>;
+    async fn member_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool>;
+    /// Every membership, by tenant then user (the gateway keeps them in memory).
+    async fn memberships_list(&self) -> StoreResult<Vec<MembershipRecord>>;
+}

@@ -39,7 +39,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state.
 #[async_trait]
-pub trait Store: identity::IdentityStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    identity::IdentityStore + identity::TenantStore + Send + Sync + std::fmt::Debug
+{
     /// Short backend name for logs and `/readyz` (`sqlite`, `memory`, ...).
     fn backend(&self) -> &'static str;
     /// Succeeds when the store can answer queries now.

@@ -2,8 +2,8 @@
 //! tests and `store.url = "memory:"` (nothing survives a restart; say so in the docs).
 
 use crate::identity::{
-    ApiKeyRecord, IdentityStore, RefreshRecord, RotateOutcome, SessionRecord, SigningKeyRecord,
-    TokenHash, UserRecord,
+    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, RotateOutcome, SessionRecord,
+    SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
 };
 use crate::{HotState, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -27,6 +27,8 @@ struct Identity {
     refresh: HashMap<TokenHash, RefreshRecord>,
     keys: HashMap<Uuid, ApiKeyRecord>,
     signing: Vec<SigningKeyRecord>,
+    tenants: BTreeMap<String, TenantRecord>,
+    members: BTreeMap<(String, Uuid), MembershipRecord>,
 }
 
 #[async_trait]
@@ -294,6 +296,60 @@ impl IdentityStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn tenant_insert(&self, tenant: &TenantRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        if id.tenants.contains_key(&tenant.id) {
+            return Err(StoreError::Conflict("tenant id exists".into()));
+        }
+        id.tenants.insert(tenant.id.clone(), tenant.clone());
+        Ok(())
+    }
+
+    async fn tenant_get(&self, tenant_id: &str) -> StoreResult<Option<TenantRecord>> {
+        Ok(lock(&self.identity).tenants.get(tenant_id).cloned())
+    }
+
+    async fn tenants_list(&self) -> StoreResult<Vec<TenantRecord>> {
+        Ok(lock(&self.identity).tenants.values().cloned().collect())
+    }
+
+    async fn tenant_delete(&self, tenant_id: &str) -> StoreResult<bool> {
+        let mut id = lock(&self.identity);
+        id.members.retain(|(t, _), _| t != tenant_id);
+        for t in id.tenants.values_mut() {
+            if t.parent_id.as_deref() == Some(tenant_id) {
+                t.parent_id = None;
+            }
+        }
+        Ok(id.tenants.remove(tenant_id).is_some())
+    }
+
+    async fn member_put(&self, member: &MembershipRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        let key = (member.tenant_id.clone(), member.user_id);
+        match id.members.get_mut(&key) {
+            Some(existing) => existing.role = member.role.clone(),
+            None => {
+                id.members.insert(key, member.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn member_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool> {
+        Ok(lock(&self.identity)
+            .members
+            .remove(&(tenant_id.to_string(), user_id))
+            .is_some())
+    }
+
+    async fn memberships_list(&self) -> StoreResult<Vec<MembershipRecord>> {
+        Ok(lock(&self.identity).members.values().cloned().collect())
+    }
+}
+
 impl MemoryStore {
     fn update_user(&self, user_id: Uuid, now: i64, change: impl FnOnce(&mut UserRecord)) -> bool {
         match lock(&self.identity).users.get_mut(&user_id) {
@@ -455,6 +511,7 @@ mod tests {
     async fn memory_store_conforms() {
         conformance::store_suite(&MemoryStore::default()).await;
         conformance::identity_suite(&MemoryStore::default()).await;
+        conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
     }
 

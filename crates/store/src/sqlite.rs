@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity",
         include_str!("../migrations/sqlite/0002_identity.sql"),
     ),
+    (
+        3,
+        "tenants",
+        include_str!("../migrations/sqlite/0003_tenants.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -137,6 +142,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
         conformance::store_suite(&store).await;
         conformance::identity_suite(&store).await;
+        conformance::tenant_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
     }
 

@@ -3,8 +3,8 @@
 //! concurrent rotations of the same token cannot both win.
 
 use crate::identity::{
-    ApiKeyRecord, IdentityStore, RefreshRecord, RotateOutcome, SessionKind, SessionRecord,
-    SigningKeyRecord, TokenHash, UserRecord,
+    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, RotateOutcome, SessionKind,
+    SessionRecord, SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
 };
 use crate::sqlite::{SqliteStore, query_error};
 use crate::{StoreError, StoreResult};
@@ -501,4 +501,108 @@ async fn insert_refresh<'e>(
     .await
     .map(|_| ())
     .map_err(|e| conflict_or(e, "refresh token exists"))
+}
+
+fn row_to_tenant(row: &SqliteRow) -> StoreResult<TenantRecord> {
+    Ok(TenantRecord {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        parent_id: get(row, "parent_id")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn row_to_member(row: &SqliteRow) -> StoreResult<MembershipRecord> {
+    Ok(MembershipRecord {
+        tenant_id: get(row, "tenant_id")?,
+        user_id: uuid(row, "user_id")?,
+        role: get(row, "role")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn tenant_insert(&self, t: &TenantRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tenants (id, name, parent_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.parent_id)
+            .bind(t.created_at)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| conflict_or(e, "tenant id exists"))
+    }
+
+    async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        self.one(
+            sqlx::query("SELECT * FROM tenants WHERE id = ?").bind(id.to_string()),
+            row_to_tenant,
+        )
+        .await
+    }
+
+    async fn tenants_list(&self) -> StoreResult<Vec<TenantRecord>> {
+        self.all(
+            sqlx::query("SELECT * FROM tenants ORDER BY id"),
+            row_to_tenant,
+        )
+        .await
+    }
+
+    async fn tenant_delete(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(query_error)?;
+        sqlx::query("DELETE FROM memberships WHERE tenant_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error)?;
+        sqlx::query("UPDATE tenants SET parent_id = NULL WHERE parent_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error)?;
+        let gone = sqlx::query("DELETE FROM tenants WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error)?
+            .rows_affected()
+            > 0;
+        tx.commit().await.map_err(query_error)?;
+        Ok(gone)
+    }
+
+    async fn member_put(&self, m: &MembershipRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(tenant_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(&m.tenant_id)
+        .bind(m.user_id.to_string())
+        .bind(&m.role)
+        .bind(m.created_at)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(query_error)
+    }
+
+    async fn member_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool> {
+        self.changed(
+            sqlx::query("DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?")
+                .bind(tenant_id.to_string())
+                .bind(user_id.to_string()),
+        )
+        .await
+    }
+
+    async fn memberships_list(&self) -> StoreResult<Vec<MembershipRecord>> {
+        self.all(
+            sqlx::query("SELECT * FROM memberships ORDER BY tenant_id, user_id"),
+            row_to_member,
+        )
+        .await
+    }
 }
