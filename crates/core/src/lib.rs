@@ -11,6 +11,7 @@ pub mod email;
 pub mod fingerprint;
 pub mod jwt;
 pub mod password;
+pub mod policy;
 pub mod principal;
 pub mod redact;
 pub mod request_id;

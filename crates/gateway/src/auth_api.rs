@@ -55,14 +55,22 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/auth/api-keys/{id}/rotate", post(rotate_key))
         .route("/auth/invites", post(invite))
         .route(JWKS_PATH, get(jwks))
+        .route(
+            crate::forward_auth::PATH,
+            axum::routing::any(crate::forward_auth::verify),
+        )
+        .route(
+            "/auth/verify/{*original}",
+            axum::routing::any(crate::forward_auth::verify),
+        )
         .route("/admin/ip-blocks", get(list_blocks))
         .route("/admin/ip-blocks/{ip}", delete(unblock))
 }
 
 /// What every handler needs to answer: the request id and the client IP.
-struct Ctx {
-    id: String,
-    ip: IpAddr,
+pub(crate) struct Ctx {
+    pub id: String,
+    pub ip: IpAddr,
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for Ctx {
@@ -80,7 +88,7 @@ impl<St: Send + Sync> FromRequestParts<St> for Ctx {
 }
 
 impl Ctx {
-    fn problem(
+    pub(crate) fn problem(
         &self,
         status: StatusCode,
         slug: &'static str,
@@ -89,7 +97,7 @@ impl Ctx {
         refuse(GATE, slug, status, detail, &self.id)
     }
 
-    fn unavailable(&self, e: impl std::fmt::Display) -> Response {
+    pub(crate) fn unavailable(&self, e: impl std::fmt::Display) -> Response {
         tracing::warn!(error = %e, request_id = %self.id, "identity backend failed");
         self.problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -98,13 +106,13 @@ impl Ctx {
         )
     }
 
-    fn audit(&self, event: AuditEvent) -> AuditEvent {
+    pub(crate) fn audit(&self, event: AuditEvent) -> AuditEvent {
         event.from_client(self.ip, &self.id)
     }
 }
 
 /// The authenticated caller, or a 401.
-struct Caller(Arc<Principal>);
+pub(crate) struct Caller(pub Arc<Principal>);
 
 impl<St: Send + Sync> FromRequestParts<St> for Caller {
     type Rejection = Response;
@@ -141,7 +149,7 @@ impl Caller {
     }
 }
 
-fn require_admin(caller: &Caller, ctx: &Ctx) -> Result<(), Response> {
+pub(crate) fn require_admin(caller: &Caller, ctx: &Ctx) -> Result<(), Response> {
     if caller.is_admin() {
         return Ok(());
     }

@@ -28,6 +28,9 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
         out.push("limits.max_header_bytes: at least 1KiB".into());
     }
     out.extend(config.auth.problems());
+    if let Err(policy) = crate::authz::compile(config) {
+        out.extend(policy);
+    }
     out.extend(config.password.problems());
     if env == Environment::Production {
         check_production(config, &mut out);

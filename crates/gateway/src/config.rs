@@ -37,6 +37,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub auth: crate::config_auth::AuthConfig,
     pub password: palisade_core::password::PasswordPolicyConfig,
+    /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
+    pub roles: Vec<palisade_core::policy::RoleDef>,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -392,6 +394,36 @@ pub struct RouteConfig {
     /// Overrides `limits.max_body` for this route.
     pub max_body: Option<ByteSize>,
     pub headers: SecurityHeadersOverride,
+    /// Who may call: `none` (anyone, the default), `any` credential, or only `jwt`, `api_key`,
+    /// `session`.
+    pub auth: Option<palisade_core::policy::AuthRequirement>,
+    /// Permission(s) required, all of them: `"graphs.write"` or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub permission: Vec<String>,
+    /// Roles of which the caller must hold one (inherited roles count).
+    pub roles: Vec<String>,
+    /// Method-derived permission: GET/HEAD/OPTIONS need `<resource>.read`, others `<resource>.write`.
+    pub resource: Option<String>,
+    /// Path pattern naming parameters, e.g. `/graphs/{graph_id}/`.
+    pub pattern: Option<String>,
+    /// The pattern parameter holding the tenant the caller must have access to.
+    pub tenant_param: Option<String>,
+    /// A refusal here is recorded as a privilege-escalation attempt.
+    pub admin_only: bool,
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl RouteConfig {

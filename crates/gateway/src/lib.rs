@@ -5,13 +5,16 @@
 //! your own service.
 #![forbid(unsafe_code)]
 
+pub mod admin_api;
 pub mod audit;
 pub mod auth_api;
+pub mod authz;
 pub mod checks;
 pub mod config;
 pub mod config_auth;
 pub mod cors;
 pub mod demo;
+pub mod forward_auth;
 pub mod identity;
 pub mod json;
 pub mod layers;
@@ -25,5 +28,6 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod tenants;
 pub mod tls;
 pub mod units;

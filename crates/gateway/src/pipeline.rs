@@ -42,6 +42,7 @@ pub struct Gates {
     sanitize: Option<SanitizeLayer>,
     firewall: FirewallLayer,
     identify: IdentifyLayer,
+    authorize: crate::layers::authorize::AuthorizeLayer,
 }
 
 impl Gates {
@@ -79,6 +80,7 @@ impl Gates {
                 .transpose()?,
             firewall: crate::layers::firewall::layer(state.identity.clone()),
             identify: crate::layers::identify::layer(state.identity.clone()),
+            authorize: crate::layers::authorize::layer(state.authz.clone()),
         })
     }
 
@@ -87,6 +89,7 @@ impl Gates {
         let route = RouteService {
             builtin: ops::router()
                 .merge(crate::auth_api::router())
+                .merge(crate::admin_api::router())
                 .with_state(state.clone()),
             identity: state.identity.clone(),
             upstream,
@@ -102,6 +105,7 @@ impl Gates {
             .option_layer(self.sanitize.clone())
             .layer(self.firewall.clone())
             .layer(self.identify.clone())
+            .layer(self.authorize.clone())
             .service(route);
         BoxCloneService::new(service)
     }

@@ -80,6 +80,15 @@ pub enum RouteMatch {
     NotFound,
 }
 
+impl RouteMatch {
+    pub fn route_name(&self) -> Option<&'static str> {
+        match self {
+            RouteMatch::Found(r) => Some(r.name),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// Sorted by prefix length, longest first.

@@ -163,12 +163,24 @@ pub async fn start_with_clock(
         .await
         .map_err(|e| StartError::Config(vec![e]))?,
     );
+    let tenants = Arc::new(
+        crate::tenants::Tenants::load(store.clone())
+            .await
+            .map_err(|e| io("store", &e))?,
+    );
+    let authz = Arc::new(crate::authz::Authorizer::new(
+        crate::authz::compile(&config).map_err(StartError::Config)?,
+        audit.clone(),
+        tenants.clone(),
+    ));
     let state = Arc::new(AppState {
         store,
         hot,
         clock,
         audit,
         identity,
+        authz,
+        tenants,
         routes: Arc::new(RouteTable::new(routes)),
         metrics: crate::metrics::install(),
         config,
@@ -236,7 +248,12 @@ async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>
     every.tick().await;
     while !*shutdown.borrow() {
         tokio::select! {
-            _ = every.tick() => state.identity.sync().await,
+            _ = every.tick() => {
+                state.identity.sync().await;
+                if let Err(e) = state.tenants.reload().await {
+                    tracing::warn!(error = %e, "cannot refresh tenants");
+                }
+            }
             changed = shutdown.changed() => if changed.is_err() { break },
         }
     }

@@ -19,4 +19,6 @@ pub struct AppState {
     pub clock: SharedClock,
     pub audit: Arc<AuditLog>,
     pub identity: Arc<Identity>,
+    pub authz: Arc<crate::authz::Authorizer>,
+    pub tenants: Arc<crate::tenants::Tenants>,
 }

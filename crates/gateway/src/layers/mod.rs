@@ -1,14 +1,15 @@
 //! The gates of the request pipeline, one tower layer per file, in pipeline order:
 //!
 //! ```text
-//! respond ─► boundary ─► cors ─► sanitize ─► firewall ─► identify ─► (admission, throttle,
-//!                                  authorize, inspect: their own issues) ─► route
+//! respond ─► boundary ─► cors ─► sanitize ─► firewall ─► identify ─► authorize
+//!         ─► (admission, throttle, inspect: their own issues) ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
 //! headers, count metrics and write the access log. `boundary` runs first on the way in and
 //! attaches the [`RequestMeta`] that later gates read.
 
+pub mod authorize;
 pub mod body_limit;
 pub mod boundary;
 pub mod check;

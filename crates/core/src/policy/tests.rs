@@ -1,0 +1,312 @@
+//! The decision table: wildcards, inheritance, tenant membership, sub-tenant inheritance,
+//! service-account narrowing, auth requirements, escalation, default deny.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+/// Memberships: tenant → role; parents: tenant → parent. Resolved through parents like the
+/// gateway's tenant snapshot.
+struct Dir {
+    members: HashMap<&'static str, &'static str>,
+    parents: HashMap<&'static str, &'static str>,
+    grants: HashMap<&'static str, Vec<String>>,
+}
+
+impl TenantDirectory for Dir {
+    fn roles_in(&self, tenant: &str) -> Option<Vec<String>> {
+        let mut t = tenant;
+        for _ in 0..8 {
+            if let Some(role) = self.members.get(t) {
+                return Some(vec![role.to_string()]);
+            }
+            t = self.parents.get(t)?;
+        }
+        None
+    }
+    fn resource_grants(&self, tenant: &str) -> Option<Vec<String>> {
+        self.grants.get(tenant).cloned()
+    }
+}
+
+fn policies() -> PolicySet {
+    let route = |name: &str, prefix: &str| RoutePolicy {
+        name: name.into(),
+        prefix: prefix.into(),
+        ..Default::default()
+    };
+    PolicySet::compile(
+        vec![
+            RoutePolicy {
+                auth: AuthRequirement::None,
+                ..route("public", "/public/")
+            },
+            RoutePolicy {
+                auth: AuthRequirement::Any,
+                ..route("me", "/me")
+            },
+            RoutePolicy {
+                resource: Some("docs".into()),
+                ..route("docs", "/docs/")
+            },
+            RoutePolicy {
+                resource: Some("graphs".into()),
+                pattern: Some("/graphs/{graph_id}/".into()),
+                tenant_param: Some("graph_id".into()),
+                ..route("graphs", "/graphs/")
+            },
+            RoutePolicy {
+                permissions: vec!["tools.read_file.execute".into()],
+                auth: AuthRequirement::ApiKey,
+                ..route("tool", "/tools/read_file")
+            },
+            RoutePolicy {
+                permissions: vec!["admin.config".into()],
+                admin_only: true,
+                ..route("admin", "/admin-api/")
+            },
+            RoutePolicy {
+                roles: vec!["manager".into()],
+                ..route("managers", "/reports/")
+            },
+            RoutePolicy {
+                permissions: vec!["agents.run".into(), "agents.read".into()],
+                ..route("agents", "/agents/")
+            },
+        ],
+        &[
+            default_roles(),
+            vec![
+                RoleDef {
+                    name: "agent-operator".into(),
+                    grants: vec!["agents.*".into()],
+                    inherits: vec![],
+                },
+                RoleDef {
+                    name: "tool-user".into(),
+                    grants: vec!["tools.*".into()],
+                    inherits: vec!["viewer".into()],
+                },
+            ],
+        ]
+        .concat(),
+    )
+    .unwrap()
+}
+
+struct Case {
+    who: Option<AuthRequirement>,
+    roles: &'static [&'static str],
+    scopes: &'static [&'static str],
+    members: &'static [(&'static str, &'static str)],
+    method: &'static str,
+    path: &'static str,
+    expect: &'static str,
+}
+
+const JWT: Option<AuthRequirement> = Some(AuthRequirement::Jwt);
+const KEY: Option<AuthRequirement> = Some(AuthRequirement::ApiKey);
+
+fn case(
+    who: Option<AuthRequirement>,
+    roles: &'static [&'static str],
+    method: &'static str,
+    path: &'static str,
+    expect: &'static str,
+) -> Case {
+    Case {
+        who,
+        roles,
+        scopes: &[],
+        members: &[],
+        method,
+        path,
+        expect,
+    }
+}
+
+#[test]
+fn decision_table() {
+    let set = policies();
+    let cases = [
+        // default deny and auth requirements
+        case(JWT, &["owner"], "GET", "/nowhere", "deny"),
+        case(None, &[], "GET", "/public/x", "allow"),
+        case(None, &[], "GET", "/me", "401"),
+        case(KEY, &[], "GET", "/me", "allow"),
+        case(None, &[], "GET", "/docs/a", "401"),
+        // method rules and inheritance: viewer reads, member writes, owner everything
+        case(JWT, &["viewer"], "GET", "/docs/a", "allow"),
+        case(JWT, &["viewer"], "POST", "/docs/a", "deny"),
+        case(JWT, &["member"], "POST", "/docs/a", "allow"),
+        case(JWT, &["owner"], "DELETE", "/docs/a", "allow"),
+        case(JWT, &["ghost"], "GET", "/docs/a", "deny"),
+        // wildcards: agents.* covers agents.run and agents.read; viewer lacks agents.run
+        case(JWT, &["agent-operator"], "POST", "/agents/1", "allow"),
+        case(JWT, &["viewer"], "GET", "/agents/1", "deny"),
+        // required roles: inherited roles count
+        case(JWT, &["admin"], "GET", "/reports/q1", "allow"),
+        case(JWT, &["member"], "GET", "/reports/q1", "deny"),
+        // auth = api_key only
+        case(JWT, &["owner"], "POST", "/tools/read_file", "401"),
+        // admin-only routes: a non-admin's refusal is an escalation attempt
+        case(JWT, &["member"], "POST", "/admin-api/reload", "escalation"),
+        case(JWT, &["admin"], "POST", "/admin-api/reload", "allow"),
+        // tenants: membership, other tenants, sub-tenant inheritance and override
+        Case {
+            members: &[("g1", "member")],
+            ..case(JWT, &["viewer"], "POST", "/graphs/g1/nodes", "allow")
+        },
+        Case {
+            members: &[("g1", "member")],
+            ..case(JWT, &["member"], "GET", "/graphs/g2/nodes", "deny")
+        },
+        Case {
+            members: &[("org", "member")],
+            ..case(JWT, &[], "POST", "/graphs/team/nodes", "allow")
+        },
+        Case {
+            members: &[("org", "member"), ("sub", "viewer")],
+            ..case(JWT, &[], "POST", "/graphs/sub/nodes", "deny")
+        },
+        Case {
+            members: &[("org", "member"), ("sub", "viewer")],
+            ..case(JWT, &[], "GET", "/graphs/sub/nodes", "allow")
+        },
+        case(JWT, &["admin"], "POST", "/graphs/any/nodes", "allow"),
+        case(JWT, &["member"], "GET", "/graphs/", "deny"),
+        // resource-level grants when there is no membership
+        case(JWT, &["member"], "GET", "/graphs/shared/nodes", "allow"),
+        case(JWT, &["member"], "POST", "/graphs/shared/nodes", "deny"),
+        // service accounts: scopes narrow, never widen
+        Case {
+            scopes: &["tools.read_file.execute"],
+            ..case(KEY, &["tool-user"], "POST", "/tools/read_file", "allow")
+        },
+        Case {
+            scopes: &["tools.write_file.execute"],
+            ..case(KEY, &["tool-user"], "POST", "/tools/read_file", "deny")
+        },
+        case(KEY, &["tool-user"], "POST", "/tools/read_file", "allow"),
+        case(KEY, &["member"], "POST", "/tools/read_file", "deny"),
+        Case {
+            scopes: &["tools.*"],
+            ..case(KEY, &["viewer"], "POST", "/tools/read_file", "deny")
+        },
+        Case {
+            scopes: &["*.read"],
+            ..case(KEY, &["owner"], "POST", "/docs/a", "deny")
+        },
+    ];
+    for c in cases {
+        let dir = Dir {
+            members: c.members.iter().copied().collect(),
+            parents: [("team", "org"), ("sub", "team")].into_iter().collect(),
+            grants: [("shared", vec!["graphs.read".to_string()])]
+                .into_iter()
+                .collect(),
+        };
+        let roles: Vec<String> = c.roles.iter().map(|s| s.to_string()).collect();
+        let scopes: Vec<String> = c.scopes.iter().map(|s| s.to_string()).collect();
+        let subject = Subject {
+            authenticated_by: c.who,
+            roles: &roles,
+            scopes: &scopes,
+            tenants: &dir,
+        };
+        let decision = set.decide(c.method, c.path, &subject);
+        let got = match &decision {
+            Decision::Allow { .. } => "allow",
+            Decision::Unauthenticated { .. } => "401",
+            Decision::Deny {
+                escalation: true, ..
+            } => "escalation",
+            Decision::Deny { .. } => "deny",
+        };
+        assert_eq!(
+            got, c.expect,
+            "{} {} as {:?} {:?}: {decision:?}",
+            c.method, c.path, c.roles, c.members
+        );
+    }
+}
+
+#[test]
+fn decisions_explain_themselves() {
+    let set = policies();
+    let dir = Dir {
+        members: [("g1", "member")].into(),
+        parents: HashMap::new(),
+        grants: HashMap::new(),
+    };
+    let roles = vec!["viewer".to_string()];
+    let subject = Subject {
+        authenticated_by: JWT,
+        roles: &roles,
+        scopes: &[],
+        tenants: &dir,
+    };
+    match set.decide("POST", "/graphs/g1/x", &subject) {
+        Decision::Allow {
+            rule,
+            reason,
+            tenant,
+        } => {
+            assert_eq!(rule, "graphs");
+            assert_eq!(
+                reason,
+                "graphs.write granted by role member (grant *.write) in tenant g1"
+            );
+            assert_eq!(tenant.as_deref(), Some("g1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match set.decide("POST", "/docs/x", &subject) {
+        Decision::Deny { rule, reason, .. } => {
+            assert_eq!(rule, "docs");
+            assert_eq!(reason, "docs.write is not granted");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn configuration_mistakes_are_named() {
+    let bad = RoutePolicy {
+        name: "x".into(),
+        prefix: "/x/".into(),
+        permissions: vec!["Bad Perm".into()],
+        roles: vec!["nobody".into()],
+        tenant_param: Some("id".into()),
+        ..Default::default()
+    };
+    let errs = PolicySet::compile(vec![bad], &default_roles()).unwrap_err();
+    for want in ["Bad Perm", "unknown role \"nobody\"", "tenant_param \"id\""] {
+        assert!(errs.iter().any(|e| e.contains(want)), "{want}: {errs:?}");
+    }
+}
+
+proptest! {
+    /// A request that matches no route is denied, whoever asks.
+    #[test]
+    fn a_request_matching_no_rule_is_always_denied(
+        method in prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+        segments in proptest::collection::vec("[a-z0-9_-]{1,8}", 0..5),
+        role in prop::sample::select(vec!["owner", "admin", "manager", "member", "viewer", "agent-operator"]),
+        authenticated in any::<bool>(),
+    ) {
+        let set = policies();
+        let path = format!("/zz-{}", segments.join("/"));
+        let dir = Dir { members: HashMap::new(), parents: HashMap::new(), grants: HashMap::new() };
+        let roles = vec![role.to_string()];
+        let subject = Subject {
+            authenticated_by: authenticated.then_some(AuthRequirement::Jwt),
+            roles: &roles,
+            scopes: &[],
+            tenants: &dir,
+        };
+        let decision = set.decide(method, &path, &subject);
+        let denied = matches!(decision, Decision::Deny { .. });
+        prop_assert!(denied, "{:?}", decision);
+    }
+}

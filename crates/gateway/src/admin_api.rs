@@ -1,0 +1,269 @@
+//! The tenant and role parts of `/admin`: tenants with parents, their members and roles, and the
+//! compiled roles (read-only). Administrators only (`admin` or `owner`); every change is an audit
+//! event and refreshes the in-memory snapshot the authorize gate reads.
+
+// Helpers return the finished refusal as their error, the axum idiom.
+#![allow(clippy::result_large_err)]
+
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::auth_api::{Caller, Ctx, require_admin};
+use crate::json::StrictJson;
+use crate::state::AppState;
+use crate::tenants::valid_id;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use http::StatusCode;
+use palisade_store::StoreError;
+use palisade_store::identity::{MembershipRecord, TenantRecord};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/tenants", get(list_tenants).post(create_tenant))
+        .route("/admin/tenants/{id}", axum::routing::delete(delete_tenant))
+        .route("/admin/tenants/{id}/members", get(list_members))
+        .route(
+            "/admin/tenants/{id}/members/{user}",
+            put(put_member).delete(remove_member),
+        )
+        .route("/admin/roles", get(roles))
+}
+
+fn tenant_json(t: &TenantRecord) -> serde_json::Value {
+    serde_json::json!({"id": t.id, "name": t.name, "parent_id": t.parent_id, "created_at": t.created_at})
+}
+
+async fn list_tenants(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    match state.store.tenants_list().await {
+        Ok(list) => Json(serde_json::json!({
+            "tenants": list.iter().map(tenant_json).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    id: String,
+    name: String,
+    #[serde(default)]
+    parent_id: Option<String>,
+}
+
+async fn create_tenant(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    StrictJson(body): StrictJson<NewTenant>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    if !valid_id(&body.id) || body.name.trim().is_empty() || body.name.chars().count() > 200 {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-tenant",
+            "A tenant needs an id of 1-64 of A-Z a-z 0-9 _ - and a name of 1-200 characters.",
+        );
+    }
+    if let Some(parent) = &body.parent_id {
+        match state.store.tenant_get(parent).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return ctx.problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-parent",
+                    "The parent tenant does not exist.",
+                );
+            }
+            Err(e) => return ctx.unavailable(e),
+        }
+    }
+    let tenant = TenantRecord {
+        id: body.id,
+        name: body.name.trim().to_string(),
+        parent_id: body.parent_id,
+        created_at: state.identity.now_ms() as i64,
+    };
+    match state.store.tenant_insert(&tenant).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return ctx.problem(
+                StatusCode::CONFLICT,
+                "tenant-exists",
+                "This tenant id is taken.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    }
+    changed(&state, &ctx, &caller, "tenant.created", &tenant.id).await;
+    (StatusCode::CREATED, Json(tenant_json(&tenant))).into_response()
+}
+
+async fn delete_tenant(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    match state.store.tenant_delete(&id).await {
+        Ok(true) => {
+            changed(&state, &ctx, &caller, "tenant.deleted", &id).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such tenant."),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn list_members(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    match state.store.memberships_list().await {
+        Ok(all) => Json(serde_json::json!({
+            "members": all.iter().filter(|m| m.tenant_id == id).map(|m| serde_json::json!({
+                "user_id": m.user_id, "role": m.role, "created_at": m.created_at,
+            })).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    role: String,
+}
+
+async fn put_member(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    StrictJson(body): StrictJson<MemberBody>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    if !state.authz.matrix_has_role(&body.role) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-role",
+            "No such role.",
+        );
+    }
+    let not_found = |what: &str| {
+        ctx.problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("No such {what}."),
+        )
+    };
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return not_found("user");
+    };
+    match (
+        state.store.tenant_get(&id).await,
+        state.store.user_by_id(user_id).await,
+    ) {
+        (Ok(Some(_)), Ok(Some(_))) => {}
+        (Ok(None), _) => return not_found("tenant"),
+        (_, Ok(None)) => return not_found("user"),
+        (Err(e), _) | (_, Err(e)) => return ctx.unavailable(e),
+    }
+    let member = MembershipRecord {
+        tenant_id: id.clone(),
+        user_id,
+        role: body.role,
+        created_at: state.identity.now_ms() as i64,
+    };
+    if let Err(e) = state.store.member_put(&member).await {
+        return ctx.unavailable(e);
+    }
+    changed(
+        &state,
+        &ctx,
+        &caller,
+        "tenant.member_set",
+        &format!("{id}/{user_id}"),
+    )
+    .await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_member(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such member.");
+    };
+    match state.store.member_remove(&id, user_id).await {
+        Ok(true) => {
+            changed(
+                &state,
+                &ctx,
+                &caller,
+                "tenant.member_removed",
+                &format!("{id}/{user_id}"),
+            )
+            .await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such member."),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// Records the change and refreshes the snapshot the authorize gate reads.
+async fn changed(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    event: &'static str,
+    resource: &str,
+) {
+    state.identity.audit.record(
+        ctx.audit(
+            AuditEvent::new(event, Risk::Medium, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource(format!("tenant:{resource}")),
+        ),
+    );
+    if let Err(e) = state.tenants.reload().await {
+        tracing::warn!(error = %e, "cannot refresh tenants after a change; the next sync will");
+    }
+}
+
+async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    Json(state.authz.roles_json()).into_response()
+}

@@ -1,0 +1,213 @@
+//! Authorization: the compiled route policies and roles (`palisade_core::policy`) applied to a
+//! caller, shared by the `authorize` gate and forward auth (`/auth/verify`). Refusals are
+//! problem+json (401 with `WWW-Authenticate`, 403) and audit events; a refusal on an admin-only
+//! route by a non-admin is recorded as a privilege-escalation attempt (HIGH).
+
+use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::config::Config;
+use crate::layers::Res;
+use crate::problem::refuse;
+use crate::tenants::{Snapshot, Tenants};
+use http::StatusCode;
+use palisade_core::policy::{AuthRequirement, Decision, PolicySet, RoutePolicy, Subject};
+use palisade_core::principal::{AuthMethod, Principal};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+pub const GATE: &str = "authorize";
+
+pub struct Authorizer {
+    policies: RwLock<Arc<PolicySet>>,
+    audit: Arc<AuditLog>,
+    tenants: Arc<Tenants>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer").finish_non_exhaustive()
+    }
+}
+
+/// The route policies a configuration declares (one per `[[routes]]`).
+pub fn compile(config: &Config) -> Result<PolicySet, Vec<String>> {
+    let routes = config
+        .routes
+        .iter()
+        .map(|r| RoutePolicy {
+            name: r.display_name().to_string(),
+            prefix: r.prefix.clone(),
+            pattern: r.pattern.clone(),
+            auth: r.auth.unwrap_or_default(),
+            permissions: r.permission.clone(),
+            roles: r.roles.clone(),
+            resource: r.resource.clone(),
+            tenant_param: r.tenant_param.clone(),
+            admin_only: r.admin_only,
+        })
+        .collect();
+    let roles = if config.roles.is_empty() {
+        palisade_core::policy::default_roles()
+    } else {
+        config.roles.clone()
+    };
+    PolicySet::compile(routes, &roles)
+}
+
+fn requirement(method: AuthMethod) -> AuthRequirement {
+    match method {
+        AuthMethod::Jwt | AuthMethod::External => AuthRequirement::Jwt,
+        AuthMethod::ApiKey => AuthRequirement::ApiKey,
+        AuthMethod::Session => AuthRequirement::Session,
+    }
+}
+
+/// A caller's tenants: stored memberships (through parent tenants) for Palisade accounts and
+/// their keys; for tokens from other issuers, the tenants their token names (their roles apply
+/// there).
+struct CallerTenants<'a> {
+    principal: &'a Principal,
+    snapshot: &'a Snapshot,
+}
+
+impl palisade_core::policy::TenantDirectory for CallerTenants<'_> {
+    fn roles_in(&self, tenant: &str) -> Option<Vec<String>> {
+        let p = self.principal;
+        if p.method == AuthMethod::External {
+            return p
+                .tenants
+                .iter()
+                .any(|t| t == tenant)
+                .then(|| p.roles.clone());
+        }
+        let role = self.snapshot.role_in(tenant, &p.subject)?;
+        // A key never acts with more than the roles it was given.
+        if p.method == AuthMethod::ApiKey && !p.roles.iter().any(|r| r == role) {
+            return Some(p.roles.clone());
+        }
+        Some(vec![role.to_string()])
+    }
+
+    fn resource_grants(&self, _tenant: &str) -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl Authorizer {
+    pub fn new(policies: PolicySet, audit: Arc<AuditLog>, tenants: Arc<Tenants>) -> Self {
+        Self {
+            policies: RwLock::new(Arc::new(policies)),
+            audit,
+            tenants,
+        }
+    }
+
+    fn policies(&self) -> Arc<PolicySet> {
+        self.policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn matrix_has_role(&self, role: &str) -> bool {
+        self.policies().matrix().has_role(role)
+    }
+
+    /// Every role with its grants, inherited ones included (`GET /admin/roles`).
+    pub fn roles_json(&self) -> serde_json::Value {
+        let policies = self.policies();
+        let m = policies.matrix();
+        let roles: Vec<_> = m
+            .role_names()
+            .map(|name| {
+                serde_json::json!({
+                    "name": name,
+                    "grants": m.grants_of(name).unwrap_or_default(),
+                    "admin": m.is_admin_role(name),
+                })
+            })
+            .collect();
+        serde_json::json!({ "roles": roles })
+    }
+
+    /// Swaps in a new policy set (config reload); the old one keeps serving in-flight requests.
+    pub fn replace(&self, policies: PolicySet) {
+        *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
+    }
+
+    pub fn decide(&self, method: &str, path: &str, principal: Option<&Principal>) -> Decision {
+        let policies = self.policies();
+        let snapshot = self.tenants.snapshot();
+        let none: Vec<String> = Vec::new();
+        let anonymous = Principal {
+            subject: String::new(),
+            method: AuthMethod::Jwt,
+            issuer: String::new(),
+            roles: Vec::new(),
+            tenants: Vec::new(),
+            tier: None,
+            scopes: Vec::new(),
+            session_id: None,
+            token_id: None,
+            key_id: None,
+            expires_at: 0,
+        };
+        let who = principal.unwrap_or(&anonymous);
+        let directory = CallerTenants {
+            principal: who,
+            snapshot: &snapshot,
+        };
+        let subject = Subject {
+            authenticated_by: principal.map(|p| requirement(p.method)),
+            roles: principal.map_or(&none, |p| &p.roles),
+            scopes: principal.map_or(&none, |p| &p.scopes),
+            tenants: &directory,
+        };
+        policies.decide(method, path, &subject)
+    }
+
+    /// The answer for a decision that is not `Allow`, with its audit events.
+    pub fn refusal(
+        &self,
+        decision: &Decision,
+        principal: Option<&Principal>,
+        client_ip: IpAddr,
+        request_id: &str,
+    ) -> Option<Res> {
+        match decision {
+            Decision::Allow { .. } => None,
+            Decision::Unauthenticated { .. } => Some(crate::layers::identify::unauthorized(
+                "missing",
+                "Sign in: this route needs credentials.",
+                request_id,
+            )),
+            Decision::Deny {
+                rule,
+                reason,
+                escalation,
+            } => {
+                let actor = principal.map(|p| p.subject.clone());
+                let mut event = AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
+                    .resource(format!("route:{rule}"))
+                    .from_client(client_ip, request_id)
+                    .details(serde_json::json!({ "reason": reason }));
+                if let Some(a) = &actor {
+                    event = event.actor(a.clone());
+                }
+                self.audit.record(event.clone());
+                if *escalation {
+                    let mut esc = event;
+                    esc.event_type = "authz.privilege_escalation_attempt";
+                    esc.risk = Risk::High;
+                    self.audit.record(esc);
+                }
+                Some(refuse(
+                    GATE,
+                    "forbidden",
+                    StatusCode::FORBIDDEN,
+                    "You are not allowed to do this.",
+                    request_id,
+                ))
+            }
+        }
+    }
+}
