@@ -1,8 +1,9 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
+mod authorization;
 mod boundary;
 mod common;
 mod config;
-mod identity;
+pub mod identity;
 mod listener;
 mod proxy;
