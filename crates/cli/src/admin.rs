@@ -91,6 +91,21 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Decide a request as an account or API key would make it, and say which rule and grant
+    /// decided. Exits 0 when allowed, 1 when not.
+    Check {
+        /// An account's e-mail or an API key's id.
+        #[arg(long = "as", value_name = "EMAIL|KEY_ID")]
+        who: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        #[arg(long)]
+        path: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum IpCommand {
     /// Lift a brute-force block on an address.
     Unblock { ip: std::net::IpAddr },
@@ -107,6 +122,7 @@ pub struct StoreArgs {
 
 pub struct Admin {
     identity: Identity,
+    config: Config,
 }
 
 fn now_ms() -> u64 {
@@ -136,7 +152,36 @@ impl Admin {
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
-        Ok(Self { identity })
+        Ok(Self { identity, config })
+    }
+
+    /// Returns whether the request is allowed.
+    pub async fn policy(&self, cmd: PolicyCommand) -> Result<bool> {
+        let PolicyCommand::Check { who, method, path } = cmd;
+        let store = self.identity.store.clone();
+        let policies = palisade_gateway::authz::compile(&self.config)
+            .map_err(|p| anyhow!("the policy has problems:\n  - {}", p.join("\n  - ")))?;
+        let tenants = Arc::new(palisade_gateway::tenants::Tenants::load(store.clone()).await?);
+        let authz = palisade_gateway::authz::Authorizer::new(
+            policies,
+            Arc::new(palisade_gateway::audit::AuditLog::default()),
+            tenants,
+        );
+        let principal = palisade_gateway::authz::principal_for(store.as_ref(), &who)
+            .await?
+            .ok_or_else(|| anyhow!("no account or API key {who:?}"))?;
+        let decision = authz.decide(&method.to_ascii_uppercase(), &path, Some(&principal));
+        let json = palisade_gateway::authz::decision_json(&decision);
+        println!(
+            "{} {} {}: {} (rule {}): {}",
+            who,
+            method.to_ascii_uppercase(),
+            path,
+            json["decision"].as_str().unwrap_or("?"),
+            json["rule"].as_str().unwrap_or("?"),
+            json["reason"].as_str().unwrap_or("")
+        );
+        Ok(json["decision"] == "allow")
     }
 
     async fn find_user(&self, email: &str) -> Result<UserRecord> {

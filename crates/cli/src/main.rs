@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
+    /// Explain authorization decisions.
+    Policy {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::PolicyCommand,
+    },
     /// Manage IP blocks placed by the brute-force defense.
     Ip {
         #[command(flatten)]
@@ -141,6 +148,22 @@ fn main() -> ExitCode {
             with_admin(store, |a| async move { a.keys(command).await })
         }
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
+        Command::Policy { store, command } => {
+            let allowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = allowed.clone();
+            with_admin(store, |a| async move {
+                let ok = a.policy(command).await?;
+                flag.store(ok, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })
+            .map(|code| {
+                if allowed.load(std::sync::atomic::Ordering::Relaxed) {
+                    code
+                } else {
+                    ExitCode::FAILURE
+                }
+            })
+        }
     };
     match result {
         Ok(code) => code,

@@ -433,3 +433,67 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
     let (clean, _) = served.stop();
     assert!(clean);
 }
+
+#[test]
+fn policy_check_explains_a_decision_and_exits_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("p.toml"),
+        "[server]\ndata_dir = \"data\"\n[[routes]]\nname = \"docs\"\nprefix = \"/docs/\"\nupstream = \"http://127.0.0.1:9\"\nresource = \"docs\"\n",
+    )
+    .unwrap();
+    let cfg = ["--config", "p.toml"];
+    let with =
+        |args: &[&'static str]| -> Vec<&'static str> { args.iter().copied().chain(cfg).collect() };
+    ok(
+        d,
+        &with(&[
+            "user",
+            "add",
+            "--email",
+            "vi@example.com",
+            "--role",
+            "viewer",
+        ]),
+    );
+    let read = run(
+        d,
+        &with(&[
+            "policy",
+            "check",
+            "--as",
+            "vi@example.com",
+            "--method",
+            "GET",
+            "--path",
+            "/docs/1",
+        ]),
+    );
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert!(
+        stdout(&read)
+            .contains("allow (rule docs): docs.read granted by role viewer (grant *.read)"),
+        "{}",
+        stdout(&read)
+    );
+    let write = run(
+        d,
+        &with(&[
+            "policy",
+            "check",
+            "--as",
+            "vi@example.com",
+            "--method",
+            "POST",
+            "--path",
+            "/docs/1",
+        ]),
+    );
+    assert!(!write.status.success());
+    assert!(
+        stdout(&write).contains("deny (rule docs): docs.write is not granted"),
+        "{}",
+        stdout(&write)
+    );
+}

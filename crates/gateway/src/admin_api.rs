@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<AppState>> {
             put(put_member).delete(remove_member),
         )
         .route("/admin/roles", get(roles))
+        .route("/admin/policy/explain", get(explain))
 }
 
 fn tenant_json(t: &TenantRecord) -> serde_json::Value {
@@ -266,4 +267,49 @@ async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
         return r;
     }
     Json(state.authz.roles_json()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainQuery {
+    /// An account's e-mail or an API key's id.
+    #[serde(rename = "as")]
+    who: String,
+    method: String,
+    path: String,
+}
+
+/// `GET /admin/policy/explain?as=EMAIL|KEY_ID&method=GET&path=/graphs/g1/nodes`: the decision
+/// and the rule and grant that made it.
+async fn explain(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<axum::extract::Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    let Ok(axum::extract::Query(q)) = query else {
+        return ctx.problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Give as (an e-mail or API key id), method and path.",
+        );
+    };
+    let principal = match crate::authz::principal_for(state.store.as_ref(), &q.who).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return ctx.problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "No such account or key.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    };
+    let decision = state
+        .authz
+        .decide(&q.method.to_ascii_uppercase(), &q.path, Some(&principal));
+    Json(crate::authz::decision_json(&decision)).into_response()
 }

@@ -211,3 +211,74 @@ impl Authorizer {
         }
     }
 }
+
+/// The principal an account (by e-mail) or an API key (by id) acts as, for explanations.
+pub async fn principal_for(
+    store: &dyn palisade_store::Store,
+    who: &str,
+) -> palisade_store::StoreResult<Option<Principal>> {
+    let base = |subject: String, method, roles, tier| Principal {
+        subject,
+        method,
+        issuer: String::new(),
+        roles,
+        tenants: Vec::new(),
+        tier: Some(tier),
+        scopes: Vec::new(),
+        session_id: None,
+        token_id: None,
+        key_id: None,
+        expires_at: 0,
+    };
+    if who.contains('@') {
+        let Some(email) = palisade_core::email::normalize(who) else {
+            return Ok(None);
+        };
+        return Ok(store
+            .user_by_email(&email)
+            .await?
+            .map(|u| base(u.id.to_string(), AuthMethod::Jwt, u.roles, u.tier)));
+    }
+    let Ok(key_id) = who.parse::<uuid::Uuid>() else {
+        return Ok(None);
+    };
+    let Some(key) = store.api_key_get(key_id).await? else {
+        return Ok(None);
+    };
+    let Some(owner) = store.user_by_id(key.owner_id).await? else {
+        return Ok(None);
+    };
+    let roles = key
+        .roles
+        .iter()
+        .filter(|r| owner.roles.contains(r))
+        .cloned()
+        .collect();
+    let mut p = base(owner.id.to_string(), AuthMethod::ApiKey, roles, owner.tier);
+    p.scopes = key.scopes;
+    p.key_id = Some(key.id.to_string());
+    Ok(Some(p))
+}
+
+/// A decision as JSON: `decision` (`allow`, `unauthenticated`, `deny`), `rule`, `reason`.
+pub fn decision_json(decision: &Decision) -> serde_json::Value {
+    match decision {
+        Decision::Allow {
+            rule,
+            reason,
+            tenant,
+        } => {
+            serde_json::json!({"decision": "allow", "rule": rule, "reason": reason, "tenant": tenant})
+        }
+        Decision::Unauthenticated { rule, reason } => {
+            serde_json::json!({"decision": "unauthenticated", "rule": rule, "reason": reason})
+        }
+        Decision::Deny {
+            rule,
+            reason,
+            escalation,
+        } => {
+            serde_json::json!({"decision": "deny", "rule": rule, "reason": reason, "privilege_escalation": escalation})
+        }
+    }
+}

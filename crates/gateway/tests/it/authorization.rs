@@ -278,3 +278,31 @@ async fn forward_auth_answers_for_nginx_traefik_and_envoy() {
     )
     .await;
 }
+
+async fn explain(env: &Env, admin: &str, method: &str) -> Value {
+    let path = format!("/admin/policy/explain?as=vi@example.com&method={method}&path=/api/docs/1");
+    env.get_with(&path, admin).await.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn admins_can_ask_why_a_request_would_be_decided() {
+    let env = Env::start(policies).await;
+    let admin = env.admin("root@example.com").await;
+    signed_in(&env, "vi@example.com", &["viewer"]).await;
+    let allow = explain(&env, &admin, "GET").await;
+    assert_eq!(allow["decision"], "allow");
+    assert_eq!(allow["rule"], "docs");
+    assert_eq!(
+        allow["reason"],
+        "docs.read granted by role viewer (grant *.read)"
+    );
+    let deny = explain(&env, &admin, "POST").await;
+    assert_eq!(deny["decision"], "deny");
+    assert_eq!(deny["reason"], "docs.write is not granted");
+    let unknown = "/admin/policy/explain?as=nobody@example.com&method=GET&path=/";
+    assert_problem(env.get_with(unknown, &admin).await, 404, "not-found").await;
+    let res = env
+        .get_with("/admin/policy/explain?method=GET", &admin)
+        .await;
+    assert_problem(res, 400, "invalid-query").await;
+}
