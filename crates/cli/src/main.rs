@@ -232,6 +232,10 @@ fn config_check(args: SourceArgs) -> Result<ExitCode> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     let (mut config, env, file) = load(&args.source)?;
+    let source = ConfigSource {
+        file: file.clone(),
+        env: std::env::vars().collect(),
+    };
     if let Some(dir) = args.data_dir {
         config.server.data_dir = dir;
     }
@@ -271,7 +275,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
         };
         announce(&gateway, file.as_deref());
-        wait_for_signal().await;
+        *gateway
+            .state
+            .config_source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = source;
+        wait_for_signal(&gateway.state).await;
         eprintln!("palisade: shutting down; letting in-flight requests finish");
         gateway.shutdown();
         gateway.wait().await;
@@ -321,24 +330,36 @@ fn announce(gateway: &server::RunningGateway, file: Option<&std::path::Path>) {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C; SIGHUP reloads roles and route policies meanwhile.
+async fn wait_for_signal(state: &palisade_gateway::state::AppState) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = term.recv() => return,
+                    _ = hup.recv() => match palisade_gateway::authz::reload(state) {
+                        Ok(()) => eprintln!("palisade: SIGHUP: roles and route policies reloaded"),
+                        Err(problems) => eprintln!(
+                            "palisade: SIGHUP: reload refused, the running policy is unchanged:\n  - {}",
+                            problems.join("\n  - ")
+                        ),
+                    },
                 }
-            }
-            Err(_) => {
+            },
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = state;
         let _ = tokio::signal::ctrl_c().await;
     }
 }

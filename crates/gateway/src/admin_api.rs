@@ -34,6 +34,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/admin/roles", get(roles))
         .route("/admin/policy/explain", get(explain))
+        .route("/admin/config/reload", axum::routing::post(reload))
 }
 
 fn tenant_json(t: &TenantRecord) -> serde_json::Value {
@@ -312,4 +313,25 @@ async fn explain(
         .authz
         .decide(&q.method.to_ascii_uppercase(), &q.path, Some(&principal));
     Json(crate::authz::decision_json(&decision)).into_response()
+}
+
+/// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.
+async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require_admin(&caller, &ctx) {
+        return r;
+    }
+    match crate::authz::reload(&state) {
+        Ok(()) => {
+            Json(serde_json::json!({"status": "reloaded", "applied": "roles and route policies"}))
+                .into_response()
+        }
+        Err(problems) => crate::problem::refuse_with(
+            "admin",
+            "reload-refused",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The new configuration has problems; the running policy is unchanged.",
+            &ctx.id,
+            serde_json::json!({ "problems": problems }),
+        ),
+    }
 }

@@ -282,3 +282,57 @@ pub fn decision_json(decision: &Decision) -> serde_json::Value {
         }
     }
 }
+
+/// Re-reads the configuration and swaps in its roles and route policies. A configuration with
+/// problems changes nothing and the problems are returned. Other settings (listeners, upstreams,
+/// limits) take effect at the next start.
+pub fn reload(state: &crate::state::AppState) -> Result<(), Vec<String>> {
+    let source = state
+        .config_source
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let outcome = Config::load(&source)
+        .map_err(|e| vec![e.to_string()])
+        .and_then(|(mut fresh, _)| {
+            // The built-in demo route is added at start, not written in the file.
+            fresh.routes.extend(
+                state
+                    .config
+                    .routes
+                    .iter()
+                    .filter(|r| r.name.as_deref() == Some("demo"))
+                    .cloned(),
+            );
+            let problems = crate::checks::problems(&fresh, state.config.server.env);
+            if problems.is_empty() {
+                compile(&fresh)
+            } else {
+                Err(problems)
+            }
+        });
+    let (event, risk, result) = match outcome {
+        Ok(policies) => {
+            state.authz.replace(policies);
+            ("config.reloaded", Risk::Medium, Ok(()))
+        }
+        Err(problems) => ("config.reload_failed", Risk::Medium, Err(problems)),
+    };
+    let details = match &result {
+        Ok(()) => serde_json::json!({"applied": "roles and route policies"}),
+        Err(p) => serde_json::json!({"problems": p}),
+    };
+    state.audit.record(
+        AuditEvent::new(
+            event,
+            risk,
+            if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+        )
+        .details(details),
+    );
+    result
+}

@@ -181,6 +181,7 @@ pub async fn start_with_clock(
         identity,
         authz,
         tenants,
+        config_source: Default::default(),
         routes: Arc::new(RouteTable::new(routes)),
         metrics: crate::metrics::install(),
         config,

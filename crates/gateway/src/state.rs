@@ -21,4 +21,6 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub authz: Arc<crate::authz::Authorizer>,
     pub tenants: Arc<crate::tenants::Tenants>,
+    /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
+    pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
 }

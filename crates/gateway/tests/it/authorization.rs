@@ -306,3 +306,67 @@ async fn admins_can_ask_why_a_request_would_be_decided() {
         .await;
     assert_problem(res, 400, "invalid-query").await;
 }
+
+#[tokio::test]
+async fn a_reload_swaps_the_policy_and_a_bad_one_keeps_the_old() {
+    let env = Env::start(|_| {}).await;
+    let admin = env.admin("root@example.com").await;
+    let (_, viewer) = signed_in(&env, "vi@example.com", &["viewer"]).await;
+    assert_eq!(
+        send(&env, "POST", "/api/x", &viewer).await.status(),
+        200,
+        "no policy yet"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("palisade.toml");
+    let route = format!(
+        "[[routes]]\nprefix = \"/api/\"\nupstream = \"{}\"\nresource = \"api\"\n",
+        env.up.url()
+    );
+    std::fs::write(&file, &route).unwrap();
+    *env.gw.gateway.state.config_source.lock().unwrap() = palisade_gateway::config::ConfigSource {
+        file: Some(file.clone()),
+        env: Vec::new(),
+    };
+    let reload = || {
+        env.http
+            .post(env.url("/admin/config/reload"))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(reload().await.unwrap().status(), 200);
+    assert_problem(
+        send(&env, "POST", "/api/x", &viewer).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(send(&env, "GET", "/api/x", &viewer).await.status(), 200);
+
+    std::fs::write(&file, format!("{route}roles = [\"ghost\"]\n")).unwrap();
+    let body = assert_problem(reload().await.unwrap(), 422, "reload-refused").await;
+    assert!(body["problems"].to_string().contains("ghost"), "{body}");
+    assert_problem(
+        send(&env, "POST", "/api/x", &viewer).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        send(&env, "GET", "/api/x", &viewer).await.status(),
+        200,
+        "old policy kept"
+    );
+    assert_problem(
+        env.http
+            .post(env.url("/admin/config/reload"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+}
