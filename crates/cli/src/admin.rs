@@ -91,6 +91,42 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (its id appears in paths such as /graphs/{id}/).
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Members of the parent reach this tenant unless they are members here too.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Delete a tenant and its memberships.
+    Delete { id: String },
+    /// Give a user a role in a tenant (replacing any role they had there).
+    SetMember {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a user from a tenant.
+    RemoveMember {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List a tenant's members.
+    Members { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Decide a request as an account or API key would make it, and say which rule and grant
     /// decided. Exits 0 when allowed, 1 when not.
@@ -153,6 +189,85 @@ impl Admin {
         .await
         .map_err(|e| anyhow!("{e}"))?;
         Ok(Self { identity, config })
+    }
+
+    pub async fn tenant(&self, cmd: TenantCommand) -> Result<()> {
+        let store = &self.identity.store;
+        let now = now_ms() as i64;
+        match cmd {
+            TenantCommand::Add { id, name, parent } => {
+                if !palisade_gateway::tenants::valid_id(&id) {
+                    bail!("a tenant id is 1-64 of A-Z a-z 0-9 _ -");
+                }
+                if let Some(p) = &parent
+                    && store.tenant_get(p).await?.is_none()
+                {
+                    bail!("no tenant {p}");
+                }
+                store
+                    .tenant_insert(&palisade_store::identity::TenantRecord {
+                        id: id.clone(),
+                        name,
+                        parent_id: parent,
+                        created_at: now,
+                    })
+                    .await?;
+                println!("created tenant {id}");
+            }
+            TenantCommand::List => {
+                for t in store.tenants_list().await? {
+                    let parent = t
+                        .parent_id
+                        .map(|p| format!(" (in {p})"))
+                        .unwrap_or_default();
+                    println!("{}  {}{parent}", t.id, t.name);
+                }
+            }
+            TenantCommand::Delete { id } => {
+                if !store.tenant_delete(&id).await? {
+                    bail!("no tenant {id}");
+                }
+                println!("deleted tenant {id}");
+            }
+            TenantCommand::SetMember { id, email, role } => {
+                let user = self.find_user(&email).await?;
+                let roles = palisade_gateway::authz::compile(&self.config)
+                    .map_err(|p| anyhow!("the policy has problems: {}", p.join("; ")))?;
+                if !roles.matrix().has_role(&role) {
+                    bail!("no role {role:?}");
+                }
+                if store.tenant_get(&id).await?.is_none() {
+                    bail!("no tenant {id}");
+                }
+                store
+                    .member_put(&palisade_store::identity::MembershipRecord {
+                        tenant_id: id.clone(),
+                        user_id: user.id,
+                        role: role.clone(),
+                        created_at: now,
+                    })
+                    .await?;
+                println!("{} is {role} in {id}", user.email);
+            }
+            TenantCommand::RemoveMember { id, email } => {
+                let user = self.find_user(&email).await?;
+                if !store.member_remove(&id, user.id).await? {
+                    bail!("{} is not a member of {id}", user.email);
+                }
+                println!("removed {} from {id}", user.email);
+            }
+            TenantCommand::Members { id } => {
+                for m in store
+                    .memberships_list()
+                    .await?
+                    .iter()
+                    .filter(|m| m.tenant_id == id)
+                {
+                    println!("{}  {}", m.user_id, m.role);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Returns whether the request is allowed.

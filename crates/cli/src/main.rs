@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
+    /// Manage tenants and their members (a running gateway sees changes within 10 s).
+    Tenant {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::TenantCommand,
+    },
     /// Explain authorization decisions.
     Policy {
         #[command(flatten)]
@@ -148,6 +155,9 @@ fn main() -> ExitCode {
             with_admin(store, |a| async move { a.keys(command).await })
         }
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
+        Command::Tenant { store, command } => {
+            with_admin(store, |a| async move { a.tenant(command).await })
+        }
         Command::Policy { store, command } => {
             let allowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = allowed.clone();
