@@ -7,7 +7,7 @@ use palisade_core::policy::AuthRequirement;
 use palisade_gateway::config::Config;
 use serde_json::{Value, json};
 
-fn policies(c: &mut Config) {
+pub fn policies(c: &mut Config) {
     let up = c.routes[0].upstream.clone();
     c.routes = vec![
         palisade_gateway::config::RouteConfig {
@@ -38,7 +38,7 @@ fn policies(c: &mut Config) {
     ];
 }
 
-async fn signed_in(env: &Env, email: &str, roles: &[&str]) -> (String, String) {
+pub async fn signed_in(env: &Env, email: &str, roles: &[&str]) -> (String, String) {
     let user = env.register(email).await;
     let id = user["id"].as_str().unwrap().to_string();
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();

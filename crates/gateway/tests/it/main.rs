@@ -1,9 +1,12 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
-mod authorization;
+pub mod authorization;
 mod boundary;
 mod common;
 mod config;
+mod forward_nginx;
 pub mod identity;
 mod listener;
 mod proxy;
+
+pub use authorization::policies as authorization_policies;
