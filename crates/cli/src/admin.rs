@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_gateway::config::Config;
 use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
-use palisade_store::identity::{ApiKeyRecord, UserRecord};
+use palisade_store::identity::{ApiKeyRecord, PrincipalKind, UserRecord};
 use secrecy::ExposeSecret;
 use std::io::Read;
 use std::path::PathBuf;
@@ -28,6 +28,20 @@ pub enum UserCommand {
         /// Read the password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Create a service account (an agent, a CI job): it has no password and acts only through
+    /// API keys made with `palisade key create --email svc:NAME --scope …`. Other user commands
+    /// take it as --email svc:NAME.
+    AddService {
+        /// 1-64 of a-z 0-9 _ - (the account is named svc:NAME).
+        #[arg(long)]
+        name: String,
+        /// Role to grant (repeat for several); its keys can only narrow these.
+        #[arg(long = "role", default_value = "member")]
+        roles: Vec<String>,
+        /// Subscription tier read by the rate limiter.
+        #[arg(long, default_value = "free")]
+        tier: String,
     },
     /// List accounts.
     List,
@@ -60,9 +74,9 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Create an API key for a user; the key is printed once.
+    /// Create an API key for a user or service account; the key is printed once.
     Create {
-        /// Owner's e-mail.
+        /// Owner's e-mail, or svc:NAME for a service account.
         #[arg(long)]
         email: String,
         #[arg(long)]
@@ -70,6 +84,10 @@ pub enum KeyCommand {
         /// Roles the key acts with (default: all of the owner's); must be held by the owner.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// Permission grant narrowing the key, e.g. tools.read_file.execute (repeat for
+        /// several). A scope never widens the roles: a request needs both.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
         /// Lifetime, e.g. "90d".
         #[arg(long)]
         expires_in: Option<humantime::Duration>,
@@ -299,9 +317,14 @@ impl Admin {
         Ok(json["decision"] == "allow")
     }
 
+    /// An account by e-mail, or a service account by `svc:NAME`.
     async fn find_user(&self, email: &str) -> Result<UserRecord> {
-        let email = palisade_core::email::normalize(email)
-            .ok_or_else(|| anyhow!("{email:?} is not an e-mail address"))?;
+        let email = if email.starts_with("svc:") {
+            palisade_core::principal::service_account_handle(email)
+        } else {
+            palisade_core::email::normalize(email)
+        }
+        .ok_or_else(|| anyhow!("{email:?} is neither an e-mail address nor svc:NAME"))?;
         self.identity
             .store
             .user_by_email(&email)
@@ -351,6 +374,7 @@ impl Admin {
                     password_hash: Some(self.hash(password.clone()).await?),
                     roles,
                     tier: "free".into(),
+                    kind: PrincipalKind::Human,
                     disabled: false,
                     created_at: now,
                     updated_at: now,
@@ -366,15 +390,39 @@ impl Admin {
                     println!("password (shown once): {password}");
                 }
             }
+            UserCommand::AddService { name, roles, tier } => {
+                let handle = palisade_core::principal::service_account_handle(&name)
+                    .ok_or_else(|| anyhow!("a service account name is 1-64 of a-z 0-9 _ -"))?;
+                let user = UserRecord {
+                    id: Uuid::now_v7(),
+                    email: handle,
+                    name: None,
+                    password_hash: None,
+                    roles,
+                    tier,
+                    kind: PrincipalKind::Service,
+                    disabled: false,
+                    created_at: now,
+                    updated_at: now,
+                };
+                id.store.user_insert(&user).await?;
+                println!(
+                    "created service account {} ({}) with roles {}",
+                    user.email,
+                    user.id,
+                    user.roles.join(", ")
+                );
+            }
             UserCommand::List => {
                 let mut after = None;
                 loop {
                     let page = id.store.users_list(after, 500).await?;
                     for u in &page {
                         println!(
-                            "{}  {:<40} {:<24} {}",
+                            "{}  {:<40} {:<7} {:<24} {}",
                             u.id,
                             u.email,
+                            u.kind.as_str(),
                             u.roles.join(","),
                             if u.disabled { "disabled" } else { "active" }
                         );
@@ -469,6 +517,7 @@ impl Admin {
                 password_hash: Some(hash.to_string()),
                 roles,
                 tier: "free".into(),
+                kind: PrincipalKind::Human,
                 disabled: false,
                 created_at: now,
                 updated_at: now,
@@ -493,8 +542,15 @@ impl Admin {
                 email,
                 name,
                 roles,
+                scopes,
                 expires_in,
             } => {
+                if let Some(bad) = scopes
+                    .iter()
+                    .find(|s| !palisade_core::policy::valid_grant(s))
+                {
+                    bail!("{bad:?} is not a grant like \"graphs.read\" or \"tools.*\"");
+                }
                 let owner = self.find_user(&email).await?;
                 let roles = if roles.is_empty() {
                     owner.roles.clone()
@@ -512,7 +568,7 @@ impl Admin {
                     name,
                     owner_id: owner.id,
                     roles,
-                    scopes: Vec::new(),
+                    scopes,
                     created_at: now,
                     expires_at: expires_in.map(|d| now + d.as_millis() as i64),
                     last_used_at: None,

@@ -497,3 +497,84 @@ fn policy_check_explains_a_decision_and_exits_by_it() {
         stdout(&write)
     );
 }
+
+#[test]
+fn a_service_account_acts_through_scoped_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("p.toml"),
+        "[server]\ndata_dir = \"data\"\n[[routes]]\nname = \"docs\"\nprefix = \"/docs/\"\nupstream = \"http://127.0.0.1:9\"\nresource = \"docs\"\n",
+    )
+    .unwrap();
+    let cfg = ["--config", "p.toml"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(cfg.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let ok_with = |args: &[&str]| {
+        let args = with(args);
+        ok(d, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let created = ok_with(&[
+        "user",
+        "add-service",
+        "--name",
+        "ci-bot",
+        "--role",
+        "member",
+    ]);
+    assert!(created.contains("svc:ci-bot"), "{created}");
+    assert!(ok_with(&["user", "list"]).contains("service"));
+    let key = ok_with(&[
+        "key",
+        "create",
+        "--email",
+        "svc:ci-bot",
+        "--name",
+        "reader",
+        "--scope",
+        "docs.read",
+    ]);
+    let key_id = key
+        .split_whitespace()
+        .nth(2)
+        .expect("created key ID (prefix) for …")
+        .to_string();
+    let check = |method: &str| {
+        let args = with(&[
+            "policy", "check", "--as", &key_id, "--method", method, "--path", "/docs/1",
+        ]);
+        run(d, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert!(check("GET").status.success());
+    let write = check("POST");
+    assert!(
+        !write.status.success(),
+        "the member role could, the key's scope does not"
+    );
+    assert!(
+        stdout(&write).contains("outside the key's scopes"),
+        "{}",
+        stdout(&write)
+    );
+    let bad = run(
+        d,
+        &with(&[
+            "key",
+            "create",
+            "--email",
+            "svc:ci-bot",
+            "--name",
+            "x",
+            "--scope",
+            "Docs",
+        ])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    assert!(!bad.status.success());
+}

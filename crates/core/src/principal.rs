@@ -56,6 +56,17 @@ impl Principal {
     }
 }
 
+/// The account handle of a service account: `svc:` and 1-64 of `a-z 0-9 _ -` (kept in the
+/// e-mail column, where it can never collide with an address or be used to sign in).
+pub fn service_account_handle(name: &str) -> Option<String> {
+    let name = name.strip_prefix("svc:").unwrap_or(name);
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    valid.then(|| format!("svc:{name}"))
+}
+
 /// A fresh opaque token (256 bits from the OS CSPRNG, base64url) and the SHA-256 it is stored as.
 pub fn new_opaque_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
@@ -78,6 +89,21 @@ pub fn opaque_token_hash(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_account_handles() {
+        assert_eq!(
+            service_account_handle("ci-bot").as_deref(),
+            Some("svc:ci-bot")
+        );
+        assert_eq!(
+            service_account_handle("svc:agent_7").as_deref(),
+            Some("svc:agent_7")
+        );
+        for bad in ["", "svc:", "CI", "a b", "ann@example.com", &"x".repeat(65)] {
+            assert_eq!(service_account_handle(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn opaque_tokens_are_random_and_hash_stably() {

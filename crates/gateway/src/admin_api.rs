@@ -1,12 +1,14 @@
-//! The tenant and role parts of `/admin`: tenants with parents, their members and roles, and the
-//! compiled roles (read-only). Administrators only (`admin` or `owner`); every change is an audit
-//! event and refreshes the in-memory snapshot the authorize gate reads.
+//! The tenant and role parts of `/admin`: tenants with parents, their members and roles,
+//! resource grants (permissions on one tenant's resources without a membership), and the
+//! compiled roles (read-only). Each endpoint needs an `admin.*` permission (held by the default
+//! `admin` and `owner` roles); every change is an audit event and refreshes the in-memory
+//! snapshot the authorize gate reads.
 
 // Helpers return the finished refusal as their error, the axum idiom.
 #![allow(clippy::result_large_err)]
 
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::auth_api::{Caller, Ctx, require_admin};
+use crate::auth_api::{Caller, Ctx, perm, require};
 use crate::json::StrictJson;
 use crate::state::AppState;
 use crate::tenants::valid_id;
@@ -15,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use http::StatusCode;
+use palisade_core::policy::valid_grant;
 use palisade_store::StoreError;
-use palisade_store::identity::{MembershipRecord, TenantRecord};
+use palisade_store::identity::{MembershipRecord, ResourceGrantRecord, TenantRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -32,6 +35,11 @@ pub fn router() -> Router<Arc<AppState>> {
             "/admin/tenants/{id}/members/{user}",
             put(put_member).delete(remove_member),
         )
+        .route("/admin/tenants/{id}/grants", get(list_grants))
+        .route(
+            "/admin/tenants/{id}/grants/{user}",
+            put(put_grants).delete(remove_grants),
+        )
         .route("/admin/roles", get(roles))
         .route("/admin/policy/explain", get(explain))
         .route("/admin/config/reload", axum::routing::post(reload))
@@ -42,7 +50,7 @@ fn tenant_json(t: &TenantRecord) -> serde_json::Value {
 }
 
 async fn list_tenants(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
         return r;
     }
     match state.store.tenants_list().await {
@@ -69,7 +77,7 @@ async fn create_tenant(
     caller: Caller,
     StrictJson(body): StrictJson<NewTenant>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
     if !valid_id(&body.id) || body.name.trim().is_empty() || body.name.chars().count() > 200 {
@@ -119,7 +127,7 @@ async fn delete_tenant(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
     match state.store.tenant_delete(&id).await {
@@ -138,7 +146,7 @@ async fn list_members(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
         return r;
     }
     match state.store.memberships_list().await {
@@ -165,7 +173,7 @@ async fn put_member(
     Path((id, user)): Path<(String, String)>,
     StrictJson(body): StrictJson<MemberBody>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
     if !state.authz.matrix_has_role(&body.role) {
@@ -175,25 +183,17 @@ async fn put_member(
             "No such role.",
         );
     }
-    let not_found = |what: &str| {
-        ctx.problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("No such {what}."),
-        )
-    };
-    let Ok(user_id) = user.parse::<Uuid>() else {
-        return not_found("user");
-    };
-    match (
-        state.store.tenant_get(&id).await,
-        state.store.user_by_id(user_id).await,
-    ) {
-        (Ok(Some(_)), Ok(Some(_))) => {}
-        (Ok(None), _) => return not_found("tenant"),
-        (_, Ok(None)) => return not_found("user"),
-        (Err(e), _) | (_, Err(e)) => return ctx.unavailable(e),
+    if !state.authz.may_give_role(&caller.0.roles, &body.role) {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "role-not-held",
+            "You cannot give this role: it grants more than you hold.",
+        );
     }
+    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     let member = MembershipRecord {
         tenant_id: id.clone(),
         user_id,
@@ -220,27 +220,167 @@ async fn remove_member(
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    let store = state.store.clone();
+    let tenant = id.clone();
+    let remove = |user_id| async move { store.member_remove(&tenant, user_id).await };
+    unlink(
+        &state,
+        &ctx,
+        &caller,
+        (&id, &user),
+        "tenant.member_removed",
+        remove,
+    )
+    .await
+}
+
+/// Removes a tenant-user link (a membership or a resource grant) and records it.
+async fn unlink<Fut>(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    (tenant, user): (&str, &str),
+    event: &'static str,
+    remove: impl FnOnce(Uuid) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = palisade_store::StoreResult<bool>>,
+{
+    if let Err(r) = require(state, caller, ctx, perm::TENANTS_WRITE) {
         return r;
     }
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
     let Ok(user_id) = user.parse::<Uuid>() else {
-        return ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such member.");
+        return not_found();
     };
-    match state.store.member_remove(&id, user_id).await {
+    match remove(user_id).await {
         Ok(true) => {
-            changed(
-                &state,
-                &ctx,
-                &caller,
-                "tenant.member_removed",
-                &format!("{id}/{user_id}"),
-            )
-            .await;
+            changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such member."),
+        Ok(false) => not_found(),
         Err(e) => ctx.unavailable(e),
     }
+}
+
+/// The user id, once both the tenant and the user are known to exist.
+async fn tenant_and_user(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: &str,
+    user: &str,
+) -> Result<Uuid, Response> {
+    let not_found = |what: &str| {
+        ctx.problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("No such {what}."),
+        )
+    };
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return Err(not_found("user"));
+    };
+    match (
+        state.store.tenant_get(tenant).await,
+        state.store.user_by_id(user_id).await,
+    ) {
+        (Ok(Some(_)), Ok(Some(_))) => Ok(user_id),
+        (Ok(None), _) => Err(not_found("tenant")),
+        (_, Ok(None)) => Err(not_found("user")),
+        (Err(e), _) | (_, Err(e)) => Err(ctx.unavailable(e)),
+    }
+}
+
+async fn list_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
+        return r;
+    }
+    match state.store.resource_grants_list().await {
+        Ok(all) => Json(serde_json::json!({
+            "grants": all.iter().filter(|g| g.tenant_id == id).map(|g| serde_json::json!({
+                "user_id": g.user_id, "grants": g.grants, "created_at": g.created_at,
+            })).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    grants: Vec<String>,
+}
+
+/// Grants a principal permissions on one tenant's resources without a membership (used when it
+/// has no role there).
+async fn put_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    StrictJson(body): StrictJson<GrantsBody>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    if body.grants.is_empty()
+        || body.grants.len() > 100
+        || !body.grants.iter().all(|g| valid_grant(g))
+    {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-grants",
+            "Give 1-100 grants like \"graphs.read\", \"tools.*\" or \"*.read\".",
+        );
+    }
+    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let grant = ResourceGrantRecord {
+        tenant_id: id.clone(),
+        user_id,
+        grants: body.grants,
+        created_at: state.identity.now_ms() as i64,
+    };
+    if let Err(e) = state.store.resource_grant_put(&grant).await {
+        return ctx.unavailable(e);
+    }
+    changed(
+        &state,
+        &ctx,
+        &caller,
+        "tenant.grant_set",
+        &format!("{id}/{user_id}"),
+    )
+    .await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    let store = state.store.clone();
+    let tenant = id.clone();
+    let remove = |user_id| async move { store.resource_grant_remove(&tenant, user_id).await };
+    unlink(
+        &state,
+        &ctx,
+        &caller,
+        (&id, &user),
+        "tenant.grant_removed",
+        remove,
+    )
+    .await
 }
 
 /// Records the change and refreshes the snapshot the authorize gate reads.
@@ -264,7 +404,7 @@ async fn changed(
 }
 
 async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::ROLES_READ) {
         return r;
     }
     Json(state.authz.roles_json()).into_response()
@@ -288,7 +428,7 @@ async fn explain(
     caller: Caller,
     query: Result<axum::extract::Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::POLICY_READ) {
         return r;
     }
     let Ok(axum::extract::Query(q)) = query else {
@@ -317,7 +457,7 @@ async fn explain(
 
 /// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.
 async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::CONFIG_WRITE) {
         return r;
     }
     match crate::authz::reload(&state) {

@@ -143,20 +143,44 @@ impl Caller {
             _ => self.0.subject.parse().ok(),
         }
     }
-
-    fn is_admin(&self) -> bool {
-        self.0.has_role("admin") || self.0.has_role("owner")
-    }
 }
 
-pub(crate) fn require_admin(caller: &Caller, ctx: &Ctx) -> Result<(), Response> {
-    if caller.is_admin() {
+/// Permissions of Palisade's own admin API. Three segments, so that an ordinary role's `*.read`
+/// or `*.write` never reaches them; the default `admin` role holds them all through `admin.*`.
+pub(crate) mod perm {
+    pub const TENANTS_READ: &str = "admin.tenants.read";
+    pub const TENANTS_WRITE: &str = "admin.tenants.write";
+    pub const ROLES_READ: &str = "admin.roles.read";
+    pub const POLICY_READ: &str = "admin.policy.read";
+    pub const CONFIG_WRITE: &str = "admin.config.write";
+    pub const IP_BLOCKS_READ: &str = "admin.ip_blocks.read";
+    pub const IP_BLOCKS_WRITE: &str = "admin.ip_blocks.write";
+    pub const INVITES_WRITE: &str = "admin.invites.write";
+    pub const KEYS_WRITE: &str = "admin.keys.write";
+    pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
+}
+
+/// The caller holds `permission` (through its roles, within its key's scopes), or a 403 that is
+/// an audit event (and a privilege-escalation attempt when the caller is no administrator).
+pub(crate) fn require(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &Ctx,
+    permission: &'static str,
+) -> Result<(), Response> {
+    if state.authz.permits(&caller.0, permission) {
         return Ok(());
     }
-    Err(ctx.problem(
-        StatusCode::FORBIDDEN,
+    state
+        .authz
+        .record_admin_denial(&caller.0, permission, ctx.ip, &ctx.id);
+    Err(refuse_with(
+        GATE,
         "forbidden",
-        "This needs the admin role.",
+        StatusCode::FORBIDDEN,
+        "You are not allowed to do this.",
+        &ctx.id,
+        serde_json::json!({ "permission": permission }),
     ))
 }
 
@@ -261,6 +285,7 @@ async fn register(
         password_hash: Some(hash),
         roles: id.config.default_roles.clone(),
         tier: "free".into(),
+        kind: palisade_store::identity::PrincipalKind::Human,
         disabled: false,
         created_at: now,
         updated_at: now,
@@ -755,7 +780,7 @@ struct CreateKeyBody {
     expires_in: Option<u64>,
 }
 
-fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
+pub(crate) fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
     serde_json::json!({
         "id": k.id, "name": k.name, "prefix": k.prefix, "owner_id": k.owner_id,
         "roles": k.roles, "scopes": k.scopes, "created_at": k.created_at,
@@ -792,6 +817,18 @@ async fn create_key(
             "Give the key a name of 1 to 100 characters.",
         );
     }
+    if body.scopes.len() > 100
+        || !body
+            .scopes
+            .iter()
+            .all(|s| palisade_core::policy::valid_grant(s))
+    {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-scopes",
+            "Scopes are up to 100 grants like \"graphs.read\" or \"tools.*\".",
+        );
+    }
     let roles = body.roles.unwrap_or_else(|| caller.0.roles.clone());
     if let Some(extra) = roles.iter().find(|r| !caller.0.has_role(r)) {
         return ctx.problem(
@@ -820,7 +857,7 @@ async fn create_key(
     issue_key(&state, &ctx, record, owner, "apikey.created").await
 }
 
-async fn issue_key(
+pub(crate) async fn issue_key(
     state: &AppState,
     ctx: &Ctx,
     record: ApiKeyRecord,
@@ -870,7 +907,9 @@ async fn owned_key(
     let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such API key.");
     let key_id: Uuid = key_id.parse().map_err(|_| not_found())?;
     match state.identity.store.api_key_get(key_id).await {
-        Ok(Some(k)) if k.owner_id == owner || caller.is_admin() => Ok(k),
+        Ok(Some(k)) if k.owner_id == owner || state.authz.permits(&caller.0, perm::KEYS_WRITE) => {
+            Ok(k)
+        }
         Ok(_) => Err(not_found()),
         Err(e) => Err(ctx.unavailable(e)),
     }
@@ -965,7 +1004,7 @@ async fn invite(
     caller: Caller,
     StrictJson(body): StrictJson<InviteBody>,
 ) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::INVITES_WRITE) {
         return r;
     }
     let Some(email) = palisade_core::email::normalize(&body.email) else {
@@ -1004,7 +1043,7 @@ async fn jwks(State(state): S) -> Response {
 }
 
 async fn list_blocks(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::IP_BLOCKS_READ) {
         return r;
     }
     match state.identity.brute.blocks().await {
@@ -1014,7 +1053,7 @@ async fn list_blocks(State(state): S, ctx: Ctx, caller: Caller) -> Response {
 }
 
 async fn unblock(State(state): S, ctx: Ctx, caller: Caller, Path(ip): Path<String>) -> Response {
-    if let Err(r) = require_admin(&caller, &ctx) {
+    if let Err(r) = require(&state, &caller, &ctx, perm::IP_BLOCKS_WRITE) {
         return r;
     }
     let Ok(addr) = ip.parse::<IpAddr>() else {

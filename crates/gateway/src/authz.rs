@@ -87,8 +87,14 @@ impl palisade_core::policy::TenantDirectory for CallerTenants<'_> {
         Some(vec![role.to_string()])
     }
 
-    fn resource_grants(&self, _tenant: &str) -> Option<Vec<String>> {
-        None
+    fn resource_grants(&self, tenant: &str) -> Option<Vec<String>> {
+        let p = self.principal;
+        if p.method == AuthMethod::External {
+            return None;
+        }
+        self.snapshot
+            .grants_in(tenant, &p.subject)
+            .map(<[String]>::to_vec)
     }
 }
 
@@ -106,6 +112,69 @@ impl Authorizer {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Does the caller's own role set grant `permission` (and its key's scopes allow it)?
+    /// Used by Palisade's own API, whose permissions have three segments (`admin.tenants.write`)
+    /// so that the `*.read` / `*.write` grants of ordinary roles never reach them.
+    pub fn permits(&self, principal: &Principal, permission: &str) -> bool {
+        let in_scope = principal.scopes.is_empty()
+            || principal
+                .scopes
+                .iter()
+                .any(|s| palisade_core::policy::grant_matches(s, permission));
+        in_scope
+            && self
+                .policies()
+                .matrix()
+                .allows(&principal.roles, permission)
+                .is_some()
+    }
+
+    /// Records a refusal of Palisade's own admin API: a denial, and a privilege-escalation
+    /// attempt (HIGH) when the caller holds no administrator role at all.
+    pub fn record_admin_denial(
+        &self,
+        principal: &Principal,
+        permission: &str,
+        client_ip: IpAddr,
+        request_id: &str,
+    ) {
+        let event = AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
+            .actor(principal.subject.clone())
+            .resource(format!("permission:{permission}"))
+            .from_client(client_ip, request_id)
+            .details(serde_json::json!({ "reason": format!("{permission} is not granted") }));
+        self.audit.record(event.clone());
+        let policies = self.policies();
+        if !principal
+            .roles
+            .iter()
+            .any(|r| policies.matrix().is_admin_role(r))
+        {
+            let mut esc = event;
+            esc.event_type = "authz.privilege_escalation_attempt";
+            esc.risk = Risk::High;
+            self.audit.record(esc);
+        }
+    }
+
+    /// May a holder of `roles` give the role `wanted`: is every grant of `wanted` (inherited ones
+    /// included) covered by one of theirs? Nobody hands out more than they hold.
+    pub fn may_give_role(&self, roles: &[String], wanted: &str) -> bool {
+        let policies = self.policies();
+        let m = policies.matrix();
+        let mine: Vec<&String> = roles
+            .iter()
+            .filter_map(|r| m.grants_of(r))
+            .flatten()
+            .collect();
+        m.grants_of(wanted).is_some_and(|theirs| {
+            theirs.iter().all(|t| {
+                mine.iter()
+                    .any(|g| palisade_core::policy::grant_covers(g, t))
+            })
+        })
     }
 
     pub fn matrix_has_role(&self, role: &str) -> bool {
@@ -212,7 +281,8 @@ impl Authorizer {
     }
 }
 
-/// The principal an account (by e-mail) or an API key (by id) acts as, for explanations.
+/// The principal an account (by e-mail), a service account (`svc:NAME`, as if through an
+/// unscoped key) or an API key (by id) acts as, for explanations.
 pub async fn principal_for(
     store: &dyn palisade_store::Store,
     who: &str,
@@ -230,6 +300,15 @@ pub async fn principal_for(
         key_id: None,
         expires_at: 0,
     };
+    if let Some(handle) = who
+        .strip_prefix("svc:")
+        .and_then(palisade_core::principal::service_account_handle)
+    {
+        return Ok(store
+            .user_by_email(&handle)
+            .await?
+            .map(|u| base(u.id.to_string(), AuthMethod::ApiKey, u.roles, u.tier)));
+    }
     if who.contains('@') {
         let Some(email) = palisade_core::email::normalize(who) else {
             return Ok(None);

@@ -27,6 +27,7 @@ pub mod proxy;
 pub mod routes;
 pub mod secrets;
 pub mod server;
+pub mod service_accounts;
 pub mod state;
 pub mod tenants;
 pub mod tls;

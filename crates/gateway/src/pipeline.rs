@@ -90,6 +90,7 @@ impl Gates {
             builtin: ops::router()
                 .merge(crate::auth_api::router())
                 .merge(crate::admin_api::router())
+                .merge(crate::service_accounts::router())
                 .with_state(state.clone()),
             identity: state.identity.clone(),
             upstream,

@@ -4,6 +4,8 @@
 //!
 //! Role resolution in a tenant: the user's membership in that tenant, else in the nearest
 //! ancestor (members of a parent reach its children unless a child membership overrides).
+//! Resource grants (permissions on a tenant's resources without a membership) resolve the same
+//! way and are consulted only when there is no membership.
 
 use palisade_store::{SharedStore, StoreResult};
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ const MAX_DEPTH: usize = 32;
 pub struct Snapshot {
     parents: HashMap<String, Option<String>>,
     roles: HashMap<(String, String), String>,
+    grants: HashMap<(String, String), Vec<String>>,
 }
 
 impl Snapshot {
@@ -25,11 +28,25 @@ impl Snapshot {
 
     /// The user's role in `tenant`, directly or through the nearest ancestor.
     pub fn role_in(&self, tenant: &str, user: &str) -> Option<&str> {
+        self.nearest(&self.roles, tenant, user).map(String::as_str)
+    }
+
+    /// The principal's grants on `tenant`'s resources, directly or through the nearest ancestor.
+    pub fn grants_in(&self, tenant: &str, user: &str) -> Option<&[String]> {
+        self.nearest(&self.grants, tenant, user).map(Vec::as_slice)
+    }
+
+    fn nearest<'a, V>(
+        &self,
+        map: &'a HashMap<(String, String), V>,
+        tenant: &str,
+        user: &str,
+    ) -> Option<&'a V> {
         let mut current = Some(tenant);
         for _ in 0..MAX_DEPTH {
             let t = current?;
-            if let Some(role) = self.roles.get(&(t.to_string(), user.to_string())) {
-                return Some(role);
+            if let Some(found) = map.get(&(t.to_string(), user.to_string())) {
+                return Some(found);
             }
             current = self.parents.get(t).and_then(|p| p.as_deref());
         }
@@ -76,8 +93,18 @@ impl Tenants {
             .into_iter()
             .map(|m| ((m.tenant_id, m.user_id.to_string()), m.role))
             .collect();
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Snapshot { parents, roles });
+        let grants = self
+            .store
+            .resource_grants_list()
+            .await?
+            .into_iter()
+            .map(|g| ((g.tenant_id, g.user_id.to_string()), g.grants))
+            .collect();
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
+            parents,
+            roles,
+            grants,
+        });
         Ok(())
     }
 }
@@ -104,7 +131,20 @@ mod tests {
                 .iter()
                 .map(|(t, u, r)| ((t.to_string(), u.to_string()), r.to_string()))
                 .collect(),
+            grants: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn resource_grants_resolve_through_parents() {
+        let mut s = snapshot(&[("org", None), ("team", Some("org"))], &[]);
+        s.grants
+            .insert(("org".into(), "bot".into()), vec!["graphs.read".into()]);
+        assert_eq!(
+            s.grants_in("team", "bot"),
+            Some(&["graphs.read".to_string()][..])
+        );
+        assert_eq!(s.grants_in("team", "ann"), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! schema or key prefix). The suite panics with a message naming the broken rule.
 
 use crate::identity::{
-    ApiKeyRecord, MembershipRecord, RefreshRecord, RotateOutcome, SessionKind, SessionRecord,
-    SigningKeyRecord, TenantRecord, UserRecord,
+    ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
+    RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord, UserRecord,
 };
 use crate::{HotState, Store, StoreError};
 use std::time::Duration;
@@ -127,6 +127,7 @@ fn user(email: &str) -> UserRecord {
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         roles: vec!["member".into(), "viewer".into()],
         tier: "free".into(),
+        kind: PrincipalKind::Human,
         disabled: false,
         created_at: 1_000,
         updated_at: 1_000,
@@ -498,11 +499,56 @@ pub async fn tenant_suite(store: &dyn Store) {
     assert!(store.member_remove("acme-eu", u.id).await.unwrap());
     assert!(!store.member_remove("acme-eu", u.id).await.unwrap());
 
+    let mut bot = user("svc:ci-bot");
+    bot.kind = PrincipalKind::Service;
+    bot.password_hash = None;
+    store.user_insert(&bot).await.unwrap();
+    assert_eq!(
+        store.user_by_id(bot.id).await.unwrap().unwrap().kind,
+        PrincipalKind::Service
+    );
+    let grant = |grants: &[&str]| ResourceGrantRecord {
+        tenant_id: "acme-eu".into(),
+        user_id: bot.id,
+        grants: grants.iter().map(|g| g.to_string()).collect(),
+        created_at: 1_000,
+    };
+    store
+        .resource_grant_put(&grant(&["graphs.read"]))
+        .await
+        .unwrap();
+    store
+        .resource_grant_put(&grant(&["graphs.read", "tools.read_file.execute"]))
+        .await
+        .unwrap();
+    let grants = store.resource_grants_list().await.unwrap();
+    assert_eq!(grants.len(), 1, "put replaces the grants");
+    assert_eq!(grants[0].grants, ["graphs.read", "tools.read_file.execute"]);
+    let mut on_parent = grant(&["graphs.read"]);
+    on_parent.tenant_id = "acme".into();
+    store.resource_grant_put(&on_parent).await.unwrap();
+    assert!(
+        store
+            .resource_grant_remove("acme-eu", bot.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resource_grant_remove("acme-eu", bot.id)
+            .await
+            .unwrap()
+    );
+
     assert!(store.tenant_delete("acme").await.unwrap());
     assert!(!store.tenant_delete("acme").await.unwrap());
     assert!(
         store.memberships_list().await.unwrap().is_empty(),
         "memberships go with the tenant"
+    );
+    assert!(
+        store.resource_grants_list().await.unwrap().is_empty(),
+        "resource grants go with the tenant"
     );
     assert_eq!(
         store

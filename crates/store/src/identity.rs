@@ -23,9 +23,36 @@ pub struct UserRecord {
     pub roles: Vec<String>,
     /// Subscription tier (`free`, `pro`, `enterprise`, …) read by the rate limiter.
     pub tier: String,
+    pub kind: PrincipalKind,
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A person, or a service account (an agent, a CI job) that has no password and acts only
+/// through its API keys. Service accounts are named `svc:NAME` in the e-mail column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrincipalKind {
+    #[default]
+    Human,
+    Service,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Human => "human",
+            PrincipalKind::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "human" => Some(PrincipalKind::Human),
+            "service" => Some(PrincipalKind::Service),
+            _ => None,
+        }
+    }
 }
 
 /// What a session was opened for.
@@ -200,7 +227,17 @@ pub struct MembershipRecord {
     pub created_at: i64,
 }
 
-/// Durable tenants and memberships; checked by `conformance::tenant_suite`.
+/// Permission grants on one tenant's resources given to a principal directly, without a
+/// membership (consulted when the principal has no role in the tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceGrantRecord {
+    pub tenant_id: String,
+    pub user_id: Uuid,
+    pub grants: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Durable tenants, memberships and resource grants; checked by `conformance::tenant_suite`.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Fails with [`crate::StoreError::Conflict`] when the id is taken.
@@ -208,7 +245,7 @@ pub trait TenantStore: Send + Sync {
     async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRecord>>;
     /// All tenants, by id.
     async fn tenants_list(&self) -> StoreResult<Vec<TenantRecord>>;
-    /// Deletes a tenant and its memberships; false when unknown. Children keep existing and
+    /// Deletes a tenant, its memberships and resource grants; false when unknown. Children keep existing and
     /// lose their parent.
     async fn tenant_delete(&self, id: &str) -> StoreResult<bool>;
     /// Adds or replaces the user's role in the tenant.
@@ -216,4 +253,9 @@ pub trait TenantStore: Send + Sync {
     async fn member_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool>;
     /// Every membership, by tenant then user (the gateway keeps them in memory).
     async fn memberships_list(&self) -> StoreResult<Vec<MembershipRecord>>;
+    /// Adds or replaces the principal's grants on the tenant's resources.
+    async fn resource_grant_put(&self, grant: &ResourceGrantRecord) -> StoreResult<()>;
+    async fn resource_grant_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool>;
+    /// Every resource grant, by tenant then principal.
+    async fn resource_grants_list(&self) -> StoreResult<Vec<ResourceGrantRecord>>;
 }

@@ -2,8 +2,9 @@
 //! tests and `store.url = "memory:"` (nothing survives a restart; say so in the docs).
 
 use crate::identity::{
-    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, RotateOutcome, SessionRecord,
-    SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
+    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, ResourceGrantRecord,
+    RotateOutcome, SessionRecord, SigningKeyRecord, TenantRecord, TenantStore, TokenHash,
+    UserRecord,
 };
 use crate::{HotState, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ struct Identity {
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
+    grants: BTreeMap<(String, Uuid), ResourceGrantRecord>,
 }
 
 #[async_trait]
@@ -318,6 +320,7 @@ impl TenantStore for MemoryStore {
     async fn tenant_delete(&self, tenant_id: &str) -> StoreResult<bool> {
         let mut id = lock(&self.identity);
         id.members.retain(|(t, _), _| t != tenant_id);
+        id.grants.retain(|(t, _), _| t != tenant_id);
         for t in id.tenants.values_mut() {
             if t.parent_id.as_deref() == Some(tenant_id) {
                 t.parent_id = None;
@@ -347,6 +350,29 @@ impl TenantStore for MemoryStore {
 
     async fn memberships_list(&self) -> StoreResult<Vec<MembershipRecord>> {
         Ok(lock(&self.identity).members.values().cloned().collect())
+    }
+
+    async fn resource_grant_put(&self, grant: &ResourceGrantRecord) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        let key = (grant.tenant_id.clone(), grant.user_id);
+        match id.grants.get_mut(&key) {
+            Some(existing) => existing.grants = grant.grants.clone(),
+            None => {
+                id.grants.insert(key, grant.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn resource_grant_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool> {
+        Ok(lock(&self.identity)
+            .grants
+            .remove(&(tenant_id.to_string(), user_id))
+            .is_some())
+    }
+
+    async fn resource_grants_list(&self) -> StoreResult<Vec<ResourceGrantRecord>> {
+        Ok(lock(&self.identity).grants.values().cloned().collect())
     }
 }
 

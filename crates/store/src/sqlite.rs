@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenants",
         include_str!("../migrations/sqlite/0003_tenants.sql"),
     ),
+    (
+        4,
+        "service_accounts_and_grants",
+        include_str!("../migrations/sqlite/0004_service_accounts_and_grants.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

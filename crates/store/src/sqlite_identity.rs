@@ -3,8 +3,9 @@
 //! concurrent rotations of the same token cannot both win.
 
 use crate::identity::{
-    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, RotateOutcome, SessionKind,
-    SessionRecord, SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
+    ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
+    ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
+    TenantStore, TokenHash, UserRecord,
 };
 use crate::sqlite::{SqliteStore, query_error};
 use crate::{StoreError, StoreResult};
@@ -59,6 +60,8 @@ fn row_to_user(row: &SqliteRow) -> StoreResult<UserRecord> {
         password_hash: get(row, "password_hash")?,
         roles: list(row, "roles")?,
         tier: get(row, "tier")?,
+        kind: PrincipalKind::parse(&get::<String>(row, "kind")?)
+            .ok_or_else(|| StoreError::Query("unknown principal kind".into()))?,
         disabled: get::<i64>(row, "disabled")? != 0,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
@@ -163,8 +166,8 @@ impl SqliteStore {
 impl IdentityStore for SqliteStore {
     async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, roles, tier, disabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, email, name, password_hash, roles, tier, kind, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(u.id.to_string())
         .bind(&u.email)
@@ -172,6 +175,7 @@ impl IdentityStore for SqliteStore {
         .bind(&u.password_hash)
         .bind(json_list(&u.roles))
         .bind(&u.tier)
+        .bind(u.kind.as_str())
         .bind(u.disabled as i64)
         .bind(u.created_at)
         .bind(u.updated_at)
@@ -553,11 +557,16 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_delete(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(query_error)?;
-        sqlx::query("DELETE FROM memberships WHERE tenant_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error)?;
+        for delete in [
+            "DELETE FROM memberships WHERE tenant_id = ?",
+            "DELETE FROM resource_grants WHERE tenant_id = ?",
+        ] {
+            sqlx::query(delete)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error)?;
+        }
         sqlx::query("UPDATE tenants SET parent_id = NULL WHERE parent_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -602,6 +611,45 @@ impl TenantStore for SqliteStore {
         self.all(
             sqlx::query("SELECT * FROM memberships ORDER BY tenant_id, user_id"),
             row_to_member,
+        )
+        .await
+    }
+
+    async fn resource_grant_put(&self, g: &ResourceGrantRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO resource_grants (tenant_id, user_id, grants, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(tenant_id, user_id) DO UPDATE SET grants = excluded.grants",
+        )
+        .bind(&g.tenant_id)
+        .bind(g.user_id.to_string())
+        .bind(json_list(&g.grants))
+        .bind(g.created_at)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(query_error)
+    }
+
+    async fn resource_grant_remove(&self, tenant_id: &str, user_id: Uuid) -> StoreResult<bool> {
+        self.changed(
+            sqlx::query("DELETE FROM resource_grants WHERE tenant_id = ? AND user_id = ?")
+                .bind(tenant_id.to_string())
+                .bind(user_id.to_string()),
+        )
+        .await
+    }
+
+    async fn resource_grants_list(&self) -> StoreResult<Vec<ResourceGrantRecord>> {
+        self.all(
+            sqlx::query("SELECT * FROM resource_grants ORDER BY tenant_id, user_id"),
+            |row| {
+                Ok(ResourceGrantRecord {
+                    tenant_id: get(row, "tenant_id")?,
+                    user_id: uuid(row, "user_id")?,
+                    grants: list(row, "grants")?,
+                    created_at: get(row, "created_at")?,
+                })
+            },
         )
         .await
     }

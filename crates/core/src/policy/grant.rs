@@ -36,6 +36,36 @@ pub fn grant_matches(grant: &str, permission: &str) -> bool {
     want.next().is_none()
 }
 
+/// Does `mine` cover every permission `theirs` can match? (May a holder of `mine` hand out
+/// `theirs` without handing out more than they have.)
+pub fn grant_covers(mine: &str, theirs: &str) -> bool {
+    if mine == "*" {
+        return true;
+    }
+    if theirs == "*" {
+        return false;
+    }
+    let m: Vec<&str> = mine.split('.').collect();
+    let t: Vec<&str> = theirs.split('.').collect();
+    for (i, ms) in m.iter().enumerate() {
+        let mine_is_last = i + 1 == m.len();
+        if mine_is_last && *ms == "*" {
+            return t.len() > i;
+        }
+        let Some(ts) = t.get(i) else {
+            return false;
+        };
+        // A trailing `*` of theirs matches any depth; only a trailing `*` of mine covers that.
+        if i + 1 == t.len() && *ts == "*" {
+            return false;
+        }
+        if *ms != "*" && ms != ts {
+            return false;
+        }
+    }
+    t.len() == m.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +98,36 @@ mod tests {
     }
 
     #[test]
+    fn coverage() {
+        let table = [
+            ("*", "*", true),
+            ("*", "tools.*", true),
+            ("tools.*", "*", false),
+            ("tools.*", "tools.read_file.execute", true),
+            ("tools.*", "tools.*.execute", true),
+            ("tools.*", "tools.*", true),
+            ("tools.*.execute", "tools.*", false),
+            ("tools.*.execute", "tools.read_file.execute", true),
+            ("*.execute", "tools.read_file.execute", false),
+            ("*.execute", "tools.execute", true),
+            ("*.read", "*.read", true),
+            ("graphs.read", "*.read", false),
+            ("graphs.*", "graphs.read", true),
+            ("graphs.read", "graphs.read", true),
+            ("graphs.read", "graphs.write", false),
+            ("admin.*", "admin.tenants.write", true),
+            ("*.write", "admin.tenants.write", false),
+        ];
+        for (mine, theirs, expected) in table {
+            assert_eq!(
+                grant_covers(mine, theirs),
+                expected,
+                "{mine} covers {theirs}"
+            );
+        }
+    }
+
+    #[test]
     fn syntax() {
         assert!(valid_permission("graphs.write") && valid_permission("tools.read_file.execute"));
         for bad in [
@@ -87,6 +147,18 @@ mod tests {
     }
 
     proptest! {
+        /// Coverage is sound: whatever `theirs` matches, `mine` matches too.
+        #[test]
+        fn a_covering_grant_matches_everything_the_covered_one_does(
+            mine in "(\\*|[ab])(\\.(\\*|[ab])){1,3}",
+            theirs in "(\\*|[ab])(\\.(\\*|[ab])){1,3}",
+            permission in "[ab](\\.[ab]){1,4}",
+        ) {
+            if grant_covers(&mine, &theirs) && grant_matches(&theirs, &permission) {
+                prop_assert!(grant_matches(&mine, &permission), "{} {} {}", mine, theirs, permission);
+            }
+        }
+
         /// A grant without wildcards matches only the identical permission.
         #[test]
         fn literal_grants_match_only_themselves(

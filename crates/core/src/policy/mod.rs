@@ -13,7 +13,7 @@ mod roles;
 mod routes;
 
 pub use decide::{Decision, PolicySet, Subject, TenantDirectory};
-pub use grant::{grant_matches, valid_grant, valid_permission};
+pub use grant::{grant_covers, grant_matches, valid_grant, valid_permission};
 pub use roles::{RoleDef, RoleMatrix, default_roles};
 pub use routes::{AuthRequirement, RouteIndex, RoutePolicy};
 

@@ -7,6 +7,7 @@ mod config;
 mod forward_nginx;
 pub mod identity;
 mod listener;
+mod principals;
 mod proxy;
 
 pub use authorization::policies as authorization_policies;
