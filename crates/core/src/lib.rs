@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod breaker;
 pub mod brute_force;
 pub mod client_ip;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod jwt;
 pub mod password;
 pub mod policy;
 pub mod principal;
+pub mod ratelimit;
 pub mod redact;
 pub mod request_id;
 pub mod secret_strength;

@@ -28,6 +28,9 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
         out.push("limits.max_header_bytes: at least 1KiB".into());
     }
     out.extend(config.auth.problems());
+    out.extend(config.rate_limit.problems());
+    out.extend(config.admission.problems());
+    out.extend(config.circuit_breaker.problems());
     if let Err(policy) = crate::authz::compile(config) {
         out.extend(policy);
     }
@@ -98,6 +101,16 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             if config::method(m).is_none() {
                 out.push(format!("{at}: method {m:?} is not an HTTP method"));
             }
+        }
+        if let Some(category) = &route.rate_limit
+            && !config.rate_limit.rules.contains_key(category)
+        {
+            out.push(format!(
+                "{at}: rate_limit {category:?} names no rule in rate_limit.rules"
+            ));
+        }
+        if route.retries.is_some_and(|r| r > 10) || config.proxy.retries > 10 {
+            out.push(format!("{at}: at most 10 retries"));
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct Config {
     pub password: palisade_core::password::PasswordPolicyConfig,
     /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
     pub roles: Vec<palisade_core::policy::RoleDef>,
+    pub rate_limit: crate::config_traffic::RateLimitConfig,
+    pub admission: crate::config_traffic::AdmissionConfig,
+    pub circuit_breaker: crate::config_traffic::CircuitBreakerConfig,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -137,6 +140,11 @@ pub struct ProxyConfig {
     pub pool_max_idle_per_host: usize,
     /// Extra request headers removed before forwarding (besides `X-Palisade-*` and `X-User-Id`).
     pub strip_headers: Vec<String>,
+    /// Retries of a request that could not connect: only idempotent methods without a body,
+    /// each after a jittered backoff, on the next upstream of the route.
+    pub retries: u32,
+    /// Base of the backoff: attempt n waits a random time up to `retry_backoff × 2^n`.
+    pub retry_backoff: HumanDuration,
 }
 
 impl Default for ProxyConfig {
@@ -147,6 +155,8 @@ impl Default for ProxyConfig {
             pool_idle_timeout: HumanDuration(Duration::from_secs(90)),
             pool_max_idle_per_host: 256,
             strip_headers: Vec::new(),
+            retries: 2,
+            retry_backoff: HumanDuration(Duration::from_millis(25)),
         }
     }
 }
@@ -410,6 +420,16 @@ pub struct RouteConfig {
     pub tenant_param: Option<String>,
     /// A refusal here is recorded as a privilege-escalation attempt.
     pub admin_only: bool,
+    /// Rate-limit category (a key of `rate_limit.rules`); default `read` or `write` by method.
+    pub rate_limit: Option<String>,
+    /// Never shed under load.
+    pub critical: bool,
+    /// What to serve while the upstream's circuit is open: `none` (503) or `stale`.
+    pub fallback: crate::config_traffic::Fallback,
+    /// Override `proxy.connect_timeout`, `proxy.response_timeout`, `proxy.retries`.
+    pub connect_timeout: Option<HumanDuration>,
+    pub response_timeout: Option<HumanDuration>,
+    pub retries: Option<u32>,
 }
 
 /// A string or a list of strings.

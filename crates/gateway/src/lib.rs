@@ -12,6 +12,7 @@ pub mod authz;
 pub mod checks;
 pub mod config;
 pub mod config_auth;
+pub mod config_traffic;
 pub mod cors;
 pub mod demo;
 pub mod forward_auth;
