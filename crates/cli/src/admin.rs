@@ -62,6 +62,14 @@ pub enum UserCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// Set an account's subscription tier (free, pro, enterprise, …), which scales its rate
+    /// limits. New tokens carry it: the account's sessions are revoked.
+    SetTier {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tier: String,
+    },
     /// Import accounts with password hashes from another stack (argon2 PHC or bcrypt
     /// $2a$/$2b$/$2y$). CSV columns: email,password_hash[,roles separated by ';'[,name]]. A
     /// header line starting with "email" is skipped. Hashes are upgraded to argon2id at each
@@ -452,6 +460,15 @@ impl Admin {
                     "{} now has roles {}; its sessions were revoked",
                     user.email,
                     roles.join(", ")
+                );
+            }
+            UserCommand::SetTier { email, tier } => {
+                let user = self.find_user(&email).await?;
+                id.store.user_set_tier(user.id, &tier, now).await?;
+                self.revoke_user(user.id).await?;
+                println!(
+                    "{} is now on tier {tier}; its sessions were revoked",
+                    user.email
                 );
             }
             UserCommand::Import { csv } => self.import(&csv).await?,

@@ -42,6 +42,7 @@ pub struct Gates {
     sanitize: Option<SanitizeLayer>,
     firewall: FirewallLayer,
     identify: IdentifyLayer,
+    throttle: crate::layers::throttle::ThrottleLayer,
     authorize: crate::layers::authorize::AuthorizeLayer,
 }
 
@@ -80,6 +81,7 @@ impl Gates {
                 .transpose()?,
             firewall: crate::layers::firewall::layer(state.identity.clone()),
             identify: crate::layers::identify::layer(state.identity.clone()),
+            throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),
         })
     }
@@ -106,6 +108,7 @@ impl Gates {
             .option_layer(self.sanitize.clone())
             .layer(self.firewall.clone())
             .layer(self.identify.clone())
+            .layer(self.throttle.clone())
             .layer(self.authorize.clone())
             .service(route);
         BoxCloneService::new(service)

@@ -21,6 +21,15 @@ pub struct Route {
     pub upstreams: Vec<Uri>,
     pub headers: HeaderSet,
     pub metrics: RouteMetrics,
+    /// Rate-limit category; `None`: `read` or `write` by method.
+    pub rate_limit: Option<String>,
+    /// Never shed under load.
+    pub critical: bool,
+    pub fallback: crate::config_traffic::Fallback,
+    pub connect_timeout: std::time::Duration,
+    pub response_timeout: std::time::Duration,
+    /// Connect-failure retries for idempotent requests without a body.
+    pub retries: u32,
     next: AtomicUsize,
 }
 
@@ -56,6 +65,15 @@ impl Route {
             max_body: rc.max_body.unwrap_or(config.limits.max_body).0,
             upstreams,
             headers: HeaderSet::proxied(&headers)?,
+            rate_limit: rc.rate_limit.clone(),
+            critical: rc.critical,
+            fallback: rc.fallback,
+            connect_timeout: rc.connect_timeout.unwrap_or(config.proxy.connect_timeout).0,
+            response_timeout: rc
+                .response_timeout
+                .unwrap_or(config.proxy.response_timeout)
+                .0,
+            retries: rc.retries.unwrap_or(config.proxy.retries),
             next: AtomicUsize::new(0),
         })
     }

@@ -173,7 +173,13 @@ pub async fn start_with_clock(
         audit.clone(),
         tenants.clone(),
     ));
+    let throttle = Arc::new(crate::layers::throttle::Throttle::new(
+        &config.rate_limit,
+        clock.clone(),
+        audit.clone(),
+    ));
     let state = Arc::new(AppState {
+        throttle,
         store,
         hot,
         clock,
@@ -251,6 +257,7 @@ async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>
         tokio::select! {
             _ = every.tick() => {
                 state.identity.sync().await;
+                state.throttle.evict_idle();
                 if let Err(e) = state.tenants.reload().await {
                     tracing::warn!(error = %e, "cannot refresh tenants");
                 }

@@ -21,6 +21,7 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub authz: Arc<crate::authz::Authorizer>,
     pub tenants: Arc<crate::tenants::Tenants>,
+    pub throttle: Arc<crate::layers::throttle::Throttle>,
     /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
     pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
 }

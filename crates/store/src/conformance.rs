@@ -220,11 +220,13 @@ pub async fn identity_suite(store: &dyn Store) {
     assert!(store.user_set_disabled(ann.id, true, 2_001).await.unwrap());
     assert!(
         store
-            .user_set_roles(ann.id, &["admin".into()], 2_002)
+            .user_set_roles(ann.id, &["admin".into()], 2_001)
             .await
             .unwrap()
     );
+    assert!(store.user_set_tier(ann.id, "pro", 2_002).await.unwrap());
     let changed = store.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(changed.tier, "pro");
     assert_eq!(changed.password_hash.as_deref(), Some("$2b$new"));
     assert!(changed.disabled);
     assert_eq!(changed.roles, vec!["admin".to_string()]);
@@ -235,6 +237,7 @@ pub async fn identity_suite(store: &dyn Store) {
         "unknown id"
     );
     assert!(!store.user_set_roles(nobody, &[], 1).await.unwrap());
+    assert!(!store.user_set_tier(nobody, "pro", 1).await.unwrap());
     assert!(!store.user_set_password_hash(nobody, "x", 1).await.unwrap());
 
     // Sessions.

@@ -163,6 +163,7 @@ pub trait IdentityStore: Send + Sync {
     async fn user_set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> StoreResult<bool>;
     async fn user_set_disabled(&self, id: Uuid, disabled: bool, now: i64) -> StoreResult<bool>;
     async fn user_set_roles(&self, id: Uuid, roles: &[String], now: i64) -> StoreResult<bool>;
+    async fn user_set_tier(&self, id: Uuid, tier: &str, now: i64) -> StoreResult<bool>;
 
     async fn session_insert(&self, session: &SessionRecord) -> StoreResult<()>;
     async fn session_get(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;

@@ -109,6 +109,10 @@ impl IdentityStore for MemoryStore {
         Ok(self.update_user(user_id, now, |u| u.roles = roles.to_vec()))
     }
 
+    async fn user_set_tier(&self, user_id: Uuid, tier: &str, now: i64) -> StoreResult<bool> {
+        Ok(self.update_user(user_id, now, |u| u.tier = tier.to_string()))
+    }
+
     async fn session_insert(&self, session: &SessionRecord) -> StoreResult<()> {
         lock(&self.identity)
             .sessions

@@ -241,6 +241,16 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn user_set_tier(&self, id: Uuid, tier: &str, now: i64) -> StoreResult<bool> {
+        self.changed(
+            sqlx::query("UPDATE users SET tier = ?, updated_at = ? WHERE id = ?")
+                .bind(tier.to_string())
+                .bind(now)
+                .bind(id.to_string()),
+        )
+        .await
+    }
+
     async fn session_insert(&self, s: &SessionRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, kind, created_at, last_seen_at, expires_at, user_agent, fingerprint, revoked_at) \

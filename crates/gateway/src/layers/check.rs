@@ -8,6 +8,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
+/// Headers a gate wants on the eventual response (e.g. `X-RateLimit-*`): a gate inserts this
+/// into the request's extensions and [`Checked`] moves them onto whatever answer comes back.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseHeaders(pub http::HeaderMap);
+
 pub trait Check: Send + Sync + 'static {
     /// `Err(answer)` answers the request with `answer`; `Ok(())` passes it on.
     fn check(&self, req: &mut Req) -> impl Future<Output = Result<(), Res>> + Send;
@@ -80,7 +85,13 @@ where
             if let Err(answer) = check.check(&mut req).await {
                 return Ok(answer);
             }
-            inner.call(req).await
+            let Some(ResponseHeaders(extra)) = req.extensions_mut().remove::<ResponseHeaders>()
+            else {
+                return inner.call(req).await;
+            };
+            let mut res = inner.call(req).await?;
+            res.headers_mut().extend(extra);
+            Ok(res)
         })
     }
 }

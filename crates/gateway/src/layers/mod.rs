@@ -1,8 +1,8 @@
 //! The gates of the request pipeline, one tower layer per file, in pipeline order:
 //!
 //! ```text
-//! respond ─► boundary ─► cors ─► sanitize ─► firewall ─► identify ─► authorize
-//!         ─► (admission, throttle, inspect: their own issues) ─► route
+//! respond ─► boundary ─► cors ─► sanitize ─► admission ─► firewall ─► identify ─► throttle
+//!         ─► authorize ─► (inspect: its own issue) ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -17,6 +17,7 @@ pub mod firewall;
 pub mod identify;
 pub mod respond;
 pub mod sanitize;
+pub mod throttle;
 
 use crate::routes::Route;
 use axum::body::Body;

@@ -9,5 +9,6 @@ pub mod identity;
 mod listener;
 mod principals;
 mod proxy;
+mod ratelimit;
 
 pub use authorization::policies as authorization_policies;

@@ -1,0 +1,266 @@
+//! The `throttle` gate: rate limits by route category × caller × subscription tier.
+//!
+//! The caller is counted by its API key, else its account, else its client IP (as resolved by the
+//! boundary through trusted proxies). Every request passes the `global` rule and its category's
+//! rule, if one is configured; the tier multiplies both. Limited responses carry
+//! `X-RateLimit-Limit/-Remaining/-Reset` (and the IETF `RateLimit-Policy`/`RateLimit` headers when
+//! configured) for the tightest rule; a refusal is 429 problem+json with `Retry-After`, and one
+//! `ratelimit.exceeded` audit event per key and period, however long the flood.
+//!
+//! Allow-listed networks and the ops endpoints are never limited.
+
+// Refusals are the finished 429 response, the gate idiom.
+#![allow(clippy::result_large_err)]
+
+use super::check::{Check, CheckLayer, ResponseHeaders};
+use super::{Req, RequestMeta, Res};
+use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::config_traffic::{LimitAlgorithm, RateLimitConfig};
+use crate::problem::refuse;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use ipnet::IpNet;
+use palisade_core::clock::SharedClock;
+use palisade_core::principal::{AuthMethod, Principal};
+use palisade_core::ratelimit::{Algorithm, Decision, MemoryLimiter, Quota};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const GATE: &str = "throttle";
+
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static IETF_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static IETF_STATE: HeaderName = HeaderName::from_static("ratelimit");
+
+/// A compiled rule.
+#[derive(Debug)]
+struct Rule {
+    name: &'static str,
+    quota: Quota,
+    algorithm: Algorithm,
+}
+
+#[derive(Debug)]
+pub struct Throttle {
+    enabled: bool,
+    global: Option<Rule>,
+    by_category: HashMap<String, Rule>,
+    tiers: HashMap<String, f64>,
+    allow: Vec<IpNet>,
+    ietf_headers: bool,
+    limiter: MemoryLimiter,
+    /// One audit event per key and period: a rule of one per period over the same keys.
+    audit_sampler: MemoryLimiter,
+    clock: SharedClock,
+    audit: Arc<AuditLog>,
+}
+
+pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;
+
+pub fn layer(throttle: Arc<Throttle>) -> ThrottleLayer {
+    CheckLayer::new(throttle)
+}
+
+impl Throttle {
+    /// Compiles the `[rate_limit]` section (validated by `config check` beforehand).
+    pub fn new(config: &RateLimitConfig, clock: SharedClock, audit: Arc<AuditLog>) -> Self {
+        let mut by_category = HashMap::new();
+        let mut global = None;
+        for (name, rc) in &config.rules {
+            let Ok(quota) = Quota::new(
+                rc.limit,
+                rc.period.0.as_millis() as u64,
+                rc.burst.unwrap_or(0),
+            ) else {
+                continue;
+            };
+            let algorithm = match rc.algorithm.unwrap_or(config.algorithm) {
+                LimitAlgorithm::Gcra => Algorithm::Gcra,
+                LimitAlgorithm::SlidingWindow => Algorithm::SlidingWindow,
+            };
+            let rule = Rule {
+                name: Box::leak(name.clone().into_boxed_str()),
+                quota,
+                algorithm,
+            };
+            if name == "global" {
+                global = Some(rule);
+            } else {
+                by_category.insert(name.clone(), rule);
+            }
+        }
+        Self {
+            enabled: config.enabled,
+            global,
+            by_category,
+            tiers: config.tiers.clone().into_iter().collect(),
+            allow: config.allow_cidrs.clone(),
+            ietf_headers: config.ietf_headers,
+            limiter: MemoryLimiter::new(config.max_keys),
+            audit_sampler: MemoryLimiter::new(config.max_keys / 10),
+            clock,
+            audit,
+        }
+    }
+
+    /// Forgets drained keys (run periodically; decisions are unchanged by it).
+    pub fn evict_idle(&self) -> usize {
+        let now = self.clock.now_millis();
+        self.limiter.evict_idle(now) + self.audit_sampler.evict_idle(now)
+    }
+
+    pub fn keys(&self) -> usize {
+        self.limiter.len()
+    }
+
+    fn multiplier(&self, tier: Option<&str>) -> f64 {
+        tier.and_then(|t| self.tiers.get(t)).copied().unwrap_or(1.0)
+    }
+
+    /// Decides one request; `Err` is the 429 to send.
+    fn decide(&self, req: &Req, meta: &RequestMeta) -> Result<Option<HeaderMap>, Res> {
+        if !self.enabled
+            || crate::ops::PATHS.contains(&req.uri().path())
+            || self.allow.iter().any(|n| n.contains(&meta.client_ip))
+        {
+            return Ok(None);
+        }
+        let principal = req.extensions().get::<Arc<Principal>>();
+        let who = caller_key(principal.map(Arc::as_ref), meta);
+        let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
+        let category = category(req.method(), req.uri().path(), meta);
+        let now = self.clock.now_millis();
+        let mut tightest: Option<(&Rule, Quota, Decision)> = None;
+        // The specific rule first, so a request it refuses does not spend the global budget.
+        let rules = self
+            .by_category
+            .get(category)
+            .into_iter()
+            .chain(&self.global);
+        for rule in rules {
+            let quota = rule.quota.scaled(multiplier);
+            let key = self.limiter.key(rule.name, &who);
+            let decision = self.limiter.decide(key, rule.algorithm, &quota, now);
+            if !decision.allowed {
+                self.record_refusal(rule, key, &quota, &who, meta, now);
+                return Err(self.refusal(rule, &quota, &decision, meta));
+            }
+            if tightest.is_none_or(|(_, _, d)| decision.remaining < d.remaining) {
+                tightest = Some((rule, quota, decision));
+            }
+        }
+        Ok(tightest.map(|(rule, quota, d)| self.headers(rule, &quota, &d)))
+    }
+
+    fn headers(&self, rule: &Rule, quota: &Quota, d: &Decision) -> HeaderMap {
+        let mut h = HeaderMap::with_capacity(5);
+        h.insert(LIMIT.clone(), HeaderValue::from(d.limit));
+        h.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
+        h.insert(RESET.clone(), HeaderValue::from(d.reset_after_secs()));
+        if self.ietf_headers {
+            let window = quota.period_ms.div_ceil(1000);
+            let policy = format!("\"{}\";q={};w={window}", rule.name, quota.limit);
+            let state = format!(
+                "\"{}\";r={};t={}",
+                rule.name,
+                d.remaining,
+                d.reset_after_secs()
+            );
+            for (name, value) in [(&IETF_POLICY, policy), (&IETF_STATE, state)] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name.clone(), v);
+                }
+            }
+        }
+        h
+    }
+
+    fn refusal(&self, rule: &Rule, quota: &Quota, d: &Decision, meta: &RequestMeta) -> Res {
+        let mut res = refuse(
+            GATE,
+            "rate-limited",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many requests ({} per {} s); retry in {} s.",
+                quota.limit,
+                quota.period_ms.div_ceil(1000),
+                d.retry_after_secs()
+            ),
+            meta.request_id_str(),
+        );
+        res.headers_mut().extend(self.headers(rule, quota, d));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs()));
+        res
+    }
+
+    /// Audits the first refusal of a key in each period of its rule.
+    fn record_refusal(
+        &self,
+        rule: &Rule,
+        key: u128,
+        quota: &Quota,
+        who: &str,
+        meta: &RequestMeta,
+        now: u64,
+    ) {
+        let once = Quota {
+            limit: 1,
+            period_ms: quota.period_ms,
+            burst: 1,
+        };
+        if !self
+            .audit_sampler
+            .decide(key, Algorithm::Gcra, &once, now)
+            .allowed
+        {
+            return;
+        }
+        self.audit.record(
+            AuditEvent::new("ratelimit.exceeded", Risk::Low, Outcome::Denied)
+                .actor(who.to_string())
+                .resource(format!("rate_limit:{}", rule.name))
+                .from_client(meta.client_ip, meta.request_id_str()),
+        );
+    }
+}
+
+impl Check for Arc<Throttle> {
+    async fn check(&self, req: &mut Req) -> Result<(), Res> {
+        let Some(meta) = req.extensions().get::<RequestMeta>() else {
+            return Ok(());
+        };
+        if let Some(headers) = self.decide(req, meta)? {
+            req.extensions_mut().insert(ResponseHeaders(headers));
+        }
+        Ok(())
+    }
+}
+
+/// Who is counted: the API key, else the account, else the client IP.
+fn caller_key(principal: Option<&Principal>, meta: &RequestMeta) -> String {
+    match principal {
+        Some(p) if p.method == AuthMethod::ApiKey => {
+            format!("key:{}", p.key_id.as_deref().unwrap_or(&p.subject))
+        }
+        Some(p) if p.method == AuthMethod::External => format!("ext:{}:{}", p.issuer, p.subject),
+        Some(p) => format!("user:{}", p.subject),
+        None => format!("ip:{}", meta.client_ip),
+    }
+}
+
+/// The request's rate-limit category.
+fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta) -> &'a str {
+    match path {
+        "/auth/login" => "auth_login",
+        "/auth/register" => "auth_register",
+        "/auth/refresh" => "auth_refresh",
+        p if p.starts_with("/admin/") => "admin",
+        _ => match meta.route.as_ref().and_then(|r| r.rate_limit.as_deref()) {
+            Some(custom) => custom,
+            None if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) => "read",
+            None => "write",
+        },
+    }
+}
