@@ -25,6 +25,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod problem;
 pub mod proxy;
+pub mod resilience;
 pub mod routes;
 pub mod secrets;
 pub mod server;

@@ -71,10 +71,21 @@ async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
             &request_id(&req),
         );
     }
+    publish_pressure(&state);
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+/// The admission gate's current measures, as gauges.
+fn publish_pressure(state: &AppState) {
+    let p = state.admission.pressure();
+    metrics::gauge!("palisade_admission_in_flight").set(p.in_flight as f64);
+    metrics::gauge!("palisade_admission_queue_delay_seconds").set(p.queue_delay.as_secs_f64());
+    metrics::gauge!("palisade_admission_memory_bytes").set(p.memory_bytes as f64);
+    metrics::gauge!("palisade_admission_shedding").set(if p.shedding { 1.0 } else { 0.0 });
+    metrics::gauge!("palisade_ratelimit_keys").set(state.throttle.keys() as f64);
 }

@@ -1,6 +1,6 @@
 //! Assembles the gates into one service. Gates are built once at start and composed per worker;
-//! the order here is the order in DESIGN.md. Gates still to come (admission, throttle, authorize,
-//! inspect) slot in between `sanitize` and `route` without reshaping the rest.
+//! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
+//! `authorize` and `route` without reshaping the rest.
 
 use crate::layers::boundary::{BoundaryConfig, BoundaryLayer};
 use crate::layers::firewall::FirewallLayer;
@@ -17,7 +17,6 @@ use palisade_core::client_ip::TrustedProxies;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::cors::CorsLayer;
@@ -40,6 +39,7 @@ pub struct Gates {
     boundary: BoundaryLayer,
     cors: Option<CorsLayer>,
     sanitize: Option<SanitizeLayer>,
+    admission: crate::layers::admission::AdmissionLayer,
     firewall: FirewallLayer,
     identify: IdentifyLayer,
     throttle: crate::layers::throttle::ThrottleLayer,
@@ -79,6 +79,7 @@ impl Gates {
                     SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0)
                 })
                 .transpose()?,
+            admission: crate::layers::admission::AdmissionLayer(state.admission.clone()),
             firewall: crate::layers::firewall::layer(state.identity.clone()),
             identify: crate::layers::identify::layer(state.identity.clone()),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
@@ -96,7 +97,7 @@ impl Gates {
                 .with_state(state.clone()),
             identity: state.identity.clone(),
             upstream,
-            response_timeout: state.config.proxy.response_timeout.0,
+            resilience: state.resilience.clone(),
         };
         let cors = self.cors.clone();
         let service = ServiceBuilder::new()
@@ -106,6 +107,7 @@ impl Gates {
                 cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
             )
             .option_layer(self.sanitize.clone())
+            .layer(self.admission.clone())
             .layer(self.firewall.clone())
             .layer(self.identify.clone())
             .layer(self.throttle.clone())
@@ -154,7 +156,7 @@ pub struct RouteService {
     builtin: axum::Router,
     identity: Arc<crate::identity::Identity>,
     upstream: Arc<dyn Upstream>,
-    response_timeout: Duration,
+    resilience: Arc<crate::resilience::Resilience>,
 }
 
 impl Service<Req> for RouteService {
@@ -177,10 +179,14 @@ impl Service<Req> for RouteService {
                 let mut req = req;
                 self.identity.attach_identity(route.name, &mut req);
                 let upstream = self.upstream.clone();
-                let timeout = self.response_timeout;
-                Box::pin(
-                    async move { Ok(proxy::forward(upstream.as_ref(), timeout, route, req).await) },
-                )
+                let resilience = self.resilience.clone();
+                Box::pin(async move {
+                    let via = proxy::Forwarding {
+                        upstream: upstream.as_ref(),
+                        resilience: &resilience,
+                    };
+                    Ok(proxy::forward(&via, route, req).await)
+                })
             }
             None => {
                 let id = meta

@@ -5,22 +5,27 @@
 //! `X-Forwarded-For/-Proto/-Host` describe the real client; HTTP/1.1 upgrades (WebSocket) are
 //! spliced end to end; upstream failures become 502/504 problems without internals.
 
+use crate::config_traffic::Fallback;
 use crate::layers::body_limit::BodyState;
 use crate::layers::boundary::X_FORWARDED_FOR;
 use crate::layers::{ConnInfo, Proxied, Req, RequestMeta, Res};
 use crate::metrics;
 use crate::problem::refuse;
+use crate::resilience::{Resilience, Stored, retryable};
 use crate::routes::Route;
 use axum::body::Body;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri, Version, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use palisade_core::principal::Principal;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const GATE: &str = "proxy";
+
+static FALLBACK: HeaderName = HeaderName::from_static("x-palisade-fallback");
 
 /// Sends a request upstream. The seam where tests or other transports plug in.
 pub trait Upstream: Send + Sync + std::fmt::Debug {
@@ -37,11 +42,19 @@ pub enum UpstreamError {
     Request(String),
 }
 
-/// Pooled hyper client with keep-alive, for `http://` and `https://` upstreams.
+type HyperClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// Pooled hyper clients with keep-alive, for `http://` and `https://` upstreams: one per distinct
+/// connect timeout (routes may set their own), chosen by the request's [`ConnectTimeout`].
 #[derive(Debug, Clone)]
 pub struct HyperUpstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
+    default: HyperClient,
+    by_connect_timeout: Arc<std::collections::HashMap<Duration, HyperClient>>,
 }
+
+/// The connect timeout a request's route wants (request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectTimeout(pub Duration);
 
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -51,7 +64,26 @@ pub struct PoolSettings {
 }
 
 impl HyperUpstream {
-    pub fn new(settings: PoolSettings) -> Self {
+    /// A client for the default connect timeout and one for each of `route_timeouts`.
+    pub fn new(settings: PoolSettings, route_timeouts: &[Duration]) -> Self {
+        let by_connect_timeout = route_timeouts
+            .iter()
+            .filter(|t| **t != settings.connect_timeout)
+            .map(|t| {
+                let s = PoolSettings {
+                    connect_timeout: *t,
+                    ..settings
+                };
+                (*t, Self::client(s))
+            })
+            .collect();
+        Self {
+            default: Self::client(settings),
+            by_connect_timeout: Arc::new(by_connect_timeout),
+        }
+    }
+
+    fn client(settings: PoolSettings) -> HyperClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -63,19 +95,23 @@ impl HyperUpstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        Client::builder(TokioExecutor::new())
             .pool_idle_timeout(settings.idle_timeout)
             .pool_max_idle_per_host(settings.max_idle_per_host)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .build(https);
-        Self { client }
+            .build(https)
     }
 }
 
 impl Upstream for HyperUpstream {
     fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>> {
-        let fut = self.client.request(req);
+        let client = req
+            .extensions()
+            .get::<ConnectTimeout>()
+            .and_then(|t| self.by_connect_timeout.get(&t.0))
+            .unwrap_or(&self.default);
+        let fut = client.request(req);
         Box::pin(async move {
             match fut.await {
                 Ok(res) => Ok(res.map(Body::new)),
@@ -195,13 +231,14 @@ fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
         .ok()
 }
 
+/// What `forward` needs besides the request: the transport and the breakers and fallback cache.
+pub struct Forwarding<'a> {
+    pub upstream: &'a dyn Upstream,
+    pub resilience: &'a Resilience,
+}
+
 /// Forwards `req` (which matched `route`) upstream and returns the response to send back.
-pub async fn forward(
-    upstream: &dyn Upstream,
-    response_timeout: Duration,
-    route: Arc<Route>,
-    mut req: Req,
-) -> Res {
+pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> Res {
     let (request_id, client_ip, https, prior_chain_trusted) =
         match req.extensions().get::<RequestMeta>() {
             Some(m) => (
@@ -222,21 +259,23 @@ pub async fn forward(
         .extensions()
         .get::<ConnInfo>()
         .map(|c| (c.peer.ip(), c.peer_ip_header.clone()));
+    let caller = req.extensions().get::<RequestMeta>().map(|m| {
+        crate::layers::throttle::caller_key(
+            req.extensions().get::<Arc<Principal>>().map(Arc::as_ref),
+            m,
+        )
+    });
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let original_uri = req.uri().clone();
+    let stale_target =
+        (route.fallback == Fallback::Stale && req.method() == Method::GET).then(|| {
+            original_uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string()
+        });
 
-    let uri = match target_uri(route.pick_upstream(), &route, req.uri()) {
-        Some(uri) => uri,
-        None => {
-            return refuse(
-                GATE,
-                "bad-target",
-                StatusCode::BAD_REQUEST,
-                "The request path cannot be forwarded.",
-                &request_id,
-            );
-        }
-    };
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
             .authority()
@@ -289,56 +328,77 @@ pub async fn forward(
             headers.insert(header::CONNECTION, conn);
         }
     }
-    *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
+    req.extensions_mut()
+        .insert(ConnectTimeout(route.connect_timeout));
 
-    let result = tokio::time::timeout(response_timeout, upstream.send(req)).await;
-    let mut res = match result {
-        Ok(Ok(res)) => res,
-        Ok(Err(e)) => {
-            if body_state.as_ref().is_some_and(|s| s.exceeded()) {
+    let retries = if !upgrade && retryable(req.method(), req.headers()) {
+        route.retries
+    } else {
+        0
+    };
+    let template = (retries > 0).then(|| (req.method().clone(), req.headers().clone()));
+    let mut first = Some(req);
+    let mut attempt = 0;
+    let mut res = loop {
+        let (base, probe) = match admitted_upstream(via.resilience, &route) {
+            Ok(chosen) => chosen,
+            Err(retry_after) => {
+                let served = stale_target
+                    .as_deref()
+                    .zip(caller.as_deref())
+                    .and_then(|(t, c)| via.resilience.stale(route.name, t, c));
+                return circuit_open(served, retry_after, via.resilience.now_ms(), &request_id);
+            }
+        };
+        let Some(uri) = target_uri(&base, &route, &original_uri) else {
+            return refuse(
+                GATE,
+                "bad-target",
+                StatusCode::BAD_REQUEST,
+                "The request path cannot be forwarded.",
+                &request_id,
+            );
+        };
+        let mut this = match (first.take(), &template) {
+            (Some(req), _) => req,
+            (None, Some((method, headers))) => {
+                let mut again = Request::new(Body::empty());
+                *again.method_mut() = method.clone();
+                *again.headers_mut() = headers.clone();
+                *again.version_mut() = Version::HTTP_11;
+                again
+                    .extensions_mut()
+                    .insert(ConnectTimeout(route.connect_timeout));
+                again
+            }
+            (None, None) => unreachable!("a request is only sent again when it has a template"),
+        };
+        *this.uri_mut() = uri;
+        let result = tokio::time::timeout(route.response_timeout, via.upstream.send(this)).await;
+        let failed = !matches!(&result, Ok(Ok(r)) if !r.status().is_server_error());
+        via.resilience.record(&base, failed, probe);
+        match result {
+            Ok(Ok(res)) => break res,
+            Ok(Err(UpstreamError::Connect(_) | UpstreamError::ConnectTimeout))
+                if attempt < retries =>
+            {
+                attempt += 1;
+                metrics::record_upstream_error(route.name, "connect-retried");
+                tokio::time::sleep(via.resilience.backoff(attempt)).await;
+            }
+            Ok(Err(e)) => return upstream_failed(&e, &route, body_state.as_deref(), &request_id),
+            Err(_) => {
+                tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
+                metrics::record_upstream_error(route.name, "response-timeout");
                 return refuse(
-                    "boundary",
-                    "body-too-large",
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "The request body exceeds the limit of {} bytes.",
-                        route.max_body
-                    ),
+                    GATE,
+                    "response-timeout",
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The upstream service did not answer in time; try again later.",
                     &request_id,
                 );
             }
-            let (kind, status, detail) = match &e {
-                UpstreamError::ConnectTimeout => (
-                    "connect-timeout",
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "The upstream service did not accept the connection in time; try again later.",
-                ),
-                UpstreamError::Connect(_) => (
-                    "connect-failed",
-                    StatusCode::BAD_GATEWAY,
-                    "The upstream service is unreachable; try again later.",
-                ),
-                UpstreamError::Request(_) => (
-                    "request-failed",
-                    StatusCode::BAD_GATEWAY,
-                    "The upstream service failed to answer; try again later.",
-                ),
-            };
-            tracing::warn!(request_id = %request_id, route = route.name, error = %e, "upstream error");
-            metrics::record_upstream_error(route.name, kind);
-            return refuse(GATE, kind, status, detail, &request_id);
-        }
-        Err(_) => {
-            tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
-            metrics::record_upstream_error(route.name, "response-timeout");
-            return refuse(
-                GATE,
-                "response-timeout",
-                StatusCode::GATEWAY_TIMEOUT,
-                "The upstream service did not answer in time; try again later.",
-                &request_id,
-            );
         }
     };
 
@@ -360,8 +420,135 @@ pub async fn forward(
     } else {
         remove_hop_by_hop(res.headers_mut());
     }
+    if let (Some(target), Some(caller)) = (stale_target, caller)
+        && via
+            .resilience
+            .keepable(&Method::GET, res.status(), res.headers())
+    {
+        res = keep_for_fallback(via.resilience, &route, &target, &caller, res).await;
+    }
     res.extensions_mut().insert(Proxied);
     res
+}
+
+/// The next upstream of the route whose breaker lets a request through (`is_probe` when it is
+/// half-open), or how long until one might.
+fn admitted_upstream(resilience: &Resilience, route: &Route) -> Result<(Uri, bool), Duration> {
+    let mut soonest = Duration::MAX;
+    for _ in 0..route.upstreams.len() {
+        let base = route.pick_upstream();
+        match resilience.admit(base) {
+            Ok(probe) => return Ok((base.clone(), probe)),
+            Err(retry_after) => soonest = soonest.min(retry_after),
+        }
+    }
+    Err(soonest)
+}
+
+/// The answer while every upstream of the route is open: the kept response, or 503.
+fn circuit_open(
+    served: Option<Arc<Stored>>,
+    retry_after: Duration,
+    now_ms: u64,
+    request_id: &str,
+) -> Res {
+    if let Some(stored) = served {
+        let mut res = Res::new(Body::from(stored.body.clone()));
+        *res.status_mut() = stored.status;
+        *res.headers_mut() = stored.headers.clone();
+        res.headers_mut()
+            .insert(FALLBACK.clone(), HeaderValue::from_static("stale"));
+        res.headers_mut()
+            .insert(header::AGE, crate::resilience::age_header(&stored, now_ms));
+        res.extensions_mut().insert(Proxied);
+        return res;
+    }
+    let mut res = refuse(
+        GATE,
+        "circuit-open",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The upstream service is failing and is being given time to recover; try again later.",
+        request_id,
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after.as_secs().max(1)),
+    );
+    res
+}
+
+/// Reads a small, complete response into memory, keeps a copy for the stale fallback, and
+/// returns it whole.
+async fn keep_for_fallback(
+    resilience: &Resilience,
+    route: &Route,
+    target: &str,
+    caller: &str,
+    res: Res,
+) -> Res {
+    use http_body_util::BodyExt;
+    let (parts, body) = res.into_parts();
+    match body.collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            resilience.keep(
+                route.name,
+                target,
+                caller,
+                Stored {
+                    status: parts.status,
+                    headers: parts.headers.clone(),
+                    body: bytes.clone(),
+                    stored_at_ms: resilience.now_ms(),
+                },
+            );
+            Res::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => {
+            tracing::warn!(route = route.name, error = %e, "upstream body failed");
+            Res::from_parts(parts, Body::empty())
+        }
+    }
+}
+
+fn upstream_failed(
+    e: &UpstreamError,
+    route: &Route,
+    body_state: Option<&BodyState>,
+    request_id: &str,
+) -> Res {
+    if body_state.is_some_and(|s| s.exceeded()) {
+        return refuse(
+            "boundary",
+            "body-too-large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The request body exceeds the limit of {} bytes.",
+                route.max_body
+            ),
+            request_id,
+        );
+    }
+    let (kind, status, detail) = match e {
+        UpstreamError::ConnectTimeout => (
+            "connect-timeout",
+            StatusCode::GATEWAY_TIMEOUT,
+            "The upstream service did not accept the connection in time; try again later.",
+        ),
+        UpstreamError::Connect(_) => (
+            "connect-failed",
+            StatusCode::BAD_GATEWAY,
+            "The upstream service is unreachable; try again later.",
+        ),
+        UpstreamError::Request(_) => (
+            "request-failed",
+            StatusCode::BAD_GATEWAY,
+            "The upstream service failed to answer; try again later.",
+        ),
+    };
+    tracing::warn!(request_id = %request_id, route = route.name, error = %e, "upstream error");
+    metrics::record_upstream_error(route.name, kind);
+    refuse(GATE, kind, status, detail, request_id)
 }
 
 #[cfg(test)]

@@ -178,8 +178,23 @@ pub async fn start_with_clock(
         clock.clone(),
         audit.clone(),
     ));
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let admission = Arc::new(crate::layers::admission::AdmissionControl::new(
+        config.admission.clone(),
+        workers,
+    ));
+    let resilience = Arc::new(crate::resilience::Resilience::new(
+        &config,
+        clock.clone(),
+        audit.clone(),
+    ));
     let state = Arc::new(AppState {
         throttle,
+        admission,
+        resilience,
         store,
         hot,
         clock,
@@ -195,10 +210,6 @@ pub async fn start_with_clock(
     // Fail at start, not at the first request, if a gate cannot be built.
     let gates = pipeline::Gates::new(&state).map_err(|e| StartError::Config(vec![e]))?;
 
-    let workers = match state.config.server.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     let listeners = bind_reuseport(state.config.server.listen, workers)
         .map_err(|e| io(&format!("listen on {}", state.config.server.listen), &e))?;
     let addr = listeners[0].local_addr().map_err(|e| io("listener", &e))?;
@@ -232,12 +243,15 @@ pub async fn start_with_clock(
                         return;
                     }
                 };
-                runtime.block_on(worker(listener, state, gates, tls, shutdown));
+                runtime.block_on(worker(i, listener, state, gates, tls, shutdown));
             })
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
     }
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
+    if state.admission.watches_memory() {
+        tokio::spawn(sample_memory(state.clone(), shutdown_rx.clone()));
+    }
     Ok(RunningGateway {
         addr,
         redirect_addr,
@@ -246,6 +260,21 @@ pub async fn start_with_clock(
         shutdown: shutdown_tx,
         workers: handles,
     })
+}
+
+/// Feeds the admission gate the process's resident memory, once a second.
+async fn sample_memory(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Some(bytes) = crate::layers::admission::resident_bytes() {
+                    state.admission.report_memory(bytes);
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
 }
 
 /// Identity's periodic duties on the control runtime, with a last flush at shutdown.
@@ -315,6 +344,7 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
 }
 
 async fn worker(
+    index: usize,
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     gates: pipeline::Gates,
@@ -329,12 +359,27 @@ async fn worker(
         }
     };
     let proxy = &state.config.proxy;
-    let upstream: Arc<dyn Upstream> = Arc::new(HyperUpstream::new(PoolSettings {
-        connect_timeout: proxy.connect_timeout.0,
-        idle_timeout: proxy.pool_idle_timeout.0,
-        max_idle_per_host: proxy.pool_max_idle_per_host,
-    }));
+    let route_timeouts: Vec<Duration> = state
+        .config
+        .routes
+        .iter()
+        .filter_map(|r| r.connect_timeout.map(|t| t.0))
+        .collect();
+    let upstream: Arc<dyn Upstream> = Arc::new(HyperUpstream::new(
+        PoolSettings {
+            connect_timeout: proxy.connect_timeout.0,
+            idle_timeout: proxy.pool_idle_timeout.0,
+            max_idle_per_host: proxy.pool_max_idle_per_host,
+        },
+        &route_timeouts,
+    ));
     let service = gates.service(&state, upstream);
+    if state.config.admission.enabled {
+        tokio::spawn(crate::layers::admission::probe_lag(
+            state.admission.clone(),
+            index,
+        ));
+    }
     let builder = Arc::new(http_builder(&state));
     let handshake_timeout = state.config.limits.header_read_timeout.0;
     let (alive, mut all_closed) = mpsc::channel::<()>(1);

@@ -22,6 +22,8 @@ pub struct AppState {
     pub authz: Arc<crate::authz::Authorizer>,
     pub tenants: Arc<crate::tenants::Tenants>,
     pub throttle: Arc<crate::layers::throttle::Throttle>,
+    pub admission: Arc<crate::layers::admission::AdmissionControl>,
+    pub resilience: Arc<crate::resilience::Resilience>,
     /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
     pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
 }

@@ -9,6 +9,7 @@
 //! headers, count metrics and write the access log. `boundary` runs first on the way in and
 //! attaches the [`RequestMeta`] that later gates read.
 
+pub mod admission;
 pub mod authorize;
 pub mod body_limit;
 pub mod boundary;

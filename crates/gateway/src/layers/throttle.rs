@@ -239,7 +239,7 @@ impl Check for Arc<Throttle> {
 }
 
 /// Who is counted: the API key, else the account, else the client IP.
-fn caller_key(principal: Option<&Principal>, meta: &RequestMeta) -> String {
+pub(crate) fn caller_key(principal: Option<&Principal>, meta: &RequestMeta) -> String {
     match principal {
         Some(p) if p.method == AuthMethod::ApiKey => {
             format!("key:{}", p.key_id.as_deref().unwrap_or(&p.subject))

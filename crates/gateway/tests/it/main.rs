@@ -10,5 +10,6 @@ mod listener;
 mod principals;
 mod proxy;
 mod ratelimit;
+mod resilience;
 
 pub use authorization::policies as authorization_policies;

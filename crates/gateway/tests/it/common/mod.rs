@@ -37,6 +37,7 @@ impl Seen {
 /// - `/hang`: never answers; `/gate`: answers once `release` is notified
 /// - `/stream-probe`: reports through `first_chunk` when the first body bytes arrive
 /// - `/ws`: accepts an HTTP/1.1 upgrade and echoes bytes
+/// - anything, while `down` is set: 503
 /// - anything else: 200 with `{"upstream": NAME}`
 #[derive(Clone)]
 pub struct Upstream {
@@ -46,6 +47,8 @@ pub struct Upstream {
     pub release: Arc<Notify>,
     pub first_chunk: Arc<Mutex<Option<mpsc::UnboundedSender<()>>>>,
     pub parked: Arc<std::sync::atomic::AtomicUsize>,
+    /// While set, every request gets 503 (the service is down behind a live socket).
+    pub down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Upstream {
@@ -58,6 +61,7 @@ impl Upstream {
             release: Arc::new(Notify::new()),
             first_chunk: Default::default(),
             parked: Default::default(),
+            down: Default::default(),
         };
         let shared = up.clone();
         tokio::spawn(async move {
@@ -178,6 +182,9 @@ async fn handle(
             .body(Full::from(body))
             .unwrap())
     };
+    if up.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return json(503, r#"{"status":"down"}"#.into());
+    }
     if path.ends_with("/trace") {
         return json(500, "Traceback (most recent call last):\n  File \"app.py\", line 3, in handler\nKeyError: 'db_password=hunter2'".into());
     }
@@ -208,6 +215,7 @@ pub fn config(data_dir: &std::path::Path, routes: Vec<RouteConfig>) -> Config {
     c.log.access = false;
     // Rate limits and load shedding change answers; the tests about them turn them on.
     c.rate_limit.enabled = false;
+    c.admission.enabled = false;
     c.routes = routes;
     c
 }
