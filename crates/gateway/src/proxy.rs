@@ -8,6 +8,7 @@
 use crate::config_traffic::Fallback;
 use crate::layers::body_limit::BodyState;
 use crate::layers::boundary::X_FORWARDED_FOR;
+use crate::layers::throttle::Caller;
 use crate::layers::{ConnInfo, Proxied, Req, RequestMeta, Res};
 use crate::metrics;
 use crate::problem::refuse;
@@ -259,22 +260,20 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         .extensions()
         .get::<ConnInfo>()
         .map(|c| (c.peer.ip(), c.peer_ip_header.clone()));
-    let caller = req.extensions().get::<RequestMeta>().map(|m| {
-        crate::layers::throttle::caller_key(
-            req.extensions().get::<Arc<Principal>>().map(Arc::as_ref),
-            m,
-        )
-    });
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let original_uri = req.uri().clone();
-    let stale_target =
-        (route.fallback == Fallback::Stale && req.method() == Method::GET).then(|| {
+    // The stale fallback is kept per route, path and query, and caller.
+    let stale_key = (route.fallback == Fallback::Stale && req.method() == Method::GET).then(|| {
+        let principal = req.extensions().get::<Arc<Principal>>().map(Arc::as_ref);
+        (
             original_uri
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
-                .to_string()
-        });
+                .to_string(),
+            Caller::of(principal, client_ip).to_string(),
+        )
+    });
 
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
@@ -344,10 +343,9 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         let (base, probe) = match admitted_upstream(via.resilience, &route) {
             Ok(chosen) => chosen,
             Err(retry_after) => {
-                let served = stale_target
-                    .as_deref()
-                    .zip(caller.as_deref())
-                    .and_then(|(t, c)| via.resilience.stale(route.name, t, c));
+                let served = stale_key
+                    .as_ref()
+                    .and_then(|(target, caller)| via.resilience.stale(route.name, target, caller));
                 return circuit_open(served, retry_after, via.resilience.now_ms(), &request_id);
             }
         };
@@ -420,7 +418,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
     } else {
         remove_hop_by_hop(res.headers_mut());
     }
-    if let (Some(target), Some(caller)) = (stale_target, caller)
+    if let Some((target, caller)) = stale_key
         && via
             .resilience
             .keepable(&Method::GET, res.status(), res.headers())

@@ -89,12 +89,21 @@ impl MemoryLimiter {
 
     /// The key of `identity` under `rule`.
     pub fn key(&self, rule: &str, identity: &str) -> u128 {
+        self.key_of(rule, &[identity.as_bytes()])
+    }
+
+    /// The key of an identity given in parts (no allocation on the hot path); each part is
+    /// length-prefixed, so different splits never collide.
+    pub fn key_of(&self, rule: &str, parts: &[&[u8]]) -> u128 {
         let half = |domain: u8| {
             let mut h = self.keyer.build_hasher();
             h.write_u8(domain);
+            h.write_usize(rule.len());
             h.write(rule.as_bytes());
-            h.write_u8(0xff);
-            h.write(identity.as_bytes());
+            for part in parts {
+                h.write_usize(part.len());
+                h.write(part);
+            }
             h.finish()
         };
         ((half(1) as u128) << 64) | half(2) as u128

@@ -23,6 +23,7 @@ use palisade_core::clock::SharedClock;
 use palisade_core::principal::{AuthMethod, Principal};
 use palisade_core::ratelimit::{Algorithm, Decision, MemoryLimiter, Quota};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub const GATE: &str = "throttle";
@@ -127,7 +128,7 @@ impl Throttle {
             return Ok(None);
         }
         let principal = req.extensions().get::<Arc<Principal>>();
-        let who = caller_key(principal.map(Arc::as_ref), meta);
+        let who = Caller::of(principal.map(Arc::as_ref), meta.client_ip);
         let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
         let category = category(req.method(), req.uri().path(), meta);
         let now = self.clock.now_millis();
@@ -140,10 +141,10 @@ impl Throttle {
             .chain(&self.global);
         for rule in rules {
             let quota = rule.quota.scaled(multiplier);
-            let key = self.limiter.key(rule.name, &who);
+            let key = who.key(&self.limiter, rule.name);
             let decision = self.limiter.decide(key, rule.algorithm, &quota, now);
             if !decision.allowed {
-                self.record_refusal(rule, key, &quota, &who, meta, now);
+                self.record_refusal(rule, key, &quota, &who.to_string(), meta, now);
                 return Err(self.refusal(rule, &quota, &decision, meta));
             }
             if tightest.is_none_or(|(_, _, d)| decision.remaining < d.remaining) {
@@ -239,14 +240,51 @@ impl Check for Arc<Throttle> {
 }
 
 /// Who is counted: the API key, else the account, else the client IP.
-pub(crate) fn caller_key(principal: Option<&Principal>, meta: &RequestMeta) -> String {
-    match principal {
-        Some(p) if p.method == AuthMethod::ApiKey => {
-            format!("key:{}", p.key_id.as_deref().unwrap_or(&p.subject))
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller<'a> {
+    Key(&'a str),
+    User(&'a str),
+    External { issuer: &'a str, subject: &'a str },
+    Ip(IpAddr),
+}
+
+impl<'a> Caller<'a> {
+    pub(crate) fn of(principal: Option<&'a Principal>, client_ip: IpAddr) -> Self {
+        match principal {
+            Some(p) if p.method == AuthMethod::ApiKey => {
+                Caller::Key(p.key_id.as_deref().unwrap_or(&p.subject))
+            }
+            Some(p) if p.method == AuthMethod::External => Caller::External {
+                issuer: &p.issuer,
+                subject: &p.subject,
+            },
+            Some(p) => Caller::User(&p.subject),
+            None => Caller::Ip(client_ip),
         }
-        Some(p) if p.method == AuthMethod::External => format!("ext:{}:{}", p.issuer, p.subject),
-        Some(p) => format!("user:{}", p.subject),
-        None => format!("ip:{}", meta.client_ip),
+    }
+
+    /// The limiter key, hashed from the parts without building a string.
+    fn key(&self, limiter: &MemoryLimiter, rule: &str) -> u128 {
+        match self {
+            Caller::Key(id) => limiter.key_of(rule, &[b"key", id.as_bytes()]),
+            Caller::User(id) => limiter.key_of(rule, &[b"user", id.as_bytes()]),
+            Caller::External { issuer, subject } => {
+                limiter.key_of(rule, &[b"ext", issuer.as_bytes(), subject.as_bytes()])
+            }
+            Caller::Ip(IpAddr::V4(ip)) => limiter.key_of(rule, &[b"ip", &ip.octets()]),
+            Caller::Ip(IpAddr::V6(ip)) => limiter.key_of(rule, &[b"ip", &ip.octets()]),
+        }
+    }
+}
+
+impl std::fmt::Display for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Key(id) => write!(f, "key:{id}"),
+            Caller::User(id) => write!(f, "user:{id}"),
+            Caller::External { issuer, subject } => write!(f, "ext:{issuer}:{subject}"),
+            Caller::Ip(ip) => write!(f, "ip:{ip}"),
+        }
     }
 }
 
