@@ -190,27 +190,48 @@ async fn put_member(
             "You cannot give this role: it grants more than you hold.",
         );
     }
-    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    let store = state.store.clone();
+    let tenant_id = id.clone();
+    let put = |user_id, created_at| async move {
+        let member = MembershipRecord {
+            tenant_id,
+            user_id,
+            role: body.role,
+            created_at,
+        };
+        store.member_put(&member).await
     };
-    let member = MembershipRecord {
-        tenant_id: id.clone(),
-        user_id,
-        role: body.role,
-        created_at: state.identity.now_ms() as i64,
-    };
-    if let Err(e) = state.store.member_put(&member).await {
-        return ctx.unavailable(e);
-    }
-    changed(
+    link(
         &state,
         &ctx,
         &caller,
+        (&id, &user),
         "tenant.member_set",
-        &format!("{id}/{user_id}"),
+        put,
     )
-    .await;
+    .await
+}
+
+/// Writes a tenant-user link (a membership or a resource grant), once both exist, and records it.
+async fn link<Fut>(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    (tenant, user): (&str, &str),
+    event: &'static str,
+    put: impl FnOnce(Uuid, i64) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = palisade_store::StoreResult<()>>,
+{
+    let user_id = match tenant_and_user(state, ctx, tenant, user).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Err(e) = put(user_id, state.identity.now_ms() as i64).await {
+        return ctx.unavailable(e);
+    }
+    changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -339,28 +360,25 @@ async fn put_grants(
             "Give 1-100 grants like \"graphs.read\", \"tools.*\" or \"*.read\".",
         );
     }
-    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let grant = ResourceGrantRecord {
-        tenant_id: id.clone(),
-        user_id,
-        grants: body.grants,
-        created_at: state.identity.now_ms() as i64,
-    };
-    if let Err(e) = state.store.resource_grant_put(&grant).await {
-        return ctx.unavailable(e);
+    if !state.authz.covers(&caller.0.roles, &body.grants) {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "grant-not-held",
+            "You cannot give grants beyond your own.",
+        );
     }
-    changed(
-        &state,
-        &ctx,
-        &caller,
-        "tenant.grant_set",
-        &format!("{id}/{user_id}"),
-    )
-    .await;
-    StatusCode::NO_CONTENT.into_response()
+    let store = state.store.clone();
+    let tenant_id = id.clone();
+    let put = |user_id, created_at| async move {
+        let grant = ResourceGrantRecord {
+            tenant_id,
+            user_id,
+            grants: body.grants,
+            created_at,
+        };
+        store.resource_grant_put(&grant).await
+    };
+    link(&state, &ctx, &caller, (&id, &user), "tenant.grant_set", put).await
 }
 
 async fn remove_grants(

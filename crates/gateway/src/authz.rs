@@ -163,17 +163,24 @@ impl Authorizer {
     /// included) covered by one of theirs? Nobody hands out more than they hold.
     pub fn may_give_role(&self, roles: &[String], wanted: &str) -> bool {
         let policies = self.policies();
+        policies
+            .matrix()
+            .grants_of(wanted)
+            .is_some_and(|theirs| self.covers(roles, theirs))
+    }
+
+    /// Is every grant in `theirs` covered by a grant of `roles`?
+    pub fn covers(&self, roles: &[String], theirs: &[String]) -> bool {
+        let policies = self.policies();
         let m = policies.matrix();
         let mine: Vec<&String> = roles
             .iter()
             .filter_map(|r| m.grants_of(r))
             .flatten()
             .collect();
-        m.grants_of(wanted).is_some_and(|theirs| {
-            theirs.iter().all(|t| {
-                mine.iter()
-                    .any(|g| palisade_core::policy::grant_covers(g, t))
-            })
+        theirs.iter().all(|t| {
+            mine.iter()
+                .any(|g| palisade_core::policy::grant_covers(g, t))
         })
     }
 

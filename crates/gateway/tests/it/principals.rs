@@ -286,6 +286,15 @@ async fn a_resource_grant_reaches_one_tenant_without_a_membership() {
     )
     .await;
     assert_problem(res, 422, "invalid-grants").await;
+    let res = call(
+        &env,
+        "PUT",
+        &format!("/admin/tenants/a/grants/{bob}"),
+        &admin,
+        Some(json!({"grants": ["*"]})),
+    )
+    .await;
+    assert_problem(res, 403, "grant-not-held").await;
 
     assert_eq!(
         call(
