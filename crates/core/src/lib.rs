@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod audit;
 pub mod breaker;
 pub mod brute_force;
 pub mod client_ip;

@@ -1,0 +1,182 @@
+//! The audit trail's rules: the record, its canonical form, the hash chain, signed checkpoints,
+//! and the verifier.
+//!
+//! Every record carries a sequence number and `hash = SHA-256(prev_hash ‖ canonical(record))`,
+//! where the canonical form is JSON with sorted keys and no whitespace over every field except
+//! the two hashes. A checkpoint signs `(seq, hash)` with an Ed25519 key kept apart from token
+//! keys, so rewriting the trail and recomputing the hashes is still detected by anyone holding
+//! the public key, and so is cutting off the tail up to the last checkpoint.
+//!
+//! Guarantees: [`verify`] reports the first broken sequence number for a changed, deleted,
+//! inserted or reordered record, a broken signature, or a tail cut below a checkpoint; records
+//! purged by retention are accepted only as a whole prefix that ends where a purge record says.
+
+mod canonical;
+mod chain;
+pub mod taxonomy;
+#[cfg(test)]
+mod tests;
+
+pub use canonical::canonical_json;
+pub use chain::{Broken, CheckpointSigner, Verified, verify, verify_checkpoint};
+
+use serde::{Deserialize, Serialize};
+
+/// Hash of the record before the first one.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "LOW",
+            Risk::Medium => "MEDIUM",
+            Risk::High => "HIGH",
+            Risk::Critical => "CRITICAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Risk> {
+        match s.to_ascii_uppercase().as_str() {
+            "LOW" => Some(Risk::Low),
+            "MEDIUM" => Some(Risk::Medium),
+            "HIGH" => Some(Risk::High),
+            "CRITICAL" => Some(Risk::Critical),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        match s {
+            "success" => Some(Outcome::Success),
+            "failure" => Some(Outcome::Failure),
+            "denied" => Some(Outcome::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// One event as stored: what happened, and its place in the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    /// UUIDv7.
+    pub id: String,
+    /// Unix milliseconds, UTC.
+    pub ts_ms: i64,
+    pub event_type: String,
+    pub risk: Risk,
+    /// User, service account or key id.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub tenant: Option<String>,
+    pub result: Outcome,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Already redacted by the emitter.
+    pub details: serde_json::Value,
+    #[serde(with = "hex32")]
+    pub prev_hash: [u8; 32],
+    #[serde(with = "hex32")]
+    pub hash: [u8; 32],
+}
+
+impl AuditRecord {
+    /// The bytes the chain hashes: every field but the two hashes, canonically.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("prev_hash");
+            map.remove("hash");
+        }
+        canonical_json(&value).into_bytes()
+    }
+
+    /// Fills in `prev_hash` and `hash` after `prev`.
+    pub fn link(&mut self, prev: [u8; 32]) {
+        self.prev_hash = prev;
+        self.hash = chain::link_hash(&prev, &self.canonical());
+    }
+}
+
+/// A signed statement that the chain had `hash` at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    #[serde(with = "hex32")]
+    pub hash: [u8; 32],
+    pub ts_ms: i64,
+    /// Key id of the audit signing key.
+    pub kid: String,
+    /// Ed25519 signature over [`Checkpoint::message`].
+    pub signature: Vec<u8>,
+}
+
+impl Checkpoint {
+    /// What is signed: a domain tag, the sequence number, the hash and the time.
+    pub fn message(seq: u64, hash: &[u8; 32], ts_ms: i64) -> Vec<u8> {
+        let mut m = b"palisade-audit-checkpoint-v1".to_vec();
+        m.extend_from_slice(&seq.to_be_bytes());
+        m.extend_from_slice(hash);
+        m.extend_from_slice(&ts_ms.to_be_bytes());
+        m
+    }
+}
+
+/// Lowercase hex for 32-byte hashes in JSON.
+pub mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn encode(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn decode(s: &str) -> Option<[u8; 32]> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(out)
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        decode(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}

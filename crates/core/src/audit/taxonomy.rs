@@ -1,0 +1,281 @@
+//! The documented event types, each with its retention class and default risk.
+
+use super::Risk;
+
+/// Retention classes (days kept by default: 365, 365, 180, 90).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    Security,
+    CredentialAccess,
+    ToolExecution,
+    ApiCall,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Security => "security",
+            Class::CredentialAccess => "credential_access",
+            Class::ToolExecution => "tool_execution",
+            Class::ApiCall => "api_call",
+        }
+    }
+
+    pub fn default_retention_days(self) -> u32 {
+        match self {
+            Class::Security | Class::CredentialAccess => 365,
+            Class::ToolExecution => 180,
+            Class::ApiCall => 90,
+        }
+    }
+}
+
+pub struct EventType {
+    pub name: &'static str,
+    pub class: Class,
+    pub risk: Risk,
+    pub description: &'static str,
+}
+
+const fn t(name: &'static str, class: Class, risk: Risk, description: &'static str) -> EventType {
+    EventType {
+        name,
+        class,
+        risk,
+        description,
+    }
+}
+
+use Class::*;
+use Risk::*;
+
+pub const EVENT_TYPES: &[EventType] = &[
+    t("auth.login_success", Security, Low, "a sign-in succeeded"),
+    t(
+        "auth.login_failure",
+        Security,
+        Medium,
+        "a sign-in failed (unknown account, wrong password, disabled)",
+    ),
+    t("auth.logout", Security, Low, "a session ended by its owner"),
+    t(
+        "auth.refresh",
+        Security,
+        Low,
+        "a refresh token was exchanged",
+    ),
+    t(
+        "auth.refresh_reuse_detected",
+        Security,
+        High,
+        "a rotated refresh token came back: its session is revoked",
+    ),
+    t(
+        "auth.token_revoked",
+        Security,
+        Medium,
+        "an access token was revoked",
+    ),
+    t(
+        "auth.session_revoked",
+        Security,
+        Medium,
+        "a session was revoked",
+    ),
+    t(
+        "auth.sessions_revoked_all",
+        Security,
+        Medium,
+        "every session of an account was revoked",
+    ),
+    t(
+        "auth.device_mismatch",
+        Security,
+        High,
+        "a device-bound token came from another device",
+    ),
+    t(
+        "mfa.enrolled",
+        Security,
+        Medium,
+        "a second factor was added",
+    ),
+    t(
+        "mfa.challenge_failed",
+        Security,
+        Medium,
+        "a second-factor check failed",
+    ),
+    t(
+        "apikey.created",
+        CredentialAccess,
+        Medium,
+        "an API key was created",
+    ),
+    t(
+        "apikey.rotated",
+        CredentialAccess,
+        Medium,
+        "an API key was replaced by a new one",
+    ),
+    t(
+        "apikey.revoked",
+        CredentialAccess,
+        Medium,
+        "an API key was revoked",
+    ),
+    t(
+        "authz.denied",
+        Security,
+        Medium,
+        "a request was refused by policy (403)",
+    ),
+    t(
+        "authz.privilege_escalation_attempt",
+        Security,
+        High,
+        "a non-administrator tried an administrator action",
+    ),
+    t(
+        "ratelimit.exceeded",
+        Security,
+        Low,
+        "a caller passed a rate limit (sampled: one per key and period)",
+    ),
+    t("ip.blocked", Security, High, "an IP was blocked"),
+    t("ip.unblocked", Security, Medium, "an IP block was lifted"),
+    t(
+        "inspect.injection_attempt",
+        Security,
+        High,
+        "input matched an injection or traversal pattern",
+    ),
+    t(
+        "credential.access",
+        CredentialAccess,
+        Medium,
+        "a stored credential or secret was read",
+    ),
+    t(
+        "secret.write",
+        CredentialAccess,
+        Medium,
+        "a secret was written, deleted or restored",
+    ),
+    t("user.created", Security, Low, "an account was created"),
+    t("user.invited", Security, Low, "an invitation was issued"),
+    t(
+        "user.disabled",
+        Security,
+        Medium,
+        "an account was disabled or enabled",
+    ),
+    t(
+        "user.role_changed",
+        Security,
+        High,
+        "an account's roles or tier changed",
+    ),
+    t(
+        "service_account.created",
+        Security,
+        Medium,
+        "a service account was created",
+    ),
+    t("tenant.created", Security, Medium, "a tenant was created"),
+    t("tenant.deleted", Security, Medium, "a tenant was deleted"),
+    t(
+        "tenant.member_set",
+        Security,
+        Medium,
+        "a member's role in a tenant was set",
+    ),
+    t(
+        "tenant.member_removed",
+        Security,
+        Medium,
+        "a member left a tenant",
+    ),
+    t(
+        "tenant.grant_set",
+        Security,
+        Medium,
+        "resource grants in a tenant were set",
+    ),
+    t(
+        "tenant.grant_removed",
+        Security,
+        Medium,
+        "resource grants in a tenant were removed",
+    ),
+    t(
+        "config.reloaded",
+        Security,
+        Medium,
+        "roles and route policies were reloaded",
+    ),
+    t(
+        "config.reload_failed",
+        Security,
+        Medium,
+        "a reload was refused; the old policy stays",
+    ),
+    t(
+        "identity.handoff",
+        Security,
+        Low,
+        "the gateway applied a change queued by the CLI",
+    ),
+    t(
+        "circuit.opened",
+        Security,
+        High,
+        "an upstream's circuit opened",
+    ),
+    t(
+        "circuit.half_open",
+        Security,
+        Low,
+        "an upstream's circuit lets probes through",
+    ),
+    t(
+        "circuit.closed",
+        Security,
+        Low,
+        "an upstream's circuit closed",
+    ),
+    t(
+        "data.exported",
+        CredentialAccess,
+        High,
+        "data was exported (including the audit trail)",
+    ),
+    t(
+        "data.deleted",
+        Security,
+        High,
+        "data was deleted on request",
+    ),
+    t(
+        "audit.purged",
+        Security,
+        Medium,
+        "expired audit records were purged (with a signed checkpoint)",
+    ),
+    t(
+        "tool.executed",
+        ToolExecution,
+        Low,
+        "an agent tool call passed the gateway",
+    ),
+    t(
+        "api.request",
+        ApiCall,
+        Low,
+        "an API request passed the gateway (per-request audit)",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static EventType> {
+    EVENT_TYPES.iter().find(|t| t.name == name)
+}
