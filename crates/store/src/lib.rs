@@ -10,10 +10,12 @@
 //! Every backend must pass the same [`conformance`] suite.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod conformance;
 pub mod identity;
 pub mod memory;
 pub mod sqlite;
+mod sqlite_audit;
 mod sqlite_identity;
 
 use async_trait::async_trait;
@@ -40,7 +42,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Durable state.
 #[async_trait]
 pub trait Store:
-    identity::IdentityStore + identity::TenantStore + Send + Sync + std::fmt::Debug
+    identity::IdentityStore + identity::TenantStore + audit::AuditStore + Send + Sync + std::fmt::Debug
 {
     /// Short backend name for logs and `/readyz` (`sqlite`, `memory`, ...).
     fn backend(&self) -> &'static str;

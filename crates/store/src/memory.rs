@@ -31,6 +31,8 @@ struct Identity {
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
     grants: BTreeMap<(String, Uuid), ResourceGrantRecord>,
+    audit: Vec<palisade_core::audit::AuditRecord>,
+    checkpoints: BTreeMap<u64, palisade_core::audit::Checkpoint>,
 }
 
 #[async_trait]
@@ -530,6 +532,60 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+#[async_trait]
+impl crate::audit::AuditStore for MemoryStore {
+    async fn audit_append(&self, records: &[palisade_core::audit::AuditRecord]) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        if let (Some(last), Some(first)) = (id.audit.last(), records.first())
+            && last.seq + 1 != first.seq
+        {
+            return Err(StoreError::Conflict(format!(
+                "audit record {} does not follow the stored head {}",
+                first.seq, last.seq
+            )));
+        }
+        id.audit.extend_from_slice(records);
+        Ok(())
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(u64, [u8; 32])>> {
+        Ok(lock(&self.identity).audit.last().map(|r| (r.seq, r.hash)))
+    }
+
+    async fn audit_range(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<palisade_core::audit::AuditRecord>> {
+        Ok(lock(&self.identity)
+            .audit
+            .iter()
+            .filter(|r| r.seq >= from_seq)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_checkpoint_put(&self, cp: &palisade_core::audit::Checkpoint) -> StoreResult<()> {
+        lock(&self.identity)
+            .checkpoints
+            .entry(cp.seq)
+            .or_insert_with(|| cp.clone());
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&self) -> StoreResult<Vec<palisade_core::audit::Checkpoint>> {
+        Ok(lock(&self.identity).checkpoints.values().cloned().collect())
+    }
+
+    async fn audit_purge_through(&self, through: u64) -> StoreResult<u64> {
+        let mut id = lock(&self.identity);
+        let before = id.audit.len();
+        id.audit.retain(|r| r.seq > through);
+        Ok((before - id.audit.len()) as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,6 +598,7 @@ mod tests {
         conformance::store_suite(&MemoryStore::default()).await;
         conformance::identity_suite(&MemoryStore::default()).await;
         conformance::tenant_suite(&MemoryStore::default()).await;
+        conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
     }
 

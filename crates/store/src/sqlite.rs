@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "service_accounts_and_grants",
         include_str!("../migrations/sqlite/0004_service_accounts_and_grants.sql"),
     ),
+    (
+        5,
+        "audit",
+        include_str!("../migrations/sqlite/0005_audit.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -148,7 +153,69 @@ mod tests {
         conformance::store_suite(&store).await;
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
+        conformance::audit_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn the_audit_table_refuses_update_and_delete_and_verify_catches_a_bypass() {
+        use crate::audit::AuditStore;
+        use palisade_core::audit::{AuditRecord, GENESIS, Outcome, Risk, verify};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+        let mut prev = GENESIS;
+        let records: Vec<AuditRecord> = (1..=5)
+            .map(|seq| {
+                let mut r = AuditRecord {
+                    seq,
+                    id: format!("id-{seq}"),
+                    ts_ms: seq as i64,
+                    event_type: "authz.denied".into(),
+                    risk: Risk::Medium,
+                    actor: Some("u1".into()),
+                    action: None,
+                    resource_type: None,
+                    resource_id: None,
+                    tenant: None,
+                    result: Outcome::Denied,
+                    client_ip: None,
+                    user_agent: None,
+                    request_id: None,
+                    details: serde_json::json!({}),
+                    prev_hash: GENESIS,
+                    hash: GENESIS,
+                };
+                r.link(prev);
+                prev = r.hash;
+                r
+            })
+            .collect();
+        store.audit_append(&records).await.unwrap();
+        let (signer, _) = palisade_core::audit::CheckpointSigner::generate("k").unwrap();
+        store
+            .audit_checkpoint_put(&signer.sign(5, prev, 5))
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE audit_events SET result = 'success' WHERE seq = 3",
+            "DELETE FROM audit_events WHERE seq = 5",
+            "DELETE FROM audit_checkpoints",
+        ] {
+            let err = sqlx::query(sql).execute(&store.pool).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        // Someone with the file drops the trigger and edits a row: the chain names it.
+        sqlx::query("DROP TRIGGER audit_events_no_update")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET result = 'success' WHERE seq = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let stored = store.audit_range(0, 10).await.unwrap();
+        let broken = verify(&stored, &[], &Default::default(), false).unwrap_err();
+        assert_eq!(broken.seq, 3);
     }
 
     #[tokio::test]
