@@ -168,6 +168,24 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and the signed checkpoints; print OK with the count, or the first
+    /// broken sequence number (exit 1).
+    Verify {
+        /// Start here instead of at the beginning (its link backwards is taken as given).
+        #[arg(long, value_name = "SEQ")]
+        from: Option<u64>,
+        /// The audit public key (hex, as `palisade audit key` prints it), kept outside the
+        /// store; without it the key stored beside the trail is used, which someone able to
+        /// rewrite the trail could also replace.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the audit signing key's id and public key (hex), to keep outside the store.
+    Key,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum IpCommand {
     /// Lift a brute-force block on an address.
     Unblock { ip: std::net::IpAddr },
@@ -645,6 +663,96 @@ impl Admin {
             }
         }
         Ok(())
+    }
+
+    pub async fn audit(&self, cmd: AuditCommand) -> Result<bool> {
+        let store = &self.identity.store;
+        let (from, public_key) = match cmd {
+            AuditCommand::Verify { from, public_key } => (from, public_key),
+            AuditCommand::Key => {
+                let kid = store.meta_get("audit.kid").await?.ok_or_else(|| {
+                    anyhow!("no audit key yet: it is made when the gateway first starts")
+                })?;
+                let public = store
+                    .meta_get(&palisade_gateway::audit_trail::public_key_meta(&kid))
+                    .await?
+                    .ok_or_else(|| anyhow!("the public half of audit key {kid} is missing"))?;
+                println!("{kid} {public}");
+                return Ok(true);
+            }
+        };
+        let checkpoints = store.audit_checkpoints().await?;
+        let pinned = match public_key {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(
+                    palisade_gateway::audit_trail::hex_decode(
+                        text.split_whitespace().last().unwrap_or(""),
+                    )
+                    .ok_or_else(|| anyhow!("{} is not a hex public key", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let mut keys = std::collections::BTreeMap::new();
+        for cp in &checkpoints {
+            if keys.contains_key(&cp.kid) {
+                continue;
+            }
+            let key = match &pinned {
+                Some(k) => Some(k.clone()),
+                None => store
+                    .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
+                    .await?
+                    .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h)),
+            };
+            if let Some(k) = key {
+                keys.insert(cp.kid.clone(), k);
+            }
+        }
+        let mut verifier = palisade_core::audit::Verifier::new(&checkpoints, &keys, from.is_some())
+            .map_err(|b| anyhow!("BROKEN at sequence {}: {}", b.seq, b.reason));
+        let mut next = from.unwrap_or(0);
+        let outcome = loop {
+            let v = match verifier.as_mut() {
+                Ok(v) => v,
+                Err(_) => break None,
+            };
+            let page = store.audit_range(next, 10_000).await?;
+            let Some(last) = page.last() else {
+                break None;
+            };
+            next = last.seq + 1;
+            if let Some(broken) = page.iter().find_map(|r| v.push(r).err()) {
+                break Some(broken);
+            }
+        };
+        let result = match (outcome, verifier) {
+            (Some(b), _) => Err(b),
+            (None, Err(e)) => {
+                println!("{e}");
+                return Ok(false);
+            }
+            (None, Ok(v)) => v.finish(),
+        };
+        match result {
+            Ok(ok) => {
+                let range = match (ok.first_seq, ok.last_seq) {
+                    (Some(a), Some(b)) => format!(" (sequence {a}..{b})"),
+                    _ => String::new(),
+                };
+                println!(
+                    "OK: {} records{range}, {} signed checkpoints",
+                    ok.count, ok.checkpoints
+                );
+                Ok(true)
+            }
+            Err(b) => {
+                println!("BROKEN at sequence {}: {}", b.seq, b.reason);
+                Ok(false)
+            }
+        }
     }
 
     pub async fn ip(&self, cmd: IpCommand) -> Result<()> {

@@ -83,6 +83,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::PolicyCommand,
     },
+    /// The audit trail: verify its hash chain and signed checkpoints.
+    Audit {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
     /// Manage IP blocks placed by the brute-force defense.
     Ip {
         #[command(flatten)]
@@ -158,21 +165,11 @@ fn main() -> ExitCode {
         Command::Tenant { store, command } => {
             with_admin(store, |a| async move { a.tenant(command).await })
         }
+        Command::Audit { store, command } => {
+            judged(store, |a| async move { a.audit(command).await })
+        }
         Command::Policy { store, command } => {
-            let allowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = allowed.clone();
-            with_admin(store, |a| async move {
-                let ok = a.policy(command).await?;
-                flag.store(ok, std::sync::atomic::Ordering::Relaxed);
-                Ok(())
-            })
-            .map(|code| {
-                if allowed.load(std::sync::atomic::Ordering::Relaxed) {
-                    code
-                } else {
-                    ExitCode::FAILURE
-                }
-            })
+            judged(store, |a| async move { a.policy(command).await })
         }
     };
     match result {
@@ -182,6 +179,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs an admin command whose answer is a verdict: exit 0 when it says yes.
+fn judged<F, Fut>(store: admin::StoreArgs, run: F) -> Result<ExitCode>
+where
+    F: FnOnce(admin::Admin) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let allowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = allowed.clone();
+    let code = with_admin(store, |a| async move {
+        let ok = run(a).await?;
+        flag.store(ok, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    })?;
+    Ok(if allowed.load(std::sync::atomic::Ordering::Relaxed) {
+        code
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn load(source: &SourceArgs) -> Result<(Config, Environment, Option<PathBuf>)> {

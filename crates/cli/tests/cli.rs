@@ -578,3 +578,85 @@ fn a_service_account_acts_through_scoped_keys() {
     );
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let served = Served::start(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[],
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let res = http
+            .post(format!("{}/auth/login", served.base))
+            .json(&serde_json::json!({"email": "nobody@example.com", "password": "not the password 1"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(res.status().as_u16(), 401 | 429),
+            "{}",
+            res.status()
+        );
+    }
+    let (ok_exit, logs) = served.stop();
+    assert!(ok_exit, "{logs}");
+
+    let data = ["--data-dir", "data"];
+    let verified = ok(d, &["audit", "verify", data[0], data[1]]);
+    let last: u64 = verified
+        .split("..")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("OK with a range: {verified}"));
+    assert!(
+        verified.starts_with(&format!(
+            "OK: {last} records (sequence 1..{last}), 1 signed checkpoints"
+        )),
+        "{verified}"
+    );
+    let key = ok(d, &["audit", "key", data[0], data[1]]);
+    std::fs::write(d.join("audit.pub"), &key).unwrap();
+    let pinned = ok(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            "audit.pub",
+            data[0],
+            data[1],
+        ],
+    );
+    assert_eq!(pinned, verified);
+
+    // A key that did not sign the checkpoints vouches for nothing.
+    let (other, _) = palisade_core::audit::CheckpointSigner::generate("x").unwrap();
+    let hex: String = other
+        .public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(d.join("other.pub"), hex).unwrap();
+    let wrong = run(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            "other.pub",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        stdout(&wrong).contains(&format!("BROKEN at sequence {last}")),
+        "{}",
+        stdout(&wrong)
+    );
+}

@@ -1,9 +1,8 @@
 //! Audit events emitted by the gates and the built-in APIs.
 //!
-//! This is the emitting side only: every event goes to the log under the target
-//! `palisade::audit` (one structured line, details redacted like the logs) and into a bounded
-//! in-memory ring of recent events. The durable, hash-chained trail is the audit issue's work; it
-//! will consume the same [`AuditEvent`]s.
+//! Every event goes to the log under the target `palisade::audit` (one structured line, details
+//! redacted like the logs), into a bounded in-memory ring of recent events, and — once the server
+//! has attached it — to the durable, hash-chained trail ([`crate::audit_trail`]).
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -74,6 +73,39 @@ impl AuditEvent {
         self.details = details;
         self
     }
+
+    /// The event as the durable trail stores it (`resource` "type:id" is split in two).
+    pub fn draft(&self) -> crate::audit_trail::Draft {
+        use palisade_core::audit::{Outcome as O, Risk as R};
+        let (resource_type, resource_id) = match self.resource.as_deref().map(|r| r.split_once(':'))
+        {
+            Some(Some((t, id))) => (Some(t.to_string()), Some(id.to_string())),
+            Some(None) => (None, self.resource.clone()),
+            None => (None, None),
+        };
+        crate::audit_trail::Draft {
+            event_type: self.event_type.to_string(),
+            risk: match self.risk {
+                Risk::Low => R::Low,
+                Risk::Medium => R::Medium,
+                Risk::High => R::High,
+                Risk::Critical => R::Critical,
+            },
+            result: match self.outcome {
+                Outcome::Success => O::Success,
+                Outcome::Failure => O::Failure,
+                Outcome::Denied => O::Denied,
+            },
+            actor: self.actor.clone(),
+            resource_type,
+            resource_id,
+            tenant: None,
+            client_ip: self.client_ip.map(|ip| ip.to_string()),
+            user_agent: None,
+            request_id: self.request_id.clone(),
+            details: self.details.clone(),
+        }
+    }
 }
 
 /// Where events go.
@@ -81,6 +113,7 @@ impl AuditEvent {
 pub struct AuditLog {
     recent: Mutex<VecDeque<AuditEvent>>,
     keep: usize,
+    trail: std::sync::OnceLock<std::sync::Arc<crate::audit_trail::AuditTrail>>,
 }
 
 impl Default for AuditLog {
@@ -88,12 +121,25 @@ impl Default for AuditLog {
         Self {
             recent: Mutex::new(VecDeque::new()),
             keep: 1024,
+            trail: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl AuditLog {
+    /// From now on every event is also written to `trail`.
+    pub fn attach(&self, trail: std::sync::Arc<crate::audit_trail::AuditTrail>) {
+        let _ = self.trail.set(trail);
+    }
+
+    pub fn trail(&self) -> Option<&std::sync::Arc<crate::audit_trail::AuditTrail>> {
+        self.trail.get()
+    }
+
     pub fn record(&self, event: AuditEvent) {
+        if let Some(trail) = self.trail.get() {
+            trail.submit(event.draft());
+        }
         tracing::info!(
             target: "palisade::audit",
             event_type = event.event_type,

@@ -7,6 +7,7 @@
 
 pub mod admin_api;
 pub mod audit;
+pub mod audit_trail;
 pub mod auth_api;
 pub mod authz;
 pub mod checks;

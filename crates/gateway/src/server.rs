@@ -53,7 +53,8 @@ impl RunningGateway {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)).
+    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)), then commits the
+    /// audit events still queued and signs a checkpoint of the trail's head.
     pub async fn wait(mut self) {
         let workers = std::mem::take(&mut self.workers);
         let _ = tokio::task::spawn_blocking(move || {
@@ -62,6 +63,9 @@ impl RunningGateway {
             }
         })
         .await;
+        if let Some(trail) = self.state.audit.trail() {
+            trail.checkpoint().await;
+        }
     }
 }
 
@@ -152,6 +156,15 @@ pub async fn start_with_clock(
         _ => None,
     };
     let audit = Arc::new(crate::audit::AuditLog::default());
+    let trail = crate::audit_trail::AuditTrail::start(
+        store.clone(),
+        &config.secrets.signing_key,
+        clock.clone(),
+        1_000,
+    )
+    .await
+    .map_err(|e| StartError::Config(vec![e]))?;
+    audit.attach(trail);
     let identity = Arc::new(
         crate::identity::Identity::start(
             &config,

@@ -104,58 +104,92 @@ fn broken(seq: u64, reason: impl Into<String>) -> Broken {
     }
 }
 
-/// Walks `records` (in sequence order, as read) against the signed `checkpoints`.
-///
-/// From the start of the trail (`trusted_start = false`), the first record must follow the
-/// genesis hash, or (after a retention purge) a valid checkpoint must vouch for the hash just
-/// before it. With `trusted_start` (`audit verify --from SEQ`) the first record's link backwards is
-/// taken as given. Public keys are looked up by the checkpoint's key id.
+/// Walks `records` (in sequence order, as read) against the signed `checkpoints`; see
+/// [`Verifier`].
 pub fn verify<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     checkpoints: &[Checkpoint],
     public_keys: &BTreeMap<String, Vec<u8>>,
     trusted_start: bool,
 ) -> Result<Verified, Broken> {
-    let mut signed: BTreeMap<u64, &Checkpoint> = BTreeMap::new();
-    for cp in checkpoints {
-        let valid = public_keys
-            .get(&cp.kid)
-            .is_some_and(|pk| verify_checkpoint(cp, pk));
-        if !valid {
-            return Err(broken(cp.seq, "a checkpoint's signature does not verify"));
-        }
-        signed.insert(cp.seq, cp);
-    }
-    let mut prev: Option<&AuditRecord> = None;
-    let mut count = 0;
-    let mut first_seq = None;
+    let mut v = Verifier::new(checkpoints, public_keys, trusted_start)?;
     for r in records {
-        match prev {
+        v.push(r)?;
+    }
+    v.finish()
+}
+
+/// Verifies a trail one record at a time (so a long trail can be read in pages).
+///
+/// From the start of the trail (`trusted_start = false`), the first record must follow the
+/// genesis hash, or (after a retention purge) a valid checkpoint must vouch for the hash just
+/// before it. With `trusted_start` (`audit verify --from SEQ`) the first record's link backwards is
+/// taken as given. Public keys are looked up by the checkpoint's key id.
+pub struct Verifier<'c> {
+    signed: BTreeMap<u64, &'c Checkpoint>,
+    trusted_start: bool,
+    last: Option<(u64, [u8; 32])>,
+    first_seq: Option<u64>,
+    count: u64,
+}
+
+impl<'c> Verifier<'c> {
+    pub fn new(
+        checkpoints: &'c [Checkpoint],
+        public_keys: &BTreeMap<String, Vec<u8>>,
+        trusted_start: bool,
+    ) -> Result<Self, Broken> {
+        let mut signed = BTreeMap::new();
+        for cp in checkpoints {
+            let valid = public_keys
+                .get(&cp.kid)
+                .is_some_and(|pk| verify_checkpoint(cp, pk));
+            if !valid {
+                return Err(broken(cp.seq, "a checkpoint's signature does not verify"));
+            }
+            signed.insert(cp.seq, cp);
+        }
+        Ok(Self {
+            signed,
+            trusted_start,
+            last: None,
+            first_seq: None,
+            count: 0,
+        })
+    }
+
+    pub fn push(&mut self, r: &AuditRecord) -> Result<(), Broken> {
+        match self.last {
             None => {
-                first_seq = Some(r.seq);
-                let anchored = trusted_start
+                self.first_seq = Some(r.seq);
+                let anchored = self.trusted_start
                     || (r.seq == 1 && r.prev_hash == GENESIS)
-                    || signed
+                    || self
+                        .signed
                         .get(&(r.seq.wrapping_sub(1)))
                         .is_some_and(|cp| cp.hash == r.prev_hash);
                 if !anchored {
                     // The first record nobody vouches for: after the last checkpoint before it.
-                    let at = signed.range(..r.seq).next_back().map_or(1, |(s, _)| s + 1);
+                    let at = self
+                        .signed
+                        .range(..r.seq)
+                        .next_back()
+                        .map_or(1, |(s, _)| s + 1);
                     return Err(broken(
                         at,
                         "records are missing before the first one, and no checkpoint vouches for the gap",
                     ));
                 }
             }
-            Some(p) => {
-                if r.seq != p.seq + 1 {
-                    let at = if r.seq > p.seq { p.seq + 1 } else { r.seq };
+            Some((seq, hash)) => {
+                if r.seq != seq + 1 {
+                    let at = if r.seq > seq { seq + 1 } else { r.seq };
                     return Err(broken(
                         at,
                         "a record is missing, duplicated or out of order",
                     ));
                 }
-                if r.prev_hash != p.hash {
+                if r.prev_hash != hash {
                     return Err(broken(r.seq, "does not follow the record before it"));
                 }
             }
@@ -163,28 +197,33 @@ pub fn verify<'a>(
         if link_hash(&r.prev_hash, &r.canonical()) != r.hash {
             return Err(broken(r.seq, "the record was changed after it was written"));
         }
-        if let Some(cp) = signed.get(&r.seq)
+        if let Some(cp) = self.signed.get(&r.seq)
             && cp.hash != r.hash
         {
             return Err(broken(r.seq, "differs from the signed checkpoint"));
         }
-        count += 1;
-        prev = Some(r);
+        self.count += 1;
+        self.last = Some((r.seq, r.hash));
+        Ok(())
     }
-    let last_seq = prev.map(|p| p.seq);
-    if let Some((&latest, _)) = signed.last_key_value()
-        && last_seq.is_none_or(|last| latest > last)
-    {
-        let from = last_seq.map_or(1, |l| l + 1);
-        return Err(broken(
-            from,
-            format!("the trail ends before sequence {latest}, which a checkpoint vouches for"),
-        ));
+
+    /// Ends the walk: a checkpoint beyond the last record means the tail was cut.
+    pub fn finish(self) -> Result<Verified, Broken> {
+        let last_seq = self.last.map(|(s, _)| s);
+        if let Some((&latest, _)) = self.signed.last_key_value()
+            && last_seq.is_none_or(|last| latest > last)
+        {
+            let from = last_seq.map_or(1, |l| l + 1);
+            return Err(broken(
+                from,
+                format!("the trail ends before sequence {latest}, which a checkpoint vouches for"),
+            ));
+        }
+        Ok(Verified {
+            count: self.count,
+            first_seq: self.first_seq,
+            last_seq,
+            checkpoints: self.signed.len() as u64,
+        })
     }
-    Ok(Verified {
-        count,
-        first_seq,
-        last_seq,
-        checkpoints: signed.len() as u64,
-    })
 }

@@ -18,7 +18,7 @@ pub mod taxonomy;
 mod tests;
 
 pub use canonical::canonical_json;
-pub use chain::{Broken, CheckpointSigner, Verified, verify, verify_checkpoint};
+pub use chain::{Broken, CheckpointSigner, Verified, Verifier, verify, verify_checkpoint};
 
 use serde::{Deserialize, Serialize};
 

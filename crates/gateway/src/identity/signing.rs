@@ -39,7 +39,7 @@ impl KeyWrap {
         out
     }
 
-    fn unwrap(&self, kid: &str, wrapped: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    pub fn unwrap(&self, kid: &str, wrapped: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
         let fail = || {
             format!(
                 "signing key {kid} cannot be decrypted: secrets.signing_key differs from the one it was stored with"

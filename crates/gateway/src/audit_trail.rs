@@ -1,0 +1,290 @@
+//! The durable audit trail's single writer: events submitted by the gates and APIs are stamped,
+//! numbered, linked into the hash chain and appended in batches (one transaction per batch: group
+//! commit). Every `checkpoint_every` events, and at shutdown, the head is signed with the audit
+//! key and stored as a checkpoint.
+//!
+//! Guarantees: one writer, so sequence numbers are gap-free and the chain is total; a batch the
+//! store refuses is retried (with backoff) and never dropped, while submitters keep queueing
+//! (memory is the back-pressure); [`AuditTrail::flush`] returns once everything submitted before
+//! it is committed. The audit key is generated on first start and kept in the store wrapped
+//! under `secrets.signing_key` (like the token keys); its public half is stored beside it for
+//! `palisade audit verify`.
+
+use crate::identity::signing::KeyWrap;
+use palisade_core::audit::{AuditRecord, CheckpointSigner, GENESIS, Outcome, Risk};
+use palisade_core::clock::SharedClock;
+use palisade_store::SharedStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+const KID_KEY: &str = "audit.kid";
+const MAX_BATCH: usize = 2_000;
+
+/// An event before it has a place in the chain.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub event_type: String,
+    pub risk: Risk,
+    pub result: Outcome,
+    pub actor: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub tenant: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+enum Job {
+    Event(Box<Draft>, i64),
+    Flush(oneshot::Sender<()>),
+    Checkpoint(oneshot::Sender<()>),
+}
+
+#[derive(Debug)]
+pub struct AuditTrail {
+    tx: mpsc::UnboundedSender<Job>,
+    queued: Arc<AtomicU64>,
+    clock: SharedClock,
+}
+
+/// Public keys of the audit key(s), by key id, as stored (`audit.public.<kid>`, hex).
+pub fn public_key_meta(kid: &str) -> String {
+    format!("audit.public.{kid}")
+}
+
+fn private_key_meta(kid: &str) -> String {
+    format!("audit.key.{kid}")
+}
+
+/// The audit key: loaded, or generated and stored on first start.
+async fn load_or_create_signer(
+    store: &SharedStore,
+    wrap: &KeyWrap,
+) -> Result<CheckpointSigner, String> {
+    let e = |e: palisade_store::StoreError| format!("audit key: {e}");
+    if let Some(kid) = store.meta_get(KID_KEY).await.map_err(e)? {
+        let wrapped = store
+            .meta_get(&private_key_meta(&kid))
+            .await
+            .map_err(e)?
+            .and_then(|h| hex_decode(&h))
+            .ok_or_else(|| format!("audit key {kid} is missing from the store"))?;
+        let pkcs8 = wrap.unwrap(&kid, &wrapped)?;
+        return CheckpointSigner::from_pkcs8(kid, &pkcs8);
+    }
+    let kid = format!("audit-{}", uuid::Uuid::now_v7());
+    let (signer, pkcs8) = CheckpointSigner::generate(kid.clone())?;
+    let wrapped = wrap.wrap(&kid, &pkcs8);
+    store
+        .meta_put(&private_key_meta(&kid), &hex_encode(&wrapped))
+        .await
+        .map_err(e)?;
+    store
+        .meta_put(&public_key_meta(&kid), &hex_encode(&signer.public_key()))
+        .await
+        .map_err(e)?;
+    store.meta_put(KID_KEY, &kid).await.map_err(e)?;
+    Ok(signer)
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    palisade_core::audit::hex32::encode(bytes)
+}
+
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+impl AuditTrail {
+    /// Starts the writer on the current runtime.
+    pub async fn start(
+        store: SharedStore,
+        signing_secret: &str,
+        clock: SharedClock,
+        checkpoint_every: u64,
+    ) -> Result<Arc<Self>, String> {
+        let signer = load_or_create_signer(&store, &KeyWrap::new(signing_secret)).await?;
+        let (next_seq, prev) = resume_point(&store).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            store,
+            signer,
+            clock: clock.clone(),
+            next_seq,
+            prev,
+            since_checkpoint: 0,
+            checkpoint_every: checkpoint_every.max(1),
+            queued: queued.clone(),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(Arc::new(Self { tx, queued, clock }))
+    }
+
+    /// Queues an event; it is stamped now.
+    pub fn submit(&self, draft: Draft) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let ts = self.clock.now_millis() as i64;
+        if self.tx.send(Job::Event(Box::new(draft), ts)).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!("the audit writer has stopped; an event could not be queued");
+        }
+    }
+
+    /// Events queued and not yet committed.
+    pub fn backlog(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every event submitted before this call is committed.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Commits what is queued and signs a checkpoint of the head.
+    pub async fn checkpoint(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Checkpoint(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Where the chain continues: after the stored head, or (when a purge took everything) after
+/// the latest checkpoint.
+async fn resume_point(store: &SharedStore) -> Result<(u64, [u8; 32]), String> {
+    let e = |e: palisade_store::StoreError| format!("audit trail: {e}");
+    if let Some((seq, hash)) = store.audit_head().await.map_err(e)? {
+        return Ok((seq + 1, hash));
+    }
+    let latest = store.audit_checkpoints().await.map_err(e)?.pop();
+    Ok(latest.map_or((1, GENESIS), |cp| (cp.seq + 1, cp.hash)))
+}
+
+struct Writer {
+    store: SharedStore,
+    signer: CheckpointSigner,
+    clock: SharedClock,
+    next_seq: u64,
+    prev: [u8; 32],
+    since_checkpoint: u64,
+    checkpoint_every: u64,
+    queued: Arc<AtomicU64>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.handle(jobs).await;
+        }
+        // Every sender is gone (shutdown): seal what was written.
+        if self.since_checkpoint > 0 {
+            self.sign_head().await;
+        }
+    }
+
+    async fn handle(&mut self, jobs: Vec<Job>) {
+        let mut records = Vec::new();
+        let mut waiters = Vec::new();
+        let mut checkpoint = false;
+        for job in jobs {
+            match job {
+                Job::Event(draft, ts) => records.push(self.link(*draft, ts)),
+                Job::Flush(done) => waiters.push(done),
+                Job::Checkpoint(done) => {
+                    checkpoint = true;
+                    waiters.push(done);
+                }
+            }
+        }
+        if !records.is_empty() {
+            self.append(&records).await;
+            self.queued
+                .fetch_sub(records.len() as u64, Ordering::Relaxed);
+            self.since_checkpoint += records.len() as u64;
+        }
+        if checkpoint || self.since_checkpoint >= self.checkpoint_every {
+            self.sign_head().await;
+        }
+        for done in waiters {
+            let _ = done.send(());
+        }
+    }
+
+    fn link(&mut self, d: Draft, ts_ms: i64) -> AuditRecord {
+        let mut record = AuditRecord {
+            seq: self.next_seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            ts_ms,
+            event_type: d.event_type,
+            risk: d.risk,
+            actor: d.actor,
+            action: None,
+            resource_type: d.resource_type,
+            resource_id: d.resource_id,
+            tenant: d.tenant,
+            result: d.result,
+            client_ip: d.client_ip,
+            user_agent: d.user_agent,
+            request_id: d.request_id,
+            details: d.details,
+            prev_hash: GENESIS,
+            hash: GENESIS,
+        };
+        record.link(self.prev);
+        self.prev = record.hash;
+        self.next_seq += 1;
+        record
+    }
+
+    /// Appends, retrying until the store takes the batch: nothing queued is dropped.
+    async fn append(&self, records: &[AuditRecord]) {
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match self.store.audit_append(records).await {
+                Ok(()) => return,
+                Err(e) => {
+                    metrics::counter!("palisade_audit_write_retries_total").increment(1);
+                    tracing::error!(error = %e, events = records.len(), "audit batch not stored; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn sign_head(&mut self) {
+        if self.next_seq == 1 {
+            return;
+        }
+        let cp = self
+            .signer
+            .sign(self.next_seq - 1, self.prev, self.clock.now_millis() as i64);
+        match self.store.audit_checkpoint_put(&cp).await {
+            Ok(()) => self.since_checkpoint = 0,
+            Err(e) => {
+                tracing::error!(error = %e, "audit checkpoint not stored; the next one covers it")
+            }
+        }
+    }
+}
