@@ -660,3 +660,74 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
         stdout(&wrong)
     );
 }
+
+#[tokio::test]
+async fn after_kill_9_under_load_every_answered_event_is_in_a_trail_that_verifies() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut served = Served::start(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[
+            // Every attempt must be a real failed login, not a rate-limit or brute-force refusal.
+            ("PALISADE_RATE_LIMIT__ENABLED", "false"),
+            ("PALISADE_AUTH__BRUTE_FORCE__ENABLED", "false"),
+        ],
+    );
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|t| {
+            let (base, answered, stop) = (served.base.clone(), answered.clone(), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let res = http
+                        .post(format!("{base}/auth/login"))
+                        .json(&serde_json::json!({
+                            "email": format!("load{t}-{i}@example.com"),
+                            "password": "not the password 1"
+                        }))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status() == 401 => {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while answered.load(Ordering::SeqCst) < 40 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the gateway answers under load");
+    served.child.kill().unwrap(); // SIGKILL: no shutdown, no final checkpoint
+    served.child.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for task in load {
+        task.await.unwrap();
+    }
+    let acknowledged = answered.load(Ordering::SeqCst) as u64;
+
+    let out = ok(d, &["audit", "verify", "--data-dir", "data"]);
+    let stored: u64 = out
+        .strip_prefix("OK: ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("verifies: {out}"));
+    assert!(
+        stored >= acknowledged,
+        "{acknowledged} failed logins were answered but only {stored} events are stored"
+    );
+}

@@ -48,6 +48,9 @@ enum Job {
 pub struct AuditTrail {
     tx: mpsc::UnboundedSender<Job>,
     queued: Arc<AtomicU64>,
+    /// Events submitted since start; the writer publishes how many are committed.
+    submitted: AtomicU64,
+    committed: tokio::sync::watch::Receiver<u64>,
     clock: SharedClock,
 }
 
@@ -117,6 +120,7 @@ impl AuditTrail {
         let (next_seq, prev) = resume_point(&store).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicU64::new(0));
+        let (committed_tx, committed) = tokio::sync::watch::channel(0);
         let writer = Writer {
             store,
             signer,
@@ -126,19 +130,40 @@ impl AuditTrail {
             since_checkpoint: 0,
             checkpoint_every: checkpoint_every.max(1),
             queued: queued.clone(),
+            committed: committed_tx,
+            committed_count: 0,
         };
         tokio::spawn(writer.run(rx));
-        Ok(Arc::new(Self { tx, queued, clock }))
+        Ok(Arc::new(Self {
+            tx,
+            queued,
+            submitted: AtomicU64::new(0),
+            committed,
+            clock,
+        }))
     }
 
     /// Queues an event; it is stamped now.
     pub fn submit(&self, draft: Draft) {
         self.queued.fetch_add(1, Ordering::Relaxed);
         let ts = self.clock.now_millis() as i64;
+        // The count and the send happen under one order: the writer commits in send order.
+        self.submitted.fetch_add(1, Ordering::SeqCst);
         if self.tx.send(Job::Event(Box::new(draft), ts)).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("the audit writer has stopped; an event could not be queued");
         }
+    }
+
+    /// How many events have been submitted so far (a ticket for [`Self::committed_through`]).
+    pub fn submitted(&self) -> u64 {
+        self.submitted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the first `ticket` events submitted are committed.
+    pub async fn committed_through(&self, ticket: u64) {
+        let mut rx = self.committed.clone();
+        let _ = rx.wait_for(|c| *c >= ticket).await;
     }
 
     /// Events queued and not yet committed.
@@ -183,6 +208,8 @@ struct Writer {
     since_checkpoint: u64,
     checkpoint_every: u64,
     queued: Arc<AtomicU64>,
+    committed: tokio::sync::watch::Sender<u64>,
+    committed_count: u64,
 }
 
 impl Writer {
@@ -222,6 +249,8 @@ impl Writer {
             self.queued
                 .fetch_sub(records.len() as u64, Ordering::Relaxed);
             self.since_checkpoint += records.len() as u64;
+            self.committed_count += records.len() as u64;
+            self.committed.send_replace(self.committed_count);
         }
         if checkpoint || self.since_checkpoint >= self.checkpoint_every {
             self.sign_head().await;
@@ -286,5 +315,67 @@ impl Writer {
                 tracing::error!(error = %e, "audit checkpoint not stored; the next one covers it")
             }
         }
+    }
+}
+
+/// Holds each response until the audit events submitted while it was being produced are
+/// committed: a security event is durable before the answer that caused it is sent. Requests
+/// that emitted nothing pass with two atomic reads.
+#[derive(Clone)]
+pub struct DurabilityLayer(pub Option<Arc<AuditTrail>>);
+
+impl<S> tower::Layer<S> for DurabilityLayer {
+    type Service = Durable<S>;
+    fn layer(&self, inner: S) -> Durable<S> {
+        Durable {
+            inner,
+            trail: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Durable<S> {
+    inner: S,
+    trail: Option<Arc<AuditTrail>>,
+}
+
+impl<S> tower::Service<crate::layers::Req> for Durable<S>
+where
+    S: tower::Service<
+            crate::layers::Req,
+            Response = crate::layers::Res,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = crate::layers::Res;
+    type Error = std::convert::Infallible;
+    type Future = crate::layers::BoxFuture;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: crate::layers::Req) -> crate::layers::BoxFuture {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(trail) = self.trail.clone() else {
+            return Box::pin(inner.call(req));
+        };
+        let before = trail.submitted();
+        Box::pin(async move {
+            let res = inner.call(req).await;
+            let after = trail.submitted();
+            if after > before {
+                trail.committed_through(after).await;
+            }
+            res
+        })
     }
 }

@@ -101,6 +101,9 @@ impl Gates {
         };
         let cors = self.cors.clone();
         let service = ServiceBuilder::new()
+            .layer(crate::audit_trail::DurabilityLayer(
+                state.audit.trail().cloned(),
+            ))
             .layer(self.respond.clone())
             .layer(self.boundary.clone())
             .option_layer(
