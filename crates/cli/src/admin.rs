@@ -183,6 +183,14 @@ pub enum AuditCommand {
     },
     /// Print the audit signing key's id and public key (hex), to keep outside the store.
     Key,
+    /// Remove the records past retention (`[audit.retention_days]`), as the gateway does daily at
+    /// `audit.purge_at`: only a whole expired prefix, after signing a checkpoint at the cut; the
+    /// purge itself is recorded as an `audit.purged` event.
+    Purge {
+        /// Count what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -669,6 +677,32 @@ impl Admin {
         let store = &self.identity.store;
         let (from, public_key) = match cmd {
             AuditCommand::Verify { from, public_key } => (from, public_key),
+            AuditCommand::Purge { dry_run } => {
+                let trail = palisade_gateway::audit_trail::AuditTrail::start(
+                    store.clone(),
+                    &self.config.secrets.signing_key,
+                    std::sync::Arc::new(SystemClock),
+                    &self.config.audit,
+                )
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+                let report = trail.purge(dry_run).await.map_err(|e| anyhow!("{e}"))?;
+                trail.checkpoint().await;
+                match (report.through_seq, dry_run) {
+                    (None, _) => println!("nothing has outlived its retention"),
+                    (Some(s), true) => {
+                        println!(
+                            "dry run: {} records would go (through sequence {s})",
+                            report.count
+                        )
+                    }
+                    (Some(s), false) => println!(
+                        "purged {} records (through sequence {s}); recorded as audit.purged",
+                        report.count
+                    ),
+                }
+                return Ok(true);
+            }
             AuditCommand::Key => {
                 let kid = store.meta_get("audit.kid").await?.ok_or_else(|| {
                     anyhow!("no audit key yet: it is made when the gateway first starts")

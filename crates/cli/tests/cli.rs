@@ -633,6 +633,14 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
         ],
     );
     assert_eq!(pinned, verified);
+    let dry = ok(d, &["audit", "purge", "--dry-run", data[0], data[1]]);
+    assert!(dry.contains("nothing has outlived its retention"), "{dry}");
+    let purge = ok(d, &["audit", "purge", data[0], data[1]]);
+    assert!(
+        purge.contains("nothing has outlived its retention"),
+        "{purge}"
+    );
+    assert!(ok(d, &["audit", "verify", data[0], data[1]]).starts_with("OK: "));
 
     // A key that did not sign the checkpoints vouches for nothing.
     let (other, _) = palisade_core::audit::CheckpointSigner::generate("x").unwrap();

@@ -42,6 +42,16 @@ enum Job {
     Event(Box<Draft>, i64),
     Flush(oneshot::Sender<()>),
     Checkpoint(oneshot::Sender<()>),
+    Purge(bool, oneshot::Sender<Result<PurgeReport, String>>),
+}
+
+/// What a retention purge removed (or, on a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The last sequence number removed; `None` when nothing has expired.
+    pub through_seq: Option<u64>,
+    pub count: u64,
+    pub dry_run: bool,
 }
 
 #[derive(Debug)]
@@ -114,7 +124,7 @@ impl AuditTrail {
         store: SharedStore,
         signing_secret: &str,
         clock: SharedClock,
-        checkpoint_every: u64,
+        config: &crate::config_audit::AuditConfig,
     ) -> Result<Arc<Self>, String> {
         let signer = load_or_create_signer(&store, &KeyWrap::new(signing_secret)).await?;
         let (next_seq, prev) = resume_point(&store).await?;
@@ -128,7 +138,8 @@ impl AuditTrail {
             next_seq,
             prev,
             since_checkpoint: 0,
-            checkpoint_every: checkpoint_every.max(1),
+            checkpoint_every: config.checkpoint_every.max(1),
+            retention: config.retention_days.clone(),
             queued: queued.clone(),
             committed: committed_tx,
             committed_count: 0,
@@ -179,6 +190,18 @@ impl AuditTrail {
         }
     }
 
+    /// Removes the longest prefix of the trail in which every record has outlived its class's
+    /// retention (as of now), after signing a checkpoint at the cut so the rest still verifies,
+    /// and records the purge as an `audit.purged` event. A dry run only counts.
+    pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport, String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job::Purge(dry_run, done))
+            .map_err(|_| "the audit writer has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the audit writer has stopped".to_string())?
+    }
+
     /// Commits what is queued and signs a checkpoint of the head.
     pub async fn checkpoint(&self) {
         let (done, wait) = oneshot::channel();
@@ -207,6 +230,7 @@ struct Writer {
     prev: [u8; 32],
     since_checkpoint: u64,
     checkpoint_every: u64,
+    retention: crate::config_audit::RetentionDays,
     queued: Arc<AtomicU64>,
     committed: tokio::sync::watch::Sender<u64>,
     committed_count: u64,
@@ -233,6 +257,7 @@ impl Writer {
     async fn handle(&mut self, jobs: Vec<Job>) {
         let mut records = Vec::new();
         let mut waiters = Vec::new();
+        let mut purges = Vec::new();
         let mut checkpoint = false;
         for job in jobs {
             match job {
@@ -242,10 +267,11 @@ impl Writer {
                     checkpoint = true;
                     waiters.push(done);
                 }
+                Job::Purge(dry_run, done) => purges.push((dry_run, done)),
             }
         }
         if !records.is_empty() {
-            self.append(&records).await;
+            self.append(&mut records).await;
             self.queued
                 .fetch_sub(records.len() as u64, Ordering::Relaxed);
             self.since_checkpoint += records.len() as u64;
@@ -258,6 +284,67 @@ impl Writer {
         for done in waiters {
             let _ = done.send(());
         }
+        for (dry_run, done) in purges {
+            let _ = done.send(self.purge(dry_run).await);
+        }
+    }
+
+    async fn purge(&mut self, dry_run: bool) -> Result<PurgeReport, String> {
+        let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
+        let now = self.clock.now_millis() as i64;
+        let mut cut: Option<(u64, [u8; 32])> = None;
+        let mut count = 0;
+        let mut from = 0;
+        'walk: loop {
+            let page = self.store.audit_range(from, 5_000).await.map_err(e)?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            for r in &page {
+                let keep_ms = self.retention.for_type(&r.event_type) as i64 * 86_400_000;
+                if r.ts_ms.saturating_add(keep_ms) > now {
+                    break 'walk;
+                }
+                cut = Some((r.seq, r.hash));
+                count += 1;
+            }
+        }
+        let report = PurgeReport {
+            through_seq: cut.map(|(seq, _)| seq),
+            count,
+            dry_run,
+        };
+        let Some((through, hash)) = cut else {
+            return Ok(report);
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        // The checkpoint at the cut is what lets the rest verify: no checkpoint, no purge.
+        let cp = self.signer.sign(through, hash, now);
+        self.store.audit_checkpoint_put(&cp).await.map_err(e)?;
+        self.store.audit_purge_through(through).await.map_err(e)?;
+        let draft = Draft {
+            event_type: "audit.purged".into(),
+            risk: Risk::Medium,
+            result: Outcome::Success,
+            actor: None,
+            resource_type: Some("audit".into()),
+            resource_id: None,
+            tenant: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: None,
+            details: serde_json::json!({ "through_seq": through, "count": count }),
+        };
+        let mut record = vec![self.link(draft, now)];
+        self.append(&mut record).await;
+        self.since_checkpoint += 1;
+        tracing::info!(
+            through_seq = through,
+            count,
+            "audit records past retention purged"
+        );
+        Ok(report)
     }
 
     fn link(&mut self, d: Draft, ts_ms: i64) -> AuditRecord {
@@ -286,12 +373,26 @@ impl Writer {
         record
     }
 
-    /// Appends, retrying until the store takes the batch: nothing queued is dropped.
-    async fn append(&self, records: &[AuditRecord]) {
+    /// Appends, retrying until the store takes the batch: nothing queued is dropped. When another
+    /// writer (the CLI, another replica) has appended meanwhile, the batch is re-linked after
+    /// the stored head.
+    async fn append(&mut self, records: &mut [AuditRecord]) {
         let mut wait = Duration::from_millis(50);
         loop {
             match self.store.audit_append(records).await {
                 Ok(()) => return,
+                Err(palisade_store::StoreError::Conflict(_)) => {
+                    if let Ok((next_seq, prev)) = resume_point(&self.store).await {
+                        self.next_seq = next_seq;
+                        self.prev = prev;
+                        for r in records.iter_mut() {
+                            r.seq = self.next_seq;
+                            r.link(self.prev);
+                            self.prev = r.hash;
+                            self.next_seq += 1;
+                        }
+                    }
+                }
                 Err(e) => {
                     metrics::counter!("palisade_audit_write_retries_total").increment(1);
                     tracing::error!(error = %e, events = records.len(), "audit batch not stored; retrying");

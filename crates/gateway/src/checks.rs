@@ -31,6 +31,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.rate_limit.problems());
     out.extend(config.admission.problems());
     out.extend(config.circuit_breaker.problems());
+    out.extend(config.audit.problems());
     if let Err(policy) = crate::authz::compile(config) {
         out.extend(policy);
     }

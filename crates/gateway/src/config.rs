@@ -42,6 +42,7 @@ pub struct Config {
     pub rate_limit: crate::config_traffic::RateLimitConfig,
     pub admission: crate::config_traffic::AdmissionConfig,
     pub circuit_breaker: crate::config_traffic::CircuitBreakerConfig,
+    pub audit: crate::config_audit::AuditConfig,
     pub routes: Vec<RouteConfig>,
 }
 

@@ -12,6 +12,7 @@ pub mod auth_api;
 pub mod authz;
 pub mod checks;
 pub mod config;
+pub mod config_audit;
 pub mod config_auth;
 pub mod config_traffic;
 pub mod cors;

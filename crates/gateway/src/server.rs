@@ -160,7 +160,7 @@ pub async fn start_with_clock(
         store.clone(),
         &config.secrets.signing_key,
         clock.clone(),
-        1_000,
+        &config.audit,
     )
     .await
     .map_err(|e| StartError::Config(vec![e]))?;
@@ -262,6 +262,7 @@ pub async fn start_with_clock(
         handles.push(handle);
     }
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(daily_audit_purge(state.clone(), shutdown_rx.clone()));
     if state.admission.watches_memory() {
         tokio::spawn(sample_memory(state.clone(), shutdown_rx.clone()));
     }
@@ -273,6 +274,33 @@ pub async fn start_with_clock(
         shutdown: shutdown_tx,
         workers: handles,
     })
+}
+
+/// Runs the audit retention purge once a day, at `audit.purge_at` (UTC) or at the first check
+/// after it.
+async fn daily_audit_purge(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(at_minute) = state.config.audit.purge_minute() else {
+        return;
+    };
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut last_day = None;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                let now = state.clock.now_millis();
+                let (day, minute) = (now / 86_400_000, (now % 86_400_000) / 60_000);
+                if minute as u32 >= at_minute && last_day != Some(day) {
+                    last_day = Some(day);
+                    if let Some(trail) = state.audit.trail()
+                        && let Err(e) = trail.purge(false).await
+                    {
+                        tracing::error!(error = %e, "audit retention purge failed");
+                    }
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
 }
 
 /// Feeds the admission gate the process's resident memory, once a second.

@@ -1,0 +1,97 @@
+//! `[audit]`: retention by event class, the daily purge time, checkpoint frequency.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days kept, by class (see the taxonomy in `palisade_core::audit::taxonomy`).
+    pub retention_days: RetentionDays,
+    /// UTC time of the daily purge, `HH:MM`.
+    pub purge_at: String,
+    /// A checkpoint is signed after this many events (and at shutdown, and at each purge).
+    pub checkpoint_every: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionDays {
+    pub security: u32,
+    pub credential_access: u32,
+    pub tool_execution: u32,
+    pub api_call: u32,
+}
+
+impl Default for RetentionDays {
+    fn default() -> Self {
+        Self {
+            security: 365,
+            credential_access: 365,
+            tool_execution: 180,
+            api_call: 90,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: RetentionDays::default(),
+            purge_at: "03:00".into(),
+            checkpoint_every: 1_000,
+        }
+    }
+}
+
+impl RetentionDays {
+    pub fn for_class(&self, class: palisade_core::audit::taxonomy::Class) -> u32 {
+        use palisade_core::audit::taxonomy::Class;
+        match class {
+            Class::Security => self.security,
+            Class::CredentialAccess => self.credential_access,
+            Class::ToolExecution => self.tool_execution,
+            Class::ApiCall => self.api_call,
+        }
+    }
+
+    /// Days an event of this type is kept; types outside the taxonomy count as security.
+    pub fn for_type(&self, event_type: &str) -> u32 {
+        let class = palisade_core::audit::taxonomy::find(event_type)
+            .map_or(palisade_core::audit::taxonomy::Class::Security, |t| t.class);
+        self.for_class(class)
+    }
+}
+
+impl AuditConfig {
+    /// Minutes after midnight UTC of the daily purge.
+    pub fn purge_minute(&self) -> Option<u32> {
+        let (h, m) = self.purge_at.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.purge_minute().is_none() {
+            out.push(format!(
+                "audit.purge_at {:?} is not HH:MM (UTC)",
+                self.purge_at
+            ));
+        }
+        if self.checkpoint_every == 0 {
+            out.push("audit.checkpoint_every must be at least 1".into());
+        }
+        let r = &self.retention_days;
+        if [
+            r.security,
+            r.credential_access,
+            r.tool_execution,
+            r.api_call,
+        ]
+        .contains(&0)
+        {
+            out.push("audit.retention_days: every class keeps at least 1 day".into());
+        }
+        out
+    }
+}
