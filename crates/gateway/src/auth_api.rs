@@ -158,6 +158,7 @@ pub(crate) mod perm {
     pub const INVITES_WRITE: &str = "admin.invites.write";
     pub const KEYS_WRITE: &str = "admin.keys.write";
     pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
+    pub const AUDIT_READ: &str = "admin.audit.read";
 }
 
 /// The caller holds `permission` (through its roles, within its key's scopes), or a 403 that is

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_api;
+pub mod admin_audit;
 pub mod audit;
 pub mod audit_trail;
 pub mod auth_api;

@@ -94,6 +94,7 @@ impl Gates {
                 .merge(crate::auth_api::router())
                 .merge(crate::admin_api::router())
                 .merge(crate::service_accounts::router())
+                .merge(crate::admin_audit::router())
                 .with_state(state.clone()),
             identity: state.identity.clone(),
             upstream,

@@ -6,8 +6,49 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use palisade_core::audit::{AuditRecord, Checkpoint};
 
+/// Which records a query wants; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub tenant: Option<String>,
+    pub result: Option<palisade_core::audit::Outcome>,
+    /// This risk or higher.
+    pub min_risk: Option<palisade_core::audit::Risk>,
+    /// Unix ms, inclusive.
+    pub from_ms: Option<i64>,
+    /// Unix ms, exclusive.
+    pub to_ms: Option<i64>,
+}
+
+impl AuditFilter {
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        self.event_type.as_ref().is_none_or(|t| *t == r.event_type)
+            && self
+                .actor
+                .as_ref()
+                .is_none_or(|a| r.actor.as_ref() == Some(a))
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|t| r.tenant.as_ref() == Some(t))
+            && self.result.is_none_or(|o| o == r.result)
+            && self.min_risk.is_none_or(|m| r.risk >= m)
+            && self.from_ms.is_none_or(|f| r.ts_ms >= f)
+            && self.to_ms.is_none_or(|t| r.ts_ms < t)
+    }
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// Up to `limit` records matching `filter` with a sequence number above `after`, in order
+    /// (keyset pagination: pass the last one's `seq` as the next `after`).
+    async fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>>;
     /// Appends `records` (consecutive sequence numbers) in one transaction, all or nothing.
     /// Fails with [`crate::StoreError::Conflict`] when the first does not follow the stored head.
     async fn audit_append(&self, records: &[AuditRecord]) -> StoreResult<()>;

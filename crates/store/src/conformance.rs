@@ -615,6 +615,43 @@ pub async fn audit_suite(store: &dyn Store) {
         "a record reads back exactly as written"
     );
 
+    use crate::audit::AuditFilter;
+    let high = AuditFilter {
+        min_risk: Some(Risk::Medium),
+        tenant: Some("acme".into()),
+        result: Some(Outcome::Failure),
+        from_ms: Some(1_010),
+        to_ms: Some(1_020),
+        event_type: Some("auth.login_failure".into()),
+        actor: None,
+    };
+    let found = store.audit_query(&high, 0, 5).await.unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [10, 11, 12, 13, 14]
+    );
+    let next = store.audit_query(&high, 14, 5).await.unwrap();
+    assert_eq!(
+        next.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [15, 16, 17, 18, 19]
+    );
+    let none = AuditFilter {
+        min_risk: Some(Risk::High),
+        ..Default::default()
+    };
+    assert!(store.audit_query(&none, 0, 5).await.unwrap().is_empty());
+    let other_actor = AuditFilter {
+        actor: Some("x".into()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .audit_query(&other_actor, 0, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     let (signer, _) = CheckpointSigner::generate("audit-test").unwrap();
     let keys = std::collections::BTreeMap::from([(signer.kid().to_string(), signer.public_key())]);
     let cut = signer.sign(1000, chained[999].hash, 5);

@@ -534,6 +534,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl crate::audit::AuditStore for MemoryStore {
+    async fn audit_query(
+        &self,
+        filter: &crate::audit::AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<palisade_core::audit::AuditRecord>> {
+        Ok(lock(&self.identity)
+            .audit
+            .iter()
+            .filter(|r| r.seq > after && filter.matches(r))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
     async fn audit_append(&self, records: &[palisade_core::audit::AuditRecord]) -> StoreResult<()> {
         let mut id = lock(&self.identity);
         if let (Some(last), Some(first)) = (id.audit.last(), records.first())

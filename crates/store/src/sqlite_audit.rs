@@ -1,7 +1,7 @@
 //! [`AuditStore`] on SQLite: multi-row inserts in one transaction per batch (group commit),
 //! append-only enforced by triggers (migration 0005).
 
-use crate::audit::AuditStore;
+use crate::audit::{AuditFilter, AuditStore};
 use crate::sqlite::{SqliteStore, query_error};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -49,6 +49,49 @@ fn row_to_record(row: &SqliteRow) -> StoreResult<AuditRecord> {
 
 #[async_trait]
 impl AuditStore for SqliteStore {
+    async fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM audit_events WHERE seq > ");
+        qb.push_bind(after as i64);
+        let text = [
+            ("event_type", &filter.event_type),
+            ("actor", &filter.actor),
+            ("tenant", &filter.tenant),
+        ];
+        for (column, value) in text {
+            if let Some(v) = value {
+                qb.push(format_args!(" AND {column} = "))
+                    .push_bind(v.clone());
+            }
+        }
+        if let Some(o) = filter.result {
+            qb.push(" AND result = ").push_bind(o.as_str());
+        }
+        if let Some(m) = filter.min_risk {
+            qb.push(" AND (CASE risk WHEN 'LOW' THEN 0 WHEN 'MEDIUM' THEN 1 WHEN 'HIGH' THEN 2 ELSE 3 END) >= ")
+                .push_bind(m as i64);
+        }
+        if let Some(f) = filter.from_ms {
+            qb.push(" AND ts_ms >= ").push_bind(f);
+        }
+        if let Some(t) = filter.to_ms {
+            qb.push(" AND ts_ms < ").push_bind(t);
+        }
+        qb.push(" ORDER BY seq LIMIT ").push_bind(limit as i64);
+        qb.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error)?
+            .iter()
+            .map(row_to_record)
+            .collect()
+    }
+
     async fn audit_append(&self, records: &[AuditRecord]) -> StoreResult<()> {
         let Some(first) = records.first() else {
             return Ok(());

@@ -149,3 +149,87 @@ async fn retention_purges_the_expired_prefix_records_the_purge_and_the_rest_stil
         "nothing else has expired"
     );
 }
+
+#[tokio::test]
+async fn administrators_query_and_export_the_trail_others_cannot() {
+    // Five failed logins from one address would block it, the administrator's requests too.
+    let env = Env::start(|c| c.auth.brute_force.enabled = false).await;
+    let admin = env.admin("root@example.com").await;
+    for i in 0..5 {
+        let res = env
+            .post(
+                "/auth/login",
+                json!({"email": format!("x{i}@example.com"), "password": "not the password 1"}),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let get = |q: &str| {
+        let path = format!("/admin/audit{q}");
+        let (env, admin) = (&env, admin.clone());
+        async move { env.get_with(&path, &admin).await }
+    };
+    let page: serde_json::Value =
+        get("?type=auth.login_failure&result=failure&risk=medium&limit=2")
+            .await
+            .json()
+            .await
+            .unwrap();
+    let events = page["events"].as_array().unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(events.len(), 2);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event_type"] == "auth.login_failure")
+    );
+    let after = page["next_after"].as_u64().unwrap();
+    let rest: serde_json::Value = get(&format!("?type=auth.login_failure&after={after}&limit=10"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["events"].as_array().unwrap().len(), 3);
+    assert!(rest["next_after"].is_null());
+    let none: serde_json::Value = get("?risk=critical").await.json().await.unwrap();
+    assert!(none["events"].as_array().unwrap().is_empty());
+    crate::common::assert_problem(get("?risk=extreme").await, 422, "invalid-query").await;
+    crate::common::assert_problem(get("?nonsense=1").await, 422, "invalid-query").await;
+
+    let jsonl = env
+        .get_with("/admin/audit/export?type=auth.login_failure", &admin)
+        .await;
+    assert_eq!(jsonl.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<serde_json::Value> = jsonl
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let csv = env
+        .get_with(
+            "/admin/audit/export?format=csv&type=auth.login_failure",
+            &admin,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("seq,id,ts_ms,event_type"));
+    assert_eq!(csv.lines().count(), 6);
+    let exported: serde_json::Value = get("?type=data.exported").await.json().await.unwrap();
+    assert_eq!(
+        exported["events"].as_array().unwrap().len(),
+        2,
+        "each export is audited"
+    );
+
+    let (_, member) = crate::authorization::signed_in(&env, "mel@example.com", &["member"]).await;
+    crate::common::assert_problem(
+        env.get_with("/admin/audit", &member).await,
+        403,
+        "forbidden",
+    )
+    .await;
+}

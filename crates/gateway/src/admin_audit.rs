@@ -1,0 +1,291 @@
+//! The audit trail in `/admin`: `GET /admin/audit` (filters and keyset pagination) and
+//! `GET /admin/audit/export?format=jsonl|csv` (streamed page by page). Both need
+//! `admin.audit.read`; an export is itself an audit event (`data.exported`, HIGH).
+
+#![allow(clippy::result_large_err)]
+
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::auth_api::{Caller, Ctx, perm, require};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{HeaderValue, StatusCode, header};
+use palisade_core::audit::AuditRecord;
+use palisade_store::audit::AuditFilter;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+const PAGE: u32 = 1_000;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/audit", get(query))
+        .route("/admin/audit/export", get(export))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    actor: Option<String>,
+    tenant: Option<String>,
+    result: Option<String>,
+    /// This risk or higher.
+    risk: Option<String>,
+    /// RFC 3339 or Unix milliseconds, inclusive.
+    from: Option<String>,
+    /// RFC 3339 or Unix milliseconds, exclusive.
+    to: Option<String>,
+    /// Keyset pagination: the last `seq` of the previous page.
+    after: Option<u64>,
+    limit: Option<u32>,
+    /// Export only: `jsonl` (default) or `csv`.
+    format: Option<String>,
+}
+
+fn time_ms(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().or_else(|| {
+        humantime::parse_rfc3339_weak(s)
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as i64)
+    })
+}
+
+impl Params {
+    fn filter(&self) -> Result<AuditFilter, &'static str> {
+        let result = match self.result.as_deref() {
+            Some(r) => Some(
+                palisade_core::audit::Outcome::parse(r)
+                    .ok_or("result is success, failure or denied")?,
+            ),
+            None => None,
+        };
+        let min_risk = match self.risk.as_deref() {
+            Some(r) => Some(
+                palisade_core::audit::Risk::parse(r)
+                    .ok_or("risk is LOW, MEDIUM, HIGH or CRITICAL")?,
+            ),
+            None => None,
+        };
+        let time = |t: &Option<String>| match t.as_deref() {
+            Some(s) => time_ms(s)
+                .map(Some)
+                .ok_or("from and to are RFC 3339 times or Unix milliseconds"),
+            None => Ok(None),
+        };
+        Ok(AuditFilter {
+            event_type: self.event_type.clone(),
+            actor: self.actor.clone(),
+            tenant: self.tenant.clone(),
+            result,
+            min_risk,
+            from_ms: time(&self.from)?,
+            to_ms: time(&self.to)?,
+        })
+    }
+}
+
+fn params(
+    ctx: &Ctx,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<(Params, AuditFilter), Response> {
+    let bad = |detail: &str| {
+        ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-query",
+            detail.to_string(),
+        )
+    };
+    let Ok(Query(p)) = query else {
+        return Err(bad(
+            "Filters are type, actor, tenant, result, risk, from, to; pages take after and limit.",
+        ));
+    };
+    let filter = p.filter().map_err(bad)?;
+    Ok((p, filter))
+}
+
+async fn query(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_READ) {
+        return r;
+    }
+    let (p, filter) = match params(&ctx, query) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let limit = p.limit.unwrap_or(100).clamp(1, PAGE);
+    match state
+        .store
+        .audit_query(&filter, p.after.unwrap_or(0), limit)
+        .await
+    {
+        Ok(events) => {
+            let next = (events.len() == limit as usize)
+                .then(|| events.last().map(|r| r.seq))
+                .flatten();
+            Json(serde_json::json!({ "events": events, "next_after": next })).into_response()
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+const CSV_HEADER: &str = "seq,id,ts_ms,event_type,risk,actor,action,resource_type,resource_id,tenant,result,client_ip,user_agent,request_id,details,prev_hash,hash\n";
+
+/// One CSV field, quoted when it must be; cells that a spreadsheet would run as a formula are
+/// prefixed with a quote.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_line(r: &AuditRecord) -> String {
+    let opt = |o: &Option<String>| o.as_deref().map(csv_field).unwrap_or_default();
+    let hex = palisade_core::audit::hex32::encode;
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        r.seq,
+        csv_field(&r.id),
+        r.ts_ms,
+        csv_field(&r.event_type),
+        r.risk.as_str(),
+        opt(&r.actor),
+        opt(&r.action),
+        opt(&r.resource_type),
+        opt(&r.resource_id),
+        opt(&r.tenant),
+        r.result.as_str(),
+        opt(&r.client_ip),
+        opt(&r.user_agent),
+        opt(&r.request_id),
+        csv_field(&r.details.to_string()),
+        hex(&r.prev_hash),
+        hex(&r.hash),
+    )
+}
+
+async fn export(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_READ) {
+        return r;
+    }
+    let (p, filter) = match params(&ctx, query) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csv = match p.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => false,
+        "csv" => true,
+        _ => {
+            return ctx.problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-query",
+                "format is jsonl or csv",
+            );
+        }
+    };
+    state.audit.record(
+        ctx.audit(
+            AuditEvent::new("data.exported", Risk::High, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource("audit:trail")
+                .details(serde_json::json!({ "format": if csv { "csv" } else { "jsonl" } })),
+        ),
+    );
+    let store = state.store.clone();
+    let first =
+        csv.then(|| Ok::<_, std::io::Error>(bytes::Bytes::from_static(CSV_HEADER.as_bytes())));
+    let pages = futures_util::stream::unfold(Some(p.after.unwrap_or(0)), move |after| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let after = after?;
+            match store.audit_query(&filter, after, PAGE).await {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let next = (page.len() == PAGE as usize)
+                        .then(|| page.last().map(|r| r.seq))
+                        .flatten();
+                    let mut chunk = String::new();
+                    for r in &page {
+                        if csv {
+                            chunk.push_str(&csv_line(r));
+                        } else {
+                            chunk.push_str(&serde_json::to_string(r).unwrap_or_default());
+                            chunk.push('\n');
+                        }
+                    }
+                    Some((Ok(bytes::Bytes::from(chunk)), next))
+                }
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(
+        futures_util::stream::iter(first),
+        pages,
+    ));
+    let mut res = Response::new(body);
+    let (kind, name) = if csv {
+        (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"audit.csv\"",
+        )
+    } else {
+        (
+            "application/x-ndjson",
+            "attachment; filename=\"audit.jsonl\"",
+        )
+    };
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    res.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_milliseconds() {
+        assert_eq!(time_ms("1700000000000"), Some(1_700_000_000_000));
+        assert_eq!(time_ms("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
+        assert_eq!(time_ms("yesterday"), None);
+    }
+}
