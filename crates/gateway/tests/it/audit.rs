@@ -175,7 +175,9 @@ async fn administrators_query_and_export_the_trail_others_cannot() {
             .json()
             .await
             .unwrap();
-    let events = page["events"].as_array().unwrap_or_else(|| panic!("{page}"));
+    let events = page["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"));
     assert_eq!(events.len(), 2);
     assert!(
         events
