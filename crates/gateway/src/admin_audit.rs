@@ -1,6 +1,7 @@
-//! The audit trail in `/admin`: `GET /admin/audit` (filters and keyset pagination) and
-//! `GET /admin/audit/export?format=jsonl|csv` (streamed page by page). Both need
-//! `admin.audit.read`; an export is itself an audit event (`data.exported`, HIGH).
+//! The audit trail in `/admin`: `GET /admin/audit` (filters and keyset pagination),
+//! `GET /admin/audit/export?format=jsonl|csv` (streamed page by page) and
+//! `GET /admin/security/summary?window=1h`. All need `admin.audit.read`; an export is itself an
+//! audit event (`data.exported`, HIGH).
 
 #![allow(clippy::result_large_err)]
 
@@ -27,6 +28,125 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/audit", get(query))
         .route("/admin/audit/export", get(export))
+        .route("/admin/security/summary", get(summary))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryParams {
+    window: Option<String>,
+}
+
+/// Events read for one summary at most; beyond it the answer says `truncated`.
+const SUMMARY_MAX_EVENTS: usize = 200_000;
+
+fn top(counts: std::collections::HashMap<String, u64>, n: usize) -> Vec<serde_json::Value> {
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter()
+        .take(n)
+        .map(|(k, c)| serde_json::json!({ "key": k, "count": c }))
+        .collect()
+}
+
+/// What happened in the last `window`: failed logins by IP and by account, denials, rate-limit
+/// hits, privilege-escalation attempts, the riskiest actors, and the IPs blocked now.
+async fn summary(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<Query<SummaryParams>, QueryRejection>,
+) -> Response {
+    use palisade_core::audit::Risk as R;
+    use std::collections::HashMap;
+    if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_READ) {
+        return r;
+    }
+    let window = match query.ok().map(|Query(q)| q.window) {
+        Some(None) => std::time::Duration::from_secs(3600),
+        Some(Some(w)) => match humantime::parse_duration(&w) {
+            Ok(d) if d <= std::time::Duration::from_secs(31 * 86_400) => d,
+            _ => return bad_window(&ctx),
+        },
+        None => return bad_window(&ctx),
+    };
+    let now = state.clock.now_millis() as i64;
+    let filter = AuditFilter {
+        from_ms: Some(now - window.as_millis() as i64),
+        ..Default::default()
+    };
+    let (mut by_ip, mut by_account, mut risky) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let (mut denials, mut rate_limited, mut seen) = (0u64, 0u64, 0usize);
+    let mut escalations = Vec::new();
+    let mut after = 0;
+    let truncated = loop {
+        let page = match state.store.audit_query(&filter, after, PAGE).await {
+            Ok(p) => p,
+            Err(e) => return ctx.unavailable(e),
+        };
+        let Some(last) = page.last() else { break false };
+        after = last.seq;
+        for r in &page {
+            match r.event_type.as_str() {
+                "auth.login_failure" => {
+                    if let Some(ip) = &r.client_ip {
+                        *by_ip.entry(ip.clone()).or_insert(0u64) += 1;
+                    }
+                    if let Some(a) = &r.actor {
+                        *by_account.entry(a.clone()).or_insert(0u64) += 1;
+                    }
+                }
+                "authz.denied" => denials += 1,
+                "ratelimit.exceeded" => rate_limited += 1,
+                "authz.privilege_escalation_attempt" if escalations.len() < 100 => escalations
+                    .push(serde_json::json!({
+                        "seq": r.seq, "ts_ms": r.ts_ms, "actor": r.actor, "client_ip": r.client_ip,
+                        "resource_type": r.resource_type, "resource_id": r.resource_id,
+                    })),
+                _ => {}
+            }
+            if r.result != palisade_core::audit::Outcome::Success
+                && let Some(a) = r.actor.as_ref().or(r.client_ip.as_ref())
+            {
+                let weight = match r.risk {
+                    R::Low => 1,
+                    R::Medium => 3,
+                    R::High => 10,
+                    R::Critical => 30,
+                };
+                *risky.entry(a.clone()).or_insert(0u64) += weight;
+            }
+        }
+        seen += page.len();
+        if seen >= SUMMARY_MAX_EVENTS {
+            break true;
+        }
+    };
+    let blocks = match state.identity.brute.blocks().await {
+        Ok(b) => serde_json::to_value(b).unwrap_or_default(),
+        Err(e) => return ctx.unavailable(e),
+    };
+    Json(serde_json::json!({
+        "window_seconds": window.as_secs(),
+        "events": seen,
+        "truncated": truncated,
+        "failed_logins_by_ip": top(by_ip, 10),
+        "failed_logins_by_account": top(by_account, 10),
+        "denials": denials,
+        "rate_limit_hits": rate_limited,
+        "privilege_escalation_attempts": escalations,
+        "top_risky_actors": top(risky, 10),
+        "current_blocks": blocks,
+    }))
+    .into_response()
+}
+
+fn bad_window(ctx: &Ctx) -> Response {
+    ctx.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-query",
+        "window is a duration such as 1h or 30m, at most 31 days",
+    )
 }
 
 #[derive(Deserialize)]

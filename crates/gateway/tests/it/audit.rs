@@ -235,3 +235,68 @@ async fn administrators_query_and_export_the_trail_others_cannot() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_security_summary_counts_what_happened_in_the_window() {
+    let env = Env::start(|c| c.auth.brute_force.enabled = false).await;
+    let admin = env.admin("root@example.com").await;
+    let (member_id, member) =
+        crate::authorization::signed_in(&env, "mel@example.com", &["member"]).await;
+    for i in 0..3 {
+        let res = env
+            .post(
+                "/auth/login",
+                json!({"email": "mel@example.com", "password": format!("wrong password {i}x")}),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let refused = env.get_with("/admin/tenants", &member).await;
+    assert_eq!(refused.status(), 403);
+
+    let summary: serde_json::Value = env
+        .get_with("/admin/security/summary?window=10m", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["window_seconds"], 600);
+    assert_eq!(
+        summary["failed_logins_by_ip"][0],
+        json!({"key": "127.0.0.1", "count": 3})
+    );
+    assert_eq!(
+        summary["failed_logins_by_account"][0],
+        json!({"key": member_id, "count": 3})
+    );
+    assert_eq!(summary["denials"], 1);
+    assert_eq!(
+        summary["privilege_escalation_attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(summary["top_risky_actors"][0]["key"], member_id);
+    assert_eq!(summary["truncated"], false);
+
+    env.advance(std::time::Duration::from_secs(11 * 60));
+    let admin = env.login("root@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let later: serde_json::Value = env
+        .get_with("/admin/security/summary?window=10m", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(later["denials"], 0, "outside the window");
+    crate::common::assert_problem(
+        env.get_with("/admin/security/summary?window=forever", &admin)
+            .await,
+        422,
+        "invalid-query",
+    )
+    .await;
+}
