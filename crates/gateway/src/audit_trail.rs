@@ -60,6 +60,9 @@ pub struct AuditTrail {
     queued: Arc<AtomicU64>,
     /// Events submitted since start; the writer publishes how many are committed.
     submitted: AtomicU64,
+    /// The submission count at the last event that must be durable before its answer.
+    durable_ticket: AtomicU64,
+    config: crate::config_audit::AuditConfig,
     committed: tokio::sync::watch::Receiver<u64>,
     clock: SharedClock,
 }
@@ -149,6 +152,8 @@ impl AuditTrail {
             tx,
             queued,
             submitted: AtomicU64::new(0),
+            durable_ticket: AtomicU64::new(0),
+            config: config.clone(),
             committed,
             clock,
         }))
@@ -158,17 +163,22 @@ impl AuditTrail {
     pub fn submit(&self, draft: Draft) {
         self.queued.fetch_add(1, Ordering::Relaxed);
         let ts = self.clock.now_millis() as i64;
+        let durable = !self.config.is_async(&draft.event_type);
         // The count and the send happen under one order: the writer commits in send order.
-        self.submitted.fetch_add(1, Ordering::SeqCst);
+        let ticket = self.submitted.fetch_add(1, Ordering::SeqCst) + 1;
+        if durable {
+            self.durable_ticket.fetch_max(ticket, Ordering::SeqCst);
+        }
         if self.tx.send(Job::Event(Box::new(draft), ts)).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("the audit writer has stopped; an event could not be queued");
         }
     }
 
-    /// How many events have been submitted so far (a ticket for [`Self::committed_through`]).
-    pub fn submitted(&self) -> u64 {
-        self.submitted.load(Ordering::SeqCst)
+    /// The submission count at the latest event that must be durable before its answer (a
+    /// ticket for [`Self::committed_through`]).
+    pub fn durable_ticket(&self) -> u64 {
+        self.durable_ticket.load(Ordering::SeqCst)
     }
 
     /// Waits until the first `ticket` events submitted are committed.
@@ -419,9 +429,9 @@ impl Writer {
     }
 }
 
-/// Holds each response until the audit events submitted while it was being produced are
+/// Holds each response until the durable audit events submitted while it was being produced are
 /// committed: a security event is durable before the answer that caused it is sent. Requests
-/// that emitted nothing pass with two atomic reads.
+/// that emitted none (or only events of `audit.async_classes`) pass with two atomic reads.
 #[derive(Clone)]
 pub struct DurabilityLayer(pub Option<Arc<AuditTrail>>);
 
@@ -469,10 +479,10 @@ where
         let Some(trail) = self.trail.clone() else {
             return Box::pin(inner.call(req));
         };
-        let before = trail.submitted();
+        let before = trail.durable_ticket();
         Box::pin(async move {
             let res = inner.call(req).await;
-            let after = trail.submitted();
+            let after = trail.durable_ticket();
             if after > before {
                 trail.committed_through(after).await;
             }

@@ -431,6 +431,9 @@ pub struct RouteConfig {
     pub connect_timeout: Option<HumanDuration>,
     pub response_timeout: Option<HumanDuration>,
     pub retries: Option<u32>,
+    /// Record every request as an `api.request` audit event (written asynchronously by default:
+    /// `audit.async_classes`).
+    pub audit: bool,
 }
 
 /// A string or a list of strings.

@@ -11,6 +11,9 @@ pub struct AuditConfig {
     pub purge_at: String,
     /// A checkpoint is signed after this many events (and at shutdown, and at each purge).
     pub checkpoint_every: u64,
+    /// Classes written asynchronously: their answers are not held until the event is stored
+    /// (high-volume informational events). Every other class is durable before the answer.
+    pub async_classes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,7 @@ impl Default for AuditConfig {
             retention_days: RetentionDays::default(),
             purge_at: "03:00".into(),
             checkpoint_every: 1_000,
+            async_classes: vec!["api_call".into()],
         }
     }
 }
@@ -70,8 +74,33 @@ impl AuditConfig {
         (h < 24 && m < 60).then_some(h * 60 + m)
     }
 
+    /// Is an event of this type written asynchronously?
+    pub fn is_async(&self, event_type: &str) -> bool {
+        palisade_core::audit::taxonomy::find(event_type)
+            .is_some_and(|t| self.async_classes.iter().any(|c| c == t.class.as_str()))
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for c in &self.async_classes {
+            if ![
+                "security",
+                "credential_access",
+                "tool_execution",
+                "api_call",
+            ]
+            .contains(&c.as_str())
+            {
+                out.push(format!(
+                    "audit.async_classes: {c:?} is not security, credential_access, tool_execution or api_call"
+                ));
+            }
+            if c == "security" || c == "credential_access" {
+                out.push(format!(
+                    "audit.async_classes: {c} events must be durable before the answer"
+                ));
+            }
+        }
         if self.purge_minute().is_none() {
             out.push(format!(
                 "audit.purge_at {:?} is not HH:MM (UTC)",

@@ -184,12 +184,18 @@ impl Service<Req> for RouteService {
                 self.identity.attach_identity(route.name, &mut req);
                 let upstream = self.upstream.clone();
                 let resilience = self.resilience.clone();
+                let audited = route.audit.then(|| api_request_event(&req, route.name));
+                let audit = self.identity.audit.clone();
                 Box::pin(async move {
                     let via = proxy::Forwarding {
                         upstream: upstream.as_ref(),
                         resilience: &resilience,
                     };
-                    Ok(proxy::forward(&via, route, req).await)
+                    let res = proxy::forward(&via, route, req).await;
+                    if let Some(event) = audited {
+                        audit.record(event.finish(res.status()));
+                    }
+                    Ok(res)
                 })
             }
             None => {
@@ -207,5 +213,44 @@ impl Service<Req> for RouteService {
                 })
             }
         }
+    }
+}
+
+/// An `api.request` audit event, begun before the request is forwarded (who, what) and
+/// finished with the status.
+struct ApiRequest(crate::audit::AuditEvent, String, String);
+
+fn api_request_event(req: &Req, route: &'static str) -> ApiRequest {
+    use crate::audit::{AuditEvent, Outcome, Risk};
+    let mut event = AuditEvent::new("api.request", Risk::Low, Outcome::Success)
+        .resource(format!("route:{route}"));
+    if let Some(meta) = req.extensions().get::<RequestMeta>() {
+        let principal = req
+            .extensions()
+            .get::<Arc<palisade_core::principal::Principal>>()
+            .map(Arc::as_ref);
+        event = event
+            .actor(crate::layers::throttle::Caller::of(principal, meta.client_ip).to_string())
+            .from_client(meta.client_ip, meta.request_id_str());
+    }
+    // The path only: queries carry tokens and personal data too often to be kept.
+    ApiRequest(
+        event,
+        req.method().to_string(),
+        req.uri().path().to_string(),
+    )
+}
+
+impl ApiRequest {
+    fn finish(self, status: StatusCode) -> crate::audit::AuditEvent {
+        let ApiRequest(mut event, method, path) = self;
+        event.outcome = match status.as_u16() {
+            401 | 403 | 429 => crate::audit::Outcome::Denied,
+            s if s >= 400 => crate::audit::Outcome::Failure,
+            _ => crate::audit::Outcome::Success,
+        };
+        event.details(
+            serde_json::json!({ "method": method, "path": path, "status": status.as_u16() }),
+        )
     }
 }

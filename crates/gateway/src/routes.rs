@@ -30,6 +30,8 @@ pub struct Route {
     pub response_timeout: std::time::Duration,
     /// Connect-failure retries for idempotent requests without a body.
     pub retries: u32,
+    /// Every request is an `api.request` audit event.
+    pub audit: bool,
     next: AtomicUsize,
 }
 
@@ -74,6 +76,7 @@ impl Route {
                 .unwrap_or(config.proxy.response_timeout)
                 .0,
             retries: rc.retries.unwrap_or(config.proxy.retries),
+            audit: rc.audit,
             next: AtomicUsize::new(0),
         })
     }

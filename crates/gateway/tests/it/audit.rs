@@ -300,3 +300,52 @@ async fn the_security_summary_counts_what_happened_in_the_window() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn per_request_audit_is_written_without_holding_the_answer() {
+    use sqlx::Connection;
+    let env = Env::start(|c| {
+        c.store.url = "sqlite:".into();
+        c.routes[0].audit = true;
+    })
+    .await;
+    let path = env.gw._dir.path().join("palisade.db");
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // api.request is an api_call event, written asynchronously: the answer is not held.
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        env.http.get(env.url("/api/items?token=secret")).send(),
+    )
+    .await
+    .expect("answered while the store is locked")
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
+    trail.flush().await;
+    let stored = env
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 100)
+        .await
+        .unwrap();
+    let event = stored
+        .iter()
+        .find(|r| r.event_type == "api.request")
+        .expect("the request was audited");
+    assert_eq!(
+        event.details,
+        json!({"method": "GET", "path": "/api/items", "status": 200})
+    );
+    assert_eq!(event.actor.as_deref(), Some("ip:127.0.0.1"));
+    assert_eq!(event.resource_type.as_deref(), Some("route"));
+}
