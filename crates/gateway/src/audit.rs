@@ -140,6 +140,20 @@ impl AuditLog {
         if let Some(trail) = self.trail.get() {
             trail.submit(event.draft());
         }
+        // Per-request events are in the access log already; a second line each would double it.
+        if event.event_type != "api.request" {
+            self.log(&event);
+        }
+        metrics::counter!("palisade_audit_events_total", "event_type" => event.event_type)
+            .increment(1);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == self.keep {
+            recent.pop_front();
+        }
+        recent.push_back(event);
+    }
+
+    fn log(&self, event: &AuditEvent) {
         tracing::info!(
             target: "palisade::audit",
             event_type = event.event_type,
@@ -151,13 +165,6 @@ impl AuditLog {
             request_id = event.request_id.as_deref().unwrap_or("-"),
             details = %event.details,
         );
-        metrics::counter!("palisade_audit_events_total", "event_type" => event.event_type)
-            .increment(1);
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.len() == self.keep {
-            recent.pop_front();
-        }
-        recent.push_back(event);
     }
 
     /// The most recent events, oldest first.
