@@ -11,7 +11,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 #[test]
-fn a_million_keys_cost_under_200_mb() {
+fn ratelimit_a_million_keys_cost_under_200_mb() {
     let Some(before) = resident_bytes() else {
         eprintln!("skipped: /proc/self/status is not available to measure memory");
         return;

@@ -6,8 +6,9 @@
 //! formulas server-side. [`MemoryLimiter`] keeps the states in a sharded, bounded map.
 //!
 //! Guarantees: time only comes in as `now_ms`; `retry_after_ms` is exact (a request at
-//! `now + retry_after_ms` is admitted, one a millisecond earlier is not); no arithmetic can
-//! overflow or panic, whatever the quota or the time.
+//! `now + retry_after_ms` is admitted, one a millisecond earlier is not); a time earlier than one
+//! already seen (callers racing for a shard read the clock before its lock) is never more lenient
+//! than the later one; no arithmetic can overflow or panic, whatever the quota or the time.
 
 pub mod gcra;
 mod memory;
@@ -26,6 +27,9 @@ pub enum Algorithm {
 }
 
 /// `limit` requests per `period_ms`; GCRA also admits up to `burst` at once from an idle key.
+///
+/// [`Quota::new`] refuses a zero limit or period. A quota built field by field never makes the
+/// arithmetic panic: a zero limit counts as 1, a zero period as 1 ms, a zero burst as the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     pub limit: u32,
@@ -70,7 +74,21 @@ impl Quota {
         Quota {
             limit: scale(self.limit),
             period_ms: self.period_ms,
-            burst: scale(self.burst),
+            // 0 keeps meaning "the limit", which is scaled already.
+            burst: if self.burst == 0 {
+                0
+            } else {
+                scale(self.burst)
+            },
+        }
+    }
+
+    /// GCRA's bucket capacity: `burst`, or the limit when `burst` is 0; at least 1.
+    pub fn capacity(&self) -> u32 {
+        if self.burst == 0 {
+            self.limit.max(1)
+        } else {
+            self.burst
         }
     }
 }

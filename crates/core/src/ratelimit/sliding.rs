@@ -3,7 +3,9 @@
 //! A request is admitted when the estimate plus one stays within `limit`.
 //!
 //! All arithmetic is done in integers scaled by `period` (no floating point), so the answers —
-//! including the exact time of the next admission — are the same on every backend.
+//! including the exact time of the next admission — are the same on every backend. A time before
+//! the stored window's start is taken as that start: a caller that read the clock just before
+//! another one never sees the counts rolled away.
 
 use super::{Decision, Quota};
 
@@ -51,20 +53,24 @@ impl Window {
 /// One decision; returns the new state (the rolled-over old one when refused).
 pub fn decide(state: Option<Window>, quota: &Quota, now_ms: u64) -> (Decision, Window) {
     let p = quota.period_ms.max(1);
-    let limit = quota.limit as u128;
+    let limit = u128::from(quota.limit.max(1));
+    let asked_at = now_ms;
+    let now_ms = state.map_or(now_ms, |w| now_ms.max(w.start_ms));
     let w = state.unwrap_or_default().at(p, now_ms);
-    let estimate = w.scaled_estimate(p, now_ms);
-    if estimate + p as u128 <= limit * p as u128 {
+    // Everything below is scaled by the period: one request weighs `one`, the cap is `cap`.
+    let one = u128::from(p);
+    let cap = limit * one;
+    let with_this_one = w.scaled_estimate(p, now_ms) + one;
+    if with_this_one <= cap {
         let w = Window {
             current: w.current.saturating_add(1),
             ..w
         };
-        let left = limit * p as u128 - (estimate + p as u128);
         let decision = Decision {
             allowed: true,
             limit: quota.limit,
-            remaining: (left / p as u128).min(u32::MAX as u128) as u32,
-            reset_after_ms: w.expires_at_ms(p).saturating_sub(now_ms),
+            remaining: u32::try_from((cap - with_this_one) / one).unwrap_or(u32::MAX),
+            reset_after_ms: w.expires_at_ms(p).saturating_sub(asked_at),
             retry_after_ms: 0,
         };
         return (decision, w);
@@ -73,8 +79,8 @@ pub fn decide(state: Option<Window>, quota: &Quota, now_ms: u64) -> (Decision, W
         allowed: false,
         limit: quota.limit,
         remaining: 0,
-        reset_after_ms: reset_after(&w, p, now_ms),
-        retry_after_ms: next_admission(&w, quota, now_ms) - now_ms,
+        reset_after_ms: reset_after(&w, p, asked_at),
+        retry_after_ms: next_admission(&w, p, limit, now_ms) - asked_at,
     };
     (decision, w)
 }
@@ -83,15 +89,14 @@ fn reset_after(w: &Window, p: u64, now_ms: u64) -> u64 {
     let end = if w.current > 0 {
         w.expires_at_ms(p)
     } else {
-        w.start_ms + p
+        w.start_ms.saturating_add(p)
     };
     end.saturating_sub(now_ms)
 }
 
 /// The first millisecond at which one more request fits.
-fn next_admission(w: &Window, quota: &Quota, now_ms: u64) -> u64 {
-    let p = quota.period_ms.max(1) as u128;
-    let limit = quota.limit as u128;
+fn next_admission(w: &Window, period_ms: u64, limit: u128, now_ms: u64) -> u64 {
+    let p = u128::from(period_ms);
     // Within this window: previous × (p − e) ≤ (limit − current − 1) × p.
     let room = limit.saturating_sub(w.current as u128 + 1) * p;
     if w.previous > 0 && room > 0 {

@@ -16,6 +16,28 @@ fn offered(limiter: &MemoryLimiter, alg: Algorithm, q: &Quota, n: u64, step_ms: 
         .count() as u64
 }
 
+/// Either algorithm's state, stepped through the pure functions.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Gcra(Option<u64>),
+    Sliding(Option<sliding::Window>),
+}
+
+impl State {
+    fn decide(self, q: &Quota, now_ms: u64) -> (Decision, State) {
+        match self {
+            State::Gcra(tat) => {
+                let (d, tat) = gcra::decide(tat, q, now_ms);
+                (d, State::Gcra(Some(tat)))
+            }
+            State::Sliding(w) => {
+                let (d, w) = sliding::decide(w, q, now_ms);
+                (d, State::Sliding(Some(w)))
+            }
+        }
+    }
+}
+
 #[test]
 fn quotas_are_validated_and_scale_by_tier() {
     assert_eq!(Quota::new(0, 1000, 0), Err(QuotaError::ZeroLimit));
@@ -175,11 +197,118 @@ fn idle_keys_are_evicted_and_the_map_stays_bounded() {
     let held = limiter.len();
     assert_eq!(limiter.evict_idle(T0 + 1_000), held);
     assert!(limiter.is_empty());
+    // A returning key has its whole burst again.
+    let key = limiter.key("r", "0");
+    let burst = (0..20)
+        .take_while(|_| limiter.decide(key, Algorithm::Gcra, &q, T0 + 1_000).allowed)
+        .count();
+    assert_eq!(burst, 10);
+    assert_eq!(limiter.evict_idle(T0 + 2_000), 1);
     // Sliding-window keys drain after two periods.
     let key = limiter.key("s", "ann");
     limiter.decide(key, Algorithm::SlidingWindow, &q, T0);
     assert_eq!(limiter.evict_idle(T0 + 1_000), 0);
     assert_eq!(limiter.evict_idle(T0 + 2_000), 1);
+}
+
+#[test]
+fn sliding_window_steady_rate_and_reset_after_idle() {
+    let limiter = MemoryLimiter::new(1000);
+    let q = quota(60, MIN, 0);
+    // Just under the rate, all are admitted, window after window. (Exactly at the rate a few
+    // are not: the estimate weighs the previous window as if its requests were spread evenly,
+    // which puts evenly spaced arrivals right on the limit.)
+    assert_eq!(
+        offered(&limiter, Algorithm::SlidingWindow, &q, 300, 1_100),
+        300
+    );
+    let key = limiter.key("rule", "ann");
+    let later = T0 + 10 * MIN;
+    let d = limiter.decide(key, Algorithm::SlidingWindow, &q, later);
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 59, "after idling two windows a key is as new");
+    let start = later - later % MIN;
+    assert_eq!(d.reset_after_ms, start + 2 * MIN - later);
+}
+
+#[test]
+fn an_earlier_time_is_never_more_lenient() {
+    // Callers race for a shard: one that read the clock a moment earlier may come second.
+    let q = quota(4, 1_000, 0);
+    let start = T0 - T0 % 1_000;
+    let mut w = None;
+    for _ in 0..4 {
+        w = Some(sliding::decide(w, &q, start + 1_000).1);
+    }
+    let (late, _) = sliding::decide(w, &q, start + 999);
+    assert!(!late.allowed, "the counts of the new window still apply");
+    // The next window must be a quarter gone (4 × ¾ + 1 ≤ 4): 1 ms + 1 s + 250 ms from then.
+    assert_eq!(
+        late.retry_after_ms,
+        1 + 1_000 + 250,
+        "counted from the time asked"
+    );
+
+    let q = quota(4, 1_000, 4);
+    let mut tat = None;
+    for _ in 0..4 {
+        tat = Some(gcra::decide(tat, &q, T0).1);
+    }
+    assert!(!gcra::decide(tat, &q, T0 - 1).0.allowed);
+}
+
+#[test]
+fn quotas_built_field_by_field_never_panic() {
+    let zero = Quota {
+        limit: 0,
+        period_ms: 0,
+        burst: 0,
+    };
+    for alg in [Algorithm::Gcra, Algorithm::SlidingWindow] {
+        let limiter = MemoryLimiter::new(10);
+        let key = limiter.key("r", "k");
+        for now in [0, 1, T0, T0, T0, u64::MAX] {
+            limiter.decide(key, alg, &zero, now);
+        }
+    }
+    // Burst 0 means the limit, whichever way the quota was built.
+    let q = Quota {
+        limit: 3,
+        period_ms: MIN,
+        burst: 0,
+    };
+    assert_eq!(gcra::decide(None, &q, T0).0.remaining, 2);
+    assert_eq!(q.scaled(2.0).capacity(), 6);
+}
+
+#[test]
+fn the_bound_is_exact_for_any_max_keys() {
+    let q = quota(10, MIN, 0);
+    for max_keys in [0, 1, 10, 63, 65, 100, 1_000] {
+        let limiter = MemoryLimiter::new(max_keys);
+        for i in 0..5_000 {
+            let key = limiter.key("r", &i.to_string());
+            assert!(limiter.decide(key, Algorithm::Gcra, &q, T0).allowed);
+            assert!(limiter.len() <= max_keys.max(1), "max_keys {max_keys}");
+        }
+    }
+}
+
+#[test]
+fn a_flood_of_new_keys_does_not_forgive_a_heavy_key() {
+    let limiter = MemoryLimiter::new(6_400);
+    let q = quota(100, MIN, 0);
+    let heavy = limiter.key("r", "heavy");
+    while limiter.decide(heavy, Algorithm::Gcra, &q, T0).allowed {}
+    for i in 0..100_000 {
+        let key = limiter.key("r", &format!("flood:{i}"));
+        assert!(limiter.decide(key, Algorithm::Gcra, &q, T0).allowed);
+    }
+    assert!(limiter.len() <= 6_400);
+    assert!(
+        !limiter.decide(heavy, Algorithm::Gcra, &q, T0).allowed,
+        "the keys nearest to draining are evicted first"
+    );
 }
 
 #[test]
@@ -243,6 +372,50 @@ proptest! {
             let elapsed = (now - T0) as f64;
             let envelope = burst as f64 + limit as f64 * elapsed / period_ms as f64 + 1.0;
             prop_assert!(admitted as f64 <= envelope, "{} > {}", admitted, envelope);
+        }
+    }
+
+    /// For both algorithms and any history: a refused request is admitted exactly
+    /// `retry_after_ms` later and not a millisecond sooner; an admitted one leaves exactly
+    /// `remaining` admissions at the same instant; `reset_after_ms` later the key is full again.
+    #[test]
+    fn headers_are_exact(
+        sliding_window in any::<bool>(),
+        limit in 1u32..20,
+        period_ms in 1u64..20_000,
+        burst in 0u32..20,
+        gaps in proptest::collection::vec(0u64..3_000, 1..100),
+    ) {
+        let q = quota(limit, period_ms, burst);
+        let (mut state, capacity) = if sliding_window {
+            (State::Sliding(None), limit)
+        } else {
+            (State::Gcra(None), q.capacity())
+        };
+        let mut now = T0;
+        for gap in gaps {
+            now += gap;
+            let (d, next) = state.decide(&q, now);
+            if d.allowed {
+                prop_assert_eq!(d.retry_after_ms, 0);
+                let mut probe = next;
+                let further = (0..=capacity)
+                    .take_while(|_| {
+                        let (d, s) = probe.decide(&q, now);
+                        probe = s;
+                        d.allowed
+                    })
+                    .count();
+                prop_assert_eq!(further, d.remaining as usize);
+            } else {
+                prop_assert!(d.retry_after_ms > 0);
+                prop_assert!(next.decide(&q, now + d.retry_after_ms).0.allowed);
+                prop_assert!(!next.decide(&q, now + d.retry_after_ms - 1).0.allowed);
+            }
+            let full = next.decide(&q, now + d.reset_after_ms).0;
+            prop_assert!(full.allowed);
+            prop_assert_eq!(full.remaining, capacity - 1);
+            state = next;
         }
     }
 
