@@ -237,6 +237,9 @@ impl CircuitBreakerConfig {
         if self.window.0 < Duration::from_secs(1) {
             out.push("circuit_breaker.window must be at least 1s".into());
         }
+        if self.open_for.0 < Duration::from_secs(1) {
+            out.push("circuit_breaker.open_for must be at least 1s".into());
+        }
         if self.min_requests == 0 || self.half_open_probes == 0 {
             out.push("circuit_breaker.min_requests and half_open_probes must be at least 1".into());
         }
