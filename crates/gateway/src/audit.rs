@@ -9,22 +9,8 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-}
+/// The trail's own risk levels and results: one vocabulary from emitter to store.
+pub use palisade_core::audit::{Outcome, Risk};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
@@ -76,7 +62,6 @@ impl AuditEvent {
 
     /// The event as the durable trail stores it (`resource` "type:id" is split in two).
     pub fn draft(&self) -> crate::audit_trail::Draft {
-        use palisade_core::audit::{Outcome as O, Risk as R};
         let (resource_type, resource_id) = match self.resource.as_deref().map(|r| r.split_once(':'))
         {
             Some(Some((t, id))) => (Some(t.to_string()), Some(id.to_string())),
@@ -85,17 +70,8 @@ impl AuditEvent {
         };
         crate::audit_trail::Draft {
             event_type: self.event_type.to_string(),
-            risk: match self.risk {
-                Risk::Low => R::Low,
-                Risk::Medium => R::Medium,
-                Risk::High => R::High,
-                Risk::Critical => R::Critical,
-            },
-            result: match self.outcome {
-                Outcome::Success => O::Success,
-                Outcome::Failure => O::Failure,
-                Outcome::Denied => O::Denied,
-            },
+            risk: self.risk,
+            result: self.outcome,
             actor: self.actor.clone(),
             resource_type,
             resource_id,
