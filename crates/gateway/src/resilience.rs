@@ -30,6 +30,8 @@ pub struct Stored {
 
 #[derive(Debug)]
 pub struct Resilience {
+    /// By upstream `host:port`, so the per-request lookup borrows the URI instead of building a
+    /// key.
     breakers: HashMap<String, CircuitBreaker>,
     stale: moka::sync::Cache<(&'static str, String, String), Arc<Stored>>,
     max_entry_bytes: u64,
@@ -39,6 +41,11 @@ pub struct Resilience {
     audit: Arc<AuditLog>,
 }
 
+fn authority(upstream: &Uri) -> &str {
+    upstream.authority().map_or("", |a| a.as_str())
+}
+
+/// `scheme://host:port`, for logs, audit events and metric labels.
 fn upstream_key(upstream: &Uri) -> String {
     format!(
         "{}://{}",
@@ -65,7 +72,7 @@ impl Resilience {
                 .filter_map(|u| u.parse::<Uri>().ok())
                 .map(|u| {
                     (
-                        upstream_key(&u),
+                        authority(&u).to_string(),
                         CircuitBreaker::new(breaker_config.clone()),
                     )
                 })
@@ -86,7 +93,7 @@ impl Resilience {
 
     /// May a request go to `upstream` now? `Ok(is_probe)`, or `Err(retry_after)` while open.
     pub fn admit(&self, upstream: &Uri) -> Result<bool, Duration> {
-        let Some(breaker) = self.breakers.get(&upstream_key(upstream)) else {
+        let Some(breaker) = self.breakers.get(authority(upstream)) else {
             return Ok(false);
         };
         let (admission, transition) = breaker.admit(self.clock.now_millis());
@@ -101,7 +108,7 @@ impl Resilience {
     /// Reports how a request to `upstream` went: a 5xx, a timeout or a connection error is a
     /// failure.
     pub fn record(&self, upstream: &Uri, failed: bool, was_probe: bool) {
-        let Some(breaker) = self.breakers.get(&upstream_key(upstream)) else {
+        let Some(breaker) = self.breakers.get(authority(upstream)) else {
             return;
         };
         let outcome = if failed {
