@@ -214,10 +214,14 @@ impl Params {
     }
 }
 
-fn params(
+/// The caller may read the trail, and the query parses: its parameters and filter.
+fn readable(
+    state: &AppState,
+    caller: &Caller,
     ctx: &Ctx,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<(Params, AuditFilter), Response> {
+    require(state, caller, ctx, perm::AUDIT_READ)?;
     let bad = |detail: &str| {
         ctx.problem(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -240,10 +244,7 @@ async fn query(
     caller: Caller,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_READ) {
-        return r;
-    }
-    let (p, filter) = match params(&ctx, query) {
+    let (p, filter) = match readable(&state, &caller, &ctx, query) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -311,10 +312,7 @@ async fn export(
     caller: Caller,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_READ) {
-        return r;
-    }
-    let (p, filter) = match params(&ctx, query) {
+    let (p, filter) = match readable(&state, &caller, &ctx, query) {
         Ok(x) => x,
         Err(r) => return r,
     };
