@@ -30,16 +30,7 @@ async fn a_refusal_is_in_the_store_before_its_answer_arrives_and_the_trail_verif
     let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
     trail.checkpoint().await;
     let records = store.audit_range(0, 10_000).await.unwrap();
-    let checkpoints = store.audit_checkpoints().await.unwrap();
-    let kid = &checkpoints[0].kid;
-    let public = store
-        .meta_get(&palisade_gateway::audit_trail::public_key_meta(kid))
-        .await
-        .unwrap()
-        .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h))
-        .unwrap();
-    let keys = std::collections::BTreeMap::from([(kid.clone(), public)]);
-    let ok = verify(&records, &checkpoints, &keys, false).unwrap();
+    let ok = verified(&env).await;
     assert_eq!(ok.count as usize, records.len());
     assert_eq!(ok.first_seq, Some(1));
     assert!(
