@@ -183,6 +183,30 @@ pub enum AuditCommand {
     },
     /// Print the audit signing key's id and public key (hex), to keep outside the store.
     Key,
+    /// Print one page of matching events as JSON lines, oldest first; the sequence number to
+    /// pass as `--after` for the next page goes to stderr.
+    Query {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        /// Keyset pagination: the last sequence number of the previous page.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Events per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Write every matching event, as JSON lines or CSV, to stdout or a file. The export itself
+    /// is recorded in the trail (`data.exported`).
+    Export {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        /// `jsonl` or `csv` (cells that a spreadsheet would run as a formula are defused).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Write here (created with mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Remove the records past retention (`[audit.retention_days]`), as the gateway does daily at
     /// `audit.purge_at`: only a whole expired prefix, after signing a checkpoint at the cut; the
     /// purge itself is recorded as an `audit.purged` event.
@@ -191,6 +215,48 @@ pub enum AuditCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The filters of `audit query` and `audit export`; every one given must match.
+#[derive(Debug, clap::Args)]
+pub struct AuditFilterArgs {
+    /// Event type, e.g. auth.login_failure.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// User, service account or key id.
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    tenant: Option<String>,
+    /// success, failure or denied.
+    #[arg(long)]
+    result: Option<String>,
+    /// This risk or higher: LOW, MEDIUM, HIGH, CRITICAL.
+    #[arg(long)]
+    risk: Option<String>,
+    /// From this time on (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    from: Option<String>,
+    /// Before this time (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+impl AuditFilterArgs {
+    fn filter(&self) -> Result<palisade_store::audit::AuditFilter> {
+        palisade_gateway::admin_audit::Params {
+            event_type: self.event_type.clone(),
+            actor: self.actor.clone(),
+            tenant: self.tenant.clone(),
+            result: self.result.clone(),
+            risk: self.risk.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            ..Default::default()
+        }
+        .filter()
+        .map_err(|e| anyhow!("{e}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -673,19 +739,88 @@ impl Admin {
         Ok(())
     }
 
+    /// A writer on the trail, for the CLI's own events (purge, export).
+    async fn trail(&self) -> Result<Arc<palisade_gateway::audit_trail::AuditTrail>> {
+        palisade_gateway::audit_trail::AuditTrail::start(
+            self.identity.store.clone(),
+            &self.config.secrets.signing_key,
+            Arc::new(SystemClock),
+            &self.config.audit,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    async fn export_audit(
+        &self,
+        filter: &AuditFilterArgs,
+        format: &str,
+        output: Option<PathBuf>,
+    ) -> Result<()> {
+        use std::io::Write;
+        let csv = match format {
+            "jsonl" => false,
+            "csv" => true,
+            other => bail!("--format {other:?}: use jsonl or csv"),
+        };
+        let store = &self.identity.store;
+        let query = filter.filter()?;
+        let mut out: Box<dyn Write> = match &output {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                Box::new(std::io::BufWriter::new(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ))
+            }
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        };
+        if csv {
+            out.write_all(palisade_gateway::admin_audit::CSV_HEADER.as_bytes())?;
+        }
+        let (mut after, mut count) = (0, 0u64);
+        loop {
+            let page = store.audit_query(&query, after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for r in &page {
+                if csv {
+                    out.write_all(palisade_gateway::admin_audit::csv_line(r).as_bytes())?;
+                } else {
+                    serde_json::to_writer(&mut out, r)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            count += page.len() as u64;
+        }
+        out.flush()?;
+        let trail = self.trail().await?;
+        trail.submit(
+            palisade_gateway::audit::AuditEvent::new(
+                "data.exported",
+                palisade_gateway::audit::Risk::High,
+                palisade_gateway::audit::Outcome::Success,
+            )
+            .actor("cli")
+            .resource("audit:export")
+            .details(serde_json::json!({ "format": format, "records": count, "via": "cli" }))
+            .draft(),
+        );
+        trail.checkpoint().await;
+        eprintln!("exported {count} records");
+        Ok(())
+    }
+
     pub async fn audit(&self, cmd: AuditCommand) -> Result<bool> {
         let store = &self.identity.store;
         let (from, public_key) = match cmd {
             AuditCommand::Verify { from, public_key } => (from, public_key),
             AuditCommand::Purge { dry_run } => {
-                let trail = palisade_gateway::audit_trail::AuditTrail::start(
-                    store.clone(),
-                    &self.config.secrets.signing_key,
-                    std::sync::Arc::new(SystemClock),
-                    &self.config.audit,
-                )
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                let trail = self.trail().await?;
                 let report = trail.purge(dry_run).await.map_err(|e| anyhow!("{e}"))?;
                 trail.checkpoint().await;
                 match (report.through_seq, dry_run) {
@@ -701,6 +836,32 @@ impl Admin {
                         report.count
                     ),
                 }
+                return Ok(true);
+            }
+            AuditCommand::Query {
+                filter,
+                after,
+                limit,
+            } => {
+                let page = store
+                    .audit_query(&filter.filter()?, after.unwrap_or(0), limit.clamp(1, 1_000))
+                    .await?;
+                for r in &page {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+                if page.len() == limit.clamp(1, 1_000) as usize
+                    && let Some(last) = page.last()
+                {
+                    eprintln!("next page: --after {}", last.seq);
+                }
+                return Ok(true);
+            }
+            AuditCommand::Export {
+                filter,
+                format,
+                output,
+            } => {
+                self.export_audit(&filter, &format, output).await?;
                 return Ok(true);
             }
             AuditCommand::Key => {

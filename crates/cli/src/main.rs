@@ -83,7 +83,7 @@ enum Command {
         #[command(subcommand)]
         command: admin::PolicyCommand,
     },
-    /// The audit trail: verify its hash chain and signed checkpoints.
+    /// The audit trail: verify its hash chain and checkpoints, query, export, purge.
     Audit {
         #[command(flatten)]
         store: admin::StoreArgs,

@@ -589,6 +589,7 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
         &[],
     );
     let http = reqwest::Client::new();
+    let mut failed_logins = 0;
     for _ in 0..3 {
         let res = http
             .post(format!("{}/auth/login", served.base))
@@ -601,6 +602,7 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
             "{}",
             res.status()
         );
+        failed_logins += usize::from(res.status() == 401);
     }
     let (ok_exit, logs) = served.stop();
     assert!(ok_exit, "{logs}");
@@ -640,6 +642,78 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
         purge.contains("nothing has outlived its retention"),
         "{purge}"
     );
+    assert!(ok(d, &["audit", "verify", data[0], data[1]]).starts_with("OK: "));
+
+    // Query and export read the same trail; the export is itself recorded and still verifies.
+    let failures = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "auth.login_failure",
+            data[0],
+            data[1],
+        ],
+    );
+    let lines: Vec<serde_json::Value> = failures
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), failed_logins, "{failures}");
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["event_type"] == "auth.login_failure")
+    );
+    let page = run(d, &["audit", "query", "--limit", "1", data[0], data[1]]);
+    assert_eq!(stdout(&page).lines().count(), 1);
+    assert!(stderr(&page).contains("--after 1"), "{}", stderr(&page));
+    let next = run(d, &["audit", "query", "--after", "1", data[0], data[1]]);
+    assert!(!stdout(&next).contains("\"seq\":1,"), "{}", stdout(&next));
+    let bad = run(d, &["audit", "query", "--risk", "SEVERE", data[0], data[1]]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("risk is LOW"), "{}", stderr(&bad));
+    ok(
+        d,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--risk",
+            "MEDIUM",
+            "--output",
+            "trail.csv",
+            data[0],
+            data[1],
+        ],
+    );
+    let csv = std::fs::read_to_string(d.join("trail.csv")).unwrap();
+    assert!(csv.starts_with("seq,id,ts_ms,event_type"), "{csv}");
+    assert_eq!(
+        csv.matches("auth.login_failure").count(),
+        failed_logins,
+        "{csv}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("trail.csv"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let exported = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "data.exported",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(exported.contains("\"via\":\"cli\""), "{exported}");
     assert!(ok(d, &["audit", "verify", data[0], data[1]]).starts_with("OK: "));
 
     // A key that did not sign the checkpoints vouches for nothing.

@@ -1,7 +1,8 @@
 //! The audit trail in `/admin`: `GET /admin/audit` (filters and keyset pagination),
 //! `GET /admin/audit/export?format=jsonl|csv` (streamed page by page) and
 //! `GET /admin/security/summary?window=1h`. All need `admin.audit.read`; an export is itself an
-//! audit event (`data.exported`, HIGH).
+//! audit event (`data.exported`, HIGH). `GET /admin/incidents?window=7d` (`admin.incidents.read`)
+//! folds the alert engine's `incident.opened` / `incident.updated` events from the trail.
 
 #![allow(clippy::result_large_err)]
 
@@ -29,6 +30,100 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/audit", get(query))
         .route("/admin/audit/export", get(export))
         .route("/admin/security/summary", get(summary))
+        .route("/admin/incidents", get(incidents))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentParams {
+    window: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Reads every record of one type since `from_ms`, up to `max`.
+async fn records_of(
+    state: &AppState,
+    event_type: &str,
+    from_ms: i64,
+    max: usize,
+) -> Result<Vec<AuditRecord>, palisade_store::StoreError> {
+    let filter = AuditFilter {
+        event_type: Some(event_type.into()),
+        from_ms: Some(from_ms),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut after = 0;
+    while out.len() < max {
+        let page = state.store.audit_query(&filter, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// Incidents opened in the last `window` (default 7 days, at most 90), newest first, each with
+/// its current severity, the actions taken and the webhook's delivery.
+async fn incidents(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<Query<IncidentParams>, QueryRejection>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::INCIDENTS_READ) {
+        return r;
+    }
+    let Ok(Query(p)) = query else {
+        return bad_incident_query(&ctx);
+    };
+    let window = match p.window.as_deref().map(humantime::parse_duration) {
+        None => std::time::Duration::from_secs(7 * 86_400),
+        Some(Ok(d)) if d <= std::time::Duration::from_secs(90 * 86_400) => d,
+        Some(_) => return bad_incident_query(&ctx),
+    };
+    let limit = p.limit.unwrap_or(100).clamp(1, 1_000) as usize;
+    let from = state.clock.now_millis() as i64 - window.as_millis() as i64;
+    let (opened, updates) = match tokio::try_join!(
+        records_of(&state, "incident.opened", from, 100_000),
+        records_of(&state, "incident.updated", from, 100_000),
+    ) {
+        Ok(x) => x,
+        Err(e) => return ctx.unavailable(e),
+    };
+    let mut list: Vec<serde_json::Value> = opened
+        .iter()
+        .rev()
+        .take(limit)
+        .map(|r| {
+            let mut incident = r.details.clone();
+            incident["seq"] = r.seq.into();
+            incident["webhook"] = serde_json::Value::Null;
+            incident
+        })
+        .collect();
+    for u in &updates {
+        let id = u.details.get("incident_id");
+        if let Some(incident) = list.iter_mut().find(|i| i.get("incident_id") == id) {
+            if let Some(sev) = u.details.get("severity") {
+                incident["severity"] = sev.clone();
+                incident["count"] = u.details["count"].clone();
+            }
+            if let Some(w) = u.details.get("webhook") {
+                incident["webhook"] = w.clone();
+            }
+        }
+    }
+    Json(serde_json::json!({ "window_seconds": window.as_secs(), "incidents": list }))
+        .into_response()
+}
+
+fn bad_incident_query(ctx: &Ctx) -> Response {
+    ctx.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-query",
+        "window is a duration such as 24h or 7d, at most 90 days; limit is 1 to 1000",
+    )
 }
 
 #[derive(Deserialize)]
@@ -149,25 +244,25 @@ fn bad_window(ctx: &Ctx) -> Response {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
     #[serde(rename = "type")]
-    event_type: Option<String>,
-    actor: Option<String>,
-    tenant: Option<String>,
-    result: Option<String>,
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub tenant: Option<String>,
+    pub result: Option<String>,
     /// This risk or higher.
-    risk: Option<String>,
+    pub risk: Option<String>,
     /// RFC 3339 or Unix milliseconds, inclusive.
-    from: Option<String>,
+    pub from: Option<String>,
     /// RFC 3339 or Unix milliseconds, exclusive.
-    to: Option<String>,
+    pub to: Option<String>,
     /// Keyset pagination: the last `seq` of the previous page.
-    after: Option<u64>,
-    limit: Option<u32>,
+    pub after: Option<u64>,
+    pub limit: Option<u32>,
     /// Export only: `jsonl` (default) or `csv`.
-    format: Option<String>,
+    pub format: Option<String>,
 }
 
 fn time_ms(s: &str) -> Option<i64> {
@@ -181,7 +276,8 @@ fn time_ms(s: &str) -> Option<i64> {
 }
 
 impl Params {
-    fn filter(&self) -> Result<AuditFilter, &'static str> {
+    /// The store filter these parameters describe, or what is wrong with them.
+    pub fn filter(&self) -> Result<AuditFilter, &'static str> {
         let result = match self.result.as_deref() {
             Some(r) => Some(
                 palisade_core::audit::Outcome::parse(r)
@@ -264,7 +360,7 @@ async fn query(
     }
 }
 
-const CSV_HEADER: &str = "seq,id,ts_ms,event_type,risk,actor,action,resource_type,resource_id,tenant,result,client_ip,user_agent,request_id,details,prev_hash,hash\n";
+pub const CSV_HEADER: &str = "seq,id,ts_ms,event_type,risk,actor,action,resource_type,resource_id,tenant,result,client_ip,user_agent,request_id,details,prev_hash,hash\n";
 
 /// One CSV field, quoted when it must be; cells that a spreadsheet would run as a formula are
 /// prefixed with a quote.
@@ -281,7 +377,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv_line(r: &AuditRecord) -> String {
+pub fn csv_line(r: &AuditRecord) -> String {
     let opt = |o: &Option<String>| o.as_deref().map(csv_field).unwrap_or_default();
     let hex = palisade_core::audit::hex32::encode;
     format!(

@@ -2,7 +2,9 @@
 //!
 //! Every event goes to the log under the target `palisade::audit` (one structured line, details
 //! redacted like the logs), into a bounded in-memory ring of recent events, and — once the server
-//! has attached it — to the durable, hash-chained trail ([`crate::audit_trail`]).
+//! has attached it — to the durable, hash-chained trail ([`crate::audit_trail`]) and to the
+//! alert rules ([`crate::alerts`]). Details pass through the log redactor before they are
+//! stored, so a credential or (when configured) an e-mail address never reaches the trail.
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -90,19 +92,47 @@ pub struct AuditLog {
     recent: Mutex<VecDeque<AuditEvent>>,
     keep: usize,
     trail: std::sync::OnceLock<std::sync::Arc<crate::audit_trail::AuditTrail>>,
+    alerts: std::sync::OnceLock<crate::alerts::Interest>,
+    redactor: palisade_core::redact::Redactor,
 }
 
 impl Default for AuditLog {
     fn default() -> Self {
-        Self {
-            recent: Mutex::new(VecDeque::new()),
-            keep: 1024,
-            trail: std::sync::OnceLock::new(),
-        }
+        Self::new(palisade_core::redact::RedactOptions::default())
     }
 }
 
 impl AuditLog {
+    /// An audit log whose event details are redacted with `options` (the logs' own).
+    pub fn new(options: palisade_core::redact::RedactOptions) -> Self {
+        Self {
+            recent: Mutex::new(VecDeque::new()),
+            keep: 1024,
+            trail: std::sync::OnceLock::new(),
+            alerts: std::sync::OnceLock::new(),
+            redactor: palisade_core::redact::Redactor::new(options),
+        }
+    }
+
+    /// From now on every event some alert rule could match is handed to the alert engine.
+    pub fn attach_alerts(&self, interest: crate::alerts::Interest) {
+        let _ = self.alerts.set(interest);
+    }
+
+    /// The details as the logs would show them: credentials (and configured personal data)
+    /// masked. Details that need no masking are kept as they are.
+    fn redact_details(&self, details: serde_json::Value) -> serde_json::Value {
+        if details.is_null() {
+            return details;
+        }
+        let text = details.to_string();
+        match self.redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => details,
+            std::borrow::Cow::Owned(masked) => serde_json::from_str(&masked)
+                .unwrap_or_else(|_| serde_json::json!({ "redacted": masked })),
+        }
+    }
+
     /// From now on every event is also written to `trail`.
     pub fn attach(&self, trail: std::sync::Arc<crate::audit_trail::AuditTrail>) {
         let _ = self.trail.set(trail);
@@ -112,7 +142,11 @@ impl AuditLog {
         self.trail.get()
     }
 
-    pub fn record(&self, event: AuditEvent) {
+    pub fn record(&self, mut event: AuditEvent) {
+        event.details = self.redact_details(std::mem::take(&mut event.details));
+        if let Some(alerts) = self.alerts.get() {
+            alerts.offer(&event);
+        }
         if let Some(trail) = self.trail.get() {
             trail.submit(event.draft());
         }
@@ -151,5 +185,28 @@ impl AuditLog {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_redacted_like_the_logs() {
+        let log = AuditLog::default();
+        log.record(
+            AuditEvent::new("auth.login_failure", Risk::Medium, Outcome::Failure).details(
+                serde_json::json!({
+                    "password": "hunter2-hunter2",
+                    "note": "from ann@example.com",
+                    "threat_level": "low",
+                }),
+            ),
+        );
+        let stored = log.recent().pop().unwrap().details.to_string();
+        assert!(!stored.contains("hunter2"), "{stored}");
+        assert!(!stored.contains("ann@example.com"), "{stored}");
+        assert!(stored.contains("\"threat_level\":\"low\""), "{stored}");
     }
 }

@@ -21,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 const KID_KEY: &str = "audit.kid";
 const MAX_BATCH: usize = 2_000;
+/// Events that could not be queued (only when the writer has stopped); stays 0.
+pub const DROPPED_METRIC: &str = "palisade_audit_events_dropped_total";
 
 /// An event before it has a place in the chain.
 #[derive(Debug, Clone)]
@@ -133,6 +135,11 @@ impl AuditTrail {
         let (next_seq, prev) = resume_point(&store).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicU64::new(0));
+        metrics::describe_counter!(
+            DROPPED_METRIC,
+            "Audit events that could not be queued for the trail (must stay 0)"
+        );
+        metrics::counter!(DROPPED_METRIC).increment(0);
         let (committed_tx, committed) = tokio::sync::watch::channel(0);
         let writer = Writer {
             store,
@@ -171,6 +178,7 @@ impl AuditTrail {
         }
         if self.tx.send(Job::Event(Box::new(draft), ts)).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
+            metrics::counter!(DROPPED_METRIC).increment(1);
             tracing::error!("the audit writer has stopped; an event could not be queued");
         }
     }
@@ -190,6 +198,37 @@ impl AuditTrail {
     /// Events queued and not yet committed.
     pub fn backlog(&self) -> u64 {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Back-pressure: waits while more than `audit.max_queue` events are waiting to be stored,
+    /// at most `audit.durable_timeout`. False when there is still no room.
+    pub async fn room(&self) -> bool {
+        let max = self.config.max_queue;
+        if self.backlog() <= max {
+            return true;
+        }
+        let mut rx = self.committed.clone();
+        tokio::time::timeout(self.config.durable_timeout.0, async {
+            while self.backlog() > max {
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Waits until the first `ticket` events are committed, at most `audit.durable_timeout`.
+    /// False when they are not stored by then.
+    pub async fn durable_within_timeout(&self, ticket: u64) -> bool {
+        tokio::time::timeout(
+            self.config.durable_timeout.0,
+            self.committed_through(ticket),
+        )
+        .await
+        .is_ok()
     }
 
     /// Waits until every event submitted before this call is committed.
@@ -480,13 +519,82 @@ where
             return Box::pin(inner.call(req));
         };
         let before = trail.durable_ticket();
+        let emits_security_events = is_builtin_api(req.uri().path());
         Box::pin(async move {
-            let res = inner.call(req).await;
-            let after = trail.durable_ticket();
-            if after > before {
-                trail.committed_through(after).await;
+            if emits_security_events && !trail.room().await {
+                return Ok(audit_unavailable(None));
             }
-            res
+            let Ok(res) = inner.call(req).await;
+            let after = trail.durable_ticket();
+            if after > before && !trail.durable_within_timeout(after).await {
+                tracing::error!(
+                    "an answer's audit events were not stored in time; answering 503 instead"
+                );
+                return Ok(audit_unavailable(Some(&res)));
+            }
+            Ok(res)
         })
     }
+}
+
+/// Palisade's own APIs, whose requests record security events (sign-ins, admin actions,
+/// secret reads): under back-pressure they wait for room in the audit queue first.
+fn is_builtin_api(path: &str) -> bool {
+    ["/auth/", "/admin/", "/v1/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// 503 when the trail cannot take or store an answer's events in time: the answer is withheld
+/// (fail closed) and only the request id and the security headers of the original are kept —
+/// never its body, cookies or credentials.
+fn audit_unavailable(original: Option<&crate::layers::Res>) -> crate::layers::Res {
+    const KEPT: &[&str] = &[
+        "x-request-id",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "permissions-policy",
+        "strict-transport-security",
+        "content-security-policy",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "vary",
+    ];
+    let request_id = original
+        .and_then(|r| r.headers().get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let mut res = crate::problem::refuse(
+        "audit",
+        "audit-unavailable",
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "The audit trail cannot record this request right now; retry shortly.",
+        &request_id,
+    );
+    let headers = res.headers_mut();
+    match original {
+        Some(o) => {
+            for name in KEPT {
+                if let Some(v) = o.headers().get(*name) {
+                    headers.insert(*name, v.clone());
+                }
+            }
+        }
+        None => {
+            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                headers.insert("x-request-id", v);
+            }
+            headers.insert(
+                "x-content-type-options",
+                http::HeaderValue::from_static("nosniff"),
+            );
+        }
+    }
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("5"),
+    );
+    res
 }

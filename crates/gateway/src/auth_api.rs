@@ -159,6 +159,7 @@ pub(crate) mod perm {
     pub const KEYS_WRITE: &str = "admin.keys.write";
     pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
     pub const AUDIT_READ: &str = "admin.audit.read";
+    pub const INCIDENTS_READ: &str = "admin.incidents.read";
 }
 
 /// The caller holds `permission` (through its roles, within its key's scopes), or a 403 that is
@@ -457,7 +458,11 @@ async fn login_failed(
     )
     .details(serde_json::json!({ "threat_level": outcome.level.as_str() }));
     if let Some(u) = user {
-        event = event.actor(u.id.to_string());
+        // The `admin_login_failures` alert rule watches administrator accounts.
+        let admin = state.authz.is_admin(&u.roles);
+        event = event
+            .actor(u.id.to_string())
+            .details(serde_json::json!({ "threat_level": outcome.level.as_str(), "admin": admin }));
     }
     id.audit.record(ctx.audit(event));
     if let Some(block) = outcome.blocked_for {

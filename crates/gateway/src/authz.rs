@@ -146,17 +146,18 @@ impl Authorizer {
             .from_client(client_ip, request_id)
             .details(serde_json::json!({ "reason": format!("{permission} is not granted") }));
         self.audit.record(event.clone());
-        let policies = self.policies();
-        if !principal
-            .roles
-            .iter()
-            .any(|r| policies.matrix().is_admin_role(r))
-        {
+        if !self.is_admin(&principal.roles) {
             let mut esc = event;
             esc.event_type = "authz.privilege_escalation_attempt";
             esc.risk = Risk::High;
             self.audit.record(esc);
         }
+    }
+
+    /// Does any of `roles` administer Palisade?
+    pub fn is_admin(&self, roles: &[String]) -> bool {
+        let policies = self.policies();
+        roles.iter().any(|r| policies.matrix().is_admin_role(r))
     }
 
     /// May a holder of `roles` give the role `wanted`: is every grant of `wanted` (inherited ones

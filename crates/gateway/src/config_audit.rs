@@ -14,6 +14,12 @@ pub struct AuditConfig {
     /// Classes written asynchronously: their answers are not held until the event is stored
     /// (high-volume informational events). Every other class is durable before the answer.
     pub async_classes: Vec<String>,
+    /// Events queued and not yet stored beyond which requests that must leave a durable event
+    /// wait (back-pressure) instead of adding more.
+    pub max_queue: u64,
+    /// How long an answer waits for its durable events; then the caller gets 503 instead.
+    pub durable_timeout: crate::units::HumanDuration,
+    pub alerts: crate::config_alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +49,9 @@ impl Default for AuditConfig {
             purge_at: "03:00".into(),
             checkpoint_every: 1_000,
             async_classes: vec!["api_call".into()],
+            max_queue: 100_000,
+            durable_timeout: crate::units::HumanDuration(std::time::Duration::from_secs(10)),
+            alerts: Default::default(),
         }
     }
 }
@@ -106,6 +115,12 @@ impl AuditConfig {
                 "audit.purge_at {:?} is not HH:MM (UTC)",
                 self.purge_at
             ));
+        }
+        if self.max_queue < 1_000 {
+            out.push("audit.max_queue must be at least 1000".into());
+        }
+        if self.durable_timeout.0 < std::time::Duration::from_millis(100) {
+            out.push("audit.durable_timeout must be at least 100ms".into());
         }
         if self.checkpoint_every == 0 {
             out.push("audit.checkpoint_every must be at least 1".into());

@@ -7,12 +7,14 @@
 
 pub mod admin_api;
 pub mod admin_audit;
+pub mod alerts;
 pub mod audit;
 pub mod audit_trail;
 pub mod auth_api;
 pub mod authz;
 pub mod checks;
 pub mod config;
+pub mod config_alerts;
 pub mod config_audit;
 pub mod config_auth;
 pub mod config_traffic;

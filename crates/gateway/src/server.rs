@@ -155,7 +155,12 @@ pub async fn start_with_clock(
         )),
         _ => None,
     };
-    let audit = Arc::new(crate::audit::AuditLog::default());
+    let audit = Arc::new(crate::audit::AuditLog::new(
+        palisade_core::redact::RedactOptions {
+            emails: config.log.redact_emails,
+            ipv4: config.log.redact_ipv4,
+        },
+    ));
     let trail = crate::audit_trail::AuditTrail::start(
         store.clone(),
         &config.secrets.signing_key,
@@ -261,6 +266,14 @@ pub async fn start_with_clock(
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
     }
+    crate::alerts::start(
+        &state.config.audit.alerts,
+        state.hot.clone(),
+        state.clock.clone(),
+        state.audit.clone(),
+        state.identity.clone(),
+        shutdown_rx.clone(),
+    );
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
     tokio::spawn(daily_audit_purge(state.clone(), shutdown_rx.clone()));
     if state.admission.watches_memory() {

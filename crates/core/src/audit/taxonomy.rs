@@ -263,6 +263,18 @@ pub const EVENT_TYPES: &[EventType] = &[
         "expired audit records were purged (with a signed checkpoint)",
     ),
     t(
+        "incident.opened",
+        Security,
+        High,
+        "an alert rule fired: an incident with its severity and the actions taken",
+    ),
+    t(
+        "incident.updated",
+        Security,
+        Medium,
+        "an incident's severity was raised or a webhook delivery finished",
+    ),
+    t(
         "tool.executed",
         ToolExecution,
         Low,

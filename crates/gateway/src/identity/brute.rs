@@ -186,6 +186,17 @@ impl BruteForce {
         Ok(out)
     }
 
+    /// Blocks an IP for `for_` unless a longer block is already in force (an alert action).
+    /// Returns whether the block was set or lengthened.
+    pub async fn block(&self, ip: IpAddr, for_: Duration) -> StoreResult<bool> {
+        let current = self.hot.flag_ttl(&block_key(ip)).await?;
+        if current.is_some_and(|left| left >= for_) {
+            return Ok(false);
+        }
+        self.hot.set_flag(&block_key(ip), for_).await?;
+        Ok(true)
+    }
+
     /// Lifts a block and forgives the IP's failures. Returns whether a block was in force.
     pub async fn unblock(&self, ip: IpAddr) -> StoreResult<bool> {
         let was = self.blocked(ip).await?.is_some();

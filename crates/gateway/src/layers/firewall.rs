@@ -1,5 +1,5 @@
-//! The `firewall` gate: refuses client IPs under a threat-level block (placed by the brute-force
-//! defense) with 403 and `Retry-After`. A block lookup that cannot be answered refuses with 503
+//! The `firewall` gate: refuses client IPs under a block (placed by the brute-force defense's
+//! threat levels or by an alert rule's `block_ip` action) with 403 and `Retry-After`. A block lookup that cannot be answered refuses with 503
 //! (fail closed). Ops endpoints stay reachable so a blocked monitoring host can still see health.
 
 use super::check::{Check, CheckLayer};
@@ -26,7 +26,8 @@ impl Check for Firewall {
         let Some(meta) = req.extensions().get::<RequestMeta>() else {
             return Ok(());
         };
-        if !self.identity.brute.enabled || crate::ops::PATHS.contains(&req.uri().path()) {
+        // Blocks are enforced even with the brute-force defense off: alert rules place them too.
+        if crate::ops::PATHS.contains(&req.uri().path()) {
             return Ok(());
         }
         match self.identity.brute.blocked(meta.client_ip).await {
@@ -36,7 +37,7 @@ impl Check for Firewall {
                     GATE,
                     "ip-blocked",
                     StatusCode::FORBIDDEN,
-                    "This address is blocked after repeated failed sign-ins.",
+                    "This address is blocked after repeated failed sign-ins or another alert.",
                     meta.request_id_str(),
                 );
                 let secs = left.as_secs_f64().ceil().max(1.0) as u64;

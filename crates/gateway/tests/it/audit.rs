@@ -42,17 +42,9 @@ async fn a_refusal_is_in_the_store_before_its_answer_arrives_and_the_trail_verif
 
 #[tokio::test]
 async fn an_answer_waits_while_its_event_cannot_be_stored() {
-    use sqlx::Connection;
     let env = Env::start(|c| c.store.url = "sqlite:".into()).await;
     // Another process holds SQLite's write lock: the writer's batch cannot commit.
-    let path = env.gw._dir.path().join("palisade.db");
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = hold_sqlite_write_lock(&env).await;
 
     let login = env.post(
         "/auth/login",
@@ -79,7 +71,7 @@ async fn an_answer_waits_while_its_event_cannot_be_stored() {
     assert!(stored.iter().any(|r| r.event_type == "auth.login_failure"));
 }
 
-async fn verified(env: &Env) -> palisade_core::audit::Verified {
+pub async fn verified(env: &Env) -> palisade_core::audit::Verified {
     let store = &env.gw.gateway.state.store;
     let records = store.audit_range(0, 10_000).await.unwrap();
     let checkpoints = store.audit_checkpoints().await.unwrap();
@@ -294,20 +286,12 @@ async fn the_security_summary_counts_what_happened_in_the_window() {
 
 #[tokio::test]
 async fn per_request_audit_is_written_without_holding_the_answer() {
-    use sqlx::Connection;
     let env = Env::start(|c| {
         c.store.url = "sqlite:".into();
         c.routes[0].audit = true;
     })
     .await;
-    let path = env.gw._dir.path().join("palisade.db");
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = hold_sqlite_write_lock(&env).await;
     // api.request is an api_call event, written asynchronously: the answer is not held.
     let res = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -339,4 +323,19 @@ async fn per_request_audit_is_written_without_holding_the_answer() {
     );
     assert_eq!(event.actor.as_deref(), Some("ip:127.0.0.1"));
     assert_eq!(event.resource_type.as_deref(), Some("route"));
+}
+
+/// Another connection takes SQLite's write lock (released by `ROLLBACK` on it): the audit
+/// writer's batches cannot commit meanwhile.
+pub async fn hold_sqlite_write_lock(env: &Env) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let path = env.gw._dir.path().join("palisade.db");
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
 }

@@ -1,0 +1,276 @@
+//! Alert rules end to end: events → counted → incident → actions (IP block, session revocation)
+//! → signed webhook with retries → `/admin/incidents`; and the durability bound (503 when the
+//! trail cannot store an answer's events in time).
+
+use crate::common::assert_problem;
+use crate::identity::Env;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+
+const SECRET: &str = "webhook-secret-for-tests-0123456789abcdef";
+
+/// A webhook receiver: answers 500 to the first `fail_first` deliveries, 200 after, and passes
+/// every delivery (signature header, body) to the test.
+struct Receiver {
+    url: String,
+    deliveries: mpsc::UnboundedReceiver<(String, Bytes)>,
+}
+
+async fn receiver(fail_first: usize) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/palisade", listener.local_addr().unwrap());
+    let (tx, deliveries) = mpsc::unbounded_channel();
+    let seen = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (tx, seen) = (tx.clone(), seen.clone());
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (tx, seen) = (tx.clone(), seen.clone());
+                        async move {
+                            let sig = req
+                                .headers()
+                                .get("x-palisade-signature")
+                                .map(|v| v.to_str().unwrap().to_string())
+                                .unwrap_or_default();
+                            let body = req.into_body().collect().await?.to_bytes();
+                            let _ = tx.send((sig, body));
+                            let status = if seen.fetch_add(1, Ordering::SeqCst) < fail_first {
+                                500
+                            } else {
+                                200
+                            };
+                            Ok::<_, hyper::Error>(
+                                http::Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Receiver { url, deliveries }
+}
+
+/// Checks `t=<secs>,v1=<hex>` against an HMAC-SHA256 computed here, independently.
+fn signature_is_valid(header: &str, body: &[u8]) -> bool {
+    let Some((t, v1)) = header
+        .split_once(',')
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
+    else {
+        return false;
+    };
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    let Some(tag) = (0..v1.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(v1.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    aws_lc_rs::hmac::verify(&key, &signed, &tag).is_ok()
+}
+
+async fn next_delivery(r: &mut Receiver) -> (String, Bytes) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), r.deliveries.recv())
+        .await
+        .expect("a webhook delivery arrives")
+        .expect("receiver open")
+}
+
+/// Polls `check` (committing the trail between tries) until it yields a value.
+async fn eventually<T, F, Fut>(env: &Env, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
+    for _ in 0..2_000 {
+        trail.flush().await;
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_open_an_incident_that_signs_a_webhook_and_blocks_the_ip() {
+    let mut hook = receiver(1).await;
+    let url = hook.url.clone();
+    let env = Env::start(move |c| {
+        // The alert rule, not the brute-force ladder, must be what blocks here.
+        c.auth.brute_force.enabled = false;
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.audit.alerts.webhook_url = Some(url);
+        c.audit.alerts.webhook_secret = Some(SECRET.into());
+        c.audit.alerts.webhook_backoff =
+            palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(20));
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    let attacker = "203.0.113.9";
+    let attempt = || {
+        env.http
+            .post(env.url("/auth/login"))
+            .header("x-forwarded-for", attacker)
+            .json(&json!({"email": "victim@example.com", "password": "not the password 1"}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt().await.unwrap().status(), 401);
+    }
+    // Ten failures are within the rule (more than 10 per hour): nothing fires yet.
+    env.gw.gateway.state.audit.trail().unwrap().flush().await;
+    assert!(hook.deliveries.try_recv().is_err());
+    assert_eq!(attempt().await.unwrap().status(), 401, "the 11th failure");
+
+    // The first delivery is refused by the receiver, the retry succeeds; both signed.
+    let (sig1, body1) = next_delivery(&mut hook).await;
+    let (sig2, body2) = next_delivery(&mut hook).await;
+    assert_eq!(body1, body2, "a retry sends the same incident");
+    assert!(signature_is_valid(&sig1, &body1), "{sig1}");
+    assert!(signature_is_valid(&sig2, &body2), "{sig2}");
+    assert!(!signature_is_valid(&sig2, b"{\"tampered\":true}"));
+    let incident: Value = serde_json::from_slice(&body2).unwrap();
+    assert_eq!(incident["rule"], "login_failures_per_ip");
+    assert_eq!(incident["key"], attacker);
+    assert_eq!(incident["severity"], "high");
+    assert_eq!(incident["count"], 11);
+    assert_eq!(incident["actions"][0]["action"], "block_ip");
+    assert_eq!(incident["actions"][0]["result"], "done");
+
+    // The IP is blocked: its next login is refused before any credential check.
+    assert_problem(attempt().await.unwrap(), 403, "ip-blocked").await;
+    // Others are not.
+    assert_eq!(env.get_with("/auth/me", &admin).await.status(), 200);
+
+    let listed: Value = eventually(&env, || async {
+        let res = env.get_with("/admin/incidents?window=1h", &admin).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        (!body["incidents"][0]["webhook"].is_null()).then_some(body)
+    })
+    .await;
+    let listed = &listed["incidents"];
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["incident_id"], incident["incident_id"]);
+    assert_eq!(listed[0]["webhook"]["delivered"], true);
+    assert_eq!(listed[0]["webhook"]["attempts"], 2);
+
+    // The trail holds the block and the incident, verifies, and nothing was dropped.
+    let store = &env.gw.gateway.state.store;
+    let all = store.audit_range(0, 10_000).await.unwrap();
+    let blocked = all.iter().find(|r| r.event_type == "ip.blocked").unwrap();
+    assert_eq!(blocked.resource_id.as_deref(), Some(attacker));
+    assert_eq!(blocked.actor.as_deref(), Some("palisade:alerts"));
+    assert!(all.iter().any(|r| r.event_type == "incident.opened"));
+    crate::audit::verified(&env).await;
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "palisade_audit_events_dropped_total 0"),
+        "dropped-event counter present and 0"
+    );
+}
+
+#[tokio::test]
+async fn an_escalation_rule_can_revoke_the_callers_sessions() {
+    let env = Env::start(|c| {
+        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
+            name: "escalation_logs_out".into(),
+            event_types: vec!["authz.privilege_escalation_attempt".into()],
+            min_risk: None,
+            details: Default::default(),
+            group_by: palisade_gateway::config_alerts::GroupBy::Actor,
+            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(600)),
+            min_count: 1,
+            severity: palisade_core::audit::Risk::Critical,
+            actions: vec![palisade_gateway::config_alerts::Action::RevokeSessions],
+        }];
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    env.register("mallory@example.com").await;
+    let token = env.login("mallory@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(env.get_with("/auth/me", &token).await.status(), 200);
+    assert_eq!(env.get_with("/admin/tenants", &token).await.status(), 403);
+    // The member's sessions are revoked by the rule: the same token no longer works.
+    eventually(&env, || async {
+        (env.get_with("/auth/me", &token).await.status() == 401).then_some(())
+    })
+    .await;
+    let body: Value = env
+        .get_with("/admin/incidents", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let incident = &body["incidents"][0];
+    assert_eq!(incident["rule"], "escalation_logs_out");
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["actions"][0]["action"], "revoke_sessions");
+    assert_eq!(incident["actions"][0]["result"], "done");
+    // The revoked member cannot list incidents (nor anything else).
+    assert_eq!(env.get_with("/admin/incidents", &token).await.status(), 401);
+}
+
+#[tokio::test]
+async fn an_answer_whose_event_cannot_be_stored_in_time_becomes_503() {
+    let env = Env::start(|c| {
+        c.store.url = "sqlite:".into();
+        c.audit.durable_timeout =
+            palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(300));
+    })
+    .await;
+    let mut other = crate::audit::hold_sqlite_write_lock(&env).await;
+    let res = env
+        .post(
+            "/auth/login",
+            json!({"email": "nobody@example.com", "password": "not the password 1"}),
+        )
+        .await;
+    let body = assert_problem(res, 503, "audit-unavailable").await;
+    assert!(body["detail"].as_str().unwrap().contains("audit trail"));
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    // Nothing acknowledged is lost: the event is stored once the lock is gone.
+    env.gw.gateway.state.audit.trail().unwrap().flush().await;
+    let stored = env
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 100)
+        .await
+        .unwrap();
+    assert!(stored.iter().any(|r| r.event_type == "auth.login_failure"));
+}
