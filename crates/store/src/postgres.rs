@@ -250,16 +250,25 @@ async fn up_to_date(conn: &mut PgConnection, migrator: &Migrator) -> Result<bool
     Ok(true)
 }
 
-/// Maps a sqlx error: a lost or unreachable server is [`StoreError::Unavailable`], the rest
-/// [`StoreError::Query`].
+/// Maps a sqlx error: a lost or unreachable server (I/O, TLS, pool exhausted, SQLSTATE class 08
+/// "connection exception", 57P0x "shutting down / cannot connect now", 53 "insufficient
+/// resources") is [`StoreError::Unavailable`], the rest [`StoreError::Query`].
 pub(crate) fn query_error(e: sqlx::Error) -> StoreError {
-    match e {
+    let unavailable = match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Query(e.to_string()),
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Query(e.to_string())
     }
 }
 

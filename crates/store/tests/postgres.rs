@@ -493,3 +493,29 @@ async fn sslmode_in_the_url_is_honoured() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_pool_recovers_when_the_server_drops_its_connections() {
+    with_schema(|url, options, _| async move {
+        let app = random_name("pal_drop_");
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let store = PostgresStore::connect(&format!("{url}{sep}application_name={app}"), &options)
+            .await
+            .unwrap();
+        store.meta_put("k", "before").await.unwrap();
+        // A failover or an administrator ends every session of the replica.
+        let mut conn = admin(&url).await;
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&app)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+        // Pooled connections are checked before use: the dead ones are replaced.
+        store.meta_put("k", "after").await.unwrap();
+        assert_eq!(store.meta_get("k").await.unwrap().as_deref(), Some("after"));
+    })
+    .await;
+}
