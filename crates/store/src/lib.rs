@@ -14,6 +14,9 @@ pub mod audit;
 pub mod conformance;
 pub mod identity;
 pub mod memory;
+pub mod postgres;
+mod postgres_audit;
+mod postgres_identity;
 pub mod sqlite;
 mod sqlite_audit;
 mod sqlite_identity;
@@ -88,10 +91,17 @@ pub type SharedStore = Arc<dyn Store>;
 pub type SharedHotState = Arc<dyn HotState>;
 
 /// Opens the durable store a URL names: `sqlite:` (file `palisade.db` in `data_dir`),
-/// `sqlite://PATH` (relative paths resolve against `data_dir`) or `memory:`.
+/// `sqlite://PATH` (relative paths resolve against `data_dir`), `memory:`, or
+/// `postgres://…` / `postgresql://…` (with [`postgres::PostgresOptions::default`]).
 pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<SharedStore> {
     if url == "memory:" {
         return Ok(Arc::new(memory::MemoryStore::default()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = postgres::PostgresOptions::default();
+        return Ok(Arc::new(
+            postgres::PostgresStore::connect(url, &options).await?,
+        ));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.trim_start_matches("//");
@@ -108,7 +118,7 @@ pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<Sh
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
     }
     Err(StoreError::UnsupportedUrl(format!(
-        "{url:?} (expected \"sqlite:\", \"sqlite://PATH\" or \"memory:\")"
+        "{url:?} (expected \"sqlite:\", \"sqlite://PATH\", \"memory:\" or \"postgres://…\")"
     )))
 }
 
