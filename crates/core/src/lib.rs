@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod brute_force;
 pub mod client_ip;
 pub mod clock;
+pub mod crypto;
 pub mod email;
 pub mod fingerprint;
 pub mod jwt;
