@@ -25,6 +25,7 @@ pub mod identity;
 pub mod json;
 pub mod layers;
 pub mod logging;
+pub mod master_key;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
