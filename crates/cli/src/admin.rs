@@ -291,7 +291,11 @@ impl Admin {
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
         palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
             .context("data dir")?;
-        let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
+        let store = palisade_store::open_store_with(
+            &config.store.url,
+            &config.server.data_dir,
+            &config.store.postgres_options(),
+        )
             .await
             .context("opening the store")?;
         let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);

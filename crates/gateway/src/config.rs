@@ -346,10 +346,21 @@ impl Default for OpsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite:` (a file in the data dir), `sqlite://PATH`, or `memory:`.
+    /// `sqlite:` (a file in the data dir), `sqlite://PATH`, `memory:`, or
+    /// `postgres://user:password@host:port/db?sslmode=require` (the scale-out store).
     pub url: String,
-    /// `memory:` (in-process).
+    /// Older name of `hot_state.url`, still read when `hot_state.url` is not set.
     pub hot_url: String,
+    /// PostgreSQL: most pooled connections per gateway.
+    pub max_connections: u32,
+    /// PostgreSQL: longest wait for a pooled connection before a query fails (then 503).
+    pub acquire_timeout: HumanDuration,
+    /// PostgreSQL: longest wait for the first connection at start.
+    pub connect_timeout: HumanDuration,
+    /// PostgreSQL: server-side limit on one statement; unset leaves the server's.
+    pub statement_timeout: Option<HumanDuration>,
+    /// PostgreSQL: keep every table in this schema (created if missing).
+    pub schema: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -357,6 +368,24 @@ impl Default for StoreConfig {
         Self {
             url: "sqlite:".into(),
             hot_url: "memory:".into(),
+            max_connections: 10,
+            acquire_timeout: HumanDuration(std::time::Duration::from_secs(5)),
+            connect_timeout: HumanDuration(std::time::Duration::from_secs(10)),
+            statement_timeout: None,
+            schema: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn postgres_options(&self) -> palisade_store::postgres::PostgresOptions {
+        palisade_store::postgres::PostgresOptions {
+            max_connections: self.max_connections.max(1),
+            acquire_timeout: self.acquire_timeout.0,
+            connect_timeout: self.connect_timeout.0,
+            statement_timeout: self.statement_timeout.map(|d| d.0),
+            schema: self.schema.clone(),
+            ..Default::default()
         }
     }
 }

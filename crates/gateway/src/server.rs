@@ -126,8 +126,12 @@ pub async fn start_with_clock(
             &e,
         )
     })?;
-    let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
-        .await
+    let store = palisade_store::open_store_with(
+        &config.store.url,
+        &config.server.data_dir,
+        &config.store.postgres_options(),
+    )
+    .await
         .map_err(|e| io("store", &e))?;
     let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
         .map_err(|e| io("hot state", &e))?;

@@ -94,13 +94,21 @@ pub type SharedHotState = Arc<dyn HotState>;
 /// `sqlite://PATH` (relative paths resolve against `data_dir`), `memory:`, or
 /// `postgres://…` / `postgresql://…` (with [`postgres::PostgresOptions::default`]).
 pub async fn open_store(url: &str, data_dir: &std::path::Path) -> StoreResult<SharedStore> {
+    open_store_with(url, data_dir, &postgres::PostgresOptions::default()).await
+}
+
+/// [`open_store`] with the PostgreSQL pool options (ignored by the other backends).
+pub async fn open_store_with(
+    url: &str,
+    data_dir: &std::path::Path,
+    options: &postgres::PostgresOptions,
+) -> StoreResult<SharedStore> {
     if url == "memory:" {
         return Ok(Arc::new(memory::MemoryStore::default()));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = postgres::PostgresOptions::default();
         return Ok(Arc::new(
-            postgres::PostgresStore::connect(url, &options).await?,
+            postgres::PostgresStore::connect(url, options).await?,
         ));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
