@@ -34,6 +34,7 @@ pub struct Config {
     pub log: LogConfig,
     pub ops: OpsConfig,
     pub store: StoreConfig,
+    pub hot_state: HotStateConfig,
     pub secrets: SecretsConfig,
     pub auth: crate::config_auth::AuthConfig,
     pub password: palisade_core::password::PasswordPolicyConfig,
@@ -374,6 +375,42 @@ impl Default for StoreConfig {
             statement_timeout: None,
             schema: None,
         }
+    }
+}
+
+/// `[hot_state]`: where counters, revocations, blocks and limiter states live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HotStateConfig {
+    /// `memory:` (in-process, the embedded default) or `redis://[user:password@]host:port[/db]`
+    /// / `rediss://…` (TLS) shared by every replica. Unset: `store.hot_url`, else `memory:`.
+    pub url: Option<String>,
+    /// Namespace of every Redis key and channel.
+    pub prefix: String,
+    pub connect_timeout: HumanDuration,
+    /// Bound on one Redis command; past it the call fails (and the gates fail closed).
+    pub response_timeout: HumanDuration,
+    /// How long a replica may answer a flag read (revocation, block) from memory. Changes
+    /// reach every replica at once through Redis pub/sub; this bounds the rest.
+    pub local_cache_ttl: HumanDuration,
+}
+
+impl Default for HotStateConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "palisade".into(),
+            connect_timeout: HumanDuration(std::time::Duration::from_secs(1)),
+            response_timeout: HumanDuration(std::time::Duration::from_secs(1)),
+            local_cache_ttl: HumanDuration(std::time::Duration::from_secs(5)),
+        }
+    }
+}
+
+impl Config {
+    /// The hot state's URL: `hot_state.url`, else the older `store.hot_url`.
+    pub fn hot_state_url(&self) -> &str {
+        self.hot_state.url.as_deref().unwrap_or(&self.store.hot_url)
     }
 }
 

@@ -71,6 +71,18 @@ pub struct RateLimitConfig {
     pub ietf_headers: bool,
     /// Distinct keys (rule × identity) kept in memory; idle ones are evicted first.
     pub max_keys: usize,
+    /// With a shared hot state (Redis), what a decision that cannot be answered becomes:
+    /// `deny` (503), `allow` (pass unlimited), or `local` (this replica's in-memory limits
+    /// until the shared state is back).
+    pub on_backend_error: BackendErrorMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendErrorMode {
+    Deny,
+    Allow,
+    Local,
 }
 
 impl Default for RateLimitConfig {
@@ -90,6 +102,7 @@ impl Default for RateLimitConfig {
             allow_cidrs: Vec::new(),
             ietf_headers: false,
             max_keys: 1_000_000,
+            on_backend_error: BackendErrorMode::Local,
         }
     }
 }
