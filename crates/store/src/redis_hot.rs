@@ -56,7 +56,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// How to talk to Redis. `Default` gives the documented defaults.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisOptions {
     /// Namespace of every key and channel: `palisade` by default. Letters, digits, `_ - . :`.
     pub prefix: String,
@@ -74,6 +74,27 @@ pub struct RedisOptions {
     pub subscriber_ping: Duration,
     /// Notices a slow subscriber may fall behind before it gets `Notice::Missed` (1024).
     pub notice_buffer: usize,
+    /// For `rediss://`: PEM certificates of the CAs to trust instead of the system's roots (a
+    /// private CA). `None`: the system's roots.
+    pub tls_root_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("reconnect_retries", &self.reconnect_retries)
+            .field("expiry_margin", &self.expiry_margin)
+            .field("subscriber_ping", &self.subscriber_ping)
+            .field("notice_buffer", &self.notice_buffer)
+            .field(
+                "tls_root_ca_pem",
+                &self.tls_root_ca_pem.as_ref().map(|_| "set"),
+            )
+            .finish()
+    }
 }
 
 impl Default for RedisOptions {
@@ -86,6 +107,7 @@ impl Default for RedisOptions {
             expiry_margin: Duration::from_secs(10),
             subscriber_ping: Duration::from_secs(1),
             notice_buffer: 1024,
+            tls_root_ca_pem: None,
         }
     }
 }
@@ -145,7 +167,17 @@ impl Conn {
     pub(crate) fn open(url: &str, options: RedisOptions) -> StoreResult<Conn> {
         options.check()?;
         // The URL may carry a password: never echo it.
-        let client = Client::open(url).map_err(|e| {
+        let client = match &options.tls_root_ca_pem {
+            None => Client::open(url),
+            Some(pem) => Client::build_with_tls(
+                url,
+                ::redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| {
             StoreError::UnsupportedUrl(format!("not a usable Redis URL ({:?})", e.kind()))
         })?;
         let manager =

@@ -348,17 +348,22 @@ async fn an_unreachable_redis_fails_every_call_promptly() {
     assert!(matches!(opened, Err(StoreError::Unavailable(_))));
 }
 
-/// A private `redis-server` on `port` with a password; `None` when it is not installed.
+/// A private `redis-server`; `None` when it is not installed.
 struct Server {
     child: Child,
 }
 
 impl Server {
+    /// On `port` with a password.
     fn start(port: u16) -> Option<Server> {
+        let port = port.to_string();
+        Self::start_with(&["--port", &port, "--requirepass", "test-pass-9"])
+    }
+
+    fn start_with(args: &[&str]) -> Option<Server> {
         let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--requirepass", "test-pass-9"])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
@@ -463,6 +468,72 @@ async fn the_connection_resumes_after_redis_restarts() {
         }
     }
     assert!(heard, "the subscriber resubscribed after the restart");
+    server.stop();
+}
+
+#[tokio::test]
+async fn rediss_speaks_tls_and_checks_the_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let port_arg = port.to_string();
+    let Some(server) = Server::start_with(&[
+        "--port",
+        "0",
+        "--tls-port",
+        &port_arg,
+        "--tls-cert-file",
+        cert_file.to_str().unwrap(),
+        "--tls-key-file",
+        key_file.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        cert_file.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]) else {
+        println!("skipped: redis-server not on PATH");
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{port}");
+    let trusting = RedisOptions {
+        tls_root_ca_pem: Some(cert_pem.into_bytes()),
+        ..quick()
+    };
+    let hot = RedisHotState::connect(&url, clock(), trusting.clone()).unwrap();
+    assert_eq!(hot.incr("c", Duration::from_secs(5)).await.unwrap(), 1);
+    let mut sub = hot.subscribe().await.unwrap();
+    hot.publish("t", "over tls").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), sub.recv())
+            .await
+            .unwrap(),
+        Some(Notice::Message {
+            topic: "t".into(),
+            body: "over tls".into()
+        })
+    );
+    // The system's roots do not know this certificate: no connection.
+    let doubting = RedisHotState::connect(&url, clock(), quick()).unwrap();
+    unavailable(
+        "untrusted certificate",
+        Duration::from_millis(1_500),
+        doubting.ping(),
+    )
+    .await;
+    // Plain text to a TLS port gets nothing either.
+    let plain =
+        RedisHotState::connect(&format!("redis://127.0.0.1:{port}"), clock(), quick()).unwrap();
+    unavailable(
+        "plain text to TLS",
+        Duration::from_millis(1_500),
+        plain.ping(),
+    )
+    .await;
     server.stop();
 }
 
