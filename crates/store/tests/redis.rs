@@ -125,6 +125,12 @@ async fn redis_broadcast_reaches_another_replica() {
             .await
             .is_err()
     );
+    drop(b);
+    assert_eq!(
+        ours.recv().await,
+        None,
+        "a subscription ends with its hot state"
+    );
 }
 
 /// Random quotas and time sequences: Redis decides exactly as the in-memory limiter does,
@@ -425,6 +431,8 @@ async fn the_connection_resumes_after_redis_restarts() {
     let b = RedisHotState::connect(&url, clock(), opts.clone()).unwrap();
     let ttl = Duration::from_secs(60);
     assert_eq!(a.incr("c", ttl).await.unwrap(), 1, "AUTH from the URL");
+    let shown = format!("{a:?} {:?}", a.options());
+    assert!(!shown.contains("test-pass-9"), "{shown}");
     let mut sub = b.subscribe().await.unwrap();
 
     let wrong = format!("redis://:not-it@127.0.0.1:{port}");
