@@ -119,6 +119,33 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
     assert_eq!(hot.counter_sum(&keys).await.unwrap(), 3);
 }
 
+/// Checks `publish`/`subscribe`: what `sender` publishes reaches a subscriber of `receiver`
+/// (another replica's handle on the same hot state, or the same handle), in order.
+pub async fn broadcast_suite(sender: &dyn HotState, receiver: &dyn HotState) {
+    let mut sub = receiver.subscribe().await.expect("subscribe");
+    sender.publish("rv:jti", "abc").await.expect("publish");
+    sender
+        .publish("fw:block", "10.0.0.1")
+        .await
+        .expect("publish");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), sub.recv()).await {
+            Ok(Some(crate::Notice::Message { topic, body })) => got.push((topic, body)),
+            Ok(Some(crate::Notice::Missed)) => {}
+            Ok(None) => panic!("subscription closed"),
+            Err(_) => panic!("no message within 5 s, got {got:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            ("rv:jti".to_string(), "abc".to_string()),
+            ("fw:block".to_string(), "10.0.0.1".to_string())
+        ]
+    );
+}
+
 fn user(email: &str) -> UserRecord {
     UserRecord {
         id: Uuid::now_v7(),

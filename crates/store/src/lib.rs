@@ -7,7 +7,8 @@
 //! - [`HotState`]: short-lived counters and flags read on the hot path (rate counters,
 //!   revocations, failure counters, IP blocks). Embedded default: process memory; scale-out: Redis.
 //!
-//! Every backend must pass the same [`conformance`] suite.
+//! Every backend must pass the same [`conformance`] suite. Scale-out backends: [`redis_hot`]
+//! (the `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -17,6 +18,8 @@ pub mod memory;
 pub mod postgres;
 mod postgres_audit;
 mod postgres_identity;
+pub mod redis_hot;
+pub mod redis_limiter;
 pub mod sqlite;
 mod sqlite_audit;
 mod sqlite_identity;
@@ -85,6 +88,61 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
     }
     /// Removes a counter or flag.
     async fn remove(&self, key: &str) -> StoreResult<()>;
+    /// Sends `body` under `topic` to every [`Subscription`] of every gateway sharing this hot
+    /// state (memory: of this process), the sender's own included: how replicas tell each other
+    /// to drop a cached token, key or IP verdict. At most once: a subscriber that may have
+    /// missed messages receives [`Notice::Missed`] instead.
+    ///
+    /// The default (for test doubles written before broadcasting existed) offers none and says
+    /// so with `Unavailable`; the memory and Redis backends implement it.
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+        let _ = (topic, body);
+        Err(StoreError::Unavailable(format!(
+            "the {} hot state does not broadcast",
+            self.backend()
+        )))
+    }
+    /// Receives what [`HotState::publish`] sends from the moment this returns. Default: as
+    /// for `publish`.
+    async fn subscribe(&self) -> StoreResult<Subscription> {
+        Err(StoreError::Unavailable(format!(
+            "the {} hot state does not broadcast",
+            self.backend()
+        )))
+    }
+}
+
+/// What a [`Subscription`] receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// One published message.
+    Message { topic: String, body: String },
+    /// Messages may have been lost (the subscriber fell behind, or the connection to the shared
+    /// hot state dropped): drop every locally cached verdict.
+    Missed,
+}
+
+/// A receiver of [`Notice`]s; see [`HotState::subscribe`].
+#[derive(Debug)]
+pub struct Subscription {
+    rx: tokio::sync::broadcast::Receiver<Notice>,
+}
+
+impl Subscription {
+    pub(crate) fn new(rx: tokio::sync::broadcast::Receiver<Notice>) -> Self {
+        Self { rx }
+    }
+
+    /// The next notice; `None` once the hot state behind it is gone. A subscriber that fell more
+    /// than the buffer behind gets [`Notice::Missed`] and continues with the oldest kept message.
+    pub async fn recv(&mut self) -> Option<Notice> {
+        use tokio::sync::broadcast::error::RecvError;
+        match self.rx.recv().await {
+            Ok(notice) => Some(notice),
+            Err(RecvError::Lagged(_)) => Some(Notice::Missed),
+            Err(RecvError::Closed) => None,
+        }
+    }
 }
 
 pub type SharedStore = Arc<dyn Store>;
@@ -130,7 +188,7 @@ pub async fn open_store_with(
     )))
 }
 
-/// Opens the hot state a URL names: `memory:`.
+/// Opens the hot state a URL names: `memory:`. Redis needs [`open_hot_state_async`].
 pub fn open_hot_state(
     url: &str,
     clock: palisade_core::clock::SharedClock,
@@ -141,4 +199,25 @@ pub fn open_hot_state(
             "{other:?} (expected \"memory:\")"
         ))),
     }
+}
+
+/// Opens the hot state a URL names: `memory:`, or `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`
+/// / `rediss://…` (TLS) with the default [`redis_hot::RedisOptions`]. A Redis that does not
+/// answer a PING within the options' timeouts is an error here, so a misconfigured gateway
+/// refuses to start rather than refusing every request.
+pub async fn open_hot_state_async(
+    url: &str,
+    clock: palisade_core::clock::SharedClock,
+) -> StoreResult<SharedHotState> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let hot =
+            redis_hot::RedisHotState::connect(url, clock, redis_hot::RedisOptions::default())?;
+        hot.ping().await?;
+        return Ok(Arc::new(hot));
+    }
+    open_hot_state(url, clock).map_err(|_| {
+        StoreError::UnsupportedUrl(format!(
+            "{url:?} (expected \"memory:\", \"redis://…\" or \"rediss://…\")"
+        ))
+    })
 }

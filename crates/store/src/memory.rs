@@ -409,7 +409,12 @@ pub struct MemoryHotState {
     clock: SharedClock,
     entries: Mutex<HashMap<String, Entry>>,
     writes: std::sync::atomic::AtomicUsize,
+    /// `publish`/`subscribe` within this process.
+    notices: tokio::sync::broadcast::Sender<crate::Notice>,
 }
+
+/// Messages a slow subscriber may fall behind before it gets `Notice::Missed`.
+const NOTICE_BUFFER: usize = 1024;
 
 /// Expired entries are swept once the map has grown by this many inserts.
 const SWEEP_EVERY: usize = 4096;
@@ -420,6 +425,7 @@ impl MemoryHotState {
             clock,
             entries: Mutex::new(HashMap::new()),
             writes: Default::default(),
+            notices: tokio::sync::broadcast::channel(NOTICE_BUFFER).0,
         }
     }
 
@@ -524,6 +530,19 @@ impl HotState for MemoryHotState {
         lock(&self.entries).remove(key);
         Ok(())
     }
+
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+        // No subscriber is not an error: nobody had anything cached.
+        let _ = self.notices.send(crate::Notice::Message {
+            topic: topic.to_string(),
+            body: body.to_string(),
+        });
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> StoreResult<crate::Subscription> {
+        Ok(crate::Subscription::new(self.notices.subscribe()))
+    }
 }
 
 /// A poisoned lock only means another thread panicked mid-update of a plain map; the map itself
@@ -622,5 +641,6 @@ mod tests {
         let clock = Arc::new(ManualClock::starting_at(1_700_000_000_000));
         let hot = MemoryHotState::new(clock.clone());
         conformance::hot_state_suite(&hot, &|d| clock.advance(d)).await;
+        conformance::broadcast_suite(&hot, &hot).await;
     }
 }
