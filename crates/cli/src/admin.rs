@@ -296,11 +296,13 @@ impl Admin {
             &config.server.data_dir,
             &config.store.postgres_options(),
         )
-            .await
-            .context("opening the store")?;
+        .await
+        .context("opening the store")?;
         let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
-        let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
-            .context("opening hot state")?;
+        let hot = palisade_gateway::backends::open_hot(&config, clock.clone())
+            .await
+            .map_err(|e| anyhow!("opening hot state: {e}"))?
+            .hot;
         let identity = Identity::start(
             &config,
             store,

@@ -132,9 +132,11 @@ pub async fn start_with_clock(
         &config.store.postgres_options(),
     )
     .await
-        .map_err(|e| io("store", &e))?;
-    let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
+    .map_err(|e| io("store", &e))?;
+    let hot_backend = crate::backends::open_hot(&config, clock.clone())
+        .await
         .map_err(|e| io("hot state", &e))?;
+    let hot = hot_backend.hot;
     if store
         .meta_get("instance_id")
         .await
@@ -195,11 +197,12 @@ pub async fn start_with_clock(
         audit.clone(),
         tenants.clone(),
     ));
-    let throttle = Arc::new(crate::layers::throttle::Throttle::new(
-        &config.rate_limit,
-        clock.clone(),
-        audit.clone(),
-    ));
+    let mut throttle =
+        crate::layers::throttle::Throttle::new(&config.rate_limit, clock.clone(), audit.clone());
+    if let Some(limiter) = hot_backend.limiter {
+        throttle = throttle.with_shared(limiter, config.rate_limit.on_backend_error);
+    }
+    let throttle = Arc::new(throttle);
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -8,6 +8,11 @@
 //! `ratelimit.exceeded` audit event per key and period, however long the flood.
 //!
 //! Allow-listed networks and the ops endpoints are never limited.
+//!
+//! With a shared hot state (Redis) every decision is one server-side script run, so replicas
+//! share one budget; a decision Redis cannot answer follows `rate_limit.on_backend_error`:
+//! `deny` (503), `allow` (unlimited), or `local` (this replica's in-memory limiter, until Redis
+//! answers again). The audit sampling stays per replica.
 
 // Refusals are the finished 429 response, the gate idiom.
 #![allow(clippy::result_large_err)]
@@ -15,7 +20,7 @@
 use super::check::{Check, CheckLayer, ResponseHeaders};
 use super::{Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
-use crate::config_traffic::{LimitAlgorithm, RateLimitConfig};
+use crate::config_traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
 use crate::problem::refuse;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use ipnet::IpNet;
@@ -55,6 +60,11 @@ pub struct Throttle {
     audit_sampler: MemoryLimiter,
     clock: SharedClock,
     audit: Arc<AuditLog>,
+    /// The shared limiter (Redis) and what its failures become.
+    shared: Option<(
+        palisade_store::redis_limiter::RedisLimiter,
+        BackendErrorMode,
+    )>,
 }
 
 pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;
@@ -102,7 +112,60 @@ impl Throttle {
             audit_sampler: MemoryLimiter::new(config.max_keys / 10),
             clock,
             audit,
+            shared: None,
         }
+    }
+
+    /// Decides on the shared limiter from now on (several replicas, one budget).
+    pub fn with_shared(
+        mut self,
+        limiter: palisade_store::redis_limiter::RedisLimiter,
+        on_error: BackendErrorMode,
+    ) -> Self {
+        self.shared = Some((limiter, on_error));
+        self
+    }
+
+    /// One rule's decision: on the shared limiter when there is one. `Ok(None)`: not limited
+    /// (the shared limiter failed and `on_backend_error = "allow"`).
+    async fn decide_rule(
+        &self,
+        rule: &Rule,
+        who: &Caller<'_>,
+        quota: &Quota,
+        now: u64,
+        meta: &RequestMeta,
+    ) -> Result<Option<Decision>, Res> {
+        if let Some((shared, on_error)) = &self.shared {
+            let key = who.with_parts(|parts| {
+                palisade_store::redis_limiter::RateKey::derive(rule.name, parts)
+            });
+            match shared.decide(&key, rule.algorithm, quota, now).await {
+                Ok(d) => return Ok(Some(d)),
+                Err(e) => {
+                    metrics::counter!("palisade_ratelimit_backend_errors_total").increment(1);
+                    tracing::warn!(error = %e, mode = ?on_error, "shared rate limiter unavailable");
+                    match on_error {
+                        BackendErrorMode::Allow => return Ok(None),
+                        BackendErrorMode::Deny => {
+                            let mut res = refuse(
+                                GATE,
+                                "ratelimit-unavailable",
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "Rate limits cannot be checked right now; retry shortly.",
+                                meta.request_id_str(),
+                            );
+                            res.headers_mut()
+                                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                            return Err(res);
+                        }
+                        BackendErrorMode::Local => {}
+                    }
+                }
+            }
+        }
+        let key = who.key(&self.limiter, rule.name);
+        Ok(Some(self.limiter.decide(key, rule.algorithm, quota, now)))
     }
 
     /// Forgets drained keys (run periodically; decisions are unchanged by it).
@@ -119,18 +182,15 @@ impl Throttle {
         tier.and_then(|t| self.tiers.get(t)).copied().unwrap_or(1.0)
     }
 
-    /// Decides one request; `Err` is the 429 to send.
-    fn decide(&self, req: &Req, meta: &RequestMeta) -> Result<Option<HeaderMap>, Res> {
-        if !self.enabled
-            || crate::ops::PATHS.contains(&req.uri().path())
-            || self.allow.iter().any(|n| n.contains(&meta.client_ip))
-        {
-            return Ok(None);
-        }
-        let principal = req.extensions().get::<Arc<Principal>>();
-        let who = Caller::of(principal.map(Arc::as_ref), meta.client_ip);
+    /// Decides one request; `Err` is the 429 (or 503) to send.
+    async fn decide(
+        &self,
+        principal: Option<&Principal>,
+        category: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<HeaderMap>, Res> {
+        let who = Caller::of(principal, meta.client_ip);
         let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
-        let category = category(req.method(), req.uri().path(), meta);
         let now = self.clock.now_millis();
         let mut tightest: Option<(&Rule, Quota, Decision)> = None;
         // The specific rule first, so a request it refuses does not spend the global budget.
@@ -141,9 +201,11 @@ impl Throttle {
             .chain(&self.global);
         for rule in rules {
             let quota = rule.quota.scaled(multiplier);
-            let key = who.key(&self.limiter, rule.name);
-            let decision = self.limiter.decide(key, rule.algorithm, &quota, now);
+            let Some(decision) = self.decide_rule(rule, &who, &quota, now, meta).await? else {
+                continue;
+            };
             if !decision.allowed {
+                let key = who.key(&self.limiter, rule.name);
                 self.record_refusal(rule, key, &quota, &who.to_string(), meta, now);
                 return Err(self.refusal(rule, &quota, &decision, meta));
             }
@@ -229,10 +291,18 @@ impl Throttle {
 
 impl Check for Arc<Throttle> {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
-        let Some(meta) = req.extensions().get::<RequestMeta>() else {
+        if !self.enabled || crate::ops::PATHS.contains(&req.uri().path()) {
+            return Ok(());
+        }
+        let Some(meta) = req.extensions().get::<RequestMeta>().cloned() else {
             return Ok(());
         };
-        if let Some(headers) = self.decide(req, meta)? {
+        if self.allow.iter().any(|n| n.contains(&meta.client_ip)) {
+            return Ok(());
+        }
+        let principal = req.extensions().get::<Arc<Principal>>().cloned();
+        let category = category(req.method(), req.uri().path(), &meta);
+        if let Some(headers) = self.decide(principal.as_deref(), category, &meta).await? {
             req.extensions_mut().insert(ResponseHeaders(headers));
         }
         Ok(())
@@ -263,17 +333,22 @@ impl<'a> Caller<'a> {
         }
     }
 
-    /// The limiter key, hashed from the parts without building a string.
-    fn key(&self, limiter: &MemoryLimiter, rule: &str) -> u128 {
+    /// Hands the caller's identifying parts to `f` without building a string.
+    fn with_parts<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         match self {
-            Caller::Key(id) => limiter.key_of(rule, &[b"key", id.as_bytes()]),
-            Caller::User(id) => limiter.key_of(rule, &[b"user", id.as_bytes()]),
+            Caller::Key(id) => f(&[b"key", id.as_bytes()]),
+            Caller::User(id) => f(&[b"user", id.as_bytes()]),
             Caller::External { issuer, subject } => {
-                limiter.key_of(rule, &[b"ext", issuer.as_bytes(), subject.as_bytes()])
+                f(&[b"ext", issuer.as_bytes(), subject.as_bytes()])
             }
-            Caller::Ip(IpAddr::V4(ip)) => limiter.key_of(rule, &[b"ip", &ip.octets()]),
-            Caller::Ip(IpAddr::V6(ip)) => limiter.key_of(rule, &[b"ip", &ip.octets()]),
+            Caller::Ip(IpAddr::V4(ip)) => f(&[b"ip", &ip.octets()]),
+            Caller::Ip(IpAddr::V6(ip)) => f(&[b"ip", &ip.octets()]),
         }
+    }
+
+    /// The in-memory limiter key.
+    fn key(&self, limiter: &MemoryLimiter, rule: &str) -> u128 {
+        self.with_parts(|parts| limiter.key_of(rule, parts))
     }
 }
 

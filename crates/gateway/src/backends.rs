@@ -1,0 +1,44 @@
+//! Opens the configured hot state: in-process memory (the embedded default), or Redis/Valkey
+//! shared by every replica, behind a local flag cache kept coherent by pub/sub
+//! ([`crate::hot_cache`]), with the shared rate limiter on the same connection.
+
+use crate::config::Config;
+use palisade_core::clock::SharedClock;
+use palisade_store::redis_hot::{RedisHotState, RedisOptions};
+use palisade_store::redis_limiter::RedisLimiter;
+use palisade_store::{HotState, SharedHotState};
+use std::sync::Arc;
+
+/// The hot state and, when it is shared, the rate limiter that runs on it.
+pub struct HotBackend {
+    pub hot: SharedHotState,
+    pub limiter: Option<RedisLimiter>,
+}
+
+/// Opens `hot_state.url` (or the older `store.hot_url`). A Redis that does not answer a PING
+/// within the configured timeouts is an error: a misconfigured gateway refuses to start rather
+/// than refusing every request.
+pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend, String> {
+    let url = config.hot_state_url();
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let hs = &config.hot_state;
+        let options = RedisOptions {
+            prefix: hs.prefix.clone(),
+            connect_timeout: hs.connect_timeout.0,
+            response_timeout: hs.response_timeout.0,
+            ..Default::default()
+        };
+        let redis =
+            RedisHotState::connect(url, clock.clone(), options).map_err(|e| e.to_string())?;
+        redis.ping().await.map_err(|e| e.to_string())?;
+        let limiter = redis.limiter();
+        let hot =
+            crate::hot_cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
+        return Ok(HotBackend {
+            hot,
+            limiter: Some(limiter),
+        });
+    }
+    let hot = palisade_store::open_hot_state(url, clock).map_err(|e| e.to_string())?;
+    Ok(HotBackend { hot, limiter: None })
+}

@@ -1,0 +1,192 @@
+//! A replica's local read cache in front of a shared hot state (Redis): flag reads — token,
+//! session and key revocations, IP blocks, login delays — are answered from memory, so the hot
+//! path does not pay a round trip per request, while every flag change reaches every replica
+//! at once.
+//!
+//! How it stays correct: a flag set or removed through any replica is published on the hot
+//! state's broadcast (`flag` topic, the key as body); every replica's listener drops that key
+//! from its cache, and the writer drops it locally before returning. Cached verdicts also
+//! expire after `ttl` (defence in depth), a cached "set" never outlives the flag's own TTL, and
+//! while the listener is not connected (start, a Redis outage, a missed-messages notice) the
+//! cache is emptied and bypassed: every read goes to the shared state, and a read that fails
+//! fails (the gates then refuse: fail closed). Counters and listings are never cached.
+
+use async_trait::async_trait;
+use palisade_core::clock::SharedClock;
+use palisade_store::{HotState, Notice, SharedHotState, StoreResult};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+const TOPIC: &str = "flag";
+
+/// A cached verdict: the flag's end (ms on the injected clock), or `None` for "not set".
+type Verdict = Option<u64>;
+
+#[derive(Debug)]
+pub struct CachedHotState {
+    inner: SharedHotState,
+    cache: moka::sync::Cache<String, Verdict>,
+    listening: Arc<AtomicBool>,
+    /// Bumped by every invalidation: a read that raced with one is not cached.
+    generation: AtomicU64,
+    clock: SharedClock,
+}
+
+impl CachedHotState {
+    /// Wraps `inner` and starts the invalidation listener on the current runtime.
+    pub fn start(inner: SharedHotState, clock: SharedClock, ttl: Duration) -> Arc<Self> {
+        let this = Arc::new(Self {
+            inner,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            listening: Arc::new(AtomicBool::new(false)),
+            generation: AtomicU64::new(0),
+            clock,
+        });
+        tokio::spawn(listen(Arc::downgrade(&this)));
+        this
+    }
+
+    /// True while invalidations are being received (the cache is in use).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
+    fn cached(&self, key: &str) -> Option<Verdict> {
+        if !self.is_listening() {
+            return None;
+        }
+        let verdict = self.cache.get(key)?;
+        match verdict {
+            Some(until) if until <= self.clock.now_millis() => {
+                self.cache.invalidate(key);
+                None
+            }
+            v => Some(v),
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate(key);
+    }
+
+    fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate_all();
+    }
+
+    fn remember(&self, key: &str, left: Option<Duration>, read_at_generation: u64) {
+        if self.is_listening() && self.generation.load(Ordering::SeqCst) == read_at_generation {
+            let until = left.map(|d| self.clock.now_millis() + d.as_millis() as u64);
+            self.cache.insert(key.to_owned(), until);
+        }
+    }
+
+    async fn changed(&self, key: &str) -> StoreResult<()> {
+        self.forget(key);
+        if let Err(e) = self.inner.publish(TOPIC, key).await {
+            // Other replicas may now serve a stale verdict until their entries expire.
+            tracing::warn!(error = %e, "flag change not broadcast; other replicas' caches expire it");
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+async fn listen(this: std::sync::Weak<CachedHotState>) {
+    loop {
+        let Some(me) = this.upgrade() else { return };
+        let subscribed = me.inner.subscribe().await;
+        drop(me);
+        let mut sub = match subscribed {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "hot-state broadcast unavailable; flag cache bypassed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Some(me) = this.upgrade() {
+            me.forget_all();
+            me.listening.store(true, Ordering::SeqCst);
+        }
+        loop {
+            let notice = sub.recv().await;
+            let Some(me) = this.upgrade() else { return };
+            match notice {
+                Some(Notice::Message { topic, body }) if topic == TOPIC => me.forget(&body),
+                Some(Notice::Message { .. }) => {}
+                Some(Notice::Missed) => me.forget_all(),
+                None => {
+                    me.listening.store(false, Ordering::SeqCst);
+                    me.forget_all();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl HotState for CachedHotState {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
+        self.inner.incr(key, ttl).await
+    }
+
+    async fn counter(&self, key: &str) -> StoreResult<u64> {
+        self.inner.counter(key).await
+    }
+
+    async fn counter_sum(&self, keys: &[String]) -> StoreResult<u64> {
+        self.inner.counter_sum(keys).await
+    }
+
+    async fn set_flag(&self, key: &str, ttl: Duration) -> StoreResult<()> {
+        self.inner.set_flag(key, ttl).await?;
+        self.changed(key).await
+    }
+
+    async fn has_flag(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.flag_ttl(key).await?.is_some())
+    }
+
+    async fn flag_ttl(&self, key: &str) -> StoreResult<Option<Duration>> {
+        if let Some(verdict) = self.cached(key) {
+            let now = self.clock.now_millis();
+            return Ok(verdict.map(|until| Duration::from_millis(until.saturating_sub(now))));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let left = self.inner.flag_ttl(key).await?;
+        self.remember(key, left, generation);
+        Ok(left)
+    }
+
+    async fn flags_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, Duration)>> {
+        self.inner.flags_with_prefix(prefix).await
+    }
+
+    async fn remove(&self, key: &str) -> StoreResult<()> {
+        self.inner.remove(key).await?;
+        self.changed(key).await
+    }
+
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+        self.inner.publish(topic, body).await
+    }
+
+    async fn subscribe(&self) -> StoreResult<palisade_store::Subscription> {
+        self.inner.subscribe().await
+    }
+}
