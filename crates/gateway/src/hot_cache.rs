@@ -10,6 +10,13 @@
 //! while the listener is not connected (start, a Redis outage, a missed-messages notice) the
 //! cache is emptied and bypassed: every read goes to the shared state, and a read that fails
 //! fails (the gates then refuse: fail closed). Counters and listings are never cached.
+//!
+//! IP blocks are the exception that keeps an outage from closing the whole gateway: each
+//! replica mirrors the complete block list (loaded every 10 s and kept current by the same
+//! notices), and a block lookup the shared state cannot answer is answered from the mirror.
+//! The mirror holds every block that existed when the shared state went away (no replica can
+//! place a new one without it), so a blocked address stays blocked. Revocation lookups have no
+//! such mirror: they fail, and the request is refused with 503.
 
 use async_trait::async_trait;
 use palisade_core::clock::SharedClock;
@@ -19,6 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const TOPIC: &str = "flag";
+/// Flags mirrored in full by every replica (see the module doc).
+const MIRRORED: &str = crate::identity::brute::BLOCK_PREFIX;
 
 /// A cached verdict: the flag's end (ms on the injected clock), or `None` for "not set".
 type Verdict = Option<u64>;
@@ -30,6 +39,8 @@ pub struct CachedHotState {
     listening: Arc<AtomicBool>,
     /// Bumped by every invalidation: a read that raced with one is not cached.
     generation: AtomicU64,
+    /// Every live block: key → end (ms on the injected clock).
+    mirror: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     clock: SharedClock,
 }
 
@@ -44,10 +55,39 @@ impl CachedHotState {
                 .build(),
             listening: Arc::new(AtomicBool::new(false)),
             generation: AtomicU64::new(0),
+            mirror: Default::default(),
             clock,
         });
         tokio::spawn(listen(Arc::downgrade(&this)));
+        tokio::spawn(sync_mirror(Arc::downgrade(&this)));
         this
+    }
+
+    fn mirror_set(&self, key: &str, left: Option<Duration>) {
+        if !key.starts_with(MIRRORED) {
+            return;
+        }
+        let mut mirror = self.mirror.lock().unwrap_or_else(|e| e.into_inner());
+        match left {
+            Some(d) => {
+                mirror.insert(
+                    key.to_owned(),
+                    self.clock.now_millis() + d.as_millis() as u64,
+                );
+            }
+            None => {
+                mirror.remove(key);
+            }
+        }
+    }
+
+    fn mirror_get(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now_millis();
+        let mirror = self.mirror.lock().unwrap_or_else(|e| e.into_inner());
+        mirror
+            .get(key)
+            .filter(|until| **until > now)
+            .map(|until| Duration::from_millis(until - now))
     }
 
     /// True while invalidations are being received (the cache is in use).
@@ -118,7 +158,14 @@ async fn listen(this: std::sync::Weak<CachedHotState>) {
             let notice = sub.recv().await;
             let Some(me) = this.upgrade() else { return };
             match notice {
-                Some(Notice::Message { topic, body }) if topic == TOPIC => me.forget(&body),
+                Some(Notice::Message { topic, body }) if topic == TOPIC => {
+                    me.forget(&body);
+                    if body.starts_with(MIRRORED)
+                        && let Ok(left) = me.inner.flag_ttl(&body).await
+                    {
+                        me.mirror_set(&body, left);
+                    }
+                }
                 Some(Notice::Message { .. }) => {}
                 Some(Notice::Missed) => me.forget_all(),
                 None => {
@@ -127,6 +174,23 @@ async fn listen(this: std::sync::Weak<CachedHotState>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Reloads the whole block mirror now and every 10 s (while the shared state answers).
+async fn sync_mirror(this: std::sync::Weak<CachedHotState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        every.tick().await;
+        let Some(me) = this.upgrade() else { return };
+        if let Ok(blocks) = me.inner.flags_with_prefix(MIRRORED).await {
+            let now = me.clock.now_millis();
+            let fresh = blocks
+                .into_iter()
+                .map(|(k, left)| (k, now + left.as_millis() as u64))
+                .collect();
+            *me.mirror.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         }
     }
 }
@@ -155,6 +219,7 @@ impl HotState for CachedHotState {
 
     async fn set_flag(&self, key: &str, ttl: Duration) -> StoreResult<()> {
         self.inner.set_flag(key, ttl).await?;
+        self.mirror_set(key, Some(ttl));
         self.changed(key).await
     }
 
@@ -168,7 +233,16 @@ impl HotState for CachedHotState {
             return Ok(verdict.map(|until| Duration::from_millis(until.saturating_sub(now))));
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let left = self.inner.flag_ttl(key).await?;
+        let left = match self.inner.flag_ttl(key).await {
+            Ok(left) => left,
+            Err(e) if key.starts_with(MIRRORED) => {
+                metrics::counter!("palisade_hot_state_mirror_answers_total").increment(1);
+                tracing::debug!(error = %e, "block lookup answered from the replica's mirror");
+                return Ok(self.mirror_get(key));
+            }
+            Err(e) => return Err(e),
+        };
+        self.mirror_set(key, left);
         self.remember(key, left, generation);
         Ok(left)
     }
@@ -179,6 +253,7 @@ impl HotState for CachedHotState {
 
     async fn remove(&self, key: &str) -> StoreResult<()> {
         self.inner.remove(key).await?;
+        self.mirror_set(key, None);
         self.changed(key).await
     }
 

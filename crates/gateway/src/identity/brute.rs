@@ -11,7 +11,7 @@ use palisade_store::{SharedHotState, StoreResult};
 use std::net::IpAddr;
 use std::time::Duration;
 
-const BLOCK_PREFIX: &str = "fw:block:";
+pub const BLOCK_PREFIX: &str = "fw:block:";
 /// Consecutive-failure counters are forgotten a day after the first failure of a run.
 const FAILURE_MEMORY: Duration = Duration::from_secs(86400);
 

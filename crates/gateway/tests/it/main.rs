@@ -13,5 +13,6 @@ mod principals;
 mod proxy;
 mod ratelimit;
 mod resilience;
+mod scale_out;
 
 pub use authorization::policies as authorization_policies;
