@@ -66,6 +66,8 @@ pub struct Identity {
     pub clock: SharedClock,
     pub audit: Arc<AuditLog>,
     tokens: RwLock<Arc<OwnTokens>>,
+    /// When an unknown kid last made us re-read the signing keys (another replica's new key).
+    kid_reload_at_ms: std::sync::atomic::AtomicU64,
     key_wrap: signing::KeyWrap,
     verified: VerifiedCache<Verified>,
     pub api_keys: api_keys::ApiKeys,
@@ -130,6 +132,7 @@ impl Identity {
             invites: invite::InviteKeys::new(&config.secrets.signing_key),
             assertions: assertion::new_cache(),
             tokens: RwLock::new(Arc::new(tokens)),
+            kid_reload_at_ms: std::sync::atomic::AtomicU64::new(0),
             key_wrap,
             trusted,
             config: auth,
@@ -162,6 +165,17 @@ impl Identity {
         .await?;
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
+    }
+
+    /// At most one reload a second for unknown kids, so forged kids cannot flood the store.
+    fn may_reload_for_kid(&self, now_ms: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.kid_reload_at_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= 1_000
+            && self
+                .kid_reload_at_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Adds a signing key and retires the current one (published until its tokens expire).
@@ -306,7 +320,16 @@ impl Identity {
         let issuer = palisade_core::jwt::peek_issuer(token, self.config.max_token_bytes)
             .ok_or(JwtError::Malformed)?;
         if issuer == own.issuer() {
-            let c = own.verify(token, now_ms / 1000)?;
+            let c = match own.verify(token, now_ms / 1000) {
+                Err(JwtError::UnknownKid) if self.may_reload_for_kid(now_ms) => {
+                    // Another replica (or the CLI) may have made a key since our last sync.
+                    if let Err(e) = self.reload_keys().await {
+                        tracing::warn!(error = %e, "cannot reload signing keys");
+                    }
+                    self.tokens().verify(token, now_ms / 1000)?
+                }
+                other => other?,
+            };
             return Ok(Verified {
                 principal: Arc::new(Principal {
                     subject: c.sub,
