@@ -29,6 +29,23 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     }
     out.extend(config.auth.problems());
     out.extend(config.rate_limit.problems());
+    let hot = config.hot_state_url();
+    if hot.starts_with("redis://") || hot.starts_with("rediss://") {
+        out.extend(config.rate_limit.shared_problems());
+    } else if hot != "memory:" {
+        out.push(format!(
+            "hot_state.url {hot:?}: expected \"memory:\", \"redis://…\" or \"rediss://…\""
+        ));
+    }
+    if !config
+        .hot_state
+        .prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+        || config.hot_state.prefix.is_empty()
+    {
+        out.push("hot_state.prefix: letters, digits and _ - . : only".into());
+    }
     out.extend(config.admission.problems());
     out.extend(config.circuit_breaker.problems());
     out.extend(config.audit.problems());

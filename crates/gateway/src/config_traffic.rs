@@ -139,6 +139,37 @@ impl RateLimitConfig {
         }
         out
     }
+
+    /// Rules the shared (Redis) limiter cannot decide exactly (its Lua numbers are doubles),
+    /// at every tier multiplier.
+    pub fn shared_problems(&self) -> Vec<String> {
+        use palisade_core::ratelimit::{Algorithm, Quota};
+        let mut out = Vec::new();
+        let multipliers: Vec<f64> = std::iter::once(1.0)
+            .chain(self.tiers.values().copied())
+            .collect();
+        for (name, rule) in &self.rules {
+            let Ok(quota) = Quota::new(
+                rule.limit,
+                rule.period.0.as_millis() as u64,
+                rule.burst.unwrap_or(0),
+            ) else {
+                continue;
+            };
+            let algorithm = match rule.algorithm.unwrap_or(self.algorithm) {
+                LimitAlgorithm::Gcra => Algorithm::Gcra,
+                LimitAlgorithm::SlidingWindow => Algorithm::SlidingWindow,
+            };
+            if multipliers.iter().any(|m| {
+                !palisade_store::redis_limiter::RedisLimiter::supports(algorithm, &quota.scaled(*m))
+            }) {
+                out.push(format!(
+                    "rate_limit.rules.{name}: too large for the shared limiter to decide exactly on Redis; shorten the period or lower the limit"
+                ));
+            }
+        }
+        out
+    }
 }
 
 pub fn valid_category(name: &str) -> bool {
