@@ -13,5 +13,6 @@ mod principals;
 mod proxy;
 mod ratelimit;
 mod resilience;
+mod secrets;
 
 pub use authorization::policies as authorization_policies;
