@@ -5,6 +5,7 @@
 use crate::authorization::signed_in;
 use crate::common::*;
 use crate::identity::Env;
+use crate::principals::call;
 use palisade_core::policy::RoleDef;
 use palisade_gateway::config::Config;
 use serde_json::{Value, json};
@@ -21,23 +22,6 @@ fn roles(c: &mut Config) {
     c.roles.push(role("payments", &["transit.payments.*"]));
     c.roles
         .push(role("payments-encrypt", &["transit.payments.encrypt"]));
-}
-
-async fn call(
-    env: &Env,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = env
-        .http
-        .request(method.parse().unwrap(), env.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
 }
 
 async fn tenant(env: &Env, admin: &str, id: &str) {
