@@ -297,6 +297,11 @@ impl Admin {
         mut config: Config,
         env: palisade_gateway::config::Environment,
     ) -> Result<Self> {
+        palisade_gateway::config_refs::resolve(&mut config, env, None, &|name| {
+            std::env::var(name).ok()
+        })
+        .await
+        .map_err(|p| anyhow!("configuration references:\n  - {}", p.join("\n  - ")))?;
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
         palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
             .context("data dir")?;

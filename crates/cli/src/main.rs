@@ -284,6 +284,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     config.server.demo |= args.demo;
     logging::init(&config.log).map_err(anyhow::Error::msg)?;
 
+    if let Err(problems) = secret::resolve_references(&mut config, env) {
+        eprintln!(
+            "palisade: refusing to start: configuration references:\n  - {}",
+            problems.join("\n  - ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let config = match server::prepare(config, env) {
         Ok(c) => c,
         Err(e) => {

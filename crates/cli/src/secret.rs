@@ -445,6 +445,32 @@ impl DataProtection {
     }
 }
 
+/// Resolves `secret://` and `file:` references in the configuration before `serve` checks it
+/// (see `palisade_gateway::config_refs`); a no-op without references.
+pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), Vec<String>> {
+    let refs = [
+        config.secrets.signing_key.as_str(),
+        config.secrets.cookie_key.as_str(),
+        config.audit.alerts.webhook_secret.as_deref().unwrap_or(""),
+    ];
+    if !refs
+        .iter()
+        .any(|v| palisade_gateway::config_refs::is_reference(v))
+    {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| vec![format!("starting the runtime: {e}")])?;
+    runtime.block_on(palisade_gateway::config_refs::resolve(
+        config,
+        env,
+        None,
+        &|name| std::env::var(name).ok(),
+    ))
+}
+
 /// `path<TAB>token` or `{"path": …, "token": …}`.
 fn parse_import_line(line: &str) -> Option<(String, Zeroizing<String>)> {
     if line.starts_with('{') {

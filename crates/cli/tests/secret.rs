@@ -37,7 +37,12 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 fn put(dir: &Path, path: &str, value: &str) {
-    let mut child = palisade(dir, Some(MASTER), &["secret", "put", path])
+    put_with(dir, &["secret", "put", path], &format!("{value}\n"));
+}
+
+/// Runs `args` with `input` on standard input; it must succeed.
+fn put_with(dir: &Path, args: &[&str], input: &str) {
+    let mut child = palisade(dir, Some(MASTER), args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,7 +52,7 @@ fn put(dir: &Path, path: &str, value: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -316,4 +321,51 @@ with open(sys.argv[2], "w") as out:
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 1"), "{err}");
     assert_eq!(ok(d, &["secret", "list", "--prefix", "ok/"]), "");
+}
+
+#[test]
+fn serve_reads_secret_references_and_refuses_missing_ones() {
+    const SIGNING: &str = "a-signing-key-kept-in-the-secrets-store-0123";
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("cookie.txt"),
+        "cookie-from-a-container-secret-file\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("p.toml"),
+        "[secrets]\nsigning_key = \"secret://gateway/signing\"\ncookie_key = \"file:cookie.txt\"\n",
+    )
+    .unwrap();
+    let serve = ["serve", "--config", "p.toml", "--listen", "127.0.0.1:0"];
+    let out = run(d, &serve);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secrets.signing_key: secret://gateway/signing: no such secret"),
+        "{err}"
+    );
+    // Bootstrap: the CLI's own audit events are signed with the same key, given literally once.
+    std::fs::write(
+        d.join("boot.toml"),
+        format!("[secrets]\nsigning_key = \"{SIGNING}\"\ncookie_key = \"file:cookie.txt\"\n"),
+    )
+    .unwrap();
+    put_with(
+        d,
+        &["secret", "put", "gateway/signing", "--config", "boot.toml"],
+        SIGNING,
+    );
+    let mut child = palisade(d, Some(MASTER), &serve)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.any(|l| l.unwrap().starts_with("Palisade is listening on "));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started, "serve started with the referenced secrets");
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod config_alerts;
 pub mod config_audit;
 pub mod config_auth;
+pub mod config_refs;
 pub mod config_secrets;
 pub mod config_traffic;
 pub mod cors;

@@ -129,6 +129,12 @@ pub async fn start_with_clock(
     let store = palisade_store::open_store(&config.store.url, &config.server.data_dir)
         .await
         .map_err(|e| io("store", &e))?;
+    let env = config.server.env;
+    crate::config_refs::resolve(&mut config, env, Some(store.clone()), &|name| {
+        std::env::var(name).ok()
+    })
+    .await
+    .map_err(StartError::Config)?;
     let hot = palisade_store::open_hot_state(&config.store.hot_url, clock.clone())
         .map_err(|e| io("hot state", &e))?;
     if store
