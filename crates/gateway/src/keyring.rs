@@ -75,7 +75,13 @@ pub struct KeyringService {
     clock: SharedClock,
     ring: RwLock<Arc<Keyring>>,
     job: tokio::sync::Mutex<()>,
+    /// When a decrypt last reloaded the keyring for an unknown key id (Unix ms).
+    last_miss_reload: std::sync::atomic::AtomicU64,
 }
+
+/// At most one reload per this many milliseconds is triggered by unknown key ids, so a caller
+/// sending ciphertexts with made-up key ids cannot turn each request into a store read.
+pub const MISS_RELOAD_INTERVAL_MS: u64 = 1000;
 
 impl std::fmt::Debug for KeyringService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,6 +106,7 @@ impl KeyringService {
             clock,
             ring: RwLock::new(Arc::new(ring)),
             job: tokio::sync::Mutex::new(()),
+            last_miss_reload: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -142,14 +149,26 @@ impl KeyringService {
         self.current().encrypt_field(ctx, plaintext)
     }
 
-    /// Decrypts; a key id this process does not hold yet makes it reload once and try again.
+    /// Decrypts; a key id this process does not hold yet makes it reload once and try again
+    /// (at most one such reload per [`MISS_RELOAD_INTERVAL_MS`]).
     pub async fn decrypt(
         &self,
         ctx: &FieldContext<'_>,
         text: &str,
     ) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
+        use std::sync::atomic::Ordering;
         match self.current().decrypt_field(ctx, text) {
-            Err(CryptoError::UnknownKey { .. }) => {
+            Err(e @ CryptoError::UnknownKey { .. }) => {
+                let now = self.clock.now_millis();
+                let last = self.last_miss_reload.load(Ordering::Relaxed);
+                let due = now.saturating_sub(last) >= MISS_RELOAD_INTERVAL_MS
+                    && self
+                        .last_miss_reload
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok();
+                if !due {
+                    return Err(e.into());
+                }
                 self.reload().await?;
                 Ok(self.current().decrypt_field(ctx, text)?)
             }
@@ -505,7 +524,8 @@ mod tests {
     async fn an_unknown_key_id_reloads_the_keyring_from_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = sqlite(dir.path()).await;
-        let clock: SharedClock = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let manual = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let clock: SharedClock = manual.clone();
         let provider: Arc<dyn MasterKeyProvider> = Arc::new(Fixed(MasterKey::generate()));
         let a = Arc::new(
             KeyringService::open(store.clone(), provider.clone(), clock.clone())
@@ -513,7 +533,7 @@ mod tests {
                 .unwrap(),
         );
         let b = Arc::new(
-            KeyringService::open(store.clone(), provider, clock.clone())
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
                 .await
                 .unwrap(),
         );
@@ -533,11 +553,43 @@ mod tests {
         )
         .await
         .unwrap();
-        let va = Vault::new(store.clone(), a.clone(), clock, Duration::ZERO);
+        let va = Vault::new(store.clone(), a.clone(), clock.clone(), Duration::ZERO);
         assert_eq!(
             va.get("x/y", None).await.unwrap().value.expose_secret(),
             "s"
         );
         assert_eq!(a.current().primary_id(), rotated);
+        // Made-up key ids reload at most once per interval: the next miss waits its turn.
+        let bogus = "pal1.dk-made-up.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let ctx = secret_context("x/y@v1");
+        manual.advance(std::time::Duration::from_secs(2));
+        assert!(matches!(
+            a.decrypt(&ctx, bogus).await,
+            Err(KeyringError::Crypto(CryptoError::UnknownKey { .. }))
+        ));
+        let newer = Arc::new(
+            KeyringService::open(store.clone(), provider, clock.clone())
+                .await
+                .unwrap(),
+        );
+        newer.rotate().await.unwrap();
+        let vn = Vault::new(store.clone(), newer, clock.clone(), Duration::ZERO);
+        vn.put(
+            "x/z",
+            &SecretString::from("t"),
+            serde_json::Value::Null,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(va.get("x/z", None).await, Err(VaultError::Undecryptable(_))),
+            "within the interval: no second reload"
+        );
+        manual.advance(std::time::Duration::from_millis(MISS_RELOAD_INTERVAL_MS));
+        assert_eq!(
+            va.get("x/z", None).await.unwrap().value.expose_secret(),
+            "t"
+        );
     }
 }

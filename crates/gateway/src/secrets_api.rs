@@ -48,6 +48,8 @@ pub mod perm {
 }
 
 const LIST_MAX: u32 = 1000;
+/// Store pages one listing request reads at most.
+const LIST_PAGES: usize = 10;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/v1/secrets", get(list)).route(
@@ -430,7 +432,11 @@ async fn list(
     let mut out = Vec::new();
     let mut after = q.after.clone();
     let mut exhausted = false;
-    while out.len() < limit as usize {
+    // Bounded work per request: after LIST_PAGES pages `next` lets the caller go on.
+    for _ in 0..LIST_PAGES {
+        if out.len() >= limit as usize {
+            break;
+        }
         let page = match state.vault.list(&q.prefix, after.as_deref(), limit).await {
             Ok(p) => p,
             Err(e) => return vault_error(&ctx, e),
@@ -445,10 +451,15 @@ async fn list(
             break;
         }
     }
-    out.truncate(limit as usize);
-    let next = (!exhausted || out.len() == limit as usize)
-        .then(|| out.last().cloned())
-        .flatten();
+    let next = if out.len() > limit as usize {
+        out.truncate(limit as usize);
+        out.last().cloned()
+    } else if exhausted {
+        None
+    } else {
+        // Stopped on the page bound or exactly full: go on after the last path scanned.
+        after
+    };
     record(
         &state,
         &ctx,

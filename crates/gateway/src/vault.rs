@@ -27,12 +27,17 @@ use std::time::Duration;
 
 pub const MAX_PATH_LEN: usize = 512;
 pub const MAX_SEGMENTS: usize = 16;
+/// Version numbers a write tries before giving up on concurrent writers.
+const PUT_ATTEMPTS: usize = 16;
 /// Largest value accepted (bytes of UTF-8).
 pub const MAX_VALUE_LEN: usize = 32 << 10;
 
-/// Is `path` a valid secret path (see the module documentation)?
+/// Is `path` a valid secret path (see the module documentation)? A path under `tenants/` must
+/// name a tenant and something in it (`tenants/{id}/…`), so no path is ambiguous between global
+/// and tenant scope.
 pub fn valid_path(path: &str) -> bool {
-    !path.is_empty()
+    ((path != "tenants" && !path.starts_with("tenants/")) || tenant_of(path).is_some())
+        && !path.is_empty()
         && path.len() <= MAX_PATH_LEN
         && path.split('/').count() <= MAX_SEGMENTS
         && path.split('/').all(|s| {
@@ -153,7 +158,7 @@ impl Vault {
             _ => return Err(VaultError::InvalidMetadata),
         };
         self.invalidate(path);
-        loop {
+        for _ in 0..PUT_ATTEMPTS {
             let version = self.store.secret_latest_version(path).await? + 1;
             let row_id = secret_row_id(path, version);
             let ciphertext = self
@@ -174,6 +179,9 @@ impl Vault {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(VaultError::Store(StoreError::Conflict(format!(
+            "{path}: {PUT_ATTEMPTS} writers raced for the next version; retry"
+        ))))
     }
 
     /// The latest live version of `path`, or `version` (refused when deleted).
@@ -304,6 +312,13 @@ mod tests {
         assert!(valid_path(&["s"; 16].join("/")));
         assert!(!valid_path(&["s"; 17].join("/")));
         assert!(!valid_path(&"a".repeat(513)));
+        assert!(
+            !valid_path("tenants"),
+            "tenant scope needs an id and a name"
+        );
+        assert!(!valid_path("tenants/acme"));
+        assert!(valid_path("tenants/acme/x"));
+        assert!(valid_path("tenantsx/acme"));
         assert_eq!(tenant_of("tenants/acme/oauth/google"), Some("acme"));
         assert_eq!(tenant_of("tenants/acme"), None);
         assert_eq!(tenant_of("tenantsx/acme/a"), None);

@@ -162,6 +162,27 @@ async fn tenant_secrets_are_versioned_and_only_their_tenant_reaches_them() {
         .await
         .unwrap();
     assert_eq!(list["paths"], json!(["tenants/beta/db"]));
+    // Pages: `next` continues after the last path scanned, filtered ones included.
+    let page: Value = call(
+        &env,
+        "GET",
+        "/v1/secrets?prefix=tenants/&limit=1",
+        &ann_t,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["paths"], json!(["tenants/acme/oauth/google"]));
+    assert_eq!(page["next"], "tenants/acme/oauth/google");
+    let path = "/v1/secrets?prefix=tenants/&limit=1&after=tenants/acme/oauth/google";
+    let page: Value = call(&env, "GET", path, &ann_t, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page, json!({"paths": [], "next": null}));
 
     // Soft delete of the latest version, then undelete.
     let res = call(&env, "DELETE", p, &ann_t, None).await;
