@@ -114,6 +114,15 @@ pub enum KeysCommand {
     /// Add a new token signing key; the current one stops signing but stays published until
     /// its tokens expire.
     RotateSigning,
+    /// Make a new primary data key (field encryption, secrets store); older keys only decrypt
+    /// until the re-encryption job has moved their values.
+    RotateData,
+    /// Retire a decrypt-only data key; refused while any stored value still uses it.
+    RetireData { id: String },
+    /// List the data keys with their state and how many stored values each encrypts.
+    ListData,
+    /// Re-encrypt now every stored value that is not under the primary data key.
+    ReencryptData,
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +297,11 @@ impl Admin {
         mut config: Config,
         env: palisade_gateway::config::Environment,
     ) -> Result<Self> {
+        palisade_gateway::config_refs::resolve(&mut config, env, None, &|name| {
+            std::env::var(name).ok()
+        })
+        .await
+        .map_err(|p| anyhow!("configuration references:\n  - {}", p.join("\n  - ")))?;
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
         palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
             .context("data dir")?;
@@ -741,8 +755,30 @@ impl Admin {
                     .map_err(|e| anyhow!("{e}"))?;
                 println!("new signing key {kid}; running gateways sign with it within 10 s");
             }
+            KeysCommand::RotateData => {
+                self.data_keys(crate::secret::DataKeysCommand::Rotate)
+                    .await?
+            }
+            KeysCommand::RetireData { id } => {
+                self.data_keys(crate::secret::DataKeysCommand::Retire(id))
+                    .await?
+            }
+            KeysCommand::ListData => self.data_keys(crate::secret::DataKeysCommand::List).await?,
+            KeysCommand::ReencryptData => {
+                self.data_keys(crate::secret::DataKeysCommand::Reencrypt)
+                    .await?
+            }
         }
         Ok(())
+    }
+
+    /// The keyring and secrets store of this store (`palisade secret`, `palisade keys *-data`).
+    pub async fn data_protection(&self) -> Result<crate::secret::DataProtection> {
+        crate::secret::DataProtection::open(&self.config, self.identity.store.clone()).await
+    }
+
+    async fn data_keys(&self, cmd: crate::secret::DataKeysCommand) -> Result<()> {
+        self.data_protection().await?.data_keys(cmd).await
     }
 
     /// A writer on the trail, for the CLI's own events (purge, export).

@@ -3,6 +3,7 @@
 
 mod admin;
 mod init;
+mod secret;
 
 /// mimalloc instead of glibc malloc: the proxy path allocates and frees a few dozen small objects
 /// per request, and glibc's free-list consolidation showed up at ~10% of CPU under load.
@@ -90,6 +91,14 @@ enum Command {
         #[command(subcommand)]
         command: admin::AuditCommand,
     },
+    /// The secrets store: put, get, list, delete, undelete, import-fernet (master key from
+    /// PALISADE_MASTER_KEY or PALISADE_MASTER_KEY_FILE).
+    Secret {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: secret::SecretCommand,
+    },
     /// Manage IP blocks placed by the brute-force defense.
     Ip {
         #[command(flatten)]
@@ -161,6 +170,9 @@ fn main() -> ExitCode {
         Command::Keys { store, command } => {
             with_admin(store, |a| async move { a.keys(command).await })
         }
+        Command::Secret { store, command } => with_admin(store, |a| async move {
+            a.data_protection().await?.secret(command).await
+        }),
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
         Command::Tenant { store, command } => {
             with_admin(store, |a| async move { a.tenant(command).await })
@@ -272,6 +284,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     config.server.demo |= args.demo;
     logging::init(&config.log).map_err(anyhow::Error::msg)?;
 
+    if let Err(problems) = secret::resolve_references(&mut config, env) {
+        eprintln!(
+            "palisade: refusing to start: configuration references:\n  - {}",
+            problems.join("\n  - ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let config = match server::prepare(config, env) {
         Ok(c) => c,
         Err(e) => {

@@ -131,6 +131,53 @@ impl Authorizer {
                 .is_some()
     }
 
+    /// Does the caller hold `permission` in `tenant`, as a route policy with a tenant parameter
+    /// would decide: its roles there (membership, through parents), else its resource grants on
+    /// the tenant, else only its administrator roles. Without a tenant, its own roles
+    /// ([`Authorizer::permits`]). A key's scopes bound both.
+    pub fn permits_in(
+        &self,
+        principal: &Principal,
+        tenant: Option<&str>,
+        permission: &str,
+    ) -> bool {
+        let Some(tenant) = tenant else {
+            return self.permits(principal, permission);
+        };
+        let in_scope = principal.scopes.is_empty()
+            || principal
+                .scopes
+                .iter()
+                .any(|s| palisade_core::policy::grant_matches(s, permission));
+        if !in_scope {
+            return false;
+        }
+        use palisade_core::policy::TenantDirectory as _;
+        let snapshot = self.tenants.snapshot();
+        let directory = CallerTenants {
+            principal,
+            snapshot: &snapshot,
+        };
+        let policies = self.policies();
+        let matrix = policies.matrix();
+        if let Some(roles) = directory.roles_in(tenant) {
+            return matrix.allows(&roles, permission).is_some();
+        }
+        if let Some(grants) = directory.resource_grants(tenant) {
+            return grants.iter().any(|g| {
+                palisade_core::policy::valid_grant(g)
+                    && palisade_core::policy::grant_matches(g, permission)
+            });
+        }
+        let admins: Vec<String> = principal
+            .roles
+            .iter()
+            .filter(|r| matrix.is_admin_role(r))
+            .cloned()
+            .collect();
+        matrix.allows(&admins, permission).is_some()
+    }
+
     /// Records a refusal of Palisade's own admin API: a denial, and a privilege-escalation
     /// attempt (HIGH) when the caller holds no administrator role at all.
     pub fn record_admin_denial(

@@ -49,6 +49,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.admission.problems());
     out.extend(config.circuit_breaker.problems());
     out.extend(config.audit.problems());
+    out.extend(config.secret_store.problems());
     out.extend(config.audit.alerts.problems(env == Environment::Production));
     if let Err(policy) = crate::authz::compile(config) {
         out.extend(policy);

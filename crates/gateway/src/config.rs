@@ -44,6 +44,7 @@ pub struct Config {
     pub admission: crate::config_traffic::AdmissionConfig,
     pub circuit_breaker: crate::config_traffic::CircuitBreakerConfig,
     pub audit: crate::config_audit::AuditConfig,
+    pub secret_store: crate::config_secrets::SecretStoreConfig,
     pub routes: Vec<RouteConfig>,
 }
 

@@ -62,6 +62,14 @@ fn describe() {
         "palisade_upstream_errors_total",
         "Upstream failures, by route and kind"
     );
+    metrics::describe_gauge!(
+        "palisade_keyring_reencrypt_remaining",
+        "Stored ciphertexts still under a data key older than the primary"
+    );
+    metrics::describe_counter!(
+        "palisade_keyring_reencrypt_done_total",
+        "Stored ciphertexts the re-encryption job has moved to the primary data key"
+    );
 }
 
 /// `StatusCode::as_str` borrows from the code; labels need `'static`, so keep one table.

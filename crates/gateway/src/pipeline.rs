@@ -29,6 +29,9 @@ pub fn is_builtin_path(path: &str) -> bool {
         || path == crate::auth_api::JWKS_PATH
         || path.starts_with("/auth/")
         || path.starts_with("/admin/")
+        || path == "/v1/secrets"
+        || path.starts_with("/v1/secrets/")
+        || path.starts_with("/v1/transit/")
 }
 
 /// The configured gates, built once at start (regexes compiled, headers parsed) and shared by
@@ -95,6 +98,8 @@ impl Gates {
                 .merge(crate::admin_api::router())
                 .merge(crate::service_accounts::router())
                 .merge(crate::admin_audit::router())
+                .merge(crate::secrets_api::router())
+                .merge(crate::transit::router())
                 .with_state(state.clone()),
             identity: state.identity.clone(),
             upstream,

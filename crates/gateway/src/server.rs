@@ -133,6 +133,12 @@ pub async fn start_with_clock(
     )
     .await
     .map_err(|e| io("store", &e))?;
+    let env = config.server.env;
+    crate::config_refs::resolve(&mut config, env, Some(store.clone()), &|name| {
+        std::env::var(name).ok()
+    })
+    .await
+    .map_err(StartError::Config)?;
     let hot_backend = crate::backends::open_hot(&config, clock.clone())
         .await
         .map_err(|e| io("hot state", &e))?;
@@ -148,6 +154,7 @@ pub async fn start_with_clock(
             .await
             .map_err(|e| io("store", &e))?;
     }
+    let (keyring, vault) = open_vault(&config, store.clone(), clock.clone()).await?;
     let routes = config
         .routes
         .iter()
@@ -228,6 +235,8 @@ pub async fn start_with_clock(
         authz,
         tenants,
         config_source: Default::default(),
+        keyring,
+        vault,
         routes: Arc::new(RouteTable::new(routes)),
         metrics: crate::metrics::install(),
         config,
@@ -283,6 +292,7 @@ pub async fn start_with_clock(
     );
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
     tokio::spawn(daily_audit_purge(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(keyring_upkeep(state.clone(), shutdown_rx.clone()));
     if state.admission.watches_memory() {
         tokio::spawn(sample_memory(state.clone(), shutdown_rx.clone()));
     }
@@ -316,6 +326,54 @@ async fn daily_audit_purge(state: Arc<AppState>, mut shutdown: watch::Receiver<b
                     {
                         tracing::error!(error = %e, "audit retention purge failed");
                     }
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// The master key (environment, key file, or in dev the data dir's), the keyring it unwraps,
+/// and the secrets store over them.
+async fn open_vault(
+    config: &Config,
+    store: palisade_store::SharedStore,
+    clock: palisade_core::clock::SharedClock,
+) -> Result<
+    (
+        Arc<crate::keyring::KeyringService>,
+        Arc<crate::vault::Vault>,
+    ),
+    StartError,
+> {
+    let production = config.server.env == Environment::Production;
+    let (provider, source) =
+        crate::master_key::from_process_env(production, &config.server.data_dir)
+            .map_err(|e| StartError::Config(vec![e]))?;
+    let keyring = Arc::new(
+        crate::keyring::KeyringService::open(store.clone(), provider, clock.clone())
+            .await
+            .map_err(|e| StartError::Config(vec![format!("keyring: {e}")]))?,
+    );
+    tracing::info!(source = ?source, primary = %keyring.current().primary_id(), "keyring loaded");
+    let vault = Arc::new(crate::vault::Vault::new(
+        store,
+        keyring.clone(),
+        clock,
+        config.secret_store.cache_ttl.0,
+    ));
+    Ok((keyring, vault))
+}
+
+/// Reloads the keyring and runs the re-encryption job every `secret_store.reencrypt_interval`
+/// (the job does nothing when every value is under the primary key).
+async fn keyring_upkeep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(state.config.secret_store.reencrypt_interval.0);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(e) = state.keyring.reencrypt_all().await {
+                    tracing::error!(error = %e, "keyring re-encryption failed; retrying later");
                 }
             }
             changed = shutdown.changed() => if changed.is_err() { break },

@@ -26,4 +26,8 @@ pub struct AppState {
     pub resilience: Arc<crate::resilience::Resilience>,
     /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
     pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
+    /// The field-encryption data keys (rotation, re-encryption).
+    pub keyring: Arc<crate::keyring::KeyringService>,
+    /// The secrets store (`/v1/secrets`).
+    pub vault: Arc<crate::vault::Vault>,
 }

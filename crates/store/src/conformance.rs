@@ -692,3 +692,206 @@ pub async fn audit_suite(store: &dyn Store) {
     let ok = verify(&left, &checkpoints, &keys, false).expect("the rest still verifies");
     assert_eq!(ok.first_seq, Some(1001));
 }
+
+/// Checks data keys and versioned secrets ([`crate::secrets`]).
+pub async fn secrets_suite(store: &dyn Store) {
+    use crate::secrets::{SecretRef, SecretVersion};
+    use palisade_core::crypto::{KeyState, WrappedDataKey};
+
+    let key = |id: &str, at: u64, state| WrappedDataKey {
+        id: id.into(),
+        created_at: at,
+        state,
+        wrapped: vec![at as u8; 60],
+    };
+    assert!(store.data_keys_list().await.unwrap().is_empty());
+    store
+        .data_key_insert_first(&key("dk-a", 1, KeyState::Primary))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store
+                .data_key_insert_first(&key("dk-z", 2, KeyState::Primary))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a second first key (another replica) is a conflict"
+    );
+    store
+        .data_key_rotate("dk-a", &key("dk-b", 2, KeyState::Primary))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store
+                .data_key_rotate("dk-a", &key("dk-c", 3, KeyState::Primary))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "rotating from a key that is no longer primary (a replica raced) is a conflict"
+    );
+    let keys = store.data_keys_list().await.unwrap();
+    let states: Vec<(&str, KeyState)> = keys.iter().map(|k| (k.id.as_str(), k.state)).collect();
+    assert_eq!(
+        states,
+        [("dk-a", KeyState::DecryptOnly), ("dk-b", KeyState::Primary)],
+        "the losing rotation left nothing behind"
+    );
+    assert_eq!(keys[1].wrapped, vec![2u8; 60], "wrapped bytes round-trip");
+    assert!(
+        !store.data_key_retire("dk-b").await.unwrap(),
+        "the primary key is not retired"
+    );
+    assert!(store.data_key_retire("dk-a").await.unwrap());
+    assert!(!store.data_key_retire("dk-a").await.unwrap(), "only once");
+    let retired = &store.data_keys_list().await.unwrap()[0];
+    assert_eq!(retired.state, KeyState::Retired);
+    assert!(
+        retired.wrapped.is_empty(),
+        "a retired key's bytes are erased"
+    );
+
+    let version = |path: &str, v: u32, key: &str| SecretVersion {
+        path: path.into(),
+        version: v,
+        ciphertext: format!("pal1.{key}.payload-{path}-{v}"),
+        metadata: serde_json::json!({"v": v}),
+        created_at: 100 + i64::from(v),
+        created_by: Some("u1".into()),
+        deleted_at: None,
+    };
+    let p = "tenants/acme/oauth/google";
+    assert_eq!(store.secret_latest_version(p).await.unwrap(), 0);
+    assert_eq!(store.secret_get(p, None).await.unwrap(), None);
+    store.secret_insert(&version(p, 1, "dk-a")).await.unwrap();
+    store.secret_insert(&version(p, 2, "dk-b")).await.unwrap();
+    assert!(
+        matches!(
+            store.secret_insert(&version(p, 2, "dk-b")).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a version number is taken once"
+    );
+    assert_eq!(store.secret_latest_version(p).await.unwrap(), 2);
+    assert_eq!(
+        store.secret_get(p, None).await.unwrap(),
+        Some(version(p, 2, "dk-b"))
+    );
+    assert_eq!(
+        store.secret_get(p, Some(1)).await.unwrap(),
+        Some(version(p, 1, "dk-a"))
+    );
+    assert_eq!(store.secret_get(p, Some(3)).await.unwrap(), None);
+    // Soft delete: the latest live version goes back one; undelete restores it.
+    assert!(store.secret_set_deleted(p, 2, Some(500)).await.unwrap());
+    assert!(!store.secret_set_deleted(p, 9, Some(500)).await.unwrap());
+    assert_eq!(store.secret_get(p, None).await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        store
+            .secret_get(p, Some(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at,
+        Some(500)
+    );
+    assert_eq!(
+        store.secret_latest_version(p).await.unwrap(),
+        2,
+        "deleted versions keep their numbers"
+    );
+    assert!(store.secret_set_deleted(p, 2, None).await.unwrap());
+    assert_eq!(store.secret_get(p, None).await.unwrap().unwrap().version, 2);
+
+    // Listing by prefix: byte-wise, LIKE wildcards are literal, deleted paths are hidden.
+    for path in [
+        "tenants/acme/db",
+        "tenants/acme_x/db",
+        "tenants/acmex/db",
+        "global/a",
+    ] {
+        store
+            .secret_insert(&version(path, 1, "dk-b"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .secret_set_deleted("tenants/acmex/db", 1, Some(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.secret_paths("tenants/acme", None, 10).await.unwrap(),
+        [
+            "tenants/acme/db",
+            "tenants/acme/oauth/google",
+            "tenants/acme_x/db"
+        ]
+    );
+    assert_eq!(
+        store.secret_paths("tenants/acme/", None, 10).await.unwrap(),
+        ["tenants/acme/db", "tenants/acme/oauth/google"],
+        "_ is not a wildcard"
+    );
+    assert_eq!(
+        store
+            .secret_paths("", Some("tenants/acme/db"), 1)
+            .await
+            .unwrap(),
+        ["tenants/acme/oauth/google"],
+        "keyset pagination"
+    );
+    assert_eq!(
+        store.secret_versions(p).await.unwrap().len(),
+        2,
+        "every version of a path"
+    );
+
+    // The re-encryption walk: every version once, in order, deleted ones included.
+    assert_eq!(store.secrets_count_by_key("dk-a").await.unwrap(), 1);
+    assert_eq!(store.secrets_count_by_key("dk-b").await.unwrap(), 5);
+    assert_eq!(store.secrets_count_by_key("dk").await.unwrap(), 0);
+    let mut seen = Vec::new();
+    let mut after: Option<SecretRef> = None;
+    loop {
+        let page = store.secret_ciphertexts(after.as_ref(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.0.clone());
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 6);
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "ordered, no repeats"
+    );
+    let (at, old) = seen
+        .iter()
+        .find(|(_, c)| c.starts_with("pal1.dk-a."))
+        .unwrap()
+        .clone();
+    assert!(
+        !store
+            .secret_replace_ciphertext(&at, "pal1.dk-a.stale", "pal1.dk-b.x")
+            .await
+            .unwrap(),
+        "compare-and-swap refuses a stale old value"
+    );
+    assert!(
+        store
+            .secret_replace_ciphertext(&at, &old, "pal1.dk-b.new")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.secrets_count_by_key("dk-a").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .secret_get(&at.path, Some(at.version))
+            .await
+            .unwrap()
+            .unwrap()
+            .ciphertext,
+        "pal1.dk-b.new"
+    );
+}

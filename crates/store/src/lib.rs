@@ -15,11 +15,14 @@ pub mod audit;
 pub mod conformance;
 pub mod identity;
 pub mod memory;
+mod memory_secrets;
 pub mod postgres;
 mod postgres_audit;
 mod postgres_identity;
 pub mod redis_hot;
 pub mod redis_limiter;
+pub mod secrets;
+mod sql_secrets;
 pub mod sqlite;
 mod sqlite_audit;
 mod sqlite_identity;
@@ -48,7 +51,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Durable state.
 #[async_trait]
 pub trait Store:
-    identity::IdentityStore + identity::TenantStore + audit::AuditStore + Send + Sync + std::fmt::Debug
+    identity::IdentityStore
+    + identity::TenantStore
+    + audit::AuditStore
+    + secrets::KeyringStore
+    + secrets::SecretStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Short backend name for logs and `/readyz` (`sqlite`, `memory`, ...).
     fn backend(&self) -> &'static str;

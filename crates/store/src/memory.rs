@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub struct MemoryStore {
     meta: Mutex<HashMap<String, String>>,
     identity: Mutex<Identity>,
+    pub(crate) secrets: Mutex<crate::memory_secrets::Data>,
 }
 
 #[derive(Debug, Default)]
@@ -634,6 +635,7 @@ mod tests {
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
+        conformance::secrets_suite(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../migrations/postgres/0005_audit.sql"),
     ),
+    (
+        6,
+        "secrets",
+        include_str!("../migrations/postgres/0006_secrets.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../migrations/sqlite/0005_audit.sql"),
     ),
+    (
+        6,
+        "secrets",
+        include_str!("../migrations/sqlite/0006_secrets.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -154,6 +159,7 @@ mod tests {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::audit_suite(&store).await;
+        conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
     }
 

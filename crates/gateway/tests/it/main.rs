@@ -14,5 +14,6 @@ mod proxy;
 mod ratelimit;
 mod resilience;
 mod scale_out;
+mod secrets;
 
 pub use authorization::policies as authorization_policies;

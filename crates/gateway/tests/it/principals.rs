@@ -28,7 +28,7 @@ fn with_tools(c: &mut Config) {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     env: &Env,
     method: &str,
     path: &str,

@@ -1,0 +1,595 @@
+//! The field-encryption keyring as the gateway runs it: loaded from (or created in) the store
+//! with the master key provider at start, rotated and retired there, and the re-encryption job
+//! that moves every stored ciphertext to the primary key.
+//!
+//! Guarantees:
+//! - Exactly one primary key in the store (its unique index); a rotation racing another replica
+//!   fails with [`KeyringError::Raced`] and changes nothing.
+//! - A ciphertext naming a key this process does not know (another replica rotated) makes it
+//!   reload the keyring from the store once before failing.
+//! - A key is retired only when no stored ciphertext uses it ([`KeyringError::InUse`] with the
+//!   count otherwise); the count reads the key id in each ciphertext's text (`key_id_of`), so it
+//!   needs no decryption. Retiring erases the wrapped key bytes.
+//! - The re-encryption job decrypts each old ciphertext with its own path-and-version context
+//!   and writes the new one with compare-and-swap, so a concurrent write is never overwritten;
+//!   it logs progress per page and publishes `palisade_keyring_reencrypt_remaining` (gauge) and
+//!   `palisade_keyring_reencrypt_done_total` (counter). A value that does not decrypt is logged
+//!   (path and version, never the value) and counted as failed; it keeps its old key in use.
+//! - No plaintext, key byte or ciphertext is logged or put in an error.
+
+use palisade_core::clock::SharedClock;
+use palisade_core::crypto::{
+    CryptoError, FieldContext, KeyInfo, KeyState, Keyring, MasterKeyProvider, key_id_of,
+};
+use palisade_store::secrets::SecretRef;
+use palisade_store::{SharedStore, StoreError};
+use std::sync::{Arc, RwLock};
+use zeroize::Zeroizing;
+
+/// Versions the re-encryption job reads per page.
+pub const REENCRYPT_PAGE: u32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(
+        "data key {id} still encrypts {count} stored value(s); run the re-encryption job first"
+    )]
+    InUse { id: String, count: u64 },
+    #[error("no data key {id}")]
+    NotFound { id: String },
+    #[error("data key {id} is the primary key: rotate before retiring it")]
+    IsPrimary { id: String },
+    #[error("the keyring changed meanwhile (another replica or command): {0}; retry")]
+    Raced(String),
+}
+
+/// What one run of the re-encryption job did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReencryptReport {
+    /// Ciphertexts moved to the primary key.
+    pub done: u64,
+    /// Ciphertexts that did not decrypt (left as they were).
+    pub failed: u64,
+    /// Ciphertexts still under a key other than the primary after the run.
+    pub remaining: u64,
+}
+
+/// The field context of a secret version's value: the path and version are bound in, so a
+/// ciphertext copied to another path or version does not decrypt.
+pub fn secret_context(row_id: &str) -> FieldContext<'_> {
+    FieldContext::new("secret_versions", "ciphertext", row_id)
+}
+
+/// The row id of a secret version in its field context (`path@vN`; paths hold no `@`).
+pub fn secret_row_id(path: &str, version: u32) -> String {
+    format!("{path}@v{version}")
+}
+
+pub struct KeyringService {
+    store: SharedStore,
+    provider: Arc<dyn MasterKeyProvider>,
+    clock: SharedClock,
+    ring: RwLock<Arc<Keyring>>,
+    job: tokio::sync::Mutex<()>,
+    /// When a decrypt last reloaded the keyring for an unknown key id (Unix ms).
+    last_miss_reload: std::sync::atomic::AtomicU64,
+}
+
+/// At most one reload per this many milliseconds is triggered by unknown key ids, so a caller
+/// sending ciphertexts with made-up key ids cannot turn each request into a store read.
+pub const MISS_RELOAD_INTERVAL_MS: u64 = 1000;
+
+impl std::fmt::Debug for KeyringService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyringService")
+            .field("ring", &*self.current())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyringService {
+    /// Loads the keyring from the store, or creates it (one primary key) when the store has
+    /// none. A replica creating it at the same moment wins or loses cleanly: the loser loads.
+    pub async fn open(
+        store: SharedStore,
+        provider: Arc<dyn MasterKeyProvider>,
+        clock: SharedClock,
+    ) -> Result<Self, KeyringError> {
+        let ring = Self::load_or_create(&store, provider.as_ref(), &clock).await?;
+        Ok(Self {
+            store,
+            provider,
+            clock,
+            ring: RwLock::new(Arc::new(ring)),
+            job: tokio::sync::Mutex::new(()),
+            last_miss_reload: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    async fn load_or_create(
+        store: &SharedStore,
+        provider: &dyn MasterKeyProvider,
+        clock: &SharedClock,
+    ) -> Result<Keyring, KeyringError> {
+        let stored = store.data_keys_list().await?;
+        if !stored.is_empty() {
+            return Ok(Keyring::load(provider, &stored)?);
+        }
+        let ring = Keyring::create(provider, clock.now_millis())?;
+        match store.data_key_insert_first(&ring.wrapped_keys()[0]).await {
+            Ok(()) => {
+                tracing::info!(key_id = ring.primary_id(), "created the data keyring");
+                Ok(ring)
+            }
+            Err(StoreError::Conflict(_)) => {
+                Ok(Keyring::load(provider, &store.data_keys_list().await?)?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The keyring in use now.
+    pub fn current(&self) -> Arc<Keyring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reloads the keys from the store (another replica or the CLI rotated or retired).
+    pub async fn reload(&self) -> Result<(), KeyringError> {
+        let ring = Keyring::load(self.provider.as_ref(), &self.store.data_keys_list().await?)?;
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Encrypts under the primary key.
+    pub fn encrypt(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> String {
+        self.current().encrypt_field(ctx, plaintext)
+    }
+
+    /// Decrypts; a key id this process does not hold yet makes it reload once and try again
+    /// (at most one such reload per [`MISS_RELOAD_INTERVAL_MS`]).
+    pub async fn decrypt(
+        &self,
+        ctx: &FieldContext<'_>,
+        text: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
+        use std::sync::atomic::Ordering;
+        match self.current().decrypt_field(ctx, text) {
+            Err(e @ CryptoError::UnknownKey { .. }) => {
+                let now = self.clock.now_millis();
+                let last = self.last_miss_reload.load(Ordering::Relaxed);
+                let due = now.saturating_sub(last) >= MISS_RELOAD_INTERVAL_MS
+                    && self
+                        .last_miss_reload
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok();
+                if !due {
+                    return Err(e.into());
+                }
+                self.reload().await?;
+                Ok(self.current().decrypt_field(ctx, text)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Every key's id, creation time and state (from the store, so other replicas' changes show).
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, KeyringError> {
+        self.reload().await?;
+        Ok(self.current().keys())
+    }
+
+    /// Makes a new primary key and persists it; the old primary becomes decrypt-only. Returns the
+    /// new key's id. Run the re-encryption job afterwards.
+    pub async fn rotate(&self) -> Result<String, KeyringError> {
+        let mut ring = Keyring::load(self.provider.as_ref(), &self.store.data_keys_list().await?)?;
+        let previous = ring.primary_id().to_string();
+        let id = ring.rotate(self.clock.now_millis()).to_string();
+        let new = ring
+            .wrapped_keys()
+            .into_iter()
+            .find(|k| k.id == id)
+            .expect("the new key is in the keyring");
+        match self.store.data_key_rotate(&previous, &new).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(why)) => {
+                let _ = self.reload().await;
+                return Err(KeyringError::Raced(why));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        tracing::info!(key_id = %id, previous = %previous, "rotated the data key");
+        Ok(id)
+    }
+
+    /// Retires a decrypt-only key, refused while any stored ciphertext still uses it.
+    pub async fn retire(&self, id: &str) -> Result<(), KeyringError> {
+        self.reload().await?;
+        let info = self
+            .current()
+            .keys()
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| KeyringError::NotFound { id: id.to_string() })?;
+        match info.state {
+            KeyState::Retired => return Ok(()),
+            KeyState::Primary => return Err(KeyringError::IsPrimary { id: id.to_string() }),
+            KeyState::DecryptOnly => {}
+        }
+        let count = self.store.secrets_count_by_key(id).await?;
+        if count > 0 {
+            return Err(KeyringError::InUse {
+                id: id.to_string(),
+                count,
+            });
+        }
+        if !self.store.data_key_retire(id).await? {
+            return Err(KeyringError::Raced(format!("data key {id} changed state")));
+        }
+        self.reload().await?;
+        tracing::info!(key_id = %id, "retired the data key");
+        Ok(())
+    }
+
+    /// Stored ciphertexts under a key that is neither primary nor retired.
+    pub async fn remaining(&self) -> Result<u64, KeyringError> {
+        let mut total = 0;
+        for k in self.current().keys() {
+            if k.state == KeyState::DecryptOnly {
+                total += self.store.secrets_count_by_key(&k.id).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// The re-encryption job: walks every stored secret version and re-encrypts under the primary
+    /// key each one that is not. One run at a time per process.
+    pub async fn reencrypt_all(&self) -> Result<ReencryptReport, KeyringError> {
+        let _running = self.job.lock().await;
+        self.reload().await?;
+        let ring = self.current();
+        let primary = ring.primary_id().to_string();
+        let mut report = ReencryptReport {
+            remaining: self.remaining().await?,
+            ..Default::default()
+        };
+        let gauge = metrics::gauge!("palisade_keyring_reencrypt_remaining");
+        let done_total = metrics::counter!("palisade_keyring_reencrypt_done_total");
+        gauge.set(report.remaining as f64);
+        if report.remaining == 0 {
+            return Ok(report);
+        }
+        tracing::info!(remaining = report.remaining, primary = %primary, "re-encryption started");
+        let mut after: Option<SecretRef> = None;
+        loop {
+            let page = self
+                .store
+                .secret_ciphertexts(after.as_ref(), REENCRYPT_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (at, old) in &page {
+                if key_id_of(old) == Some(primary.as_str()) {
+                    continue;
+                }
+                let row_id = secret_row_id(&at.path, at.version);
+                let ctx = secret_context(&row_id);
+                let plain = match ring.decrypt_field(&ctx, old) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(path = %at.path, version = at.version, error = %e,
+                            "re-encryption: a stored value does not decrypt; left as it is");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
+                let new = ring.encrypt_field(&ctx, &plain);
+                // A false answer: the value changed meanwhile (it was re-encrypted elsewhere).
+                if self.store.secret_replace_ciphertext(at, old, &new).await? {
+                    report.done += 1;
+                    done_total.increment(1);
+                    report.remaining = report.remaining.saturating_sub(1);
+                    gauge.set(report.remaining as f64);
+                }
+            }
+            tracing::info!(
+                done = report.done,
+                failed = report.failed,
+                remaining = report.remaining,
+                "re-encryption progress"
+            );
+        }
+        report.remaining = self.remaining().await?;
+        gauge.set(report.remaining as f64);
+        tracing::info!(
+            done = report.done,
+            failed = report.failed,
+            remaining = report.remaining,
+            "re-encryption finished"
+        );
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::{Vault, VaultError};
+    use palisade_core::clock::ManualClock;
+    use palisade_core::crypto::MasterKey;
+    use secrecy::{ExposeSecret, SecretString};
+    use std::time::Duration;
+
+    struct Fixed(MasterKey);
+    impl MasterKeyProvider for Fixed {
+        fn master_key(&self) -> Result<MasterKey, CryptoError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    async fn sqlite(dir: &std::path::Path) -> SharedStore {
+        Arc::new(
+            palisade_store::sqlite::SqliteStore::open(&dir.join("p.db"))
+                .await
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn rotation_end_to_end_reencrypts_everything_then_retires_the_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let clock: SharedClock = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let provider: Arc<dyn MasterKeyProvider> = Arc::new(Fixed(MasterKey::generate()));
+        let ring = Arc::new(
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
+                .await
+                .unwrap(),
+        );
+        let vault = Vault::new(store.clone(), ring.clone(), clock.clone(), Duration::ZERO);
+        let n = REENCRYPT_PAGE as usize + 7; // more than one page
+        for i in 0..n {
+            let path = format!("tenants/t{}/db/{i}", i % 3);
+            vault
+                .put(
+                    &path,
+                    &SecretString::from(format!("value-{i}")),
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        // A second version, and a deleted one: the job moves those too.
+        vault
+            .put(
+                "tenants/t0/db/0",
+                &SecretString::from("v2"),
+                serde_json::Value::Null,
+                None,
+            )
+            .await
+            .unwrap();
+        vault.delete("tenants/t1/db/1", None).await.unwrap();
+
+        let old = ring.current().primary_id().to_string();
+        let new = ring.rotate().await.unwrap();
+        assert_ne!(old, new);
+        assert_eq!(ring.remaining().await.unwrap(), n as u64 + 1);
+        match ring.retire(&old).await {
+            Err(KeyringError::InUse { count, .. }) => assert_eq!(count, n as u64 + 1),
+            other => panic!("retiring a key in use must be refused: {other:?}"),
+        }
+        assert!(matches!(
+            ring.retire(&new).await,
+            Err(KeyringError::IsPrimary { .. })
+        ));
+        // A second replica (same store, same master key) still reads every value.
+        let replica = Arc::new(
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
+                .await
+                .unwrap(),
+        );
+        let report = ring.reencrypt_all().await.unwrap();
+        assert_eq!(
+            report,
+            ReencryptReport {
+                done: n as u64 + 1,
+                failed: 0,
+                remaining: 0
+            }
+        );
+        assert_eq!(store.secrets_count_by_key(&old).await.unwrap(), 0);
+        assert_eq!(
+            store.secrets_count_by_key(&new).await.unwrap(),
+            n as u64 + 1
+        );
+        ring.retire(&old).await.unwrap();
+        let states: Vec<_> = ring
+            .keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.state)
+            .collect();
+        assert_eq!(states, [KeyState::Retired, KeyState::Primary]);
+
+        let replica_vault = Vault::new(store.clone(), replica, clock.clone(), Duration::ZERO);
+        assert!(matches!(
+            vault.get("tenants/t1/db/1", None).await,
+            Err(VaultError::NotFound)
+        ));
+        assert!(matches!(
+            vault.get("tenants/t1/db/1", Some(1)).await,
+            Err(VaultError::Deleted)
+        ));
+        vault.undelete("tenants/t1/db/1", 1).await.unwrap();
+        for v in [&vault, &replica_vault] {
+            for i in 0..n {
+                let path = format!("tenants/t{}/db/{i}", i % 3);
+                let got = v.get(&path, Some(1)).await.unwrap();
+                assert_eq!(got.value.expose_secret(), format!("value-{i}"));
+                assert_eq!(got.key_id, new);
+            }
+            assert_eq!(
+                v.get("tenants/t0/db/0", None)
+                    .await
+                    .unwrap()
+                    .value
+                    .expose_secret(),
+                "v2"
+            );
+        }
+        // Nothing left to do: a second run is a no-op.
+        assert_eq!(
+            ring.reencrypt_all().await.unwrap(),
+            ReencryptReport::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ciphertext_copied_to_another_secret_does_not_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let clock: SharedClock = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let provider: Arc<dyn MasterKeyProvider> = Arc::new(Fixed(MasterKey::generate()));
+        let ring = Arc::new(
+            KeyringService::open(store.clone(), provider, clock.clone())
+                .await
+                .unwrap(),
+        );
+        let vault = Vault::new(store.clone(), ring, clock, Duration::ZERO);
+        let none = serde_json::Value::Null;
+        vault
+            .put("a/one", &SecretString::from("alpha"), none.clone(), None)
+            .await
+            .unwrap();
+        vault
+            .put("a/two", &SecretString::from("beta"), none.clone(), None)
+            .await
+            .unwrap();
+        vault
+            .put("a/two", &SecretString::from("gamma"), none, None)
+            .await
+            .unwrap();
+        let one = store.secret_get("a/one", Some(1)).await.unwrap().unwrap();
+        let two_v1 = store.secret_get("a/two", Some(1)).await.unwrap().unwrap();
+        // Another path, same version: copy a/one's value over a/two v1.
+        let at = palisade_store::secrets::SecretRef {
+            path: "a/two".into(),
+            version: 1,
+        };
+        assert!(
+            store
+                .secret_replace_ciphertext(&at, &two_v1.ciphertext, &one.ciphertext)
+                .await
+                .unwrap()
+        );
+        let err = vault.get("a/two", Some(1)).await.unwrap_err();
+        assert!(matches!(err, VaultError::Undecryptable(_)), "{err}");
+        assert!(!err.to_string().contains("alpha"), "{err}");
+        // Same path, another version: copy v1's (original) value over v2.
+        let two_v2 = store.secret_get("a/two", Some(2)).await.unwrap().unwrap();
+        let at2 = palisade_store::secrets::SecretRef {
+            path: "a/two".into(),
+            version: 2,
+        };
+        assert!(
+            store
+                .secret_replace_ciphertext(&at2, &two_v2.ciphertext, &two_v1.ciphertext)
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            vault.get("a/two", None).await,
+            Err(VaultError::Undecryptable(_))
+        ));
+        // The untouched value still reads.
+        assert_eq!(
+            vault
+                .get("a/one", None)
+                .await
+                .unwrap()
+                .value
+                .expose_secret(),
+            "alpha"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_id_reloads_the_keyring_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let manual = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let clock: SharedClock = manual.clone();
+        let provider: Arc<dyn MasterKeyProvider> = Arc::new(Fixed(MasterKey::generate()));
+        let a = Arc::new(
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
+                .await
+                .unwrap(),
+        );
+        let b = Arc::new(
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            a.current().primary_id(),
+            b.current().primary_id(),
+            "one keyring, created once"
+        );
+        let rotated = b.rotate().await.unwrap();
+        // Replica b writes under its new key; replica a has never heard of it.
+        let vb = Vault::new(store.clone(), b, clock.clone(), Duration::ZERO);
+        vb.put(
+            "x/y",
+            &SecretString::from("s"),
+            serde_json::Value::Null,
+            None,
+        )
+        .await
+        .unwrap();
+        let va = Vault::new(store.clone(), a.clone(), clock.clone(), Duration::ZERO);
+        assert_eq!(
+            va.get("x/y", None).await.unwrap().value.expose_secret(),
+            "s"
+        );
+        assert_eq!(a.current().primary_id(), rotated);
+        // Made-up key ids reload at most once per interval: the next miss waits its turn.
+        let bogus = "pal1.dk-made-up.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let ctx = secret_context("x/y@v1");
+        manual.advance(std::time::Duration::from_secs(2));
+        assert!(matches!(
+            a.decrypt(&ctx, bogus).await,
+            Err(KeyringError::Crypto(CryptoError::UnknownKey { .. }))
+        ));
+        let newer = Arc::new(
+            KeyringService::open(store.clone(), provider, clock.clone())
+                .await
+                .unwrap(),
+        );
+        newer.rotate().await.unwrap();
+        let vn = Vault::new(store.clone(), newer, clock.clone(), Duration::ZERO);
+        vn.put(
+            "x/z",
+            &SecretString::from("t"),
+            serde_json::Value::Null,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(va.get("x/z", None).await, Err(VaultError::Undecryptable(_))),
+            "within the interval: no second reload"
+        );
+        manual.advance(std::time::Duration::from_millis(MISS_RELOAD_INTERVAL_MS));
+        assert_eq!(
+            va.get("x/z", None).await.unwrap().value.expose_secret(),
+            "t"
+        );
+    }
+}
