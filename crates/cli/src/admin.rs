@@ -798,6 +798,18 @@ impl Admin {
             count += page.len() as u64;
         }
         out.flush()?;
+        self.record_export(
+            "audit:export",
+            serde_json::json!({ "format": format, "records": count, "via": "cli" }),
+        )
+        .await?;
+        eprintln!("exported {count} records");
+        Ok(())
+    }
+
+    /// Records an export made by the CLI (`audit export`, `backup create`) in the trail as a
+    /// high-risk `data.exported` event and signs a checkpoint, so the export is on the record.
+    pub async fn record_export(&self, resource: &str, details: serde_json::Value) -> Result<()> {
         let trail = self.trail().await?;
         trail.submit(
             palisade_gateway::audit::AuditEvent::new(
@@ -806,12 +818,11 @@ impl Admin {
                 palisade_gateway::audit::Outcome::Success,
             )
             .actor("cli")
-            .resource("audit:export")
-            .details(serde_json::json!({ "format": format, "records": count, "via": "cli" }))
+            .resource(resource)
+            .details(details)
             .draft(),
         );
         trail.checkpoint().await;
-        eprintln!("exported {count} records");
         Ok(())
     }
 

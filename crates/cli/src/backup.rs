@@ -99,8 +99,19 @@ pub fn run(args: StoreArgs, cmd: BackupCommand) -> Result<bool> {
         .context("starting the runtime")?;
     match cmd {
         BackupCommand::Create { file } => {
+            if !db_path.is_file() {
+                bail!(
+                    "no database at {}: nothing to back up (is --data-dir right?)",
+                    db_path.display()
+                );
+            }
             let master = existing_master_key(env, &data_dir)?;
-            runtime.block_on(create(&file, &db_path, &data_dir, &master))?;
+            runtime.block_on(async {
+                // Opened first: a backup that cannot be put on the audit record is not made.
+                let admin = crate::admin::Admin::open(config, env).await?;
+                let details = create(&file, &db_path, &data_dir, &master).await?;
+                admin.record_export("store:backup", details).await
+            })?;
             Ok(true)
         }
         BackupCommand::Verify { file } => {
@@ -532,13 +543,13 @@ fn scratch_dir(near: &Path) -> Result<tempfile::TempDir> {
         .with_context(|| format!("creating a scratch directory in {}", parent.display()))
 }
 
-async fn create(file: &Path, db_path: &Path, data_dir: &Path, master: &MasterKey) -> Result<()> {
-    if !db_path.is_file() {
-        bail!(
-            "no database at {}: nothing to back up (is --data-dir right?)",
-            db_path.display()
-        );
-    }
+/// Writes the backup; returns what the audit event records about it.
+async fn create(
+    file: &Path,
+    db_path: &Path,
+    data_dir: &Path,
+    master: &MasterKey,
+) -> Result<serde_json::Value> {
     let out = create_private(file).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => anyhow!(
             "{} already exists; a backup never overwrites a file",
@@ -550,9 +561,9 @@ async fn create(file: &Path, db_path: &Path, data_dir: &Path, master: &MasterKey
     if result.is_err() {
         let _ = std::fs::remove_file(file);
     }
-    let summary = result?;
+    let (summary, details) = result?;
     println!("{summary}");
-    Ok(())
+    Ok(details)
 }
 
 async fn write_backup(
@@ -561,7 +572,7 @@ async fn write_backup(
     db_path: &Path,
     data_dir: &Path,
     master: &MasterKey,
-) -> Result<String> {
+) -> Result<(String, serde_json::Value)> {
     let scratch = scratch_dir(file)?;
     let snapshot = scratch.path().join(ENTRY_DB);
     create_private(&snapshot)?;
@@ -603,12 +614,16 @@ async fn write_backup(
     let out = writer.into_inner().map_err(|e| e.into_error())?;
     out.sync_all()?;
     let total = out.metadata()?.len();
-    Ok(format!(
-        "wrote {}: {total} bytes, {chunks} chunks ({}), master key id {}",
+    let key_id = hex(&key_id(master));
+    let summary = format!(
+        "wrote {}: {total} bytes, {chunks} chunks ({}), master key id {key_id}",
         file.display(),
         parts.join(", "),
-        hex(&key_id(master))
-    ))
+    );
+    let details = serde_json::json!({
+        "bytes": total, "chunks": chunks, "master_key_id": key_id, "via": "cli",
+    });
+    Ok((summary, details))
 }
 
 fn open_backup(

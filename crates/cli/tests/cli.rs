@@ -897,8 +897,38 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
     };
     assert_eq!(me(served.base.clone()).await, 200);
 
-    // Backed up while the gateway runs.
-    let out = with_key(&with(&["backup", "create", "b.pal"]), &master);
+    // Backed up while the gateway runs and writes audit events.
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let traffic = tokio::spawn({
+        let (busy, url, http) = (
+            busy.clone(),
+            format!("{}/auth/login", served.base),
+            http.clone(),
+        );
+        async move {
+            let mut sent = 0u32;
+            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong password 123"});
+                http.post(&url).json(&body).send().await.unwrap();
+                sent += 1;
+            }
+            sent
+        }
+    });
+    let out = tokio::task::spawn_blocking({
+        let (d, master) = (d.to_path_buf(), master.clone());
+        move || {
+            palisade(&d, &["backup", "create", "b.pal", "--data-dir", "data"])
+                .env("PALISADE_MASTER_KEY", master)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sent = traffic.await.unwrap();
+    assert!(sent > 0);
     assert!(out.status.success(), "{}", stderr(&out));
     #[cfg(unix)]
     {
@@ -925,6 +955,11 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
     let records = audit_records(ok_line);
     assert!(records >= 3, "logins were audited: {report}");
 
+    let recorded = ok(d, &with(&["audit", "query", "--type", "data.exported"]));
+    assert!(
+        recorded.contains(r#""resource_id":"backup""#) && recorded.contains("master_key_id"),
+        "the backup is on the record: {recorded}"
+    );
     let users_before = ok(d, &with(&["user", "list"]));
     let keys_before = ok(d, &with(&["key", "list"]));
     let refused = with_key(&with(&["backup", "restore", "b.pal"]), &master);
