@@ -840,6 +840,18 @@ impl Admin {
             count += page.len() as u64;
         }
         out.flush()?;
+        self.record_export(
+            "audit:export",
+            serde_json::json!({ "format": format, "records": count, "via": "cli" }),
+        )
+        .await?;
+        eprintln!("exported {count} records");
+        Ok(())
+    }
+
+    /// Records an export made by the CLI (`audit export`, `backup create`) in the trail as a
+    /// high-risk `data.exported` event and signs a checkpoint, so the export is on the record.
+    pub async fn record_export(&self, resource: &str, details: serde_json::Value) -> Result<()> {
         let trail = self.trail().await?;
         trail.submit(
             palisade_gateway::audit::AuditEvent::new(
@@ -848,12 +860,11 @@ impl Admin {
                 palisade_gateway::audit::Outcome::Success,
             )
             .actor("cli")
-            .resource("audit:export")
-            .details(serde_json::json!({ "format": format, "records": count, "via": "cli" }))
+            .resource(resource)
+            .details(details)
             .draft(),
         );
         trail.checkpoint().await;
-        eprintln!("exported {count} records");
         Ok(())
     }
 
@@ -918,7 +929,6 @@ impl Admin {
                 return Ok(true);
             }
         };
-        let checkpoints = store.audit_checkpoints().await?;
         let pinned = match public_key {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
@@ -932,47 +942,7 @@ impl Admin {
             }
             None => None,
         };
-        let mut keys = std::collections::BTreeMap::new();
-        for cp in &checkpoints {
-            if keys.contains_key(&cp.kid) {
-                continue;
-            }
-            let key = match &pinned {
-                Some(k) => Some(k.clone()),
-                None => store
-                    .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
-                    .await?
-                    .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h)),
-            };
-            if let Some(k) = key {
-                keys.insert(cp.kid.clone(), k);
-            }
-        }
-        let mut verifier = palisade_core::audit::Verifier::new(&checkpoints, &keys, from.is_some())
-            .map_err(|b| anyhow!("BROKEN at sequence {}: {}", b.seq, b.reason));
-        let mut next = from.unwrap_or(0);
-        let outcome = loop {
-            let v = match verifier.as_mut() {
-                Ok(v) => v,
-                Err(_) => break None,
-            };
-            let page = store.audit_range(next, 10_000).await?;
-            let Some(last) = page.last() else {
-                break None;
-            };
-            next = last.seq + 1;
-            if let Some(broken) = page.iter().find_map(|r| v.push(r).err()) {
-                break Some(broken);
-            }
-        };
-        let result = match (outcome, verifier) {
-            (Some(b), _) => Err(b),
-            (None, Err(e)) => {
-                println!("{e}");
-                return Ok(false);
-            }
-            (None, Ok(v)) => v.finish(),
-        };
+        let result = verify_trail(store.as_ref(), from, pinned).await?;
         match result {
             Ok(ok) => {
                 let range = match (ok.first_seq, ok.last_seq) {
@@ -1005,5 +975,50 @@ impl Admin {
             }
         }
         Ok(())
+    }
+}
+
+/// Walks a store's audit trail (in pages of 10,000) against its signed checkpoints: the check
+/// behind `palisade audit verify` and `palisade backup verify`. `from` starts at a sequence
+/// number whose link backwards is taken as given; `pinned` is an audit public key kept outside
+/// the store (without it, the key stored beside the trail is used). The outer error is a store
+/// failure; the inner one names the first broken sequence number.
+pub async fn verify_trail(
+    store: &dyn palisade_store::Store,
+    from: Option<u64>,
+    pinned: Option<Vec<u8>>,
+) -> Result<Result<palisade_core::audit::Verified, palisade_core::audit::Broken>> {
+    let checkpoints = store.audit_checkpoints().await?;
+    let mut keys = std::collections::BTreeMap::new();
+    for cp in &checkpoints {
+        if keys.contains_key(&cp.kid) {
+            continue;
+        }
+        let key = match &pinned {
+            Some(k) => Some(k.clone()),
+            None => store
+                .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
+                .await?
+                .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h)),
+        };
+        if let Some(k) = key {
+            keys.insert(cp.kid.clone(), k);
+        }
+    }
+    let mut verifier =
+        match palisade_core::audit::Verifier::new(&checkpoints, &keys, from.is_some()) {
+            Ok(v) => v,
+            Err(b) => return Ok(Err(b)),
+        };
+    let mut next = from.unwrap_or(0);
+    loop {
+        let page = store.audit_range(next, 10_000).await?;
+        let Some(last) = page.last() else {
+            return Ok(verifier.finish());
+        };
+        next = last.seq + 1;
+        if let Some(broken) = page.iter().find_map(|r| verifier.push(r).err()) {
+            return Ok(Err(broken));
+        }
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod backup;
 mod init;
 mod secret;
 
@@ -99,6 +100,13 @@ enum Command {
         #[command(subcommand)]
         command: secret::SecretCommand,
     },
+    /// Encrypted backups of the embedded store: create (while serving), verify, restore.
+    Backup {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
     /// Manage IP blocks placed by the brute-force defense.
     Ip {
         #[command(flatten)]
@@ -183,6 +191,13 @@ fn main() -> ExitCode {
         Command::Policy { store, command } => {
             judged(store, |a| async move { a.policy(command).await })
         }
+        Command::Backup { store, command } => backup::run(store, command).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
     };
     match result {
         Ok(code) => code,

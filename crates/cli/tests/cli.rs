@@ -277,6 +277,16 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// `palisade key create ARGS…`: the key it prints once.
+fn new_api_key(dir: &Path, args: &[&str]) -> String {
+    let created = ok(dir, &[&["key", "create"], args].concat());
+    created
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once): "))
+        .unwrap_or_else(|| panic!("a key in {created}"))
+        .to_string()
+}
+
 #[tokio::test]
 async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
     let dir = tempfile::tempdir().unwrap();
@@ -355,22 +365,7 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
         "{gen_line}"
     );
 
-    let created = ok(
-        d,
-        &with(&[
-            "key",
-            "create",
-            "--email",
-            "root@example.com",
-            "--name",
-            "ci",
-        ]),
-    );
-    let api_key = created
-        .lines()
-        .find_map(|l| l.strip_prefix("key (shown once): "))
-        .unwrap()
-        .to_string();
+    let api_key = new_api_key(d, &with(&["--email", "root@example.com", "--name", "ci"]));
     assert!(api_key.starts_with("pal_") && api_key.len() == 68);
     let refused = run(
         d,
@@ -811,5 +806,269 @@ async fn after_kill_9_under_load_every_answered_event_is_in_a_trail_that_verifie
     assert!(
         stored >= acknowledged,
         "{acknowledged} failed logins were answered but only {stored} events are stored"
+    );
+}
+
+/// The audit record count in an `audit verify` / `backup verify` line ("… N records …").
+fn audit_records(line: &str) -> u64 {
+    let before = line
+        .split(" records")
+        .next()
+        .unwrap_or_else(|| panic!("a record count in {line}"));
+    before
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a record count in {line}"))
+}
+
+#[tokio::test]
+async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let master = palisade_core::crypto::MasterKey::generate()
+        .export_base64()
+        .to_string();
+    let with_key = |args: &[&str], key: &str| -> Output {
+        palisade(d, args)
+            .env("PALISADE_MASTER_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let data = ["--data-dir", "data"];
+    let with = |args: &[&'static str]| -> Vec<&'static str> { [args, &data].concat() };
+    let passwords = [
+        ("ann@example.com", "correct horse battery staple 42"),
+        ("carol@example.com", "violet lanterns drift over harbor 7"),
+    ];
+    for (email, password) in passwords {
+        let mut child = palisade(
+            d,
+            &with(&["user", "add", "--email", email, "--password-stdin"]),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let api_key = new_api_key(d, &with(&["--email", "ann@example.com", "--name", "ci"]));
+    let serve = with(&["serve", "--listen", "127.0.0.1:0"]);
+    let served = Served::start(d, &serve, &[("PALISADE_MASTER_KEY", &master)]);
+    let http = reqwest::Client::new();
+    let login = |base: String, email: &'static str, password: &'static str| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{base}/auth/login"))
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for (email, password) in passwords {
+        assert_eq!(login(served.base.clone(), email, password).await, 200);
+    }
+    assert_eq!(
+        login(
+            served.base.clone(),
+            "ann@example.com",
+            "not her password 123"
+        )
+        .await,
+        401
+    );
+    let me = |base: String| {
+        let http = http.clone();
+        let api_key = api_key.clone();
+        async move {
+            http.get(format!("{base}/auth/me"))
+                .header("x-api-key", api_key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(served.base.clone()).await, 200);
+
+    // Backed up while the gateway runs and writes audit events.
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let traffic = tokio::spawn({
+        let (busy, url, http) = (
+            busy.clone(),
+            format!("{}/auth/login", served.base),
+            http.clone(),
+        );
+        async move {
+            // Bounded: the server's stderr is a pipe read only at stop, and every refused
+            // login writes a log line to it.
+            let mut sent = 0u32;
+            while sent < 40 && busy.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong password 123"});
+                http.post(&url).json(&body).send().await.unwrap();
+                sent += 1;
+            }
+            sent
+        }
+    });
+    let out = tokio::task::spawn_blocking({
+        let (d, master) = (d.to_path_buf(), master.clone());
+        move || {
+            palisade(&d, &["backup", "create", "b.pal", "--data-dir", "data"])
+                .env("PALISADE_MASTER_KEY", master)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sent = traffic.await.unwrap();
+    assert!(sent > 0);
+    assert!(out.status.success(), "{}", stderr(&out));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("b.pal"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = with_key(&with(&["backup", "create", "b.pal"]), &master);
+    assert!(!again.status.success() && stderr(&again).contains("never overwrites"));
+    let (clean, logs) = served.stop();
+    assert!(clean, "{logs}");
+
+    let verified = with_key(&["backup", "verify", "b.pal"], &master);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let report = stdout(&verified);
+    let ok_line = report.lines().find(|l| l.starts_with("OK: ")).unwrap();
+    assert!(
+        ok_line.contains("2 users, 1 API keys") && ok_line.contains("audit chain OK"),
+        "{report}"
+    );
+    let records = audit_records(ok_line);
+    assert!(records >= 3, "logins were audited: {report}");
+
+    let recorded = ok(d, &with(&["audit", "query", "--type", "data.exported"]));
+    assert!(
+        recorded.contains(r#""resource_id":"backup""#) && recorded.contains("master_key_id"),
+        "the backup is on the record: {recorded}"
+    );
+    let users_before = ok(d, &with(&["user", "list"]));
+    let keys_before = ok(d, &with(&["key", "list"]));
+    let refused = with_key(&with(&["backup", "restore", "b.pal"]), &master);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not empty"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Wipe, restore, and the gateway starts on it with everything there.
+    std::fs::remove_dir_all(d.join("data")).unwrap();
+    let restored = with_key(&with(&["backup", "restore", "b.pal"]), &master);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| std::fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("data"), 0o700);
+        assert_eq!(mode("data/palisade.db"), 0o600);
+        assert_eq!(mode("data/secrets.toml"), 0o600);
+    }
+    let audit = ok(d, &with(&["audit", "verify"]));
+    assert!(audit.starts_with("OK: "), "{audit}");
+    assert_eq!(audit_records(&audit), records, "{audit}");
+    let served = Served::start(d, &serve, &[("PALISADE_MASTER_KEY", &master)]);
+    for (email, password) in passwords {
+        assert_eq!(login(served.base.clone(), email, password).await, 200);
+    }
+    assert_eq!(
+        me(served.base.clone()).await,
+        200,
+        "the API key still works"
+    );
+    let (clean, logs) = served.stop();
+    assert!(clean, "{logs}");
+    assert_eq!(ok(d, &with(&["user", "list"])), users_before);
+    assert_eq!(ok(d, &with(&["key", "list"])), keys_before);
+    let audit = ok(d, &with(&["audit", "verify"]));
+    assert!(
+        audit.starts_with("OK: ") && audit_records(&audit) > records,
+        "{audit}"
+    );
+
+    // Every kind of damage is refused with a reason, never a panic.
+    let original = std::fs::read(d.join("b.pal")).unwrap();
+    let header = 70 + "palisade.backup.v1".len();
+    let record = 64 * 1024 + 16;
+    assert!(original.len() > header + 2 * record, "several chunks");
+    let mut damaged: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    for at in [
+        header,
+        header + record - 1,
+        header + record + 5_000,
+        original.len() / 2,
+        original.len() - 1,
+    ] {
+        let mut b = original.clone();
+        b[at] ^= 0x01;
+        damaged.push((format!("body byte {at}"), b, "failed authentication"));
+    }
+    for at in [9, 12, 20, 40, 65, header - 1] {
+        let mut b = original.clone();
+        b[at] ^= 0x01;
+        damaged.push((format!("header byte {at}"), b, ""));
+    }
+    for cut in [
+        header + record,
+        header + 2 * record,
+        original.len() - 1,
+        header + 10,
+        header,
+        5,
+    ] {
+        damaged.push((
+            format!("cut at {cut}"),
+            original[..cut].to_vec(),
+            if cut % record == header % record && cut > header {
+                "truncated"
+            } else {
+                ""
+            },
+        ));
+    }
+    for (what, bytes, needle) in damaged {
+        std::fs::write(d.join("bad.pal"), &bytes).unwrap();
+        let out = with_key(&["backup", "verify", "bad.pal"], &master);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{what} went unnoticed");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(err.contains(needle), "{what}: {err}");
+        let target = format!("fresh-{}", what.replace(' ', "-"));
+        let out = with_key(
+            &["backup", "restore", "bad.pal", "--data-dir", &target],
+            &master,
+        );
+        assert!(!out.status.success(), "{what} restored");
+        assert!(!d.join(&target).exists(), "{what}: nothing is left behind");
+    }
+    let other = palisade_core::crypto::MasterKey::generate()
+        .export_base64()
+        .to_string();
+    let out = with_key(&["backup", "verify", "b.pal"], &other);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("wrong master key"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -179,23 +179,28 @@ pub async fn open_store_with(
             postgres::PostgresStore::connect(url, options).await?,
         ));
     }
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let rest = rest.trim_start_matches("//");
-        let path = if rest.is_empty() {
-            data_dir.join("palisade.db")
-        } else {
-            let p = std::path::Path::new(rest);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                data_dir.join(p)
-            }
-        };
+    if let Some(path) = sqlite_path(url, data_dir) {
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
     }
     Err(StoreError::UnsupportedUrl(format!(
         "{url:?} (expected \"sqlite:\", \"sqlite://PATH\", \"memory:\" or \"postgres://…\")"
     )))
+}
+
+/// The database file a `sqlite:` URL names (`sqlite:` alone: `palisade.db` in `data_dir`; a
+/// relative path is taken from `data_dir`); `None` for other URLs.
+pub fn sqlite_path(url: &str, data_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    Some(if rest.is_empty() {
+        data_dir.join("palisade.db")
+    } else {
+        let p = std::path::Path::new(rest);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            data_dir.join(p)
+        }
+    })
 }
 
 /// Opens the hot state a URL names: `memory:`. Redis needs [`open_hot_state_async`].
