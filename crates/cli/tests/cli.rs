@@ -748,9 +748,11 @@ async fn after_kill_9_under_load_every_answered_event_is_in_a_trail_that_verifie
         d,
         &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
         &[
-            // Every attempt must be a real failed login, not a rate-limit or brute-force refusal.
+            // Every attempt must be a real failed login, not a rate-limit, brute-force or
+            // alert-rule (block_ip) refusal.
             ("PALISADE_RATE_LIMIT__ENABLED", "false"),
             ("PALISADE_AUTH__BRUTE_FORCE__ENABLED", "false"),
+            ("PALISADE_AUDIT__ALERTS__ENABLED", "false"),
         ],
     );
     let answered = Arc::new(AtomicUsize::new(0));
