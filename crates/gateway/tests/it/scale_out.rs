@@ -89,15 +89,17 @@ fn free_port() -> u16 {
 async fn gateway(
     redis: &str,
     prefix: &str,
-    store: &str,
+    data_dir: &std::path::Path,
     mode: BackendErrorMode,
     up: &Upstream,
     clock: Arc<ManualClock>,
 ) -> TestGateway {
-    let (redis, prefix, store) = (redis.to_string(), prefix.to_string(), store.to_string());
+    let (redis, prefix, data_dir) = (redis.to_string(), prefix.to_string(), data_dir.to_owned());
     start_clocked(
         move |c| {
-            c.store.url = store;
+            // One data dir: one SQLite store and one (dev) master key for the replicas.
+            c.store.url = "sqlite:".into();
+            c.server.data_dir = data_dir;
             // Replicas share their secrets, as they share their store.
             c.secrets.signing_key = "scale-out-test-signing-key-0123456789abcdef".into();
             c.secrets.cookie_key = "scale-out-test-cookie-key-0123456789abcdef0".into();
@@ -160,8 +162,8 @@ async fn a_redis_outage_never_lets_a_revoked_token_through_and_rate_limits_follo
     let clock = Arc::new(ManualClock::starting_at(START_MS));
     // Three replicas on one Redis namespace and one store.
     let prefix = format!("t{}", uuid::Uuid::now_v7().simple());
-    let store = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let replica = |mode| gateway(&url, &prefix, &store, mode, &up, clock.clone());
+    let shared = dir.path().join("replicas");
+    let replica = |mode| gateway(&url, &prefix, &shared, mode, &up, clock.clone());
     let local = replica(BackendErrorMode::Local).await;
     let deny = replica(BackendErrorMode::Deny).await;
     let allow = replica(BackendErrorMode::Allow).await;
