@@ -305,6 +305,7 @@ impl Admin {
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
         palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
             .context("data dir")?;
+        palisade_gateway::master_key::attach(&mut config).map_err(|e| anyhow!("{e}"))?;
         let store = palisade_store::open_store_with(
             &config.store.url,
             &config.server.data_dir,
@@ -785,7 +786,7 @@ impl Admin {
     async fn trail(&self) -> Result<Arc<palisade_gateway::audit_trail::AuditTrail>> {
         palisade_gateway::audit_trail::AuditTrail::start(
             self.identity.store.clone(),
-            &self.config.secrets.signing_key,
+            &self.config.secrets,
             Arc::new(SystemClock),
             &self.config.audit,
         )

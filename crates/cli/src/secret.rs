@@ -126,14 +126,9 @@ impl DataProtection {
             clock.clone(),
             std::time::Duration::ZERO,
         );
-        let trail = AuditTrail::start(
-            store.clone(),
-            &config.secrets.signing_key,
-            clock,
-            &config.audit,
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+        let trail = AuditTrail::start(store.clone(), &config.secrets, clock, &config.audit)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(Self {
             store,
             keyring,

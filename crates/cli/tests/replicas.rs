@@ -273,6 +273,34 @@ async fn a_revocation_or_block_on_one_replica_holds_on_the_others_at_once() {
             200
         );
     }
+    // An API key made on one replica works on the others (one pepper, wrapped by the master
+    // key in the shared store) and its revocation reaches them too.
+    let key: serde_json::Value = http
+        .post(cluster.url(2, "/auth/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (key_id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
+    for i in 0..3 {
+        let me = http
+            .get(cluster.url(i, "/auth/me"))
+            .header("x-api-key", secret);
+        assert_eq!(code(me).await, 200, "replica {i} verifies the key");
+    }
+    let url = cluster.url(0, &format!("/auth/api-keys/{key_id}"));
+    assert_eq!(code(http.delete(url).bearer_auth(&token)).await, 204);
+    for i in [1, 2] {
+        let me = http
+            .get(cluster.url(i, "/auth/me"))
+            .header("x-api-key", secret);
+        assert_eq!(code(me).await, 401, "replica {i} refuses the revoked key");
+    }
+
     assert_eq!(
         code(
             http.post(cluster.url(0, "/auth/logout"))

@@ -45,7 +45,10 @@ fn bench(c: &mut Criterion) {
             let store = palisade_store::open_store(url, dir.path()).await.unwrap();
             AuditTrail::start(
                 store,
-                "a bench secret that is long enough for key derivation",
+                &palisade_gateway::config::SecretsConfig {
+                    signing_key: "a bench secret that is long enough for key derivation".into(),
+                    ..Default::default()
+                },
                 Arc::new(palisade_core::clock::SystemClock),
                 &AuditConfig::default(),
             )

@@ -7,7 +7,7 @@
 //! store refuses is retried (with backoff) and never dropped, while submitters keep queueing
 //! (memory is the back-pressure); [`AuditTrail::flush`] returns once everything submitted before
 //! it is committed. The audit key is generated on first start and kept in the store wrapped
-//! under `secrets.signing_key` (like the token keys); its public half is stored beside it for
+//! under the master key (like the token keys); its public half is stored beside it for
 //! `palisade audit verify`.
 
 use crate::identity::signing::KeyWrap;
@@ -127,11 +127,12 @@ impl AuditTrail {
     /// Starts the writer on the current runtime.
     pub async fn start(
         store: SharedStore,
-        signing_secret: &str,
+        secrets: &crate::config::SecretsConfig,
         clock: SharedClock,
         config: &crate::config_audit::AuditConfig,
     ) -> Result<Arc<Self>, String> {
-        let signer = load_or_create_signer(&store, &KeyWrap::new(signing_secret)).await?;
+        let wrap = KeyWrap::for_secrets(secrets.master.as_ref(), &secrets.signing_key);
+        let signer = load_or_create_signer(&store, &wrap).await?;
         let (next_seq, prev) = resume_point(&store).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicU64::new(0));

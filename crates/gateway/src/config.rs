@@ -437,6 +437,10 @@ pub struct SecretsConfig {
     pub signing_key: String,
     /// Signs and encrypts cookies.
     pub cookie_key: String,
+    /// The master key, resolved at start from `PALISADE_MASTER_KEY` /
+    /// `PALISADE_MASTER_KEY_FILE` (never from the file): it wraps the stored keys.
+    #[serde(skip)]
+    pub master: Option<palisade_core::crypto::MasterKey>,
 }
 
 impl SecretsConfig {

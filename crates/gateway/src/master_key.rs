@@ -115,6 +115,18 @@ pub fn resolve(
     Ok((Arc::new(provider), Source::DevFile))
 }
 
+/// Resolves the master key from the process environment into `config.secrets.master` (once):
+/// the stored token, audit and pepper keys are wrapped under it.
+pub fn attach(config: &mut crate::config::Config) -> Result<(), String> {
+    if config.secrets.master.is_some() {
+        return Ok(());
+    }
+    let production = config.server.env == crate::config::Environment::Production;
+    let (provider, _) = from_process_env(production, &config.server.data_dir)?;
+    config.secrets.master = Some(provider.master_key().map_err(|e| e.to_string())?);
+    Ok(())
+}
+
 /// [`resolve`] against the process environment.
 pub fn from_process_env(
     production: bool,

@@ -40,6 +40,7 @@ pub fn fill_dev_secrets(secrets: &mut SecretsConfig, data_dir: &Path) -> std::io
             let fresh = SecretsConfig {
                 signing_key: generate(),
                 cookie_key: generate(),
+                master: None,
             };
             create_private_dir(data_dir)?;
             let text = format!(
@@ -128,7 +129,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SecretsConfig {
             signing_key: "given".into(),
-            cookie_key: String::new(),
+            ..Default::default()
         };
         fill_dev_secrets(&mut s, dir.path()).unwrap();
         assert_eq!(s.signing_key, "given");

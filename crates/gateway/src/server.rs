@@ -126,6 +126,7 @@ pub async fn start_with_clock(
             &e,
         )
     })?;
+    crate::master_key::attach(&mut config).map_err(|e| StartError::Config(vec![e]))?;
     let store = palisade_store::open_store_with(
         &config.store.url,
         &config.server.data_dir,
@@ -176,7 +177,7 @@ pub async fn start_with_clock(
     ));
     let trail = crate::audit_trail::AuditTrail::start(
         store.clone(),
-        &config.secrets.signing_key,
+        &config.secrets,
         clock.clone(),
         &config.audit,
     )

@@ -27,6 +27,16 @@ pub async fn store_suite(store: &dyn Store) {
         Some("v2"),
         "put replaces"
     );
+    assert_eq!(
+        store.meta_put_if_absent("once", "first").await.unwrap(),
+        "first",
+        "an absent key takes the value"
+    );
+    assert_eq!(
+        store.meta_put_if_absent("once", "second").await.unwrap(),
+        "first",
+        "a present key keeps its value and returns it"
+    );
     let odd = "quote ' and \" and ; DROP TABLE palisade_meta; --";
     store.meta_put(odd, odd).await.unwrap();
     assert_eq!(

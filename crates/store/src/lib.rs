@@ -68,6 +68,9 @@ pub trait Store:
     async fn meta_get(&self, key: &str) -> StoreResult<Option<String>>;
     /// Writes a metadata value, replacing any previous one.
     async fn meta_put(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Writes a metadata value unless one exists, atomically, and returns the value stored
+    /// (ours, or the one another writer put first): how replicas agree on a generated secret.
+    async fn meta_put_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
 }
 
 /// Fast, expiring state shared by the gates.

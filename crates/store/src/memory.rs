@@ -54,6 +54,13 @@ impl Store for MemoryStore {
         lock(&self.meta).insert(key.to_string(), value.to_string());
         Ok(())
     }
+
+    async fn meta_put_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        Ok(lock(&self.meta)
+            .entry(key.to_string())
+            .or_insert_with(|| value.to_string())
+            .clone())
+    }
 }
 
 #[async_trait]

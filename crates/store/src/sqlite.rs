@@ -181,6 +181,22 @@ impl Store for SqliteStore {
         .map(|_| ())
         .map_err(query_error)
     }
+
+    async fn meta_put_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO palisade_meta (key, value, updated_ms) VALUES (?, ?, ?) \
+             ON CONFLICT(key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?;
+        self.meta_get(key)
+            .await?
+            .ok_or_else(|| StoreError::Query(format!("meta {key} vanished after insert")))
+    }
 }
 
 #[cfg(test)]

@@ -41,11 +41,50 @@ pub fn revocation_flag(id: Uuid) -> String {
     format!("rv:key:{id}")
 }
 
+const PEPPER_META: &str = "apikey.pepper";
+
+/// The pepper every replica hashes API keys with: 32 random bytes stored once, wrapped under the
+/// master key. A store that already holds keys from before the pepper was stored keeps the one
+/// they were made with (derived from `secrets.signing_key`), so no existing key stops working.
+/// Replicas starting together agree through an insert-if-absent.
+pub async fn load_or_create_pepper(
+    store: &SharedStore,
+    wrap: &super::signing::KeyWrap,
+    signing_secret: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    let e = |e: palisade_store::StoreError| format!("API-key pepper: {e}");
+    let stored = match store.meta_get(PEPPER_META).await.map_err(e)? {
+        Some(hex) => hex,
+        None => {
+            let pepper = if store.api_keys_list(None).await.map_err(e)?.is_empty() {
+                let mut fresh = zeroize::Zeroizing::new(vec![0u8; 32]);
+                aws_lc_rs::rand::fill(fresh.as_mut_slice())
+                    .map_err(|_| "API-key pepper: no randomness".to_string())?;
+                fresh
+            } else {
+                zeroize::Zeroizing::new(
+                    super::derive::derive_key(signing_secret, "api-key-pepper")
+                        .as_ref()
+                        .to_vec(),
+                )
+            };
+            let wrapped = crate::audit_trail::hex_encode(&wrap.wrap(PEPPER_META, &pepper));
+            store
+                .meta_put_if_absent(PEPPER_META, &wrapped)
+                .await
+                .map_err(e)?
+        }
+    };
+    let wrapped = crate::audit_trail::hex_decode(&stored)
+        .ok_or_else(|| "API-key pepper: the stored value is not hex".to_string())?;
+    wrap.unwrap(PEPPER_META, &wrapped)
+        .map_err(|_| "API-key pepper cannot be unwrapped: the master key differs from the one it was stored with".to_string())
+}
+
 impl ApiKeys {
-    pub fn new(config: &ApiKeysConfig, signing_secret: &str, store: SharedStore) -> Self {
-        let pepper = super::derive::derive_key(signing_secret, "api-key-pepper");
+    pub fn new(config: &ApiKeysConfig, pepper: &[u8], store: SharedStore) -> Self {
         Self {
-            pepper: Pepper::new(pepper.as_ref()),
+            pepper: Pepper::new(pepper),
             store,
             cache: moka::sync::Cache::builder()
                 .max_capacity(config.cache_capacity)

@@ -99,8 +99,13 @@ impl Identity {
     ) -> Result<Self, String> {
         let auth = config.auth.clone();
         let now_ms = clock.now_millis();
-        let key_wrap = signing::KeyWrap::new(&config.secrets.signing_key);
+        let key_wrap = signing::KeyWrap::for_secrets(
+            config.secrets.master.as_ref(),
+            &config.secrets.signing_key,
+        );
         let tokens = signing::load(&auth, store.as_ref(), &key_wrap, now_ms as i64).await?;
+        let pepper =
+            api_keys::load_or_create_pepper(&store, &key_wrap, &config.secrets.signing_key).await?;
         let mut trusted = Vec::new();
         for t in &auth.trusted_issuers {
             trusted.push(trusted::Trusted::load(t, now_ms).await?);
@@ -111,11 +116,7 @@ impl Identity {
         };
         Ok(Self {
             verified: VerifiedCache::new(auth.token_cache_capacity),
-            api_keys: api_keys::ApiKeys::new(
-                &auth.api_keys,
-                &config.secrets.signing_key,
-                store.clone(),
-            ),
+            api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone()),
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
             hash_slots: Semaphore::new(hash_workers),

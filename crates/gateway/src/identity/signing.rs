@@ -1,5 +1,6 @@
 //! Token signing keys: generated on first start, kept in the store wrapped (AES-256-GCM under a
-//! key derived from `secrets.signing_key`, bound to the key id), rotated by
+//! key derived from the master key, `PALISADE_MASTER_KEY`, bound to the key id; keys stored
+//! before the master key existed still open under `secrets.signing_key`), rotated by
 //! `palisade keys rotate-signing`. A retired key no longer signs but stays published in the JWKS
 //! until every token it signed has expired.
 
@@ -11,14 +12,48 @@ use palisade_store::Store;
 use palisade_store::identity::SigningKeyRecord;
 use std::sync::Arc;
 
-/// Encrypts signing keys before they reach the store.
-pub struct KeyWrap(LessSafeKey);
+/// Encrypts keys (token signing keys, the audit key, the API-key pepper) before they reach the
+/// store: under a key derived from the master key when there is one, so every replica given
+/// the same master key opens them. Records wrapped before that (under a key derived from
+/// `secrets.signing_key`) still open; new ones are always wrapped under the primary key.
+pub struct KeyWrap {
+    primary: LessSafeKey,
+    legacy: Option<LessSafeKey>,
+}
+
+fn aes_key(bytes: &[u8]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte AES key"))
+}
 
 impl KeyWrap {
+    /// Wrapping under `secrets.signing_key` alone (no master key given).
     pub fn new(signing_secret: &str) -> Self {
         let key = super::derive::derive_key(signing_secret, "signing-key-wrap");
-        let unbound = UnboundKey::new(&AES_256_GCM, key.as_ref()).expect("a 32-byte AES key");
-        Self(LessSafeKey::new(unbound))
+        Self {
+            primary: aes_key(key.as_ref()),
+            legacy: None,
+        }
+    }
+
+    /// Wrapping under the master key; records from before it open with `signing_secret`.
+    pub fn with_master(master: &palisade_core::crypto::MasterKey, signing_secret: &str) -> Self {
+        let key = master.derive("palisade.keywrap.v1");
+        let legacy = super::derive::derive_key(signing_secret, "signing-key-wrap");
+        Self {
+            primary: aes_key(key.as_ref()),
+            legacy: Some(aes_key(legacy.as_ref())),
+        }
+    }
+
+    /// Under the master key when `master` is given, else under `signing_secret`.
+    pub fn for_secrets(
+        master: Option<&palisade_core::crypto::MasterKey>,
+        signing_secret: &str,
+    ) -> Self {
+        match master {
+            Some(m) => Self::with_master(m, signing_secret),
+            None => Self::new(signing_secret),
+        }
     }
 
     pub fn wrap(&self, kid: &str, private: &[u8]) -> Vec<u8> {
@@ -27,7 +62,7 @@ impl KeyWrap {
             .fill(&mut nonce)
             .expect("the OS random generator is available");
         let mut sealed = private.to_vec();
-        self.0
+        self.primary
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(kid.as_bytes()),
@@ -42,20 +77,21 @@ impl KeyWrap {
     pub fn unwrap(&self, kid: &str, wrapped: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
         let fail = || {
             format!(
-                "signing key {kid} cannot be decrypted: secrets.signing_key differs from the one it was stored with"
+                "signing key {kid} cannot be decrypted: the master key (PALISADE_MASTER_KEY) or, for keys stored before it, secrets.signing_key differs from the one it was stored with"
             )
         };
         if wrapped.len() < NONCE_LEN {
             return Err(fail());
         }
         let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
-        let mut buf = zeroize::Zeroizing::new(sealed.to_vec());
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), buf.as_mut())
-            .map_err(|_| fail())?;
-        Ok(zeroize::Zeroizing::new(plain.to_vec()))
+        for key in std::iter::once(&self.primary).chain(&self.legacy) {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
+            let mut buf = zeroize::Zeroizing::new(sealed.to_vec());
+            if let Ok(plain) = key.open_in_place(nonce, Aad::from(kid.as_bytes()), buf.as_mut()) {
+                return Ok(zeroize::Zeroizing::new(plain.to_vec()));
+            }
+        }
+        Err(fail())
     }
 }
 
@@ -166,5 +202,25 @@ mod tests {
         let other = KeyWrap::new("another secret of some length too");
         assert!(other.unwrap("kid-1", &sealed).is_err());
         assert!(wrap.unwrap("kid-1", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn the_master_key_wraps_new_records_and_older_ones_still_open() {
+        let secret = "a secret of some length for testing";
+        let before = KeyWrap::new(secret).wrap("kid-1", b"old");
+        let master = palisade_core::crypto::MasterKey::generate();
+        let wrap = KeyWrap::with_master(&master, secret);
+        assert_eq!(wrap.unwrap("kid-1", &before).unwrap().as_slice(), b"old");
+        let sealed = wrap.wrap("kid-2", b"new");
+        assert_eq!(wrap.unwrap("kid-2", &sealed).unwrap().as_slice(), b"new");
+        assert!(
+            KeyWrap::new(secret).unwrap("kid-2", &sealed).is_err(),
+            "new records need the master key"
+        );
+        let other = KeyWrap::with_master(&palisade_core::crypto::MasterKey::generate(), secret);
+        assert!(other.unwrap("kid-2", &sealed).is_err());
+        // Another replica with the same master key but another signing secret opens them.
+        let replica = KeyWrap::with_master(&master, "a different signing secret entirely");
+        assert_eq!(replica.unwrap("kid-2", &sealed).unwrap().as_slice(), b"new");
     }
 }
