@@ -839,6 +839,24 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
     };
     let data = ["--data-dir", "data"];
     let with = |args: &[&'static str]| -> Vec<&'static str> { [args, &data].concat() };
+    // The CLI steps below find this key as the data dir's dev master key; the server and the
+    // backup commands get it through PALISADE_MASTER_KEY: one master key wraps every stored key.
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(d.join("data"))
+            .unwrap();
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(d.join("data/master.key"))
+            .unwrap()
+            .write_all(master.as_bytes())
+            .unwrap();
+    }
     let passwords = [
         ("ann@example.com", "correct horse battery staple 42"),
         ("carol@example.com", "violet lanterns drift over harbor 7"),
@@ -974,7 +992,14 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
         stderr(&refused)
     );
 
-    // Wipe, restore, and the gateway starts on it with everything there.
+    // Wipe, restore, and the gateway starts on it with everything there. The restored data
+    // dir has no dev master key (backups never hold it): every step gets it from the
+    // environment.
+    let ok_key = |args: &[&str]| -> String {
+        let out = with_key(args, &master);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
     std::fs::remove_dir_all(d.join("data")).unwrap();
     let restored = with_key(&with(&["backup", "restore", "b.pal"]), &master);
     assert!(restored.status.success(), "{}", stderr(&restored));
@@ -986,7 +1011,7 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
         assert_eq!(mode("data/palisade.db"), 0o600);
         assert_eq!(mode("data/secrets.toml"), 0o600);
     }
-    let audit = ok(d, &with(&["audit", "verify"]));
+    let audit = ok_key(&with(&["audit", "verify"]));
     assert!(audit.starts_with("OK: "), "{audit}");
     assert_eq!(audit_records(&audit), records, "{audit}");
     let served = Served::start(d, &serve, &[("PALISADE_MASTER_KEY", &master)]);
@@ -1000,9 +1025,9 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
     );
     let (clean, logs) = served.stop();
     assert!(clean, "{logs}");
-    assert_eq!(ok(d, &with(&["user", "list"])), users_before);
-    assert_eq!(ok(d, &with(&["key", "list"])), keys_before);
-    let audit = ok(d, &with(&["audit", "verify"]));
+    assert_eq!(ok_key(&with(&["user", "list"])), users_before);
+    assert_eq!(ok_key(&with(&["key", "list"])), keys_before);
+    let audit = ok_key(&with(&["audit", "verify"]));
     assert!(
         audit.starts_with("OK: ") && audit_records(&audit) > records,
         "{audit}"
