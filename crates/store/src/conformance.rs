@@ -933,12 +933,19 @@ impl KeyringCrypto {
 
 #[async_trait::async_trait]
 impl crate::field_crypto::FieldCrypto for KeyringCrypto {
-    fn encrypt(&self, table: &str, column: &str, row_id: &str, plaintext: &str) -> String {
+    fn encrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        plaintext: &str,
+    ) -> crate::StoreResult<String> {
         let ctx = palisade_core::crypto::FieldContext::new(table, column, row_id);
-        self.0
+        Ok(self
+            .0
             .read()
             .unwrap()
-            .encrypt_field(&ctx, plaintext.as_bytes())
+            .encrypt_field(&ctx, plaintext.as_bytes()))
     }
 
     async fn decrypt(
@@ -960,12 +967,13 @@ impl crate::field_crypto::FieldCrypto for KeyringCrypto {
             .map_err(|_| StoreError::Query("not UTF-8".into()))
     }
 
-    fn index(&self, domain: &str, value: &str) -> String {
-        self.0
+    fn index(&self, domain: &str, value: &str) -> crate::StoreResult<String> {
+        Ok(self
+            .0
             .read()
             .unwrap()
             .blind_index()
-            .index(domain, value.as_bytes())
+            .index(domain, value.as_bytes()))
     }
 }
 
@@ -1037,7 +1045,11 @@ pub async fn email_encryption_suite(store: &dyn Store, raw: RawUserRow<'_>) {
         );
         assert!(row.contains("pal1."), "the ciphertext is stored: {row}");
         assert!(
-            row.contains(&crypto.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, &u.email)),
+            row.contains(
+                &crypto
+                    .index(crate::field_crypto::EMAIL_INDEX_DOMAIN, &u.email)
+                    .unwrap()
+            ),
             "the blind index is stored"
         );
     }
@@ -1124,7 +1136,9 @@ pub async fn email_encryption_suite(store: &dyn Store, raw: RawUserRow<'_>) {
             .decrypt("users", "email", &id.to_string(), ct)
             .await
             .unwrap();
-        let fresh = crypto.encrypt("users", "email", &id.to_string(), &plain);
+        let fresh = crypto
+            .encrypt("users", "email", &id.to_string(), &plain)
+            .unwrap();
         assert!(
             store
                 .user_email_replace_ciphertext(*id, ct, &fresh)

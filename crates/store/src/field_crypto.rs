@@ -44,7 +44,13 @@ pub const EMAIL_INDEX_DOMAIN: &str = "users.email";
 #[async_trait]
 pub trait FieldCrypto: Send + Sync {
     /// A field ciphertext of `plaintext` bound to `table`, `column` and `row_id`.
-    fn encrypt(&self, table: &str, column: &str, row_id: &str, plaintext: &str) -> String;
+    fn encrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        plaintext: &str,
+    ) -> StoreResult<String>;
     /// The plaintext of a value made by [`FieldCrypto::encrypt`] for the same place. Errors
     /// carry neither the plaintext nor the ciphertext.
     async fn decrypt(
@@ -55,7 +61,7 @@ pub trait FieldCrypto: Send + Sync {
         ciphertext: &str,
     ) -> StoreResult<Zeroizing<String>>;
     /// The blind index of `value` in `domain`.
-    fn index(&self, domain: &str, value: &str) -> String;
+    fn index(&self, domain: &str, value: &str) -> StoreResult<String>;
 }
 
 /// E-mail encryption operations every durable store offers (see the module docs); checked by
@@ -119,8 +125,12 @@ pub(crate) struct SealedEmail {
     pub enc: Option<String>,
 }
 
-pub(crate) fn seal_email(crypto: Option<&dyn FieldCrypto>, id: Uuid, email: &str) -> SealedEmail {
-    match crypto {
+pub(crate) fn seal_email(
+    crypto: Option<&dyn FieldCrypto>,
+    id: Uuid,
+    email: &str,
+) -> StoreResult<SealedEmail> {
+    Ok(match crypto {
         None => SealedEmail {
             plain: Some(email.to_string()),
             index: None,
@@ -128,10 +138,10 @@ pub(crate) fn seal_email(crypto: Option<&dyn FieldCrypto>, id: Uuid, email: &str
         },
         Some(c) => SealedEmail {
             plain: None,
-            index: Some(c.index(EMAIL_INDEX_DOMAIN, email)),
-            enc: Some(c.encrypt(USERS_TABLE, EMAIL_COLUMN, &id.to_string(), email)),
+            index: Some(c.index(EMAIL_INDEX_DOMAIN, email)?),
+            enc: Some(c.encrypt(USERS_TABLE, EMAIL_COLUMN, &id.to_string(), email)?),
         },
-    }
+    })
 }
 
 /// The address a stored row holds: the decrypted `email_enc` when sealed, else `email`.

@@ -75,7 +75,7 @@ impl Store for MemoryStore {
 impl IdentityStore for MemoryStore {
     async fn user_insert(&self, user: &UserRecord) -> StoreResult<()> {
         let crypto = self.crypto.get();
-        let email = seal_email(crypto.as_deref(), user.id, &user.email);
+        let email = seal_email(crypto.as_deref(), user.id, &user.email)?;
         let mut id = lock(&self.identity);
         let taken = match (&email.plain, &email.index) {
             (Some(plain), _) => id.users.values().any(|u| &u.email == plain),
@@ -108,7 +108,7 @@ impl IdentityStore for MemoryStore {
             let id = lock(&self.identity);
             let found = match &crypto {
                 Some(c) => {
-                    let index = c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email);
+                    let index = c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?;
                     id.sealed
                         .iter()
                         .find(|(_, (i, _))| *i == index)
@@ -463,7 +463,7 @@ impl EmailStore for MemoryStore {
         for user_id in &open {
             let user = id.users.get_mut(user_id).expect("listed above");
             let plain = zeroize::Zeroizing::new(std::mem::take(&mut user.email));
-            let email = seal_email(Some(crypto.as_ref()), *user_id, &plain);
+            let email = seal_email(Some(crypto.as_ref()), *user_id, &plain)?;
             if let (Some(index), Some(enc)) = (email.index, email.enc) {
                 id.sealed.insert(*user_id, (index, enc));
             }

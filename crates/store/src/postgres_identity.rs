@@ -190,7 +190,7 @@ fn insert_refresh(t: &RefreshRecord) -> PgQuery<'_> {
 impl IdentityStore for PostgresStore {
     async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
         let crypto = self.crypto.get();
-        let email = seal_email(crypto.as_deref(), u.id, &u.email);
+        let email = seal_email(crypto.as_deref(), u.id, &u.email)?;
         self.insert(
             sqlx::query(
                 "INSERT INTO users (id, email, email_index, email_enc, name, password_hash, roles, \
@@ -233,7 +233,7 @@ impl IdentityStore for PostgresStore {
         // With crypto, only the blind index is sent to the database, never the address.
         let query = match &crypto {
             Some(c) => sqlx::query("SELECT * FROM users WHERE email_index = $1")
-                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)),
+                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?),
             None => sqlx::query("SELECT * FROM users WHERE email = $1").bind(email.to_string()),
         };
         match self.one(query, row_to_user).await? {

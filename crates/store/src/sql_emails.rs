@@ -39,7 +39,7 @@ macro_rules! sql_emails {
                     let id = $read_id(row, "id")?;
                     let email =
                         Zeroizing::new(row.try_get::<String, _>("email").map_err($query_error)?);
-                    let s = seal_email(Some(crypto.as_ref()), id, &email);
+                    let s = seal_email(Some(crypto.as_ref()), id, &email)?;
                     sealed += sqlx::query($sql(
                         "UPDATE users SET email = NULL, email_index = $1, email_enc = $2 \
                          WHERE id = $3 AND email = $4 AND email_enc IS NULL",

@@ -172,7 +172,7 @@ impl SqliteStore {
 impl IdentityStore for SqliteStore {
     async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
         let crypto = self.crypto.get();
-        let email = seal_email(crypto.as_deref(), u.id, &u.email);
+        let email = seal_email(crypto.as_deref(), u.id, &u.email)?;
         sqlx::query(
             "INSERT INTO users (id, email, email_index, email_enc, name, password_hash, roles, tier, kind, disabled, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -214,7 +214,7 @@ impl IdentityStore for SqliteStore {
         // With crypto, only the blind index is sent to the database, never the address.
         let query = match &crypto {
             Some(c) => sqlx::query("SELECT * FROM users WHERE email_index = ?")
-                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)),
+                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?),
             None => sqlx::query("SELECT * FROM users WHERE email = ?").bind(email.to_string()),
         };
         match self.one(query, row_to_user).await? {
