@@ -286,6 +286,8 @@ pub struct StoreArgs {
 pub struct Admin {
     identity: Identity,
     config: Config,
+    /// Encrypts e-mail addresses in the store (which holds it only weakly): kept alive here.
+    _keyring: Arc<palisade_gateway::keyring::KeyringService>,
 }
 
 fn now_ms() -> u64 {
@@ -314,6 +316,19 @@ impl Admin {
         .await
         .context("opening the store")?;
         let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
+        let production = config.server.env == palisade_gateway::config::Environment::Production;
+        let (provider, _) =
+            palisade_gateway::master_key::from_process_env(production, &config.server.data_dir)
+                .map_err(|e| anyhow!("{e}"))?;
+        let keyring = Arc::new(
+            palisade_gateway::keyring::KeyringService::open(store.clone(), provider, clock.clone())
+                .await
+                .map_err(|e| anyhow!("keyring: {e}"))?,
+        );
+        keyring
+            .protect_emails()
+            .await
+            .map_err(|e| anyhow!("e-mail encryption: {e}"))?;
         let hot = palisade_gateway::backends::open_hot(&config, clock.clone())
             .await
             .map_err(|e| anyhow!("opening hot state: {e}"))?
@@ -327,7 +342,11 @@ impl Admin {
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
-        Ok(Self { identity, config })
+        Ok(Self {
+            identity,
+            config,
+            _keyring: keyring,
+        })
     }
 
     pub async fn tenant(&self, cmd: TenantCommand) -> Result<()> {

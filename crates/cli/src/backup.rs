@@ -50,6 +50,7 @@ use palisade_store::identity::IdentityStore;
 use palisade_store::sqlite::SqliteStore;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// HKDF purpose of the backup key (written into every header).
@@ -672,7 +673,13 @@ async fn verify(file: &Path, master: &MasterKey) -> Result<bool> {
             return Ok(false);
         }
     };
-    let outcome = check_snapshot(&store).await;
+    // The accounts' e-mail addresses are encrypted: counting users decrypts every one of them
+    // with the backup's master key (on the scratch copy).
+    let store = Arc::new(store);
+    let outcome = match open_email_crypto(store.clone(), master).await {
+        Ok(_keyring) => check_snapshot(&store).await,
+        Err(e) => Ok(Err(format!("the snapshot's keyring does not open: {e}"))),
+    };
     store.close().await;
     match outcome? {
         Ok(line) => {
@@ -684,6 +691,22 @@ async fn verify(file: &Path, master: &MasterKey) -> Result<bool> {
             Ok(false)
         }
     }
+}
+
+/// The snapshot's keyring under `master`, installed as its e-mail crypto (keep it alive while the
+/// store is read).
+async fn open_email_crypto(
+    store: Arc<SqliteStore>,
+    master: &MasterKey,
+) -> Result<Arc<palisade_gateway::keyring::KeyringService>> {
+    let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
+    let keyring = Arc::new(
+        palisade_gateway::keyring::KeyringService::open(store, Arc::new(master.clone()), clock)
+            .await
+            .map_err(|e| anyhow!("{e}"))?,
+    );
+    keyring.protect_emails().await.map_err(|e| anyhow!("{e}"))?;
+    Ok(keyring)
 }
 
 /// Integrity check, counts and the audit chain of a snapshot: `Ok(summary)` or `Err(what failed)`.

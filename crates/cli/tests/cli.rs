@@ -1099,3 +1099,79 @@ async fn backup_wipe_restore_gives_back_users_keys_and_the_audit_chain() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_registered_address_is_nowhere_in_the_database_file_yet_login_and_listing_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let email = "zelda.qx81@example.com";
+    let password = "quiet meadows hum at dusk 93";
+    let served = Served::start(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"email": email, "password": password});
+    let registered = http
+        .post(format!("{}/auth/register", served.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let login = http
+        .post(format!("{}/auth/login", served.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "login by e-mail works");
+    let (clean, logs) = served.stop();
+    assert!(clean, "{logs}");
+
+    // Every file of the data dir (database, WAL, shared memory, keys), byte for byte.
+    let mut files = 0;
+    for entry in std::fs::read_dir(d.join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in [email, "zelda.qx81"] {
+            assert!(
+                !bytes
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle.as_bytes())),
+                "{needle} is in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files >= 2, "the database and the dev master key are there");
+    // The row is there, sealed: read with plain SQL, no store code.
+    let db = sealed_user_columns(&d.join("data/palisade.db")).await;
+    assert!(
+        db.iter()
+            .any(|(e, i, c)| e.is_none() && i.len() == 43 && c.starts_with("pal1."))
+    );
+
+    let listed = ok(d, &["user", "list", "--data-dir", "data"]);
+    assert!(listed.contains(email), "{listed}");
+}
+
+/// `(email, email_index, email_enc)` of every `users` row, read with plain SQL.
+async fn sealed_user_columns(path: &Path) -> Vec<(Option<String>, String, String)> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("SELECT email, email_index, email_enc FROM users")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}

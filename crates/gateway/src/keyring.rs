@@ -16,11 +16,17 @@
 //!   `palisade_keyring_reencrypt_done_total` (counter). A value that does not decrypt is logged
 //!   (path and version, never the value) and counted as failed; it keeps its old key in use.
 //! - No plaintext, key byte or ciphertext is logged or put in an error.
+//! - Account e-mail addresses: [`KeyringService::protect_emails`] installs the keyring into the
+//!   store as its [`FieldCrypto`] (through a weak reference, so store and keyring do not keep
+//!   each other alive: the caller keeps the `Arc<KeyringService>`) and seals every plaintext
+//!   address left from before, in batches, logging the count. The re-encryption job and the
+//!   retire check cover `users.email_enc` exactly like secret versions.
 
 use palisade_core::clock::SharedClock;
 use palisade_core::crypto::{
     CryptoError, FieldContext, KeyInfo, KeyState, Keyring, MasterKeyProvider, key_id_of,
 };
+use palisade_store::field_crypto::{EMAIL_COLUMN, FieldCrypto, USERS_TABLE};
 use palisade_store::secrets::SecretRef;
 use palisade_store::{SharedStore, StoreError};
 use std::sync::{Arc, RwLock};
@@ -220,7 +226,7 @@ impl KeyringService {
             KeyState::Primary => return Err(KeyringError::IsPrimary { id: id.to_string() }),
             KeyState::DecryptOnly => {}
         }
-        let count = self.store.secrets_count_by_key(id).await?;
+        let count = self.count_by_key(id).await?;
         if count > 0 {
             return Err(KeyringError::InUse {
                 id: id.to_string(),
@@ -235,12 +241,39 @@ impl KeyringService {
         Ok(())
     }
 
+    /// Stored ciphertexts (secret versions and e-mail addresses) under `key_id`.
+    async fn count_by_key(&self, key_id: &str) -> Result<u64, KeyringError> {
+        Ok(self.store.secrets_count_by_key(key_id).await?
+            + self.store.users_count_email_by_key(key_id).await?)
+    }
+
+    /// Installs this keyring as the store's e-mail crypto and seals every address still stored
+    /// in plaintext (batches of [`REENCRYPT_PAGE`]); returns how many it sealed. Idempotent.
+    /// Keep the `Arc` alive as long as the store is used: the store holds a weak reference.
+    pub async fn protect_emails(self: &Arc<Self>) -> Result<u64, KeyringError> {
+        self.store
+            .set_field_crypto(Arc::new(EmailCrypto(Arc::downgrade(self))));
+        let mut sealed = 0;
+        loop {
+            let n = self.store.users_seal_emails(REENCRYPT_PAGE).await?;
+            if n == 0 {
+                break;
+            }
+            sealed += n;
+            tracing::info!(sealed, "e-mail encryption: sealing plaintext addresses");
+        }
+        if sealed > 0 {
+            tracing::info!(sealed, "e-mail encryption: every stored address is sealed");
+        }
+        Ok(sealed)
+    }
+
     /// Stored ciphertexts under a key that is neither primary nor retired.
     pub async fn remaining(&self) -> Result<u64, KeyringError> {
         let mut total = 0;
         for k in self.current().keys() {
             if k.state == KeyState::DecryptOnly {
-                total += self.store.secrets_count_by_key(&k.id).await?;
+                total += self.count_by_key(&k.id).await?;
             }
         }
         Ok(total)
@@ -303,6 +336,48 @@ impl KeyringService {
                 "re-encryption progress"
             );
         }
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .user_email_ciphertexts(after, REENCRYPT_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            for (user_id, old) in &page {
+                if key_id_of(old) == Some(primary.as_str()) {
+                    continue;
+                }
+                let row_id = user_id.to_string();
+                let ctx = FieldContext::new(USERS_TABLE, EMAIL_COLUMN, &row_id);
+                let plain = match ring.decrypt_field(&ctx, old) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(user = %user_id, error = %e,
+                            "re-encryption: a stored e-mail does not decrypt; left as it is");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
+                let new = ring.encrypt_field(&ctx, &plain);
+                if self
+                    .store
+                    .user_email_replace_ciphertext(*user_id, old, &new)
+                    .await?
+                {
+                    report.done += 1;
+                    done_total.increment(1);
+                    report.remaining = report.remaining.saturating_sub(1);
+                    gauge.set(report.remaining as f64);
+                }
+            }
+            tracing::info!(
+                done = report.done,
+                failed = report.failed,
+                remaining = report.remaining,
+                "re-encryption progress (e-mails)"
+            );
+        }
         report.remaining = self.remaining().await?;
         gauge.set(report.remaining as f64);
         tracing::info!(
@@ -312,6 +387,58 @@ impl KeyringService {
             "re-encryption finished"
         );
         Ok(report)
+    }
+}
+
+/// The keyring as the store's [`FieldCrypto`] for e-mail addresses (see
+/// [`KeyringService::protect_emails`]).
+struct EmailCrypto(std::sync::Weak<KeyringService>);
+
+impl EmailCrypto {
+    fn keyring(&self) -> Result<Arc<KeyringService>, StoreError> {
+        self.0
+            .upgrade()
+            .ok_or_else(|| StoreError::Unavailable("the keyring has been dropped".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl FieldCrypto for EmailCrypto {
+    fn encrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        plaintext: &str,
+    ) -> Result<String, StoreError> {
+        let ctx = FieldContext::new(table, column, row_id);
+        Ok(self.keyring()?.encrypt(&ctx, plaintext.as_bytes()))
+    }
+
+    async fn decrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        ciphertext: &str,
+    ) -> Result<Zeroizing<String>, StoreError> {
+        let ctx = FieldContext::new(table, column, row_id);
+        let bytes = self
+            .keyring()?
+            .decrypt(&ctx, ciphertext)
+            .await
+            .map_err(|e| StoreError::Query(e.to_string()))?;
+        std::str::from_utf8(&bytes)
+            .map(|s| Zeroizing::new(s.to_string()))
+            .map_err(|_| StoreError::Query("a decrypted field is not UTF-8".into()))
+    }
+
+    fn index(&self, domain: &str, value: &str) -> Result<String, StoreError> {
+        Ok(self
+            .keyring()?
+            .current()
+            .blind_index()
+            .index(domain, value.as_bytes()))
     }
 }
 
@@ -409,14 +536,19 @@ mod tests {
             n as u64 + 1
         );
         ring.retire(&old).await.unwrap();
-        let states: Vec<_> = ring
+        // Both keys were made in the same millisecond: their order is the ids' (random) one.
+        let mut states: Vec<_> = ring
             .keys()
             .await
             .unwrap()
             .into_iter()
-            .map(|k| k.state)
+            .map(|k| (k.id == new, k.state))
             .collect();
-        assert_eq!(states, [KeyState::Retired, KeyState::Primary]);
+        states.sort_by_key(|(is_new, _)| *is_new);
+        assert_eq!(
+            states,
+            [(false, KeyState::Retired), (true, KeyState::Primary)]
+        );
 
         let replica_vault = Vault::new(store.clone(), replica, clock.clone(), Duration::ZERO);
         assert!(matches!(
@@ -449,6 +581,81 @@ mod tests {
             ring.reencrypt_all().await.unwrap(),
             ReencryptReport::default()
         );
+    }
+
+    fn user(email: &str) -> palisade_store::identity::UserRecord {
+        palisade_store::identity::UserRecord {
+            id: uuid::Uuid::now_v7(),
+            email: email.into(),
+            name: None,
+            password_hash: None,
+            roles: vec![],
+            tier: "free".into(),
+            kind: Default::default(),
+            disabled: false,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn emails_are_sealed_at_start_and_follow_key_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let clock: SharedClock = Arc::new(ManualClock::starting_at(1_700_000_000_000));
+        let provider: Arc<dyn MasterKeyProvider> = Arc::new(Fixed(MasterKey::generate()));
+        // Written by an older gateway: plaintext.
+        let n = REENCRYPT_PAGE as usize + 3;
+        let users: Vec<_> = (0..n).map(|i| user(&format!("u{i}@example.com"))).collect();
+        for u in &users {
+            store.user_insert(u).await.unwrap();
+        }
+        let ring = Arc::new(
+            KeyringService::open(store.clone(), provider.clone(), clock.clone())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(ring.protect_emails().await.unwrap(), n as u64);
+        assert_eq!(ring.protect_emails().await.unwrap(), 0, "idempotent");
+        let old = ring.current().primary_id().to_string();
+        assert_eq!(
+            store.users_count_email_by_key(&old).await.unwrap(),
+            n as u64
+        );
+        let new = ring.rotate().await.unwrap();
+        assert_eq!(ring.remaining().await.unwrap(), n as u64);
+        match ring.retire(&old).await {
+            Err(KeyringError::InUse { count, .. }) => assert_eq!(count, n as u64),
+            other => panic!("a key still encrypting e-mails must not retire: {other:?}"),
+        }
+        let report = ring.reencrypt_all().await.unwrap();
+        assert_eq!(
+            (report.done, report.failed, report.remaining),
+            (n as u64, 0, 0)
+        );
+        assert_eq!(
+            store.users_count_email_by_key(&new).await.unwrap(),
+            n as u64
+        );
+        ring.retire(&old).await.unwrap();
+        for u in &users {
+            assert_eq!(
+                store.user_by_email(&u.email).await.unwrap().as_ref(),
+                Some(u)
+            );
+        }
+        // A second process (same store, same master key) reads them after its own start.
+        let other_store = sqlite(dir.path()).await;
+        let other = Arc::new(
+            KeyringService::open(other_store.clone(), provider, clock)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(other.protect_emails().await.unwrap(), 0);
+        assert_eq!(other_store.users_list(None, 1000).await.unwrap().len(), n);
+        // The store holds the keyring weakly: once it is dropped, reads fail, never leak.
+        drop(other);
+        assert!(other_store.user_by_email("u1@example.com").await.is_err());
     }
 
     #[tokio::test]

@@ -156,6 +156,11 @@ pub async fn start_with_clock(
             .map_err(|e| io("store", &e))?;
     }
     let (keyring, vault) = open_vault(&config, store.clone(), clock.clone()).await?;
+    // Before anything reads or writes a user: e-mails are encrypted from here on.
+    keyring
+        .protect_emails()
+        .await
+        .map_err(|e| StartError::Config(vec![format!("e-mail encryption: {e}")]))?;
     let routes = config
         .routes
         .iter()

@@ -905,3 +905,262 @@ pub async fn secrets_suite(store: &dyn Store) {
         "pal1.dk-b.new"
     );
 }
+
+/// A [`crate::field_crypto::FieldCrypto`] over a real keyring (a generated master key), for the
+/// e-mail encryption suite. [`KeyringCrypto::rotate`] makes a new primary key.
+pub struct KeyringCrypto(std::sync::RwLock<palisade_core::crypto::Keyring>);
+
+impl Default for KeyringCrypto {
+    fn default() -> Self {
+        let master = palisade_core::crypto::MasterKey::generate();
+        Self(std::sync::RwLock::new(
+            palisade_core::crypto::Keyring::create(&master, 1_000).expect("a fresh keyring"),
+        ))
+    }
+}
+
+impl KeyringCrypto {
+    /// The id new values are encrypted under.
+    pub fn primary_id(&self) -> String {
+        self.0.read().unwrap().primary_id().to_string()
+    }
+
+    /// A new primary key; returns its id.
+    pub fn rotate(&self) -> String {
+        self.0.write().unwrap().rotate(2_000).to_string()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::field_crypto::FieldCrypto for KeyringCrypto {
+    fn encrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        plaintext: &str,
+    ) -> crate::StoreResult<String> {
+        let ctx = palisade_core::crypto::FieldContext::new(table, column, row_id);
+        Ok(self
+            .0
+            .read()
+            .unwrap()
+            .encrypt_field(&ctx, plaintext.as_bytes()))
+    }
+
+    async fn decrypt(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        ciphertext: &str,
+    ) -> crate::StoreResult<zeroize::Zeroizing<String>> {
+        let ctx = palisade_core::crypto::FieldContext::new(table, column, row_id);
+        let bytes = self
+            .0
+            .read()
+            .unwrap()
+            .decrypt_field(&ctx, ciphertext)
+            .map_err(|e| StoreError::Query(e.to_string()))?;
+        String::from_utf8(bytes.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| StoreError::Query("not UTF-8".into()))
+    }
+
+    fn index(&self, domain: &str, value: &str) -> crate::StoreResult<String> {
+        Ok(self
+            .0
+            .read()
+            .unwrap()
+            .blind_index()
+            .index(domain, value.as_bytes()))
+    }
+}
+
+/// Reads one user's raw row (every column, as text) with plain SQL, bypassing the store.
+pub type RawUserRow<'a> = &'a (
+        dyn Fn(Uuid) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> + Sync
+    );
+
+/// Checks e-mail encryption on a fresh durable store: the identity suite passes with crypto
+/// installed; lookups and uniqueness go through the blind index; the raw row holds neither the
+/// address nor its local part; a ciphertext copied to another user's row does not decrypt;
+/// plaintext rows written before crypto was installed are sealed in batches, idempotently;
+/// rotation re-encrypts by compare-and-swap and counts ciphertexts per key.
+pub async fn email_encryption_suite(store: &dyn Store, raw: RawUserRow<'_>) {
+    use crate::field_crypto::FieldCrypto;
+    // Written before crypto is installed: plaintext, as before.
+    let early = user("early.qv3lmz@example.org");
+    let early2 = user("early2.pw8kt@example.org");
+    store.user_insert(&early).await.unwrap();
+    store.user_insert(&early2).await.unwrap();
+    assert!(
+        raw(early.id).await.contains("early.qv3lmz@example.org"),
+        "without crypto the address is kept as it was"
+    );
+    assert!(
+        store.users_seal_emails(10).await.is_err(),
+        "sealing needs crypto"
+    );
+
+    let crypto = std::sync::Arc::new(KeyringCrypto::default());
+    store.set_field_crypto(crypto.clone());
+    // The migration: batches of one until nothing is left, then a no-op.
+    assert_eq!(store.users_seal_emails(1).await.unwrap(), 1);
+    assert_eq!(store.users_seal_emails(1).await.unwrap(), 1);
+    assert_eq!(store.users_seal_emails(1).await.unwrap(), 0);
+    for u in [&early, &early2] {
+        assert_eq!(
+            store.user_by_email(&u.email).await.unwrap().as_ref(),
+            Some(u),
+            "a sealed row is found by its address"
+        );
+        let row = raw(u.id).await;
+        let local = u.email.split('@').next().unwrap();
+        assert!(
+            !row.contains(&u.email) && !row.contains(local),
+            "sealed raw row leaks: {row}"
+        );
+    }
+
+    let ann = user("annie.zq7x@example.com");
+    let bob = user("bobby.k2m9@example.com");
+    let mut svc = user("svc:builder-x4");
+    svc.kind = crate::identity::PrincipalKind::Service;
+    svc.password_hash = None;
+    for u in [&ann, &bob, &svc] {
+        store.user_insert(u).await.unwrap();
+    }
+    for u in [&ann, &bob, &svc] {
+        assert_eq!(store.user_by_id(u.id).await.unwrap().as_ref(), Some(u));
+        assert_eq!(
+            store.user_by_email(&u.email).await.unwrap().as_ref(),
+            Some(u)
+        );
+        let row = raw(u.id).await;
+        let local = u.email.split('@').next().unwrap();
+        assert!(
+            !row.contains(&u.email) && !row.contains(local),
+            "raw row leaks the address: {row}"
+        );
+        assert!(row.contains("pal1."), "the ciphertext is stored: {row}");
+        assert!(
+            row.contains(
+                &crypto
+                    .index(crate::field_crypto::EMAIL_INDEX_DOMAIN, &u.email)
+                    .unwrap()
+            ),
+            "the blind index is stored"
+        );
+    }
+    assert_eq!(
+        store.user_by_email("ANNIE.zq7x@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+    for email in [&ann.email, &early.email, &svc.email] {
+        let mut dup = user(email);
+        dup.id = Uuid::now_v7();
+        assert!(
+            matches!(store.user_insert(&dup).await, Err(StoreError::Conflict(_))),
+            "duplicate e-mail {email} is a conflict"
+        );
+    }
+    let mut listed = store.users_list(None, 100).await.unwrap();
+    listed.sort_by_key(|u| u.id);
+    let mut expected = vec![
+        early.clone(),
+        early2.clone(),
+        ann.clone(),
+        bob.clone(),
+        svc.clone(),
+    ];
+    expected.sort_by_key(|u| u.id);
+    assert_eq!(listed, expected, "listing returns plaintext e-mails");
+    // Setters leave the sealed e-mail alone.
+    assert!(store.user_set_tier(ann.id, "pro", 5_000).await.unwrap());
+    assert_eq!(
+        store.user_by_email(&ann.email).await.unwrap().unwrap().tier,
+        "pro"
+    );
+
+    // Ciphertexts: one per user; a copy to another row does not decrypt.
+    let cts = store.user_email_ciphertexts(None, 100).await.unwrap();
+    assert_eq!(cts.len(), 5);
+    let page1 = store.user_email_ciphertexts(None, 2).await.unwrap();
+    let page2 = store
+        .user_email_ciphertexts(Some(page1[1].0), 100)
+        .await
+        .unwrap();
+    assert_eq!([page1, page2].concat(), cts, "paging by id");
+    let ct = |id: Uuid| cts.iter().find(|(k, _)| *k == id).unwrap().1.clone();
+    let (ann_ct, bob_ct) = (ct(ann.id), ct(bob.id));
+    assert!(
+        !store
+            .user_email_replace_ciphertext(bob.id, "pal1.stale", &ann_ct)
+            .await
+            .unwrap(),
+        "compare-and-swap refuses a stale value"
+    );
+    assert!(
+        store
+            .user_email_replace_ciphertext(bob.id, &bob_ct, &ann_ct)
+            .await
+            .unwrap()
+    );
+    let err = store.user_by_id(bob.id).await.unwrap_err();
+    assert!(
+        !err.to_string().contains(&ann.email),
+        "the error does not leak: {err}"
+    );
+    assert!(store.user_by_email(&bob.email).await.is_err());
+    assert!(store.users_list(None, 100).await.is_err());
+    assert!(
+        store
+            .user_email_replace_ciphertext(bob.id, &ann_ct, &bob_ct)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
+
+    // Rotation: count by key, re-encrypt by compare-and-swap, nothing left under the old key.
+    let old = crypto.primary_id();
+    assert_eq!(store.users_count_email_by_key(&old).await.unwrap(), 5);
+    let new = crypto.rotate();
+    assert_eq!(store.users_count_email_by_key(&new).await.unwrap(), 0);
+    for (id, ct) in &cts {
+        let plain = crypto
+            .decrypt("users", "email", &id.to_string(), ct)
+            .await
+            .unwrap();
+        let fresh = crypto
+            .encrypt("users", "email", &id.to_string(), &plain)
+            .unwrap();
+        assert!(
+            store
+                .user_email_replace_ciphertext(*id, ct, &fresh)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(store.users_count_email_by_key(&old).await.unwrap(), 0);
+    assert_eq!(store.users_count_email_by_key(&new).await.unwrap(), 5);
+    let mut listed = store.users_list(None, 100).await.unwrap();
+    listed.sort_by_key(|u| u.id);
+    expected.iter_mut().for_each(|u| {
+        if u.id == ann.id {
+            u.tier = "pro".into();
+            u.updated_at = 5_000;
+        }
+    });
+    assert_eq!(listed, expected);
+}
+
+/// The identity suite on a fresh store with e-mail encryption installed.
+pub async fn identity_suite_encrypted(store: &dyn Store) {
+    store.set_field_crypto(std::sync::Arc::new(KeyringCrypto::default()));
+    identity_suite(store).await;
+}

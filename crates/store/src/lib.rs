@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod conformance;
+pub mod field_crypto;
 pub mod identity;
 pub mod memory;
 mod memory_secrets;
@@ -22,6 +23,7 @@ mod postgres_identity;
 pub mod redis_hot;
 pub mod redis_limiter;
 pub mod secrets;
+mod sql_emails;
 mod sql_secrets;
 pub mod sqlite;
 mod sqlite_audit;
@@ -56,6 +58,7 @@ pub trait Store:
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore
+    + field_crypto::EmailStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -1,6 +1,9 @@
 //! In-process backends: the embedded default for hot state, and a durable-store stand-in for
 //! tests and `store.url = "memory:"` (nothing survives a restart; say so in the docs).
 
+use crate::field_crypto::{
+    EmailStore, FieldCrypto, StoredUser, key_id_matches, reveal_all, seal_email,
+};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, ResourceGrantRecord,
     RotateOutcome, SessionRecord, SigningKeyRecord, TenantRecord, TenantStore, TokenHash,
@@ -20,11 +23,16 @@ pub struct MemoryStore {
     meta: Mutex<HashMap<String, String>>,
     identity: Mutex<Identity>,
     pub(crate) secrets: Mutex<crate::memory_secrets::Data>,
+    /// E-mail encryption, once installed (see [`crate::field_crypto`]).
+    crypto: crate::field_crypto::CryptoSlot,
 }
 
 #[derive(Debug, Default)]
 struct Identity {
+    /// A sealed user's record has an empty `email`; its address is in `sealed`.
     users: BTreeMap<Uuid, UserRecord>,
+    /// Sealed e-mails by user: (blind index, ciphertext).
+    sealed: BTreeMap<Uuid, (String, String)>,
     sessions: HashMap<Uuid, SessionRecord>,
     refresh: HashMap<TokenHash, RefreshRecord>,
     keys: HashMap<Uuid, ApiKeyRecord>,
@@ -66,35 +74,71 @@ impl Store for MemoryStore {
 #[async_trait]
 impl IdentityStore for MemoryStore {
     async fn user_insert(&self, user: &UserRecord) -> StoreResult<()> {
+        let crypto = self.crypto.get();
+        let email = seal_email(crypto.as_deref(), user.id, &user.email)?;
         let mut id = lock(&self.identity);
-        if id.users.values().any(|u| u.email == user.email) {
+        let taken = match (&email.plain, &email.index) {
+            (Some(plain), _) => id.users.values().any(|u| &u.email == plain),
+            (None, Some(index)) => id.sealed.values().any(|(i, _)| i == index),
+            (None, None) => false,
+        };
+        if taken {
             return Err(StoreError::Conflict("e-mail already registered".into()));
         }
-        id.users.insert(user.id, user.clone());
+        let mut record = user.clone();
+        record.email = email.plain.unwrap_or_default();
+        if let (Some(index), Some(enc)) = (email.index, email.enc) {
+            id.sealed.insert(user.id, (index, enc));
+        }
+        id.users.insert(user.id, record);
         Ok(())
     }
 
     async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<UserRecord>> {
-        Ok(lock(&self.identity).users.get(&user_id).cloned())
+        let row = lock(&self.identity).stored_user(user_id);
+        match row {
+            Some(row) => Ok(Some(row.reveal(self.crypto.get().as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(lock(&self.identity)
-            .users
-            .values()
-            .find(|u| u.email == email)
-            .cloned())
+        let crypto = self.crypto.get();
+        let row = {
+            let id = lock(&self.identity);
+            let found = match &crypto {
+                Some(c) => {
+                    let index = c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?;
+                    id.sealed
+                        .iter()
+                        .find(|(_, (i, _))| *i == index)
+                        .map(|(k, _)| *k)
+                }
+                None => id.users.values().find(|u| u.email == email).map(|u| u.id),
+            };
+            found.and_then(|k| id.stored_user(k))
+        };
+        match row {
+            Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn users_list(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserRecord>> {
-        let id = lock(&self.identity);
-        let range = match after {
-            Some(a) => id
-                .users
-                .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-            None => id.users.range(..),
+        let rows: Vec<_> = {
+            let id = lock(&self.identity);
+            let range = match after {
+                Some(a) => id
+                    .users
+                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+                None => id.users.range(..),
+            };
+            range
+                .take(limit as usize)
+                .filter_map(|(k, _)| id.stored_user(*k))
+                .collect()
         };
-        Ok(range.take(limit as usize).map(|(_, u)| u.clone()).collect())
+        reveal_all(rows, self.crypto.get().as_deref()).await
     }
 
     async fn user_set_password_hash(
@@ -390,7 +434,94 @@ impl TenantStore for MemoryStore {
     }
 }
 
+impl Identity {
+    /// A user as stored (the address in `sealed` when sealed).
+    fn stored_user(&self, user_id: Uuid) -> Option<StoredUser> {
+        let user = self.users.get(&user_id)?.clone();
+        let enc = self.sealed.get(&user_id).map(|(_, enc)| enc.clone());
+        let plain = (enc.is_none()).then(|| user.email.clone());
+        Some(StoredUser { user, plain, enc })
+    }
+}
+
+#[async_trait]
+impl EmailStore for MemoryStore {
+    fn set_field_crypto(&self, crypto: std::sync::Arc<dyn FieldCrypto>) {
+        self.crypto.set(crypto);
+    }
+
+    async fn users_seal_emails(&self, limit: u32) -> StoreResult<u64> {
+        let crypto = self.crypto.required()?;
+        let mut id = lock(&self.identity);
+        let open: Vec<Uuid> = id
+            .users
+            .keys()
+            .filter(|k| !id.sealed.contains_key(k))
+            .take(limit as usize)
+            .copied()
+            .collect();
+        for user_id in &open {
+            let user = id.users.get_mut(user_id).expect("listed above");
+            let plain = zeroize::Zeroizing::new(std::mem::take(&mut user.email));
+            let email = seal_email(Some(crypto.as_ref()), *user_id, &plain)?;
+            if let (Some(index), Some(enc)) = (email.index, email.enc) {
+                id.sealed.insert(*user_id, (index, enc));
+            }
+        }
+        Ok(open.len() as u64)
+    }
+
+    async fn user_email_ciphertexts(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let id = lock(&self.identity);
+        let range = match after {
+            Some(a) => id
+                .sealed
+                .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => id.sealed.range(..),
+        };
+        Ok(range
+            .take(limit as usize)
+            .map(|(k, (_, enc))| (*k, enc.clone()))
+            .collect())
+    }
+
+    async fn user_email_replace_ciphertext(
+        &self,
+        user_id: Uuid,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        match lock(&self.identity).sealed.get_mut(&user_id) {
+            Some((_, enc)) if enc == old => {
+                *enc = new.to_string();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn users_count_email_by_key(&self, key_id: &str) -> StoreResult<u64> {
+        Ok(lock(&self.identity)
+            .sealed
+            .values()
+            .filter(|(_, enc)| key_id_matches(enc, key_id))
+            .count() as u64)
+    }
+}
+
 impl MemoryStore {
+    /// Everything the store holds about one user, as text (what a dump of the row would show):
+    /// lets tests check that no address is kept in the clear.
+    pub fn raw_user_row(&self, user_id: Uuid) -> Option<String> {
+        let id = lock(&self.identity);
+        let user = id.users.get(&user_id)?;
+        Some(format!("{user:?} {:?}", id.sealed.get(&user_id)))
+    }
+
     fn update_user(&self, user_id: Uuid, now: i64, change: impl FnOnce(&mut UserRecord)) -> bool {
         match lock(&self.identity).users.get_mut(&user_id) {
             Some(u) => {
@@ -643,6 +774,18 @@ mod tests {
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;
+        conformance::identity_suite_encrypted(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_store_encrypts_emails() {
+        let store = Arc::new(MemoryStore::default());
+        let raw = store.clone();
+        conformance::email_encryption_suite(store.as_ref(), &move |id| {
+            let row = raw.raw_user_row(id).unwrap_or_default();
+            Box::pin(async move { row })
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "secrets",
         include_str!("../migrations/postgres/0006_secrets.sql"),
     ),
+    (
+        7,
+        "email_encryption",
+        include_str!("../migrations/postgres/0007_email_encryption.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").
@@ -100,6 +105,8 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// E-mail encryption, once the gateway installs it (see [`crate::field_crypto`]).
+    pub(crate) crypto: crate::field_crypto::CryptoSlot,
 }
 
 fn valid_schema(name: &str) -> bool {
@@ -180,7 +187,10 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(|e| unavailable(&e))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            crypto: Default::default(),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! `UPDATE … WHERE rotated_at IS NULL RETURNING`, so of two concurrent rotations of one token the
 //! second waits for the first's row lock, re-reads the row, and cannot also win.
 
+use crate::field_crypto::{StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
     ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
@@ -25,10 +26,10 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
     row.try_get(col).map_err(query_error)
 }
 
-fn row_to_user(row: &PgRow) -> StoreResult<UserRecord> {
-    Ok(UserRecord {
+fn row_to_user(row: &PgRow) -> StoreResult<StoredUser> {
+    let user = UserRecord {
         id: get(row, "id")?,
-        email: get(row, "email")?,
+        email: String::new(),
         name: get(row, "name")?,
         password_hash: get(row, "password_hash")?,
         roles: get(row, "roles")?,
@@ -38,6 +39,11 @@ fn row_to_user(row: &PgRow) -> StoreResult<UserRecord> {
         disabled: get(row, "disabled")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+    };
+    Ok(StoredUser {
+        user,
+        plain: get(row, "email")?,
+        enc: get(row, "email_enc")?,
     })
 }
 
@@ -183,13 +189,18 @@ fn insert_refresh(t: &RefreshRecord) -> PgQuery<'_> {
 #[async_trait]
 impl IdentityStore for PostgresStore {
     async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
+        let crypto = self.crypto.get();
+        let email = seal_email(crypto.as_deref(), u.id, &u.email)?;
         self.insert(
             sqlx::query(
-                "INSERT INTO users (id, email, name, password_hash, roles, tier, kind, disabled, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO users (id, email, email_index, email_enc, name, password_hash, roles, \
+                 tier, kind, disabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(u.id)
-            .bind(&u.email)
+            .bind(email.plain)
+            .bind(email.index)
+            .bind(email.enc)
             .bind(&u.name)
             .bind(&u.password_hash)
             .bind(&u.roles)
@@ -204,31 +215,45 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        self.one(
-            sqlx::query("SELECT * FROM users WHERE id = $1").bind(id),
-            row_to_user,
-        )
-        .await
+        let crypto = self.crypto.get();
+        match self
+            .one(
+                sqlx::query("SELECT * FROM users WHERE id = $1").bind(id),
+                row_to_user,
+            )
+            .await?
+        {
+            Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        self.one(
-            sqlx::query("SELECT * FROM users WHERE email = $1").bind(email),
-            row_to_user,
-        )
-        .await
+        let crypto = self.crypto.get();
+        // With crypto, only the blind index is sent to the database, never the address.
+        let query = match &crypto {
+            Some(c) => sqlx::query("SELECT * FROM users WHERE email_index = $1")
+                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?),
+            None => sqlx::query("SELECT * FROM users WHERE email = $1").bind(email.to_string()),
+        };
+        match self.one(query, row_to_user).await? {
+            Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn users_list(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserRecord>> {
-        self.all(
-            sqlx::query(
-                "SELECT * FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        let rows = self
+            .all(
+                sqlx::query(
+                    "SELECT * FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit)),
+                row_to_user,
             )
-            .bind(after)
-            .bind(i64::from(limit)),
-            row_to_user,
-        )
-        .await
+            .await?;
+        reveal_all(rows, self.crypto.get().as_deref()).await
     }
 
     async fn user_set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> StoreResult<bool> {

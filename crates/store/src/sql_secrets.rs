@@ -301,12 +301,12 @@ macro_rules! sql_secrets {
 }
 
 /// The SQL as PostgreSQL takes it.
-fn pg_sql(sql: &'static str) -> &'static str {
+pub(crate) fn pg_sql(sql: &'static str) -> &'static str {
     sql
 }
 
 /// The SQL as SQLite takes it: `$n` becomes `?n` (SQLite's numbered parameter).
-fn sqlite_sql(sql: &'static str) -> AssertSqlSafe<String> {
+pub(crate) fn sqlite_sql(sql: &'static str) -> AssertSqlSafe<String> {
     AssertSqlSafe(sql.replace('$', "?"))
 }
 

@@ -1,4 +1,5 @@
-//! The embedded durable store: one SQLite file in the data dir, WAL mode, migrations at open.
+//! The embedded durable store: one SQLite file in the data dir, WAL mode, migrations at open,
+//! `secure_delete` on (overwritten and deleted content is zeroed in the file).
 
 use crate::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -42,19 +43,31 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "secrets",
         include_str!("../migrations/sqlite/0006_secrets.sql"),
     ),
+    (
+        7,
+        "email_encryption",
+        include_str!("../migrations/sqlite/0007_email_encryption.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
+    migrator_upto(i64::MAX)
+}
+
+/// The migrations up to `last` (tests start from an older schema with it).
+fn migrator_upto(last: i64) -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS
             .iter()
+            .filter(|(version, _, _)| *version <= last)
             .map(|(version, name, sql)| {
                 Migration::new(
                     *version,
                     (*name).into(),
                     MigrationType::Simple,
                     sql.into_sql_str(),
-                    false,
+                    // 0007 rebuilds `users` with foreign keys off, which needs its own transaction.
+                    *version == 7,
                 )
             })
             .collect(),
@@ -64,6 +77,8 @@ fn migrator() -> Migrator {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// E-mail encryption, once the gateway installs it (see [`crate::field_crypto`]).
+    pub(crate) crypto: crate::field_crypto::CryptoSlot,
 }
 
 impl SqliteStore {
@@ -80,7 +95,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted and overwritten content is zeroed, so a sealed e-mail's former plaintext
+            // (and any other replaced value) does not linger in free space of the file.
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -91,7 +109,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            crypto: Default::default(),
+        })
     }
 
     /// Writes a transactionally consistent copy of the whole database to `path` with
@@ -214,6 +235,115 @@ mod tests {
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
+        let other = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        conformance::identity_suite_encrypted(&other).await;
+    }
+
+    /// Every column of one `users` row as text, read with plain SQL.
+    pub(crate) async fn raw_user_row(pool: &SqlitePool, id: uuid::Uuid) -> String {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        (0..row.len())
+            .map(|i| match row.try_get::<Option<String>, _>(i) {
+                Ok(text) => format!("{text:?}"),
+                Err(_) => format!("{:?}", row.try_get::<Option<i64>, _>(i).unwrap()),
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    #[tokio::test]
+    async fn migration_7_keeps_users_and_their_foreign_keys() {
+        use crate::identity::IdentityStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    SqliteConnectOptions::new()
+                        .filename(&path)
+                        .create_if_missing(true)
+                        .foreign_keys(true),
+                )
+                .await
+                .unwrap();
+            migrator_upto(6).run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO users (id, email, roles, kind, created_at, updated_at) \
+                 VALUES ('0190d6a0-0000-7000-8000-000000000001', 'old@example.com', '[\"admin\"]', 'human', 1, 2)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, kind, created_at, last_seen_at, expires_at, fingerprint) \
+                 VALUES ('s1', '0190d6a0-0000-7000-8000-000000000001', 'token', 1, 1, 9, 'f')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let user = store
+            .user_by_email("old@example.com")
+            .await
+            .unwrap()
+            .expect("the user survives the rebuild");
+        assert_eq!(user.roles, ["admin"]);
+        assert_eq!(user.updated_at, 2);
+        let problems = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert!(problems.is_empty(), "foreign keys still hold");
+        let orphan = sqlx::query(
+            "INSERT INTO sessions (id, user_id, kind, created_at, last_seen_at, expires_at, fingerprint) \
+             VALUES ('s2', 'no-such-user', 'token', 1, 1, 9, 'f')",
+        )
+        .execute(&store.pool)
+        .await;
+        assert!(orphan.is_err(), "sessions still reference users");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1, "foreign keys are back on");
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_encrypts_emails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let pool = store.pool.clone();
+        conformance::email_encryption_suite(&store, &move |id| {
+            let pool = pool.clone();
+            Box::pin(async move { raw_user_row(&pool, id).await })
+        })
+        .await;
+        // Nowhere in the file (WAL checkpointed) is there a sealed address.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in [
+            "annie.zq7x",
+            "bobby.k2m9",
+            "builder-x4",
+            "early.qv3lmz",
+            "early2.pw8kt",
+        ] {
+            assert!(!text.contains(needle), "{needle} is in the database file");
+        }
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! becomes [`StoreError::Conflict`]; refresh-token rotation is one conditional UPDATE, so two
 //! concurrent rotations of the same token cannot both win.
 
+use crate::field_crypto::{StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
     ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
@@ -52,10 +53,10 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row.try_get(col).map_err(query_error)
 }
 
-fn row_to_user(row: &SqliteRow) -> StoreResult<UserRecord> {
-    Ok(UserRecord {
+fn row_to_user(row: &SqliteRow) -> StoreResult<StoredUser> {
+    let user = UserRecord {
         id: uuid(row, "id")?,
-        email: get(row, "email")?,
+        email: String::new(),
         name: get(row, "name")?,
         password_hash: get(row, "password_hash")?,
         roles: list(row, "roles")?,
@@ -65,6 +66,11 @@ fn row_to_user(row: &SqliteRow) -> StoreResult<UserRecord> {
         disabled: get::<i64>(row, "disabled")? != 0,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+    };
+    Ok(StoredUser {
+        user,
+        plain: get(row, "email")?,
+        enc: get(row, "email_enc")?,
     })
 }
 
@@ -165,12 +171,16 @@ impl SqliteStore {
 #[async_trait]
 impl IdentityStore for SqliteStore {
     async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
+        let crypto = self.crypto.get();
+        let email = seal_email(crypto.as_deref(), u.id, &u.email)?;
         sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, roles, tier, kind, disabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, email, email_index, email_enc, name, password_hash, roles, tier, kind, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(u.id.to_string())
-        .bind(&u.email)
+        .bind(email.plain)
+        .bind(email.index)
+        .bind(email.enc)
         .bind(&u.name)
         .bind(&u.password_hash)
         .bind(json_list(&u.roles))
@@ -186,29 +196,43 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        self.one(
-            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.to_string()),
-            row_to_user,
-        )
-        .await
+        let crypto = self.crypto.get();
+        match self
+            .one(
+                sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.to_string()),
+                row_to_user,
+            )
+            .await?
+        {
+            Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        self.one(
-            sqlx::query("SELECT * FROM users WHERE email = ?").bind(email),
-            row_to_user,
-        )
-        .await
+        let crypto = self.crypto.get();
+        // With crypto, only the blind index is sent to the database, never the address.
+        let query = match &crypto {
+            Some(c) => sqlx::query("SELECT * FROM users WHERE email_index = ?")
+                .bind(c.index(crate::field_crypto::EMAIL_INDEX_DOMAIN, email)?),
+            None => sqlx::query("SELECT * FROM users WHERE email = ?").bind(email.to_string()),
+        };
+        match self.one(query, row_to_user).await? {
+            Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn users_list(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserRecord>> {
-        self.all(
-            sqlx::query("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?")
-                .bind(after.map(|a| a.to_string()).unwrap_or_default())
-                .bind(limit as i64),
-            row_to_user,
-        )
-        .await
+        let rows = self
+            .all(
+                sqlx::query("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?")
+                    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                    .bind(limit as i64),
+                row_to_user,
+            )
+            .await?;
+        reveal_all(rows, self.crypto.get().as_deref()).await
     }
 
     async fn user_set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> StoreResult<bool> {
