@@ -272,7 +272,13 @@ fn config_check(args: SourceArgs) -> Result<ExitCode> {
         Environment::Dev => "dev",
         Environment::Production => "production",
     };
-    let problems = checks::problems(&config, env);
+    let mut problems = checks::problems(&config, env);
+    if env == Environment::Production
+        && let Err(e) =
+            palisade_gateway::master_key::from_process_env(true, &config.server.data_dir)
+    {
+        problems.push(e);
+    }
     if problems.is_empty() {
         println!("{name}: OK for {env_name}");
         return Ok(ExitCode::SUCCESS);

@@ -78,10 +78,11 @@ fn production_check_names_each_problem_of_a_dev_config() {
         "plaintext",
         "log.level",
         "allow_credentials",
+        "no master key",
     ] {
         assert!(err.contains(needle), "{needle} not named:\n{err}");
     }
-    assert!(err.contains("5 problem(s)"), "{err}");
+    assert!(err.contains("6 problem(s)"), "{err}");
 
     let out = run(dir.path(), &["config", "check", "--env", "production"]);
     let err = stderr(&out);
@@ -119,22 +120,34 @@ fn production_check_passes_a_proper_production_config() {
         .unwrap()
         .replace("behind_tls_proxy = false", "behind_tls_proxy = true");
     std::fs::write(&path, text).unwrap();
-    let out = run(
-        dir.path(),
-        &[
-            "config",
-            "check",
-            "--config",
-            "palisade.toml",
-            "--env",
-            "production",
-        ],
+    let check = [
+        "config",
+        "check",
+        "--config",
+        "palisade.toml",
+        "--env",
+        "production",
+    ];
+    let out = run(dir.path(), &check);
+    assert!(!out.status.success(), "production needs a master key");
+    assert!(
+        stderr(&out).contains("PALISADE_MASTER_KEY"),
+        "{}",
+        stderr(&out)
     );
+    let master = palisade_core::crypto::MasterKey::generate()
+        .export_base64()
+        .to_string();
+    let out = palisade(dir.path(), &check)
+        .env("PALISADE_MASTER_KEY", &master)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK for production"));
 
     let out = palisade(dir.path(), &["config", "check", "--env", "production"])
         .env("PALISADE_CONFIG", &path)
+        .env("PALISADE_MASTER_KEY", &master)
         .output()
         .unwrap();
     assert!(
