@@ -5,14 +5,13 @@
 use crate::config::Config;
 use palisade_core::clock::SharedClock;
 use palisade_store::redis_hot::{RedisHotState, RedisOptions};
-use palisade_store::redis_limiter::RedisLimiter;
 use palisade_store::{HotState, SharedHotState};
 use std::sync::Arc;
 
 /// The hot state and, when it is shared, the rate limiter that runs on it.
 pub struct HotBackend {
     pub hot: SharedHotState,
-    pub limiter: Option<RedisLimiter>,
+    pub limiter: Option<crate::layers::throttle::SharedLimiter>,
 }
 
 /// Opens `hot_state.url` (or the older `store.hot_url`). A Redis that does not answer a PING
@@ -28,10 +27,10 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
             response_timeout: hs.response_timeout.0,
             ..Default::default()
         };
-        let redis =
-            RedisHotState::connect(url, clock.clone(), options).map_err(|e| e.to_string())?;
+        let redis = RedisHotState::connect(url, clock.clone(), options.clone())
+            .map_err(|e| e.to_string())?;
         redis.ping().await.map_err(|e| e.to_string())?;
-        let limiter = redis.limiter();
+        let limiter = crate::layers::throttle::SharedLimiter::new(url, options, redis.limiter());
         let hot =
             crate::hot_cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
         return Ok(HotBackend {

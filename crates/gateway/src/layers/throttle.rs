@@ -61,10 +61,65 @@ pub struct Throttle {
     clock: SharedClock,
     audit: Arc<AuditLog>,
     /// The shared limiter (Redis) and what its failures become.
-    shared: Option<(
-        palisade_store::redis_limiter::RedisLimiter,
-        BackendErrorMode,
-    )>,
+    shared: Option<(SharedLimiter, BackendErrorMode)>,
+}
+
+/// Where the shared limiter lives. Each worker thread opens its own connection on first use, so
+/// a decision never hops to another thread's connection task; the connection made at start
+/// serves callers outside a runtime.
+#[derive(Debug)]
+pub struct SharedLimiter {
+    url: String,
+    options: palisade_store::redis_hot::RedisOptions,
+    fallback: Arc<palisade_store::redis_limiter::RedisLimiter>,
+    id: u64,
+}
+
+type WorkerLimiters = HashMap<u64, Arc<palisade_store::redis_limiter::RedisLimiter>>;
+
+thread_local! {
+    static WORKER_LIMITERS: std::cell::RefCell<WorkerLimiters> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+impl SharedLimiter {
+    pub fn new(
+        url: &str,
+        options: palisade_store::redis_hot::RedisOptions,
+        fallback: palisade_store::redis_limiter::RedisLimiter,
+    ) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            url: url.to_owned(),
+            options,
+            fallback: Arc::new(fallback),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// This thread's limiter (made on first use inside its runtime), or the one made at start.
+    fn here(&self) -> Arc<palisade_store::redis_limiter::RedisLimiter> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.fallback.clone();
+        }
+        WORKER_LIMITERS.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some(l) = m.get(&self.id) {
+                return l.clone();
+            }
+            match palisade_store::redis_limiter::RedisLimiter::connect(
+                &self.url,
+                self.options.clone(),
+            ) {
+                Ok(l) => {
+                    let l = Arc::new(l);
+                    m.insert(self.id, l.clone());
+                    l
+                }
+                Err(_) => self.fallback.clone(),
+            }
+        })
+    }
 }
 
 pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;
@@ -117,11 +172,7 @@ impl Throttle {
     }
 
     /// Decides on the shared limiter from now on (several replicas, one budget).
-    pub fn with_shared(
-        mut self,
-        limiter: palisade_store::redis_limiter::RedisLimiter,
-        on_error: BackendErrorMode,
-    ) -> Self {
+    pub fn with_shared(mut self, limiter: SharedLimiter, on_error: BackendErrorMode) -> Self {
         self.shared = Some((limiter, on_error));
         self
     }
@@ -140,7 +191,8 @@ impl Throttle {
             let key = who.with_parts(|parts| {
                 palisade_store::redis_limiter::RateKey::derive(rule.name, parts)
             });
-            match shared.decide(&key, rule.algorithm, quota, now).await {
+            let limiter = shared.here();
+            match limiter.decide(&key, rule.algorithm, quota, now).await {
                 Ok(d) => return Ok(Some(d)),
                 Err(e) => {
                     metrics::counter!("palisade_ratelimit_backend_errors_total").increment(1);
