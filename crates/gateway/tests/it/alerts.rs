@@ -245,6 +245,65 @@ async fn an_escalation_rule_can_revoke_the_callers_sessions() {
 }
 
 #[tokio::test]
+async fn an_open_incident_is_raised_one_severity_each_time_its_count_doubles() {
+    let env = Env::start(|c| {
+        c.auth.brute_force.enabled = false;
+        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
+            name: "noisy_logins".into(),
+            event_types: vec!["auth.login_failure".into()],
+            min_risk: None,
+            details: Default::default(),
+            group_by: palisade_gateway::config_alerts::GroupBy::ClientIp,
+            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(3600)),
+            min_count: 2,
+            severity: palisade_core::audit::Risk::Low,
+            actions: vec![palisade_gateway::config_alerts::Action::RaiseSeverity],
+        }];
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    let severity = |expected: &'static str| {
+        let env = &env;
+        let admin = admin.clone();
+        async move {
+            eventually(env, || {
+                let admin = admin.clone();
+                async move {
+                    let body: Value = env
+                        .get_with("/admin/incidents", &admin)
+                        .await
+                        .json()
+                        .await
+                        .unwrap();
+                    let incidents = body["incidents"].as_array().unwrap().clone();
+                    (incidents.len() == 1 && incidents[0]["severity"] == expected)
+                        .then_some(incidents[0].clone())
+                }
+            })
+            .await
+        }
+    };
+    let mut failures = 0;
+    for (upto, expected) in [(2, "low"), (4, "medium"), (8, "high"), (16, "critical")] {
+        while failures < upto {
+            let res = env
+                .post(
+                    "/auth/login",
+                    json!({"email": "nobody@example.com", "password": "not the password 1"}),
+                )
+                .await;
+            assert_eq!(res.status(), 401);
+            failures += 1;
+        }
+        let incident = severity(expected).await;
+        assert_eq!(incident["rule"], "noisy_logins");
+        if expected != "low" {
+            assert_eq!(incident["count"], upto, "raised when the count doubled");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_answer_whose_event_cannot_be_stored_in_time_becomes_503() {
     let env = Env::start(|c| {
         c.store.url = "sqlite:".into();
