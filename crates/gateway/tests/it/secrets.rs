@@ -593,3 +593,69 @@ async fn the_reencryption_job_publishes_its_progress_in_metrics() {
         "the counter is process-wide: at least this run's 5"
     );
 }
+
+/// The alert action `disable_api_key`: a rule on credential reads revokes the key that read.
+#[tokio::test]
+async fn an_alert_rule_can_disable_the_api_key_that_reads_a_credential() {
+    let env = Env::start(|c| {
+        roles(c);
+        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
+            name: "db_password_read".into(),
+            event_types: vec!["credential.access".into()],
+            min_risk: None,
+            details: Default::default(),
+            group_by: palisade_gateway::config_alerts::GroupBy::Resource,
+            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(600)),
+            min_count: 1,
+            severity: palisade_core::audit::Risk::High,
+            actions: vec![palisade_gateway::config_alerts::Action::DisableApiKey],
+        }];
+    })
+    .await;
+    let (_, kim) = signed_in(&env, "kim@example.com", &["member", "secret-writer"]).await;
+    let res = call(
+        &env,
+        "POST",
+        "/auth/api-keys",
+        &kim,
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    let created: Value = res.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    let put = Some(json!({"value": "pw-1"}));
+    let res = call(&env, "PUT", "/v1/secrets/global/db", &kim, put).await;
+    assert_eq!(res.status(), 201);
+    let read = || {
+        env.http
+            .get(env.url("/v1/secrets/global/db"))
+            .header("x-api-key", &key)
+            .send()
+    };
+    assert_eq!(
+        read().await.unwrap().status(),
+        200,
+        "the first read is served"
+    );
+    // The rule fires on that read and revokes the key: the next request with it is refused.
+    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
+    let mut refused = false;
+    for _ in 0..2_000 {
+        trail.flush().await;
+        if read().await.unwrap().status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "the key was disabled by the alert rule");
+    let revoked = events(&env, "apikey.revoked");
+    assert_eq!(
+        revoked.last().unwrap().actor.as_deref(),
+        Some("palisade:alerts")
+    );
+    assert_eq!(
+        revoked.last().unwrap().resource.as_deref(),
+        Some(format!("api_key:{}", created["id"].as_str().unwrap()).as_str())
+    );
+}
