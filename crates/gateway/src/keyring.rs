@@ -279,24 +279,17 @@ impl KeyringService {
         Ok(total)
     }
 
-    /// The re-encryption job: walks every stored secret version and re-encrypts under the primary
-    /// key each one that is not. One run at a time per process.
+    /// The re-encryption job: walks every stored secret version and e-mail address and
+    /// re-encrypts under the primary key each one that is not. One run at a time per process.
     pub async fn reencrypt_all(&self) -> Result<ReencryptReport, KeyringError> {
         let _running = self.job.lock().await;
         self.reload().await?;
         let ring = self.current();
-        let primary = ring.primary_id().to_string();
-        let mut report = ReencryptReport {
-            remaining: self.remaining().await?,
-            ..Default::default()
-        };
-        let gauge = metrics::gauge!("palisade_keyring_reencrypt_remaining");
-        let done_total = metrics::counter!("palisade_keyring_reencrypt_done_total");
-        gauge.set(report.remaining as f64);
-        if report.remaining == 0 {
-            return Ok(report);
+        let mut job = Job::new(&ring, self.remaining().await?);
+        if job.report.remaining == 0 {
+            return Ok(job.report);
         }
-        tracing::info!(remaining = report.remaining, primary = %primary, "re-encryption started");
+        tracing::info!(remaining = job.report.remaining, primary = %job.primary, "re-encryption started");
         let mut after: Option<SecretRef> = None;
         loop {
             let page = self
@@ -306,35 +299,15 @@ impl KeyringService {
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (at, old) in &page {
-                if key_id_of(old) == Some(primary.as_str()) {
-                    continue;
-                }
                 let row_id = secret_row_id(&at.path, at.version);
-                let ctx = secret_context(&row_id);
-                let plain = match ring.decrypt_field(&ctx, old) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(path = %at.path, version = at.version, error = %e,
-                            "re-encryption: a stored value does not decrypt; left as it is");
-                        report.failed += 1;
-                        continue;
-                    }
+                let Some(new) = job.reseal(&secret_context(&row_id), old, &row_id) else {
+                    continue;
                 };
-                let new = ring.encrypt_field(&ctx, &plain);
                 // A false answer: the value changed meanwhile (it was re-encrypted elsewhere).
-                if self.store.secret_replace_ciphertext(at, old, &new).await? {
-                    report.done += 1;
-                    done_total.increment(1);
-                    report.remaining = report.remaining.saturating_sub(1);
-                    gauge.set(report.remaining as f64);
-                }
+                let replaced = self.store.secret_replace_ciphertext(at, old, &new).await?;
+                job.moved(replaced);
             }
-            tracing::info!(
-                done = report.done,
-                failed = report.failed,
-                remaining = report.remaining,
-                "re-encryption progress"
-            );
+            job.log("secrets");
         }
         let mut after = None;
         loop {
@@ -345,48 +318,91 @@ impl KeyringService {
             let Some((last, _)) = page.last() else { break };
             after = Some(*last);
             for (user_id, old) in &page {
-                if key_id_of(old) == Some(primary.as_str()) {
-                    continue;
-                }
                 let row_id = user_id.to_string();
                 let ctx = FieldContext::new(USERS_TABLE, EMAIL_COLUMN, &row_id);
-                let plain = match ring.decrypt_field(&ctx, old) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(user = %user_id, error = %e,
-                            "re-encryption: a stored e-mail does not decrypt; left as it is");
-                        report.failed += 1;
-                        continue;
-                    }
+                let Some(new) = job.reseal(&ctx, old, &row_id) else {
+                    continue;
                 };
-                let new = ring.encrypt_field(&ctx, &plain);
-                if self
+                let replaced = self
                     .store
                     .user_email_replace_ciphertext(*user_id, old, &new)
-                    .await?
-                {
-                    report.done += 1;
-                    done_total.increment(1);
-                    report.remaining = report.remaining.saturating_sub(1);
-                    gauge.set(report.remaining as f64);
-                }
+                    .await?;
+                job.moved(replaced);
             }
-            tracing::info!(
-                done = report.done,
-                failed = report.failed,
-                remaining = report.remaining,
-                "re-encryption progress (e-mails)"
-            );
+            job.log("e-mails");
         }
-        report.remaining = self.remaining().await?;
-        gauge.set(report.remaining as f64);
+        job.report.remaining = self.remaining().await?;
+        job.gauge.set(job.report.remaining as f64);
         tracing::info!(
-            done = report.done,
-            failed = report.failed,
-            remaining = report.remaining,
+            done = job.report.done,
+            failed = job.report.failed,
+            remaining = job.report.remaining,
             "re-encryption finished"
         );
-        Ok(report)
+        Ok(job.report)
+    }
+}
+
+/// One run of the re-encryption job: the keyring it uses, its counts and their metrics.
+struct Job {
+    ring: Arc<Keyring>,
+    primary: String,
+    report: ReencryptReport,
+    gauge: metrics::Gauge,
+    done_total: metrics::Counter,
+}
+
+impl Job {
+    fn new(ring: &Arc<Keyring>, remaining: u64) -> Self {
+        let job = Self {
+            ring: ring.clone(),
+            primary: ring.primary_id().to_string(),
+            report: ReencryptReport {
+                remaining,
+                ..Default::default()
+            },
+            gauge: metrics::gauge!("palisade_keyring_reencrypt_remaining"),
+            done_total: metrics::counter!("palisade_keyring_reencrypt_done_total"),
+        };
+        job.gauge.set(remaining as f64);
+        job
+    }
+
+    /// `old` encrypted again under the primary key; `None` when it already is, or when it does
+    /// not decrypt (counted as failed and left as it is).
+    fn reseal(&mut self, ctx: &FieldContext<'_>, old: &str, row: &str) -> Option<String> {
+        if key_id_of(old) == Some(self.primary.as_str()) {
+            return None;
+        }
+        match self.ring.decrypt_field(ctx, old) {
+            Ok(plain) => Some(self.ring.encrypt_field(ctx, &plain)),
+            Err(e) => {
+                tracing::warn!(table = ctx.table, row, error = %e,
+                    "re-encryption: a stored value does not decrypt; left as it is");
+                self.report.failed += 1;
+                None
+            }
+        }
+    }
+
+    /// Counts a value written back (`replaced`), or skipped because it changed meanwhile.
+    fn moved(&mut self, replaced: bool) {
+        if replaced {
+            self.report.done += 1;
+            self.done_total.increment(1);
+            self.report.remaining = self.report.remaining.saturating_sub(1);
+            self.gauge.set(self.report.remaining as f64);
+        }
+    }
+
+    fn log(&self, what: &str) {
+        tracing::info!(
+            what,
+            done = self.report.done,
+            failed = self.report.failed,
+            remaining = self.report.remaining,
+            "re-encryption progress"
+        );
     }
 }
 
