@@ -120,6 +120,23 @@ pub(crate) fn record(
 }
 
 /// The permission check of the module documentation, with its audit event and 403 on refusal.
+/// The version query parses and the caller holds `permission` for `path` (else the answer).
+#[allow(clippy::too_many_arguments)]
+fn versioned(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    path: &str,
+    q: Result<Query<VersionQuery>, QueryRejection>,
+    permission: &'static str,
+    event: &'static str,
+    action: &'static str,
+) -> Result<VersionQuery, Response> {
+    let q = query(ctx, q)?;
+    allow(state, ctx, caller, path, permission, event, action)?;
+    Ok(q)
+}
+
 fn allow(
     state: &AppState,
     ctx: &Ctx,
@@ -201,45 +218,40 @@ async fn read(
     Path(path): Path<String>,
     q: Result<Query<VersionQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query(&ctx, q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    if let Err(r) = allow(
+    let q = match versioned(
         &state,
         &ctx,
         &caller,
         &path,
+        q,
         perm::READ,
         "credential.access",
         "read",
     ) {
-        return r;
-    }
-    let (outcome, res) = match state.vault.get(&path, q.version).await {
-        Ok(s) => {
-            let res = Json(secret_json(&s)).into_response();
-            record(
-                &state,
-                &ctx,
-                &caller,
-                "credential.access",
-                format!("secret:{path}"),
-                Outcome::Success,
-                serde_json::json!({"action": "read", "version": s.version, "data_key": s.key_id}),
-            );
-            return no_store(res);
-        }
-        Err(e) => (Outcome::Failure, vault_error(&ctx, e)),
+        Ok(q) => q,
+        Err(r) => return r,
     };
+    let (outcome, details, res) = match state.vault.get(&path, q.version).await {
+        Ok(s) => (
+            Outcome::Success,
+            serde_json::json!({"action": "read", "version": s.version, "data_key": s.key_id}),
+            no_store(Json(secret_json(&s)).into_response()),
+        ),
+        Err(e) => {
+            let res = vault_error(&ctx, e);
+            let details = serde_json::json!({"action": "read", "version": q.version, "status": res.status().as_u16()});
+            (Outcome::Failure, details, res)
+        }
+    };
+    let resource = format!("secret:{path}");
     record(
         &state,
         &ctx,
         &caller,
         "credential.access",
-        format!("secret:{path}"),
+        resource,
         outcome,
-        serde_json::json!({"action": "read", "version": q.version, "status": res.status().as_u16()}),
+        details,
     );
     res
 }
@@ -264,48 +276,41 @@ async fn write(
     ) {
         return r;
     }
-    match state
+    let (outcome, details, res) = match state
         .vault
         .put(&path, &value, body.metadata, Some(caller.0.subject.clone()))
         .await
     {
         Ok(s) => {
-            record(
-                &state,
-                &ctx,
-                &caller,
-                "secret.write",
-                format!("secret:{path}"),
-                Outcome::Success,
-                serde_json::json!({"action": "put", "version": s.version, "data_key": s.key_id}),
-            );
             let status = if s.version == 1 {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            no_store(
-                (
-                    status,
-                    Json(serde_json::json!({"path": s.path, "version": s.version})),
-                )
-                    .into_response(),
+            let body = Json(serde_json::json!({"path": s.path, "version": s.version}));
+            (
+                Outcome::Success,
+                serde_json::json!({"action": "put", "version": s.version, "data_key": s.key_id}),
+                no_store((status, body).into_response()),
             )
         }
         Err(e) => {
             let res = vault_error(&ctx, e);
-            record(
-                &state,
-                &ctx,
-                &caller,
-                "secret.write",
-                format!("secret:{path}"),
-                Outcome::Failure,
-                serde_json::json!({"action": "put", "status": res.status().as_u16()}),
-            );
-            res
+            let details = serde_json::json!({"action": "put", "status": res.status().as_u16()});
+            (Outcome::Failure, details, res)
         }
-    }
+    };
+    let resource = format!("secret:{path}");
+    record(
+        &state,
+        &ctx,
+        &caller,
+        "secret.write",
+        resource,
+        outcome,
+        details,
+    );
+    res
 }
 
 async fn remove(
@@ -315,21 +320,19 @@ async fn remove(
     Path(path): Path<String>,
     q: Result<Query<VersionQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query(&ctx, q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    if let Err(r) = allow(
+    let q = match versioned(
         &state,
         &ctx,
         &caller,
         &path,
+        q,
         perm::WRITE,
         "secret.write",
         "delete",
     ) {
-        return r;
-    }
+        Ok(q) => q,
+        Err(r) => return r,
+    };
     let outcome = state.vault.delete(&path, q.version).await;
     finish_change(&state, &ctx, &caller, &path, "delete", outcome)
 }
@@ -349,21 +352,19 @@ async fn undelete(
             "POST is only for /v1/secrets/{path}/undelete?version=n.",
         );
     };
-    let q = match query(&ctx, q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    if let Err(r) = allow(
+    let q = match versioned(
         &state,
         &ctx,
         &caller,
         path,
+        q,
         perm::WRITE,
         "secret.write",
         "undelete",
     ) {
-        return r;
-    }
+        Ok(q) => q,
+        Err(r) => return r,
+    };
     let Some(version) = q.version else {
         return ctx.problem(
             StatusCode::UNPROCESSABLE_ENTITY,
