@@ -472,6 +472,9 @@ impl Writer {
 /// Holds each response until the durable audit events submitted while it was being produced are
 /// committed: a security event is durable before the answer that caused it is sent. Requests
 /// that emitted none (or only events of `audit.async_classes`) pass with two atomic reads.
+/// It sits inside `boundary` and `cors` (no gate outside it records events), so a 503 it answers
+/// instead gets the request id, CORS and security headers, metrics and the access log like any
+/// other answer.
 #[derive(Clone)]
 pub struct DurabilityLayer(pub Option<Arc<AuditTrail>>);
 
@@ -521,9 +524,20 @@ where
         };
         let before = trail.durable_ticket();
         let emits_security_events = is_builtin_api(req.uri().path());
+        let request_id = req
+            .extensions()
+            .get::<crate::layers::RequestMeta>()
+            .map(|m| m.request_id.clone());
         Box::pin(async move {
+            let id = || {
+                request_id
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned()
+            };
             if emits_security_events && !trail.room().await {
-                return Ok(audit_unavailable(None));
+                return Ok(audit_unavailable(&id()));
             }
             let Ok(res) = inner.call(req).await;
             let after = trail.durable_ticket();
@@ -531,7 +545,7 @@ where
                 tracing::error!(
                     "an answer's audit events were not stored in time; answering 503 instead"
                 );
-                return Ok(audit_unavailable(Some(&res)));
+                return Ok(audit_unavailable(&id()));
             }
             Ok(res)
         })
@@ -547,53 +561,16 @@ fn is_builtin_api(path: &str) -> bool {
 }
 
 /// 503 when the trail cannot take or store an answer's events in time: the answer is withheld
-/// (fail closed) and only the request id and the security headers of the original are kept —
-/// never its body, cookies or credentials.
-fn audit_unavailable(original: Option<&crate::layers::Res>) -> crate::layers::Res {
-    const KEPT: &[&str] = &[
-        "x-request-id",
-        "x-content-type-options",
-        "x-frame-options",
-        "referrer-policy",
-        "permissions-policy",
-        "strict-transport-security",
-        "content-security-policy",
-        "access-control-allow-origin",
-        "access-control-allow-credentials",
-        "vary",
-    ];
-    let request_id = original
-        .and_then(|r| r.headers().get("x-request-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+/// (fail closed), never its body, cookies or credentials.
+fn audit_unavailable(request_id: &str) -> crate::layers::Res {
     let mut res = crate::problem::refuse(
         "audit",
         "audit-unavailable",
         http::StatusCode::SERVICE_UNAVAILABLE,
         "The audit trail cannot record this request right now; retry shortly.",
-        &request_id,
+        request_id,
     );
-    let headers = res.headers_mut();
-    match original {
-        Some(o) => {
-            for name in KEPT {
-                if let Some(v) = o.headers().get(*name) {
-                    headers.insert(*name, v.clone());
-                }
-            }
-        }
-        None => {
-            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-                headers.insert("x-request-id", v);
-            }
-            headers.insert(
-                "x-content-type-options",
-                http::HeaderValue::from_static("nosniff"),
-            );
-        }
-    }
-    headers.insert(
+    res.headers_mut().insert(
         http::header::RETRY_AFTER,
         http::HeaderValue::from_static("5"),
     );

@@ -107,14 +107,14 @@ impl Gates {
         };
         let cors = self.cors.clone();
         let service = ServiceBuilder::new()
-            .layer(crate::audit_trail::DurabilityLayer(
-                state.audit.trail().cloned(),
-            ))
             .layer(self.respond.clone())
             .layer(self.boundary.clone())
             .option_layer(
                 cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
             )
+            .layer(crate::audit_trail::DurabilityLayer(
+                state.audit.trail().cloned(),
+            ))
             .option_layer(self.sanitize.clone())
             .layer(self.admission.clone())
             .layer(self.firewall.clone())
