@@ -7,6 +7,8 @@ use crate::identity::Env;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use palisade_core::audit::Risk;
+use palisade_gateway::config_alerts::{Action, AlertRule, GroupBy};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,8 +96,30 @@ async fn next_delivery(r: &mut Receiver) -> (String, Bytes) {
         .expect("receiver open")
 }
 
+/// One alert rule, for tests that replace the shipped ones.
+pub fn rule(
+    name: &str,
+    event_type: &str,
+    group_by: GroupBy,
+    min_count: u64,
+    severity: palisade_core::audit::Risk,
+    actions: Vec<Action>,
+) -> AlertRule {
+    AlertRule {
+        name: name.into(),
+        event_types: vec![event_type.into()],
+        min_risk: None,
+        details: Default::default(),
+        group_by,
+        window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(3600)),
+        min_count,
+        severity,
+        actions,
+    }
+}
+
 /// Polls `check` (committing the trail between tries) until it yields a value.
-async fn eventually<T, F, Fut>(env: &Env, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(env: &Env, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -203,17 +227,14 @@ async fn repeated_failed_logins_open_an_incident_that_signs_a_webhook_and_blocks
 #[tokio::test]
 async fn an_escalation_rule_can_revoke_the_callers_sessions() {
     let env = Env::start(|c| {
-        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
-            name: "escalation_logs_out".into(),
-            event_types: vec!["authz.privilege_escalation_attempt".into()],
-            min_risk: None,
-            details: Default::default(),
-            group_by: palisade_gateway::config_alerts::GroupBy::Actor,
-            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(600)),
-            min_count: 1,
-            severity: palisade_core::audit::Risk::Critical,
-            actions: vec![palisade_gateway::config_alerts::Action::RevokeSessions],
-        }];
+        c.audit.alerts.rules = vec![rule(
+            "escalation_logs_out",
+            "authz.privilege_escalation_attempt",
+            GroupBy::Actor,
+            1,
+            Risk::Critical,
+            vec![Action::RevokeSessions],
+        )];
     })
     .await;
     let admin = env.admin("root@example.com").await;
@@ -248,17 +269,14 @@ async fn an_escalation_rule_can_revoke_the_callers_sessions() {
 async fn an_open_incident_is_raised_one_severity_each_time_its_count_doubles() {
     let env = Env::start(|c| {
         c.auth.brute_force.enabled = false;
-        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
-            name: "noisy_logins".into(),
-            event_types: vec!["auth.login_failure".into()],
-            min_risk: None,
-            details: Default::default(),
-            group_by: palisade_gateway::config_alerts::GroupBy::ClientIp,
-            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(3600)),
-            min_count: 2,
-            severity: palisade_core::audit::Risk::Low,
-            actions: vec![palisade_gateway::config_alerts::Action::RaiseSeverity],
-        }];
+        c.audit.alerts.rules = vec![rule(
+            "noisy_logins",
+            "auth.login_failure",
+            GroupBy::ClientIp,
+            2,
+            Risk::Low,
+            vec![Action::RaiseSeverity],
+        )];
     })
     .await;
     let admin = env.admin("root@example.com").await;

@@ -1,6 +1,6 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
-mod alerts;
+pub mod alerts;
 pub mod audit;
 pub mod authorization;
 mod boundary;

@@ -6,8 +6,10 @@ use crate::authorization::signed_in;
 use crate::common::*;
 use crate::identity::Env;
 use crate::principals::call;
+use palisade_core::audit::Risk;
 use palisade_core::policy::RoleDef;
 use palisade_gateway::config::Config;
+use palisade_gateway::config_alerts::{Action, GroupBy};
 use serde_json::{Value, json};
 
 fn roles(c: &mut Config) {
@@ -599,17 +601,14 @@ async fn the_reencryption_job_publishes_its_progress_in_metrics() {
 async fn an_alert_rule_can_disable_the_api_key_that_reads_a_credential() {
     let env = Env::start(|c| {
         roles(c);
-        c.audit.alerts.rules = vec![palisade_gateway::config_alerts::AlertRule {
-            name: "db_password_read".into(),
-            event_types: vec!["credential.access".into()],
-            min_risk: None,
-            details: Default::default(),
-            group_by: palisade_gateway::config_alerts::GroupBy::Resource,
-            window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(600)),
-            min_count: 1,
-            severity: palisade_core::audit::Risk::High,
-            actions: vec![palisade_gateway::config_alerts::Action::DisableApiKey],
-        }];
+        c.audit.alerts.rules = vec![crate::alerts::rule(
+            "db_password_read",
+            "credential.access",
+            GroupBy::Resource,
+            1,
+            Risk::High,
+            vec![Action::DisableApiKey],
+        )];
     })
     .await;
     let (_, kim) = signed_in(&env, "kim@example.com", &["member", "secret-writer"]).await;
@@ -638,16 +637,10 @@ async fn an_alert_rule_can_disable_the_api_key_that_reads_a_credential() {
         "the first read is served"
     );
     // The rule fires on that read and revokes the key: the next request with it is refused.
-    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
-    let mut refused = false;
-    for _ in 0..2_000 {
-        trail.flush().await;
-        if read().await.unwrap().status() == 401 {
-            refused = true;
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let refused = crate::alerts::eventually(&env, || async {
+        (read().await.unwrap().status() == 401).then_some(true)
+    })
+    .await;
     assert!(refused, "the key was disabled by the alert rule");
     let revoked = events(&env, "apikey.revoked");
     assert_eq!(
