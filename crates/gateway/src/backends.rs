@@ -41,3 +41,49 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
     let hot = palisade_store::open_hot_state(url, clock).map_err(|e| e.to_string())?;
     Ok(HotBackend { hot, limiter: None })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        let mut c = Config::default();
+        c.hot_state.url = Some(url.into());
+        c
+    }
+
+    fn clock() -> SharedClock {
+        Arc::new(palisade_core::clock::SystemClock)
+    }
+
+    #[tokio::test]
+    async fn memory_opens_and_other_schemes_are_refused() {
+        let opened = open_hot(&config("memory:"), clock()).await.ok().unwrap();
+        assert_eq!(opened.hot.backend(), "memory");
+        assert!(opened.limiter.is_none());
+        assert!(open_hot(&config("mysql://x"), clock()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_does_not_answer_is_refused_at_open() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let opened = open_hot(&config(&format!("redis://127.0.0.1:{port}")), clock()).await;
+        assert!(opened.is_err(), "a closed port is an error at start");
+    }
+
+    #[tokio::test]
+    async fn redis_opens_behind_the_replica_cache_with_the_shared_limiter() {
+        let Ok(url) = std::env::var("PALISADE_TEST_REDIS_URL") else {
+            println!("skipped: PALISADE_TEST_REDIS_URL not set");
+            return;
+        };
+        let opened = open_hot(&config(&url), clock()).await.ok().unwrap();
+        assert_eq!(opened.hot.backend(), "redis");
+        assert!(opened.limiter.is_some());
+        opened.hot.ping().await.unwrap();
+    }
+}

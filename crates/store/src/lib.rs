@@ -209,7 +209,8 @@ pub fn sqlite_path(url: &str, data_dir: &std::path::Path) -> Option<std::path::P
     })
 }
 
-/// Opens the hot state a URL names: `memory:`. Redis needs [`open_hot_state_async`].
+/// Opens the hot state a URL names: `memory:`. Redis: `palisade_gateway::backends::open_hot`
+/// (it also wraps it in the replica cache and opens the shared limiter).
 pub fn open_hot_state(
     url: &str,
     clock: palisade_core::clock::SharedClock,
@@ -220,25 +221,4 @@ pub fn open_hot_state(
             "{other:?} (expected \"memory:\")"
         ))),
     }
-}
-
-/// Opens the hot state a URL names: `memory:`, or `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`
-/// / `rediss://…` (TLS) with the default [`redis_hot::RedisOptions`]. A Redis that does not
-/// answer a PING within the options' timeouts is an error here, so a misconfigured gateway
-/// refuses to start rather than refusing every request.
-pub async fn open_hot_state_async(
-    url: &str,
-    clock: palisade_core::clock::SharedClock,
-) -> StoreResult<SharedHotState> {
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let hot =
-            redis_hot::RedisHotState::connect(url, clock, redis_hot::RedisOptions::default())?;
-        hot.ping().await?;
-        return Ok(Arc::new(hot));
-    }
-    open_hot_state(url, clock).map_err(|_| {
-        StoreError::UnsupportedUrl(format!(
-            "{url:?} (expected \"memory:\", \"redis://…\" or \"rediss://…\")"
-        ))
-    })
 }

@@ -4,7 +4,7 @@
 //! `redis-server` is not on PATH). Every test works under its own random key prefix and deletes
 //! its keys at the end.
 
-use palisade_core::clock::{ManualClock, SharedClock};
+use palisade_core::clock::ManualClock;
 use palisade_core::ratelimit::{Algorithm, MemoryLimiter, Quota};
 use palisade_store::redis_hot::{RedisHotState, RedisOptions};
 use palisade_store::redis_limiter::{RateKey, RedisLimiter};
@@ -349,9 +349,6 @@ async fn an_unreachable_redis_fails_every_call_promptly() {
         hot.limiter().decide(&key, Algorithm::Gcra, &quota, 1),
     )
     .await;
-    let clock: SharedClock = clock();
-    let opened = palisade_store::open_hot_state_async(&url, clock).await;
-    assert!(matches!(opened, Err(StoreError::Unavailable(_))));
 }
 
 /// A private `redis-server`; `None` when it is not installed.
@@ -543,23 +540,4 @@ async fn rediss_speaks_tls_and_checks_the_server_certificate() {
     )
     .await;
     server.stop();
-}
-
-#[tokio::test]
-async fn open_hot_state_async_opens_memory_and_redis() {
-    let clock: SharedClock = clock();
-    let memory = palisade_store::open_hot_state_async("memory:", clock.clone())
-        .await
-        .unwrap();
-    assert_eq!(memory.backend(), "memory");
-    assert!(matches!(
-        palisade_store::open_hot_state_async("mysql://x", clock.clone()).await,
-        Err(StoreError::UnsupportedUrl(_))
-    ));
-    let Some(url) = redis_url() else { return };
-    let hot = palisade_store::open_hot_state_async(&url, clock)
-        .await
-        .unwrap();
-    assert_eq!(hot.backend(), "redis");
-    hot.ping().await.unwrap();
 }
