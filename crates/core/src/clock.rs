@@ -13,6 +13,35 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 /// Shared handle to a clock.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// A gate that opens at most once per interval (times from a [`Clock`], in ms): how a cache miss
+/// that an attacker can provoke (a made-up key id) is kept from turning every request into a
+/// store read. Lock-free; when callers race, one of them gets through.
+#[derive(Debug)]
+pub struct AtMostEvery {
+    interval_ms: u64,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl AtMostEvery {
+    pub const fn new(interval_ms: u64) -> Self {
+        Self {
+            interval_ms,
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// True for the first caller once `interval_ms` has passed since the last one let through.
+    pub fn try_pass(&self, now_ms: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= self.interval_ms
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// The operating system's clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -66,5 +95,19 @@ mod tests {
     #[test]
     fn system_clock_is_after_2020() {
         assert!(SystemClock.now_millis() > 1_577_836_800_000);
+    }
+}
+
+#[cfg(test)]
+mod at_most_every_tests {
+    use super::AtMostEvery;
+
+    #[test]
+    fn passes_once_per_interval() {
+        let gate = AtMostEvery::new(1_000);
+        assert!(gate.try_pass(5_000));
+        assert!(!gate.try_pass(5_999));
+        assert!(gate.try_pass(6_000));
+        assert!(!gate.try_pass(6_000));
     }
 }

@@ -81,8 +81,8 @@ pub struct KeyringService {
     clock: SharedClock,
     ring: RwLock<Arc<Keyring>>,
     job: tokio::sync::Mutex<()>,
-    /// When a decrypt last reloaded the keyring for an unknown key id (Unix ms).
-    last_miss_reload: std::sync::atomic::AtomicU64,
+    /// Reloads caused by unknown key ids, at most one per [`MISS_RELOAD_INTERVAL_MS`].
+    miss_reload: palisade_core::clock::AtMostEvery,
 }
 
 /// At most one reload per this many milliseconds is triggered by unknown key ids, so a caller
@@ -112,7 +112,7 @@ impl KeyringService {
             clock,
             ring: RwLock::new(Arc::new(ring)),
             job: tokio::sync::Mutex::new(()),
-            last_miss_reload: std::sync::atomic::AtomicU64::new(0),
+            miss_reload: palisade_core::clock::AtMostEvery::new(MISS_RELOAD_INTERVAL_MS),
         })
     }
 
@@ -162,17 +162,9 @@ impl KeyringService {
         ctx: &FieldContext<'_>,
         text: &str,
     ) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
-        use std::sync::atomic::Ordering;
         match self.current().decrypt_field(ctx, text) {
             Err(e @ CryptoError::UnknownKey { .. }) => {
-                let now = self.clock.now_millis();
-                let last = self.last_miss_reload.load(Ordering::Relaxed);
-                let due = now.saturating_sub(last) >= MISS_RELOAD_INTERVAL_MS
-                    && self
-                        .last_miss_reload
-                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok();
-                if !due {
+                if !self.miss_reload.try_pass(self.clock.now_millis()) {
                     return Err(e.into());
                 }
                 self.reload().await?;

@@ -66,8 +66,9 @@ pub struct Identity {
     pub clock: SharedClock,
     pub audit: Arc<AuditLog>,
     tokens: RwLock<Arc<OwnTokens>>,
-    /// When an unknown kid last made us re-read the signing keys (another replica's new key).
-    kid_reload_at_ms: std::sync::atomic::AtomicU64,
+    /// Re-reads of the signing keys caused by an unknown kid (another replica's new key): at
+    /// most one a second, so forged kids cannot flood the store.
+    kid_reload: palisade_core::clock::AtMostEvery,
     key_wrap: signing::KeyWrap,
     verified: VerifiedCache<Verified>,
     pub api_keys: api_keys::ApiKeys,
@@ -133,7 +134,7 @@ impl Identity {
             invites: invite::InviteKeys::new(&config.secrets.signing_key),
             assertions: assertion::new_cache(),
             tokens: RwLock::new(Arc::new(tokens)),
-            kid_reload_at_ms: std::sync::atomic::AtomicU64::new(0),
+            kid_reload: palisade_core::clock::AtMostEvery::new(1_000),
             key_wrap,
             trusted,
             config: auth,
@@ -166,17 +167,6 @@ impl Identity {
         .await?;
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
-    }
-
-    /// At most one reload a second for unknown kids, so forged kids cannot flood the store.
-    fn may_reload_for_kid(&self, now_ms: u64) -> bool {
-        use std::sync::atomic::Ordering;
-        let last = self.kid_reload_at_ms.load(Ordering::Relaxed);
-        now_ms.saturating_sub(last) >= 1_000
-            && self
-                .kid_reload_at_ms
-                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
     }
 
     /// Adds a signing key and retires the current one (published until its tokens expire).
@@ -322,7 +312,7 @@ impl Identity {
             .ok_or(JwtError::Malformed)?;
         if issuer == own.issuer() {
             let c = match own.verify(token, now_ms / 1000) {
-                Err(JwtError::UnknownKid) if self.may_reload_for_kid(now_ms) => {
+                Err(JwtError::UnknownKid) if self.kid_reload.try_pass(now_ms) => {
                     // Another replica (or the CLI) may have made a key since our last sync.
                     if let Err(e) = self.reload_keys().await {
                         tracing::warn!(error = %e, "cannot reload signing keys");
