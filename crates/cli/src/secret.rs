@@ -111,10 +111,8 @@ impl DataProtection {
     /// Opens the keyring of `store` with the master key from the environment.
     pub async fn open(config: &Config, store: SharedStore) -> Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let production = config.server.env == Environment::Production;
-        let (provider, _) =
-            palisade_gateway::master_key::from_process_env(production, &config.server.data_dir)
-                .map_err(|e| anyhow!("{e}"))?;
+        let provider =
+            palisade_gateway::master_key::provider_of(config).map_err(|e| anyhow!("{e}"))?;
         let keyring = Arc::new(
             KeyringService::open(store.clone(), provider, clock.clone())
                 .await

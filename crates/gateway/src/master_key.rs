@@ -122,9 +122,20 @@ pub fn attach(config: &mut crate::config::Config) -> Result<(), String> {
         return Ok(());
     }
     let production = config.server.env == crate::config::Environment::Production;
-    let (provider, _) = from_process_env(production, &config.server.data_dir)?;
+    let (provider, source) = from_process_env(production, &config.server.data_dir)?;
     config.secrets.master = Some(provider.master_key().map_err(|e| e.to_string())?);
+    tracing::info!(source = ?source, "master key loaded");
     Ok(())
+}
+
+/// The master key [`attach`] resolved, as a provider (the keyring's); resolved from the
+/// environment when nothing was attached.
+pub fn provider_of(config: &crate::config::Config) -> Result<Arc<dyn MasterKeyProvider>, String> {
+    if let Some(master) = &config.secrets.master {
+        return Ok(Arc::new(master.clone()));
+    }
+    let production = config.server.env == crate::config::Environment::Production;
+    from_process_env(production, &config.server.data_dir).map(|(provider, _)| provider)
 }
 
 /// [`resolve`] against the process environment.

@@ -352,16 +352,14 @@ async fn open_vault(
     ),
     StartError,
 > {
-    let production = config.server.env == Environment::Production;
-    let (provider, source) =
-        crate::master_key::from_process_env(production, &config.server.data_dir)
-            .map_err(|e| StartError::Config(vec![e]))?;
+    let provider =
+        crate::master_key::provider_of(config).map_err(|e| StartError::Config(vec![e]))?;
     let keyring = Arc::new(
         crate::keyring::KeyringService::open(store.clone(), provider, clock.clone())
             .await
             .map_err(|e| StartError::Config(vec![format!("keyring: {e}")]))?,
     );
-    tracing::info!(source = ?source, primary = %keyring.current().primary_id(), "keyring loaded");
+    tracing::info!(primary = %keyring.current().primary_id(), "keyring loaded");
     let vault = Arc::new(crate::vault::Vault::new(
         store,
         keyring.clone(),
