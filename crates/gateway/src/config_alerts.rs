@@ -92,11 +92,13 @@ mod risk_lower {
         s.serialize_str(&r.as_str().to_ascii_lowercase())
     }
 
+    pub fn parse<E: serde::de::Error>(s: &str) -> Result<Risk, E> {
+        Risk::parse(s)
+            .ok_or_else(|| E::custom(format!("{s:?} is not one of critical, high, medium, low")))
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Risk, D::Error> {
-        let s = String::deserialize(d)?;
-        Risk::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("{s:?} is not one of critical, high, medium, low"))
-        })
+        parse(&String::deserialize(d)?)
     }
 }
 
@@ -112,12 +114,9 @@ mod risk_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Risk>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            None => Ok(None),
-            Some(s) => Risk::parse(&s).map(Some).ok_or_else(|| {
-                serde::de::Error::custom(format!("{s:?} is not one of critical, high, medium, low"))
-            }),
-        }
+        Option::<String>::deserialize(d)?
+            .map(|s| super::risk_lower::parse(&s))
+            .transpose()
     }
 }
 
