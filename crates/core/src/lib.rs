@@ -14,6 +14,7 @@ pub mod email;
 pub mod fingerprint;
 pub mod jwt;
 pub mod password;
+pub mod path;
 pub mod policy;
 pub mod principal;
 pub mod ratelimit;
