@@ -443,7 +443,16 @@ impl Admin {
         let principal = palisade_gateway::authz::principal_for(store.as_ref(), &who)
             .await?
             .ok_or_else(|| anyhow!("no account or API key {who:?}"))?;
-        let decision = authz.decide(&method.to_ascii_uppercase(), &path, Some(&principal));
+        let routes = palisade_gateway::routes::RouteTable::from_config(&self.config)
+            .map_err(|e| anyhow!("the routes have problems: {e}"))?;
+        let decision = authz.explain(
+            &routes,
+            &self.config.server.path_policy(),
+            None,
+            &method.to_ascii_uppercase(),
+            &path,
+            Some(&principal),
+        );
         let json = palisade_gateway::authz::decision_json(&decision);
         println!(
             "{} {} {}: {} (rule {}): {}",

@@ -436,6 +436,8 @@ struct ExplainQuery {
     who: String,
     method: String,
     path: String,
+    /// The request's host, for routes that name one.
+    host: Option<String>,
 }
 
 /// `GET /admin/policy/explain?as=EMAIL|KEY_ID&method=GET&path=/graphs/g1/nodes`: the decision
@@ -467,9 +469,14 @@ async fn explain(
         }
         Err(e) => return ctx.unavailable(e),
     };
-    let decision = state
-        .authz
-        .decide(&q.method.to_ascii_uppercase(), &q.path, Some(&principal));
+    let decision = state.authz.explain(
+        &state.routes,
+        &state.config.server.path_policy(),
+        q.host.as_deref(),
+        &q.method.to_ascii_uppercase(),
+        &q.path,
+        Some(&principal),
+    );
     Json(crate::authz::decision_json(&decision)).into_response()
 }
 

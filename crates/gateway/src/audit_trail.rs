@@ -523,7 +523,11 @@ where
             return Box::pin(inner.call(req));
         };
         let before = trail.durable_ticket();
-        let emits_security_events = is_builtin_api(req.uri().path());
+        let emits_security_events = req
+            .extensions()
+            .get::<crate::layers::RequestMeta>()
+            .and_then(|m| m.builtin)
+            .is_some_and(crate::builtin::Builtin::records_security_events);
         let request_id = req
             .extensions()
             .get::<crate::layers::RequestMeta>()
@@ -550,14 +554,6 @@ where
             Ok(res)
         })
     }
-}
-
-/// Palisade's own APIs, whose requests record security events (sign-ins, admin actions,
-/// secret reads): under back-pressure they wait for room in the audit queue first.
-fn is_builtin_api(path: &str) -> bool {
-    ["/auth/", "/admin/", "/v1/"]
-        .iter()
-        .any(|p| path.starts_with(p))
 }
 
 /// 503 when the trail cannot take or store an answer's events in time: the answer is withheld

@@ -258,7 +258,14 @@ impl Authorizer {
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
     }
 
-    pub fn decide(&self, method: &str, path: &str, principal: Option<&Principal>) -> Decision {
+    /// Decides a request the route decision gave to route id `route` (`None`: no route).
+    pub fn decide(
+        &self,
+        route: Option<usize>,
+        method: &str,
+        path: &str,
+        principal: Option<&Principal>,
+    ) -> Decision {
         let policies = self.policies();
         let snapshot = self.tenants.snapshot();
         let none: Vec<String> = Vec::new();
@@ -286,7 +293,41 @@ impl Authorizer {
             scopes: principal.map_or(&none, |p| &p.scopes),
             tenants: &directory,
         };
-        policies.decide(method, path, &subject)
+        policies.decide(route, method, path, &subject)
+    }
+
+    /// The decision for a request described by hand (`GET /admin/policy/explain`, `palisade
+    /// policy check`): the same canonical path and route decision a live request gets.
+    pub fn explain(
+        &self,
+        routes: &crate::routes::RouteTable,
+        path_policy: &palisade_core::path::PathPolicy,
+        host: Option<&str>,
+        method: &str,
+        path: &str,
+        principal: Option<&Principal>,
+    ) -> Decision {
+        let path = match palisade_core::path::canonicalize(path, path_policy) {
+            Ok(p) => p,
+            Err(e) => {
+                return Decision::Deny {
+                    rule: "ambiguous-path".into(),
+                    reason: format!("the path is refused before any route: {e}"),
+                    escalation: false,
+                };
+            }
+        };
+        if crate::builtin::Builtin::classify(&path).is_some() {
+            return Decision::Deny {
+                rule: "builtin".into(),
+                reason: "one of Palisade's own endpoints: it checks its own permissions".into(),
+                escalation: false,
+            };
+        }
+        let route = http::Method::from_bytes(method.as_bytes())
+            .ok()
+            .and_then(|m| routes.find(host, &path, &m).route().map(|r| r.id));
+        self.decide(route, method, &path, principal)
     }
 
     /// The answer for a decision that is not `Allow`, with its audit events.
@@ -438,7 +479,15 @@ pub fn reload(state: &crate::state::AppState) -> Result<(), Vec<String>> {
                     .filter(|r| r.name.as_deref() == Some("demo"))
                     .cloned(),
             );
-            let problems = crate::checks::problems(&fresh, state.config.server.env);
+            let mut problems = crate::checks::problems(&fresh, state.config.server.env);
+            match crate::routes::RouteTable::from_config(&fresh) {
+                Ok(table) if table.keys() != state.routes.keys() => problems.push(
+                    "the routes' prefixes, hosts, methods or order changed: restart to apply them"
+                        .into(),
+                ),
+                Ok(_) => {}
+                Err(e) => problems.push(e),
+            }
             if problems.is_empty() {
                 compile(&fresh)
             } else {

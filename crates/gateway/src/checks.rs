@@ -82,17 +82,71 @@ fn check_production(config: &Config, out: &mut Vec<String>) {
     }
 }
 
+/// A route's prefix or pattern must be written as the canonical path it is compared with;
+/// anything else could never match, or would match a spelling no request has.
+fn check_canonical(
+    at: &str,
+    what: &str,
+    path: &str,
+    policy: &palisade_core::path::PathPolicy,
+    out: &mut Vec<String>,
+) {
+    match palisade_core::path::canonicalize(path, policy) {
+        Ok(c) if c == path => {}
+        Ok(c) => out.push(format!(
+            "{at}: {what} {path:?} is not a canonical path; write it as {c:?}"
+        )),
+        Err(e) => out.push(format!(
+            "{at}: {what} {path:?} can never match a request: {e}"
+        )),
+    }
+}
+
 fn check_routes(config: &Config, out: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
+    let path_policy = config.server.path_policy();
     for (i, route) in config.routes.iter().enumerate() {
         let at = format!("routes[{i}] ({})", route.display_name());
         if !route.prefix.starts_with('/') {
             out.push(format!("{at}: prefix must start with '/'"));
+        } else {
+            check_canonical(&at, "prefix", &route.prefix, &path_policy, out);
+            if crate::builtin::Builtin::classify(&route.prefix).is_some() {
+                out.push(format!(
+                    "{at}: prefix {:?} is one of Palisade's own endpoints; requests there never reach this route",
+                    route.prefix
+                ));
+            }
         }
+        if let Some(pattern) = &route.pattern {
+            // Parameters stand for one segment of any canonical value.
+            let literal: Vec<&str> = pattern
+                .split('/')
+                .map(|s| {
+                    if s.starts_with('{') && s.ends_with('}') {
+                        "p"
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            check_canonical(&at, "pattern", &literal.join("/"), &path_policy, out);
+        }
+        let stem = route.prefix.strip_suffix('/').unwrap_or(&route.prefix);
+        let mut methods: Vec<String> = route
+            .methods
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        methods.sort();
         if !seen.insert((
-            route.prefix.clone(),
-            route.host.clone(),
-            route.methods.clone(),
+            if route.case_insensitive {
+                stem.to_ascii_lowercase()
+            } else {
+                stem.to_string()
+            },
+            route.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            methods,
         )) {
             out.push(format!(
                 "{at}: another route has the same prefix, host and methods"

@@ -68,6 +68,35 @@ pub struct ServerConfig {
     pub redirect_http_listen: Option<SocketAddr>,
     /// Start the built-in echo upstream behind `/demo/`. Also on when no routes are configured.
     pub demo: bool,
+    /// An encoded slash `%2F` in a path: `reject` (400 `ambiguous-path`), `decode` (to `/`), or
+    /// `keep` (data inside its segment, for upstreams that never decode it).
+    pub encoded_slash: palisade_core::path::EncodedSlash,
+    /// A `;` path parameter: `reject` (400 `ambiguous-path`) or `keep`.
+    pub path_parameters: palisade_core::path::PathParams,
+    /// Request header names with `_` (other than identity headers, always removed): `drop`,
+    /// `reject` (400) or `keep`.
+    pub underscore_headers: UnderscoreHeaders,
+}
+
+/// What to do with a request header whose name contains `_` (WSGI/CGI servers read `X-A_B` as
+/// `HTTP_X_A_B`, the same as `X-A-B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderscoreHeaders {
+    #[default]
+    Drop,
+    Reject,
+    Keep,
+}
+
+impl ServerConfig {
+    /// How request paths are made canonical.
+    pub fn path_policy(&self) -> palisade_core::path::PathPolicy {
+        palisade_core::path::PathPolicy {
+            encoded_slash: self.encoded_slash,
+            path_params: self.path_parameters,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -83,6 +112,9 @@ impl Default for ServerConfig {
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
             redirect_http_listen: None,
             demo: false,
+            encoded_slash: Default::default(),
+            path_parameters: Default::default(),
+            underscore_headers: UnderscoreHeaders::Drop,
         }
     }
 }
@@ -471,6 +503,9 @@ pub struct RouteConfig {
     pub methods: Vec<String>,
     /// Host this route serves; empty serves any.
     pub host: Option<String>,
+    /// Match the prefix ignoring ASCII case, for upstreams that ignore case (`/API/Admin` is then
+    /// this route too). The upstream still receives the path as sent, canonicalized.
+    pub case_insensitive: bool,
     /// Remove the prefix before forwarding (`/api/x` → `/x`).
     pub strip_prefix: bool,
     /// Overrides `limits.max_body` for this route.

@@ -13,6 +13,7 @@ pub mod audit_trail;
 pub mod auth_api;
 pub mod authz;
 pub mod backends;
+pub mod builtin;
 pub mod checks;
 pub mod config;
 pub mod config_alerts;

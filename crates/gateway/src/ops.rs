@@ -12,7 +12,6 @@ use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
 pub const GATE: &str = "ops";
-pub const PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 pub fn router() -> axum::Router<Arc<AppState>> {
     axum::Router::new()

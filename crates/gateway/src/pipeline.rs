@@ -23,17 +23,6 @@ use tower_http::cors::CorsLayer;
 
 pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 
-/// Paths Palisade answers itself, whatever the routes say.
-pub fn is_builtin_path(path: &str) -> bool {
-    ops::PATHS.contains(&path)
-        || path == crate::auth_api::JWKS_PATH
-        || path.starts_with("/auth/")
-        || path.starts_with("/admin/")
-        || path == "/v1/secrets"
-        || path.starts_with("/v1/secrets/")
-        || path.starts_with("/v1/transit/")
-}
-
 /// The configured gates, built once at start (regexes compiled, headers parsed) and shared by
 /// every worker; each worker puts them in front of its own upstream client.
 #[derive(Clone)]
@@ -69,7 +58,10 @@ impl Gates {
                         .ok_or_else(|| format!("proxy.strip_headers: {h:?} is not a header name"))
                 })
                 .collect::<Result<_, _>>()?,
+            underscore_headers: config.server.underscore_headers,
+            path_policy: config.server.path_policy(),
             routes: state.routes.clone(),
+            audit: state.audit.clone(),
         });
         Ok(Self {
             respond: RespondLayer::new(&config.headers, config.log.access)?,
@@ -178,11 +170,11 @@ impl Service<Req> for RouteService {
     }
 
     fn call(&mut self, req: Req) -> BoxFuture {
-        if is_builtin_path(req.uri().path()) {
+        let meta = req.extensions().get::<RequestMeta>();
+        if meta.is_some_and(|m| m.builtin.is_some()) {
             let router = self.builtin.clone();
             return Box::pin(async move { router.oneshot(req).await });
         }
-        let meta = req.extensions().get::<RequestMeta>();
         match meta.and_then(|m| m.route.clone()) {
             Some(route) => {
                 let mut req = req;

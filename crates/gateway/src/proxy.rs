@@ -561,7 +561,7 @@ mod tests {
             strip_prefix: strip,
             ..Default::default()
         };
-        Route::from_config(&rc, &Config::default()).unwrap()
+        Route::from_config(0, &rc, &Config::default()).unwrap()
     }
 
     #[test]

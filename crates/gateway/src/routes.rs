@@ -1,21 +1,28 @@
-//! The route table: which upstream serves a request. Longest matching prefix wins; a route may
-//! be limited to methods and a host. Built once at start.
+//! The route table: which configured route serves a request, and its upstreams. The decision
+//! itself is [`palisade_core::policy::RouteIndex`] (host, method, canonical path; prefixes at
+//! segment boundaries); the boundary makes it once per request and every later step uses the
+//! route it found, whose `id` is also its policy's id. Built once at start.
 
 use crate::config::{Config, RouteConfig, SecurityHeadersConfig};
 use crate::layers::respond::HeaderSet;
 use crate::metrics::RouteMetrics;
 use http::{Method, Uri};
+use palisade_core::policy::{RouteIndex, RouteKey, RouteMatch as IndexMatch};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One configured route, ready to serve.
 #[derive(Debug)]
 pub struct Route {
+    /// Position in the configuration: the id of its policy.
+    pub id: usize,
     /// Name for metrics and logs; leaked once at start so labels cost no allocation.
     pub name: &'static str,
     pub prefix: String,
     pub host: Option<String>,
     pub methods: Vec<Method>,
+    /// The prefix is matched ignoring ASCII case.
+    pub case_insensitive: bool,
     pub strip_prefix: bool,
     pub max_body: u64,
     pub upstreams: Vec<Uri>,
@@ -36,7 +43,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn from_config(rc: &RouteConfig, config: &Config) -> Result<Self, String> {
+    pub fn from_config(id: usize, rc: &RouteConfig, config: &Config) -> Result<Self, String> {
         let upstreams = rc
             .upstream_urls()
             .into_iter()
@@ -54,6 +61,7 @@ impl Route {
         let headers: SecurityHeadersConfig = config.headers.with(&rc.headers);
         let name: &'static str = Box::leak(rc.display_name().to_string().into_boxed_str());
         Ok(Self {
+            id,
             name,
             metrics: RouteMetrics::new(name),
             prefix: rc.prefix.clone(),
@@ -63,6 +71,7 @@ impl Route {
                 .iter()
                 .filter_map(|m| crate::config::method(m))
                 .collect(),
+            case_insensitive: rc.case_insensitive,
             strip_prefix: rc.strip_prefix,
             max_body: rc.max_body.unwrap_or(config.limits.max_body).0,
             upstreams,
@@ -102,9 +111,9 @@ pub enum RouteMatch {
 }
 
 impl RouteMatch {
-    pub fn route_name(&self) -> Option<&'static str> {
+    pub fn route(&self) -> Option<&Arc<Route>> {
         match self {
-            RouteMatch::Found(r) => Some(r.name),
+            RouteMatch::Found(r) => Some(r),
             _ => None,
         }
     }
@@ -112,49 +121,61 @@ impl RouteMatch {
 
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    /// Sorted by prefix length, longest first.
+    /// By id.
     routes: Vec<Arc<Route>>,
+    index: RouteIndex,
 }
 
 impl RouteTable {
-    pub fn new(mut routes: Vec<Route>) -> Self {
-        routes.sort_by(|a, b| {
-            b.prefix
-                .len()
-                .cmp(&a.prefix.len())
-                .then(b.host.is_some().cmp(&a.host.is_some()))
-        });
+    /// Every `[[routes]]` of `config`, with ids in configuration order.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let routes = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(id, rc)| Route::from_config(id, rc, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(routes))
+    }
+
+    /// Routes whose ids are their positions.
+    pub fn new(routes: Vec<Route>) -> Self {
+        debug_assert!(routes.iter().enumerate().all(|(i, r)| r.id == i));
+        let index = RouteIndex::new(routes.iter().map(Route::key).collect());
         Self {
             routes: routes.into_iter().map(Arc::new).collect(),
+            index,
         }
     }
 
+    /// The one route decision for a request: `host` without port, `path` canonical.
     pub fn find(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch {
-        let mut prefix_seen = false;
-        for route in &self.routes {
-            if !path.starts_with(route.prefix.as_str()) {
-                continue;
-            }
-            if let Some(want) = &route.host
-                && !host.is_some_and(|h| h.eq_ignore_ascii_case(want))
-            {
-                continue;
-            }
-            if !route.methods.is_empty() && !route.methods.contains(method) {
-                prefix_seen = true;
-                continue;
-            }
-            return RouteMatch::Found(route.clone());
-        }
-        if prefix_seen {
-            RouteMatch::MethodNotAllowed
-        } else {
-            RouteMatch::NotFound
+        match self.index.find(host, method.as_str(), path) {
+            IndexMatch::Found(id) => RouteMatch::Found(self.routes[id].clone()),
+            IndexMatch::MethodNotAllowed => RouteMatch::MethodNotAllowed,
+            IndexMatch::NotFound => RouteMatch::NotFound,
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
         self.routes.iter()
+    }
+
+    /// The keys the route decision looks at, by id: a configuration reload may change route
+    /// policies but not these (the table is built once at start).
+    pub fn keys(&self) -> &[RouteKey] {
+        self.index.keys()
+    }
+}
+
+impl Route {
+    fn key(&self) -> RouteKey {
+        RouteKey {
+            prefix: self.prefix.clone(),
+            host: self.host.clone(),
+            methods: self.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+            case_insensitive: self.case_insensitive,
+        }
     }
 }
 
@@ -167,7 +188,8 @@ mod tests {
         RouteTable::new(
             routes
                 .iter()
-                .map(|(prefix, host, methods, up)| {
+                .enumerate()
+                .map(|(id, (prefix, host, methods, up))| {
                     let rc = RouteConfig {
                         prefix: prefix.to_string(),
                         host: host.map(String::from),
@@ -175,7 +197,7 @@ mod tests {
                         upstream: Some(up.to_string()),
                         ..Default::default()
                     };
-                    Route::from_config(&rc, &config).unwrap()
+                    Route::from_config(id, &rc, &config).unwrap()
                 })
                 .collect(),
         )
@@ -241,7 +263,7 @@ mod tests {
             upstreams: vec!["http://a".into(), "http://b".into()],
             ..Default::default()
         };
-        let r = Route::from_config(&rc, &config).unwrap();
+        let r = Route::from_config(0, &rc, &config).unwrap();
         let picks: Vec<String> = (0..4).map(|_| r.pick_upstream().to_string()).collect();
         assert_eq!(picks, ["http://a/", "http://b/", "http://a/", "http://b/"]);
     }

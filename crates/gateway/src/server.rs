@@ -14,7 +14,7 @@ use crate::config::{Config, Environment};
 use crate::layers::ConnInfo;
 use crate::pipeline;
 use crate::proxy::{HyperUpstream, PoolSettings, Upstream};
-use crate::routes::{Route, RouteTable};
+use crate::routes::RouteTable;
 use crate::state::AppState;
 use axum::body::Body;
 use http::{Request, Response, StatusCode, header};
@@ -161,12 +161,7 @@ pub async fn start_with_clock(
         .protect_emails()
         .await
         .map_err(|e| StartError::Config(vec![format!("e-mail encryption: {e}")]))?;
-    let routes = config
-        .routes
-        .iter()
-        .map(|rc| Route::from_config(rc, &config))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartError::Config(vec![e]))?;
+    let routes = RouteTable::from_config(&config).map_err(|e| StartError::Config(vec![e]))?;
     let tls = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
             crate::tls::server_config(cert, key, config.tls.min_version)
@@ -243,7 +238,7 @@ pub async fn start_with_clock(
         config_source: Default::default(),
         keyring,
         vault,
-        routes: Arc::new(RouteTable::new(routes)),
+        routes: Arc::new(routes),
         metrics: crate::metrics::install(),
         config,
     });

@@ -145,6 +145,12 @@ pub const EVENT_TYPES: &[EventType] = &[
     t("ip.blocked", Security, High, "an IP was blocked"),
     t("ip.unblocked", Security, Medium, "an IP block was lifted"),
     t(
+        "request.ambiguous_path",
+        Security,
+        Medium,
+        "a request path that cannot be made unambiguous was refused",
+    ),
+    t(
         "inspect.injection_attempt",
         Security,
         High,

@@ -4,7 +4,7 @@
 //! and allowed by the key's scopes → any required role held. Anything else is denied.
 
 use super::roles::{RoleDef, RoleMatrix};
-use super::routes::{AuthRequirement, RouteIndex, RoutePolicy};
+use super::routes::{AuthRequirement, RoutePolicy};
 use super::{grant_matches, valid_grant, valid_permission};
 
 /// Where tenant roles come from (memberships resolved through parent tenants by the caller).
@@ -45,8 +45,8 @@ pub enum Decision {
 
 #[derive(Debug, Clone)]
 pub struct PolicySet {
+    /// One per configured route, by route id (its position in the configuration).
     routes: Vec<RoutePolicy>,
-    index: RouteIndex,
     matrix: RoleMatrix,
 }
 
@@ -102,11 +102,7 @@ impl PolicySet {
             }
         }
         match matrix {
-            Ok(matrix) if problems.is_empty() => Ok(PolicySet {
-                index: RouteIndex::new(routes.iter().map(|r| r.prefix.as_str())),
-                routes,
-                matrix,
-            }),
+            Ok(matrix) if problems.is_empty() => Ok(PolicySet { routes, matrix }),
             _ => Err(problems),
         }
     }
@@ -115,8 +111,21 @@ impl PolicySet {
         &self.matrix
     }
 
-    pub fn decide(&self, method: &str, path: &str, subject: &Subject) -> Decision {
-        let Some(route) = self.index.find(path).map(|i| &self.routes[i]) else {
+    /// The policies, by route id.
+    pub fn routes(&self) -> &[RoutePolicy] {
+        &self.routes
+    }
+
+    /// Decides a request the route decision ([`super::RouteIndex`]) gave to route `route`
+    /// (`None`: no route serves it, so it is denied).
+    pub fn decide(
+        &self,
+        route: Option<usize>,
+        method: &str,
+        path: &str,
+        subject: &Subject,
+    ) -> Decision {
+        let Some(route) = route.and_then(|i| self.routes.get(i)) else {
             return Decision::Deny {
                 rule: "default".into(),
                 reason: format!("no route allows {method} {path}"),

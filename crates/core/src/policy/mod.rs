@@ -15,7 +15,7 @@ mod routes;
 pub use decide::{Decision, PolicySet, Subject, TenantDirectory};
 pub use grant::{grant_covers, grant_matches, valid_grant, valid_permission};
 pub use roles::{RoleDef, RoleMatrix, default_roles};
-pub use routes::{AuthRequirement, RouteIndex, RoutePolicy};
+pub use routes::{AuthRequirement, RouteIndex, RouteKey, RouteMatch, RoutePolicy};
 
 #[cfg(test)]
 mod tests;

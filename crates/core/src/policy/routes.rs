@@ -1,6 +1,6 @@
-//! Route policies as configured, and the index that finds a path's route: the longest prefix
-//! wins (plain `starts_with`, as the proxy's route table), found by one hash lookup per distinct
-//! prefix length, longest first, instead of a scan over every route.
+//! Route policies as configured, and the one route decision ([`RouteIndex`]): which configured
+//! route serves a request, by host, method and canonical path. The gateway's boundary makes it
+//! once per request; every gate and forward auth use the route it found, by id.
 
 use std::collections::HashMap;
 
@@ -59,34 +59,123 @@ impl RoutePolicy {
     }
 }
 
+/// What the one route decision looks at: a prefix matched at segment boundaries, optionally a
+/// host and a set of methods. Built from `[[routes]]`; the route's id is its position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteKey {
+    pub prefix: String,
+    /// Lowercase host name; `None` serves any host.
+    pub host: Option<String>,
+    /// Uppercase methods; empty accepts any.
+    pub methods: Vec<String>,
+    /// The prefix is compared ignoring ASCII case (for upstreams that ignore case).
+    pub case_insensitive: bool,
+}
+
+/// The outcome of looking a request up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMatch {
+    /// The id (position in the configuration) of the route that serves the request.
+    Found(usize),
+    /// Some route covers the path and host, but none accepts the method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// The one route decision: (host, method, canonical path) → route id. The longest prefix wins;
+/// among routes with the same prefix, one naming the request's host before one serving any host,
+/// then configuration order. A prefix covers a path only at a segment boundary: `/api/admin` and
+/// `/api/admin/` both cover `/api/admin` and `/api/admin/x`, neither covers `/api/administrators`.
+/// One hash lookup per distinct prefix length, longest first.
 #[derive(Debug, Clone, Default)]
 pub struct RouteIndex {
-    /// Distinct prefix lengths, longest first, each with its prefixes.
-    by_length: Vec<(usize, HashMap<String, usize>)>,
+    keys: Vec<RouteKey>,
+    /// Distinct prefix lengths (without the trailing slash), longest first, each with the
+    /// route ids per prefix; case-insensitive prefixes are stored lowercased in `folded`.
+    by_length: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    len: usize,
+    exact: HashMap<String, Vec<usize>>,
+    folded: HashMap<String, Vec<usize>>,
+}
+
+/// A prefix as it is compared: without its trailing slash (the root `/` becomes empty).
+fn stem(prefix: &str) -> &str {
+    prefix.strip_suffix('/').unwrap_or(prefix)
 }
 
 impl RouteIndex {
-    pub fn new<'a>(prefixes: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut groups: HashMap<usize, HashMap<String, usize>> = HashMap::new();
-        for (i, p) in prefixes.into_iter().enumerate() {
-            groups
-                .entry(p.len())
-                .or_default()
-                .entry(p.to_string())
-                .or_insert(i);
+    pub fn new(keys: Vec<RouteKey>) -> Self {
+        let mut buckets: HashMap<usize, Bucket> = HashMap::new();
+        for (id, key) in keys.iter().enumerate() {
+            let stem = stem(&key.prefix);
+            let bucket = buckets.entry(stem.len()).or_insert_with(|| Bucket {
+                len: stem.len(),
+                ..Bucket::default()
+            });
+            let ids = if key.case_insensitive {
+                bucket.folded.entry(stem.to_ascii_lowercase()).or_default()
+            } else {
+                bucket.exact.entry(stem.to_string()).or_default()
+            };
+            ids.push(id);
         }
-        let mut by_length: Vec<_> = groups.into_iter().collect();
-        by_length.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
-        Self { by_length }
+        let mut by_length: Vec<Bucket> = buckets.into_values().collect();
+        by_length.sort_by_key(|b| std::cmp::Reverse(b.len));
+        Self { keys, by_length }
     }
 
-    /// The index (in insertion order) of the longest prefix of `path`.
-    pub fn find(&self, path: &str) -> Option<usize> {
-        self.by_length.iter().find_map(|(len, prefixes)| {
-            path.get(..*len)
-                .and_then(|head| prefixes.get(head))
-                .copied()
-        })
+    pub fn keys(&self) -> &[RouteKey] {
+        &self.keys
+    }
+
+    /// The route serving `method` on `path` (canonical, starting with `/`) for `host` (without
+    /// port; compared ignoring case).
+    pub fn find(&self, host: Option<&str>, method: &str, path: &str) -> RouteMatch {
+        let mut method_refused = false;
+        for bucket in &self.by_length {
+            let Some(head) = path.get(..bucket.len) else {
+                continue;
+            };
+            if path.len() > bucket.len && path.as_bytes()[bucket.len] != b'/' {
+                continue;
+            }
+            let exact = bucket.exact.get(head);
+            let folded = if bucket.folded.is_empty() {
+                None
+            } else {
+                bucket.folded.get(&head.to_ascii_lowercase())
+            };
+            // Routes naming a host before routes serving any host, each in configuration order.
+            for host_specific in [true, false] {
+                let candidates = exact.into_iter().chain(folded).flatten();
+                for &id in candidates {
+                    let key = &self.keys[id];
+                    match &key.host {
+                        Some(want) if host_specific => {
+                            if !host.is_some_and(|h| h.eq_ignore_ascii_case(want)) {
+                                continue;
+                            }
+                        }
+                        None if !host_specific => {}
+                        _ => continue,
+                    }
+                    if !key.methods.is_empty() && !key.methods.iter().any(|m| m == method) {
+                        method_refused = true;
+                        continue;
+                    }
+                    return RouteMatch::Found(id);
+                }
+            }
+        }
+        if method_refused {
+            RouteMatch::MethodNotAllowed
+        } else {
+            RouteMatch::NotFound
+        }
     }
 }
 
@@ -94,19 +183,101 @@ impl RouteIndex {
 mod tests {
     use super::*;
 
+    fn index(keys: &[(&str, Option<&str>, &[&str], bool)]) -> RouteIndex {
+        RouteIndex::new(
+            keys.iter()
+                .map(|(prefix, host, methods, ci)| RouteKey {
+                    prefix: prefix.to_string(),
+                    host: host.map(String::from),
+                    methods: methods.iter().map(|m| m.to_string()).collect(),
+                    case_insensitive: *ci,
+                })
+                .collect(),
+        )
+    }
+
     #[test]
-    fn longest_prefix_wins_and_ties_keep_the_first() {
-        let idx = RouteIndex::new(["/", "/api/", "/api/admin/", "/api/", "/apix"]);
-        assert_eq!(idx.find("/api/admin/users"), Some(2));
-        assert_eq!(idx.find("/api/x"), Some(1));
-        assert_eq!(idx.find("/apixel"), Some(4));
-        assert_eq!(idx.find("/other"), Some(0));
-        assert_eq!(RouteIndex::new(["/api/"]).find("/ap"), None);
+    fn longest_prefix_at_a_segment_boundary_wins() {
+        let idx = index(&[
+            ("/", None, &[], false),
+            ("/api/", None, &[], false),
+            ("/api/admin/", None, &[], false),
+            ("/api/", None, &[], false),
+            ("/apix", None, &[], false),
+            ("/api/reports", None, &[], false),
+        ]);
+        let found = |p| idx.find(None, "GET", p);
+        assert_eq!(found("/api/admin/users"), RouteMatch::Found(2));
         assert_eq!(
-            RouteIndex::new(["/é/"]).find("/\u{e9}x"),
-            None,
+            found("/api/admin"),
+            RouteMatch::Found(2),
+            "the slash is optional"
+        );
+        assert_eq!(found("/api/admin/"), RouteMatch::Found(2));
+        assert_eq!(found("/api/administrators"), RouteMatch::Found(1));
+        assert_eq!(found("/api/x"), RouteMatch::Found(1), "ties keep the first");
+        assert_eq!(found("/api"), RouteMatch::Found(1));
+        assert_eq!(
+            found("/apixel"),
+            RouteMatch::Found(0),
+            "not a segment boundary"
+        );
+        assert_eq!(found("/apix/y"), RouteMatch::Found(4));
+        assert_eq!(found("/api/reports"), RouteMatch::Found(5));
+        assert_eq!(found("/api/reportsx"), RouteMatch::Found(1));
+        assert_eq!(found("/other"), RouteMatch::Found(0));
+        assert_eq!(
+            index(&[("/api/", None, &[], false)]).find(None, "GET", "/ap"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            index(&[("/é/", None, &[], false)]).find(None, "GET", "/\u{e9}x"),
+            RouteMatch::NotFound,
             "no panic mid-character"
         );
+    }
+
+    #[test]
+    fn hosts_and_methods_narrow_a_route() {
+        let idx = index(&[
+            ("/api/", None, &["GET"], false),
+            ("/api/", Some("admin.example.com"), &[], false),
+            ("/api/", None, &["POST"], false),
+        ]);
+        assert_eq!(
+            idx.find(Some("ADMIN.example.com"), "POST", "/api/x"),
+            RouteMatch::Found(1)
+        );
+        assert_eq!(
+            idx.find(Some("admin.example.com"), "GET", "/api/x"),
+            RouteMatch::Found(1)
+        );
+        assert_eq!(
+            idx.find(Some("other"), "GET", "/api/x"),
+            RouteMatch::Found(0)
+        );
+        assert_eq!(idx.find(None, "POST", "/api/x"), RouteMatch::Found(2));
+        assert_eq!(
+            idx.find(None, "DELETE", "/api/x"),
+            RouteMatch::MethodNotAllowed
+        );
+        assert_eq!(idx.find(None, "GET", "/nope"), RouteMatch::NotFound);
+    }
+
+    #[test]
+    fn case_insensitive_prefixes_match_any_case() {
+        let idx = index(&[
+            ("/", None, &[], false),
+            ("/api/admin/", None, &[], true),
+            ("/api/Exact/", None, &[], false),
+        ]);
+        assert_eq!(
+            idx.find(None, "GET", "/API/Admin/users"),
+            RouteMatch::Found(1)
+        );
+        assert_eq!(idx.find(None, "GET", "/api/admin"), RouteMatch::Found(1));
+        assert_eq!(idx.find(None, "GET", "/api/exact/x"), RouteMatch::Found(0));
+        assert_eq!(idx.find(None, "GET", "/api/Exact/x"), RouteMatch::Found(2));
     }
 
     #[test]

@@ -94,6 +94,25 @@ fn policies() -> PolicySet {
     .unwrap()
 }
 
+/// The route decision over the policies' prefixes, then the policy decision, as the gateway
+/// makes them.
+fn decide(set: &PolicySet, method: &str, path: &str, subject: &Subject) -> Decision {
+    let index = RouteIndex::new(
+        set.routes()
+            .iter()
+            .map(|r| RouteKey {
+                prefix: r.prefix.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    );
+    let route = match index.find(None, method, path) {
+        RouteMatch::Found(id) => Some(id),
+        _ => None,
+    };
+    set.decide(route, method, path, subject)
+}
+
 struct Case {
     who: Option<AuthRequirement>,
     roles: &'static [&'static str],
@@ -214,7 +233,7 @@ fn decision_table() {
             scopes: &scopes,
             tenants: &dir,
         };
-        let decision = set.decide(c.method, c.path, &subject);
+        let decision = decide(&set, c.method, c.path, &subject);
         let got = match &decision {
             Decision::Allow { .. } => "allow",
             Decision::Unauthenticated { .. } => "401",
@@ -246,7 +265,7 @@ fn decisions_explain_themselves() {
         scopes: &[],
         tenants: &dir,
     };
-    match set.decide("POST", "/graphs/g1/x", &subject) {
+    match decide(&set, "POST", "/graphs/g1/x", &subject) {
         Decision::Allow {
             rule,
             reason,
@@ -261,7 +280,7 @@ fn decisions_explain_themselves() {
         }
         other => panic!("{other:?}"),
     }
-    match set.decide("POST", "/docs/x", &subject) {
+    match decide(&set, "POST", "/docs/x", &subject) {
         Decision::Deny { rule, reason, .. } => {
             assert_eq!(rule, "docs");
             assert_eq!(reason, "docs.write is not granted");
@@ -305,7 +324,7 @@ proptest! {
             scopes: &[],
             tenants: &dir,
         };
-        let decision = set.decide(method, &path, &subject);
+        let decision = decide(&set, method, &path, &subject);
         let denied = matches!(decision, Decision::Deny { .. });
         prop_assert!(denied, "{:?}", decision);
     }

@@ -201,10 +201,10 @@ where
     fn call(&mut self, req: Req) -> BoxFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if crate::ops::PATHS.contains(&req.uri().path()) {
+        let meta = req.extensions().get::<RequestMeta>();
+        if meta.is_some_and(RequestMeta::is_ops) {
             return Box::pin(inner.call(req));
         }
-        let meta = req.extensions().get::<RequestMeta>();
         let critical = meta
             .and_then(|m| m.route.as_ref())
             .is_some_and(|r| r.critical);

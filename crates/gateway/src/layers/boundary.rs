@@ -1,18 +1,26 @@
 //! The boundary gate: the first check every request meets.
 //!
-//! It gives the request an id, resolves the client IP through trusted proxies, matches the
-//! route, refuses oversized header blocks (431), unknown hosts (400) and declared bodies over
-//! the limit (413), strips identity headers a client could spoof, caps streamed bodies, and
-//! bounds the whole request in time (408 while the body still arrives, 504 after).
+//! It gives the request an id, resolves the client IP through trusted proxies, makes the path
+//! canonical (`palisade_core::path`; an ambiguous one is refused with 400 and an audit event) and
+//! rewrites the request to it, so every later step and the upstream see that one spelling. It
+//! classifies the path as built in or not and makes the one route decision (host, method,
+//! canonical path) that every later gate uses; refuses oversized header blocks (431), unknown
+//! hosts (400) and declared bodies over the limit (413); strips identity headers a client could
+//! spoof, in any spelling (`_` for `-`, any case); caps streamed bodies; and bounds the whole
+//! request in time (408 while the body still arrives, 504 after).
 
 use super::body_limit::{BodyState, LimitedBody};
 use super::{BoxFuture, ConnInfo, Req, RequestMeta, Res};
-use crate::problem::refuse;
+use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::builtin::Builtin;
+use crate::config::UnderscoreHeaders;
+use crate::problem::{refuse, refuse_with};
 use crate::routes::{RouteMatch, RouteTable};
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use http_body::Body as _;
 use palisade_core::client_ip::TrustedProxies;
+use palisade_core::path::{Ambiguous, PathPolicy};
 use palisade_core::request_id;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -24,7 +32,8 @@ pub const GATE: &str = "boundary";
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Headers that carry identity Palisade asserts; a client must never supply them.
+/// Headers that carry identity Palisade asserts; a client must never supply them, in any
+/// spelling: names are compared with `_` read as `-` and case ignored, as WSGI/CGI servers do.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-palisade-";
 pub const IDENTITY_HEADERS: &[&str] = &["x-user-id"];
 
@@ -38,7 +47,11 @@ pub struct BoundaryConfig {
     pub behind_tls_proxy: bool,
     /// Configured extra headers to strip, lowercased.
     pub strip_headers: Vec<HeaderName>,
+    pub underscore_headers: UnderscoreHeaders,
+    pub path_policy: PathPolicy,
     pub routes: Arc<RouteTable>,
+    /// Where refusals of ambiguous paths are recorded.
+    pub audit: Arc<AuditLog>,
 }
 
 impl BoundaryConfig {
@@ -99,7 +112,8 @@ pub fn request_host(req: &Req) -> Option<&str> {
     Some(strip_port(raw))
 }
 
-fn strip_port(host: &str) -> &str {
+/// A host without its port (`[::1]:80` → `[::1]`).
+pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
             .split_once(']')
@@ -127,21 +141,87 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(s).expect("a UUID is a valid header value")
 }
 
-fn strip_identity_headers(req: &mut Req, extra: &[HeaderName]) {
-    let spoofed: Vec<HeaderName> = req
-        .headers()
-        .keys()
-        .filter(|name| {
-            let n = name.as_str();
-            n.starts_with(IDENTITY_HEADER_PREFIX)
-                || IDENTITY_HEADERS.contains(&n)
-                || extra.contains(name)
-        })
-        .cloned()
-        .collect();
-    for name in spoofed {
+/// Is `name` (lowercase, as `http` stores it) an identity header once `_` is read as `-`?
+fn is_identity_header(name: &str, extra: &[HeaderName]) -> bool {
+    let matches = |n: &str| {
+        n.starts_with(IDENTITY_HEADER_PREFIX)
+            || IDENTITY_HEADERS.contains(&n)
+            || extra.iter().any(|e| e.as_str() == n)
+    };
+    if name.contains('_') {
+        matches(&name.replace('_', "-"))
+    } else {
+        matches(name)
+    }
+}
+
+/// Removes identity headers (any spelling) and, by policy, other names with `_`. `Err` when
+/// the policy refuses a name with `_`.
+fn screen_headers(
+    req: &mut Req,
+    extra: &[HeaderName],
+    underscores: UnderscoreHeaders,
+) -> Result<(), ()> {
+    let mut remove: Vec<HeaderName> = Vec::new();
+    for name in req.headers().keys() {
+        let n = name.as_str();
+        if is_identity_header(n, extra) {
+            remove.push(name.clone());
+        } else if n.contains('_') {
+            match underscores {
+                UnderscoreHeaders::Drop => remove.push(name.clone()),
+                UnderscoreHeaders::Reject => return Err(()),
+                UnderscoreHeaders::Keep => {}
+            }
+        }
+    }
+    for name in remove {
         req.headers_mut().remove(&name);
     }
+    Ok(())
+}
+
+/// The path as the client spelled it, on requests whose path the boundary rewrote.
+#[derive(Debug, Clone)]
+pub struct RawPath(pub String);
+
+/// Rewrites the request target to the canonical path, keeping the query as sent.
+fn set_path(req: &mut Req, canonical: &str) {
+    let mut parts = req.uri().clone().into_parts();
+    let target = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical.to_owned(),
+    };
+    // A canonical path is a valid origin-form path by construction.
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(target) {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// 400 for a path that cannot be made unambiguous: names the rule, never echoes the path.
+pub fn ambiguous_path(rule: &Ambiguous, request_id: &str) -> Res {
+    refuse_with(
+        GATE,
+        "ambiguous-path",
+        StatusCode::BAD_REQUEST,
+        format!("The request path is ambiguous: {rule}"),
+        request_id,
+        serde_json::json!({ "rule": rule.rule }),
+    )
+}
+
+/// The audit record of an ambiguous-path refusal.
+pub fn ambiguous_path_event(
+    rule: &Ambiguous,
+    client_ip: std::net::IpAddr,
+    request_id: &str,
+) -> AuditEvent {
+    AuditEvent::new("request.ambiguous_path", Risk::Medium, Outcome::Denied)
+        .from_client(client_ip, request_id)
+        .details(serde_json::json!({ "reason": rule.rule }))
 }
 
 impl<S> Service<Req> for Boundary<S>
@@ -178,13 +258,37 @@ where
         );
         // `behind_tls_proxy` declares that every client reaches us through a TLS terminator.
         let https = tls || config.behind_tls_proxy;
+        let canonical = palisade_core::path::canonicalize(req.uri().path(), &config.path_policy)
+            .map(|c| match c {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(c) => Some(c),
+            });
+        let ambiguity = match canonical {
+            Ok(Some(c)) => {
+                let raw = RawPath(req.uri().path().to_owned());
+                set_path(&mut req, &c);
+                req.extensions_mut().insert(raw);
+                None
+            }
+            Ok(None) => None,
+            Err(rule) => Some(rule),
+        };
         let host = request_host(&req);
-        let (route, method_not_allowed) =
-            match config.routes.find(host, req.uri().path(), req.method()) {
+        let path = req.uri().path();
+        let builtin = if ambiguity.is_none() {
+            Builtin::classify(path)
+        } else {
+            None
+        };
+        let (route, method_not_allowed) = if ambiguity.is_some() || builtin.is_some() {
+            (None, false)
+        } else {
+            match config.routes.find(host, path, req.method()) {
                 RouteMatch::Found(r) => (Some(r), false),
                 RouteMatch::MethodNotAllowed => (None, true),
                 RouteMatch::NotFound => (None, false),
-            };
+            }
+        };
         let max_body = route.as_ref().map_or(config.max_body, |r| r.max_body);
         let peer_is_trusted_proxy = config.trusted_proxies.contains(peer.ip());
         let meta = RequestMeta {
@@ -192,6 +296,7 @@ where
             client_ip,
             https,
             peer_is_trusted_proxy,
+            builtin,
             route,
         };
         // A cheap clone (shared bytes), read as text only when a refusal needs it.
@@ -218,6 +323,11 @@ where
                 "This host name is not served here; check the URL.",
                 as_text(&id),
             ))
+        } else if let Some(rule) = &ambiguity {
+            config
+                .audit
+                .record(ambiguous_path_event(rule, client_ip, as_text(&id)));
+            Some(ambiguous_path(rule, as_text(&id)))
         } else if req.body().size_hint().lower() > max_body {
             Some(refuse(
                 GATE,
@@ -234,6 +344,16 @@ where
                 format!("{} is not allowed on this path.", req.method()),
                 as_text(&id),
             ))
+        } else if screen_headers(&mut req, &config.strip_headers, config.underscore_headers)
+            .is_err()
+        {
+            Some(refuse(
+                GATE,
+                "underscore-header",
+                StatusCode::BAD_REQUEST,
+                "Header names with an underscore are not accepted here; use '-' instead.",
+                as_text(&id),
+            ))
         } else {
             None
         };
@@ -242,7 +362,6 @@ where
             return Box::pin(async move { Ok(res) });
         }
 
-        strip_identity_headers(&mut req, &config.strip_headers);
         req.headers_mut()
             .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
         let body_state = if req.body().is_end_stream() {
@@ -320,7 +439,10 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             behind_tls_proxy: false,
             strip_headers: vec![],
+            underscore_headers: UnderscoreHeaders::Drop,
+            path_policy: PathPolicy::default(),
             routes: Default::default(),
+            audit: Default::default(),
         };
         assert!(c.host_allowed(Some("API.example.com")));
         assert!(c.host_allowed(Some("a.example.org")));
@@ -328,5 +450,25 @@ mod tests {
         assert!(!c.host_allowed(Some("evilexample.org")));
         assert!(!c.host_allowed(Some("api.example.com.evil.net")));
         assert!(!c.host_allowed(None));
+    }
+
+    #[test]
+    fn identity_headers_match_in_any_spelling() {
+        let extra = [HeaderName::from_static("x-tenant")];
+        for name in [
+            "x-palisade-user",
+            "x_palisade_user",
+            "x-palisade_user",
+            "x-user-id",
+            "x_user_id",
+            "x-user_id",
+            "x-tenant",
+            "x_tenant",
+        ] {
+            assert!(is_identity_header(name, &extra), "{name}");
+        }
+        for name in ["x-user", "x-palisadex", "x_request_id", "authorization"] {
+            assert!(!is_identity_header(name, &extra), "{name}");
+        }
     }
 }

@@ -27,7 +27,7 @@ impl Check for Firewall {
             return Ok(());
         };
         // Blocks are enforced even with the brute-force defense off: alert rules place them too.
-        if crate::ops::PATHS.contains(&req.uri().path()) {
+        if meta.is_ops() {
             return Ok(());
         }
         match self.identity.brute.blocked(meta.client_ip).await {

@@ -62,13 +62,21 @@ pub struct RequestMeta {
     pub https: bool,
     /// The socket peer is a trusted proxy, so its `X-Forwarded-For` chain may be passed on.
     pub peer_is_trusted_proxy: bool,
-    /// The configured route the request matched, if any.
+    /// Which of Palisade's own endpoints the (canonical) path is, if any: such a request is
+    /// answered by Palisade and has no `route`.
+    pub builtin: Option<crate::builtin::Builtin>,
+    /// The route the one route decision gave the request, if any.
     pub route: Option<Arc<Route>>,
 }
 
 impl RequestMeta {
     pub fn request_id_str(&self) -> &str {
         self.request_id.to_str().unwrap_or("-")
+    }
+
+    /// `/healthz`, `/readyz`, `/metrics`: never shed, blocked or throttled.
+    pub fn is_ops(&self) -> bool {
+        self.builtin == Some(crate::builtin::Builtin::Ops)
     }
 }
 

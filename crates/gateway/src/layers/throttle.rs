@@ -343,12 +343,15 @@ impl Throttle {
 
 impl Check for Arc<Throttle> {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
-        if !self.enabled || crate::ops::PATHS.contains(&req.uri().path()) {
+        if !self.enabled {
             return Ok(());
         }
         let Some(meta) = req.extensions().get::<RequestMeta>().cloned() else {
             return Ok(());
         };
+        if meta.is_ops() {
+            return Ok(());
+        }
         if self.allow.iter().any(|n| n.contains(&meta.client_ip)) {
             return Ok(());
         }
@@ -417,11 +420,12 @@ impl std::fmt::Display for Caller<'_> {
 
 /// The request's rate-limit category.
 fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta) -> &'a str {
-    match path {
-        "/auth/login" => "auth_login",
-        "/auth/register" => "auth_register",
-        "/auth/refresh" => "auth_refresh",
-        p if p.starts_with("/admin/") => "admin",
+    use crate::builtin::Builtin;
+    match (meta.builtin, path) {
+        (Some(Builtin::Auth), "/auth/login") => "auth_login",
+        (Some(Builtin::Auth), "/auth/register") => "auth_register",
+        (Some(Builtin::Auth), "/auth/refresh") => "auth_refresh",
+        (Some(Builtin::Admin), _) => "admin",
         _ => match meta.route.as_ref().and_then(|r| r.rate_limit.as_deref()) {
             Some(custom) => custom,
             None if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) => "read",
