@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 const EXAMPLE: &str = include_str!("../../../../examples/nginx/auth_request.conf");
 
-struct Nginx(Child);
+pub struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_nginx(dir: &std::path::Path, palisade: &str, upstream: &str) -> (Nginx, u16) {
+pub fn start_nginx(dir: &std::path::Path, palisade: &str, upstream: &str) -> (Nginx, u16) {
     let out = Command::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/ensure-nginx"

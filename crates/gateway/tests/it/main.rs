@@ -7,6 +7,7 @@ mod boundary;
 mod common;
 mod config;
 mod forward_nginx;
+mod hardening;
 pub mod identity;
 mod listener;
 mod principals;
