@@ -39,14 +39,14 @@
 //!    parameter (`..;x`, `.;`), which servlet containers resolve as `..`/`.`, is still refused
 //!    (`dot-segment-parameter`). `%3B` is ordinary encoded data under both policies.
 //! 10. Raw characters outside RFC 3986 `pchar` and `/` (`"` `#` `<` `>` `?` `[` `]` `^` `` ` ``
-//!    `{` `|` `}`) are emitted percent-encoded.
+//!     `{` `|` `}`) are emitted percent-encoded.
 //! 11. Dot segments (`.` and `..`, after rule 3, so `%2e%2E` is `..`) are removed as RFC 3986
-//!    §5.2.4 does (`..` at the root stays at the root; a path ending in a dot segment keeps a
-//!    trailing slash), then repeated slashes are merged. An empty segment counts as a segment for
-//!    `..`, as in RFC 3986 and the WHATWG URL standard: `/a//../b` is `/a/b` (nginx and Go, which
-//!    merge first, would read `/b`; the upstream only ever receives the canonical form, so the
-//!    difference cannot be used to reach another resource). `a..b` and `...` are ordinary.
-//!    A trailing slash is kept.
+//!     §5.2.4 does (`..` at the root stays at the root; a path ending in a dot segment keeps a
+//!     trailing slash), then repeated slashes are merged. An empty segment counts as a segment for
+//!     `..`, as in RFC 3986 and the WHATWG URL standard: `/a//../b` is `/a/b` (nginx and Go, which
+//!     merge first, would read `/b`; the upstream only ever receives the canonical form, so the
+//!     difference cannot be used to reach another resource). `a..b` and `...` are ordinary.
+//!     A trailing slash is kept.
 //!
 //! ASCII case is never folded: `/API/admin` is a different path from `/api/admin`, and a route
 //! whose upstream ignores case says so (see [`prefix_matches`]).
@@ -369,11 +369,10 @@ fn is_canonical(b: &[u8], policy: &PathPolicy) -> bool {
 /// A non-final segment of a canonical path: not empty, not a dot segment, not a dot segment
 /// with a parameter.
 fn segment_is_canonical(seg: &[u8]) -> bool {
-    match seg {
-        [] | [b'.'] | [b'.', b'.'] => false,
-        [b'.', b';', ..] | [b'.', b'.', b';', ..] => false,
-        _ => true,
-    }
+    !matches!(
+        seg,
+        [] | [b'.'] | [b'.', b'.'] | [b'.', b';', ..] | [b'.', b'.', b';', ..]
+    )
 }
 
 /// Whether the two characters at `b[j..]`, read after rule 3 (an encoded hex digit is a hex

@@ -125,7 +125,7 @@ fn a_canonical_path_is_borrowed_and_a_rewritten_one_is_owned() {
         canonicalize("/api//v1", &DEFAULT),
         Ok(Cow::Owned(_))
     ));
-    assert!(matches!(canonicalize("/a%2fb", &DEFAULT), Err(_)));
+    assert!(canonicalize("/a%2fb", &DEFAULT).is_err());
 }
 
 #[test]
