@@ -57,31 +57,54 @@ pub async fn resolve(
 ) -> Result<(), Vec<String>> {
     let data_dir = config.server.data_dir.clone();
     let store_url = config.store.url.clone();
+    let master = config.secrets.master.clone();
     let needs_store = slots(config)
         .iter()
         .any(|(_, v)| v.starts_with(SECRET_SCHEME));
     let vault = if needs_store {
         Some(
-            open_vault(&store_url, &data_dir, env, store)
+            open_vault(&store_url, &data_dir, env, store, master)
                 .await
                 .map_err(|e| vec![e])?,
         )
     } else {
         None
     };
+    resolve_with(config, env, vault.as_ref(), vars).await
+}
+
+/// The `secret://` references in `config`, by config key (`config check` without `--online`
+/// names those it leaves unread).
+pub fn secret_references(config: &mut Config) -> Vec<&'static str> {
+    slots(config)
+        .into_iter()
+        .filter(|(_, v)| v.starts_with(SECRET_SCHEME))
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// [`resolve`] with the secrets store already opened, or without one (`None`): then `secret://`
+/// references are left as they are and only `file:` references are read.
+pub async fn resolve_with(
+    config: &mut Config,
+    env: Environment,
+    vault: Option<&Vault>,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     for (key, value) in slots(config) {
         if !is_reference(value) {
             continue;
         }
         let reference = value.clone();
-        let read = match (reference.strip_prefix(SECRET_SCHEME), &vault) {
+        let read = match (reference.strip_prefix(SECRET_SCHEME), vault) {
             (Some(path), Some(vault)) => vault
                 .get(path, None)
                 .await
                 .map(|s| s.value.expose_secret().to_string())
                 .map_err(|e| e.to_string()),
-            _ => read_file(reference.strip_prefix(FILE_SCHEME).unwrap_or_default()),
+            (Some(_), None) => continue,
+            (None, _) => read_file(reference.strip_prefix(FILE_SCHEME).unwrap_or_default()),
         };
         match read {
             Ok(v) if !v.is_empty() => *value = v,
@@ -118,6 +141,7 @@ async fn open_vault(
     data_dir: &std::path::Path,
     env: Environment,
     store: Option<SharedStore>,
+    master: Option<palisade_core::crypto::MasterKey>,
 ) -> Result<Vault, String> {
     let store = match store {
         Some(s) => s,
@@ -125,9 +149,24 @@ async fn open_vault(
             .await
             .map_err(|e| format!("secret references: store: {e}"))?,
     };
+    // No data key, no secret: say so instead of creating a keyring while only reading.
+    if store
+        .data_keys_list()
+        .await
+        .map_err(|e| format!("secret references: store: {e}"))?
+        .is_empty()
+    {
+        return Err(
+            "secret references: the secrets store holds no secrets (`palisade secret put` first)"
+                .into(),
+        );
+    }
     let clock: SharedClock = Arc::new(SystemClock);
-    let (provider, _) =
-        crate::master_key::from_process_env(env == Environment::Production, data_dir)?;
+    // The key start-up attached (or `config check` found), else the environment's.
+    let provider: Arc<dyn palisade_core::crypto::MasterKeyProvider> = match master {
+        Some(key) => Arc::new(key),
+        None => crate::master_key::from_process_env(env == Environment::Production, data_dir)?.0,
+    };
     let keyring = KeyringService::open(store.clone(), provider, clock.clone())
         .await
         .map_err(|e| format!("secret references: keyring: {e}"))?;
