@@ -9,6 +9,7 @@ mod config;
 mod forward_nginx;
 pub mod identity;
 mod listener;
+mod posture;
 mod principals;
 mod proxy;
 mod ratelimit;
