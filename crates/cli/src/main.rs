@@ -137,7 +137,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// `dev` generates missing secrets and warns; `production` refuses weak or missing
-    /// secrets, plaintext listeners, CORS `*` with credentials and debug logging.
+    /// secrets, plaintext listeners, CORS `*` with credentials, debug logging and routes that
+    /// do not say who may call them (`auth`, and `public = true` for `auth = "none"`).
     #[arg(long, value_enum, global = true)]
     env: Option<EnvArg>,
 }

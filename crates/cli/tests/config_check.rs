@@ -99,7 +99,11 @@ fn production_refuses_open_routes_that_nobody_declared_open() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 
     // Dev only warns about them.
-    let out = palisade(dir.path(), &["config", "check", "--config", "palisade.toml"], &env);
+    let out = palisade(
+        dir.path(),
+        &["config", "check", "--config", "palisade.toml"],
+        &env,
+    );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -127,14 +131,7 @@ fn admin_only_with_auth_none_is_refused_in_every_environment() {
     for env in ["dev", "production"] {
         let out = palisade(
             dir.path(),
-            &[
-                "config",
-                "check",
-                "--config",
-                "palisade.toml",
-                "--env",
-                env,
-            ],
+            &["config", "check", "--config", "palisade.toml", "--env", env],
             &[("PALISADE_MASTER_KEY", key.as_str())],
         );
         let err = stderr(&out);
@@ -243,7 +240,10 @@ fn online_names_a_store_and_a_hot_state_it_cannot_reach() {
     let err = stderr(&out);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("2 problem(s)"), "{err}");
-    assert!(err.contains("store: ") && err.contains("PostgreSQL 127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("store: ") && err.contains("PostgreSQL 127.0.0.1:"),
+        "{err}"
+    );
     assert!(err.contains("hot state redis://127.0.0.1:"), "{err}");
 
     // Without --online nothing is reached, and the check says so.
@@ -262,8 +262,15 @@ fn online_names_a_store_and_a_hot_state_it_cannot_reach() {
     // by the first start, not by the check.
     let out = palisade(dir.path(), &check, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("does not exist yet"), "{}", stderr(&out));
-    assert!(!dir.path().join("palisade-data").exists(), "the check wrote nothing");
+    assert!(
+        stderr(&out).contains("does not exist yet"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("palisade-data").exists(),
+        "the check wrote nothing"
+    );
 }
 
 #[test]
@@ -272,7 +279,9 @@ fn online_passes_for_this_machines_postgres_and_redis_and_reads_secret_reference
         std::env::var("PALISADE_TEST_DATABASE_URL"),
         std::env::var("PALISADE_TEST_REDIS_URL"),
     ) else {
-        println!("skipped: PALISADE_TEST_DATABASE_URL and PALISADE_TEST_REDIS_URL are not both set");
+        println!(
+            "skipped: PALISADE_TEST_DATABASE_URL and PALISADE_TEST_REDIS_URL are not both set"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -350,7 +359,16 @@ fn online_passes_for_this_machines_postgres_and_redis_and_reads_secret_reference
     let other = master_key();
     let wrong: Vec<(&str, &str)> = env
         .iter()
-        .map(|(k, v)| (*k, if *k == "PALISADE_MASTER_KEY" { other.as_str() } else { *v }))
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == "PALISADE_MASTER_KEY" {
+                    other.as_str()
+                } else {
+                    *v
+                },
+            )
+        })
         .collect();
     let out = palisade(dir.path(), &check, &wrong);
     assert!(!out.status.success());

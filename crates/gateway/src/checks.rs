@@ -150,8 +150,13 @@ fn check_gates(config: &Config, out: &mut Vec<String>) {
         out.push(format!("headers: {e}"));
     }
     for (i, route) in config.routes.iter().enumerate() {
-        if let Err(e) = crate::layers::respond::HeaderSet::proxied(&config.headers.with(&route.headers)) {
-            out.push(format!("routes[{i}] ({}): headers: {e}", route.display_name()));
+        if let Err(e) =
+            crate::layers::respond::HeaderSet::proxied(&config.headers.with(&route.headers))
+        {
+            out.push(format!(
+                "routes[{i}] ({}): headers: {e}",
+                route.display_name()
+            ));
         }
     }
     for h in &config.proxy.strip_headers {
@@ -413,7 +418,11 @@ mod tests {
         assert_eq!(problems(&c, Environment::Dev), Vec::<String>::new());
         let warnings = open_route_warnings(&c);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(dev_warnings(&c).iter().any(|w| w.contains("routes[1] (open)")));
+        assert!(
+            dev_warnings(&c)
+                .iter()
+                .any(|w| w.contains("routes[1] (open)"))
+        );
     }
 
     #[test]

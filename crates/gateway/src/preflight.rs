@@ -161,7 +161,11 @@ async fn store_checks(
         // Dev without a key file yet: the first start generates one, which wraps nothing.
         return secret_refs
             .iter()
-            .map(|key| format!("{key}: secret:// references need the master key, and the data dir has none yet"))
+            .map(|key| {
+                format!(
+                    "{key}: secret:// references need the master key, and the data dir has none yet"
+                )
+            })
             .collect();
     };
     if let Err(e) = KeyringService::check(&store, &master).await {

@@ -197,7 +197,10 @@ impl PostgresStore {
 }
 
 /// The connection options `url` and `options` name, and the server (host:port/db) for messages.
-fn connect_options(url: &str, options: &PostgresOptions) -> StoreResult<(PgConnectOptions, String)> {
+fn connect_options(
+    url: &str,
+    options: &PostgresOptions,
+) -> StoreResult<(PgConnectOptions, String)> {
     let mut connect = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::UnsupportedUrl(format!("not a PostgreSQL URL: {e}")))?;
     if connect.get_application_name().is_none() {

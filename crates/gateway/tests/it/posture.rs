@@ -103,5 +103,9 @@ async fn admin_only_refuses_members_and_admits_admins_proxied_and_forwarded() {
     assert_eq!(res.status(), 200);
     assert_eq!(env.up.last().path_and_query, "/api/console/settings");
     assert_eq!(verified(&admin).await.unwrap().status(), 200);
-    assert_eq!(escalations(&env).len(), 2, "an admin's pass is no escalation");
+    assert_eq!(
+        escalations(&env).len(),
+        2,
+        "an admin's pass is no escalation"
+    );
 }
