@@ -62,15 +62,26 @@ pub async fn resolve(
         .iter()
         .any(|(_, v)| v.starts_with(SECRET_SCHEME));
     let vault = if needs_store {
-        Some(
-            open_vault(&store_url, &data_dir, env, store, master)
-                .await
-                .map_err(|e| vec![e])?,
-        )
+        open_vault(&store_url, &data_dir, env, store, master)
+            .await
+            .map_err(|e| vec![e])?
     } else {
         None
     };
-    resolve_with(config, env, vault.as_ref(), vars).await
+    let secrets = match &vault {
+        Some(vault) => Secrets::Store(vault),
+        None => Secrets::Empty,
+    };
+    resolve_with(config, env, secrets, vars).await
+}
+
+/// Where `secret://` references are read from.
+pub enum Secrets<'a> {
+    /// Not read: left as they are (`config check` without `--online`).
+    Unread,
+    /// The store holds no data key, so no secret: each reference is missing.
+    Empty,
+    Store(&'a Vault),
 }
 
 /// The `secret://` references in `config`, by config key (`config check` without `--online`
@@ -83,12 +94,12 @@ pub fn secret_references(config: &mut Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// [`resolve`] with the secrets store already opened, or without one (`None`): then `secret://`
-/// references are left as they are and only `file:` references are read.
+/// [`resolve`] with the secrets store already opened, or without reading `secret://`
+/// references ([`Secrets::Unread`]: only `file:` references are read).
 pub async fn resolve_with(
     config: &mut Config,
     env: Environment,
-    vault: Option<&Vault>,
+    secrets: Secrets<'_>,
     vars: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
@@ -97,13 +108,14 @@ pub async fn resolve_with(
             continue;
         }
         let reference = value.clone();
-        let read = match (reference.strip_prefix(SECRET_SCHEME), vault) {
-            (Some(path), Some(vault)) => vault
+        let read = match (reference.strip_prefix(SECRET_SCHEME), &secrets) {
+            (Some(path), Secrets::Store(vault)) => vault
                 .get(path, None)
                 .await
                 .map(|s| s.value.expose_secret().to_string())
                 .map_err(|e| e.to_string()),
-            (Some(_), None) => continue,
+            (Some(_), Secrets::Empty) => Err("no such secret (the secrets store is empty)".into()),
+            (Some(_), Secrets::Unread) => continue,
             (None, _) => read_file(reference.strip_prefix(FILE_SCHEME).unwrap_or_default()),
         };
         match read {
@@ -142,24 +154,21 @@ async fn open_vault(
     env: Environment,
     store: Option<SharedStore>,
     master: Option<palisade_core::crypto::MasterKey>,
-) -> Result<Vault, String> {
+) -> Result<Option<Vault>, String> {
     let store = match store {
         Some(s) => s,
         None => palisade_store::open_store(store_url, data_dir)
             .await
             .map_err(|e| format!("secret references: store: {e}"))?,
     };
-    // No data key, no secret: say so instead of creating a keyring while only reading.
+    // No data key, no secret: say so rather than create a keyring while only reading.
     if store
         .data_keys_list()
         .await
         .map_err(|e| format!("secret references: store: {e}"))?
         .is_empty()
     {
-        return Err(
-            "secret references: the secrets store holds no secrets (`palisade secret put` first)"
-                .into(),
-        );
+        return Ok(None);
     }
     let clock: SharedClock = Arc::new(SystemClock);
     // The key start-up attached (or `config check` found), else the environment's.
@@ -170,12 +179,12 @@ async fn open_vault(
     let keyring = KeyringService::open(store.clone(), provider, clock.clone())
         .await
         .map_err(|e| format!("secret references: keyring: {e}"))?;
-    Ok(Vault::new(
+    Ok(Some(Vault::new(
         store,
         Arc::new(keyring),
         clock,
         std::time::Duration::ZERO,
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -55,7 +55,9 @@ pub async fn check(
         Err(e) => problems.push(e),
     }
     problems.extend(data_dir_problem(&config.server.data_dir));
-    if let Err(mut refs) = config_refs::resolve_with(&mut config, env, None, vars).await {
+    if let Err(mut refs) =
+        config_refs::resolve_with(&mut config, env, config_refs::Secrets::Unread, vars).await
+    {
         problems.append(&mut refs);
     }
     let secret_refs = config_refs::secret_references(&mut config);
