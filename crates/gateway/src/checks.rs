@@ -1,8 +1,12 @@
 //! Start-up checks: every problem in a configuration, listed at once.
 //!
 //! Some problems make any environment refuse to start (a route without an upstream, CORS `*`
-//! with credentials). `production` adds the rules that protect a real deployment: strong secrets,
-//! TLS, no debug logging.
+//! with credentials, `admin_only` with `auth = "none"`). `production` adds the rules that protect
+//! a real deployment: strong secrets, TLS, no debug logging, and every route saying who may call
+//! it (an explicit `auth`; `auth = "none"` only with `public = true`), which dev only warns about.
+//!
+//! `server::prepare` (serve), a policy reload and `config check` (through [`crate::preflight`])
+//! all call [`problems`].
 
 use crate::config::{self, Config, Environment};
 use palisade_core::secret_strength;
