@@ -137,15 +137,30 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// `dev` generates missing secrets and warns; `production` refuses weak or missing
-    /// secrets, plaintext listeners, CORS `*` with credentials and debug logging.
+    /// secrets, plaintext listeners, CORS `*` with credentials, debug logging and routes that
+    /// do not say who may call them (`auth`, and `public = true` for `auth = "none"`).
     #[arg(long, value_enum, global = true)]
     env: Option<EnvArg>,
 }
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Check a configuration; exits non-zero and lists every problem if it would not start.
-    Check(SourceArgs),
+    /// Check a configuration; exits non-zero and lists every problem `serve` would refuse to
+    /// start on in that environment (configuration, production posture, references, master key
+    /// file, dev secrets, JWKS files). Writes nothing.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Also connect to the configured store (PostgreSQL, or open the SQLite file read-only) and
+    /// hot state (Redis), read secret:// references and check that the master key unwraps the
+    /// keyring. Never creates or migrates a schema: a schema behind the binary is reported as
+    /// what the next start will do.
+    #[arg(long)]
+    online: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -262,8 +277,8 @@ where
     Ok(ExitCode::SUCCESS)
 }
 
-fn config_check(args: SourceArgs) -> Result<ExitCode> {
-    let (config, env, file) = load(&args)?;
+fn config_check(args: CheckArgs) -> Result<ExitCode> {
+    let (config, env, file) = load(&args.source)?;
     let name = file.map_or_else(
         || "the defaults (no config file)".to_string(),
         |f| f.display().to_string(),
@@ -272,19 +287,34 @@ fn config_check(args: SourceArgs) -> Result<ExitCode> {
         Environment::Dev => "dev",
         Environment::Production => "production",
     };
-    let mut problems = checks::problems(&config, env);
-    if env == Environment::Production
-        && let Err(e) =
-            palisade_gateway::master_key::from_process_env(true, &config.server.data_dir)
-    {
-        problems.push(e);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(palisade_gateway::preflight::check(
+        &config,
+        env,
+        args.online,
+        &|name| std::env::var(name).ok(),
+    ));
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
     }
-    if problems.is_empty() {
-        println!("{name}: OK for {env_name}");
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "{name}: OK for {env_name}{}",
+            if args.online { " (online)" } else { "" }
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("{name}: {} problem(s) for {env_name}:", problems.len());
-    for p in &problems {
+    eprintln!(
+        "{name}: {} problem(s) for {env_name}:",
+        report.problems.len()
+    );
+    for p in &report.problems {
         eprintln!("  - {p}");
     }
     Ok(ExitCode::FAILURE)

@@ -1,8 +1,12 @@
 //! Start-up checks: every problem in a configuration, listed at once.
 //!
 //! Some problems make any environment refuse to start (a route without an upstream, CORS `*`
-//! with credentials). `production` adds the rules that protect a real deployment: strong secrets,
-//! TLS, no debug logging.
+//! with credentials, `admin_only` with `auth = "none"`). `production` adds the rules that protect
+//! a real deployment: strong secrets, TLS, no debug logging, and every route saying who may call
+//! it (an explicit `auth`; `auth = "none"` only with `public = true`), which dev only warns about.
+//!
+//! `server::prepare` (serve), a policy reload and `config check` (through [`crate::preflight`])
+//! all call [`problems`].
 
 use crate::config::{self, Config, Environment};
 use palisade_core::secret_strength;
@@ -11,6 +15,8 @@ use palisade_core::secret_strength;
 pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     let mut out = Vec::new();
     check_routes(config, &mut out);
+    check_access(config, env, &mut out);
+    check_gates(config, &mut out);
     check_tls(config, &mut out);
     check_cors(config, &mut out);
     check_log(config, &mut out);
@@ -63,6 +69,11 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
 
 fn check_production(config: &Config, out: &mut Vec<String>) {
     for (name, value) in config.secrets.named() {
+        // A reference is judged once resolved: `serve` and `config check` resolve first, and a
+        // reference that cannot be read is a problem of its own (`config_refs`).
+        if crate::config_refs::is_reference(value) {
+            continue;
+        }
         if let Some(why) = secret_strength::weakness(value) {
             out.push(format!("{name} {why} (generate one with `palisade init`)"));
         }
@@ -189,6 +200,112 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
     }
 }
 
+/// The response headers of the gates and of each route, built by the functions start-up uses,
+/// so a value start-up would refuse is named here first (CORS: [`check_cors`] covers
+/// `cors::layer`'s rules).
+fn check_gates(config: &Config, out: &mut Vec<String>) {
+    if let Err(e) = crate::layers::respond::RespondLayer::new(&config.headers, config.log.access) {
+        out.push(format!("headers: {e}"));
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        if let Err(e) =
+            crate::layers::respond::HeaderSet::proxied(&config.headers.with(&route.headers))
+        {
+            out.push(format!(
+                "routes[{i}] ({}): headers: {e}",
+                route.display_name()
+            ));
+        }
+    }
+    for h in &config.proxy.strip_headers {
+        if config::header_name(h).is_none() {
+            out.push(format!("proxy.strip_headers: {h:?} is not a header name"));
+        }
+    }
+}
+
+/// Who may call each route, as its block says. Contradictions are problems in every
+/// environment; a route left open without a written decision ([`unstated_openness`]) is a
+/// problem in production and a warning in dev ([`open_route_warnings`]).
+fn check_access(config: &Config, env: Environment, out: &mut Vec<String>) {
+    for (i, route) in config.routes.iter().enumerate() {
+        let at = format!("routes[{i}] ({})", route.display_name());
+        out.extend(access_contradictions(route).map(|p| format!("{at}: {p}")));
+        if env == Environment::Production
+            && let Some(why) = unstated_openness(route)
+        {
+            out.push(format!("{at}: {why}"));
+        }
+    }
+}
+
+/// Why a route is open to anyone without its block saying so: no `auth` at all, or
+/// `auth = "none"` without `public = true`. `None` when the route states who may call it.
+pub fn unstated_openness(route: &config::RouteConfig) -> Option<String> {
+    use palisade_core::policy::AuthRequirement;
+    match route.auth {
+        None => Some(
+            "no `auth`: every route must say who may call it (auth = \"any\", \"jwt\", \"api_key\", \"session\", or auth = \"none\" with public = true)".into(),
+        ),
+        Some(AuthRequirement::None) if !route.public => Some(
+            "auth = \"none\" lets anyone call it: add public = true if the route is meant to be open".into(),
+        ),
+        Some(_) => None,
+    }
+}
+
+/// Settings of one route that cannot all hold.
+fn access_contradictions(route: &config::RouteConfig) -> impl Iterator<Item = String> {
+    use palisade_core::policy::AuthRequirement;
+    let open = route.auth == Some(AuthRequirement::None);
+    let mut out = Vec::new();
+    if route.admin_only && open {
+        out.push("admin_only = true with auth = \"none\": an admin-only route needs a credential (auth = \"any\" or a method)".to_string());
+    }
+    if route.public {
+        if let Some(auth) = route.auth.filter(|a| *a != AuthRequirement::None) {
+            out.push(format!(
+                "public = true contradicts auth = \"{}\"",
+                auth.as_str()
+            ));
+        }
+        let asks: Vec<&str> = [
+            ("permission", !route.permission.is_empty()),
+            ("roles", !route.roles.is_empty()),
+            ("resource", route.resource.is_some()),
+            ("tenant_param", route.tenant_param.is_some()),
+            ("admin_only", route.admin_only),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
+        if !asks.is_empty() {
+            out.push(format!(
+                "public = true, but {} ask(s) for a credential: a public route asks nothing of its callers",
+                asks.join(", ")
+            ));
+        }
+    }
+    out.into_iter()
+}
+
+/// Routes left open without a written decision, as warnings (dev; production refuses them).
+pub fn open_route_warnings(config: &Config) -> Vec<String> {
+    config
+        .routes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, route)| {
+            unstated_openness(route).map(|why| {
+                format!(
+                    "routes[{i}] ({}): {why}; production refuses this",
+                    route.display_name()
+                )
+            })
+        })
+        .collect()
+}
+
 fn check_tls(config: &Config, out: &mut Vec<String>) {
     let tls = &config.tls;
     match (&tls.cert, &tls.key) {
@@ -259,6 +376,7 @@ pub fn dev_warnings(config: &Config) -> Vec<String> {
     if config.server.listen.ip().is_unspecified() && !config.served_over_tls() {
         out.push(format!("listening on {} without TLS", config.server.listen));
     }
+    out.extend(open_route_warnings(config));
     out
 }
 
@@ -266,6 +384,7 @@ pub fn dev_warnings(config: &Config) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::RouteConfig;
+    use palisade_core::policy::AuthRequirement;
 
     fn strong() -> Config {
         let mut c = Config::default();
@@ -324,6 +443,86 @@ mod tests {
                 && all.contains("needs `upstream`"),
             "{all}"
         );
+    }
+
+    fn route(name: &str, auth: Option<AuthRequirement>, public: bool) -> RouteConfig {
+        RouteConfig {
+            name: Some(name.into()),
+            prefix: format!("/{name}/"),
+            upstream: Some("http://127.0.0.1:9".into()),
+            auth,
+            public,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn production_refuses_routes_open_without_a_written_decision() {
+        let mut c = strong();
+        c.routes = vec![
+            route("unsaid", None, false),
+            route("open", Some(AuthRequirement::None), false),
+            route("meant", Some(AuthRequirement::None), true),
+            route("signed", Some(AuthRequirement::Jwt), false),
+        ];
+        let p = problems(&c, Environment::Production);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("routes[0] (unsaid): no `auth`"), "{p:?}");
+        assert!(
+            p[1].starts_with("routes[1] (open): auth = \"none\"") && p[1].contains("public = true"),
+            "{p:?}"
+        );
+        // Dev starts, and warns about the same two routes.
+        assert_eq!(problems(&c, Environment::Dev), Vec::<String>::new());
+        let warnings = open_route_warnings(&c);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            dev_warnings(&c)
+                .iter()
+                .any(|w| w.contains("routes[1] (open)"))
+        );
+    }
+
+    #[test]
+    fn contradictory_access_settings_are_refused_everywhere() {
+        let mut c = strong();
+        c.routes = vec![
+            RouteConfig {
+                admin_only: true,
+                ..route("admin-open", Some(AuthRequirement::None), true)
+            },
+            route("public-jwt", Some(AuthRequirement::Jwt), true),
+            RouteConfig {
+                permission: vec!["docs.read".into()],
+                ..route("public-perm", Some(AuthRequirement::None), true)
+            },
+            RouteConfig {
+                admin_only: true,
+                ..route("admin-none", Some(AuthRequirement::None), false)
+            },
+            // admin_only without auth needs a credential all the same: accepted in dev.
+            RouteConfig {
+                admin_only: true,
+                ..route("admin-unsaid", None, false)
+            },
+        ];
+        for env in [Environment::Dev, Environment::Production] {
+            let all = problems(&c, env).join("\n");
+            for needle in [
+                "routes[0] (admin-open): admin_only = true with auth = \"none\"",
+                "routes[0] (admin-open): public = true, but admin_only ask(s)",
+                "routes[1] (public-jwt): public = true contradicts auth = \"jwt\"",
+                "routes[2] (public-perm): public = true, but permission ask(s)",
+                "routes[3] (admin-none): admin_only = true with auth = \"none\"",
+            ] {
+                assert!(all.contains(needle), "{env:?}: {needle} not in\n{all}");
+            }
+            assert_eq!(
+                all.contains("admin-unsaid"),
+                env == Environment::Production,
+                "{all}"
+            );
+        }
     }
 
     #[test]

@@ -512,8 +512,11 @@ pub struct RouteConfig {
     pub max_body: Option<ByteSize>,
     pub headers: SecurityHeadersOverride,
     /// Who may call: `none` (anyone, the default), `any` credential, or only `jwt`, `api_key`,
-    /// `session`.
+    /// `session`. Production refuses a route that does not say (see [`RouteConfig::public`]).
     pub auth: Option<palisade_core::policy::AuthRequirement>,
+    /// Says that `auth = "none"` is meant: anyone may call. Production refuses `auth = "none"`
+    /// without it; it contradicts any other `auth`, permission, role, resource or `admin_only`.
+    pub public: bool,
     /// Permission(s) required, all of them: `"graphs.write"` or a list.
     #[serde(deserialize_with = "one_or_many")]
     pub permission: Vec<String>,
@@ -525,7 +528,9 @@ pub struct RouteConfig {
     pub pattern: Option<String>,
     /// The pattern parameter holding the tenant the caller must have access to.
     pub tenant_param: Option<String>,
-    /// A refusal here is recorded as a privilege-escalation attempt.
+    /// Only callers whose roles administer Palisade (granting `*` or `admin.*`) pass; others get
+    /// 403, recorded as a privilege-escalation attempt. Needs a credential: `auth = "none"` is
+    /// refused.
     pub admin_only: bool,
     /// Rate-limit category (a key of `rate_limit.rules`); default `read` or `write` by method.
     pub rate_limit: Option<String>,

@@ -57,31 +57,66 @@ pub async fn resolve(
 ) -> Result<(), Vec<String>> {
     let data_dir = config.server.data_dir.clone();
     let store_url = config.store.url.clone();
+    let master = config.secrets.master.clone();
     let needs_store = slots(config)
         .iter()
         .any(|(_, v)| v.starts_with(SECRET_SCHEME));
     let vault = if needs_store {
-        Some(
-            open_vault(&store_url, &data_dir, env, store)
-                .await
-                .map_err(|e| vec![e])?,
-        )
+        open_vault(&store_url, &data_dir, env, store, master)
+            .await
+            .map_err(|e| vec![e])?
     } else {
         None
     };
+    let secrets = match &vault {
+        Some(vault) => Secrets::Store(vault),
+        None => Secrets::Empty,
+    };
+    resolve_with(config, env, secrets, vars).await
+}
+
+/// Where `secret://` references are read from.
+pub enum Secrets<'a> {
+    /// Not read: left as they are (`config check` without `--online`).
+    Unread,
+    /// The store holds no data key, so no secret: each reference is missing.
+    Empty,
+    Store(&'a Vault),
+}
+
+/// The `secret://` references in `config`, by config key (`config check` without `--online`
+/// names those it leaves unread).
+pub fn secret_references(config: &mut Config) -> Vec<&'static str> {
+    slots(config)
+        .into_iter()
+        .filter(|(_, v)| v.starts_with(SECRET_SCHEME))
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// [`resolve`] with the secrets store already opened, or without reading `secret://`
+/// references ([`Secrets::Unread`]: only `file:` references are read).
+pub async fn resolve_with(
+    config: &mut Config,
+    env: Environment,
+    secrets: Secrets<'_>,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     for (key, value) in slots(config) {
         if !is_reference(value) {
             continue;
         }
         let reference = value.clone();
-        let read = match (reference.strip_prefix(SECRET_SCHEME), &vault) {
-            (Some(path), Some(vault)) => vault
+        let read = match (reference.strip_prefix(SECRET_SCHEME), &secrets) {
+            (Some(path), Secrets::Store(vault)) => vault
                 .get(path, None)
                 .await
                 .map(|s| s.value.expose_secret().to_string())
                 .map_err(|e| e.to_string()),
-            _ => read_file(reference.strip_prefix(FILE_SCHEME).unwrap_or_default()),
+            (Some(_), Secrets::Empty) => Err("no such secret (the secrets store is empty)".into()),
+            (Some(_), Secrets::Unread) => continue,
+            (None, _) => read_file(reference.strip_prefix(FILE_SCHEME).unwrap_or_default()),
         };
         match read {
             Ok(v) if !v.is_empty() => *value = v,
@@ -118,25 +153,38 @@ async fn open_vault(
     data_dir: &std::path::Path,
     env: Environment,
     store: Option<SharedStore>,
-) -> Result<Vault, String> {
+    master: Option<palisade_core::crypto::MasterKey>,
+) -> Result<Option<Vault>, String> {
     let store = match store {
         Some(s) => s,
         None => palisade_store::open_store(store_url, data_dir)
             .await
             .map_err(|e| format!("secret references: store: {e}"))?,
     };
+    // No data key, no secret: say so rather than create a keyring while only reading.
+    if store
+        .data_keys_list()
+        .await
+        .map_err(|e| format!("secret references: store: {e}"))?
+        .is_empty()
+    {
+        return Ok(None);
+    }
     let clock: SharedClock = Arc::new(SystemClock);
-    let (provider, _) =
-        crate::master_key::from_process_env(env == Environment::Production, data_dir)?;
+    // The key start-up attached (or `config check` found), else the environment's.
+    let provider: Arc<dyn palisade_core::crypto::MasterKeyProvider> = match master {
+        Some(key) => Arc::new(key),
+        None => crate::master_key::from_process_env(env == Environment::Production, data_dir)?.0,
+    };
     let keyring = KeyringService::open(store.clone(), provider, clock.clone())
         .await
         .map_err(|e| format!("secret references: keyring: {e}"))?;
-    Ok(Vault::new(
+    Ok(Some(Vault::new(
         store,
         Arc::new(keyring),
         clock,
         std::time::Duration::ZERO,
-    ))
+    )))
 }
 
 #[cfg(test)]

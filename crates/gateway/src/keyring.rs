@@ -116,6 +116,20 @@ impl KeyringService {
         })
     }
 
+    /// What [`KeyringService::open`] would refuse, creating nothing (`config check --online`):
+    /// the stored data keys must unwrap under `provider`. None stored is fine: the first start
+    /// creates them.
+    pub async fn check(
+        store: &SharedStore,
+        provider: &dyn MasterKeyProvider,
+    ) -> Result<(), KeyringError> {
+        let stored = store.data_keys_list().await?;
+        if !stored.is_empty() {
+            Keyring::load(provider, &stored)?;
+        }
+        Ok(())
+    }
+
     async fn load_or_create(
         store: &SharedStore,
         provider: &dyn MasterKeyProvider,

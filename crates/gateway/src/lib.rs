@@ -35,6 +35,7 @@ pub mod master_key;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod preflight;
 pub mod problem;
 pub mod proxy;
 pub mod resilience;

@@ -29,14 +29,9 @@ pub fn fill_dev_secrets(secrets: &mut SecretsConfig, data_dir: &Path) -> std::io
         return Ok(());
     }
     let path = data_dir.join(DEV_SECRETS_FILE);
-    let stored: SecretsConfig = match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let stored: SecretsConfig = match read_dev_secrets(data_dir)? {
+        Some(stored) => stored,
+        None => {
             let fresh = SecretsConfig {
                 signing_key: generate(),
                 cookie_key: generate(),
@@ -50,7 +45,6 @@ pub fn fill_dev_secrets(secrets: &mut SecretsConfig, data_dir: &Path) -> std::io
             write_private(&path, text.as_bytes())?;
             fresh
         }
-        Err(e) => return Err(e),
     };
     if secrets.signing_key.is_empty() {
         secrets.signing_key = stored.signing_key;
@@ -59,6 +53,23 @@ pub fn fill_dev_secrets(secrets: &mut SecretsConfig, data_dir: &Path) -> std::io
         secrets.cookie_key = stored.cookie_key;
     }
     Ok(())
+}
+
+/// The dev secrets kept in `data_dir/secrets.toml`; `None` when the file does not exist yet.
+/// An unreadable or malformed file is an error naming it (`serve` refuses to start on it, and
+/// `config check` reports it).
+pub fn read_dev_secrets(data_dir: &Path) -> std::io::Result<Option<SecretsConfig>> {
+    let path = data_dir.join(DEV_SECRETS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates `dir` (and missing parents) readable only by its owner (0700) if it does not exist;

@@ -114,6 +114,9 @@ pub async fn start_with_clock(
             name: Some("demo".into()),
             prefix: "/demo/".into(),
             upstream: Some(format!("http://{addr}")),
+            // The built-in echo upstream is open on purpose, and says so (production posture).
+            auth: Some(palisade_core::policy::AuthRequirement::None),
+            public: true,
             ..Default::default()
         });
         Some(addr)

@@ -193,6 +193,29 @@ pub async fn open_store_with(
     )))
 }
 
+/// Reaches the store a URL names as [`open_store_with`] would, without creating, migrating or
+/// writing anything (`palisade config check --online`): `Ok(None)` when it is ready,
+/// `Ok(Some(note))` when the next start would create or migrate it, an error when it cannot be
+/// reached (the start would fail the same way).
+pub async fn probe_store(
+    url: &str,
+    data_dir: &std::path::Path,
+    options: &postgres::PostgresOptions,
+) -> StoreResult<Option<String>> {
+    if url == "memory:" {
+        return Ok(None);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return postgres::PostgresStore::probe(url, options).await;
+    }
+    if let Some(path) = sqlite_path(url, data_dir) {
+        return sqlite::SqliteStore::probe(&path).await;
+    }
+    Err(StoreError::UnsupportedUrl(format!(
+        "{url:?} (expected \"sqlite:\", \"sqlite://PATH\", \"memory:\" or \"postgres://…\")"
+    )))
+}
+
 /// The database file a `sqlite:` URL names (`sqlite:` alone: `palisade.db` in `data_dir`; a
 /// relative path is taken from `data_dir`); `None` for other URLs.
 pub fn sqlite_path(url: &str, data_dir: &std::path::Path) -> Option<std::path::PathBuf> {

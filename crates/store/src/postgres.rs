@@ -143,36 +143,11 @@ impl PostgresStore {
     /// parameters such as `sslmode`, `sslrootcert`, `options`), runs pending migrations under
     /// the advisory lock, then opens the pool.
     pub async fn connect(url: &str, options: &PostgresOptions) -> StoreResult<Self> {
-        let mut connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::UnsupportedUrl(format!("not a PostgreSQL URL: {e}")))?;
-        if connect.get_application_name().is_none() {
-            connect = connect.application_name("palisade");
-        }
-        if let Some(schema) = &options.schema {
-            if !valid_schema(schema) {
-                return Err(StoreError::UnsupportedUrl(format!(
-                    "schema {schema:?}: use lower-case letters, digits and _ (at most 63)"
-                )));
-            }
-            connect = connect.options([("search_path", schema.as_str())]);
-        }
-        let server = format!(
-            "{}:{}/{}",
-            connect.get_host(),
-            connect.get_port(),
-            connect.get_database().unwrap_or(connect.get_username())
-        );
+        let (mut connect, server) = connect_options(url, options)?;
         let unavailable = |e: &dyn std::fmt::Display| {
             StoreError::Unavailable(format!("PostgreSQL {server}: {e}"))
         };
-
-        let conn = tokio::time::timeout(
-            options.connect_timeout,
-            PgConnection::connect_with(&connect),
-        )
-        .await
-        .map_err(|_| unavailable(&"connect timed out"))?
-        .map_err(|e| unavailable(&e))?;
+        let conn = first_connection(&connect, options, &server).await?;
         migrate(conn, options.schema.as_deref()).await?;
 
         if let Some(limit) = options.statement_timeout {
@@ -192,6 +167,74 @@ impl PostgresStore {
             crypto: Default::default(),
         })
     }
+
+    /// Connects as [`PostgresStore::connect`] would, but only reads: `Ok(None)` when the schema
+    /// is up to date, `Ok(Some(what))` when `connect` would create or migrate it (nothing is
+    /// done here), an error when the server cannot be reached or refuses the login.
+    pub async fn probe(url: &str, options: &PostgresOptions) -> StoreResult<Option<String>> {
+        let (connect, server) = connect_options(url, options)?;
+        let mut conn = first_connection(&connect, options, &server).await?;
+        let failed = |e: sqlx::Error| StoreError::Unavailable(format!("PostgreSQL {server}: {e}"));
+        if let Some(schema) = &options.schema {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(failed)?;
+            if !exists {
+                return Ok(Some(format!(
+                    "PostgreSQL {server}: schema {schema:?} does not exist; the first start creates it and applies every migration"
+                )));
+            }
+        }
+        let current = up_to_date(&mut conn, &migrator()).await.map_err(failed)?;
+        let _ = conn.close().await;
+        Ok((!current).then(|| {
+            format!("PostgreSQL {server}: the schema is not up to date; the next start applies the pending migrations")
+        }))
+    }
+}
+
+/// The connection options `url` and `options` name, and the server (host:port/db) for messages.
+fn connect_options(
+    url: &str,
+    options: &PostgresOptions,
+) -> StoreResult<(PgConnectOptions, String)> {
+    let mut connect = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::UnsupportedUrl(format!("not a PostgreSQL URL: {e}")))?;
+    if connect.get_application_name().is_none() {
+        connect = connect.application_name("palisade");
+    }
+    if let Some(schema) = &options.schema {
+        if !valid_schema(schema) {
+            return Err(StoreError::UnsupportedUrl(format!(
+                "schema {schema:?}: use lower-case letters, digits and _ (at most 63)"
+            )));
+        }
+        connect = connect.options([("search_path", schema.as_str())]);
+    }
+    let server = format!(
+        "{}:{}/{}",
+        connect.get_host(),
+        connect.get_port(),
+        connect.get_database().unwrap_or(connect.get_username())
+    );
+    Ok((connect, server))
+}
+
+/// One connection, within `options.connect_timeout`.
+async fn first_connection(
+    connect: &PgConnectOptions,
+    options: &PostgresOptions,
+    server: &str,
+) -> StoreResult<PgConnection> {
+    let unavailable =
+        |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("PostgreSQL {server}: {e}"));
+    tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(connect))
+        .await
+        .map_err(|_| unavailable(&"connect timed out"))?
+        .map_err(|e| unavailable(&e))
 }
 
 /// Creates the schema if asked and applies pending migrations, all under the advisory lock held

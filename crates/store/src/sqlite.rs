@@ -115,6 +115,51 @@ impl SqliteStore {
         })
     }
 
+    /// Opens the database file read-only, as [`SqliteStore::open`] would find it, changing
+    /// nothing: `Ok(None)` when every migration is applied, `Ok(Some(what))` when `open` would
+    /// create the file or migrate it, an error when the file cannot be opened as a database.
+    pub async fn probe(path: &Path) -> StoreResult<Option<String>> {
+        use sqlx::Connection;
+        if !path.exists() {
+            return Ok(Some(format!(
+                "{} does not exist yet; the first start creates it",
+                path.display()
+            )));
+        }
+        let cannot = |e: sqlx::Error| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .map_err(cannot)?;
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(cannot)?;
+        let applied: i64 = match table {
+            Some(_) => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(cannot)?,
+            None => 0,
+        };
+        let _ = conn.close().await;
+        Ok((applied < MIGRATIONS.len() as i64).then(|| {
+            format!(
+                "{}: {} of {} migrations applied; the next start applies the rest",
+                path.display(),
+                applied,
+                MIGRATIONS.len()
+            )
+        }))
+    }
+
     /// Writes a transactionally consistent copy of the whole database to `path` with
     /// `VACUUM INTO`: one read transaction, so writers (a running gateway) carry on and the copy
     /// holds every committed transaction up to its start and nothing after. `path` must not

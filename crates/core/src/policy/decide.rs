@@ -2,10 +2,15 @@
 //! resource-level grants, then the caller's own roles; on a tenant route a caller with no
 //! membership keeps only administrator roles) → every required permission granted by those roles
 //! and allowed by the key's scopes → any required role held. Anything else is denied.
+//!
+//! `admin_only` restricts, it does not only label: such a route needs a credential whatever its
+//! `auth`, and only a caller that administers Palisade (its own roles grant `*` or `admin.*`, see
+//! [`RoleMatrix::is_admin_role`], and a key's scopes still cover `admin.*`) gets past it; anyone
+//! else is refused as a privilege-escalation attempt before the route's other rules are read.
 
 use super::roles::{RoleDef, RoleMatrix};
 use super::routes::{AuthRequirement, RoutePolicy};
-use super::{grant_matches, valid_grant, valid_permission};
+use super::{grant_covers, grant_matches, valid_grant, valid_permission};
 
 /// Where tenant roles come from (memberships resolved through parent tenants by the caller).
 pub trait TenantDirectory {
@@ -136,6 +141,13 @@ impl PolicySet {
         if let Some(why) = self.unauthenticated(route, subject) {
             return Decision::Unauthenticated { rule, reason: why };
         }
+        if route.admin_only && !self.administers(subject) {
+            return self.deny(
+                route,
+                subject,
+                "the route is for administrators only".into(),
+            );
+        }
         let mut required: Vec<String> = route.permissions.clone();
         if let Some(res) = &route.resource {
             required.push(format!(
@@ -146,7 +158,11 @@ impl PolicySet {
         if required.is_empty() && route.roles.is_empty() {
             return Decision::Allow {
                 rule,
-                reason: "the route requires no permission".into(),
+                reason: if route.admin_only {
+                    "an administrator on an admin-only route".into()
+                } else {
+                    "the route requires no permission".into()
+                },
                 tenant: None,
             };
         }
@@ -212,6 +228,7 @@ impl PolicySet {
 
     fn unauthenticated(&self, route: &RoutePolicy, subject: &Subject) -> Option<String> {
         let needs_someone = route.auth != AuthRequirement::None
+            || route.admin_only
             || !route.permissions.is_empty()
             || route.resource.is_some()
             || !route.roles.is_empty();
@@ -265,12 +282,19 @@ impl PolicySet {
         }
     }
 
+    /// Does the caller administer Palisade: one of its own roles (not a tenant membership)
+    /// grants `*` or `admin.*`, and its key's scopes, if any, still cover `admin.*`.
+    fn administers(&self, subject: &Subject) -> bool {
+        subject.roles.iter().any(|r| self.matrix.is_admin_role(r))
+            && (subject.scopes.is_empty()
+                || subject.scopes.iter().any(|s| grant_covers(s, "admin.*")))
+    }
+
     fn deny(&self, route: &RoutePolicy, subject: &Subject, reason: String) -> Decision {
-        let admin = subject.roles.iter().any(|r| self.matrix.is_admin_role(r));
         Decision::Deny {
             rule: route.name.clone(),
             reason,
-            escalation: route.admin_only && !admin,
+            escalation: route.admin_only && !self.administers(subject),
         }
     }
 }

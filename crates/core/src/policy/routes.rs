@@ -45,7 +45,8 @@ pub struct RoutePolicy {
     pub resource: Option<String>,
     /// The pattern parameter naming the tenant.
     pub tenant_param: Option<String>,
-    /// A refusal here by a non-admin is a privilege-escalation attempt.
+    /// Only callers that administer Palisade pass (and need a credential whatever `auth` says);
+    /// anyone else is refused as a privilege-escalation attempt.
     pub admin_only: bool,
 }
 

@@ -329,3 +329,116 @@ proptest! {
         prop_assert!(denied, "{:?}", decision);
     }
 }
+
+/// `admin_only` restricts: on a route naming no permission, only callers whose own roles
+/// administer Palisade (and whose key scopes still cover `admin.*`) pass; everyone else is
+/// refused as an escalation attempt, a tenant membership does not count, anonymous gets 401.
+#[test]
+fn admin_only_admits_administrators_only() {
+    let route = |name: &str, prefix: &str| RoutePolicy {
+        name: name.into(),
+        prefix: prefix.into(),
+        admin_only: true,
+        ..Default::default()
+    };
+    let set = PolicySet::compile(
+        vec![
+            route("console", "/console/"),
+            RoutePolicy {
+                pattern: Some("/t/{tenant}/".into()),
+                tenant_param: Some("tenant".into()),
+                resource: Some("things".into()),
+                ..route("tenant-console", "/t/")
+            },
+            RoutePolicy {
+                permissions: vec!["reports.read".into()],
+                ..route("reports", "/reports/")
+            },
+        ],
+        &[
+            default_roles(),
+            vec![
+                RoleDef {
+                    name: "ops".into(),
+                    grants: vec![],
+                    inherits: vec!["admin".into()],
+                },
+                RoleDef {
+                    name: "janitor".into(),
+                    grants: vec!["admin.*".into()],
+                    inherits: vec![],
+                },
+            ],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let cases = [
+        case(None, &[], "GET", "/console/x", "401"),
+        case(JWT, &["member"], "GET", "/console/x", "escalation"),
+        case(JWT, &["manager"], "DELETE", "/console/x", "escalation"),
+        case(
+            JWT,
+            &["viewer", "member"],
+            "GET",
+            "/console/x",
+            "escalation",
+        ),
+        case(JWT, &["admin"], "GET", "/console/x", "allow"),
+        case(JWT, &["owner"], "POST", "/console/x", "allow"),
+        case(JWT, &["ops"], "GET", "/console/x", "allow"),
+        case(JWT, &["janitor"], "GET", "/console/x", "allow"),
+        case(KEY, &["admin"], "GET", "/console/x", "allow"),
+        Case {
+            scopes: &["graphs.read"],
+            ..case(KEY, &["owner"], "GET", "/console/x", "escalation")
+        },
+        Case {
+            scopes: &["admin.*"],
+            ..case(KEY, &["admin"], "GET", "/console/x", "allow")
+        },
+        Case {
+            scopes: &["*"],
+            ..case(KEY, &["owner"], "GET", "/console/x", "allow")
+        },
+        // A tenant membership as admin is not administering Palisade.
+        Case {
+            members: &[("t1", "admin")],
+            ..case(JWT, &["member"], "GET", "/t/t1/x", "escalation")
+        },
+        case(JWT, &["admin"], "POST", "/t/t1/x", "allow"),
+        // The route's own rules still apply to administrators.
+        case(JWT, &["admin"], "GET", "/reports/q", "allow"),
+        case(JWT, &["janitor"], "GET", "/reports/q", "deny"),
+        case(JWT, &["member"], "GET", "/reports/q", "escalation"),
+    ];
+    for c in cases {
+        let dir = Dir {
+            members: c.members.iter().copied().collect(),
+            parents: HashMap::new(),
+            grants: HashMap::new(),
+        };
+        let roles: Vec<String> = c.roles.iter().map(|s| s.to_string()).collect();
+        let scopes: Vec<String> = c.scopes.iter().map(|s| s.to_string()).collect();
+        let subject = Subject {
+            authenticated_by: c.who,
+            roles: &roles,
+            scopes: &scopes,
+            tenants: &dir,
+        };
+        let decision = decide(&set, c.method, c.path, &subject);
+        let got = match &decision {
+            Decision::Allow { .. } => "allow",
+            Decision::Unauthenticated { .. } => "401",
+            Decision::Deny {
+                escalation: true, ..
+            } => "escalation",
+            Decision::Deny { .. } => "deny",
+        };
+        assert_eq!(
+            got, c.expect,
+            "{} {} as {:?} {:?} {:?}: {decision:?}",
+            c.method, c.path, c.roles, c.scopes, c.members
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! `palisade config check` names what `palisade serve` would refuse in the same environment:
+//! open routes in production, `admin_only` with `auth = "none"`, a master key file others can
+//! read, unreadable references, and with `--online` a store or hot state it cannot reach.
+//!
+//! The `--online` cases against the real PostgreSQL and Redis use a schema and key prefix of
+//! their own (the schema is dropped at the end); without `PALISADE_TEST_DATABASE_URL` /
+//! `PALISADE_TEST_REDIS_URL` they say they were skipped.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn palisade(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.args(args).current_dir(dir);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PALISADE_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SIGNING: &str = "q2G7vN9xLpT4wZ8rK1mB6yH3cF5jA0sUq2G7vN9x";
+const COOKIE: &str = "Zq2G7vN9xLpT4wZ8rK1mB6yH3cF5jA0sUq2G7vN9";
+
+/// A configuration production accepts, but for the routes appended to it.
+fn production_config(dir: &Path, routes: &str) -> std::path::PathBuf {
+    let path = dir.join("palisade.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nbehind_tls_proxy = true\ndata_dir = \"data\"\n[secrets]\nsigning_key = \"{SIGNING}\"\ncookie_key = \"{COOKIE}\"\n{routes}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn master_key() -> String {
+    palisade_core::crypto::MasterKey::generate()
+        .export_base64()
+        .to_string()
+}
+
+const CHECK_PRODUCTION: &[&str] = &[
+    "config",
+    "check",
+    "--config",
+    "palisade.toml",
+    "--env",
+    "production",
+];
+
+#[test]
+fn production_refuses_open_routes_that_nobody_declared_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let env = [("PALISADE_MASTER_KEY", key.as_str())];
+    production_config(
+        dir.path(),
+        "[[routes]]\nname = \"unsaid\"\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:9\"\n\
+         [[routes]]\nname = \"open\"\nprefix = \"/pub/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\n\
+         [[routes]]\nname = \"signed\"\nprefix = \"/v/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"jwt\"\n",
+    );
+    let out = palisade(dir.path(), CHECK_PRODUCTION, &env);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("2 problem(s) for production"), "{err}");
+    assert!(err.contains("routes[0] (unsaid): no `auth`"), "{err}");
+    assert!(
+        err.contains("routes[1] (open): auth = \"none\"") && err.contains("public = true"),
+        "{err}"
+    );
+    assert!(!err.contains("(signed)"), "{err}");
+
+    // serve refuses to start on the same configuration, naming the same routes.
+    let out = palisade(
+        dir.path(),
+        &[
+            "serve",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "production",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &env,
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("refusing to start") && err.contains("(unsaid)") && err.contains("(open)"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+
+    // Dev only warns about them.
+    let out = palisade(
+        dir.path(),
+        &["config", "check", "--config", "palisade.toml"],
+        &env,
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: routes[0] (unsaid)") && err.contains("warning: routes[1] (open)"),
+        "{err}"
+    );
+
+    // Written down, the open route is accepted.
+    production_config(
+        dir.path(),
+        "[[routes]]\nname = \"open\"\nprefix = \"/pub/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\npublic = true\n",
+    );
+    let out = palisade(dir.path(), CHECK_PRODUCTION, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn admin_only_with_auth_none_is_refused_in_every_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    production_config(
+        dir.path(),
+        "[[routes]]\nname = \"ops\"\nprefix = \"/ops/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\npublic = true\nadmin_only = true\n",
+    );
+    for env in ["dev", "production"] {
+        let out = palisade(
+            dir.path(),
+            &["config", "check", "--config", "palisade.toml", "--env", env],
+            &[("PALISADE_MASTER_KEY", key.as_str())],
+        );
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{env}: {err}");
+        assert!(
+            err.contains("routes[0] (ops): admin_only = true with auth = \"none\""),
+            "{env}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_master_key_file_others_can_read_is_named_in_dev_and_production() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    production_config(dir.path(), "");
+    let file = dir.path().join("master.b64");
+    std::fs::write(&file, master_key()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let env = [("PALISADE_MASTER_KEY_FILE", file.to_str().unwrap())];
+    for check_env in ["dev", "production"] {
+        let out = palisade(
+            dir.path(),
+            &[
+                "config",
+                "check",
+                "--config",
+                "palisade.toml",
+                "--env",
+                check_env,
+            ],
+            &env,
+        );
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{check_env}: {err}");
+        assert!(
+            err.contains(&format!("master key file {} has mode 0644", file.display())),
+            "{check_env}: {err}"
+        );
+    }
+    // serve (dev) refuses it too: the same rule.
+    let out = palisade(
+        dir.path(),
+        &[
+            "serve",
+            "--config",
+            "palisade.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &env,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("mode 0644"), "{}", stderr(&out));
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = palisade(dir.path(), CHECK_PRODUCTION, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn unreadable_references_are_named_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let path = dir.path().join("palisade.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nbehind_tls_proxy = true\n[secrets]\nsigning_key = \"file:{}\"\ncookie_key = \"{COOKIE}\"\n",
+            dir.path().join("absent").display()
+        ),
+    )
+    .unwrap();
+    let out = palisade(
+        dir.path(),
+        CHECK_PRODUCTION,
+        &[("PALISADE_MASTER_KEY", key.as_str())],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("secrets.signing_key: file:"), "{err}");
+    assert!(err.contains("1 problem(s)"), "only the reference: {err}");
+}
+
+/// A port on 127.0.0.1 nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn online_names_a_store_and_a_hot_state_it_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = format!("postgres://postgres@127.0.0.1:{}/none", closed_port());
+    let redis = format!("redis://127.0.0.1:{}", closed_port());
+    let check = ["config", "check", "--online"];
+    let out = palisade(
+        dir.path(),
+        &check,
+        &[
+            ("PALISADE_STORE__URL", pg.as_str()),
+            ("PALISADE_STORE__CONNECT_TIMEOUT", "2s"),
+            ("PALISADE_HOT_STATE__URL", redis.as_str()),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("2 problem(s)"), "{err}");
+    assert!(
+        err.contains("store: ") && err.contains("PostgreSQL 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("hot state redis://127.0.0.1:"), "{err}");
+
+    // Without --online nothing is reached, and the check says so.
+    let out = palisade(
+        dir.path(),
+        &["config", "check"],
+        &[
+            ("PALISADE_STORE__URL", pg.as_str()),
+            ("PALISADE_HOT_STATE__URL", redis.as_str()),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--online"), "{}", stderr(&out));
+
+    // The embedded default: the SQLite file is opened read-only, and a missing one is created
+    // by the first start, not by the check.
+    let out = palisade(dir.path(), &check, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not exist yet"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("palisade-data").exists(),
+        "the check wrote nothing"
+    );
+}
+
+#[test]
+fn online_passes_for_this_machines_postgres_and_redis_and_reads_secret_references() {
+    let (Ok(pg), Ok(redis)) = (
+        std::env::var("PALISADE_TEST_DATABASE_URL"),
+        std::env::var("PALISADE_TEST_REDIS_URL"),
+    ) else {
+        println!(
+            "skipped: PALISADE_TEST_DATABASE_URL and PALISADE_TEST_REDIS_URL are not both set"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let schema = format!("pal_check_{id}");
+    let prefix = format!("check{id}");
+    let key = master_key();
+    let env = [
+        ("PALISADE_STORE__URL", pg.as_str()),
+        ("PALISADE_STORE__SCHEMA", schema.as_str()),
+        ("PALISADE_HOT_STATE__URL", redis.as_str()),
+        ("PALISADE_HOT_STATE__PREFIX", prefix.as_str()),
+        ("PALISADE_MASTER_KEY", key.as_str()),
+    ];
+    let _drop = DropSchema(pg.clone(), schema.clone());
+    let check = ["config", "check", "--online"];
+
+    // A schema that does not exist yet: reachable, and the check neither creates nor migrates it.
+    let out = palisade(dir.path(), &check, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("schema \"{schema}\" does not exist")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!schema_exists(&pg, &schema), "the check created nothing");
+
+    // Once a start (here the CLI) has migrated it and stored a secret, the check passes and
+    // reads the secret:// reference.
+    let value = dir.path().join("value");
+    std::fs::write(&value, "s".repeat(48)).unwrap();
+    let put = palisade(
+        dir.path(),
+        &[
+            "secret",
+            "put",
+            "gateway/signing",
+            "--value-file",
+            value.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(put.status.success(), "{}", stderr(&put));
+    let with_ref = [
+        env.as_slice(),
+        &[("PALISADE_SECRETS__SIGNING_KEY", "secret://gateway/signing")],
+    ]
+    .concat();
+    let out = palisade(dir.path(), &check, &with_ref);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK for dev (online)"));
+
+    // Offline, the reference is left for --online, said so.
+    let out = palisade(dir.path(), &["config", "check"], &with_ref);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("secrets.signing_key: secret:// references are read from the store"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An absent secret, and a master key that does not unwrap the keyring, are problems.
+    let absent = [
+        env.as_slice(),
+        &[("PALISADE_SECRETS__SIGNING_KEY", "secret://gateway/absent")],
+    ]
+    .concat();
+    let out = palisade(dir.path(), &check, &absent);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("secrets.signing_key: secret://gateway/absent"),
+        "{}",
+        stderr(&out)
+    );
+    let other = master_key();
+    let wrong: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == "PALISADE_MASTER_KEY" {
+                    other.as_str()
+                } else {
+                    *v
+                },
+            )
+        })
+        .collect();
+    let out = palisade(dir.path(), &check, &wrong);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("keyring: "), "{}", stderr(&out));
+}
+
+fn schema_exists(pg: &str, schema: &str) -> bool {
+    let (pg, schema) = (pg.to_string(), schema.to_string());
+    block_on(async move {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&pg).await.unwrap();
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+        )
+        .bind(schema)
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+    })
+}
+
+fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// Drops the test's schema when the test ends, passed or not.
+struct DropSchema(String, String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (pg, schema) = (self.0.clone(), self.1.clone());
+        block_on(async move {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut c) = sqlx::PgConnection::connect(&pg).await {
+                let _ = c
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .await;
+            }
+        });
+    }
+}
