@@ -33,7 +33,8 @@
 //!    `path_with_escaped_slashes_action`: `reject` (default) refuses it (`encoded-slash`,
 //!    Envoy's `REJECT_REQUEST`); `decode` makes it a `/` before dot segments and slashes are
 //!    resolved (`UNESCAPE_AND_MERGE`); `keep` leaves `%2F` as data inside its segment
-//!    (`KEEP_UNCHANGED`: only for upstreams that never decode it).
+//!    (`KEEP_UNCHANGED`: only for upstreams that never decode it; ASGI servers do, so behind
+//!    `keep` `/api%2Fadmin` is authorized as one segment and read by them as `/api/admin`).
 //! 9. A raw `;` (a path parameter to servlet containers) follows [`PathParams`]: `reject`
 //!    (default) refuses it (`path-parameter`); `keep` leaves it as data, but a dot segment with a
 //!    parameter (`..;x`, `.;`), which servlet containers resolve as `..`/`.`, is still refused
@@ -74,7 +75,8 @@ pub enum EncodedSlash {
     Reject,
     /// Read `%2F` as `/` before resolving dot segments and merging slashes.
     Decode,
-    /// Forward `%2F` as data inside its segment (for upstreams that never decode it).
+    /// Forward `%2F` as data inside its segment. Only for upstreams that never decode it
+    /// (ASGI servers do: they would read `/api%2Fadmin` as `/api/admin`).
     Keep,
 }
 
