@@ -33,7 +33,8 @@
 //!    `path_with_escaped_slashes_action`: `reject` (default) refuses it (`encoded-slash`,
 //!    Envoy's `REJECT_REQUEST`); `decode` makes it a `/` before dot segments and slashes are
 //!    resolved (`UNESCAPE_AND_MERGE`); `keep` leaves `%2F` as data inside its segment
-//!    (`KEEP_UNCHANGED`: only for upstreams that never decode it).
+//!    (`KEEP_UNCHANGED`: only for upstreams that never decode it; ASGI servers do, so behind
+//!    `keep` `/api%2Fadmin` is authorized as one segment and read by them as `/api/admin`).
 //! 9. A raw `;` (a path parameter to servlet containers) follows [`PathParams`]: `reject`
 //!    (default) refuses it (`path-parameter`); `keep` leaves it as data, but a dot segment with a
 //!    parameter (`..;x`, `.;`), which servlet containers resolve as `..`/`.`, is still refused
@@ -74,7 +75,8 @@ pub enum EncodedSlash {
     Reject,
     /// Read `%2F` as `/` before resolving dot segments and merging slashes.
     Decode,
-    /// Forward `%2F` as data inside its segment (for upstreams that never decode it).
+    /// Forward `%2F` as data inside its segment. Only for upstreams that never decode it
+    /// (ASGI servers do: they would read `/api%2Fadmin` as `/api/admin`).
     Keep,
 }
 
@@ -180,7 +182,7 @@ pub fn canonicalize<'a>(path: &'a str, policy: &PathPolicy) -> Result<Cow<'a, st
     if is_canonical(b, policy) {
         return Ok(Cow::Borrowed(path));
     }
-    canonicalize_slow(b, policy).map(Cow::Owned)
+    canonicalize_slow(path, policy).map(Cow::Owned)
 }
 
 /// Route prefix matching at segment boundaries: prefix `/api/admin/` matches `/api/admin`,
@@ -321,19 +323,28 @@ fn is_canonical(b: &[u8], policy: &PathPolicy) -> bool {
     let keep_slash = policy.encoded_slash == EncodedSlash::Keep;
     let mut seg_start = 1;
     let mut i = 1;
-    while i < b.len() {
-        let c = b[i];
-        match RAW[c as usize] {
-            RAW_PCHAR => i += 1,
-            RAW_SLASH => {
+    loop {
+        // The common case: a run of bytes a canonical path carries as they are.
+        while let Some(&c) = b.get(i) {
+            if RAW[c as usize] != RAW_PCHAR {
+                break;
+            }
+            i += 1;
+        }
+        let Some(&c) = b.get(i) else {
+            // The last segment may be empty (a trailing slash), never a dot segment.
+            return seg_start == i || segment_is_canonical(&b[seg_start..i]);
+        };
+        match c {
+            b'/' => {
                 if !segment_is_canonical(&b[seg_start..i]) {
                     return false;
                 }
                 i += 1;
                 seg_start = i;
             }
-            RAW_SEMICOLON if keep_params => i += 1,
-            RAW_PERCENT => {
+            b';' if keep_params => i += 1,
+            b'%' => {
                 let Some((v, true)) = escape_at(b, i) else {
                     return false;
                 };
@@ -361,18 +372,17 @@ fn is_canonical(b: &[u8], policy: &PathPolicy) -> bool {
             _ => return false,
         }
     }
-    // The last segment may be empty (a trailing slash), never a dot segment.
-    let last = &b[seg_start..];
-    last.is_empty() || segment_is_canonical(last)
 }
 
 /// A non-final segment of a canonical path: not empty, not a dot segment, not a dot segment
 /// with a parameter.
 fn segment_is_canonical(seg: &[u8]) -> bool {
-    !matches!(
-        seg,
-        [] | [b'.'] | [b'.', b'.'] | [b'.', b';', ..] | [b'.', b'.', b';', ..]
-    )
+    match seg {
+        [c, ..] if *c != b'.' => true,
+        [] | [b'.'] | [b'.', b'.'] => false,
+        [b'.', b';', ..] | [b'.', b'.', b';', ..] => false,
+        _ => true,
+    }
 }
 
 /// Whether the two characters at `b[j..]`, read after rule 3 (an encoded hex digit is a hex
@@ -403,41 +413,46 @@ fn decoded_hex_digit(b: &[u8], j: usize) -> Option<(u8, usize)> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-fn push_escape(out: &mut String, v: u8) {
-    out.push('%');
-    out.push(HEX[(v >> 4) as usize] as char);
-    out.push(HEX[(v & 15) as usize] as char);
+fn push_escape(out: &mut Vec<u8>, v: u8) {
+    out.extend_from_slice(&[b'%', HEX[(v >> 4) as usize], HEX[(v & 15) as usize]]);
 }
 
-fn canonicalize_slow(b: &[u8], policy: &PathPolicy) -> Result<String, Ambiguous> {
-    let mut out = String::with_capacity(b.len() + 8);
-    out.push('/');
-    // Where each kept segment starts in `out`; `out` ends with '/' between segments. An empty
-    // segment is pushed without writing anything, so that `..` removes it (RFC 3986 §5.2.4)
-    // while slashes come out merged.
-    let mut kept: Vec<usize> = Vec::new();
+fn canonicalize_slow(path: &str, policy: &PathPolicy) -> Result<String, Ambiguous> {
+    let b = path.as_bytes();
+    // `out` is '/' then every kept segment followed by '/'. An empty segment is kept too (as
+    // "//"), so that `..` removes it as RFC 3986 §5.2.4 does; slashes are merged at the end.
+    // Only ASCII is ever written to it.
+    let mut out: Vec<u8> = Vec::with_capacity(b.len() + 8);
+    out.push(b'/');
+    let mut empty_kept = false;
     let mut i = 1;
     loop {
         let start = out.len();
-        let (next, at_end) = write_segment(b, i, policy, &mut out)?;
-        let seg = &out.as_bytes()[start..];
+        let (next, at_end) = write_segment(path, i, policy, &mut out)?;
+        let seg = &out[start..];
         let trailing_slash = match seg {
             [b'.'] => {
                 out.truncate(start);
                 true
             }
             [b'.', b'.'] => {
-                out.truncate(kept.pop().unwrap_or(start));
+                // Drop this segment and the kept one before it (if any): back to the '/'
+                // that precedes the previous segment.
+                let prev = out[..start - 1]
+                    .iter()
+                    .rposition(|&c| c == b'/')
+                    .map_or(start, |k| k + 1);
+                out.truncate(prev);
                 true
             }
             [b'.', b';', ..] | [b'.', b'.', b';', ..] => return refuse(DOT_SEGMENT_PARAMETER),
             [] => {
-                kept.push(start);
+                empty_kept = true;
+                out.push(b'/');
                 true
             }
             _ => {
-                kept.push(start);
-                out.push('/');
+                out.push(b'/');
                 false
             }
         };
@@ -445,32 +460,39 @@ fn canonicalize_slow(b: &[u8], policy: &PathPolicy) -> Result<String, Ambiguous>
             if !trailing_slash {
                 out.pop();
             }
-            return Ok(out);
+            if empty_kept {
+                out.dedup_by(|a, b| *a == b'/' && *b == b'/');
+            }
+            // Every byte written is ASCII, so this never refuses.
+            return String::from_utf8(out).or(refuse(INVALID_UTF8));
         }
         i = next;
     }
 }
 
-/// Writes the canonical form of the segment starting at `b[i]` to `out`; returns the index after
-/// its separator and whether the path ended there.
+/// Writes the canonical form of the segment starting at `path[i]` to `out`; returns the index
+/// after its separator and whether the path ended there.
 fn write_segment(
-    b: &[u8],
+    path: &str,
     mut i: usize,
     policy: &PathPolicy,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<(usize, bool), Ambiguous> {
+    let b = path.as_bytes();
     while i < b.len() {
         let c = b[i];
         match RAW[c as usize] {
             RAW_PCHAR => {
-                out.push(c as char);
-                i += 1;
+                let run = b[i..].iter().take_while(|&&c| RAW[c as usize] == RAW_PCHAR);
+                let end = i + run.count();
+                out.extend_from_slice(&b[i..end]);
+                i = end;
             }
             RAW_SLASH => return Ok((i + 1, false)),
             RAW_SEMICOLON => match policy.path_params {
                 PathParams::Reject => return refuse(PATH_PARAMETER),
                 PathParams::Keep => {
-                    out.push(';');
+                    out.push(b';');
                     i += 1;
                 }
             },
@@ -502,7 +524,7 @@ fn write_segment(
                     b'\\' => return refuse(BACKSLASH),
                     0..=0x1f | 0x7f => return refuse(ENCODED_CONTROL),
                     b'%' if double_encoding_at(b, i + 3) => return refuse(DOUBLE_ENCODING),
-                    _ if is_unreserved(v) => out.push(v as char),
+                    _ if is_unreserved(v) => out.push(v),
                     _ => push_escape(out, v),
                 }
                 i += 3;
