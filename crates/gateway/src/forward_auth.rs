@@ -10,7 +10,7 @@
 //! method of this request (Envoy, with `path_prefix: /auth/verify`).
 
 use crate::json::request_id;
-use crate::layers::{Req, RequestMeta};
+use crate::layers::Req;
 use crate::problem::refuse;
 use crate::state::AppState;
 use axum::extract::State;
@@ -63,13 +63,11 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     };
     let principal = req.extensions().get::<Arc<Principal>>().cloned();
     let decision = state.authz.decide(&method, &path, principal.as_deref());
-    let client_ip = req
-        .extensions()
-        .get::<RequestMeta>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |m| m.client_ip);
+    // On record with the original request's action, not this /auth/verify call's.
+    let origin = crate::audit::RequestOrigin::of(&req).acting_on(&method, &path);
     if let Some(refusal) = state
         .authz
-        .refusal(&decision, principal.as_deref(), client_ip, &id)
+        .refusal(&decision, principal.as_deref(), &origin)
     {
         return refusal;
     }

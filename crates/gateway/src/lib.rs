@@ -36,6 +36,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod problem;
 pub mod proxy;
+pub mod refusals;
 pub mod resilience;
 pub mod routes;
 pub mod secrets;

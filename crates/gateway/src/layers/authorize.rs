@@ -43,14 +43,16 @@ impl Check for Authorize {
         {
             req.extensions_mut().insert(AuthorizedTenant(t.clone()));
         }
-        let Some(meta) = req.extensions().get::<RequestMeta>() else {
+        if req.extensions().get::<RequestMeta>().is_none() {
             return Ok(());
-        };
+        }
+        if matches!(decision, Decision::Allow { .. }) {
+            return Ok(());
+        }
         match self.authz.refusal(
             &decision,
             principal.as_deref(),
-            meta.client_ip,
-            meta.request_id_str(),
+            &crate::audit::RequestOrigin::of(req),
         ) {
             Some(refusal) => Err(refusal),
             None => Ok(()),
