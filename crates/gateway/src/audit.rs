@@ -39,6 +39,9 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
 }
 
+/// The values `details.credential` may hold (what kind of credential a refusal rejected).
+pub const CREDENTIAL_KINDS: [&str; 4] = ["bearer", "api_key", "cookie", "refresh_token"];
+
 /// Longest `User-Agent` kept on an event; longer ones are cut at a character boundary.
 pub const MAX_USER_AGENT: usize = 256;
 /// Longest `action` kept on an event.
@@ -297,7 +300,17 @@ impl AuditLog {
     }
 
     fn redact(&self, mut event: AuditEvent) -> AuditEvent {
+        // `details.credential` names a kind of credential from a closed list, never a value;
+        // the redactor masks every field named like a credential, so it is put back.
+        let kind = event
+            .details
+            .get("credential")
+            .and_then(|k| k.as_str())
+            .and_then(|k| CREDENTIAL_KINDS.iter().find(|known| **known == k));
         event.details = self.redact_details(std::mem::take(&mut event.details));
+        if let (Some(kind), Some(details)) = (kind, event.details.as_object_mut()) {
+            details.insert("credential".into(), (*kind).into());
+        }
         for field in [&mut event.action, &mut event.user_agent] {
             if let Some(text) = field.as_deref()
                 && let std::borrow::Cow::Owned(masked) = self.redactor.redact(text)
@@ -384,5 +397,51 @@ mod tests {
         assert!(!stored.contains("hunter2"), "{stored}");
         assert!(!stored.contains("ann@example.com"), "{stored}");
         assert!(stored.contains("\"threat_level\":\"low\""), "{stored}");
+    }
+
+    #[test]
+    fn a_credential_kind_survives_redaction_and_a_credential_value_does_not() {
+        let log = AuditLog::default();
+        for (credential, kept) in [("api_key", true), ("pal_0123456789abcdef", false)] {
+            log.record_refusal(
+                AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
+                    .details(serde_json::json!({ "reason": "expired", "credential": credential })),
+            );
+            let stored = log.recent().pop().unwrap().details;
+            assert_eq!(stored["credential"] == credential, kept, "{stored}");
+            assert_eq!(stored["count"], 1, "unsampled without a sampler: {stored}");
+        }
+    }
+
+    #[test]
+    fn the_origin_comes_from_the_request_in_one_place() {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/api/graphs/t1/nodes?token=secret")
+            .header("user-agent", "x".repeat(MAX_USER_AGENT + 10))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(crate::layers::RequestMeta {
+            request_id: http::HeaderValue::from_static("rid-1"),
+            client_ip: "2001:db8::1".parse().unwrap(),
+            https: false,
+            peer_is_trusted_proxy: false,
+            route: None,
+        });
+        req.extensions_mut()
+            .insert(crate::identity::assertion::AuthorizedTenant("t1".into()));
+        let origin = RequestOrigin::of(&req);
+        assert_eq!(origin.action.as_deref(), Some("POST /api/graphs/t1/nodes"));
+        assert_eq!(origin.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT));
+        assert_eq!(origin.tenant.as_deref(), Some("t1"));
+        assert_eq!(origin.request_id.as_deref(), Some("rid-1"));
+        let event = AuditEvent::new("tenant.created", Risk::Medium, Outcome::Success)
+            .tenant("t2")
+            .origin(&origin);
+        assert_eq!(event.tenant.as_deref(), Some("t2"), "what the event says wins");
+        let draft = event.draft();
+        assert_eq!(draft.action.as_deref(), Some("POST /api/graphs/t1/nodes"));
+        assert_eq!(draft.client_ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(draft.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT));
     }
 }

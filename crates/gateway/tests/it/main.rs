@@ -12,6 +12,7 @@ mod listener;
 mod principals;
 mod proxy;
 mod ratelimit;
+mod refusals;
 mod resilience;
 mod scale_out;
 mod secrets;
