@@ -73,9 +73,12 @@ impl RequestOrigin {
         extensions: &http::Extensions,
     ) -> Self {
         let meta = extensions.get::<crate::layers::RequestMeta>();
-        let user_agent = headers
-            .get(http::header::USER_AGENT)
-            .map(|v| clip(String::from_utf8_lossy(v.as_bytes()).into_owned(), MAX_USER_AGENT));
+        let user_agent = headers.get(http::header::USER_AGENT).map(|v| {
+            clip(
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                MAX_USER_AGENT,
+            )
+        });
         Self {
             client_ip: meta.map(|m| m.client_ip),
             request_id: meta.map(|m| m.request_id_str().to_owned()),
@@ -86,9 +89,7 @@ impl RequestOrigin {
                 .map(|t| t.0.clone()),
         }
     }
-}
 
-impl RequestOrigin {
     /// The same origin acting on another request (forward auth: the original method and path).
     pub fn acting_on(mut self, method: &str, path: &str) -> Self {
         self.action = Some(action(method, path));
@@ -432,16 +433,26 @@ mod tests {
             .insert(crate::identity::assertion::AuthorizedTenant("t1".into()));
         let origin = RequestOrigin::of(&req);
         assert_eq!(origin.action.as_deref(), Some("POST /api/graphs/t1/nodes"));
-        assert_eq!(origin.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT));
+        assert_eq!(
+            origin.user_agent.as_ref().map(String::len),
+            Some(MAX_USER_AGENT)
+        );
         assert_eq!(origin.tenant.as_deref(), Some("t1"));
         assert_eq!(origin.request_id.as_deref(), Some("rid-1"));
         let event = AuditEvent::new("tenant.created", Risk::Medium, Outcome::Success)
             .tenant("t2")
             .origin(&origin);
-        assert_eq!(event.tenant.as_deref(), Some("t2"), "what the event says wins");
+        assert_eq!(
+            event.tenant.as_deref(),
+            Some("t2"),
+            "what the event says wins"
+        );
         let draft = event.draft();
         assert_eq!(draft.action.as_deref(), Some("POST /api/graphs/t1/nodes"));
         assert_eq!(draft.client_ip.as_deref(), Some("2001:db8::1"));
-        assert_eq!(draft.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT));
+        assert_eq!(
+            draft.user_agent.as_ref().map(String::len),
+            Some(MAX_USER_AGENT)
+        );
     }
 }

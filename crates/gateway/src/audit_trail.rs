@@ -485,7 +485,8 @@ impl Writer {
 
 /// Holds each response until the durable audit events submitted while it was being produced are
 /// committed: a security event is durable before the answer that caused it is sent. Requests
-/// that emitted none (or only events of `audit.async_classes`) pass with two atomic reads.
+/// that emitted none (or only events of `audit.async_classes`, or sampled refusals, which are
+/// submitted with [`AuditTrail::submit_async`]) pass with two atomic reads.
 /// It sits inside `boundary` and `cors` (no gate outside it records events), so a 503 it answers
 /// instead gets the request id, CORS and security headers, metrics and the access log like any
 /// other answer.

@@ -565,22 +565,21 @@ async fn refresh(
 ) -> Response {
     let id = &state.identity;
     let client = ClientInfo::from_headers(&headers);
-    match id
-        .refresh(&body.refresh_token, &client, &ctx.origin)
-        .await
-    {
+    match id.refresh(&body.refresh_token, &client, &ctx.origin).await {
         Ok(tokens) => no_store(Json(tokens).into_response()),
         Err(RefreshError::Store(e)) => ctx.unavailable(e),
         Err(e @ (RefreshError::Invalid | RefreshError::Reused)) => {
             if matches!(e, RefreshError::Invalid) {
                 // A reuse is on record already (auth.refresh_reuse_detected, durable).
-                id.audit.record_refusal(ctx.audit(
-                    AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
-                        .details(serde_json::json!({
-                            "reason": "invalid-grant",
-                            "credential": "refresh_token",
-                        })),
-                ));
+                id.audit.record_refusal(
+                    ctx.audit(
+                        AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
+                            .details(serde_json::json!({
+                                "reason": "invalid-grant",
+                                "credential": "refresh_token",
+                            })),
+                    ),
+                );
             }
             crate::layers::identify::unauthorized(
                 "invalid_grant",

@@ -132,7 +132,8 @@ impl AuditConfig {
             out.push("audit.durable_timeout must be at least 100ms".into());
         }
         let period = self.refusal_sample_period.0;
-        if period < std::time::Duration::from_secs(1) || period > std::time::Duration::from_secs(3600)
+        if period < std::time::Duration::from_secs(1)
+            || period > std::time::Duration::from_secs(3600)
         {
             out.push("audit.refusal_sample_period must be between 1s and 1h".into());
         }
@@ -154,5 +155,24 @@ impl AuditConfig {
             out.push("audit.retention_days: every class keeps at least 1 day".into());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_sampling_is_configured_within_bounds() {
+        let c: AuditConfig =
+            toml::from_str("refusal_sample_period = \"30s\"\nrefusal_max_per_second = 5").unwrap();
+        assert_eq!(c.refusal_sample_period.0.as_secs(), 30);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert!(AuditConfig::default().problems().is_empty());
+        let bad: AuditConfig =
+            toml::from_str("refusal_sample_period = \"10ms\"\nrefusal_max_per_second = 0").unwrap();
+        let p = bad.problems().join("\n");
+        assert!(p.contains("audit.refusal_sample_period"), "{p}");
+        assert!(p.contains("audit.refusal_max_per_second"), "{p}");
     }
 }

@@ -66,9 +66,7 @@ impl Caller {
 /// An IPv4-mapped IPv6 address is the IPv4 address it maps.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -332,13 +330,20 @@ mod tests {
         );
         clock.advance(Duration::from_secs(10));
         assert!(s.flush(false).is_empty());
-        assert_eq!(s.keys(), 0, "keys holding nothing are forgotten after their period");
+        assert_eq!(
+            s.keys(),
+            0,
+            "keys holding nothing are forgotten after their period"
+        );
     }
 
     #[test]
     fn a_lone_refusal_is_stored_and_the_held_tail_is_flushed_when_the_period_ends() {
         let (s, clock) = sampler(100, 1000);
-        assert_eq!(count(&s.admit(refusal("198.51.100.7", "revoked")).unwrap()), 1);
+        assert_eq!(
+            count(&s.admit(refusal("198.51.100.7", "revoked")).unwrap()),
+            1
+        );
         for _ in 0..3 {
             assert!(s.admit(refusal("198.51.100.7", "revoked")).is_none());
         }
@@ -348,7 +353,10 @@ mod tests {
         clock.advance(Duration::from_millis(1));
         let tail = s.flush(false);
         assert_eq!(tail.iter().map(count).collect::<Vec<_>>(), [3]);
-        assert!(s.admit(refusal("198.51.100.7", "revoked")).is_none(), "flushed just now");
+        assert!(
+            s.admit(refusal("198.51.100.7", "revoked")).is_none(),
+            "flushed just now"
+        );
         let at_shutdown = s.flush(true);
         assert_eq!(at_shutdown.iter().map(count).collect::<Vec<_>>(), [1]);
         assert_eq!(s.keys(), 0);
@@ -365,7 +373,11 @@ mod tests {
         assert_eq!(stored.len(), 2, "two per second");
         clock.advance(Duration::from_secs(1));
         stored.extend(s.flush(false));
-        assert_eq!(stored.len(), 4, "held keys are due at once; the cap allows two more");
+        assert_eq!(
+            stored.len(),
+            4,
+            "held keys are due at once; the cap allows two more"
+        );
         clock.advance(Duration::from_secs(1));
         stored.extend(s.flush(false));
         assert_eq!(stored.len(), 5);
@@ -399,6 +411,9 @@ mod tests {
         assert!(s.admit(refusal("::ffff:192.0.2.9", "expired")).is_none());
         let by_actor = |ip| refusal(ip, "revoked").actor("user-1");
         assert!(s.admit(by_actor("192.0.2.1")).is_some());
-        assert!(s.admit(by_actor("192.0.2.2")).is_none(), "one actor, any address");
+        assert!(
+            s.admit(by_actor("192.0.2.2")).is_none(),
+            "one actor, any address"
+        );
     }
 }

@@ -310,21 +310,13 @@ impl Identity {
         };
         if let Some(key) = headers.get("x-api-key") {
             let key = key.to_str().map_err(|_| {
-                AuthFailure::Invalid(Rejection::new(
-                    Credential::ApiKey,
-                    "malformed",
-                    "malformed",
-                ))
+                AuthFailure::Invalid(Rejection::new(Credential::ApiKey, "malformed", "malformed"))
             })?;
             return found(self.authenticate_key(key).await?);
         }
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| {
-                AuthFailure::Invalid(Rejection::new(
-                    Credential::Bearer,
-                    "malformed",
-                    "malformed",
-                ))
+                AuthFailure::Invalid(Rejection::new(Credential::Bearer, "malformed", "malformed"))
             })?;
             let token = bearer(value).ok_or(AuthFailure::Invalid(Rejection::new(
                 Credential::Bearer,
@@ -363,9 +355,7 @@ impl Identity {
             })?;
         self.refuse_if_flagged(&api_keys::revocation_flag(entry.id))
             .await
-            .map_err(|f| {
-                revoked_by(f, Credential::ApiKey, &entry.principal, Some(entry.id))
-            })?;
+            .map_err(|f| revoked_by(f, Credential::ApiKey, &entry.principal, Some(entry.id)))?;
         Ok(Arc::new(entry.principal.clone()))
     }
 

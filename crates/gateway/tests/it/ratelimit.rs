@@ -157,8 +157,12 @@ async fn answers_carry_limit_headers_and_a_refusal_says_when_to_retry() {
         .map(|e| e.details["count"].as_u64().unwrap())
         .sum();
     assert_eq!(counted, 9);
-    assert!(sampled.iter().all(|e| e.resource.as_deref() == Some("rate_limit:global")
-        && e.action.as_deref() == Some("GET /api/items")));
+    assert!(
+        sampled
+            .iter()
+            .all(|e| e.resource.as_deref() == Some("rate_limit:global")
+                && e.action.as_deref() == Some("GET /api/items"))
+    );
 }
 
 #[tokio::test]

@@ -131,7 +131,9 @@ async fn floods_of_rejected_credentials_and_delayed_sign_ins_are_sampled_with_co
             .post(env.url("/auth/login"))
             .header("x-forwarded-for", ip)
             .header("user-agent", UA)
-            .json(&json!({"email": format!("victim{n}@example.com"), "password": "wrong password 1"}))
+            .json(
+                &json!({"email": format!("victim{n}@example.com"), "password": "wrong password 1"}),
+            )
             .send()
     };
     let mut sent = Tally::new();
@@ -145,15 +147,33 @@ async fn floods_of_rejected_credentials_and_delayed_sign_ins_are_sampled_with_co
         for (n, ip) in CALLERS.iter().enumerate() {
             for _ in 0..10 {
                 assert_problem(bearer(ip, "not-a-token").await.unwrap(), 401, "malformed").await;
-                count(&mut sent, ip, "auth.credential_rejected", "bearer", "malformed");
+                count(
+                    &mut sent,
+                    ip,
+                    "auth.credential_rejected",
+                    "bearer",
+                    "malformed",
+                );
             }
             for _ in 0..6 {
                 assert_problem(bearer(ip, &forged).await.unwrap(), 401, "bad_signature").await;
-                count(&mut sent, ip, "auth.credential_rejected", "bearer", "bad-signature");
+                count(
+                    &mut sent,
+                    ip,
+                    "auth.credential_rejected",
+                    "bearer",
+                    "bad-signature",
+                );
             }
             for _ in 0..4 {
                 assert_problem(api_key(ip).await.unwrap(), 401, "invalid_api_key").await;
-                count(&mut sent, ip, "auth.credential_rejected", "api_key", "unknown-key");
+                count(
+                    &mut sent,
+                    ip,
+                    "auth.credential_rejected",
+                    "api_key",
+                    "unknown-key",
+                );
             }
             // The first sign-in of a round fails (the delay ladder starts or goes on); the
             // ones after it are refused by the ladder without a password check.
@@ -193,7 +213,11 @@ async fn floods_of_rejected_credentials_and_delayed_sign_ins_are_sampled_with_co
         samples.len()
     );
     // Per caller and reason: a few samples (at most two per period), never one per refusal.
-    assert_eq!(tally_of(&records).len(), 4 * 4, "four callers' keys, four reasons each");
+    assert_eq!(
+        tally_of(&records).len(),
+        4 * 4,
+        "four callers' keys, four reasons each"
+    );
     for key in sent.keys() {
         let n = samples
             .iter()
@@ -225,16 +249,36 @@ async fn floods_of_rejected_credentials_and_delayed_sign_ins_are_sampled_with_co
     // same origin fields.
     let failure = records
         .iter()
-        .find(|r| r.event_type == "auth.login_failure" && r.client_ip.as_deref() == Some(CALLERS[0]))
+        .find(|r| {
+            r.event_type == "auth.login_failure" && r.client_ip.as_deref() == Some(CALLERS[0])
+        })
         .unwrap();
     assert_eq!(failure.user_agent.as_deref(), Some(UA));
     assert_eq!(failure.action.as_deref(), Some("POST /auth/login"));
 
     // A lone refusal after that is counted too: at shutdown the held counts are stored.
-    assert_eq!(bearer(CALLERS[0], "not-a-token").await.unwrap().status(), 401);
-    assert_eq!(bearer(CALLERS[0], "not-a-token").await.unwrap().status(), 401);
-    count(&mut sent, CALLERS[0], "auth.credential_rejected", "bearer", "malformed");
-    count(&mut sent, CALLERS[0], "auth.credential_rejected", "bearer", "malformed");
+    assert_eq!(
+        bearer(CALLERS[0], "not-a-token").await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        bearer(CALLERS[0], "not-a-token").await.unwrap().status(),
+        401
+    );
+    count(
+        &mut sent,
+        CALLERS[0],
+        "auth.credential_rejected",
+        "bearer",
+        "malformed",
+    );
+    count(
+        &mut sent,
+        CALLERS[0],
+        "auth.credential_rejected",
+        "bearer",
+        "malformed",
+    );
     let metrics = env
         .http
         .get(env.url("/metrics"))
@@ -356,7 +400,11 @@ async fn ten_rate_limit_refusals_in_a_minute_block_the_address_for_an_hour() {
             r.event_type == "ratelimit.exceeded" && r.client_ip.as_deref() == Some(attacker)
         })
         .collect();
-    assert!(!samples.is_empty() && samples.len() < 10, "{}", samples.len());
+    assert!(
+        !samples.is_empty() && samples.len() < 10,
+        "{}",
+        samples.len()
+    );
     assert!(samples.iter().all(|r| {
         r.resource_id.as_deref() == Some("global")
             && r.details["reason"] == "rate-limited"
@@ -432,14 +480,22 @@ async fn refusal_events_never_hold_the_refusal_while_the_trail_cannot_store() {
         .iter()
         .map(|e| e.event_type.to_string())
         .collect();
-    for t in ["auth.credential_rejected", "auth.login_refused", "firewall.refused"] {
+    for t in [
+        "auth.credential_rejected",
+        "auth.login_refused",
+        "firewall.refused",
+    ] {
         assert!(types.iter().any(|x| x == t), "{t} recorded: {types:?}");
     }
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
     trail.flush().await;
     let records = stored(&env).await;
-    for t in ["auth.credential_rejected", "auth.login_refused", "firewall.refused"] {
+    for t in [
+        "auth.credential_rejected",
+        "auth.login_refused",
+        "firewall.refused",
+    ] {
         assert!(records.iter().any(|r| r.event_type == t), "{t} stored");
     }
 }
@@ -502,7 +558,10 @@ async fn the_tenant_filter_finds_tenant_route_and_tenant_api_events() {
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["tenant.created", "tenant.member_set", "api.request"]);
+    assert_eq!(
+        types,
+        ["tenant.created", "tenant.member_set", "api.request"]
+    );
     assert!(events.iter().all(|e| e["tenant"] == "t1"));
     let request = &events[2];
     assert_eq!(request["action"], "GET /api/graphs/t1/nodes");
@@ -517,4 +576,62 @@ async fn the_tenant_filter_finds_tenant_route_and_tenant_api_events() {
     let other = other["events"].as_array().unwrap();
     assert_eq!(other.len(), 1);
     assert_eq!(other[0]["event_type"], "tenant.created");
+}
+
+#[tokio::test]
+async fn each_rejection_names_its_credential_its_reason_and_whose_it_was() {
+    let env = Env::start(|_| {}).await;
+    let (user, token) = signed_in(&env, "rita@example.com", &["member"]).await;
+    let logout = env
+        .http
+        .post(env.url("/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_problem(env.get_with("/auth/me", &token).await, 401, "revoked").await;
+    // A cookie that does not open is ignored (the caller is anonymous), and on record.
+    let res = env
+        .http
+        .get(env.url("/auth/me"))
+        .header("cookie", "__Host-palisade=eyJ4IjoxfQ.AAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "missing").await;
+    let fresh = env.login("rita@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.advance(Duration::from_secs(31 * 60));
+    assert_problem(env.get_with("/auth/me", &fresh).await, 401, "expired").await;
+    assert_problem(env.get_with("/auth/me", "Basic x").await, 401, "malformed").await;
+
+    let audit = &env.gw.gateway.state.audit;
+    audit.flush_refusals(true);
+    let seen: Vec<(String, String, Option<String>)> = audit
+        .recent()
+        .into_iter()
+        .filter(|e| e.event_type == "auth.credential_rejected")
+        .map(|e| {
+            assert_eq!(e.details["count"], 1);
+            assert_eq!(e.action.as_deref(), Some("GET /auth/me"));
+            (
+                e.details["credential"].as_str().unwrap().to_string(),
+                e.details["reason"].as_str().unwrap().to_string(),
+                e.actor,
+            )
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: Option<&str>| (a.to_string(), b.to_string(), c.map(String::from));
+    assert_eq!(
+        seen,
+        [
+            s("bearer", "revoked", Some(&user)),
+            s("cookie", "bad-signature", None),
+            s("bearer", "expired", None),
+            s("bearer", "malformed", None),
+        ]
+    );
 }
