@@ -17,6 +17,7 @@ fn draft(i: u64) -> Draft {
         risk: Risk::Medium,
         result: Outcome::Failure,
         actor: Some(format!("0193a5c2-7d1e-7c3a-9f00-{i:012}")),
+        action: Some("POST /auth/login".into()),
         resource_type: Some("account".into()),
         resource_id: None,
         tenant: None,

@@ -401,7 +401,8 @@ async fn remove_grants(
     .await
 }
 
-/// Records the change and refreshes the snapshot the authorize gate reads.
+/// Records the change (under the tenant it concerns, so the trail's tenant filter finds it)
+/// and refreshes the snapshot the authorize gate reads. `resource` is `TENANT` or `TENANT/USER`.
 async fn changed(
     state: &AppState,
     ctx: &Ctx,
@@ -409,11 +410,13 @@ async fn changed(
     event: &'static str,
     resource: &str,
 ) {
+    let tenant = resource.split('/').next().unwrap_or(resource);
     state.identity.audit.record(
         ctx.audit(
             AuditEvent::new(event, Risk::Medium, Outcome::Success)
                 .actor(caller.0.subject.clone())
-                .resource(format!("tenant:{resource}")),
+                .resource(format!("tenant:{resource}"))
+                .tenant(tenant),
         ),
     );
     if let Err(e) = state.tenants.reload().await {

@@ -192,7 +192,10 @@ async fn summary(
                     }
                 }
                 "authz.denied" => denials += 1,
-                "ratelimit.exceeded" => rate_limited += 1,
+                // Sampled: each stored event stands for `details.count` refusals.
+                "ratelimit.exceeded" => {
+                    rate_limited += r.details.get("count").and_then(|c| c.as_u64()).unwrap_or(1)
+                }
                 "authz.privilege_escalation_attempt" if escalations.len() < 100 => escalations
                     .push(serde_json::json!({
                         "seq": r.seq, "ts_ms": r.ts_ms, "actor": r.actor, "client_ip": r.client_ip,

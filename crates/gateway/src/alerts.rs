@@ -10,6 +10,12 @@
 //! result is recorded as `incident.updated`. While an incident is open (one window), further
 //! matches raise its severity each time the count doubles when the rule has `raise_severity`.
 //!
+//! Refusals (rejected credentials, rate limits, firewall blocks, ...) reach the engine one by
+//! one, before the trail samples them ([`AuditLog::record_refusal`]), so a rule counts every
+//! refusal even though few are stored: "10 rate-limit refusals in 60 s from one address → block
+//! it for an hour" is a rule of `ratelimit.exceeded`, `group_by = "client_ip"`, `min_count =
+//! 10`, `actions = ["block_ip"]`, `block_for = "1h"`.
+//!
 //! Guarantees: alerting never delays or fails a request; events produced by the actions
 //! themselves never feed the rules again (no loops); a hot-state failure skips the count and is
 //! logged. Incidents are read back from the trail (`GET /admin/incidents`), so they survive
@@ -301,7 +307,10 @@ impl Engine {
         let mut actions = Vec::new();
         for action in &rule.actions {
             let taken = match action {
-                Action::BlockIp => self.block_ip(event.client_ip).await,
+                Action::BlockIp => {
+                    let for_ = rule.block_for.map_or(self.config.block_for.0, |b| b.0);
+                    self.block_ip(event.client_ip, for_).await
+                }
                 Action::RevokeSessions => self.revoke_sessions(event.actor.as_deref()).await,
                 Action::DisableApiKey => self.disable_key(event).await,
                 Action::Webhook | Action::RaiseSeverity => continue,
@@ -357,11 +366,10 @@ impl Engine {
         );
     }
 
-    async fn block_ip(&self, ip: Option<IpAddr>) -> (&'static str, String) {
+    async fn block_ip(&self, ip: Option<IpAddr>, for_: Duration) -> (&'static str, String) {
         let Some(ip) = ip else {
             return ("skipped", "the event has no client IP".into());
         };
-        let for_ = self.config.block_for.0;
         match self.identity.brute.block(ip, for_).await {
             Ok(set) => {
                 if set {

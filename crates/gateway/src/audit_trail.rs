@@ -31,6 +31,8 @@ pub struct Draft {
     pub risk: Risk,
     pub result: Outcome,
     pub actor: Option<String>,
+    /// The API action (method and path).
+    pub action: Option<String>,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub tenant: Option<String>,
@@ -167,11 +169,22 @@ impl AuditTrail {
         }))
     }
 
-    /// Queues an event; it is stamped now.
+    /// Queues an event; it is stamped now. Unless its class is in `audit.async_classes`, the
+    /// answer being produced waits for it ([`DurabilityLayer`]).
     pub fn submit(&self, draft: Draft) {
+        let durable = !self.config.is_async(&draft.event_type);
+        self.enqueue(draft, durable);
+    }
+
+    /// Queues an event no answer waits for, whatever its class (sampled refusals: recording a
+    /// refusal never delays it or turns it into a 503).
+    pub fn submit_async(&self, draft: Draft) {
+        self.enqueue(draft, false);
+    }
+
+    fn enqueue(&self, draft: Draft, durable: bool) {
         self.queued.fetch_add(1, Ordering::Relaxed);
         let ts = self.clock.now_millis() as i64;
-        let durable = !self.config.is_async(&draft.event_type);
         // The count and the send happen under one order: the writer commits in send order.
         let ticket = self.submitted.fetch_add(1, Ordering::SeqCst) + 1;
         if durable {
@@ -378,6 +391,7 @@ impl Writer {
             risk: Risk::Medium,
             result: Outcome::Success,
             actor: None,
+            action: None,
             resource_type: Some("audit".into()),
             resource_id: None,
             tenant: None,
@@ -405,7 +419,7 @@ impl Writer {
             event_type: d.event_type,
             risk: d.risk,
             actor: d.actor,
-            action: None,
+            action: d.action,
             resource_type: d.resource_type,
             resource_id: d.resource_id,
             tenant: d.tenant,
@@ -471,7 +485,8 @@ impl Writer {
 
 /// Holds each response until the durable audit events submitted while it was being produced are
 /// committed: a security event is durable before the answer that caused it is sent. Requests
-/// that emitted none (or only events of `audit.async_classes`) pass with two atomic reads.
+/// that emitted none (or only events of `audit.async_classes`, or sampled refusals, which are
+/// submitted with [`AuditTrail::submit_async`]) pass with two atomic reads.
 /// It sits inside `boundary` and `cors` (no gate outside it records events), so a 503 it answers
 /// instead gets the request id, CORS and security headers, metrics and the access log like any
 /// other answer.

@@ -8,7 +8,7 @@
 // size of `Response` in a `Result` does not matter.
 #![allow(clippy::result_large_err)]
 
-use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::cookie::{CookieKeys, CookieSession};
 use crate::identity::sessions::{ClientInfo, RefreshError};
 use crate::json::StrictJson;
@@ -67,10 +67,12 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/ip-blocks/{ip}", delete(unblock))
 }
 
-/// What every handler needs to answer: the request id and the client IP.
+/// What every handler needs to answer and to record: the request id, the client IP and the
+/// rest of the request's audit origin.
 pub(crate) struct Ctx {
     pub id: String,
     pub ip: IpAddr,
+    pub origin: RequestOrigin,
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for Ctx {
@@ -83,6 +85,12 @@ impl<St: Send + Sync> FromRequestParts<St> for Ctx {
                 .map(|m| m.request_id_str().to_owned())
                 .unwrap_or_default(),
             ip: meta.map_or(IpAddr::from([0, 0, 0, 0]), |m| m.client_ip),
+            origin: RequestOrigin::from_parts(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &parts.extensions,
+            ),
         })
     }
 }
@@ -106,8 +114,10 @@ impl Ctx {
         )
     }
 
+    /// The event with what this request tells: client IP, request id, user agent, action,
+    /// tenant.
     pub(crate) fn audit(&self, event: AuditEvent) -> AuditEvent {
-        event.from_client(self.ip, &self.id)
+        event.origin(&self.origin)
     }
 }
 
@@ -175,7 +185,7 @@ pub(crate) fn require(
     }
     state
         .authz
-        .record_admin_denial(&caller.0, permission, ctx.ip, &ctx.id);
+        .record_admin_denial(&caller.0, permission, &ctx.origin);
     Err(refuse_with(
         GATE,
         "forbidden",
@@ -340,6 +350,18 @@ struct LoginBody {
     captcha_token: Option<String>,
 }
 
+/// A sign-in refused before its password is checked, on record as `auth.login_refused`
+/// (sampled per address; every one counts for the alert rules).
+fn login_refused(state: &AppState, ctx: &Ctx, reason: &'static str, res: Response) -> Response {
+    state.identity.audit.record_refusal(
+        ctx.audit(
+            AuditEvent::new("auth.login_refused", Risk::Medium, Outcome::Denied)
+                .details(serde_json::json!({ "reason": reason })),
+        ),
+    );
+    res
+}
+
 fn too_many(ctx: &Ctx, wait: std::time::Duration) -> Response {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut res = ctx.problem(
@@ -361,7 +383,14 @@ async fn check_credentials(
     let id = &state.identity;
     let email = palisade_core::email::normalize(&body.email).unwrap_or_default();
     match id.brute.wait_left(&email, ctx.ip).await {
-        Ok(Some(wait)) => return Err(too_many(ctx, wait)),
+        Ok(Some(wait)) => {
+            return Err(login_refused(
+                state,
+                ctx,
+                "login-delayed",
+                too_many(ctx, wait),
+            ));
+        }
         Ok(None) => {}
         Err(e) => return Err(ctx.unavailable(e)),
     }
@@ -376,11 +405,12 @@ async fn check_credentials(
                 .verify(body.captcha_token.as_deref().unwrap_or(""), ctx.ip)
                 .await
         {
-            return Err(ctx.problem(
+            let res = ctx.problem(
                 StatusCode::UNAUTHORIZED,
                 "captcha-required",
                 "Solve the CAPTCHA and send its token as captcha_token.",
-            ));
+            );
+            return Err(login_refused(state, ctx, "captcha-required", res));
         }
     }
     let user = if email.is_empty() {
@@ -535,17 +565,28 @@ async fn refresh(
 ) -> Response {
     let id = &state.identity;
     let client = ClientInfo::from_headers(&headers);
-    match id
-        .refresh(&body.refresh_token, &client, ctx.ip, &ctx.id)
-        .await
-    {
+    match id.refresh(&body.refresh_token, &client, &ctx.origin).await {
         Ok(tokens) => no_store(Json(tokens).into_response()),
         Err(RefreshError::Store(e)) => ctx.unavailable(e),
-        Err(RefreshError::Invalid | RefreshError::Reused) => crate::layers::identify::unauthorized(
-            "invalid_grant",
-            "The refresh token is not valid; sign in again.",
-            &ctx.id,
-        ),
+        Err(e @ (RefreshError::Invalid | RefreshError::Reused)) => {
+            if matches!(e, RefreshError::Invalid) {
+                // A reuse is on record already (auth.refresh_reuse_detected, durable).
+                id.audit.record_refusal(
+                    ctx.audit(
+                        AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
+                            .details(serde_json::json!({
+                                "reason": "invalid-grant",
+                                "credential": "refresh_token",
+                            })),
+                    ),
+                );
+            }
+            crate::layers::identify::unauthorized(
+                "invalid_grant",
+                "The refresh token is not valid; sign in again.",
+                &ctx.id,
+            )
+        }
     }
 }
 

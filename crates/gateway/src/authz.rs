@@ -3,7 +3,7 @@
 //! problem+json (401 with `WWW-Authenticate`, 403) and audit events; a refusal on an admin-only
 //! route by a non-admin is recorded as a privilege-escalation attempt (HIGH).
 
-use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::Config;
 use crate::layers::Res;
 use crate::problem::refuse;
@@ -11,7 +11,6 @@ use crate::tenants::{Snapshot, Tenants};
 use http::StatusCode;
 use palisade_core::policy::{AuthRequirement, Decision, PolicySet, RoutePolicy, Subject};
 use palisade_core::principal::{AuthMethod, Principal};
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 pub const GATE: &str = "authorize";
@@ -184,13 +183,12 @@ impl Authorizer {
         &self,
         principal: &Principal,
         permission: &str,
-        client_ip: IpAddr,
-        request_id: &str,
+        origin: &RequestOrigin,
     ) {
         let event = AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
             .actor(principal.subject.clone())
             .resource(format!("permission:{permission}"))
-            .from_client(client_ip, request_id)
+            .origin(origin)
             .details(serde_json::json!({ "reason": format!("{permission} is not granted") }));
         self.audit.record(event.clone());
         if !self.is_admin(&principal.roles) {
@@ -335,9 +333,9 @@ impl Authorizer {
         &self,
         decision: &Decision,
         principal: Option<&Principal>,
-        client_ip: IpAddr,
-        request_id: &str,
+        origin: &RequestOrigin,
     ) -> Option<Res> {
+        let request_id = origin.request_id.as_deref().unwrap_or("-");
         match decision {
             Decision::Allow { .. } => None,
             Decision::Unauthenticated { .. } => Some(crate::layers::identify::unauthorized(
@@ -353,7 +351,7 @@ impl Authorizer {
                 let actor = principal.map(|p| p.subject.clone());
                 let mut event = AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
                     .resource(format!("route:{rule}"))
-                    .from_client(client_ip, request_id)
+                    .origin(origin)
                     .details(serde_json::json!({ "reason": reason }));
                 if let Some(a) = &actor {
                     event = event.actor(a.clone());

@@ -74,6 +74,9 @@ pub struct AlertRule {
     #[serde(with = "risk_lower")]
     pub severity: Risk,
     pub actions: Vec<Action>,
+    /// How long this rule's `block_ip` action blocks (default: `audit.alerts.block_for`).
+    #[serde(default)]
+    pub block_for: Option<HumanDuration>,
 }
 
 fn default_window() -> HumanDuration {
@@ -139,6 +142,7 @@ fn rule(
         min_count,
         severity,
         actions: actions.to_vec(),
+        block_for: None,
     }
 }
 
@@ -251,6 +255,9 @@ impl AlertsConfig {
             if r.window.0 < Duration::from_secs(1) {
                 out.push(format!("{at}: window must be at least 1s"));
             }
+            if r.block_for.is_some_and(|b| b.0 < Duration::from_secs(1)) {
+                out.push(format!("{at}: block_for must be at least 1s"));
+            }
             if r.actions.is_empty() {
                 out.push(format!("{at}: give at least one action"));
             }
@@ -267,6 +274,29 @@ impl AlertsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_may_block_for_its_own_time() {
+        let c: AlertsConfig = toml::from_str(
+            r#"
+            [[rules]]
+            name = "ratelimit_fail2ban"
+            event_types = ["ratelimit.exceeded"]
+            group_by = "client_ip"
+            window = "60s"
+            min_count = 10
+            severity = "medium"
+            actions = ["block_ip"]
+            block_for = "1h"
+            "#,
+        )
+        .unwrap();
+        assert!(c.problems(true).is_empty(), "{:?}", c.problems(true));
+        assert_eq!(c.rules[0].block_for.unwrap().0, Duration::from_secs(3600));
+        let mut short = c.clone();
+        short.rules[0].block_for = Some(HumanDuration(Duration::from_millis(10)));
+        assert!(short.problems(false).join("").contains("block_for"));
+    }
 
     #[test]
     fn shipped_rules_are_valid() {

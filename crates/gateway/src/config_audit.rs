@@ -1,4 +1,5 @@
-//! `[audit]`: retention by event class, the daily purge time, checkpoint frequency.
+//! `[audit]`: retention by event class, the daily purge time, checkpoint frequency, durability,
+//! and how refusals are sampled.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,12 @@ pub struct AuditConfig {
     pub max_queue: u64,
     /// How long an answer waits for its durable events; then the caller gets 503 instead.
     pub durable_timeout: crate::units::HumanDuration,
+    /// At most one stored refusal event per caller, type, resource and reason in this period;
+    /// each carries the number of refusals it stands for (`details.count`).
+    pub refusal_sample_period: crate::units::HumanDuration,
+    /// Refusal events stored per second at most, over all callers; the rest wait for a later
+    /// sample (counted in `palisade_audit_refusals_suppressed_total`).
+    pub refusal_max_per_second: u64,
     pub alerts: crate::config_alerts::AlertsConfig,
 }
 
@@ -51,6 +58,8 @@ impl Default for AuditConfig {
             async_classes: vec!["api_call".into()],
             max_queue: 100_000,
             durable_timeout: crate::units::HumanDuration(std::time::Duration::from_secs(10)),
+            refusal_sample_period: crate::units::HumanDuration(std::time::Duration::from_secs(10)),
+            refusal_max_per_second: 100,
             alerts: Default::default(),
         }
     }
@@ -122,6 +131,15 @@ impl AuditConfig {
         if self.durable_timeout.0 < std::time::Duration::from_millis(100) {
             out.push("audit.durable_timeout must be at least 100ms".into());
         }
+        let period = self.refusal_sample_period.0;
+        if period < std::time::Duration::from_secs(1)
+            || period > std::time::Duration::from_secs(3600)
+        {
+            out.push("audit.refusal_sample_period must be between 1s and 1h".into());
+        }
+        if self.refusal_max_per_second == 0 {
+            out.push("audit.refusal_max_per_second must be at least 1".into());
+        }
         if self.checkpoint_every == 0 {
             out.push("audit.checkpoint_every must be at least 1".into());
         }
@@ -137,5 +155,24 @@ impl AuditConfig {
             out.push("audit.retention_days: every class keeps at least 1 day".into());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_sampling_is_configured_within_bounds() {
+        let c: AuditConfig =
+            toml::from_str("refusal_sample_period = \"30s\"\nrefusal_max_per_second = 5").unwrap();
+        assert_eq!(c.refusal_sample_period.0.as_secs(), 30);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert!(AuditConfig::default().problems().is_empty());
+        let bad: AuditConfig =
+            toml::from_str("refusal_sample_period = \"10ms\"\nrefusal_max_per_second = 0").unwrap();
+        let p = bad.problems().join("\n");
+        assert!(p.contains("audit.refusal_sample_period"), "{p}");
+        assert!(p.contains("audit.refusal_max_per_second"), "{p}");
     }
 }

@@ -17,9 +17,10 @@
 //! target that is not already canonical is refused (403 `ambiguous-path`): authorizing its
 //! canonical form would still let the raw spelling through.
 
+use crate::audit::RequestOrigin;
 use crate::json::request_id;
+use crate::layers::Req;
 use crate::layers::boundary::{RawPath, ambiguous_path_event, request_host, strip_port};
-use crate::layers::{Req, RequestMeta};
 use crate::problem::{refuse, refuse_with};
 use crate::state::AppState;
 use axum::extract::State;
@@ -84,10 +85,6 @@ pub fn original(req: &Req) -> Result<Original, Unreadable> {
 
 pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Response {
     let id = request_id(&req);
-    let client_ip = req
-        .extensions()
-        .get::<RequestMeta>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |m| m.client_ip);
     let original = match original(&req) {
         Ok(o) => o,
         Err(Unreadable::Missing) => {
@@ -116,9 +113,14 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
             let rule = outcome.err().unwrap_or(palisade_core::path::Ambiguous {
                 rule: "not-canonical",
             });
+            // On record without the raw spelling.
+            let origin = RequestOrigin {
+                action: None,
+                ..RequestOrigin::of(&req)
+            };
             state
                 .audit
-                .record(ambiguous_path_event(&rule, client_ip, &id));
+                .record_refusal(ambiguous_path_event(&rule, &origin));
             return refuse_with(
                 crate::authz::GATE,
                 "ambiguous-path",
@@ -146,9 +148,11 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
         &original.path,
         principal.as_deref(),
     );
+    // On record with the original request's action, not this /auth/verify call's.
+    let origin = RequestOrigin::of(&req).acting_on(&original.method, &original.path);
     if let Some(refusal) = state
         .authz
-        .refusal(&decision, principal.as_deref(), client_ip, &id)
+        .refusal(&decision, principal.as_deref(), &origin)
     {
         return refusal;
     }

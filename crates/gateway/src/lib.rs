@@ -38,6 +38,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod problem;
 pub mod proxy;
+pub mod refusals;
 pub mod resilience;
 pub mod routes;
 pub mod secrets;

@@ -228,7 +228,7 @@ fn api_request_event(req: &Req, route: &'static str) -> ApiRequest {
             .map(Arc::as_ref);
         event = event
             .actor(crate::layers::throttle::Caller::of(principal, meta.client_ip).to_string())
-            .from_client(meta.client_ip, meta.request_id_str());
+            .origin(&crate::audit::RequestOrigin::of(req));
     }
     // The path only: queries carry tokens and personal data too often to be kept.
     ApiRequest(

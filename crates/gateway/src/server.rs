@@ -53,8 +53,9 @@ impl RunningGateway {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)), then commits the
-    /// audit events still queued and signs a checkpoint of the trail's head.
+    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)), then stores the
+    /// refusal counts the sampler holds, commits the audit events still queued and signs a
+    /// checkpoint of the trail's head.
     pub async fn wait(mut self) {
         let workers = std::mem::take(&mut self.workers);
         let _ = tokio::task::spawn_blocking(move || {
@@ -63,6 +64,8 @@ impl RunningGateway {
             }
         })
         .await;
+        // Refusal counts still held by the sampler go into the trail before it is sealed.
+        self.state.audit.flush_refusals(true);
         if let Some(trail) = self.state.audit.trail() {
             trail.checkpoint().await;
         }
@@ -187,6 +190,10 @@ pub async fn start_with_clock(
     .await
     .map_err(|e| StartError::Config(vec![e]))?;
     audit.attach(trail);
+    audit.attach_refusals(crate::refusals::RefusalSampler::new(
+        &config.audit,
+        clock.clone(),
+    ));
     let identity = Arc::new(
         crate::identity::Identity::start(
             &config,
@@ -296,6 +303,7 @@ pub async fn start_with_clock(
     );
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
     tokio::spawn(daily_audit_purge(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(flush_refusals(state.clone(), shutdown_rx.clone()));
     tokio::spawn(keyring_upkeep(state.clone(), shutdown_rx.clone()));
     if state.admission.watches_memory() {
         tokio::spawn(sample_memory(state.clone(), shutdown_rx.clone()));
@@ -308,6 +316,21 @@ pub async fn start_with_clock(
         shutdown: shutdown_tx,
         workers: handles,
     })
+}
+
+/// Stores, once a second, the refusal samples whose period has ended (the final flush is in
+/// [`RunningGateway::wait`]).
+async fn flush_refusals(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                state.audit.flush_refusals(false);
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
 }
 
 /// Runs the audit retention purge once a day, at `audit.purge_at` (UTC) or at the first check

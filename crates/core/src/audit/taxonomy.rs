@@ -89,6 +89,20 @@ pub const EVENT_TYPES: &[EventType] = &[
         "every session of an account was revoked",
     ),
     t(
+        "auth.credential_rejected",
+        Security,
+        Medium,
+        "a presented bearer token, API key or session cookie was refused (details.credential, \
+         details.reason; sampled: details.count refusals per stored event)",
+    ),
+    t(
+        "auth.login_refused",
+        Security,
+        Medium,
+        "a sign-in was refused before its password was checked: the delay ladder or a missing \
+         CAPTCHA (sampled: details.count refusals per stored event)",
+    ),
+    t(
         "auth.device_mismatch",
         Security,
         High,
@@ -140,16 +154,24 @@ pub const EVENT_TYPES: &[EventType] = &[
         "ratelimit.exceeded",
         Security,
         Low,
-        "a caller passed a rate limit (sampled: one per key and period)",
+        "a caller passed a rate limit (sampled: details.count refusals per stored event)",
     ),
     t("ip.blocked", Security, High, "an IP was blocked"),
-    t("ip.unblocked", Security, Medium, "an IP block was lifted"),
+    t(
+        "firewall.refused",
+        Security,
+        Low,
+        "a request from a blocked address was refused (sampled: details.count refusals per \
+         stored event)",
+    ),
     t(
         "request.ambiguous_path",
         Security,
         Medium,
-        "a request path that cannot be made unambiguous was refused",
+        "the boundary refused a path it cannot make unambiguous (sampled: details.count \
+         refusals per stored event)",
     ),
+    t("ip.unblocked", Security, Medium, "an IP block was lifted"),
     t(
         "inspect.injection_attempt",
         Security,

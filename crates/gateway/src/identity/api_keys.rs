@@ -23,8 +23,9 @@ pub struct KeyEntry {
 
 #[derive(Debug)]
 pub enum KeyError {
-    /// Unknown, malformed, revoked or expired; or the owner is disabled.
-    Invalid,
+    /// Not acceptable, and why (an audit slug): `malformed`, `unknown-key`, `revoked`,
+    /// `expired` or `owner-disabled`.
+    Invalid(&'static str),
     /// The store could not answer.
     Unavailable(StoreError),
 }
@@ -98,7 +99,7 @@ impl ApiKeys {
     /// Verifies a presented key. The caller checks the revocation flag.
     pub async fn verify(&self, presented: &str, now_ms: i64) -> Result<Arc<KeyEntry>, KeyError> {
         if !api_key::looks_like_key(presented) {
-            return Err(KeyError::Invalid);
+            return Err(KeyError::Invalid("malformed"));
         }
         let hash = api_key::hash(&self.pepper, presented);
         let entry = match self.cache.get(&hash) {
@@ -110,7 +111,7 @@ impl ApiKeys {
             }
         };
         if entry.expires_at.is_some_and(|at| at <= now_ms) {
-            return Err(KeyError::Invalid);
+            return Err(KeyError::Invalid("expired"));
         }
         self.touched
             .lock()
@@ -126,9 +127,12 @@ impl ApiKeys {
             .await
             .map_err(KeyError::Unavailable)?
             .filter(|r| api_key::hashes_equal(&r.hash, hash))
-            .ok_or(KeyError::Invalid)?;
-        if record.revoked_at.is_some() || record.expires_at.is_some_and(|at| at <= now_ms) {
-            return Err(KeyError::Invalid);
+            .ok_or(KeyError::Invalid("unknown-key"))?;
+        if record.revoked_at.is_some() {
+            return Err(KeyError::Invalid("revoked"));
+        }
+        if record.expires_at.is_some_and(|at| at <= now_ms) {
+            return Err(KeyError::Invalid("expired"));
         }
         let owner = self
             .store
@@ -136,7 +140,7 @@ impl ApiKeys {
             .await
             .map_err(KeyError::Unavailable)?
             .filter(|u| !u.disabled)
-            .ok_or(KeyError::Invalid)?;
+            .ok_or(KeyError::Invalid("owner-disabled"))?;
         Ok(KeyEntry {
             id: record.id,
             owner_id: owner.id,

@@ -47,15 +47,25 @@ impl CookieKeys {
     }
 
     /// The session a cookie value proves, if its MAC holds and it has not expired.
-    pub fn open(&self, value: &str, now: u64) -> Option<CookieSession> {
+    /// The session a cookie value holds, or why it holds none (an audit slug: `too-large`,
+    /// `malformed`, `bad-signature`, `expired`).
+    pub fn open(&self, value: &str, now: u64) -> Result<CookieSession, &'static str> {
         if value.len() > 4096 {
-            return None;
+            return Err("too-large");
         }
-        let (payload, tag) = value.split_once('.')?;
-        let tag = B64.decode(tag).ok()?;
-        hmac::verify(&self.mac, payload.as_bytes(), &tag).ok()?;
-        let session: CookieSession = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
-        (session.exp > now).then_some(session)
+        let (payload, tag) = value.split_once('.').ok_or("malformed")?;
+        let tag = B64.decode(tag).map_err(|_| "malformed")?;
+        hmac::verify(&self.mac, payload.as_bytes(), &tag).map_err(|_| "bad-signature")?;
+        let session: CookieSession = B64
+            .decode(payload)
+            .ok()
+            .and_then(|p| serde_json::from_slice(&p).ok())
+            .ok_or("malformed")?;
+        if session.exp > now {
+            Ok(session)
+        } else {
+            Err("expired")
+        }
     }
 
     pub fn csrf_token(&self, sid: &str) -> String {
@@ -107,16 +117,20 @@ mod tests {
     fn sealed_cookies_open_until_expiry_and_resist_tampering() {
         let keys = CookieKeys::new("cookie secret for tests, long enough");
         let sealed = keys.seal(&session());
-        assert_eq!(keys.open(&sealed, 999), Some(session()));
-        assert_eq!(keys.open(&sealed, 1000), None, "expired");
+        assert_eq!(keys.open(&sealed, 999), Ok(session()));
+        assert_eq!(keys.open(&sealed, 1000), Err("expired"));
         let mut forged = session();
         forged.roles = vec!["admin".into()];
         let (_, tag) = sealed.split_once('.').unwrap();
         let forged_payload = B64.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(keys.open(&format!("{forged_payload}.{tag}"), 1), None);
+        assert_eq!(
+            keys.open(&format!("{forged_payload}.{tag}"), 1),
+            Err("bad-signature")
+        );
         let other = CookieKeys::new("a different cookie secret, also long");
-        assert_eq!(other.open(&sealed, 1), None);
-        assert_eq!(keys.open("garbage", 1), None);
+        assert_eq!(other.open(&sealed, 1), Err("bad-signature"));
+        assert_eq!(keys.open("garbage", 1), Err("malformed"));
+        assert_eq!(keys.open(&"x".repeat(5000), 1), Err("too-large"));
     }
 
     #[test]

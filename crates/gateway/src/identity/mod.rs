@@ -40,11 +40,90 @@ pub struct Verified {
     pub dfp: Option<String>,
 }
 
+/// The kind of credential a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT in `Authorization: Bearer` (or a header that is not a bearer token).
+    Bearer,
+    /// `X-API-Key`, or a `pal_` key sent as a bearer token.
+    ApiKey,
+    /// The `__Host-palisade` session cookie.
+    Cookie,
+}
+
+impl Credential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Bearer => "bearer",
+            Credential::ApiKey => "api_key",
+            Credential::Cookie => "cookie",
+        }
+    }
+}
+
+/// A presented credential that does not hold, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub credential: Credential,
+    /// The problem slug the caller is answered with (`revoked`, `invalid_api_key`, a JWT
+    /// error's slug, ...) and the `palisade_auth_refused_total` label.
+    pub slug: &'static str,
+    /// Why, for the audit trail: a stable kebab-case slug, finer than what the caller is told
+    /// (`expired`, `bad-signature`, `revoked`, `unknown-key`, `malformed`, ...).
+    pub reason: &'static str,
+    /// Whose credential it was, when that is known (a revoked token's subject).
+    pub actor: Option<String>,
+    /// The API key it was, when that is known (a revoked or expired key).
+    pub key_id: Option<String>,
+}
+
+impl Rejection {
+    fn new(credential: Credential, slug: &'static str, reason: &'static str) -> Self {
+        Self {
+            credential,
+            slug,
+            reason,
+            actor: None,
+            key_id: None,
+        }
+    }
+
+    fn jwt(e: &JwtError) -> Self {
+        Self::new(Credential::Bearer, e.reason(), jwt_reason(e))
+    }
+}
+
+/// The audit reason of a bearer token's rejection.
+fn jwt_reason(e: &JwtError) -> &'static str {
+    match e {
+        JwtError::TooLarge => "too-large",
+        JwtError::Malformed => "malformed",
+        JwtError::ForbiddenHeader(_) => "forbidden-header",
+        JwtError::AlgorithmNotAllowed => "algorithm-not-allowed",
+        JwtError::UnknownKid => "unknown-key",
+        JwtError::BadSignature => "bad-signature",
+        JwtError::Expired => "expired",
+        JwtError::NotYetValid => "not-yet-valid",
+        JwtError::WrongIssuer => "wrong-issuer",
+        JwtError::WrongAudience => "wrong-audience",
+        JwtError::MissingClaim(_) => "missing-claim",
+        JwtError::Key(_) => "key-unavailable",
+    }
+}
+
+/// What the request's credentials came to: the principal (none: anonymous), and a session
+/// cookie that was ignored because it does not open (expired, tampered), for the audit trail.
+#[derive(Debug, Default)]
+pub struct Presented {
+    pub principal: Option<Arc<Principal>>,
+    pub ignored: Option<Rejection>,
+}
+
 /// Why a presented credential was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
-    /// 401: the credential is not acceptable; `reason` is a short slug for logs and metrics.
-    Invalid(&'static str),
+    /// 401: the credential is not acceptable.
+    Invalid(Rejection),
     /// 403: a cookie-authenticated state-changing request without a valid CSRF token.
     Csrf,
     /// 503: hot state or the store could not answer a security lookup.
@@ -215,28 +294,39 @@ impl Identity {
     }
 
     /// Proves who is calling from the request's credentials: `X-API-Key`, then
-    /// `Authorization: Bearer` (an API key or a JWT), then the session cookie. `Ok(None)` when no
-    /// credential is presented (an invalid or expired cookie counts as none).
+    /// `Authorization: Bearer` (an API key or a JWT), then the session cookie. No principal when
+    /// no credential is presented (a cookie that does not open counts as none, and is reported
+    /// in [`Presented::ignored`]).
     pub async fn authenticate(
         &self,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Result<Option<Arc<Principal>>, AuthFailure> {
+    ) -> Result<Presented, AuthFailure> {
+        let found = |p| {
+            Ok(Presented {
+                principal: Some(p),
+                ignored: None,
+            })
+        };
         if let Some(key) = headers.get("x-api-key") {
-            let key = key
-                .to_str()
-                .map_err(|_| AuthFailure::Invalid("malformed"))?;
-            return self.authenticate_key(key).await.map(Some);
+            let key = key.to_str().map_err(|_| {
+                AuthFailure::Invalid(Rejection::new(Credential::ApiKey, "malformed", "malformed"))
+            })?;
+            return found(self.authenticate_key(key).await?);
         }
         if let Some(value) = headers.get(header::AUTHORIZATION) {
-            let value = value
-                .to_str()
-                .map_err(|_| AuthFailure::Invalid("malformed"))?;
-            let token = bearer(value).ok_or(AuthFailure::Invalid("not_bearer"))?;
+            let value = value.to_str().map_err(|_| {
+                AuthFailure::Invalid(Rejection::new(Credential::Bearer, "malformed", "malformed"))
+            })?;
+            let token = bearer(value).ok_or(AuthFailure::Invalid(Rejection::new(
+                Credential::Bearer,
+                "not_bearer",
+                "not-bearer",
+            )))?;
             if token.starts_with(palisade_core::api_key::PREFIX) {
-                return self.authenticate_key(token).await.map(Some);
+                return found(self.authenticate_key(token).await?);
             }
-            return self.authenticate_jwt(token, headers).await.map(Some);
+            return found(self.authenticate_jwt(token, headers).await?);
         }
         for cookies in headers.get_all(header::COOKIE) {
             let Some(value) = cookies.to_str().ok().and_then(cookie::find_cookie) else {
@@ -244,7 +334,7 @@ impl Identity {
             };
             return self.authenticate_cookie(value, method, headers).await;
         }
-        Ok(None)
+        Ok(Presented::default())
     }
 
     async fn authenticate_key(&self, key: &str) -> Result<Arc<Principal>, AuthFailure> {
@@ -253,14 +343,19 @@ impl Identity {
             .verify(key, self.now_ms() as i64)
             .await
             .map_err(|e| match e {
-                api_keys::KeyError::Invalid => AuthFailure::Invalid("invalid_api_key"),
+                api_keys::KeyError::Invalid(reason) => AuthFailure::Invalid(Rejection::new(
+                    Credential::ApiKey,
+                    "invalid_api_key",
+                    reason,
+                )),
                 api_keys::KeyError::Unavailable(e) => {
                     tracing::warn!(error = %e, "API key lookup failed");
                     AuthFailure::Unavailable
                 }
             })?;
         self.refuse_if_flagged(&api_keys::revocation_flag(entry.id))
-            .await?;
+            .await
+            .map_err(|f| revoked_by(f, Credential::ApiKey, &entry.principal, Some(entry.id)))?;
         Ok(Arc::new(entry.principal.clone()))
     }
 
@@ -270,7 +365,7 @@ impl Identity {
         headers: &HeaderMap,
     ) -> Result<Arc<Principal>, AuthFailure> {
         if token.len() > self.config.max_token_bytes {
-            return Err(AuthFailure::Invalid(JwtError::TooLarge.reason()));
+            return Err(AuthFailure::Invalid(Rejection::jwt(&JwtError::TooLarge)));
         }
         let now_ms = self.now_ms();
         let now = now_ms / 1000;
@@ -281,7 +376,7 @@ impl Identity {
                 let v = Arc::new(
                     self.verify_bearer(token, now_ms)
                         .await
-                        .map_err(|e| AuthFailure::Invalid(e.reason()))?,
+                        .map_err(|e| AuthFailure::Invalid(Rejection::jwt(&e)))?,
                 );
                 self.verified
                     .insert(key, v.clone(), v.principal.expires_at, now);
@@ -300,9 +395,14 @@ impl Identity {
                 )
                 .actor(verified.principal.subject.clone()),
             );
-            return Err(AuthFailure::Invalid("device_mismatch"));
+            return Err(AuthFailure::Invalid(Rejection {
+                actor: Some(verified.principal.subject.clone()),
+                ..Rejection::new(Credential::Bearer, "device_mismatch", "device-mismatch")
+            }));
         }
-        self.check_revoked(&verified.principal).await?;
+        self.check_revoked(&verified.principal)
+            .await
+            .map_err(|f| revoked_by(f, Credential::Bearer, &verified.principal, None))?;
         Ok(verified.principal.clone())
     }
 
@@ -367,9 +467,15 @@ impl Identity {
         value: &str,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Result<Option<Arc<Principal>>, AuthFailure> {
-        let Some(session) = self.cookies.open(value, self.now_ms() / 1000) else {
-            return Ok(None);
+    ) -> Result<Presented, AuthFailure> {
+        let session = match self.cookies.open(value, self.now_ms() / 1000) {
+            Ok(session) => session,
+            Err(reason) => {
+                return Ok(Presented {
+                    principal: None,
+                    ignored: Some(Rejection::new(Credential::Cookie, "cookie", reason)),
+                });
+            }
         };
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
@@ -394,8 +500,13 @@ impl Identity {
             key_id: None,
             expires_at: session.exp,
         };
-        self.check_revoked(&principal).await?;
-        Ok(Some(Arc::new(principal)))
+        self.check_revoked(&principal)
+            .await
+            .map_err(|f| revoked_by(f, Credential::Cookie, &principal, None))?;
+        Ok(Presented {
+            principal: Some(Arc::new(principal)),
+            ignored: None,
+        })
     }
 
     async fn check_revoked(&self, principal: &Principal) -> Result<(), AuthFailure> {
@@ -411,7 +522,11 @@ impl Identity {
     async fn refuse_if_flagged(&self, flag: &str) -> Result<(), AuthFailure> {
         match self.hot.has_flag(flag).await {
             Ok(false) => Ok(()),
-            Ok(true) => Err(AuthFailure::Invalid("revoked")),
+            Ok(true) => Err(AuthFailure::Invalid(Rejection::new(
+                Credential::Bearer,
+                "revoked",
+                "revoked",
+            ))),
             Err(e) => {
                 tracing::warn!(error = %e, "revocation lookup failed; refusing");
                 Err(AuthFailure::Unavailable)
@@ -433,6 +548,25 @@ impl Identity {
 
     pub fn jwks(&self) -> serde_json::Value {
         self.tokens().jwks()
+    }
+}
+
+/// A revocation found by [`Identity::refuse_if_flagged`], told as a rejection of `credential`
+/// held by `principal` (other failures pass unchanged).
+fn revoked_by(
+    failure: AuthFailure,
+    credential: Credential,
+    principal: &Principal,
+    key_id: Option<uuid::Uuid>,
+) -> AuthFailure {
+    match failure {
+        AuthFailure::Invalid(r) => AuthFailure::Invalid(Rejection {
+            credential,
+            actor: Some(principal.subject.clone()),
+            key_id: key_id.map(|k| k.to_string()),
+            ..r
+        }),
+        other => other,
     }
 }
 

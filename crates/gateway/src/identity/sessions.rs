@@ -176,8 +176,7 @@ impl Identity {
         &self,
         presented: &str,
         client: &ClientInfo,
-        client_ip: std::net::IpAddr,
-        request_id: &str,
+        origin: &crate::audit::RequestOrigin,
     ) -> Result<IssuedTokens, RefreshError> {
         if presented.is_empty() || presented.len() > 128 {
             return Err(RefreshError::Invalid);
@@ -209,7 +208,7 @@ impl Identity {
                 AuditEvent::new("auth.device_mismatch", Risk::High, Outcome::Denied)
                     .actor(user.id.to_string())
                     .resource(format!("session:{}", session.id))
-                    .from_client(client_ip, request_id),
+                    .origin(origin),
             );
             return Err(RefreshError::Invalid);
         }
@@ -228,7 +227,7 @@ impl Identity {
                     AuditEvent::new("auth.refresh_reuse_detected", Risk::High, Outcome::Denied)
                         .actor(user.id.to_string())
                         .resource(format!("session:{}", session.id))
-                        .from_client(client_ip, request_id)
+                        .origin(origin)
                         .details(serde_json::json!({"action": "session family revoked"})),
                 );
                 return Err(RefreshError::Reused);

@@ -25,33 +25,36 @@ impl Check for Authorize {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
         // Palisade's own endpoints check for themselves (they have no route); a path no route
         // serves gets its 404 from the route step (nothing is forwarded).
-        let Some(meta) = req.extensions().get::<RequestMeta>() else {
-            return Ok(());
-        };
-        let Some(route) = meta.route.as_ref() else {
+        let Some(route) = req
+            .extensions()
+            .get::<RequestMeta>()
+            .and_then(|m| m.route.as_ref())
+            .map(|r| r.id)
+        else {
             return Ok(());
         };
         let principal = req.extensions().get::<Arc<Principal>>().cloned();
         let decision = self.authz.decide(
-            Some(route.id),
+            Some(route),
             req.method().as_str(),
             req.uri().path(),
             principal.as_deref(),
         );
-        if let Some(refusal) = self.authz.refusal(
-            &decision,
-            principal.as_deref(),
-            meta.client_ip,
-            meta.request_id_str(),
-        ) {
-            return Err(refusal);
+        match decision {
+            Decision::Allow { tenant, .. } => {
+                if let Some(t) = tenant {
+                    req.extensions_mut().insert(AuthorizedTenant(t));
+                }
+                Ok(())
+            }
+            refused => Err(self
+                .authz
+                .refusal(
+                    &refused,
+                    principal.as_deref(),
+                    &crate::audit::RequestOrigin::of(req),
+                )
+                .expect("a decision other than Allow is a refusal")),
         }
-        if let Decision::Allow {
-            tenant: Some(t), ..
-        } = decision
-        {
-            req.extensions_mut().insert(AuthorizedTenant(t));
-        }
-        Ok(())
     }
 }

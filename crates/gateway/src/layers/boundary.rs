@@ -11,7 +11,7 @@
 
 use super::body_limit::{BodyState, LimitedBody};
 use super::{BoxFuture, ConnInfo, Req, RequestMeta, Res};
-use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::builtin::Builtin;
 use crate::config::UnderscoreHeaders;
 use crate::problem::{refuse, refuse_with};
@@ -213,14 +213,10 @@ pub fn ambiguous_path(rule: &Ambiguous, request_id: &str) -> Res {
     )
 }
 
-/// The audit record of an ambiguous-path refusal.
-pub fn ambiguous_path_event(
-    rule: &Ambiguous,
-    client_ip: std::net::IpAddr,
-    request_id: &str,
-) -> AuditEvent {
+/// The audit record of an ambiguous-path refusal (its `origin` without the raw spelling).
+pub fn ambiguous_path_event(rule: &Ambiguous, origin: &RequestOrigin) -> AuditEvent {
     AuditEvent::new("request.ambiguous_path", Risk::Medium, Outcome::Denied)
-        .from_client(client_ip, request_id)
+        .origin(origin)
         .details(serde_json::json!({ "reason": rule.rule }))
 }
 
@@ -324,9 +320,20 @@ where
                 as_text(&id),
             ))
         } else if let Some(rule) = &ambiguity {
+            let origin = RequestOrigin {
+                client_ip: Some(client_ip),
+                request_id: Some(as_text(&id).to_owned()),
+                action: None,
+                ..RequestOrigin::from_parts(
+                    req.method(),
+                    req.uri(),
+                    req.headers(),
+                    req.extensions(),
+                )
+            };
             config
                 .audit
-                .record(ambiguous_path_event(rule, client_ip, as_text(&id)));
+                .record_refusal(ambiguous_path_event(rule, &origin));
             Some(ambiguous_path(rule, as_text(&id)))
         } else if req.body().size_hint().lower() > max_body {
             Some(refuse(

@@ -1,9 +1,12 @@
 //! The `firewall` gate: refuses client IPs under a block (placed by the brute-force defense's
 //! threat levels or by an alert rule's `block_ip` action) with 403 and `Retry-After`. A block lookup that cannot be answered refuses with 503
 //! (fail closed). Ops endpoints stay reachable so a blocked monitoring host can still see health.
+//! Each refusal is a `firewall.refused` event on record (sampled per address; every one counts
+//! for the alert rules).
 
 use super::check::{Check, CheckLayer};
 use super::{Req, RequestMeta, Res};
+use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::Identity;
 use crate::problem::refuse;
 use http::{HeaderValue, StatusCode, header};
@@ -33,6 +36,12 @@ impl Check for Firewall {
         match self.identity.brute.blocked(meta.client_ip).await {
             Ok(None) => Ok(()),
             Ok(Some(left)) => {
+                let secs = left.as_secs_f64().ceil().max(1.0) as u64;
+                self.identity.audit.record_refusal(
+                    AuditEvent::new("firewall.refused", Risk::Low, Outcome::Denied)
+                        .origin(&RequestOrigin::of(req))
+                        .details(serde_json::json!({ "reason": "ip-blocked" })),
+                );
                 let mut res = refuse(
                     GATE,
                     "ip-blocked",
@@ -40,7 +49,6 @@ impl Check for Firewall {
                     "This address is blocked after repeated failed sign-ins or another alert.",
                     meta.request_id_str(),
                 );
-                let secs = left.as_secs_f64().ceil().max(1.0) as u64;
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 Err(res)

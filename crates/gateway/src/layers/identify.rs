@@ -3,10 +3,16 @@
 //! (401 with `WWW-Authenticate`; 403 for a cookie request without its CSRF token; 503 when a
 //! revocation cannot be checked). A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.
+//!
+//! Every rejected credential is an `auth.credential_rejected` refusal on record
+//! ([`AuditLog::record_refusal`](crate::audit::AuditLog::record_refusal)) with
+//! `details.credential` (`bearer`, `api_key`, `cookie`) and `details.reason`; so is a session
+//! cookie that does not open, though the request goes on anonymous.
 
 use super::check::{Check, CheckLayer};
 use super::{Req, RequestMeta, Res};
-use crate::identity::{AuthFailure, Identity};
+use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
+use crate::identity::{AuthFailure, Credential, Identity, Rejection};
 use crate::problem::refuse;
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
@@ -49,14 +55,32 @@ impl Check for Identify {
             .authenticate(req.method(), req.headers())
             .await
         {
-            Ok(Some(p)) => {
-                metrics::counter!("palisade_authenticated_total", "method" => p.method.as_str())
-                    .increment(1);
-                req.extensions_mut().insert(p);
+            Ok(presented) => {
+                if let Some(ignored) = &presented.ignored {
+                    self.record(req, ignored);
+                }
+                if let Some(p) = presented.principal {
+                    metrics::counter!("palisade_authenticated_total", "method" => p.method.as_str())
+                        .increment(1);
+                    req.extensions_mut().insert(p);
+                }
                 Ok(())
             }
-            Ok(None) => Ok(()),
             Err(failure) => {
+                match &failure {
+                    AuthFailure::Invalid(rejection) => self.record(req, rejection),
+                    AuthFailure::Csrf => self.record(
+                        req,
+                        &Rejection {
+                            credential: Credential::Cookie,
+                            slug: "csrf",
+                            reason: "csrf",
+                            actor: None,
+                            key_id: None,
+                        },
+                    ),
+                    AuthFailure::Unavailable => {}
+                }
                 let id = req
                     .extensions()
                     .get::<RequestMeta>()
@@ -68,12 +92,32 @@ impl Check for Identify {
     }
 }
 
+impl Identify {
+    /// The rejected credential, on record (sampled; every one counts for the alert rules).
+    fn record(&self, req: &Req, rejection: &Rejection) {
+        let mut event = AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
+            .origin(&RequestOrigin::of(req))
+            .details(serde_json::json!({
+                "reason": rejection.reason,
+                "credential": rejection.credential.as_str(),
+            }));
+        if let Some(actor) = &rejection.actor {
+            event = event.actor(actor.clone());
+        }
+        if let Some(key) = &rejection.key_id {
+            event = event.resource(format!("api_key:{key}"));
+        }
+        self.identity.audit.record_refusal(event);
+    }
+}
+
 fn refusal(failure: AuthFailure, request_id: &str) -> Res {
     match failure {
-        AuthFailure::Invalid(reason) => {
-            metrics::counter!("palisade_auth_refused_total", "reason" => reason).increment(1);
+        AuthFailure::Invalid(rejection) => {
+            let slug = rejection.slug;
+            metrics::counter!("palisade_auth_refused_total", "reason" => slug).increment(1);
             unauthorized(
-                reason,
+                slug,
                 "The credential is not valid (expired, revoked, malformed or not issued for this gateway).",
                 request_id,
             )

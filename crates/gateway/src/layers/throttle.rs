@@ -4,22 +4,23 @@
 //! boundary through trusted proxies). Every request passes the `global` rule and its category's
 //! rule, if one is configured; the tier multiplies both. Limited responses carry
 //! `X-RateLimit-Limit/-Remaining/-Reset` (and the IETF `RateLimit-Policy`/`RateLimit` headers when
-//! configured) for the tightest rule; a refusal is 429 problem+json with `Retry-After`, and one
-//! `ratelimit.exceeded` audit event per key and period, however long the flood.
+//! configured) for the tightest rule; a refusal is 429 problem+json with `Retry-After` and a
+//! `ratelimit.exceeded` refusal on record ([`AuditLog::record_refusal`]: every one counts for the
+//! alert rules, the trail keeps samples per caller and rule with their counts).
 //!
 //! Allow-listed networks and the ops endpoints are never limited.
 //!
 //! With a shared hot state (Redis) every decision is one server-side script run, so replicas
 //! share one budget; a decision Redis cannot answer follows `rate_limit.on_backend_error`:
 //! `deny` (503), `allow` (unlimited), or `local` (this replica's in-memory limiter, until Redis
-//! answers again). The audit sampling stays per replica.
+//! answers again).
 
 // Refusals are the finished 429 response, the gate idiom.
 #![allow(clippy::result_large_err)]
 
 use super::check::{Check, CheckLayer, ResponseHeaders};
 use super::{Req, RequestMeta, Res};
-use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
+use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config_traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
 use crate::problem::refuse;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -56,8 +57,6 @@ pub struct Throttle {
     allow: Vec<IpNet>,
     ietf_headers: bool,
     limiter: MemoryLimiter,
-    /// One audit event per key and period: a rule of one per period over the same keys.
-    audit_sampler: MemoryLimiter,
     clock: SharedClock,
     audit: Arc<AuditLog>,
     /// The shared limiter (Redis) and what its failures become.
@@ -164,7 +163,6 @@ impl Throttle {
             allow: config.allow_cidrs.clone(),
             ietf_headers: config.ietf_headers,
             limiter: MemoryLimiter::new(config.max_keys),
-            audit_sampler: MemoryLimiter::new(config.max_keys / 10),
             clock,
             audit,
             shared: None,
@@ -223,7 +221,7 @@ impl Throttle {
     /// Forgets drained keys (run periodically; decisions are unchanged by it).
     pub fn evict_idle(&self) -> usize {
         let now = self.clock.now_millis();
-        self.limiter.evict_idle(now) + self.audit_sampler.evict_idle(now)
+        self.limiter.evict_idle(now)
     }
 
     pub fn keys(&self) -> usize {
@@ -240,7 +238,7 @@ impl Throttle {
         principal: Option<&Principal>,
         category: &str,
         meta: &RequestMeta,
-    ) -> Result<Option<HeaderMap>, Res> {
+    ) -> Result<Option<HeaderMap>, Refused> {
         let who = Caller::of(principal, meta.client_ip);
         let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
         let now = self.clock.now_millis();
@@ -253,13 +251,15 @@ impl Throttle {
             .chain(&self.global);
         for rule in rules {
             let quota = rule.quota.scaled(multiplier);
-            let Some(decision) = self.decide_rule(rule, &who, &quota, now, meta).await? else {
+            let decided = self.decide_rule(rule, &who, &quota, now, meta).await;
+            let Some(decision) = decided.map_err(|res| Refused { res, rule: None })? else {
                 continue;
             };
             if !decision.allowed {
-                let key = who.key(&self.limiter, rule.name);
-                self.record_refusal(rule, key, &quota, &who.to_string(), meta, now);
-                return Err(self.refusal(rule, &quota, &decision, meta));
+                return Err(Refused {
+                    res: self.refusal(rule, &quota, &decision, meta),
+                    rule: Some((rule.name, quota)),
+                });
             }
             if tightest.is_none_or(|(_, _, d)| decision.remaining < d.remaining) {
                 tightest = Some((rule, quota, decision));
@@ -310,34 +310,21 @@ impl Throttle {
         res
     }
 
-    /// Audits the first refusal of a key in each period of its rule.
-    fn record_refusal(
-        &self,
-        rule: &Rule,
-        key: u128,
-        quota: &Quota,
-        who: &str,
-        meta: &RequestMeta,
-        now: u64,
-    ) {
-        let once = Quota {
-            limit: 1,
-            period_ms: quota.period_ms,
-            burst: 1,
-        };
-        if !self
-            .audit_sampler
-            .decide(key, Algorithm::Gcra, &once, now)
-            .allowed
-        {
-            return;
+    /// Puts the refusal on record: the caller's account or key as actor (anonymous callers
+    /// are known by their address), the rule as resource.
+    fn record_refusal(&self, rule: &str, quota: &Quota, who: &Caller<'_>, req: &Req) {
+        let mut event = AuditEvent::new("ratelimit.exceeded", Risk::Low, Outcome::Denied)
+            .resource(format!("rate_limit:{rule}"))
+            .origin(&RequestOrigin::of(req))
+            .details(serde_json::json!({
+                "reason": "rate-limited",
+                "limit": quota.limit,
+                "period_s": quota.period_ms.div_ceil(1000),
+            }));
+        if !matches!(who, Caller::Ip(_)) {
+            event = event.actor(who.to_string());
         }
-        self.audit.record(
-            AuditEvent::new("ratelimit.exceeded", Risk::Low, Outcome::Denied)
-                .actor(who.to_string())
-                .resource(format!("rate_limit:{}", rule.name))
-                .from_client(meta.client_ip, meta.request_id_str()),
-        );
+        self.audit.record_refusal(event);
     }
 }
 
@@ -357,11 +344,28 @@ impl Check for Arc<Throttle> {
         }
         let principal = req.extensions().get::<Arc<Principal>>().cloned();
         let category = category(req.method(), req.uri().path(), &meta);
-        if let Some(headers) = self.decide(principal.as_deref(), category, &meta).await? {
-            req.extensions_mut().insert(ResponseHeaders(headers));
+        match self.decide(principal.as_deref(), category, &meta).await {
+            Ok(Some(headers)) => {
+                req.extensions_mut().insert(ResponseHeaders(headers));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(Refused { res, rule }) => {
+                if let Some((rule, quota)) = rule {
+                    let who = Caller::of(principal.as_deref(), meta.client_ip);
+                    self.record_refusal(rule, &quota, &who, req);
+                }
+                Err(res)
+            }
         }
-        Ok(())
     }
+}
+
+/// A refused request: the answer, and the rule and quota that refused it (none when the
+/// shared limiter could not decide).
+struct Refused {
+    res: Res,
+    rule: Option<(&'static str, Quota)>,
 }
 
 /// Who is counted: the API key, else the account, else the client IP.

@@ -115,6 +115,7 @@ pub fn rule(
         min_count,
         severity,
         actions,
+        block_for: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod posture;
 mod principals;
 mod proxy;
 mod ratelimit;
+mod refusals;
 mod resilience;
 mod scale_out;
 mod secrets;
