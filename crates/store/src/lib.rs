@@ -22,8 +22,10 @@ mod postgres_audit;
 mod postgres_identity;
 pub mod redis_hot;
 pub mod redis_limiter;
+pub mod revocations;
 pub mod secrets;
 mod sql_emails;
+mod sql_revocations;
 mod sql_secrets;
 pub mod sqlite;
 mod sqlite_audit;
@@ -55,6 +57,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store:
     identity::IdentityStore
     + identity::TenantStore
+    + revocations::RevocationStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore
