@@ -102,12 +102,14 @@ impl Identity {
     /// Makes a revoked key fail everywhere at once: hot-state flag plus cache drop.
     pub async fn revoke_key_flags(&self, id: uuid::Uuid) -> StoreResult<()> {
         self.hot
-            .set_flag(
-                &super::api_keys::revocation_flag(id),
-                self.config.api_keys.cache_ttl.0 + std::time::Duration::from_secs(60),
-            )
+            .set_flag(&super::api_keys::revocation_flag(id), self.key_flag_ttl())
             .await?;
         self.api_keys.forget(id);
         Ok(())
+    }
+
+    /// How long a revoked key's flag must live: past every replica's cached verification.
+    pub(super) fn key_flag_ttl(&self) -> std::time::Duration {
+        self.config.api_keys.cache_ttl.0 + std::time::Duration::from_secs(60)
     }
 }

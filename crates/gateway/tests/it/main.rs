@@ -13,6 +13,7 @@ mod principals;
 mod proxy;
 mod ratelimit;
 mod resilience;
+mod revocation_restart;
 mod scale_out;
 mod secrets;
 
