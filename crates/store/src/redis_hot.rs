@@ -297,7 +297,7 @@ enum Epoch {
 /// The epoch this replica trusts, once primed.
 #[derive(Default)]
 struct EpochGuard {
-    known: Mutex<Option<String>>,
+    known: Mutex<Option<Arc<str>>>,
     /// Set when a loss was seen (so subscribers are told once), cleared by the next epoch.
     lost: std::sync::atomic::AtomicBool,
 }
@@ -396,7 +396,7 @@ impl RedisHotState {
         format!("{}:e:{{epoch}}", self.conn.options.prefix)
     }
 
-    fn known_epoch(&self) -> Option<String> {
+    fn known_epoch(&self) -> Option<Arc<str>> {
         self.epoch
             .known
             .lock()
@@ -413,7 +413,7 @@ impl RedisHotState {
             Some(e) => {
                 let mut known = self.epoch.known.lock().unwrap_or_else(|p| p.into_inner());
                 if known.as_deref() == Some(snapshot) {
-                    *known = Some(e);
+                    *known = Some(e.into());
                 }
                 self.epoch.lost.store(false, Ordering::SeqCst);
                 Epoch::Adopted
@@ -464,7 +464,7 @@ impl RedisHotState {
     }
 
     /// After a multi-round-trip read begun under `snapshot`: fails unless the epoch is the same.
-    async fn check_epoch(&self, snapshot: Option<String>) -> StoreResult<()> {
+    async fn check_epoch(&self, snapshot: Option<Arc<str>>) -> StoreResult<()> {
         let Some(snapshot) = snapshot else {
             return Ok(());
         };
@@ -830,7 +830,7 @@ impl HotState for RedisHotState {
         let Some(epoch) = epoch else {
             return Ok(false);
         };
-        *self.epoch.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch);
+        *self.epoch.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch.into());
         self.epoch
             .lost
             .store(false, std::sync::atomic::Ordering::SeqCst);
