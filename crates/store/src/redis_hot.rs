@@ -515,6 +515,27 @@ impl RedisHotState {
         Ok((entries.collect(), now))
     }
 
+    /// The server's eviction policy when it may evict (`maxmemory` set and a policy other than
+    /// `noeviction`): an evicted revocation flag would go unnoticed, as the epoch survives it.
+    /// `None` when Redis never evicts, or does not let us read its configuration (managed
+    /// services often refuse `CONFIG`).
+    pub async fn evicting_policy(&self) -> Option<String> {
+        let config: std::collections::HashMap<String, String> = self
+            .conn
+            .run(|mut c| async move {
+                ::redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory*")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await
+            .ok()?;
+        let policy = config.get("maxmemory-policy")?;
+        let limited = config.get("maxmemory").is_some_and(|m| m != "0");
+        (limited && policy != "noeviction").then(|| policy.clone())
+    }
+
     /// Deletes every key under this hot state's prefix (hot-state entries, limiter states) with
     /// SCAN + DEL; for tests and for an operator resetting a namespace, not for the hot path.
     /// Returns how many keys were deleted.

@@ -630,3 +630,62 @@ async fn rediss_speaks_tls_and_checks_the_server_certificate() {
     .await;
     server.stop();
 }
+
+/// A Redis that may evict keys is named at start (its evicted flags would go unnoticed); one
+/// that never evicts, or that keeps its configuration to itself, is not.
+#[tokio::test]
+async fn an_evicting_redis_is_recognised() {
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_server) = Server::start_with(&[
+        "--port",
+        &p,
+        "--maxmemory",
+        "64mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]) else {
+        println!("skipped: redis-server not on PATH");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    assert_eq!(hot.evicting_policy().await.as_deref(), Some("allkeys-lru"));
+
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_plain) = Server::start_with(&["--port", &p]) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    assert_eq!(
+        hot.evicting_policy().await,
+        None,
+        "no maxmemory: no eviction"
+    );
+
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_locked) = Server::start_with(&[
+        "--port",
+        &p,
+        "--maxmemory",
+        "64mb",
+        "--maxmemory-policy",
+        "volatile-lru",
+        "--rename-command",
+        "CONFIG",
+        "\"\"",
+    ]) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    hot.ping().await.unwrap();
+    assert_eq!(
+        hot.evicting_policy().await,
+        None,
+        "CONFIG refused: nothing to say"
+    );
+}
