@@ -217,6 +217,30 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
             "{what} after a second restart"
         );
     }
+
+    // Ended records are pruned by the periodic sync; records in force are kept.
+    let state = &third.gateway.state;
+    let store = &state.store;
+    state
+        .identity
+        .brute
+        .block(
+            "10.8.8.8".parse().unwrap(),
+            Duration::from_secs(60),
+            "alert",
+        )
+        .await
+        .unwrap();
+    state.identity.sync().await;
+    assert_eq!(store.revoked_tokens_active(0).await.unwrap().len(), 2);
+    assert_eq!(store.ip_blocks_active(0).await.unwrap().len(), 1);
+    clock.advance(Duration::from_secs(2 * 3600));
+    state.identity.sync().await;
+    assert!(
+        store.revoked_tokens_active(0).await.unwrap().is_empty(),
+        "ended token records pruned"
+    );
+    assert!(store.ip_blocks_active(0).await.unwrap().is_empty());
 }
 
 /// A PostgreSQL schema of the test's own, dropped when the test ends (failed or not).
