@@ -127,6 +127,33 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
     hot.incr("sum:2", ttl).await.unwrap();
     let keys = ["sum:1", "sum:2", "sum:absent"].map(String::from);
     assert_eq!(hot.counter_sum(&keys).await.unwrap(), 3);
+
+    // Priming from the durable record: restored flags read as set ones, and a hot state that
+    // kept its memory reports no loss.
+    let ticket = hot.prime_begin().await.unwrap();
+    hot.restore_flags(&[
+        ("rv:jti:primed".to_string(), Duration::from_secs(30)),
+        ("fw:block:10.0.0.9".to_string(), Duration::from_secs(90)),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        hot.prime_end(&ticket).await.unwrap(),
+        "nothing was lost meanwhile"
+    );
+    assert!(hot.has_flag("rv:jti:primed").await.unwrap());
+    assert_eq!(
+        hot.flag_ttl("fw:block:10.0.0.9").await.unwrap(),
+        Some(Duration::from_secs(90))
+    );
+    assert!(!hot.has_flag("rv:jti:other").await.unwrap());
+    assert!(!hot.lost_memory().await.unwrap());
+    advance(Duration::from_secs(31));
+    assert!(
+        !hot.has_flag("rv:jti:primed").await.unwrap(),
+        "restored flags expire"
+    );
+    assert_eq!(hot.flags_with_prefix("fw:block:").await.unwrap().len(), 1);
 }
 
 /// Checks `publish`/`subscribe`: what `sender` publishes reaches a subscriber of `receiver`

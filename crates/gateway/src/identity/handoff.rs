@@ -1,7 +1,10 @@
-//! Hand-offs from the CLI to a running gateway on the embedded default: the CLI cannot reach the
-//! gateway's in-memory hot state, so revocations and unblocks it makes are queued in the store
-//! (`identity.handoff`, a short JSON list) and applied by the gateway's periodic sync (every
-//! 10 s). Entries older than a day are dropped when the CLI writes.
+//! Hand-offs from the CLI to a running gateway on the embedded default. The CLI revokes and
+//! unblocks through the same `Identity` functions as the HTTP API (the store's record first,
+//! then its own hot state: on Redis every replica sees it at once), but it cannot reach an
+//! embedded gateway's in-memory hot state, so it also queues the action in the store
+//! (`identity.handoff`, a short JSON list), applied by the gateway's periodic sync (every
+//! 10 s). Entries older than a day are dropped when the CLI writes. A gateway started later
+//! needs no hand-off: it primes its hot state from the record (`revocations.rs`).
 
 use super::Identity;
 use palisade_store::{Store, StoreResult};
