@@ -757,7 +757,7 @@ impl Admin {
                 }
             }
             KeyCommand::Revoke { id: key_id } => {
-                if !id.store.api_key_revoke(key_id, now_ms() as i64).await? {
+                if !id.revoke_api_key(key_id).await? {
                     bail!("no active key {key_id}");
                 }
                 queue_handoff(
@@ -994,6 +994,9 @@ impl Admin {
     pub async fn ip(&self, cmd: IpCommand) -> Result<()> {
         match cmd {
             IpCommand::Unblock { ip } => {
+                // The record goes (and, on a shared hot state, the block at once); a running
+                // embedded gateway lifts it from its memory through the hand-off.
+                self.identity.brute.unblock(ip).await?;
                 queue_handoff(
                     self.identity.store.as_ref(),
                     Action::Unblock { ip: ip.to_string() },

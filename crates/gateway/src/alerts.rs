@@ -370,7 +370,7 @@ impl Engine {
         let Some(ip) = ip else {
             return ("skipped", "the event has no client IP".into());
         };
-        match self.identity.brute.block(ip, for_).await {
+        match self.identity.brute.block(ip, for_, "alert").await {
             Ok(set) => {
                 if set {
                     self.audit.record(
@@ -420,17 +420,8 @@ impl Engine {
         let Some(id) = named.and_then(|k| k.parse::<uuid::Uuid>().ok()) else {
             return ("skipped", "the event names no API key".into());
         };
-        let id_store = &self.identity;
-        let result = async {
-            id_store
-                .store
-                .api_key_revoke(id, self.clock.now_millis() as i64)
-                .await?;
-            id_store.revoke_key_flags(id).await
-        }
-        .await;
-        match result {
-            Ok(()) => {
+        match self.identity.revoke_api_key(id).await {
+            Ok(_) => {
                 self.audit.record(
                     AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
                         .actor(ALERTS_ACTOR)

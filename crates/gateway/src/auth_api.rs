@@ -973,12 +973,7 @@ async fn revoke_key(
         Err(r) => return r,
     };
     let id = &state.identity;
-    let result = async {
-        id.store.api_key_revoke(key.id, id.now_ms() as i64).await?;
-        id.revoke_key_flags(key.id).await
-    }
-    .await;
-    if let Err(e) = result {
+    if let Err(e) = id.revoke_api_key(key.id).await {
         return ctx.unavailable(e);
     }
     id.audit.record(

@@ -30,6 +30,14 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
         let redis = RedisHotState::connect(url, clock.clone(), options.clone())
             .map_err(|e| e.to_string())?;
         redis.ping().await.map_err(|e| e.to_string())?;
+        if let Some(policy) = redis.evicting_policy().await {
+            tracing::warn!(
+                %policy,
+                "Redis may evict keys (maxmemory with a policy other than noeviction): an evicted \
+                 revocation or block flag goes unnoticed until the next priming; set \
+                 maxmemory-policy noeviction"
+            );
+        }
         let limiter = crate::layers::throttle::SharedLimiter::new(url, options, redis.limiter());
         let hot =
             crate::hot_cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);

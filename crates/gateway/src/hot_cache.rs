@@ -16,7 +16,10 @@
 //! notices), and a block lookup the shared state cannot answer is answered from the mirror.
 //! The mirror holds every block that existed when the shared state went away (no replica can
 //! place a new one without it), so a blocked address stays blocked. Revocation lookups have no
-//! such mirror: they fail, and the request is refused with 503.
+//! such mirror: they fail, and the request is refused with 503. The same holds when Redis lost
+//! its memory (a flush: see the epoch in `palisade_store::redis_hot`) until it is primed again
+//! from the store (`identity/revocations.rs`); the mirror is not reloaded from a Redis in that
+//! state, as its listing fails too.
 
 use async_trait::async_trait;
 use palisade_core::clock::SharedClock;
@@ -255,6 +258,32 @@ impl HotState for CachedHotState {
         self.inner.remove(key).await?;
         self.mirror_set(key, None);
         self.changed(key).await
+    }
+
+    /// Priming writes through (no broadcast: see the trait) and keeps the block mirror current.
+    async fn restore_flags(&self, flags: &[(String, Duration)]) -> StoreResult<()> {
+        self.inner.restore_flags(flags).await?;
+        for (key, ttl) in flags {
+            self.mirror_set(key, Some(*ttl));
+            self.forget(key);
+        }
+        Ok(())
+    }
+
+    async fn prime_begin(&self) -> StoreResult<String> {
+        self.inner.prime_begin().await
+    }
+
+    async fn prime_end(&self, ticket: &str) -> StoreResult<bool> {
+        let primed = self.inner.prime_end(ticket).await?;
+        if primed {
+            self.forget_all();
+        }
+        Ok(primed)
+    }
+
+    async fn lost_memory(&self) -> StoreResult<bool> {
+        self.inner.lost_memory().await
     }
 
     async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {

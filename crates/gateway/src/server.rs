@@ -205,6 +205,11 @@ pub async fn start_with_clock(
         .await
         .map_err(|e| StartError::Config(vec![e]))?,
     );
+    // Before anything is served: the hot state holds every revocation and block on record.
+    identity
+        .prime_hot_state()
+        .await
+        .map_err(|e| io("priming the hot state from the store", &e))?;
     let tenants = Arc::new(
         crate::tenants::Tenants::load(store.clone())
             .await
@@ -302,6 +307,10 @@ pub async fn start_with_clock(
         shutdown_rx.clone(),
     );
     tokio::spawn(identity_sync(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(crate::identity::revocations::keep_primed(
+        state.identity.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(daily_audit_purge(state.clone(), shutdown_rx.clone()));
     tokio::spawn(flush_refusals(state.clone(), shutdown_rx.clone()));
     tokio::spawn(keyring_upkeep(state.clone(), shutdown_rx.clone()));

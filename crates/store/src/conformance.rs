@@ -127,6 +127,33 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
     hot.incr("sum:2", ttl).await.unwrap();
     let keys = ["sum:1", "sum:2", "sum:absent"].map(String::from);
     assert_eq!(hot.counter_sum(&keys).await.unwrap(), 3);
+
+    // Priming from the durable record: restored flags read as set ones, and a hot state that
+    // kept its memory reports no loss.
+    let ticket = hot.prime_begin().await.unwrap();
+    hot.restore_flags(&[
+        ("rv:jti:primed".to_string(), Duration::from_secs(30)),
+        ("fw:block:10.0.0.9".to_string(), Duration::from_secs(90)),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        hot.prime_end(&ticket).await.unwrap(),
+        "nothing was lost meanwhile"
+    );
+    assert!(hot.has_flag("rv:jti:primed").await.unwrap());
+    assert_eq!(
+        hot.flag_ttl("fw:block:10.0.0.9").await.unwrap(),
+        Some(Duration::from_secs(90))
+    );
+    assert!(!hot.has_flag("rv:jti:other").await.unwrap());
+    assert!(!hot.lost_memory().await.unwrap());
+    advance(Duration::from_secs(31));
+    assert!(
+        !hot.has_flag("rv:jti:primed").await.unwrap(),
+        "restored flags expire"
+    );
+    assert_eq!(hot.flags_with_prefix("fw:block:").await.unwrap().len(), 1);
 }
 
 /// Checks `publish`/`subscribe`: what `sender` publishes reaches a subscriber of `receiver`
@@ -1163,4 +1190,145 @@ pub async fn email_encryption_suite(store: &dyn Store, raw: RawUserRow<'_>) {
 pub async fn identity_suite_encrypted(store: &dyn Store) {
     store.set_field_crypto(std::sync::Arc::new(KeyringCrypto::default()));
     identity_suite(store).await;
+}
+
+/// Checks the record of revocations and blocks ([`crate::revocations`]): revoked tokens until
+/// their expiry (a second revocation keeps the later one), recently revoked sessions and keys
+/// read from their own records, blocks lengthened but never shortened, lifted, listed while in
+/// force, and the bounded prune of what ended.
+pub async fn revocation_suite(store: &dyn Store) {
+    use crate::revocations::{IpBlockRecord, Revoked, RevokedToken};
+    let token = |jti: &str, expires_at: i64| RevokedToken {
+        jti: jti.into(),
+        expires_at,
+        revoked_at: 1_000,
+    };
+    assert!(store.revoked_tokens_active(0).await.unwrap().is_empty());
+    store.token_revoke(&token("jti-b", 5_000)).await.unwrap();
+    store.token_revoke(&token("jti-a", 9_000)).await.unwrap();
+    store.token_revoke(&token("jti-b", 4_000)).await.unwrap();
+    let odd = "x'; DROP TABLE revoked_tokens; --";
+    store.token_revoke(&token(odd, 2_000)).await.unwrap();
+    assert_eq!(
+        store.revoked_tokens_active(1_000).await.unwrap(),
+        vec![
+            token("jti-a", 9_000),
+            token("jti-b", 5_000),
+            token(odd, 2_000)
+        ],
+        "revoked tokens by jti; revoking again keeps the later expiry; values are bound"
+    );
+    store.token_revoke(&token("jti-a", 12_000)).await.unwrap();
+    assert_eq!(
+        store.revoked_tokens_active(5_000).await.unwrap(),
+        vec![token("jti-a", 12_000)],
+        "a later expiry lengthens the record; ended records are not listed"
+    );
+
+    // Other suites may have run on this store: only these sessions and keys are looked at.
+    let only = |list: Vec<Revoked>, ids: [Uuid; 2]| -> Vec<Revoked> {
+        assert!(list.windows(2).all(|w| w[0].id < w[1].id), "listed by id");
+        list.into_iter().filter(|r| ids.contains(&r.id)).collect()
+    };
+    let owner = user("revoker@example.com");
+    store.user_insert(&owner).await.unwrap();
+    let (s1, s2) = (session(owner.id, 1_000), session(owner.id, 1_000));
+    store.session_insert(&s1).await.unwrap();
+    store.session_insert(&s2).await.unwrap();
+    let sessions = [s1.id, s2.id];
+    assert!(only(store.sessions_revoked_since(0).await.unwrap(), sessions).is_empty());
+    store.session_revoke(s1.id, 3_000).await.unwrap();
+    assert_eq!(
+        only(store.sessions_revoked_since(3_000).await.unwrap(), sessions),
+        vec![Revoked {
+            id: s1.id,
+            revoked_at: 3_000
+        }],
+        "a session revoked at or after the bound"
+    );
+    assert!(only(store.sessions_revoked_since(3_001).await.unwrap(), sessions).is_empty());
+    let (k1, k2) = (key(201, owner.id, 1_000), key(202, owner.id, 1_000));
+    store.api_key_insert(&k1).await.unwrap();
+    store.api_key_insert(&k2).await.unwrap();
+    let keys = [k1.id, k2.id];
+    store.api_key_revoke(k2.id, 4_000).await.unwrap();
+    assert_eq!(
+        only(store.api_keys_revoked_since(4_000).await.unwrap(), keys),
+        vec![Revoked {
+            id: k2.id,
+            revoked_at: 4_000
+        }],
+        "a key revoked at or after the bound"
+    );
+    assert!(only(store.api_keys_revoked_since(4_001).await.unwrap(), keys).is_empty());
+
+    let block = |ip: &str, until: i64, reason: &str| IpBlockRecord {
+        ip: ip.into(),
+        until,
+        created_at: 1_000,
+        reason: reason.into(),
+    };
+    store
+        .ip_block_put(&block("10.0.0.2", 8_000, "brute_force"))
+        .await
+        .unwrap();
+    store
+        .ip_block_put(&block("2001:db8::1", 6_000, "alert"))
+        .await
+        .unwrap();
+    store
+        .ip_block_put(&block("10.0.0.2", 7_000, "alert"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ip_blocks_active(1_000).await.unwrap(),
+        vec![
+            block("10.0.0.2", 8_000, "brute_force"),
+            block("2001:db8::1", 6_000, "alert")
+        ],
+        "a shorter block never shortens a longer one; listed by address"
+    );
+    store
+        .ip_block_put(&block("10.0.0.2", 20_000, "alert"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ip_blocks_active(6_000).await.unwrap(),
+        vec![block("10.0.0.2", 20_000, "alert")],
+        "a longer block lengthens; ended blocks are not listed"
+    );
+    assert!(store.ip_block_remove("10.0.0.2").await.unwrap());
+    assert!(
+        !store.ip_block_remove("10.0.0.2").await.unwrap(),
+        "lifting twice finds nothing the second time"
+    );
+    assert_eq!(store.ip_blocks_active(0).await.unwrap().len(), 1);
+
+    // Prune: at 13,000 every token (12,000 the latest) and the remaining block (6,000) ended.
+    for i in 0..3 {
+        store
+            .token_revoke(&token(&format!("old-{i}"), 100))
+            .await
+            .unwrap();
+    }
+    store.token_revoke(&token("live", 50_000)).await.unwrap();
+    assert_eq!(
+        store.revocations_prune(13_000, 2).await.unwrap(),
+        3,
+        "at most `limit` rows of each table per call"
+    );
+    assert_eq!(store.revocations_prune(13_000, 2).await.unwrap(), 2);
+    assert_eq!(store.revocations_prune(13_000, 2).await.unwrap(), 2);
+    assert_eq!(store.revocations_prune(13_000, 2).await.unwrap(), 0);
+    assert_eq!(
+        store.revoked_tokens_active(0).await.unwrap(),
+        vec![token("live", 50_000)],
+        "the prune keeps what is still in force"
+    );
+    assert!(store.ip_blocks_active(0).await.unwrap().is_empty());
+    assert_eq!(
+        only(store.sessions_revoked_since(0).await.unwrap(), sessions).len(),
+        1,
+        "sessions are records of their own, never pruned here"
+    );
 }

@@ -22,8 +22,10 @@ mod postgres_audit;
 mod postgres_identity;
 pub mod redis_hot;
 pub mod redis_limiter;
+pub mod revocations;
 pub mod secrets;
 mod sql_emails;
+mod sql_revocations;
 mod sql_secrets;
 pub mod sqlite;
 mod sqlite_audit;
@@ -55,6 +57,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store:
     identity::IdentityStore
     + identity::TenantStore
+    + revocations::RevocationStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore
@@ -104,6 +107,36 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
     }
     /// Removes a counter or flag.
     async fn remove(&self, key: &str) -> StoreResult<()>;
+    /// Writes flags restored from the durable record (priming, see [`HotState::prime_begin`]):
+    /// as [`HotState::set_flag`] for each, in as few round trips as the backend allows, and
+    /// without broadcasting (every flag restored was set, and its change broadcast, before).
+    async fn restore_flags(&self, flags: &[(String, Duration)]) -> StoreResult<()> {
+        for (key, ttl) in flags {
+            self.set_flag(key, *ttl).await?;
+        }
+        Ok(())
+    }
+    /// Starts priming this hot state from the durable record of revocations and blocks; the
+    /// caller then reads the record, writes it with [`HotState::restore_flags`] and ends with
+    /// [`HotState::prime_end`] and the ticket returned here.
+    ///
+    /// Default (process memory, which forgets only with the process): nothing to guard.
+    async fn prime_begin(&self) -> StoreResult<String> {
+        Ok(String::new())
+    }
+    /// Ends priming: true when the hot state kept its memory since `prime_begin` (a shared one
+    /// now holds an epoch, and from then on every flag read checks it: a read that finds the
+    /// epoch gone fails with `Unavailable` and the subscribers get [`Notice::Missed`]); false
+    /// when it lost its memory meanwhile, and priming must start over.
+    async fn prime_end(&self, ticket: &str) -> StoreResult<bool> {
+        let _ = ticket;
+        Ok(true)
+    }
+    /// True when this hot state was primed and has since lost its memory (a flushed, evicted or
+    /// replaced Redis): it must be primed again. Default: never.
+    async fn lost_memory(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
     /// Sends `body` under `topic` to every [`Subscription`] of every gateway sharing this hot
     /// state (memory: of this process), the sender's own included: how replicas tell each other
     /// to drop a cached token, key or IP verdict. At most once: a subscriber that may have

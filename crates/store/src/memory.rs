@@ -25,6 +25,11 @@ pub struct MemoryStore {
     pub(crate) secrets: Mutex<crate::memory_secrets::Data>,
     /// E-mail encryption, once installed (see [`crate::field_crypto`]).
     crypto: crate::field_crypto::CryptoSlot,
+    /// Revoked access tokens by jti, IP blocks by address.
+    revocations: Mutex<(
+        BTreeMap<String, crate::revocations::RevokedToken>,
+        BTreeMap<String, crate::revocations::IpBlockRecord>,
+    )>,
 }
 
 #[derive(Debug, Default)]
@@ -534,6 +539,121 @@ impl MemoryStore {
     }
 }
 
+#[async_trait]
+impl crate::revocations::RevocationStore for MemoryStore {
+    async fn token_revoke(&self, token: &crate::revocations::RevokedToken) -> StoreResult<()> {
+        let mut r = lock(&self.revocations);
+        let slot =
+            r.0.entry(token.jti.clone())
+                .or_insert_with(|| token.clone());
+        slot.expires_at = slot.expires_at.max(token.expires_at);
+        Ok(())
+    }
+
+    async fn revoked_tokens_active(
+        &self,
+        now: i64,
+    ) -> StoreResult<Vec<crate::revocations::RevokedToken>> {
+        Ok(lock(&self.revocations)
+            .0
+            .values()
+            .filter(|t| t.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn sessions_revoked_since(
+        &self,
+        since: i64,
+    ) -> StoreResult<Vec<crate::revocations::Revoked>> {
+        let id = lock(&self.identity);
+        let mut out: Vec<_> = id
+            .sessions
+            .values()
+            .filter_map(|s| {
+                let at = s.revoked_at.filter(|at| *at >= since)?;
+                Some(crate::revocations::Revoked {
+                    id: s.id,
+                    revoked_at: at,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    async fn api_keys_revoked_since(
+        &self,
+        since: i64,
+    ) -> StoreResult<Vec<crate::revocations::Revoked>> {
+        let id = lock(&self.identity);
+        let mut out: Vec<_> = id
+            .keys
+            .values()
+            .filter_map(|k| {
+                let at = k.revoked_at.filter(|at| *at >= since)?;
+                Some(crate::revocations::Revoked {
+                    id: k.id,
+                    revoked_at: at,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    async fn ip_block_put(&self, block: &crate::revocations::IpBlockRecord) -> StoreResult<()> {
+        let mut r = lock(&self.revocations);
+        match r.1.get_mut(&block.ip) {
+            Some(current) if current.until >= block.until => {}
+            Some(current) => *current = block.clone(),
+            None => {
+                r.1.insert(block.ip.clone(), block.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn ip_block_remove(&self, ip: &str) -> StoreResult<bool> {
+        Ok(lock(&self.revocations).1.remove(ip).is_some())
+    }
+
+    async fn ip_blocks_active(
+        &self,
+        now: i64,
+    ) -> StoreResult<Vec<crate::revocations::IpBlockRecord>> {
+        Ok(lock(&self.revocations)
+            .1
+            .values()
+            .filter(|b| b.until > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn revocations_prune(&self, now: i64, limit: u32) -> StoreResult<u64> {
+        let mut r = lock(&self.revocations);
+        let tokens: Vec<String> =
+            r.0.iter()
+                .filter(|(_, t)| t.expires_at <= now)
+                .map(|(k, _)| k.clone())
+                .take(limit as usize)
+                .collect();
+        let blocks: Vec<String> =
+            r.1.iter()
+                .filter(|(_, b)| b.until <= now)
+                .map(|(k, _)| k.clone())
+                .take(limit as usize)
+                .collect();
+        for k in &tokens {
+            r.0.remove(k);
+        }
+        for k in &blocks {
+            r.1.remove(k);
+        }
+        Ok((tokens.len() + blocks.len()) as u64)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     value: u64,
@@ -771,6 +891,7 @@ mod tests {
         conformance::store_suite(&MemoryStore::default()).await;
         conformance::identity_suite(&MemoryStore::default()).await;
         conformance::tenant_suite(&MemoryStore::default()).await;
+        conformance::revocation_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email_encryption",
         include_str!("../migrations/postgres/0007_email_encryption.sql"),
     ),
+    (
+        8,
+        "revocations",
+        include_str!("../migrations/postgres/0008_revocations.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -24,8 +24,11 @@
 //! | flag `K` | `P:h:{K}` | `f:<expiry ms>:1` |
 //! | rate-limit state | `P:rl:{<hex SHA-256>}` | see [`crate::redis_limiter`] |
 //! | broadcast topic `T` | channel `P:inv:T` | the message body |
+//! | epoch (see below) | `P:e:{epoch}` | random, written once per priming after a loss |
+//! | a priming under way | `P:e:{epoch}:priming:<ticket>` | `1`, 10 minutes |
 //!
-//! The braces are Redis Cluster hash tags: each script touches one key, so one slot, and the
+//! The braces are Redis Cluster hash tags: each script touches one key (the priming script two
+//! keys of one tag), so one slot, and the
 //! keys of one prefix spread over the cluster. A key given to the hot state may contain braces
 //! itself; the tag is then its part before the first `}`, still one slot per key. The prefix
 //! may not contain braces or glob characters (checked by [`RedisHotState::connect`]). The client
@@ -34,6 +37,22 @@
 //!
 //! `flags_with_prefix` SCANs `P:h:{<prefix>*`: an admin listing whose cost grows with the whole
 //! key space, never to be called on the hot path.
+//!
+//! **Epoch** (the hot state losing its memory): Redis here is not the record of revocations and
+//! blocks (the durable store is; see [`crate::revocations`]), so a `FLUSHALL`, an eviction or a
+//! replacement server must never let a revoked credential pass. Priming
+//! ([`HotState::prime_begin`] … [`HotState::prime_end`]) ends by writing a random epoch to
+//! `P:e:{epoch}` (`SET NX`, in one script with the check that the priming's own marker
+//! `P:e:{epoch}:priming:<ticket>`, written before the durable record was read, survived: a flush
+//! meanwhile makes priming start over). Once primed, every flag read is one pipeline of two GETs,
+//! the flag then the epoch (one round trip, as before), and is trusted only when the epoch read
+//! *after* the flag is the one this replica knew *before* sending it. Epochs are never reused, so
+//! an unchanged epoch proves no flush came between the priming that wrote it and the flag read,
+//! and that priming restored every revocation recorded before it. A missing epoch fails the read
+//! with `Unavailable` (the gates refuse with 503, or answer blocks from the replica's mirror)
+//! and sends [`Notice::Missed`] to subscribers, which re-prime; another epoch (primed by another
+//! replica) is adopted and the read repeated. Admin listings check the epoch the same way.
+//! Evicting single keys cannot be seen this way: run Redis with `maxmemory-policy noeviction`.
 //!
 //! Broadcast: [`HotState::publish`] is a `PUBLISH` on `P:inv:<topic>`. The first
 //! [`HotState::subscribe`] starts a task with its own RESP3 connection that `PSUBSCRIBE`s
@@ -250,6 +269,39 @@ redis.call('SET', KEYS[1], 'c:' .. ARGV[2] .. ':1', 'PX', ARGV[3])
 return 1
 "#;
 
+/// `prime_end`: the priming is complete only if its marker survived (no flush since it was
+/// written); then the epoch is set unless present and returned.
+/// KEYS[1] the epoch, KEYS[2] the marker (same hash tag); ARGV[1] a fresh epoch.
+const PRIME_END_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"#;
+
+/// How long a priming marker lives: far longer than any priming takes.
+const PRIMING_MARKER_MS: u64 = 600_000;
+
+/// What a flag read learnt about the epoch.
+enum Epoch {
+    /// The one known before the read: the answer stands.
+    Same,
+    /// Another (a newer priming): adopted; read again.
+    Adopted,
+    /// Gone: the hot state lost its memory.
+    Lost,
+}
+
+/// The epoch this replica trusts, once primed.
+#[derive(Default)]
+struct EpochGuard {
+    known: Mutex<Option<Arc<str>>>,
+    /// Set when a loss was seen (so subscribers are told once), cleared by the next epoch.
+    lost: std::sync::atomic::AtomicBool,
+}
+
 /// One stored entry, as read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -294,7 +346,9 @@ pub struct RedisHotState {
     conn: Conn,
     clock: SharedClock,
     incr: Script,
+    prime_end: Script,
     subscriber: Mutex<Option<Subscriber>>,
+    epoch: EpochGuard,
 }
 
 impl std::fmt::Debug for RedisHotState {
@@ -319,7 +373,9 @@ impl RedisHotState {
             conn: Conn::open(url, options)?,
             clock,
             incr: Script::new(INCR_LUA),
+            prime_end: Script::new(PRIME_END_LUA),
             subscriber: Mutex::new(None),
+            epoch: EpochGuard::default(),
         })
     }
 
@@ -334,6 +390,93 @@ impl RedisHotState {
 
     fn key(&self, key: &str) -> String {
         format!("{}:h:{{{key}}}", self.conn.options.prefix)
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}:e:{{epoch}}", self.conn.options.prefix)
+    }
+
+    fn known_epoch(&self) -> Option<Arc<str>> {
+        self.epoch
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Judges the epoch read after a flag (or a listing) against `snapshot`, the one known
+    /// before it was sent.
+    fn judge_epoch(&self, snapshot: &str, seen: Option<String>) -> Epoch {
+        use std::sync::atomic::Ordering;
+        match seen {
+            Some(e) if e == snapshot => Epoch::Same,
+            Some(e) => {
+                let mut known = self.epoch.known.lock().unwrap_or_else(|p| p.into_inner());
+                if known.as_deref() == Some(snapshot) {
+                    *known = Some(e.into());
+                }
+                self.epoch.lost.store(false, Ordering::SeqCst);
+                Epoch::Adopted
+            }
+            None => {
+                if !self.epoch.lost.swap(true, Ordering::SeqCst) {
+                    self.notify(Notice::Missed);
+                }
+                Epoch::Lost
+            }
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        let slot = self.subscriber.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slot.as_ref() {
+            let _ = s.notices.send(notice);
+        }
+    }
+
+    fn lost_error() -> StoreError {
+        StoreError::Unavailable(
+            "the Redis hot state lost its memory; waiting for it to be primed again".into(),
+        )
+    }
+
+    /// A flag's live entry. Once primed: the flag and the epoch in one pipeline (one round
+    /// trip), trusted only under an unchanged epoch (see the module documentation).
+    async fn get_flag(&self, key: &str) -> StoreResult<Option<Entry>> {
+        for _ in 0..2 {
+            let Some(snapshot) = self.known_epoch() else {
+                return self.get(key).await;
+            };
+            let (k, e) = (self.key(key), self.epoch_key());
+            let (raw, seen): (Option<Vec<u8>>, Option<String>) = self
+                .conn
+                .run(|mut c| async move { ::redis::pipe().get(k).get(e).query_async(&mut c).await })
+                .await?;
+            match self.judge_epoch(&snapshot, seen) {
+                Epoch::Same => return Ok(Entry::live(raw, self.clock.now_millis())),
+                Epoch::Adopted => continue,
+                Epoch::Lost => return Err(Self::lost_error()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the Redis hot state was primed twice during one read".into(),
+        ))
+    }
+
+    /// After a multi-round-trip read begun under `snapshot`: fails unless the epoch is the same.
+    async fn check_epoch(&self, snapshot: Option<Arc<str>>) -> StoreResult<()> {
+        let Some(snapshot) = snapshot else {
+            return Ok(());
+        };
+        let e = self.epoch_key();
+        let seen: Option<String> = self.conn.run(|mut c| async move { c.get(e).await }).await?;
+        match self.judge_epoch(&snapshot, seen) {
+            Epoch::Same => Ok(()),
+            Epoch::Adopted => Err(StoreError::Unavailable(
+                "the Redis hot state was primed again during the read; retry".into(),
+            )),
+            Epoch::Lost => Err(Self::lost_error()),
+        }
     }
 
     fn channel_prefix(&self) -> String {
@@ -370,6 +513,27 @@ impl RedisHotState {
         let now = self.clock.now_millis();
         let entries = values.into_iter().map(|raw| Entry::live(raw, now));
         Ok((entries.collect(), now))
+    }
+
+    /// The server's eviction policy when it may evict (`maxmemory` set and a policy other than
+    /// `noeviction`): an evicted revocation flag would go unnoticed, as the epoch survives it.
+    /// `None` when Redis never evicts, or does not let us read its configuration (managed
+    /// services often refuse `CONFIG`).
+    pub async fn evicting_policy(&self) -> Option<String> {
+        let config: std::collections::HashMap<String, String> = self
+            .conn
+            .run(|mut c| async move {
+                ::redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory*")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await
+            .ok()?;
+        let policy = config.get("maxmemory-policy")?;
+        let limited = config.get("maxmemory").is_some_and(|m| m != "0");
+        (limited && policy != "noeviction").then(|| policy.clone())
     }
 
     /// Deletes every key under this hot state's prefix (hot-state entries, limiter states) with
@@ -585,16 +749,17 @@ impl HotState for RedisHotState {
     }
 
     async fn has_flag(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.get(key).await?.is_some())
+        Ok(self.get_flag(key).await?.is_some())
     }
 
     async fn flag_ttl(&self, key: &str) -> StoreResult<Option<Duration>> {
-        let entry = self.get(key).await?;
+        let entry = self.get_flag(key).await?;
         let now = self.clock.now_millis();
         Ok(entry.map(|e| Duration::from_millis(e.expires_ms - now)))
     }
 
     async fn flags_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, Duration)>> {
+        let snapshot = self.known_epoch();
         let head = format!("{}:h:{{", self.conn.options.prefix);
         let pattern = format!("{}{}*", glob_escape(&head), glob_escape(prefix));
         let keys = self.scan(&pattern).await?;
@@ -617,6 +782,7 @@ impl HotState for RedisHotState {
                 }
             }
         }
+        self.check_epoch(snapshot).await?;
         Ok(out)
     }
 
@@ -635,6 +801,70 @@ impl HotState for RedisHotState {
         self.conn
             .run(|mut c| async move { c.del::<_, ()>(k).await })
             .await
+    }
+
+    async fn restore_flags(&self, flags: &[(String, Duration)]) -> StoreResult<()> {
+        for chunk in flags.chunks(500) {
+            let mut pipe = ::redis::pipe();
+            for (key, ttl) in chunk {
+                let (_, expires, redis_ttl) = self.expiry(*ttl);
+                pipe.cmd("SET")
+                    .arg(self.key(key))
+                    .arg(format!("f:{expires}:1"))
+                    .arg("PX")
+                    .arg(redis_ttl)
+                    .ignore();
+            }
+            self.conn
+                .run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn prime_begin(&self) -> StoreResult<String> {
+        let ticket = uuid::Uuid::now_v7().simple().to_string();
+        let marker = format!("{}:priming:{ticket}", self.epoch_key());
+        self.conn
+            .run(|mut c| async move {
+                ::redis::cmd("SET")
+                    .arg(marker)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(PRIMING_MARKER_MS)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    async fn prime_end(&self, ticket: &str) -> StoreResult<bool> {
+        let marker = format!("{}:priming:{ticket}", self.epoch_key());
+        let mut call = self.prime_end.key(self.epoch_key());
+        call.key(marker)
+            .arg(uuid::Uuid::now_v7().simple().to_string());
+        let epoch: Option<String> = self
+            .conn
+            .run(|mut c| async move { call.invoke_async(&mut c).await })
+            .await?;
+        let Some(epoch) = epoch else {
+            return Ok(false);
+        };
+        *self.epoch.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch.into());
+        self.epoch
+            .lost
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(true)
+    }
+
+    async fn lost_memory(&self) -> StoreResult<bool> {
+        let Some(snapshot) = self.known_epoch() else {
+            return Ok(false);
+        };
+        let e = self.epoch_key();
+        let seen: Option<String> = self.conn.run(|mut c| async move { c.get(e).await }).await?;
+        Ok(matches!(self.judge_epoch(&snapshot, seen), Epoch::Lost))
     }
 
     async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {

@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email_encryption",
         include_str!("../migrations/sqlite/0007_email_encryption.sql"),
     ),
+    (
+        8,
+        "revocations",
+        include_str!("../migrations/sqlite/0008_revocations.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -277,6 +282,7 @@ mod tests {
         conformance::store_suite(&store).await;
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
+        conformance::revocation_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;

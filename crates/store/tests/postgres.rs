@@ -100,6 +100,7 @@ async fn postgres_store_conforms() {
         conformance::store_suite(&store).await;
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
+        conformance::revocation_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(Arc::new(store)).await;
@@ -161,7 +162,7 @@ async fn three_replicas_migrate_a_fresh_schema_at_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!((applied, ok), (7, 7), "each migration applied once");
+        assert_eq!((applied, ok), (8, 8), "each migration applied once");
         stores[0].meta_put("instance", "one").await.unwrap();
         assert_eq!(
             stores[2].meta_get("instance").await.unwrap().as_deref(),
@@ -366,7 +367,7 @@ async fn a_non_owner_role_can_append_and_purge_but_not_rewrite() {
             let (url, role, schema) = (url.clone(), role.clone(), schema.clone());
             async move {
                 let mut conn = admin(&url).await;
-                // The grants documented in migrations/postgres/0005_audit.sql.
+                // The grants documented in migrations/postgres/0005_audit.sql and 0008.
                 conn.execute(AssertSqlSafe(format!(
                     "SET search_path = {schema};
                      GRANT USAGE ON SCHEMA {schema} TO {role};
@@ -374,6 +375,7 @@ async fn a_non_owner_role_can_append_and_purge_but_not_rewrite() {
                      GRANT INSERT, UPDATE, DELETE ON palisade_meta, users, sessions,
                          refresh_tokens, api_keys, signing_keys, tenants, memberships,
                          resource_grants TO {role};
+                     GRANT INSERT, UPDATE, DELETE ON revoked_tokens, ip_blocks TO {role};
                      GRANT INSERT ON audit_events, audit_checkpoints TO {role};
                      REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_checkpoints
                          FROM {role};
@@ -386,6 +388,7 @@ async fn a_non_owner_role_can_append_and_purge_but_not_rewrite() {
                     .await
                     .expect("an up-to-date schema needs no DDL from the gateway's role");
                 conformance::store_suite(&gateway).await;
+                conformance::revocation_suite(&gateway).await;
                 gateway
                     .audit_append(&batch(0, GENESIS, 5, "g"))
                     .await

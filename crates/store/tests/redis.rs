@@ -133,6 +133,95 @@ async fn redis_broadcast_reaches_another_replica() {
     );
 }
 
+/// The epoch: once primed, a hot state that lost its memory (here: the test's namespace
+/// purged, what a `FLUSHALL` does to it) answers no flag read and no listing — never "not
+/// revoked" — and tells its subscribers; a priming interrupted by a loss does not count; a
+/// replica adopts the epoch another replica primed and reads on.
+#[tokio::test]
+async fn a_primed_hot_state_refuses_flag_reads_after_losing_its_memory() {
+    let Some(url) = redis_url() else { return };
+    let clock = clock();
+    let opts = options();
+    let a = RedisHotState::connect(&url, clock.clone(), opts.clone()).unwrap();
+    let b = RedisHotState::connect(&url, clock.clone(), opts.clone()).unwrap();
+    let minute = Duration::from_secs(60);
+    a.set_flag("rv:jti:live", minute).await.unwrap();
+    a.purge_namespace().await.unwrap();
+    assert!(
+        !a.has_flag("rv:jti:live").await.unwrap(),
+        "never primed: reads are not guarded"
+    );
+    assert!(!a.lost_memory().await.unwrap());
+
+    let ticket = a.prime_begin().await.unwrap();
+    a.restore_flags(&[
+        ("rv:jti:one".to_string(), minute),
+        ("fw:block:10.1.1.1".to_string(), minute),
+    ])
+    .await
+    .unwrap();
+    assert!(a.prime_end(&ticket).await.unwrap(), "a complete priming");
+    let ticket = b.prime_begin().await.unwrap();
+    assert!(b.prime_end(&ticket).await.unwrap(), "b adopts a's epoch");
+    assert!(a.has_flag("rv:jti:one").await.unwrap());
+    assert_eq!(
+        b.flag_ttl("fw:block:10.1.1.1").await.unwrap(),
+        Some(minute),
+        "restored flags live as long as asked"
+    );
+    assert!(!a.has_flag("rv:jti:two").await.unwrap());
+    assert_eq!(a.flags_with_prefix("fw:block:").await.unwrap().len(), 1);
+
+    let mut notices = a.subscribe().await.unwrap();
+    a.purge_namespace().await.unwrap();
+    for key in ["rv:jti:one", "rv:jti:two"] {
+        assert!(
+            matches!(a.has_flag(key).await, Err(StoreError::Unavailable(_))),
+            "{key}: a read after the loss fails instead of answering"
+        );
+    }
+    assert!(matches!(
+        a.flag_ttl("fw:block:10.1.1.1").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        b.flags_with_prefix("fw:block:").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), notices.recv())
+            .await
+            .unwrap(),
+        Some(Notice::Missed),
+        "subscribers are told to re-prime"
+    );
+    assert!(a.lost_memory().await.unwrap());
+    assert!(b.lost_memory().await.unwrap());
+    a.incr("counter", minute)
+        .await
+        .expect("counters are not guarded");
+
+    // A loss during priming: the priming does not count.
+    let ticket = b.prime_begin().await.unwrap();
+    b.restore_flags(&[("rv:jti:one".to_string(), minute)])
+        .await
+        .unwrap();
+    a.purge_namespace().await.unwrap();
+    assert!(!b.prime_end(&ticket).await.unwrap(), "start over");
+    assert!(b.has_flag("rv:jti:one").await.is_err());
+
+    // b primes again; a adopts b's new epoch at its next read.
+    let ticket = b.prime_begin().await.unwrap();
+    b.restore_flags(&[("rv:jti:one".to_string(), minute)])
+        .await
+        .unwrap();
+    assert!(b.prime_end(&ticket).await.unwrap());
+    assert!(a.has_flag("rv:jti:one").await.unwrap());
+    assert!(!a.has_flag("rv:jti:two").await.unwrap());
+    assert!(!a.lost_memory().await.unwrap());
+    a.purge_namespace().await.unwrap();
+}
+
 /// Random quotas and time sequences: Redis decides exactly as the in-memory limiter does,
 /// field by field. A fixed seed and 1,000 cases (about 5 s in a debug build against a local Redis).
 #[test]
@@ -540,4 +629,63 @@ async fn rediss_speaks_tls_and_checks_the_server_certificate() {
     )
     .await;
     server.stop();
+}
+
+/// A Redis that may evict keys is named at start (its evicted flags would go unnoticed); one
+/// that never evicts, or that keeps its configuration to itself, is not.
+#[tokio::test]
+async fn an_evicting_redis_is_recognised() {
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_server) = Server::start_with(&[
+        "--port",
+        &p,
+        "--maxmemory",
+        "64mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]) else {
+        println!("skipped: redis-server not on PATH");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    assert_eq!(hot.evicting_policy().await.as_deref(), Some("allkeys-lru"));
+
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_plain) = Server::start_with(&["--port", &p]) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    assert_eq!(
+        hot.evicting_policy().await,
+        None,
+        "no maxmemory: no eviction"
+    );
+
+    let port = free_port();
+    let p = port.to_string();
+    let Some(_locked) = Server::start_with(&[
+        "--port",
+        &p,
+        "--maxmemory",
+        "64mb",
+        "--maxmemory-policy",
+        "volatile-lru",
+        "--rename-command",
+        "CONFIG",
+        "\"\"",
+    ]) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let hot = RedisHotState::connect(&url, clock(), options()).unwrap();
+    hot.ping().await.unwrap();
+    assert_eq!(
+        hot.evicting_policy().await,
+        None,
+        "CONFIG refused: nothing to say"
+    );
 }

@@ -3,11 +3,14 @@
 //! expiring "wait" flags, and IP blocks by threat level over a 24-hour window.
 //!
 //! Blocks are the only keys holding a clear IP: administrators list and lift them by address.
+//! Every block is also written to the store (`ip_blocks`, before the flag) and every unblock
+//! removes it there, so a hot state that starts empty is primed with the blocks in force.
 
 use palisade_core::brute_force::{self, Ladder, ThreatLevel, ThreatPolicy};
 use palisade_core::clock::SharedClock;
 use palisade_core::fingerprint::hex;
-use palisade_store::{SharedHotState, StoreResult};
+use palisade_store::revocations::IpBlockRecord;
+use palisade_store::{SharedHotState, SharedStore, StoreResult};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ pub struct BruteForce {
     ladder: Ladder,
     threats: ThreatPolicy,
     hot: SharedHotState,
+    store: SharedStore,
     clock: SharedClock,
 }
 
@@ -65,6 +69,7 @@ impl BruteForce {
         ladder: Ladder,
         threats: ThreatPolicy,
         hot: SharedHotState,
+        store: SharedStore,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -72,8 +77,23 @@ impl BruteForce {
             ladder,
             threats,
             hot,
+            store,
             clock,
         }
+    }
+
+    /// Records the block in the store, then sets its flag.
+    async fn place(&self, ip: IpAddr, for_: Duration, reason: &str) -> StoreResult<()> {
+        let now = self.clock.now_millis() as i64;
+        self.store
+            .ip_block_put(&IpBlockRecord {
+                ip: ip.to_string(),
+                until: now.saturating_add(for_.as_millis() as i64),
+                created_at: now,
+                reason: reason.to_string(),
+            })
+            .await?;
+        self.hot.set_flag(&block_key(ip), for_).await
     }
 
     /// Time left before this account or IP may try again.
@@ -135,7 +155,7 @@ impl BruteForce {
         if let Some(block) = self.threats.block_for(level) {
             let current = self.hot.flag_ttl(&block_key(ip)).await?;
             if current.is_none_or(|left| left < block) {
-                self.hot.set_flag(&block_key(ip), block).await?;
+                self.place(ip, block, "brute_force").await?;
                 blocked_for = Some(block);
             }
         }
@@ -186,20 +206,22 @@ impl BruteForce {
         Ok(out)
     }
 
-    /// Blocks an IP for `for_` unless a longer block is already in force (an alert action).
-    /// Returns whether the block was set or lengthened.
-    pub async fn block(&self, ip: IpAddr, for_: Duration) -> StoreResult<bool> {
+    /// Blocks an IP for `for_` unless a longer block is already in force (an alert action;
+    /// `reason` says whose). Returns whether the block was set or lengthened.
+    pub async fn block(&self, ip: IpAddr, for_: Duration, reason: &str) -> StoreResult<bool> {
         let current = self.hot.flag_ttl(&block_key(ip)).await?;
         if current.is_some_and(|left| left >= for_) {
             return Ok(false);
         }
-        self.hot.set_flag(&block_key(ip), for_).await?;
+        self.place(ip, for_, reason).await?;
         Ok(true)
     }
 
-    /// Lifts a block and forgives the IP's failures. Returns whether a block was in force.
+    /// Lifts a block (in the store, then in hot state) and forgives the IP's failures. Returns
+    /// whether a block was in force.
     pub async fn unblock(&self, ip: IpAddr) -> StoreResult<bool> {
-        let was = self.blocked(ip).await?.is_some();
+        let recorded = self.store.ip_block_remove(&ip.to_string()).await?;
+        let was = self.blocked(ip).await?.is_some() || recorded;
         self.hot.remove(&block_key(ip)).await?;
         let now = self.clock.now_millis();
         let key = ip_key(ip);

@@ -1,7 +1,10 @@
-//! Hand-offs from the CLI to a running gateway on the embedded default: the CLI cannot reach the
-//! gateway's in-memory hot state, so revocations and unblocks it makes are queued in the store
-//! (`identity.handoff`, a short JSON list) and applied by the gateway's periodic sync (every
-//! 10 s). Entries older than a day are dropped when the CLI writes.
+//! Hand-offs from the CLI to a running gateway on the embedded default. The CLI revokes and
+//! unblocks through the same `Identity` functions as the HTTP API (the store's record first,
+//! then its own hot state: on Redis every replica sees it at once), but it cannot reach an
+//! embedded gateway's in-memory hot state, so it also queues the action in the store
+//! (`identity.handoff`, a short JSON list), applied by the gateway's periodic sync (every
+//! 10 s). Entries older than a day are dropped when the CLI writes. A gateway started later
+//! needs no hand-off: it primes its hot state from the record (`revocations.rs`).
 
 use super::Identity;
 use palisade_store::{Store, StoreResult};
@@ -102,12 +105,14 @@ impl Identity {
     /// Makes a revoked key fail everywhere at once: hot-state flag plus cache drop.
     pub async fn revoke_key_flags(&self, id: uuid::Uuid) -> StoreResult<()> {
         self.hot
-            .set_flag(
-                &super::api_keys::revocation_flag(id),
-                self.config.api_keys.cache_ttl.0 + std::time::Duration::from_secs(60),
-            )
+            .set_flag(&super::api_keys::revocation_flag(id), self.key_flag_ttl())
             .await?;
         self.api_keys.forget(id);
         Ok(())
+    }
+
+    /// How long a revoked key's flag must live: past every replica's cached verification.
+    pub(super) fn key_flag_ttl(&self) -> std::time::Duration {
+        self.config.api_keys.cache_ttl.0 + std::time::Duration::from_secs(60)
     }
 }

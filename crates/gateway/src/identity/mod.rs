@@ -4,7 +4,8 @@
 //!
 //! Guarantees: verification is local (cryptography and caches, no SQL for a repeated token);
 //! revocations are checked on every request in hot state and a lookup that cannot be answered
-//! refuses the request (fail closed); secrets (refresh tokens, API keys) are stored only as
+//! refuses the request (fail closed), while the store keeps the record hot state is primed from
+//! (`revocations.rs`); secrets (refresh tokens, API keys) are stored only as
 //! hashes; password hashing runs on a bounded blocking pool.
 
 pub mod api_keys;
@@ -15,6 +16,7 @@ pub mod cookie;
 pub mod derive;
 pub mod handoff;
 pub mod invite;
+pub mod revocations;
 pub mod sessions;
 pub mod signing;
 pub mod trusted;
@@ -205,6 +207,7 @@ impl Identity {
                 auth.ladder(),
                 auth.threat_policy(),
                 hot.clone(),
+                store.clone(),
                 clock.clone(),
             ),
             captcha: captcha::Captcha::new(&auth.captcha)?,
@@ -261,7 +264,8 @@ impl Identity {
         Ok(kid)
     }
 
-    /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs.
+    /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
+    /// ended revocations (and priming again a hot state that lost its memory).
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");
@@ -272,6 +276,7 @@ impl Identity {
             t.refresh_if_stale(now_ms).await;
         }
         self.apply_handoffs().await;
+        self.upkeep_revocations().await;
     }
 
     /// Runs `work` (password hashing) on the blocking pool, at most `hash_workers` at once.

@@ -76,7 +76,7 @@ impl Identity {
     }
 
     /// How long a revoked session's flag must live: past every token and cookie it issued.
-    fn session_flag_ttl(&self) -> Duration {
+    pub(super) fn session_flag_ttl(&self) -> Duration {
         self.config
             .access_token_ttl
             .0
@@ -285,15 +285,25 @@ impl Identity {
         Ok(ids.len())
     }
 
-    /// Revokes one access token until it would have expired anyway.
+    /// Revokes one access token until it would have expired anyway: recorded in the store,
+    /// then flagged in hot state.
     pub async fn revoke_access_token(&self, principal: &Principal) -> Result<(), StoreError> {
         let Some(jti) = &principal.token_id else {
             return Ok(());
         };
-        let now = self.now_ms() / 1000;
-        let left = principal.expires_at.saturating_sub(now) + self.config.leeway.0.as_secs();
+        let now_ms = self.now_ms();
+        let now = now_ms / 1000;
+        let left =
+            (principal.expires_at.saturating_sub(now) + self.config.leeway.0.as_secs()).max(1);
+        self.store
+            .token_revoke(&palisade_store::revocations::RevokedToken {
+                jti: jti.clone(),
+                expires_at: ((now + left) * 1000) as i64,
+                revoked_at: now_ms as i64,
+            })
+            .await?;
         self.hot
-            .set_flag(&jti_flag(jti), Duration::from_secs(left.max(1)))
+            .set_flag(&jti_flag(jti), Duration::from_secs(left))
             .await
     }
 

@@ -16,6 +16,7 @@ mod proxy;
 mod ratelimit;
 mod refusals;
 mod resilience;
+mod revocation_restart;
 mod scale_out;
 mod secrets;
 

@@ -453,7 +453,11 @@ async fn refusal_events_never_hold_the_refusal_while_the_trail_cannot_store() {
     assert_eq!(sign_in().await.unwrap().status(), 401);
     env.identity()
         .brute
-        .block("192.0.2.78".parse().unwrap(), Duration::from_secs(60))
+        .block(
+            "192.0.2.78".parse().unwrap(),
+            Duration::from_secs(60),
+            "test",
+        )
         .await
         .unwrap();
 

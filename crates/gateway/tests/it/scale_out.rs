@@ -19,13 +19,13 @@ use std::time::Duration;
 
 const START_MS: u64 = 1_900_000_000_000;
 
-/// A private Redis persisting to `dir`, on `port`.
-struct PrivateRedis {
+/// A private Redis persisting to `dir`, on `port` (also used by `revocation_restart`).
+pub(crate) struct PrivateRedis {
     child: Child,
 }
 
 impl PrivateRedis {
-    fn start(port: u16, dir: &std::path::Path) -> Option<PrivateRedis> {
+    pub(crate) fn start(port: u16, dir: &std::path::Path) -> Option<PrivateRedis> {
         let spawned = Command::new("redis-server")
             .args([
                 "--port",
@@ -78,7 +78,7 @@ impl Drop for PrivateRedis {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -193,7 +193,7 @@ async fn a_redis_outage_never_lets_a_revoked_token_through_and_rate_limits_follo
     state
         .identity
         .brute
-        .block(blocked_ip, Duration::from_secs(3600))
+        .block(blocked_ip, Duration::from_secs(3600), "test")
         .await
         .unwrap();
     assert_eq!(status(&deny, "/api/x", None, Some("10.9.9.9")).await, 403);
