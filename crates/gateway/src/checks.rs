@@ -33,6 +33,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     if config.limits.max_header_bytes.0 < 1024 {
         out.push("limits.max_header_bytes: at least 1KiB".into());
     }
+    out.extend(config.server.http2.problems(config.limits.max_header_bytes));
     out.extend(config.auth.problems());
     out.extend(config.rate_limit.problems());
     let hot = config.hot_state_url();

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub redirect_http_listen: Option<SocketAddr>,
     /// Start the built-in echo upstream behind `/demo/`. Also on when no routes are configured.
     pub demo: bool,
+    /// HTTP/2 connection limits (streams, header lists, resets).
+    pub http2: crate::config_http2::Http2Config,
     /// An encoded slash `%2F` in a path: `reject` (400 `ambiguous-path`), `decode` (to `/`), or
     /// `keep` (data inside its segment, for upstreams that never decode it).
     pub encoded_slash: palisade_core::path::EncodedSlash,
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
             redirect_http_listen: None,
             demo: false,
+            http2: Default::default(),
             encoded_slash: Default::default(),
             path_parameters: Default::default(),
             underscore_headers: UnderscoreHeaders::Drop,

@@ -375,7 +375,11 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         *this.uri_mut() = uri;
         let result = tokio::time::timeout(route.response_timeout, via.upstream.send(this)).await;
         let failed = !matches!(&result, Ok(Ok(r)) if !r.status().is_server_error());
-        via.resilience.record(&base, failed, probe);
+        // A body the client broke or overfilled says nothing about the upstream's health.
+        let client_fault = failed && body_state.as_ref().is_some_and(|s| s.client_fault());
+        if !client_fault {
+            via.resilience.record(&base, failed, probe);
+        }
         match result {
             Ok(Ok(res)) => break res,
             Ok(Err(UpstreamError::Connect(_) | UpstreamError::ConnectTimeout))
@@ -400,6 +404,10 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         }
     };
 
+    // Palisade speaks its own protocol version to the client, whatever the upstream spoke (an
+    // HTTP/1.0 upstream's status line never reaches an HTTP/1.1 client; hyper still answers an
+    // HTTP/1.0 client in HTTP/1.0).
+    *res.version_mut() = Version::HTTP_11;
     if res.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
     {
@@ -526,6 +534,20 @@ fn upstream_failed(
             ),
             request_id,
         );
+    }
+    if body_state.is_some_and(|s| s.broken()) {
+        // The client's framing failed (a malformed chunk size, say): a client error, and the
+        // connection cannot be read further.
+        let mut res = refuse(
+            "boundary",
+            "bad-request-body",
+            StatusCode::BAD_REQUEST,
+            "The request body is malformed (for example a bad chunk size) or was cut short.",
+            request_id,
+        );
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
     }
     let (kind, status, detail) = match e {
         UpstreamError::ConnectTimeout => (

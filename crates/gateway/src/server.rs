@@ -11,6 +11,7 @@
 
 use crate::checks;
 use crate::config::{Config, Environment};
+use crate::conn_io::ClientIo;
 use crate::layers::ConnInfo;
 use crate::pipeline;
 use crate::proxy::{HyperUpstream, PoolSettings, Upstream};
@@ -474,25 +475,36 @@ fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::ne
     Ok(out)
 }
 
-fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
-    let limits = &state.config.limits;
-    // hyper's own limits sit above ours so the boundary gate answers with a problem+json.
-    let header_room = usize::try_from(limits.max_header_bytes.0)
+/// hyper's HTTP/1 read buffer, which bounds a request head, and the framing watch's limit on
+/// the head it holds back: room above the boundary's own `limits.max_header_bytes`.
+fn http1_max_buf(limits: &crate::config::LimitsConfig) -> usize {
+    usize::try_from(limits.max_header_bytes.0)
         .unwrap_or(usize::MAX)
         .saturating_mul(4)
-        .max(64 << 10);
+        .max(64 << 10)
+}
+
+/// hyper's HTTP/1 and HTTP/2 settings. hyper's own header limits sit above the boundary's so
+/// that the boundary answers with a problem+json. A longer HTTP/1 head never reaches hyper (the
+/// framing watch stands a marked request in for it, see [`crate::framing`], so the boundary
+/// still answers); past `server.http2.max_header_list_size` h2 answers 431 itself.
+fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
+    let limits = &state.config.limits;
+    let h2 = &state.config.server.http2;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout.0)
         .keep_alive(true)
-        .max_buf_size(header_room.max(8192));
+        .max_buf_size(http1_max_buf(limits));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(header_room).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
+        .max_header_list_size(h2.header_list_bytes())
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .max_pending_accept_reset_streams(h2.max_pending_reset_streams)
+        .max_local_error_reset_streams(h2.max_local_error_resets);
     builder
 }
 
@@ -535,6 +547,8 @@ async fn worker(
     }
     let builder = Arc::new(http_builder(&state));
     let handshake_timeout = state.config.limits.header_read_timeout.0;
+    let linger = handshake_timeout;
+    let max_head = http1_max_buf(&state.config.limits);
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
 
     loop {
@@ -561,11 +575,11 @@ async fn worker(
                     let _alive = alive;
                     match tls {
                         Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(tls_stream), ConnInfo::new(peer, true), service, shutdown).await,
+                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(ClientIo::new(tls_stream, linger, max_head)), ConnInfo::new(peer, true), service, shutdown).await,
                             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         },
-                        None => serve_connection(&builder, TokioIo::new(stream), ConnInfo::new(peer, false), service, shutdown).await,
+                        None => serve_connection(&builder, TokioIo::new(ClientIo::new(stream, linger, max_head)), ConnInfo::new(peer, false), service, shutdown).await,
                     }
                 });
             }

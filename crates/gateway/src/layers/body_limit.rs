@@ -1,7 +1,9 @@
 //! A request body that stops at a byte limit, whatever the framing (`Content-Length` or chunked).
 //!
 //! Exceeding the limit makes the body yield an error and records it in [`BodyState`], so the
-//! part of the pipeline that was reading (the proxy, a built-in handler) answers 413.
+//! part of the pipeline that was reading (the proxy, a built-in handler) answers 413. A body the
+//! client broke (a malformed chunk, a connection cut mid-body) is recorded too, so the proxy
+//! answers 400 instead of blaming the upstream with a 502.
 
 use bytes::Buf;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -15,6 +17,7 @@ use std::task::{Context, Poll};
 pub struct BodyState {
     exceeded: AtomicBool,
     finished: AtomicBool,
+    broken: AtomicBool,
 }
 
 impl BodyState {
@@ -24,6 +27,16 @@ impl BodyState {
 
     pub fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
+    }
+
+    /// Reading the client's body failed (bad chunked framing, the client went away).
+    pub fn broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// The client, not the upstream, is why forwarding failed: too large or broken.
+    pub fn client_fault(&self) -> bool {
+        self.exceeded() || self.broken()
     }
 }
 
@@ -82,7 +95,10 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+            Some(Err(e)) => {
+                this.state.broken.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(e.into())))
+            }
             None => {
                 this.state.finished.store(true, Ordering::Release);
                 Poll::Ready(None)
@@ -126,5 +142,17 @@ mod tests {
         let err = body.collect().await.unwrap_err();
         assert!(err.to_string().contains("25 bytes"));
         assert!(state.exceeded() && !state.finished());
+    }
+
+    #[tokio::test]
+    async fn a_failing_client_body_is_recorded_as_broken() {
+        let chunks = futures_util::stream::iter([
+            Ok(Frame::data(bytes::Bytes::from_static(b"ok"))),
+            Err(std::io::Error::other("invalid chunk size line")),
+        ]);
+        let state = Arc::new(BodyState::default());
+        let body = LimitedBody::new(http_body_util::StreamBody::new(chunks), 25, state.clone());
+        assert!(body.collect().await.is_err());
+        assert!(state.broken() && state.client_fault() && !state.exceeded());
     }
 }

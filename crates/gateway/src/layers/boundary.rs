@@ -300,7 +300,9 @@ where
 
         tracing::debug!(request_id = %meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
 
-        let refusal = if header_block_size(&req) > config.max_header_bytes {
+        let refusal = if let Some(res) = super::strict_http::refusal(&req, GATE, as_text(&id)) {
+            Some(res)
+        } else if header_block_size(&req) > config.max_header_bytes {
             Some(refuse(
                 GATE,
                 "header-too-large",

@@ -18,6 +18,7 @@ pub mod firewall;
 pub mod identify;
 pub mod respond;
 pub mod sanitize;
+pub mod strict_http;
 pub mod throttle;
 
 use crate::routes::Route;

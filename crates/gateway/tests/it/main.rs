@@ -19,5 +19,6 @@ mod resilience;
 mod revocation_restart;
 mod scale_out;
 mod secrets;
+mod strict_http;
 
 pub use authorization::policies as authorization_policies;
