@@ -1,6 +1,8 @@
 //! The boundary gate: the first check every request meets.
 //!
-//! It gives the request an id, resolves the client IP through trusted proxies, makes the path
+//! It first applies strict HTTP (`super::strict_http`: `Host` present, single and agreeing with
+//! the target; one unambiguous framing; oversized heads answered 431). It gives the request an
+//! id, resolves the client IP through trusted proxies, makes the path
 //! canonical (`palisade_core::path`; an ambiguous one is refused with 400 and an audit event) and
 //! rewrites the request to it, so every later step and the upstream see that one spelling. It
 //! classifies the path as built in or not and makes the one route decision (host, method,
