@@ -11,7 +11,7 @@
 //! `linger` and [`LINGER_MAX_BYTES`] — what nginx calls `lingering_close`. A connection whose
 //! client already closed costs nothing.
 
-use crate::framing::{Framing, OVERSIZED_HEAD};
+use crate::framing::{Framing, Marks, OVERSIZED_HEAD};
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
@@ -56,6 +56,11 @@ where
             scanned: 0,
             discarding: false,
         }
+    }
+
+    /// Whether the framing watch marked a head on this connection (see [`Marks`]).
+    pub fn marks(&self) -> Marks {
+        self.framing.marks()
     }
 
     fn io(&mut self) -> Pin<&mut I> {

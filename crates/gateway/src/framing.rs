@@ -27,6 +27,9 @@
 //! preface) switches it off for the rest of the connection and leaves hyper's own rules in
 //! force (hyper still drops `Content-Length` beside `Transfer-Encoding` and closes after).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// Replaces a `Content-Length` name (14 bytes) sent together with `Transfer-Encoding`.
 pub const CL_TE_MARKER: &str = "palisade-cl-te";
 /// Replaces a `Transfer-Encoding` name (17 bytes) other than one single `chunked`.
@@ -40,6 +43,23 @@ pub const OVERSIZED_HEAD: &[u8] =
     b"GET / HTTP/1.1\r\nHost: palisade.invalid\r\npalisade-head-too-large: 1\r\n\r\n";
 
 const MAX_HEADERS: usize = 100;
+
+/// Set once a head on its connection needed more than the watch's line scan (it named a
+/// framing field, was unusual or incomplete), or the watch stopped or stood [`OVERSIZED_HEAD`]
+/// in. Until then the watch vouches that no head on the connection carried `Content-Length`,
+/// `Transfer-Encoding` or a marker, and the strict check skips looking for them.
+#[derive(Debug, Clone, Default)]
+pub struct Marks(Arc<AtomicBool>);
+
+impl Marks {
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -72,6 +92,7 @@ pub struct Framing {
     state: State,
     /// A head longer than this is left to hyper (which answers 431).
     max_head: usize,
+    marks: Marks,
 }
 
 impl Framing {
@@ -79,7 +100,13 @@ impl Framing {
         Self {
             state: State::Head,
             max_head,
+            marks: Marks::default(),
         }
+    }
+
+    /// Tells whether this watch has marked a head; shared with the connection's requests.
+    pub fn marks(&self) -> Marks {
+        self.marks.clone()
     }
 
     pub fn is_off(&self) -> bool {
@@ -95,6 +122,7 @@ impl Framing {
     /// Stops watching (end of stream with an incomplete head: hand it over as it is).
     pub fn give_up(&mut self) {
         self.state = State::Off;
+        self.marks.set();
     }
 
     /// Follows the bytes `buf` that come next on the connection, renaming framing headers in a
@@ -181,9 +209,17 @@ impl Framing {
     /// Parses a head at the start of `buf`: its length when complete, `None` when more bytes
     /// are needed.
     fn head(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if let Some(len) = plain_head_len(buf) {
+            return Some(len);
+        }
         let mut headers = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
-        let len = match req.parse_with_uninit_headers(buf, &mut headers) {
+        let parsed = req.parse_with_uninit_headers(buf, &mut headers);
+        // A head that is only incomplete is scanned again when it is whole.
+        if parsed != Ok(httparse::Status::Partial) {
+            self.marks.set();
+        }
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return None,
             // More fields than hyper takes: as oversized as a head can be.
@@ -256,6 +292,42 @@ impl Framing {
         };
         Some(len)
     }
+}
+
+/// The length of a complete HTTP/1.x head at the start of `buf` that names no framing field, or
+/// `None` when that needs httparse's full parse.
+///
+/// Most requests carry no `Content-Length`, `Transfer-Encoding` or `Upgrade` and are not
+/// `CONNECT`: such a head has no body for either parser and ends at its first empty line, so
+/// the watch only has to find that line (hyper still parses and judges the head). Any line
+/// that starts with one of those names (in any case), an empty first line, a request line not
+/// ending in ` HTTP/1.1` or ` HTTP/1.0`, more fields than hyper takes, or an incomplete head
+/// goes the full way through httparse instead. A header name cannot hide behind leading
+/// whitespace: a line starting with a space or tab (obsolete line folding) is an error for
+/// both parsers.
+fn plain_head_len(buf: &[u8]) -> Option<usize> {
+    const FRAMING: [&[u8]; 3] = [b"content-length", b"transfer-encoding", b"upgrade"];
+    let mut start = 0;
+    for fields in 0..=MAX_HEADERS {
+        let end = start + memchr::memchr(b'\n', &buf[start..])?;
+        let line = &buf[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if fields == 0 {
+            let http1 = line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0");
+            if !http1 || line.starts_with(b"CONNECT ") {
+                return None;
+            }
+        } else if line.is_empty() {
+            return Some(end + 1);
+        } else if FRAMING
+            .iter()
+            .any(|name| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        start = end + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -356,13 +428,80 @@ GET /c HTTP/1.1\r\nHost: a\r\n\r\n";
             &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
             b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
-            b"GET /\x01 HTTP/1.1\r\n\r\n",
+            b"POST /\x01 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
             b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n",
         ] {
             let (out, watching) = feed(input, input.len());
             assert_eq!(out, input.to_vec());
             assert!(!watching, "{}", String::from_utf8_lossy(input));
         }
+        // A bodiless head hyper cannot parse passes untouched; hyper refuses it and closes.
+        let input = b"GET /\x01 HTTP/1.1\r\n\r\n";
+        assert_eq!(feed(input, input.len()).0, input.to_vec());
+    }
+
+    #[test]
+    fn the_line_scan_agrees_with_httparse_on_plain_heads() {
+        let plain: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: a\r\nX-Content-Length: 5\r\nAccept: */*\r\n\r\nGET /",
+        ];
+        for head in plain {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let parsed = httparse::Request::new(&mut headers).parse(head).unwrap();
+            assert_eq!(
+                plain_head_len(head),
+                Some(parsed.unwrap()),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let full_parse: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTRANSFER-ENCODING: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\n\r\n",
+        ];
+        for head in full_parse {
+            assert_eq!(
+                plain_head_len(head),
+                None,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(plain_head_len(&many), None, "more fields than hyper takes");
+    }
+
+    #[test]
+    fn plain_heads_leave_the_connection_vouched_for_even_when_split() {
+        let plain = b"GET /a?1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n";
+        for step in 1..=plain.len() {
+            let mut f = Framing::new(64 << 10);
+            let marks = f.marks();
+            let mut held = Vec::new();
+            for piece in plain.repeat(2).chunks(step) {
+                held.extend_from_slice(piece);
+                let n = f.scan(&mut held);
+                held.drain(..n);
+            }
+            assert!(!marks.any(), "split every {step} bytes");
+        }
+        let mut f = Framing::new(64 << 10);
+        let mut post = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n".to_vec();
+        f.scan(&mut post);
+        assert!(f.marks().any(), "a framing field: the strict check looks");
     }
 
     #[test]

@@ -575,11 +575,19 @@ async fn worker(
                     let _alive = alive;
                     match tls {
                         Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls_stream)) => serve_connection(&builder, TokioIo::new(ClientIo::new(tls_stream, linger, max_head)), ConnInfo::new(peer, true), service, shutdown).await,
+                            Ok(Ok(tls_stream)) => {
+                                let io = ClientIo::new(tls_stream, linger, max_head);
+                                let conn = ConnInfo::new(peer, true).with_framing_marks(io.marks());
+                                serve_connection(&builder, TokioIo::new(io), conn, service, shutdown).await
+                            }
                             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         },
-                        None => serve_connection(&builder, TokioIo::new(ClientIo::new(stream, linger, max_head)), ConnInfo::new(peer, false), service, shutdown).await,
+                        None => {
+                            let io = ClientIo::new(stream, linger, max_head);
+                            let conn = ConnInfo::new(peer, false).with_framing_marks(io.marks());
+                            serve_connection(&builder, TokioIo::new(io), conn, service, shutdown).await
+                        }
                     }
                 });
             }

@@ -145,16 +145,18 @@ fn new_request_id() -> HeaderValue {
 
 /// Is `name` (lowercase, as `http` stores it) an identity header once `_` is read as `-`?
 fn is_identity_header(name: &str, extra: &[HeaderName]) -> bool {
-    let matches = |n: &str| {
-        n.starts_with(IDENTITY_HEADER_PREFIX)
-            || IDENTITY_HEADERS.contains(&n)
-            || extra.iter().any(|e| e.as_str() == n)
+    // Names arrive lowercased; `_` reads as `-`, compared byte by byte without a folded copy.
+    let same = |a: &[u8], b: &[u8]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || (*x == b'_' && *y == b'-'))
     };
-    if name.contains('_') {
-        matches(&name.replace('_', "-"))
-    } else {
-        matches(name)
-    }
+    let name = name.as_bytes();
+    let prefix = IDENTITY_HEADER_PREFIX.as_bytes();
+    (name.len() >= prefix.len() && same(&name[..prefix.len()], prefix))
+        || IDENTITY_HEADERS.iter().any(|h| same(name, h.as_bytes()))
+        || extra.iter().any(|e| same(name, e.as_str().as_bytes()))
 }
 
 /// Removes identity headers (any spelling) and, by policy, other names with `_`. `Err` when
@@ -169,7 +171,7 @@ fn screen_headers(
         let n = name.as_str();
         if is_identity_header(n, extra) {
             remove.push(name.clone());
-        } else if n.contains('_') {
+        } else if n.as_bytes().contains(&b'_') {
             match underscores {
                 UnderscoreHeaders::Drop => remove.push(name.clone()),
                 UnderscoreHeaders::Reject => return Err(()),
@@ -237,12 +239,10 @@ where
 
     fn call(&mut self, mut req: Req) -> BoxFuture {
         let config = &self.config;
-        let (peer, tls) = req
-            .extensions()
-            .get::<ConnInfo>()
-            .map_or((SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), false), |c| {
-                (c.peer, c.tls)
-            });
+        let (peer, tls, framing_fields) = req.extensions().get::<ConnInfo>().map_or(
+            (SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), false, true),
+            |c| (c.peer, c.tls, c.framing_fields()),
+        );
         let request_id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if request_id::is_well_formed(v.as_bytes()) => v.clone(),
             _ => new_request_id(),
@@ -302,7 +302,9 @@ where
 
         tracing::debug!(request_id = %meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
 
-        let refusal = if let Some(res) = super::strict_http::refusal(&req, GATE, as_text(&id)) {
+        let refusal = if let Some(res) =
+            super::strict_http::refusal(&req, framing_fields, GATE, as_text(&id))
+        {
             Some(res)
         } else if header_block_size(&req) > config.max_header_bytes {
             Some(refuse(

@@ -40,6 +40,9 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The peer's IP as a header value, formatted once per connection for `X-Forwarded-For`.
     pub peer_ip_header: HeaderValue,
+    /// The listener's framing watch on this connection, when there is one: without it, every
+    /// request's framing fields and markers are checked.
+    pub framing_marks: Option<crate::framing::Marks>,
 }
 
 impl ConnInfo {
@@ -50,7 +53,20 @@ impl ConnInfo {
             peer,
             tls,
             peer_ip_header,
+            framing_marks: None,
         }
+    }
+
+    pub fn with_framing_marks(self, marks: crate::framing::Marks) -> Self {
+        Self {
+            framing_marks: Some(marks),
+            ..self
+        }
+    }
+
+    /// Whether a request on this connection may carry framing fields or the watch's markers.
+    pub fn framing_fields(&self) -> bool {
+        self.framing_marks.as_ref().is_none_or(|m| m.any())
     }
 }
 

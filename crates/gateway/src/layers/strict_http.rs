@@ -98,13 +98,13 @@ const BAD_TRANSFER_ENCODING: Violation = Violation::close(
     "Only `Transfer-Encoding: chunked`, alone and once, is accepted.",
 );
 
-/// The first rule `req` breaks, if any.
-pub fn check(req: &Req) -> Result<(), Violation> {
+/// The first rule `req` breaks, if any. `framing_fields`: a head on this connection may have
+/// carried framing fields or markers; `false` only where the listener's framing watch vouches
+/// that none did (see `crate::framing::Marks`).
+pub fn check(req: &Req, framing_fields: bool) -> Result<(), Violation> {
     let headers = req.headers();
-    if req.version() <= Version::HTTP_11 {
-        if headers.contains_key(OVERSIZED_MARKER) {
-            return Err(HEAD_TOO_LARGE);
-        }
+    if req.version() <= Version::HTTP_11 && framing_fields {
+        markers(req)?;
         framing(req)?;
     }
     let mut hosts = headers.get_all(header::HOST).iter();
@@ -120,18 +120,17 @@ pub fn check(req: &Req) -> Result<(), Violation> {
             _ => Ok(()),
         };
     };
-    let host = parse_host(host).ok_or(BAD_HOST)?;
-    match target {
-        Some(target) if !same_authority(req.uri().scheme_str(), target, &host) => {
-            Err(HOST_MISMATCH)
-        }
-        _ => Ok(()),
-    }
+    valid_host(host, target, req.uri().scheme_str())
 }
 
 /// The boundary's refusal for the first rule `req` breaks, or `None`.
-pub fn refusal(req: &Req, gate: &'static str, request_id: &str) -> Option<super::Res> {
-    let violation = check(req).err()?;
+pub fn refusal(
+    req: &Req,
+    framing_fields: bool,
+    gate: &'static str,
+    request_id: &str,
+) -> Option<super::Res> {
+    let violation = check(req, framing_fields).err()?;
     let mut res = refuse(
         gate,
         violation.slug,
@@ -146,14 +145,23 @@ pub fn refusal(req: &Req, gate: &'static str, request_id: &str) -> Option<super:
     Some(res)
 }
 
-fn framing(req: &Req) -> Result<(), Violation> {
+/// The heads the framing watch marked.
+fn markers(req: &Req) -> Result<(), Violation> {
     let headers = req.headers();
+    if headers.contains_key(OVERSIZED_MARKER) {
+        return Err(HEAD_TOO_LARGE);
+    }
     if headers.contains_key(CL_TE_MARKER) {
         return Err(CONFLICTING_FRAMING);
     }
     if headers.contains_key(TE_MARKER) {
         return Err(BAD_TRANSFER_ENCODING);
     }
+    Ok(())
+}
+
+fn framing(req: &Req) -> Result<(), Violation> {
+    let headers = req.headers();
     let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
     let Some(first) = te.next() else {
         return Ok(());
@@ -170,6 +178,44 @@ fn framing(req: &Req) -> Result<(), Violation> {
         return Err(BAD_TRANSFER_ENCODING);
     }
     Ok(())
+}
+
+/// `Host` is `host[:port]`, no userinfo, no path; parsed as an authority only when there is a
+/// target authority to compare it with. A plain DNS name or IPv4 address with an optional port
+/// (the common case) is checked without parsing.
+fn valid_host(
+    value: &HeaderValue,
+    target: Option<&http::uri::Authority>,
+    scheme: Option<&str>,
+) -> Result<(), Violation> {
+    if target.is_none() && is_plain_host(value.as_bytes()) {
+        return Ok(());
+    }
+    let host = parse_host(value).ok_or(BAD_HOST)?;
+    match target {
+        Some(target) if !same_authority(scheme, target, &host) => Err(HOST_MISMATCH),
+        _ => Ok(()),
+    }
+}
+
+/// `name[:port]` with a name of letters, digits, `-` and `.` and a port that fits in 16 bits
+/// (or is empty, as `Authority` allows): what [`parse_host`] accepts, without allocating.
+fn is_plain_host(bytes: &[u8]) -> bool {
+    let (name, port) = match memchr::memchr(b':', bytes) {
+        Some(colon) => (&bytes[..colon], Some(&bytes[colon + 1..])),
+        None => (bytes, None),
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.');
+    let port_ok = port.is_none_or(|p| {
+        p.is_empty()
+            || (p.len() <= 5
+                && p.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(p).is_ok_and(|p| p.parse::<u16>().is_ok()))
+    });
+    name_ok && port_ok
 }
 
 /// `Host` as an authority: `host[:port]`, no userinfo, no path.
@@ -229,7 +275,7 @@ mod tests {
     }
 
     fn slug(r: &Req) -> Option<&'static str> {
-        check(r).err().map(|v| v.slug)
+        check(r, true).err().map(|v| v.slug)
     }
 
     #[test]
@@ -254,6 +300,56 @@ mod tests {
         }
         assert_eq!(slug(&req(HTTP_2, "http://a/x", &[])), None);
         assert_eq!(slug(&req(HTTP_2, "/x", &[])), Some("missing-host"));
+    }
+
+    #[test]
+    fn the_plain_host_check_accepts_only_what_the_full_parse_accepts() {
+        let samples = [
+            "a",
+            "a.example",
+            "A-1.example.com",
+            "127.0.0.1",
+            "a:80",
+            "a:",
+            "a:0",
+            "a:65535",
+            "a:65536",
+            "a:00080",
+            "a:+80",
+            "a:8a",
+            ":80",
+            "",
+            "-",
+            "a..b",
+            "a:1:2",
+            "[::1]",
+            "[::1]:80",
+            "a_b",
+            "a b",
+            "u@a",
+            "a/b",
+            "a%20",
+            "ａ",
+            "a:99999999999",
+        ];
+        for sample in samples {
+            let value = HeaderValue::from_str(sample).unwrap();
+            if is_plain_host(sample.as_bytes()) {
+                assert!(parse_host(&value).is_some(), "{sample:?}");
+            }
+        }
+        assert!(is_plain_host(b"api.example.com:8443"));
+    }
+
+    #[test]
+    fn framing_fields_are_looked_for_unless_the_watch_vouches() {
+        let marked = req(HTTP_11, "/x", &[("host", "a"), (OVERSIZED_MARKER, "1")]);
+        assert_eq!(slug(&marked), Some("header-too-large"));
+        assert_eq!(
+            check(&marked, false),
+            Ok(()),
+            "a client's own header of that name"
+        );
     }
 
     #[test]
@@ -327,7 +423,10 @@ mod tests {
             slug(&req(HTTP_11, "/x", &[("host", "a"), (TE_MARKER, "gzip")])),
             Some("bad-transfer-encoding")
         );
-        let closing = check(&req(HTTP_11, "/x", &[("host", "a"), (CL_TE_MARKER, "5")]));
+        let closing = check(
+            &req(HTTP_11, "/x", &[("host", "a"), (CL_TE_MARKER, "5")]),
+            true,
+        );
         assert!(closing.unwrap_err().close);
     }
 }
