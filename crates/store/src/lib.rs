@@ -15,21 +15,16 @@ pub mod audit;
 pub mod conformance;
 pub mod field_crypto;
 pub mod identity;
-pub mod memory;
-mod memory_secrets;
-pub mod postgres;
-mod postgres_audit;
-mod postgres_identity;
-pub mod redis_hot;
-pub mod redis_limiter;
 pub mod revocations;
 pub mod secrets;
-mod sql_emails;
-mod sql_revocations;
-mod sql_secrets;
+
+pub mod memory;
+pub mod postgres;
+mod redis;
+mod sql;
 pub mod sqlite;
-mod sqlite_audit;
-mod sqlite_identity;
+
+pub use self::redis::{hot as redis_hot, limiter as redis_limiter};
 
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The embedded durable store: one SQLite file in the data dir, WAL mode, migrations at open,
 //! `secure_delete` on (overwritten and deleted content is zeroed in the file).
 
+mod audit;
+mod identity;
+
 use crate::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -16,42 +19,42 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "meta",
-        include_str!("../migrations/sqlite/0001_meta.sql"),
+        include_str!("../../migrations/sqlite/0001_meta.sql"),
     ),
     (
         2,
         "identity",
-        include_str!("../migrations/sqlite/0002_identity.sql"),
+        include_str!("../../migrations/sqlite/0002_identity.sql"),
     ),
     (
         3,
         "tenants",
-        include_str!("../migrations/sqlite/0003_tenants.sql"),
+        include_str!("../../migrations/sqlite/0003_tenants.sql"),
     ),
     (
         4,
         "service_accounts_and_grants",
-        include_str!("../migrations/sqlite/0004_service_accounts_and_grants.sql"),
+        include_str!("../../migrations/sqlite/0004_service_accounts_and_grants.sql"),
     ),
     (
         5,
         "audit",
-        include_str!("../migrations/sqlite/0005_audit.sql"),
+        include_str!("../../migrations/sqlite/0005_audit.sql"),
     ),
     (
         6,
         "secrets",
-        include_str!("../migrations/sqlite/0006_secrets.sql"),
+        include_str!("../../migrations/sqlite/0006_secrets.sql"),
     ),
     (
         7,
         "email_encryption",
-        include_str!("../migrations/sqlite/0007_email_encryption.sql"),
+        include_str!("../../migrations/sqlite/0007_email_encryption.sql"),
     ),
     (
         8,
         "revocations",
-        include_str!("../migrations/sqlite/0008_revocations.sql"),
+        include_str!("../../migrations/sqlite/0008_revocations.sql"),
     ),
 ];
 

@@ -1,8 +1,8 @@
 //! [`AuditStore`] on SQLite: multi-row inserts in one transaction per batch (group commit),
 //! append-only enforced by triggers (migration 0005).
 
+use super::{SqliteStore, query_error};
 use crate::audit::{AuditFilter, AuditStore};
-use crate::sqlite::{SqliteStore, query_error};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use palisade_core::audit::{AuditRecord, Checkpoint, Outcome, Risk};

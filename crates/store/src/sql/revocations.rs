@@ -2,8 +2,8 @@
 //! instantiated per backend (as in `sql_secrets`). Every value is bound, never spliced. A block
 //! is lengthened, never shortened, by one upsert; the prune deletes a bounded batch per table.
 
+use super::secrets::{pg_sql, sqlite_sql};
 use crate::revocations::{IpBlockRecord, RevocationStore, Revoked, RevokedToken};
-use crate::sql_secrets::{pg_sql, sqlite_sql};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;

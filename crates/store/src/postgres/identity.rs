@@ -3,13 +3,13 @@
 //! `UPDATE … WHERE rotated_at IS NULL RETURNING`, so of two concurrent rotations of one token the
 //! second waits for the first's row lock, re-reads the row, and cannot also win.
 
+use super::{PostgresStore, conflict_or, hash32, query_error};
 use crate::field_crypto::{StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
     ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
     TenantStore, TokenHash, UserRecord,
 };
-use crate::postgres::{PostgresStore, conflict_or, hash32, query_error};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;

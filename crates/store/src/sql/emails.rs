@@ -7,10 +7,10 @@
 //! re-encrypting at once never overwrite each other; the plaintext read while sealing is held
 //! in a zeroizing buffer.
 
+use super::secrets::{pg_sql, sqlite_sql};
 use crate::StoreResult;
 use crate::field_crypto::{EmailStore, FieldCrypto, seal_email};
 use crate::secrets::key_prefix;
-use crate::sql_secrets::{pg_sql, sqlite_sql};
 use async_trait::async_trait;
 use sqlx::Row;
 use std::sync::Arc;

@@ -7,8 +7,8 @@
 //! then fails with a unique violation, returned as [`StoreError::Conflict`] so its writer re-links
 //! the batch after the new head and retries. Neither can leave a gap or a fork in the chain.
 
+use super::{PostgresStore, conflict_or, hash32, query_error};
 use crate::audit::{AuditFilter, AuditStore};
-use crate::postgres::{PostgresStore, conflict_or, hash32, query_error};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use palisade_core::audit::{AuditRecord, Checkpoint, Outcome, Risk};

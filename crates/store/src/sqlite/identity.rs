@@ -2,13 +2,13 @@
 //! becomes [`StoreError::Conflict`]; refresh-token rotation is one conditional UPDATE, so two
 //! concurrent rotations of the same token cannot both win.
 
+use super::{SqliteStore, query_error};
 use crate::field_crypto::{StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
     ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
     TenantStore, TokenHash, UserRecord,
 };
-use crate::sqlite::{SqliteStore, query_error};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;

@@ -12,6 +12,9 @@
 //!   (created if missing), so several isolated Palisade schemas can share one database.
 //! - Error messages name the server (host, port, database), never the URL or its password.
 
+mod audit;
+mod identity;
+
 use crate::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -25,42 +28,42 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "meta",
-        include_str!("../migrations/postgres/0001_meta.sql"),
+        include_str!("../../migrations/postgres/0001_meta.sql"),
     ),
     (
         2,
         "identity",
-        include_str!("../migrations/postgres/0002_identity.sql"),
+        include_str!("../../migrations/postgres/0002_identity.sql"),
     ),
     (
         3,
         "tenants",
-        include_str!("../migrations/postgres/0003_tenants.sql"),
+        include_str!("../../migrations/postgres/0003_tenants.sql"),
     ),
     (
         4,
         "service_accounts_and_grants",
-        include_str!("../migrations/postgres/0004_service_accounts_and_grants.sql"),
+        include_str!("../../migrations/postgres/0004_service_accounts_and_grants.sql"),
     ),
     (
         5,
         "audit",
-        include_str!("../migrations/postgres/0005_audit.sql"),
+        include_str!("../../migrations/postgres/0005_audit.sql"),
     ),
     (
         6,
         "secrets",
-        include_str!("../migrations/postgres/0006_secrets.sql"),
+        include_str!("../../migrations/postgres/0006_secrets.sql"),
     ),
     (
         7,
         "email_encryption",
-        include_str!("../migrations/postgres/0007_email_encryption.sql"),
+        include_str!("../../migrations/postgres/0007_email_encryption.sql"),
     ),
     (
         8,
         "revocations",
-        include_str!("../migrations/postgres/0008_revocations.sql"),
+        include_str!("../../migrations/postgres/0008_revocations.sql"),
     ),
 ];
 
