@@ -7,11 +7,17 @@
 //! - [`HotState`]: short-lived counters and flags read on the hot path (rate counters,
 //!   revocations, failure counters, IP blocks). Embedded default: process memory; scale-out: Redis.
 //!
-//! Every backend must pass the same [`conformance`] suite. Scale-out backends: [`redis_hot`]
-//! (the `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
+//! Every backend must pass the same conformance suite (module `conformance`, compiled only with
+//! the `conformance` feature, which tests turn on). Scale-out backends: [`redis_hot`] (the
+//! `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
+//!
+//! Layout: the traits at the top (`identity`, `audit`, `revocations`, `secrets`,
+//! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
+//! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod field_crypto;
 pub mod identity;

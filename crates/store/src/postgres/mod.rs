@@ -1,7 +1,7 @@
 //! The scale-out durable store: PostgreSQL through a sqlx `PgPool`.
 //!
 //! What it guarantees:
-//! - The same behaviour as the SQLite backend (checked by the same [`crate::conformance`] suite).
+//! - The same behaviour as the SQLite backend (checked by the same conformance suite).
 //! - Migrations (`migrations/postgres/`, embedded) run at connect on one dedicated connection
 //!   holding `pg_advisory_lock(MIGRATION_LOCK_KEY)` for the whole run, so replicas starting
 //!   together migrate one after the other; the lock ends with that connection's session, even
