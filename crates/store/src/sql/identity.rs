@@ -252,16 +252,16 @@ macro_rules! sql_identity {
                 after: Option<Uuid>,
                 limit: u32,
             ) -> StoreResult<Vec<UserRecord>> {
-                let rows = self
-                    .all(
-                        sqlx::query(
-                            "SELECT * FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
-                        )
-                        .bind(after.map(D::uuid))
+                // Two statements rather than `$1 IS NULL OR id > $1`, which SQLite (and a
+                // generic PostgreSQL plan) cannot turn into a range search of the primary key.
+                let query = match after {
+                    Some(a) => sqlx::query("SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+                        .bind(D::uuid(a))
                         .bind(i64::from(limit)),
-                        row_to_user,
-                    )
-                    .await?;
+                    None => sqlx::query("SELECT * FROM users ORDER BY id LIMIT $1")
+                        .bind(i64::from(limit)),
+                };
+                let rows = self.all(query, row_to_user).await?;
                 reveal_all(rows, self.crypto.get().as_deref()).await
             }
 
