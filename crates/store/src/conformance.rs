@@ -2,6 +2,11 @@
 //!
 //! Each backend's tests call these functions with a fresh, isolated instance (its own file,
 //! schema or key prefix). The suite panics with a message naming the broken rule.
+//!
+//! Compiled only for tests: in this crate's unit tests, and with the `conformance` feature,
+//! which a crate whose tests run the suite turns on in its `[dev-dependencies]` (this crate's
+//! integration tests do so through a dev-dependency on itself). `cargo test --workspace`, the
+//! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,

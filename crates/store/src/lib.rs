@@ -7,29 +7,30 @@
 //! - [`HotState`]: short-lived counters and flags read on the hot path (rate counters,
 //!   revocations, failure counters, IP blocks). Embedded default: process memory; scale-out: Redis.
 //!
-//! Every backend must pass the same [`conformance`] suite. Scale-out backends: [`redis_hot`]
-//! (the `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
+//! Every backend must pass the same conformance suite (module `conformance`, compiled only with
+//! the `conformance` feature, which tests turn on). Scale-out backends: [`redis_hot`] (the
+//! `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
+//!
+//! Layout: the traits at the top (`identity`, `audit`, `revocations`, `secrets`,
+//! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
+//! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod field_crypto;
 pub mod identity;
-pub mod memory;
-mod memory_secrets;
-pub mod postgres;
-mod postgres_audit;
-mod postgres_identity;
-pub mod redis_hot;
-pub mod redis_limiter;
 pub mod revocations;
 pub mod secrets;
-mod sql_emails;
-mod sql_revocations;
-mod sql_secrets;
+
+pub mod memory;
+pub mod postgres;
+mod redis;
+mod sql;
 pub mod sqlite;
-mod sqlite_audit;
-mod sqlite_identity;
+
+pub use self::redis::{hot as redis_hot, limiter as redis_limiter};
 
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! [`EmailStore`] on SQLite and PostgreSQL: one body of SQL with `$n` placeholders, instantiated
-//! for each backend by [`sql_emails!`] (as `sql_secrets` does). Every value is bound, never
+//! [`EmailStore`] on SQLite and PostgreSQL: one body of SQL instantiated for each backend by
+//! `sql_emails!` (see [`crate::sql`]). Every value is bound, never
 //! spliced; prefix tests use `substr`, never `LIKE`.
 //!
 //! Guarantees: sealing a plaintext row and replacing a ciphertext are compare-and-swap updates
@@ -7,18 +7,19 @@
 //! re-encrypting at once never overwrite each other; the plaintext read while sealing is held
 //! in a zeroizing buffer.
 
+use super::{Dialect, get};
 use crate::StoreResult;
 use crate::field_crypto::{EmailStore, FieldCrypto, seal_email};
 use crate::secrets::key_prefix;
-use crate::sql_secrets::{pg_sql, sqlite_sql};
 use async_trait::async_trait;
-use sqlx::Row;
 use std::sync::Arc;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 macro_rules! sql_emails {
-    ($store:ty, $query_error:path, $sql:path, $bind_id:path, $read_id:path) => {
+    ($store:ty, $d:ty) => {
+        type D = $d;
+
         #[async_trait]
         impl EmailStore for $store {
             fn set_field_crypto(&self, crypto: Arc<dyn FieldCrypto>) {
@@ -27,30 +28,29 @@ macro_rules! sql_emails {
 
             async fn users_seal_emails(&self, limit: u32) -> StoreResult<u64> {
                 let crypto = self.crypto.required()?;
-                let rows = sqlx::query($sql(
+                let rows = sqlx::query(
                     "SELECT id, email FROM users WHERE email_enc IS NULL ORDER BY id LIMIT $1",
-                ))
+                )
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
-                .map_err($query_error)?;
+                .map_err(D::query_error)?;
                 let mut sealed = 0;
                 for row in &rows {
-                    let id = $read_id(row, "id")?;
-                    let email =
-                        Zeroizing::new(row.try_get::<String, _>("email").map_err($query_error)?);
+                    let id = D::get_uuid(row, "id")?;
+                    let email = Zeroizing::new(get::<_, String>(row, "email")?);
                     let s = seal_email(Some(crypto.as_ref()), id, &email)?;
-                    sealed += sqlx::query($sql(
+                    sealed += sqlx::query(
                         "UPDATE users SET email = NULL, email_index = $1, email_enc = $2 \
                          WHERE id = $3 AND email = $4 AND email_enc IS NULL",
-                    ))
+                    )
                     .bind(s.index)
                     .bind(s.enc)
-                    .bind($bind_id(id))
+                    .bind(D::uuid(id))
                     .bind(email.as_str())
                     .execute(&self.pool)
                     .await
-                    .map_err($query_error)?
+                    .map_err(D::query_error)?
                     .rows_affected();
                 }
                 Ok(sealed)
@@ -61,22 +61,17 @@ macro_rules! sql_emails {
                 after: Option<Uuid>,
                 limit: u32,
             ) -> StoreResult<Vec<(Uuid, String)>> {
-                let rows = sqlx::query($sql(
+                let rows = sqlx::query(
                     "SELECT id, email_enc FROM users \
                      WHERE email_enc IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
-                ))
-                .bind($bind_id(after.unwrap_or(Uuid::nil())))
+                )
+                .bind(D::uuid(after.unwrap_or(Uuid::nil())))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
-                .map_err($query_error)?;
+                .map_err(D::query_error)?;
                 rows.iter()
-                    .map(|r| {
-                        Ok((
-                            $read_id(r, "id")?,
-                            r.try_get("email_enc").map_err($query_error)?,
-                        ))
-                    })
+                    .map(|r| Ok((D::get_uuid(r, "id")?, get(r, "email_enc")?)))
                     .collect()
             }
 
@@ -86,63 +81,30 @@ macro_rules! sql_emails {
                 old: &str,
                 new: &str,
             ) -> StoreResult<bool> {
-                let n = sqlx::query($sql(
-                    "UPDATE users SET email_enc = $3 WHERE id = $1 AND email_enc = $2",
-                ))
-                .bind($bind_id(id))
-                .bind(old)
-                .bind(new)
-                .execute(&self.pool)
-                .await
-                .map_err($query_error)?
-                .rows_affected();
+                let n =
+                    sqlx::query("UPDATE users SET email_enc = $3 WHERE id = $1 AND email_enc = $2")
+                        .bind(D::uuid(id))
+                        .bind(old)
+                        .bind(new)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(D::query_error)?
+                        .rows_affected();
                 Ok(n > 0)
             }
 
             async fn users_count_email_by_key(&self, key_id: &str) -> StoreResult<u64> {
-                let n: i64 = sqlx::query_scalar($sql(
+                let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM users WHERE substr(email_enc, 1, length($1)) = $1",
-                ))
+                )
                 .bind(key_prefix(key_id))
                 .fetch_one(&self.pool)
                 .await
-                .map_err($query_error)?;
+                .map_err(D::query_error)?;
                 Ok(n as u64)
             }
         }
     };
 }
 
-fn sqlite_id(id: Uuid) -> String {
-    id.to_string()
-}
-
-fn sqlite_read_id(row: &sqlx::sqlite::SqliteRow, col: &str) -> StoreResult<Uuid> {
-    let text: String = row.try_get(col).map_err(crate::sqlite::query_error)?;
-    text.parse()
-        .map_err(|_| crate::StoreError::Query(format!("{col} is not a UUID")))
-}
-
-fn pg_id(id: Uuid) -> Uuid {
-    id
-}
-
-fn pg_read_id(row: &sqlx::postgres::PgRow, col: &str) -> StoreResult<Uuid> {
-    row.try_get(col).map_err(crate::postgres::query_error)
-}
-
-sql_emails!(
-    crate::sqlite::SqliteStore,
-    crate::sqlite::query_error,
-    sqlite_sql,
-    sqlite_id,
-    sqlite_read_id
-);
-
-sql_emails!(
-    crate::postgres::PostgresStore,
-    crate::postgres::query_error,
-    pg_sql,
-    pg_id,
-    pg_read_id
-);
+for_each_backend!(sql_emails);

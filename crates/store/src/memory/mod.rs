@@ -17,12 +17,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod secrets;
+
 /// A `Store` held in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     meta: Mutex<HashMap<String, String>>,
     identity: Mutex<Identity>,
-    pub(crate) secrets: Mutex<crate::memory_secrets::Data>,
+    pub(crate) secrets: Mutex<secrets::Data>,
     /// E-mail encryption, once installed (see [`crate::field_crypto`]).
     crypto: crate::field_crypto::CryptoSlot,
     /// Revoked access tokens by jti, IP blocks by address.

@@ -1,7 +1,7 @@
 //! The scale-out durable store: PostgreSQL through a sqlx `PgPool`.
 //!
 //! What it guarantees:
-//! - The same behaviour as the SQLite backend (checked by the same [`crate::conformance`] suite).
+//! - The same behaviour as the SQLite backend (checked by the same conformance suite).
 //! - Migrations (`migrations/postgres/`, embedded) run at connect on one dedicated connection
 //!   holding `pg_advisory_lock(MIGRATION_LOCK_KEY)` for the whole run, so replicas starting
 //!   together migrate one after the other; the lock ends with that connection's session, even
@@ -11,56 +11,62 @@
 //! - With [`PostgresOptions::schema`], every connection's `search_path` is that schema alone
 //!   (created if missing), so several isolated Palisade schemas can share one database.
 //! - Error messages name the server (host, port, database), never the URL or its password.
+//!
+//! This folder holds what is PostgreSQL's own: connecting, migrations under the advisory lock,
+//! error classification here, and its `PostgresDialect` (column types, `UNNEST` batches, the
+//! audit purge function). The store traits' SQL is shared with SQLite in `src/sql/`.
 
-use crate::{Store, StoreError, StoreResult};
-use async_trait::async_trait;
+mod dialect;
+
+use crate::{StoreError, StoreResult};
+pub(crate) use dialect::PostgresDialect;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row, SqlSafeStr};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The PostgreSQL migrations, embedded in the binary in order (numbered like the SQLite ones).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "meta",
-        include_str!("../migrations/postgres/0001_meta.sql"),
+        include_str!("../../migrations/postgres/0001_meta.sql"),
     ),
     (
         2,
         "identity",
-        include_str!("../migrations/postgres/0002_identity.sql"),
+        include_str!("../../migrations/postgres/0002_identity.sql"),
     ),
     (
         3,
         "tenants",
-        include_str!("../migrations/postgres/0003_tenants.sql"),
+        include_str!("../../migrations/postgres/0003_tenants.sql"),
     ),
     (
         4,
         "service_accounts_and_grants",
-        include_str!("../migrations/postgres/0004_service_accounts_and_grants.sql"),
+        include_str!("../../migrations/postgres/0004_service_accounts_and_grants.sql"),
     ),
     (
         5,
         "audit",
-        include_str!("../migrations/postgres/0005_audit.sql"),
+        include_str!("../../migrations/postgres/0005_audit.sql"),
     ),
     (
         6,
         "secrets",
-        include_str!("../migrations/postgres/0006_secrets.sql"),
+        include_str!("../../migrations/postgres/0006_secrets.sql"),
     ),
     (
         7,
         "email_encryption",
-        include_str!("../migrations/postgres/0007_email_encryption.sql"),
+        include_str!("../../migrations/postgres/0007_email_encryption.sql"),
     ),
     (
         8,
         "revocations",
-        include_str!("../migrations/postgres/0008_revocations.sql"),
+        include_str!("../../migrations/postgres/0008_revocations.sql"),
     ),
 ];
 
@@ -332,84 +338,6 @@ pub(crate) fn query_error(e: sqlx::Error) -> StoreError {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Query(e.to_string())
-    }
-}
-
-/// A UNIQUE (or primary key) violation becomes [`StoreError::Conflict`] saying `what`.
-pub(crate) fn conflict_or(e: sqlx::Error, what: &str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(what.to_string())
-        }
-        _ => query_error(e),
-    }
-}
-
-/// A 32-byte column (token hashes, audit hashes).
-pub(crate) fn hash32(row: &sqlx::postgres::PgRow, col: &str) -> StoreResult<[u8; 32]> {
-    let bytes: Vec<u8> = row.try_get(col).map_err(query_error)?;
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Query(format!("{col} is not 32 bytes")))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-
-    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM palisade_meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_error)
-    }
-
-    async fn meta_put(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO palisade_meta (key, value, updated_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(query_error)
-    }
-
-    async fn meta_put_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
-        sqlx::query(
-            "INSERT INTO palisade_meta (key, value, updated_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_error)?;
-        self.meta_get(key)
-            .await?
-            .ok_or_else(|| StoreError::Query(format!("meta {key} vanished after insert")))
     }
 }
 

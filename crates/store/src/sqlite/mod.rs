@@ -1,57 +1,64 @@
 //! The embedded durable store: one SQLite file in the data dir, WAL mode, migrations at open,
 //! `secure_delete` on (overwritten and deleted content is zeroed in the file).
+//!
+//! This folder holds what is SQLite's own: opening, migrations, snapshots and integrity checks
+//! here, and its `SqliteDialect` (column types, batched audit insert, audit purge gate). The
+//! store traits' SQL is shared with PostgreSQL in `src/sql/`; both pass the same
+//! conformance suite.
 
-use crate::{Store, StoreError, StoreResult};
-use async_trait::async_trait;
+mod dialect;
+
+use crate::{StoreError, StoreResult};
+pub(crate) use dialect::SqliteDialect;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqlSafeStr};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The SQLite migrations, embedded in the binary in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "meta",
-        include_str!("../migrations/sqlite/0001_meta.sql"),
+        include_str!("../../migrations/sqlite/0001_meta.sql"),
     ),
     (
         2,
         "identity",
-        include_str!("../migrations/sqlite/0002_identity.sql"),
+        include_str!("../../migrations/sqlite/0002_identity.sql"),
     ),
     (
         3,
         "tenants",
-        include_str!("../migrations/sqlite/0003_tenants.sql"),
+        include_str!("../../migrations/sqlite/0003_tenants.sql"),
     ),
     (
         4,
         "service_accounts_and_grants",
-        include_str!("../migrations/sqlite/0004_service_accounts_and_grants.sql"),
+        include_str!("../../migrations/sqlite/0004_service_accounts_and_grants.sql"),
     ),
     (
         5,
         "audit",
-        include_str!("../migrations/sqlite/0005_audit.sql"),
+        include_str!("../../migrations/sqlite/0005_audit.sql"),
     ),
     (
         6,
         "secrets",
-        include_str!("../migrations/sqlite/0006_secrets.sql"),
+        include_str!("../../migrations/sqlite/0006_secrets.sql"),
     ),
     (
         7,
         "email_encryption",
-        include_str!("../migrations/sqlite/0007_email_encryption.sql"),
+        include_str!("../../migrations/sqlite/0007_email_encryption.sql"),
     ),
     (
         8,
         "revocations",
-        include_str!("../migrations/sqlite/0008_revocations.sql"),
+        include_str!("../../migrations/sqlite/0008_revocations.sql"),
     ),
 ];
 
@@ -207,72 +214,10 @@ pub(crate) fn query_error(e: sqlx::Error) -> StoreError {
     StoreError::Query(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-
-    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT value FROM palisade_meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_error)?;
-        row.map(|r| r.try_get::<String, _>("value"))
-            .transpose()
-            .map_err(query_error)
-    }
-
-    async fn meta_put(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO palisade_meta (key, value, updated_ms) VALUES (?, ?, ?) \
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(query_error)
-    }
-
-    async fn meta_put_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
-        sqlx::query(
-            "INSERT INTO palisade_meta (key, value, updated_ms) VALUES (?, ?, ?) \
-             ON CONFLICT(key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_error)?;
-        self.meta_get(key)
-            .await?
-            .ok_or_else(|| StoreError::Query(format!("meta {key} vanished after insert")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
     use crate::conformance;
 
     #[tokio::test]

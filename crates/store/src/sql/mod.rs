@@ -1,0 +1,151 @@
+//! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
+//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`audit`]; [`revocations`];
+//! [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
+//! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
+//!
+//! Every statement is one text for both databases, with `$n` placeholders: PostgreSQL's own, and
+//! SQLite's numbered `$NNN` parameters, which sqlx binds by number as well. Only SQL both accept
+//! is written here (`CASE` rather than `GREATEST`/`MAX(a, b)`, `substr` rather than `LIKE`,
+//! `ON CONFLICT … DO UPDATE`, `RETURNING`).
+//!
+//! What the two spell differently is the backend's [`Dialect`], fixed by the migrations (which
+//! are never edited: their checksums are recorded in deployed databases):
+//! - how a UUID and a list of strings are stored (SQLite: TEXT and a JSON array in TEXT;
+//!   PostgreSQL: UUID and TEXT[]); booleans, integers, text and bytes bind alike on both;
+//! - how a failed query is classified (PostgreSQL tells a lost server, `Unavailable`, from a
+//!   failed statement, `Query`; SQLite has only the latter);
+//! - the three operations each database does its own way: the batched audit insert, the audit
+//!   purge through the append-only guard, and the batched API key touch.
+//!
+//! Guarantees, for both backends: every value is bound, never spliced into SQL; a UNIQUE
+//! violation the trait names becomes [`StoreError::Conflict`]; a column that does not decode is
+//! [`StoreError::Query`] naming the column, never a panic.
+//!
+//! [`SqliteStore`]: crate::sqlite::SqliteStore
+//! [`PostgresStore`]: crate::postgres::PostgresStore
+
+/// Instantiates the body macro `$body` (`($store:ty, $dialect:ty)`) for each SQL backend, each in
+/// a module of its own (`sqlite_impl`, `postgres_impl`) that sees the invoking file's imports.
+macro_rules! for_each_backend {
+    ($body:ident) => {
+        mod sqlite_impl {
+            use super::*;
+            $body!(crate::sqlite::SqliteStore, crate::sqlite::SqliteDialect);
+        }
+
+        mod postgres_impl {
+            use super::*;
+            $body!(
+                crate::postgres::PostgresStore,
+                crate::postgres::PostgresDialect
+            );
+        }
+    };
+}
+
+pub(crate) mod audit;
+pub(crate) mod emails;
+pub(crate) mod identity;
+pub(crate) mod meta;
+pub(crate) mod revocations;
+pub(crate) mod secrets;
+
+use crate::{StoreError, StoreResult};
+use palisade_core::audit::AuditRecord;
+use sqlx::{ColumnIndex, Database, Decode, Pool, Type};
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+/// A row of the dialect's database.
+pub(crate) type Row<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// What SQLite and PostgreSQL do differently under the shared SQL (see the module docs).
+pub(crate) trait Dialect {
+    /// The sqlx database.
+    type Db: Database;
+    /// How a UUID is bound.
+    type Uuid;
+    /// How a list of strings (roles, scopes, grants) is bound.
+    type List<'a>;
+
+    /// The backend's short name ([`crate::Store::backend`]).
+    const NAME: &'static str;
+
+    /// A UUID as the `UUID` columns take it.
+    fn uuid(id: Uuid) -> Self::Uuid;
+    /// A list as the list columns take it, order kept.
+    fn list(items: &[String]) -> Self::List<'_>;
+    /// Reads a UUID column.
+    fn get_uuid(row: &Row<Self>, col: &str) -> StoreResult<Uuid>;
+    /// Reads a list column.
+    fn get_list(row: &Row<Self>, col: &str) -> StoreResult<Vec<String>>;
+    /// Classifies a failed query.
+    fn query_error(e: sqlx::Error) -> StoreError;
+
+    /// Appends a batch of audit records on `conn` (inside the caller's transaction, after it
+    /// checked that the first follows the head).
+    fn audit_insert(
+        conn: &mut <Self::Db as Database>::Connection,
+        records: &[AuditRecord],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes the audit records up to and including `through`, past the append-only guard of
+    /// migration 0005; returns how many went.
+    fn audit_purge_through(
+        pool: &Pool<Self::Db>,
+        through: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Raises each key's `last_used_at` to the time given (never lowers it), all in one
+    /// transaction or statement.
+    fn api_keys_touch(
+        pool: &Pool<Self::Db>,
+        used: &[(Uuid, i64)],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// A UNIQUE (or primary key) violation becomes [`StoreError::Conflict`] saying `what`; any other
+/// error is classified by the dialect.
+pub(crate) fn conflict_or<D: Dialect>(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_string())
+        }
+        _ => D::query_error(e),
+    }
+}
+
+/// Reads column `col` of `row` (a column that is missing or does not decode: `Query`).
+pub(crate) fn get<'r, R, T>(row: &'r R, col: &str) -> StoreResult<T>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(col)
+        .map_err(|e| StoreError::Query(e.to_string()))
+}
+
+/// Reads a 32-byte column (token hashes, audit hashes).
+pub(crate) fn hash32<R>(row: &R, col: &str) -> StoreResult<[u8; 32]>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    get::<R, Vec<u8>>(row, col)?
+        .try_into()
+        .map_err(|_| StoreError::Query(format!("{col} is not 32 bytes")))
+}
+
+/// A stored version number as `u32`.
+pub(crate) fn version_of(v: i64) -> StoreResult<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Query(format!("version {v} out of range")))
+}
+
+/// Wall-clock Unix milliseconds (metadata's `updated_ms`, informational only).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
