@@ -48,7 +48,7 @@ pub const MAX_USER_AGENT: usize = 256;
 pub const MAX_ACTION: usize = 512;
 
 /// Where an event came from, as far as the request tells: the one place request-derived audit
-/// fields are read (the boundary's [`RequestMeta`](crate::layers::RequestMeta), `User-Agent`,
+/// fields are read (the boundary's [`RequestMeta`](crate::request::RequestMeta), `User-Agent`,
 /// method and path, and the tenant the authorize gate checked).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestOrigin {
@@ -61,7 +61,7 @@ pub struct RequestOrigin {
 
 impl RequestOrigin {
     /// The origin of a request, as seen by a gate.
-    pub fn of(req: &crate::layers::Req) -> Self {
+    pub fn of(req: &crate::request::Req) -> Self {
         Self::from_parts(req.method(), req.uri(), req.headers(), req.extensions())
     }
 
@@ -72,7 +72,7 @@ impl RequestOrigin {
         headers: &http::HeaderMap,
         extensions: &http::Extensions,
     ) -> Self {
-        let meta = extensions.get::<crate::layers::RequestMeta>();
+        let meta = extensions.get::<crate::request::RequestMeta>();
         let user_agent = headers.get(http::header::USER_AGENT).map(|v| {
             clip(
                 String::from_utf8_lossy(v.as_bytes()).into_owned(),
@@ -422,7 +422,7 @@ mod tests {
             .header("user-agent", "x".repeat(MAX_USER_AGENT + 10))
             .body(axum::body::Body::empty())
             .unwrap();
-        req.extensions_mut().insert(crate::layers::RequestMeta {
+        req.extensions_mut().insert(crate::request::RequestMeta {
             request_id: http::HeaderValue::from_static("rid-1"),
             client_ip: "2001:db8::1".parse().unwrap(),
             https: false,

@@ -509,20 +509,20 @@ pub struct Durable<S> {
     trail: Option<Arc<AuditTrail>>,
 }
 
-impl<S> tower::Service<crate::layers::Req> for Durable<S>
+impl<S> tower::Service<crate::request::Req> for Durable<S>
 where
     S: tower::Service<
-            crate::layers::Req,
-            Response = crate::layers::Res,
+            crate::request::Req,
+            Response = crate::request::Res,
             Error = std::convert::Infallible,
         > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
 {
-    type Response = crate::layers::Res;
+    type Response = crate::request::Res;
     type Error = std::convert::Infallible;
-    type Future = crate::layers::BoxFuture;
+    type Future = crate::request::BoxFuture;
 
     fn poll_ready(
         &mut self,
@@ -531,7 +531,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: crate::layers::Req) -> crate::layers::BoxFuture {
+    fn call(&mut self, req: crate::request::Req) -> crate::request::BoxFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let Some(trail) = self.trail.clone() else {
@@ -540,12 +540,12 @@ where
         let before = trail.durable_ticket();
         let emits_security_events = req
             .extensions()
-            .get::<crate::layers::RequestMeta>()
+            .get::<crate::request::RequestMeta>()
             .and_then(|m| m.builtin)
             .is_some_and(crate::builtin::Builtin::records_security_events);
         let request_id = req
             .extensions()
-            .get::<crate::layers::RequestMeta>()
+            .get::<crate::request::RequestMeta>()
             .map(|m| m.request_id.clone());
         Box::pin(async move {
             let id = || {
@@ -573,7 +573,7 @@ where
 
 /// 503 when the trail cannot take or store an answer's events in time: the answer is withheld
 /// (fail closed), never its body, cookies or credentials.
-fn audit_unavailable(request_id: &str) -> crate::layers::Res {
+fn audit_unavailable(request_id: &str) -> crate::request::Res {
     let mut res = crate::problem::refuse(
         "audit",
         "audit-unavailable",

@@ -12,8 +12,8 @@ use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::cookie::{CookieKeys, CookieSession};
 use crate::identity::sessions::{ClientInfo, RefreshError};
 use crate::json::StrictJson;
-use crate::layers::RequestMeta;
 use crate::problem::{refuse, refuse_with};
+use crate::request::RequestMeta;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
@@ -136,7 +136,7 @@ impl<St: Send + Sync> FromRequestParts<St> for Caller {
                     .get::<RequestMeta>()
                     .map(|m| m.request_id_str().to_owned())
                     .unwrap_or_default();
-                Err(crate::layers::identify::unauthorized(
+                Err(crate::problem::unauthorized(
                     "missing",
                     "Sign in: send a bearer token, an API key or the session cookie.",
                     &id,
@@ -581,7 +581,7 @@ async fn refresh(
                     ),
                 );
             }
-            crate::layers::identify::unauthorized(
+            crate::problem::unauthorized(
                 "invalid_grant",
                 "The refresh token is not valid; sign in again.",
                 &ctx.id,

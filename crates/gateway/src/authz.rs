@@ -5,8 +5,8 @@
 
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::Config;
-use crate::layers::Res;
 use crate::problem::refuse;
+use crate::request::Res;
 use crate::tenants::{Snapshot, Tenants};
 use http::StatusCode;
 use palisade_core::policy::{AuthRequirement, Decision, PolicySet, RoutePolicy, Subject};
@@ -338,7 +338,7 @@ impl Authorizer {
         let request_id = origin.request_id.as_deref().unwrap_or("-");
         match decision {
             Decision::Allow { .. } => None,
-            Decision::Unauthenticated { .. } => Some(crate::layers::identify::unauthorized(
+            Decision::Unauthenticated { .. } => Some(crate::problem::unauthorized(
                 "missing",
                 "Sign in: this route needs credentials.",
                 request_id,

@@ -1,6 +1,6 @@
 //! Palisade's own endpoints. The one answer to "is this path one of Palisade's built-in
 //! endpoints?": the boundary classifies the canonical path once and records the answer on the
-//! request ([`crate::layers::RequestMeta::builtin`]); every gate and the route step read it from
+//! request ([`crate::request::RequestMeta::builtin`]); every gate and the route step read it from
 //! there. A built-in path is never proxied and never takes a configured route's policy.
 
 use crate::auth_api::JWKS_PATH;

@@ -19,9 +19,9 @@
 
 use crate::audit::RequestOrigin;
 use crate::json::request_id;
-use crate::layers::Req;
-use crate::layers::boundary::{RawPath, ambiguous_path_event, request_host, strip_port};
+use crate::layers::boundary::ambiguous_path_event;
 use crate::problem::{refuse, refuse_with};
+use crate::request::{RawPath, Req, request_host, strip_port};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

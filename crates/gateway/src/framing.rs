@@ -18,8 +18,9 @@
 //!
 //! A head that outgrows hyper's buffer (a megabyte bearer token) or its 100 fields is not handed
 //! to hyper, which would answer a bare 431: the listener hands over [`OVERSIZED_HEAD`] instead, a
-//! small request marked with [`OVERSIZED_MARKER`] that the strict check answers with a 431
-//! problem+json and `Connection: close`, and discards whatever else the client sends.
+//! small request marked with [`OVERSIZED_MARKER`](crate::request::OVERSIZED_MARKER) that the
+//! strict check answers with a 431 problem+json and `Connection: close`, and discards whatever
+//! else the client sends.
 //!
 //! Guarantees: bytes are only ever renamed inside a complete head that `httparse` parsed at a
 //! message boundary both parsers agree on; anything the watch does not understand (a parse
@@ -27,15 +28,10 @@
 //! preface) switches it off for the rest of the connection and leaves hyper's own rules in
 //! force (hyper still drops `Content-Length` beside `Transfer-Encoding` and closes after).
 
-/// Replaces a `Content-Length` name (14 bytes) sent together with `Transfer-Encoding`.
-pub const CL_TE_MARKER: &str = "palisade-cl-te";
-/// Replaces a `Transfer-Encoding` name (17 bytes) other than one single `chunked`.
-pub const TE_MARKER: &str = "palisade-te-other";
+use crate::request::{CL_TE_MARKER, TE_MARKER};
 
-/// Marks the request the listener hands hyper in place of a head longer than hyper's buffer,
-/// so that the boundary answers 431 with a problem+json rather than hyper with a bare 431.
-pub const OVERSIZED_MARKER: &str = "palisade-head-too-large";
-/// That request, whole.
+/// The request that stands in for an oversized head, marked with
+/// [`OVERSIZED_MARKER`](crate::request::OVERSIZED_MARKER), whole.
 pub const OVERSIZED_HEAD: &[u8] =
     b"GET / HTTP/1.1\r\nHost: palisade.invalid\r\npalisade-head-too-large: 1\r\n\r\n";
 
@@ -284,6 +280,14 @@ mod tests {
             assert_eq!(feed(input, step).0, whole, "split every {step} bytes");
         }
         whole
+    }
+
+    #[test]
+    fn markers_keep_the_length_of_the_names_they_replace() {
+        assert_eq!(CL_TE_MARKER.len(), "content-length".len());
+        assert_eq!(TE_MARKER.len(), "transfer-encoding".len());
+        let head = std::str::from_utf8(OVERSIZED_HEAD).unwrap();
+        assert!(head.contains(&format!("\r\n{}: 1\r\n", crate::request::OVERSIZED_MARKER)));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Strict JSON request bodies for the built-in APIs: `application/json` only, bounded size,
 //! unknown fields and type coercions refused with a 422 naming the field.
 
-use crate::layers::RequestMeta;
 use crate::problem::refuse;
+use crate::request::RequestMeta;
 use axum::extract::{FromRequest, Request};
 use axum::response::Response;
 use http::{StatusCode, header};

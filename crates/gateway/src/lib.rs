@@ -42,6 +42,7 @@ pub mod preflight;
 pub mod problem;
 pub mod proxy;
 pub mod refusals;
+pub mod request;
 pub mod resilience;
 pub mod routes;
 pub mod secrets;

@@ -1,8 +1,8 @@
 //! Ops endpoints: `/healthz` (the process is up), `/readyz` (stores answer), `/metrics`
 //! (Prometheus text, only for the CIDRs in `ops.metrics_allow`).
 
-use crate::layers::RequestMeta;
 use crate::problem::refuse;
+use crate::request::RequestMeta;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};

@@ -7,9 +7,9 @@ use crate::layers::firewall::FirewallLayer;
 use crate::layers::identify::IdentifyLayer;
 use crate::layers::respond::RespondLayer;
 use crate::layers::sanitize::SanitizeLayer;
-use crate::layers::{BoxFuture, Req, RequestMeta, Res};
 use crate::problem::refuse;
 use crate::proxy::{self, Upstream};
+use crate::request::{BoxFuture, Req, RequestMeta, Res};
 use crate::state::AppState;
 use crate::{cors, ops};
 use http::StatusCode;
@@ -227,7 +227,7 @@ fn api_request_event(req: &Req, route: &'static str) -> ApiRequest {
             .get::<Arc<palisade_core::principal::Principal>>()
             .map(Arc::as_ref);
         event = event
-            .actor(crate::layers::throttle::Caller::of(principal, meta.client_ip).to_string())
+            .actor(crate::request::CallerKey::of(principal, meta.client_ip).to_string())
             .origin(&crate::audit::RequestOrigin::of(req));
     }
     // The path only: queries carry tokens and personal data too often to be kept.

@@ -6,12 +6,10 @@
 //! spliced end to end; upstream failures become 502/504 problems without internals.
 
 use crate::config_traffic::Fallback;
-use crate::layers::body_limit::BodyState;
-use crate::layers::boundary::X_FORWARDED_FOR;
-use crate::layers::throttle::Caller;
-use crate::layers::{ConnInfo, Proxied, Req, RequestMeta, Res};
 use crate::metrics;
 use crate::problem::refuse;
+use crate::request::body::BodyState;
+use crate::request::{CallerKey, ConnInfo, Proxied, Req, RequestMeta, Res, X_FORWARDED_FOR};
 use crate::resilience::{Resilience, Stored, retryable};
 use crate::routes::Route;
 use axum::body::Body;
@@ -271,7 +269,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
-            Caller::of(principal, client_ip).to_string(),
+            CallerKey::of(principal, client_ip).to_string(),
         )
     });
 

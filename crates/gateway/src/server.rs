@@ -12,9 +12,9 @@
 use crate::checks;
 use crate::config::{Config, Environment};
 use crate::conn_io::ClientIo;
-use crate::layers::ConnInfo;
 use crate::pipeline;
 use crate::proxy::{HyperUpstream, PoolSettings, Upstream};
+use crate::request::ConnInfo;
 use crate::routes::RouteTable;
 use crate::state::AppState;
 use axum::body::Body;

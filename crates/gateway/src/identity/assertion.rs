@@ -8,7 +8,7 @@
 //! signing costs once per caller and route every ~50 s rather than once per request.
 
 use super::Identity;
-use crate::layers::Req;
+use crate::request::Req;
 use http::HeaderValue;
 use palisade_core::principal::Principal;
 use serde::Serialize;

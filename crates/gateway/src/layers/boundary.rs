@@ -11,15 +11,18 @@
 //! spoof, in any spelling (`_` for `-`, any case); caps streamed bodies; and bounds the whole
 //! request in time (408 while the body still arrives, 504 after).
 
-use super::body_limit::{BodyState, LimitedBody};
-use super::{BoxFuture, ConnInfo, Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::builtin::Builtin;
 use crate::config::UnderscoreHeaders;
 use crate::problem::{refuse, refuse_with};
+use crate::request::body::{BodyState, LimitedBody};
+use crate::request::{
+    BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, X_FORWARDED_FOR, X_REQUEST_ID,
+    request_host,
+};
 use crate::routes::{RouteMatch, RouteTable};
 use axum::body::Body;
-use http::{HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::Body as _;
 use palisade_core::client_ip::TrustedProxies;
 use palisade_core::path::{Ambiguous, PathPolicy};
@@ -31,8 +34,6 @@ use std::time::Duration;
 use tower::{Layer, Service};
 
 pub const GATE: &str = "boundary";
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that carry identity Palisade asserts; a client must never supply them, in any
 /// spelling: names are compared with `_` read as `-` and case ignored, as WSGI/CGI servers do.
@@ -104,32 +105,6 @@ pub struct Boundary<S> {
     config: Arc<BoundaryConfig>,
 }
 
-/// The host a request is for, without port: `:authority` (HTTP/2) or `Host`.
-pub fn request_host(req: &Req) -> Option<&str> {
-    let raw = req.uri().host().or_else(|| {
-        req.headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-    })?;
-    Some(strip_port(raw))
-}
-
-/// A host without its port (`[::1]:80` → `[::1]`).
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    })
-}
-
 fn header_block_size(req: &Req) -> u64 {
     req.headers()
         .iter()
@@ -182,10 +157,6 @@ fn screen_headers(
     }
     Ok(())
 }
-
-/// The path as the client spelled it, on requests whose path the boundary rewrote.
-#[derive(Debug, Clone)]
-pub struct RawPath(pub String);
 
 /// Rewrites the request target to the canonical path, keeping the query as sent.
 fn set_path(req: &mut Req, canonical: &str) {
@@ -432,13 +403,6 @@ fn as_text(id: &HeaderValue) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("example.com:8080"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-    }
 
     #[test]
     fn wildcard_hosts_match_subdomains_only() {

@@ -10,33 +10,14 @@
 //! cookie that does not open, though the request goes on anonymous.
 
 use super::check::{Check, CheckLayer};
-use super::{Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::{AuthFailure, Credential, Identity, Rejection};
-use crate::problem::refuse;
-use http::{HeaderValue, StatusCode, header};
+use crate::problem::{refuse, unauthorized};
+use crate::request::{Req, RequestMeta, Res};
+use http::StatusCode;
 use std::sync::Arc;
 
 pub const GATE: &str = "identify";
-
-/// 401 with the RFC 6750 challenge.
-pub fn unauthorized(reason: &'static str, detail: &str, request_id: &str) -> Res {
-    let mut res = refuse(
-        GATE,
-        reason,
-        StatusCode::UNAUTHORIZED,
-        detail.to_string(),
-        request_id,
-    );
-    let challenge = if reason == "missing" {
-        HeaderValue::from_static("Bearer realm=\"palisade\"")
-    } else {
-        HeaderValue::from_static("Bearer realm=\"palisade\", error=\"invalid_token\"")
-    };
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    res
-}
 
 pub struct Identify {
     identity: Arc<Identity>,

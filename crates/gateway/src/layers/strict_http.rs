@@ -31,11 +31,11 @@
 //! A refusal that must end the connection carries `Connection: close`; hyper then closes after
 //! writing it (HTTP/1), and the listener's lingering close lets the client read it.
 
-use super::Req;
 use crate::problem::refuse;
+use crate::request::Req;
 use http::{HeaderValue, StatusCode, Version, header};
 
-pub use crate::framing::{CL_TE_MARKER, OVERSIZED_MARKER, TE_MARKER};
+use crate::request::{CL_TE_MARKER, OVERSIZED_MARKER, TE_MARKER};
 
 /// Why a request breaks the rules, before it becomes a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub fn check(req: &Req) -> Result<(), Violation> {
 }
 
 /// The boundary's refusal for the first rule `req` breaks, or `None`.
-pub fn refusal(req: &Req, gate: &'static str, request_id: &str) -> Option<super::Res> {
+pub fn refusal(req: &Req, gate: &'static str, request_id: &str) -> Option<crate::request::Res> {
     let violation = check(req).err()?;
     let mut res = refuse(
         gate,
