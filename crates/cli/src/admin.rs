@@ -443,7 +443,7 @@ impl Admin {
         let principal = palisade_gateway::authz::principal_for(store.as_ref(), &who)
             .await?
             .ok_or_else(|| anyhow!("no account or API key {who:?}"))?;
-        let routes = palisade_gateway::routes::RouteTable::from_config(&self.config)
+        let routes = palisade_gateway::route::table::RouteTable::from_config(&self.config)
             .map_err(|e| anyhow!("the routes have problems: {e}"))?;
         let decision = authz.explain(
             &routes,

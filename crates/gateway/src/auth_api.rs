@@ -14,6 +14,7 @@ use crate::identity::sessions::{ClientInfo, RefreshError};
 use crate::json::StrictJson;
 use crate::problem::{refuse, refuse_with};
 use crate::request::RequestMeta;
+use crate::route::builtin::JWKS_PATH;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +33,6 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 const GATE: &str = "auth";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 type S = State<Arc<AppState>>;
 

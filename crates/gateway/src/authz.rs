@@ -298,7 +298,7 @@ impl Authorizer {
     /// policy check`): the same canonical path and route decision a live request gets.
     pub fn explain(
         &self,
-        routes: &crate::routes::RouteTable,
+        routes: &crate::route::table::RouteTable,
         path_policy: &palisade_core::path::PathPolicy,
         host: Option<&str>,
         method: &str,
@@ -315,7 +315,7 @@ impl Authorizer {
                 };
             }
         };
-        if crate::builtin::Builtin::classify(&path).is_some() {
+        if crate::route::builtin::Builtin::classify(&path).is_some() {
             return Decision::Deny {
                 rule: "builtin".into(),
                 reason: "one of Palisade's own endpoints: it checks its own permissions".into(),
@@ -478,7 +478,7 @@ pub fn reload(state: &crate::state::AppState) -> Result<(), Vec<String>> {
                     .cloned(),
             );
             let mut problems = crate::checks::problems(&fresh, state.config.server.env);
-            match crate::routes::RouteTable::from_config(&fresh) {
+            match crate::route::table::RouteTable::from_config(&fresh) {
                 Ok(table) if table.keys() != state.routes.keys() => problems.push(
                     "the routes' prefixes, hosts, methods or order changed: restart to apply them"
                         .into(),

@@ -123,7 +123,7 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             out.push(format!("{at}: prefix must start with '/'"));
         } else {
             check_canonical(&at, "prefix", &route.prefix, &path_policy, out);
-            if crate::builtin::Builtin::classify(&route.prefix).is_some() {
+            if crate::route::builtin::Builtin::classify(&route.prefix).is_some() {
                 out.push(format!(
                     "{at}: prefix {:?} is one of Palisade's own endpoints; requests there never reach this route",
                     route.prefix

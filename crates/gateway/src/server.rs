@@ -13,9 +13,9 @@ use crate::checks;
 use crate::config::{Config, Environment};
 use crate::conn_io::ClientIo;
 use crate::pipeline;
-use crate::proxy::{HyperUpstream, PoolSettings, Upstream};
 use crate::request::ConnInfo;
-use crate::routes::RouteTable;
+use crate::route::proxy::{HyperUpstream, PoolSettings, Upstream};
+use crate::route::table::RouteTable;
 use crate::state::AppState;
 use axum::body::Body;
 use http::{Request, Response, StatusCode, header};
@@ -235,7 +235,7 @@ pub async fn start_with_clock(
         config.admission.clone(),
         workers,
     ));
-    let resilience = Arc::new(crate::resilience::Resilience::new(
+    let resilience = Arc::new(crate::route::resilience::Resilience::new(
         &config,
         clock.clone(),
         audit.clone(),

@@ -12,7 +12,6 @@
 //! request in time (408 while the body still arrives, 504 after).
 
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
-use crate::builtin::Builtin;
 use crate::config::UnderscoreHeaders;
 use crate::problem::{refuse, refuse_with};
 use crate::request::body::{BodyState, LimitedBody};
@@ -20,7 +19,8 @@ use crate::request::{
     BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, X_FORWARDED_FOR, X_REQUEST_ID,
     request_host,
 };
-use crate::routes::{RouteMatch, RouteTable};
+use crate::route::builtin::Builtin;
+use crate::route::table::{RouteMatch, RouteTable};
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::Body as _;

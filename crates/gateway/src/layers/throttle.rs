@@ -369,7 +369,7 @@ struct Refused {
 
 /// The request's rate-limit category.
 fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta) -> &'a str {
-    use crate::builtin::Builtin;
+    use crate::route::builtin::Builtin;
     match (meta.builtin, path) {
         (Some(Builtin::Auth), "/auth/login") => "auth_login",
         (Some(Builtin::Auth), "/auth/register") => "auth_register",

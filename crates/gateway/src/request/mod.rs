@@ -9,7 +9,7 @@
 
 pub mod body;
 
-use crate::routes::Route;
+use crate::route::table::Route;
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, header};
 use palisade_core::principal::{AuthMethod, Principal};
@@ -66,7 +66,7 @@ pub struct RequestMeta {
     pub peer_is_trusted_proxy: bool,
     /// Which of Palisade's own endpoints the (canonical) path is, if any: such a request is
     /// answered by Palisade and has no `route`.
-    pub builtin: Option<crate::builtin::Builtin>,
+    pub builtin: Option<crate::route::builtin::Builtin>,
     /// The route the one route decision gave the request, if any.
     pub route: Option<Arc<Route>>,
 }
@@ -78,7 +78,7 @@ impl RequestMeta {
 
     /// `/healthz`, `/readyz`, `/metrics`: never shed, blocked or throttled.
     pub fn is_ops(&self) -> bool {
-        self.builtin == Some(crate::builtin::Builtin::Ops)
+        self.builtin == Some(crate::route::builtin::Builtin::Ops)
     }
 }
 

@@ -3,8 +3,6 @@
 //! request ([`crate::request::RequestMeta::builtin`]); every gate and the route step read it from
 //! there. A built-in path is never proxied and never takes a configured route's policy.
 
-use crate::auth_api::JWKS_PATH;
-
 /// The built-in API a path belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
@@ -21,6 +19,9 @@ pub enum Builtin {
     /// `/v1/transit/…`.
     Transit,
 }
+
+/// Where Palisade publishes its token-signing keys.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The operational endpoints.
 pub const OPS_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];

@@ -10,8 +10,8 @@ use crate::metrics;
 use crate::problem::refuse;
 use crate::request::body::BodyState;
 use crate::request::{CallerKey, ConnInfo, Proxied, Req, RequestMeta, Res, X_FORWARDED_FOR};
-use crate::resilience::{Resilience, Stored, retryable};
-use crate::routes::Route;
+use crate::route::resilience::{Resilience, Stored, retryable};
+use crate::route::table::Route;
 use axum::body::Body;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
@@ -462,8 +462,10 @@ fn circuit_open(
         *res.headers_mut() = stored.headers.clone();
         res.headers_mut()
             .insert(FALLBACK.clone(), HeaderValue::from_static("stale"));
-        res.headers_mut()
-            .insert(header::AGE, crate::resilience::age_header(&stored, now_ms));
+        res.headers_mut().insert(
+            header::AGE,
+            crate::route::resilience::age_header(&stored, now_ms),
+        );
         res.extensions_mut().insert(Proxied);
         return res;
     }
