@@ -811,8 +811,8 @@ impl Admin {
     }
 
     /// A writer on the trail, for the CLI's own events (purge, export).
-    async fn trail(&self) -> Result<Arc<palisade_gateway::audit_trail::AuditTrail>> {
-        palisade_gateway::audit_trail::AuditTrail::start(
+    async fn trail(&self) -> Result<Arc<palisade_gateway::audit::trail::AuditTrail>> {
+        palisade_gateway::audit::trail::AuditTrail::start(
             self.identity.store.clone(),
             &self.config.secrets,
             Arc::new(SystemClock),
@@ -951,7 +951,7 @@ impl Admin {
                     anyhow!("no audit key yet: it is made when the gateway first starts")
                 })?;
                 let public = store
-                    .meta_get(&palisade_gateway::audit_trail::public_key_meta(&kid))
+                    .meta_get(&palisade_gateway::audit::trail::public_key_meta(&kid))
                     .await?
                     .ok_or_else(|| anyhow!("the public half of audit key {kid} is missing"))?;
                 println!("{kid} {public}");
@@ -963,7 +963,7 @@ impl Admin {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
                 Some(
-                    palisade_gateway::audit_trail::hex_decode(
+                    palisade_gateway::audit::trail::hex_decode(
                         text.split_whitespace().last().unwrap_or(""),
                     )
                     .ok_or_else(|| anyhow!("{} is not a hex public key", path.display()))?,
@@ -1029,9 +1029,9 @@ pub async fn verify_trail(
         let key = match &pinned {
             Some(k) => Some(k.clone()),
             None => store
-                .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
+                .meta_get(&palisade_gateway::audit::trail::public_key_meta(&cp.kid))
                 .await?
-                .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h)),
+                .and_then(|h| palisade_gateway::audit::trail::hex_decode(&h)),
         };
         if let Some(k) = key {
             keys.insert(cp.kid.clone(), k);

@@ -148,7 +148,7 @@ fn key_id(master: &MasterKey) -> [u8; 8] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    palisade_gateway::audit_trail::hex_encode(bytes)
+    palisade_gateway::audit::trail::hex_encode(bytes)
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {

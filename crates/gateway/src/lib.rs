@@ -7,9 +7,7 @@
 
 pub mod admin_api;
 pub mod admin_audit;
-pub mod alerts;
 pub mod audit;
-pub mod audit_trail;
 pub mod auth_api;
 pub mod authz;
 pub mod backends;
@@ -38,7 +36,6 @@ pub mod ops;
 pub mod pipeline;
 pub mod preflight;
 pub mod problem;
-pub mod refusals;
 pub mod request;
 pub mod route;
 pub mod secrets;

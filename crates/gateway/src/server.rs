@@ -182,7 +182,7 @@ pub async fn start_with_clock(
             ipv4: config.log.redact_ipv4,
         },
     ));
-    let trail = crate::audit_trail::AuditTrail::start(
+    let trail = crate::audit::trail::AuditTrail::start(
         store.clone(),
         &config.secrets,
         clock.clone(),
@@ -191,7 +191,7 @@ pub async fn start_with_clock(
     .await
     .map_err(|e| StartError::Config(vec![e]))?;
     audit.attach(trail);
-    audit.attach_refusals(crate::refusals::RefusalSampler::new(
+    audit.attach_refusals(crate::audit::refusals::RefusalSampler::new(
         &config.audit,
         clock.clone(),
     ));
@@ -299,7 +299,7 @@ pub async fn start_with_clock(
             .map_err(|e| io("worker thread", &e))?;
         handles.push(handle);
     }
-    crate::alerts::start(
+    crate::audit::alerts::start(
         &state.config.audit.alerts,
         state.hot.clone(),
         state.clock.clone(),

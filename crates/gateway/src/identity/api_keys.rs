@@ -69,14 +69,14 @@ pub async fn load_or_create_pepper(
                         .to_vec(),
                 )
             };
-            let wrapped = crate::audit_trail::hex_encode(&wrap.wrap(PEPPER_META, &pepper));
+            let wrapped = crate::audit::trail::hex_encode(&wrap.wrap(PEPPER_META, &pepper));
             store
                 .meta_put_if_absent(PEPPER_META, &wrapped)
                 .await
                 .map_err(e)?
         }
     };
-    let wrapped = crate::audit_trail::hex_decode(&stored)
+    let wrapped = crate::audit::trail::hex_decode(&stored)
         .ok_or_else(|| "API-key pepper: the stored value is not hex".to_string())?;
     wrap.unwrap(PEPPER_META, &wrapped)
         .map_err(|_| "API-key pepper cannot be unwrapped: the master key differs from the one it was stored with".to_string())

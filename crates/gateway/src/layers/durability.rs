@@ -3,7 +3,7 @@
 //! becomes a 503, and under back-pressure (`audit.max_queue`) requests to Palisade's own APIs
 //! wait for room in the queue first.
 
-use crate::audit_trail::AuditTrail;
+use crate::audit::trail::AuditTrail;
 use crate::request::{BoxFuture, Req, RequestMeta, Res};
 use crate::route::builtin::Builtin;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// Holds each response until the durable audit events submitted while it was being produced are
 /// committed: a security event is durable before the answer that caused it is sent. Requests
 /// that emitted none (or only events of `audit.async_classes`, or sampled refusals, which are
-/// submitted with [`AuditTrail::submit_async`](crate::audit_trail::AuditTrail::submit_async)) pass with two atomic reads.
+/// submitted with [`AuditTrail::submit_async`](crate::audit::trail::AuditTrail::submit_async)) pass with two atomic reads.
 /// It sits inside `boundary` and `cors` (no gate outside it records events), so a 503 it answers
 /// instead gets the request id, CORS and security headers, metrics and the access log like any
 /// other answer.

@@ -2,15 +2,22 @@
 //!
 //! Every event goes to the log under the target `palisade::audit` (one structured line, details
 //! redacted like the logs), into a bounded in-memory ring of recent events, and — once the server
-//! has attached it — to the durable, hash-chained trail ([`crate::audit_trail`]) and to the
-//! alert rules ([`crate::alerts`]). Details pass through the log redactor before they are
+//! has attached it — to the durable, hash-chained trail ([`trail`]) and to the
+//! alert rules ([`alerts`]). Details pass through the log redactor before they are
 //! stored, so a credential or (when configured) an e-mail address never reaches the trail.
 //!
 //! What a request tells about an event (client IP, request id, user agent, action, tenant) is
 //! derived in one place, [`RequestOrigin`], and put on an event with [`AuditEvent::origin`].
 //! Refusals enter through [`AuditLog::record_refusal`]: every one reaches the alert rules, and
 //! the trail keeps samples that say how many refusals each stands for
-//! ([`crate::refusals`]).
+//! ([`refusals`]).
+//!
+//! The room: events and the log here; [`trail`] (the single writer of the hash chain),
+//! [`alerts`] (rules, incidents, responses) and [`refusals`] (sampling).
+
+pub mod alerts;
+pub mod refusals;
+pub mod trail;
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -168,14 +175,14 @@ impl AuditEvent {
     }
 
     /// The event as the durable trail stores it (`resource` "type:id" is split in two).
-    pub fn draft(&self) -> crate::audit_trail::Draft {
+    pub fn draft(&self) -> crate::audit::trail::Draft {
         let (resource_type, resource_id) = match self.resource.as_deref().map(|r| r.split_once(':'))
         {
             Some(Some((t, id))) => (Some(t.to_string()), Some(id.to_string())),
             Some(None) => (None, self.resource.clone()),
             None => (None, None),
         };
-        crate::audit_trail::Draft {
+        crate::audit::trail::Draft {
             event_type: self.event_type.to_string(),
             risk: self.risk,
             result: self.outcome,
@@ -197,9 +204,9 @@ impl AuditEvent {
 pub struct AuditLog {
     recent: Mutex<VecDeque<AuditEvent>>,
     keep: usize,
-    trail: std::sync::OnceLock<std::sync::Arc<crate::audit_trail::AuditTrail>>,
-    alerts: std::sync::OnceLock<crate::alerts::Interest>,
-    refusals: std::sync::OnceLock<crate::refusals::RefusalSampler>,
+    trail: std::sync::OnceLock<std::sync::Arc<crate::audit::trail::AuditTrail>>,
+    alerts: std::sync::OnceLock<crate::audit::alerts::Interest>,
+    refusals: std::sync::OnceLock<crate::audit::refusals::RefusalSampler>,
     redactor: palisade_core::redact::Redactor,
 }
 
@@ -223,7 +230,7 @@ impl AuditLog {
     }
 
     /// From now on every event some alert rule could match is handed to the alert engine.
-    pub fn attach_alerts(&self, interest: crate::alerts::Interest) {
+    pub fn attach_alerts(&self, interest: crate::audit::alerts::Interest) {
         let _ = self.alerts.set(interest);
     }
 
@@ -242,17 +249,17 @@ impl AuditLog {
     }
 
     /// From now on every event is also written to `trail`.
-    pub fn attach(&self, trail: std::sync::Arc<crate::audit_trail::AuditTrail>) {
+    pub fn attach(&self, trail: std::sync::Arc<crate::audit::trail::AuditTrail>) {
         let _ = self.trail.set(trail);
     }
 
-    pub fn trail(&self) -> Option<&std::sync::Arc<crate::audit_trail::AuditTrail>> {
+    pub fn trail(&self) -> Option<&std::sync::Arc<crate::audit::trail::AuditTrail>> {
         self.trail.get()
     }
 
     /// From now on refusals are sampled by `sampler` before they are stored; until then each
     /// refusal is stored on its own (`details.count` = 1).
-    pub fn attach_refusals(&self, sampler: crate::refusals::RefusalSampler) {
+    pub fn attach_refusals(&self, sampler: crate::audit::refusals::RefusalSampler) {
         let _ = self.refusals.set(sampler);
     }
 
@@ -272,7 +279,7 @@ impl AuditLog {
     /// in `details.count` the refusals it stands for. Refusal events are never waited for: they
     /// cannot delay or fail the refusal they record.
     pub fn record_refusal(&self, event: AuditEvent) {
-        metrics::counter!(crate::refusals::REFUSALS_METRIC, "event_type" => event.event_type)
+        metrics::counter!(crate::audit::refusals::REFUSALS_METRIC, "event_type" => event.event_type)
             .increment(1);
         let event = self.redact(event);
         self.offer(&event);
@@ -282,7 +289,7 @@ impl AuditLog {
                     self.store(sample, false);
                 }
             }
-            None => self.store(crate::refusals::with_count(event, 1), false),
+            None => self.store(crate::audit::refusals::with_count(event, 1), false),
         }
     }
 

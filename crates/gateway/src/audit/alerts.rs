@@ -169,7 +169,7 @@ fn group_key(by: GroupBy, e: &AuditEvent) -> Option<String> {
 
 fn hashed(s: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes());
-    crate::audit_trail::hex_encode(&d.as_ref()[..16])
+    crate::audit::trail::hex_encode(&d.as_ref()[..16])
 }
 
 fn raise(r: Risk) -> Risk {
@@ -193,7 +193,7 @@ pub fn signature(secret: &str, unix_secs: u64, body: &[u8]) -> String {
     ctx.update(body);
     format!(
         "t={unix_secs},v1={}",
-        crate::audit_trail::hex_encode(ctx.sign().as_ref())
+        crate::audit::trail::hex_encode(ctx.sign().as_ref())
     )
 }
 

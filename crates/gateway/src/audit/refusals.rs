@@ -36,7 +36,7 @@ const SHARDS: usize = 16;
 
 /// Who a refusal is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Caller {
+enum Who {
     Actor(String),
     V4([u8; 4]),
     /// The /64 network of an IPv6 address.
@@ -46,19 +46,19 @@ enum Caller {
     Overflow,
 }
 
-impl Caller {
+impl Who {
     fn of(event: &AuditEvent) -> Self {
         if let Some(actor) = &event.actor {
-            return Caller::Actor(actor.clone());
+            return Who::Actor(actor.clone());
         }
         match event.client_ip.map(canonical_ip) {
-            Some(IpAddr::V4(ip)) => Caller::V4(ip.octets()),
+            Some(IpAddr::V4(ip)) => Who::V4(ip.octets()),
             Some(IpAddr::V6(ip)) => {
                 let mut net = [0u8; 8];
                 net.copy_from_slice(&ip.octets()[..8]);
-                Caller::V6(net)
+                Who::V6(net)
             }
-            None => Caller::Unknown,
+            None => Who::Unknown,
         }
     }
 }
@@ -73,7 +73,7 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    caller: Caller,
+    caller: Who,
     event_type: &'static str,
     resource: Option<String>,
     reason: Option<String>,
@@ -82,7 +82,7 @@ struct Key {
 impl Key {
     fn of(event: &AuditEvent) -> Self {
         Self {
-            caller: Caller::of(event),
+            caller: Who::of(event),
             event_type: event.event_type,
             resource: event.resource.clone(),
             reason: event
@@ -181,10 +181,10 @@ impl RefusalSampler {
             let period = self.period_ms;
             shard.retain(|_, e| e.pending > 0 || !e.due(now, period));
             if shard.len() >= self.per_shard {
-                key.caller = Caller::Overflow;
+                key.caller = Who::Overflow;
             }
         }
-        let overflow = key.caller == Caller::Overflow;
+        let overflow = key.caller == Who::Overflow;
         let entry = shard.entry(key).or_default();
         entry.pending += 1;
         if entry.due(now, self.period_ms) {
@@ -215,7 +215,7 @@ impl RefusalSampler {
                         let count = std::mem::take(&mut e.pending);
                         e.last_stored_ms = Some(now);
                         if let Some(held) = e.held.take() {
-                            out.push(sample(held, count, key.caller == Caller::Overflow));
+                            out.push(sample(held, count, key.caller == Who::Overflow));
                         }
                     } else {
                         metrics::counter!(SUPPRESSED_METRIC).increment(1);
