@@ -287,7 +287,7 @@ pub struct Admin {
     identity: Identity,
     config: Config,
     /// Encrypts e-mail addresses in the store (which holds it only weakly): kept alive here.
-    _keyring: Arc<palisade_gateway::keyring::KeyringService>,
+    _keyring: Arc<palisade_gateway::protect::keyring::KeyringService>,
 }
 
 fn now_ms() -> u64 {
@@ -305,9 +305,9 @@ impl Admin {
         .await
         .map_err(|p| anyhow!("configuration references:\n  - {}", p.join("\n  - ")))?;
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
-        palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
+        palisade_gateway::protect::files::create_private_dir(&config.server.data_dir)
             .context("data dir")?;
-        palisade_gateway::master_key::attach(&mut config).map_err(|e| anyhow!("{e}"))?;
+        palisade_gateway::protect::master_key::attach(&mut config).map_err(|e| anyhow!("{e}"))?;
         let store = palisade_store::open_store_with(
             &config.store.url,
             &config.server.data_dir,
@@ -317,13 +317,19 @@ impl Admin {
         .context("opening the store")?;
         let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
         let production = config.server.env == palisade_gateway::config::Environment::Production;
-        let (provider, _) =
-            palisade_gateway::master_key::from_process_env(production, &config.server.data_dir)
-                .map_err(|e| anyhow!("{e}"))?;
+        let (provider, _) = palisade_gateway::protect::master_key::from_process_env(
+            production,
+            &config.server.data_dir,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
         let keyring = Arc::new(
-            palisade_gateway::keyring::KeyringService::open(store.clone(), provider, clock.clone())
-                .await
-                .map_err(|e| anyhow!("keyring: {e}"))?,
+            palisade_gateway::protect::keyring::KeyringService::open(
+                store.clone(),
+                provider,
+                clock.clone(),
+            )
+            .await
+            .map_err(|e| anyhow!("keyring: {e}"))?,
         );
         keyring
             .protect_emails()

@@ -23,8 +23,8 @@ use palisade_core::crypto::{Fernet, KeyState};
 use palisade_gateway::audit::trail::AuditTrail;
 use palisade_gateway::audit::{AuditEvent, Outcome, Risk};
 use palisade_gateway::config::{Config, Environment};
-use palisade_gateway::keyring::KeyringService;
-use palisade_gateway::vault::Vault;
+use palisade_gateway::protect::keyring::KeyringService;
+use palisade_gateway::protect::vault::Vault;
 use palisade_store::SharedStore;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Read;
@@ -111,8 +111,8 @@ impl DataProtection {
     /// Opens the keyring of `store` with the master key from the environment.
     pub async fn open(config: &Config, store: SharedStore) -> Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let provider =
-            palisade_gateway::master_key::provider_of(config).map_err(|e| anyhow!("{e}"))?;
+        let provider = palisade_gateway::protect::master_key::provider_of(config)
+            .map_err(|e| anyhow!("{e}"))?;
         let keyring = Arc::new(
             KeyringService::open(store.clone(), provider, clock.clone())
                 .await
@@ -325,7 +325,7 @@ impl DataProtection {
                 Some(p) if !p.is_empty() => format!("{}/{path}", p.trim_end_matches('/')),
                 _ => path,
             };
-            if !palisade_gateway::vault::valid_path(&path) {
+            if !palisade_gateway::protect::vault::valid_path(&path) {
                 bail!(
                     "{} line {n}: {path:?} is not a valid secret path",
                     input.display()

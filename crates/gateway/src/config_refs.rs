@@ -14,8 +14,8 @@
 //! `PALISADE_REF_SECRETS_SIGNING_KEY`); production never falls back.
 
 use crate::config::{Config, Environment};
-use crate::keyring::KeyringService;
-use crate::vault::Vault;
+use crate::protect::keyring::KeyringService;
+use crate::protect::vault::Vault;
 use palisade_core::clock::{SharedClock, SystemClock};
 use palisade_store::SharedStore;
 use secrecy::ExposeSecret;
@@ -174,7 +174,10 @@ async fn open_vault(
     // The key start-up attached (or `config check` found), else the environment's.
     let provider: Arc<dyn palisade_core::crypto::MasterKeyProvider> = match master {
         Some(key) => Arc::new(key),
-        None => crate::master_key::from_process_env(env == Environment::Production, data_dir)?.0,
+        None => {
+            crate::protect::master_key::from_process_env(env == Environment::Production, data_dir)?
+                .0
+        }
     };
     let keyring = KeyringService::open(store.clone(), provider, clock.clone())
         .await
@@ -190,7 +193,7 @@ async fn open_vault(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::master_key::tests::vars;
+    use crate::protect::master_key::tests::vars;
     use secrecy::SecretString;
 
     #[tokio::test]
@@ -198,7 +201,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(palisade_store::memory::MemoryStore::default());
         // The secret is written with the master key start-up will find (dev: the data dir's).
-        let (provider, _) = crate::master_key::resolve(&vars(&[]), false, dir.path()).unwrap();
+        let (provider, _) =
+            crate::protect::master_key::resolve(&vars(&[]), false, dir.path()).unwrap();
         let clock: SharedClock = Arc::new(SystemClock);
         let keyring = Arc::new(
             KeyringService::open(store.clone(), provider, clock.clone())

@@ -20,8 +20,9 @@
 //! store that would migrate.
 
 use crate::config::{Config, Environment};
-use crate::keyring::KeyringService;
-use crate::{backends, checks, config_refs, master_key, secrets};
+use crate::protect::keyring::KeyringService;
+use crate::protect::master_key;
+use crate::{backends, checks, config_refs, secrets};
 use palisade_core::clock::{SharedClock, SystemClock};
 use std::sync::Arc;
 

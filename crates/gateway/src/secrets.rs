@@ -2,10 +2,10 @@
 //! never has to invent one and never ships one by accident (production refuses them unless set).
 
 use crate::config::SecretsConfig;
+use crate::protect::files::{create_private_dir, write_private};
 use base64::Engine;
 use palisade_core::secret_strength;
 use rand::RngCore;
-use std::io::Write;
 use std::path::Path;
 
 pub const DEV_SECRETS_FILE: &str = "secrets.toml";
@@ -70,36 +70,6 @@ pub fn read_dev_secrets(data_dir: &Path) -> std::io::Result<Option<SecretsConfig
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Creates `dir` (and missing parents) readable only by its owner (0700) if it does not exist;
-/// an existing directory keeps the permissions its operator gave it.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Writes a new file readable only by its owner (0600), refusing to overwrite.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::auth_api::{Caller, Ctx};
 use crate::json::StrictJson;
+use crate::protect::vault::{Secret, VaultError, tenant_of};
 use crate::state::AppState;
-use crate::vault::{Secret, VaultError, tenant_of};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -417,7 +417,7 @@ async fn list(
         Ok(q) => q,
         Err(r) => return r,
     };
-    let valid_prefix = q.prefix.len() <= crate::vault::MAX_PATH_LEN
+    let valid_prefix = q.prefix.len() <= crate::protect::vault::MAX_PATH_LEN
         && q.prefix.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-' | b'/')
         });

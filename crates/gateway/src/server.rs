@@ -127,13 +127,13 @@ pub async fn start_with_clock(
     } else {
         None
     };
-    crate::secrets::create_private_dir(&config.server.data_dir).map_err(|e| {
+    crate::protect::files::create_private_dir(&config.server.data_dir).map_err(|e| {
         io(
             &format!("data dir {}", config.server.data_dir.display()),
             &e,
         )
     })?;
-    crate::master_key::attach(&mut config).map_err(|e| StartError::Config(vec![e]))?;
+    crate::protect::master_key::attach(&mut config).map_err(|e| StartError::Config(vec![e]))?;
     let store = palisade_store::open_store_with(
         &config.store.url,
         &config.server.data_dir,
@@ -378,20 +378,20 @@ async fn open_vault(
     clock: palisade_core::clock::SharedClock,
 ) -> Result<
     (
-        Arc<crate::keyring::KeyringService>,
-        Arc<crate::vault::Vault>,
+        Arc<crate::protect::keyring::KeyringService>,
+        Arc<crate::protect::vault::Vault>,
     ),
     StartError,
 > {
     let provider =
-        crate::master_key::provider_of(config).map_err(|e| StartError::Config(vec![e]))?;
+        crate::protect::master_key::provider_of(config).map_err(|e| StartError::Config(vec![e]))?;
     let keyring = Arc::new(
-        crate::keyring::KeyringService::open(store.clone(), provider, clock.clone())
+        crate::protect::keyring::KeyringService::open(store.clone(), provider, clock.clone())
             .await
             .map_err(|e| StartError::Config(vec![format!("keyring: {e}")]))?,
     );
     tracing::info!(primary = %keyring.current().primary_id(), "keyring loaded");
-    let vault = Arc::new(crate::vault::Vault::new(
+    let vault = Arc::new(crate::protect::vault::Vault::new(
         store,
         keyring.clone(),
         clock,

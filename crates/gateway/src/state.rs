@@ -27,7 +27,7 @@ pub struct AppState {
     /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
     pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
     /// The field-encryption data keys (rotation, re-encryption).
-    pub keyring: Arc<crate::keyring::KeyringService>,
+    pub keyring: Arc<crate::protect::keyring::KeyringService>,
     /// The secrets store (`/v1/secrets`).
-    pub vault: Arc<crate::vault::Vault>,
+    pub vault: Arc<crate::protect::vault::Vault>,
 }

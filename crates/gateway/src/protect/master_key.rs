@@ -141,8 +141,8 @@ pub fn resolve(
     };
     if !path.exists() {
         let key = MasterKey::generate();
-        crate::secrets::create_private_dir(data_dir).map_err(|e| e.to_string())?;
-        crate::secrets::write_private(&path, key.export_base64().as_bytes())
+        crate::protect::files::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+        crate::protect::files::write_private(&path, key.export_base64().as_bytes())
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         tracing::warn!(
             path = %path.display(),

@@ -6,7 +6,7 @@
 //! tenant (see [`tenant_of`]).
 //!
 //! Each version's value is a field ciphertext whose associated data binds the path and version
-//! ([`crate::keyring::secret_context`]): a ciphertext copied to another path or version does not
+//! ([`crate::protect::keyring::secret_context`]): a ciphertext copied to another path or version does not
 //! decrypt. Writes take the next version number; two writers racing for one number both succeed
 //! (the loser takes the next). Deletes are soft and undone by undelete.
 //!
@@ -16,7 +16,7 @@
 //!
 //! Guarantees: values never appear in `Debug`, logs or errors.
 
-use crate::keyring::{KeyringError, KeyringService, secret_context, secret_row_id};
+use crate::protect::keyring::{KeyringError, KeyringService, secret_context, secret_row_id};
 use palisade_core::clock::SharedClock;
 use palisade_store::secrets::SecretVersion;
 use palisade_store::{SharedStore, StoreError};

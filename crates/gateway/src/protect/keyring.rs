@@ -467,7 +467,7 @@ impl FieldCrypto for EmailCrypto {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vault::{Vault, VaultError};
+    use crate::protect::vault::{Vault, VaultError};
     use palisade_core::clock::ManualClock;
     use palisade_core::crypto::MasterKey;
     use secrecy::{ExposeSecret, SecretString};
