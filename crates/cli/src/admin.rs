@@ -299,7 +299,7 @@ impl Admin {
         mut config: Config,
         env: palisade_gateway::config::Environment,
     ) -> Result<Self> {
-        palisade_gateway::config_refs::resolve(&mut config, env, None, &|name| {
+        palisade_gateway::config::refs::resolve(&mut config, env, None, &|name| {
             std::env::var(name).ok()
         })
         .await
@@ -512,7 +512,7 @@ impl Admin {
                     std::io::stdin().read_to_string(&mut line)?;
                     (line.trim_end_matches(['\r', '\n']).to_string(), false)
                 } else {
-                    (palisade_gateway::secrets::generate(), true)
+                    (palisade_gateway::config::dev_secrets::generate(), true)
                 };
                 let context = palisade_core::password::PasswordContext {
                     email: Some(&email),

@@ -439,7 +439,7 @@ impl DataProtection {
 }
 
 /// Resolves `secret://` and `file:` references in the configuration before `serve` checks it
-/// (see `palisade_gateway::config_refs`); a no-op without references.
+/// (see `palisade_gateway::config::refs`); a no-op without references.
 pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), Vec<String>> {
     let refs = [
         config.secrets.signing_key.as_str(),
@@ -448,7 +448,7 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
     ];
     if !refs
         .iter()
-        .any(|v| palisade_gateway::config_refs::is_reference(v))
+        .any(|v| palisade_gateway::config::refs::is_reference(v))
     {
         return Ok(());
     }
@@ -456,7 +456,7 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
         .enable_all()
         .build()
         .map_err(|e| vec![format!("starting the runtime: {e}")])?;
-    runtime.block_on(palisade_gateway::config_refs::resolve(
+    runtime.block_on(palisade_gateway::config::refs::resolve(
         config,
         env,
         None,

@@ -221,7 +221,7 @@ async fn register(
     StrictJson(body): StrictJson<RegisterBody>,
 ) -> Response {
     let id = &state.identity;
-    use crate::config_auth::Registration;
+    use crate::config::auth::Registration;
     if id.config.registration == Registration::Disabled {
         return ctx.problem(
             StatusCode::FORBIDDEN,

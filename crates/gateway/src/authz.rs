@@ -477,7 +477,7 @@ pub fn reload(state: &crate::state::AppState) -> Result<(), Vec<String>> {
                     .filter(|r| r.name.as_deref() == Some("demo"))
                     .cloned(),
             );
-            let mut problems = crate::checks::problems(&fresh, state.config.server.env);
+            let mut problems = crate::config::checks::problems(&fresh, state.config.server.env);
             match crate::route::table::RouteTable::from_config(&fresh) {
                 Ok(table) if table.keys() != state.routes.keys() => problems.push(
                     "the routes' prefixes, hosts, methods or order changed: restart to apply them"

@@ -9,7 +9,7 @@
 //! connections finish their in-flight requests, and whatever is left after
 //! `server.shutdown_grace` is dropped.
 
-use crate::checks;
+use crate::config::checks;
 use crate::config::{Config, Environment};
 use crate::conn_io::ClientIo;
 use crate::pipeline;
@@ -87,14 +87,13 @@ pub fn prepare(mut config: Config, env: Environment) -> Result<Config, StartErro
         return Err(StartError::Config(problems));
     }
     if env == Environment::Dev {
-        crate::secrets::fill_dev_secrets(&mut config.secrets, &config.server.data_dir).map_err(
-            |e| {
+        crate::config::dev_secrets::fill_dev_secrets(&mut config.secrets, &config.server.data_dir)
+            .map_err(|e| {
                 StartError::Io(format!(
                     "cannot keep dev secrets in {}: {e}",
                     config.server.data_dir.display()
                 ))
-            },
-        )?;
+            })?;
     }
     Ok(config)
 }
@@ -142,7 +141,7 @@ pub async fn start_with_clock(
     .await
     .map_err(|e| io("store", &e))?;
     let env = config.server.env;
-    crate::config_refs::resolve(&mut config, env, Some(store.clone()), &|name| {
+    crate::config::refs::resolve(&mut config, env, Some(store.clone()), &|name| {
         std::env::var(name).ok()
     })
     .await

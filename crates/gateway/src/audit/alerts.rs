@@ -22,7 +22,7 @@
 //! restarts and are the same on every replica.
 
 use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
-use crate::config_alerts::{Action, AlertRule, AlertsConfig, GroupBy};
+use crate::config::alerts::{Action, AlertRule, AlertsConfig, GroupBy};
 use crate::identity::Identity;
 use palisade_core::clock::SharedClock;
 use palisade_store::SharedHotState;

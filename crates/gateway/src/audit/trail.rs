@@ -66,7 +66,7 @@ pub struct AuditTrail {
     submitted: AtomicU64,
     /// The submission count at the last event that must be durable before its answer.
     durable_ticket: AtomicU64,
-    config: crate::config_audit::AuditConfig,
+    config: crate::config::audit::AuditConfig,
     committed: tokio::sync::watch::Receiver<u64>,
     clock: SharedClock,
 }
@@ -131,7 +131,7 @@ impl AuditTrail {
         store: SharedStore,
         secrets: &crate::config::SecretsConfig,
         clock: SharedClock,
-        config: &crate::config_audit::AuditConfig,
+        config: &crate::config::audit::AuditConfig,
     ) -> Result<Arc<Self>, String> {
         let wrap = KeyWrap::for_secrets(secrets.master.as_ref(), &secrets.signing_key);
         let signer = load_or_create_signer(&store, &wrap).await?;
@@ -293,7 +293,7 @@ struct Writer {
     prev: [u8; 32],
     since_checkpoint: u64,
     checkpoint_every: u64,
-    retention: crate::config_audit::RetentionDays,
+    retention: crate::config::audit::RetentionDays,
     queued: Arc<AtomicU64>,
     committed: tokio::sync::watch::Sender<u64>,
     committed_count: u64,

@@ -3,7 +3,7 @@
 //! a revoke drops the entry at once and sets a hot-state flag every replica checks.
 //! `last_used_at` is collected in memory and written in batches.
 
-use crate::config_auth::ApiKeysConfig;
+use crate::config::auth::ApiKeysConfig;
 use palisade_core::api_key::{self, Pepper};
 use palisade_core::principal::{AuthMethod, Principal};
 use palisade_store::identity::{ApiKeyRecord, TokenHash};

@@ -20,7 +20,7 @@
 
 use super::check::{Check, CheckLayer, ResponseHeaders};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
-use crate::config_traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
+use crate::config::traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
 use crate::problem::refuse;
 use crate::request::{CallerKey, Req, RequestMeta, Res};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};

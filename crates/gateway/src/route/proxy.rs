@@ -5,7 +5,7 @@
 //! `X-Forwarded-For/-Proto/-Host` describe the real client; HTTP/1.1 upgrades (WebSocket) are
 //! spliced end to end; upstream failures become 502/504 problems without internals.
 
-use crate::config_traffic::Fallback;
+use crate::config::traffic::Fallback;
 use crate::metrics;
 use crate::problem::refuse;
 use crate::request::body::BodyState;

@@ -32,7 +32,7 @@ pub struct Route {
     pub rate_limit: Option<String>,
     /// Never shed under load.
     pub critical: bool,
-    pub fallback: crate::config_traffic::Fallback,
+    pub fallback: crate::config::traffic::Fallback,
     pub connect_timeout: std::time::Duration,
     pub response_timeout: std::time::Duration,
     /// Connect-failure retries for idempotent requests without a body.

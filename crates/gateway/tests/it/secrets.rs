@@ -9,7 +9,7 @@ use crate::principals::call;
 use palisade_core::audit::Risk;
 use palisade_core::policy::RoleDef;
 use palisade_gateway::config::Config;
-use palisade_gateway::config_alerts::{Action, GroupBy};
+use palisade_gateway::config::alerts::{Action, GroupBy};
 use serde_json::{Value, json};
 
 fn roles(c: &mut Config) {
@@ -303,7 +303,7 @@ async fn api_key_reads_carry_the_key_id_and_the_cache_expires() {
     let env = Env::start(|c| {
         roles(c);
         c.secret_store.cache_ttl =
-            palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(60));
+            palisade_gateway::config::units::HumanDuration(std::time::Duration::from_secs(60));
     })
     .await;
     let (_, kim_t) = signed_in(&env, "kim@example.com", &["member", "secret-writer"]).await;

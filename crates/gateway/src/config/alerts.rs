@@ -5,7 +5,7 @@
 //! events sharing a key (`group_by`) reach `min_count` within `window`, or on every match when
 //! `min_count` is 1. Declaring any `[[audit.alerts.rules]]` replaces the shipped defaults.
 
-use crate::units::HumanDuration;
+use crate::config::units::HumanDuration;
 use palisade_core::audit::Risk;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

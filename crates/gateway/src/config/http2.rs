@@ -13,7 +13,7 @@
 //! - `max_local_error_resets`: streams Palisade may reset on one connection because the client
 //!   broke the protocol ("MadeYouReset", CVE-2025-8671); past it, `GOAWAY(ENHANCE_YOUR_CALM)`.
 
-use crate::units::ByteSize;
+use crate::config::units::ByteSize;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

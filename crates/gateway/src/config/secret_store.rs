@@ -1,7 +1,7 @@
 //! `[secret_store]`: the secrets store's cache and the keyring's background re-encryption.
 //! (The older `[secrets]` section holds the gateway's own signing and cookie keys.)
 
-use crate::units::HumanDuration;
+use crate::config::units::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

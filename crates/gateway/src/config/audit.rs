@@ -19,14 +19,14 @@ pub struct AuditConfig {
     /// wait (back-pressure) instead of adding more.
     pub max_queue: u64,
     /// How long an answer waits for its durable events; then the caller gets 503 instead.
-    pub durable_timeout: crate::units::HumanDuration,
+    pub durable_timeout: crate::config::units::HumanDuration,
     /// At most one stored refusal event per caller, type, resource and reason in this period;
     /// each carries the number of refusals it stands for (`details.count`).
-    pub refusal_sample_period: crate::units::HumanDuration,
+    pub refusal_sample_period: crate::config::units::HumanDuration,
     /// Refusal events stored per second at most, over all callers; the rest wait for a later
     /// sample (counted in `palisade_audit_refusals_suppressed_total`).
     pub refusal_max_per_second: u64,
-    pub alerts: crate::config_alerts::AlertsConfig,
+    pub alerts: crate::config::alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,8 +57,12 @@ impl Default for AuditConfig {
             checkpoint_every: 1_000,
             async_classes: vec!["api_call".into()],
             max_queue: 100_000,
-            durable_timeout: crate::units::HumanDuration(std::time::Duration::from_secs(10)),
-            refusal_sample_period: crate::units::HumanDuration(std::time::Duration::from_secs(10)),
+            durable_timeout: crate::config::units::HumanDuration(std::time::Duration::from_secs(
+                10,
+            )),
+            refusal_sample_period: crate::config::units::HumanDuration(
+                std::time::Duration::from_secs(10),
+            ),
             refusal_max_per_second: 100,
             alerts: Default::default(),
         }

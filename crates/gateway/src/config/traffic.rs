@@ -3,7 +3,7 @@
 //! stale-response fallback cache. Per-route settings (`rate_limit`, `critical`, `fallback`,
 //! timeouts, retries) live on `[[routes]]`.
 
-use crate::units::{ByteSize, HumanDuration};
+use crate::config::units::{ByteSize, HumanDuration};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

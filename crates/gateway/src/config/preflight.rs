@@ -5,9 +5,9 @@
 //! | refused at start by                                  | checked here with                     |
 //! | ---------------------------------------------------- | ------------------------------------- |
 //! | `server::prepare`: [`checks::problems`] (routes, production posture, TLS files, CORS, secrets' strength, policy compilation, …) | the same, on the resolved config |
-//! | `file:` / `secret://` references ([`config_refs`])   | [`config_refs::resolve_with`] / [`config_refs::resolve`] (`secret://`: `online`) |
+//! | `file:` / `secret://` references ([`refs`](super::refs))   | [`refs::resolve_with`] / [`refs::resolve`] (`secret://`: `online`) |
 //! | the master key: variable, key file mode, production without one ([`master_key::resolve`]) | [`master_key::check`] (same `locate` and `read_key_file`) |
-//! | dev secrets file unreadable or malformed (`prepare`) | [`secrets::read_dev_secrets`]         |
+//! | dev secrets file unreadable or malformed (`prepare`) | [`dev_secrets::read_dev_secrets`]         |
 //! | a trusted issuer's JWKS file (`Identity::start`)     | [`Trusted::load`](crate::identity::trusted::Trusted::load) on file sources |
 //! | the data dir cannot be a directory (`start`)         | [`data_dir_problem`]                  |
 //! | the store cannot be reached (`online`)               | [`palisade_store::probe_store`]       |
@@ -19,10 +19,11 @@
 //! not a problem; `secret://` references are then left unread (a note) rather than opening a
 //! store that would migrate.
 
+use super::{checks, dev_secrets, refs};
+use crate::backends;
 use crate::config::{Config, Environment};
 use crate::protect::keyring::KeyringService;
 use crate::protect::master_key;
-use crate::{backends, checks, config_refs, secrets};
 use palisade_core::clock::{SharedClock, SystemClock};
 use std::sync::Arc;
 
@@ -56,12 +57,10 @@ pub async fn check(
         Err(e) => problems.push(e),
     }
     problems.extend(data_dir_problem(&config.server.data_dir));
-    if let Err(mut refs) =
-        config_refs::resolve_with(&mut config, env, config_refs::Secrets::Unread, vars).await
-    {
+    if let Err(mut refs) = refs::resolve_with(&mut config, env, refs::Secrets::Unread, vars).await {
         problems.append(&mut refs);
     }
-    let secret_refs = config_refs::secret_references(&mut config);
+    let secret_refs = refs::secret_references(&mut config);
     let store_ready = if online {
         match palisade_store::probe_store(
             &config.store.url,
@@ -115,7 +114,7 @@ pub async fn check(
     problems.extend(checks::problems(&config, env));
     if !production
         && config.secrets.named().iter().any(|(_, v)| v.is_empty())
-        && let Err(e) = secrets::read_dev_secrets(&config.server.data_dir)
+        && let Err(e) = dev_secrets::read_dev_secrets(&config.server.data_dir)
     {
         problems.push(format!(
             "cannot keep dev secrets in {}: {e}",
@@ -177,7 +176,7 @@ async fn store_checks(
     if secret_refs.is_empty() {
         return Vec::new();
     }
-    config_refs::resolve(config, env, Some(store), vars)
+    refs::resolve(config, env, Some(store), vars)
         .await
         .err()
         .unwrap_or_default()

@@ -1,7 +1,7 @@
 //! Identity configuration: `[auth]` (tokens, sessions, registration, brute-force defense, CAPTCHA,
 //! API keys, trusted issuers) and `[password]` (the password policy).
 
-use crate::units::HumanDuration;
+use crate::config::units::HumanDuration;
 use palisade_core::jwt::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

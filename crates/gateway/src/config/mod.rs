@@ -2,8 +2,31 @@
 //! variables, checked at start with every problem listed at once.
 //!
 //! Unknown keys are an error naming the key, so a typo never silently leaves a default in force.
+//!
+//! The room: [`Config`] and the small sections here; one file per larger section ([`auth`],
+//! [`traffic`], [`audit`] with its [`alerts`], [`secret_store`], [`stores`], [`routes`],
+//! [`http2`]) and the [`units`] they are written in; [`refs`] resolves secret references at
+//! start, [`dev_secrets`] fills a dev gateway's missing secrets; [`checks`] lists every problem
+//! of a configuration, and [`preflight`] runs what `serve` would refuse without starting it
+//! (`palisade config check`).
 
-use crate::units::{ByteSize, HumanDuration};
+pub mod alerts;
+pub mod audit;
+pub mod auth;
+pub mod checks;
+pub mod dev_secrets;
+pub mod http2;
+pub mod preflight;
+pub mod refs;
+pub mod routes;
+pub mod secret_store;
+pub mod stores;
+pub mod traffic;
+pub mod units;
+
+pub use routes::RouteConfig;
+pub use stores::{HotStateConfig, StoreConfig};
+
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use ipnet::IpNet;
@@ -11,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use units::{ByteSize, HumanDuration};
 
 /// Which rules apply at start: `dev` warns, `production` refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -36,15 +60,15 @@ pub struct Config {
     pub store: StoreConfig,
     pub hot_state: HotStateConfig,
     pub secrets: SecretsConfig,
-    pub auth: crate::config_auth::AuthConfig,
+    pub auth: auth::AuthConfig,
     pub password: palisade_core::password::PasswordPolicyConfig,
     /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
     pub roles: Vec<palisade_core::policy::RoleDef>,
-    pub rate_limit: crate::config_traffic::RateLimitConfig,
-    pub admission: crate::config_traffic::AdmissionConfig,
-    pub circuit_breaker: crate::config_traffic::CircuitBreakerConfig,
-    pub audit: crate::config_audit::AuditConfig,
-    pub secret_store: crate::config_secrets::SecretStoreConfig,
+    pub rate_limit: traffic::RateLimitConfig,
+    pub admission: traffic::AdmissionConfig,
+    pub circuit_breaker: traffic::CircuitBreakerConfig,
+    pub audit: audit::AuditConfig,
+    pub secret_store: secret_store::SecretStoreConfig,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -69,7 +93,7 @@ pub struct ServerConfig {
     /// Start the built-in echo upstream behind `/demo/`. Also on when no routes are configured.
     pub demo: bool,
     /// HTTP/2 connection limits (streams, header lists, resets).
-    pub http2: crate::config_http2::Http2Config,
+    pub http2: http2::Http2Config,
     /// An encoded slash `%2F` in a path: `reject` (400 `ambiguous-path`), `decode` (to `/`), or
     /// `keep` (data inside its segment, for upstreams that never decode it).
     pub encoded_slash: palisade_core::path::EncodedSlash,
@@ -380,89 +404,6 @@ impl Default for OpsConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreConfig {
-    /// `sqlite:` (a file in the data dir), `sqlite://PATH`, `memory:`, or
-    /// `postgres://user:password@host:port/db?sslmode=require` (the scale-out store).
-    pub url: String,
-    /// Older name of `hot_state.url`, still read when `hot_state.url` is not set.
-    pub hot_url: String,
-    /// PostgreSQL: most pooled connections per gateway.
-    pub max_connections: u32,
-    /// PostgreSQL: longest wait for a pooled connection before a query fails (then 503).
-    pub acquire_timeout: HumanDuration,
-    /// PostgreSQL: longest wait for the first connection at start.
-    pub connect_timeout: HumanDuration,
-    /// PostgreSQL: server-side limit on one statement; unset leaves the server's.
-    pub statement_timeout: Option<HumanDuration>,
-    /// PostgreSQL: keep every table in this schema (created if missing).
-    pub schema: Option<String>,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite:".into(),
-            hot_url: "memory:".into(),
-            max_connections: 10,
-            acquire_timeout: HumanDuration(std::time::Duration::from_secs(5)),
-            connect_timeout: HumanDuration(std::time::Duration::from_secs(10)),
-            statement_timeout: None,
-            schema: None,
-        }
-    }
-}
-
-/// `[hot_state]`: where counters, revocations, blocks and limiter states live.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HotStateConfig {
-    /// `memory:` (in-process, the embedded default) or `redis://[user:password@]host:port[/db]`
-    /// / `rediss://…` (TLS) shared by every replica. Unset: `store.hot_url`, else `memory:`.
-    pub url: Option<String>,
-    /// Namespace of every Redis key and channel.
-    pub prefix: String,
-    pub connect_timeout: HumanDuration,
-    /// Bound on one Redis command; past it the call fails (and the gates fail closed).
-    pub response_timeout: HumanDuration,
-    /// How long a replica may answer a flag read (revocation, block) from memory. Changes
-    /// reach every replica at once through Redis pub/sub; this bounds the rest.
-    pub local_cache_ttl: HumanDuration,
-}
-
-impl Default for HotStateConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            prefix: "palisade".into(),
-            connect_timeout: HumanDuration(std::time::Duration::from_secs(1)),
-            response_timeout: HumanDuration(std::time::Duration::from_secs(1)),
-            local_cache_ttl: HumanDuration(std::time::Duration::from_secs(5)),
-        }
-    }
-}
-
-impl Config {
-    /// The hot state's URL: `hot_state.url`, else the older `store.hot_url`.
-    pub fn hot_state_url(&self) -> &str {
-        self.hot_state.url.as_deref().unwrap_or(&self.store.hot_url)
-    }
-}
-
-impl StoreConfig {
-    pub fn postgres_options(&self) -> palisade_store::postgres::PostgresOptions {
-        palisade_store::postgres::PostgresOptions {
-            max_connections: self.max_connections.max(1),
-            acquire_timeout: self.acquire_timeout.0,
-            connect_timeout: self.connect_timeout.0,
-            statement_timeout: self.statement_timeout.map(|d| d.0),
-            schema: self.schema.clone(),
-            ..Default::default()
-        }
-    }
-}
-
 /// Secrets Palisade signs and encrypts with. In dev they are generated into the data dir when
 /// missing; in production they must be given and strong.
 #[derive(Clone, Serialize, Deserialize, Default)]
@@ -490,91 +431,6 @@ impl SecretsConfig {
 impl std::fmt::Debug for SecretsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretsConfig { .. }")
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Name in metrics and logs; defaults to the prefix.
-    pub name: Option<String>,
-    pub prefix: String,
-    pub upstream: Option<String>,
-    /// Several upstreams, used in turn (round-robin).
-    pub upstreams: Vec<String>,
-    /// Methods this route accepts; empty accepts any.
-    pub methods: Vec<String>,
-    /// Host this route serves; empty serves any.
-    pub host: Option<String>,
-    /// Match the prefix ignoring ASCII case, for upstreams that ignore case (`/API/Admin` is then
-    /// this route too). The upstream still receives the path as sent, canonicalized.
-    pub case_insensitive: bool,
-    /// Remove the prefix before forwarding (`/api/x` → `/x`).
-    pub strip_prefix: bool,
-    /// Overrides `limits.max_body` for this route.
-    pub max_body: Option<ByteSize>,
-    pub headers: SecurityHeadersOverride,
-    /// Who may call: `none` (anyone, the default), `any` credential, or only `jwt`, `api_key`,
-    /// `session`. Production refuses a route that does not say (see [`RouteConfig::public`]).
-    pub auth: Option<palisade_core::policy::AuthRequirement>,
-    /// Says that `auth = "none"` is meant: anyone may call. Production refuses `auth = "none"`
-    /// without it; it contradicts any other `auth`, permission, role, resource or `admin_only`.
-    pub public: bool,
-    /// Permission(s) required, all of them: `"graphs.write"` or a list.
-    #[serde(deserialize_with = "one_or_many")]
-    pub permission: Vec<String>,
-    /// Roles of which the caller must hold one (inherited roles count).
-    pub roles: Vec<String>,
-    /// Method-derived permission: GET/HEAD/OPTIONS need `<resource>.read`, others `<resource>.write`.
-    pub resource: Option<String>,
-    /// Path pattern naming parameters, e.g. `/graphs/{graph_id}/`.
-    pub pattern: Option<String>,
-    /// The pattern parameter holding the tenant the caller must have access to.
-    pub tenant_param: Option<String>,
-    /// Only callers whose roles administer Palisade (granting `*` or `admin.*`) pass; others get
-    /// 403, recorded as a privilege-escalation attempt. Needs a credential: `auth = "none"` is
-    /// refused.
-    pub admin_only: bool,
-    /// Rate-limit category (a key of `rate_limit.rules`); default `read` or `write` by method.
-    pub rate_limit: Option<String>,
-    /// Never shed under load.
-    pub critical: bool,
-    /// What to serve while the upstream's circuit is open: `none` (503) or `stale`.
-    pub fallback: crate::config_traffic::Fallback,
-    /// Override `proxy.connect_timeout`, `proxy.response_timeout`, `proxy.retries`.
-    pub connect_timeout: Option<HumanDuration>,
-    pub response_timeout: Option<HumanDuration>,
-    pub retries: Option<u32>,
-    /// Record every request as an `api.request` audit event (written asynchronously by default:
-    /// `audit.async_classes`).
-    pub audit: bool,
-}
-
-/// A string or a list of strings.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    })
-}
-
-impl RouteConfig {
-    pub fn upstream_urls(&self) -> Vec<&str> {
-        self.upstream
-            .iter()
-            .map(String::as_str)
-            .chain(self.upstreams.iter().map(String::as_str))
-            .collect()
-    }
-
-    pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.prefix)
     }
 }
 

@@ -5,7 +5,7 @@
 //! a real deployment: strong secrets, TLS, no debug logging, and every route saying who may call
 //! it (an explicit `auth`; `auth = "none"` only with `public = true`), which dev only warns about.
 //!
-//! `server::prepare` (serve), a policy reload and `config check` (through [`crate::preflight`])
+//! `server::prepare` (serve), a policy reload and `config check` (through [`crate::config::preflight`])
 //! all call [`problems`].
 
 use crate::config::{self, Config, Environment};
@@ -72,7 +72,7 @@ fn check_production(config: &Config, out: &mut Vec<String>) {
     for (name, value) in config.secrets.named() {
         // A reference is judged once resolved: `serve` and `config check` resolve first, and a
         // reference that cannot be read is a problem of its own (`config_refs`).
-        if crate::config_refs::is_reference(value) {
+        if crate::config::refs::is_reference(value) {
             continue;
         }
         if let Some(why) = secret_strength::weakness(value) {
