@@ -360,7 +360,7 @@ impl Admin {
         let now = now_ms() as i64;
         match cmd {
             TenantCommand::Add { id, name, parent } => {
-                if !palisade_gateway::tenants::valid_id(&id) {
+                if !palisade_gateway::authz::tenants::valid_id(&id) {
                     bail!("a tenant id is 1-64 of A-Z a-z 0-9 _ -");
                 }
                 if let Some(p) = &parent
@@ -440,7 +440,8 @@ impl Admin {
         let store = self.identity.store.clone();
         let policies = palisade_gateway::authz::compile(&self.config)
             .map_err(|p| anyhow!("the policy has problems:\n  - {}", p.join("\n  - ")))?;
-        let tenants = Arc::new(palisade_gateway::tenants::Tenants::load(store.clone()).await?);
+        let tenants =
+            Arc::new(palisade_gateway::authz::tenants::Tenants::load(store.clone()).await?);
         let authz = palisade_gateway::authz::Authorizer::new(
             policies,
             Arc::new(palisade_gateway::audit::AuditLog::default()),

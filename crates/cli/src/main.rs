@@ -441,7 +441,7 @@ async fn wait_for_signal(state: &palisade_gateway::state::AppState) {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => return,
                     _ = term.recv() => return,
-                    _ = hup.recv() => match palisade_gateway::authz::reload(state) {
+                    _ = hup.recv() => match palisade_gateway::reload::reload(state) {
                         Ok(()) => eprintln!("palisade: SIGHUP: roles and route policies reloaded"),
                         Err(problems) => eprintln!(
                             "palisade: SIGHUP: reload refused, the running policy is unchanged:\n  - {}",

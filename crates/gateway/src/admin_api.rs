@@ -9,9 +9,9 @@
 
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::auth_api::{Caller, Ctx, perm, require};
+use crate::authz::tenants::valid_id;
 use crate::json::StrictJson;
 use crate::state::AppState;
-use crate::tenants::valid_id;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -488,7 +488,7 @@ async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::CONFIG_WRITE) {
         return r;
     }
-    match crate::authz::reload(&state) {
+    match crate::reload::reload(&state) {
         Ok(()) => {
             Json(serde_json::json!({"status": "reloaded", "applied": "roles and route policies"}))
                 .into_response()

@@ -211,7 +211,7 @@ pub async fn start_with_clock(
         .await
         .map_err(|e| io("priming the hot state from the store", &e))?;
     let tenants = Arc::new(
-        crate::tenants::Tenants::load(store.clone())
+        crate::authz::tenants::Tenants::load(store.clone())
             .await
             .map_err(|e| io("store", &e))?,
     );

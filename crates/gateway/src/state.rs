@@ -20,7 +20,7 @@ pub struct AppState {
     pub audit: Arc<AuditLog>,
     pub identity: Arc<Identity>,
     pub authz: Arc<crate::authz::Authorizer>,
-    pub tenants: Arc<crate::tenants::Tenants>,
+    pub tenants: Arc<crate::authz::tenants::Tenants>,
     pub throttle: Arc<crate::layers::throttle::Throttle>,
     pub admission: Arc<crate::layers::admission::AdmissionControl>,
     pub resilience: Arc<crate::route::resilience::Resilience>,

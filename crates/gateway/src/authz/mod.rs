@@ -2,16 +2,21 @@
 //! caller, shared by the `authorize` gate and forward auth (`/auth/verify`). Refusals are
 //! problem+json (401 with `WWW-Authenticate`, 403) and audit events; a refusal on an admin-only
 //! route by a non-admin is recorded as a privilege-escalation attempt (HIGH).
+//!
+//! [`tenants`] is the in-memory snapshot of tenants and memberships that tenant routes are
+//! decided against. Reloading the policies from a changed file is `crate::reload`.
 
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::Config;
 use crate::problem::refuse;
 use crate::request::Res;
-use crate::tenants::{Snapshot, Tenants};
 use http::StatusCode;
 use palisade_core::policy::{AuthRequirement, Decision, PolicySet, RoutePolicy, Subject};
 use palisade_core::principal::{AuthMethod, Principal};
 use std::sync::{Arc, RwLock};
+use tenants::{Snapshot, Tenants};
+
+pub mod tenants;
 
 pub const GATE: &str = "authorize";
 
@@ -454,66 +459,4 @@ pub fn decision_json(decision: &Decision) -> serde_json::Value {
             serde_json::json!({"decision": "deny", "rule": rule, "reason": reason, "privilege_escalation": escalation})
         }
     }
-}
-
-/// Re-reads the configuration and swaps in its roles and route policies. A configuration with
-/// problems changes nothing and the problems are returned. Other settings (listeners, upstreams,
-/// limits) take effect at the next start.
-pub fn reload(state: &crate::state::AppState) -> Result<(), Vec<String>> {
-    let source = state
-        .config_source
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let outcome = Config::load(&source)
-        .map_err(|e| vec![e.to_string()])
-        .and_then(|(mut fresh, _)| {
-            // The built-in demo route is added at start, not written in the file.
-            fresh.routes.extend(
-                state
-                    .config
-                    .routes
-                    .iter()
-                    .filter(|r| r.name.as_deref() == Some("demo"))
-                    .cloned(),
-            );
-            let mut problems = crate::config::checks::problems(&fresh, state.config.server.env);
-            match crate::route::table::RouteTable::from_config(&fresh) {
-                Ok(table) if table.keys() != state.routes.keys() => problems.push(
-                    "the routes' prefixes, hosts, methods or order changed: restart to apply them"
-                        .into(),
-                ),
-                Ok(_) => {}
-                Err(e) => problems.push(e),
-            }
-            if problems.is_empty() {
-                compile(&fresh)
-            } else {
-                Err(problems)
-            }
-        });
-    let (event, risk, result) = match outcome {
-        Ok(policies) => {
-            state.authz.replace(policies);
-            ("config.reloaded", Risk::Medium, Ok(()))
-        }
-        Err(problems) => ("config.reload_failed", Risk::Medium, Err(problems)),
-    };
-    let details = match &result {
-        Ok(()) => serde_json::json!({"applied": "roles and route policies"}),
-        Err(p) => serde_json::json!({"problems": p}),
-    };
-    state.audit.record(
-        AuditEvent::new(
-            event,
-            risk,
-            if result.is_ok() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        )
-        .details(details),
-    );
-    result
 }
