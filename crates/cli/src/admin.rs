@@ -253,7 +253,7 @@ pub struct AuditFilterArgs {
 
 impl AuditFilterArgs {
     fn filter(&self) -> Result<palisade_store::audit::AuditFilter> {
-        palisade_gateway::admin_audit::Params {
+        palisade_gateway::api::admin::audit::Params {
             event_type: self.event_type.clone(),
             actor: self.actor.clone(),
             tenant: self.tenant.clone(),
@@ -858,7 +858,7 @@ impl Admin {
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         if csv {
-            out.write_all(palisade_gateway::admin_audit::CSV_HEADER.as_bytes())?;
+            out.write_all(palisade_gateway::api::admin::audit::CSV_HEADER.as_bytes())?;
         }
         let (mut after, mut count) = (0, 0u64);
         loop {
@@ -867,7 +867,7 @@ impl Admin {
             after = last.seq;
             for r in &page {
                 if csv {
-                    out.write_all(palisade_gateway::admin_audit::csv_line(r).as_bytes())?;
+                    out.write_all(palisade_gateway::api::admin::audit::csv_line(r).as_bytes())?;
                 } else {
                     serde_json::to_writer(&mut out, r)?;
                     out.write_all(b"\n")?;

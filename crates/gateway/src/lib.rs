@@ -5,33 +5,25 @@
 //! your own service.
 #![forbid(unsafe_code)]
 
-pub mod admin_api;
-pub mod admin_audit;
+pub mod api;
 pub mod audit;
-pub mod auth_api;
 pub mod authz;
 pub mod backends;
 pub mod config;
 pub mod conn_io;
 pub mod demo;
-pub mod forward_auth;
 pub mod framing;
 pub mod hot_cache;
 pub mod identity;
-pub mod json;
 pub mod layers;
 pub mod logging;
 pub mod metrics;
-pub mod ops;
 pub mod pipeline;
 pub mod problem;
 pub mod protect;
 pub mod reload;
 pub mod request;
 pub mod route;
-pub mod secrets_api;
 pub mod server;
-pub mod service_accounts;
 pub mod state;
 pub mod tls;
-pub mod transit;

@@ -86,14 +86,7 @@ impl Gates {
     /// The full pipeline over `upstream`.
     pub fn service(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> GatewayService {
         let route = RouteService::new(
-            crate::ops::router()
-                .merge(crate::auth_api::router())
-                .merge(crate::admin_api::router())
-                .merge(crate::service_accounts::router())
-                .merge(crate::admin_audit::router())
-                .merge(crate::secrets_api::router())
-                .merge(crate::transit::router())
-                .with_state(state.clone()),
+            crate::api::router(state.clone()),
             state.identity.clone(),
             upstream,
             state.resilience.clone(),

@@ -13,7 +13,7 @@ use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::{AuthFailure, Credential, Identity, Rejection};
 use crate::problem::{refuse, unauthorized};
-use crate::request::{Req, RequestMeta, Res};
+use crate::request::{Req, Res, request_id_of};
 use http::StatusCode;
 use std::sync::Arc;
 
@@ -62,12 +62,7 @@ impl Check for Identify {
                     ),
                     AuthFailure::Unavailable => {}
                 }
-                let id = req
-                    .extensions()
-                    .get::<RequestMeta>()
-                    .map(|m| m.request_id_str().to_owned())
-                    .unwrap_or_default();
-                Err(refusal(failure, &id))
+                Err(refusal(failure, &request_id_of(req.extensions())))
             }
         }
     }

@@ -82,9 +82,10 @@ impl RequestMeta {
     }
 }
 
-/// The request id the boundary gave `req`, or `""` before the boundary ran.
-pub fn request_id_of<B>(req: &http::Request<B>) -> String {
-    req.extensions()
+/// The request id the boundary gave the request with these extensions, or `""` before the
+/// boundary ran.
+pub fn request_id_of(extensions: &http::Extensions) -> String {
+    extensions
         .get::<RequestMeta>()
         .map(|m| m.request_id_str().to_owned())
         .unwrap_or_default()

@@ -18,10 +18,9 @@
 //! canonical form would still let the raw spelling through.
 
 use crate::audit::RequestOrigin;
-use crate::json::request_id;
 use crate::layers::boundary::ambiguous_path_event;
 use crate::problem::{refuse, refuse_with};
-use crate::request::{RawPath, Req, request_host, strip_port};
+use crate::request::{RawPath, Req, request_host, request_id_of, strip_port};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +29,12 @@ use palisade_core::principal::Principal;
 use std::sync::Arc;
 
 pub const PATH: &str = "/auth/verify";
+
+pub fn router() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route(PATH, axum::routing::any(verify))
+        .route("/auth/verify/{*original}", axum::routing::any(verify))
+}
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -84,7 +89,7 @@ pub fn original(req: &Req) -> Result<Original, Unreadable> {
 }
 
 pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Response {
-    let id = request_id(&req);
+    let id = request_id_of(req.extensions());
     let original = match original(&req) {
         Ok(o) => o,
         Err(Unreadable::Missing) => {

@@ -23,9 +23,9 @@
 // Helpers return the finished refusal as their error, the axum idiom.
 #![allow(clippy::result_large_err)]
 
+use super::extract::{Caller, Ctx, no_store};
+use super::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::auth_api::{Caller, Ctx};
-use crate::json::StrictJson;
 use crate::protect::vault::{Secret, VaultError, tenant_of};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -33,7 +33,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -192,12 +192,6 @@ fn vault_error(ctx: &Ctx, e: VaultError) -> Response {
         }
         VaultError::Store(e) => ctx.unavailable(e),
     }
-}
-
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }
 
 fn secret_json(s: &Secret) -> serde_json::Value {

@@ -8,9 +8,11 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::perm;
+use crate::api::api_keys::issue_key;
+use crate::api::extract::{Caller, Ctx, require};
+use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::auth_api::{Caller, Ctx, issue_key, perm, require};
-use crate::json::StrictJson;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};

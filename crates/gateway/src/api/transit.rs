@@ -24,10 +24,10 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::extract::{Caller, Ctx};
+use super::json::StrictJson;
+use super::secrets::record;
 use crate::audit::Outcome;
-use crate::auth_api::{Caller, Ctx};
-use crate::json::StrictJson;
-use crate::secrets_api::record;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

@@ -1,16 +1,16 @@
-//! The tenant and role parts of `/admin`: tenants with parents, their members and roles,
-//! resource grants (permissions on one tenant's resources without a membership), and the
-//! compiled roles (read-only). Each endpoint needs an `admin.*` permission (held by the default
+//! The tenant part of `/admin`: tenants with parents, their members and roles, and resource
+//! grants (permissions on one tenant's resources without a membership). Each endpoint needs an `admin.*` permission (held by the default
 //! `admin` and `owner` roles); every change is an audit event and refreshes the in-memory
 //! snapshot the authorize gate reads.
 
 // Helpers return the finished refusal as their error, the axum idiom.
 #![allow(clippy::result_large_err)]
 
+use super::perm;
+use crate::api::extract::{Caller, Ctx, require};
+use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::auth_api::{Caller, Ctx, perm, require};
 use crate::authz::tenants::valid_id;
-use crate::json::StrictJson;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -40,9 +40,6 @@ pub fn router() -> Router<Arc<AppState>> {
             "/admin/tenants/{id}/grants/{user}",
             put(put_grants).delete(remove_grants),
         )
-        .route("/admin/roles", get(roles))
-        .route("/admin/policy/explain", get(explain))
-        .route("/admin/config/reload", axum::routing::post(reload))
 }
 
 fn tenant_json(t: &TenantRecord) -> serde_json::Value {
@@ -421,85 +418,5 @@ async fn changed(
     );
     if let Err(e) = state.tenants.reload().await {
         tracing::warn!(error = %e, "cannot refresh tenants after a change; the next sync will");
-    }
-}
-
-async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::ROLES_READ) {
-        return r;
-    }
-    Json(state.authz.roles_json()).into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExplainQuery {
-    /// An account's e-mail or an API key's id.
-    #[serde(rename = "as")]
-    who: String,
-    method: String,
-    path: String,
-    /// The request's host, for routes that name one.
-    host: Option<String>,
-}
-
-/// `GET /admin/policy/explain?as=EMAIL|KEY_ID&method=GET&path=/graphs/g1/nodes`: the decision
-/// and the rule and grant that made it.
-async fn explain(
-    State(state): S,
-    ctx: Ctx,
-    caller: Caller,
-    query: Result<axum::extract::Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::POLICY_READ) {
-        return r;
-    }
-    let Ok(axum::extract::Query(q)) = query else {
-        return ctx.problem(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            "Give as (an e-mail or API key id), method and path.",
-        );
-    };
-    let principal = match crate::authz::principal_for(state.store.as_ref(), &q.who).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return ctx.problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "No such account or key.",
-            );
-        }
-        Err(e) => return ctx.unavailable(e),
-    };
-    let decision = state.authz.explain(
-        &state.routes,
-        &state.config.server.path_policy(),
-        q.host.as_deref(),
-        &q.method.to_ascii_uppercase(),
-        &q.path,
-        Some(&principal),
-    );
-    Json(crate::authz::decision_json(&decision)).into_response()
-}
-
-/// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.
-async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::CONFIG_WRITE) {
-        return r;
-    }
-    match crate::reload::reload(&state) {
-        Ok(()) => {
-            Json(serde_json::json!({"status": "reloaded", "applied": "roles and route policies"}))
-                .into_response()
-        }
-        Err(problems) => crate::problem::refuse_with(
-            "admin",
-            "reload-refused",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The new configuration has problems; the running policy is unchanged.",
-            &ctx.id,
-            serde_json::json!({ "problems": problems }),
-        ),
     }
 }

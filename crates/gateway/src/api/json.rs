@@ -2,7 +2,7 @@
 //! unknown fields and type coercions refused with a 422 naming the field.
 
 use crate::problem::refuse;
-use crate::request::RequestMeta;
+use crate::request::request_id_of;
 use axum::extract::{FromRequest, Request};
 use axum::response::Response;
 use http::{StatusCode, header};
@@ -19,7 +19,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Response> {
-        let id = request_id(&req);
+        let id = request_id_of(req.extensions());
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -90,13 +90,6 @@ pub async fn optional_body<T: DeserializeOwned + Default>(req: Request) -> Resul
         return Ok(T::default());
     }
     StrictJson::<T>::from_request(req, &()).await.map(|j| j.0)
-}
-
-pub fn request_id(req: &Request) -> String {
-    req.extensions()
-        .get::<RequestMeta>()
-        .map(|m| m.request_id_str().to_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

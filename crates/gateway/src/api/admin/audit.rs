@@ -6,8 +6,9 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::perm;
+use crate::api::extract::{Caller, Ctx, require};
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::auth_api::{Caller, Ctx, perm, require};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;

@@ -2,7 +2,7 @@
 //! (Prometheus text, only for the CIDRs in `ops.metrics_allow`).
 
 use crate::problem::refuse;
-use crate::request::RequestMeta;
+use crate::request::{RequestMeta, request_id_of};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -18,13 +18,6 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-}
-
-fn request_id(req: &Request) -> String {
-    req.extensions()
-        .get::<RequestMeta>()
-        .map(|m| m.request_id_str().to_owned())
-        .unwrap_or_default()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -52,7 +45,7 @@ async fn readyz(State(state): State<Arc<AppState>>, req: Request) -> Response {
         "not-ready",
         StatusCode::SERVICE_UNAVAILABLE,
         format!("Not ready: the {} does not answer.", failing.join(" and ")),
-        &request_id(&req),
+        &request_id_of(req.extensions()),
     )
 }
 
@@ -67,7 +60,7 @@ async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
             "metrics-forbidden",
             StatusCode::FORBIDDEN,
             "Metrics are not available to this address.",
-            &request_id(&req),
+            &request_id_of(req.extensions()),
         );
     }
     publish_pressure(&state);
