@@ -13,6 +13,7 @@
 use crate::audit::{AuditEvent, RequestOrigin};
 use crate::problem::{refuse, refuse_with, unauthorized};
 use crate::request::{RequestMeta, request_id_of};
+use crate::route::builtin::Builtin;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::response::Response;
@@ -24,14 +25,42 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
-const GATE: &str = "auth";
+/// The part of the built-in API a request was answered by: the label its refusals are counted
+/// under (`palisade_refusals_total{gate=…}`) and what a 503 says cannot answer. Read from the
+/// boundary's one built-in classification, so a handler cannot name another area's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Area {
+    pub gate: &'static str,
+    /// Subject of "… cannot answer right now".
+    pub service: &'static str,
+}
 
-/// What every handler needs to answer and to record: the request id, the client IP and the
-/// rest of the request's audit origin.
+impl Area {
+    pub(crate) const AUTH: Area = Area {
+        gate: "auth",
+        service: "The identity service",
+    };
+    pub(crate) const SECRETS: Area = Area {
+        gate: "secrets",
+        service: "The secrets store",
+    };
+
+    pub(crate) fn of(builtin: Option<Builtin>) -> Area {
+        match builtin {
+            Some(Builtin::Secrets) => Area::SECRETS,
+            // `/auth`, `/admin` and `/v1/transit` keep the label and message they always had.
+            _ => Area::AUTH,
+        }
+    }
+}
+
+/// What every handler needs to answer and to record: the request id, the client IP, the rest
+/// of the request's audit origin, and the area answering.
 pub(crate) struct Ctx {
     pub id: String,
     pub ip: IpAddr,
     pub origin: RequestOrigin,
+    pub area: Area,
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for Ctx {
@@ -48,6 +77,7 @@ impl<St: Send + Sync> FromRequestParts<St> for Ctx {
                 &parts.headers,
                 &parts.extensions,
             ),
+            area: Area::of(meta.and_then(|m| m.builtin)),
         })
     }
 }
@@ -59,15 +89,19 @@ impl Ctx {
         slug: &'static str,
         detail: impl Into<String>,
     ) -> Response {
-        refuse(GATE, slug, status, detail, &self.id)
+        refuse(self.area.gate, slug, status, detail, &self.id)
     }
 
+    /// 503 for a backend (store, hot state) that failed; the error goes to the log only.
     pub(crate) fn unavailable(&self, e: impl std::fmt::Display) -> Response {
-        tracing::warn!(error = %e, request_id = %self.id, "identity backend failed");
+        tracing::warn!(error = %e, request_id = %self.id, area = self.area.gate, "backend failed");
         self.problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "The identity service cannot answer right now; try again shortly.",
+            format!(
+                "{} cannot answer right now; try again shortly.",
+                self.area.service
+            ),
         )
     }
 
@@ -124,7 +158,7 @@ pub(crate) fn require(
         .authz
         .record_admin_denial(&caller.0, permission, &ctx.origin);
     Err(refuse_with(
-        GATE,
+        ctx.area.gate,
         "forbidden",
         StatusCode::FORBIDDEN,
         "You are not allowed to do this.",
@@ -154,4 +188,60 @@ pub(crate) fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Refusal;
+
+    async fn ctx_for(path: &str) -> Ctx {
+        let mut req = http::Request::builder().uri(path).body(()).unwrap();
+        req.extensions_mut().insert(RequestMeta {
+            request_id: HeaderValue::from_static("r-1"),
+            client_ip: IpAddr::from([192, 0, 2, 1]),
+            https: false,
+            peer_is_trusted_proxy: false,
+            builtin: Builtin::classify(path),
+            route: None,
+        });
+        let (mut parts, ()) = req.into_parts();
+        Ctx::from_request_parts(&mut parts, &()).await.unwrap()
+    }
+
+    async fn detail(res: Response) -> String {
+        use http_body_util::BodyExt;
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        problem["detail"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn secrets_refusals_are_counted_and_worded_as_the_secrets_store() {
+        let ctx = ctx_for("/v1/secrets/app/db").await;
+        let res = ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such secret.");
+        assert_eq!(res.extensions().get::<Refusal>().unwrap().gate, "secrets");
+        let res = ctx.unavailable("connection refused");
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.extensions().get::<Refusal>().unwrap().gate, "secrets");
+        let text = detail(res).await;
+        assert!(
+            text.starts_with("The secrets store cannot answer"),
+            "{text}"
+        );
+        assert!(!text.contains("identity"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_auth_and_admin_apis_keep_their_label_and_message() {
+        for path in ["/auth/login", "/admin/tenants", "/v1/transit/encrypt"] {
+            let ctx = ctx_for(path).await;
+            let res = ctx.unavailable("connection refused");
+            assert_eq!(res.extensions().get::<Refusal>().unwrap().gate, "auth");
+            assert_eq!(
+                detail(res).await,
+                "The identity service cannot answer right now; try again shortly."
+            );
+        }
+    }
 }
