@@ -335,7 +335,7 @@ impl Admin {
             .protect_emails()
             .await
             .map_err(|e| anyhow!("e-mail encryption: {e}"))?;
-        let hot = palisade_gateway::backends::open_hot(&config, clock.clone())
+        let hot = palisade_gateway::hot::open_hot(&config, clock.clone())
             .await
             .map_err(|e| anyhow!("opening hot state: {e}"))?
             .hot;

@@ -8,12 +8,9 @@
 pub mod api;
 pub mod audit;
 pub mod authz;
-pub mod backends;
 pub mod config;
-pub mod conn_io;
 pub mod demo;
-pub mod framing;
-pub mod hot_cache;
+pub mod hot;
 pub mod identity;
 pub mod layers;
 pub mod logging;
@@ -26,4 +23,3 @@ pub mod request;
 pub mod route;
 pub mod server;
 pub mod state;
-pub mod tls;

@@ -314,7 +314,7 @@ fn check_tls(config: &Config, out: &mut Vec<String>) {
             out.push("tls: set both tls.cert and tls.key, or neither".into())
         }
         (Some(cert), Some(key)) => {
-            if let Err(e) = crate::tls::server_config(cert, key, tls.min_version) {
+            if let Err(e) = crate::server::tls::server_config(cert, key, tls.min_version) {
                 out.push(format!("tls: {e}"));
             }
         }

@@ -11,7 +11,7 @@
 //! | a trusted issuer's JWKS file (`Identity::start`)     | [`Trusted::load`](crate::identity::trusted::Trusted::load) on file sources |
 //! | the data dir cannot be a directory (`start`)         | [`data_dir_problem`]                  |
 //! | the store cannot be reached (`online`)               | [`palisade_store::probe_store`]       |
-//! | the hot state cannot be reached (`online`)           | [`backends::open_hot`] (connect + ping) |
+//! | the hot state cannot be reached (`online`)           | [`hot::open_hot`] (connect + ping) |
 //! | the master key does not unwrap the keyring (`online`) | [`KeyringService::check`]            |
 //!
 //! Nothing here writes: no dev secret or master key is generated, no keyring created, no schema
@@ -20,8 +20,8 @@
 //! store that would migrate.
 
 use super::{checks, dev_secrets, refs};
-use crate::backends;
 use crate::config::{Config, Environment};
+use crate::hot;
 use crate::protect::keyring::KeyringService;
 use crate::protect::master_key;
 use palisade_core::clock::{SharedClock, SystemClock};
@@ -99,7 +99,7 @@ pub async fn check(
     let redis = config.hot_state_url().starts_with("redis");
     if online && redis {
         let clock: SharedClock = Arc::new(SystemClock);
-        if let Err(e) = backends::open_hot(&config, clock).await {
+        if let Err(e) = hot::open_hot(&config, clock).await {
             problems.push(format!(
                 "hot state {}: {e}",
                 redacted_url(config.hot_state_url())

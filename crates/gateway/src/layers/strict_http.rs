@@ -17,7 +17,7 @@
 //!   authorized, so Palisade refuses the disagreement instead of picking a side.
 //! - `conflicting-framing` (and the connection is closed): `Content-Length` together with
 //!   `Transfer-Encoding` (RFC 9112 §6.3 calls it a likely smuggling attempt). hyper would drop
-//!   `Content-Length` silently, so the listener's framing watch (`crate::framing`) renames it to
+//!   `Content-Length` silently, so the listener's framing watch (`crate::server::framing`) renames it to
 //!   [`CL_TE_MARKER`] first, and this check refuses the marker.
 //! - `bad-transfer-encoding` (and the connection is closed): a `Transfer-Encoding` other than one
 //!   single `chunked` (`gzip, chunked`, `chunked, chunked`, two fields, any in HTTP/1.0): Palisade

@@ -1,6 +1,8 @@
-//! Opens the configured hot state: in-process memory (the embedded default), or Redis/Valkey
-//! shared by every replica, behind a local flag cache kept coherent by pub/sub
-//! ([`crate::hot_cache`]), with the shared rate limiter on the same connection.
+//! Hot state as the gateway opens it: in-process memory (the embedded default), or Redis/Valkey
+//! shared by every replica, behind a local flag cache kept coherent by pub/sub ([`cache`]),
+//! with the shared rate limiter on the same connection.
+
+pub mod cache;
 
 use crate::config::Config;
 use palisade_core::clock::SharedClock;
@@ -39,8 +41,7 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
             );
         }
         let limiter = crate::layers::throttle::SharedLimiter::new(url, options, redis.limiter());
-        let hot =
-            crate::hot_cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
+        let hot = cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
         return Ok(HotBackend {
             hot,
             limiter: Some(limiter),

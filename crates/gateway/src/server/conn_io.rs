@@ -1,5 +1,5 @@
 //! The listener's wrapper around every accepted connection's byte stream (TCP or TLS), under
-//! hyper: the HTTP/1 framing watch ([`crate::framing`]) on the way in, and a lingering close.
+//! hyper: the HTTP/1 framing watch ([`super::framing`]) on the way in, and a lingering close.
 //!
 //! **ClientIo close.** When hyper refuses a request it cannot parse (an oversized header
 //! block: 431; bad framing: 400) it writes the answer and drops the connection while the client
@@ -11,7 +11,7 @@
 //! `linger` and [`LINGER_MAX_BYTES`] — what nginx calls `lingering_close`. A connection whose
 //! client already closed costs nothing.
 
-use crate::framing::{Framing, OVERSIZED_HEAD};
+use super::framing::{Framing, OVERSIZED_HEAD};
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
