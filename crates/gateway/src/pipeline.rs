@@ -14,7 +14,7 @@ use crate::layers::sanitize::SanitizeLayer;
 use crate::layers::throttle::ThrottleLayer;
 use crate::request::{Req, Res};
 use crate::route::RouteService;
-use crate::route::proxy::Upstream;
+use crate::route::upstream::Upstream;
 use crate::state::AppState;
 use palisade_core::client_ip::TrustedProxies;
 use std::convert::Infallible;

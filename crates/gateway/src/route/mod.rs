@@ -1,8 +1,8 @@
 //! The route step, innermost in the pipeline: a request the boundary classified as one of
 //! Palisade's own endpoints ([`builtin`]) goes to the built-in API; one it gave a route (the one
-//! route decision, [`table`]) is forwarded to that route's upstream ([`proxy`], guarded by
-//! [`resilience`]); anything else is 404 `no-route`. This step decides nothing again: it reads
-//! the boundary's answer from [`RequestMeta`].
+//! route decision, [`table`]) is forwarded to that route's upstream ([`proxy`] over
+//! [`upstream`], guarded by [`resilience`]); anything else is 404 `no-route`. This step decides
+//! nothing again: it reads the boundary's answer from [`RequestMeta`].
 //!
 //! Routes with `audit = true` record one `api.request` event per forwarded request.
 
@@ -10,17 +10,18 @@ pub mod builtin;
 pub mod proxy;
 pub mod resilience;
 pub mod table;
+pub mod upstream;
 
 use crate::identity::Identity;
 use crate::problem::refuse;
 use crate::request::{BoxFuture, CallerKey, Req, RequestMeta, Res};
 use http::StatusCode;
-use proxy::Upstream;
 use resilience::Resilience;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
+use upstream::Upstream;
 
 /// The innermost step: Palisade's own endpoints, or the proxy.
 #[derive(Clone)]

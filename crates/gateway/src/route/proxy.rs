@@ -12,145 +12,18 @@ use crate::request::body::BodyState;
 use crate::request::{CallerKey, ConnInfo, Proxied, Req, RequestMeta, Res, X_FORWARDED_FOR};
 use crate::route::resilience::{Resilience, Stored, retryable};
 use crate::route::table::Route;
+use crate::route::upstream::{ConnectTimeout, Upstream, UpstreamError};
 use axum::body::Body;
-use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use palisade_core::principal::Principal;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const GATE: &str = "proxy";
 
 static FALLBACK: HeaderName = HeaderName::from_static("x-palisade-fallback");
-
-/// Sends a request upstream. The seam where tests or other transports plug in.
-pub trait Upstream: Send + Sync + std::fmt::Debug {
-    fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>>;
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("connecting to the upstream timed out")]
-    ConnectTimeout,
-    #[error("the upstream refused or could not be reached: {0}")]
-    Connect(String),
-    #[error("the request failed: {0}")]
-    Request(String),
-}
-
-type HyperClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
-
-/// Pooled hyper clients with keep-alive, for `http://` and `https://` upstreams: one per distinct
-/// connect timeout (routes may set their own), chosen by the request's [`ConnectTimeout`].
-#[derive(Debug, Clone)]
-pub struct HyperUpstream {
-    default: HyperClient,
-    by_connect_timeout: Arc<std::collections::HashMap<Duration, HyperClient>>,
-}
-
-/// The connect timeout a request's route wants (request extension).
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectTimeout(pub Duration);
-
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    pub connect_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_idle_per_host: usize,
-}
-
-impl HyperUpstream {
-    /// A client for the default connect timeout and one for each of `route_timeouts`.
-    pub fn new(settings: PoolSettings, route_timeouts: &[Duration]) -> Self {
-        let by_connect_timeout = route_timeouts
-            .iter()
-            .filter(|t| **t != settings.connect_timeout)
-            .map(|t| {
-                let s = PoolSettings {
-                    connect_timeout: *t,
-                    ..settings
-                };
-                (*t, Self::client(s))
-            })
-            .collect();
-        Self {
-            default: Self::client(settings),
-            by_connect_timeout: Arc::new(by_connect_timeout),
-        }
-    }
-
-    fn client(settings: PoolSettings) -> HyperClient {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(settings.connect_timeout));
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .expect("aws-lc-rs supports the default TLS versions")
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.idle_timeout)
-            .pool_max_idle_per_host(settings.max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https)
-    }
-}
-
-impl Upstream for HyperUpstream {
-    fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>> {
-        let client = req
-            .extensions()
-            .get::<ConnectTimeout>()
-            .and_then(|t| self.by_connect_timeout.get(&t.0))
-            .unwrap_or(&self.default);
-        let fut = client.request(req);
-        Box::pin(async move {
-            match fut.await {
-                Ok(res) => Ok(res.map(Body::new)),
-                Err(e) if e.is_connect() => {
-                    if error_chain_has_timeout(&e) {
-                        Err(UpstreamError::ConnectTimeout)
-                    } else {
-                        Err(UpstreamError::Connect(error_chain(&e)))
-                    }
-                }
-                Err(e) => Err(UpstreamError::Request(error_chain(&e))),
-            }
-        })
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-fn error_chain_has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || s.to_string().contains("timed out")
-        {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) that never cross a proxy.
 static HOP_BY_HOP: [HeaderName; 9] = [
@@ -236,43 +109,100 @@ pub struct Forwarding<'a> {
     pub resilience: &'a Resilience,
 }
 
-/// Forwards `req` (which matched `route`) upstream and returns the response to send back.
+/// Forwards `req` (which matched `route`) upstream and returns the response to send back, in
+/// four steps: note what the answer will need of the client's request, rewrite the request for
+/// the upstream, send it (through the breakers, with retries), and finish the answer (protocol
+/// version, upgrade splice, hop-by-hop headers, the stale copy).
 pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> Res {
-    let (request_id, client_ip, https, prior_chain_trusted) =
-        match req.extensions().get::<RequestMeta>() {
-            Some(m) => (
-                Some(m.request_id.clone()),
-                m.client_ip,
-                m.https,
-                m.peer_is_trusted_proxy,
-            ),
-            None => (None, std::net::IpAddr::from([0, 0, 0, 0]), false, false),
-        };
-    let request_id = request_id
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let body_state = req.extensions().get::<Arc<BodyState>>().cloned();
-    let conn = req
-        .extensions()
-        .get::<ConnInfo>()
-        .map(|c| (c.peer.ip(), c.peer_ip_header.clone()));
+    let client = ClientFacts::of(&req);
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let original_uri = req.uri().clone();
-    // The stale fallback is kept per route, path and query, and caller.
-    let stale_key = (route.fallback == Fallback::Stale && req.method() == Method::GET).then(|| {
+    let stale_key = stale_key(&req, &route, client.ip);
+    let body_state = req.extensions().get::<Arc<BodyState>>().cloned();
+    rewrite_for_upstream(&mut req, &client, upgrade, route.connect_timeout);
+    let sending = Sending {
+        route: &route,
+        original_uri: &original_uri,
+        stale_key: stale_key.as_ref(),
+        body_state: body_state.as_deref(),
+        request_id: &client.request_id,
+    };
+    match send(via, &sending, req, upgrade).await {
+        Ok(res) => {
+            finish(
+                via,
+                &route,
+                res,
+                client_upgrade,
+                stale_key,
+                &client.request_id,
+            )
+            .await
+        }
+        Err(answer) => answer,
+    }
+}
+
+/// What the boundary and the listener learned about the client, read once.
+struct ClientFacts {
+    request_id: String,
+    ip: IpAddr,
+    https: bool,
+    /// The socket peer is a trusted proxy: its `X-Forwarded-For` chain is passed on.
+    prior_chain_trusted: bool,
+    /// The socket peer and its address, formatted once per connection.
+    peer: Option<(IpAddr, HeaderValue)>,
+}
+
+impl ClientFacts {
+    fn of(req: &Req) -> Self {
+        let (request_id, ip, https, prior_chain_trusted) =
+            match req.extensions().get::<RequestMeta>() {
+                Some(m) => (
+                    Some(m.request_id.clone()),
+                    m.client_ip,
+                    m.https,
+                    m.peer_is_trusted_proxy,
+                ),
+                None => (None, IpAddr::from([0, 0, 0, 0]), false, false),
+            };
+        Self {
+            request_id: request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned(),
+            ip,
+            https,
+            prior_chain_trusted,
+            peer: req
+                .extensions()
+                .get::<ConnInfo>()
+                .map(|c| (c.peer.ip(), c.peer_ip_header.clone())),
+        }
+    }
+}
+
+/// The key a `fallback = "stale"` route keeps a GET's answer under: path and query, and the
+/// caller (never served to another caller).
+fn stale_key(req: &Req, route: &Route, client_ip: IpAddr) -> Option<(String, String)> {
+    (route.fallback == Fallback::Stale && req.method() == Method::GET).then(|| {
         let principal = req.extensions().get::<Arc<Principal>>().map(Arc::as_ref);
         (
-            original_uri
+            req.uri()
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
             CallerKey::of(principal, client_ip).to_string(),
         )
-    });
+    })
+}
 
+/// Hop-by-hop headers out, `Host` out (the upstream's comes from its URI), `X-Forwarded-For`,
+/// `-Proto` and `-Host` describing the real client, an upgrade's own headers kept, HTTP/1.1 to
+/// the upstream, and the route's connect timeout for the client pool.
+fn rewrite_for_upstream(req: &mut Req, client: &ClientFacts, upgrade: bool, connect: Duration) {
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
             .authority()
@@ -292,14 +222,14 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
     // believed hop by hop (trusted proxies) or is ignored.
     let xff = match (
         headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
-        &conn,
+        &client.peer,
     ) {
-        (Some(prior), Some((peer, _))) if prior_chain_trusted => {
+        (Some(prior), Some((peer, _))) if client.prior_chain_trusted => {
             HeaderValue::from_str(&format!("{prior}, {peer}")).ok()
         }
         // The usual case: the client is the socket peer, whose address is formatted already.
-        (_, Some((peer, peer_header))) if *peer == client_ip => Some(peer_header.clone()),
-        _ => HeaderValue::from_str(&client_ip.to_string()).ok(),
+        (_, Some((peer, peer_header))) if *peer == client.ip => Some(peer_header.clone()),
+        _ => HeaderValue::from_str(&client.ip.to_string()).ok(),
     };
     headers.insert(
         X_FORWARDED_FOR.clone(),
@@ -307,7 +237,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
     );
     headers.insert(
         X_FORWARDED_PROTO.clone(),
-        HeaderValue::from_static(if https { "https" } else { "http" }),
+        HeaderValue::from_static(if client.https { "https" } else { "http" }),
     );
     match original_host {
         Some(h) => {
@@ -326,9 +256,30 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         }
     }
     *req.version_mut() = Version::HTTP_11;
-    req.extensions_mut()
-        .insert(ConnectTimeout(route.connect_timeout));
+    req.extensions_mut().insert(ConnectTimeout(connect));
+}
 
+/// What sending needs besides the request.
+struct Sending<'a> {
+    route: &'a Route,
+    original_uri: &'a Uri,
+    stale_key: Option<&'a (String, String)>,
+    body_state: Option<&'a BodyState>,
+    request_id: &'a str,
+}
+
+/// Sends the request to the first upstream whose breaker admits it, again to the next after a
+/// connect failure when the request may be retried (idempotent, bodiless, not an upgrade).
+/// `Err` is the answer instead: the stale copy or 503 while every breaker is open, or the
+/// problem for an upstream that failed.
+async fn send(
+    via: &Forwarding<'_>,
+    sending: &Sending<'_>,
+    req: Req,
+    upgrade: bool,
+) -> Result<Res, Res> {
+    let route = sending.route;
+    let request_id = sending.request_id;
     let retries = if !upgrade && retryable(req.method(), req.headers()) {
         route.retries
     } else {
@@ -337,24 +288,29 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
     let template = (retries > 0).then(|| (req.method().clone(), req.headers().clone()));
     let mut first = Some(req);
     let mut attempt = 0;
-    let mut res = loop {
-        let (base, probe) = match admitted_upstream(via.resilience, &route) {
+    loop {
+        let (base, probe) = match admitted_upstream(via.resilience, route) {
             Ok(chosen) => chosen,
             Err(retry_after) => {
-                let served = stale_key
-                    .as_ref()
+                let served = sending
+                    .stale_key
                     .and_then(|(target, caller)| via.resilience.stale(route.name, target, caller));
-                return circuit_open(served, retry_after, via.resilience.now_ms(), &request_id);
+                return Err(circuit_open(
+                    served,
+                    retry_after,
+                    via.resilience.now_ms(),
+                    request_id,
+                ));
             }
         };
-        let Some(uri) = target_uri(&base, &route, &original_uri) else {
-            return refuse(
+        let Some(uri) = target_uri(&base, route, sending.original_uri) else {
+            return Err(refuse(
                 GATE,
                 "bad-target",
                 StatusCode::BAD_REQUEST,
                 "The request path cannot be forwarded.",
-                &request_id,
-            );
+                request_id,
+            ));
         };
         let mut this = match (first.take(), &template) {
             (Some(req), _) => req,
@@ -374,12 +330,12 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         let result = tokio::time::timeout(route.response_timeout, via.upstream.send(this)).await;
         let failed = !matches!(&result, Ok(Ok(r)) if !r.status().is_server_error());
         // A body the client broke or overfilled says nothing about the upstream's health.
-        let client_fault = failed && body_state.as_ref().is_some_and(|s| s.client_fault());
+        let client_fault = failed && sending.body_state.is_some_and(|s| s.client_fault());
         if !client_fault {
             via.resilience.record(&base, failed, probe);
         }
         match result {
-            Ok(Ok(res)) => break res,
+            Ok(Ok(res)) => return Ok(res),
             Ok(Err(UpstreamError::Connect(_) | UpstreamError::ConnectTimeout))
                 if attempt < retries =>
             {
@@ -387,21 +343,33 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
                 metrics::record_upstream_error(route.name, "connect-retried");
                 tokio::time::sleep(via.resilience.backoff(attempt)).await;
             }
-            Ok(Err(e)) => return upstream_failed(&e, &route, body_state.as_deref(), &request_id),
+            Ok(Err(e)) => return Err(upstream_failed(&e, route, sending.body_state, request_id)),
             Err(_) => {
                 tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
                 metrics::record_upstream_error(route.name, "response-timeout");
-                return refuse(
+                return Err(refuse(
                     GATE,
                     "response-timeout",
                     StatusCode::GATEWAY_TIMEOUT,
                     "The upstream service did not answer in time; try again later.",
-                    &request_id,
-                );
+                    request_id,
+                ));
             }
         }
-    };
+    }
+}
 
+/// The upstream's answer as the client gets it: in Palisade's protocol version, an accepted
+/// upgrade spliced end to end, hop-by-hop headers out, a copy kept for the stale fallback when
+/// it may be kept, marked [`Proxied`].
+async fn finish(
+    via: &Forwarding<'_>,
+    route: &Route,
+    mut res: Res,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    stale_key: Option<(String, String)>,
+    request_id: &str,
+) -> Res {
     // Palisade speaks its own protocol version to the client, whatever the upstream spoke (an
     // HTTP/1.0 upstream's status line never reaches an HTTP/1.1 client; hyper still answers an
     // HTTP/1.0 client in HTTP/1.0).
@@ -410,7 +378,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         && let Some(client_upgrade) = client_upgrade
     {
         let upstream_upgrade = hyper::upgrade::on(&mut res);
-        let rid = request_id.clone();
+        let rid = request_id.to_owned();
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, upstream_upgrade) {
                 Ok((client, upstream)) => {
@@ -429,7 +397,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
             .resilience
             .keepable(&Method::GET, res.status(), res.headers())
     {
-        res = keep_for_fallback(via.resilience, &route, &target, &caller, res).await;
+        res = keep_for_fallback(via.resilience, route, &target, &caller, res).await;
     }
     res.extensions_mut().insert(Proxied);
     res

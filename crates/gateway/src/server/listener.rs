@@ -6,7 +6,7 @@
 use super::conn_io::ClientIo;
 use crate::pipeline::{Gates, GatewayService};
 use crate::request::ConnInfo;
-use crate::route::proxy::{HyperUpstream, PoolSettings, Upstream};
+use crate::route::upstream::{HyperUpstream, PoolSettings, Upstream};
 use crate::state::AppState;
 use axum::body::Body;
 use http::{Request, Response, StatusCode, header};
