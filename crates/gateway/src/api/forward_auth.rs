@@ -166,7 +166,7 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     } = decision
     {
         req.extensions_mut()
-            .insert(crate::identity::assertion::AuthorizedTenant(t));
+            .insert(crate::request::AuthorizedTenant(t));
     }
     let name = route.as_ref().map_or("forward-auth", |r| r.name);
     state.identity.attach_identity(name, &mut req);

@@ -92,7 +92,7 @@ impl RequestOrigin {
             user_agent,
             action: Some(action(method.as_str(), uri.path())),
             tenant: extensions
-                .get::<crate::identity::assertion::AuthorizedTenant>()
+                .get::<crate::request::AuthorizedTenant>()
                 .map(|t| t.0.clone()),
         }
     }
@@ -438,7 +438,7 @@ mod tests {
             route: None,
         });
         req.extensions_mut()
-            .insert(crate::identity::assertion::AuthorizedTenant("t1".into()));
+            .insert(crate::request::AuthorizedTenant("t1".into()));
         let origin = RequestOrigin::of(&req);
         assert_eq!(origin.action.as_deref(), Some("POST /api/graphs/t1/nodes"));
         assert_eq!(

@@ -1,8 +1,9 @@
 //! Hot state as the gateway opens it: in-process memory (the embedded default), or Redis/Valkey
 //! shared by every replica, behind a local flag cache kept coherent by pub/sub ([`cache`]),
-//! with the shared rate limiter on the same connection.
+//! with the shared rate limiter on the same server ([`limiter`]).
 
 pub mod cache;
+pub mod limiter;
 
 use crate::config::Config;
 use palisade_core::clock::SharedClock;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 /// The hot state and, when it is shared, the rate limiter that runs on it.
 pub struct HotBackend {
     pub hot: SharedHotState,
-    pub limiter: Option<crate::layers::throttle::SharedLimiter>,
+    pub limiter: Option<limiter::SharedLimiter>,
 }
 
 /// Opens `hot_state.url` (or the older `store.hot_url`). A Redis that does not answer a PING
@@ -40,7 +41,7 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
                  maxmemory-policy noeviction"
             );
         }
-        let limiter = crate::layers::throttle::SharedLimiter::new(url, options, redis.limiter());
+        let limiter = limiter::SharedLimiter::new(url, options, redis.limiter());
         let hot = cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
         return Ok(HotBackend {
             hot,

@@ -5,7 +5,7 @@
 
 use super::check::{Check, CheckLayer};
 use crate::authz::Authorizer;
-use crate::identity::assertion::AuthorizedTenant;
+use crate::request::AuthorizedTenant;
 use crate::request::{Req, RequestMeta, Res};
 use palisade_core::policy::Decision;
 use palisade_core::principal::Principal;

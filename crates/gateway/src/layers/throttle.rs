@@ -21,6 +21,7 @@
 use super::check::{Check, CheckLayer, ResponseHeaders};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
+use crate::hot::limiter::SharedLimiter;
 use crate::problem::refuse;
 use crate::request::{CallerKey, Req, RequestMeta, Res};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -60,64 +61,6 @@ pub struct Throttle {
     audit: Arc<AuditLog>,
     /// The shared limiter (Redis) and what its failures become.
     shared: Option<(SharedLimiter, BackendErrorMode)>,
-}
-
-/// Where the shared limiter lives. Each worker thread opens its own connection on first use, so
-/// a decision never hops to another thread's connection task; the connection made at start
-/// serves callers outside a runtime.
-#[derive(Debug)]
-pub struct SharedLimiter {
-    url: String,
-    options: palisade_store::redis_hot::RedisOptions,
-    fallback: Arc<palisade_store::redis_limiter::RedisLimiter>,
-    id: u64,
-}
-
-type WorkerLimiters = HashMap<u64, Arc<palisade_store::redis_limiter::RedisLimiter>>;
-
-thread_local! {
-    static WORKER_LIMITERS: std::cell::RefCell<WorkerLimiters> =
-        std::cell::RefCell::new(HashMap::new());
-}
-
-impl SharedLimiter {
-    pub fn new(
-        url: &str,
-        options: palisade_store::redis_hot::RedisOptions,
-        fallback: palisade_store::redis_limiter::RedisLimiter,
-    ) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Self {
-            url: url.to_owned(),
-            options,
-            fallback: Arc::new(fallback),
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    /// This thread's limiter (made on first use inside its runtime), or the one made at start.
-    fn here(&self) -> Arc<palisade_store::redis_limiter::RedisLimiter> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return self.fallback.clone();
-        }
-        WORKER_LIMITERS.with(|m| {
-            let mut m = m.borrow_mut();
-            if let Some(l) = m.get(&self.id) {
-                return l.clone();
-            }
-            match palisade_store::redis_limiter::RedisLimiter::connect(
-                &self.url,
-                self.options.clone(),
-            ) {
-                Ok(l) => {
-                    let l = Arc::new(l);
-                    m.insert(self.id, l.clone());
-                    l
-                }
-                Err(_) => self.fallback.clone(),
-            }
-        })
-    }
 }
 
 pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;

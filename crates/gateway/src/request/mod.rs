@@ -91,6 +91,11 @@ pub fn request_id_of(extensions: &http::Extensions) -> String {
         .unwrap_or_default()
 }
 
+/// The tenant the authorize gate (or forward auth) checked this request against; on the request
+/// extensions, read by the identity assertion and the audit origin.
+#[derive(Debug, Clone)]
+pub struct AuthorizedTenant(pub String);
+
 /// Marks a response that came from an upstream, not from Palisade itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;

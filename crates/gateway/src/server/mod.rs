@@ -170,7 +170,7 @@ async fn add_demo_route(config: &mut Config) -> Result<Option<SocketAddr>, Start
 struct Backends {
     store: SharedStore,
     hot: SharedHotState,
-    limiter: Option<crate::layers::throttle::SharedLimiter>,
+    limiter: Option<crate::hot::limiter::SharedLimiter>,
     keyring: Arc<KeyringService>,
     vault: Arc<Vault>,
 }
