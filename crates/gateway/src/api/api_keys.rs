@@ -102,26 +102,38 @@ async fn create_key(
             format!("A key cannot hold the role {extra:?}, which you do not have."),
         );
     }
-    let id = &state.identity;
-    let now = id.now_ms() as i64;
-    let record = ApiKeyRecord {
-        id: Uuid::now_v7(),
-        hash: [0; 32],
-        prefix: String::new(),
-        name: body.name.trim().to_string(),
-        owner_id: owner,
-        roles,
-        scopes: body.scopes,
-        created_at: now,
-        expires_at: body
-            .expires_in
-            .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let now = state.identity.now_ms() as i64;
+    let record = new_key(&body.name, owner, roles, body.scopes, body.expires_in, now);
     issue_key(&state, &ctx, record, owner, "apikey.created").await
 }
 
+/// A key record to issue: `name` trimmed, expiring `expires_in` seconds from `now` (at most a
+/// hundred years), never used, not revoked. [`issue_key`] fills in its secret.
+pub(crate) fn new_key(
+    name: &str,
+    owner: Uuid,
+    roles: Vec<String>,
+    scopes: Vec<String>,
+    expires_in: Option<u64>,
+    now: i64,
+) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: Uuid::now_v7(),
+        hash: [0; 32],
+        prefix: String::new(),
+        name: name.trim().to_string(),
+        owner_id: owner,
+        roles,
+        scopes,
+        created_at: now,
+        expires_at: expires_in
+            .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// Creates the key in the store, records `event` and answers 201 with the key shown once.
 pub(crate) async fn issue_key(
     state: &AppState,
     ctx: &Ctx,

@@ -9,7 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::perm;
-use crate::api::api_keys::issue_key;
+use crate::api::api_keys::{issue_key, new_key};
 use crate::api::extract::{Caller, Ctx, require};
 use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
@@ -22,7 +22,7 @@ use http::StatusCode;
 use palisade_core::policy::valid_grant;
 use palisade_core::principal::service_account_handle;
 use palisade_store::StoreError;
-use palisade_store::identity::{ApiKeyRecord, PrincipalKind, UserRecord};
+use palisade_store::identity::{PrincipalKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -206,21 +206,14 @@ async fn create_key(
         );
     }
     let now = state.identity.now_ms() as i64;
-    let record = ApiKeyRecord {
-        id: Uuid::now_v7(),
-        hash: [0; 32],
-        prefix: String::new(),
-        name: body.name.trim().to_string(),
-        owner_id: account.id,
+    let record = new_key(
+        &body.name,
+        account.id,
         roles,
-        scopes: body.scopes,
-        created_at: now,
-        expires_at: body
-            .expires_in
-            .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
-        last_used_at: None,
-        revoked_at: None,
-    };
+        body.scopes,
+        body.expires_in,
+        now,
+    );
     let actor = caller.0.subject.parse().unwrap_or(account.id);
     issue_key(&state, &ctx, record, actor, "apikey.created").await
 }
