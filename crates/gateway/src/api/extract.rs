@@ -1,6 +1,6 @@
-//! What every built-in endpoint extracts and answers with: the request's context ([`Ctx`]: id,
-//! client IP, audit origin), the authenticated [`Caller`] (a principal, or 401), the permission
-//! check of Palisade's own API ([`require`], a 403 on record), and the answers for a store that
+//! What every built-in endpoint extracts and answers with: the request's context (`Ctx`: id,
+//! client IP, audit origin), the authenticated `Caller` (a principal, or 401), the permission
+//! check of Palisade's own API (`require`, a 403 on record), and the answers for a store that
 //! cannot be reached and for bodies that must not be cached.
 //!
 //! Handlers stay thin: they take these, call into identity, authz, the store or the vault, and

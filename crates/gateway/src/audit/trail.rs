@@ -170,7 +170,7 @@ impl AuditTrail {
     }
 
     /// Queues an event; it is stamped now. Unless its class is in `audit.async_classes`, the
-    /// answer being produced waits for it ([`DurabilityLayer`]).
+    /// answer being produced waits for it ([`DurabilityLayer`](crate::layers::durability::DurabilityLayer)).
     pub fn submit(&self, draft: Draft) {
         let durable = !self.config.is_async(&draft.event_type);
         self.enqueue(draft, durable);

@@ -5,7 +5,7 @@
 //! | refused at start by                                  | checked here with                     |
 //! | ---------------------------------------------------- | ------------------------------------- |
 //! | `server::prepare`: [`checks::problems`] (routes, production posture, TLS files, CORS, secrets' strength, policy compilation, …) | the same, on the resolved config |
-//! | `file:` / `secret://` references ([`refs`](super::refs))   | [`refs::resolve_with`] / [`refs::resolve`] (`secret://`: `online`) |
+//! | `file:` / `secret://` references ([`refs`])   | [`refs::resolve_with`] / [`refs::resolve`] (`secret://`: `online`) |
 //! | the master key: variable, key file mode, production without one ([`master_key::resolve`]) | [`master_key::check`] (same `locate` and `read_key_file`) |
 //! | dev secrets file unreadable or malformed (`prepare`) | [`dev_secrets::read_dev_secrets`]         |
 //! | a trusted issuer's JWKS file (`Identity::start`)     | [`Trusted::load`](crate::identity::trusted::Trusted::load) on file sources |

@@ -206,10 +206,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    /// The boundary's steps: [`decide`](BoundaryConfig::decide) what the request is (id, client,
-    /// canonical path, built-in endpoint or route), answer the first
-    /// [`refusal`](BoundaryConfig::refusal) it earns, else cap its body and pass it on within
-    /// the request timeout ([`bounded`]).
+    /// The boundary's steps: `decide` what the request is (id, client, canonical path, built-in
+    /// endpoint or route), answer the first `refusal` it earns, else cap its body
+    /// (`limit_body`) and pass it on within the request timeout (`bounded`).
     fn call(&mut self, mut req: Req) -> BoxFuture {
         let config = &self.config;
         let decided = config.decide(&mut req);

@@ -1,5 +1,5 @@
 //! The `identify` gate: turns the request's credentials (API key, bearer JWT, session cookie)
-//! into a [`Principal`] on the request extensions, or refuses a credential that does not hold
+//! into a [`Principal`](palisade_core::principal::Principal) on the request extensions, or refuses a credential that does not hold
 //! (401 with `WWW-Authenticate`; 403 for a cookie request without its CSRF token; 503 when a
 //! revocation cannot be checked). A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.

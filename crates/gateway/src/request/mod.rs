@@ -133,7 +133,7 @@ pub fn strip_port(host: &str) -> &str {
 /// Who a request is counted against (rate limits, the stale fallback, `api.request` actors):
 /// the API key, else the account (or an external issuer's subject), else the client IP.
 /// Not to be confused with the built-in API's authenticated caller
-/// ([`crate::api::extract::Caller`]), which is a principal or a 401.
+/// (`api::extract::Caller`), which is a principal or a 401.
 #[derive(Debug, Clone, Copy)]
 pub enum CallerKey<'a> {
     Key(&'a str),

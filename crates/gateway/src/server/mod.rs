@@ -12,7 +12,7 @@
 //! Start-up ([`start_with_clock`]) runs in named steps, in this order: the demo route, the
 //! backends (data dir, master key, store, secret references, hot state, keyring, vault), the
 //! route table and TLS, audit, identity primed from the record, the shared state, the gates,
-//! the listeners ([`listener`]) and the background duties ([`duties`]). Any step that fails
+//! the listeners (`listener.rs`) and the background duties (`duties.rs`). Any step that fails
 //! stops the start with what failed; nothing is served before hot state holds every revocation
 //! and block on record.
 

@@ -4,7 +4,7 @@
 //! incidents). Invitations are `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
-//! [`require`](crate::api::extract::require): a refusal is a 403 and an `authz.denied` event
+//! `api::extract::require`: a refusal is a 403 and an `authz.denied` event
 //! (plus `authz.privilege_escalation_attempt` for a caller who administers nothing). Every
 //! change is an audit event.
 
