@@ -1,5 +1,10 @@
-//! Palisade's HTTP side: the gates (one tower layer per file under `layers/`), the proxy, the
-//! built-in endpoints, the listeners and configuration.
+//! Palisade's HTTP side, one room per concern (DESIGN.md, "Crates (rooms)"): the gates
+//! ([`layers`], one tower layer per file) over the per-request facts they share ([`request`]);
+//! the route step ([`route`]: built-in or upstream, the proxy); the built-in API ([`api`]); who
+//! is calling ([`identity`]) and what they may do ([`authz`]); the audit trail and alerts
+//! ([`audit`]); data protection ([`protect`]); configuration ([`config`]); hot state ([`hot`]);
+//! and the listeners ([`server`]). [`pipeline`] assembles the gates; [`state`] is what every
+//! worker shares.
 //!
 //! Use [`server::start`] to run a gateway, or [`pipeline::Gates`] to put the gates in front of
 //! your own service.
