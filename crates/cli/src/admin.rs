@@ -253,7 +253,7 @@ pub struct AuditFilterArgs {
 
 impl AuditFilterArgs {
     fn filter(&self) -> Result<palisade_store::audit::AuditFilter> {
-        palisade_gateway::admin_audit::Params {
+        palisade_gateway::api::admin::audit::Params {
             event_type: self.event_type.clone(),
             actor: self.actor.clone(),
             tenant: self.tenant.clone(),
@@ -287,7 +287,7 @@ pub struct Admin {
     identity: Identity,
     config: Config,
     /// Encrypts e-mail addresses in the store (which holds it only weakly): kept alive here.
-    _keyring: Arc<palisade_gateway::keyring::KeyringService>,
+    _keyring: Arc<palisade_gateway::protect::keyring::KeyringService>,
 }
 
 fn now_ms() -> u64 {
@@ -299,15 +299,15 @@ impl Admin {
         mut config: Config,
         env: palisade_gateway::config::Environment,
     ) -> Result<Self> {
-        palisade_gateway::config_refs::resolve(&mut config, env, None, &|name| {
+        palisade_gateway::config::refs::resolve(&mut config, env, None, &|name| {
             std::env::var(name).ok()
         })
         .await
         .map_err(|p| anyhow!("configuration references:\n  - {}", p.join("\n  - ")))?;
         config = palisade_gateway::server::prepare(config, env).map_err(|e| anyhow!("{e}"))?;
-        palisade_gateway::secrets::create_private_dir(&config.server.data_dir)
+        palisade_gateway::protect::files::create_private_dir(&config.server.data_dir)
             .context("data dir")?;
-        palisade_gateway::master_key::attach(&mut config).map_err(|e| anyhow!("{e}"))?;
+        palisade_gateway::protect::master_key::attach(&mut config).map_err(|e| anyhow!("{e}"))?;
         let store = palisade_store::open_store_with(
             &config.store.url,
             &config.server.data_dir,
@@ -317,19 +317,25 @@ impl Admin {
         .context("opening the store")?;
         let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
         let production = config.server.env == palisade_gateway::config::Environment::Production;
-        let (provider, _) =
-            palisade_gateway::master_key::from_process_env(production, &config.server.data_dir)
-                .map_err(|e| anyhow!("{e}"))?;
+        let (provider, _) = palisade_gateway::protect::master_key::from_process_env(
+            production,
+            &config.server.data_dir,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
         let keyring = Arc::new(
-            palisade_gateway::keyring::KeyringService::open(store.clone(), provider, clock.clone())
-                .await
-                .map_err(|e| anyhow!("keyring: {e}"))?,
+            palisade_gateway::protect::keyring::KeyringService::open(
+                store.clone(),
+                provider,
+                clock.clone(),
+            )
+            .await
+            .map_err(|e| anyhow!("keyring: {e}"))?,
         );
         keyring
             .protect_emails()
             .await
             .map_err(|e| anyhow!("e-mail encryption: {e}"))?;
-        let hot = palisade_gateway::backends::open_hot(&config, clock.clone())
+        let hot = palisade_gateway::hot::open_hot(&config, clock.clone())
             .await
             .map_err(|e| anyhow!("opening hot state: {e}"))?
             .hot;
@@ -354,7 +360,7 @@ impl Admin {
         let now = now_ms() as i64;
         match cmd {
             TenantCommand::Add { id, name, parent } => {
-                if !palisade_gateway::tenants::valid_id(&id) {
+                if !palisade_gateway::authz::tenants::valid_id(&id) {
                     bail!("a tenant id is 1-64 of A-Z a-z 0-9 _ -");
                 }
                 if let Some(p) = &parent
@@ -434,7 +440,8 @@ impl Admin {
         let store = self.identity.store.clone();
         let policies = palisade_gateway::authz::compile(&self.config)
             .map_err(|p| anyhow!("the policy has problems:\n  - {}", p.join("\n  - ")))?;
-        let tenants = Arc::new(palisade_gateway::tenants::Tenants::load(store.clone()).await?);
+        let tenants =
+            Arc::new(palisade_gateway::authz::tenants::Tenants::load(store.clone()).await?);
         let authz = palisade_gateway::authz::Authorizer::new(
             policies,
             Arc::new(palisade_gateway::audit::AuditLog::default()),
@@ -443,7 +450,7 @@ impl Admin {
         let principal = palisade_gateway::authz::principal_for(store.as_ref(), &who)
             .await?
             .ok_or_else(|| anyhow!("no account or API key {who:?}"))?;
-        let routes = palisade_gateway::routes::RouteTable::from_config(&self.config)
+        let routes = palisade_gateway::route::table::RouteTable::from_config(&self.config)
             .map_err(|e| anyhow!("the routes have problems: {e}"))?;
         let decision = authz.explain(
             &routes,
@@ -506,7 +513,7 @@ impl Admin {
                     std::io::stdin().read_to_string(&mut line)?;
                     (line.trim_end_matches(['\r', '\n']).to_string(), false)
                 } else {
-                    (palisade_gateway::secrets::generate(), true)
+                    (palisade_gateway::config::dev_secrets::generate(), true)
                 };
                 let context = palisade_core::password::PasswordContext {
                     email: Some(&email),
@@ -811,8 +818,8 @@ impl Admin {
     }
 
     /// A writer on the trail, for the CLI's own events (purge, export).
-    async fn trail(&self) -> Result<Arc<palisade_gateway::audit_trail::AuditTrail>> {
-        palisade_gateway::audit_trail::AuditTrail::start(
+    async fn trail(&self) -> Result<Arc<palisade_gateway::audit::trail::AuditTrail>> {
+        palisade_gateway::audit::trail::AuditTrail::start(
             self.identity.store.clone(),
             &self.config.secrets,
             Arc::new(SystemClock),
@@ -851,7 +858,7 @@ impl Admin {
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         if csv {
-            out.write_all(palisade_gateway::admin_audit::CSV_HEADER.as_bytes())?;
+            out.write_all(palisade_gateway::api::admin::audit::CSV_HEADER.as_bytes())?;
         }
         let (mut after, mut count) = (0, 0u64);
         loop {
@@ -860,7 +867,7 @@ impl Admin {
             after = last.seq;
             for r in &page {
                 if csv {
-                    out.write_all(palisade_gateway::admin_audit::csv_line(r).as_bytes())?;
+                    out.write_all(palisade_gateway::api::admin::audit::csv_line(r).as_bytes())?;
                 } else {
                     serde_json::to_writer(&mut out, r)?;
                     out.write_all(b"\n")?;
@@ -951,7 +958,7 @@ impl Admin {
                     anyhow!("no audit key yet: it is made when the gateway first starts")
                 })?;
                 let public = store
-                    .meta_get(&palisade_gateway::audit_trail::public_key_meta(&kid))
+                    .meta_get(&palisade_gateway::audit::trail::public_key_meta(&kid))
                     .await?
                     .ok_or_else(|| anyhow!("the public half of audit key {kid} is missing"))?;
                 println!("{kid} {public}");
@@ -963,7 +970,7 @@ impl Admin {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
                 Some(
-                    palisade_gateway::audit_trail::hex_decode(
+                    palisade_gateway::audit::trail::hex_decode(
                         text.split_whitespace().last().unwrap_or(""),
                     )
                     .ok_or_else(|| anyhow!("{} is not a hex public key", path.display()))?,
@@ -1029,9 +1036,9 @@ pub async fn verify_trail(
         let key = match &pinned {
             Some(k) => Some(k.clone()),
             None => store
-                .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
+                .meta_get(&palisade_gateway::audit::trail::public_key_meta(&cp.kid))
                 .await?
-                .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h)),
+                .and_then(|h| palisade_gateway::audit::trail::hex_decode(&h)),
         };
         if let Some(k) = key {
             keys.insert(cp.kid.clone(), k);

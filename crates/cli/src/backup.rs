@@ -43,8 +43,9 @@ use clap::Subcommand;
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_core::crypto::MasterKey;
 use palisade_gateway::config::Environment;
-use palisade_gateway::master_key;
-use palisade_gateway::secrets::{DEV_SECRETS_FILE, create_private_dir};
+use palisade_gateway::config::dev_secrets::DEV_SECRETS_FILE;
+use palisade_gateway::protect::files::create_private_dir;
+use palisade_gateway::protect::master_key;
 use palisade_store::Store;
 use palisade_store::identity::IdentityStore;
 use palisade_store::sqlite::SqliteStore;
@@ -148,7 +149,7 @@ fn key_id(master: &MasterKey) -> [u8; 8] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    palisade_gateway::audit_trail::hex_encode(bytes)
+    palisade_gateway::audit::trail::hex_encode(bytes)
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
@@ -698,12 +699,16 @@ async fn verify(file: &Path, master: &MasterKey) -> Result<bool> {
 async fn open_email_crypto(
     store: Arc<SqliteStore>,
     master: &MasterKey,
-) -> Result<Arc<palisade_gateway::keyring::KeyringService>> {
+) -> Result<Arc<palisade_gateway::protect::keyring::KeyringService>> {
     let clock: palisade_core::clock::SharedClock = Arc::new(SystemClock);
     let keyring = Arc::new(
-        palisade_gateway::keyring::KeyringService::open(store, Arc::new(master.clone()), clock)
-            .await
-            .map_err(|e| anyhow!("{e}"))?,
+        palisade_gateway::protect::keyring::KeyringService::open(
+            store,
+            Arc::new(master.clone()),
+            clock,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?,
     );
     keyring.protect_emails().await.map_err(|e| anyhow!("{e}"))?;
     Ok(keyring)

@@ -1,7 +1,8 @@
 //! `palisade init`: a commented starting config with fresh secrets, readable only by its owner.
 
 use anyhow::{Context, Result};
-use palisade_gateway::secrets::{generate, write_private};
+use palisade_gateway::config::dev_secrets::generate;
+use palisade_gateway::protect::files::write_private;
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -13,8 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use palisade_gateway::config::checks;
 use palisade_gateway::config::{Config, ConfigSource, Environment};
-use palisade_gateway::{checks, logging, server};
+use palisade_gateway::{logging, server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -291,7 +292,7 @@ fn config_check(args: CheckArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let report = runtime.block_on(palisade_gateway::preflight::check(
+    let report = runtime.block_on(palisade_gateway::config::preflight::check(
         &config,
         env,
         args.online,
@@ -440,7 +441,7 @@ async fn wait_for_signal(state: &palisade_gateway::state::AppState) {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => return,
                     _ = term.recv() => return,
-                    _ = hup.recv() => match palisade_gateway::authz::reload(state) {
+                    _ = hup.recv() => match palisade_gateway::reload::reload(state) {
                         Ok(()) => eprintln!("palisade: SIGHUP: roles and route policies reloaded"),
                         Err(problems) => eprintln!(
                             "palisade: SIGHUP: reload refused, the running policy is unchanged:\n  - {}",

@@ -20,11 +20,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use palisade_core::clock::{Clock, SharedClock, SystemClock};
 use palisade_core::crypto::{Fernet, KeyState};
+use palisade_gateway::audit::trail::AuditTrail;
 use palisade_gateway::audit::{AuditEvent, Outcome, Risk};
-use palisade_gateway::audit_trail::AuditTrail;
 use palisade_gateway::config::{Config, Environment};
-use palisade_gateway::keyring::KeyringService;
-use palisade_gateway::vault::Vault;
+use palisade_gateway::protect::keyring::KeyringService;
+use palisade_gateway::protect::vault::Vault;
 use palisade_store::SharedStore;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Read;
@@ -111,8 +111,8 @@ impl DataProtection {
     /// Opens the keyring of `store` with the master key from the environment.
     pub async fn open(config: &Config, store: SharedStore) -> Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let provider =
-            palisade_gateway::master_key::provider_of(config).map_err(|e| anyhow!("{e}"))?;
+        let provider = palisade_gateway::protect::master_key::provider_of(config)
+            .map_err(|e| anyhow!("{e}"))?;
         let keyring = Arc::new(
             KeyringService::open(store.clone(), provider, clock.clone())
                 .await
@@ -325,7 +325,7 @@ impl DataProtection {
                 Some(p) if !p.is_empty() => format!("{}/{path}", p.trim_end_matches('/')),
                 _ => path,
             };
-            if !palisade_gateway::vault::valid_path(&path) {
+            if !palisade_gateway::protect::vault::valid_path(&path) {
                 bail!(
                     "{} line {n}: {path:?} is not a valid secret path",
                     input.display()
@@ -439,7 +439,7 @@ impl DataProtection {
 }
 
 /// Resolves `secret://` and `file:` references in the configuration before `serve` checks it
-/// (see `palisade_gateway::config_refs`); a no-op without references.
+/// (see `palisade_gateway::config::refs`); a no-op without references.
 pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), Vec<String>> {
     let refs = [
         config.secrets.signing_key.as_str(),
@@ -448,7 +448,7 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
     ];
     if !refs
         .iter()
-        .any(|v| palisade_gateway::config_refs::is_reference(v))
+        .any(|v| palisade_gateway::config::refs::is_reference(v))
     {
         return Ok(());
     }
@@ -456,7 +456,7 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
         .enable_all()
         .build()
         .map_err(|e| vec![format!("starting the runtime: {e}")])?;
-    runtime.block_on(palisade_gateway::config_refs::resolve(
+    runtime.block_on(palisade_gateway::config::refs::resolve(
         config,
         env,
         None,

@@ -4,8 +4,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use palisade_core::audit::{Outcome, Risk};
-use palisade_gateway::audit_trail::{AuditTrail, Draft};
-use palisade_gateway::config_audit::AuditConfig;
+use palisade_gateway::audit::trail::{AuditTrail, Draft};
+use palisade_gateway::config::audit::AuditConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

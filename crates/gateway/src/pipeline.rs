@@ -2,24 +2,25 @@
 //! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
 //! `authorize` and `route` without reshaping the rest.
 
+use crate::layers::admission::AdmissionLayer;
+use crate::layers::authorize::AuthorizeLayer;
 use crate::layers::boundary::{BoundaryConfig, BoundaryLayer};
+use crate::layers::cors::{self, CorsGate};
+use crate::layers::durability::DurabilityLayer;
 use crate::layers::firewall::FirewallLayer;
 use crate::layers::identify::IdentifyLayer;
 use crate::layers::respond::RespondLayer;
 use crate::layers::sanitize::SanitizeLayer;
-use crate::layers::{BoxFuture, Req, RequestMeta, Res};
-use crate::problem::refuse;
-use crate::proxy::{self, Upstream};
+use crate::layers::throttle::ThrottleLayer;
+use crate::request::{Req, Res};
+use crate::route::RouteService;
+use crate::route::upstream::Upstream;
 use crate::state::AppState;
-use crate::{cors, ops};
-use http::StatusCode;
 use palisade_core::client_ip::TrustedProxies;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use tower::ServiceBuilder;
 use tower::util::BoxCloneService;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_http::cors::CorsLayer;
 
 pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 
@@ -29,13 +30,13 @@ pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 pub struct Gates {
     respond: RespondLayer,
     boundary: BoundaryLayer,
-    cors: Option<CorsLayer>,
+    cors: Option<CorsGate>,
     sanitize: Option<SanitizeLayer>,
-    admission: crate::layers::admission::AdmissionLayer,
+    admission: AdmissionLayer,
     firewall: FirewallLayer,
     identify: IdentifyLayer,
-    throttle: crate::layers::throttle::ThrottleLayer,
-    authorize: crate::layers::authorize::AuthorizeLayer,
+    throttle: ThrottleLayer,
+    authorize: AuthorizeLayer,
 }
 
 impl Gates {
@@ -74,7 +75,7 @@ impl Gates {
                     SanitizeLayer::new(&config.sanitize.patterns, config.sanitize.max_scan_bytes.0)
                 })
                 .transpose()?,
-            admission: crate::layers::admission::AdmissionLayer(state.admission.clone()),
+            admission: AdmissionLayer(state.admission.clone()),
             firewall: crate::layers::firewall::layer(state.identity.clone()),
             identify: crate::layers::identify::layer(state.identity.clone()),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
@@ -84,29 +85,17 @@ impl Gates {
 
     /// The full pipeline over `upstream`.
     pub fn service(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> GatewayService {
-        let route = RouteService {
-            builtin: ops::router()
-                .merge(crate::auth_api::router())
-                .merge(crate::admin_api::router())
-                .merge(crate::service_accounts::router())
-                .merge(crate::admin_audit::router())
-                .merge(crate::secrets_api::router())
-                .merge(crate::transit::router())
-                .with_state(state.clone()),
-            identity: state.identity.clone(),
+        let route = RouteService::new(
+            crate::api::router(state.clone()),
+            state.identity.clone(),
             upstream,
-            resilience: state.resilience.clone(),
-        };
-        let cors = self.cors.clone();
+            state.resilience.clone(),
+        );
         let service = ServiceBuilder::new()
             .layer(self.respond.clone())
             .layer(self.boundary.clone())
-            .option_layer(
-                cors.map(|c| tower::layer::layer_fn(move |inner| BoxedGate::new(c.layer(inner)))),
-            )
-            .layer(crate::audit_trail::DurabilityLayer(
-                state.audit.trail().cloned(),
-            ))
+            .option_layer(self.cors.clone())
+            .layer(DurabilityLayer(state.audit.trail().cloned()))
             .option_layer(self.sanitize.clone())
             .layer(self.admission.clone())
             .layer(self.firewall.clone())
@@ -115,139 +104,5 @@ impl Gates {
             .layer(self.authorize.clone())
             .service(route);
         BoxCloneService::new(service)
-    }
-}
-
-/// Adapts a gate whose future is not our `BoxFuture` (tower-http's CORS) into the pipeline.
-#[derive(Clone)]
-pub struct BoxedGate<S> {
-    inner: S,
-}
-
-impl<S> BoxedGate<S> {
-    fn new(inner: S) -> Self {
-        Self { inner }
-    }
-}
-
-impl<S, B> Service<Req> for BoxedGate<S>
-where
-    S: Service<Req, Response = http::Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Res;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Req) -> BoxFuture {
-        let fut = self.inner.call(req);
-        Box::pin(async move { Ok(fut.await?.map(axum::body::Body::new)) })
-    }
-}
-
-/// The innermost step: Palisade's own endpoints, or the proxy.
-#[derive(Clone)]
-pub struct RouteService {
-    builtin: axum::Router,
-    identity: Arc<crate::identity::Identity>,
-    upstream: Arc<dyn Upstream>,
-    resilience: Arc<crate::resilience::Resilience>,
-}
-
-impl Service<Req> for RouteService {
-    type Response = Res;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Req) -> BoxFuture {
-        let meta = req.extensions().get::<RequestMeta>();
-        if meta.is_some_and(|m| m.builtin.is_some()) {
-            let router = self.builtin.clone();
-            return Box::pin(async move { router.oneshot(req).await });
-        }
-        match meta.and_then(|m| m.route.clone()) {
-            Some(route) => {
-                let mut req = req;
-                self.identity.attach_identity(route.name, &mut req);
-                let upstream = self.upstream.clone();
-                let resilience = self.resilience.clone();
-                let audited = route.audit.then(|| api_request_event(&req, route.name));
-                let audit = self.identity.audit.clone();
-                Box::pin(async move {
-                    let via = proxy::Forwarding {
-                        upstream: upstream.as_ref(),
-                        resilience: &resilience,
-                    };
-                    let res = proxy::forward(&via, route, req).await;
-                    if let Some(event) = audited {
-                        audit.record(event.finish(res.status()));
-                    }
-                    Ok(res)
-                })
-            }
-            None => {
-                let id = meta
-                    .map(|m| m.request_id_str().to_owned())
-                    .unwrap_or_default();
-                Box::pin(async move {
-                    Ok(refuse(
-                        "route",
-                        "no-route",
-                        StatusCode::NOT_FOUND,
-                        "No route serves this path.",
-                        &id,
-                    ))
-                })
-            }
-        }
-    }
-}
-
-/// An `api.request` audit event, begun before the request is forwarded (who, what) and
-/// finished with the status.
-struct ApiRequest(crate::audit::AuditEvent, String, String);
-
-fn api_request_event(req: &Req, route: &'static str) -> ApiRequest {
-    use crate::audit::{AuditEvent, Outcome, Risk};
-    let mut event = AuditEvent::new("api.request", Risk::Low, Outcome::Success)
-        .resource(format!("route:{route}"));
-    if let Some(meta) = req.extensions().get::<RequestMeta>() {
-        let principal = req
-            .extensions()
-            .get::<Arc<palisade_core::principal::Principal>>()
-            .map(Arc::as_ref);
-        event = event
-            .actor(crate::layers::throttle::Caller::of(principal, meta.client_ip).to_string())
-            .origin(&crate::audit::RequestOrigin::of(req));
-    }
-    // The path only: queries carry tokens and personal data too often to be kept.
-    ApiRequest(
-        event,
-        req.method().to_string(),
-        req.uri().path().to_string(),
-    )
-}
-
-impl ApiRequest {
-    fn finish(self, status: StatusCode) -> crate::audit::AuditEvent {
-        let ApiRequest(mut event, method, path) = self;
-        event.outcome = match status.as_u16() {
-            401 | 403 | 429 => crate::audit::Outcome::Denied,
-            s if s >= 400 => crate::audit::Outcome::Failure,
-            _ => crate::audit::Outcome::Success,
-        };
-        event.details(
-            serde_json::json!({ "method": method, "path": path, "status": status.as_u16() }),
-        )
     }
 }

@@ -90,3 +90,24 @@ pub fn refuse_with(
     res.extensions_mut().insert(Refusal { gate, reason });
     res
 }
+
+/// 401 with the RFC 6750 challenge (`error="invalid_token"` unless the credential is
+/// `missing`), counted under the `identify` gate whichever step answers it: the identify gate,
+/// the authorize gate, forward auth or the built-in API.
+pub fn unauthorized(reason: &'static str, detail: &str, request_id: &str) -> Response<Body> {
+    let mut res = refuse(
+        "identify",
+        reason,
+        StatusCode::UNAUTHORIZED,
+        detail.to_string(),
+        request_id,
+    );
+    let challenge = if reason == "missing" {
+        HeaderValue::from_static("Bearer realm=\"palisade\"")
+    } else {
+        HeaderValue::from_static("Bearer realm=\"palisade\", error=\"invalid_token\"")
+    };
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge);
+    res
+}

@@ -3,7 +3,7 @@
 use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::identity::Identity;
-use crate::routes::RouteTable;
+use crate::route::table::RouteTable;
 use metrics_exporter_prometheus::PrometheusHandle;
 use palisade_core::clock::SharedClock;
 use palisade_store::{SharedHotState, SharedStore};
@@ -20,14 +20,14 @@ pub struct AppState {
     pub audit: Arc<AuditLog>,
     pub identity: Arc<Identity>,
     pub authz: Arc<crate::authz::Authorizer>,
-    pub tenants: Arc<crate::tenants::Tenants>,
+    pub tenants: Arc<crate::authz::tenants::Tenants>,
     pub throttle: Arc<crate::layers::throttle::Throttle>,
     pub admission: Arc<crate::layers::admission::AdmissionControl>,
-    pub resilience: Arc<crate::resilience::Resilience>,
+    pub resilience: Arc<crate::route::resilience::Resilience>,
     /// Where configuration is re-read from on reload (SIGHUP, `POST /admin/config/reload`).
     pub config_source: std::sync::Mutex<crate::config::ConfigSource>,
     /// The field-encryption data keys (rotation, re-encryption).
-    pub keyring: Arc<crate::keyring::KeyringService>,
+    pub keyring: Arc<crate::protect::keyring::KeyringService>,
     /// The secrets store (`/v1/secrets`).
-    pub vault: Arc<crate::vault::Vault>,
+    pub vault: Arc<crate::protect::vault::Vault>,
 }

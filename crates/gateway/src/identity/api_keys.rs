@@ -3,7 +3,7 @@
 //! a revoke drops the entry at once and sets a hot-state flag every replica checks.
 //! `last_used_at` is collected in memory and written in batches.
 
-use crate::config_auth::ApiKeysConfig;
+use crate::config::auth::ApiKeysConfig;
 use palisade_core::api_key::{self, Pepper};
 use palisade_core::principal::{AuthMethod, Principal};
 use palisade_store::identity::{ApiKeyRecord, TokenHash};
@@ -69,14 +69,14 @@ pub async fn load_or_create_pepper(
                         .to_vec(),
                 )
             };
-            let wrapped = crate::audit_trail::hex_encode(&wrap.wrap(PEPPER_META, &pepper));
+            let wrapped = crate::audit::trail::hex_encode(&wrap.wrap(PEPPER_META, &pepper));
             store
                 .meta_put_if_absent(PEPPER_META, &wrapped)
                 .await
                 .map_err(e)?
         }
     };
-    let wrapped = crate::audit_trail::hex_decode(&stored)
+    let wrapped = crate::audit::trail::hex_decode(&stored)
         .ok_or_else(|| "API-key pepper: the stored value is not hex".to_string())?;
     wrap.unwrap(PEPPER_META, &wrapped)
         .map_err(|_| "API-key pepper cannot be unwrapped: the master key differs from the one it was stored with".to_string())

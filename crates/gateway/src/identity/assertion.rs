@@ -8,7 +8,7 @@
 //! signing costs once per caller and route every ~50 s rather than once per request.
 
 use super::Identity;
-use crate::layers::Req;
+use crate::request::{AuthorizedTenant, Req};
 use http::HeaderValue;
 use palisade_core::principal::Principal;
 use serde::Serialize;
@@ -21,10 +21,6 @@ pub const USER: &str = "x-palisade-user";
 pub const ROLES: &str = "x-palisade-roles";
 pub const TENANT: &str = "x-palisade-tenant";
 pub const IDENTITY: &str = "x-palisade-identity";
-
-/// The tenant the authorize gate checked this request against; put on the request extensions.
-#[derive(Debug, Clone)]
-pub struct AuthorizedTenant(pub String);
 
 #[derive(Serialize)]
 struct AssertionClaims<'a> {

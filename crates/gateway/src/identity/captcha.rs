@@ -2,7 +2,7 @@
 //! hCaptcha and reCAPTCHA: POST `secret`, `response` and `remoteip` as a form, read `success`.
 //! Anything but a clear `success: true` (timeouts, errors, odd answers) counts as a failure.
 
-use crate::config_auth::CaptchaConfig;
+use crate::config::auth::CaptchaConfig;
 use std::net::IpAddr;
 
 pub struct Captcha {

@@ -25,7 +25,7 @@ pub use handoff::{Handoff, queue_handoff};
 
 use crate::audit::AuditLog;
 use crate::config::Config;
-use crate::config_auth::AuthConfig;
+use crate::config::auth::AuthConfig;
 use http::{HeaderMap, Method, header};
 use palisade_core::clock::SharedClock;
 use palisade_core::jwt::{JwtError, OwnTokens, VerifiedCache};

@@ -4,7 +4,7 @@
 //! `palisade keys rotate-signing`. A retired key no longer signs but stays published in the JWKS
 //! until every token it signed has expired.
 
-use crate::config_auth::AuthConfig;
+use crate::config::auth::AuthConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use palisade_core::jwt::{Algorithm, OwnTokens, SigningKey};

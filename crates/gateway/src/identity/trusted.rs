@@ -5,7 +5,7 @@
 //! A JWKS URL that cannot be fetched leaves the issuer without keys: its tokens are refused
 //! (fail closed) until a fetch succeeds.
 
-use crate::config_auth::TrustedIssuerConfig;
+use crate::config::auth::TrustedIssuerConfig;
 use palisade_core::jwt::{ClaimNames, ExternalClaims, JwtError, TrustedIssuer};
 use std::path::PathBuf;
 use std::sync::Mutex;

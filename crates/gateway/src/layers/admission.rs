@@ -8,9 +8,9 @@
 //! (hysteresis, so the gateway does not flap). A shed request gets 503 problem+json with
 //! `Retry-After`. Ops endpoints and routes marked `critical` are never shed.
 
-use super::{BoxFuture, Req, RequestMeta, Res};
-use crate::config_traffic::AdmissionConfig;
+use crate::config::traffic::AdmissionConfig;
 use crate::problem::refuse;
+use crate::request::{BoxFuture, Req, RequestMeta, Res};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -226,7 +226,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{ByteSize, HumanDuration};
+    use crate::config::units::{ByteSize, HumanDuration};
 
     fn control() -> Arc<AdmissionControl> {
         Arc::new(AdmissionControl::new(

@@ -4,9 +4,9 @@
 //! ops) carry their own checks and pass through here. Default deny lives in the policy engine.
 
 use super::check::{Check, CheckLayer};
-use super::{Req, RequestMeta, Res};
 use crate::authz::Authorizer;
-use crate::identity::assertion::AuthorizedTenant;
+use crate::request::AuthorizedTenant;
+use crate::request::{Req, RequestMeta, Res};
 use palisade_core::policy::Decision;
 use palisade_core::principal::Principal;
 use std::sync::Arc;

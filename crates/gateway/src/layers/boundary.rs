@@ -11,15 +11,18 @@
 //! spoof, in any spelling (`_` for `-`, any case); caps streamed bodies; and bounds the whole
 //! request in time (408 while the body still arrives, 504 after).
 
-use super::body_limit::{BodyState, LimitedBody};
-use super::{BoxFuture, ConnInfo, Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
-use crate::builtin::Builtin;
 use crate::config::UnderscoreHeaders;
 use crate::problem::{refuse, refuse_with};
-use crate::routes::{RouteMatch, RouteTable};
+use crate::request::body::{BodyState, LimitedBody};
+use crate::request::{
+    BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, X_FORWARDED_FOR, X_REQUEST_ID,
+    request_host,
+};
+use crate::route::builtin::Builtin;
+use crate::route::table::{RouteMatch, RouteTable};
 use axum::body::Body;
-use http::{HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::Body as _;
 use palisade_core::client_ip::TrustedProxies;
 use palisade_core::path::{Ambiguous, PathPolicy};
@@ -31,8 +34,6 @@ use std::time::Duration;
 use tower::{Layer, Service};
 
 pub const GATE: &str = "boundary";
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that carry identity Palisade asserts; a client must never supply them, in any
 /// spelling: names are compared with `_` read as `-` and case ignored, as WSGI/CGI servers do.
@@ -104,32 +105,6 @@ pub struct Boundary<S> {
     config: Arc<BoundaryConfig>,
 }
 
-/// The host a request is for, without port: `:authority` (HTTP/2) or `Host`.
-pub fn request_host(req: &Req) -> Option<&str> {
-    let raw = req.uri().host().or_else(|| {
-        req.headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-    })?;
-    Some(strip_port(raw))
-}
-
-/// A host without its port (`[::1]:80` → `[::1]`).
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    })
-}
-
 fn header_block_size(req: &Req) -> u64 {
     req.headers()
         .iter()
@@ -185,10 +160,6 @@ fn screen_headers(
     Ok(())
 }
 
-/// The path as the client spelled it, on requests whose path the boundary rewrote.
-#[derive(Debug, Clone)]
-pub struct RawPath(pub String);
-
 /// Rewrites the request target to the canonical path, keeping the query as sent.
 fn set_path(req: &mut Req, canonical: &str) {
     let mut parts = req.uri().clone().into_parts();
@@ -237,8 +208,46 @@ where
         self.inner.poll_ready(cx)
     }
 
+    /// The boundary's steps: `decide` what the request is (id, client, canonical path, built-in
+    /// endpoint or route), answer the first `refusal` it earns, else cap its body
+    /// (`limit_body`) and pass it on within the request timeout (`bounded`).
     fn call(&mut self, mut req: Req) -> BoxFuture {
         let config = &self.config;
+        let decided = config.decide(&mut req);
+        tracing::debug!(request_id = %decided.meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
+        if let Some(mut res) = config.refusal(&mut req, &decided) {
+            finish(&mut res, &decided.meta);
+            return Box::pin(async move { Ok(res) });
+        }
+        let Decided { meta, max_body, .. } = decided;
+        req.headers_mut()
+            .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
+        let body_state = limit_body(&mut req, max_body);
+        req.extensions_mut().insert(meta.clone());
+        let fut = self.inner.call(req);
+        Box::pin(bounded(fut, config.request_timeout, body_state, meta))
+    }
+}
+
+/// What the boundary decided about a request before checking it.
+struct Decided {
+    meta: RequestMeta,
+    /// Why the path cannot be made canonical; such a request has no route and is refused.
+    ambiguity: Option<Ambiguous>,
+    /// A route serves the path, but not with this method.
+    method_not_allowed: bool,
+    /// The route's body limit, else `limits.max_body`.
+    max_body: u64,
+    /// The request may carry framing fields (see [`ConnInfo::framing_fields`]).
+    framing_fields: bool,
+}
+
+impl BoundaryConfig {
+    /// The request's id (a well-formed `X-Request-Id` is kept), its client IP through trusted
+    /// proxies, HTTPS or not, its canonical path (the request is rewritten to it, the client's
+    /// spelling kept as [`RawPath`]), and then either the built-in endpoint or the one route
+    /// decision (host, method, canonical path).
+    fn decide(&self, req: &mut Req) -> Decided {
         let (peer, tls, framing_fields) = req.extensions().get::<ConnInfo>().map_or(
             (SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), false, true),
             |c| (c.peer, c.tls, c.framing_fields()),
@@ -247,7 +256,7 @@ where
             Some(v) if request_id::is_well_formed(v.as_bytes()) => v.clone(),
             _ => new_request_id(),
         };
-        let client_ip = config.trusted_proxies.resolve(
+        let client_ip = self.trusted_proxies.resolve(
             peer.ip(),
             req.headers()
                 .get_all(&X_FORWARDED_FOR)
@@ -255,23 +264,9 @@ where
                 .filter_map(|v| v.to_str().ok()),
         );
         // `behind_tls_proxy` declares that every client reaches us through a TLS terminator.
-        let https = tls || config.behind_tls_proxy;
-        let canonical = palisade_core::path::canonicalize(req.uri().path(), &config.path_policy)
-            .map(|c| match c {
-                std::borrow::Cow::Borrowed(_) => None,
-                std::borrow::Cow::Owned(c) => Some(c),
-            });
-        let ambiguity = match canonical {
-            Ok(Some(c)) => {
-                let raw = RawPath(req.uri().path().to_owned());
-                set_path(&mut req, &c);
-                req.extensions_mut().insert(raw);
-                None
-            }
-            Ok(None) => None,
-            Err(rule) => Some(rule),
-        };
-        let host = request_host(&req);
+        let https = tls || self.behind_tls_proxy;
+        let ambiguity = canonicalize(req, &self.path_policy);
+        let host = request_host(req);
         let path = req.uri().path();
         let builtin = if ambiguity.is_none() {
             Builtin::classify(path)
@@ -281,54 +276,60 @@ where
         let (route, method_not_allowed) = if ambiguity.is_some() || builtin.is_some() {
             (None, false)
         } else {
-            match config.routes.find(host, path, req.method()) {
+            match self.routes.find(host, path, req.method()) {
                 RouteMatch::Found(r) => (Some(r), false),
                 RouteMatch::MethodNotAllowed => (None, true),
                 RouteMatch::NotFound => (None, false),
             }
         };
-        let max_body = route.as_ref().map_or(config.max_body, |r| r.max_body);
-        let peer_is_trusted_proxy = config.trusted_proxies.contains(peer.ip());
-        let meta = RequestMeta {
-            request_id,
-            client_ip,
-            https,
-            peer_is_trusted_proxy,
-            builtin,
-            route,
-        };
-        // A cheap clone (shared bytes), read as text only when a refusal needs it.
-        let id = meta.request_id.clone();
+        let max_body = route.as_ref().map_or(self.max_body, |r| r.max_body);
+        Decided {
+            meta: RequestMeta {
+                request_id,
+                client_ip,
+                https,
+                peer_is_trusted_proxy: self.trusted_proxies.contains(peer.ip()),
+                builtin,
+                route,
+            },
+            ambiguity,
+            method_not_allowed,
+            max_body,
+            framing_fields,
+        }
+    }
 
-        tracing::debug!(request_id = %meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
-
-        let refusal = if let Some(res) =
-            super::strict_http::refusal(&req, framing_fields, GATE, as_text(&id))
-        {
+    /// The answer to the first check the request fails, in this order: strict HTTP, header
+    /// block size, allowed host, ambiguous path (on record), declared body size, method, and
+    /// header names (identity headers are stripped here on the way).
+    fn refusal(&self, req: &mut Req, decided: &Decided) -> Option<Res> {
+        let id = decided.meta.request_id_str();
+        let max_body = decided.max_body;
+        if let Some(res) = super::strict_http::refusal(req, decided.framing_fields, GATE, id) {
             Some(res)
-        } else if header_block_size(&req) > config.max_header_bytes {
+        } else if header_block_size(req) > self.max_header_bytes {
             Some(refuse(
                 GATE,
                 "header-too-large",
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 format!(
                     "The request headers exceed {} bytes; send fewer or smaller headers.",
-                    config.max_header_bytes
+                    self.max_header_bytes
                 ),
-                as_text(&id),
+                id,
             ))
-        } else if !config.host_allowed(host) {
+        } else if !self.host_allowed(request_host(req)) {
             Some(refuse(
                 GATE,
                 "host-not-allowed",
                 StatusCode::BAD_REQUEST,
                 "This host name is not served here; check the URL.",
-                as_text(&id),
+                id,
             ))
-        } else if let Some(rule) = &ambiguity {
+        } else if let Some(rule) = &decided.ambiguity {
             let origin = RequestOrigin {
-                client_ip: Some(client_ip),
-                request_id: Some(as_text(&id).to_owned()),
+                client_ip: Some(decided.meta.client_ip),
+                request_id: Some(id.to_owned()),
                 action: None,
                 ..RequestOrigin::from_parts(
                     req.method(),
@@ -337,87 +338,102 @@ where
                     req.extensions(),
                 )
             };
-            config
-                .audit
+            self.audit
                 .record_refusal(ambiguous_path_event(rule, &origin));
-            Some(ambiguous_path(rule, as_text(&id)))
+            Some(ambiguous_path(rule, id))
         } else if req.body().size_hint().lower() > max_body {
             Some(refuse(
                 GATE,
                 "body-too-large",
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("The request body exceeds the limit of {max_body} bytes."),
-                as_text(&id),
+                id,
             ))
-        } else if method_not_allowed {
+        } else if decided.method_not_allowed {
             Some(refuse(
                 GATE,
                 "method-not-allowed",
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not allowed on this path.", req.method()),
-                as_text(&id),
+                id,
             ))
-        } else if screen_headers(&mut req, &config.strip_headers, config.underscore_headers)
-            .is_err()
-        {
+        } else if screen_headers(req, &self.strip_headers, self.underscore_headers).is_err() {
             Some(refuse(
                 GATE,
                 "underscore-header",
                 StatusCode::BAD_REQUEST,
                 "Header names with an underscore are not accepted here; use '-' instead.",
-                as_text(&id),
+                id,
             ))
         } else {
             None
-        };
-        if let Some(mut res) = refusal {
-            finish(&mut res, &meta);
-            return Box::pin(async move { Ok(res) });
         }
-
-        req.headers_mut()
-            .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
-        let body_state = if req.body().is_end_stream() {
-            None
-        } else {
-            let state = Arc::new(BodyState::default());
-            let req_body = std::mem::take(req.body_mut());
-            *req.body_mut() = Body::new(LimitedBody::new(req_body, max_body, state.clone()));
-            req.extensions_mut().insert(state.clone());
-            Some(state)
-        };
-        req.extensions_mut().insert(meta.clone());
-
-        let timeout = config.request_timeout;
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut res = match tokio::time::timeout(timeout, fut).await {
-                Ok(res) => res?,
-                Err(_) if body_state.as_ref().is_some_and(|s| !s.finished()) => refuse(
-                    GATE,
-                    "request-timeout",
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "The request body did not arrive within {}.",
-                        humantime::format_duration(timeout)
-                    ),
-                    as_text(&id),
-                ),
-                Err(_) => refuse(
-                    GATE,
-                    "response-timeout",
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "No response within {}; try again later.",
-                        humantime::format_duration(timeout)
-                    ),
-                    as_text(&id),
-                ),
-            };
-            finish(&mut res, &meta);
-            Ok(res)
-        })
     }
+}
+
+/// Rewrites the request to its canonical path (keeping the client's spelling as [`RawPath`]),
+/// or says why the path cannot be made unambiguous. An already canonical path is left alone.
+fn canonicalize(req: &mut Req, policy: &PathPolicy) -> Option<Ambiguous> {
+    match palisade_core::path::canonicalize(req.uri().path(), policy) {
+        Ok(std::borrow::Cow::Borrowed(_)) => None,
+        Ok(std::borrow::Cow::Owned(c)) => {
+            let raw = RawPath(req.uri().path().to_owned());
+            set_path(req, &c);
+            req.extensions_mut().insert(raw);
+            None
+        }
+        Err(rule) => Some(rule),
+    }
+}
+
+/// Caps a streamed body at `max_body`; the returned state tells who reads it why it stopped.
+fn limit_body(req: &mut Req, max_body: u64) -> Option<Arc<BodyState>> {
+    if req.body().is_end_stream() {
+        return None;
+    }
+    let state = Arc::new(BodyState::default());
+    let req_body = std::mem::take(req.body_mut());
+    *req.body_mut() = Body::new(LimitedBody::new(req_body, max_body, state.clone()));
+    req.extensions_mut().insert(state.clone());
+    Some(state)
+}
+
+/// The inner answer within `timeout`: past it, 408 while the body is still arriving, else 504.
+async fn bounded<F>(
+    fut: F,
+    timeout: Duration,
+    body_state: Option<Arc<BodyState>>,
+    meta: RequestMeta,
+) -> Result<Res, std::convert::Infallible>
+where
+    F: std::future::Future<Output = Result<Res, std::convert::Infallible>>,
+{
+    let id = meta.request_id_str();
+    let mut res = match tokio::time::timeout(timeout, fut).await {
+        Ok(res) => res?,
+        Err(_) if body_state.as_ref().is_some_and(|s| !s.finished()) => refuse(
+            GATE,
+            "request-timeout",
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "The request body did not arrive within {}.",
+                humantime::format_duration(timeout)
+            ),
+            id,
+        ),
+        Err(_) => refuse(
+            GATE,
+            "response-timeout",
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "No response within {}; try again later.",
+                humantime::format_duration(timeout)
+            ),
+            id,
+        ),
+    };
+    finish(&mut res, &meta);
+    Ok(res)
 }
 
 fn finish(res: &mut Res, meta: &RequestMeta) {
@@ -426,21 +442,9 @@ fn finish(res: &mut Res, meta: &RequestMeta) {
     res.extensions_mut().insert(meta.clone());
 }
 
-/// Request ids are well-formed ASCII by construction (checked or generated above).
-fn as_text(id: &HeaderValue) -> &str {
-    id.to_str().unwrap_or("-")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("example.com:8080"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-    }
 
     #[test]
     fn wildcard_hosts_match_subdomains_only() {

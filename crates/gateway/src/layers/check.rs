@@ -2,7 +2,7 @@
 //! and authorize): look at the request, possibly enrich it, then either answer it or pass it on.
 //! A gate implements [`Check`]; [`CheckLayer`] makes it a tower layer.
 
-use super::{BoxFuture, Req, Res};
+use crate::request::{BoxFuture, Req, Res};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};

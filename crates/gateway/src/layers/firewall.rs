@@ -5,10 +5,10 @@
 //! for the alert rules).
 
 use super::check::{Check, CheckLayer};
-use super::{Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::Identity;
 use crate::problem::refuse;
+use crate::request::{Req, RequestMeta, Res};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 

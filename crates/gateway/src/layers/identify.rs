@@ -1,5 +1,5 @@
 //! The `identify` gate: turns the request's credentials (API key, bearer JWT, session cookie)
-//! into a [`Principal`] on the request extensions, or refuses a credential that does not hold
+//! into a [`Principal`](palisade_core::principal::Principal) on the request extensions, or refuses a credential that does not hold
 //! (401 with `WWW-Authenticate`; 403 for a cookie request without its CSRF token; 503 when a
 //! revocation cannot be checked). A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.
@@ -10,33 +10,14 @@
 //! cookie that does not open, though the request goes on anonymous.
 
 use super::check::{Check, CheckLayer};
-use super::{Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::identity::{AuthFailure, Credential, Identity, Rejection};
-use crate::problem::refuse;
-use http::{HeaderValue, StatusCode, header};
+use crate::problem::{refuse, unauthorized};
+use crate::request::{Req, Res, request_id_of};
+use http::StatusCode;
 use std::sync::Arc;
 
 pub const GATE: &str = "identify";
-
-/// 401 with the RFC 6750 challenge.
-pub fn unauthorized(reason: &'static str, detail: &str, request_id: &str) -> Res {
-    let mut res = refuse(
-        GATE,
-        reason,
-        StatusCode::UNAUTHORIZED,
-        detail.to_string(),
-        request_id,
-    );
-    let challenge = if reason == "missing" {
-        HeaderValue::from_static("Bearer realm=\"palisade\"")
-    } else {
-        HeaderValue::from_static("Bearer realm=\"palisade\", error=\"invalid_token\"")
-    };
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    res
-}
 
 pub struct Identify {
     identity: Arc<Identity>,
@@ -81,12 +62,7 @@ impl Check for Identify {
                     ),
                     AuthFailure::Unavailable => {}
                 }
-                let id = req
-                    .extensions()
-                    .get::<RequestMeta>()
-                    .map(|m| m.request_id_str().to_owned())
-                    .unwrap_or_default();
-                Err(refusal(failure, &id))
+                Err(refusal(failure, &request_id_of(req.extensions())))
             }
         }
     }

@@ -1,10 +1,10 @@
 //! The respond gate (outermost): security headers on every response, request metrics, and one
 //! access-log line per request.
 
-use super::{BoxFuture, Proxied, Req, RequestMeta, Res};
 use crate::config::SecurityHeadersConfig;
 use crate::metrics;
 use crate::problem::Refusal;
+use crate::request::{BoxFuture, Proxied, Req, RequestMeta, Res};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use std::sync::Arc;
 use std::task::{Context, Poll};

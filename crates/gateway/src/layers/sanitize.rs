@@ -2,8 +2,8 @@
 //! secret-looking text is replaced by a generic problem with the request id, so internals never
 //! reach the client. The original goes to the log (where the redactor masks credentials).
 
-use super::{BoxFuture, Proxied, Req, RequestMeta, Res};
 use crate::problem::refuse;
+use crate::request::{BoxFuture, Proxied, Req, RequestMeta, Res};
 use axum::body::Body;
 use http_body_util::{BodyExt, Limited};
 use regex::RegexSet;

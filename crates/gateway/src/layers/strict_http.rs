@@ -17,7 +17,7 @@
 //!   authorized, so Palisade refuses the disagreement instead of picking a side.
 //! - `conflicting-framing` (and the connection is closed): `Content-Length` together with
 //!   `Transfer-Encoding` (RFC 9112 §6.3 calls it a likely smuggling attempt). hyper would drop
-//!   `Content-Length` silently, so the listener's framing watch (`crate::framing`) renames it to
+//!   `Content-Length` silently, so the listener's framing watch (`crate::server::framing`) renames it to
 //!   [`CL_TE_MARKER`] first, and this check refuses the marker.
 //! - `bad-transfer-encoding` (and the connection is closed): a `Transfer-Encoding` other than one
 //!   single `chunked` (`gzip, chunked`, `chunked, chunked`, two fields, any in HTTP/1.0): Palisade
@@ -31,11 +31,11 @@
 //! A refusal that must end the connection carries `Connection: close`; hyper then closes after
 //! writing it (HTTP/1), and the listener's lingering close lets the client read it.
 
-use super::Req;
 use crate::problem::refuse;
+use crate::request::Req;
 use http::{HeaderValue, StatusCode, Version, header};
 
-pub use crate::framing::{CL_TE_MARKER, OVERSIZED_MARKER, TE_MARKER};
+use crate::request::{CL_TE_MARKER, OVERSIZED_MARKER, TE_MARKER};
 
 /// Why a request breaks the rules, before it becomes a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ const BAD_TRANSFER_ENCODING: Violation = Violation::close(
 
 /// The first rule `req` breaks, if any. `framing_fields`: a head on this connection may have
 /// carried framing fields or markers; `false` only where the listener's framing watch vouches
-/// that none did (see `crate::framing::Marks`).
+/// that none did (see [`crate::request::FramingMarks`]).
 pub fn check(req: &Req, framing_fields: bool) -> Result<(), Violation> {
     let headers = req.headers();
     if req.version() <= Version::HTTP_11 && framing_fields {
@@ -129,7 +129,7 @@ pub fn refusal(
     framing_fields: bool,
     gate: &'static str,
     request_id: &str,
-) -> Option<super::Res> {
+) -> Option<crate::request::Res> {
     let violation = check(req, framing_fields).err()?;
     let mut res = refuse(
         gate,

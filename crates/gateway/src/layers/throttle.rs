@@ -19,17 +19,17 @@
 #![allow(clippy::result_large_err)]
 
 use super::check::{Check, CheckLayer, ResponseHeaders};
-use super::{Req, RequestMeta, Res};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
-use crate::config_traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
+use crate::config::traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
+use crate::hot::limiter::SharedLimiter;
 use crate::problem::refuse;
+use crate::request::{CallerKey, Req, RequestMeta, Res};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use ipnet::IpNet;
 use palisade_core::clock::SharedClock;
-use palisade_core::principal::{AuthMethod, Principal};
+use palisade_core::principal::Principal;
 use palisade_core::ratelimit::{Algorithm, Decision, MemoryLimiter, Quota};
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 pub const GATE: &str = "throttle";
@@ -61,64 +61,6 @@ pub struct Throttle {
     audit: Arc<AuditLog>,
     /// The shared limiter (Redis) and what its failures become.
     shared: Option<(SharedLimiter, BackendErrorMode)>,
-}
-
-/// Where the shared limiter lives. Each worker thread opens its own connection on first use, so
-/// a decision never hops to another thread's connection task; the connection made at start
-/// serves callers outside a runtime.
-#[derive(Debug)]
-pub struct SharedLimiter {
-    url: String,
-    options: palisade_store::redis_hot::RedisOptions,
-    fallback: Arc<palisade_store::redis_limiter::RedisLimiter>,
-    id: u64,
-}
-
-type WorkerLimiters = HashMap<u64, Arc<palisade_store::redis_limiter::RedisLimiter>>;
-
-thread_local! {
-    static WORKER_LIMITERS: std::cell::RefCell<WorkerLimiters> =
-        std::cell::RefCell::new(HashMap::new());
-}
-
-impl SharedLimiter {
-    pub fn new(
-        url: &str,
-        options: palisade_store::redis_hot::RedisOptions,
-        fallback: palisade_store::redis_limiter::RedisLimiter,
-    ) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Self {
-            url: url.to_owned(),
-            options,
-            fallback: Arc::new(fallback),
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    /// This thread's limiter (made on first use inside its runtime), or the one made at start.
-    fn here(&self) -> Arc<palisade_store::redis_limiter::RedisLimiter> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return self.fallback.clone();
-        }
-        WORKER_LIMITERS.with(|m| {
-            let mut m = m.borrow_mut();
-            if let Some(l) = m.get(&self.id) {
-                return l.clone();
-            }
-            match palisade_store::redis_limiter::RedisLimiter::connect(
-                &self.url,
-                self.options.clone(),
-            ) {
-                Ok(l) => {
-                    let l = Arc::new(l);
-                    m.insert(self.id, l.clone());
-                    l
-                }
-                Err(_) => self.fallback.clone(),
-            }
-        })
-    }
 }
 
 pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;
@@ -180,7 +122,7 @@ impl Throttle {
     async fn decide_rule(
         &self,
         rule: &Rule,
-        who: &Caller<'_>,
+        who: &CallerKey<'_>,
         quota: &Quota,
         now: u64,
         meta: &RequestMeta,
@@ -214,7 +156,7 @@ impl Throttle {
                 }
             }
         }
-        let key = who.key(&self.limiter, rule.name);
+        let key = who.with_parts(|parts| self.limiter.key_of(rule.name, parts));
         Ok(Some(self.limiter.decide(key, rule.algorithm, quota, now)))
     }
 
@@ -239,7 +181,7 @@ impl Throttle {
         category: &str,
         meta: &RequestMeta,
     ) -> Result<Option<HeaderMap>, Refused> {
-        let who = Caller::of(principal, meta.client_ip);
+        let who = CallerKey::of(principal, meta.client_ip);
         let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
         let now = self.clock.now_millis();
         let mut tightest: Option<(&Rule, Quota, Decision)> = None;
@@ -312,7 +254,7 @@ impl Throttle {
 
     /// Puts the refusal on record: the caller's account or key as actor (anonymous callers
     /// are known by their address), the rule as resource.
-    fn record_refusal(&self, rule: &str, quota: &Quota, who: &Caller<'_>, req: &Req) {
+    fn record_refusal(&self, rule: &str, quota: &Quota, who: &CallerKey<'_>, req: &Req) {
         let mut event = AuditEvent::new("ratelimit.exceeded", Risk::Low, Outcome::Denied)
             .resource(format!("rate_limit:{rule}"))
             .origin(&RequestOrigin::of(req))
@@ -321,7 +263,7 @@ impl Throttle {
                 "limit": quota.limit,
                 "period_s": quota.period_ms.div_ceil(1000),
             }));
-        if !matches!(who, Caller::Ip(_)) {
+        if !matches!(who, CallerKey::Ip(_)) {
             event = event.actor(who.to_string());
         }
         self.audit.record_refusal(event);
@@ -352,7 +294,7 @@ impl Check for Arc<Throttle> {
             Ok(None) => Ok(()),
             Err(Refused { res, rule }) => {
                 if let Some((rule, quota)) = rule {
-                    let who = Caller::of(principal.as_deref(), meta.client_ip);
+                    let who = CallerKey::of(principal.as_deref(), meta.client_ip);
                     self.record_refusal(rule, &quota, &who, req);
                 }
                 Err(res)
@@ -368,63 +310,9 @@ struct Refused {
     rule: Option<(&'static str, Quota)>,
 }
 
-/// Who is counted: the API key, else the account, else the client IP.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Caller<'a> {
-    Key(&'a str),
-    User(&'a str),
-    External { issuer: &'a str, subject: &'a str },
-    Ip(IpAddr),
-}
-
-impl<'a> Caller<'a> {
-    pub(crate) fn of(principal: Option<&'a Principal>, client_ip: IpAddr) -> Self {
-        match principal {
-            Some(p) if p.method == AuthMethod::ApiKey => {
-                Caller::Key(p.key_id.as_deref().unwrap_or(&p.subject))
-            }
-            Some(p) if p.method == AuthMethod::External => Caller::External {
-                issuer: &p.issuer,
-                subject: &p.subject,
-            },
-            Some(p) => Caller::User(&p.subject),
-            None => Caller::Ip(client_ip),
-        }
-    }
-
-    /// Hands the caller's identifying parts to `f` without building a string.
-    fn with_parts<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
-        match self {
-            Caller::Key(id) => f(&[b"key", id.as_bytes()]),
-            Caller::User(id) => f(&[b"user", id.as_bytes()]),
-            Caller::External { issuer, subject } => {
-                f(&[b"ext", issuer.as_bytes(), subject.as_bytes()])
-            }
-            Caller::Ip(IpAddr::V4(ip)) => f(&[b"ip", &ip.octets()]),
-            Caller::Ip(IpAddr::V6(ip)) => f(&[b"ip", &ip.octets()]),
-        }
-    }
-
-    /// The in-memory limiter key.
-    fn key(&self, limiter: &MemoryLimiter, rule: &str) -> u128 {
-        self.with_parts(|parts| limiter.key_of(rule, parts))
-    }
-}
-
-impl std::fmt::Display for Caller<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Caller::Key(id) => write!(f, "key:{id}"),
-            Caller::User(id) => write!(f, "user:{id}"),
-            Caller::External { issuer, subject } => write!(f, "ext:{issuer}:{subject}"),
-            Caller::Ip(ip) => write!(f, "ip:{ip}"),
-        }
-    }
-}
-
 /// The request's rate-limit category.
 fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta) -> &'a str {
-    use crate::builtin::Builtin;
+    use crate::route::builtin::Builtin;
     match (meta.builtin, path) {
         (Some(Builtin::Auth), "/auth/login") => "auth_login",
         (Some(Builtin::Auth), "/auth/register") => "auth_register",

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use palisade_core::audit::Risk;
-use palisade_gateway::config_alerts::{Action, AlertRule, GroupBy};
+use palisade_gateway::config::alerts::{Action, AlertRule, GroupBy};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,7 +111,9 @@ pub fn rule(
         min_risk: None,
         details: Default::default(),
         group_by,
-        window: palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(3600)),
+        window: palisade_gateway::config::units::HumanDuration(std::time::Duration::from_secs(
+            3600,
+        )),
         min_count,
         severity,
         actions,
@@ -147,7 +149,7 @@ async fn repeated_failed_logins_open_an_incident_that_signs_a_webhook_and_blocks
         c.audit.alerts.webhook_url = Some(url);
         c.audit.alerts.webhook_secret = Some(SECRET.into());
         c.audit.alerts.webhook_backoff =
-            palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(20));
+            palisade_gateway::config::units::HumanDuration(std::time::Duration::from_millis(20));
     })
     .await;
     let admin = env.admin("root@example.com").await;
@@ -327,7 +329,7 @@ async fn an_answer_whose_event_cannot_be_stored_in_time_becomes_503() {
     let env = Env::start(|c| {
         c.store.url = "sqlite:".into();
         c.audit.durable_timeout =
-            palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(300));
+            palisade_gateway::config::units::HumanDuration(std::time::Duration::from_millis(300));
     })
     .await;
     let mut other = crate::audit::hold_sqlite_write_lock(&env).await;

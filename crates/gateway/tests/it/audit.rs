@@ -78,10 +78,10 @@ pub async fn verified(env: &Env) -> palisade_core::audit::Verified {
     let mut keys = std::collections::BTreeMap::new();
     for cp in &checkpoints {
         let public = store
-            .meta_get(&palisade_gateway::audit_trail::public_key_meta(&cp.kid))
+            .meta_get(&palisade_gateway::audit::trail::public_key_meta(&cp.kid))
             .await
             .unwrap()
-            .and_then(|h| palisade_gateway::audit_trail::hex_decode(&h))
+            .and_then(|h| palisade_gateway::audit::trail::hex_decode(&h))
             .unwrap();
         keys.insert(cp.kid.clone(), public);
     }

@@ -101,7 +101,7 @@ async fn header_block_over_8kib_is_refused_with_431() {
 async fn declared_body_over_limit_is_refused_with_413_before_upstream() {
     let up = Upstream::start("a").await;
     let gw = start_with(
-        |c| c.limits.max_body = palisade_gateway::units::ByteSize(1024),
+        |c| c.limits.max_body = palisade_gateway::config::units::ByteSize(1024),
         vec![route("/", &up)],
     )
     .await;
@@ -126,7 +126,7 @@ async fn declared_body_over_limit_is_refused_with_413_before_upstream() {
 async fn streamed_chunked_body_over_limit_is_cut_off_with_413() {
     let up = Upstream::start("a").await;
     let gw = start_with(
-        |c| c.limits.max_body = palisade_gateway::units::ByteSize(64 * 1024),
+        |c| c.limits.max_body = palisade_gateway::config::units::ByteSize(64 * 1024),
         vec![route("/", &up)],
     )
     .await;
@@ -181,7 +181,7 @@ async fn streamed_chunked_body_over_limit_is_cut_off_with_413() {
 async fn per_route_body_limit_overrides_the_global_one() {
     let up = Upstream::start("a").await;
     let small = RouteConfig {
-        max_body: Some(palisade_gateway::units::ByteSize(10)),
+        max_body: Some(palisade_gateway::config::units::ByteSize(10)),
         ..route("/small/", &up)
     };
     let gw = start_with(|_| {}, vec![small, route("/", &up)]).await;
@@ -206,8 +206,9 @@ async fn slow_body_gets_408() {
     let up = Upstream::start("a").await;
     let gw = start_with(
         |c| {
-            c.limits.request_timeout =
-                palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(300))
+            c.limits.request_timeout = palisade_gateway::config::units::HumanDuration(
+                std::time::Duration::from_millis(300),
+            )
         },
         vec![route("/", &up)],
     )
@@ -243,8 +244,9 @@ async fn slow_upstream_within_request_deadline_gets_504() {
     let up = Upstream::start("a").await;
     let gw = start_with(
         |c| {
-            c.proxy.response_timeout =
-                palisade_gateway::units::HumanDuration(std::time::Duration::from_millis(200))
+            c.proxy.response_timeout = palisade_gateway::config::units::HumanDuration(
+                std::time::Duration::from_millis(200),
+            )
         },
         vec![route("/", &up)],
     )

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use palisade_core::clock::ManualClock;
 use palisade_core::jwt::{Algorithm, SigningKey};
 use palisade_gateway::config::Config;
-use palisade_gateway::units::ByteSize;
+use palisade_gateway::config::units::ByteSize;
 use palisade_store::identity::SigningKeyRecord;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -290,9 +290,10 @@ async fn register_refuses_bad_input_naming_the_problem() {
 
 #[tokio::test]
 async fn registration_can_be_closed_or_invite_only() {
-    let env =
-        Env::start(|c| c.auth.registration = palisade_gateway::config_auth::Registration::Disabled)
-            .await;
+    let env = Env::start(|c| {
+        c.auth.registration = palisade_gateway::config::auth::Registration::Disabled
+    })
+    .await;
     let res = env
         .post(
             "/auth/register",
@@ -302,7 +303,7 @@ async fn registration_can_be_closed_or_invite_only() {
     assert_problem(res, 403, "registration-closed").await;
 
     let env =
-        Env::start(|c| c.auth.registration = palisade_gateway::config_auth::Registration::Invite)
+        Env::start(|c| c.auth.registration = palisade_gateway::config::auth::Registration::Invite)
             .await;
     let res = env
         .post(
@@ -1134,7 +1135,7 @@ async fn jwt_attacks_on_a_trusted_issuers_tokens_are_refused() {
         c.limits.max_header_bytes = ByteSize(64 << 10);
         c.auth
             .trusted_issuers
-            .push(palisade_gateway::config_auth::TrustedIssuerConfig {
+            .push(palisade_gateway::config::auth::TrustedIssuerConfig {
                 issuer: "https://idp.example".into(),
                 audiences: vec!["orders-api".into()],
                 algorithms: vec![Algorithm::EdDSA],
@@ -1358,7 +1359,7 @@ async fn a_jwks_url_is_refetched_on_an_unknown_kid_at_most_once_a_minute() {
     let env = Env::start(move |c| {
         c.auth
             .trusted_issuers
-            .push(palisade_gateway::config_auth::TrustedIssuerConfig {
+            .push(palisade_gateway::config::auth::TrustedIssuerConfig {
                 issuer: "https://idp.example".into(),
                 audiences: vec!["orders-api".into()],
                 algorithms: vec![Algorithm::ES256],

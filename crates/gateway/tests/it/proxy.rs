@@ -147,7 +147,7 @@ async fn strip_prefix_forwards_the_rest_of_the_path() {
 async fn bodies_stream_through_without_waiting_for_the_end() {
     let up = Upstream::start("a").await;
     let gw = start_with(
-        |c| c.limits.max_body = palisade_gateway::units::ByteSize(1 << 30),
+        |c| c.limits.max_body = palisade_gateway::config::units::ByteSize(1 << 30),
         vec![route("/", &up)],
     )
     .await;

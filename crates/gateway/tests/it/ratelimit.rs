@@ -5,8 +5,8 @@ use crate::authorization::signed_in;
 use crate::common::*;
 use crate::identity::Env;
 use palisade_gateway::config::Config;
-use palisade_gateway::config_traffic::{LimitAlgorithm, RuleConfig};
-use palisade_gateway::units::HumanDuration;
+use palisade_gateway::config::traffic::{LimitAlgorithm, RuleConfig};
+use palisade_gateway::config::units::HumanDuration;
 use serde_json::json;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 
 use crate::common::*;
 use palisade_core::clock::ManualClock;
-use palisade_gateway::config_traffic::Fallback;
-use palisade_gateway::units::HumanDuration;
+use palisade_gateway::config::traffic::Fallback;
+use palisade_gateway::config::units::HumanDuration;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -9,8 +9,8 @@
 use crate::common::{TestGateway, Upstream, assert_problem, client, route, start_clocked};
 use crate::identity::PASSWORD;
 use palisade_core::clock::ManualClock;
-use palisade_gateway::config_traffic::{BackendErrorMode, LimitAlgorithm, RuleConfig};
-use palisade_gateway::units::HumanDuration;
+use palisade_gateway::config::traffic::{BackendErrorMode, LimitAlgorithm, RuleConfig};
+use palisade_gateway::config::units::HumanDuration;
 use serde_json::{Value, json};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};

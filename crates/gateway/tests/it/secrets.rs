@@ -9,7 +9,7 @@ use crate::principals::call;
 use palisade_core::audit::Risk;
 use palisade_core::policy::RoleDef;
 use palisade_gateway::config::Config;
-use palisade_gateway::config_alerts::{Action, GroupBy};
+use palisade_gateway::config::alerts::{Action, GroupBy};
 use serde_json::{Value, json};
 
 fn roles(c: &mut Config) {
@@ -303,7 +303,7 @@ async fn api_key_reads_carry_the_key_id_and_the_cache_expires() {
     let env = Env::start(|c| {
         roles(c);
         c.secret_store.cache_ttl =
-            palisade_gateway::units::HumanDuration(std::time::Duration::from_secs(60));
+            palisade_gateway::config::units::HumanDuration(std::time::Duration::from_secs(60));
     })
     .await;
     let (_, kim_t) = signed_in(&env, "kim@example.com", &["member", "secret-writer"]).await;
@@ -344,7 +344,7 @@ async fn api_key_reads_carry_the_key_id_and_the_cache_expires() {
 
     // Another replica writes straight to the store: this one serves its cache until it expires.
     let store = env.gw.gateway.state.store.clone();
-    let other = palisade_gateway::vault::Vault::new(
+    let other = palisade_gateway::protect::vault::Vault::new(
         store,
         env.gw.gateway.state.keyring.clone(),
         env.clock.clone(),
@@ -556,7 +556,7 @@ async fn the_reencryption_job_publishes_its_progress_in_metrics() {
     assert_eq!(keyring.remaining().await.unwrap(), 6);
     assert!(matches!(
         keyring.retire(&old).await,
-        Err(palisade_gateway::keyring::KeyringError::InUse { count: 6, .. })
+        Err(palisade_gateway::protect::keyring::KeyringError::InUse { count: 6, .. })
     ));
     let report = keyring.reencrypt_all().await.unwrap();
     assert_eq!((report.done, report.remaining), (6, 0));

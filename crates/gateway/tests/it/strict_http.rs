@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use bytes::Bytes;
-use palisade_gateway::units::ByteSize;
+use palisade_gateway::config::units::ByteSize;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

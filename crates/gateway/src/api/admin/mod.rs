@@ -1,0 +1,44 @@
+//! `/admin`: Palisade's administration API, one file per area: [`tenants`] (tenants, members,
+//! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
+//! [`blocks`] (IP blocks) and [`audit`] (the trail, its export, the security summary,
+//! incidents). Invitations are `/auth/invites` ([`crate::api::auth`]).
+//!
+//! Every endpoint needs one of the [`perm`] permissions, checked with
+//! `api::extract::require`: a refusal is a 403 and an `authz.denied` event
+//! (plus `authz.privilege_escalation_attempt` for a caller who administers nothing). Every
+//! change is an audit event.
+
+pub mod audit;
+pub mod blocks;
+pub mod policy;
+pub mod service_accounts;
+pub mod tenants;
+
+use crate::state::AppState;
+use std::sync::Arc;
+
+/// Permissions of Palisade's own admin API. Three segments, so that an ordinary role's `*.read`
+/// or `*.write` never reaches them; the default `admin` role holds them all through `admin.*`.
+pub mod perm {
+    pub const TENANTS_READ: &str = "admin.tenants.read";
+    pub const TENANTS_WRITE: &str = "admin.tenants.write";
+    pub const ROLES_READ: &str = "admin.roles.read";
+    pub const POLICY_READ: &str = "admin.policy.read";
+    pub const CONFIG_WRITE: &str = "admin.config.write";
+    pub const IP_BLOCKS_READ: &str = "admin.ip_blocks.read";
+    pub const IP_BLOCKS_WRITE: &str = "admin.ip_blocks.write";
+    pub const INVITES_WRITE: &str = "admin.invites.write";
+    pub const KEYS_WRITE: &str = "admin.keys.write";
+    pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
+    pub const AUDIT_READ: &str = "admin.audit.read";
+    pub const INCIDENTS_READ: &str = "admin.incidents.read";
+}
+
+/// Every `/admin` endpoint.
+pub fn router() -> axum::Router<Arc<AppState>> {
+    tenants::router()
+        .merge(policy::router())
+        .merge(service_accounts::router())
+        .merge(blocks::router())
+        .merge(audit::router())
+}

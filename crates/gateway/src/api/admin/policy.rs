@@ -1,0 +1,103 @@
+//! The policy part of `/admin`: the compiled roles (`GET /admin/roles`, read-only), the decision
+//! for a request described by hand (`GET /admin/policy/explain`, the same route decision and
+//! policy a live request gets) and a configuration reload (`POST /admin/config/reload`).
+
+use super::perm;
+use crate::api::extract::{Caller, Ctx, require};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/roles", get(roles))
+        .route("/admin/policy/explain", get(explain))
+        .route("/admin/config/reload", post(reload))
+}
+
+async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::ROLES_READ) {
+        return r;
+    }
+    Json(state.authz.roles_json()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainQuery {
+    /// An account's e-mail or an API key's id.
+    #[serde(rename = "as")]
+    who: String,
+    method: String,
+    path: String,
+    /// The request's host, for routes that name one.
+    host: Option<String>,
+}
+
+/// `GET /admin/policy/explain?as=EMAIL|KEY_ID&method=GET&path=/graphs/g1/nodes`: the decision
+/// and the rule and grant that made it.
+async fn explain(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<axum::extract::Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::POLICY_READ) {
+        return r;
+    }
+    let Ok(axum::extract::Query(q)) = query else {
+        return ctx.problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Give as (an e-mail or API key id), method and path.",
+        );
+    };
+    let principal = match crate::authz::principal_for(state.store.as_ref(), &q.who).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return ctx.problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "No such account or key.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    };
+    let decision = state.authz.explain(
+        &state.routes,
+        &state.config.server.path_policy(),
+        q.host.as_deref(),
+        &q.method.to_ascii_uppercase(),
+        &q.path,
+        Some(&principal),
+    );
+    Json(crate::authz::decision_json(&decision)).into_response()
+}
+
+/// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.
+async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::CONFIG_WRITE) {
+        return r;
+    }
+    match crate::reload::reload(&state) {
+        Ok(()) => {
+            Json(serde_json::json!({"status": "reloaded", "applied": "roles and route policies"}))
+                .into_response()
+        }
+        Err(problems) => crate::problem::refuse_with(
+            "admin",
+            "reload-refused",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The new configuration has problems; the running policy is unchanged.",
+            &ctx.id,
+            serde_json::json!({ "problems": problems }),
+        ),
+    }
+}

@@ -1,0 +1,219 @@
+//! Service accounts in `/admin`: non-human principals (agents, CI jobs) that have no password
+//! and act only through API keys an administrator issues them. A key's scopes are permission
+//! grants that narrow the account's roles (a request needs both), so an agent-tool permission
+//! matrix is a set of keys scoped like `tools.read_file.execute`.
+//!
+//! An administrator can give a service account only roles whose grants their own grants cover,
+//! and a key only roles the account holds.
+
+#![allow(clippy::result_large_err)]
+
+use super::perm;
+use crate::api::api_keys::{issue_key, new_key};
+use crate::api::extract::{Caller, Ctx, require};
+use crate::api::json::StrictJson;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use palisade_core::policy::valid_grant;
+use palisade_core::principal::service_account_handle;
+use palisade_store::StoreError;
+use palisade_store::identity::{PrincipalKind, UserRecord};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/admin/service-accounts",
+            get(list_accounts).post(create_account),
+        )
+        .route("/admin/service-accounts/{id}/api-keys", post(create_key))
+}
+
+fn account_json(u: &UserRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id, "name": u.email, "roles": u.roles, "tier": u.tier,
+        "disabled": u.disabled, "created_at": u.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    tier: Option<String>,
+}
+
+async fn create_account(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    StrictJson(body): StrictJson<NewAccount>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
+        return r;
+    }
+    let Some(handle) = service_account_handle(&body.name) else {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            "A service account name is 1-64 of a-z 0-9 _ -.",
+        );
+    };
+    if let Some(role) = body.roles.iter().find(|r| !state.authz.matrix_has_role(r)) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-role",
+            format!("No such role {role:?}."),
+        );
+    }
+    if let Some(role) = body
+        .roles
+        .iter()
+        .find(|r| !state.authz.may_give_role(&caller.0.roles, r))
+    {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "role-not-held",
+            format!("You cannot give the role {role:?}: it grants more than you hold."),
+        );
+    }
+    let now = state.identity.now_ms() as i64;
+    let account = UserRecord {
+        id: Uuid::now_v7(),
+        email: handle,
+        name: None,
+        password_hash: None,
+        roles: body.roles,
+        tier: body.tier.unwrap_or_else(|| "free".into()),
+        kind: PrincipalKind::Service,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.store.user_insert(&account).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return ctx.problem(
+                StatusCode::CONFLICT,
+                "name-taken",
+                "A service account with this name exists.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    }
+    state.identity.audit.record(
+        ctx.audit(
+            AuditEvent::new("service_account.created", Risk::Medium, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource(format!("user:{}", account.id)),
+        ),
+    );
+    (StatusCode::CREATED, Json(account_json(&account))).into_response()
+}
+
+async fn list_accounts(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
+        return r;
+    }
+    let mut accounts = Vec::new();
+    let mut after = None;
+    loop {
+        let page = match state.store.users_list(after, 500).await {
+            Ok(p) => p,
+            Err(e) => return ctx.unavailable(e),
+        };
+        accounts.extend(
+            page.iter()
+                .filter(|u| u.kind == PrincipalKind::Service)
+                .map(account_json),
+        );
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id),
+            _ => break,
+        }
+    }
+    Json(serde_json::json!({ "service_accounts": accounts })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    scopes: Vec<String>,
+    /// Lifetime in seconds; none: the key does not expire.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+async fn create_key(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<NewKey>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
+        return r;
+    }
+    let not_found = || {
+        ctx.problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such service account.",
+        )
+    };
+    let Ok(id) = id.parse::<Uuid>() else {
+        return not_found();
+    };
+    let account = match state.store.user_by_id(id).await {
+        Ok(Some(u)) if u.kind == PrincipalKind::Service => u,
+        Ok(_) => return not_found(),
+        Err(e) => return ctx.unavailable(e),
+    };
+    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            "Give the key a name of 1 to 100 characters.",
+        );
+    }
+    if body.scopes.len() > 100 || !body.scopes.iter().all(|s| valid_grant(s)) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-scopes",
+            "Scopes are up to 100 grants like \"tools.read_file.execute\" or \"graphs.*\".",
+        );
+    }
+    let roles = body.roles.unwrap_or_else(|| account.roles.clone());
+    if let Some(extra) = roles.iter().find(|r| !account.roles.contains(r)) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "role-not-held",
+            format!("The service account does not hold the role {extra:?}."),
+        );
+    }
+    let now = state.identity.now_ms() as i64;
+    let record = new_key(
+        &body.name,
+        account.id,
+        roles,
+        body.scopes,
+        body.expires_in,
+        now,
+    );
+    let actor = caller.0.subject.parse().unwrap_or(account.id);
+    issue_key(&state, &ctx, record, actor, "apikey.created").await
+}

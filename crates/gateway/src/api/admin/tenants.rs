@@ -1,0 +1,422 @@
+//! The tenant part of `/admin`: tenants with parents, their members and roles, and resource
+//! grants (permissions on one tenant's resources without a membership). Each endpoint needs an `admin.*` permission (held by the default
+//! `admin` and `owner` roles); every change is an audit event and refreshes the in-memory
+//! snapshot the authorize gate reads.
+
+// Helpers return the finished refusal as their error, the axum idiom.
+#![allow(clippy::result_large_err)]
+
+use super::perm;
+use crate::api::extract::{Caller, Ctx, require};
+use crate::api::json::StrictJson;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::authz::tenants::valid_id;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use http::StatusCode;
+use palisade_core::policy::valid_grant;
+use palisade_store::StoreError;
+use palisade_store::identity::{MembershipRecord, ResourceGrantRecord, TenantRecord};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/tenants", get(list_tenants).post(create_tenant))
+        .route("/admin/tenants/{id}", axum::routing::delete(delete_tenant))
+        .route("/admin/tenants/{id}/members", get(list_members))
+        .route(
+            "/admin/tenants/{id}/members/{user}",
+            put(put_member).delete(remove_member),
+        )
+        .route("/admin/tenants/{id}/grants", get(list_grants))
+        .route(
+            "/admin/tenants/{id}/grants/{user}",
+            put(put_grants).delete(remove_grants),
+        )
+}
+
+fn tenant_json(t: &TenantRecord) -> serde_json::Value {
+    serde_json::json!({"id": t.id, "name": t.name, "parent_id": t.parent_id, "created_at": t.created_at})
+}
+
+async fn list_tenants(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
+        return r;
+    }
+    match state.store.tenants_list().await {
+        Ok(list) => Json(serde_json::json!({
+            "tenants": list.iter().map(tenant_json).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    id: String,
+    name: String,
+    #[serde(default)]
+    parent_id: Option<String>,
+}
+
+async fn create_tenant(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    StrictJson(body): StrictJson<NewTenant>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    if !valid_id(&body.id) || body.name.trim().is_empty() || body.name.chars().count() > 200 {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-tenant",
+            "A tenant needs an id of 1-64 of A-Z a-z 0-9 _ - and a name of 1-200 characters.",
+        );
+    }
+    if let Some(parent) = &body.parent_id {
+        match state.store.tenant_get(parent).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return ctx.problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-parent",
+                    "The parent tenant does not exist.",
+                );
+            }
+            Err(e) => return ctx.unavailable(e),
+        }
+    }
+    let tenant = TenantRecord {
+        id: body.id,
+        name: body.name.trim().to_string(),
+        parent_id: body.parent_id,
+        created_at: state.identity.now_ms() as i64,
+    };
+    match state.store.tenant_insert(&tenant).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return ctx.problem(
+                StatusCode::CONFLICT,
+                "tenant-exists",
+                "This tenant id is taken.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    }
+    changed(&state, &ctx, &caller, "tenant.created", &tenant.id).await;
+    (StatusCode::CREATED, Json(tenant_json(&tenant))).into_response()
+}
+
+async fn delete_tenant(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    match state.store.tenant_delete(&id).await {
+        Ok(true) => {
+            changed(&state, &ctx, &caller, "tenant.deleted", &id).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such tenant."),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn list_members(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
+        return r;
+    }
+    match state.store.memberships_list().await {
+        Ok(all) => Json(serde_json::json!({
+            "members": all.iter().filter(|m| m.tenant_id == id).map(|m| serde_json::json!({
+                "user_id": m.user_id, "role": m.role, "created_at": m.created_at,
+            })).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    role: String,
+}
+
+async fn put_member(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    StrictJson(body): StrictJson<MemberBody>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    if !state.authz.matrix_has_role(&body.role) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-role",
+            "No such role.",
+        );
+    }
+    if !state.authz.may_give_role(&caller.0.roles, &body.role) {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "role-not-held",
+            "You cannot give this role: it grants more than you hold.",
+        );
+    }
+    let store = state.store.clone();
+    let tenant_id = id.clone();
+    let put = |user_id, created_at| async move {
+        let member = MembershipRecord {
+            tenant_id,
+            user_id,
+            role: body.role,
+            created_at,
+        };
+        store.member_put(&member).await
+    };
+    link(
+        &state,
+        &ctx,
+        &caller,
+        (&id, &user),
+        "tenant.member_set",
+        put,
+    )
+    .await
+}
+
+/// Writes a tenant-user link (a membership or a resource grant), once both exist, and records it.
+async fn link<Fut>(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    (tenant, user): (&str, &str),
+    event: &'static str,
+    put: impl FnOnce(Uuid, i64) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = palisade_store::StoreResult<()>>,
+{
+    let user_id = match tenant_and_user(state, ctx, tenant, user).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Err(e) = put(user_id, state.identity.now_ms() as i64).await {
+        return ctx.unavailable(e);
+    }
+    changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_member(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    let store = state.store.clone();
+    let tenant = id.clone();
+    let remove = |user_id| async move { store.member_remove(&tenant, user_id).await };
+    unlink(
+        &state,
+        &ctx,
+        &caller,
+        (&id, &user),
+        "tenant.member_removed",
+        remove,
+    )
+    .await
+}
+
+/// Removes a tenant-user link (a membership or a resource grant) and records it.
+async fn unlink<Fut>(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    (tenant, user): (&str, &str),
+    event: &'static str,
+    remove: impl FnOnce(Uuid) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = palisade_store::StoreResult<bool>>,
+{
+    if let Err(r) = require(state, caller, ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return not_found();
+    };
+    match remove(user_id).await {
+        Ok(true) => {
+            changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => not_found(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// The user id, once both the tenant and the user are known to exist.
+async fn tenant_and_user(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: &str,
+    user: &str,
+) -> Result<Uuid, Response> {
+    let not_found = |what: &str| {
+        ctx.problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("No such {what}."),
+        )
+    };
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return Err(not_found("user"));
+    };
+    match (
+        state.store.tenant_get(tenant).await,
+        state.store.user_by_id(user_id).await,
+    ) {
+        (Ok(Some(_)), Ok(Some(_))) => Ok(user_id),
+        (Ok(None), _) => Err(not_found("tenant")),
+        (_, Ok(None)) => Err(not_found("user")),
+        (Err(e), _) | (_, Err(e)) => Err(ctx.unavailable(e)),
+    }
+}
+
+async fn list_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
+        return r;
+    }
+    match state.store.resource_grants_list().await {
+        Ok(all) => Json(serde_json::json!({
+            "grants": all.iter().filter(|g| g.tenant_id == id).map(|g| serde_json::json!({
+                "user_id": g.user_id, "grants": g.grants, "created_at": g.created_at,
+            })).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    grants: Vec<String>,
+}
+
+/// Grants a principal permissions on one tenant's resources without a membership (used when it
+/// has no role there).
+async fn put_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    StrictJson(body): StrictJson<GrantsBody>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    if body.grants.is_empty()
+        || body.grants.len() > 100
+        || !body.grants.iter().all(|g| valid_grant(g))
+    {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-grants",
+            "Give 1-100 grants like \"graphs.read\", \"tools.*\" or \"*.read\".",
+        );
+    }
+    if !state.authz.covers(&caller.0.roles, &body.grants) {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "grant-not-held",
+            "You cannot give grants beyond your own.",
+        );
+    }
+    let store = state.store.clone();
+    let tenant_id = id.clone();
+    let put = |user_id, created_at| async move {
+        let grant = ResourceGrantRecord {
+            tenant_id,
+            user_id,
+            grants: body.grants,
+            created_at,
+        };
+        store.resource_grant_put(&grant).await
+    };
+    link(&state, &ctx, &caller, (&id, &user), "tenant.grant_set", put).await
+}
+
+async fn remove_grants(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    let store = state.store.clone();
+    let tenant = id.clone();
+    let remove = |user_id| async move { store.resource_grant_remove(&tenant, user_id).await };
+    unlink(
+        &state,
+        &ctx,
+        &caller,
+        (&id, &user),
+        "tenant.grant_removed",
+        remove,
+    )
+    .await
+}
+
+/// Records the change (under the tenant it concerns, so the trail's tenant filter finds it)
+/// and refreshes the snapshot the authorize gate reads. `resource` is `TENANT` or `TENANT/USER`.
+async fn changed(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    event: &'static str,
+    resource: &str,
+) {
+    let tenant = resource.split('/').next().unwrap_or(resource);
+    state.identity.audit.record(
+        ctx.audit(
+            AuditEvent::new(event, Risk::Medium, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource(format!("tenant:{resource}"))
+                .tenant(tenant),
+        ),
+    );
+    if let Err(e) = state.tenants.reload().await {
+        tracing::warn!(error = %e, "cannot refresh tenants after a change; the next sync will");
+    }
+}

@@ -1,0 +1,260 @@
+//! `/auth/api-keys`: a person's own API keys. A key is shown once, when created or rotated;
+//! it holds at most the roles of its owner and may be narrowed by scopes. Only a person (a
+//! token or cookie session) manages keys: a key cannot mint keys. Rotation keeps the old key
+//! valid for `auth.api_keys.rotation_overlap` so clients can switch over. Every change is an
+//! audit event (`apikey.created`, `apikey.rotated`, `apikey.revoked`).
+
+#![allow(clippy::result_large_err)]
+
+use super::admin::perm;
+use super::extract::{Caller, Ctx, needs_user, no_store};
+use super::json::StrictJson;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use http::{HeaderValue, StatusCode};
+use palisade_core::principal::AuthMethod;
+use palisade_store::identity::ApiKeyRecord;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/api-keys", post(create_key).get(list_keys))
+        .route("/auth/api-keys/{id}", delete(revoke_key))
+        .route("/auth/api-keys/{id}/rotate", post(rotate_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyBody {
+    name: String,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Lifetime in seconds; none: the key does not expire.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+pub(crate) fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": k.id, "name": k.name, "prefix": k.prefix, "owner_id": k.owner_id,
+        "roles": k.roles, "scopes": k.scopes, "created_at": k.created_at,
+        "expires_at": k.expires_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at,
+    })
+}
+
+/// Only a person (a token or cookie session) manages keys; a key cannot mint keys.
+fn key_manager(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
+    if caller.0.method == AuthMethod::ApiKey {
+        return Err(ctx.problem(
+            StatusCode::FORBIDDEN,
+            "keys-need-a-user",
+            "API keys are managed with a user's token, not with another key.",
+        ));
+    }
+    needs_user(caller, ctx)
+}
+
+async fn create_key(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    StrictJson(body): StrictJson<CreateKeyBody>,
+) -> Response {
+    let owner = match key_manager(&caller, &ctx) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            "Give the key a name of 1 to 100 characters.",
+        );
+    }
+    if body.scopes.len() > 100
+        || !body
+            .scopes
+            .iter()
+            .all(|s| palisade_core::policy::valid_grant(s))
+    {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-scopes",
+            "Scopes are up to 100 grants like \"graphs.read\" or \"tools.*\".",
+        );
+    }
+    let roles = body.roles.unwrap_or_else(|| caller.0.roles.clone());
+    if let Some(extra) = roles.iter().find(|r| !caller.0.has_role(r)) {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "role-not-held",
+            format!("A key cannot hold the role {extra:?}, which you do not have."),
+        );
+    }
+    let now = state.identity.now_ms() as i64;
+    let record = new_key(&body.name, owner, roles, body.scopes, body.expires_in, now);
+    issue_key(&state, &ctx, record, owner, "apikey.created").await
+}
+
+/// A key record to issue: `name` trimmed, expiring `expires_in` seconds from `now` (at most a
+/// hundred years), never used, not revoked. [`issue_key`] fills in its secret.
+pub(crate) fn new_key(
+    name: &str,
+    owner: Uuid,
+    roles: Vec<String>,
+    scopes: Vec<String>,
+    expires_in: Option<u64>,
+    now: i64,
+) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: Uuid::now_v7(),
+        hash: [0; 32],
+        prefix: String::new(),
+        name: name.trim().to_string(),
+        owner_id: owner,
+        roles,
+        scopes,
+        created_at: now,
+        expires_at: expires_in
+            .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// Creates the key in the store, records `event` and answers 201 with the key shown once.
+pub(crate) async fn issue_key(
+    state: &AppState,
+    ctx: &Ctx,
+    record: ApiKeyRecord,
+    actor: Uuid,
+    event: &'static str,
+) -> Response {
+    let id = &state.identity;
+    match id.api_keys.create(record).await {
+        Ok((record, plaintext)) => {
+            id.audit.record(
+                ctx.audit(
+                    AuditEvent::new(event, Risk::Medium, Outcome::Success)
+                        .actor(actor.to_string())
+                        .resource(format!("api_key:{}", record.id)),
+                ),
+            );
+            let mut body = key_json(&record);
+            body["key"] = serde_json::Value::String(plaintext.expose_secret().to_string());
+            no_store((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn list_keys(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    let owner = match key_manager(&caller, &ctx) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match state.identity.store.api_keys_list(Some(owner)).await {
+        Ok(keys) => Json(serde_json::json!({
+            "api_keys": keys.iter().map(key_json).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// The key, if the caller owns it (or is an admin).
+async fn owned_key(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    key_id: &str,
+) -> Result<ApiKeyRecord, Response> {
+    let owner = key_manager(caller, ctx)?;
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such API key.");
+    let key_id: Uuid = key_id.parse().map_err(|_| not_found())?;
+    match state.identity.store.api_key_get(key_id).await {
+        Ok(Some(k)) if k.owner_id == owner || state.authz.permits(&caller.0, perm::KEYS_WRITE) => {
+            Ok(k)
+        }
+        Ok(_) => Err(not_found()),
+        Err(e) => Err(ctx.unavailable(e)),
+    }
+}
+
+async fn revoke_key(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> Response {
+    let key = match owned_key(&state, &ctx, &caller, &key_id).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let id = &state.identity;
+    if let Err(e) = id.revoke_api_key(key.id).await {
+        return ctx.unavailable(e);
+    }
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource(format!("api_key:{}", key.id)),
+        ),
+    );
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn rotate_key(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> Response {
+    let old = match owned_key(&state, &ctx, &caller, &key_id).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let id = &state.identity;
+    let now = id.now_ms() as i64;
+    if old.revoked_at.is_some() || old.expires_at.is_some_and(|at| at <= now) {
+        return ctx.problem(
+            StatusCode::CONFLICT,
+            "key-inactive",
+            "A revoked or expired key cannot be rotated; create a new one.",
+        );
+    }
+    let overlap_end = now + id.api_keys.rotation_overlap_ms;
+    let old_end = old.expires_at.map_or(overlap_end, |at| at.min(overlap_end));
+    if let Err(e) = id.store.api_key_set_expiry(old.id, Some(old_end)).await {
+        return ctx.unavailable(e);
+    }
+    id.api_keys.forget(old.id);
+    let fresh = ApiKeyRecord {
+        id: Uuid::now_v7(),
+        hash: [0; 32],
+        prefix: String::new(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+        ..old.clone()
+    };
+    let actor = caller.user_id().unwrap_or(old.owner_id);
+    let mut res = issue_key(&state, &ctx, fresh, actor, "apikey.rotated").await;
+    if let Ok(v) = HeaderValue::from_str(&old_end.to_string()) {
+        res.headers_mut()
+            .insert("x-palisade-previous-key-expires-at", v);
+    }
+    res
+}

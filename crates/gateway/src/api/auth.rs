@@ -1,0 +1,542 @@
+//! The `/auth` API: accounts, sign-in, tokens, sessions (bearer and browser), invitations, and
+//! the JWKS. API keys are [`crate::api::api_keys`], forward auth [`crate::api::forward_auth`].
+//!
+//! Bodies are parsed strictly ([`StrictJson`]); every refusal is problem+json. Login answers the
+//! same for an unknown e-mail, a wrong password and a disabled account, after the same work.
+
+// Helpers return the finished refusal as their error, the axum idiom; off the hot path, so the
+// size of `Response` in a `Result` does not matter.
+#![allow(clippy::result_large_err)]
+
+use super::admin::perm;
+use super::extract::{Caller, Ctx, no_store, require, store_err};
+use super::json::StrictJson;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::sessions::{ClientInfo, RefreshError};
+use crate::problem::refuse_with;
+use crate::route::builtin::JWKS_PATH;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use palisade_core::password::{PasswordContext, Verification};
+use palisade_store::StoreError;
+use palisade_store::identity::UserRecord;
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const GATE: &str = "auth";
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/auth/invites", post(invite))
+        .route(JWKS_PATH, get(jwks))
+}
+
+// ---------------------------------------------------------------- accounts
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    invite: Option<String>,
+    #[serde(default)]
+    captcha_token: Option<String>,
+}
+
+async fn register(
+    State(state): S,
+    ctx: Ctx,
+    StrictJson(body): StrictJson<RegisterBody>,
+) -> Response {
+    let id = &state.identity;
+    use crate::config::auth::Registration;
+    if id.config.registration == Registration::Disabled {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "registration-closed",
+            "Registration is closed; ask an administrator for an account.",
+        );
+    }
+    let Some(email) = palisade_core::email::normalize(&body.email) else {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-email",
+            "The e-mail address is not valid.",
+        );
+    };
+    if id.config.registration == Registration::Invite
+        && !body
+            .invite
+            .as_deref()
+            .is_some_and(|inv| id.invites.check(&email, inv, id.now_ms() / 1000))
+    {
+        return ctx.problem(
+            StatusCode::FORBIDDEN,
+            "invite-required",
+            "Registration needs a valid invite for this address.",
+        );
+    }
+    if let Some(captcha) = id.captcha.as_ref().filter(|c| c.on_register)
+        && !captcha
+            .verify(body.captcha_token.as_deref().unwrap_or(""), ctx.ip)
+            .await
+    {
+        return ctx.problem(
+            StatusCode::BAD_REQUEST,
+            "captcha-failed",
+            "The CAPTCHA was missing or not solved.",
+        );
+    }
+    let name = body.name.filter(|n| !n.trim().is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            "The name is longer than 200 characters.",
+        );
+    }
+    let context = PasswordContext {
+        email: Some(&email),
+        name: name.as_deref(),
+    };
+    if let Err(violations) = id.policy.check(&body.password, &context) {
+        let list: Vec<_> = violations
+            .iter()
+            .map(|v| serde_json::json!({"code": v.code(), "message": v.message()}))
+            .collect();
+        return refuse_with(
+            GATE,
+            "weak-password",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The password does not meet the policy.",
+            &ctx.id,
+            serde_json::json!({ "violations": list }),
+        );
+    }
+    let password = body.password;
+    let Some(Ok(hash)) = id.hash_work(move |h| h.hash(&password)).await else {
+        return busy(&ctx);
+    };
+    let now = id.now_ms() as i64;
+    let user = UserRecord {
+        id: Uuid::now_v7(),
+        email,
+        name,
+        password_hash: Some(hash),
+        roles: id.config.default_roles.clone(),
+        tier: "free".into(),
+        kind: palisade_store::identity::PrincipalKind::Human,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    match id.store.user_insert(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return ctx.problem(
+                StatusCode::CONFLICT,
+                "email-taken",
+                "An account with this e-mail address exists.",
+            );
+        }
+        Err(e) => return ctx.unavailable(e),
+    }
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("user.created", Risk::Low, Outcome::Success)
+                .actor(user.id.to_string())
+                .resource(format!("user:{}", user.id)),
+        ),
+    );
+    (StatusCode::CREATED, Json(user_json(&user))).into_response()
+}
+
+fn user_json(u: &UserRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id, "email": u.email, "name": u.name, "roles": u.roles,
+        "tier": u.tier, "disabled": u.disabled, "created_at": u.created_at,
+    })
+}
+
+fn busy(ctx: &Ctx) -> Response {
+    let mut res = ctx.problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "Too many sign-ins are being processed; try again in a moment.",
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    captcha_token: Option<String>,
+}
+
+/// A sign-in refused before its password is checked, on record as `auth.login_refused`
+/// (sampled per address; every one counts for the alert rules).
+fn login_refused(state: &AppState, ctx: &Ctx, reason: &'static str, res: Response) -> Response {
+    state.identity.audit.record_refusal(
+        ctx.audit(
+            AuditEvent::new("auth.login_refused", Risk::Medium, Outcome::Denied)
+                .details(serde_json::json!({ "reason": reason })),
+        ),
+    );
+    res
+}
+
+fn too_many(ctx: &Ctx, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut res = ctx.problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "login-delayed",
+        format!("Too many failed sign-ins; try again in {secs} s."),
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
+}
+
+/// Checks e-mail and password with brute-force defense; the user on success, else the answer.
+pub(super) async fn check_credentials(
+    state: &AppState,
+    ctx: &Ctx,
+    body: LoginBody,
+) -> Result<UserRecord, Response> {
+    let id = &state.identity;
+    let email = palisade_core::email::normalize(&body.email).unwrap_or_default();
+    match id.brute.wait_left(&email, ctx.ip).await {
+        Ok(Some(wait)) => {
+            return Err(login_refused(
+                state,
+                ctx,
+                "login-delayed",
+                too_many(ctx, wait),
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(ctx.unavailable(e)),
+    }
+    if let Some(captcha) = &id.captcha {
+        let failures = id
+            .brute
+            .failures(&email, ctx.ip)
+            .await
+            .map_err(store_err(ctx))?;
+        if failures >= captcha.login_after_failures
+            && !captcha
+                .verify(body.captcha_token.as_deref().unwrap_or(""), ctx.ip)
+                .await
+        {
+            let res = ctx.problem(
+                StatusCode::UNAUTHORIZED,
+                "captcha-required",
+                "Solve the CAPTCHA and send its token as captcha_token.",
+            );
+            return Err(login_refused(state, ctx, "captcha-required", res));
+        }
+    }
+    let user = if email.is_empty() {
+        None
+    } else {
+        id.store
+            .user_by_email(&email)
+            .await
+            .map_err(store_err(ctx))?
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password = body.password.clone();
+    let verification = id
+        .hash_work(move |h| match stored {
+            Some(stored) => h.verify(&password, &stored),
+            None => {
+                h.verify_dummy(&password);
+                Verification::Invalid
+            }
+        })
+        .await
+        .ok_or_else(|| busy(ctx))?;
+    let user = match (user, verification) {
+        (Some(user), Verification::Valid { needs_rehash }) if !user.disabled => {
+            if needs_rehash {
+                rehash(state, &user, body.password).await;
+            }
+            user
+        }
+        (user, _) => return Err(login_failed(state, ctx, &email, user.as_ref()).await),
+    };
+    id.brute
+        .record_success(&email, ctx.ip)
+        .await
+        .map_err(store_err(ctx))?;
+    Ok(user)
+}
+
+/// Moves a legacy or weaker hash to the current argon2id parameters.
+async fn rehash(state: &AppState, user: &UserRecord, password: String) {
+    let id = &state.identity;
+    if let Some(Ok(hash)) = id.hash_work(move |h| h.hash(&password)).await {
+        match id
+            .store
+            .user_set_password_hash(user.id, &hash, id.now_ms() as i64)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user = %user.id, "password hash upgraded to current parameters")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot store an upgraded password hash"),
+        }
+    }
+}
+
+async fn login_failed(
+    state: &AppState,
+    ctx: &Ctx,
+    email: &str,
+    user: Option<&UserRecord>,
+) -> Response {
+    let id = &state.identity;
+    let outcome = match id.brute.record_failure(email, ctx.ip).await {
+        Ok(o) => o,
+        Err(e) => return ctx.unavailable(e),
+    };
+    let mut event = AuditEvent::new(
+        "auth.login_failure",
+        if outcome.blocked_for.is_some() {
+            Risk::High
+        } else {
+            Risk::Medium
+        },
+        Outcome::Failure,
+    )
+    .details(serde_json::json!({ "threat_level": outcome.level.as_str() }));
+    if let Some(u) = user {
+        // The `admin_login_failures` alert rule watches administrator accounts.
+        let admin = state.authz.is_admin(&u.roles);
+        event = event
+            .actor(u.id.to_string())
+            .details(serde_json::json!({ "threat_level": outcome.level.as_str(), "admin": admin }));
+    }
+    id.audit.record(ctx.audit(event));
+    if let Some(block) = outcome.blocked_for {
+        id.audit.record(
+            ctx.audit(
+                AuditEvent::new("ip.blocked", Risk::High, Outcome::Success)
+                    .resource(format!("ip:{}", ctx.ip))
+                    .details(serde_json::json!({
+                        "threat_level": outcome.level.as_str(),
+                        "seconds": block.as_secs(),
+                    })),
+            ),
+        );
+    }
+    let mut res = ctx.problem(
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+        "The e-mail address or the password is wrong.",
+    );
+    if let Some(wait) = outcome.wait {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
+}
+
+async fn login(
+    State(state): S,
+    ctx: Ctx,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<LoginBody>,
+) -> Response {
+    let user = match check_credentials(&state, &ctx, body).await {
+        Ok(u) => u,
+        Err(res) => return res,
+    };
+    let id = &state.identity;
+    match id.login(&user, &ClientInfo::from_headers(&headers)).await {
+        Ok(tokens) => {
+            id.audit.record(
+                ctx.audit(
+                    AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
+                        .actor(user.id.to_string()),
+                ),
+            );
+            no_store(Json(tokens).into_response())
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(
+    State(state): S,
+    ctx: Ctx,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<RefreshBody>,
+) -> Response {
+    let id = &state.identity;
+    let client = ClientInfo::from_headers(&headers);
+    match id.refresh(&body.refresh_token, &client, &ctx.origin).await {
+        Ok(tokens) => no_store(Json(tokens).into_response()),
+        Err(RefreshError::Store(e)) => ctx.unavailable(e),
+        Err(e @ (RefreshError::Invalid | RefreshError::Reused)) => {
+            if matches!(e, RefreshError::Invalid) {
+                // A reuse is on record already (auth.refresh_reuse_detected, durable).
+                id.audit.record_refusal(
+                    ctx.audit(
+                        AuditEvent::new("auth.credential_rejected", Risk::Medium, Outcome::Denied)
+                            .details(serde_json::json!({
+                                "reason": "invalid-grant",
+                                "credential": "refresh_token",
+                            })),
+                    ),
+                );
+            }
+            crate::problem::unauthorized(
+                "invalid_grant",
+                "The refresh token is not valid; sign in again.",
+                &ctx.id,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LogoutBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+async fn logout(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    req: axum::extract::Request,
+) -> Response {
+    let body: LogoutBody = match super::json::optional_body(req).await {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    let id = &state.identity;
+    if let Err(e) = id.revoke_access_token(&caller.0).await {
+        return ctx.unavailable(e);
+    }
+    if let Some(token) = body.refresh_token.as_deref() {
+        match id.refresh_session(token).await {
+            Ok(Some(sid)) => {
+                let own = match id.store.session_get(sid).await {
+                    Ok(s) => s.is_some_and(|s| Some(s.user_id) == caller.user_id()),
+                    Err(e) => return ctx.unavailable(e),
+                };
+                if own && let Err(e) = id.revoke_session(sid).await {
+                    return ctx.unavailable(e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return ctx.unavailable(e),
+        }
+    }
+    id.audit.record(ctx.audit(
+        AuditEvent::new("auth.logout", Risk::Low, Outcome::Success).actor(caller.0.subject.clone()),
+    ));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn me(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    let p = &caller.0;
+    let mut body = serde_json::json!({
+        "subject": p.subject, "method": p.method.as_str(), "issuer": p.issuer,
+        "roles": p.roles, "tenants": p.tenants, "tier": p.tier, "scopes": p.scopes,
+        "session_id": p.session_id, "key_id": p.key_id,
+    });
+    if let Some(uid) = caller.user_id() {
+        match state.identity.store.user_by_id(uid).await {
+            Ok(Some(user)) => body["user"] = user_json(&user),
+            Ok(None) => {}
+            Err(e) => return ctx.unavailable(e),
+        }
+    }
+    no_store(Json(body).into_response())
+}
+
+// ---------------------------------------------------------------- invitations, keys
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteBody {
+    email: String,
+    /// Seconds the invite stays valid (default 7 days).
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+async fn invite(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    StrictJson(body): StrictJson<InviteBody>,
+) -> Response {
+    if let Err(r) = require(&state, &caller, &ctx, perm::INVITES_WRITE) {
+        return r;
+    }
+    let Some(email) = palisade_core::email::normalize(&body.email) else {
+        return ctx.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-email",
+            "The e-mail address is not valid.",
+        );
+    };
+    let id = &state.identity;
+    let ttl = body.expires_in.unwrap_or(7 * 86400).min(90 * 86400);
+    let invite = id.invites.issue(&email, id.now_ms() / 1000 + ttl);
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("user.invited", Risk::Low, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .resource(format!("email:{email}")),
+        ),
+    );
+    no_store(
+        (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "email": email, "invite": invite, "expires_in": ttl })),
+        )
+            .into_response(),
+    )
+}
+
+async fn jwks(State(state): S) -> Response {
+    let mut res = Json(state.identity.jwks()).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

@@ -1,0 +1,250 @@
+//! Forward auth: `/auth/verify` answers a proxy that keeps its own routing (nginx
+//! `auth_request`, Traefik `ForwardAuth`, Envoy `ext_authz` in HTTP mode) whether the request it
+//! holds may pass. The firewall and identify gates have already run on this request (the proxy
+//! forwards the client's credentials); here the original request gets the same route decision
+//! (host, method, canonical path) and the same policy as proxied traffic. 200 carries the
+//! identity headers for the proxy to pass on; otherwise 401 or 403.
+//!
+//! The original request is read from:
+//! - method: `X-Original-Method` (nginx), else `X-Forwarded-Method` (Traefik), else the method
+//!   of this request (Envoy);
+//! - target: `X-Original-URI` (nginx), else `X-Forwarded-Uri` (Traefik), else the path after
+//!   `/auth/verify` (Envoy, with `path_prefix: /auth/verify`);
+//! - host: `X-Forwarded-Host` (Traefik; the nginx example sets it), else `X-Original-Host`,
+//!   else the `Host` of this request (Envoy keeps the original authority).
+//!
+//! The proxy in front forwards its own raw spelling of the path to its upstream, so an original
+//! target that is not already canonical is refused (403 `ambiguous-path`): authorizing its
+//! canonical form would still let the raw spelling through.
+
+use crate::audit::RequestOrigin;
+use crate::layers::boundary::ambiguous_path_event;
+use crate::problem::{refuse, refuse_with};
+use crate::request::{RawPath, Req, request_host, request_id_of, strip_port};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use palisade_core::principal::Principal;
+use std::sync::Arc;
+
+pub const PATH: &str = "/auth/verify";
+
+pub fn router() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route(PATH, axum::routing::any(verify))
+        .route("/auth/verify/{*original}", axum::routing::any(verify))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request the proxy is asking about.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Original {
+    pub method: String,
+    /// Without port, as sent; `None` when the proxy sent none.
+    pub host: Option<String>,
+    /// The path as the proxy forwards it (not yet checked to be canonical).
+    pub path: String,
+}
+
+/// Why the original request cannot be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    Missing,
+    /// Several hosts (a comma list): which one the proxy routes on is unknown.
+    AmbiguousHost,
+}
+
+/// Reads the original request from the proxy's headers (see the module doc).
+pub fn original(req: &Req) -> Result<Original, Unreadable> {
+    let h = req.headers();
+    let method = header(h, "x-original-method")
+        .or_else(|| header(h, "x-forwarded-method"))
+        .unwrap_or(req.method().as_str())
+        .to_ascii_uppercase();
+    let target = match header(h, "x-original-uri").or_else(|| header(h, "x-forwarded-uri")) {
+        Some(uri) => uri,
+        // The client's own spelling, not the boundary's canonical rewrite of it.
+        None => match req
+            .extensions()
+            .get::<RawPath>()
+            .map_or(req.uri().path(), |raw| raw.0.as_str())
+            .strip_prefix(PATH)
+        {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => return Err(Unreadable::Missing),
+        },
+    };
+    // Only the path is authorized; the query never widens or narrows access.
+    let path = target.split('?').next().unwrap_or("").to_string();
+    let host = match header(h, "x-forwarded-host").or_else(|| header(h, "x-original-host")) {
+        Some(v) if v.contains(',') => return Err(Unreadable::AmbiguousHost),
+        Some(v) => Some(strip_port(v.trim()).to_string()),
+        None => request_host(req).map(String::from),
+    };
+    Ok(Original { method, host, path })
+}
+
+pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Response {
+    let id = request_id_of(req.extensions());
+    let original = match original(&req) {
+        Ok(o) => o,
+        Err(Unreadable::Missing) => {
+            return refuse(
+                crate::authz::GATE,
+                "no-original-request",
+                StatusCode::BAD_REQUEST,
+                "Send the original request as X-Original-Method and X-Original-URI (nginx), X-Forwarded-Method and X-Forwarded-Uri (Traefik), or as the path after /auth/verify (Envoy).",
+                &id,
+            );
+        }
+        Err(Unreadable::AmbiguousHost) => {
+            return refuse(
+                crate::authz::GATE,
+                "ambiguous-host",
+                StatusCode::BAD_REQUEST,
+                "Send one host in X-Forwarded-Host, not a list.",
+                &id,
+            );
+        }
+    };
+    let policy = state.config.server.path_policy();
+    match palisade_core::path::canonicalize(&original.path, &policy) {
+        Ok(c) if c == original.path => {}
+        outcome => {
+            let rule = outcome.err().unwrap_or(palisade_core::path::Ambiguous {
+                rule: "not-canonical",
+            });
+            // On record without the raw spelling.
+            let origin = RequestOrigin {
+                action: None,
+                ..RequestOrigin::of(&req)
+            };
+            state
+                .audit
+                .record_refusal(ambiguous_path_event(&rule, &origin));
+            return refuse_with(
+                crate::authz::GATE,
+                "ambiguous-path",
+                StatusCode::FORBIDDEN,
+                "The original path is not in canonical form, so it cannot be authorized: the proxy would forward a spelling other than the one decided.",
+                &id,
+                serde_json::json!({ "rule": rule.rule }),
+            );
+        }
+    }
+    // Palisade's own endpoints are not routes; a path no route serves is denied by default.
+    let method = http::Method::from_bytes(original.method.as_bytes()).ok();
+    let route = match method {
+        Some(m) if crate::route::builtin::Builtin::classify(&original.path).is_none() => state
+            .routes
+            .find(original.host.as_deref(), &original.path, &m)
+            .route()
+            .cloned(),
+        _ => None,
+    };
+    let principal = req.extensions().get::<Arc<Principal>>().cloned();
+    let decision = state.authz.decide(
+        route.as_ref().map(|r| r.id),
+        &original.method,
+        &original.path,
+        principal.as_deref(),
+    );
+    // On record with the original request's action, not this /auth/verify call's.
+    let origin = RequestOrigin::of(&req).acting_on(&original.method, &original.path);
+    if let Some(refusal) = state
+        .authz
+        .refusal(&decision, principal.as_deref(), &origin)
+    {
+        return refusal;
+    }
+    if let palisade_core::policy::Decision::Allow {
+        tenant: Some(t), ..
+    } = decision
+    {
+        req.extensions_mut()
+            .insert(crate::request::AuthorizedTenant(t));
+    }
+    let name = route.as_ref().map_or("forward-auth", |r| r.name);
+    state.identity.attach_identity(name, &mut req);
+    let mut res = StatusCode::OK.into_response();
+    for name in [
+        crate::identity::assertion::USER,
+        crate::identity::assertion::ROLES,
+        crate::identity::assertion::TENANT,
+        crate::identity::assertion::IDENTITY,
+    ] {
+        if let Some(v) = req.headers().get(name) {
+            res.headers_mut().insert(name, v.clone());
+        }
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, headers: &[(&str, &str)]) -> Req {
+        let mut b = http::Request::builder().uri(uri).method("GET");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn the_original_request_comes_from_each_proxys_headers() {
+        let nginx = req(
+            "/auth/verify",
+            &[
+                ("x-original-method", "post"),
+                ("x-original-uri", "/api/x?a=%2F"),
+                ("x-forwarded-host", "Admin.local:8443"),
+                ("host", "palisade:8080"),
+            ],
+        );
+        assert_eq!(
+            original(&nginx),
+            Ok(Original {
+                method: "POST".into(),
+                host: Some("Admin.local".into()),
+                path: "/api/x".into()
+            })
+        );
+        let traefik = req(
+            "/auth/verify",
+            &[
+                ("x-forwarded-method", "DELETE"),
+                ("x-forwarded-uri", "/api/y"),
+                ("x-forwarded-host", "a.example"),
+            ],
+        );
+        assert_eq!(original(&traefik).unwrap().method, "DELETE");
+        assert_eq!(
+            original(&traefik).unwrap().host.as_deref(),
+            Some("a.example")
+        );
+        let envoy = req("/auth/verify/api/z", &[("host", "b.example")]);
+        assert_eq!(
+            original(&envoy),
+            Ok(Original {
+                method: "GET".into(),
+                host: Some("b.example".into()),
+                path: "/api/z".into()
+            })
+        );
+        assert_eq!(
+            original(&req("/auth/verify", &[])),
+            Err(Unreadable::Missing)
+        );
+        let two = req(
+            "/auth/verify",
+            &[("x-original-uri", "/a"), ("x-forwarded-host", "a, b")],
+        );
+        assert_eq!(original(&two), Err(Unreadable::AmbiguousHost));
+    }
+}

@@ -1,0 +1,37 @@
+//! Palisade's built-in API: every endpoint Palisade answers itself, merged into one router that
+//! the route step hands every request the boundary classified as built in
+//! ([`crate::route::builtin::Builtin`]). One file per area: [`ops`] (`/healthz`, `/readyz`,
+//! `/metrics`), [`auth`] (accounts, sign-in, tokens, the JWKS), [`sessions`], [`api_keys`],
+//! [`forward_auth`] (`/auth/verify`), [`admin`] (`/admin/…`), [`secrets`] (`/v1/secrets`) and
+//! [`transit`] (`/v1/transit`).
+//!
+//! What every handler shares is in [`extract`] (context, caller, permission check, store
+//! errors) and [`json`] (strict bodies). Handlers are thin: the rules live in `identity`,
+//! `authz`, `protect` and the store. Gates never import this module.
+
+pub mod admin;
+pub mod api_keys;
+pub mod auth;
+pub mod extract;
+pub mod forward_auth;
+pub mod json;
+pub mod ops;
+pub mod secrets;
+pub mod sessions;
+pub mod transit;
+
+use crate::state::AppState;
+use std::sync::Arc;
+
+/// Every built-in endpoint, with the application state attached.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    ops::router()
+        .merge(auth::router())
+        .merge(sessions::router())
+        .merge(api_keys::router())
+        .merge(forward_auth::router())
+        .merge(admin::router())
+        .merge(secrets::router())
+        .merge(transit::router())
+        .with_state(state)
+}

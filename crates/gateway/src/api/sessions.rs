@@ -1,0 +1,185 @@
+//! A person's sessions: listing and revoking them (`/auth/sessions`), and the browser session
+//! (`/auth/browser-session`): sign-in that sets the `__Host-palisade` cookie and answers the
+//! CSRF token, and sign-out. Revoking a session flags it in hot state, which ends its access
+//! tokens and cookie at once; each revocation is an audit event.
+
+#![allow(clippy::result_large_err)]
+
+use super::auth::{LoginBody, check_credentials};
+use super::extract::{Caller, Ctx, needs_user, no_store};
+use super::json::StrictJson;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::cookie::{CookieKeys, CookieSession};
+use crate::identity::sessions::ClientInfo;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use palisade_core::principal::AuthMethod;
+use palisade_store::identity::SessionKind;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type S = State<Arc<AppState>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/sessions", get(list_sessions))
+        .route("/auth/sessions/revoke-all", post(revoke_all_sessions))
+        .route("/auth/sessions/{id}", delete(delete_session))
+        .route(
+            "/auth/browser-session",
+            post(browser_login).delete(browser_logout),
+        )
+}
+
+async fn list_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    let uid = match needs_user(&caller, &ctx) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let now = state.identity.now_ms() as i64;
+    match state.identity.store.sessions_for_user(uid, false).await {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .iter()
+                .filter(|s| s.expires_at > now)
+                .map(|s| {
+                    serde_json::json!({
+                        "id": s.id, "kind": s.kind.as_str(), "created_at": s.created_at,
+                        "last_seen_at": s.last_seen_at, "expires_at": s.expires_at,
+                        "user_agent": s.user_agent, "device": &s.fingerprint[..16.min(s.fingerprint.len())],
+                        "current": caller.0.session_id.as_deref() == Some(&s.id.to_string()),
+                    })
+                })
+                .collect();
+            no_store(Json(serde_json::json!({ "sessions": items })).into_response())
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn delete_session(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    Path(sid): Path<String>,
+) -> Response {
+    let uid = match needs_user(&caller, &ctx) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = &state.identity;
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such session.");
+    let Ok(sid) = sid.parse::<Uuid>() else {
+        return not_found();
+    };
+    match id.store.session_get(sid).await {
+        Ok(Some(s)) if s.user_id == uid => {}
+        Ok(_) => return not_found(),
+        Err(e) => return ctx.unavailable(e),
+    }
+    match id.revoke_session(sid).await {
+        Ok(_) => {
+            id.audit.record(
+                ctx.audit(
+                    AuditEvent::new("auth.session_revoked", Risk::Low, Outcome::Success)
+                        .actor(uid.to_string())
+                        .resource(format!("session:{sid}")),
+                ),
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn revoke_all_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    let uid = match needs_user(&caller, &ctx) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = &state.identity;
+    match id.revoke_user_sessions(uid).await {
+        Ok(n) => {
+            if let Err(e) = id.revoke_access_token(&caller.0).await {
+                return ctx.unavailable(e);
+            }
+            id.audit.record(
+                ctx.audit(
+                    AuditEvent::new("auth.sessions_revoked_all", Risk::Medium, Outcome::Success)
+                        .actor(uid.to_string())
+                        .details(serde_json::json!({ "sessions": n })),
+                ),
+            );
+            Json(serde_json::json!({ "revoked": n })).into_response()
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+async fn browser_login(
+    State(state): S,
+    ctx: Ctx,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<LoginBody>,
+) -> Response {
+    let user = match check_credentials(&state, &ctx, body).await {
+        Ok(u) => u,
+        Err(res) => return res,
+    };
+    let id = &state.identity;
+    let session = match id
+        .open_session(
+            &user,
+            SessionKind::Cookie,
+            &ClientInfo::from_headers(&headers),
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return ctx.unavailable(e),
+    };
+    let ttl = id.config.cookie_session_ttl.0.as_secs();
+    let sid = session.id.to_string();
+    let sealed = id.cookies.seal(&CookieSession {
+        sid: sid.clone(),
+        sub: user.id.to_string(),
+        roles: user.roles.clone(),
+        tier: Some(user.tier.clone()),
+        exp: id.now_ms() / 1000 + ttl,
+    });
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
+                .actor(user.id.to_string())
+                .details(serde_json::json!({"session": "cookie"})),
+        ),
+    );
+    let mut res = Json(serde_json::json!({
+        "csrf_token": id.cookies.csrf_token(&sid),
+        "expires_in": ttl,
+    }))
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&CookieKeys::set_cookie(&sealed, ttl)) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    no_store(res)
+}
+
+async fn browser_logout(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+    let id = &state.identity;
+    if caller.0.method == AuthMethod::Session
+        && let Some(sid) = caller.0.session_id.as_deref().and_then(|s| s.parse().ok())
+        && let Err(e) = id.revoke_session(sid).await
+    {
+        return ctx.unavailable(e);
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&CookieKeys::clear_cookie()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}

@@ -1,0 +1,484 @@
+//! The durable audit trail's single writer: events submitted by the gates and APIs are stamped,
+//! numbered, linked into the hash chain and appended in batches (one transaction per batch: group
+//! commit). Every `checkpoint_every` events, and at shutdown, the head is signed with the audit
+//! key and stored as a checkpoint.
+//!
+//! Guarantees: one writer, so sequence numbers are gap-free and the chain is total; a batch the
+//! store refuses is retried (with backoff) and never dropped, while submitters keep queueing
+//! (memory is the back-pressure); [`AuditTrail::flush`] returns once everything submitted before
+//! it is committed. The audit key is generated on first start and kept in the store wrapped
+//! under the master key (like the token keys); its public half is stored beside it for
+//! `palisade audit verify`.
+
+use crate::identity::signing::KeyWrap;
+use palisade_core::audit::{AuditRecord, CheckpointSigner, GENESIS, Outcome, Risk};
+use palisade_core::clock::SharedClock;
+use palisade_store::SharedStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+const KID_KEY: &str = "audit.kid";
+const MAX_BATCH: usize = 2_000;
+/// Events that could not be queued (only when the writer has stopped); stays 0.
+pub const DROPPED_METRIC: &str = "palisade_audit_events_dropped_total";
+
+/// An event before it has a place in the chain.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub event_type: String,
+    pub risk: Risk,
+    pub result: Outcome,
+    pub actor: Option<String>,
+    /// The API action (method and path).
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub tenant: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+enum Job {
+    Event(Box<Draft>, i64),
+    Flush(oneshot::Sender<()>),
+    Checkpoint(oneshot::Sender<()>),
+    Purge(bool, oneshot::Sender<Result<PurgeReport, String>>),
+}
+
+/// What a retention purge removed (or, on a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The last sequence number removed; `None` when nothing has expired.
+    pub through_seq: Option<u64>,
+    pub count: u64,
+    pub dry_run: bool,
+}
+
+#[derive(Debug)]
+pub struct AuditTrail {
+    tx: mpsc::UnboundedSender<Job>,
+    queued: Arc<AtomicU64>,
+    /// Events submitted since start; the writer publishes how many are committed.
+    submitted: AtomicU64,
+    /// The submission count at the last event that must be durable before its answer.
+    durable_ticket: AtomicU64,
+    config: crate::config::audit::AuditConfig,
+    committed: tokio::sync::watch::Receiver<u64>,
+    clock: SharedClock,
+}
+
+/// Public keys of the audit key(s), by key id, as stored (`audit.public.<kid>`, hex).
+pub fn public_key_meta(kid: &str) -> String {
+    format!("audit.public.{kid}")
+}
+
+fn private_key_meta(kid: &str) -> String {
+    format!("audit.key.{kid}")
+}
+
+/// The audit key: loaded, or generated and stored on first start.
+async fn load_or_create_signer(
+    store: &SharedStore,
+    wrap: &KeyWrap,
+) -> Result<CheckpointSigner, String> {
+    let e = |e: palisade_store::StoreError| format!("audit key: {e}");
+    if let Some(kid) = store.meta_get(KID_KEY).await.map_err(e)? {
+        let wrapped = store
+            .meta_get(&private_key_meta(&kid))
+            .await
+            .map_err(e)?
+            .and_then(|h| hex_decode(&h))
+            .ok_or_else(|| format!("audit key {kid} is missing from the store"))?;
+        let pkcs8 = wrap.unwrap(&kid, &wrapped)?;
+        return CheckpointSigner::from_pkcs8(kid, &pkcs8);
+    }
+    let kid = format!("audit-{}", uuid::Uuid::now_v7());
+    let (signer, pkcs8) = CheckpointSigner::generate(kid.clone())?;
+    let wrapped = wrap.wrap(&kid, &pkcs8);
+    store
+        .meta_put(&private_key_meta(&kid), &hex_encode(&wrapped))
+        .await
+        .map_err(e)?;
+    store
+        .meta_put(&public_key_meta(&kid), &hex_encode(&signer.public_key()))
+        .await
+        .map_err(e)?;
+    store.meta_put(KID_KEY, &kid).await.map_err(e)?;
+    Ok(signer)
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    palisade_core::audit::hex32::encode(bytes)
+}
+
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+impl AuditTrail {
+    /// Starts the writer on the current runtime.
+    pub async fn start(
+        store: SharedStore,
+        secrets: &crate::config::SecretsConfig,
+        clock: SharedClock,
+        config: &crate::config::audit::AuditConfig,
+    ) -> Result<Arc<Self>, String> {
+        let wrap = KeyWrap::for_secrets(secrets.master.as_ref(), &secrets.signing_key);
+        let signer = load_or_create_signer(&store, &wrap).await?;
+        let (next_seq, prev) = resume_point(&store).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicU64::new(0));
+        metrics::describe_counter!(
+            DROPPED_METRIC,
+            "Audit events that could not be queued for the trail (must stay 0)"
+        );
+        metrics::counter!(DROPPED_METRIC).increment(0);
+        let (committed_tx, committed) = tokio::sync::watch::channel(0);
+        let writer = Writer {
+            store,
+            signer,
+            clock: clock.clone(),
+            next_seq,
+            prev,
+            since_checkpoint: 0,
+            checkpoint_every: config.checkpoint_every.max(1),
+            retention: config.retention_days.clone(),
+            queued: queued.clone(),
+            committed: committed_tx,
+            committed_count: 0,
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(Arc::new(Self {
+            tx,
+            queued,
+            submitted: AtomicU64::new(0),
+            durable_ticket: AtomicU64::new(0),
+            config: config.clone(),
+            committed,
+            clock,
+        }))
+    }
+
+    /// Queues an event; it is stamped now. Unless its class is in `audit.async_classes`, the
+    /// answer being produced waits for it ([`DurabilityLayer`](crate::layers::durability::DurabilityLayer)).
+    pub fn submit(&self, draft: Draft) {
+        let durable = !self.config.is_async(&draft.event_type);
+        self.enqueue(draft, durable);
+    }
+
+    /// Queues an event no answer waits for, whatever its class (sampled refusals: recording a
+    /// refusal never delays it or turns it into a 503).
+    pub fn submit_async(&self, draft: Draft) {
+        self.enqueue(draft, false);
+    }
+
+    fn enqueue(&self, draft: Draft, durable: bool) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let ts = self.clock.now_millis() as i64;
+        // The count and the send happen under one order: the writer commits in send order.
+        let ticket = self.submitted.fetch_add(1, Ordering::SeqCst) + 1;
+        if durable {
+            self.durable_ticket.fetch_max(ticket, Ordering::SeqCst);
+        }
+        if self.tx.send(Job::Event(Box::new(draft), ts)).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            metrics::counter!(DROPPED_METRIC).increment(1);
+            tracing::error!("the audit writer has stopped; an event could not be queued");
+        }
+    }
+
+    /// The submission count at the latest event that must be durable before its answer (a
+    /// ticket for [`Self::committed_through`]).
+    pub fn durable_ticket(&self) -> u64 {
+        self.durable_ticket.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the first `ticket` events submitted are committed.
+    pub async fn committed_through(&self, ticket: u64) {
+        let mut rx = self.committed.clone();
+        let _ = rx.wait_for(|c| *c >= ticket).await;
+    }
+
+    /// Events queued and not yet committed.
+    pub fn backlog(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Back-pressure: waits while more than `audit.max_queue` events are waiting to be stored,
+    /// at most `audit.durable_timeout`. False when there is still no room.
+    pub async fn room(&self) -> bool {
+        let max = self.config.max_queue;
+        if self.backlog() <= max {
+            return true;
+        }
+        let mut rx = self.committed.clone();
+        tokio::time::timeout(self.config.durable_timeout.0, async {
+            while self.backlog() > max {
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Waits until the first `ticket` events are committed, at most `audit.durable_timeout`.
+    /// False when they are not stored by then.
+    pub async fn durable_within_timeout(&self, ticket: u64) -> bool {
+        tokio::time::timeout(
+            self.config.durable_timeout.0,
+            self.committed_through(ticket),
+        )
+        .await
+        .is_ok()
+    }
+
+    /// Waits until every event submitted before this call is committed.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Removes the longest prefix of the trail in which every record has outlived its class's
+    /// retention (as of now), after signing a checkpoint at the cut so the rest still verifies,
+    /// and records the purge as an `audit.purged` event. A dry run only counts.
+    pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport, String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job::Purge(dry_run, done))
+            .map_err(|_| "the audit writer has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the audit writer has stopped".to_string())?
+    }
+
+    /// Commits what is queued and signs a checkpoint of the head.
+    pub async fn checkpoint(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Checkpoint(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Where the chain continues: after the stored head, or (when a purge took everything) after
+/// the latest checkpoint.
+async fn resume_point(store: &SharedStore) -> Result<(u64, [u8; 32]), String> {
+    let e = |e: palisade_store::StoreError| format!("audit trail: {e}");
+    if let Some((seq, hash)) = store.audit_head().await.map_err(e)? {
+        return Ok((seq + 1, hash));
+    }
+    let latest = store.audit_checkpoints().await.map_err(e)?.pop();
+    Ok(latest.map_or((1, GENESIS), |cp| (cp.seq + 1, cp.hash)))
+}
+
+struct Writer {
+    store: SharedStore,
+    signer: CheckpointSigner,
+    clock: SharedClock,
+    next_seq: u64,
+    prev: [u8; 32],
+    since_checkpoint: u64,
+    checkpoint_every: u64,
+    retention: crate::config::audit::RetentionDays,
+    queued: Arc<AtomicU64>,
+    committed: tokio::sync::watch::Sender<u64>,
+    committed_count: u64,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.handle(jobs).await;
+        }
+        // Every sender is gone (shutdown): seal what was written.
+        if self.since_checkpoint > 0 {
+            self.sign_head().await;
+        }
+    }
+
+    async fn handle(&mut self, jobs: Vec<Job>) {
+        let mut records = Vec::new();
+        let mut waiters = Vec::new();
+        let mut purges = Vec::new();
+        let mut checkpoint = false;
+        for job in jobs {
+            match job {
+                Job::Event(draft, ts) => records.push(self.link(*draft, ts)),
+                Job::Flush(done) => waiters.push(done),
+                Job::Checkpoint(done) => {
+                    checkpoint = true;
+                    waiters.push(done);
+                }
+                Job::Purge(dry_run, done) => purges.push((dry_run, done)),
+            }
+        }
+        if !records.is_empty() {
+            self.append(&mut records).await;
+            self.queued
+                .fetch_sub(records.len() as u64, Ordering::Relaxed);
+            self.since_checkpoint += records.len() as u64;
+            self.committed_count += records.len() as u64;
+            self.committed.send_replace(self.committed_count);
+        }
+        if checkpoint || self.since_checkpoint >= self.checkpoint_every {
+            self.sign_head().await;
+        }
+        for done in waiters {
+            let _ = done.send(());
+        }
+        for (dry_run, done) in purges {
+            let _ = done.send(self.purge(dry_run).await);
+        }
+    }
+
+    async fn purge(&mut self, dry_run: bool) -> Result<PurgeReport, String> {
+        let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
+        let now = self.clock.now_millis() as i64;
+        let mut cut: Option<(u64, [u8; 32])> = None;
+        let mut count = 0;
+        let mut from = 0;
+        'walk: loop {
+            let page = self.store.audit_range(from, 5_000).await.map_err(e)?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            for r in &page {
+                let keep_ms = self.retention.for_type(&r.event_type) as i64 * 86_400_000;
+                if r.ts_ms.saturating_add(keep_ms) > now {
+                    break 'walk;
+                }
+                cut = Some((r.seq, r.hash));
+                count += 1;
+            }
+        }
+        let report = PurgeReport {
+            through_seq: cut.map(|(seq, _)| seq),
+            count,
+            dry_run,
+        };
+        let Some((through, hash)) = cut else {
+            return Ok(report);
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        // The checkpoint at the cut is what lets the rest verify: no checkpoint, no purge.
+        let cp = self.signer.sign(through, hash, now);
+        self.store.audit_checkpoint_put(&cp).await.map_err(e)?;
+        self.store.audit_purge_through(through).await.map_err(e)?;
+        let draft = Draft {
+            event_type: "audit.purged".into(),
+            risk: Risk::Medium,
+            result: Outcome::Success,
+            actor: None,
+            action: None,
+            resource_type: Some("audit".into()),
+            resource_id: None,
+            tenant: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: None,
+            details: serde_json::json!({ "through_seq": through, "count": count }),
+        };
+        let mut record = vec![self.link(draft, now)];
+        self.append(&mut record).await;
+        self.since_checkpoint += 1;
+        tracing::info!(
+            through_seq = through,
+            count,
+            "audit records past retention purged"
+        );
+        Ok(report)
+    }
+
+    fn link(&mut self, d: Draft, ts_ms: i64) -> AuditRecord {
+        let mut record = AuditRecord {
+            seq: self.next_seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            ts_ms,
+            event_type: d.event_type,
+            risk: d.risk,
+            actor: d.actor,
+            action: d.action,
+            resource_type: d.resource_type,
+            resource_id: d.resource_id,
+            tenant: d.tenant,
+            result: d.result,
+            client_ip: d.client_ip,
+            user_agent: d.user_agent,
+            request_id: d.request_id,
+            details: d.details,
+            prev_hash: GENESIS,
+            hash: GENESIS,
+        };
+        record.link(self.prev);
+        self.prev = record.hash;
+        self.next_seq += 1;
+        record
+    }
+
+    /// Appends, retrying until the store takes the batch: nothing queued is dropped. When another
+    /// writer (the CLI, another replica) has appended meanwhile, the batch is re-linked after
+    /// the stored head.
+    async fn append(&mut self, records: &mut [AuditRecord]) {
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match self.store.audit_append(records).await {
+                Ok(()) => return,
+                Err(palisade_store::StoreError::Conflict(_)) => {
+                    if let Ok((next_seq, prev)) = resume_point(&self.store).await {
+                        self.next_seq = next_seq;
+                        self.prev = prev;
+                        for r in records.iter_mut() {
+                            r.seq = self.next_seq;
+                            r.link(self.prev);
+                            self.prev = r.hash;
+                            self.next_seq += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("palisade_audit_write_retries_total").increment(1);
+                    tracing::error!(error = %e, events = records.len(), "audit batch not stored; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn sign_head(&mut self) {
+        if self.next_seq == 1 {
+            return;
+        }
+        let cp = self
+            .signer
+            .sign(self.next_seq - 1, self.prev, self.clock.now_millis() as i64);
+        match self.store.audit_checkpoint_put(&cp).await {
+            Ok(()) => self.since_checkpoint = 0,
+            Err(e) => {
+                tracing::error!(error = %e, "audit checkpoint not stored; the next one covers it")
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `[audit]`: retention by event class, the daily purge time, checkpoint frequency, durability,
+//! and how refusals are sampled.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days kept, by class (see the taxonomy in `palisade_core::audit::taxonomy`).
+    pub retention_days: RetentionDays,
+    /// UTC time of the daily purge, `HH:MM`.
+    pub purge_at: String,
+    /// A checkpoint is signed after this many events (and at shutdown, and at each purge).
+    pub checkpoint_every: u64,
+    /// Classes written asynchronously: their answers are not held until the event is stored
+    /// (high-volume informational events). Every other class is durable before the answer.
+    pub async_classes: Vec<String>,
+    /// Events queued and not yet stored beyond which requests that must leave a durable event
+    /// wait (back-pressure) instead of adding more.
+    pub max_queue: u64,
+    /// How long an answer waits for its durable events; then the caller gets 503 instead.
+    pub durable_timeout: crate::config::units::HumanDuration,
+    /// At most one stored refusal event per caller, type, resource and reason in this period;
+    /// each carries the number of refusals it stands for (`details.count`).
+    pub refusal_sample_period: crate::config::units::HumanDuration,
+    /// Refusal events stored per second at most, over all callers; the rest wait for a later
+    /// sample (counted in `palisade_audit_refusals_suppressed_total`).
+    pub refusal_max_per_second: u64,
+    pub alerts: crate::config::alerts::AlertsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionDays {
+    pub security: u32,
+    pub credential_access: u32,
+    pub tool_execution: u32,
+    pub api_call: u32,
+}
+
+impl Default for RetentionDays {
+    fn default() -> Self {
+        Self {
+            security: 365,
+            credential_access: 365,
+            tool_execution: 180,
+            api_call: 90,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: RetentionDays::default(),
+            purge_at: "03:00".into(),
+            checkpoint_every: 1_000,
+            async_classes: vec!["api_call".into()],
+            max_queue: 100_000,
+            durable_timeout: crate::config::units::HumanDuration(std::time::Duration::from_secs(
+                10,
+            )),
+            refusal_sample_period: crate::config::units::HumanDuration(
+                std::time::Duration::from_secs(10),
+            ),
+            refusal_max_per_second: 100,
+            alerts: Default::default(),
+        }
+    }
+}
+
+impl RetentionDays {
+    pub fn for_class(&self, class: palisade_core::audit::taxonomy::Class) -> u32 {
+        use palisade_core::audit::taxonomy::Class;
+        match class {
+            Class::Security => self.security,
+            Class::CredentialAccess => self.credential_access,
+            Class::ToolExecution => self.tool_execution,
+            Class::ApiCall => self.api_call,
+        }
+    }
+
+    /// Days an event of this type is kept; types outside the taxonomy count as security.
+    pub fn for_type(&self, event_type: &str) -> u32 {
+        let class = palisade_core::audit::taxonomy::find(event_type)
+            .map_or(palisade_core::audit::taxonomy::Class::Security, |t| t.class);
+        self.for_class(class)
+    }
+}
+
+impl AuditConfig {
+    /// Minutes after midnight UTC of the daily purge.
+    pub fn purge_minute(&self) -> Option<u32> {
+        let (h, m) = self.purge_at.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    }
+
+    /// Is an event of this type written asynchronously?
+    pub fn is_async(&self, event_type: &str) -> bool {
+        palisade_core::audit::taxonomy::find(event_type)
+            .is_some_and(|t| self.async_classes.iter().any(|c| c == t.class.as_str()))
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.async_classes {
+            if ![
+                "security",
+                "credential_access",
+                "tool_execution",
+                "api_call",
+            ]
+            .contains(&c.as_str())
+            {
+                out.push(format!(
+                    "audit.async_classes: {c:?} is not security, credential_access, tool_execution or api_call"
+                ));
+            }
+            if c == "security" || c == "credential_access" {
+                out.push(format!(
+                    "audit.async_classes: {c} events must be durable before the answer"
+                ));
+            }
+        }
+        if self.purge_minute().is_none() {
+            out.push(format!(
+                "audit.purge_at {:?} is not HH:MM (UTC)",
+                self.purge_at
+            ));
+        }
+        if self.max_queue < 1_000 {
+            out.push("audit.max_queue must be at least 1000".into());
+        }
+        if self.durable_timeout.0 < std::time::Duration::from_millis(100) {
+            out.push("audit.durable_timeout must be at least 100ms".into());
+        }
+        let period = self.refusal_sample_period.0;
+        if period < std::time::Duration::from_secs(1)
+            || period > std::time::Duration::from_secs(3600)
+        {
+            out.push("audit.refusal_sample_period must be between 1s and 1h".into());
+        }
+        if self.refusal_max_per_second == 0 {
+            out.push("audit.refusal_max_per_second must be at least 1".into());
+        }
+        if self.checkpoint_every == 0 {
+            out.push("audit.checkpoint_every must be at least 1".into());
+        }
+        let r = &self.retention_days;
+        if [
+            r.security,
+            r.credential_access,
+            r.tool_execution,
+            r.api_call,
+        ]
+        .contains(&0)
+        {
+            out.push("audit.retention_days: every class keeps at least 1 day".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_sampling_is_configured_within_bounds() {
+        let c: AuditConfig =
+            toml::from_str("refusal_sample_period = \"30s\"\nrefusal_max_per_second = 5").unwrap();
+        assert_eq!(c.refusal_sample_period.0.as_secs(), 30);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert!(AuditConfig::default().problems().is_empty());
+        let bad: AuditConfig =
+            toml::from_str("refusal_sample_period = \"10ms\"\nrefusal_max_per_second = 0").unwrap();
+        let p = bad.problems().join("\n");
+        assert!(p.contains("audit.refusal_sample_period"), "{p}");
+        assert!(p.contains("audit.refusal_max_per_second"), "{p}");
+    }
+}

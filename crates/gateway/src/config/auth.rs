@@ -1,0 +1,278 @@
+//! Identity configuration: `[auth]` (tokens, sessions, registration, brute-force defense, CAPTCHA,
+//! API keys, trusted issuers) and `[password]` (the password policy).
+
+use crate::config::units::HumanDuration;
+use palisade_core::jwt::Algorithm;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn secs(n: u64) -> HumanDuration {
+    HumanDuration(Duration::from_secs(n))
+}
+
+/// Who may create an account through `POST /auth/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    #[default]
+    Open,
+    /// Only with an invite from `POST /auth/invites` (admins).
+    Invite,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub registration: Registration,
+    /// `iss` of the tokens Palisade signs.
+    pub issuer: String,
+    /// `aud` of the access tokens Palisade signs and accepts.
+    pub audience: String,
+    /// `EdDSA` (default), `ES256`, `RS256` or `HS256`.
+    pub algorithm: Algorithm,
+    pub access_token_ttl: HumanDuration,
+    /// How long an unused refresh token stays valid.
+    pub refresh_token_ttl: HumanDuration,
+    /// Absolute end of a session, however often it is refreshed.
+    pub session_lifetime: HumanDuration,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: HumanDuration,
+    /// Bearer tokens longer than this are refused unread.
+    pub max_token_bytes: usize,
+    /// A rotated refresh token presented again within this window (concurrent refreshes) is
+    /// honoured; later, it revokes its whole session.
+    pub refresh_reuse_grace: HumanDuration,
+    /// Refuse access tokens presented by a different device than the one that logged in.
+    pub device_binding: bool,
+    /// Roles given to accounts created through `/auth/register`.
+    pub default_roles: Vec<String>,
+    /// Password hashes computed at once; more wait (bounded by `hash_queue_timeout`). 0 = cores.
+    pub hash_workers: usize,
+    pub hash_queue_timeout: HumanDuration,
+    /// Verified tokens kept in memory (keyed by a hash of the token, until `exp`).
+    pub token_cache_capacity: u64,
+    /// Lifetime of the browser session cookie `__Host-palisade`.
+    pub cookie_session_ttl: HumanDuration,
+    pub hashing: palisade_core::password::HashParams,
+    pub brute_force: BruteForceConfig,
+    pub captcha: CaptchaConfig,
+    pub api_keys: ApiKeysConfig,
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Open,
+            issuer: "palisade".into(),
+            audience: "palisade".into(),
+            algorithm: Algorithm::EdDSA,
+            access_token_ttl: secs(30 * 60),
+            refresh_token_ttl: secs(14 * 86400),
+            session_lifetime: secs(30 * 86400),
+            leeway: secs(30),
+            max_token_bytes: 8192,
+            refresh_reuse_grace: secs(5),
+            device_binding: false,
+            default_roles: vec!["member".into()],
+            hash_workers: 0,
+            hash_queue_timeout: secs(10),
+            token_cache_capacity: 100_000,
+            cookie_session_ttl: secs(12 * 3600),
+            hashing: Default::default(),
+            brute_force: Default::default(),
+            captcha: Default::default(),
+            api_keys: Default::default(),
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+/// Failed-login defense: a delay ladder per account and per IP, and IP blocks by threat level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceConfig {
+    pub enabled: bool,
+    /// Waits imposed after the 1st, 2nd, … consecutive failure; the last one repeats.
+    pub ladder: Vec<HumanDuration>,
+    /// Consecutive failures forgiven before the ladder starts.
+    pub free_failures: u64,
+    /// Failures from one IP within 24 hours for each threat level, and how long each blocks.
+    pub medium_failures: u64,
+    pub medium_block: HumanDuration,
+    pub high_failures: u64,
+    pub high_block: HumanDuration,
+    pub critical_failures: u64,
+    pub critical_block: HumanDuration,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ladder: palisade_core::brute_force::DEFAULT_LADDER
+                .iter()
+                .map(|d| HumanDuration(*d))
+                .collect(),
+            free_failures: 0,
+            medium_failures: 5,
+            medium_block: secs(15 * 60),
+            high_failures: 10,
+            high_block: secs(3600),
+            critical_failures: 20,
+            critical_block: secs(86400),
+        }
+    }
+}
+
+/// Server-side CAPTCHA check with the siteverify protocol (Turnstile, hCaptcha, reCAPTCHA).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptchaConfig {
+    pub enabled: bool,
+    /// e.g. `https://challenges.cloudflare.com/turnstile/v0/siteverify`.
+    pub verify_url: String,
+    pub secret: String,
+    pub on_register: bool,
+    /// Ask for a CAPTCHA at login after this many failures (account or IP); 0 = always.
+    pub login_after_failures: u64,
+    pub timeout: HumanDuration,
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            verify_url: "https://challenges.cloudflare.com/turnstile/v0/siteverify".into(),
+            secret: String::new(),
+            on_register: true,
+            login_after_failures: 3,
+            timeout: secs(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for CaptchaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptchaConfig")
+            .field("enabled", &self.enabled)
+            .field("verify_url", &self.verify_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiKeysConfig {
+    /// How long the old key keeps working after `POST /auth/api-keys/{id}/rotate`.
+    pub rotation_overlap: HumanDuration,
+    /// Verified keys kept in memory; a revoke drops the entry at once.
+    pub cache_capacity: u64,
+    pub cache_ttl: HumanDuration,
+    /// How often `last_used_at` is written (batched).
+    pub touch_interval: HumanDuration,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self {
+            rotation_overlap: secs(86400),
+            cache_capacity: 100_000,
+            cache_ttl: secs(300),
+            touch_interval: secs(30),
+        }
+    }
+}
+
+/// An external issuer whose tokens Palisade accepts (Keycloak, Auth0, a corporate IdP).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Option<HumanDuration>,
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    /// Claim holding the subject (default `sub`), the roles (default `roles`; dotted paths like
+    /// `realm_access.roles` work) and the tenant (default `tenant`).
+    pub subject_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    pub tenant_claim: Option<String>,
+}
+
+impl AuthConfig {
+    /// Problems with the identity configuration, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.hashing.problems();
+        let bf = &self.brute_force;
+        if bf.enabled && bf.ladder.is_empty() {
+            out.push("auth.brute_force.ladder must have at least one step".into());
+        }
+        out.extend(self.threat_policy().problems());
+        if self.access_token_ttl.0 < Duration::from_secs(10) {
+            out.push("auth.access_token_ttl must be at least 10s".into());
+        }
+        if self.max_token_bytes < 512 {
+            out.push("auth.max_token_bytes must be at least 512".into());
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            out.push("auth.issuer and auth.audience must not be empty".into());
+        }
+        if self.captcha.enabled && self.captcha.secret.is_empty() {
+            out.push("auth.captcha.secret is required when auth.captcha.enabled".into());
+        }
+        for (i, t) in self.trusted_issuers.iter().enumerate() {
+            let at = format!("auth.trusted_issuers[{i}]");
+            if t.issuer.is_empty() {
+                out.push(format!("{at}.issuer is required"));
+            }
+            if t.issuer == self.issuer {
+                out.push(format!("{at}.issuer must differ from auth.issuer"));
+            }
+            if t.audiences.is_empty() {
+                out.push(format!("{at}.audiences must name at least one audience"));
+            }
+            if t.algorithms.is_empty() {
+                out.push(format!("{at}.algorithms must name at least one algorithm"));
+            }
+            if t.algorithms.contains(&Algorithm::HS256) {
+                out.push(format!(
+                    "{at}.algorithms: HS256 needs a shared secret and is not accepted from other issuers"
+                ));
+            }
+            if t.jwks_file.is_some() == t.jwks_url.is_some() {
+                out.push(format!("{at}: set exactly one of jwks_file and jwks_url"));
+            }
+        }
+        out
+    }
+
+    pub fn ladder(&self) -> palisade_core::brute_force::Ladder {
+        palisade_core::brute_force::Ladder::new(
+            self.brute_force.ladder.iter().map(|d| d.0).collect(),
+            self.brute_force.free_failures,
+        )
+    }
+
+    pub fn threat_policy(&self) -> palisade_core::brute_force::ThreatPolicy {
+        use palisade_core::brute_force::{ThreatPolicy, Threshold};
+        let bf = &self.brute_force;
+        ThreatPolicy {
+            medium: Threshold {
+                failures: bf.medium_failures,
+                block: bf.medium_block.0,
+            },
+            high: Threshold {
+                failures: bf.high_failures,
+                block: bf.high_block.0,
+            },
+            critical: Threshold {
+                failures: bf.critical_failures,
+                block: bf.critical_block.0,
+            },
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! Configuration: one TOML file, every key overridable by `PALISADE_SECTION__KEY` environment
+//! variables, checked at start with every problem listed at once.
+//!
+//! Unknown keys are an error naming the key, so a typo never silently leaves a default in force.
+//!
+//! The room: [`Config`] and the small sections here; one file per larger section ([`auth`],
+//! [`traffic`], [`audit`] with its [`alerts`], [`secret_store`], [`stores`], [`routes`],
+//! [`http2`]) and the [`units`] they are written in; [`refs`] resolves secret references at
+//! start, [`dev_secrets`] fills a dev gateway's missing secrets; [`checks`] lists every problem
+//! of a configuration, and [`preflight`] runs what `serve` would refuse without starting it
+//! (`palisade config check`).
+
+pub mod alerts;
+pub mod audit;
+pub mod auth;
+pub mod checks;
+pub mod dev_secrets;
+pub mod http2;
+pub mod preflight;
+pub mod refs;
+pub mod routes;
+pub mod secret_store;
+pub mod stores;
+pub mod traffic;
+pub mod units;
+
+pub use routes::RouteConfig;
+pub use stores::{HotStateConfig, StoreConfig};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use units::{ByteSize, HumanDuration};
+
+/// Which rules apply at start: `dev` warns, `production` refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub proxy: ProxyConfig,
+    pub headers: SecurityHeadersConfig,
+    pub cors: CorsConfig,
+    pub sanitize: SanitizeConfig,
+    pub log: LogConfig,
+    pub ops: OpsConfig,
+    pub store: StoreConfig,
+    pub hot_state: HotStateConfig,
+    pub secrets: SecretsConfig,
+    pub auth: auth::AuthConfig,
+    pub password: palisade_core::password::PasswordPolicyConfig,
+    /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
+    pub roles: Vec<palisade_core::policy::RoleDef>,
+    pub rate_limit: traffic::RateLimitConfig,
+    pub admission: traffic::AdmissionConfig,
+    pub circuit_breaker: traffic::CircuitBreakerConfig,
+    pub audit: audit::AuditConfig,
+    pub secret_store: secret_store::SecretStoreConfig,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub env: Environment,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Serving threads, each with its own single-threaded runtime and listener; 0 = one per core.
+    pub workers: usize,
+    /// Set when a TLS-terminating proxy in front of Palisade speaks HTTPS to clients.
+    pub behind_tls_proxy: bool,
+    /// CIDRs of proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Host names accepted in `Host` (exact, or `*.example.com`); empty accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT before connections are closed.
+    pub shutdown_grace: HumanDuration,
+    /// Optional plaintext listener that answers every request with a redirect to HTTPS.
+    pub redirect_http_listen: Option<SocketAddr>,
+    /// Start the built-in echo upstream behind `/demo/`. Also on when no routes are configured.
+    pub demo: bool,
+    /// HTTP/2 connection limits (streams, header lists, resets).
+    pub http2: http2::Http2Config,
+    /// An encoded slash `%2F` in a path: `reject` (400 `ambiguous-path`), `decode` (to `/`), or
+    /// `keep` (data inside its segment, for upstreams that never decode it).
+    pub encoded_slash: palisade_core::path::EncodedSlash,
+    /// A `;` path parameter: `reject` (400 `ambiguous-path`) or `keep`.
+    pub path_parameters: palisade_core::path::PathParams,
+    /// Request header names with `_` (other than identity headers, always removed): `drop`,
+    /// `reject` (400) or `keep`.
+    pub underscore_headers: UnderscoreHeaders,
+}
+
+/// What to do with a request header whose name contains `_` (WSGI/CGI servers read `X-A_B` as
+/// `HTTP_X_A_B`, the same as `X-A-B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderscoreHeaders {
+    #[default]
+    Drop,
+    Reject,
+    Keep,
+}
+
+impl ServerConfig {
+    /// How request paths are made canonical.
+    pub fn path_policy(&self) -> palisade_core::path::PathPolicy {
+        palisade_core::path::PathPolicy {
+            encoded_slash: self.encoded_slash,
+            path_params: self.path_parameters,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            env: Environment::Dev,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./palisade-data"),
+            workers: 0,
+            behind_tls_proxy: false,
+            trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
+            shutdown_grace: HumanDuration(Duration::from_secs(30)),
+            redirect_http_listen: None,
+            demo: false,
+            http2: Default::default(),
+            encoded_slash: Default::default(),
+            path_parameters: Default::default(),
+            underscore_headers: UnderscoreHeaders::Drop,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; TLS is on when both `cert` and `key` are set.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub min_version: TlsVersion,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_body: ByteSize,
+    pub max_header_bytes: ByteSize,
+    /// Whole-request deadline: 408 while the body is still arriving, 504 after.
+    pub request_timeout: HumanDuration,
+    /// Deadline for a client to send its request head (slow-loris defense).
+    pub header_read_timeout: HumanDuration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body: ByteSize(8 << 20),
+            max_header_bytes: ByteSize(8 << 10),
+            request_timeout: HumanDuration(Duration::from_secs(60)),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub connect_timeout: HumanDuration,
+    /// Deadline for the upstream's response head.
+    pub response_timeout: HumanDuration,
+    pub pool_idle_timeout: HumanDuration,
+    pub pool_max_idle_per_host: usize,
+    /// Extra request headers removed before forwarding (besides `X-Palisade-*` and `X-User-Id`).
+    pub strip_headers: Vec<String>,
+    /// Retries of a request that could not connect: only idempotent methods without a body,
+    /// each after a jittered backoff, on the next upstream of the route.
+    pub retries: u32,
+    /// Base of the backoff: attempt n waits a random time up to `retry_backoff × 2^n`.
+    pub retry_backoff: HumanDuration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: HumanDuration(Duration::from_secs(5)),
+            response_timeout: HumanDuration(Duration::from_secs(30)),
+            pool_idle_timeout: HumanDuration(Duration::from_secs(90)),
+            pool_max_idle_per_host: 256,
+            strip_headers: Vec::new(),
+            retries: 2,
+            retry_backoff: HumanDuration(Duration::from_millis(25)),
+        }
+    }
+}
+
+/// Security headers set on responses. An empty string turns a header off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityHeadersConfig {
+    /// Sent only over TLS (or behind a TLS proxy).
+    pub strict_transport_security: String,
+    pub content_type_options: String,
+    pub frame_options: String,
+    pub referrer_policy: String,
+    pub permissions_policy: String,
+    /// CSP for proxied responses; empty leaves the upstream's own. Palisade's pages always get
+    /// a strict CSP.
+    pub content_security_policy: String,
+}
+
+impl Default for SecurityHeadersConfig {
+    fn default() -> Self {
+        Self {
+            strict_transport_security: "max-age=31536000; includeSubDomains".into(),
+            content_type_options: "nosniff".into(),
+            frame_options: "DENY".into(),
+            referrer_policy: "no-referrer".into(),
+            permissions_policy: "camera=(), microphone=(), geolocation=(), payment=()".into(),
+            content_security_policy: String::new(),
+        }
+    }
+}
+
+/// Route-level overrides of [`SecurityHeadersConfig`]; unset keys inherit the global value.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityHeadersOverride {
+    pub strict_transport_security: Option<String>,
+    pub content_type_options: Option<String>,
+    pub frame_options: Option<String>,
+    pub referrer_policy: Option<String>,
+    pub permissions_policy: Option<String>,
+    pub content_security_policy: Option<String>,
+}
+
+impl SecurityHeadersConfig {
+    pub fn with(&self, o: &SecurityHeadersOverride) -> Self {
+        let pick =
+            |over: &Option<String>, base: &String| over.clone().unwrap_or_else(|| base.clone());
+        Self {
+            strict_transport_security: pick(
+                &o.strict_transport_security,
+                &self.strict_transport_security,
+            ),
+            content_type_options: pick(&o.content_type_options, &self.content_type_options),
+            frame_options: pick(&o.frame_options, &self.frame_options),
+            referrer_policy: pick(&o.referrer_policy, &self.referrer_policy),
+            permissions_policy: pick(&o.permissions_policy, &self.permissions_policy),
+            content_security_policy: pick(
+                &o.content_security_policy,
+                &self.content_security_policy,
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`); empty turns CORS off. `*` is refused together
+    /// with `allow_credentials`.
+    pub allowed_origins: Vec<String>,
+    pub allow_credentials: bool,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: HumanDuration,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            allow_credentials: false,
+            allowed_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .map(String::from)
+                .to_vec(),
+            allowed_headers: ["authorization", "content-type", "x-api-key", "x-request-id"]
+                .map(String::from)
+                .to_vec(),
+            expose_headers: vec!["x-request-id".into()],
+            max_age: HumanDuration(Duration::from_secs(600)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SanitizeConfig {
+    pub enabled: bool,
+    /// Case-insensitive regular expressions; an upstream 5xx body matching any is replaced.
+    pub patterns: Vec<String>,
+    /// 5xx bodies longer than this are replaced without being read further.
+    pub max_scan_bytes: ByteSize,
+}
+
+impl Default for SanitizeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            patterns: [
+                r"Traceback \(most recent call last\)",
+                r"\bat [\w$.]+\([\w]+\.(java|kt|scala):\d+\)",
+                r"\bat .+ \(.+\.(js|ts):\d+:\d+\)",
+                r"panicked at ",
+                r"goroutine \d+ \[",
+                r"Exception in thread",
+                r"\w+(Exception|Error): ",
+                r"stack ?trace",
+                r"password",
+                r"secret",
+                r"token",
+                r"api[_-]?key",
+                r"BEGIN [A-Z ]*PRIVATE KEY",
+                r"SQLSTATE",
+                r"syntax error at or near",
+                r"You have an error in your SQL syntax",
+                r"ORA-\d{5}",
+                r"SQLITE_ERROR|sqlite3\.",
+                r"pg_query|psycopg2|PG::",
+                r"Fatal error: .* on line \d+",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_scan_bytes: ByteSize(64 << 10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    pub level: String,
+    pub format: LogFormat,
+    /// One line per request at info level, target `palisade::access`.
+    pub access: bool,
+    pub redact_emails: bool,
+    pub redact_ipv4: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+            access: true,
+            redact_emails: true,
+            redact_ipv4: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsConfig {
+    /// CIDRs allowed to read `/metrics`; empty allows everyone.
+    pub metrics_allow: Vec<IpNet>,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            metrics_allow: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        }
+    }
+}
+
+/// Secrets Palisade signs and encrypts with. In dev they are generated into the data dir when
+/// missing; in production they must be given and strong.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Signs tokens and identity assertions.
+    pub signing_key: String,
+    /// Signs and encrypts cookies.
+    pub cookie_key: String,
+    /// The master key, resolved at start from `PALISADE_MASTER_KEY` /
+    /// `PALISADE_MASTER_KEY_FILE` (never from the file): it wraps the stored keys.
+    #[serde(skip)]
+    pub master: Option<palisade_core::crypto::MasterKey>,
+}
+
+impl SecretsConfig {
+    pub fn named(&self) -> [(&'static str, &str); 2] {
+        [
+            ("secrets.signing_key", &self.signing_key),
+            ("secrets.cookie_key", &self.cookie_key),
+        ]
+    }
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretsConfig { .. }")
+    }
+}
+
+/// An HTTP method as config names it (any case), or `None` if it is not one.
+pub fn method(name: &str) -> Option<http::Method> {
+    http::Method::from_bytes(name.to_ascii_uppercase().as_bytes()).ok()
+}
+
+/// A header name as config names it (any case), or `None` if it is not one.
+pub fn header_name(name: &str) -> Option<http::HeaderName> {
+    http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
+}
+
+/// Where configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The TOML file; when `None`, `PALISADE_CONFIG` may name one.
+    pub file: Option<PathBuf>,
+    /// Environment variables to read (normally the process's).
+    pub env: Vec<(String, String)>,
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults, then the file, then `PALISADE_*` variables (`PALISADE_STORE__URL` →
+    /// `store.url`; `PALISADE_ROUTES` may hold the whole routes array).
+    pub fn load(source: &ConfigSource) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let file = source.file.clone().or_else(|| {
+            source
+                .env
+                .iter()
+                .find(|(k, _)| k == "PALISADE_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (var, raw) in source.env.iter().filter(|(k, _)| is_config_var(k)) {
+            let path = var["PALISADE_".len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.clone().into());
+            figment = figment.merge(Serialized::global(&path, value));
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        Ok((config, file))
+    }
+
+    pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        Self::load(&ConfigSource {
+            file: Some(path.to_path_buf()),
+            env: Vec::new(),
+        })
+        .map(|(c, _)| c)
+    }
+
+    /// True when Palisade itself serves TLS or sits behind a TLS-terminating proxy.
+    pub fn served_over_tls(&self) -> bool {
+        self.tls.enabled() || self.server.behind_tls_proxy
+    }
+
+    /// The built-in demo upstream runs when asked for, or when no route is configured.
+    pub fn demo_enabled(&self) -> bool {
+        self.server.demo || self.routes.is_empty()
+    }
+}
+
+/// Variables that are ours but not config keys (`PALISADE_CONFIG`, test URLs, master key) are
+/// left out; config keys always have a section, except the `routes` array.
+fn is_config_var(key: &str) -> bool {
+    key.strip_prefix("PALISADE_")
+        .is_some_and(|rest| (rest.contains("__") && !rest.starts_with("TEST_")) || rest == "ROUTES")
+}
+
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let origin = err
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    format!(
+                        " (from {})",
+                        m.source
+                            .as_ref()
+                            .map_or_else(|| m.name.to_string(), |s| s.to_string())
+                    )
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{origin}", err.kind)
+            } else {
+                format!("{key}: {}{origin}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

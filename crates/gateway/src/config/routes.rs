@@ -1,0 +1,92 @@
+//! `[[routes]]`: what each configured route matches (prefix, host, methods), where it forwards,
+//! who may call it and its per-route limits. The route table (`route::table`) and the policy
+//! set (`authz::compile`) are built from these at start.
+
+use super::SecurityHeadersOverride;
+use super::units::{ByteSize, HumanDuration};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name in metrics and logs; defaults to the prefix.
+    pub name: Option<String>,
+    pub prefix: String,
+    pub upstream: Option<String>,
+    /// Several upstreams, used in turn (round-robin).
+    pub upstreams: Vec<String>,
+    /// Methods this route accepts; empty accepts any.
+    pub methods: Vec<String>,
+    /// Host this route serves; empty serves any.
+    pub host: Option<String>,
+    /// Match the prefix ignoring ASCII case, for upstreams that ignore case (`/API/Admin` is then
+    /// this route too). The upstream still receives the path as sent, canonicalized.
+    pub case_insensitive: bool,
+    /// Remove the prefix before forwarding (`/api/x` → `/x`).
+    pub strip_prefix: bool,
+    /// Overrides `limits.max_body` for this route.
+    pub max_body: Option<ByteSize>,
+    pub headers: SecurityHeadersOverride,
+    /// Who may call: `none` (anyone, the default), `any` credential, or only `jwt`, `api_key`,
+    /// `session`. Production refuses a route that does not say (see [`RouteConfig::public`]).
+    pub auth: Option<palisade_core::policy::AuthRequirement>,
+    /// Says that `auth = "none"` is meant: anyone may call. Production refuses `auth = "none"`
+    /// without it; it contradicts any other `auth`, permission, role, resource or `admin_only`.
+    pub public: bool,
+    /// Permission(s) required, all of them: `"graphs.write"` or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub permission: Vec<String>,
+    /// Roles of which the caller must hold one (inherited roles count).
+    pub roles: Vec<String>,
+    /// Method-derived permission: GET/HEAD/OPTIONS need `<resource>.read`, others `<resource>.write`.
+    pub resource: Option<String>,
+    /// Path pattern naming parameters, e.g. `/graphs/{graph_id}/`.
+    pub pattern: Option<String>,
+    /// The pattern parameter holding the tenant the caller must have access to.
+    pub tenant_param: Option<String>,
+    /// Only callers whose roles administer Palisade (granting `*` or `admin.*`) pass; others get
+    /// 403, recorded as a privilege-escalation attempt. Needs a credential: `auth = "none"` is
+    /// refused.
+    pub admin_only: bool,
+    /// Rate-limit category (a key of `rate_limit.rules`); default `read` or `write` by method.
+    pub rate_limit: Option<String>,
+    /// Never shed under load.
+    pub critical: bool,
+    /// What to serve while the upstream's circuit is open: `none` (503) or `stale`.
+    pub fallback: super::traffic::Fallback,
+    /// Override `proxy.connect_timeout`, `proxy.response_timeout`, `proxy.retries`.
+    pub connect_timeout: Option<HumanDuration>,
+    pub response_timeout: Option<HumanDuration>,
+    pub retries: Option<u32>,
+    /// Record every request as an `api.request` audit event (written asynchronously by default:
+    /// `audit.async_classes`).
+    pub audit: bool,
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl RouteConfig {
+    pub fn upstream_urls(&self) -> Vec<&str> {
+        self.upstream
+            .iter()
+            .map(String::as_str)
+            .chain(self.upstreams.iter().map(String::as_str))
+            .collect()
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.prefix)
+    }
+}

@@ -1,0 +1,12 @@
+//! Data protection: where the master key comes from ([`master_key`]), the field-encryption
+//! keyring it unwraps ([`keyring`]: data keys, rotation, re-encryption), the secrets store over
+//! it ([`vault`]), and owner-only files for what is kept on disk ([`files`]).
+//!
+//! Guarantees (DESIGN.md, "Data protection"): no key or value reaches a log, an error or a
+//! `Debug` print; decrypted values live in zeroizing buffers; a ciphertext is bound to its key
+//! id and its place (table, column, row) and decrypts nowhere else.
+
+pub mod files;
+pub mod keyring;
+pub mod master_key;
+pub mod vault;

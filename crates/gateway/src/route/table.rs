@@ -1,0 +1,270 @@
+//! The route table: which configured route serves a request, and its upstreams. The decision
+//! itself is [`palisade_core::policy::RouteIndex`] (host, method, canonical path; prefixes at
+//! segment boundaries); the boundary makes it once per request and every later step uses the
+//! route it found, whose `id` is also its policy's id. Built once at start.
+
+use crate::config::{Config, RouteConfig, SecurityHeadersConfig};
+use crate::layers::respond::HeaderSet;
+use crate::metrics::RouteMetrics;
+use http::{Method, Uri};
+use palisade_core::policy::{RouteIndex, RouteKey, RouteMatch as IndexMatch};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One configured route, ready to serve.
+#[derive(Debug)]
+pub struct Route {
+    /// Position in the configuration: the id of its policy.
+    pub id: usize,
+    /// Name for metrics and logs; leaked once at start so labels cost no allocation.
+    pub name: &'static str,
+    pub prefix: String,
+    pub host: Option<String>,
+    pub methods: Vec<Method>,
+    /// The prefix is matched ignoring ASCII case.
+    pub case_insensitive: bool,
+    pub strip_prefix: bool,
+    pub max_body: u64,
+    pub upstreams: Vec<Uri>,
+    pub headers: HeaderSet,
+    pub metrics: RouteMetrics,
+    /// Rate-limit category; `None`: `read` or `write` by method.
+    pub rate_limit: Option<String>,
+    /// Never shed under load.
+    pub critical: bool,
+    pub fallback: crate::config::traffic::Fallback,
+    pub connect_timeout: std::time::Duration,
+    pub response_timeout: std::time::Duration,
+    /// Connect-failure retries for idempotent requests without a body.
+    pub retries: u32,
+    /// Every request is an `api.request` audit event.
+    pub audit: bool,
+    next: AtomicUsize,
+}
+
+impl Route {
+    pub fn from_config(id: usize, rc: &RouteConfig, config: &Config) -> Result<Self, String> {
+        let upstreams = rc
+            .upstream_urls()
+            .into_iter()
+            .map(|u| {
+                u.parse::<Uri>()
+                    .map_err(|e| format!("route {}: upstream {u:?}: {e}", rc.display_name()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if upstreams.is_empty() {
+            return Err(format!(
+                "route {}: needs `upstream` or `upstreams`",
+                rc.display_name()
+            ));
+        }
+        let headers: SecurityHeadersConfig = config.headers.with(&rc.headers);
+        let name: &'static str = Box::leak(rc.display_name().to_string().into_boxed_str());
+        Ok(Self {
+            id,
+            name,
+            metrics: RouteMetrics::new(name),
+            prefix: rc.prefix.clone(),
+            host: rc.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            methods: rc
+                .methods
+                .iter()
+                .filter_map(|m| crate::config::method(m))
+                .collect(),
+            case_insensitive: rc.case_insensitive,
+            strip_prefix: rc.strip_prefix,
+            max_body: rc.max_body.unwrap_or(config.limits.max_body).0,
+            upstreams,
+            headers: HeaderSet::proxied(&headers)?,
+            rate_limit: rc.rate_limit.clone(),
+            critical: rc.critical,
+            fallback: rc.fallback,
+            connect_timeout: rc.connect_timeout.unwrap_or(config.proxy.connect_timeout).0,
+            response_timeout: rc
+                .response_timeout
+                .unwrap_or(config.proxy.response_timeout)
+                .0,
+            retries: rc.retries.unwrap_or(config.proxy.retries),
+            audit: rc.audit,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next upstream, in turn.
+    pub fn pick_upstream(&self) -> &Uri {
+        let i = if self.upstreams.len() == 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % self.upstreams.len()
+        };
+        &self.upstreams[i]
+    }
+}
+
+/// The outcome of looking a request up.
+#[derive(Debug, Clone)]
+pub enum RouteMatch {
+    Found(Arc<Route>),
+    /// Some route has this prefix, but none accepts the method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+impl RouteMatch {
+    pub fn route(&self) -> Option<&Arc<Route>> {
+        match self {
+            RouteMatch::Found(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    /// By id.
+    routes: Vec<Arc<Route>>,
+    index: RouteIndex,
+}
+
+impl RouteTable {
+    /// Every `[[routes]]` of `config`, with ids in configuration order.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let routes = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(id, rc)| Route::from_config(id, rc, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(routes))
+    }
+
+    /// Routes whose ids are their positions.
+    pub fn new(routes: Vec<Route>) -> Self {
+        debug_assert!(routes.iter().enumerate().all(|(i, r)| r.id == i));
+        let index = RouteIndex::new(routes.iter().map(Route::key).collect());
+        Self {
+            routes: routes.into_iter().map(Arc::new).collect(),
+            index,
+        }
+    }
+
+    /// The one route decision for a request: `host` without port, `path` canonical.
+    pub fn find(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch {
+        match self.index.find(host, method.as_str(), path) {
+            IndexMatch::Found(id) => RouteMatch::Found(self.routes[id].clone()),
+            IndexMatch::MethodNotAllowed => RouteMatch::MethodNotAllowed,
+            IndexMatch::NotFound => RouteMatch::NotFound,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.iter()
+    }
+
+    /// The keys the route decision looks at, by id: a configuration reload may change route
+    /// policies but not these (the table is built once at start).
+    pub fn keys(&self) -> &[RouteKey] {
+        self.index.keys()
+    }
+}
+
+impl Route {
+    fn key(&self) -> RouteKey {
+        RouteKey {
+            prefix: self.prefix.clone(),
+            host: self.host.clone(),
+            methods: self.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+            case_insensitive: self.case_insensitive,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(routes: &[(&str, Option<&str>, &[&str], &str)]) -> RouteTable {
+        let config = Config::default();
+        RouteTable::new(
+            routes
+                .iter()
+                .enumerate()
+                .map(|(id, (prefix, host, methods, up))| {
+                    let rc = RouteConfig {
+                        prefix: prefix.to_string(),
+                        host: host.map(String::from),
+                        methods: methods.iter().map(|m| m.to_string()).collect(),
+                        upstream: Some(up.to_string()),
+                        ..Default::default()
+                    };
+                    Route::from_config(id, &rc, &config).unwrap()
+                })
+                .collect(),
+        )
+    }
+
+    fn upstream_of(m: RouteMatch) -> String {
+        match m {
+            RouteMatch::Found(r) => r.upstreams[0].to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = table(&[
+            ("/", None, &[], "http://root"),
+            ("/api/", None, &[], "http://api"),
+            ("/api/admin/", None, &[], "http://admin"),
+        ]);
+        assert_eq!(
+            upstream_of(t.find(None, "/api/admin/x", &Method::GET)),
+            "http://admin/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/api/x", &Method::GET)),
+            "http://api/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/other", &Method::GET)),
+            "http://root/"
+        );
+    }
+
+    #[test]
+    fn methods_and_hosts_narrow_a_route() {
+        let t = table(&[
+            ("/api/", None, &["GET"], "http://read"),
+            ("/api/", Some("admin.example.com"), &[], "http://admin"),
+        ]);
+        assert_eq!(
+            upstream_of(t.find(Some("ADMIN.example.com"), "/api/x", &Method::POST)),
+            "http://admin/"
+        );
+        assert_eq!(
+            upstream_of(t.find(None, "/api/x", &Method::GET)),
+            "http://read/"
+        );
+        assert!(matches!(
+            t.find(None, "/api/x", &Method::POST),
+            RouteMatch::MethodNotAllowed
+        ));
+        assert!(matches!(
+            t.find(None, "/nope", &Method::GET),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn round_robin_over_upstreams() {
+        let config = Config::default();
+        let rc = RouteConfig {
+            prefix: "/".into(),
+            upstreams: vec!["http://a".into(), "http://b".into()],
+            ..Default::default()
+        };
+        let r = Route::from_config(0, &rc, &config).unwrap();
+        let picks: Vec<String> = (0..4).map(|_| r.pick_upstream().to_string()).collect();
+        assert_eq!(picks, ["http://a/", "http://b/", "http://a/", "http://b/"]);
+    }
+}

@@ -1,0 +1,125 @@
+//! The gateway's background duties on the control runtime, each until shutdown: the alert
+//! engine, identity's 10-second sync (hand-offs, signing keys, `last_used_at`, tenants, idle
+//! limiter keys), keeping hot state primed from the record, the daily audit purge, the refusal
+//! sampler's flush, keyring upkeep (re-encryption) and, when configured, the memory sample the
+//! admission gate reads.
+
+use crate::state::AppState;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Starts every duty; each stops when `shutdown` turns true.
+pub(super) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
+    crate::audit::alerts::start(
+        &state.config.audit.alerts,
+        state.hot.clone(),
+        state.clock.clone(),
+        state.audit.clone(),
+        state.identity.clone(),
+        shutdown.clone(),
+    );
+    tokio::spawn(identity_sync(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::identity::revocations::keep_primed(
+        state.identity.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(daily_audit_purge(state.clone(), shutdown.clone()));
+    tokio::spawn(flush_refusals(state.clone(), shutdown.clone()));
+    tokio::spawn(keyring_upkeep(state.clone(), shutdown.clone()));
+    if state.admission.watches_memory() {
+        tokio::spawn(sample_memory(state.clone(), shutdown.clone()));
+    }
+}
+
+/// Stores, once a second, the refusal samples whose period has ended (the final flush is in
+/// [`RunningGateway::wait`](super::RunningGateway::wait)).
+async fn flush_refusals(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                state.audit.flush_refusals(false);
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Runs the audit retention purge once a day, at `audit.purge_at` (UTC) or at the first check
+/// after it.
+async fn daily_audit_purge(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(at_minute) = state.config.audit.purge_minute() else {
+        return;
+    };
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut last_day = None;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                let now = state.clock.now_millis();
+                let (day, minute) = (now / 86_400_000, (now % 86_400_000) / 60_000);
+                if minute as u32 >= at_minute && last_day != Some(day) {
+                    last_day = Some(day);
+                    if let Some(trail) = state.audit.trail()
+                        && let Err(e) = trail.purge(false).await
+                    {
+                        tracing::error!(error = %e, "audit retention purge failed");
+                    }
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Reloads the keyring and runs the re-encryption job every `secret_store.reencrypt_interval`
+/// (the job does nothing when every value is under the primary key).
+async fn keyring_upkeep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(state.config.secret_store.reencrypt_interval.0);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(e) = state.keyring.reencrypt_all().await {
+                    tracing::error!(error = %e, "keyring re-encryption failed; retrying later");
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Feeds the admission gate the process's resident memory, once a second.
+async fn sample_memory(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Some(bytes) = crate::layers::admission::resident_bytes() {
+                    state.admission.report_memory(bytes);
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Identity's periodic duties on the control runtime, with a last flush at shutdown.
+async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = every.tick() => {
+                state.identity.sync().await;
+                state.throttle.evict_idle();
+                if let Err(e) = state.tenants.reload().await {
+                    tracing::warn!(error = %e, "cannot refresh tenants");
+                }
+            }
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+    state.identity.api_keys.flush_last_used().await;
+}
