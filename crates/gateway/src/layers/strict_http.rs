@@ -210,10 +210,12 @@ fn is_plain_host(bytes: &[u8]) -> bool {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.');
     let port_ok = port.is_none_or(|p| {
-        p.is_empty()
-            || (p.len() <= 5
-                && p.iter().all(u8::is_ascii_digit)
-                && std::str::from_utf8(p).is_ok_and(|p| p.parse::<u16>().is_ok()))
+        p.len() <= 5
+            && p.iter()
+                .try_fold(0u32, |n, b| {
+                    b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+                })
+                .is_some_and(|n| n <= u32::from(u16::MAX))
     });
     name_ok && port_ok
 }

@@ -115,6 +115,7 @@ impl Framing {
                     Some(n) => at += n,
                     None if rest > self.max_head => {
                         self.state = State::Oversized;
+                        self.marks.set();
                         return at;
                     }
                     None => return at,
@@ -201,6 +202,7 @@ impl Framing {
             // More fields than hyper takes: as oversized as a head can be.
             Err(httparse::Error::TooManyHeaders) => {
                 self.state = State::Oversized;
+                self.marks.set();
                 return Some(0);
             }
             Err(_) => {
@@ -295,9 +297,10 @@ fn plain_head_len(buf: &[u8]) -> Option<usize> {
             }
         } else if line.is_empty() {
             return Some(end + 1);
-        } else if FRAMING
-            .iter()
-            .any(|name| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+        } else if matches!(line[0] | 0x20, b'c' | b't' | b'u')
+            && FRAMING.iter().any(|name| {
+                line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name)
+            })
         {
             return None;
         }
@@ -498,6 +501,7 @@ GET /c HTTP/1.1\r\nHost: a\r\n\r\n";
             "the complete request before it passes"
         );
         assert!(f.is_oversized());
+        assert!(f.marks().any(), "the stand-in request is looked at");
         assert_eq!(f.scan(&mut input[28..]), 0);
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
