@@ -28,6 +28,8 @@ pub mod cors;
 pub mod demo;
 pub mod forward_auth;
 pub mod framing;
+#[cfg(test)]
+mod fuzz_replay;
 pub mod hot_cache;
 pub mod identity;
 pub mod json;
