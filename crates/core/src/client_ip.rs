@@ -173,7 +173,7 @@ pub mod fuzz_props {
             .map(|(_, n)| n.parse().expect("network"))
             .collect();
         let trusted = TrustedProxies::new(nets);
-        let peer = if data[1] % 2 == 0 {
+        let peer = if data[1] & 1 == 0 {
             IpAddr::V4(Ipv4Addr::new(data[2], data[3], data[4], data[5]))
         } else {
             let b: [u8; 16] = data[2..18].try_into().expect("16 bytes");
