@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
+use palisade_cli::import::{UserLine, user_line};
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_gateway::config::Config;
 use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
@@ -643,44 +644,22 @@ impl Admin {
         let (mut created, mut skipped) = (0, 0);
         let now = now_ms() as i64;
         for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || (n == 0 && line.to_ascii_lowercase().starts_with("email")) {
-                continue;
-            }
-            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-            let (Some(email), Some(hash)) = (cols.first(), cols.get(1)) else {
-                eprintln!("line {}: expected email,password_hash", n + 1);
-                skipped += 1;
-                continue;
+            let imported = match user_line(n, line) {
+                UserLine::Skip => continue,
+                UserLine::Problem(why) => {
+                    eprintln!("line {}: {why}", n + 1);
+                    skipped += 1;
+                    continue;
+                }
+                UserLine::User(user) => user,
             };
-            let Some(email) = palisade_core::email::normalize(email) else {
-                eprintln!("line {}: not an e-mail address", n + 1);
-                skipped += 1;
-                continue;
-            };
-            if !(hash.starts_with("$argon2")
-                || ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)))
-            {
-                eprintln!("line {}: not an argon2 or bcrypt hash", n + 1);
-                skipped += 1;
-                continue;
-            }
-            let roles: Vec<String> = cols
-                .get(2)
-                .map(|r| {
-                    r.split(';')
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .filter(|r: &Vec<String>| !r.is_empty())
-                .unwrap_or_else(|| vec!["member".into()]);
+            let email = imported.email;
             let user = UserRecord {
                 id: Uuid::now_v7(),
                 email: email.clone(),
-                name: cols.get(3).map(|s| s.to_string()).filter(|s| !s.is_empty()),
-                password_hash: Some(hash.to_string()),
-                roles,
+                name: imported.name,
+                password_hash: Some(imported.password_hash),
+                roles: imported.roles,
                 tier: "free".into(),
                 kind: PrincipalKind::Human,
                 disabled: false,

@@ -34,11 +34,14 @@
 //! ended by a zero name length. A restore writes each entry to a `.partial` file and renames the
 //! files into place only after the final chunk has authenticated, so a damaged backup never
 //! leaves half a data dir behind.
+//!
+//! The header is read and written by `palisade_cli::backup_format` (the library part of this
+//! crate, which the `backup` fuzz target reaches).
 
 use crate::admin::StoreArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::{digest, hkdf, rand as lc_rand};
+use aws_lc_rs::{digest, hkdf};
 use clap::Subcommand;
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_core::crypto::MasterKey;
@@ -54,18 +57,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// HKDF purpose of the backup key (written into every header).
-pub const PURPOSE: &str = "palisade.backup.v1";
-const KEY_ID_PURPOSE: &str = "palisade.backup.key-id.v1";
+use palisade_cli::backup_format::{CHUNK_SIZE, Header, PREFIX_LEN, invalid, key_id};
+
 const STREAM_INFO: &[u8] = b"palisade.backup.v1 stream";
-const MAGIC: &[u8; 8] = b"PALBKUP\0";
-const VERSION: u16 = 1;
-/// Plaintext bytes per chunk.
-pub const CHUNK_SIZE: u32 = 64 * 1024;
-const MIN_CHUNK: u32 = 16;
-const MAX_CHUNK: u32 = 16 * 1024 * 1024;
 const TAG_LEN: usize = 16;
-const PREFIX_LEN: usize = 7;
 const ENTRY_DB: &str = "palisade.db";
 
 #[derive(Debug, Subcommand)]
@@ -141,108 +136,8 @@ fn existing_master_key(env: Environment, data_dir: &Path) -> Result<MasterKey> {
     provider.master_key().map_err(|e| anyhow!("{e}"))
 }
 
-fn key_id(master: &MasterKey) -> [u8; 8] {
-    let derived = master.derive(KEY_ID_PURPOSE);
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&derived[..8]);
-    id
-}
-
 fn hex(bytes: &[u8]) -> String {
     palisade_gateway::audit::trail::hex_encode(bytes)
-}
-
-fn invalid(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-/// The clear-text header of a backup file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub chunk_size: u32,
-    pub created_ms: u64,
-    pub key_id: [u8; 8],
-    salt: [u8; 32],
-    nonce_prefix: [u8; PREFIX_LEN],
-    pub purpose: String,
-}
-
-impl Header {
-    fn fresh(master: &MasterKey, chunk_size: u32, created_ms: u64) -> Result<Self> {
-        let mut salt = [0u8; 32];
-        let mut nonce_prefix = [0u8; PREFIX_LEN];
-        lc_rand::fill(&mut salt).map_err(|_| anyhow!("the system random generator failed"))?;
-        lc_rand::fill(&mut nonce_prefix)
-            .map_err(|_| anyhow!("the system random generator failed"))?;
-        Ok(Self {
-            chunk_size,
-            created_ms,
-            key_id: key_id(master),
-            salt,
-            nonce_prefix,
-            purpose: PURPOSE.to_string(),
-        })
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(80 + self.purpose.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_be_bytes());
-        out.extend_from_slice(&self.chunk_size.to_be_bytes());
-        out.extend_from_slice(&self.created_ms.to_be_bytes());
-        out.extend_from_slice(&self.key_id);
-        out.extend_from_slice(&self.salt);
-        out.extend_from_slice(&self.nonce_prefix);
-        out.push(self.purpose.len() as u8);
-        out.extend_from_slice(self.purpose.as_bytes());
-        out
-    }
-
-    /// Reads and checks a header; returns it with its exact bytes (for the digest).
-    fn read(input: &mut impl Read) -> io::Result<(Self, Vec<u8>)> {
-        let mut fixed = [0u8; 8 + 2 + 4 + 8 + 8 + 32 + PREFIX_LEN + 1];
-        input.read_exact(&mut fixed).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => invalid("not a Palisade backup: the file is too short"),
-            _ => e,
-        })?;
-        if &fixed[..8] != MAGIC {
-            return Err(invalid("not a Palisade backup (wrong magic bytes)"));
-        }
-        let version = u16::from_be_bytes([fixed[8], fixed[9]]);
-        if version != VERSION {
-            return Err(invalid(format!(
-                "backup format version {version}; this palisade reads version {VERSION}"
-            )));
-        }
-        let chunk_size = u32::from_be_bytes(fixed[10..14].try_into().expect("4 bytes"));
-        if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk_size) {
-            return Err(invalid(format!(
-                "the header's chunk size {chunk_size} is out of range: the header is damaged"
-            )));
-        }
-        let created_ms = u64::from_be_bytes(fixed[14..22].try_into().expect("8 bytes"));
-        let key_id: [u8; 8] = fixed[22..30].try_into().expect("8 bytes");
-        let salt: [u8; 32] = fixed[30..62].try_into().expect("32 bytes");
-        let nonce_prefix: [u8; PREFIX_LEN] = fixed[62..69].try_into().expect("7 bytes");
-        let mut purpose = vec![0u8; fixed[69] as usize];
-        input
-            .read_exact(&mut purpose)
-            .map_err(|_| invalid("the header is truncated"))?;
-        let purpose = String::from_utf8(purpose)
-            .ok()
-            .filter(|p| p == PURPOSE)
-            .ok_or_else(|| invalid(format!("the header's key purpose is not {PURPOSE}")))?;
-        let header = Self {
-            chunk_size,
-            created_ms,
-            key_id,
-            salt,
-            nonce_prefix,
-            purpose,
-        };
-        let raw = header.encode();
-        Ok((header, raw))
-    }
 }
 
 /// The per-file AEAD key with what binds each chunk: nonce prefix and header digest.
@@ -854,6 +749,7 @@ fn restore_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use palisade_cli::backup_format::PURPOSE;
 
     /// A small backup (chunk size 64 bytes) holding two entries; returns its bytes.
     fn small_backup(master: &MasterKey, db: &[u8], secrets: &[u8]) -> Vec<u8> {

@@ -315,7 +315,7 @@ impl DataProtection {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (path, token) = parse_import_line(line).ok_or_else(|| {
+            let (path, token) = palisade_cli::import::secret_line(line).ok_or_else(|| {
                 anyhow!(
                     "{} line {n}: expected path<TAB>token or {{\"path\",\"token\"}}",
                     input.display()
@@ -464,22 +464,6 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
     ))
 }
 
-/// `path<TAB>token` or `{"path": …, "token": …}`.
-fn parse_import_line(line: &str) -> Option<(String, Zeroizing<String>)> {
-    if line.starts_with('{') {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Line {
-            path: String,
-            token: String,
-        }
-        let l: Line = serde_json::from_str(line).ok()?;
-        return Some((l.path, Zeroizing::new(l.token)));
-    }
-    let (path, token) = line.split_once('\t')?;
-    Some((path.trim().to_string(), Zeroizing::new(token.to_string())))
-}
-
 /// The value to store: a file's content, else standard input; one trailing newline removed.
 fn read_value(file: Option<&Path>) -> Result<SecretString> {
     let mut text = Zeroizing::new(String::new());
@@ -500,20 +484,4 @@ fn read_value(file: Option<&Path>) -> Result<SecretString> {
         .or_else(|| text.strip_suffix('\n'))
         .unwrap_or(&text);
     Ok(SecretString::from(value))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn import_lines() {
-        let (p, t) = parse_import_line("a/b\tgAAAA").unwrap();
-        assert_eq!((p.as_str(), t.as_str()), ("a/b", "gAAAA"));
-        let (p, t) = parse_import_line(r#"{"path": "x/y", "token": "gB"}"#).unwrap();
-        assert_eq!((p.as_str(), t.as_str()), ("x/y", "gB"));
-        assert!(parse_import_line("no tab here").is_none());
-        assert!(parse_import_line(r#"{"path": "x"}"#).is_none());
-        assert!(parse_import_line(r#"{"path": "x", "token": "t", "extra": 1}"#).is_none());
-    }
 }

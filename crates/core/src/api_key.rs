@@ -171,3 +171,41 @@ mod tests {
         assert!(!printed.contains("test pepper"));
     }
 }
+
+/// The properties the `api_key` fuzz target checks (`fuzz/fuzz_targets/api_key.rs`), replayed
+/// over the committed corpus by this crate's tests. The input is a presented key (`X-Api-Key`,
+/// or a bearer token that starts with `pal_`).
+#[doc(hidden)]
+pub mod fuzz_props {
+    use super::*;
+
+    /// Panics when a property fails.
+    pub fn check(data: &[u8]) {
+        let Ok(presented) = std::str::from_utf8(data) else {
+            return;
+        };
+        let well_formed = looks_like_key(presented);
+        // The shape rule, spelled out independently.
+        let spec = presented.len() == 68
+            && presented.strip_prefix("pal_").is_some_and(|hex| {
+                hex.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            });
+        assert_eq!(well_formed, spec, "{presented:?}");
+        // A malformed value is never echoed; a well-formed one shows `pal_` + 8 characters.
+        let shown = display_prefix(presented);
+        if well_formed {
+            assert_eq!(shown.len(), DISPLAY_LEN);
+            assert!(presented.starts_with(&shown));
+        } else {
+            assert!(shown.is_empty(), "{presented:?} shown as {shown:?}");
+        }
+        // The lookup hash is a function of the presented bytes under the pepper.
+        let pepper = Pepper::new(b"fuzz pepper, long enough for the test");
+        let h = hash(&pepper, presented);
+        assert!(hashes_equal(&h, &hash(&pepper, presented)));
+        let mut other = presented.to_owned();
+        other.push('0');
+        assert!(!hashes_equal(&h, &hash(&pepper, &other)));
+    }
+}

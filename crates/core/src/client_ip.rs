@@ -140,3 +140,86 @@ mod tests {
         );
     }
 }
+
+/// The properties the `client_ip` fuzz target checks (`fuzz/fuzz_targets/client_ip.rs`),
+/// replayed over the committed corpus by this crate's tests.
+///
+/// Input: byte 0 chooses which of a few trusted networks are configured (one bit each), byte 1
+/// the socket peer's family (even: IPv4 in bytes 2..6, odd: IPv6 in bytes 2..18), bytes 18..
+/// are `X-Forwarded-For` header lines separated by `\n`.
+#[doc(hidden)]
+pub mod fuzz_props {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const NETS: [&str; 6] = [
+        "10.0.0.0/8",
+        "127.0.0.1/32",
+        "192.168.0.0/16",
+        "fd00::/8",
+        "::1/128",
+        "0.0.0.0/0",
+    ];
+
+    /// Panics when a property fails.
+    pub fn check(data: &[u8]) {
+        if data.len() < 18 {
+            return;
+        }
+        let nets = NETS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| data[0] >> i & 1 == 1)
+            .map(|(_, n)| n.parse().expect("network"))
+            .collect();
+        let trusted = TrustedProxies::new(nets);
+        let peer = if data[1] & 1 == 0 {
+            IpAddr::V4(Ipv4Addr::new(data[2], data[3], data[4], data[5]))
+        } else {
+            let b: [u8; 16] = data[2..18].try_into().expect("16 bytes");
+            IpAddr::V6(Ipv6Addr::from(b))
+        };
+        let headers = String::from_utf8_lossy(&data[18..]);
+        let lines: Vec<&str> = headers.split('\n').collect();
+        let client = trusted.resolve(peer, lines.iter().copied());
+        let peer = canonical(peer);
+
+        // The result is canonical (no IPv4-mapped IPv6).
+        assert_eq!(canonical(client), client);
+        // An untrusted peer is the client, whatever the headers say.
+        if !trusted.contains(peer) {
+            assert_eq!(client, peer, "{lines:?}");
+            return;
+        }
+        // Otherwise the chain, nearest hop first: the client is the first hop that is not a
+        // trusted proxy; a malformed hop ends the chain at the hop before it (the peer for the
+        // first); a chain of trusted proxies only ends at its farthest hop.
+        let hops: Vec<Option<IpAddr>> = lines
+            .iter()
+            .flat_map(|l| l.split(','))
+            .rev()
+            .map(parse_hop)
+            .collect();
+        let mut expected = peer;
+        for hop in &hops {
+            match hop {
+                Some(ip) => {
+                    expected = *ip;
+                    if !trusted.contains(*ip) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        assert_eq!(client, expected, "{peer} {lines:?}");
+        // Whatever it is, it is the peer or an address some hop named.
+        assert!(client == peer || hops.contains(&Some(client)));
+        // Every hop nearer than the one that named the client is a trusted proxy.
+        if client != peer {
+            for hop in hops.iter().take_while(|h| **h != Some(client)) {
+                assert!(hop.is_some_and(|ip| trusted.contains(ip)), "{lines:?}");
+            }
+        }
+    }
+}

@@ -12,6 +12,10 @@ pub mod clock;
 pub mod crypto;
 pub mod email;
 pub mod fingerprint;
+#[cfg(test)]
+mod fuzz_replay;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod jwt;
 pub mod password;
 pub mod path;

@@ -34,3 +34,33 @@ mod tests {
         assert!(!is_well_formed("é".as_bytes()));
     }
 }
+
+/// The properties the `request_id` fuzz target checks (`fuzz/fuzz_targets/request_id.rs`),
+/// replayed over the committed corpus by this crate's tests. The input is an `X-Request-Id`
+/// value as it arrives (any bytes a header value can hold, and more).
+#[doc(hidden)]
+pub mod fuzz_props {
+    use super::*;
+
+    /// Panics when a property fails.
+    pub fn check(data: &[u8]) {
+        if !is_well_formed(data) {
+            return;
+        }
+        // Kept ids are bounded, non-empty, and only characters that are inert in a log line,
+        // a JSON string, a header value and a CSV cell.
+        assert!(!data.is_empty() && data.len() <= MAX_LEN);
+        for &b in data {
+            assert!(b.is_ascii_graphic(), "{data:?}");
+            assert!(
+                !matches!(
+                    b,
+                    b'"' | b'\\' | b',' | b';' | b'=' | b'<' | b'>' | b'\'' | b'%'
+                ),
+                "{data:?}"
+            );
+        }
+        let text = std::str::from_utf8(data).expect("ASCII");
+        assert_eq!(serde_json::to_string(text).unwrap(), format!("\"{text}\""));
+    }
+}

@@ -15,6 +15,8 @@ pub mod audit;
 pub mod authz;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod fuzz_replay;
 pub mod hot;
 pub mod identity;
 pub mod layers;

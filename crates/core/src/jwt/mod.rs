@@ -11,6 +11,8 @@
 mod cache;
 mod claims;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_props;
 mod keys;
 mod own;
 mod token;

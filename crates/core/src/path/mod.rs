@@ -62,6 +62,8 @@
 use std::borrow::Cow;
 
 #[doc(hidden)]
+pub mod fuzz_props;
+#[doc(hidden)]
 pub mod spellings;
 #[cfg(test)]
 mod tests;

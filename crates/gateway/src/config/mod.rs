@@ -490,6 +490,17 @@ impl Config {
         Ok((config, file))
     }
 
+    /// Reads TOML text over the defaults, as [`Config::load`] reads a file (without the
+    /// environment). What `serve` then refuses is [`crate::config::checks::problems`] (route policies
+    /// compiled by [`crate::authz::compile`] included), and the route table
+    /// ([`crate::route::table::RouteTable::from_config`]) is built from what passed.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError(describe(e)))
+    }
+
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         Self::load(&ConfigSource {
             file: Some(path.to_path_buf()),
@@ -540,4 +551,43 @@ fn describe(e: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The properties the `config` fuzz target checks (`fuzz/fuzz_targets/config.rs`), replayed over
+/// the committed corpus by this crate's tests. The input is a `palisade.toml`.
+///
+/// Properties: reading it never panics (a bad file is an `Err` naming what is wrong); the
+/// start-up checks, policy compilation and the route table never panic, in either environment;
+/// and a configuration the checks accept compiles its policies and builds its route table (so
+/// `config check` and `serve` never find a problem the checks missed).
+#[doc(hidden)]
+pub mod fuzz_props {
+    use super::{Config, Environment};
+
+    /// Panics when a property fails.
+    pub fn check(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let config = match Config::from_toml(text) {
+            Ok(config) => config,
+            Err(e) => {
+                assert!(!e.0.is_empty(), "an error without a message for {text:?}");
+                return;
+            }
+        };
+        let production = crate::config::checks::problems(&config, Environment::Production);
+        let dev = crate::config::checks::problems(&config, Environment::Dev);
+        let policies = crate::authz::compile(&config);
+        if dev.is_empty() || production.is_empty() {
+            if let Err(e) = policies {
+                panic!("the checks passed but the policies do not compile: {e:?}\n{text}");
+            }
+            // Only for accepted configurations: building a route leaks its name (routes live
+            // as long as the process).
+            if let Err(e) = crate::route::table::RouteTable::from_config(&config) {
+                panic!("the checks passed but the route table is refused: {e}\n{text}");
+            }
+        }
+    }
 }

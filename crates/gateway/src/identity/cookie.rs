@@ -99,6 +99,83 @@ pub fn find_cookie(header: &str) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
+/// The properties the `cookie` fuzz target checks (`fuzz/fuzz_targets/cookie.rs`), replayed over
+/// the committed corpus by this crate's tests. The first byte of the input picks a mode:
+/// - 0 mod 3: the rest is a `Cookie` header: the session cookie is found and opened;
+/// - 1 mod 3: the rest is a session payload (JSON), sealed with the real key and opened, so the
+///   fuzzer reaches the payload parsing behind a valid MAC;
+/// - 2 mod 3: the rest is `sid\ntoken`, a CSRF check.
+///
+/// Properties: nothing panics; a cookie opens only when its tag is exactly the MAC of its
+/// payload text (no second spelling of a tag), it has not expired, and its session seals and
+/// opens to itself; a CSRF token passes only when it is exactly the one made for the session.
+#[doc(hidden)]
+pub mod fuzz_props {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// The cookies' clock.
+    pub const NOW: u64 = 1_800_000_000;
+
+    pub fn keys() -> &'static CookieKeys {
+        static KEYS: OnceLock<CookieKeys> = OnceLock::new();
+        KEYS.get_or_init(|| CookieKeys::new("fuzz cookie secret, long enough to be real"))
+    }
+
+    /// A cookie value for `payload` (any bytes) with the real MAC.
+    pub fn sealed_raw(payload: &[u8]) -> String {
+        let payload = B64.encode(payload);
+        let tag = hmac::sign(&keys().mac, payload.as_bytes());
+        format!("{payload}.{}", B64.encode(tag.as_ref()))
+    }
+
+    /// Panics when a property fails.
+    pub fn check(data: &[u8]) {
+        let Some((&mode, rest)) = data.split_first() else {
+            return;
+        };
+        match mode % 3 {
+            0 => {
+                let Ok(header) = std::str::from_utf8(rest) else {
+                    return;
+                };
+                if let Some(value) = find_cookie(header) {
+                    assert!(!value.contains(';'), "{header:?}");
+                    assert!(header.contains(value));
+                    check_open(value);
+                }
+            }
+            1 => check_open(&sealed_raw(rest)),
+            _ => {
+                let text = String::from_utf8_lossy(rest);
+                let (sid, presented) = text.split_once('\n').unwrap_or((&text, ""));
+                if keys().csrf_ok(sid, presented) {
+                    assert_eq!(presented, keys().csrf_token(sid), "{sid:?}");
+                }
+            }
+        }
+    }
+
+    fn check_open(value: &str) {
+        let Ok(session) = keys().open(value, NOW) else {
+            return;
+        };
+        let (payload, tag) = value.split_once('.').expect("an opened cookie has a tag");
+        let real = B64.encode(hmac::sign(&keys().mac, payload.as_bytes()).as_ref());
+        assert_eq!(tag, real, "a second spelling of the tag opened: {value:?}");
+        assert!(session.exp > NOW);
+        // Sealed again it opens to itself, unless it no longer fits the size cap: `seal` writes
+        // every field (`"tier":null` too), so a payload just under the cap can come back over it.
+        let again = keys().seal(&session);
+        let want = if again.len() > 4096 {
+            Err("too-large")
+        } else {
+            Ok(session)
+        };
+        assert_eq!(keys().open(&again, NOW), want);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

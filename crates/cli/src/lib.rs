@@ -1,0 +1,8 @@
+//! The parts of the `palisade` command that read files made elsewhere, kept apart from the
+//! binary so the fuzz targets (`fuzz/`) reach them: the backup header and the import lines.
+#![forbid(unsafe_code)]
+
+pub mod backup_format;
+#[cfg(test)]
+mod fuzz_replay;
+pub mod import;
