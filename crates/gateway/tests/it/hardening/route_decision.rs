@@ -219,3 +219,62 @@ async fn a_case_insensitive_route_covers_every_case() {
         "forwarded as sent, canonical"
     );
 }
+
+/// Palisade's own endpoints never reach a catch-all upstream route; paths that only look like
+/// them (no segment boundary) do.
+#[tokio::test]
+async fn built_in_paths_never_reach_a_catch_all_upstream_and_near_misses_do() {
+    let up = Upstream::start("catch-all").await;
+    let catch_all = RouteConfig {
+        prefix: "/".into(),
+        upstream: Some(up.url()),
+        auth: Some(AuthRequirement::None),
+        public: true,
+        ..Default::default()
+    };
+    let gw = start_with(|_| {}, vec![catch_all]).await;
+    let forwarded = || up.seen.lock().unwrap().len();
+    let built_in = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/auth/login",
+        "/auth/me",
+        "/auth/verify",
+        "/auth/x/../me",
+        "/admin/audit",
+        "/admin/tenants",
+        "/admin/nothing-here",
+        "/v1/secrets",
+        "/v1/secrets/app/db",
+        "/v1/transit/keys",
+        "//auth//me",
+        "/%61uth/me",
+    ];
+    for path in built_in {
+        let before = forwarded();
+        let raw = raw_request(gw.gateway.addr, "GET", path.as_bytes(), "h", &[]).await;
+        assert_eq!(forwarded(), before, "{path} reached the upstream: {raw}");
+    }
+    let near_misses = [
+        "/v1/secretsX",
+        "/v1/secrets-old/x",
+        "/v1/transit",
+        "/authx",
+        "/auth",
+        "/admin",
+        "/admin-panel",
+        "/administrators/1",
+        "/healthz/x",
+        "/metricsx",
+        "/.well-known/jwks.jsonx",
+        "/.well-known/other",
+        "/v1/other",
+    ];
+    for path in near_misses {
+        let raw = raw_request(gw.gateway.addr, "GET", path.as_bytes(), "h", &[]).await;
+        assert_eq!(answer(&raw).0, 200, "{path}: {raw}");
+        assert_eq!(up.last().path_and_query, path, "{path} forwarded as sent");
+    }
+}
