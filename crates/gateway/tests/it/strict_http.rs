@@ -156,6 +156,42 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
     );
 }
 
+/// The framing watch vouches for a connection only while its heads carry no framing field: a
+/// smuggling attempt after plain requests on the same connection (sent at once or one by one,
+/// with the header in any case) is still refused.
+#[tokio::test]
+async fn framing_is_checked_after_plain_requests_on_the_same_connection() {
+    let (up, gw) = gateway().await;
+    let plain = "GET /a HTTP/1.1\r\nHost: t\r\n\r\n";
+    let bad = "POST /b HTTP/1.1\r\nHost: t\r\ncontent-LENGTH: 6\r\nTRANSFER-encoding: chunked\r\n\r\n0\r\n\r\n";
+    // Pipelined: both heads arrive together.
+    let mut s = TcpStream::connect(gw.gateway.addr).await.unwrap();
+    s.write_all(format!("{plain}{bad}").as_bytes())
+        .await
+        .unwrap();
+    // Both answers, then the close (reading to the end of the stream).
+    let mut both = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut both))
+        .await
+        .expect("the close within the bound")
+        .expect("an orderly close, no reset");
+    let both = String::from_utf8_lossy(&both);
+    let second = both.find("HTTP/1.1 400 ").expect("a second answer");
+    assert!(both.starts_with("HTTP/1.1 200 "), "{both}");
+    assert_problem_raw(&both[second..], 400, "conflicting-framing");
+    // One by one: the plain request is answered before the bad head is sent.
+    let mut s = TcpStream::connect(gw.gateway.addr).await.unwrap();
+    for _ in 0..3 {
+        s.write_all(plain.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut s).await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    }
+    s.write_all(bad.as_bytes()).await.unwrap();
+    assert_problem_raw(&read_answer(&mut s).await, 400, "conflicting-framing");
+    assert_closed(&mut s).await;
+    assert_eq!(up.count(), 4, "only the plain requests went upstream");
+}
+
 #[tokio::test]
 async fn a_transfer_encoding_other_than_one_chunked_is_refused_and_the_connection_closed() {
     let (up, gw) = gateway().await;
