@@ -6,9 +6,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use palisade_cli::import::{UserLine, user_line};
 use palisade_core::clock::{Clock, SystemClock};
+use palisade_gateway::audit::RequestOrigin;
 use palisade_gateway::config::Config;
+use palisade_gateway::identity::manage::{By, NewKey};
 use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
-use palisade_store::identity::{ApiKeyRecord, PrincipalKind, UserRecord};
+use palisade_store::identity::{PrincipalKind, UserRecord};
 use secrecy::ExposeSecret;
 use std::io::Read;
 use std::path::PathBuf;
@@ -704,21 +706,19 @@ impl Admin {
                 if let Some(r) = roles.iter().find(|r| !owner.roles.contains(r)) {
                     bail!("{} does not hold the role {r:?}", owner.email);
                 }
-                let now = now_ms() as i64;
-                let record = ApiKeyRecord {
-                    id: Uuid::now_v7(),
-                    hash: [0; 32],
-                    prefix: String::new(),
-                    name,
-                    owner_id: owner.id,
+                self.trail().await?;
+                let key = NewKey {
+                    name: &name,
+                    owner: owner.id,
                     roles,
                     scopes,
-                    created_at: now,
-                    expires_at: expires_in.map(|d| now + d.as_millis() as i64),
-                    last_used_at: None,
-                    revoked_at: None,
+                    expires_in: expires_in.map(|d| d.as_secs()),
                 };
-                let (record, plaintext) = id.api_keys.create(record).await?;
+                let origin = RequestOrigin::default();
+                let (record, plaintext) = id
+                    .create_api_key(key, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!(
                     "created key {} ({}) for {}",
                     record.id, record.prefix, owner.email
@@ -743,7 +743,13 @@ impl Admin {
                 }
             }
             KeyCommand::Revoke { id: key_id } => {
-                if !id.revoke_api_key(key_id).await? {
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let revoked = id
+                    .revoke_api_key_as(key_id, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                if !revoked {
                     bail!("no active key {key_id}");
                 }
                 queue_handoff(
@@ -796,16 +802,38 @@ impl Admin {
         self.data_protection().await?.data_keys(cmd).await
     }
 
-    /// A writer on the trail, for the CLI's own events (purge, export).
+    /// The writer on the trail for the CLI's events (use cases, purge, export): started on first
+    /// use and attached to the identity service's audit log, so the shared use cases record
+    /// through it; `main` flushes it before the process ends.
     async fn trail(&self) -> Result<Arc<palisade_gateway::audit::trail::AuditTrail>> {
-        palisade_gateway::audit::trail::AuditTrail::start(
+        let audit = &self.identity.audit;
+        if let Some(trail) = audit.trail() {
+            return Ok(trail.clone());
+        }
+        let trail = palisade_gateway::audit::trail::AuditTrail::start(
             self.identity.store.clone(),
             &self.config.secrets,
             Arc::new(SystemClock),
             &self.config.audit,
         )
         .await
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(|e| anyhow!("{e}"))?;
+        audit.attach(trail.clone());
+        Ok(trail)
+    }
+
+    /// The audit log the CLI's actions are recorded in (its trail, once started, is flushed by
+    /// `main` before the process ends).
+    pub fn audit_log(&self) -> Arc<palisade_gateway::audit::AuditLog> {
+        self.identity.audit.clone()
+    }
+
+    /// Who acts when the CLI does: the operator at the console, with no request behind it.
+    fn by_cli(origin: &palisade_gateway::audit::RequestOrigin) -> By<'_> {
+        By {
+            actor: "cli".into(),
+            origin,
+        }
     }
 
     async fn export_audit(

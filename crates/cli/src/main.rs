@@ -273,7 +273,13 @@ where
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let admin = admin::Admin::open(config, env).await?;
-        run(admin).await
+        let audit = admin.audit_log();
+        let done = run(admin).await;
+        // What the command recorded is committed before the process ends.
+        if let Some(trail) = audit.trail() {
+            trail.flush().await;
+        }
+        done
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1188,3 +1188,78 @@ async fn sealed_user_columns(path: &Path) -> Vec<(Option<String>, String, String
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
 }
+
+/// The CLI's key commands go through the same use cases as `/auth/api-keys`: each leaves its
+/// audit event in the trail (actor `cli`), readable with `audit query`, and the trail verifies.
+#[test]
+fn cli_key_commands_leave_their_audit_events_in_a_trail_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = ["--data-dir", "data"];
+    ok(
+        d,
+        &[
+            "user",
+            "add-service",
+            "--name",
+            "ci-bot",
+            "--role",
+            "member",
+            data[0],
+            data[1],
+        ],
+    );
+    let created = ok(
+        d,
+        &[
+            "key",
+            "create",
+            "--email",
+            "svc:ci-bot",
+            "--name",
+            "deploy",
+            data[0],
+            data[1],
+        ],
+    );
+    let key_id = created
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("a key id in {created}"))
+        .to_string();
+    ok(d, &["key", "revoke", &key_id, data[0], data[1]]);
+    for event in ["apikey.created", "apikey.revoked"] {
+        let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
+        let records: Vec<serde_json::Value> = found
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(records.len(), 1, "{event}: {found}");
+        assert_eq!(records[0]["actor"], "cli", "{found}");
+        assert_eq!(records[0]["resource_type"], "api_key", "{found}");
+        assert_eq!(records[0]["resource_id"], key_id.as_str(), "{found}");
+    }
+    let bad = run(
+        d,
+        &[
+            "key",
+            "create",
+            "--email",
+            "svc:ci-bot",
+            "--name",
+            " ",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(
+        !bad.status.success(),
+        "a blank name is refused as over HTTP"
+    );
+    assert!(
+        stderr(&bad).contains("1 to 100 characters"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(ok(d, &["audit", "verify", data[0], data[1]]).starts_with("OK: "));
+}

@@ -9,7 +9,7 @@
 use super::admin::perm;
 use super::extract::{Caller, Ctx, needs_user, no_store};
 use super::json::StrictJson;
-use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::manage::{By, NewKey, Refused};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -75,25 +75,6 @@ async fn create_key(
         Ok(u) => u,
         Err(r) => return r,
     };
-    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-name",
-            "Give the key a name of 1 to 100 characters.",
-        );
-    }
-    if body.scopes.len() > 100
-        || !body
-            .scopes
-            .iter()
-            .all(|s| palisade_core::policy::valid_grant(s))
-    {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-scopes",
-            "Scopes are up to 100 grants like \"graphs.read\" or \"tools.*\".",
-        );
-    }
     let roles = body.roles.unwrap_or_else(|| caller.0.roles.clone());
     if let Some(extra) = roles.iter().find(|r| !caller.0.has_role(r)) {
         return ctx.problem(
@@ -102,60 +83,42 @@ async fn create_key(
             format!("A key cannot hold the role {extra:?}, which you do not have."),
         );
     }
-    let now = state.identity.now_ms() as i64;
-    let record = new_key(&body.name, owner, roles, body.scopes, body.expires_in, now);
-    issue_key(&state, &ctx, record, owner, "apikey.created").await
-}
-
-/// A key record to issue: `name` trimmed, expiring `expires_in` seconds from `now` (at most a
-/// hundred years), never used, not revoked. [`issue_key`] fills in its secret.
-pub(crate) fn new_key(
-    name: &str,
-    owner: Uuid,
-    roles: Vec<String>,
-    scopes: Vec<String>,
-    expires_in: Option<u64>,
-    now: i64,
-) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: Uuid::now_v7(),
-        hash: [0; 32],
-        prefix: String::new(),
-        name: name.trim().to_string(),
-        owner_id: owner,
+    let key = NewKey {
+        name: &body.name,
+        owner,
         roles,
-        scopes,
-        created_at: now,
-        expires_at: expires_in
-            .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
-        last_used_at: None,
-        revoked_at: None,
-    }
+        scopes: body.scopes,
+        expires_in: body.expires_in,
+    };
+    let by = By {
+        actor: owner.to_string(),
+        origin: &ctx.origin,
+    };
+    shown_once(&ctx, state.identity.create_api_key(key, &by).await)
 }
 
-/// Creates the key in the store, records `event` and answers 201 with the key shown once.
-pub(crate) async fn issue_key(
-    state: &AppState,
+/// 201 with the new key, its secret shown once; or why it was not made.
+pub(crate) fn shown_once(
     ctx: &Ctx,
-    record: ApiKeyRecord,
-    actor: Uuid,
-    event: &'static str,
+    issued: Result<(ApiKeyRecord, secrecy::SecretString), Refused>,
 ) -> Response {
-    let id = &state.identity;
-    match id.api_keys.create(record).await {
+    match issued {
         Ok((record, plaintext)) => {
-            id.audit.record(
-                ctx.audit(
-                    AuditEvent::new(event, Risk::Medium, Outcome::Success)
-                        .actor(actor.to_string())
-                        .resource(format!("api_key:{}", record.id)),
-                ),
-            );
             let mut body = key_json(&record);
             body["key"] = serde_json::Value::String(plaintext.expose_secret().to_string());
             no_store((StatusCode::CREATED, Json(body)).into_response())
         }
-        Err(e) => ctx.unavailable(e),
+        Err(e) => refused(ctx, e),
+    }
+}
+
+/// The answer to a use case that did not happen.
+pub(crate) fn refused(ctx: &Ctx, e: Refused) -> Response {
+    match e {
+        Refused::Invalid { slug, detail } => {
+            ctx.problem(StatusCode::UNPROCESSABLE_ENTITY, slug, detail)
+        }
+        Refused::Store(e) => ctx.unavailable(e),
     }
 }
 
@@ -202,18 +165,14 @@ async fn revoke_key(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let id = &state.identity;
-    if let Err(e) = id.revoke_api_key(key.id).await {
-        return ctx.unavailable(e);
+    let by = By {
+        actor: caller.0.subject.clone(),
+        origin: &ctx.origin,
+    };
+    match state.identity.revoke_api_key_as(key.id, &by).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => refused(&ctx, e),
     }
-    id.audit.record(
-        ctx.audit(
-            AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
-                .actor(caller.0.subject.clone())
-                .resource(format!("api_key:{}", key.id)),
-        ),
-    );
-    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn rotate_key(
@@ -250,8 +209,11 @@ async fn rotate_key(
         revoked_at: None,
         ..old.clone()
     };
-    let actor = caller.user_id().unwrap_or(old.owner_id);
-    let mut res = issue_key(&state, &ctx, fresh, actor, "apikey.rotated").await;
+    let by = By {
+        actor: caller.user_id().unwrap_or(old.owner_id).to_string(),
+        origin: &ctx.origin,
+    };
+    let mut res = shown_once(&ctx, id.issue_api_key(fresh, "apikey.rotated", &by).await);
     if let Ok(v) = HeaderValue::from_str(&old_end.to_string()) {
         res.headers_mut()
             .insert("x-palisade-previous-key-expires-at", v);

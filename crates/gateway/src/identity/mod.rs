@@ -16,6 +16,7 @@ pub mod cookie;
 pub mod derive;
 pub mod handoff;
 pub mod invite;
+pub mod manage;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;

@@ -9,17 +9,17 @@
 #![allow(clippy::result_large_err)]
 
 use super::perm;
-use crate::api::api_keys::{issue_key, new_key};
+use crate::api::api_keys::shown_once;
 use crate::api::extract::{Caller, Ctx, require};
 use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::manage::{self, By};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
-use palisade_core::policy::valid_grant;
 use palisade_core::principal::service_account_handle;
 use palisade_store::StoreError;
 use palisade_store::identity::{PrincipalKind, UserRecord};
@@ -183,20 +183,6 @@ async fn create_key(
         Ok(_) => return not_found(),
         Err(e) => return ctx.unavailable(e),
     };
-    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-name",
-            "Give the key a name of 1 to 100 characters.",
-        );
-    }
-    if body.scopes.len() > 100 || !body.scopes.iter().all(|s| valid_grant(s)) {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-scopes",
-            "Scopes are up to 100 grants like \"tools.read_file.execute\" or \"graphs.*\".",
-        );
-    }
     let roles = body.roles.unwrap_or_else(|| account.roles.clone());
     if let Some(extra) = roles.iter().find(|r| !account.roles.contains(r)) {
         return ctx.problem(
@@ -205,15 +191,16 @@ async fn create_key(
             format!("The service account does not hold the role {extra:?}."),
         );
     }
-    let now = state.identity.now_ms() as i64;
-    let record = new_key(
-        &body.name,
-        account.id,
+    let key = manage::NewKey {
+        name: &body.name,
+        owner: account.id,
         roles,
-        body.scopes,
-        body.expires_in,
-        now,
-    );
-    let actor = caller.0.subject.parse().unwrap_or(account.id);
-    issue_key(&state, &ctx, record, actor, "apikey.created").await
+        scopes: body.scopes,
+        expires_in: body.expires_in,
+    };
+    let by = By {
+        actor: caller.0.subject.parse().unwrap_or(account.id).to_string(),
+        origin: &ctx.origin,
+    };
+    shown_once(&ctx, state.identity.create_api_key(key, &by).await)
 }

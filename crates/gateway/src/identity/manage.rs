@@ -1,0 +1,118 @@
+//! Administration use cases the HTTP API and the CLI share: each validates its input, writes
+//! the store and records its audit event in one place, so an action taken with
+//! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
+//!
+//! So far: creating, issuing (rotation) and revoking API keys. What a caller may ask for (the
+//! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
+//! checked here.
+
+use super::Identity;
+use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
+use palisade_store::StoreError;
+use palisade_store::identity::ApiKeyRecord;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+/// Who acts (`actor` as the trail names it) and what their request tells (empty for the CLI).
+pub struct By<'a> {
+    pub actor: String,
+    pub origin: &'a RequestOrigin,
+}
+
+/// Why a use case did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The input breaks a rule: a stable slug (the problem type) and a sentence for a person.
+    #[error("{detail}")]
+    Invalid { slug: &'static str, detail: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A key to create.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub owner: Uuid,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+    /// Seconds until it expires (at most a hundred years); `None`: it does not expire.
+    pub expires_in: Option<u64>,
+}
+
+impl Identity {
+    /// Creates a key (`apikey.created`); the secret is returned once and never stored.
+    pub async fn create_api_key(
+        &self,
+        key: NewKey<'_>,
+        by: &By<'_>,
+    ) -> Result<(ApiKeyRecord, SecretString), Refused> {
+        let name = key.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Refused::Invalid {
+                slug: "invalid-name",
+                detail: "Give the key a name of 1 to 100 characters.".into(),
+            });
+        }
+        if key.scopes.len() > 100
+            || !key
+                .scopes
+                .iter()
+                .all(|s| palisade_core::policy::valid_grant(s))
+        {
+            return Err(Refused::Invalid {
+                slug: "invalid-scopes",
+                detail: "Scopes are up to 100 grants like \"graphs.read\" or \"tools.*\".".into(),
+            });
+        }
+        let now = self.now_ms() as i64;
+        let record = ApiKeyRecord {
+            id: Uuid::now_v7(),
+            hash: [0; 32],
+            prefix: String::new(),
+            name: name.to_string(),
+            owner_id: key.owner,
+            roles: key.roles,
+            scopes: key.scopes,
+            created_at: now,
+            expires_at: key
+                .expires_in
+                .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.issue_api_key(record, "apikey.created", by).await
+    }
+
+    /// Stores `record` with a fresh secret and records `event` (`apikey.created`,
+    /// `apikey.rotated`).
+    pub async fn issue_api_key(
+        &self,
+        record: ApiKeyRecord,
+        event: &'static str,
+        by: &By<'_>,
+    ) -> Result<(ApiKeyRecord, SecretString), Refused> {
+        let (record, secret) = self.api_keys.create(record).await?;
+        self.audit.record(
+            AuditEvent::new(event, Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("api_key:{}", record.id)),
+        );
+        Ok((record, secret))
+    }
+
+    /// Revokes a key everywhere (store first, then hot state) and records `apikey.revoked`.
+    /// `false`: it was already revoked (nothing changed, nothing recorded).
+    pub async fn revoke_api_key_as(&self, key: Uuid, by: &By<'_>) -> Result<bool, Refused> {
+        if !self.revoke_api_key(key).await? {
+            return Ok(false);
+        }
+        self.audit.record(
+            AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("api_key:{key}")),
+        );
+        Ok(true)
+    }
+}
