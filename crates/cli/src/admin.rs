@@ -363,22 +363,17 @@ impl Admin {
         let now = now_ms() as i64;
         match cmd {
             TenantCommand::Add { id, name, parent } => {
-                if !palisade_gateway::authz::tenants::valid_id(&id) {
-                    bail!("a tenant id is 1-64 of A-Z a-z 0-9 _ -");
-                }
-                if let Some(p) = &parent
-                    && store.tenant_get(p).await?.is_none()
-                {
-                    bail!("no tenant {p}");
-                }
-                store
-                    .tenant_insert(&palisade_store::identity::TenantRecord {
-                        id: id.clone(),
-                        name,
-                        parent_id: parent,
-                        created_at: now,
-                    })
-                    .await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let tenant = palisade_gateway::identity::manage::NewTenant {
+                    id: &id,
+                    name: &name,
+                    parent: parent.as_deref(),
+                };
+                self.identity
+                    .create_tenant(tenant, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!("created tenant {id}");
             }
             TenantCommand::List => {

@@ -1189,10 +1189,10 @@ async fn sealed_user_columns(path: &Path) -> Vec<(Option<String>, String, String
         .collect()
 }
 
-/// The CLI's key commands go through the same use cases as `/auth/api-keys`: each leaves its
+/// The CLI's key and tenant commands go through the same use cases as the HTTP API: each leaves its
 /// audit event in the trail (actor `cli`), readable with `audit query`, and the trail verifies.
 #[test]
-fn cli_key_commands_leave_their_audit_events_in_a_trail_that_verifies() {
+fn cli_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = ["--data-dir", "data"];
@@ -1228,6 +1228,34 @@ fn cli_key_commands_leave_their_audit_events_in_a_trail_that_verifies() {
         .unwrap_or_else(|| panic!("a key id in {created}"))
         .to_string();
     ok(d, &["key", "revoke", &key_id, data[0], data[1]]);
+    ok(
+        d,
+        &[
+            "tenant", "add", "--id", "acme", "--name", "Acme", data[0], data[1],
+        ],
+    );
+    let tenant = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "tenant.created",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(
+        tenant.contains(r#""actor":"cli""#) && tenant.contains(r#""resource_id":"acme""#),
+        "{tenant}"
+    );
+    let taken = run(
+        d,
+        &[
+            "tenant", "add", "--id", "acme", "--name", "Again", data[0], data[1],
+        ],
+    );
+    assert!(stderr(&taken).contains("taken"), "{}", stderr(&taken));
     for event in ["apikey.created", "apikey.revoked"] {
         let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
         let records: Vec<serde_json::Value> = found

@@ -7,7 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::admin::perm;
-use super::extract::{Caller, Ctx, needs_user, no_store};
+use super::extract::{Caller, Ctx, needs_user, no_store, refused};
 use super::json::StrictJson;
 use crate::identity::manage::{By, NewKey, Refused};
 use crate::state::AppState;
@@ -109,16 +109,6 @@ pub(crate) fn shown_once(
             no_store((StatusCode::CREATED, Json(body)).into_response())
         }
         Err(e) => refused(ctx, e),
-    }
-}
-
-/// The answer to a use case that did not happen.
-pub(crate) fn refused(ctx: &Ctx, e: Refused) -> Response {
-    match e {
-        Refused::Invalid { slug, detail } => {
-            ctx.problem(StatusCode::UNPROCESSABLE_ENTITY, slug, detail)
-        }
-        Refused::Store(e) => ctx.unavailable(e),
     }
 }
 

@@ -190,6 +190,18 @@ pub(crate) fn no_store(mut res: Response) -> Response {
     res
 }
 
+/// The answer to a use case that did not happen.
+pub(crate) fn refused(ctx: &Ctx, e: crate::identity::manage::Refused) -> Response {
+    use crate::identity::manage::Refused;
+    match e {
+        Refused::Invalid { slug, detail } => {
+            ctx.problem(StatusCode::UNPROCESSABLE_ENTITY, slug, detail)
+        }
+        Refused::Conflict { slug, detail } => ctx.problem(StatusCode::CONFLICT, slug, detail),
+        Refused::Store(e) => ctx.unavailable(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,14 +2,14 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating, issuing (rotation) and revoking API keys. What a caller may ask for (the
+//! So far: creating, issuing (rotation) and revoking API keys; creating tenants. What a caller may ask for (the
 //! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
 //! checked here.
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use palisade_store::StoreError;
-use palisade_store::identity::ApiKeyRecord;
+use palisade_store::identity::{ApiKeyRecord, TenantRecord};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -25,8 +25,18 @@ pub enum Refused {
     /// The input breaks a rule: a stable slug (the problem type) and a sentence for a person.
     #[error("{detail}")]
     Invalid { slug: &'static str, detail: String },
+    /// It would clash with what exists (a taken id).
+    #[error("{detail}")]
+    Conflict { slug: &'static str, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A tenant to create.
+pub struct NewTenant<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub parent: Option<&'a str>,
 }
 
 /// A key to create.
@@ -114,5 +124,58 @@ impl Identity {
                 .resource(format!("api_key:{key}")),
         );
         Ok(true)
+    }
+
+    /// Creates a tenant (`tenant.created`): an id of 1-64 of `A-Z a-z 0-9 _ -`, a name of 1-200
+    /// characters, and a parent that exists.
+    pub async fn create_tenant(
+        &self,
+        tenant: NewTenant<'_>,
+        by: &By<'_>,
+    ) -> Result<TenantRecord, Refused> {
+        let name = tenant.name.trim();
+        if !crate::authz::tenants::valid_id(tenant.id)
+            || name.is_empty()
+            || name.chars().count() > 200
+        {
+            return Err(Refused::Invalid {
+                slug: "invalid-tenant",
+                detail: "A tenant needs an id of 1-64 of A-Z a-z 0-9 _ - and a name of 1-200 \
+                         characters."
+                    .into(),
+            });
+        }
+        if let Some(parent) = tenant.parent
+            && self.store.tenant_get(parent).await?.is_none()
+        {
+            return Err(Refused::Invalid {
+                slug: "unknown-parent",
+                detail: "The parent tenant does not exist.".into(),
+            });
+        }
+        let record = TenantRecord {
+            id: tenant.id.to_string(),
+            name: name.to_string(),
+            parent_id: tenant.parent.map(String::from),
+            created_at: self.now_ms() as i64,
+        };
+        match self.store.tenant_insert(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(Refused::Conflict {
+                    slug: "tenant-exists",
+                    detail: "This tenant id is taken.".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit.record(
+            AuditEvent::new("tenant.created", Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("tenant:{}", record.id))
+                .tenant(record.id.clone()),
+        );
+        Ok(record)
     }
 }

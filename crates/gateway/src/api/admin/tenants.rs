@@ -7,10 +7,10 @@
 #![allow(clippy::result_large_err)]
 
 use super::perm;
-use crate::api::extract::{Caller, Ctx, require};
+use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::authz::tenants::valid_id;
+use crate::identity::manage::{self, By};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,6 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use http::StatusCode;
 use palisade_core::policy::valid_grant;
-use palisade_store::StoreError;
 use palisade_store::identity::{MembershipRecord, ResourceGrantRecord, TenantRecord};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -77,44 +76,20 @@ async fn create_tenant(
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
-    if !valid_id(&body.id) || body.name.trim().is_empty() || body.name.chars().count() > 200 {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-tenant",
-            "A tenant needs an id of 1-64 of A-Z a-z 0-9 _ - and a name of 1-200 characters.",
-        );
-    }
-    if let Some(parent) = &body.parent_id {
-        match state.store.tenant_get(parent).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return ctx.problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown-parent",
-                    "The parent tenant does not exist.",
-                );
-            }
-            Err(e) => return ctx.unavailable(e),
-        }
-    }
-    let tenant = TenantRecord {
-        id: body.id,
-        name: body.name.trim().to_string(),
-        parent_id: body.parent_id,
-        created_at: state.identity.now_ms() as i64,
+    let new = manage::NewTenant {
+        id: &body.id,
+        name: &body.name,
+        parent: body.parent_id.as_deref(),
     };
-    match state.store.tenant_insert(&tenant).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return ctx.problem(
-                StatusCode::CONFLICT,
-                "tenant-exists",
-                "This tenant id is taken.",
-            );
-        }
-        Err(e) => return ctx.unavailable(e),
-    }
-    changed(&state, &ctx, &caller, "tenant.created", &tenant.id).await;
+    let by = By {
+        actor: caller.0.subject.clone(),
+        origin: &ctx.origin,
+    };
+    let tenant = match state.identity.create_tenant(new, &by).await {
+        Ok(t) => t,
+        Err(e) => return refused(&ctx, e),
+    };
+    refresh(&state).await;
     (StatusCode::CREATED, Json(tenant_json(&tenant))).into_response()
 }
 
@@ -416,6 +391,11 @@ async fn changed(
                 .tenant(tenant),
         ),
     );
+    refresh(state).await;
+}
+
+/// The tenant snapshot after a change (the next sync would, later).
+async fn refresh(state: &AppState) {
     if let Err(e) = state.tenants.reload().await {
         tracing::warn!(error = %e, "cannot refresh tenants after a change; the next sync will");
     }
