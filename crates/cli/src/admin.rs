@@ -486,14 +486,6 @@ impl Admin {
             .ok_or_else(|| anyhow!("no account for {email}"))
     }
 
-    async fn hash(&self, password: String) -> Result<String> {
-        self.identity
-            .hash_work(move |h| h.hash(&password))
-            .await
-            .ok_or_else(|| anyhow!("hashing did not run"))?
-            .map_err(|e| anyhow!("{e}"))
-    }
-
     pub async fn user(&self, cmd: UserCommand) -> Result<()> {
         let id = &self.identity;
         let now = now_ms() as i64;
@@ -504,8 +496,6 @@ impl Admin {
                 name,
                 password_stdin,
             } => {
-                let email = palisade_core::email::normalize(&email)
-                    .ok_or_else(|| anyhow!("{email:?} is not an e-mail address"))?;
                 let (password, generated) = if password_stdin {
                     let mut line = String::new();
                     std::io::stdin().read_to_string(&mut line)?;
@@ -513,27 +503,19 @@ impl Admin {
                 } else {
                     (palisade_gateway::config::dev_secrets::generate(), true)
                 };
-                let context = palisade_core::password::PasswordContext {
-                    email: Some(&email),
-                    name: name.as_deref(),
-                };
-                if let Err(violations) = id.policy.check(&password, &context) {
-                    let list: Vec<String> = violations.iter().map(|v| v.message()).collect();
-                    bail!("the password does not meet the policy: {}", list.join(" "));
-                }
-                let user = UserRecord {
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let new = palisade_gateway::identity::manage::NewUser {
                     id: Uuid::now_v7(),
                     email,
                     name,
-                    password_hash: Some(self.hash(password.clone()).await?),
                     roles,
-                    tier: "free".into(),
-                    kind: PrincipalKind::Human,
-                    disabled: false,
-                    created_at: now,
-                    updated_at: now,
+                    password: password.clone(),
                 };
-                id.store.user_insert(&user).await?;
+                let user = id
+                    .create_user(new, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!(
                     "created {} ({}) with roles {}",
                     user.email,

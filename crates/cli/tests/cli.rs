@@ -1189,10 +1189,11 @@ async fn sealed_user_columns(path: &Path) -> Vec<(Option<String>, String, String
         .collect()
 }
 
-/// The CLI's key and tenant commands go through the same use cases as the HTTP API: each leaves its
-/// audit event in the trail (actor `cli`), readable with `audit query`, and the trail verifies.
+/// The CLI's user, key and tenant commands go through the same use cases as the HTTP API: each
+/// leaves its audit event in the trail (actor `cli`), readable with `audit query`, and the
+/// trail verifies.
 #[test]
-fn cli_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_verifies() {
+fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = ["--data-dir", "data"];
@@ -1228,6 +1229,39 @@ fn cli_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_verifies
         .unwrap_or_else(|| panic!("a key id in {created}"))
         .to_string();
     ok(d, &["key", "revoke", &key_id, data[0], data[1]]);
+    let added = run(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "Ann@Example.com",
+            "--role",
+            "member",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let user = ok(
+        d,
+        &["audit", "query", "--type", "user.created", data[0], data[1]],
+    );
+    assert!(user.contains(r#""actor":"cli""#), "{user}");
+    let again = run(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "member",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
     ok(
         d,
         &[

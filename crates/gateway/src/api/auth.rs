@@ -9,11 +9,11 @@
 #![allow(clippy::result_large_err)]
 
 use super::admin::perm;
-use super::extract::{Caller, Ctx, no_store, require, store_err};
+use super::extract::{Caller, Ctx, no_store, refused, require, store_err};
 use super::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::manage::{By, NewUser, Refused};
 use crate::identity::sessions::{ClientInfo, RefreshError};
-use crate::problem::refuse_with;
 use crate::route::builtin::JWKS_PATH;
 use crate::state::AppState;
 use axum::extract::State;
@@ -21,14 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use palisade_core::password::{PasswordContext, Verification};
-use palisade_store::StoreError;
+use palisade_core::password::Verification;
 use palisade_store::identity::UserRecord;
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
-
-const GATE: &str = "auth";
 
 type S = State<Arc<AppState>>;
 
@@ -102,67 +99,23 @@ async fn register(
             "The CAPTCHA was missing or not solved.",
         );
     }
-    let name = body.name.filter(|n| !n.trim().is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-name",
-            "The name is longer than 200 characters.",
-        );
-    }
-    let context = PasswordContext {
-        email: Some(&email),
-        name: name.as_deref(),
-    };
-    if let Err(violations) = id.policy.check(&body.password, &context) {
-        let list: Vec<_> = violations
-            .iter()
-            .map(|v| serde_json::json!({"code": v.code(), "message": v.message()}))
-            .collect();
-        return refuse_with(
-            GATE,
-            "weak-password",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The password does not meet the policy.",
-            &ctx.id,
-            serde_json::json!({ "violations": list }),
-        );
-    }
-    let password = body.password;
-    let Some(Ok(hash)) = id.hash_work(move |h| h.hash(&password)).await else {
-        return busy(&ctx);
-    };
-    let now = id.now_ms() as i64;
-    let user = UserRecord {
+    let new = NewUser {
         id: Uuid::now_v7(),
         email,
-        name,
-        password_hash: Some(hash),
+        name: body.name,
         roles: id.config.default_roles.clone(),
-        tier: "free".into(),
-        kind: palisade_store::identity::PrincipalKind::Human,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
+        password: body.password,
     };
-    match id.store.user_insert(&user).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return ctx.problem(
-                StatusCode::CONFLICT,
-                "email-taken",
-                "An account with this e-mail address exists.",
-            );
-        }
-        Err(e) => return ctx.unavailable(e),
-    }
-    id.audit.record(
-        ctx.audit(
-            AuditEvent::new("user.created", Risk::Low, Outcome::Success)
-                .actor(user.id.to_string())
-                .resource(format!("user:{}", user.id)),
-        ),
-    );
+    let by = By {
+        // A registration is the new account's own act.
+        actor: new.id.to_string(),
+        origin: &ctx.origin,
+    };
+    let user = match id.create_user(new, &by).await {
+        Ok(user) => user,
+        Err(Refused::Busy) => return busy(&ctx),
+        Err(e) => return refused(&ctx, e),
+    };
     (StatusCode::CREATED, Json(user_json(&user))).into_response()
 }
 

@@ -198,6 +198,32 @@ pub(crate) fn refused(ctx: &Ctx, e: crate::identity::manage::Refused) -> Respons
             ctx.problem(StatusCode::UNPROCESSABLE_ENTITY, slug, detail)
         }
         Refused::Conflict { slug, detail } => ctx.problem(StatusCode::CONFLICT, slug, detail),
+        Refused::WeakPassword(violations) => {
+            let list: Vec<_> = violations
+                .iter()
+                .map(|v| serde_json::json!({"code": v.code(), "message": v.message()}))
+                .collect();
+            crate::problem::refuse_with(
+                ctx.area.gate,
+                "weak-password",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The password does not meet the policy.",
+                &ctx.id,
+                serde_json::json!({ "violations": list }),
+            )
+        }
+        Refused::Busy => {
+            let mut res = ctx.problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many passwords are being hashed; try again in a moment.",
+            );
+            res.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            res
+        }
         Refused::Store(e) => ctx.unavailable(e),
     }
 }

@@ -2,14 +2,16 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating, issuing (rotation) and revoking API keys; creating tenants. What a caller may ask for (the
+//! So far: creating people's accounts, creating, issuing (rotation) and revoking API keys,
+//! creating tenants. What a caller may ask for (the
 //! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
 //! checked here.
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
+use palisade_core::password::{PasswordContext, Violation};
 use palisade_store::StoreError;
-use palisade_store::identity::{ApiKeyRecord, TenantRecord};
+use palisade_store::identity::{ApiKeyRecord, PrincipalKind, TenantRecord, UserRecord};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -28,8 +30,25 @@ pub enum Refused {
     /// It would clash with what exists (a taken id).
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
+    /// The password breaks the policy (ASVS 5.0 §6.2), each rule it breaks named.
+    #[error("the password does not meet the policy: {}", .0.iter().map(Violation::message).collect::<Vec<_>>().join(" "))]
+    WeakPassword(Vec<Violation>),
+    /// The password-hashing pool is full; try again in a moment.
+    #[error("too many passwords are being hashed; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A person's account to create.
+pub struct NewUser {
+    /// Chosen by the caller, so that a self-registration can name the new account as its actor.
+    pub id: Uuid,
+    /// As typed: normalized here.
+    pub email: String,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub password: String,
 }
 
 /// A tenant to create.
@@ -177,5 +196,63 @@ impl Identity {
                 .tenant(record.id.clone()),
         );
         Ok(record)
+    }
+
+    /// Creates a person's account (`user.created`): a valid e-mail address not yet taken, a
+    /// name of at most 200 characters, a password that meets the policy (hashed on the bounded
+    /// pool).
+    pub async fn create_user(&self, new: NewUser, by: &By<'_>) -> Result<UserRecord, Refused> {
+        let email = palisade_core::email::normalize(&new.email).ok_or(Refused::Invalid {
+            slug: "invalid-email",
+            detail: "The e-mail address is not valid.".into(),
+        })?;
+        let name = new.name.filter(|n| !n.trim().is_empty());
+        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(Refused::Invalid {
+                slug: "invalid-name",
+                detail: "The name is longer than 200 characters.".into(),
+            });
+        }
+        let context = PasswordContext {
+            email: Some(&email),
+            name: name.as_deref(),
+        };
+        self.policy
+            .check(&new.password, &context)
+            .map_err(Refused::WeakPassword)?;
+        let password = new.password;
+        let Some(Ok(hash)) = self.hash_work(move |h| h.hash(&password)).await else {
+            return Err(Refused::Busy);
+        };
+        let now = self.now_ms() as i64;
+        let user = UserRecord {
+            id: new.id,
+            email,
+            name,
+            password_hash: Some(hash),
+            roles: new.roles,
+            tier: "free".into(),
+            kind: PrincipalKind::Human,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.user_insert(&user).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(Refused::Conflict {
+                    slug: "email-taken",
+                    detail: "An account with this e-mail address exists.".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit.record(
+            AuditEvent::new("user.created", Risk::Low, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("user:{}", user.id)),
+        );
+        Ok(user)
     }
 }
