@@ -582,7 +582,11 @@ impl Admin {
             }
             UserCommand::SetRole { email, roles } => {
                 let user = self.find_user(&email).await?;
-                id.store.user_set_roles(user.id, &roles, now).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                id.set_user_roles(user.id, &roles, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
                 println!(
                     "{} now has roles {}; its sessions were revoked",

@@ -1265,6 +1265,34 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
     ok(
         d,
         &[
+            "user",
+            "set-role",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "admin",
+            data[0],
+            data[1],
+        ],
+    );
+    let roles = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "user.roles_changed",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(
+        roles.contains(r#""actor":"cli""#) && roles.contains(r#""roles":["admin"]"#),
+        "{roles}"
+    );
+    ok(
+        d,
+        &[
             "tenant", "add", "--id", "acme", "--name", "Acme", data[0], data[1],
         ],
     );

@@ -2,8 +2,8 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts, creating, issuing (rotation) and revoking API keys,
-//! creating tenants. What a caller may ask for (the
+//! So far: creating people's accounts and setting their roles, creating, issuing (rotation)
+//! and revoking API keys, creating tenants. What a caller may ask for (the
 //! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
 //! checked here.
 
@@ -254,5 +254,37 @@ impl Identity {
                 .resource(format!("user:{}", user.id)),
         );
         Ok(user)
+    }
+
+    /// Replaces an account's roles (`user.roles_changed`, high risk) and revokes its sessions,
+    /// so that new tokens carry the new roles. `false`: no such account.
+    pub async fn set_user_roles(
+        &self,
+        user: Uuid,
+        roles: &[String],
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
+        if roles.is_empty() || roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(Refused::Invalid {
+                slug: "invalid-roles",
+                detail: "Give at least one role, each a non-empty name.".into(),
+            });
+        }
+        if !self
+            .store
+            .user_set_roles(user, roles, self.now_ms() as i64)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.revoke_user_sessions(user).await?;
+        self.audit.record(
+            AuditEvent::new("user.roles_changed", Risk::High, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("user:{user}"))
+                .details(serde_json::json!({ "roles": roles })),
+        );
+        Ok(true)
     }
 }
