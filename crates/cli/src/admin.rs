@@ -571,13 +571,21 @@ impl Admin {
             }
             UserCommand::Disable { email } => {
                 let user = self.find_user(&email).await?;
-                id.store.user_set_disabled(user.id, true, now).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                id.set_user_disabled(user.id, true, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
                 println!("disabled {} and revoked its sessions", user.email);
             }
             UserCommand::Enable { email } => {
                 let user = self.find_user(&email).await?;
-                id.store.user_set_disabled(user.id, false, now).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                id.set_user_disabled(user.id, false, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!("enabled {}", user.email);
             }
             UserCommand::SetRole { email, roles } => {

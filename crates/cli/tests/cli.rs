@@ -1275,6 +1275,32 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
             data[1],
         ],
     );
+    ok(
+        d,
+        &[
+            "user",
+            "disable",
+            "--email",
+            "ann@example.com",
+            data[0],
+            data[1],
+        ],
+    );
+    ok(
+        d,
+        &[
+            "user",
+            "enable",
+            "--email",
+            "ann@example.com",
+            data[0],
+            data[1],
+        ],
+    );
+    for event in ["user.disabled", "user.enabled"] {
+        let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
+        assert!(found.contains(r#""actor":"cli""#), "{event}: {found}");
+    }
     let roles = ok(
         d,
         &[

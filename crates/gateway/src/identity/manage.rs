@@ -2,8 +2,8 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts and setting their roles, creating, issuing (rotation)
-//! and revoking API keys, creating tenants. What a caller may ask for (the
+//! So far: creating people's accounts, disabling and enabling them and setting their roles;
+//! creating, issuing (rotation) and revoking API keys; creating tenants. What a caller may ask for (the
 //! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
 //! checked here.
 
@@ -284,6 +284,36 @@ impl Identity {
                 .actor(by.actor.clone())
                 .resource(format!("user:{user}"))
                 .details(serde_json::json!({ "roles": roles })),
+        );
+        Ok(true)
+    }
+
+    /// Disables an account (`user.disabled`, high risk: sign-in refused, its sessions revoked)
+    /// or enables it again (`user.enabled`). `false`: no such account.
+    pub async fn set_user_disabled(
+        &self,
+        user: Uuid,
+        disabled: bool,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
+        if !self
+            .store
+            .user_set_disabled(user, disabled, self.now_ms() as i64)
+            .await?
+        {
+            return Ok(false);
+        }
+        let (event, risk) = if disabled {
+            self.revoke_user_sessions(user).await?;
+            ("user.disabled", Risk::High)
+        } else {
+            ("user.enabled", Risk::Medium)
+        };
+        self.audit.record(
+            AuditEvent::new(event, risk, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("user:{user}")),
         );
         Ok(true)
     }
