@@ -360,7 +360,6 @@ impl Admin {
 
     pub async fn tenant(&self, cmd: TenantCommand) -> Result<()> {
         let store = &self.identity.store;
-        let now = now_ms() as i64;
         match cmd {
             TenantCommand::Add { id, name, parent } => {
                 self.trail().await?;
@@ -386,7 +385,14 @@ impl Admin {
                 }
             }
             TenantCommand::Delete { id } => {
-                if !store.tenant_delete(&id).await? {
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let deleted = self
+                    .identity
+                    .delete_tenant(&id, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                if !deleted {
                     bail!("no tenant {id}");
                 }
                 println!("deleted tenant {id}");
@@ -401,19 +407,24 @@ impl Admin {
                 if store.tenant_get(&id).await?.is_none() {
                     bail!("no tenant {id}");
                 }
-                store
-                    .member_put(&palisade_store::identity::MembershipRecord {
-                        tenant_id: id.clone(),
-                        user_id: user.id,
-                        role: role.clone(),
-                        created_at: now,
-                    })
-                    .await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                self.identity
+                    .set_member(&id, user.id, &role, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!("{} is {role} in {id}", user.email);
             }
             TenantCommand::RemoveMember { id, email } => {
                 let user = self.find_user(&email).await?;
-                if !store.member_remove(&id, user.id).await? {
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let removed = self
+                    .identity
+                    .remove_member(&id, user.id, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                if !removed {
                     bail!("{} is not a member of {id}", user.email);
                 }
                 println!("removed {} from {id}", user.email);

@@ -1343,6 +1343,46 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
             "tenant", "add", "--id", "acme", "--name", "Again", data[0], data[1],
         ],
     );
+    ok(
+        d,
+        &[
+            "tenant",
+            "set-member",
+            "--id",
+            "acme",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "admin",
+            data[0],
+            data[1],
+        ],
+    );
+    ok(
+        d,
+        &[
+            "tenant",
+            "remove-member",
+            "--id",
+            "acme",
+            "--email",
+            "ann@example.com",
+            data[0],
+            data[1],
+        ],
+    );
+    ok(d, &["tenant", "delete", "acme", data[0], data[1]]);
+    for event in [
+        "tenant.member_set",
+        "tenant.member_removed",
+        "tenant.deleted",
+    ] {
+        let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
+        assert!(
+            found.contains(r#""actor":"cli""#) && found.contains(r#""tenant":"acme""#),
+            "{event}: {found}"
+        );
+    }
     assert!(stderr(&taken).contains("taken"), "{}", stderr(&taken));
     for event in ["apikey.created", "apikey.revoked"] {
         let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);

@@ -3,7 +3,8 @@
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
 //! So far: creating people's accounts, disabling and enabling them and setting their roles;
-//! creating, issuing (rotation) and revoking API keys; creating tenants. What a caller may ask for (the
+//! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
+//! setting and removing their members. What a caller may ask for (the
 //! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
 //! checked here.
 
@@ -11,7 +12,9 @@ use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use palisade_core::password::{PasswordContext, Violation};
 use palisade_store::StoreError;
-use palisade_store::identity::{ApiKeyRecord, PrincipalKind, TenantRecord, UserRecord};
+use palisade_store::identity::{
+    ApiKeyRecord, MembershipRecord, PrincipalKind, TenantRecord, UserRecord,
+};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -316,5 +319,63 @@ impl Identity {
                 .resource(format!("user:{user}")),
         );
         Ok(true)
+    }
+
+    /// Deletes a tenant and its memberships (`tenant.deleted`). `false`: no such tenant.
+    pub async fn delete_tenant(&self, tenant: &str, by: &By<'_>) -> Result<bool, Refused> {
+        if !self.store.tenant_delete(tenant).await? {
+            return Ok(false);
+        }
+        self.record_tenant_change("tenant.deleted", tenant, tenant, by);
+        Ok(true)
+    }
+
+    /// Makes `user` a member of `tenant` with `role` (`tenant.member_set`). Both must exist;
+    /// whether the role exists, and whether the caller may give it, is the caller's check.
+    pub async fn set_member(
+        &self,
+        tenant: &str,
+        user: Uuid,
+        role: &str,
+        by: &By<'_>,
+    ) -> Result<(), Refused> {
+        let member = MembershipRecord {
+            tenant_id: tenant.to_string(),
+            user_id: user,
+            role: role.to_string(),
+            created_at: self.now_ms() as i64,
+        };
+        self.store.member_put(&member).await?;
+        self.record_tenant_change("tenant.member_set", tenant, &format!("{tenant}/{user}"), by);
+        Ok(())
+    }
+
+    /// Ends `user`'s membership of `tenant` (`tenant.member_removed`). `false`: there was none.
+    pub async fn remove_member(
+        &self,
+        tenant: &str,
+        user: Uuid,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
+        if !self.store.member_remove(tenant, user).await? {
+            return Ok(false);
+        }
+        self.record_tenant_change(
+            "tenant.member_removed",
+            tenant,
+            &format!("{tenant}/{user}"),
+            by,
+        );
+        Ok(true)
+    }
+
+    fn record_tenant_change(&self, event: &'static str, tenant: &str, what: &str, by: &By<'_>) {
+        self.audit.record(
+            AuditEvent::new(event, Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("tenant:{what}"))
+                .tenant(tenant),
+        );
     }
 }

@@ -18,7 +18,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use http::StatusCode;
 use palisade_core::policy::valid_grant;
-use palisade_store::identity::{MembershipRecord, ResourceGrantRecord, TenantRecord};
+use palisade_store::identity::{ResourceGrantRecord, TenantRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -102,13 +102,17 @@ async fn delete_tenant(
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
-    match state.store.tenant_delete(&id).await {
+    let by = By {
+        actor: caller.0.subject.clone(),
+        origin: &ctx.origin,
+    };
+    match state.identity.delete_tenant(&id, &by).await {
         Ok(true) => {
-            changed(&state, &ctx, &caller, "tenant.deleted", &id).await;
+            refresh(&state).await;
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such tenant."),
-        Err(e) => ctx.unavailable(e),
+        Err(e) => refused(&ctx, e),
     }
 }
 
@@ -162,26 +166,25 @@ async fn put_member(
             "You cannot give this role: it grants more than you hold.",
         );
     }
-    let store = state.store.clone();
-    let tenant_id = id.clone();
-    let put = |user_id, created_at| async move {
-        let member = MembershipRecord {
-            tenant_id,
-            user_id,
-            role: body.role,
-            created_at,
-        };
-        store.member_put(&member).await
+    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
-    link(
-        &state,
-        &ctx,
-        &caller,
-        (&id, &user),
-        "tenant.member_set",
-        put,
-    )
-    .await
+    let by = By {
+        actor: caller.0.subject.clone(),
+        origin: &ctx.origin,
+    };
+    match state
+        .identity
+        .set_member(&id, user_id, &body.role, &by)
+        .await
+    {
+        Ok(()) => {
+            refresh(&state).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => refused(&ctx, e),
+    }
 }
 
 /// Writes a tenant-user link (a membership or a resource grant), once both exist, and records it.
@@ -213,18 +216,25 @@ async fn remove_member(
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Response {
-    let store = state.store.clone();
-    let tenant = id.clone();
-    let remove = |user_id| async move { store.member_remove(&tenant, user_id).await };
-    unlink(
-        &state,
-        &ctx,
-        &caller,
-        (&id, &user),
-        "tenant.member_removed",
-        remove,
-    )
-    .await
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return not_found();
+    };
+    let by = By {
+        actor: caller.0.subject.clone(),
+        origin: &ctx.origin,
+    };
+    match state.identity.remove_member(&id, user_id, &by).await {
+        Ok(true) => {
+            refresh(&state).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => not_found(),
+        Err(e) => refused(&ctx, e),
+    }
 }
 
 /// Removes a tenant-user link (a membership or a resource grant) and records it.
