@@ -155,10 +155,7 @@ async fn revoke_key(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let by = By {
-        actor: caller.0.subject.clone(),
-        origin: &ctx.origin,
-    };
+    let by = ctx.by(&caller);
     match state.identity.revoke_api_key_as(key.id, &by).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => refused(&ctx, e),

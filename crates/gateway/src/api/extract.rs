@@ -110,6 +110,14 @@ impl Ctx {
     pub(crate) fn audit(&self, event: AuditEvent) -> AuditEvent {
         event.origin(&self.origin)
     }
+
+    /// The caller acting through this request, as a use case records it.
+    pub(crate) fn by(&self, caller: &Caller) -> crate::identity::manage::By<'_> {
+        crate::identity::manage::By {
+            actor: caller.0.subject.clone(),
+            origin: &self.origin,
+        }
+    }
 }
 
 /// The authenticated caller, or a 401.

@@ -10,7 +10,7 @@ use super::perm;
 use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::api::json::StrictJson;
 use crate::audit::{AuditEvent, Outcome, Risk};
-use crate::identity::manage::{self, By};
+use crate::identity::manage;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -81,10 +81,7 @@ async fn create_tenant(
         name: &body.name,
         parent: body.parent_id.as_deref(),
     };
-    let by = By {
-        actor: caller.0.subject.clone(),
-        origin: &ctx.origin,
-    };
+    let by = ctx.by(&caller);
     let tenant = match state.identity.create_tenant(new, &by).await {
         Ok(t) => t,
         Err(e) => return refused(&ctx, e),
@@ -102,10 +99,7 @@ async fn delete_tenant(
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
-    let by = By {
-        actor: caller.0.subject.clone(),
-        origin: &ctx.origin,
-    };
+    let by = ctx.by(&caller);
     match state.identity.delete_tenant(&id, &by).await {
         Ok(true) => {
             refresh(&state).await;
@@ -170,10 +164,7 @@ async fn put_member(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let by = By {
-        actor: caller.0.subject.clone(),
-        origin: &ctx.origin,
-    };
+    let by = ctx.by(&caller);
     match state
         .identity
         .set_member(&id, user_id, &body.role, &by)
@@ -223,10 +214,7 @@ async fn remove_member(
     let Ok(user_id) = user.parse::<Uuid>() else {
         return not_found();
     };
-    let by = By {
-        actor: caller.0.subject.clone(),
-        origin: &ctx.origin,
-    };
+    let by = ctx.by(&caller);
     match state.identity.remove_member(&id, user_id, &by).await {
         Ok(true) => {
             refresh(&state).await;
