@@ -4,9 +4,9 @@
 //!
 //! So far: creating people's accounts, disabling and enabling them and setting their roles;
 //! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
-//! setting and removing their members. What a caller may ask for (the
-//! roles it holds itself, the keys it owns) is the caller's check; what makes a key valid is
-//! checked here.
+//! setting and removing their members. What a caller may ask for (the roles it holds itself,
+//! the keys it owns, the roles it may give) is the caller's check; what makes the change valid
+//! is checked here. An event is recorded only for a change that happened.
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
