@@ -1,0 +1,29 @@
+//! `palisade ip …`: IP blocks.
+
+use super::*;
+
+#[derive(Debug, Subcommand)]
+pub enum IpCommand {
+    /// Lift a brute-force block on an address.
+    Unblock { ip: std::net::IpAddr },
+}
+
+impl Admin {
+    pub async fn ip(&self, cmd: IpCommand) -> Result<()> {
+        match cmd {
+            IpCommand::Unblock { ip } => {
+                // The record goes (and, on a shared hot state, the block at once); a running
+                // embedded gateway lifts it from its memory through the hand-off.
+                self.identity.brute.unblock(ip).await?;
+                queue_handoff(
+                    self.identity.store.as_ref(),
+                    Action::Unblock { ip: ip.to_string() },
+                    now_ms(),
+                )
+                .await?;
+                println!("unblock of {ip} handed to the running gateway (applied within 10 s)");
+            }
+        }
+        Ok(())
+    }
+}
