@@ -1297,6 +1297,31 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
             data[1],
         ],
     );
+    ok(
+        d,
+        &[
+            "user",
+            "set-tier",
+            "--email",
+            "ann@example.com",
+            "--tier",
+            "pro",
+            data[0],
+            data[1],
+        ],
+    );
+    let tier = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "user.tier_changed",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(tier.contains(r#""tier":"pro""#), "{tier}");
     for event in ["user.disabled", "user.enabled"] {
         let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
         assert!(found.contains(r#""actor":"cli""#), "{event}: {found}");

@@ -187,7 +187,11 @@ impl Admin {
             }
             UserCommand::SetTier { email, tier } => {
                 let user = self.find_user(&email).await?;
-                id.store.user_set_tier(user.id, &tier, now).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                id.set_user_tier(user.id, &tier, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
                 println!(
                     "{} is now on tier {tier}; its sessions were revoked",

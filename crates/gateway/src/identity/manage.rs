@@ -2,7 +2,8 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts, disabling and enabling them and setting their roles;
+//! So far: creating people's accounts, disabling and enabling them, setting their roles and
+//! tiers;
 //! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
 //! setting and removing their members. What a caller may ask for (the roles it holds itself,
 //! the keys it owns, the roles it may give) is the caller's check; what makes the change valid
@@ -377,5 +378,38 @@ impl Identity {
                 .resource(format!("tenant:{what}"))
                 .tenant(tenant),
         );
+    }
+
+    /// Sets an account's subscription tier (`user.tier_changed`), which scales its rate limits,
+    /// and revokes its sessions so new tokens carry it. `false`: no such account.
+    pub async fn set_user_tier(
+        &self,
+        user: Uuid,
+        tier: &str,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
+        let tier = tier.trim();
+        if tier.is_empty() || tier.chars().count() > 64 {
+            return Err(Refused::Invalid {
+                slug: "invalid-tier",
+                detail: "A tier is a name of 1 to 64 characters.".into(),
+            });
+        }
+        if !self
+            .store
+            .user_set_tier(user, tier, self.now_ms() as i64)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.revoke_user_sessions(user).await?;
+        self.audit.record(
+            AuditEvent::new("user.tier_changed", Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("user:{user}"))
+                .details(serde_json::json!({ "tier": tier })),
+        );
+        Ok(true)
     }
 }
