@@ -1409,6 +1409,18 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
         );
     }
     assert!(stderr(&taken).contains("taken"), "{}", stderr(&taken));
+    let service = ok(
+        d,
+        &[
+            "audit",
+            "query",
+            "--type",
+            "service_account.created",
+            data[0],
+            data[1],
+        ],
+    );
+    assert!(service.contains(r#""actor":"cli""#), "{service}");
     for event in ["apikey.created", "apikey.revoked"] {
         let found = ok(d, &["audit", "query", "--type", event, data[0], data[1]]);
         let records: Vec<serde_json::Value> = found

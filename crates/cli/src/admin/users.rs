@@ -71,7 +71,6 @@ pub enum UserCommand {
 impl Admin {
     pub async fn user(&self, cmd: UserCommand) -> Result<()> {
         let id = &self.identity;
-        let now = now_ms() as i64;
         match cmd {
             UserCommand::Add {
                 email,
@@ -84,7 +83,7 @@ impl Admin {
                     std::io::stdin().read_to_string(&mut line)?;
                     (line.trim_end_matches(['\r', '\n']).to_string(), false)
                 } else {
-                    (palisade_gateway::config::dev_secrets::generate(), true)
+                    (generated_password(id)?, true)
                 };
                 self.trail().await?;
                 let origin = RequestOrigin::default();
@@ -110,21 +109,12 @@ impl Admin {
                 }
             }
             UserCommand::AddService { name, roles, tier } => {
-                let handle = palisade_core::principal::service_account_handle(&name)
-                    .ok_or_else(|| anyhow!("a service account name is 1-64 of a-z 0-9 _ -"))?;
-                let user = UserRecord {
-                    id: Uuid::now_v7(),
-                    email: handle,
-                    name: None,
-                    password_hash: None,
-                    roles,
-                    tier,
-                    kind: PrincipalKind::Service,
-                    disabled: false,
-                    created_at: now,
-                    updated_at: now,
-                };
-                id.store.user_insert(&user).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                let user = id
+                    .create_service_account(&name, roles, tier, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!(
                     "created service account {} ({}) with roles {}",
                     user.email,
@@ -256,4 +246,18 @@ impl Admin {
         println!("imported {created} account(s), skipped {skipped}");
         Ok(())
     }
+}
+
+/// A random password the policy accepts (a random one may, rarely, hold a run like `abcd`).
+fn generated_password(id: &palisade_gateway::identity::Identity) -> Result<String> {
+    let context = palisade_core::password::PasswordContext {
+        email: None,
+        name: None,
+    };
+    std::iter::repeat_with(palisade_gateway::config::dev_secrets::generate)
+        .take(100)
+        .find(|p| id.policy.check(p, &context).is_ok())
+        .ok_or_else(|| {
+            anyhow!("no generated password met the policy; give one with --password-stdin")
+        })
 }

@@ -2,8 +2,8 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts, disabling and enabling them, setting their roles and
-//! tiers;
+//! So far: creating people's accounts and service accounts, disabling and enabling them,
+//! setting their roles and tiers;
 //! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
 //! setting and removing their members. What a caller may ask for (the roles it holds itself,
 //! the keys it owns, the roles it may give) is the caller's check; what makes the change valid
@@ -411,5 +411,52 @@ impl Identity {
                 .details(serde_json::json!({ "tier": tier })),
         );
         Ok(true)
+    }
+
+    /// Creates a service account `svc:NAME` (`service_account.created`): a name of 1-64 of
+    /// `a-z 0-9 _ -` not yet taken, no password (it acts through API keys). Whether the roles
+    /// exist and may be given is the caller's check.
+    pub async fn create_service_account(
+        &self,
+        name: &str,
+        roles: Vec<String>,
+        tier: String,
+        by: &By<'_>,
+    ) -> Result<UserRecord, Refused> {
+        let handle =
+            palisade_core::principal::service_account_handle(name).ok_or(Refused::Invalid {
+                slug: "invalid-name",
+                detail: "A service account name is 1-64 of a-z 0-9 _ -.".into(),
+            })?;
+        let now = self.now_ms() as i64;
+        let account = UserRecord {
+            id: Uuid::now_v7(),
+            email: handle,
+            name: None,
+            password_hash: None,
+            roles,
+            tier,
+            kind: PrincipalKind::Service,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.user_insert(&account).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(Refused::Conflict {
+                    slug: "name-taken",
+                    detail: "A service account with this name exists.".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit.record(
+            AuditEvent::new("service_account.created", Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("user:{}", account.id)),
+        );
+        Ok(account)
     }
 }

@@ -10,9 +10,8 @@
 
 use super::perm;
 use crate::api::api_keys::shown_once;
-use crate::api::extract::{Caller, Ctx, require};
+use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::api::json::StrictJson;
-use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::manage::{self, By};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -20,8 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
-use palisade_core::principal::service_account_handle;
-use palisade_store::StoreError;
 use palisade_store::identity::{PrincipalKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -63,13 +60,6 @@ async fn create_account(
     if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
         return r;
     }
-    let Some(handle) = service_account_handle(&body.name) else {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-name",
-            "A service account name is 1-64 of a-z 0-9 _ -.",
-        );
-    };
     if let Some(role) = body.roles.iter().find(|r| !state.authz.matrix_has_role(r)) {
         return ctx.problem(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,37 +78,15 @@ async fn create_account(
             format!("You cannot give the role {role:?}: it grants more than you hold."),
         );
     }
-    let now = state.identity.now_ms() as i64;
-    let account = UserRecord {
-        id: Uuid::now_v7(),
-        email: handle,
-        name: None,
-        password_hash: None,
-        roles: body.roles,
-        tier: body.tier.unwrap_or_else(|| "free".into()),
-        kind: PrincipalKind::Service,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
+    let tier = body.tier.unwrap_or_else(|| "free".into());
+    let account = match state
+        .identity
+        .create_service_account(&body.name, body.roles, tier, &ctx.by(&caller))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return refused(&ctx, e),
     };
-    match state.store.user_insert(&account).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return ctx.problem(
-                StatusCode::CONFLICT,
-                "name-taken",
-                "A service account with this name exists.",
-            );
-        }
-        Err(e) => return ctx.unavailable(e),
-    }
-    state.identity.audit.record(
-        ctx.audit(
-            AuditEvent::new("service_account.created", Risk::Medium, Outcome::Success)
-                .actor(caller.0.subject.clone())
-                .resource(format!("user:{}", account.id)),
-        ),
-    );
     (StatusCode::CREATED, Json(account_json(&account))).into_response()
 }
 
