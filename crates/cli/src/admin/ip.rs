@@ -14,7 +14,13 @@ impl Admin {
             IpCommand::Unblock { ip } => {
                 // The record goes (and, on a shared hot state, the block at once); a running
                 // embedded gateway lifts it from its memory through the hand-off.
-                self.identity.brute.unblock(ip).await?;
+                self.trail().await?;
+                let origin = RequestOrigin::default();
+                // Handed over either way: a running embedded gateway may hold the block in memory.
+                self.identity
+                    .unblock_ip(ip, &Self::by_cli(&origin))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 queue_handoff(
                     self.identity.store.as_ref(),
                     Action::Unblock { ip: ip.to_string() },

@@ -5,7 +5,7 @@
 //! So far: creating people's accounts and service accounts, disabling and enabling them,
 //! setting their roles and tiers;
 //! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
-//! setting and removing their members. What a caller may ask for (the roles it holds itself,
+//! setting and removing their members; lifting an IP block. What a caller may ask for (the roles it holds itself,
 //! the keys it owns, the roles it may give) is the caller's check; what makes the change valid
 //! is checked here. An event is recorded only for a change that happened.
 
@@ -458,5 +458,20 @@ impl Identity {
                 .resource(format!("user:{}", account.id)),
         );
         Ok(account)
+    }
+
+    /// Lifts the block on an address, the record first (`ip.unblocked`). `false`: it was not
+    /// blocked.
+    pub async fn unblock_ip(&self, ip: std::net::IpAddr, by: &By<'_>) -> Result<bool, Refused> {
+        if !self.brute.unblock(ip).await? {
+            return Ok(false);
+        }
+        self.audit.record(
+            AuditEvent::new("ip.unblocked", Risk::Medium, Outcome::Success)
+                .origin(by.origin)
+                .actor(by.actor.clone())
+                .resource(format!("ip:{ip}")),
+        );
+        Ok(true)
     }
 }

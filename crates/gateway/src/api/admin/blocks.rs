@@ -4,8 +4,7 @@
 //! (`Identity` writes the store, then hot state).
 
 use super::perm;
-use crate::api::extract::{Caller, Ctx, require};
-use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -44,23 +43,13 @@ async fn unblock(State(state): S, ctx: Ctx, caller: Caller, Path(ip): Path<Strin
             "Give an IPv4 or IPv6 address.",
         );
     };
-    let id = &state.identity;
-    match id.brute.unblock(addr).await {
-        Ok(true) => {
-            id.audit.record(
-                ctx.audit(
-                    AuditEvent::new("ip.unblocked", Risk::Medium, Outcome::Success)
-                        .actor(caller.0.subject.clone())
-                        .resource(format!("ip:{addr}")),
-                ),
-            );
-            StatusCode::NO_CONTENT.into_response()
-        }
+    match state.identity.unblock_ip(addr, &ctx.by(&caller)).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => ctx.problem(
             StatusCode::NOT_FOUND,
             "not-found",
             "This IP is not blocked.",
         ),
-        Err(e) => ctx.unavailable(e),
+        Err(e) => refused(&ctx, e),
     }
 }
