@@ -14,11 +14,10 @@ impl Admin {
             IpCommand::Unblock { ip } => {
                 // The record goes (and, on a shared hot state, the block at once); a running
                 // embedded gateway lifts it from its memory through the hand-off.
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 // Handed over either way: a running embedded gateway may hold the block in memory.
                 self.identity
-                    .unblock_ip(ip, &Self::by_cli(&origin))
+                    .unblock_ip(ip, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 queue_handoff(

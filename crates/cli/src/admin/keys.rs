@@ -73,7 +73,7 @@ impl Admin {
                 if let Some(r) = roles.iter().find(|r| !owner.roles.contains(r)) {
                     bail!("{} does not hold the role {r:?}", owner.email);
                 }
-                self.trail().await?;
+                let by = self.acting().await?;
                 let key = NewKey {
                     name: &name,
                     owner: owner.id,
@@ -81,9 +81,8 @@ impl Admin {
                     scopes,
                     expires_in: expires_in.map(|d| d.as_secs()),
                 };
-                let origin = RequestOrigin::default();
                 let (record, plaintext) = id
-                    .create_api_key(key, &Self::by_cli(&origin))
+                    .create_api_key(key, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 println!(
@@ -110,10 +109,9 @@ impl Admin {
                 }
             }
             KeyCommand::Revoke { id: key_id } => {
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let revoked = id
-                    .revoke_api_key_as(key_id, &Self::by_cli(&origin))
+                    .revoke_api_key_as(key_id, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if !revoked {

@@ -254,12 +254,16 @@ impl Admin {
         self.identity.audit.clone()
     }
 
-    /// Who acts when the CLI does: the operator at the console, with no request behind it.
-    fn by_cli(origin: &palisade_gateway::audit::RequestOrigin) -> By<'_> {
-        By {
+    /// Who acts when the CLI does: the operator at the console, with no request behind it. The
+    /// trail is started first, so the use case's event is recorded.
+    async fn acting(&self) -> Result<By<'static>> {
+        static CONSOLE: std::sync::LazyLock<RequestOrigin> =
+            std::sync::LazyLock::new(RequestOrigin::default);
+        self.trail().await?;
+        Ok(By {
             actor: "cli".into(),
-            origin,
-        }
+            origin: &CONSOLE,
+        })
     }
 
     async fn export_audit(

@@ -43,15 +43,14 @@ impl Admin {
         let store = &self.identity.store;
         match cmd {
             TenantCommand::Add { id, name, parent } => {
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let tenant = palisade_gateway::identity::manage::NewTenant {
                     id: &id,
                     name: &name,
                     parent: parent.as_deref(),
                 };
                 self.identity
-                    .create_tenant(tenant, &Self::by_cli(&origin))
+                    .create_tenant(tenant, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 println!("created tenant {id}");
@@ -66,11 +65,10 @@ impl Admin {
                 }
             }
             TenantCommand::Delete { id } => {
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let deleted = self
                     .identity
-                    .delete_tenant(&id, &Self::by_cli(&origin))
+                    .delete_tenant(&id, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if !deleted {
@@ -88,21 +86,19 @@ impl Admin {
                 if store.tenant_get(&id).await?.is_none() {
                     bail!("no tenant {id}");
                 }
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 self.identity
-                    .set_member(&id, user.id, &role, &Self::by_cli(&origin))
+                    .set_member(&id, user.id, &role, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 println!("{} is {role} in {id}", user.email);
             }
             TenantCommand::RemoveMember { id, email } => {
                 let user = self.find_user(&email).await?;
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let removed = self
                     .identity
-                    .remove_member(&id, user.id, &Self::by_cli(&origin))
+                    .remove_member(&id, user.id, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if !removed {

@@ -85,8 +85,7 @@ impl Admin {
                 } else {
                     (generated_password(id)?, true)
                 };
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let new = palisade_gateway::identity::manage::NewUser {
                     id: Uuid::now_v7(),
                     email,
@@ -94,10 +93,7 @@ impl Admin {
                     roles,
                     password: password.clone(),
                 };
-                let user = id
-                    .create_user(new, &Self::by_cli(&origin))
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                let user = id.create_user(new, &by).await.map_err(|e| anyhow!("{e}"))?;
                 println!(
                     "created {} ({}) with roles {}",
                     user.email,
@@ -109,10 +105,9 @@ impl Admin {
                 }
             }
             UserCommand::AddService { name, roles, tier } => {
-                self.trail().await?;
-                let origin = RequestOrigin::default();
+                let by = self.acting().await?;
                 let user = id
-                    .create_service_account(&name, roles, tier, &Self::by_cli(&origin))
+                    .create_service_account(&name, roles, tier, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 println!(
@@ -144,9 +139,8 @@ impl Admin {
             }
             UserCommand::Disable { email } => {
                 let user = self.find_user(&email).await?;
-                self.trail().await?;
-                let origin = RequestOrigin::default();
-                id.set_user_disabled(user.id, true, &Self::by_cli(&origin))
+                let by = self.acting().await?;
+                id.set_user_disabled(user.id, true, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
@@ -154,18 +148,16 @@ impl Admin {
             }
             UserCommand::Enable { email } => {
                 let user = self.find_user(&email).await?;
-                self.trail().await?;
-                let origin = RequestOrigin::default();
-                id.set_user_disabled(user.id, false, &Self::by_cli(&origin))
+                let by = self.acting().await?;
+                id.set_user_disabled(user.id, false, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 println!("enabled {}", user.email);
             }
             UserCommand::SetRole { email, roles } => {
                 let user = self.find_user(&email).await?;
-                self.trail().await?;
-                let origin = RequestOrigin::default();
-                id.set_user_roles(user.id, &roles, &Self::by_cli(&origin))
+                let by = self.acting().await?;
+                id.set_user_roles(user.id, &roles, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
@@ -177,9 +169,8 @@ impl Admin {
             }
             UserCommand::SetTier { email, tier } => {
                 let user = self.find_user(&email).await?;
-                self.trail().await?;
-                let origin = RequestOrigin::default();
-                id.set_user_tier(user.id, &tier, &Self::by_cli(&origin))
+                let by = self.acting().await?;
+                id.set_user_tier(user.id, &tier, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 self.revoke_user(user.id).await?;
