@@ -25,6 +25,16 @@ pub struct By<'a> {
     pub origin: &'a RequestOrigin,
 }
 
+impl By<'_> {
+    /// The event of a change this actor made.
+    fn event(&self, event_type: &'static str, risk: Risk, resource: String) -> AuditEvent {
+        AuditEvent::new(event_type, risk, Outcome::Success)
+            .origin(self.origin)
+            .actor(self.actor.clone())
+            .resource(resource)
+    }
+}
+
 /// Why a use case did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
@@ -125,12 +135,8 @@ impl Identity {
         by: &By<'_>,
     ) -> Result<(ApiKeyRecord, SecretString), Refused> {
         let (record, secret) = self.api_keys.create(record).await?;
-        self.audit.record(
-            AuditEvent::new(event, Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("api_key:{}", record.id)),
-        );
+        self.audit
+            .record(by.event(event, Risk::Medium, format!("api_key:{}", record.id)));
         Ok((record, secret))
     }
 
@@ -140,12 +146,8 @@ impl Identity {
         if !self.revoke_api_key(key).await? {
             return Ok(false);
         }
-        self.audit.record(
-            AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("api_key:{key}")),
-        );
+        self.audit
+            .record(by.event("apikey.revoked", Risk::Medium, format!("api_key:{key}")));
         Ok(true)
     }
 
@@ -193,11 +195,12 @@ impl Identity {
             Err(e) => return Err(e.into()),
         }
         self.audit.record(
-            AuditEvent::new("tenant.created", Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("tenant:{}", record.id))
-                .tenant(record.id.clone()),
+            by.event(
+                "tenant.created",
+                Risk::Medium,
+                format!("tenant:{}", record.id),
+            )
+            .tenant(record.id.clone()),
         );
         Ok(record)
     }
@@ -251,12 +254,8 @@ impl Identity {
             }
             Err(e) => return Err(e.into()),
         }
-        self.audit.record(
-            AuditEvent::new("user.created", Risk::Low, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("user:{}", user.id)),
-        );
+        self.audit
+            .record(by.event("user.created", Risk::Low, format!("user:{}", user.id)));
         Ok(user)
     }
 
@@ -283,10 +282,7 @@ impl Identity {
         }
         self.revoke_user_sessions(user).await?;
         self.audit.record(
-            AuditEvent::new("user.roles_changed", Risk::High, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("user:{user}"))
+            by.event("user.roles_changed", Risk::High, format!("user:{user}"))
                 .details(serde_json::json!({ "roles": roles })),
         );
         Ok(true)
@@ -313,12 +309,8 @@ impl Identity {
         } else {
             ("user.enabled", Risk::Medium)
         };
-        self.audit.record(
-            AuditEvent::new(event, risk, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("user:{user}")),
-        );
+        self.audit
+            .record(by.event(event, risk, format!("user:{user}")));
         Ok(true)
     }
 
@@ -372,10 +364,7 @@ impl Identity {
 
     fn record_tenant_change(&self, event: &'static str, tenant: &str, what: &str, by: &By<'_>) {
         self.audit.record(
-            AuditEvent::new(event, Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("tenant:{what}"))
+            by.event(event, Risk::Medium, format!("tenant:{what}"))
                 .tenant(tenant),
         );
     }
@@ -404,10 +393,7 @@ impl Identity {
         }
         self.revoke_user_sessions(user).await?;
         self.audit.record(
-            AuditEvent::new("user.tier_changed", Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("user:{user}"))
+            by.event("user.tier_changed", Risk::Medium, format!("user:{user}"))
                 .details(serde_json::json!({ "tier": tier })),
         );
         Ok(true)
@@ -451,12 +437,11 @@ impl Identity {
             }
             Err(e) => return Err(e.into()),
         }
-        self.audit.record(
-            AuditEvent::new("service_account.created", Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("user:{}", account.id)),
-        );
+        self.audit.record(by.event(
+            "service_account.created",
+            Risk::Medium,
+            format!("user:{}", account.id),
+        ));
         Ok(account)
     }
 
@@ -466,12 +451,8 @@ impl Identity {
         if !self.brute.unblock(ip).await? {
             return Ok(false);
         }
-        self.audit.record(
-            AuditEvent::new("ip.unblocked", Risk::Medium, Outcome::Success)
-                .origin(by.origin)
-                .actor(by.actor.clone())
-                .resource(format!("ip:{ip}")),
-        );
+        self.audit
+            .record(by.event("ip.unblocked", Risk::Medium, format!("ip:{ip}")));
         Ok(true)
     }
 }
