@@ -122,7 +122,13 @@ fn clip(mut s: String, max: usize) -> String {
 }
 
 impl AuditEvent {
+    /// An event of a documented type ([`palisade_core::audit::taxonomy`]: alert rules and
+    /// retention classes name types from there, so a debug build refuses an undocumented one).
     pub fn new(event_type: &'static str, risk: Risk, outcome: Outcome) -> Self {
+        debug_assert!(
+            palisade_core::audit::taxonomy::find(event_type).is_some(),
+            "audit event type {event_type:?} is not in the taxonomy"
+        );
         Self {
             event_type,
             risk,
