@@ -40,9 +40,7 @@ pub fn user_line(index: usize, line: &str) -> UserLine {
     let Some(email) = palisade_core::email::normalize(email) else {
         return UserLine::Problem("not an e-mail address");
     };
-    if !(hash.starts_with("$argon2")
-        || ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)))
-    {
+    if !palisade_core::password::PasswordHasher::can_verify(hash) {
         return UserLine::Problem("not an argon2 or bcrypt hash");
     }
     let roles: Vec<String> = cols
@@ -107,7 +105,10 @@ mod tests {
                 name: Some("Ann".into()),
             })
         );
-        let UserLine::User(u) = user_line(1, "b@example.com,$argon2id$v=19$x") else {
+        // An argon2 PHC string holds commas (`m=19456,t=2,p=1`), which this unquoted format
+        // cannot carry; the JSON-lines import of issue 16 can.
+        let argon2 = "$argon2id$v=19$m=19456$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+        let UserLine::User(u) = user_line(1, &format!("b@example.com,{argon2}")) else {
             panic!()
         };
         assert_eq!((u.roles, u.name), (vec!["member".to_string()], None));
@@ -119,10 +120,13 @@ mod tests {
             user_line(1, "nope,$2b$x"),
             UserLine::Problem("not an e-mail address")
         );
-        assert_eq!(
-            user_line(1, "b@example.com,plaintext"),
-            UserLine::Problem("not an argon2 or bcrypt hash")
-        );
+        for hash in ["plaintext", "$argon2id$v=19$x", "$argon2id$v=19$m=1"] {
+            assert_eq!(
+                user_line(1, &format!("b@example.com,{hash}")),
+                UserLine::Problem("not an argon2 or bcrypt hash"),
+                "{hash}"
+            );
+        }
     }
 }
 

@@ -351,6 +351,17 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
         imported.contains("imported 1 account(s), skipped 1"),
         "{imported}"
     );
+    let again = ok(d, &with(&["user", "import", "--csv", "users.csv"]));
+    assert!(
+        again.contains("imported 0 account(s), skipped 2"),
+        "a re-run skips what it imported: {again}"
+    );
+    let recorded = ok(d, &with(&["audit", "query", "--type", "user.imported"]));
+    assert_eq!(
+        recorded.matches(r#""actor":"cli""#).count(),
+        1,
+        "one import, on the record: {recorded}"
+    );
 
     let listed = ok(d, &with(&["user", "list"]));
     for email in ["root@example.com", "gen@example.com", "legacy@example.com"] {

@@ -200,8 +200,8 @@ impl Admin {
     async fn import(&self, path: &std::path::Path) -> Result<()> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let by = self.acting().await?;
         let (mut created, mut skipped) = (0, 0);
-        let now = now_ms() as i64;
         for (n, line) in text.lines().enumerate() {
             let imported = match user_line(n, line) {
                 UserLine::Skip => continue,
@@ -212,26 +212,20 @@ impl Admin {
                 }
                 UserLine::User(user) => user,
             };
-            let email = imported.email;
-            let user = UserRecord {
-                id: Uuid::now_v7(),
-                email: email.clone(),
+            let email = imported.email.clone();
+            let account = ImportedAccount {
+                email: imported.email,
                 name: imported.name,
-                password_hash: Some(imported.password_hash),
+                password_hash: imported.password_hash,
                 roles: imported.roles,
-                tier: "free".into(),
-                kind: PrincipalKind::Human,
-                disabled: false,
-                created_at: now,
-                updated_at: now,
             };
-            match self.identity.store.user_insert(&user).await {
-                Ok(()) => created += 1,
-                Err(palisade_store::StoreError::Conflict(_)) => {
-                    eprintln!("line {}: {email} exists; skipped", n + 1);
+            match self.identity.import_user(account, &by).await {
+                Ok(_) => created += 1,
+                Err(Refused::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("line {}: {email}: {e}; skipped", n + 1);
                     skipped += 1;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         println!("imported {created} account(s), skipped {skipped}");

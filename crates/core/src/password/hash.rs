@@ -124,6 +124,12 @@ impl PasswordHasher {
         Ok(hash.to_string())
     }
 
+    /// Whether `stored` is a hash [`PasswordHasher::verify`] can check (an import takes only
+    /// those: an account whose hash could never match could never sign in).
+    pub fn can_verify(stored: &str) -> bool {
+        Stored::parse(stored).is_some()
+    }
+
     /// Checks `password` against `stored`. An empty, garbled or unknown `stored` is `Invalid`.
     pub fn verify(&self, password: &str, stored: &str) -> Verification {
         let Some(stored) = Stored::parse(stored) else {

@@ -2,19 +2,20 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts and service accounts, disabling and enabling them,
-//! setting their roles and tiers;
-//! creating, issuing (rotation) and revoking API keys; creating and deleting tenants and
-//! setting and removing their members; lifting an IP block. What a caller may ask for (the roles it holds itself,
-//! the keys it owns, the roles it may give) is the caller's check; what makes the change valid
-//! is checked here. An event is recorded only for a change that happened.
+//! So far: creating people's accounts (or importing them with the password hash another
+//! system stored) and service accounts, disabling and enabling them, setting their roles and
+//! tiers; creating, issuing (rotation) and revoking API keys; creating and deleting tenants,
+//! setting and removing their members and resource grants; lifting an IP block. What a caller
+//! may ask for (the roles it holds itself, the keys it owns, the roles it may give) is the
+//! caller's check; what makes the change valid is checked here. An event is recorded only for a
+//! change that happened.
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use palisade_core::password::{PasswordContext, Violation};
 use palisade_store::StoreError;
 use palisade_store::identity::{
-    ApiKeyRecord, MembershipRecord, PrincipalKind, TenantRecord, UserRecord,
+    ApiKeyRecord, MembershipRecord, PrincipalKind, ResourceGrantRecord, TenantRecord, UserRecord,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -63,6 +64,17 @@ pub struct NewUser {
     pub name: Option<String>,
     pub roles: Vec<String>,
     pub password: String,
+}
+
+/// An account from another system, with the password hash stored there.
+pub struct ImportedAccount {
+    /// As given: normalized here.
+    pub email: String,
+    pub name: Option<String>,
+    /// A bcrypt (`$2a$`/`$2b$`/`$2y$`) or argon2 PHC hash; rehashed to argon2id at the first
+    /// sign-in.
+    pub password_hash: String,
+    pub roles: Vec<String>,
 }
 
 /// A tenant to create.
@@ -209,17 +221,8 @@ impl Identity {
     /// name of at most 200 characters, a password that meets the policy (hashed on the bounded
     /// pool).
     pub async fn create_user(&self, new: NewUser, by: &By<'_>) -> Result<UserRecord, Refused> {
-        let email = palisade_core::email::normalize(&new.email).ok_or(Refused::Invalid {
-            slug: "invalid-email",
-            detail: "The e-mail address is not valid.".into(),
-        })?;
-        let name = new.name.filter(|n| !n.trim().is_empty());
-        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(Refused::Invalid {
-                slug: "invalid-name",
-                detail: "The name is longer than 200 characters.".into(),
-            });
-        }
+        let email = valid_email(&new.email)?;
+        let name = valid_name(new.name)?;
         let context = PasswordContext {
             email: Some(&email),
             name: name.as_deref(),
@@ -231,31 +234,52 @@ impl Identity {
         let Some(Ok(hash)) = self.hash_work(move |h| h.hash(&password)).await else {
             return Err(Refused::Busy);
         };
-        let now = self.now_ms() as i64;
-        let user = UserRecord {
-            id: new.id,
-            email,
-            name,
-            password_hash: Some(hash),
-            roles: new.roles,
-            tier: "free".into(),
-            kind: PrincipalKind::Human,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        match self.store.user_insert(&user).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(Refused::Conflict {
-                    slug: "email-taken",
-                    detail: "An account with this e-mail address exists.".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let user = self.human(new.id, email, name, hash, new.roles);
+        self.insert_account(
+            &user,
+            "email-taken",
+            "An account with this e-mail address exists.",
+        )
+        .await?;
         self.audit
             .record(by.event("user.created", Risk::Low, format!("user:{}", user.id)));
+        Ok(user)
+    }
+
+    /// Imports an account with its password hash from another system (`user.imported`): a valid
+    /// e-mail address not yet taken (`email-taken` otherwise, so a re-run skips what it already
+    /// imported), a name of at most 200 characters, a hash Palisade can verify, at least one role.
+    pub async fn import_user(
+        &self,
+        account: ImportedAccount,
+        by: &By<'_>,
+    ) -> Result<UserRecord, Refused> {
+        let email = valid_email(&account.email)?;
+        let name = valid_name(account.name)?;
+        if !palisade_core::password::PasswordHasher::can_verify(&account.password_hash) {
+            return Err(Refused::Invalid {
+                slug: "invalid-password-hash",
+                detail: "The password hash is not a bcrypt or argon2 hash.".into(),
+            });
+        }
+        if account.roles.is_empty() || account.roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(invalid_roles());
+        }
+        let user = self.human(
+            Uuid::now_v7(),
+            email,
+            name,
+            account.password_hash,
+            account.roles,
+        );
+        self.insert_account(
+            &user,
+            "email-taken",
+            "An account with this e-mail address exists.",
+        )
+        .await?;
+        self.audit
+            .record(by.event("user.imported", Risk::Low, format!("user:{}", user.id)));
         Ok(user)
     }
 
@@ -268,10 +292,7 @@ impl Identity {
         by: &By<'_>,
     ) -> Result<bool, Refused> {
         if roles.is_empty() || roles.iter().any(|r| r.trim().is_empty()) {
-            return Err(Refused::Invalid {
-                slug: "invalid-roles",
-                detail: "Give at least one role, each a non-empty name.".into(),
-            });
+            return Err(invalid_roles());
         }
         if !self
             .store
@@ -362,6 +383,49 @@ impl Identity {
         Ok(true)
     }
 
+    /// Grants `user` permissions on `tenant`'s resources without a membership
+    /// (`tenant.grant_set`), replacing any it had there: 1-100 grants like `graphs.read`,
+    /// `tools.*` or `*.read`. Both must exist; whether the caller holds what it grants is the
+    /// caller's check.
+    pub async fn set_grants(
+        &self,
+        tenant: &str,
+        user: Uuid,
+        grants: Vec<String>,
+        by: &By<'_>,
+    ) -> Result<(), Refused> {
+        check_grants(&grants)?;
+        let grant = ResourceGrantRecord {
+            tenant_id: tenant.to_string(),
+            user_id: user,
+            grants,
+            created_at: self.now_ms() as i64,
+        };
+        self.store.resource_grant_put(&grant).await?;
+        self.record_tenant_change("tenant.grant_set", tenant, &format!("{tenant}/{user}"), by);
+        Ok(())
+    }
+
+    /// Removes `user`'s resource grants in `tenant` (`tenant.grant_removed`). `false`: there
+    /// were none.
+    pub async fn remove_grants(
+        &self,
+        tenant: &str,
+        user: Uuid,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
+        if !self.store.resource_grant_remove(tenant, user).await? {
+            return Ok(false);
+        }
+        self.record_tenant_change(
+            "tenant.grant_removed",
+            tenant,
+            &format!("{tenant}/{user}"),
+            by,
+        );
+        Ok(true)
+    }
+
     fn record_tenant_change(&self, event: &'static str, tenant: &str, what: &str, by: &By<'_>) {
         self.audit.record(
             by.event(event, Risk::Medium, format!("tenant:{what}"))
@@ -427,16 +491,12 @@ impl Identity {
             created_at: now,
             updated_at: now,
         };
-        match self.store.user_insert(&account).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(Refused::Conflict {
-                    slug: "name-taken",
-                    detail: "A service account with this name exists.".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.insert_account(
+            &account,
+            "name-taken",
+            "A service account with this name exists.",
+        )
+        .await?;
         self.audit.record(by.event(
             "service_account.created",
             Risk::Medium,
@@ -455,4 +515,88 @@ impl Identity {
             .record(by.event("ip.unblocked", Risk::Medium, format!("ip:{ip}")));
         Ok(true)
     }
+}
+
+impl Identity {
+    /// A person's account as a use case creates it (tier `free`, enabled).
+    fn human(
+        &self,
+        id: Uuid,
+        email: String,
+        name: Option<String>,
+        password_hash: String,
+        roles: Vec<String>,
+    ) -> UserRecord {
+        let now = self.now_ms() as i64;
+        UserRecord {
+            id,
+            email,
+            name,
+            password_hash: Some(password_hash),
+            roles,
+            tier: "free".into(),
+            kind: PrincipalKind::Human,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Inserts a new account; a taken e-mail or handle is the conflict `slug`.
+    async fn insert_account(
+        &self,
+        account: &UserRecord,
+        slug: &'static str,
+        detail: &str,
+    ) -> Result<(), Refused> {
+        match self.store.user_insert(account).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(_)) => Err(Refused::Conflict {
+                slug,
+                detail: detail.into(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn valid_email(email: &str) -> Result<String, Refused> {
+    palisade_core::email::normalize(email).ok_or(Refused::Invalid {
+        slug: "invalid-email",
+        detail: "The e-mail address is not valid.".into(),
+    })
+}
+
+/// A name of at most 200 characters; a blank one is none.
+fn valid_name(name: Option<String>) -> Result<Option<String>, Refused> {
+    let name = name.filter(|n| !n.trim().is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(Refused::Invalid {
+            slug: "invalid-name",
+            detail: "The name is longer than 200 characters.".into(),
+        });
+    }
+    Ok(name)
+}
+
+fn invalid_roles() -> Refused {
+    Refused::Invalid {
+        slug: "invalid-roles",
+        detail: "Give at least one role, each a non-empty name.".into(),
+    }
+}
+
+/// 1-100 grants like `graphs.read`, `tools.*` or `*.read` (what [`Identity::set_grants`]
+/// accepts; a caller checks it first when its own check would misread a malformed grant).
+pub fn check_grants(grants: &[String]) -> Result<(), Refused> {
+    if grants.is_empty()
+        || grants.len() > 100
+        || !grants.iter().all(|g| palisade_core::policy::valid_grant(g))
+    {
+        return Err(Refused::Invalid {
+            slug: "invalid-grants",
+            detail: "Give 1-100 grants like \"graphs.read\", \"tools.*\" or \"*.read\".".into(),
+        });
+    }
+    Ok(())
 }

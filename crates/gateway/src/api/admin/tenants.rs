@@ -9,7 +9,6 @@
 use super::perm;
 use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::api::json::StrictJson;
-use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::manage;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -17,8 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use http::StatusCode;
-use palisade_core::policy::valid_grant;
-use palisade_store::identity::{ResourceGrantRecord, TenantRecord};
+use palisade_store::identity::TenantRecord;
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -178,29 +176,6 @@ async fn put_member(
     }
 }
 
-/// Writes a tenant-user link (a membership or a resource grant), once both exist, and records it.
-async fn link<Fut>(
-    state: &AppState,
-    ctx: &Ctx,
-    caller: &Caller,
-    (tenant, user): (&str, &str),
-    event: &'static str,
-    put: impl FnOnce(Uuid, i64) -> Fut,
-) -> Response
-where
-    Fut: std::future::Future<Output = palisade_store::StoreResult<()>>,
-{
-    let user_id = match tenant_and_user(state, ctx, tenant, user).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if let Err(e) = put(user_id, state.identity.now_ms() as i64).await {
-        return ctx.unavailable(e);
-    }
-    changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
-    StatusCode::NO_CONTENT.into_response()
-}
-
 async fn remove_member(
     State(state): S,
     ctx: Ctx,
@@ -222,35 +197,6 @@ async fn remove_member(
         }
         Ok(false) => not_found(),
         Err(e) => refused(&ctx, e),
-    }
-}
-
-/// Removes a tenant-user link (a membership or a resource grant) and records it.
-async fn unlink<Fut>(
-    state: &AppState,
-    ctx: &Ctx,
-    caller: &Caller,
-    (tenant, user): (&str, &str),
-    event: &'static str,
-    remove: impl FnOnce(Uuid) -> Fut,
-) -> Response
-where
-    Fut: std::future::Future<Output = palisade_store::StoreResult<bool>>,
-{
-    if let Err(r) = require(state, caller, ctx, perm::TENANTS_WRITE) {
-        return r;
-    }
-    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
-    let Ok(user_id) = user.parse::<Uuid>() else {
-        return not_found();
-    };
-    match remove(user_id).await {
-        Ok(true) => {
-            changed(state, ctx, caller, event, &format!("{tenant}/{user_id}")).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => not_found(),
-        Err(e) => ctx.unavailable(e),
     }
 }
 
@@ -320,15 +266,8 @@ async fn put_grants(
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
     }
-    if body.grants.is_empty()
-        || body.grants.len() > 100
-        || !body.grants.iter().all(|g| valid_grant(g))
-    {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-grants",
-            "Give 1-100 grants like \"graphs.read\", \"tools.*\" or \"*.read\".",
-        );
+    if let Err(e) = manage::check_grants(&body.grants) {
+        return refused(&ctx, e);
     }
     if !state.authz.covers(&caller.0.roles, &body.grants) {
         return ctx.problem(
@@ -337,18 +276,22 @@ async fn put_grants(
             "You cannot give grants beyond your own.",
         );
     }
-    let store = state.store.clone();
-    let tenant_id = id.clone();
-    let put = |user_id, created_at| async move {
-        let grant = ResourceGrantRecord {
-            tenant_id,
-            user_id,
-            grants: body.grants,
-            created_at,
-        };
-        store.resource_grant_put(&grant).await
+    let user_id = match tenant_and_user(&state, &ctx, &id, &user).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
-    link(&state, &ctx, &caller, (&id, &user), "tenant.grant_set", put).await
+    let by = ctx.by(&caller);
+    match state
+        .identity
+        .set_grants(&id, user_id, body.grants, &by)
+        .await
+    {
+        Ok(()) => {
+            refresh(&state).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => refused(&ctx, e),
+    }
 }
 
 async fn remove_grants(
@@ -357,39 +300,22 @@ async fn remove_grants(
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Response {
-    let store = state.store.clone();
-    let tenant = id.clone();
-    let remove = |user_id| async move { store.resource_grant_remove(&tenant, user_id).await };
-    unlink(
-        &state,
-        &ctx,
-        &caller,
-        (&id, &user),
-        "tenant.grant_removed",
-        remove,
-    )
-    .await
-}
-
-/// Records the change (under the tenant it concerns, so the trail's tenant filter finds it)
-/// and refreshes the snapshot the authorize gate reads. `resource` is `TENANT` or `TENANT/USER`.
-async fn changed(
-    state: &AppState,
-    ctx: &Ctx,
-    caller: &Caller,
-    event: &'static str,
-    resource: &str,
-) {
-    let tenant = resource.split('/').next().unwrap_or(resource);
-    state.identity.audit.record(
-        ctx.audit(
-            AuditEvent::new(event, Risk::Medium, Outcome::Success)
-                .actor(caller.0.subject.clone())
-                .resource(format!("tenant:{resource}"))
-                .tenant(tenant),
-        ),
-    );
-    refresh(state).await;
+    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
+        return r;
+    }
+    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
+    let Ok(user_id) = user.parse::<Uuid>() else {
+        return not_found();
+    };
+    let by = ctx.by(&caller);
+    match state.identity.remove_grants(&id, user_id, &by).await {
+        Ok(true) => {
+            refresh(&state).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => not_found(),
+        Err(e) => refused(&ctx, e),
+    }
 }
 
 /// The tenant snapshot after a change (the next sync would, later).
