@@ -22,7 +22,7 @@ use palisade_cli::import::{UserLine, user_line};
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_gateway::audit::RequestOrigin;
 use palisade_gateway::config::Config;
-use palisade_gateway::identity::manage::{By, ImportedAccount, NewKey, Refused};
+use palisade_gateway::identity::manage::{By, ImportedAccount, NewKey, Refused, TenantLink};
 use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
 use palisade_store::identity::UserRecord;
 use secrecy::ExposeSecret;

@@ -98,7 +98,7 @@ impl Admin {
                 let by = self.acting().await?;
                 let removed = self
                     .identity
-                    .remove_member(&id, user.id, &by)
+                    .remove_link(&id, user.id, TenantLink::Membership, &by)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if !removed {

@@ -77,6 +77,15 @@ pub struct ImportedAccount {
     pub roles: Vec<String>,
 }
 
+/// What ties a principal to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantLink {
+    /// A membership with a role.
+    Membership,
+    /// Resource grants without a membership.
+    Grants,
+}
+
 /// A tenant to create.
 pub struct NewTenant<'a> {
     pub id: &'a str,
@@ -235,15 +244,7 @@ impl Identity {
             return Err(Refused::Busy);
         };
         let user = self.human(new.id, email, name, hash, new.roles);
-        self.insert_account(
-            &user,
-            "email-taken",
-            "An account with this e-mail address exists.",
-        )
-        .await?;
-        self.audit
-            .record(by.event("user.created", Risk::Low, format!("user:{}", user.id)));
-        Ok(user)
+        self.add_human(user, "user.created", by).await
     }
 
     /// Imports an account with its password hash from another system (`user.imported`): a valid
@@ -272,15 +273,7 @@ impl Identity {
             account.password_hash,
             account.roles,
         );
-        self.insert_account(
-            &user,
-            "email-taken",
-            "An account with this e-mail address exists.",
-        )
-        .await?;
-        self.audit
-            .record(by.event("user.imported", Risk::Low, format!("user:{}", user.id)));
-        Ok(user)
+        self.add_human(user, "user.imported", by).await
     }
 
     /// Replaces an account's roles (`user.roles_changed`, high risk) and revokes its sessions,
@@ -364,25 +357,6 @@ impl Identity {
         Ok(())
     }
 
-    /// Ends `user`'s membership of `tenant` (`tenant.member_removed`). `false`: there was none.
-    pub async fn remove_member(
-        &self,
-        tenant: &str,
-        user: Uuid,
-        by: &By<'_>,
-    ) -> Result<bool, Refused> {
-        if !self.store.member_remove(tenant, user).await? {
-            return Ok(false);
-        }
-        self.record_tenant_change(
-            "tenant.member_removed",
-            tenant,
-            &format!("{tenant}/{user}"),
-            by,
-        );
-        Ok(true)
-    }
-
     /// Grants `user` permissions on `tenant`'s resources without a membership
     /// (`tenant.grant_set`), replacing any it had there: 1-100 grants like `graphs.read`,
     /// `tools.*` or `*.read`. Both must exist; whether the caller holds what it grants is the
@@ -406,24 +380,29 @@ impl Identity {
         Ok(())
     }
 
-    /// Removes `user`'s resource grants in `tenant` (`tenant.grant_removed`). `false`: there
-    /// were none.
-    pub async fn remove_grants(
+    /// Ends `user`'s membership of `tenant` (`tenant.member_removed`) or removes its resource
+    /// grants there (`tenant.grant_removed`). `false`: there was none.
+    pub async fn remove_link(
         &self,
         tenant: &str,
         user: Uuid,
+        link: TenantLink,
         by: &By<'_>,
     ) -> Result<bool, Refused> {
-        if !self.store.resource_grant_remove(tenant, user).await? {
-            return Ok(false);
+        let (removed, event) = match link {
+            TenantLink::Membership => (
+                self.store.member_remove(tenant, user).await?,
+                "tenant.member_removed",
+            ),
+            TenantLink::Grants => (
+                self.store.resource_grant_remove(tenant, user).await?,
+                "tenant.grant_removed",
+            ),
+        };
+        if removed {
+            self.record_tenant_change(event, tenant, &format!("{tenant}/{user}"), by);
         }
-        self.record_tenant_change(
-            "tenant.grant_removed",
-            tenant,
-            &format!("{tenant}/{user}"),
-            by,
-        );
-        Ok(true)
+        Ok(removed)
     }
 
     fn record_tenant_change(&self, event: &'static str, tenant: &str, what: &str, by: &By<'_>) {
@@ -540,6 +519,24 @@ impl Identity {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Inserts a person's account (`email-taken` when the address is) and records `event`.
+    async fn add_human(
+        &self,
+        user: UserRecord,
+        event: &'static str,
+        by: &By<'_>,
+    ) -> Result<UserRecord, Refused> {
+        self.insert_account(
+            &user,
+            "email-taken",
+            "An account with this e-mail address exists.",
+        )
+        .await?;
+        self.audit
+            .record(by.event(event, Risk::Low, format!("user:{}", user.id)));
+        Ok(user)
     }
 
     /// Inserts a new account; a taken e-mail or handle is the conflict `slug`.

@@ -9,7 +9,7 @@
 use super::perm;
 use crate::api::extract::{Caller, Ctx, refused, require};
 use crate::api::json::StrictJson;
-use crate::identity::manage;
+use crate::identity::manage::{self, TenantLink};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -177,10 +177,29 @@ async fn put_member(
 }
 
 async fn remove_member(
+    state: S,
+    ctx: Ctx,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> Response {
+    remove_link(state, ctx, caller, path, TenantLink::Membership).await
+}
+
+async fn remove_grants(
+    state: S,
+    ctx: Ctx,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> Response {
+    remove_link(state, ctx, caller, path, TenantLink::Grants).await
+}
+
+async fn remove_link(
     State(state): S,
     ctx: Ctx,
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
+    link: TenantLink,
 ) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
         return r;
@@ -190,7 +209,7 @@ async fn remove_member(
         return not_found();
     };
     let by = ctx.by(&caller);
-    match state.identity.remove_member(&id, user_id, &by).await {
+    match state.identity.remove_link(&id, user_id, link, &by).await {
         Ok(true) => {
             refresh(&state).await;
             StatusCode::NO_CONTENT.into_response()
@@ -290,30 +309,6 @@ async fn put_grants(
             refresh(&state).await;
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => refused(&ctx, e),
-    }
-}
-
-async fn remove_grants(
-    State(state): S,
-    ctx: Ctx,
-    caller: Caller,
-    Path((id, user)): Path<(String, String)>,
-) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_WRITE) {
-        return r;
-    }
-    let not_found = || ctx.problem(StatusCode::NOT_FOUND, "not-found", "Nothing to remove.");
-    let Ok(user_id) = user.parse::<Uuid>() else {
-        return not_found();
-    };
-    let by = ctx.by(&caller);
-    match state.identity.remove_grants(&id, user_id, &by).await {
-        Ok(true) => {
-            refresh(&state).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => not_found(),
         Err(e) => refused(&ctx, e),
     }
 }
