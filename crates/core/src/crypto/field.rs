@@ -37,13 +37,16 @@ const TAG_LEN: usize = 16;
 /// Where a value lives. All three parts are bound into the ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldContext<'a> {
+    /// The table the value is stored in.
     pub table: &'a str,
+    /// The column the value is stored in.
     pub column: &'a str,
     /// The row's stable identifier (primary key) as text.
     pub row_id: &'a str,
 }
 
 impl<'a> FieldContext<'a> {
+    /// The context of a value at (`table`, `column`, `row_id`).
     pub fn new(table: &'a str, column: &'a str, row_id: &'a str) -> Self {
         Self {
             table,
