@@ -3,7 +3,7 @@
 //! `authorize` and `route` without reshaping the rest.
 //!
 //! The same stack serves both ways in: [`Gates::service`] over an upstream (`palisade serve`)
-//! and [`Gates::in_process`] over an application's own service (library mode,
+//! and `Gates::in_process` over an application's own service (library mode,
 //! [`crate::Palisade`]); only the route step's way onward differs.
 
 use crate::layers::admission::AdmissionLayer;

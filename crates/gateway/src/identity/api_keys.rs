@@ -21,7 +21,8 @@ pub struct KeyEntry {
     pub owner_id: Uuid,
     /// Unix milliseconds after which it stops working.
     pub expires_at: Option<i64>,
-    /// Who it acts as: its owner's roles narrowed by the key's own roles and scopes.
+    /// Who it acts as: the owner, with the key's roles that the owner still holds (its scopes
+    /// narrow them further when permissions are checked).
     pub principal: Principal,
 }
 

@@ -18,8 +18,9 @@ use uuid::Uuid;
 ///
 /// As `Caller`, a request without a credential is answered 401 problem+json (the route's
 /// policy has usually refused it already); as `Option<Caller>`, a public handler gets `None`.
-/// The roles are the account's (for an API key: narrowed by its scopes when permissions are
-/// checked); [`Caller::tenant`] is the tenant the route's policy checked, when it names one.
+/// The roles are the account's (for an API key: the key's roles its owner still holds, which
+/// its scopes narrow further when permissions are checked); [`Caller::tenant`] is the tenant
+/// the route's policy checked, when it names one.
 ///
 /// ```
 /// use palisade_gateway::Caller;

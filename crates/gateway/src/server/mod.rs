@@ -10,7 +10,7 @@
 //! `server.shutdown_grace` is dropped.
 //!
 //! Start-up ([`start_with_clock`]) runs in named steps, in this order: the demo route, TLS, then
-//! what library mode shares ([`assemble`]: the backends — data dir, master key, store, secret
+//! what library mode shares (`assemble`: the backends — data dir, master key, store, secret
 //! references, hot state, keyring, vault —, the route table, audit, identity primed from the
 //! record, the shared state, the gates), the listeners (`listener.rs`) and the background
 //! duties (`duties.rs`). Any step that fails
