@@ -21,6 +21,7 @@ const DISPLAY_LEN: usize = PREFIX.len() + 8;
 pub struct Pepper(hmac::Key);
 
 impl Pepper {
+    /// A pepper over `secret` (32 random bytes, stored wrapped by the gateway).
     pub fn new(secret: &[u8]) -> Self {
         Pepper(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
@@ -35,7 +36,9 @@ impl fmt::Debug for Pepper {
 /// A freshly generated key: the plaintext is shown to its owner once, the hash is stored.
 #[derive(Debug)]
 pub struct NewApiKey {
+    /// The key as its owner types it (`pal_` + 64 hex); never stored, never logged.
     pub plaintext: SecretString,
+    /// HMAC-SHA256 of the plaintext under the [`Pepper`]: what the store keeps and looks up.
     pub hash: [u8; 32],
     /// `pal_` + the first 8 hex characters, for display only.
     pub prefix: String,

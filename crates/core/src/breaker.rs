@@ -135,7 +135,9 @@ impl BreakerState {
 /// A change of state, returned once by the call that caused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transition {
+    /// The state before.
     pub from: BreakerState,
+    /// The state after.
     pub to: BreakerState,
 }
 
@@ -148,21 +150,29 @@ pub enum Admission {
     Probe,
     /// Open, or half-open with every probe permit out. `retry_after_ms` is when the breaker
     /// half-opens, or when the oldest permit expires (at least 1).
-    Rejected { retry_after_ms: u64 },
+    Rejected {
+        /// Milliseconds until a request may be tried again.
+        retry_after_ms: u64,
+    },
 }
 
 /// How a request to the upstream went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The upstream answered with anything but a 5xx.
     Success,
+    /// A 5xx, a timeout or a connection error.
     Failure,
 }
 
 /// For metrics: the state and the counts in the current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerSnapshot {
+    /// The breaker's state.
     pub state: BreakerState,
+    /// Failures in the current window.
     pub failures: u32,
+    /// Requests in the current window.
     pub total: u32,
 }
 

@@ -57,13 +57,18 @@ impl Ladder {
 /// How threatening a client IP looks, from its failures over the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ThreatLevel {
+    /// Below every threshold: not blocked.
     Low,
+    /// At `medium.failures` or more in the window.
     Medium,
+    /// At `high.failures` or more.
     High,
+    /// At `critical.failures` or more.
     Critical,
 }
 
 impl ThreatLevel {
+    /// The stored spelling (`LOW` … `CRITICAL`), as in audit details and block flags.
     pub fn as_str(self) -> &'static str {
         match self {
             ThreatLevel::Low => "LOW",
@@ -73,6 +78,7 @@ impl ThreatLevel {
         }
     }
 
+    /// Reads [`Self::as_str`]'s spelling; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         [Self::Low, Self::Medium, Self::High, Self::Critical]
             .into_iter()
@@ -83,15 +89,20 @@ impl ThreatLevel {
 /// A threshold: this many failures in the window block the IP for `block`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Threshold {
+    /// Failures within the window that reach this level.
     pub failures: u64,
+    /// How long an IP at this level stays blocked.
     pub block: Duration,
 }
 
 /// The IP threat ladder: MEDIUM ≥ 5 failures → 15 min, HIGH ≥ 10 → 1 h, CRITICAL ≥ 20 → 24 h.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreatPolicy {
+    /// The first level that blocks.
     pub medium: Threshold,
+    /// The middle level.
     pub high: Threshold,
+    /// The highest level.
     pub critical: Threshold,
 }
 
@@ -110,6 +121,7 @@ impl Default for ThreatPolicy {
 }
 
 impl ThreatPolicy {
+    /// The level `failures_in_window` failures reach.
     pub fn level(&self, failures_in_window: u64) -> ThreatLevel {
         if failures_in_window >= self.critical.failures {
             ThreatLevel::Critical

@@ -14,14 +14,17 @@ pub struct TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// Trusts proxies in `nets` (the `server.trusted_proxies` CIDRs).
     pub fn new(nets: Vec<IpNet>) -> Self {
         Self { nets }
     }
 
+    /// Whether no proxy is trusted (then the peer is always the client).
     pub fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
 
+    /// Whether `ip` is a trusted proxy (IPv4-mapped IPv6 addresses read as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.nets.iter().any(|net| net.contains(&ip))

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time, in milliseconds since the Unix epoch (UTC).
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch, UTC.
     fn now_millis(&self) -> u64;
 }
 
@@ -23,6 +24,7 @@ pub struct AtMostEvery {
 }
 
 impl AtMostEvery {
+    /// A gate that opens at most once every `interval_ms` milliseconds.
     pub const fn new(interval_ms: u64) -> Self {
         Self {
             interval_ms,
@@ -62,12 +64,14 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock that reads `millis` until moved.
     pub fn starting_at(millis: u64) -> Self {
         Self {
             millis: AtomicU64::new(millis),
         }
     }
 
+    /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         self.millis
             .fetch_add(by.as_millis() as u64, Ordering::SeqCst);

@@ -2,6 +2,7 @@
 //!
 //! Everything here can be tested without a network, a disk or a clock that moves on its own.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod api_key;
 pub mod audit;

@@ -17,6 +17,7 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// The spelling in audit events and `Caller::method` (`jwt`, `external`, `api_key`, `session`).
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::Jwt => "jwt",
@@ -32,11 +33,15 @@ impl AuthMethod {
 pub struct Principal {
     /// User id (UUID) for Palisade accounts, the mapped subject for external tokens.
     pub subject: String,
+    /// How the credential was presented.
     pub method: AuthMethod,
     /// Who vouched: Palisade's issuer or the external issuer.
     pub issuer: String,
+    /// Global roles (an external token's, mapped).
     pub roles: Vec<String>,
+    /// Tenants the caller belongs to.
     pub tenants: Vec<String>,
+    /// Subscription tier: the rate-limit multiplier's key.
     pub tier: Option<String>,
     /// Permission grants narrowing an API key (empty otherwise).
     pub scopes: Vec<String>,
@@ -51,6 +56,7 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether `role` is among the caller's own roles (not counting inheritance).
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }

@@ -14,7 +14,9 @@ pub const MASK: &str = "[REDACTED]";
 /// Which optional kinds of personal data to mask besides credentials (always masked).
 #[derive(Debug, Clone, Copy)]
 pub struct RedactOptions {
+    /// Mask e-mail addresses.
     pub emails: bool,
+    /// Mask IPv4 addresses.
     pub ipv4: bool,
 }
 
@@ -44,6 +46,7 @@ const EMAIL: &str = r#"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Z
 const IPV4: &str = r#"\b(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}\b"#;
 
 impl Redactor {
+    /// A redactor for credentials (always) and the kinds `options` turns on.
     pub fn new(options: RedactOptions) -> Self {
         let mut rules: Vec<(&'static str, &'static str)> = vec![
             (CREDENTIAL_HEADER_QUOTED, "${1}${2}[REDACTED]"),

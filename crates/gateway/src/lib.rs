@@ -6,9 +6,43 @@
 //! and the listeners ([`server`]). [`pipeline`] assembles the gates; [`state`] is what every
 //! worker shares.
 //!
-//! Use [`server::start`] to run a gateway, or [`pipeline::Gates`] to put the gates in front of
-//! your own service.
+//! Two ways to use it: [`server::start`] runs a gateway (what `palisade serve` does), and
+//! [`Palisade`] puts the same gates in front of an axum service in-process (library mode).
+//!
+//! # Library mode
+//!
+//! The re-exports below are the surface an application needs: [`Palisade::builder`] over the
+//! [`Config`] `palisade serve` reads, the [`PalisadeLayer`] that wraps the application's
+//! `Router`, the [`Caller`] extractor for its handlers, and [`Problem`] for answers in
+//! Palisade's shape. `examples/axum-app/` in the repository is a small service protected this
+//! way, with tests.
+//!
+//! ```no_run
+//! use axum::{Router, ServiceExt as _, routing::get};
+//! use palisade_gateway::{Caller, Config, Palisade};
+//! use std::net::SocketAddr;
+//! use tower::Layer as _;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = Config::load_file("palisade.toml".as_ref())?;
+//!     let palisade = Palisade::builder(config).build().await?;
+//!     let router = Router::new().route("/me", get(|who: Caller| async move { who.subject().to_owned() }));
+//!     // Sign-in and the rest of Palisade's API answer under /.palisade.
+//!     let app = palisade.layer().layer(router);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//!     Ok(())
+//! }
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub use config::{Config, Environment};
+pub use library::{Caller, Palisade, PalisadeBuilder, PalisadeLayer, PalisadeService, RequestId};
+pub use palisade_core::principal::{AuthMethod, Principal};
+pub use problem::Problem;
+pub use server::StartError;
 
 pub mod api;
 pub mod audit;
@@ -20,6 +54,7 @@ mod fuzz_replay;
 pub mod hot;
 pub mod identity;
 pub mod layers;
+mod library;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

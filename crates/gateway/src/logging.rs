@@ -16,6 +16,7 @@ pub struct RedactingMakeWriter<W> {
 }
 
 impl<W> RedactingMakeWriter<W> {
+    /// A writer maker that redacts credentials (and the configured personal data) from every line.
     pub fn new(options: RedactOptions, inner: W) -> Self {
         Self {
             redactor: Arc::new(Redactor::new(options)),
@@ -24,6 +25,7 @@ impl<W> RedactingMakeWriter<W> {
     }
 }
 
+/// A writer that redacts each line before passing it on.
 pub struct RedactingWriter<W> {
     redactor: Arc<Redactor>,
     inner: W,

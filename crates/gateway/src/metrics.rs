@@ -91,6 +91,7 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
+    /// Counters and a histogram for `route`, created on first use.
     pub fn new(route: &'static str) -> Self {
         Self {
             route,
@@ -105,6 +106,7 @@ impl RouteMetrics {
         UNROUTED.get_or_init(|| RouteMetrics::new("-"))
     }
 
+    /// Counts one answer with `status` and records its latency.
     pub fn record(&self, status: StatusCode, elapsed: Duration) {
         let route = self.route;
         let slot = self.by_status.get(status.as_u16() as usize);
@@ -128,10 +130,12 @@ impl RouteMetrics {
     }
 }
 
+/// Counts a refusal by gate and reason.
 pub fn record_refusal(gate: &'static str, reason: &'static str) {
     metrics::counter!("palisade_refusals_total", "gate" => gate, "reason" => reason).increment(1);
 }
 
+/// Counts an upstream error by route and kind.
 pub fn record_upstream_error(route: &'static str, kind: &'static str) {
     metrics::counter!("palisade_upstream_errors_total", "route" => route, "kind" => kind)
         .increment(1);

@@ -1,6 +1,10 @@
 //! Assembles the gates into one service. Gates are built once at start and composed per worker;
 //! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
 //! `authorize` and `route` without reshaping the rest.
+//!
+//! The same stack serves both ways in: [`Gates::service`] over an upstream (`palisade serve`)
+//! and `Gates::in_process` over an application's own service (library mode,
+//! [`crate::Palisade`]); only the route step's way onward differs.
 
 use crate::layers::admission::AdmissionLayer;
 use crate::layers::authorize::AuthorizeLayer;
@@ -13,8 +17,8 @@ use crate::layers::respond::RespondLayer;
 use crate::layers::sanitize::SanitizeLayer;
 use crate::layers::throttle::ThrottleLayer;
 use crate::request::{Req, Res};
-use crate::route::RouteService;
 use crate::route::upstream::Upstream;
+use crate::route::{InProcess, RouteService};
 use crate::state::AppState;
 use palisade_core::client_ip::TrustedProxies;
 use std::convert::Infallible;
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneService;
 
+/// The whole pipeline as one service: every request in, one answer out (never an error).
 pub type GatewayService = BoxCloneService<Req, Res, Infallible>;
 
 /// The configured gates, built once at start (regexes compiled, headers parsed) and shared by
@@ -86,11 +91,23 @@ impl Gates {
     /// The full pipeline over `upstream`.
     pub fn service(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> GatewayService {
         let route = RouteService::new(
-            crate::api::router(state.clone()),
+            builtin_router(state),
             state.identity.clone(),
             upstream,
             state.resilience.clone(),
         );
+        self.over(state, route)
+    }
+
+    /// The full pipeline over an application's own service, in-process (library mode): routed
+    /// requests reach `app` instead of an upstream.
+    pub(crate) fn in_process(&self, state: &Arc<AppState>, app: InProcess) -> GatewayService {
+        let route = RouteService::in_process(builtin_router(state), state.identity.clone(), app);
+        self.over(state, route)
+    }
+
+    /// The gates, in order, over the route step.
+    fn over(&self, state: &AppState, route: RouteService) -> GatewayService {
         let service = ServiceBuilder::new()
             .layer(self.respond.clone())
             .layer(self.boundary.clone())
@@ -104,5 +121,16 @@ impl Gates {
             .layer(self.authorize.clone())
             .service(route);
         BoxCloneService::new(service)
+    }
+}
+
+/// Palisade's own endpoints under the mount (`api.mount`): the built-in router as is at the
+/// root, else nested, so a handler sees its path below the mount (`/auth/login`), as the
+/// boundary's classification does.
+fn builtin_router(state: &Arc<AppState>) -> axum::Router {
+    let api = crate::api::router(state.clone());
+    match state.routes.mount() {
+        "" => api,
+        mount => axum::Router::new().nest(mount, api),
     }
 }

@@ -6,6 +6,7 @@ use axum::body::Body;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+/// The media type of every refusal.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// A refusal, before it becomes a response.
@@ -14,9 +15,13 @@ pub struct Problem {
     /// `urn:palisade:problem:<slug>`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The status's reason phrase.
     pub title: &'static str,
+    /// The HTTP status.
     pub status: u16,
+    /// What went wrong and what to do, for a person; never internals.
     pub detail: String,
+    /// The request's id, to quote to an operator.
     pub request_id: String,
     /// Problem-specific members (e.g. the password rules that failed).
     #[serde(flatten)]
@@ -26,11 +31,14 @@ pub struct Problem {
 /// Which gate refused and why, kept on the response for metrics and logs.
 #[derive(Debug, Clone, Copy)]
 pub struct Refusal {
+    /// The gate or area that refused.
     pub gate: &'static str,
+    /// The problem slug.
     pub reason: &'static str,
 }
 
 impl Problem {
+    /// A problem with `status`, slug (`urn:palisade:problem:<slug>`), `detail` and request id.
     pub fn new(
         status: StatusCode,
         slug: &'static str,
@@ -47,6 +55,7 @@ impl Problem {
         }
     }
 
+    /// The answer: `application/problem+json`, `Cache-Control: no-store`.
     pub fn into_response(self) -> Response<Body> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());

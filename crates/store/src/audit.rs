@@ -9,9 +9,13 @@ use palisade_core::audit::{AuditRecord, Checkpoint};
 /// Which records a query wants; every field set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
+    /// Records of this event type.
     pub event_type: Option<String>,
+    /// Records by this actor.
     pub actor: Option<String>,
+    /// Records about this tenant.
     pub tenant: Option<String>,
+    /// Records with this outcome.
     pub result: Option<palisade_core::audit::Outcome>,
     /// This risk or higher.
     pub min_risk: Option<palisade_core::audit::Risk>,
@@ -22,6 +26,7 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
+    /// Whether `r` is one of the records this filter asks for.
     pub fn matches(&self, r: &AuditRecord) -> bool {
         self.event_type.as_ref().is_none_or(|t| *t == r.event_type)
             && self
@@ -39,6 +44,9 @@ impl AuditFilter {
     }
 }
 
+/// The durable, append-only audit trail: records arrive chained, are stored in batches, and are
+/// never changed (only a retention purge removes a whole prefix). Checked by the conformance
+/// suite's audit tests.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Up to `limit` records matching `filter` with a sequence number above `after`, in order
@@ -56,6 +64,7 @@ pub trait AuditStore: Send + Sync {
     async fn audit_head(&self) -> StoreResult<Option<(u64, [u8; 32])>>;
     /// Up to `limit` records from `from_seq` on, in order.
     async fn audit_range(&self, from_seq: u64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Stores a signed checkpoint beside the records.
     async fn audit_checkpoint_put(&self, checkpoint: &Checkpoint) -> StoreResult<()>;
     /// Every checkpoint, by sequence number.
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;

@@ -36,6 +36,7 @@ use zeroize::Zeroizing;
 
 /// The table and column an e-mail ciphertext is bound to (with the user's id as row id).
 pub const USERS_TABLE: &str = "users";
+/// The column an e-mail ciphertext is bound to.
 pub const EMAIL_COLUMN: &str = "email";
 /// The blind-index domain of e-mail addresses.
 pub const EMAIL_INDEX_DOMAIN: &str = "users.email";
@@ -120,9 +121,9 @@ impl CryptoSlot {
 /// How a user's e-mail is written: plaintext without crypto, else index and ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SealedEmail {
-    pub plain: Option<String>,
-    pub index: Option<String>,
-    pub enc: Option<String>,
+    pub(crate) plain: Option<String>,
+    pub(crate) index: Option<String>,
+    pub(crate) enc: Option<String>,
 }
 
 pub(crate) fn seal_email(
@@ -172,9 +173,9 @@ pub(crate) async fn open_email(
 
 /// A user row as stored: the record (its `email` not yet filled) and the e-mail columns.
 pub(crate) struct StoredUser {
-    pub user: crate::identity::UserRecord,
-    pub plain: Option<String>,
-    pub enc: Option<String>,
+    pub(crate) user: crate::identity::UserRecord,
+    pub(crate) plain: Option<String>,
+    pub(crate) enc: Option<String>,
 }
 
 impl StoredUser {

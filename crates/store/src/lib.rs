@@ -15,6 +15,7 @@
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
@@ -39,18 +40,24 @@ use std::time::Duration;
 /// What a store operation can fail with. Messages never carry secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The backend cannot be reached (connection refused, pool timeout): callers answer 503.
     #[error("the store is unreachable: {0}")]
     Unavailable(String),
+    /// A migration could not be applied; the gateway does not start.
     #[error("store migration failed: {0}")]
     Migration(String),
+    /// The store or hot-state URL names no backend this build has.
     #[error("store URL is not supported: {0}")]
     UnsupportedUrl(String),
+    /// A query failed for another reason (constraint, decoding); named, never with secrets.
     #[error("store query failed: {0}")]
     Query(String),
+    /// A unique key is taken (an e-mail, an id, a `(path, version)`): the caller's conflict.
     #[error("already exists: {0}")]
     Conflict(String),
 }
 
+/// The result of every store and hot-state call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state.
@@ -83,7 +90,9 @@ pub trait Store:
 /// Fast, expiring state shared by the gates.
 #[async_trait]
 pub trait HotState: Send + Sync + std::fmt::Debug {
+    /// Short backend name for logs and `/readyz` (`memory`, `redis`).
     fn backend(&self) -> &'static str;
+    /// Succeeds when the hot state can answer now.
     async fn ping(&self) -> StoreResult<()>;
     /// Adds one to the counter `key` and returns the new value. A counter that did not exist (or
     /// had expired) starts at 1 and lives for `ttl` from now; later increments keep its expiry.
@@ -166,7 +175,12 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// One published message.
-    Message { topic: String, body: String },
+    Message {
+        /// What the message is about (the flag cache uses `flag`).
+        topic: String,
+        /// The payload, as published.
+        body: String,
+    },
     /// Messages may have been lost (the subscriber fell behind, or the connection to the shared
     /// hot state dropped): drop every locally cached verdict.
     Missed,
@@ -195,7 +209,9 @@ impl Subscription {
     }
 }
 
+/// The durable store as the gateway shares it between workers and tasks.
 pub type SharedStore = Arc<dyn Store>;
+/// The hot state as the gateway shares it between workers and tasks.
 pub type SharedHotState = Arc<dyn HotState>;
 
 /// Opens the durable store a URL names: `sqlite:` (file `palisade.db` in `data_dir`),

@@ -18,6 +18,7 @@ pub struct RevokedToken {
     pub jti: String,
     /// When the record may go: the token's expiry plus leeway.
     pub expires_at: i64,
+    /// Unix milliseconds.
     pub revoked_at: i64,
 }
 
@@ -26,7 +27,9 @@ pub struct RevokedToken {
 pub struct IpBlockRecord {
     /// The address as `IpAddr` displays it.
     pub ip: String,
+    /// Unix milliseconds when the block ends.
     pub until: i64,
+    /// Unix milliseconds.
     pub created_at: i64,
     /// Who placed it: `brute_force`, `alert`, … (for operators).
     pub reason: String,
@@ -35,10 +38,13 @@ pub struct IpBlockRecord {
 /// A session or API key and when it was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revoked {
+    /// The session's or key's id.
     pub id: Uuid,
+    /// Unix milliseconds.
     pub revoked_at: i64,
 }
 
+/// The durable record of revocations and IP blocks that hot state is primed from.
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
     /// Records a revoked token. Idempotent: revoking it again keeps the later expiry.

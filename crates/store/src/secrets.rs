@@ -35,6 +35,7 @@ pub fn parse_key_state(text: &str) -> Option<KeyState> {
     }
 }
 
+/// The data keys of the field-encryption keyring, stored wrapped under the master key.
 #[async_trait]
 pub trait KeyringStore: Send + Sync {
     /// Every data key, oldest first (creation time, then id).
@@ -58,6 +59,7 @@ pub trait KeyringStore: Send + Sync {
 /// One stored version of a secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretVersion {
+    /// Where the secret lives (`app/db/password`).
     pub path: String,
     /// 1, 2, 3, … per path.
     pub version: u32,
@@ -87,10 +89,13 @@ impl std::fmt::Debug for SecretVersion {
 /// A ciphertext's location, for the re-encryption job.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SecretRef {
+    /// The secret's path.
     pub path: String,
+    /// The version's number.
     pub version: u32,
 }
 
+/// Versioned secrets (`/v1/secrets`), stored as field ciphertexts only.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// The highest version stored for `path` (deleted ones included), 0 when none.

@@ -62,6 +62,8 @@ pub enum UserCommand {
     /// $2a$/$2b$/$2y$). CSV columns: email,password_hash[,roles separated by ';'[,name]]. A
     /// header line starting with "email" is skipped. Hashes are upgraded to argon2id at each
     /// user's next sign-in.
+    // The brackets are the CSV syntax of `--help`, not intra-doc links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Import {
         #[arg(long)]
         csv: PathBuf,

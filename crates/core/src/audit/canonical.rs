@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+/// The canonical JSON of `value`: object keys sorted by their UTF-8 bytes, no whitespace, so the
+/// same record hashes to the same bytes whatever order its object was built in.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
     write(value, &mut out);

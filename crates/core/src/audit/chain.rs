@@ -38,6 +38,7 @@ impl CheckpointSigner {
         Ok((Self::from_pkcs8(kid, &bytes)?, bytes))
     }
 
+    /// A signer over a stored PKCS#8 document; fails, without echoing it, if it is not an Ed25519 key.
     pub fn from_pkcs8(kid: impl Into<String>, pkcs8: &[u8]) -> Result<Self, String> {
         let key = Ed25519KeyPair::from_pkcs8(pkcs8)
             .map_err(|_| "the audit key is not an Ed25519 PKCS#8 document".to_string())?;
@@ -47,14 +48,17 @@ impl CheckpointSigner {
         })
     }
 
+    /// The key id checkpoints name, so a verifier can pick the public key.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The raw Ed25519 public key, published for anyone who verifies the trail.
     pub fn public_key(&self) -> Vec<u8> {
         self.key.public_key().as_ref().to_vec()
     }
 
+    /// A checkpoint vouching that the chain had `hash` at `seq`, signed at `ts_ms`.
     pub fn sign(&self, seq: u64, hash: [u8; 32], ts_ms: i64) -> Checkpoint {
         let signature = self
             .key
@@ -71,6 +75,7 @@ impl CheckpointSigner {
     }
 }
 
+/// Whether `cp`'s signature verifies under `public_key` (raw Ed25519) over its message.
 pub fn verify_checkpoint(cp: &Checkpoint, public_key: &[u8]) -> bool {
     UnparsedPublicKey::new(&signature::ED25519, public_key)
         .verify(
@@ -83,9 +88,13 @@ pub fn verify_checkpoint(cp: &Checkpoint, public_key: &[u8]) -> bool {
 /// The trail holds together: how many records were checked, and their range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// How many records were checked.
     pub count: u64,
+    /// The first record's sequence number (above 1 after a retention purge); `None` if empty.
     pub first_seq: Option<u64>,
+    /// The last record's sequence number; `None` if empty.
     pub last_seq: Option<u64>,
+    /// How many signed checkpoints vouched for the records checked.
     pub checkpoints: u64,
 }
 
@@ -93,7 +102,9 @@ pub struct Verified {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("broken at sequence {seq}: {reason}")]
 pub struct Broken {
+    /// The sequence number of the first record (or checkpoint) that does not fit.
     pub seq: u64,
+    /// What is wrong there, in words for an operator.
     pub reason: String,
 }
 
@@ -134,6 +145,8 @@ pub struct Verifier<'c> {
 }
 
 impl<'c> Verifier<'c> {
+    /// A verifier that trusts only `checkpoints` whose signature verifies under the key their `kid`
+    /// names in `public_keys` (any other is itself a break); see the type for `trusted_start`.
     pub fn new(
         checkpoints: &'c [Checkpoint],
         public_keys: &BTreeMap<String, Vec<u8>>,
@@ -158,6 +171,8 @@ impl<'c> Verifier<'c> {
         })
     }
 
+    /// Checks the next record: its sequence number, its link to the previous hash, its own hash,
+    /// and any checkpoint at its position. The first failure is returned and ends the walk.
     pub fn push(&mut self, r: &AuditRecord) -> Result<(), Broken> {
         match self.last {
             None => {

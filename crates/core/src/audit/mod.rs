@@ -25,16 +25,24 @@ use serde::{Deserialize, Serialize};
 /// Hash of the record before the first one.
 pub const GENESIS: [u8; 32] = [0; 32];
 
+/// How much an event matters to a security reviewer; ordered, so a query or an alert rule can
+/// ask for "this risk or higher".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Risk {
+    /// Routine: a sign-in, a request on an audited route.
     Low,
+    /// Worth a look in aggregate: a refusal, a denied permission.
     Medium,
+    /// Worth a look each time: a privilege-escalation attempt, a role change, a reused refresh
+    /// token.
     High,
+    /// Acted on at once: an incident an alert rule escalated.
     Critical,
 }
 
 impl Risk {
+    /// The stored spelling (`LOW` … `CRITICAL`), as in the trail and in queries.
     pub fn as_str(self) -> &'static str {
         match self {
             Risk::Low => "LOW",
@@ -44,6 +52,7 @@ impl Risk {
         }
     }
 
+    /// Reads the stored spelling in any case; `None` for anything else.
     pub fn parse(s: &str) -> Option<Risk> {
         match s.to_ascii_uppercase().as_str() {
             "LOW" => Some(Risk::Low),
@@ -55,15 +64,20 @@ impl Risk {
     }
 }
 
+/// How the audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// It happened.
     Success,
+    /// It was attempted and failed for a reason other than policy (a wrong password, an error).
     Failure,
+    /// A policy refused it (authorization, a rate limit, a block).
     Denied,
 }
 
 impl Outcome {
+    /// The stored spelling (`success`, `failure`, `denied`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -72,6 +86,7 @@ impl Outcome {
         }
     }
 
+    /// Reads the stored spelling (exact case); `None` for anything else.
     pub fn parse(s: &str) -> Option<Outcome> {
         match s {
             "success" => Some(Outcome::Success),
@@ -85,27 +100,40 @@ impl Outcome {
 /// One event as stored: what happened, and its place in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
+    /// Position in the chain, from 1, without gaps (except a purged prefix).
     pub seq: u64,
     /// UUIDv7.
     pub id: String,
     /// Unix milliseconds, UTC.
     pub ts_ms: i64,
+    /// `area.verb`, one of [`taxonomy`]'s types (e.g. `auth.login_success`).
     pub event_type: String,
+    /// How much it matters.
     pub risk: Risk,
     /// User, service account or key id.
     pub actor: Option<String>,
+    /// The API action or `METHOD /canonical/path` of the request, when one caused it.
     pub action: Option<String>,
+    /// What was acted on: its kind (`user`, `route`, `secret`, …).
     pub resource_type: Option<String>,
+    /// What was acted on: its id within [`Self::resource_type`].
     pub resource_id: Option<String>,
+    /// The tenant the action was checked against, when there was one.
     pub tenant: Option<String>,
+    /// How it ended.
     pub result: Outcome,
+    /// The client's address as resolved through trusted proxies (possibly redacted).
     pub client_ip: Option<String>,
+    /// The request's `User-Agent`, when one caused the event.
     pub user_agent: Option<String>,
+    /// The request id, linking the event to the answer the caller got and to the logs.
     pub request_id: Option<String>,
     /// Already redacted by the emitter.
     pub details: serde_json::Value,
+    /// The previous record's [`Self::hash`] ([`GENESIS`] for the first).
     #[serde(with = "hex32")]
     pub prev_hash: [u8; 32],
+    /// `SHA-256(prev_hash ‖ canonical())`: changing any field breaks it and every later link.
     #[serde(with = "hex32")]
     pub hash: [u8; 32],
 }
@@ -131,9 +159,12 @@ impl AuditRecord {
 /// A signed statement that the chain had `hash` at `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The sequence number of the last record it covers.
     pub seq: u64,
+    /// That record's hash.
     #[serde(with = "hex32")]
     pub hash: [u8; 32],
+    /// When it was signed, Unix milliseconds.
     pub ts_ms: i64,
     /// Key id of the audit signing key.
     pub kid: String,
@@ -156,10 +187,12 @@ impl Checkpoint {
 pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Lowercase hex of any bytes.
     pub fn encode(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Exactly 64 hex digits (either case) as 32 bytes; `None` otherwise.
     pub fn decode(s: &str) -> Option<[u8; 32]> {
         if s.len() != 64 || !s.is_ascii() {
             return None;
@@ -171,10 +204,12 @@ pub mod hex32 {
         Some(out)
     }
 
+    /// Serde: writes the hash as [`encode`] does.
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&encode(bytes))
     }
 
+    /// Serde: reads a hash as [`decode`] does, refusing anything else.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
         decode(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))

@@ -5,13 +5,18 @@ use super::Risk;
 /// Retention classes (days kept by default: 365, 365, 180, 90).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
+    /// Sign-ins, refusals, blocks, role changes, policy and key administration.
     Security,
+    /// Reading or issuing secrets and credentials (secret reads, API keys, transit).
     CredentialAccess,
+    /// Actions taken on someone's behalf by tools and jobs.
     ToolExecution,
+    /// Ordinary requests on audited routes (`api.request`); high volume, shortest retention.
     ApiCall,
 }
 
 impl Class {
+    /// The configuration spelling (`security`, `credential_access`, …), as in `audit.retention_days`.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Security => "security",
@@ -21,6 +26,7 @@ impl Class {
         }
     }
 
+    /// Days a record of this class is kept unless `audit.retention_days` says otherwise.
     pub fn default_retention_days(self) -> u32 {
         match self {
             Class::Security | Class::CredentialAccess => 365,
@@ -30,10 +36,15 @@ impl Class {
     }
 }
 
+/// One known event type: what the trail, the docs and `config check` agree an event means.
 pub struct EventType {
+    /// `area.verb`, as recorded.
     pub name: &'static str,
+    /// Its retention class.
     pub class: Class,
+    /// The risk it is recorded with.
     pub risk: Risk,
+    /// One line for people reading the trail.
     pub description: &'static str,
 }
 
@@ -49,6 +60,7 @@ const fn t(name: &'static str, class: Class, risk: Risk, description: &'static s
 use Class::*;
 use Risk::*;
 
+/// Every event type Palisade records; an event of another type is refused by the trail.
 pub const EVENT_TYPES: &[EventType] = &[
     t("auth.login_success", Security, Low, "a sign-in succeeded"),
     t(
@@ -365,6 +377,7 @@ pub const EVENT_TYPES: &[EventType] = &[
     ),
 ];
 
+/// The known event type called `name`.
 pub fn find(name: &str) -> Option<&'static EventType> {
     EVENT_TYPES.iter().find(|t| t.name == name)
 }

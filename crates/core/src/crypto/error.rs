@@ -15,19 +15,31 @@ pub enum CryptoError {
         "data key {id} cannot be unwrapped: the master key differs from the one it was wrapped \
          with, or the stored record was altered"
     )]
-    Unwrap { id: String },
+    Unwrap {
+        /// The data key's id.
+        id: String,
+    },
     /// The stored set of data keys breaks a rule (one primary, unique well-formed ids).
     #[error("invalid keyring: {0}")]
     InvalidKeyring(String),
     /// A key id that the keyring does not hold.
     #[error("unknown data key {id}")]
-    UnknownKey { id: String },
+    UnknownKey {
+        /// The id that was asked for.
+        id: String,
+    },
     /// The value was encrypted under a key that has been retired and can no longer decrypt.
     #[error("data key {id} is retired and can no longer decrypt; re-encrypt before retiring")]
-    KeyRetired { id: String },
+    KeyRetired {
+        /// The retired key's id.
+        id: String,
+    },
     /// The primary key encrypts new values; rotate first, then retire it.
     #[error("data key {id} is the primary key: rotate before retiring it")]
-    RetirePrimary { id: String },
+    RetirePrimary {
+        /// The primary key's id.
+        id: String,
+    },
     /// The text is not in the expected format (prefix, key id, base64, length).
     #[error("malformed ciphertext")]
     Malformed,

@@ -37,13 +37,16 @@ const TAG_LEN: usize = 16;
 /// Where a value lives. All three parts are bound into the ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldContext<'a> {
+    /// The table the value is stored in.
     pub table: &'a str,
+    /// The column the value is stored in.
     pub column: &'a str,
     /// The row's stable identifier (primary key) as text.
     pub row_id: &'a str,
 }
 
 impl<'a> FieldContext<'a> {
+    /// The context of a value at (`table`, `column`, `row_id`).
     pub fn new(table: &'a str, column: &'a str, row_id: &'a str) -> Self {
         Self {
             table,
@@ -156,15 +159,15 @@ pub(crate) mod raw {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes"))
     }
 
-    pub fn seal(k: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(k: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], pt: &[u8]) -> Vec<u8> {
         super::seal(&key(k), nonce, aad, pt)
     }
 
-    pub fn open(k: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn open(k: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         super::open(&key(k), aad, Zeroizing::new(sealed.to_vec())).map(|p| p.to_vec())
     }
 
-    pub fn aad(ctx: &FieldContext<'_>, key_id: &str) -> Vec<u8> {
+    pub(crate) fn aad(ctx: &FieldContext<'_>, key_id: &str) -> Vec<u8> {
         ctx.aad(key_id)
     }
 }

@@ -39,9 +39,11 @@ pub enum KeyState {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WrappedDataKey {
+    /// The key's id, named in every ciphertext it makes.
     pub id: String,
     /// Milliseconds since the Unix epoch (UTC).
     pub created_at: u64,
+    /// Primary, decrypt-only or retired.
     pub state: KeyState,
     /// `nonce ‖ ciphertext ‖ tag`, see the module documentation.
     pub wrapped: Vec<u8>,
@@ -60,8 +62,11 @@ impl std::fmt::Debug for WrappedDataKey {
 /// Public facts about a data key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
+    /// The key's id.
     pub id: String,
+    /// Milliseconds since the Unix epoch (UTC).
     pub created_at: u64,
+    /// Primary, decrypt-only or retired.
     pub state: KeyState,
 }
 

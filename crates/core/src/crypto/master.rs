@@ -33,6 +33,7 @@ impl std::fmt::Debug for MasterKey {
 /// [`CryptoError::MasterKeyUnavailable`] or [`CryptoError::MasterKeyFormat`] with a message that
 /// names the source but never the secret.
 pub trait MasterKeyProvider: Send + Sync {
+    /// The master key, or why it cannot be had (naming the source, never the secret).
     fn master_key(&self) -> Result<MasterKey, CryptoError>;
 }
 

@@ -93,6 +93,7 @@ impl<T: Send + Sync + 'static> VerifiedCache<T> {
         self.inner.insert(token_key, Entry { value, exp, ttl });
     }
 
+    /// Forgets a token (after its revocation), so the next use is verified and checked again.
     pub fn remove(&self, token_key: &[u8; 32]) {
         self.inner.invalidate(token_key);
     }

@@ -9,18 +9,29 @@ use super::JwtError;
 /// The claims of a Palisade access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The account's id (UUID).
     pub sub: String,
+    /// Palisade's issuer (`auth.issuer`); a token of another issuer is never read as ours.
     pub iss: String,
+    /// The audience the token was minted for (`auth.audience`).
     pub aud: String,
+    /// Expiry, Unix seconds, checked against the injected clock with the configured leeway.
     pub exp: u64,
+    /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Not valid before, Unix seconds.
     pub nbf: u64,
+    /// The token's id: what a revocation of this one token names.
     pub jti: String,
+    /// The session (refresh family) it belongs to: revoking the session kills the token.
     pub sid: String,
+    /// The account's global roles when the token was minted.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The tenants the account belonged to when the token was minted.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// The account's subscription tier (rate-limit multiplier), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     /// device fingerprint binding (hex), when device binding is on
@@ -75,8 +86,11 @@ impl RawAccessClaims {
 /// dotted path into nested objects (Keycloak's `realm_access.roles`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimNames {
+    /// The claim holding the caller's stable id (default `sub`).
     pub subject: String,
+    /// The claim holding its roles, a list or a space-separated string (default `roles`).
     pub roles: String,
+    /// The claim holding its tenant or tenants (default `tenant`).
     pub tenant: String,
 }
 
@@ -93,11 +107,17 @@ impl Default for ClaimNames {
 /// The identity carried by a verified token from a trusted issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalClaims {
+    /// The trusted issuer that signed it.
     pub iss: String,
+    /// The subject, read through [`ClaimNames::subject`].
     pub sub: String,
+    /// The roles, read through [`ClaimNames::roles`].
     pub roles: Vec<String>,
+    /// The tenants, read through [`ClaimNames::tenant`].
     pub tenants: Vec<String>,
+    /// Expiry, Unix seconds.
     pub exp: u64,
+    /// The token's id, when the issuer sets one (revocation by `jti`).
     pub jti: Option<String>,
 }
 

@@ -4,28 +4,40 @@
 /// A token or key was refused. [`JwtError::reason`] gives a stable slug for metrics and audit.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum JwtError {
+    /// Longer than the verifier's size cap (checked before any parsing).
     #[error("the token is larger than allowed")]
     TooLarge,
+    /// Not three base64url parts with a JSON header and claims.
     #[error("the token is not a well-formed JWT")]
     Malformed,
+    /// A header parameter that could choose the key (`jku`, `x5u`, `jwk`, `x5c`) or `crit`.
     #[error("the token header carries the forbidden parameter `{0}`")]
     ForbiddenHeader(&'static str),
+    /// An algorithm other than the one pinned to the key (including `none`).
     #[error("the token's algorithm is not allowed")]
     AlgorithmNotAllowed,
+    /// A `kid` no known key has.
     #[error("the token names a key that is not known")]
     UnknownKid,
+    /// The signature does not verify under the named key.
     #[error("the token's signature is invalid")]
     BadSignature,
+    /// Past `exp` (plus leeway).
     #[error("the token has expired")]
     Expired,
+    /// Before `nbf` (minus leeway).
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// Another issuer than the verifier's.
     #[error("the token's issuer is not accepted")]
     WrongIssuer,
+    /// Another audience than the verifier's.
     #[error("the token's audience is not accepted")]
     WrongAudience,
+    /// A required claim is absent (named).
     #[error("the token lacks the `{0}` claim")]
     MissingClaim(&'static str),
+    /// A key could not be read or used (its problem, never its bytes).
     #[error("key error: {0}")]
     Key(String),
 }

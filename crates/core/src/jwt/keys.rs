@@ -22,9 +22,13 @@ use super::JwtError;
 /// A JWS algorithm Palisade signs or accepts. `none`, and every algorithm not listed, is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Algorithm {
+    /// Ed25519 signatures: Palisade's default for its own tokens.
     EdDSA,
+    /// ECDSA P-256 with SHA-256.
     ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// HMAC-SHA256: a shared secret, accepted only from Palisade itself.
     HS256,
 }
 
@@ -212,10 +216,12 @@ impl SigningKey {
         self.private.clone()
     }
 
+    /// The key id published in the JWKS and named by tokens' `kid`.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm this key signs and verifies with.
     pub fn alg(&self) -> Algorithm {
         self.alg
     }

@@ -53,10 +53,12 @@ impl OwnTokens {
         self
     }
 
+    /// The `iss` this verifier mints and accepts.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
+    /// The `aud` this verifier mints and accepts.
     pub fn audience(&self) -> &str {
         &self.audience
     }
@@ -75,6 +77,8 @@ impl OwnTokens {
         Ok(token)
     }
 
+    /// Verifies one of Palisade's access tokens at `now` (Unix seconds): size cap, header rules,
+    /// pinned algorithm, signature, then `exp`/`nbf`, `iss`, `aud` and the required claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<AccessClaims, JwtError> {
         let header = inspect(token, self.max_token_bytes)?;
         let key = header

@@ -60,6 +60,7 @@ impl TrustedIssuer {
         self
     }
 
+    /// The issuer whose tokens this verifier accepts (its `iss`).
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

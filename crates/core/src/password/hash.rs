@@ -80,8 +80,10 @@ impl HashParams {
 /// Why a password could not be hashed. Never contains the password.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// The configured argon2id parameters are refused by argon2.
     #[error("invalid argon2id parameters: {0}")]
     InvalidParams(argon2::Error),
+    /// argon2 failed while hashing.
     #[error("password hashing failed: {0}")]
     Hashing(argon2::password_hash::Error),
 }
@@ -89,9 +91,11 @@ pub enum HashError {
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
+    /// The password does not match, or the stored hash is not one Palisade can read.
     Invalid,
     /// The password matches; when `needs_rehash`, store [`PasswordHasher::hash`] of it instead.
     Valid {
+        /// The stored hash uses older parameters or another algorithm.
         needs_rehash: bool,
     },
 }

@@ -57,6 +57,7 @@ pub enum Profile {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordPolicyConfig {
+    /// `standard` or `strict`: the defaults the `require_*` and `min_distinct` keys follow.
     pub profile: Profile,
     /// Minimum length in characters (after NFKC normalization).
     pub min_length: usize,
@@ -72,8 +73,11 @@ pub struct PasswordPolicyConfig {
     pub reject_personal: bool,
     /// `None` follows the profile (strict → required).
     pub require_upper: Option<bool>,
+    /// Require a lowercase letter; `None` follows the profile.
     pub require_lower: Option<bool>,
+    /// Require a digit; `None` follows the profile.
     pub require_digit: Option<bool>,
+    /// Require a character that is neither letter nor digit; `None` follows the profile.
     pub require_special: Option<bool>,
     /// Minimum number of distinct characters; `None` follows the profile (strict → 8).
     pub min_distinct: Option<usize>,
@@ -142,26 +146,55 @@ impl PasswordPolicyConfig {
 /// What the policy knows about the account, to refuse passwords made of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PasswordContext<'a> {
+    /// The account's e-mail address, if known.
     pub email: Option<&'a str>,
+    /// The account's display name, if known.
     pub name: Option<&'a str>,
 }
 
 /// One rule a password breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    TooShort { min: usize },
-    TooLong { max: usize },
-    TooWeak { score: u8, min: u8 },
+    /// Fewer characters than `password.min_length`.
+    TooShort {
+        /// The minimum length.
+        min: usize,
+    },
+    /// More characters than `password.max_length`.
+    TooLong {
+        /// The maximum length.
+        max: usize,
+    },
+    /// zxcvbn judges it too easy to guess.
+    TooWeak {
+        /// zxcvbn's score for the password (0–4).
+        score: u8,
+        /// The score required.
+        min: u8,
+    },
+    /// A run such as `abcd` or `4321`.
     Sequence,
+    /// One character repeated many times over.
     Repeated,
+    /// On the list of common passwords.
     Common,
+    /// Contains the account's e-mail address (or its local part).
     ContainsEmail,
+    /// Contains the account's name.
     ContainsName,
+    /// No uppercase letter, where one is required.
     MissingUpper,
+    /// No lowercase letter, where one is required.
     MissingLower,
+    /// No digit, where one is required.
     MissingDigit,
+    /// No special character, where one is required.
     MissingSpecial,
-    TooFewDistinct { min: usize },
+    /// Too few distinct characters.
+    TooFewDistinct {
+        /// The minimum number of distinct characters.
+        min: usize,
+    },
 }
 
 impl Violation {

@@ -96,7 +96,9 @@ pub enum PathParams {
 /// The policies a deployment chose for the spellings that have no safe default reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PathPolicy {
+    /// What `%2F` becomes: refused, decoded to `/`, or kept as data.
     pub encoded_slash: EncodedSlash,
+    /// What a `;` path parameter becomes: refused or kept.
     pub path_params: PathParams,
 }
 
@@ -104,6 +106,7 @@ pub struct PathPolicy {
 /// the rule in one sentence without echoing any of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ambiguous {
+    /// The rule's stable kebab-case name (the problem's `rule` member, the audit reason).
     pub rule: &'static str,
 }
 

@@ -24,30 +24,45 @@ pub trait TenantDirectory {
 pub struct Subject<'a> {
     /// How the caller proved who it is; `None` for anonymous. External tokens count as `Jwt`.
     pub authenticated_by: Option<AuthRequirement>,
+    /// The caller's global roles (inherited roles are the matrix's business).
     pub roles: &'a [String],
     /// An API key's grants; empty means the key (or credential) is not narrowed.
     pub scopes: &'a [String],
+    /// The caller's tenant memberships, asked on tenant routes.
     pub tenants: &'a dyn TenantDirectory,
 }
 
+/// What the policy says about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// The request may pass.
     Allow {
+        /// The policy rule that decided (route name, or `builtin`).
         rule: String,
+        /// Why, in words for `policy explain` and the trail.
         reason: String,
         /// The tenant the request was authorized in.
         tenant: Option<String>,
     },
     /// No (acceptable) credential: 401.
-    Unauthenticated { rule: String, reason: String },
+    Unauthenticated {
+        /// The policy rule that decided.
+        rule: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// 403; `escalation` when a non-admin was refused on an admin-only route.
     Deny {
+        /// The policy rule that decided.
         rule: String,
+        /// Why, in words.
         reason: String,
+        /// Whether this is a privilege-escalation attempt (recorded as such).
         escalation: bool,
     },
 }
 
+/// Every route's compiled policy and the role matrix: what the authorize gate asks.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     /// One per configured route, by route id (its position in the configuration).
@@ -66,6 +81,8 @@ fn is_safe(method: &str) -> bool {
 }
 
 impl PolicySet {
+    /// Compiles route policies and role definitions, listing every problem at once (unknown roles,
+    /// invalid permissions, patterns without the tenant parameter, …).
     pub fn compile(routes: Vec<RoutePolicy>, roles: &[RoleDef]) -> Result<PolicySet, Vec<String>> {
         let matrix = RoleMatrix::compile(roles);
         let mut problems = matrix.as_ref().err().cloned().unwrap_or_default();
@@ -112,6 +129,7 @@ impl PolicySet {
         }
     }
 
+    /// The compiled roles, for grant checks outside a route.
     pub fn matrix(&self) -> &RoleMatrix {
         &self.matrix
     }

@@ -9,14 +9,18 @@ fn valid_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// A permission is two or more dot-separated segments of `a-z 0-9 _ -` (`graphs.read`).
 pub fn valid_permission(p: &str) -> bool {
     p.split('.').count() >= 2 && p.split('.').all(valid_segment)
 }
 
+/// A grant is `*`, or a permission whose segments may be `*` (`admin.*`, `*.read`).
 pub fn valid_grant(g: &str) -> bool {
     g == "*" || (g.split('.').count() >= 2 && g.split('.').all(|s| s == "*" || valid_segment(s)))
 }
 
+/// Whether `grant` covers `permission` (`*` covers everything; `*` covers one segment, a
+/// trailing `*` the rest).
 pub fn grant_matches(grant: &str, permission: &str) -> bool {
     if grant == "*" {
         return true;

@@ -15,16 +15,21 @@
 use super::grant::valid_grant;
 use std::collections::{HashMap, HashSet};
 
+/// One `[[roles]]` entry: a role, its grants and the roles it includes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDef {
+    /// The role's name, as tokens and memberships carry it.
     pub name: String,
+    /// Permission grants (`graphs.read`, `admin.*`, `*`).
     #[serde(default)]
     pub grants: Vec<String>,
+    /// Roles whose grants this one includes too.
     #[serde(default)]
     pub inherits: Vec<String>,
 }
 
+/// The roles a fresh installation has: owner → admin → manager → member, and viewer.
 pub fn default_roles() -> Vec<RoleDef> {
     let role = |name: &str, grants: &[&str], inherits: &[&str]| RoleDef {
         name: name.into(),
@@ -59,6 +64,7 @@ struct Compiled {
     includes: HashSet<String>,
 }
 
+/// Roles compiled to their transitive grants: what permission checks read.
 #[derive(Debug, Clone, Default)]
 pub struct RoleMatrix {
     roles: HashMap<String, Compiled>,
@@ -66,6 +72,8 @@ pub struct RoleMatrix {
 }
 
 impl RoleMatrix {
+    /// Compiles `defs`, listing every problem at once (duplicates, unknown or cyclic inheritance,
+    /// invalid grants).
     pub fn compile(defs: &[RoleDef]) -> Result<RoleMatrix, Vec<String>> {
         let mut problems = Vec::new();
         let by_name: HashMap<&str, &RoleDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -119,10 +127,12 @@ impl RoleMatrix {
         })
     }
 
+    /// Role names in configuration order.
     pub fn role_names(&self) -> impl Iterator<Item = &str> {
         self.order.iter().map(String::as_str)
     }
 
+    /// Whether a role of this name is defined.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.contains_key(role)
     }

@@ -13,12 +13,16 @@ pub enum AuthRequirement {
     None,
     /// Any credential.
     Any,
+    /// A Palisade access token or a trusted issuer's token.
     Jwt,
+    /// An API key.
     ApiKey,
+    /// A browser session cookie.
     Session,
 }
 
 impl AuthRequirement {
+    /// The configuration spelling (`none`, `any`, `jwt`, `api_key`, `session`).
     pub fn as_str(self) -> &'static str {
         match self {
             AuthRequirement::None => "none",
@@ -30,12 +34,16 @@ impl AuthRequirement {
     }
 }
 
+/// One route's access policy, compiled from its `[[routes]]` block.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoutePolicy {
+    /// The route's name, as decisions and audit events name it.
     pub name: String,
+    /// The route's prefix.
     pub prefix: String,
     /// Segment pattern naming parameters, e.g. `/graphs/{graph_id}/`.
     pub pattern: Option<String>,
+    /// Which credentials may call it.
     pub auth: AuthRequirement,
     /// All required.
     pub permissions: Vec<String>,
@@ -64,6 +72,7 @@ impl RoutePolicy {
 /// host and a set of methods. Built from `[[routes]]`; the route's id is its position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteKey {
+    /// The path prefix, canonical; matched at segment boundaries.
     pub prefix: String,
     /// Lowercase host name; `None` serves any host.
     pub host: Option<String>,
@@ -80,6 +89,7 @@ pub enum RouteMatch {
     Found(usize),
     /// Some route covers the path and host, but none accepts the method.
     MethodNotAllowed,
+    /// No route covers the path.
     NotFound,
 }
 
@@ -109,6 +119,7 @@ fn stem(prefix: &str) -> &str {
 }
 
 impl RouteIndex {
+    /// Indexes `keys` by prefix length; a key's id is its position.
     pub fn new(keys: Vec<RouteKey>) -> Self {
         let mut buckets: HashMap<usize, Bucket> = HashMap::new();
         for (id, key) in keys.iter().enumerate() {
@@ -129,6 +140,7 @@ impl RouteIndex {
         Self { keys, by_length }
     }
 
+    /// The keys, by id.
     pub fn keys(&self) -> &[RouteKey] {
         &self.keys
     }

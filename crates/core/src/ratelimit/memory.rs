@@ -173,6 +173,7 @@ impl MemoryLimiter {
             .sum()
     }
 
+    /// Whether no key holds a state.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -21,8 +21,10 @@ pub use memory::MemoryLimiter;
 /// The arithmetic a rule uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Algorithm {
+    /// Generic cell rate algorithm: smooth, with bursts up to `burst`.
     #[default]
     Gcra,
+    /// Sliding-window counter: the current and previous fixed windows, weighted.
     SlidingWindow,
 }
 
@@ -32,15 +34,21 @@ pub enum Algorithm {
 /// arithmetic panic: a zero limit counts as 1, a zero period as 1 ms, a zero burst as the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
+    /// Requests admitted per period.
     pub limit: u32,
+    /// The period, in milliseconds.
     pub period_ms: u64,
+    /// GCRA: requests admitted at once from an idle key (0 means `limit`).
     pub burst: u32,
 }
 
+/// Why [`Quota::new`] refused a quota.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuotaError {
+    /// A limit of zero would refuse everything; say so with a block instead.
     #[error("a limit must be at least 1")]
     ZeroLimit,
+    /// A period of zero has no meaning.
     #[error("a period must be at least 1 ms")]
     ZeroPeriod,
 }
@@ -96,7 +104,9 @@ impl Quota {
 /// The answer for one request, with what the `X-RateLimit-*` headers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
+    /// Whether this request passes.
     pub allowed: bool,
+    /// The rule's limit, for `X-RateLimit-Limit`.
     pub limit: u32,
     /// Requests still admissible right now after this one.
     pub remaining: u32,

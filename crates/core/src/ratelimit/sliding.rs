@@ -12,8 +12,11 @@ use super::{Decision, Quota};
 /// Counts of the current and the previous window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Window {
+    /// Start of the current window, Unix milliseconds.
     pub start_ms: u64,
+    /// Requests counted in the current window.
     pub current: u32,
+    /// Requests counted in the previous window.
     pub previous: u32,
 }
 

@@ -248,7 +248,7 @@ mod tests {
             client_ip: IpAddr::from([192, 0, 2, 1]),
             https: false,
             peer_is_trusted_proxy: false,
-            builtin: Builtin::classify(path),
+            builtin: Builtin::classify(path, ""),
             route: None,
         });
         let (mut parts, ()) = req.into_parts();

@@ -139,7 +139,7 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     // Palisade's own endpoints are not routes; a path no route serves is denied by default.
     let method = http::Method::from_bytes(original.method.as_bytes()).ok();
     let route = match method {
-        Some(m) if crate::route::builtin::Builtin::classify(&original.path).is_none() => state
+        Some(m) if state.routes.builtin(&original.path).is_none() => state
             .routes
             .find(original.host.as_deref(), &original.path, &m)
             .route()

@@ -47,6 +47,7 @@ pub struct Interest {
 }
 
 impl Interest {
+    /// Hands `event` to the engine if some rule could count it (never the engine's own events).
     pub fn offer(&self, event: &AuditEvent) {
         if event.actor.as_deref() == Some(ALERTS_ACTOR) || event.event_type.starts_with("incident.")
         {
@@ -63,24 +64,36 @@ impl Interest {
 /// One action's outcome, as the incident records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionTaken {
+    /// Which action.
     pub action: Action,
     /// `done`, `skipped` or `failed`.
     pub result: &'static str,
+    /// What it did or why not, for people.
     pub detail: String,
 }
 
 /// An incident as opened (and as the webhook receives it).
 #[derive(Debug, Clone, Serialize)]
 pub struct Incident {
+    /// UUIDv7; `incident.updated` events name it.
     pub incident_id: String,
+    /// The rule that opened it.
     pub rule: String,
+    /// `low` … `critical`; raised by `raise_severity` as the count doubles.
     pub severity: String,
+    /// What the count was kept by.
     pub group_by: GroupBy,
+    /// The value counted by (an IP, an actor, a resource).
     pub key: String,
+    /// Events counted when it opened.
     pub count: u64,
+    /// The rule's window, in seconds.
     pub window_seconds: u64,
+    /// Unix milliseconds.
     pub opened_at_ms: u64,
+    /// The event that reached the count.
     pub trigger: serde_json::Value,
+    /// What its actions did.
     pub actions: Vec<ActionTaken>,
 }
 
@@ -91,6 +104,7 @@ struct Open {
     until_ms: u64,
 }
 
+/// The alert engine's state: the rules, what is open, and how it acts.
 pub struct Engine {
     rules: Vec<AlertRule>,
     config: AlertsConfig,

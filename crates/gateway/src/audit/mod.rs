@@ -27,15 +27,22 @@ use std::sync::Mutex;
 /// The trail's own risk levels and results: one vocabulary from emitter to store.
 pub use palisade_core::audit::{Outcome, Risk};
 
+/// One security event as an emitter builds it, before it is redacted, chained and stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
+    /// `area.verb`, one of `palisade_core::audit::taxonomy`'s types.
     pub event_type: &'static str,
+    /// How much it matters.
     pub risk: Risk,
+    /// How the action ended.
     pub outcome: Outcome,
     /// User id, service account or key id; `None` when unknown (a failed login).
     pub actor: Option<String>,
+    /// What was acted on, `type:id` (`user:…`, `route:…`).
     pub resource: Option<String>,
+    /// The client's address as the boundary resolved it.
     pub client_ip: Option<IpAddr>,
+    /// The request id, linking the event to the answer and the logs.
     pub request_id: Option<String>,
     /// The request's `User-Agent` (at most [`MAX_USER_AGENT`] bytes).
     pub user_agent: Option<String>,
@@ -43,6 +50,7 @@ pub struct AuditEvent {
     pub action: Option<String>,
     /// The tenant the event concerns (an authorized tenant route, the admin tenant API).
     pub tenant: Option<String>,
+    /// Event-specific facts (JSON object); redacted before they are stored.
     pub details: serde_json::Value,
 }
 
@@ -59,10 +67,15 @@ pub const MAX_ACTION: usize = 512;
 /// method and path, and the tenant the authorize gate checked).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestOrigin {
+    /// The client's address as the boundary resolved it.
     pub client_ip: Option<IpAddr>,
+    /// The request id.
     pub request_id: Option<String>,
+    /// `User-Agent`, cut to [`MAX_USER_AGENT`] bytes.
     pub user_agent: Option<String>,
+    /// Method and canonical path, cut to [`MAX_ACTION`] bytes.
     pub action: Option<String>,
+    /// The tenant the authorize gate checked, if any.
     pub tenant: Option<String>,
 }
 
@@ -122,8 +135,9 @@ fn clip(mut s: String, max: usize) -> String {
 }
 
 impl AuditEvent {
-    /// An event of a documented type ([`palisade_core::audit::taxonomy`]: alert rules and
-    /// retention classes name types from there, so a debug build refuses an undocumented one).
+    /// A new event of a documented type ([`palisade_core::audit::taxonomy`]: alert rules and
+    /// retention classes name types from there, so a debug build refuses an undocumented one);
+    /// the rest is filled in with the builder methods below.
     pub fn new(event_type: &'static str, risk: Risk, outcome: Outcome) -> Self {
         debug_assert!(
             palisade_core::audit::taxonomy::find(event_type).is_some(),
@@ -160,21 +174,25 @@ impl AuditEvent {
         self
     }
 
+    /// The tenant it concerns.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
         self
     }
 
+    /// Who acted (user, service account or key id).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
 
+    /// What was acted on, `type:id`.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resource = Some(resource.into());
         self
     }
 
+    /// Event-specific facts (a JSON object).
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
@@ -259,6 +277,7 @@ impl AuditLog {
         let _ = self.trail.set(trail);
     }
 
+    /// The durable trail events go to, once attached (none in unit tests).
     pub fn trail(&self) -> Option<&std::sync::Arc<crate::audit::trail::AuditTrail>> {
         self.trail.get()
     }

@@ -135,6 +135,7 @@ pub fn with_count(mut event: AuditEvent, count: u64) -> AuditEvent {
 }
 
 impl RefusalSampler {
+    /// A sampler with `audit.refusal_sample_period` and `audit.refusal_max_per_second`.
     pub fn new(config: &crate::config::audit::AuditConfig, clock: SharedClock) -> Self {
         Self::with_limits(
             config.refusal_sample_period.0.as_millis() as u64,

@@ -27,18 +27,29 @@ pub const DROPPED_METRIC: &str = "palisade_audit_events_dropped_total";
 /// An event before it has a place in the chain.
 #[derive(Debug, Clone)]
 pub struct Draft {
+    /// `area.verb`.
     pub event_type: String,
+    /// How much it matters.
     pub risk: Risk,
+    /// How it ended.
     pub result: Outcome,
+    /// Who acted.
     pub actor: Option<String>,
     /// The API action (method and path).
     pub action: Option<String>,
+    /// What was acted on: its kind.
     pub resource_type: Option<String>,
+    /// What was acted on: its id.
     pub resource_id: Option<String>,
+    /// The tenant it concerns.
     pub tenant: Option<String>,
+    /// The client's address (possibly redacted).
     pub client_ip: Option<String>,
+    /// `User-Agent`.
     pub user_agent: Option<String>,
+    /// The request id.
     pub request_id: Option<String>,
+    /// Event-specific facts, already redacted.
     pub details: serde_json::Value,
 }
 
@@ -54,10 +65,14 @@ enum Job {
 pub struct PurgeReport {
     /// The last sequence number removed; `None` when nothing has expired.
     pub through_seq: Option<u64>,
+    /// How many records were (or would be) removed.
     pub count: u64,
+    /// Whether this was only a count.
     pub dry_run: bool,
 }
 
+/// The audit trail's one writer: a task that stamps, chains and appends events in batches
+/// (group commit), re-links after another writer's records, signs checkpoints and purges.
 #[derive(Debug)]
 pub struct AuditTrail {
     tx: mpsc::UnboundedSender<Job>,
@@ -111,10 +126,12 @@ async fn load_or_create_signer(
     Ok(signer)
 }
 
+/// Lowercase hex of any bytes.
 pub fn hex_encode(bytes: &[u8]) -> String {
     palisade_core::audit::hex32::encode(bytes)
 }
 
+/// Bytes from an even number of hex digits; `None` otherwise.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;

@@ -18,8 +18,11 @@ use tenants::{Snapshot, Tenants};
 
 pub mod tenants;
 
+/// The label of the authorize gate's refusals.
 pub const GATE: &str = "authorize";
 
+/// Route policies, the role matrix and the tenant snapshot: what decides who may do what.
+/// Policies are swapped whole on reload.
 pub struct Authorizer {
     policies: RwLock<Arc<PolicySet>>,
     audit: Arc<AuditLog>,
@@ -103,6 +106,7 @@ impl palisade_core::policy::TenantDirectory for CallerTenants<'_> {
 }
 
 impl Authorizer {
+    /// An authorizer over compiled `policies`, recording denials in `audit`.
     pub fn new(policies: PolicySet, audit: Arc<AuditLog>, tenants: Arc<Tenants>) -> Self {
         Self {
             policies: RwLock::new(Arc::new(policies)),
@@ -235,6 +239,7 @@ impl Authorizer {
         })
     }
 
+    /// Whether a role of this name is configured.
     pub fn matrix_has_role(&self, role: &str) -> bool {
         self.policies().matrix().has_role(role)
     }
@@ -320,7 +325,7 @@ impl Authorizer {
                 };
             }
         };
-        if crate::route::builtin::Builtin::classify(&path).is_some() {
+        if routes.builtin(&path).is_some() {
             return Decision::Deny {
                 rule: "builtin".into(),
                 reason: "one of Palisade's own endpoints: it checks its own permissions".into(),

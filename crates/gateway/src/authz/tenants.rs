@@ -14,6 +14,8 @@ use std::sync::{Arc, RwLock};
 /// Parent links deeper than this are treated as a cycle and end the walk.
 const MAX_DEPTH: usize = 32;
 
+/// Tenants, memberships and resource grants as one immutable picture, for decisions that
+/// must not see half an update.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     parents: HashMap<String, Option<String>>,
@@ -22,6 +24,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the tenant exists.
     pub fn exists(&self, tenant: &str) -> bool {
         self.parents.contains_key(tenant)
     }
@@ -54,6 +57,7 @@ impl Snapshot {
     }
 }
 
+/// The tenant snapshot and where it is reloaded from (after admin changes, and by the sync).
 #[derive(Debug)]
 pub struct Tenants {
     store: SharedStore,
@@ -61,6 +65,7 @@ pub struct Tenants {
 }
 
 impl Tenants {
+    /// Loads the first snapshot from `store`.
     pub async fn load(store: SharedStore) -> StoreResult<Self> {
         let tenants = Self {
             store,
@@ -70,6 +75,7 @@ impl Tenants {
         Ok(tenants)
     }
 
+    /// The current snapshot (cheap: one `Arc`).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot
             .read()

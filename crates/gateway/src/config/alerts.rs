@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// `[audit.alerts]`: the rules over the event stream and where incidents are delivered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
+    /// Turns the alert engine on or off (events are recorded either way).
     pub enabled: bool,
     /// Where incidents are POSTed (`webhook` action); `None` leaves the action out.
     pub webhook_url: Option<String>,
@@ -23,9 +25,11 @@ pub struct AlertsConfig {
     pub webhook_retries: u32,
     /// First wait between deliveries; doubled each time.
     pub webhook_backoff: HumanDuration,
+    /// How long one webhook delivery may take.
     pub webhook_timeout: HumanDuration,
     /// How long the `block_ip` action blocks.
     pub block_for: HumanDuration,
+    /// The rules; a configured list replaces the defaults.
     pub rules: Vec<AlertRule>,
 }
 
@@ -33,11 +37,15 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
+    /// By the event's client IP (brute force, scanning).
     ClientIp,
+    /// By the event's actor (a user or key misbehaving).
     Actor,
+    /// By the event's resource (one account or key under attack).
     Resource,
 }
 
+/// What a rule does when its count is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -53,9 +61,12 @@ pub enum Action {
     RaiseSeverity,
 }
 
+/// One alert rule: which events count, by what they are grouped, how many open an incident
+/// within the window, and what it then does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRule {
+    /// Its name, in incidents and webhooks.
     pub name: String,
     /// Event types that count; empty means any type.
     #[serde(default)]
@@ -66,13 +77,18 @@ pub struct AlertRule {
     /// Detail fields the event must carry with exactly these values.
     #[serde(default)]
     pub details: BTreeMap<String, serde_json::Value>,
+    /// What the count is kept by.
     pub group_by: GroupBy,
+    /// How far back events count (default 5 minutes).
     #[serde(default = "default_window")]
     pub window: HumanDuration,
+    /// Events in the window that open an incident (default 1).
     #[serde(default = "one")]
     pub min_count: u64,
+    /// The incident's severity (`low` … `critical`).
     #[serde(with = "risk_lower")]
     pub severity: Risk,
+    /// What to do when it opens.
     pub actions: Vec<Action>,
     /// How long this rule's `block_ip` action blocks (default: `audit.alerts.block_for`).
     #[serde(default)]
@@ -91,16 +107,16 @@ mod risk_lower {
     use palisade_core::audit::Risk;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(r: &Risk, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(r: &Risk, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&r.as_str().to_ascii_lowercase())
     }
 
-    pub fn parse<E: serde::de::Error>(s: &str) -> Result<Risk, E> {
+    pub(super) fn parse<E: serde::de::Error>(s: &str) -> Result<Risk, E> {
         Risk::parse(s)
             .ok_or_else(|| E::custom(format!("{s:?} is not one of critical, high, medium, low")))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Risk, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Risk, D::Error> {
         parse(&String::deserialize(d)?)
     }
 }
@@ -109,14 +125,14 @@ mod risk_opt {
     use palisade_core::audit::Risk;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(r: &Option<Risk>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(r: &Option<Risk>, s: S) -> Result<S::Ok, S::Error> {
         match r {
             Some(r) => super::risk_lower::serialize(r, s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Risk>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Risk>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| super::risk_lower::parse(&s))
             .transpose()
@@ -213,6 +229,8 @@ impl Default for AlertsConfig {
 }
 
 impl AlertsConfig {
+    /// Problems with the rules and the webhook, each naming its key; `production` also refuses a
+    /// webhook without a secret or over plain HTTP.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(url) = &self.webhook_url {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `[audit]`: retention, the purge, checkpoints, durability and refusal sampling.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
@@ -26,15 +27,21 @@ pub struct AuditConfig {
     /// Refusal events stored per second at most, over all callers; the rest wait for a later
     /// sample (counted in `palisade_audit_refusals_suppressed_total`).
     pub refusal_max_per_second: u64,
+    /// `[audit.alerts]`: the alert rules.
     pub alerts: crate::config::alerts::AlertsConfig,
 }
 
+/// `[audit.retention_days]`: days each class of event is kept before the daily purge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionDays {
+    /// Sign-ins, refusals, administration (default 365).
     pub security: u32,
+    /// Secret reads and credentials (default 365).
     pub credential_access: u32,
+    /// Tool and job actions (default 180).
     pub tool_execution: u32,
+    /// `api.request` events (default 90).
     pub api_call: u32,
 }
 
@@ -70,6 +77,7 @@ impl Default for AuditConfig {
 }
 
 impl RetentionDays {
+    /// Days kept for `class`.
     pub fn for_class(&self, class: palisade_core::audit::taxonomy::Class) -> u32 {
         use palisade_core::audit::taxonomy::Class;
         match class {
@@ -102,6 +110,7 @@ impl AuditConfig {
             .is_some_and(|t| self.async_classes.iter().any(|c| c == t.class.as_str()))
     }
 
+    /// Problems with the section, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for c in &self.async_classes {

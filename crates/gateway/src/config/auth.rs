@@ -15,16 +15,20 @@ fn secs(n: u64) -> HumanDuration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Registration {
+    /// Anyone may register.
     #[default]
     Open,
     /// Only with an invite from `POST /auth/invites` (admins).
     Invite,
+    /// Nobody may register; accounts are made by administrators.
     Disabled,
 }
 
+/// `[auth]`: tokens, sessions, registration, password hashing and the credential defenses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Who may create an account through `POST /auth/register`.
     pub registration: Registration,
     /// `iss` of the tokens Palisade signs.
     pub issuer: String,
@@ -32,6 +36,7 @@ pub struct AuthConfig {
     pub audience: String,
     /// `EdDSA` (default), `ES256`, `RS256` or `HS256`.
     pub algorithm: Algorithm,
+    /// Lifetime of an access token.
     pub access_token_ttl: HumanDuration,
     /// How long an unused refresh token stays valid.
     pub refresh_token_ttl: HumanDuration,
@@ -50,15 +55,21 @@ pub struct AuthConfig {
     pub default_roles: Vec<String>,
     /// Password hashes computed at once; more wait (bounded by `hash_queue_timeout`). 0 = cores.
     pub hash_workers: usize,
+    /// How long a sign-in waits for a hashing slot before 503.
     pub hash_queue_timeout: HumanDuration,
     /// Verified tokens kept in memory (keyed by a hash of the token, until `exp`).
     pub token_cache_capacity: u64,
     /// Lifetime of the browser session cookie `__Host-palisade`.
     pub cookie_session_ttl: HumanDuration,
+    /// `[auth.hashing]`: argon2id parameters.
     pub hashing: palisade_core::password::HashParams,
+    /// `[auth.brute_force]`: the delay ladder and IP blocks.
     pub brute_force: BruteForceConfig,
+    /// `[auth.captcha]`: CAPTCHA on registration and after failed sign-ins.
     pub captcha: CaptchaConfig,
+    /// `[auth.api_keys]`: key rotation and the verified-key cache.
     pub api_keys: ApiKeysConfig,
+    /// `[[auth.trusted_issuers]]`: other issuers whose tokens are accepted.
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
 }
 
@@ -94,6 +105,7 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BruteForceConfig {
+    /// Turns the ladder and the IP blocks on.
     pub enabled: bool,
     /// Waits imposed after the 1st, 2nd, … consecutive failure; the last one repeats.
     pub ladder: Vec<HumanDuration>,
@@ -101,10 +113,15 @@ pub struct BruteForceConfig {
     pub free_failures: u64,
     /// Failures from one IP within 24 hours for each threat level, and how long each blocks.
     pub medium_failures: u64,
+    /// How long MEDIUM blocks.
     pub medium_block: HumanDuration,
+    /// Failures that reach HIGH.
     pub high_failures: u64,
+    /// How long HIGH blocks.
     pub high_block: HumanDuration,
+    /// Failures that reach CRITICAL.
     pub critical_failures: u64,
+    /// How long CRITICAL blocks.
     pub critical_block: HumanDuration,
 }
 
@@ -131,13 +148,17 @@ impl Default for BruteForceConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaptchaConfig {
+    /// Turns CAPTCHA checks on.
     pub enabled: bool,
     /// e.g. `https://challenges.cloudflare.com/turnstile/v0/siteverify`.
     pub verify_url: String,
+    /// The siteverify secret (may be a `secret://` or `file:` reference).
     pub secret: String,
+    /// Ask for a CAPTCHA on every registration.
     pub on_register: bool,
     /// Ask for a CAPTCHA at login after this many failures (account or IP); 0 = always.
     pub login_after_failures: u64,
+    /// How long the siteverify call may take (then the sign-in is refused: fail closed).
     pub timeout: HumanDuration,
 }
 
@@ -163,6 +184,7 @@ impl std::fmt::Debug for CaptchaConfig {
     }
 }
 
+/// `[auth.api_keys]`: rotation overlap, the verified-key cache and `last_used_at` batching.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiKeysConfig {
@@ -170,6 +192,7 @@ pub struct ApiKeysConfig {
     pub rotation_overlap: HumanDuration,
     /// Verified keys kept in memory; a revoke drops the entry at once.
     pub cache_capacity: u64,
+    /// How long a verified key stays cached (revocations drop it at once).
     pub cache_ttl: HumanDuration,
     /// How often `last_used_at` is written (batched).
     pub touch_interval: HumanDuration,
@@ -190,16 +213,24 @@ impl Default for ApiKeysConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustedIssuerConfig {
+    /// The issuer's `iss`; a token names it to be verified by this entry.
     pub issuer: String,
+    /// Audiences accepted (`aud`); at least one.
     pub audiences: Vec<String>,
+    /// Algorithms pinned to its keys; anything else is refused.
     pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated; default `auth.leeway`.
     pub leeway: Option<HumanDuration>,
+    /// Its JWKS from a file.
     pub jwks_file: Option<PathBuf>,
+    /// Its JWKS from an HTTPS URL (refreshed by the sync).
     pub jwks_url: Option<String>,
     /// Claim holding the subject (default `sub`), the roles (default `roles`; dotted paths like
     /// `realm_access.roles` work) and the tenant (default `tenant`).
     pub subject_claim: Option<String>,
+    /// See `subject_claim`.
     pub roles_claim: Option<String>,
+    /// See `subject_claim`.
     pub tenant_claim: Option<String>,
 }
 
@@ -250,6 +281,7 @@ impl AuthConfig {
         out
     }
 
+    /// The per-account and per-IP delay ladder this section describes.
     pub fn ladder(&self) -> palisade_core::brute_force::Ladder {
         palisade_core::brute_force::Ladder::new(
             self.brute_force.ladder.iter().map(|d| d.0).collect(),
@@ -257,6 +289,7 @@ impl AuthConfig {
         )
     }
 
+    /// The IP threat ladder this section describes.
     pub fn threat_policy(&self) -> palisade_core::brute_force::ThreatPolicy {
         use palisade_core::brute_force::{ThreatPolicy, Threshold};
         let bf = &self.brute_force;

@@ -14,6 +14,7 @@ use palisade_core::secret_strength;
 /// Lists what is wrong with `config` for `env`. Empty means it may start.
 pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     let mut out = Vec::new();
+    check_mount(config, &mut out);
     check_routes(config, &mut out);
     check_access(config, env, &mut out);
     check_gates(config, &mut out);
@@ -94,6 +95,25 @@ fn check_production(config: &Config, out: &mut Vec<String>) {
     }
 }
 
+/// `api.mount`: a canonical path prefix below the root, without a trailing slash.
+fn check_mount(config: &Config, out: &mut Vec<String>) {
+    let Some(mount) = &config.api.mount else {
+        return;
+    };
+    if !mount.starts_with('/') {
+        out.push(format!("api.mount {mount:?} must start with '/'"));
+    } else if mount == "/" {
+        out.push("api.mount \"/\" is the root: leave api.mount unset for that".into());
+    } else if mount.ends_with('/') {
+        out.push(format!(
+            "api.mount {mount:?} must not end with '/'; write {:?}",
+            mount.trim_end_matches('/')
+        ));
+    } else {
+        check_canonical("api", "mount", mount, &config.server.path_policy(), out);
+    }
+}
+
 /// A route's prefix or pattern must be written as the canonical path it is compared with;
 /// anything else could never match, or would match a spelling no request has.
 fn check_canonical(
@@ -123,7 +143,8 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             out.push(format!("{at}: prefix must start with '/'"));
         } else {
             check_canonical(&at, "prefix", &route.prefix, &path_policy, out);
-            if crate::route::builtin::Builtin::classify(&route.prefix).is_some() {
+            if crate::route::builtin::Builtin::classify(&route.prefix, config.api.mount()).is_some()
+            {
                 out.push(format!(
                     "{at}: prefix {:?} is one of Palisade's own endpoints; requests there never reach this route",
                     route.prefix
@@ -165,7 +186,13 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             ));
         }
         let urls = route.upstream_urls();
-        if urls.is_empty() {
+        if config.api.in_process() {
+            if !urls.is_empty() {
+                out.push(format!(
+                    "{at}: in library mode the wrapped service answers every route; remove `upstream`/`upstreams`"
+                ));
+            }
+        } else if urls.is_empty() {
             out.push(format!("{at}: needs `upstream` or `upstreams`"));
         }
         for url in urls {
@@ -414,6 +441,49 @@ mod tests {
             assert!(all.contains(needle), "{needle} not named in:\n{all}");
         }
         assert_eq!(p.len(), 5, "{all}");
+    }
+
+    #[test]
+    fn the_api_mount_is_a_canonical_prefix_below_the_root() {
+        for (mount, ok) in [
+            ("/.palisade", true),
+            ("/x/y", true),
+            ("", false),
+            (".palisade", false),
+            ("/", false),
+            ("/.palisade/", false),
+            ("/a//b", false),
+            ("/a/./b", false),
+        ] {
+            let mut c = Config::default();
+            c.api.mount = Some(mount.into());
+            let found = problems(&c, Environment::Dev);
+            assert_eq!(
+                found.iter().any(|p| p.starts_with("api")),
+                !ok,
+                "{mount:?}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_mount_a_route_may_take_the_roots_builtin_paths() {
+        let mut c = Config::default();
+        c.routes.push(RouteConfig {
+            prefix: "/admin".into(),
+            upstream: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        });
+        assert!(problems(&c, Environment::Dev).is_empty());
+        c.routes[0].prefix = "/admin/".into();
+        assert!(
+            !problems(&c, Environment::Dev).is_empty(),
+            "at the root, /admin/ is Palisade's"
+        );
+        c.api.mount = Some("/.palisade".into());
+        assert!(problems(&c, Environment::Dev).is_empty());
+        c.routes[0].prefix = "/.palisade/admin/".into();
+        assert!(!problems(&c, Environment::Dev).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use palisade_core::secret_strength;
 use rand::RngCore;
 use std::path::Path;
 
+/// The file in the data dir where a dev gateway keeps the secrets it generated.
 pub const DEV_SECRETS_FILE: &str = "secrets.toml";
 
 /// A fresh 32-byte random secret, base64url without padding, free of placeholder words (which a

@@ -16,12 +16,17 @@
 use crate::config::units::ByteSize;
 use serde::{Deserialize, Serialize};
 
+/// `[server.http2]`: per-connection limits handed to h2.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Http2Config {
+    /// Streams a client may have open at once (256).
     pub max_concurrent_streams: u32,
+    /// Largest header list, which also caps CONTINUATION frames per block (64 KiB).
     pub max_header_list_size: ByteSize,
+    /// Resets by the client before the connection is closed (rapid reset, CVE-2023-44487).
     pub max_pending_reset_streams: usize,
+    /// Resets by the server before the connection is closed (CVE-2025-8671).
     pub max_local_error_resets: usize,
 }
 

@@ -40,43 +40,74 @@ use units::{ByteSize, HumanDuration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    /// Generates missing secrets into the data dir and warns about weak settings.
     #[default]
     Dev,
+    /// Refuses weak or default secrets, plaintext listeners and routes that do not say who may call.
     Production,
 }
 
+/// The whole configuration: one TOML file (`palisade.toml`), every key overridable by a
+/// `PALISADE_SECTION__KEY` variable. Unknown keys are errors. Library mode
+/// ([`crate::Palisade`]) reads the same file.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`: listener, data dir, workers, trusted proxies, path policies.
     pub server: ServerConfig,
+    /// `[tls]`: certificate and key when Palisade terminates TLS itself.
     pub tls: TlsConfig,
+    /// `[limits]`: body, header and time limits.
     pub limits: LimitsConfig,
+    /// `[proxy]`: the upstream client.
     pub proxy: ProxyConfig,
+    /// `[headers]`: security headers on answers.
     pub headers: SecurityHeadersConfig,
+    /// `[cors]`: cross-origin requests.
     pub cors: CorsConfig,
+    /// `[sanitize]`: replacing revealing upstream 5xx bodies.
     pub sanitize: SanitizeConfig,
+    /// `[log]`: level, format, access log and redaction.
     pub log: LogConfig,
+    /// `[ops]`: who may read `/metrics`.
     pub ops: OpsConfig,
+    /// `[api]`: where Palisade's own endpoints live.
+    pub api: ApiConfig,
+    /// `[store]`: the durable store.
     pub store: StoreConfig,
+    /// `[hot_state]`: counters, revocations, blocks.
     pub hot_state: HotStateConfig,
+    /// `[secrets]`: signing and cookie secrets.
     pub secrets: SecretsConfig,
+    /// `[auth]`: tokens, sessions, passwords, credential defenses.
     pub auth: auth::AuthConfig,
+    /// `[password]`: the password policy.
     pub password: palisade_core::password::PasswordPolicyConfig,
     /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
     pub roles: Vec<palisade_core::policy::RoleDef>,
+    /// `[rate_limit]`: rules, tiers, the shared limiter.
     pub rate_limit: traffic::RateLimitConfig,
+    /// `[admission]`: load shedding.
     pub admission: traffic::AdmissionConfig,
+    /// `[circuit_breaker]`: per-upstream breakers and the stale fallback.
     pub circuit_breaker: traffic::CircuitBreakerConfig,
+    /// `[audit]`: the trail, retention, alerts.
     pub audit: audit::AuditConfig,
+    /// `[secret_store]`: `/v1/secrets` and the data keys.
     pub secret_store: secret_store::SecretStoreConfig,
+    /// `[[routes]]`: what is routed where, and who may call it.
     pub routes: Vec<RouteConfig>,
 }
 
+/// `[server]`: how Palisade listens and reads requests.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
+    /// `dev` or `production` (set by `palisade serve --env`).
     pub env: Environment,
+    /// Where `palisade serve` listens.
     pub listen: SocketAddr,
+    /// SQLite file, dev secrets, master key (dev), kept owner-only.
     pub data_dir: PathBuf,
     /// Serving threads, each with its own single-threaded runtime and listener; 0 = one per core.
     pub workers: usize,
@@ -109,9 +140,12 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnderscoreHeaders {
+    /// Removed before anything reads the request (the default).
     #[default]
     Drop,
+    /// Refused with 400 `underscore-header`.
     Reject,
+    /// Kept as sent.
     Keep,
 }
 
@@ -146,34 +180,44 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[tls]`: TLS terminated by Palisade.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain; TLS is on when both `cert` and `key` are set.
     pub cert: Option<PathBuf>,
+    /// PEM private key.
     pub key: Option<PathBuf>,
+    /// Lowest TLS version accepted.
     pub min_version: TlsVersion,
 }
 
 impl TlsConfig {
+    /// Whether both `cert` and `key` are set.
     pub fn enabled(&self) -> bool {
         self.cert.is_some() && self.key.is_some()
     }
 }
 
+/// The lowest TLS version Palisade accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
     #[default]
     #[serde(rename = "1.2")]
     Tls12,
+    /// TLS 1.3 only.
     #[serde(rename = "1.3")]
     Tls13,
 }
 
+/// `[limits]`: what one request may take.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Largest request body (413 beyond); a route may override it.
     pub max_body: ByteSize,
+    /// Largest header block (431 beyond).
     pub max_header_bytes: ByteSize,
     /// Whole-request deadline: 408 while the body is still arriving, 504 after.
     pub request_timeout: HumanDuration,
@@ -192,13 +236,17 @@ impl Default for LimitsConfig {
     }
 }
 
+/// `[proxy]`: the pooled upstream client and what it forwards.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
+    /// Deadline for connecting to an upstream.
     pub connect_timeout: HumanDuration,
     /// Deadline for the upstream's response head.
     pub response_timeout: HumanDuration,
+    /// How long an idle upstream connection is kept.
     pub pool_idle_timeout: HumanDuration,
+    /// Idle connections kept per upstream host.
     pub pool_max_idle_per_host: usize,
     /// Extra request headers removed before forwarding (besides `X-Palisade-*` and `X-User-Id`).
     pub strip_headers: Vec<String>,
@@ -229,9 +277,13 @@ impl Default for ProxyConfig {
 pub struct SecurityHeadersConfig {
     /// Sent only over TLS (or behind a TLS proxy).
     pub strict_transport_security: String,
+    /// `X-Content-Type-Options`.
     pub content_type_options: String,
+    /// `X-Frame-Options`.
     pub frame_options: String,
+    /// `Referrer-Policy`.
     pub referrer_policy: String,
+    /// `Permissions-Policy`.
     pub permissions_policy: String,
     /// CSP for proxied responses; empty leaves the upstream's own. Palisade's pages always get
     /// a strict CSP.
@@ -255,15 +307,22 @@ impl Default for SecurityHeadersConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityHeadersOverride {
+    /// Overrides `strict_transport_security`.
     pub strict_transport_security: Option<String>,
+    /// Overrides `content_type_options`.
     pub content_type_options: Option<String>,
+    /// Overrides `frame_options`.
     pub frame_options: Option<String>,
+    /// Overrides `referrer_policy`.
     pub referrer_policy: Option<String>,
+    /// Overrides `permissions_policy`.
     pub permissions_policy: Option<String>,
+    /// Overrides `content_security_policy`.
     pub content_security_policy: Option<String>,
 }
 
 impl SecurityHeadersConfig {
+    /// These headers with the route's overrides applied.
     pub fn with(&self, o: &SecurityHeadersOverride) -> Self {
         let pick =
             |over: &Option<String>, base: &String| over.clone().unwrap_or_else(|| base.clone());
@@ -284,16 +343,22 @@ impl SecurityHeadersConfig {
     }
 }
 
+/// `[cors]`: which browser origins may call, and with what.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`); empty turns CORS off. `*` is refused together
     /// with `allow_credentials`.
     pub allowed_origins: Vec<String>,
+    /// Let browsers send cookies and credentials (never with `*`).
     pub allow_credentials: bool,
+    /// Methods allowed in preflights.
     pub allowed_methods: Vec<String>,
+    /// Request headers allowed in preflights.
     pub allowed_headers: Vec<String>,
+    /// Response headers browsers may read.
     pub expose_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer.
     pub max_age: HumanDuration,
 }
 
@@ -314,9 +379,11 @@ impl Default for CorsConfig {
     }
 }
 
+/// `[sanitize]`: upstream 5xx bodies that reveal internals are replaced by a problem+json.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SanitizeConfig {
+    /// Turns the check on.
     pub enabled: bool,
     /// Case-insensitive regular expressions; an upstream 5xx body matching any is replaced.
     pub patterns: Vec<String>,
@@ -357,23 +424,30 @@ impl Default for SanitizeConfig {
     }
 }
 
+/// The log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines.
     #[default]
     Text,
+    /// One JSON object per line.
     Json,
 }
 
+/// `[log]`: what is logged and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
     pub level: String,
+    /// `text` or `json`.
     pub format: LogFormat,
     /// One line per request at info level, target `palisade::access`.
     pub access: bool,
+    /// Mask e-mail addresses in logs and audit details.
     pub redact_emails: bool,
+    /// Mask IPv4 addresses in logs and audit details.
     pub redact_ipv4: bool,
 }
 
@@ -389,6 +463,7 @@ impl Default for LogConfig {
     }
 }
 
+/// `[ops]`: the operational endpoints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpsConfig {
@@ -403,6 +478,43 @@ impl Default for OpsConfig {
         }
     }
 }
+
+/// `[api]`: where Palisade's own endpoints (auth, admin, secrets, transit, ops, JWKS) live.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// A path prefix every built-in endpoint moves under (`"/.palisade"` puts sign-in at
+    /// `/.palisade/auth/login`), so the upstream's or the app's own `/auth`, `/admin`, `/v1/…`
+    /// and `/metrics` stay its own. Unset: the root for `palisade serve`, `/.palisade` in
+    /// library mode ([`crate::Palisade`]). Must start with `/`, be canonical, not be `/` and not
+    /// end with `/`.
+    pub mount: Option<String>,
+    /// Set by [`crate::Palisade::builder`], never read from a file: the wrapped service answers
+    /// every route, so routes name no upstream.
+    #[serde(skip)]
+    pub(crate) in_process: bool,
+}
+
+impl ApiConfig {
+    /// The mount in force: `api.mount`, else the mode's default (root for the server,
+    /// [`LIBRARY_MOUNT`] in library mode).
+    pub fn mount(&self) -> &str {
+        match &self.mount {
+            Some(m) => m,
+            None if self.in_process => LIBRARY_MOUNT,
+            None => "",
+        }
+    }
+
+    /// Whether this configuration drives an in-process gate ([`crate::Palisade`]) rather than
+    /// `palisade serve`.
+    pub fn in_process(&self) -> bool {
+        self.in_process
+    }
+}
+
+/// Where library mode puts Palisade's own endpoints unless `api.mount` says otherwise.
+pub const LIBRARY_MOUNT: &str = "/.palisade";
 
 /// Secrets Palisade signs and encrypts with. In dev they are generated into the data dir when
 /// missing; in production they must be given and strong.
@@ -420,6 +532,7 @@ pub struct SecretsConfig {
 }
 
 impl SecretsConfig {
+    /// The secrets by config key, for checks that name the key at fault.
     pub fn named(&self) -> [(&'static str, &str); 2] {
         [
             ("secrets.signing_key", &self.signing_key),
@@ -501,6 +614,7 @@ impl Config {
             .map_err(|e| ConfigError(describe(e)))
     }
 
+    /// Reads `path` over the defaults, without the environment.
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         Self::load(&ConfigSource {
             file: Some(path.to_path_buf()),

@@ -21,7 +21,9 @@ use palisade_store::SharedStore;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
+/// The prefix of a reference to a secret in Palisade's own secrets store.
 pub const SECRET_SCHEME: &str = "secret://";
+/// The prefix of a reference to a file holding the value.
 pub const FILE_SCHEME: &str = "file:";
 
 /// Is `value` a reference rather than a literal?
@@ -81,6 +83,7 @@ pub enum Secrets<'a> {
     Unread,
     /// The store holds no data key, so no secret: each reference is missing.
     Empty,
+    /// Read from this vault.
     Store(&'a Vault),
 }
 

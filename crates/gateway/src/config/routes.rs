@@ -6,12 +6,15 @@ use super::SecurityHeadersOverride;
 use super::units::{ByteSize, HumanDuration};
 use serde::{Deserialize, Serialize};
 
+/// One `[[routes]]` block.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
     /// Name in metrics and logs; defaults to the prefix.
     pub name: Option<String>,
+    /// The path prefix, canonical, matched at segment boundaries.
     pub prefix: String,
+    /// Where requests are forwarded (`http://host:port`); library mode names none.
     pub upstream: Option<String>,
     /// Several upstreams, used in turn (round-robin).
     pub upstreams: Vec<String>,
@@ -26,6 +29,7 @@ pub struct RouteConfig {
     pub strip_prefix: bool,
     /// Overrides `limits.max_body` for this route.
     pub max_body: Option<ByteSize>,
+    /// Security-header overrides for this route's answers.
     pub headers: SecurityHeadersOverride,
     /// Who may call: `none` (anyone, the default), `any` credential, or only `jwt`, `api_key`,
     /// `session`. Production refuses a route that does not say (see [`RouteConfig::public`]).
@@ -56,7 +60,9 @@ pub struct RouteConfig {
     pub fallback: super::traffic::Fallback,
     /// Override `proxy.connect_timeout`, `proxy.response_timeout`, `proxy.retries`.
     pub connect_timeout: Option<HumanDuration>,
+    /// Overrides `proxy.response_timeout`.
     pub response_timeout: Option<HumanDuration>,
+    /// Overrides `proxy.retries`.
     pub retries: Option<u32>,
     /// Record every request as an `api.request` audit event (written asynchronously by default:
     /// `audit.async_classes`).
@@ -78,6 +84,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 impl RouteConfig {
+    /// `upstream` and `upstreams`, in that order.
     pub fn upstream_urls(&self) -> Vec<&str> {
         self.upstream
             .iter()
@@ -86,6 +93,7 @@ impl RouteConfig {
             .collect()
     }
 
+    /// `name`, else the prefix.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.prefix)
     }

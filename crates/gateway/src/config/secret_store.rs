@@ -5,6 +5,7 @@ use crate::config::units::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// `[secret_store]`: the secrets cache and the data keys' upkeep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretStoreConfig {

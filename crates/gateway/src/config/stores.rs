@@ -6,6 +6,7 @@ use super::units::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// `[store]`: where the durable record lives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
@@ -49,6 +50,7 @@ pub struct HotStateConfig {
     pub url: Option<String>,
     /// Namespace of every Redis key and channel.
     pub prefix: String,
+    /// Longest wait for a Redis connection at start.
     pub connect_timeout: HumanDuration,
     /// Bound on one Redis command; past it the call fails (and the gates fail closed).
     pub response_timeout: HumanDuration,
@@ -77,6 +79,7 @@ impl Config {
 }
 
 impl StoreConfig {
+    /// The PostgreSQL pool settings this section describes.
     pub fn postgres_options(&self) -> palisade_store::postgres::PostgresOptions {
         palisade_store::postgres::PostgresOptions {
             max_connections: self.max_connections.max(1),

@@ -32,8 +32,11 @@ pub enum LimitAlgorithm {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// Requests admitted per period.
     pub limit: u32,
+    /// The period (`"1m"`).
     pub period: HumanDuration,
+    /// GCRA: requests admitted at once from an idle caller (default `limit`).
     #[serde(default)]
     pub burst: Option<u32>,
     /// Defaults to `rate_limit.algorithm`.
@@ -52,9 +55,11 @@ impl RuleConfig {
     }
 }
 
+/// `[rate_limit]`: rules by category, tiers, allow-listed networks and the shared limiter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
+    /// Turns rate limiting on.
     pub enabled: bool,
     /// Algorithm of rules that do not name one.
     pub algorithm: LimitAlgorithm,
@@ -77,11 +82,15 @@ pub struct RateLimitConfig {
     pub on_backend_error: BackendErrorMode,
 }
 
+/// What a rate-limit decision becomes when Redis cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendErrorMode {
+    /// Refuse (503): fail closed.
     Deny,
+    /// Admit: fail open.
     Allow,
+    /// Decide on this replica's memory until Redis answers (the default).
     Local,
 }
 
@@ -108,6 +117,7 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
+    /// Problems with the section, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (name, rule) in &self.rules {
@@ -172,6 +182,7 @@ impl RateLimitConfig {
     }
 }
 
+/// A rule category name: 1–64 of `a-z 0-9 _ -`.
 pub fn valid_category(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -184,15 +195,19 @@ pub fn valid_category(name: &str) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdmissionConfig {
+    /// Turns load shedding on.
     pub enabled: bool,
     /// Requests being handled at once (all workers).
     pub in_flight_start: usize,
+    /// In flight below which shedding stops.
     pub in_flight_stop: usize,
     /// How long requests wait before a worker gets to them (moving average).
     pub queue_delay_start: HumanDuration,
+    /// Queue delay below which shedding stops.
     pub queue_delay_stop: HumanDuration,
     /// Resident memory of the process; 0 turns the measure off.
     pub memory_start: ByteSize,
+    /// Memory below which shedding stops.
     pub memory_stop: ByteSize,
     /// `Retry-After` on a shed request.
     pub retry_after: HumanDuration,
@@ -214,6 +229,7 @@ impl Default for AdmissionConfig {
 }
 
 impl AdmissionConfig {
+    /// Problems with the section, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.in_flight_stop > self.in_flight_start || self.in_flight_start == 0 {
@@ -238,9 +254,11 @@ impl AdmissionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitBreakerConfig {
+    /// Turns the breakers on.
     pub enabled: bool,
     /// Failures (5xx, timeouts, connection errors) / requests over `window` that open it.
     pub failure_ratio: f64,
+    /// The rolling window failures are counted over.
     pub window: HumanDuration,
     /// Requests in the window before the ratio counts.
     pub min_requests: u32,
@@ -273,6 +291,7 @@ impl Default for CircuitBreakerConfig {
 }
 
 impl CircuitBreakerConfig {
+    /// Problems with the section, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !(self.failure_ratio > 0.0 && self.failure_ratio <= 1.0) {

@@ -32,6 +32,7 @@ impl Serialize for HumanDuration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
+    /// Reads `"8MiB"`, `"64KiB"`, `"1GB"` or a plain number of bytes.
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -35,6 +35,7 @@ const MIRRORED: &str = crate::identity::brute::BLOCK_PREFIX;
 /// A cached verdict: the flag's end (ms on the injected clock), or `None` for "not set".
 type Verdict = Option<u64>;
 
+/// Hot state behind the per-replica flag cache (see the module).
 #[derive(Debug)]
 pub struct CachedHotState {
     inner: SharedHotState,

@@ -25,6 +25,7 @@ thread_local! {
 }
 
 impl SharedLimiter {
+    /// Connections to `url` with `options`; `fallback` serves callers outside a runtime.
     pub fn new(
         url: &str,
         options: palisade_store::redis_hot::RedisOptions,

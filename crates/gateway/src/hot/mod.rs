@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 /// The hot state and, when it is shared, the rate limiter that runs on it.
 pub struct HotBackend {
+    /// The hot state, cached when shared.
     pub hot: SharedHotState,
+    /// The shared rate limiter, when the hot state is Redis.
     pub limiter: Option<limiter::SharedLimiter>,
 }
 

@@ -15,12 +15,18 @@ use uuid::Uuid;
 /// A verified key and the principal it acts as.
 #[derive(Debug)]
 pub struct KeyEntry {
+    /// The key's id.
     pub id: Uuid,
+    /// The account it acts for.
     pub owner_id: Uuid,
+    /// Unix milliseconds after which it stops working.
     pub expires_at: Option<i64>,
+    /// Who it acts as: the owner, with the key's roles that the owner still holds (its scopes
+    /// narrow them further when permissions are checked).
     pub principal: Principal,
 }
 
+/// Why a presented API key was not accepted.
 #[derive(Debug)]
 pub enum KeyError {
     /// Not acceptable, and why (an audit slug): `malformed`, `unknown-key`, `revoked`,
@@ -30,14 +36,18 @@ pub enum KeyError {
     Unavailable(StoreError),
 }
 
+/// API-key verification (HMAC under the pepper, a cache in front of the store), revocation and
+/// `last_used_at` batching.
 pub struct ApiKeys {
     pepper: Pepper,
     store: SharedStore,
     cache: moka::sync::Cache<TokenHash, Arc<KeyEntry>>,
     touched: Mutex<HashMap<Uuid, i64>>,
+    /// How long a rotated key keeps working, in milliseconds.
     pub rotation_overlap_ms: i64,
 }
 
+/// The hot-state flag that marks a key revoked.
 pub fn revocation_flag(id: Uuid) -> String {
     format!("rv:key:{id}")
 }
@@ -83,6 +93,7 @@ pub async fn load_or_create_pepper(
 }
 
 impl ApiKeys {
+    /// Verification under `pepper` (32 bytes), with the cache sized by `config`.
     pub fn new(config: &ApiKeysConfig, pepper: &[u8], store: SharedStore) -> Self {
         Self {
             pepper: Pepper::new(pepper),

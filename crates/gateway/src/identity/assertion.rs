@@ -14,12 +14,17 @@ use palisade_core::principal::Principal;
 use serde::Serialize;
 use std::sync::Arc;
 
+/// How long a signed identity assertion is valid.
 pub const ASSERTION_LIFETIME_SECS: u64 = 60;
 const RESIGN_BEFORE_SECS: u64 = 10;
 
+/// The header carrying the caller's subject to the upstream.
 pub const USER: &str = "x-palisade-user";
+/// The header carrying the caller's roles, comma-separated.
 pub const ROLES: &str = "x-palisade-roles";
+/// The header carrying the authorized tenant.
 pub const TENANT: &str = "x-palisade-tenant";
+/// The header carrying the signed identity assertion (an EdDSA JWT).
 pub const IDENTITY: &str = "x-palisade-identity";
 
 #[derive(Serialize)]
@@ -40,8 +45,10 @@ struct AssertionClaims<'a> {
     key_id: Option<&'a str>,
 }
 
+/// Assertions by (credential, route), reused until shortly before they expire.
 pub type AssertionCache = moka::sync::Cache<(String, &'static str), Arc<(HeaderValue, u64)>>;
 
+/// An empty assertion cache.
 pub fn new_cache() -> AssertionCache {
     moka::sync::Cache::builder()
         .max_capacity(100_000)

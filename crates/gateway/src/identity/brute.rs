@@ -14,11 +14,14 @@ use palisade_store::{SharedHotState, SharedStore, StoreResult};
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// The hot-state prefix of IP blocks (`fw:block:<ip>`).
 pub const BLOCK_PREFIX: &str = "fw:block:";
 /// Consecutive-failure counters are forgotten a day after the first failure of a run.
 const FAILURE_MEMORY: Duration = Duration::from_secs(86400);
 
+/// The failed-login defenses: the delay ladder per account and IP, and the IP threat ladder.
 pub struct BruteForce {
+    /// Whether the defenses are on (`auth.brute_force.enabled`).
     pub enabled: bool,
     ladder: Ladder,
     threats: ThreatPolicy,
@@ -32,6 +35,7 @@ pub struct BruteForce {
 pub struct FailureOutcome {
     /// Wait imposed before the next attempt (the longer of account and IP).
     pub wait: Option<Duration>,
+    /// The IP's threat level after this failure.
     pub level: ThreatLevel,
     /// A block placed (or lengthened) by this failure.
     pub blocked_for: Option<Duration>,
@@ -40,9 +44,13 @@ pub struct FailureOutcome {
 /// An IP block as administrators see it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BlockInfo {
+    /// The blocked address.
     pub ip: String,
+    /// The level that blocked it.
     pub level: &'static str,
+    /// Failures from it in the last 24 hours.
     pub failures_24h: u64,
+    /// Seconds until the block ends.
     pub remaining_seconds: u64,
 }
 
@@ -59,11 +67,13 @@ fn ip_key(ip: IpAddr) -> String {
     hashed("ip", &ip.to_string())
 }
 
+/// The hot-state flag that blocks `ip`.
 pub fn block_key(ip: IpAddr) -> String {
     format!("{BLOCK_PREFIX}{ip}")
 }
 
 impl BruteForce {
+    /// The defenses over `hot` (counters, flags) and `store` (the record of blocks).
     pub fn new(
         enabled: bool,
         ladder: Ladder,
@@ -119,6 +129,7 @@ impl BruteForce {
         Ok(a.max(b))
     }
 
+    /// Counts a failed sign-in for the account and the IP; returns the wait and any block placed.
     pub async fn record_failure(&self, email: &str, ip: IpAddr) -> StoreResult<FailureOutcome> {
         if !self.enabled {
             return Ok(FailureOutcome {
@@ -181,6 +192,7 @@ impl BruteForce {
         self.hot.flag_ttl(&block_key(ip)).await
     }
 
+    /// Every live IP block, for administrators.
     pub async fn blocks(&self) -> StoreResult<Vec<BlockInfo>> {
         let now = self.clock.now_millis();
         let mut out = Vec::new();

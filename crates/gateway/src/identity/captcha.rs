@@ -5,11 +5,14 @@
 use crate::config::auth::CaptchaConfig;
 use std::net::IpAddr;
 
+/// Server-side CAPTCHA verification (siteverify).
 pub struct Captcha {
     client: reqwest::Client,
     url: String,
     secret: String,
+    /// Ask on every registration.
     pub on_register: bool,
+    /// Ask at sign-in after this many failures.
     pub login_after_failures: u64,
 }
 
@@ -19,6 +22,7 @@ struct SiteVerify {
 }
 
 impl Captcha {
+    /// The verifier, or `None` when `auth.captcha` is off.
     pub fn new(config: &CaptchaConfig) -> Result<Option<Self>, String> {
         if !config.enabled {
             return Ok(None);

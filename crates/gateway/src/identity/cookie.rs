@@ -11,26 +11,35 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
+/// The browser session cookie's name (`__Host-`: Secure, Path=/, no Domain).
 pub const COOKIE_NAME: &str = "__Host-palisade";
+/// The header a cookie-authenticated state-changing request must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// What the session cookie carries (MAC'd, not encrypted: nothing in it is secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CookieSession {
+    /// The session id (revocation by `rv:sid:`).
     pub sid: String,
+    /// The account's id.
     pub sub: String,
+    /// The account's roles when the cookie was issued.
     pub roles: Vec<String>,
+    /// The account's tier.
     #[serde(default)]
     pub tier: Option<String>,
     /// Unix seconds.
     pub exp: u64,
 }
 
+/// The cookie's MAC key and the CSRF key, derived from `secrets.cookie_key`.
 pub struct CookieKeys {
     mac: hmac::Key,
     csrf: hmac::Key,
 }
 
 impl CookieKeys {
+    /// Keys derived from `cookie_secret` (HKDF, one per purpose).
     pub fn new(cookie_secret: &str) -> Self {
         let mac = super::derive::derive_key(cookie_secret, "session-cookie-mac");
         let csrf = super::derive::derive_key(cookie_secret, "csrf-token");
@@ -40,6 +49,7 @@ impl CookieKeys {
         }
     }
 
+    /// The cookie value for `session`: base64url payload and its MAC.
     pub fn seal(&self, session: &CookieSession) -> String {
         let payload = B64.encode(serde_json::to_vec(session).expect("plain struct serializes"));
         let tag = hmac::sign(&self.mac, payload.as_bytes());
@@ -68,10 +78,12 @@ impl CookieKeys {
         }
     }
 
+    /// The CSRF token of session `sid`.
     pub fn csrf_token(&self, sid: &str) -> String {
         B64.encode(hmac::sign(&self.csrf, sid.as_bytes()).as_ref())
     }
 
+    /// Whether `presented` is session `sid`'s CSRF token (constant time).
     pub fn csrf_ok(&self, sid: &str, presented: &str) -> bool {
         B64.decode(presented)
             .is_ok_and(|tag| hmac::verify(&self.csrf, sid.as_bytes(), &tag).is_ok())
@@ -117,6 +129,7 @@ pub mod fuzz_props {
     /// The cookies' clock.
     pub const NOW: u64 = 1_800_000_000;
 
+    /// Keys over a fixed secret, for the fuzz target.
     pub fn keys() -> &'static CookieKeys {
         static KEYS: OnceLock<CookieKeys> = OnceLock::new();
         KEYS.get_or_init(|| CookieKeys::new("fuzz cookie secret, long enough to be real"))

@@ -14,15 +14,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const KEY: &str = "identity.handoff";
 const KEEP_MS: u64 = 86_400_000;
 
+/// What the CLI asks a running gateway to apply to its hot state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Revoke every session of the user (disabled, roles changed).
-    RevokeUser { user_id: String },
+    RevokeUser {
+        /// The account's id.
+        user_id: String,
+    },
     /// Revoke one API key.
-    RevokeKey { key_id: String },
+    RevokeKey {
+        /// The key's id.
+        key_id: String,
+    },
     /// Lift an IP block.
-    Unblock { ip: String },
+    Unblock {
+        /// The address, as `IpAddr` displays it.
+        ip: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +48,7 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// A handoff that has applied nothing before `now_ms`.
     pub fn new(now_ms: u64) -> Self {
         Self {
             applied_until_ms: AtomicU64::new(now_ms),

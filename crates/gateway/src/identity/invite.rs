@@ -6,9 +6,12 @@ use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+/// Registration invites: an HMAC of the address and expiry under a key derived from
+/// `secrets.signing_key`.
 pub struct InviteKeys(hmac::Key);
 
 impl InviteKeys {
+    /// Keys derived from `signing_secret`.
     pub fn new(signing_secret: &str) -> Self {
         let key = super::derive::derive_key(signing_secret, "registration-invite");
         Self(hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()))
@@ -18,11 +21,13 @@ impl InviteKeys {
         format!("{email}\n{exp}")
     }
 
+    /// An invite for `email` valid until `exp` (Unix seconds).
     pub fn issue(&self, email: &str, exp: u64) -> String {
         let tag = hmac::sign(&self.0, Self::message(email, exp).as_bytes());
         format!("{exp}.{}", B64.encode(tag.as_ref()))
     }
 
+    /// Whether `invite` was issued for `email` and is still valid at `now`.
     pub fn check(&self, email: &str, invite: &str, now: u64) -> bool {
         let Some((exp, tag)) = invite.split_once('.') else {
             return false;

@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 /// Who acts (`actor` as the trail names it) and what their request tells (empty for the CLI).
 pub struct By<'a> {
+    /// Who acts, as the trail names the actor (a user id, `cli`).
     pub actor: String,
+    /// What the request tells about where it came from.
     pub origin: &'a RequestOrigin,
 }
 
@@ -41,16 +43,27 @@ impl By<'_> {
 pub enum Refused {
     /// The input breaks a rule: a stable slug (the problem type) and a sentence for a person.
     #[error("{detail}")]
-    Invalid { slug: &'static str, detail: String },
+    Invalid {
+        /// The problem type's slug.
+        slug: &'static str,
+        /// What is wrong, for a person.
+        detail: String,
+    },
     /// It would clash with what exists (a taken id).
     #[error("{detail}")]
-    Conflict { slug: &'static str, detail: String },
+    Conflict {
+        /// The problem type's slug.
+        slug: &'static str,
+        /// What clashes, for a person.
+        detail: String,
+    },
     /// The password breaks the policy (ASVS 5.0 §6.2), each rule it breaks named.
     #[error("the password does not meet the policy: {}", .0.iter().map(Violation::message).collect::<Vec<_>>().join(" "))]
     WeakPassword(Vec<Violation>),
     /// The password-hashing pool is full; try again in a moment.
     #[error("too many passwords are being hashed; try again in a moment")]
     Busy,
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -61,8 +74,11 @@ pub struct NewUser {
     pub id: Uuid,
     /// As typed: normalized here.
     pub email: String,
+    /// Display name.
     pub name: Option<String>,
+    /// Global roles to give.
     pub roles: Vec<String>,
+    /// As typed; checked against the password policy and hashed here.
     pub password: String,
 }
 
@@ -88,16 +104,23 @@ pub enum TenantLink {
 
 /// A tenant to create.
 pub struct NewTenant<'a> {
+    /// Chosen by the administrator; appears in paths.
     pub id: &'a str,
+    /// Display name.
     pub name: &'a str,
+    /// The parent tenant, if any.
     pub parent: Option<&'a str>,
 }
 
 /// A key to create.
 pub struct NewKey<'a> {
+    /// The key's label.
     pub name: &'a str,
+    /// The account it acts for.
     pub owner: Uuid,
+    /// Roles it acts with (within its owner's).
     pub roles: Vec<String>,
+    /// Permission grants narrowing it (empty: the roles' permissions).
     pub scopes: Vec<String>,
     /// Seconds until it expires (at most a hundred years); `None`: it does not expire.
     pub expires_in: Option<u64>,

@@ -39,7 +39,9 @@ use tokio::sync::Semaphore;
 /// A verified bearer token as cached: the principal and the device it was bound to.
 #[derive(Debug)]
 pub struct Verified {
+    /// Who the token proved.
     pub principal: Arc<Principal>,
+    /// The device fingerprint the token is bound to, when device binding is on.
     pub dfp: Option<String>,
 }
 
@@ -55,6 +57,7 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// The spelling in audit details (`bearer`, `api_key`, `cookie`).
     pub fn as_str(self) -> &'static str {
         match self {
             Credential::Bearer => "bearer",
@@ -67,6 +70,7 @@ impl Credential {
 /// A presented credential that does not hold, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// What was presented.
     pub credential: Credential,
     /// The problem slug the caller is answered with (`revoked`, `invalid_api_key`, a JWT
     /// error's slug, ...) and the `palisade_auth_refused_total` label.
@@ -118,7 +122,9 @@ fn jwt_reason(e: &JwtError) -> &'static str {
 /// cookie that was ignored because it does not open (expired, tampered), for the audit trail.
 #[derive(Debug, Default)]
 pub struct Presented {
+    /// The caller; `None` is anonymous.
     pub principal: Option<Arc<Principal>>,
+    /// A cookie that did not open and was ignored.
     pub ignored: Option<Rejection>,
 }
 
@@ -133,19 +139,28 @@ pub enum AuthFailure {
     Unavailable,
 }
 
+/// The hot-state flag that revokes access token `jti`.
 pub fn jti_flag(jti: &str) -> String {
     format!("rv:jti:{jti}")
 }
 
+/// The hot-state flag that revokes session `sid` (and every token and cookie of it).
 pub fn sid_flag(sid: &str) -> String {
     format!("rv:sid:{sid}")
 }
 
+/// Who is calling: every credential check, sessions, keys, passwords, the brute-force defenses,
+/// revocations and the administration use cases ([`manage`]).
 pub struct Identity {
+    /// `[auth]`.
     pub config: AuthConfig,
+    /// The durable store.
     pub store: SharedStore,
+    /// Hot state (revocations, counters, blocks).
     pub hot: SharedHotState,
+    /// The clock expiries are read from.
     pub clock: SharedClock,
+    /// Where identity's events go.
     pub audit: Arc<AuditLog>,
     tokens: RwLock<Arc<OwnTokens>>,
     /// Re-reads of the signing keys caused by an unknown kid (another replica's new key): at
@@ -153,15 +168,22 @@ pub struct Identity {
     kid_reload: palisade_core::clock::AtMostEvery,
     key_wrap: signing::KeyWrap,
     verified: VerifiedCache<Verified>,
+    /// API keys.
     pub api_keys: api_keys::ApiKeys,
     trusted: Vec<trusted::Trusted>,
+    /// Password hashing (argon2id; legacy formats verified and rehashed).
     pub hasher: PasswordHasher,
+    /// The password policy.
     pub policy: PasswordPolicy,
     hash_slots: Semaphore,
+    /// The failed-login defenses.
     pub brute: brute::BruteForce,
+    /// CAPTCHA, when configured.
     pub captcha: Option<captcha::Captcha>,
+    /// Session-cookie and CSRF keys.
     pub cookies: cookie::CookieKeys,
     handoff: Handoff,
+    /// Registration invites.
     pub invites: invite::InviteKeys,
     assertions: assertion::AssertionCache,
 }
@@ -173,6 +195,8 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
+    /// Loads the signing keys (creating the first), the API-key pepper and the trusted issuers'
+    /// keys; fails naming what could not be loaded.
     pub async fn start(
         config: &Config,
         store: SharedStore,
@@ -228,10 +252,12 @@ impl Identity {
         })
     }
 
+    /// Now, in Unix milliseconds, on the injected clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_millis()
     }
 
+    /// The current set of Palisade's own token keys (swapped on rotation and reload).
     pub fn tokens(&self) -> Arc<OwnTokens> {
         self.tokens
             .read()
@@ -552,6 +578,7 @@ impl Identity {
             .remove_where(move |v| v.principal.session_id.as_deref() == Some(sid.as_str()));
     }
 
+    /// The public token-signing keys, as `/.well-known/jwks.json` serves them.
     pub fn jwks(&self) -> serde_json::Value {
         self.tokens().jwks()
     }

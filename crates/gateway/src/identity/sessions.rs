@@ -19,9 +19,13 @@ use uuid::Uuid;
 /// Tokens answered by login and refresh (OAuth 2 field names).
 #[derive(Debug, serde::Serialize)]
 pub struct IssuedTokens {
+    /// The bearer access token (a JWT).
     pub access_token: String,
+    /// The opaque refresh token.
     pub refresh_token: String,
+    /// `Bearer`.
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
 }
 
@@ -40,11 +44,14 @@ pub fn fingerprint(headers: &HeaderMap) -> String {
 
 /// What a session records about the client that opened it.
 pub struct ClientInfo {
+    /// The client's `User-Agent`, cut to 512 characters.
     pub user_agent: Option<String>,
+    /// Hex SHA-256 of the user agent and client hints (never the IP).
     pub fingerprint: String,
 }
 
 impl ClientInfo {
+    /// What `headers` tell about the client.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         Self {
             user_agent: headers
@@ -56,11 +63,14 @@ impl ClientInfo {
     }
 }
 
+/// Why a refresh token was not exchanged.
 #[derive(Debug)]
 pub enum RefreshError {
+    /// Unknown, expired, or its session is revoked.
     Invalid,
     /// A rotated token came back outside the grace window: the family is revoked.
     Reused,
+    /// The store failed.
     Store(StoreError),
 }
 
@@ -84,6 +94,7 @@ impl Identity {
             + self.config.leeway.0
     }
 
+    /// Opens a session for `user` and issues its first tokens.
     pub async fn open_session(
         &self,
         user: &UserRecord,

@@ -56,6 +56,7 @@ impl KeyWrap {
         }
     }
 
+    /// `private` sealed under the master key, bound to `kid`.
     pub fn wrap(&self, kid: &str, private: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
@@ -74,6 +75,7 @@ impl KeyWrap {
         out
     }
 
+    /// Opens what [`Self::wrap`] sealed for `kid` (older records: under the legacy derivation).
     pub fn unwrap(&self, kid: &str, wrapped: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
         let fail = || {
             format!(

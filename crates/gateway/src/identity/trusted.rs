@@ -20,6 +20,7 @@ enum Source {
     Url(String),
 }
 
+/// A trusted issuer: its verifier and where its keys come from (file or JWKS URL).
 pub struct Trusted {
     verifier: TrustedIssuer,
     source: Source,
@@ -28,6 +29,7 @@ pub struct Trusted {
 }
 
 impl Trusted {
+    /// Loads the issuer's keys as `config` says.
     pub async fn load(config: &TrustedIssuerConfig, now_ms: u64) -> Result<Self, String> {
         let defaults = ClaimNames::default();
         let claims = ClaimNames {
@@ -70,6 +72,7 @@ impl Trusted {
         Ok(trusted)
     }
 
+    /// The issuer's `iss`.
     pub fn issuer(&self) -> &str {
         self.verifier.issuer()
     }
@@ -122,6 +125,8 @@ impl Trusted {
         }
     }
 
+    /// Verifies a token of this issuer, re-reading its JWKS for an unknown `kid` (rate-limited, so
+    /// made-up key ids cannot flood the issuer).
     pub async fn verify(&self, token: &str, now_ms: u64) -> Result<ExternalClaims, JwtError> {
         let now = now_ms / 1000;
         match self.verifier.verify(token, now) {

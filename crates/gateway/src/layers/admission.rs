@@ -18,8 +18,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::{Layer, Service};
 
+/// The label of the admission gate's refusals.
 pub const GATE: &str = "admission";
 
+/// The load-shedding state every worker shares: in-flight count, lag per worker, memory.
 #[derive(Debug)]
 pub struct AdmissionControl {
     config: AdmissionConfig,
@@ -33,9 +35,13 @@ pub struct AdmissionControl {
 /// The current pressure, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pressure {
+    /// Requests in flight, all workers.
     pub in_flight: usize,
+    /// The worst worker's smoothed event-loop lag.
     pub queue_delay: Duration,
+    /// Resident memory last sampled (0 when not watched).
     pub memory_bytes: u64,
+    /// Whether requests are being shed now.
     pub shedding: bool,
 }
 
@@ -49,6 +55,7 @@ impl Drop for InFlight {
 }
 
 impl AdmissionControl {
+    /// Admission for `workers` serving loops (one lag slot each).
     pub fn new(config: AdmissionConfig, workers: usize) -> Self {
         Self {
             config,
@@ -59,6 +66,7 @@ impl AdmissionControl {
         }
     }
 
+    /// The measures now, for `/metrics`.
     pub fn pressure(&self) -> Pressure {
         Pressure {
             in_flight: self.in_flight.load(Ordering::Acquire),
@@ -124,6 +132,7 @@ impl AdmissionControl {
         }
     }
 
+    /// Records the process's resident memory (sampled once a second when configured).
     pub fn report_memory(&self, bytes: u64) {
         self.memory_bytes.store(bytes, Ordering::Relaxed);
     }
@@ -166,6 +175,7 @@ pub async fn probe_lag(control: Arc<AdmissionControl>, worker: usize) {
     }
 }
 
+/// The admission gate as a tower layer over the shared control.
 #[derive(Clone)]
 pub struct AdmissionLayer(pub Arc<AdmissionControl>);
 
@@ -179,6 +189,7 @@ impl<S> Layer<S> for AdmissionLayer {
     }
 }
 
+/// The admission gate's service: counts a request in flight for its whole inner call.
 #[derive(Clone)]
 pub struct Admission<S> {
     inner: S,

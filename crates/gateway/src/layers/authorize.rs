@@ -11,12 +11,15 @@ use palisade_core::policy::Decision;
 use palisade_core::principal::Principal;
 use std::sync::Arc;
 
+/// The authorize gate's check: the route's policy for the principal.
 pub struct Authorize {
     authz: Arc<Authorizer>,
 }
 
+/// The authorize gate as a tower layer.
 pub type AuthorizeLayer = CheckLayer<Authorize>;
 
+/// The authorize gate over `authz`.
 pub fn layer(authz: Arc<Authorizer>) -> AuthorizeLayer {
     CheckLayer::new(Authorize { authz })
 }

@@ -19,7 +19,6 @@ use crate::request::{
     BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, X_FORWARDED_FOR, X_REQUEST_ID,
     request_host,
 };
-use crate::route::builtin::Builtin;
 use crate::route::table::{RouteMatch, RouteTable};
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -33,25 +32,37 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::{Layer, Service};
 
+/// The label of the boundary's refusals.
 pub const GATE: &str = "boundary";
 
 /// Headers that carry identity Palisade asserts; a client must never supply them, in any
 /// spelling: names are compared with `_` read as `-` and case ignored, as WSGI/CGI servers do.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-palisade-";
+/// Identity headers besides the `X-Palisade-` prefix.
 pub const IDENTITY_HEADERS: &[&str] = &["x-user-id"];
 
+/// What the boundary is configured with, built once from the config.
 #[derive(Debug)]
 pub struct BoundaryConfig {
+    /// `server.allowed_hosts`: exact names or `*.example.com`; empty accepts any.
     pub allowed_hosts: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Largest header block (431 beyond).
     pub max_header_bytes: u64,
+    /// Largest body unless the route says otherwise (413 beyond).
     pub max_body: u64,
+    /// Whole-request deadline (408 while the body arrives, 504 after).
     pub request_timeout: Duration,
+    /// Every client reaches Palisade through a TLS terminator.
     pub behind_tls_proxy: bool,
     /// Configured extra headers to strip, lowercased.
     pub strip_headers: Vec<HeaderName>,
+    /// What to do with header names holding `_`.
     pub underscore_headers: UnderscoreHeaders,
+    /// How paths are made canonical.
     pub path_policy: PathPolicy,
+    /// The route table: the one route decision and the built-in classification.
     pub routes: Arc<RouteTable>,
     /// Where refusals of ambiguous paths are recorded.
     pub audit: Arc<AuditLog>,
@@ -76,12 +87,14 @@ impl BoundaryConfig {
     }
 }
 
+/// The boundary gate as a tower layer.
 #[derive(Debug, Clone)]
 pub struct BoundaryLayer {
     config: Arc<BoundaryConfig>,
 }
 
 impl BoundaryLayer {
+    /// The boundary over `config`.
     pub fn new(config: BoundaryConfig) -> Self {
         Self {
             config: Arc::new(config),
@@ -99,6 +112,7 @@ impl<S> Layer<S> for BoundaryLayer {
     }
 }
 
+/// The boundary gate's service.
 #[derive(Debug, Clone)]
 pub struct Boundary<S> {
     inner: S,
@@ -274,7 +288,7 @@ impl BoundaryConfig {
         let host_allowed = self.host_allowed(host);
         let path = req.uri().path();
         let builtin = if ambiguity.is_none() {
-            Builtin::classify(path)
+            self.routes.builtin(path)
         } else {
             None
         };

@@ -13,16 +13,19 @@ use tower::{Layer, Service};
 #[derive(Debug, Clone, Default)]
 pub struct ResponseHeaders(pub http::HeaderMap);
 
+/// A gate that only decides: pass the request on (possibly enriched) or answer it.
 pub trait Check: Send + Sync + 'static {
     /// `Err(answer)` answers the request with `answer`; `Ok(())` passes it on.
     fn check(&self, req: &mut Req) -> impl Future<Output = Result<(), Res>> + Send;
 }
 
+/// A [`Check`] as a tower layer.
 pub struct CheckLayer<C> {
     check: Arc<C>,
 }
 
 impl<C> CheckLayer<C> {
+    /// The layer over `check`.
     pub fn new(check: C) -> Self {
         Self {
             check: Arc::new(check),
@@ -48,6 +51,7 @@ impl<C, S> Layer<S> for CheckLayer<C> {
     }
 }
 
+/// The service a [`CheckLayer`] makes: the check, then the inner service.
 pub struct Checked<C, S> {
     inner: S,
     check: Arc<C>,

@@ -28,6 +28,7 @@ impl<S> tower::Layer<S> for DurabilityLayer {
     }
 }
 
+/// The durability layer's service (see [`DurabilityLayer`]).
 #[derive(Clone)]
 pub struct Durable<S> {
     inner: S,

@@ -12,14 +12,18 @@ use crate::request::{Req, RequestMeta, Res};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
+/// The label of the firewall's refusals.
 pub const GATE: &str = "firewall";
 
+/// The firewall gate's check: IP blocks.
 pub struct Firewall {
     identity: Arc<Identity>,
 }
 
+/// The firewall gate as a tower layer.
 pub type FirewallLayer = CheckLayer<Firewall>;
 
+/// The firewall gate over `identity`'s block list.
 pub fn layer(identity: Arc<Identity>) -> FirewallLayer {
     CheckLayer::new(Firewall { identity })
 }

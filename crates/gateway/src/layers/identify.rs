@@ -17,14 +17,18 @@ use crate::request::{Req, Res, request_id_of};
 use http::StatusCode;
 use std::sync::Arc;
 
+/// The label of the identify gate's refusals.
 pub const GATE: &str = "identify";
 
+/// The identify gate's check: credentials to a principal.
 pub struct Identify {
     identity: Arc<Identity>,
 }
 
+/// The identify gate as a tower layer.
 pub type IdentifyLayer = CheckLayer<Identify>;
 
+/// The identify gate over `identity`.
 pub fn layer(identity: Arc<Identity>) -> IdentifyLayer {
     CheckLayer::new(Identify { identity })
 }

@@ -68,6 +68,8 @@ impl HeaderSet {
         Ok(Self { always, hsts })
     }
 
+    /// Sets these headers on `headers` (HSTS only over HTTPS), keeping what an upstream set where
+    /// the set says so.
     pub fn apply(&self, headers: &mut HeaderMap, https: bool) {
         for (name, value) in &self.always {
             headers.insert(name.clone(), value.clone());
@@ -84,12 +86,14 @@ struct Shared {
     access_log: bool,
 }
 
+/// The respond layer: security headers, metrics and the access log on every answer.
 #[derive(Debug, Clone)]
 pub struct RespondLayer {
     shared: Arc<Shared>,
 }
 
 impl RespondLayer {
+    /// The layer for `headers`, with one access-log line per request when `access_log`.
     pub fn new(headers: &SecurityHeadersConfig, access_log: bool) -> Result<Self, String> {
         Ok(Self {
             shared: Arc::new(Shared {
@@ -110,6 +114,7 @@ impl<S> Layer<S> for RespondLayer {
     }
 }
 
+/// The respond layer's service.
 #[derive(Debug, Clone)]
 pub struct Respond<S> {
     inner: S,

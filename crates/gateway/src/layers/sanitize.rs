@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
+/// The label of sanitized answers.
 pub const GATE: &str = "sanitize";
 
 #[derive(Debug)]
@@ -19,12 +20,14 @@ struct Rules {
     max_scan_bytes: usize,
 }
 
+/// The sanitize layer: replaces revealing upstream 5xx bodies.
 #[derive(Debug, Clone)]
 pub struct SanitizeLayer {
     rules: Arc<Rules>,
 }
 
 impl SanitizeLayer {
+    /// The layer for `patterns` (case-insensitive regexes), reading at most `max_scan_bytes`.
     pub fn new(patterns: &[String], max_scan_bytes: u64) -> Result<Self, String> {
         let patterns = regex::RegexSetBuilder::new(patterns)
             .case_insensitive(true)
@@ -50,6 +53,7 @@ impl<S> Layer<S> for SanitizeLayer {
     }
 }
 
+/// The sanitize layer's service.
 #[derive(Debug, Clone)]
 pub struct Sanitize<S> {
     inner: S,

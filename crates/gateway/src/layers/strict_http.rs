@@ -40,8 +40,11 @@ use crate::request::{CL_TE_MARKER, OVERSIZED_MARKER, TE_MARKER};
 /// Why a request breaks the rules, before it becomes a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Violation {
+    /// The answer's status.
     pub status: StatusCode,
+    /// The problem slug.
     pub slug: &'static str,
+    /// The problem's detail sentence.
     pub detail: &'static str,
     /// The connection cannot be trusted after this request (its framing is in doubt).
     pub close: bool,

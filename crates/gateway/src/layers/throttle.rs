@@ -32,6 +32,7 @@ use palisade_core::ratelimit::{Algorithm, Decision, MemoryLimiter, Quota};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The label of the throttle's refusals.
 pub const GATE: &str = "throttle";
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -48,6 +49,8 @@ struct Rule {
     algorithm: Algorithm,
 }
 
+/// The rate limiter the throttle gate decides with: compiled rules, tiers, the in-memory limiter
+/// and, when shared, the Redis one.
 #[derive(Debug)]
 pub struct Throttle {
     enabled: bool,
@@ -61,10 +64,14 @@ pub struct Throttle {
     audit: Arc<AuditLog>,
     /// The shared limiter (Redis) and what its failures become.
     shared: Option<(SharedLimiter, BackendErrorMode)>,
+    /// Where Palisade's own endpoints live (`api.mount`), to tell sign-ins from other calls.
+    mount: Box<str>,
 }
 
+/// The throttle gate as a tower layer.
 pub type ThrottleLayer = CheckLayer<Arc<Throttle>>;
 
+/// The throttle gate over `throttle`.
 pub fn layer(throttle: Arc<Throttle>) -> ThrottleLayer {
     CheckLayer::new(throttle)
 }
@@ -108,7 +115,14 @@ impl Throttle {
             clock,
             audit,
             shared: None,
+            mount: "".into(),
         }
+    }
+
+    /// Reads Palisade's own endpoints under `mount` (`api.mount`) from now on.
+    pub fn under_mount(mut self, mount: &str) -> Self {
+        self.mount = mount.into();
+        self
     }
 
     /// Decides on the shared limiter from now on (several replicas, one budget).
@@ -166,6 +180,7 @@ impl Throttle {
         self.limiter.evict_idle(now)
     }
 
+    /// Keys the in-memory limiter holds (a gauge).
     pub fn keys(&self) -> usize {
         self.limiter.len()
     }
@@ -285,7 +300,7 @@ impl Check for Arc<Throttle> {
             return Ok(());
         }
         let principal = req.extensions().get::<Arc<Principal>>().cloned();
-        let category = category(req.method(), req.uri().path(), &meta);
+        let category = category(req.method(), req.uri().path(), &meta, &self.mount);
         match self.decide(principal.as_deref(), category, &meta).await {
             Ok(Some(headers)) => {
                 req.extensions_mut().insert(ResponseHeaders(headers));
@@ -311,9 +326,14 @@ struct Refused {
 }
 
 /// The request's rate-limit category.
-fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta) -> &'a str {
+fn category<'a>(method: &Method, path: &str, meta: &'a RequestMeta, mount: &str) -> &'a str {
     use crate::route::builtin::Builtin;
-    match (meta.builtin, path) {
+    // Only a built-in path is read below the mount (the boundary put it there).
+    let below = meta
+        .builtin
+        .and_then(|_| Builtin::within(path, mount))
+        .unwrap_or("");
+    match (meta.builtin, below) {
         (Some(Builtin::Auth), "/auth/login") => "auth_login",
         (Some(Builtin::Auth), "/auth/register") => "auth_register",
         (Some(Builtin::Auth), "/auth/refresh") => "auth_refresh",

@@ -35,20 +35,38 @@ use zeroize::Zeroizing;
 /// Versions the re-encryption job reads per page.
 pub const REENCRYPT_PAGE: u32 = 200;
 
+/// Why a keyring operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A ciphertext or key did not open.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(
         "data key {id} still encrypts {count} stored value(s); run the re-encryption job first"
     )]
-    InUse { id: String, count: u64 },
+    /// The key still encrypts stored values.
+    InUse {
+        /// The key.
+        id: String,
+        /// Values still encrypted under it.
+        count: u64,
+    },
+    /// No key has this id.
     #[error("no data key {id}")]
-    NotFound { id: String },
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The primary key cannot be retired.
     #[error("data key {id} is the primary key: rotate before retiring it")]
-    IsPrimary { id: String },
+    IsPrimary {
+        /// The primary key's id.
+        id: String,
+    },
+    /// Another replica or command changed the keyring meanwhile.
     #[error("the keyring changed meanwhile (another replica or command): {0}; retry")]
     Raced(String),
 }
@@ -75,6 +93,8 @@ pub fn secret_row_id(path: &str, version: u32) -> String {
     format!("{path}@v{version}")
 }
 
+/// The field-encryption keyring: data keys unwrapped under the master key, rotation,
+/// re-encryption and retirement.
 pub struct KeyringService {
     store: SharedStore,
     provider: Arc<dyn MasterKeyProvider>,

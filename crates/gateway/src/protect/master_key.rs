@@ -16,8 +16,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The variable holding the master key inline (base64 or hex, 32 bytes).
 pub const ENV_KEY: &str = "PALISADE_MASTER_KEY";
+/// The variable naming an owner-only file holding the master key.
 pub const ENV_FILE: &str = "PALISADE_MASTER_KEY_FILE";
+/// The dev master key's file in the data dir.
 pub const DEV_FILE: &str = "master.key";
 
 /// The key given inline in the environment.
@@ -33,6 +36,7 @@ impl MasterKeyProvider for EnvMasterKey {
 pub struct FileMasterKey(PathBuf);
 
 impl FileMasterKey {
+    /// A key file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
@@ -72,8 +76,11 @@ pub fn read_key_file(path: &Path) -> Result<MasterKey, String> {
 /// Which source a resolved key came from (for the start-up log and `/readyz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// `PALISADE_MASTER_KEY`.
     Env,
+    /// `PALISADE_MASTER_KEY_FILE`.
     File,
+    /// The dev key in the data dir.
     DevFile,
 }
 

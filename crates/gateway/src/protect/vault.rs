@@ -25,7 +25,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Longest secret path, in bytes.
 pub const MAX_PATH_LEN: usize = 512;
+/// Most segments in a secret path.
 pub const MAX_SEGMENTS: usize = 16;
 /// Version numbers a write tries before giving up on concurrent writers.
 const PUT_ATTEMPTS: usize = 16;
@@ -57,20 +59,28 @@ pub fn tenant_of(path: &str) -> Option<&str> {
     (!tenant.is_empty() && !tail.is_empty()).then_some(tenant)
 }
 
+/// Why a secrets-store operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
+    /// The path breaks the naming rule.
     #[error("not a valid secret path: use 1-{MAX_SEGMENTS} segments of a-z 0-9 _ . - joined by /")]
     InvalidPath,
+    /// The value is too large.
     #[error("the value is larger than {MAX_VALUE_LEN} bytes")]
     TooLarge,
+    /// Metadata that is not a JSON object.
     #[error("metadata must be a JSON object")]
     InvalidMetadata,
+    /// No such path or version.
     #[error("no such secret or version")]
     NotFound,
+    /// The version is soft-deleted.
     #[error("this version is deleted; undelete it to read it")]
     Deleted,
+    /// The stored value does not decrypt (tampered, copied, retired key).
     #[error("the stored value does not decrypt: {0}")]
     Undecryptable(KeyringError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -78,12 +88,17 @@ pub enum VaultError {
 /// One decrypted version.
 #[derive(Debug, Clone)]
 pub struct Secret {
+    /// The secret's path.
     pub path: String,
+    /// The version's number.
     pub version: u32,
     /// Shown only through [`ExposeSecret`]; `Debug` prints `[REDACTED]`.
     pub value: SecretString,
+    /// Free-form JSON object given by the writer.
     pub metadata: serde_json::Value,
+    /// Unix milliseconds.
     pub created_at: i64,
+    /// Who wrote it.
     pub created_by: Option<String>,
     /// Where the value's ciphertext names its data key (for audit details).
     pub key_id: String,
@@ -94,6 +109,8 @@ struct Cached {
     secret: Secret,
 }
 
+/// The secrets store (`/v1/secrets`): versioned values sealed under the keyring, a short cache of
+/// decrypted latest versions.
 pub struct Vault {
     store: SharedStore,
     keyring: Arc<KeyringService>,
@@ -127,6 +144,7 @@ impl Vault {
         }
     }
 
+    /// The keyring the vault seals with.
     pub fn keyring(&self) -> &Arc<KeyringService> {
         &self.keyring
     }

@@ -21,10 +21,12 @@ pub struct BodyState {
 }
 
 impl BodyState {
+    /// The body went past its limit.
     pub fn exceeded(&self) -> bool {
         self.exceeded.load(Ordering::Acquire)
     }
 
+    /// The body was read to its end.
     pub fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
@@ -44,10 +46,12 @@ impl BodyState {
 #[derive(Debug, thiserror::Error)]
 #[error("request body exceeds the limit of {limit} bytes")]
 pub struct BodyTooLarge {
+    /// The limit that was exceeded.
     pub limit: u64,
 }
 
 pin_project_lite::pin_project! {
+    /// A request body capped at `limit` bytes; past it the body errs with [`BodyTooLarge`].
     pub struct LimitedBody<B> {
         #[pin]
         inner: B,
@@ -58,6 +62,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> LimitedBody<B> {
+    /// `inner` capped at `limit`, reporting to `state`.
     pub fn new(inner: B, limit: u64, state: Arc<BodyState>) -> Self {
         Self {
             inner,

@@ -17,13 +17,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// A request as every step sees it.
 pub type Req = http::Request<Body>;
+/// An answer as every step gives it.
 pub type Res = http::Response<Body>;
+/// The future every step of the pipeline returns.
 pub type BoxFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Res, std::convert::Infallible>> + Send>,
 >;
 
+/// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `X-Forwarded-For`.
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Replaces a `Content-Length` name (14 bytes) sent together with `Transfer-Encoding`: written
@@ -38,7 +43,9 @@ pub const OVERSIZED_MARKER: &str = "palisade-head-too-large";
 /// What the listener knows about the connection a request came on.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
+    /// The socket peer.
     pub peer: SocketAddr,
+    /// Whether the connection is TLS.
     pub tls: bool,
     /// The peer's IP as a header value, formatted once per connection for `X-Forwarded-For`.
     pub peer_ip_header: HeaderValue,
@@ -48,6 +55,7 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// A connection from `peer` (formats the peer's address header once).
     pub fn new(peer: SocketAddr, tls: bool) -> Self {
         let peer_ip_header = HeaderValue::from_str(&peer.ip().to_string())
             .expect("an IP address is a valid header value");
@@ -59,6 +67,7 @@ impl ConnInfo {
         }
     }
 
+    /// The same connection, watched by the listener's framing check.
     pub fn with_framing_marks(self, marks: FramingMarks) -> Self {
         Self {
             framing_marks: Some(marks),
@@ -84,6 +93,7 @@ impl FramingMarks {
         self.0.store(true, Ordering::Release);
     }
 
+    /// Whether a head on this connection needed the framing fields checked.
     pub fn any(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
@@ -92,7 +102,9 @@ impl FramingMarks {
 /// What the boundary learned about a request; on request and response extensions.
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
+    /// The request id: the client's if well-formed, else a new UUIDv7.
     pub request_id: HeaderValue,
+    /// The client's address, resolved through trusted proxies.
     pub client_ip: IpAddr,
     /// The connection to Palisade, or the client's connection to a trusted TLS proxy, is HTTPS.
     pub https: bool,
@@ -106,6 +118,7 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
+    /// The request id as text.
     pub fn request_id_str(&self) -> &str {
         self.request_id.to_str().unwrap_or("-")
     }
@@ -130,7 +143,8 @@ pub fn request_id_of(extensions: &http::Extensions) -> String {
 #[derive(Debug, Clone)]
 pub struct AuthorizedTenant(pub String);
 
-/// Marks a response that came from an upstream, not from Palisade itself.
+/// Marks a response that came from an upstream (in library mode, the wrapped service), not from
+/// Palisade itself: it gets its route's headers and 5xx sanitizing.
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
 
@@ -170,13 +184,23 @@ pub fn strip_port(host: &str) -> &str {
 /// (`api::extract::Caller`), which is a principal or a 401.
 #[derive(Debug, Clone, Copy)]
 pub enum CallerKey<'a> {
+    /// An API key, by id.
     Key(&'a str),
+    /// A Palisade account, by id.
     User(&'a str),
-    External { issuer: &'a str, subject: &'a str },
+    /// A trusted issuer's subject.
+    External {
+        /// The token's issuer.
+        issuer: &'a str,
+        /// Its subject.
+        subject: &'a str,
+    },
+    /// An anonymous caller, by client IP.
     Ip(IpAddr),
 }
 
 impl<'a> CallerKey<'a> {
+    /// Who `principal` (or, anonymous, `client_ip`) is counted as.
     pub fn of(principal: Option<&'a Principal>, client_ip: IpAddr) -> Self {
         match principal {
             Some(p) if p.method == AuthMethod::ApiKey => {

@@ -2,6 +2,11 @@
 //! endpoints?": the boundary classifies the canonical path once and records the answer on the
 //! request ([`crate::request::RequestMeta::builtin`]); every gate and the route step read it from
 //! there. A built-in path is never proxied and never takes a configured route's policy.
+//!
+//! Every built-in path sits under the *mount* (`api.mount`): `""` by default, so `/auth/login`
+//! is Palisade's; with `api.mount = "/.palisade"` (the default in library mode) it is
+//! `/.palisade/auth/login`, and `/auth/login` belongs to the upstream or the wrapped app. The
+//! mount is matched at a segment boundary; the empty mount costs one length check.
 
 /// The built-in API a path belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +32,26 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPS_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 impl Builtin {
-    /// Classifies a canonical path.
-    pub fn classify(path: &str) -> Option<Builtin> {
+    /// Classifies a canonical path under `mount` (`""`, or a canonical prefix without a trailing
+    /// slash such as `/.palisade`, as `config check` enforces).
+    #[inline]
+    pub fn classify(path: &str, mount: &str) -> Option<Builtin> {
+        if mount.is_empty() {
+            Self::classify_root(path)
+        } else {
+            Self::within(path, mount).and_then(Self::classify_root)
+        }
+    }
+
+    /// The part of `path` below `mount` (starting with `/`), or `None` when `path` is not under
+    /// it. `/.palisade/auth/login` under `/.palisade` is `/auth/login`; `/.palisadex` is none.
+    pub fn within<'a>(path: &'a str, mount: &str) -> Option<&'a str> {
+        path.strip_prefix(mount)
+            .filter(|rest| rest.starts_with('/'))
+    }
+
+    /// Classifies a canonical path as if mounted at the root.
+    fn classify_root(path: &str) -> Option<Builtin> {
         if OPS_PATHS.contains(&path) {
             Some(Builtin::Ops)
         } else if path == JWKS_PATH {
@@ -75,7 +98,27 @@ mod tests {
             ("/v1/users", None),
             ("/api/auth/login", None),
         ] {
-            assert_eq!(Builtin::classify(path), want, "{path}");
+            assert_eq!(Builtin::classify(path, ""), want, "{path}");
+            // Under a mount the same paths move, and the root ones are no longer Palisade's.
+            assert_eq!(
+                Builtin::classify(&format!("/.palisade{path}"), "/.palisade"),
+                want
+            );
+            assert_eq!(Builtin::classify(path, "/.palisade"), None, "{path}");
         }
+    }
+
+    #[test]
+    fn the_mount_ends_at_a_segment_boundary() {
+        assert_eq!(
+            Builtin::classify("/.palisadex/auth/login", "/.palisade"),
+            None
+        );
+        assert_eq!(Builtin::classify("/.palisade", "/.palisade"), None);
+        assert_eq!(
+            Builtin::within("/.palisade/auth/x", "/.palisade"),
+            Some("/auth/x")
+        );
+        assert_eq!(Builtin::within("/other/auth/x", "/.palisade"), None);
     }
 }

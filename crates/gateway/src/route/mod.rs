@@ -1,8 +1,9 @@
 //! The route step, innermost in the pipeline: a request the boundary classified as one of
 //! Palisade's own endpoints ([`builtin`]) goes to the built-in API; one it gave a route (the one
 //! route decision, [`table`]) is forwarded to that route's upstream ([`proxy`] over
-//! [`upstream`], guarded by [`resilience`]); anything else is 404 `no-route`. This step decides
-//! nothing again: it reads the boundary's answer from [`RequestMeta`].
+//! [`upstream`], guarded by [`resilience`]) or, in library mode, handed to the wrapped service
+//! in-process; anything else is 404 `no-route`. This step decides nothing again: it reads the
+//! boundary's answer from [`RequestMeta`].
 //!
 //! Routes with `audit = true` record one `api.request` event per forwarded request.
 
@@ -23,14 +24,28 @@ use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
 use upstream::Upstream;
 
-/// The innermost step: Palisade's own endpoints, or the proxy.
+/// The innermost step: Palisade's own endpoints, or the routed request's way onward.
 #[derive(Clone)]
 pub struct RouteService {
     builtin: axum::Router,
     identity: Arc<Identity>,
-    upstream: Arc<dyn Upstream>,
-    resilience: Arc<Resilience>,
+    onward: Onward,
 }
+
+/// Where a routed request goes.
+#[derive(Clone)]
+enum Onward {
+    /// Forwarded to the route's upstream (`palisade serve`).
+    Proxy {
+        upstream: Arc<dyn Upstream>,
+        resilience: Arc<Resilience>,
+    },
+    /// Handed to the service the gates wrap, in-process (library mode).
+    App(InProcess),
+}
+
+/// The service library mode wraps (an axum `Router`, boxed).
+pub(crate) type InProcess = tower::util::BoxCloneService<Req, Res, Infallible>;
 
 impl RouteService {
     /// `builtin` answers Palisade's own endpoints (with its state attached); `upstream` carries
@@ -44,8 +59,24 @@ impl RouteService {
         Self {
             builtin,
             identity,
-            upstream,
-            resilience,
+            onward: Onward::Proxy {
+                upstream,
+                resilience,
+            },
+        }
+    }
+
+    /// Library mode: routed requests go to `app` in-process, with the principal and the
+    /// authorized tenant on their extensions (no identity headers are added).
+    pub(crate) fn in_process(
+        builtin: axum::Router,
+        identity: Arc<Identity>,
+        app: InProcess,
+    ) -> Self {
+        Self {
+            builtin,
+            identity,
+            onward: Onward::App(app),
         }
     }
 }
@@ -68,22 +99,42 @@ impl Service<Req> for RouteService {
         match meta.and_then(|m| m.route.clone()) {
             Some(route) => {
                 let mut req = req;
-                self.identity.attach_identity(route.name, &mut req);
-                let upstream = self.upstream.clone();
-                let resilience = self.resilience.clone();
-                let audited = route.audit.then(|| api_request_event(&req, route.name));
                 let audit = self.identity.audit.clone();
-                Box::pin(async move {
-                    let via = proxy::Forwarding {
-                        upstream: upstream.as_ref(),
-                        resilience: &resilience,
-                    };
-                    let res = proxy::forward(&via, route, req).await;
-                    if let Some(event) = audited {
-                        audit.record(event.finish(res.status()));
+                match &self.onward {
+                    Onward::Proxy {
+                        upstream,
+                        resilience,
+                    } => {
+                        self.identity.attach_identity(route.name, &mut req);
+                        let audited = route.audit.then(|| api_request_event(&req, route.name));
+                        let upstream = upstream.clone();
+                        let resilience = resilience.clone();
+                        Box::pin(async move {
+                            let via = proxy::Forwarding {
+                                upstream: upstream.as_ref(),
+                                resilience: &resilience,
+                            };
+                            let res = proxy::forward(&via, route, req).await;
+                            if let Some(event) = audited {
+                                audit.record(event.finish(res.status()));
+                            }
+                            Ok(res)
+                        })
                     }
-                    Ok(res)
-                })
+                    Onward::App(app) => {
+                        let audited = route.audit.then(|| api_request_event(&req, route.name));
+                        let app = app.clone();
+                        Box::pin(async move {
+                            let mut res = app.oneshot(req).await?;
+                            // The app's answers are the upstream's: route headers, sanitizing.
+                            res.extensions_mut().insert(crate::request::Proxied);
+                            if let Some(event) = audited {
+                                audit.record(event.finish(res.status()));
+                            }
+                            Ok(res)
+                        })
+                    }
+                }
             }
             None => {
                 let id = meta

@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The label of the proxy's refusals.
 pub const GATE: &str = "proxy";
 
 static FALLBACK: HeaderName = HeaderName::from_static("x-palisade-fallback");
@@ -105,7 +106,9 @@ fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
 
 /// What `forward` needs besides the request: the transport and the breakers and fallback cache.
 pub struct Forwarding<'a> {
+    /// The transport.
     pub upstream: &'a dyn Upstream,
+    /// Breakers and the stale fallback.
     pub resilience: &'a Resilience,
 }
 

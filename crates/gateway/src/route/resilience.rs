@@ -22,12 +22,17 @@ use std::time::Duration;
 /// A GET response kept for the stale fallback.
 #[derive(Debug)]
 pub struct Stored {
+    /// The upstream's status.
     pub status: StatusCode,
+    /// The upstream's headers.
     pub headers: HeaderMap,
+    /// The body.
     pub body: Bytes,
+    /// When it was kept, Unix milliseconds on the injected clock.
     pub stored_at_ms: u64,
 }
 
+/// The circuit breakers per upstream and the stale-fallback cache.
 #[derive(Debug)]
 pub struct Resilience {
     /// By upstream `host:port`, so the per-request lookup borrows the URI instead of building a
@@ -55,6 +60,7 @@ fn upstream_key(upstream: &Uri) -> String {
 }
 
 impl Resilience {
+    /// Breakers and the cache as `config` says.
     pub fn new(config: &Config, clock: SharedClock, audit: Arc<AuditLog>) -> Self {
         let cb = &config.circuit_breaker;
         let breaker_config = BreakerConfig {
@@ -159,6 +165,7 @@ impl Resilience {
             && !headers.contains_key(header::SET_COOKIE)
     }
 
+    /// Keeps a response for the stale fallback of `route`, `target` and `caller`.
     pub fn keep(&self, route: &'static str, target: &str, caller: &str, stored: Stored) {
         self.stale.insert(
             (route, target.to_string(), caller.to_string()),
@@ -174,6 +181,7 @@ impl Resilience {
         (age <= self.max_age_ms).then_some(stored)
     }
 
+    /// Now, Unix milliseconds on the injected clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_millis()
     }

@@ -18,22 +18,33 @@ pub struct Route {
     pub id: usize,
     /// Name for metrics and logs; leaked once at start so labels cost no allocation.
     pub name: &'static str,
+    /// The prefix, canonical.
     pub prefix: String,
+    /// The host it serves (lowercase); `None` serves any.
     pub host: Option<String>,
+    /// Methods it accepts; empty accepts any.
     pub methods: Vec<Method>,
     /// The prefix is matched ignoring ASCII case.
     pub case_insensitive: bool,
+    /// Remove the prefix before forwarding.
     pub strip_prefix: bool,
+    /// Largest request body.
     pub max_body: u64,
+    /// Where it forwards, in turn.
     pub upstreams: Vec<Uri>,
+    /// Security headers on its answers.
     pub headers: HeaderSet,
+    /// Its request metrics.
     pub metrics: RouteMetrics,
     /// Rate-limit category; `None`: `read` or `write` by method.
     pub rate_limit: Option<String>,
     /// Never shed under load.
     pub critical: bool,
+    /// `none` or `stale` while the upstream's circuit is open.
     pub fallback: crate::config::traffic::Fallback,
+    /// Connect deadline.
     pub connect_timeout: std::time::Duration,
+    /// Response-head deadline.
     pub response_timeout: std::time::Duration,
     /// Connect-failure retries for idempotent requests without a body.
     pub retries: u32,
@@ -43,6 +54,7 @@ pub struct Route {
 }
 
 impl Route {
+    /// The route at position `id` of the configuration.
     pub fn from_config(id: usize, rc: &RouteConfig, config: &Config) -> Result<Self, String> {
         let upstreams = rc
             .upstream_urls()
@@ -52,7 +64,7 @@ impl Route {
                     .map_err(|e| format!("route {}: upstream {u:?}: {e}", rc.display_name()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if upstreams.is_empty() {
+        if upstreams.is_empty() && !config.api.in_process() {
             return Err(format!(
                 "route {}: needs `upstream` or `upstreams`",
                 rc.display_name()
@@ -104,13 +116,16 @@ impl Route {
 /// The outcome of looking a request up.
 #[derive(Debug, Clone)]
 pub enum RouteMatch {
+    /// The route that serves the request.
     Found(Arc<Route>),
     /// Some route has this prefix, but none accepts the method.
     MethodNotAllowed,
+    /// No route covers the path.
     NotFound,
 }
 
 impl RouteMatch {
+    /// The route, if one was found.
     pub fn route(&self) -> Option<&Arc<Route>> {
         match self {
             RouteMatch::Found(r) => Some(r),
@@ -119,11 +134,15 @@ impl RouteMatch {
     }
 }
 
+/// Every configured route, the one route decision over them, and the mount of Palisade's own
+/// endpoints.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// By id.
     routes: Vec<Arc<Route>>,
     index: RouteIndex,
+    /// Where Palisade's own endpoints live (`api.mount`): `""` is the root.
+    mount: Box<str>,
 }
 
 impl RouteTable {
@@ -135,7 +154,7 @@ impl RouteTable {
             .enumerate()
             .map(|(id, rc)| Route::from_config(id, rc, config))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::new(routes))
+        Ok(Self::new(routes).under_mount(config.api.mount()))
     }
 
     /// Routes whose ids are their positions.
@@ -145,7 +164,27 @@ impl RouteTable {
         Self {
             routes: routes.into_iter().map(Arc::new).collect(),
             index,
+            mount: "".into(),
         }
+    }
+
+    /// The same table with Palisade's own endpoints under `mount` (see [`Self::builtin`]).
+    pub fn under_mount(mut self, mount: &str) -> Self {
+        self.mount = mount.into();
+        self
+    }
+
+    /// Where Palisade's own endpoints live: `""` (the root) or a prefix such as `/.palisade`.
+    pub fn mount(&self) -> &str {
+        &self.mount
+    }
+
+    /// The one built-in classification of a canonical path, under this table's mount
+    /// ([`Builtin::classify`](super::builtin::Builtin::classify)): a path it names is never
+    /// looked up by [`Self::find`].
+    #[inline]
+    pub fn builtin(&self, path: &str) -> Option<super::builtin::Builtin> {
+        super::builtin::Builtin::classify(path, &self.mount)
     }
 
     /// The one route decision for a request: `host` without port, `path` canonical.
@@ -157,6 +196,7 @@ impl RouteTable {
         }
     }
 
+    /// The routes, by id.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
         self.routes.iter()
     }

@@ -16,15 +16,21 @@ use std::time::Duration;
 
 /// Sends a request upstream. The seam where tests or other transports plug in.
 pub trait Upstream: Send + Sync + std::fmt::Debug {
+    /// Forwards `req` (its URI already the upstream's) and returns the upstream's answer, or
+    /// why there is none.
     fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>>;
 }
 
+/// Why a forwarded request got no answer from the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// Connecting timed out.
     #[error("connecting to the upstream timed out")]
     ConnectTimeout,
+    /// The connection was refused or failed.
     #[error("the upstream refused or could not be reached: {0}")]
     Connect(String),
+    /// The request failed after connecting.
     #[error("the request failed: {0}")]
     Request(String),
 }
@@ -43,10 +49,14 @@ pub struct HyperUpstream {
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectTimeout(pub Duration);
 
+/// The upstream client's pool settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
+    /// Connect deadline.
     pub connect_timeout: Duration,
+    /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// Idle connections kept per host.
     pub max_idle_per_host: usize,
 }
 

@@ -21,11 +21,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The most a lingering close reads and discards before closing anyway.
-pub const LINGER_MAX_BYTES: usize = 8 << 20;
+pub(super) const LINGER_MAX_BYTES: usize = 8 << 20;
 
 /// A connection's stream, watched for HTTP/1 framing, with a lingering close on drop.
 #[derive(Debug)]
-pub struct ClientIo<I>
+pub(super) struct ClientIo<I>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -47,7 +47,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     /// `max_head`: request heads longer than this are not held back (hyper refuses them).
-    pub fn new(inner: I, linger: Duration, max_head: usize) -> Self {
+    pub(super) fn new(inner: I, linger: Duration, max_head: usize) -> Self {
         Self {
             inner: Some(inner),
             linger,
@@ -60,7 +60,7 @@ where
     }
 
     /// Whether the framing watch marked a head on this connection (see [`FramingMarks`]).
-    pub fn marks(&self) -> FramingMarks {
+    pub(super) fn marks(&self) -> FramingMarks {
         self.framing.marks()
     }
 

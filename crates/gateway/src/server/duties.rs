@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Starts every duty; each stops when `shutdown` turns true.
-pub(super) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
+pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
     crate::audit::alerts::start(
         &state.config.audit.alerts,
         state.hot.clone(),

@@ -72,6 +72,7 @@ pub struct Framing {
 }
 
 impl Framing {
+    /// A watch for heads of at most `max_head` bytes.
     pub fn new(max_head: usize) -> Self {
         Self {
             state: State::Head,
@@ -85,6 +86,7 @@ impl Framing {
         self.marks.clone()
     }
 
+    /// Whether the watch gave up on this connection (hyper's rules apply from here on).
     pub fn is_off(&self) -> bool {
         self.state == State::Off
     }

@@ -21,9 +21,9 @@ use tower::ServiceExt;
 
 /// The bound listeners and the worker threads serving them.
 pub(super) struct Listening {
-    pub addr: SocketAddr,
-    pub redirect_addr: Option<SocketAddr>,
-    pub workers: Vec<std::thread::JoinHandle<()>>,
+    pub(super) addr: SocketAddr,
+    pub(super) redirect_addr: Option<SocketAddr>,
+    pub(super) workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Binds `server.listen` once per worker (and the redirect listener when configured) and starts

@@ -9,15 +9,16 @@
 //! connections finish their in-flight requests, and whatever is left after
 //! `server.shutdown_grace` is dropped.
 //!
-//! Start-up ([`start_with_clock`]) runs in named steps, in this order: the demo route, the
-//! backends (data dir, master key, store, secret references, hot state, keyring, vault), the
-//! route table and TLS, audit, identity primed from the record, the shared state, the gates,
-//! the listeners (`listener.rs`) and the background duties (`duties.rs`). Any step that fails
+//! Start-up ([`start_with_clock`]) runs in named steps, in this order: the demo route, TLS, then
+//! what library mode shares (`assemble`: the backends — data dir, master key, store, secret
+//! references, hot state, keyring, vault —, the route table, audit, identity primed from the
+//! record, the shared state, the gates), the listeners (`listener.rs`) and the background
+//! duties (`duties.rs`). Any step that fails
 //! stops the start with what failed; nothing is served before hot state holds every revocation
 //! and block on record.
 
 mod conn_io;
-mod duties;
+pub(crate) mod duties;
 pub mod framing;
 mod listener;
 pub mod tls;
@@ -40,8 +41,10 @@ use tokio::sync::watch;
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration has problems, each listed.
     #[error("the configuration has problems:\n  - {}", .0.join("\n  - "))]
     Config(Vec<String>),
+    /// Something could not be opened or bound, named.
     #[error("{0}")]
     Io(String),
 }
@@ -49,15 +52,20 @@ pub enum StartError {
 /// A started gateway. Dropping it starts a shutdown.
 #[derive(Debug)]
 pub struct RunningGateway {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the HTTP→HTTPS redirect listens, if configured.
     pub redirect_addr: Option<SocketAddr>,
+    /// Where the demo upstream listens, if it runs.
     pub demo_addr: Option<SocketAddr>,
+    /// The shared state (for tests and the CLI).
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl RunningGateway {
+    /// Starts a shutdown: listeners close, in-flight requests finish within the grace.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
@@ -117,16 +125,9 @@ pub async fn start_with_clock(
     clock: SharedClock,
 ) -> Result<RunningGateway, StartError> {
     let demo_addr = add_demo_route(&mut config).await?;
-    let backends = open_backends(&mut config, &clock).await?;
-    let routes = RouteTable::from_config(&config).map_err(|e| StartError::Config(vec![e]))?;
     let tls = tls_acceptor(&config)?;
-    let audit = open_audit(&config, &backends.store, &clock).await?;
-    let identity = open_identity(&config, &backends, &clock, &audit).await?;
     let workers = worker_count(&config);
-    let state =
-        Arc::new(shared_state(config, backends, routes, audit, identity, workers, clock).await?);
-    // Fail at start, not at the first request, if a gate cannot be built.
-    let gates = pipeline::Gates::new(&state).map_err(|e| StartError::Config(vec![e]))?;
+    let (state, gates) = assemble(config, clock, workers).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listening = listener::listen(&state, &gates, tls, workers, &shutdown_rx)
         .await
@@ -140,6 +141,26 @@ pub async fn start_with_clock(
         shutdown: shutdown_tx,
         workers: listening.workers,
     })
+}
+
+/// The steps `palisade serve` and library mode ([`crate::Palisade`]) share: the backends, the
+/// route table, audit, identity primed from the record, the shared state and the gates. Nothing
+/// is listening yet and no background duty runs; `workers` is how many serving loops the
+/// admission gate watches.
+pub(crate) async fn assemble(
+    mut config: Config,
+    clock: SharedClock,
+    workers: usize,
+) -> Result<(Arc<AppState>, pipeline::Gates), StartError> {
+    let backends = open_backends(&mut config, &clock).await?;
+    let routes = RouteTable::from_config(&config).map_err(|e| StartError::Config(vec![e]))?;
+    let audit = open_audit(&config, &backends.store, &clock).await?;
+    let identity = open_identity(&config, &backends, &clock, &audit).await?;
+    let state =
+        Arc::new(shared_state(config, backends, routes, audit, identity, workers, clock).await?);
+    // Fail at start, not at the first request, if a gate cannot be built.
+    let gates = pipeline::Gates::new(&state).map_err(|e| StartError::Config(vec![e]))?;
+    Ok((state, gates))
 }
 
 fn io(what: &str, e: &dyn std::fmt::Display) -> StartError {
@@ -346,7 +367,8 @@ async fn shared_state(
         tenants.clone(),
     ));
     let mut throttle =
-        crate::layers::throttle::Throttle::new(&config.rate_limit, clock.clone(), audit.clone());
+        crate::layers::throttle::Throttle::new(&config.rate_limit, clock.clone(), audit.clone())
+            .under_mount(config.api.mount());
     if let Some(limiter) = backends.limiter {
         throttle = throttle.with_shared(limiter, config.rate_limit.on_backend_error);
     }

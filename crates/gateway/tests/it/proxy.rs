@@ -346,3 +346,60 @@ async fn demo_route_serves_an_echo_when_no_routes_are_configured() {
     assert!(body["headers"]["x-user-id"].is_null(), "{body}");
     assert!(body["headers"]["x-request-id"].is_string());
 }
+
+#[tokio::test]
+async fn with_a_mount_the_upstreams_own_auth_admin_and_metrics_reach_it() {
+    let up = Upstream::start("app").await;
+    let gw = start_with(
+        |c| c.api.mount = Some("/.palisade".into()),
+        vec![route("/", &up)],
+    )
+    .await;
+    for path in [
+        "/auth/login",
+        "/admin/users",
+        "/v1/secrets/x",
+        "/v1/transit/encrypt",
+        "/metrics",
+        "/healthz",
+        "/.well-known/jwks.json",
+        "/.palisadex/auth/login",
+    ] {
+        let res = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(up.last().path_and_query, path);
+    }
+    // Palisade's own endpoints answer under the mount and never reach the upstream.
+    let before = up.seen.lock().unwrap().len();
+    let res = client()
+        .get(gw.url("/.palisade/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let jwks: serde_json::Value = client()
+        .get(gw.url("/.palisade/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"].as_array().is_some_and(|k| !k.is_empty()),
+        "{jwks}"
+    );
+    let res = client()
+        .post(gw.url("/.palisade/auth/login"))
+        .json(&serde_json::json!({"email": "nobody@example.com", "password": "not-this-one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        up.seen.lock().unwrap().len(),
+        before,
+        "nothing under the mount was proxied"
+    );
+}

@@ -681,6 +681,7 @@ const NOTICE_BUFFER: usize = 1024;
 const SWEEP_EVERY: usize = 4096;
 
 impl MemoryHotState {
+    /// An empty hot state in this process's memory, with expiries read from `clock`.
     pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,

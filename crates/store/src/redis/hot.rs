@@ -384,6 +384,7 @@ impl RedisHotState {
         crate::redis_limiter::RedisLimiter::with_conn(self.conn.clone())
     }
 
+    /// How this hot state connects (URL, prefix, timeouts), for the connections opened beside it.
     pub fn options(&self) -> &RedisOptions {
         &self.conn.options
     }

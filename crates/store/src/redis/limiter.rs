@@ -3,7 +3,8 @@
 //!
 //! Guarantees:
 //! - **Same answers as the in-memory limiter.** Each algorithm is one Lua script that runs the
-//!   integer formulas of [`gcra::decide`] and [`sliding::decide`] line by line, and stores state
+//!   integer formulas of [`gcra::decide`](palisade_core::ratelimit::gcra::decide) and
+//!   [`sliding::decide`](palisade_core::ratelimit::sliding::decide) line by line, and stores state
 //!   exactly when `MemoryLimiter` does (a refusal of a key with no state stores nothing; a key
 //!   switching algorithms starts afresh). Redis Lua numbers are doubles, exact for integers below
 //!   2⁵³: [`RedisLimiter::supports`] says which quotas stay below it for any time up to

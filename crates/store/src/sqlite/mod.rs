@@ -86,6 +86,7 @@ fn migrator_upto(last: i64) -> Migrator {
     )
 }
 
+/// The embedded durable store: one SQLite file in the data dir (WAL, `secure_delete`).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
