@@ -116,7 +116,7 @@ async fn create_tenant(
     (StatusCode::CREATED, Json(tenant_json(&tenant))).into_response()
 }
 
-/// Deletes a tenant.
+/// Deletes a tenant, its memberships and resource grants; its children lose their parent.
 #[utoipa::path(
     delete, path = "/admin/tenants/{id}", tag = "admin",
     params(("id" = String, Path, description = "The tenant's id.", example = "doomed")),
@@ -124,7 +124,6 @@ async fn create_tenant(
         (status = 204, description = "The tenant is deleted."),
         (status = 403, description = "`admin.tenants.write` is not granted."),
         (status = 404, description = "No such tenant."),
-        (status = 409, description = "The tenant still has children or members."),
     ),
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
