@@ -7,11 +7,12 @@
 #![allow(clippy::result_large_err)]
 
 use super::admin::perm;
-use super::extract::{Caller, Ctx, needs_user, no_store, refused};
+use super::extract::{Caller, Ctx, Path, needs_user, no_store, refused};
 use super::json::StrictJson;
+use super::openapi::schemas;
 use crate::identity::manage::{By, NewKey, Refused};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
@@ -21,10 +22,12 @@ use palisade_store::identity::ApiKeyRecord;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 type S = State<Arc<AppState>>;
 
+/// `/auth/api-keys`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/api-keys", post(create_key).get(list_keys))
@@ -32,12 +35,16 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/auth/api-keys/{id}/rotate", post(rotate_key))
 }
 
-#[derive(Deserialize)]
+/// A new key of the caller's.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci", "scopes": ["*.read"], "expires_in": 86400}))]
 struct CreateKeyBody {
     name: String,
+    /// Roles the key acts with (default: all the caller's); only roles the caller holds.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// Permission grants narrowing the key (default: none, the roles' permissions).
     #[serde(default)]
     scopes: Vec<String>,
     /// Lifetime in seconds; none: the key does not expire.
@@ -65,6 +72,18 @@ fn key_manager(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
     needs_user(caller, ctx)
 }
 
+/// Creates an API key for the caller (with a token or cookie, not with another key).
+#[utoipa::path(
+    post, path = "/auth/api-keys", tag = "api-keys",
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The key, shown this once.", body = schemas::ApiKeyIssued),
+        (status = 403, description = "Keys are managed with a user's token, or a role the caller does not hold was asked for."),
+        (status = 409, description = "A conflicting key exists."),
+        (status = 422, description = "The name, scopes or lifetime are not acceptable."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn create_key(
     State(state): S,
     ctx: Ctx,
@@ -112,6 +131,15 @@ pub(crate) fn shown_once(
     }
 }
 
+/// The caller's API keys.
+#[utoipa::path(
+    get, path = "/auth/api-keys", tag = "api-keys",
+    responses(
+        (status = 200, description = "The caller's keys.", body = schemas::ApiKeyList),
+        (status = 403, description = "Keys are managed with a user's token, not with another key."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn list_keys(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let owner = match key_manager(&caller, &ctx) {
         Ok(u) => u,
@@ -145,6 +173,17 @@ async fn owned_key(
     }
 }
 
+/// Revokes an API key of the caller's (any key with `admin.keys.write`).
+#[utoipa::path(
+    delete, path = "/auth/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "The key's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    responses(
+        (status = 204, description = "The key is revoked."),
+        (status = 403, description = "Keys are managed with a user's token, not with another key."),
+        (status = 404, description = "No such key of the caller's."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn revoke_key(
     State(state): S,
     ctx: Ctx,
@@ -162,6 +201,19 @@ async fn revoke_key(
     }
 }
 
+/// Replaces an API key: a new key now, the old one valid for `auth.api_keys.rotation_overlap`.
+#[utoipa::path(
+    post, path = "/auth/api-keys/{id}/rotate", tag = "api-keys",
+    params(("id" = String, Path, description = "The key's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    responses(
+        (status = 201, description = "The new key, shown this once.", body = schemas::ApiKeyIssued,
+            headers(("x-palisade-previous-key-expires-at" = i64, description = "When the old key stops working (Unix milliseconds)."))),
+        (status = 403, description = "Keys are managed with a user's token, not with another key."),
+        (status = 404, description = "No such key of the caller's."),
+        (status = 409, description = "The key is revoked or expired."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn rotate_key(
     State(state): S,
     ctx: Ctx,

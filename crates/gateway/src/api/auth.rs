@@ -11,6 +11,7 @@
 use super::admin::perm;
 use super::extract::{Caller, Ctx, no_store, refused, require, store_err};
 use super::json::StrictJson;
+use super::openapi::schemas;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::manage::{By, NewUser, Refused};
 use crate::identity::sessions::{ClientInfo, RefreshError};
@@ -25,10 +26,12 @@ use palisade_core::password::Verification;
 use palisade_store::identity::UserRecord;
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 type S = State<Arc<AppState>>;
 
+/// `/auth` (accounts, sign-in, tokens, invitations) and the JWKS.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/register", post(register))
@@ -42,8 +45,10 @@ pub fn router() -> Router<Arc<AppState>> {
 
 // ---------------------------------------------------------------- accounts
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "new.person@example.com", "password": "violet-Harbor-tram-1987-quince", "name": "New Person"}))]
 struct RegisterBody {
     email: String,
     password: String,
@@ -55,6 +60,18 @@ struct RegisterBody {
     captcha_token: Option<String>,
 }
 
+/// Creates an account (when `auth.registration` allows it), with the default roles.
+#[utoipa::path(
+    post, path = "/auth/register", tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The account.", body = schemas::User),
+        (status = 400, description = "The CAPTCHA was missing or not solved."),
+        (status = 403, description = "Registration is closed, or needs a valid invite."),
+        (status = 409, description = "The e-mail address has an account."),
+        (status = 422, description = "The e-mail address is not valid, or the password does not meet the policy (`violations`)."),
+    ),
+)]
 async fn register(
     State(state): S,
     ctx: Ctx,
@@ -137,8 +154,10 @@ fn busy(ctx: &Ctx) -> Response {
     res
 }
 
-#[derive(Deserialize)]
+/// E-mail and password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "member@example.com", "password": "tangerine-Orbit-lattice-4417"}))]
 pub(super) struct LoginBody {
     email: String,
     password: String,
@@ -316,6 +335,16 @@ async fn login_failed(
     res
 }
 
+/// Signs in: an access token and a refresh token.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in.", body = schemas::Tokens),
+        (status = 401, description = "The e-mail address or the password is wrong, or a CAPTCHA is needed."),
+        (status = 429, description = "Too many failed sign-ins; see Retry-After."),
+    ),
+)]
 async fn login(
     State(state): S,
     ctx: Ctx,
@@ -341,12 +370,23 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
+/// A refresh token (each is used once).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "rt_example"}))]
 struct RefreshBody {
     refresh_token: String,
 }
 
+/// New tokens for a refresh token; reusing one ends its session.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens.", body = schemas::Tokens),
+        (status = 401, description = "The refresh token is not valid (`invalid_grant`)."),
+    ),
+)]
 async fn refresh(
     State(state): S,
     ctx: Ctx,
@@ -380,13 +420,21 @@ async fn refresh(
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Optionally, the refresh token whose session ends too.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutBody {
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
+/// Signs out: revokes the access token, and the session of `refresh_token` when given.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    request_body(content = LogoutBody, description = "May be absent (no body at all)."),
+    responses((status = 204, description = "Signed out.")),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn logout(
     State(state): S,
     ctx: Ctx,
@@ -422,6 +470,12 @@ async fn logout(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Who the caller is.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller.", body = schemas::Me)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn me(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let p = &caller.0;
     let mut body = serde_json::json!({
@@ -441,8 +495,10 @@ async fn me(State(state): S, ctx: Ctx, caller: Caller) -> Response {
 
 // ---------------------------------------------------------------- invitations, keys
 
-#[derive(Deserialize)]
+/// Whom to invite.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "invited@example.com", "expires_in": 86400}))]
 struct InviteBody {
     email: String,
     /// Seconds the invite stays valid (default 7 days).
@@ -450,6 +506,17 @@ struct InviteBody {
     expires_in: Option<u64>,
 }
 
+/// Invites an e-mail address to register (`admin.invites.write`).
+#[utoipa::path(
+    post, path = "/auth/invites", tag = "auth",
+    request_body = InviteBody,
+    responses(
+        (status = 201, description = "The invite.", body = schemas::Invite),
+        (status = 403, description = "`admin.invites.write` is not granted."),
+        (status = 422, description = "The e-mail address is not valid."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn invite(
     State(state): S,
     ctx: Ctx,
@@ -485,6 +552,11 @@ async fn invite(
     )
 }
 
+/// The public keys Palisade's tokens are signed with.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "The JSON Web Key Set.", body = schemas::Jwks)),
+)]
 async fn jwks(State(state): S) -> Response {
     let mut res = Json(state.identity.jwks()).into_response();
     res.headers_mut().insert(

@@ -3,6 +3,9 @@
 //! check of Palisade's own API (`require`, a 403 on record), and the answers for a store that
 //! cannot be reached and for bodies that must not be cached.
 //!
+//! A path parameter is taken with this module's [`Path`], whose refusal is problem+json like
+//! every other (axum's own answers in plain text).
+//!
 //! Handlers stay thin: they take these, call into identity, authz, the store or the vault, and
 //! turn the outcome into JSON or a problem.
 
@@ -118,6 +121,47 @@ impl Ctx {
             origin: &self.origin,
         }
     }
+}
+
+/// A path parameter, or a 400 problem when it cannot be read (axum's own [`axum::extract::Path`]
+/// refuses in plain text).
+pub(crate) struct Path<T>(pub T);
+
+impl<St: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<St> for Path<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => {
+                tracing::debug!(error = %e, "path parameter refused");
+                let ctx = Ctx::from_request_parts(parts, state).await?;
+                Err(ctx.problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-path",
+                    "A path parameter is not acceptable (not UTF-8 once decoded).",
+                ))
+            }
+        }
+    }
+}
+
+/// The answer to a built-in path no endpoint serves (axum's own 404 has no body).
+pub(crate) async fn no_endpoint(ctx: Ctx) -> Response {
+    ctx.problem(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        "No endpoint of Palisade's API serves this path.",
+    )
+}
+
+/// The answer to a method an endpoint does not take (axum's own 405 has no body).
+pub(crate) async fn wrong_method(ctx: Ctx) -> Response {
+    ctx.problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "This endpoint does not take this method.",
+    )
 }
 
 /// The authenticated caller, or a 401.

@@ -28,12 +28,17 @@ use http::{HeaderMap, StatusCode};
 use palisade_core::principal::Principal;
 use std::sync::Arc;
 
+/// Where forward auth answers (any method).
 pub const PATH: &str = "/auth/verify";
 
+/// `/auth/verify` and `/auth/verify/{original}` (Envoy's `path_prefix`).
 pub fn router() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route(PATH, axum::routing::any(verify))
-        .route("/auth/verify/{*original}", axum::routing::any(verify))
+        .route(
+            "/auth/verify/{*original}",
+            axum::routing::any(verify_original),
+        )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -43,6 +48,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The request the proxy is asking about.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Original {
+    /// Upper-cased.
     pub method: String,
     /// Without port, as sent; `None` when the proxy sent none.
     pub host: Option<String>,
@@ -53,6 +59,7 @@ pub struct Original {
 /// Why the original request cannot be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unreadable {
+    /// Neither headers nor a path after `/auth/verify` name it.
     Missing,
     /// Several hosts (a comma list): which one the proxy routes on is unknown.
     AmbiguousHost,
@@ -88,6 +95,29 @@ pub fn original(req: &Req) -> Result<Original, Unreadable> {
     Ok(Original { method, host, path })
 }
 
+/// Whether the proxy's original request may pass (the method and URI come from headers).
+#[utoipa::path(
+    get, path = "/auth/verify", tag = "forward-auth",
+    description = "Whether the request a proxy holds may pass: the same route decision and policy as proxied traffic. Answers any method; the original request is read from X-Original-Method and X-Original-URI (nginx), X-Forwarded-Method and X-Forwarded-Uri (Traefik), and X-Forwarded-Host.",
+    params(
+        ("x-original-method" = Option<String>, Header, description = "The original method (nginx).", example = "GET"),
+        ("x-original-uri" = Option<String>, Header, description = "The original target (nginx).", example = "/demo/"),
+        ("x-forwarded-method" = Option<String>, Header, description = "The original method (Traefik)."),
+        ("x-forwarded-uri" = Option<String>, Header, description = "The original target (Traefik)."),
+        ("x-forwarded-host" = Option<String>, Header, description = "The original host (one)."),
+    ),
+    responses(
+        (status = 200, description = "May pass; the identity headers are for the proxy to pass on.",
+            headers(
+                ("x-palisade-user" = String, description = "The caller's subject."),
+                ("x-palisade-roles" = String, description = "The caller's roles."),
+            )),
+        (status = 400, description = "The original request is not named, or names several hosts."),
+        (status = 401, description = "The original request needs a credential."),
+        (status = 403, description = "The original request is denied, or its path is not canonical."),
+    ),
+    security((), ("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Response {
     let id = request_id_of(req.extensions());
     let original = match original(&req) {
@@ -182,6 +212,23 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
         }
     }
     res
+}
+
+/// Envoy's form: the original path follows `/auth/verify`.
+#[utoipa::path(
+    get, path = "/auth/verify/{original}", tag = "forward-auth",
+    description = "As /auth/verify, with the original path after /auth/verify (Envoy's path_prefix); answers any method, the original method is this request's.",
+    params(("original" = String, Path, description = "The original path, without its leading slash.", example = "demo")),
+    responses(
+        (status = 200, description = "May pass; the identity headers are for the proxy to pass on."),
+        (status = 400, description = "The original host names several hosts."),
+        (status = 401, description = "The original request needs a credential."),
+        (status = 403, description = "The original request is denied, or its path is not canonical."),
+    ),
+    security((), ("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
+async fn verify_original(state: State<Arc<AppState>>, req: Req) -> Response {
+    verify(state, req).await
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod extract;
 pub mod forward_auth;
 pub mod json;
+pub mod openapi;
 pub mod ops;
 pub mod secrets;
 pub mod sessions;
@@ -34,7 +35,10 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(api_keys::router())
         .merge(forward_auth::router())
         .merge(admin::router())
+        .merge(openapi::router())
         .merge(secrets::router())
         .merge(transit::router())
+        .fallback(extract::no_endpoint)
+        .method_not_allowed_fallback(extract::wrong_method)
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! Ops endpoints: `/healthz` (the process is up), `/readyz` (stores answer), `/metrics`
 //! (Prometheus text, only for the CIDRs in `ops.metrics_allow`).
 
+use super::openapi::schemas;
 use crate::problem::refuse;
 use crate::request::{RequestMeta, request_id_of};
 use crate::state::AppState;
@@ -11,8 +12,10 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
+/// The label the ops endpoints' refusals are counted under.
 pub const GATE: &str = "ops";
 
+/// `/healthz`, `/readyz`, `/metrics`.
 pub fn router() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/healthz", get(healthz))
@@ -20,10 +23,23 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .route("/metrics", get(metrics))
 }
 
+/// The process is up.
+#[utoipa::path(
+    get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process is up.", body = schemas::Health)),
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Both stores answer.
+#[utoipa::path(
+    get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "The store and the hot state answer.", body = schemas::Ready),
+        (status = 503, description = "The store or the hot state does not answer."),
+    ),
+)]
 async fn readyz(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let store = state.store.ping().await;
     let hot = state.hot.ping().await;
@@ -49,6 +65,14 @@ async fn readyz(State(state): State<Arc<AppState>>, req: Request) -> Response {
     )
 }
 
+/// Prometheus metrics, for the CIDRs in `ops.metrics_allow` (everyone when it is empty).
+#[utoipa::path(
+    get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain"),
+        (status = 403, description = "Not available to this address."),
+    ),
+)]
 async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let allowed = &state.config.ops.metrics_allow;
     let client = req.extensions().get::<RequestMeta>().map(|m| m.client_ip);

@@ -23,13 +23,14 @@
 // Helpers return the finished refusal as their error, the axum idiom.
 #![allow(clippy::result_large_err)]
 
-use super::extract::{Caller, Ctx, no_store};
+use super::extract::{Caller, Ctx, Path, no_store};
 use super::json::StrictJson;
+use super::openapi::schemas;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::protect::vault::{Secret, VaultError, tenant_of};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,13 +38,16 @@ use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 type S = State<Arc<AppState>>;
 
 /// The permissions of the secrets store.
 pub mod perm {
+    /// Reading and listing.
     pub const READ: &str = "secrets.data.read";
+    /// Writing, deleting and undeleting.
     pub const WRITE: &str = "secrets.data.write";
 }
 
@@ -51,6 +55,7 @@ const LIST_MAX: u32 = 1000;
 /// Store pages one listing request reads at most.
 const LIST_PAGES: usize = 10;
 
+/// `/v1/secrets` and `/v1/secrets/…`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/v1/secrets", get(list)).route(
         "/v1/secrets/{*path}",
@@ -58,26 +63,40 @@ pub fn router() -> Router<Arc<AppState>> {
     )
 }
 
-#[derive(Deserialize, Default)]
+/// Which version.
+#[derive(Deserialize, Default, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct VersionQuery {
+    /// A version (default: the latest live one).
     version: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+/// Which paths.
+#[derive(Deserialize, Default, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only paths starting with this (a-z 0-9 _ . - /).
     #[serde(default)]
+    #[param(required = false, example = "app/")]
     prefix: String,
+    /// Only paths after this one (the `next` of the previous page).
     after: Option<String>,
+    /// At most this many, 1 to 1000 (default 100).
     limit: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// A secret's next version.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"value": "s3cr3t-value", "metadata": {"owner": "payments"}}))]
 struct PutBody {
+    /// The value (never logged or audited).
     value: String,
+    /// A JSON object kept with the version.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: serde_json::Value,
 }
 
@@ -205,6 +224,18 @@ fn secret_json(s: &Secret) -> serde_json::Value {
     })
 }
 
+/// Reads a secret (`secrets.data.read`).
+#[utoipa::path(
+    get, path = "/v1/secrets/{path}", tag = "secrets", operation_id = "read_secret",
+    params(("path" = String, Path, description = "The secret's path: a-z 0-9 _ . - and /.", example = "db"), VersionQuery),
+    responses(
+        (status = 200, description = "The secret.", body = schemas::Secret),
+        (status = 403, description = "`secrets.data.read` is not granted for this path."),
+        (status = 404, description = "No such secret or version, or it is deleted."),
+        (status = 422, description = "The path or query is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn read(
     State(state): S,
     ctx: Ctx,
@@ -250,6 +281,19 @@ async fn read(
     res
 }
 
+/// Writes a secret's next version (`secrets.data.write`).
+#[utoipa::path(
+    put, path = "/v1/secrets/{path}", tag = "secrets", operation_id = "write_secret",
+    params(("path" = String, Path, description = "The secret's path: a-z 0-9 _ . - and /.", example = "db")),
+    request_body = PutBody,
+    responses(
+        (status = 200, description = "A new version.", body = schemas::SecretWritten),
+        (status = 201, description = "The first version.", body = schemas::SecretWritten),
+        (status = 403, description = "`secrets.data.write` is not granted for this path."),
+        (status = 422, description = "The path, value or metadata is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn write(
     State(state): S,
     ctx: Ctx,
@@ -307,6 +351,18 @@ async fn write(
     res
 }
 
+/// Soft-deletes a secret's latest live version, or `version` (`secrets.data.write`).
+#[utoipa::path(
+    delete, path = "/v1/secrets/{path}", tag = "secrets", operation_id = "delete_secret",
+    params(("path" = String, Path, description = "The secret's path: a-z 0-9 _ . - and /.", example = "gone"), VersionQuery),
+    responses(
+        (status = 200, description = "The version is deleted.", body = schemas::SecretChanged),
+        (status = 403, description = "`secrets.data.write` is not granted for this path."),
+        (status = 404, description = "No such secret or version, or it is deleted."),
+        (status = 422, description = "The path or query is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn remove(
     State(state): S,
     ctx: Ctx,
@@ -332,6 +388,18 @@ async fn remove(
 }
 
 /// `POST /v1/secrets/{path}/undelete?version=n` (the only POST under `/v1/secrets/`).
+#[utoipa::path(
+    post, path = "/v1/secrets/{path}/undelete", tag = "secrets", operation_id = "undelete_secret",
+    params(("path" = String, Path, description = "The secret's path: a-z 0-9 _ . - and /.", example = "old"), ("version" = u32, Query, description = "The version to undelete.", example = 1)),
+    responses(
+        (status = 200, description = "The version is live again.", body = schemas::SecretChanged),
+        (status = 403, description = "`secrets.data.write` is not granted for this path."),
+        (status = 404, description = "No such secret or version."),
+        (status = 405, description = "POST is only for …/undelete."),
+        (status = 422, description = "The path or query is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn undelete(
     State(state): S,
     ctx: Ctx,
@@ -401,6 +469,16 @@ fn finish_change(
     res
 }
 
+/// Lists the paths the caller may read.
+#[utoipa::path(
+    get, path = "/v1/secrets", tag = "secrets", operation_id = "list_secrets",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of paths.", body = schemas::SecretList),
+        (status = 422, description = "The query is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list(
     State(state): S,
     ctx: Ctx,

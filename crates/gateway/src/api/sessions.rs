@@ -6,13 +6,14 @@
 #![allow(clippy::result_large_err)]
 
 use super::auth::{LoginBody, check_credentials};
-use super::extract::{Caller, Ctx, needs_user, no_store};
+use super::extract::{Caller, Ctx, Path, needs_user, no_store};
 use super::json::StrictJson;
+use super::openapi::schemas;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::cookie::{CookieKeys, CookieSession};
 use crate::identity::sessions::ClientInfo;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 type S = State<Arc<AppState>>;
 
+/// `/auth/sessions` and `/auth/browser-session`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/sessions", get(list_sessions))
@@ -35,6 +37,15 @@ pub fn router() -> Router<Arc<AppState>> {
         )
 }
 
+/// The caller's live sessions.
+#[utoipa::path(
+    get, path = "/auth/sessions", tag = "sessions",
+    responses(
+        (status = 200, description = "The caller's sessions.", body = schemas::SessionList),
+        (status = 403, description = "The caller is not a Palisade account."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let uid = match needs_user(&caller, &ctx) {
         Ok(u) => u,
@@ -61,6 +72,17 @@ async fn list_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     }
 }
 
+/// Ends one of the caller's sessions.
+#[utoipa::path(
+    delete, path = "/auth/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    responses(
+        (status = 204, description = "The session is ended."),
+        (status = 403, description = "The caller is not a Palisade account."),
+        (status = 404, description = "No such session of the caller."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn delete_session(
     State(state): S,
     ctx: Ctx,
@@ -96,6 +118,15 @@ async fn delete_session(
     }
 }
 
+/// Ends every session of the caller, this one included.
+#[utoipa::path(
+    post, path = "/auth/sessions/revoke-all", tag = "sessions",
+    responses(
+        (status = 200, description = "How many sessions were ended.", body = schemas::Revoked),
+        (status = 403, description = "The caller is not a Palisade account."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn revoke_all_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let uid = match needs_user(&caller, &ctx) {
         Ok(u) => u,
@@ -120,6 +151,17 @@ async fn revoke_all_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Respo
     }
 }
 
+/// Signs in a browser: sets the `__Host-palisade` cookie and answers the CSRF token.
+#[utoipa::path(
+    post, path = "/auth/browser-session", tag = "sessions",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in; the cookie is set.", body = schemas::BrowserSession,
+            headers(("set-cookie" = String, description = "The `__Host-palisade` session cookie."))),
+        (status = 401, description = "The e-mail address or the password is wrong, or a CAPTCHA is needed."),
+        (status = 429, description = "Too many failed sign-ins; see Retry-After."),
+    ),
+)]
 async fn browser_login(
     State(state): S,
     ctx: Ctx,
@@ -169,6 +211,12 @@ async fn browser_login(
     no_store(res)
 }
 
+/// Signs a browser out: ends the cookie's session and clears the cookie.
+#[utoipa::path(
+    delete, path = "/auth/browser-session", tag = "sessions",
+    responses((status = 204, description = "Signed out; the cookie is cleared.")),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn browser_logout(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let id = &state.identity;
     if caller.0.method == AuthMethod::Session

@@ -26,6 +26,7 @@
 
 use super::extract::{Caller, Ctx};
 use super::json::StrictJson;
+use super::openapi::schemas;
 use super::secrets::record;
 use crate::audit::Outcome;
 use crate::state::AppState;
@@ -39,6 +40,7 @@ use http::StatusCode;
 use palisade_core::crypto::{FieldContext, key_id_of};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 type S = State<Arc<AppState>>;
@@ -46,6 +48,7 @@ type S = State<Arc<AppState>>;
 /// Largest plaintext accepted (bytes, after base64 decoding).
 pub const MAX_PLAINTEXT: usize = 32 << 10;
 
+/// `/v1/transit/encrypt`, `/decrypt`, `/rewrap`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/transit/encrypt", post(encrypt))
@@ -61,20 +64,30 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-#[derive(Deserialize)]
+/// What to encrypt.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "orders", "plaintext": "aGVsbG8gd29ybGQ=", "context": "b3JkZXItNDI="}))]
 struct EncryptBody {
+    /// The key name: 1-64 of a-z 0-9 _ -.
     key: String,
+    /// Standard base64, at most 32 KiB decoded.
     plaintext: String,
+    /// Standard base64 bytes the ciphertext is bound to.
     #[serde(default)]
     context: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What to decrypt or rewrap.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "orders", "ciphertext": "pal1.example", "context": "b3JkZXItNDI="}))]
 struct DecryptBody {
+    /// The key name it was encrypted under.
     key: String,
+    /// A transit ciphertext (`pal1.…`).
     ciphertext: String,
+    /// The context it was encrypted with (standard base64).
     #[serde(default)]
     context: Option<String>,
 }
@@ -135,6 +148,17 @@ fn allow(
     Ok(())
 }
 
+/// Encrypts under a named key (`transit.NAME.encrypt`).
+#[utoipa::path(
+    post, path = "/v1/transit/encrypt", tag = "transit", operation_id = "transit_encrypt",
+    request_body = EncryptBody,
+    responses(
+        (status = 200, description = "The ciphertext.", body = schemas::TransitCiphertext),
+        (status = 403, description = "`transit.NAME.encrypt` is not granted."),
+        (status = 422, description = "The name, plaintext or context is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn encrypt(
     State(state): S,
     ctx: Ctx,
@@ -215,6 +239,17 @@ async fn open(
     }
 }
 
+/// Decrypts (`transit.NAME.decrypt`).
+#[utoipa::path(
+    post, path = "/v1/transit/decrypt", tag = "transit", operation_id = "transit_decrypt",
+    request_body = DecryptBody,
+    responses(
+        (status = 200, description = "The plaintext.", body = schemas::TransitPlaintext),
+        (status = 403, description = "`transit.NAME.decrypt` is not granted."),
+        (status = 422, description = "The request is not acceptable, or the ciphertext does not decrypt under this key and context."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn decrypt(
     State(state): S,
     ctx: Ctx,
@@ -248,6 +283,17 @@ async fn decrypt(
     Json(serde_json::json!({"plaintext": encoded.as_str()})).into_response()
 }
 
+/// Re-encrypts under the current data key (`transit.NAME.decrypt` and `.encrypt`).
+#[utoipa::path(
+    post, path = "/v1/transit/rewrap", tag = "transit", operation_id = "transit_rewrap",
+    request_body = DecryptBody,
+    responses(
+        (status = 200, description = "The new ciphertext.", body = schemas::TransitCiphertext),
+        (status = 403, description = "`transit.NAME.decrypt` or `.encrypt` is not granted."),
+        (status = 422, description = "The request is not acceptable, or the ciphertext does not decrypt under this key and context."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn rewrap(
     State(state): S,
     ctx: Ctx,

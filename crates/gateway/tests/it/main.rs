@@ -10,6 +10,7 @@ mod forward_nginx;
 mod hardening;
 pub mod identity;
 mod listener;
+mod openapi;
 mod posture;
 mod principals;
 mod proxy;

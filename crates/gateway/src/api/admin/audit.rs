@@ -8,6 +8,7 @@
 
 use super::perm;
 use crate::api::extract::{Caller, Ctx, require};
+use crate::api::openapi::schemas;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::state::AppState;
 use axum::body::Body;
@@ -21,11 +22,13 @@ use palisade_core::audit::AuditRecord;
 use palisade_store::audit::AuditFilter;
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::IntoParams;
 
 type S = State<Arc<AppState>>;
 
 const PAGE: u32 = 1_000;
 
+/// `/admin/audit`, `/admin/audit/export`, `/admin/security/summary`, `/admin/incidents`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/audit", get(query))
@@ -34,10 +37,15 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/incidents", get(incidents))
 }
 
-#[derive(Deserialize)]
+/// Which incidents.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct IncidentParams {
+    /// How far back: a duration such as `24h` or `7d` (default 7 days, at most 90).
+    #[param(example = "7d")]
     window: Option<String>,
+    /// At most this many, 1 to 1000 (default 100).
     limit: Option<u32>,
 }
 
@@ -66,6 +74,16 @@ async fn records_of(
 
 /// Incidents opened in the last `window` (default 7 days, at most 90), newest first, each with
 /// its current severity, the actions taken and the webhook's delivery.
+#[utoipa::path(
+    get, path = "/admin/incidents", tag = "admin", operation_id = "list_incidents",
+    params(IncidentParams),
+    responses(
+        (status = 200, description = "The incidents.", body = schemas::IncidentList),
+        (status = 403, description = "`admin.incidents.read` is not granted."),
+        (status = 422, description = "The window or limit is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn incidents(
     State(state): S,
     ctx: Ctx,
@@ -127,9 +145,13 @@ fn bad_incident_query(ctx: &Ctx) -> Response {
     )
 }
 
-#[derive(Deserialize)]
+/// Which period.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SummaryParams {
+    /// How far back: a duration such as `1h` or `30m` (default 1 hour, at most 31 days).
+    #[param(example = "1h")]
     window: Option<String>,
 }
 
@@ -147,6 +169,16 @@ fn top(counts: std::collections::HashMap<String, u64>, n: usize) -> Vec<serde_js
 
 /// What happened in the last `window`: failed logins by IP and by account, denials, rate-limit
 /// hits, privilege-escalation attempts, the riskiest actors, and the IPs blocked now.
+#[utoipa::path(
+    get, path = "/admin/security/summary", tag = "admin", operation_id = "security_summary",
+    params(SummaryParams),
+    responses(
+        (status = 200, description = "The summary.", body = schemas::SecuritySummary),
+        (status = 403, description = "`admin.audit.read` is not granted."),
+        (status = 422, description = "The window is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn summary(
     State(state): S,
     ctx: Ctx,
@@ -248,15 +280,21 @@ fn bad_window(ctx: &Ctx) -> Response {
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The filters and page of an audit query or export (also `palisade audit query`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Params {
+    /// The event type, e.g. `auth.login_failure`.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
+    /// Who acted (a user id, `cli`, …).
     pub actor: Option<String>,
+    /// The tenant concerned.
     pub tenant: Option<String>,
+    /// `success`, `failure` or `denied`.
     pub result: Option<String>,
-    /// This risk or higher.
+    /// This risk or higher: `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
     pub risk: Option<String>,
     /// RFC 3339 or Unix milliseconds, inclusive.
     pub from: Option<String>,
@@ -264,6 +302,7 @@ pub struct Params {
     pub to: Option<String>,
     /// Keyset pagination: the last `seq` of the previous page.
     pub after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
     pub limit: Option<u32>,
     /// Export only: `jsonl` (default) or `csv`.
     pub format: Option<String>,
@@ -338,6 +377,17 @@ fn readable(
     Ok((p, filter))
 }
 
+/// A page of the audit trail.
+#[utoipa::path(
+    get, path = "/admin/audit", tag = "admin", operation_id = "query_audit",
+    params(Params),
+    responses(
+        (status = 200, description = "The events.", body = schemas::AuditPage),
+        (status = 403, description = "`admin.audit.read` is not granted."),
+        (status = 422, description = "A filter is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn query(
     State(state): S,
     ctx: Ctx,
@@ -364,6 +414,7 @@ async fn query(
     }
 }
 
+/// The first line of a CSV export.
 pub const CSV_HEADER: &str = "seq,id,ts_ms,event_type,risk,actor,action,resource_type,resource_id,tenant,result,client_ip,user_agent,request_id,details,prev_hash,hash\n";
 
 /// One CSV field, quoted when it must be; cells that a spreadsheet would run as a formula are
@@ -381,6 +432,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// One audit record as a CSV line (with its newline).
 pub fn csv_line(r: &AuditRecord) -> String {
     let opt = |o: &Option<String>| o.as_deref().map(csv_field).unwrap_or_default();
     let hex = palisade_core::audit::hex32::encode;
@@ -406,6 +458,18 @@ pub fn csv_line(r: &AuditRecord) -> String {
     )
 }
 
+/// The audit trail as a download, streamed page by page (itself a `data.exported` event).
+#[utoipa::path(
+    get, path = "/admin/audit/export", tag = "admin", operation_id = "export_audit",
+    params(Params),
+    responses(
+        (status = 200, description = "The events, one per line.",
+            content(("application/x-ndjson"), ("text/csv"))),
+        (status = 403, description = "`admin.audit.read` is not granted."),
+        (status = 422, description = "A filter or the format is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn export(
     State(state): S,
     ctx: Ctx,

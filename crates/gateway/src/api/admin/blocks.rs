@@ -4,9 +4,10 @@
 //! (`Identity` writes the store, then hot state).
 
 use super::perm;
-use crate::api::extract::{Caller, Ctx, refused, require};
+use crate::api::extract::{Caller, Ctx, Path, refused, require};
+use crate::api::openapi::schemas;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -16,12 +17,22 @@ use std::sync::Arc;
 
 type S = State<Arc<AppState>>;
 
+/// `/admin/ip-blocks/…`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/ip-blocks", get(list_blocks))
         .route("/admin/ip-blocks/{ip}", delete(unblock))
 }
 
+/// The IP blocks in force.
+#[utoipa::path(
+    get, path = "/admin/ip-blocks", tag = "admin",
+    responses(
+        (status = 200, description = "The blocks.", body = schemas::IpBlockList),
+        (status = 403, description = "`admin.ip_blocks.read` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_blocks(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::IP_BLOCKS_READ) {
         return r;
@@ -32,6 +43,18 @@ async fn list_blocks(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     }
 }
 
+/// Lifts an IP block.
+#[utoipa::path(
+    delete, path = "/admin/ip-blocks/{ip}", tag = "admin",
+    params(("ip" = String, Path, description = "An IPv4 or IPv6 address.", example = "192.0.2.7")),
+    responses(
+        (status = 204, description = "The block is lifted."),
+        (status = 403, description = "`admin.ip_blocks.write` is not granted."),
+        (status = 404, description = "This IP is not blocked."),
+        (status = 422, description = "Not an IP address."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn unblock(State(state): S, ctx: Ctx, caller: Caller, Path(ip): Path<String>) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::IP_BLOCKS_WRITE) {
         return r;

@@ -32,6 +32,8 @@ pub mod perm {
     pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
     pub const AUDIT_READ: &str = "admin.audit.read";
     pub const INCIDENTS_READ: &str = "admin.incidents.read";
+    /// Reading the OpenAPI document of this API (`GET /admin/openapi.json`).
+    pub const API_READ: &str = "admin.api.read";
 }
 
 /// Every `/admin` endpoint.

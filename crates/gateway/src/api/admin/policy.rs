@@ -4,6 +4,7 @@
 
 use super::perm;
 use crate::api::extract::{Caller, Ctx, require};
+use crate::api::openapi::schemas;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -12,9 +13,11 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::IntoParams;
 
 type S = State<Arc<AppState>>;
 
+/// `/admin/roles`, `/admin/policy/explain`, `/admin/config/reload`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/roles", get(roles))
@@ -22,6 +25,15 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/config/reload", post(reload))
 }
 
+/// The compiled roles.
+#[utoipa::path(
+    get, path = "/admin/roles", tag = "admin", operation_id = "list_roles",
+    responses(
+        (status = 200, description = "The roles.", body = schemas::RoleList),
+        (status = 403, description = "`admin.roles.read` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::ROLES_READ) {
         return r;
@@ -29,13 +41,20 @@ async fn roles(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     Json(state.authz.roles_json()).into_response()
 }
 
-#[derive(Deserialize)]
+/// The request to explain.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExplainQuery {
     /// An account's e-mail or an API key's id.
     #[serde(rename = "as")]
+    #[param(example = "member@example.com")]
     who: String,
+    /// The request's method.
+    #[param(example = "GET")]
     method: String,
+    /// The request's path.
+    #[param(example = "/demo/")]
     path: String,
     /// The request's host, for routes that name one.
     host: Option<String>,
@@ -43,6 +62,17 @@ struct ExplainQuery {
 
 /// `GET /admin/policy/explain?as=EMAIL|KEY_ID&method=GET&path=/graphs/g1/nodes`: the decision
 /// and the rule and grant that made it.
+#[utoipa::path(
+    get, path = "/admin/policy/explain", tag = "admin", operation_id = "explain_policy",
+    params(ExplainQuery),
+    responses(
+        (status = 200, description = "The decision.", body = schemas::Explanation),
+        (status = 400, description = "as, method and path are needed."),
+        (status = 403, description = "`admin.policy.read` is not granted."),
+        (status = 404, description = "No such account or key."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn explain(
     State(state): S,
     ctx: Ctx,
@@ -82,6 +112,15 @@ async fn explain(
 }
 
 /// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.
+#[utoipa::path(
+    post, path = "/admin/config/reload", tag = "admin", operation_id = "reload_config",
+    responses(
+        (status = 200, description = "The new roles and route policies are in force.", body = schemas::Reloaded),
+        (status = 403, description = "`admin.config.write` is not granted."),
+        (status = 422, description = "The new configuration has problems (`problems`); the running policy is unchanged."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn reload(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::CONFIG_WRITE) {
         return r;

@@ -10,11 +10,12 @@
 
 use super::perm;
 use crate::api::api_keys::shown_once;
-use crate::api::extract::{Caller, Ctx, refused, require};
+use crate::api::extract::{Caller, Ctx, Path, refused, require};
 use crate::api::json::StrictJson;
+use crate::api::openapi::schemas;
 use crate::identity::manage::{self, By};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,10 +23,12 @@ use http::StatusCode;
 use palisade_store::identity::{PrincipalKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 type S = State<Arc<AppState>>;
 
+/// `/admin/service-accounts/…`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route(
@@ -42,8 +45,10 @@ fn account_json(u: &UserRecord) -> serde_json::Value {
     })
 }
 
-#[derive(Deserialize)]
+/// A new service account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "nightly-ci", "roles": ["member"], "tier": "free"}))]
 struct NewAccount {
     name: String,
     roles: Vec<String>,
@@ -51,6 +56,18 @@ struct NewAccount {
     tier: Option<String>,
 }
 
+/// Creates a service account (roles at most the caller's).
+#[utoipa::path(
+    post, path = "/admin/service-accounts", tag = "admin", operation_id = "create_service_account",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "The service account.", body = schemas::ServiceAccount),
+        (status = 403, description = "`admin.service_accounts.write` is not granted, or a role grants more than the caller holds."),
+        (status = 409, description = "The name is taken."),
+        (status = 422, description = "No such role, or the name is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn create_account(
     State(state): S,
     ctx: Ctx,
@@ -90,6 +107,15 @@ async fn create_account(
     (StatusCode::CREATED, Json(account_json(&account))).into_response()
 }
 
+/// Every service account.
+#[utoipa::path(
+    get, path = "/admin/service-accounts", tag = "admin", operation_id = "list_service_accounts",
+    responses(
+        (status = 200, description = "The service accounts.", body = schemas::ServiceAccountList),
+        (status = 403, description = "`admin.service_accounts.write` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_accounts(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
         return r;
@@ -114,18 +140,35 @@ async fn list_accounts(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     Json(serde_json::json!({ "service_accounts": accounts })).into_response()
 }
 
-#[derive(Deserialize)]
+/// A new key of a service account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "tools", "scopes": ["tools.read_file.execute"]}))]
 struct NewKey {
     name: String,
+    /// Roles the key acts with (default: all the account's).
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// Permission grants narrowing the key.
     scopes: Vec<String>,
     /// Lifetime in seconds; none: the key does not expire.
     #[serde(default)]
     expires_in: Option<u64>,
 }
 
+/// Issues an API key to a service account.
+#[utoipa::path(
+    post, path = "/admin/service-accounts/{id}/api-keys", tag = "admin", operation_id = "create_service_account_key",
+    params(("id" = String, Path, description = "The service account's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key, shown this once.", body = schemas::ApiKeyIssued),
+        (status = 403, description = "`admin.service_accounts.write` is not granted."),
+        (status = 404, description = "No such service account."),
+        (status = 422, description = "The account does not hold a role asked for, or the key is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn create_key(
     State(state): S,
     ctx: Ctx,

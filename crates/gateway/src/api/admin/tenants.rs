@@ -7,11 +7,12 @@
 #![allow(clippy::result_large_err)]
 
 use super::perm;
-use crate::api::extract::{Caller, Ctx, refused, require};
+use crate::api::extract::{Caller, Ctx, Path, refused, require};
 use crate::api::json::StrictJson;
+use crate::api::openapi::schemas;
 use crate::identity::manage::{self, TenantLink};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -19,10 +20,12 @@ use http::StatusCode;
 use palisade_store::identity::TenantRecord;
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 type S = State<Arc<AppState>>;
 
+/// `/admin/tenants/…`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
@@ -43,6 +46,15 @@ fn tenant_json(t: &TenantRecord) -> serde_json::Value {
     serde_json::json!({"id": t.id, "name": t.name, "parent_id": t.parent_id, "created_at": t.created_at})
 }
 
+/// Every tenant.
+#[utoipa::path(
+    get, path = "/admin/tenants", tag = "admin",
+    responses(
+        (status = 200, description = "The tenants.", body = schemas::TenantList),
+        (status = 403, description = "`admin.tenants.read` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_tenants(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::TENANTS_READ) {
         return r;
@@ -56,8 +68,10 @@ async fn list_tenants(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+/// A new tenant, perhaps under a parent.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "globex", "name": "Globex", "parent_id": "acme"}))]
 struct NewTenant {
     id: String,
     name: String,
@@ -65,6 +79,18 @@ struct NewTenant {
     parent_id: Option<String>,
 }
 
+/// Creates a tenant.
+#[utoipa::path(
+    post, path = "/admin/tenants", tag = "admin",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "The tenant.", body = schemas::Tenant),
+        (status = 403, description = "`admin.tenants.write` is not granted."),
+        (status = 409, description = "The tenant exists."),
+        (status = 422, description = "The id, name or parent is not acceptable."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn create_tenant(
     State(state): S,
     ctx: Ctx,
@@ -88,6 +114,17 @@ async fn create_tenant(
     (StatusCode::CREATED, Json(tenant_json(&tenant))).into_response()
 }
 
+/// Deletes a tenant, its memberships and resource grants; its children lose their parent.
+#[utoipa::path(
+    delete, path = "/admin/tenants/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "doomed")),
+    responses(
+        (status = 204, description = "The tenant is deleted."),
+        (status = 403, description = "`admin.tenants.write` is not granted."),
+        (status = 404, description = "No such tenant."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn delete_tenant(
     State(state): S,
     ctx: Ctx,
@@ -108,6 +145,16 @@ async fn delete_tenant(
     }
 }
 
+/// A tenant's members.
+#[utoipa::path(
+    get, path = "/admin/tenants/{id}/members", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme")),
+    responses(
+        (status = 200, description = "The members.", body = schemas::MemberList),
+        (status = 403, description = "`admin.tenants.read` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_members(
     State(state): S,
     ctx: Ctx,
@@ -128,12 +175,27 @@ async fn list_members(
     }
 }
 
-#[derive(Deserialize)]
+/// A member's role in a tenant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "member"}))]
 struct MemberBody {
     role: String,
 }
 
+/// Makes a user a member of a tenant, with a role (at most the caller's).
+#[utoipa::path(
+    put, path = "/admin/tenants/{id}/members/{user}", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme"), ("user" = String, Path, description = "The user's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    request_body = MemberBody,
+    responses(
+        (status = 204, description = "The membership is set."),
+        (status = 403, description = "`admin.tenants.write` is not granted, or the role grants more than the caller holds."),
+        (status = 404, description = "No such tenant or user."),
+        (status = 422, description = "No such role."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn put_member(
     State(state): S,
     ctx: Ctx,
@@ -176,6 +238,17 @@ async fn put_member(
     }
 }
 
+/// Ends a user's membership of a tenant.
+#[utoipa::path(
+    delete, path = "/admin/tenants/{id}/members/{user}", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme"), ("user" = String, Path, description = "The user's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    responses(
+        (status = 204, description = "The membership is removed."),
+        (status = 403, description = "`admin.tenants.write` is not granted."),
+        (status = 404, description = "Nothing to remove."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn remove_member(
     state: S,
     ctx: Ctx,
@@ -185,6 +258,17 @@ async fn remove_member(
     remove_link(state, ctx, caller, path, TenantLink::Membership).await
 }
 
+/// Removes a user's resource grants on a tenant.
+#[utoipa::path(
+    delete, path = "/admin/tenants/{id}/grants/{user}", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme"), ("user" = String, Path, description = "The user's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    responses(
+        (status = 204, description = "The grants are removed."),
+        (status = 403, description = "`admin.tenants.write` is not granted."),
+        (status = 404, description = "Nothing to remove."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn remove_grants(
     state: S,
     ctx: Ctx,
@@ -247,6 +331,16 @@ async fn tenant_and_user(
     }
 }
 
+/// A tenant's resource grants.
+#[utoipa::path(
+    get, path = "/admin/tenants/{id}/grants", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme")),
+    responses(
+        (status = 200, description = "The resource grants.", body = schemas::ResourceGrantList),
+        (status = 403, description = "`admin.tenants.read` is not granted."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn list_grants(
     State(state): S,
     ctx: Ctx,
@@ -267,14 +361,28 @@ async fn list_grants(
     }
 }
 
-#[derive(Deserialize)]
+/// Permission grants on a tenant's resources.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"grants": ["graphs.read"]}))]
 struct GrantsBody {
     grants: Vec<String>,
 }
 
 /// Grants a principal permissions on one tenant's resources without a membership (used when it
 /// has no role there).
+#[utoipa::path(
+    put, path = "/admin/tenants/{id}/grants/{user}", tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id.", example = "acme"), ("user" = String, Path, description = "The user's id.", example = "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f")),
+    request_body = GrantsBody,
+    responses(
+        (status = 204, description = "The grants are set."),
+        (status = 403, description = "`admin.tenants.write` is not granted, or a grant goes beyond the caller's own."),
+        (status = 404, description = "No such tenant or user."),
+        (status = 422, description = "Give 1-100 valid grants."),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])),
+)]
 async fn put_grants(
     State(state): S,
     ctx: Ctx,
