@@ -115,6 +115,26 @@ enum Command {
         #[command(subcommand)]
         command: admin::IpCommand,
     },
+    /// Print a shell completion script for this command line to stdout.
+    ///
+    /// bash: `palisade completions bash > /usr/share/bash-completion/completions/palisade`;
+    /// zsh: `palisade completions zsh > "${fpath[1]}/_palisade"`;
+    /// fish: `palisade completions fish > ~/.config/fish/completions/palisade.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page palisade(1) (roff) to stdout, or write one page per subcommand.
+    ///
+    /// `palisade man > palisade.1 && man -l palisade.1`; packagers:
+    /// `palisade man --dir /usr/share/man/man1` writes palisade.1 and the palisade-*.1 pages
+    /// its SUBCOMMANDS section names.
+    Man {
+        /// Write palisade.1 and a page for every subcommand into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +227,8 @@ fn main() -> ExitCode {
         Command::Policy { store, command } => {
             judged(store, |a| async move { a.policy(command).await })
         }
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man_page(dir.as_deref()),
         Command::Backup { store, command } => backup::run(store, command).map(|ok| {
             if ok {
                 ExitCode::SUCCESS
@@ -222,6 +244,42 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the completion script for `shell`, generated from the clap definition, to stdout.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "palisade", &mut script);
+    print_bytes(&script).context("writing the completion script")
+}
+
+/// Writes `bytes` to stdout (a closed pipe is an error, not a panic).
+fn print_bytes(bytes: &[u8]) -> std::io::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the manual page palisade(1), generated from the clap definition, to stdout; with
+/// `dir`, writes it and one page per subcommand (palisade-serve.1, palisade-user-add.1, …) there.
+fn man_page(dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        clap_mangen::generate_to(Cli::command(), dir)
+            .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+        println!("manual pages written to {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut page = Vec::new();
+    // As generate_to does: `help` has no page of its own to name.
+    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
+        .render(&mut page)
+        .context("rendering the manual page")?;
+    print_bytes(&page).context("writing the manual page")
 }
 
 /// Runs an admin command whose answer is a verdict: exit 0 when it says yes.
