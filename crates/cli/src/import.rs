@@ -41,7 +41,9 @@ pub fn user_line(index: usize, line: &str) -> UserLine {
         return UserLine::Problem("not an e-mail address");
     };
     if !palisade_core::password::PasswordHasher::can_verify(hash) {
-        return UserLine::Problem("not an argon2 or bcrypt hash");
+        return UserLine::Problem(
+            "not a password hash Palisade verifies (bcrypt, argon2, PBKDF2, scrypt)",
+        );
     }
     let roles: Vec<String> = cols
         .get(2)
@@ -123,7 +125,9 @@ mod tests {
         for hash in ["plaintext", "$argon2id$v=19$x", "$argon2id$v=19$m=1"] {
             assert_eq!(
                 user_line(1, &format!("b@example.com,{hash}")),
-                UserLine::Problem("not an argon2 or bcrypt hash"),
+                UserLine::Problem(
+                    "not a password hash Palisade verifies (bcrypt, argon2, PBKDF2, scrypt)"
+                ),
                 "{hash}"
             );
         }
