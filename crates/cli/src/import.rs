@@ -99,10 +99,14 @@ mod tests {
         assert_eq!(user_line(0, "email,password_hash,roles"), UserLine::Skip);
         assert_eq!(user_line(3, "  "), UserLine::Skip);
         assert_eq!(
-            user_line(1, " Ann@Example.com , $2b$12$abc , admin;;ops , Ann "),
+            user_line(
+                1,
+                " Ann@Example.com , $2b$04$mPirekL9DTSRpubu.C9STevVr/0EeUs7OE3LBavUQfAiPz6xLwBNK , admin;;ops , Ann "
+            ),
             UserLine::User(ImportedUser {
                 email: "ann@example.com".into(),
-                password_hash: "$2b$12$abc".into(),
+                password_hash: "$2b$04$mPirekL9DTSRpubu.C9STevVr/0EeUs7OE3LBavUQfAiPz6xLwBNK"
+                    .into(),
                 roles: vec!["admin".into(), "ops".into()],
                 name: Some("Ann".into()),
             })
@@ -122,7 +126,13 @@ mod tests {
             user_line(1, "nope,$2b$x"),
             UserLine::Problem("not an e-mail address")
         );
-        for hash in ["plaintext", "$argon2id$v=19$x", "$argon2id$v=19$m=1"] {
+        // A truncated bcrypt string is refused too: it could never match.
+        for hash in [
+            "plaintext",
+            "$argon2id$v=19$x",
+            "$argon2id$v=19$m=1",
+            "$2b$12$abc",
+        ] {
             assert_eq!(
                 user_line(1, &format!("b@example.com,{hash}")),
                 UserLine::Problem(
