@@ -41,7 +41,9 @@ pub fn user_line(index: usize, line: &str) -> UserLine {
         return UserLine::Problem("not an e-mail address");
     };
     if !palisade_core::password::PasswordHasher::can_verify(hash) {
-        return UserLine::Problem("not an argon2 or bcrypt hash");
+        return UserLine::Problem(
+            "not a password hash Palisade verifies (bcrypt, argon2, PBKDF2, scrypt)",
+        );
     }
     let roles: Vec<String> = cols
         .get(2)
@@ -97,10 +99,14 @@ mod tests {
         assert_eq!(user_line(0, "email,password_hash,roles"), UserLine::Skip);
         assert_eq!(user_line(3, "  "), UserLine::Skip);
         assert_eq!(
-            user_line(1, " Ann@Example.com , $2b$12$abc , admin;;ops , Ann "),
+            user_line(
+                1,
+                " Ann@Example.com , $2b$04$mPirekL9DTSRpubu.C9STevVr/0EeUs7OE3LBavUQfAiPz6xLwBNK , admin;;ops , Ann "
+            ),
             UserLine::User(ImportedUser {
                 email: "ann@example.com".into(),
-                password_hash: "$2b$12$abc".into(),
+                password_hash: "$2b$04$mPirekL9DTSRpubu.C9STevVr/0EeUs7OE3LBavUQfAiPz6xLwBNK"
+                    .into(),
                 roles: vec!["admin".into(), "ops".into()],
                 name: Some("Ann".into()),
             })
@@ -120,10 +126,18 @@ mod tests {
             user_line(1, "nope,$2b$x"),
             UserLine::Problem("not an e-mail address")
         );
-        for hash in ["plaintext", "$argon2id$v=19$x", "$argon2id$v=19$m=1"] {
+        // A truncated bcrypt string is refused too: it could never match.
+        for hash in [
+            "plaintext",
+            "$argon2id$v=19$x",
+            "$argon2id$v=19$m=1",
+            "$2b$12$abc",
+        ] {
             assert_eq!(
                 user_line(1, &format!("b@example.com,{hash}")),
-                UserLine::Problem("not an argon2 or bcrypt hash"),
+                UserLine::Problem(
+                    "not a password hash Palisade verifies (bcrypt, argon2, PBKDF2, scrypt)"
+                ),
                 "{hash}"
             );
         }

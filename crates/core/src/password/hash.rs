@@ -2,14 +2,19 @@
 //!
 //! New hashes are argon2id PHC strings with OWASP's parameters by default (m = 19 MiB, t = 2,
 //! p = 1) and a fresh 16-byte salt from the OS. Verification also accepts hashes imported from
-//! other stacks — bcrypt (`$2a$`, `$2b$`, `$2y$`) and argon2id/argon2i/argon2d with any
-//! parameters — and says when they should be replaced by a hash with the current parameters.
+//! other stacks — bcrypt (`$2a$`, `$2b$`, `$2y$`), argon2id/argon2i/argon2d with other
+//! parameters, and the PBKDF2 and scrypt formats of Django and passlib ([`super::legacy`],
+//! [`Format`]) — and says when they should be replaced by a hash with the current parameters.
+//! Every format's cost is bounded when the string is parsed (`MAX_*`), since a stored hash
+//! decides the work each sign-in against it does.
 //!
 //! Guarantees: passwords are NFKC-normalized before hashing (the form [`super::policy`] checks);
 //! no stored string, however garbled, makes verification panic; errors never contain a password;
 //! normalized copies are zeroized; [`PasswordHasher::verify_dummy`] costs what a real verify
 //! costs, so an unknown account and a wrong password take the same time.
 
+use super::format::{self, Format, FormatError};
+use super::legacy::{Digest, Pbkdf2, Refusal, Scrypt};
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, PasswordHash, Version};
 use serde::{Deserialize, Serialize};
@@ -21,6 +26,17 @@ use zeroize::Zeroizing;
 const MIN_MEMORY_KIB: u32 = 19 * 1024;
 /// bcrypt reads only this many bytes of a password.
 const BCRYPT_MAX_BYTES: usize = 72;
+/// bcrypt's cost is log2 of its rounds; cost 12 takes about 0.3 s on this project's reference
+/// machine, so 16 is about 5 s — above any cost deployed (frameworks default to 10–12, OWASP asks
+/// for at least 10) and far below what cost 31 does (a day and a half per sign-in).
+pub const MAX_BCRYPT_COST: u32 = 16;
+/// argon2 memory per verification: 256 MiB (argon2-cffi's and Bitwarden's defaults are 64 MiB,
+/// Palisade's 19 MiB; RFC 9106's 2 GiB profile is refused: that much per hash worker is not a
+/// sign-in a gateway can afford).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+/// argon2's work is memory × passes: at most 1 GiB of passes (t = 4 at 256 MiB, t = 16 at
+/// 64 MiB), about as much as the scrypt and PBKDF2 bounds allow.
+pub const MAX_ARGON2_WORK_KIB: u64 = 1024 * 1024;
 
 /// argon2id cost parameters (the `hashing` configuration section).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -62,6 +78,17 @@ impl HashParams {
         }
         if self.parallelism == 0 {
             problems.push("auth.hashing.parallelism must be at least 1".to_string());
+        }
+        if self.memory_kib > MAX_ARGON2_MEMORY_KIB
+            || u64::from(self.memory_kib) * u64::from(self.iterations) > MAX_ARGON2_WORK_KIB
+        {
+            // Palisade's own hashes must stay within what verification accepts.
+            problems.push(format!(
+                "auth.hashing: memory_kib {} x iterations {} is above what Palisade verifies \
+                 (memory at most {MAX_ARGON2_MEMORY_KIB} KiB, memory x iterations at most \
+                 {MAX_ARGON2_WORK_KIB})",
+                self.memory_kib, self.iterations
+            ));
         }
         if problems.is_empty() {
             // What is left: argon2's own limits (e.g. parallelism above 2^24 - 1).
@@ -129,14 +156,16 @@ impl PasswordHasher {
     }
 
     /// Whether `stored` is a hash [`PasswordHasher::verify`] can check (an import takes only
-    /// those: an account whose hash could never match could never sign in).
+    /// those: an account whose hash could never match could never sign in). Why not:
+    /// [`super::hash_format`].
     pub fn can_verify(stored: &str) -> bool {
-        Stored::parse(stored).is_some()
+        Stored::parse(stored).is_ok()
     }
 
-    /// Checks `password` against `stored`. An empty, garbled or unknown `stored` is `Invalid`.
+    /// Checks `password` against `stored`. An empty, garbled, unknown or over-cost `stored` is
+    /// `Invalid`, and costs no hashing.
     pub fn verify(&self, password: &str, stored: &str) -> Verification {
-        let Some(stored) = Stored::parse(stored) else {
+        let Ok(stored) = Stored::parse(stored) else {
             return Verification::Invalid;
         };
         let normalized = nfkc(password);
@@ -175,36 +204,137 @@ fn nfkc(password: &str) -> Zeroizing<String> {
     Zeroizing::new(password.nfkc().collect())
 }
 
-/// A stored hash in one of the formats we verify.
-enum Stored<'a> {
+/// A stored hash in one of the formats we verify, parsed and within the cost bounds.
+pub(super) enum Stored<'a> {
     Argon2 {
         hash: Box<PasswordHash>,
         algorithm: Algorithm,
         params: argon2::Params,
     },
     Bcrypt(&'a str),
+    Pbkdf2(Format, Pbkdf2),
+    Scrypt(Format, Scrypt),
 }
 
 impl<'a> Stored<'a> {
-    fn parse(stored: &'a str) -> Option<Self> {
+    pub(super) fn parse(stored: &'a str) -> Result<Self, FormatError> {
+        let refused = |format| {
+            move |refusal| match refusal {
+                Refusal::Malformed(reason) => FormatError::Malformed { format, reason },
+                Refusal::TooCostly(reason) => FormatError::TooCostly { format, reason },
+            }
+        };
         if ["$2a$", "$2b$", "$2y$"]
             .iter()
             .any(|p| stored.starts_with(p))
         {
-            return Some(Self::Bcrypt(stored));
+            return bcrypt_cost(stored)
+                .map(|_| Self::Bcrypt(stored))
+                .map_err(refused(Format::Bcrypt));
         }
-        let hash = Box::new(PasswordHash::new(stored).ok()?);
-        let algorithm = Algorithm::new(hash.algorithm.as_str()).ok()?;
-        let params = argon2::Params::try_from(&*hash).ok()?;
-        Some(Self::Argon2 {
+        const PBKDF2: [(&str, Format, Digest, bool); 6] = [
+            (
+                "pbkdf2_sha256$",
+                Format::DjangoPbkdf2Sha256,
+                Digest::Sha256,
+                true,
+            ),
+            (
+                "pbkdf2_sha512$",
+                Format::DjangoPbkdf2Sha512,
+                Digest::Sha512,
+                true,
+            ),
+            ("pbkdf2_sha1$", Format::DjangoPbkdf2Sha1, Digest::Sha1, true),
+            (
+                "$pbkdf2-sha256$",
+                Format::PasslibPbkdf2Sha256,
+                Digest::Sha256,
+                false,
+            ),
+            (
+                "$pbkdf2-sha512$",
+                Format::PasslibPbkdf2Sha512,
+                Digest::Sha512,
+                false,
+            ),
+            ("$pbkdf2$", Format::PasslibPbkdf2Sha1, Digest::Sha1, false),
+        ];
+        for (prefix, format, digest, django) in PBKDF2 {
+            if let Some(rest) = stored.strip_prefix(prefix) {
+                let parsed = if django {
+                    Pbkdf2::django(digest, rest)
+                } else {
+                    Pbkdf2::passlib(digest, rest)
+                };
+                return parsed
+                    .map(|p| Self::Pbkdf2(format, p))
+                    .map_err(refused(format));
+            }
+        }
+        if let Some(rest) = stored.strip_prefix("$scrypt$") {
+            return Scrypt::phc(rest)
+                .map(|s| Self::Scrypt(Format::Scrypt, s))
+                .map_err(refused(Format::Scrypt));
+        }
+        if let Some(rest) = stored.strip_prefix("scrypt$") {
+            return Scrypt::django(rest)
+                .map(|s| Self::Scrypt(Format::DjangoScrypt, s))
+                .map_err(refused(Format::DjangoScrypt));
+        }
+        if !["$argon2id$", "$argon2i$", "$argon2d$"]
+            .iter()
+            .any(|p| stored.starts_with(p))
+        {
+            return Err(format::unsupported(stored));
+        }
+        let malformed = |reason| FormatError::Malformed {
+            format: Format::Argon2,
+            reason,
+        };
+        let hash =
+            Box::new(PasswordHash::new(stored).map_err(|_| malformed("not a valid PHC string"))?);
+        let algorithm = Algorithm::new(hash.algorithm.as_str())
+            .map_err(|_| malformed("unknown argon2 variant"))?;
+        let params =
+            argon2::Params::try_from(&*hash).map_err(|_| malformed("parameters argon2 refuses"))?;
+        if hash.salt.is_none() || hash.hash.is_none() {
+            return Err(malformed("salt or hash missing"));
+        }
+        if let Some(version) = hash.version {
+            Version::try_from(version).map_err(|_| malformed("unknown argon2 version"))?;
+        }
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        if params.m_cost() > MAX_ARGON2_MEMORY_KIB || work > MAX_ARGON2_WORK_KIB {
+            return Err(FormatError::TooCostly {
+                format: Format::Argon2,
+                reason: format!(
+                    "m={},t={} (memory at most {MAX_ARGON2_MEMORY_KIB} KiB, memory x passes \
+                     at most {MAX_ARGON2_WORK_KIB})",
+                    params.m_cost(),
+                    params.t_cost()
+                ),
+            });
+        }
+        Ok(Self::Argon2 {
             hash,
             algorithm,
             params,
         })
     }
 
+    pub(super) fn format(&self) -> Format {
+        match self {
+            Self::Argon2 { .. } => Format::Argon2,
+            Self::Bcrypt(_) => Format::Bcrypt,
+            Self::Pbkdf2(format, _) | Self::Scrypt(format, _) => *format,
+        }
+    }
+
     fn matches(&self, password: &str) -> bool {
         match self {
+            Self::Pbkdf2(_, hash) => hash.matches(password.as_bytes()),
+            Self::Scrypt(_, hash) => hash.matches(password.as_bytes()),
             Self::Argon2 { hash, .. } => Argon2::default()
                 .verify_password(password.as_bytes(), &**hash)
                 .is_ok(),
@@ -230,9 +360,36 @@ impl<'a> Stored<'a> {
                     || (params.m_cost(), params.t_cost(), params.p_cost())
                         != (current.m_cost(), current.t_cost(), current.p_cost())
             }
-            Self::Bcrypt(_) => true,
+            Self::Bcrypt(_) | Self::Pbkdf2(..) | Self::Scrypt(..) => true,
         }
     }
+}
+
+/// The cost of a `$2?$NN$` + 53-character bcrypt string: the shape the bcrypt crate reads, so a
+/// truncated or garbled one is refused at import rather than never matching.
+fn bcrypt_cost(stored: &str) -> Result<u32, Refusal> {
+    let b = stored.as_bytes();
+    let well_formed = b.len() == 60
+        && b[6] == b'$'
+        && b[4..6].iter().all(u8::is_ascii_digit)
+        && b[7..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'/');
+    if !well_formed {
+        return Err(Refusal::Malformed(
+            "expected $2b$<two-digit cost>$ and 53 characters of bcrypt's base64",
+        ));
+    }
+    let cost = u32::from(b[4] - b'0') * 10 + u32::from(b[5] - b'0');
+    if !(4..=31).contains(&cost) {
+        return Err(Refusal::Malformed("cost outside 4..=31"));
+    }
+    if cost > MAX_BCRYPT_COST {
+        return Err(Refusal::TooCostly(format!(
+            "cost {cost}, more than {MAX_BCRYPT_COST}"
+        )));
+    }
+    Ok(cost)
 }
 
 #[cfg(test)]
@@ -434,6 +591,16 @@ mod tests {
         assert_eq!(no_lanes.problems().len(), 1);
         assert!(PasswordHasher::new(no_lanes).is_err());
         assert!(CHEAP.problems()[0].contains("19456"));
+        // Palisade's own hashes must stay within what verification accepts.
+        for (memory_kib, iterations) in [(MAX_ARGON2_MEMORY_KIB + 1, 1), (65536, 17)] {
+            let costly = HashParams {
+                memory_kib,
+                iterations,
+                parallelism: 1,
+            };
+            assert_eq!(costly.problems().len(), 1, "{costly:?}");
+            assert!(costly.problems()[0].contains("above what Palisade verifies"));
+        }
     }
 
     #[test]

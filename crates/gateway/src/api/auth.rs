@@ -250,7 +250,13 @@ pub(super) async fn check_credentials(
         .ok_or_else(|| busy(ctx))?;
     let user = match (user, verification) {
         (Some(user), Verification::Valid { needs_rehash }) if !user.disabled => {
-            if needs_rehash {
+            // With `auth.rehash_legacy = false` an imported bcrypt/PBKDF2/scrypt hash stays as
+            // it is, so the app it came from still accepts the password during a trial period.
+            let keep_legacy = !id.config.rehash_legacy
+                && user.password_hash.as_deref().is_some_and(|stored| {
+                    palisade_core::password::hash_format(stored).is_ok_and(|f| f.is_legacy())
+                });
+            if needs_rehash && !keep_legacy {
                 rehash(state, &user, body.password).await;
             }
             user

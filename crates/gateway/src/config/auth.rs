@@ -57,6 +57,11 @@ pub struct AuthConfig {
     pub hash_workers: usize,
     /// How long a sign-in waits for a hashing slot before 503.
     pub hash_queue_timeout: HumanDuration,
+    /// Replace a legacy hash (bcrypt, PBKDF2, scrypt: any format but argon2) with argon2id at
+    /// the user's next sign-in. `false` keeps the imported hash during a trial period, so the
+    /// app it came from can still check the password; argon2 hashes with other parameters are
+    /// still moved to the current ones.
+    pub rehash_legacy: bool,
     /// Verified tokens kept in memory (keyed by a hash of the token, until `exp`).
     pub token_cache_capacity: u64,
     /// Lifetime of the browser session cookie `__Host-palisade`.
@@ -90,6 +95,7 @@ impl Default for AuthConfig {
             default_roles: vec!["member".into()],
             hash_workers: 0,
             hash_queue_timeout: secs(10),
+            rehash_legacy: true,
             token_cache_capacity: 100_000,
             cookie_session_ttl: secs(12 * 3600),
             hashing: Default::default(),

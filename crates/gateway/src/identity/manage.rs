@@ -87,8 +87,9 @@ pub struct ImportedAccount {
     /// As given: normalized here.
     pub email: String,
     pub name: Option<String>,
-    /// A bcrypt (`$2a$`/`$2b$`/`$2y$`) or argon2 PHC hash; rehashed to argon2id at the first
-    /// sign-in.
+    /// A hash in one of the formats `palisade_core::password::Format` names (bcrypt, argon2,
+    /// Django/passlib PBKDF2, scrypt); a legacy one is rehashed to argon2id at the first sign-in
+    /// unless `auth.rehash_legacy = false`.
     pub password_hash: String,
     pub roles: Vec<String>,
 }
@@ -280,10 +281,10 @@ impl Identity {
     ) -> Result<UserRecord, Refused> {
         let email = valid_email(&account.email)?;
         let name = valid_name(account.name)?;
-        if !palisade_core::password::PasswordHasher::can_verify(&account.password_hash) {
+        if let Err(e) = palisade_core::password::hash_format(&account.password_hash) {
             return Err(Refused::Invalid {
                 slug: "invalid-password-hash",
-                detail: "The password hash is not a bcrypt or argon2 hash.".into(),
+                detail: format!("The password hash cannot be verified: {e}."),
             });
         }
         if account.roles.is_empty() || account.roles.iter().any(|r| r.trim().is_empty()) {

@@ -100,3 +100,24 @@ fn routes_can_come_from_the_environment() {
     .unwrap();
     assert_eq!(c.routes[0].prefix, "/x/");
 }
+
+#[test]
+fn auth_rehash_legacy_defaults_on_and_can_be_turned_off() {
+    assert!(Config::from_toml("").unwrap().auth.rehash_legacy);
+    let off = Config::from_toml("[auth]\nrehash_legacy = false\n").unwrap();
+    assert!(!off.auth.rehash_legacy);
+    let (env, _) = Config::load(&ConfigSource {
+        file: None,
+        env: vars(&[("PALISADE_AUTH__REHASH_LEGACY", "false")]),
+    })
+    .unwrap();
+    assert!(!env.auth.rehash_legacy);
+    let err = Config::from_toml("[auth]\nrehash_legacy = \"no\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rehash_legacy"), "{err}");
+    let err = Config::from_toml("[auth]\nrehash_legacyy = false\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rehash_legacyy"), "{err}");
+}

@@ -610,6 +610,104 @@ async fn a_bcrypt_hash_from_another_stack_logs_in_and_is_upgraded() {
     env.login("legacy@example.com").await;
 }
 
+/// One hash per legacy format from the reference implementations (palisade-core's known-answer
+/// fixtures, made by scripts/gen-hash-fixtures), with its password.
+fn legacy_fixtures() -> Vec<(String, String, String)> {
+    let doc: Value = serde_json::from_str(include_str!(
+        "../../../core/tests/fixtures/legacy_hashes.json"
+    ))
+    .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    doc["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["format"] != "argon2" && seen.insert(row["format"].clone()))
+        .map(|row| {
+            let field = |k: &str| row[k].as_str().unwrap().to_string();
+            (field("format"), field("password"), field("hash"))
+        })
+        .collect()
+}
+
+async fn insert_with_hash(env: &Env, email: &str, hash: &str) -> uuid::Uuid {
+    let user = palisade_store::identity::UserRecord {
+        id: uuid::Uuid::now_v7(),
+        email: email.into(),
+        name: None,
+        password_hash: Some(hash.into()),
+        roles: vec!["member".into()],
+        tier: "free".into(),
+        kind: palisade_store::identity::PrincipalKind::Human,
+        disabled: false,
+        created_at: 0,
+        updated_at: 0,
+    };
+    env.identity().store.user_insert(&user).await.unwrap();
+    user.id
+}
+
+async fn login_status(env: &Env, email: &str, password: &str) -> u16 {
+    env.post("/auth/login", json!({"email": email, "password": password}))
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn every_legacy_format_signs_in_once_then_as_argon2id() {
+    let env = Env::start(|_| {}).await;
+    let rows = legacy_fixtures();
+    assert_eq!(rows.len(), 9, "every legacy format: {rows:?}");
+    for (i, (format, password, hash)) in rows.iter().enumerate() {
+        let email = format!("legacy{i}@example.com");
+        let id = insert_with_hash(&env, &email, hash).await;
+        assert_eq!(login_status(&env, &email, password).await, 200, "{format}");
+        let stored = env.identity().store.user_by_id(id).await.unwrap().unwrap();
+        let stored = stored.password_hash.unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{format}: rehashed at the first sign-in, got {stored}"
+        );
+        assert_eq!(login_status(&env, &email, password).await, 200, "{format}");
+    }
+}
+
+#[tokio::test]
+async fn rehash_legacy_false_keeps_the_imported_hash() {
+    let env = Env::start(|c| c.auth.rehash_legacy = false).await;
+    for (i, (format, password, hash)) in legacy_fixtures().iter().enumerate() {
+        let email = format!("kept{i}@example.com");
+        let id = insert_with_hash(&env, &email, hash).await;
+        for _ in 0..2 {
+            assert_eq!(login_status(&env, &email, password).await, 200, "{format}");
+            let stored = env.identity().store.user_by_id(id).await.unwrap().unwrap();
+            assert_eq!(
+                stored.password_hash.as_deref(),
+                Some(hash.as_str()),
+                "{format}"
+            );
+        }
+    }
+    // An argon2 hash with other parameters is not legacy: it still moves to the current ones.
+    let weak = palisade_core::password::PasswordHasher::new(palisade_core::password::HashParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap()
+    .hash(PASSWORD)
+    .unwrap();
+    let id = insert_with_hash(&env, "weak@example.com", &weak).await;
+    env.login("weak@example.com").await;
+    let stored = env.identity().store.user_by_id(id).await.unwrap().unwrap();
+    let stored = stored.password_hash.unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+}
+
 #[tokio::test]
 async fn sessions_are_listed_and_revoked_one_or_all() {
     let env = Env::start(|_| {}).await;
