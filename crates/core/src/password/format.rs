@@ -73,12 +73,19 @@ pub enum FormatError {
     /// One of the formats, with a field that is not what the format writes.
     #[error("malformed {format} hash: {reason}")]
     Malformed {
+        /// The format the string claims.
         format: Format,
+        /// Which field is wrong.
         reason: &'static str,
     },
     /// One of the formats, with a cost above Palisade's bound (see `MAX_*` in this module).
     #[error("{format} hash costs more than Palisade verifies: {reason}")]
-    TooCostly { format: Format, reason: String },
+    TooCostly {
+        /// The format the string claims.
+        format: Format,
+        /// Which parameter is over its bound.
+        reason: String,
+    },
 }
 
 /// The format of `stored`, or why it cannot be verified: what an import reports per row.

@@ -1,6 +1,3 @@
-// TODO(lead): removed after the openapi branch merges
-#![allow(missing_docs, unreachable_pub)]
-
 //! Palisade's built-in API: every endpoint Palisade answers itself, merged into one router that
 //! the route step hands every request the boundary classified as built in
 //! ([`crate::route::builtin::Builtin`]). One file per area: [`ops`] (`/healthz`, `/readyz`,

@@ -86,11 +86,13 @@ pub struct NewUser {
 pub struct ImportedAccount {
     /// As given: normalized here.
     pub email: String,
+    /// A display name of at most 200 characters.
     pub name: Option<String>,
     /// A hash in one of the formats `palisade_core::password::Format` names (bcrypt, argon2,
     /// Django/passlib PBKDF2, scrypt); a legacy one is rehashed to argon2id at the first sign-in
     /// unless `auth.rehash_legacy = false`.
     pub password_hash: String,
+    /// Global roles; at least one.
     pub roles: Vec<String>,
 }
 

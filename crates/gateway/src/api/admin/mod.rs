@@ -20,17 +20,29 @@ use std::sync::Arc;
 /// Permissions of Palisade's own admin API. Three segments, so that an ordinary role's `*.read`
 /// or `*.write` never reaches them; the default `admin` role holds them all through `admin.*`.
 pub mod perm {
+    /// Listing tenants, their members and resource grants.
     pub const TENANTS_READ: &str = "admin.tenants.read";
+    /// Creating and deleting tenants, setting members and resource grants.
     pub const TENANTS_WRITE: &str = "admin.tenants.write";
+    /// Reading the role matrix.
     pub const ROLES_READ: &str = "admin.roles.read";
+    /// Reading the route policies and explaining a decision.
     pub const POLICY_READ: &str = "admin.policy.read";
+    /// Reloading the configuration.
     pub const CONFIG_WRITE: &str = "admin.config.write";
+    /// Listing blocked addresses.
     pub const IP_BLOCKS_READ: &str = "admin.ip_blocks.read";
+    /// Lifting an address's block.
     pub const IP_BLOCKS_WRITE: &str = "admin.ip_blocks.write";
+    /// Inviting people to sign up.
     pub const INVITES_WRITE: &str = "admin.invites.write";
+    /// Issuing and revoking API keys for other principals.
     pub const KEYS_WRITE: &str = "admin.keys.write";
+    /// Creating service accounts.
     pub const SERVICE_ACCOUNTS_WRITE: &str = "admin.service_accounts.write";
+    /// Querying and verifying the audit trail.
     pub const AUDIT_READ: &str = "admin.audit.read";
+    /// Listing incidents the alert rules opened.
     pub const INCIDENTS_READ: &str = "admin.incidents.read";
     /// Reading the OpenAPI document of this API (`GET /admin/openapi.json`).
     pub const API_READ: &str = "admin.api.read";
