@@ -3,7 +3,7 @@
 //! New hashes are argon2id PHC strings with OWASP's parameters by default (m = 19 MiB, t = 2,
 //! p = 1) and a fresh 16-byte salt from the OS. Verification also accepts hashes imported from
 //! other stacks — bcrypt (`$2a$`, `$2b$`, `$2y$`), argon2id/argon2i/argon2d with other
-//! parameters, and the PBKDF2 and scrypt formats of Django and passlib ([`super::legacy`],
+//! parameters, and the PBKDF2 and scrypt formats of Django and passlib (`legacy`,
 //! [`Format`]) — and says when they should be replaced by a hash with the current parameters.
 //! Every format's cost is bounded when the string is parsed (`MAX_*`), since a stored hash
 //! decides the work each sign-in against it does.

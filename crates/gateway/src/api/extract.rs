@@ -3,7 +3,7 @@
 //! check of Palisade's own API (`require`, a 403 on record), and the answers for a store that
 //! cannot be reached and for bodies that must not be cached.
 //!
-//! A path parameter is taken with this module's [`Path`], whose refusal is problem+json like
+//! A path parameter is taken with this module's `Path`, whose refusal is problem+json like
 //! every other (axum's own answers in plain text).
 //!
 //! Handlers stay thin: they take these, call into identity, authz, the store or the vault, and

@@ -4,7 +4,7 @@
 //! in as `docs/openapi.json` (a test fails when it differs; `UPDATE_OPENAPI=1 cargo test -p
 //! palisade-gateway --test it openapi` rewrites it).
 //!
-//! What every operation shares is added here once ([`Shared`]) rather than in each attribute:
+//! What every operation shares is added here once (`Shared`) rather than in each attribute:
 //! the security schemes, the problem+json content of every error answer, and the refusals any
 //! built-in endpoint can get from the gates or the body parser (401 without a credential where
 //! one is needed, 415/413/422 for a JSON body, 429, 503).
