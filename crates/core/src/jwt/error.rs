@@ -40,6 +40,9 @@ pub enum JwtError {
     /// A key could not be read or used (its problem, never its bytes).
     #[error("key error: {0}")]
     Key(String),
+    /// The issuer's migration window (`accept_until`) has ended.
+    #[error("the issuer's migration window has ended")]
+    WindowClosed,
 }
 
 impl JwtError {
@@ -58,6 +61,7 @@ impl JwtError {
             JwtError::WrongAudience => "wrong_audience",
             JwtError::MissingClaim(_) => "missing_claim",
             JwtError::Key(_) => "key",
+            JwtError::WindowClosed => "window_closed",
         }
     }
 }

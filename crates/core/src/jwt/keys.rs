@@ -102,7 +102,7 @@ impl fmt::Debug for SigningKey {
 }
 
 /// Shortest HS256 secret accepted: RFC 7518 §3.2 asks for at least the hash output size.
-const MIN_HMAC_SECRET: usize = 32;
+pub(crate) const MIN_HMAC_SECRET: usize = 32;
 
 fn key_error(what: &str) -> JwtError {
     JwtError::Key(what.to_string())

@@ -26,5 +26,5 @@ pub use claims::{AccessClaims, ClaimNames, ExternalClaims};
 pub use error::JwtError;
 pub use keys::{Algorithm, SigningKey};
 pub use own::OwnTokens;
-pub use token::{DEFAULT_MAX_TOKEN_BYTES, peek_issuer};
+pub use token::{DEFAULT_MAX_TOKEN_BYTES, peek_issuer, peek_issuer_claim};
 pub use trusted::TrustedIssuer;

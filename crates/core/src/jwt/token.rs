@@ -100,13 +100,23 @@ pub(crate) fn check_times(
 ///
 /// The answer is untrusted: it only chooses which verifier to run, and that verifier checks `iss`.
 pub fn peek_issuer(token: &str, max_bytes: usize) -> Option<String> {
+    peek_issuer_claim(token, max_bytes).ok().flatten()
+}
+
+/// [`peek_issuer`] telling an unreadable token (`Err`) from a readable one without `iss`
+/// (`Ok(None)`), which only an issuer with `match_missing_iss` may take.
+pub fn peek_issuer_claim(token: &str, max_bytes: usize) -> Result<Option<String>, JwtError> {
     #[derive(serde::Deserialize)]
     struct Iss {
         iss: Option<String>,
     }
-    let [_, payload, _] = parts(token, max_bytes).ok()?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<Iss>(&bytes).ok()?.iss
+    let [_, payload, _] = parts(token, max_bytes)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JwtError::Malformed)?;
+    Ok(serde_json::from_slice::<Iss>(&bytes)
+        .map_err(|_| JwtError::Malformed)?
+        .iss)
 }
 
 #[cfg(test)]

@@ -4,6 +4,12 @@
 //! pick how its key is used. Symmetric (`oct`) keys are never taken from a JWKS: a published
 //! document cannot hold a secret. An unknown `kid` is its own error so the caller can refresh the
 //! JWKS and retry (rate-limiting those refreshes is the caller's job).
+//!
+//! The one exception is a migration window for an application's own HS256 tokens
+//! ([`TrustedIssuer::with_shared_secret`]): the secret comes from configuration, never from a
+//! JWKS, it is the issuer's only key, and it is pinned to HS256. Such an issuer may also be the
+//! one that takes tokens without `iss` ([`TrustedIssuer::matching_missing_iss`]); every other
+//! rule (audience, times, subject, size cap) is the same.
 
 use std::sync::{Arc, RwLock};
 
@@ -31,6 +37,10 @@ pub struct TrustedIssuer {
     claims: ClaimNames,
     max_token_bytes: usize,
     keys: RwLock<Arc<Vec<TrustedKey>>>,
+    /// The key set is one configured shared secret: a token's `kid` names nothing.
+    shared_secret: bool,
+    /// A token without `iss` is taken as this issuer's.
+    match_missing_iss: bool,
 }
 
 impl TrustedIssuer {
@@ -51,7 +61,42 @@ impl TrustedIssuer {
             claims,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             keys: RwLock::new(Arc::new(Vec::new())),
+            shared_secret: false,
+            match_missing_iss: false,
         }
+    }
+
+    /// Makes `secret` this issuer's only key, pinned to HS256 (the issuer's algorithms must be
+    /// exactly `[HS256]`). Errors on a secret shorter than 32 bytes (RFC 7518 §3.2).
+    pub fn with_shared_secret(mut self, secret: &[u8]) -> Result<Self, JwtError> {
+        if self.algorithms != [Algorithm::HS256] {
+            return Err(JwtError::Key(
+                "a shared secret is used with algorithms = [\"HS256\"] only".into(),
+            ));
+        }
+        if secret.len() < super::keys::MIN_HMAC_SECRET {
+            return Err(JwtError::Key(
+                "an HS256 secret must be at least 32 bytes".into(),
+            ));
+        }
+        self.keys = RwLock::new(Arc::new(vec![TrustedKey {
+            kid: None,
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+        }]));
+        self.shared_secret = true;
+        Ok(self)
+    }
+
+    /// Takes a token without `iss` as this issuer's (an application that never set one).
+    pub fn matching_missing_iss(mut self) -> Self {
+        self.match_missing_iss = true;
+        self
+    }
+
+    /// Does this issuer take tokens without `iss`?
+    pub fn matches_missing_iss(&self) -> bool {
+        self.match_missing_iss
     }
 
     /// Refuse tokens longer than `n` bytes before parsing them (default 8192).
@@ -69,6 +114,11 @@ impl TrustedIssuer {
     /// invalid JSON. Keys that are unusable (unknown type or curve, an algorithm this issuer does
     /// not allow, `use` other than `sig`, symmetric) are skipped.
     pub fn set_jwks(&self, jwks_json: &str) -> Result<usize, JwtError> {
+        if self.shared_secret {
+            return Err(JwtError::Key(
+                "an issuer with a shared secret takes no JWKS".into(),
+            ));
+        }
         let doc: Value = serde_json::from_str(jwks_json)
             .map_err(|_| JwtError::Key("the JWKS document is not valid JSON".into()))?;
         let entries = doc
@@ -132,6 +182,8 @@ impl TrustedIssuer {
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
         let named: Vec<&TrustedKey> = match &header.kid {
+            // The shared secret is the only key, whatever the token calls it.
+            _ if self.shared_secret => keys.iter().collect(),
             Some(kid) => keys
                 .iter()
                 .filter(|k| k.kid.as_deref() == Some(kid))
@@ -155,6 +207,7 @@ impl TrustedIssuer {
 
     fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<ExternalClaims, JwtError> {
         match claims.get("iss") {
+            None if self.match_missing_iss => {}
             None => return Err(JwtError::MissingClaim("iss")),
             Some(Value::String(iss)) if *iss == self.issuer => {}
             Some(_) => return Err(JwtError::WrongIssuer),
@@ -399,6 +452,100 @@ mod tests {
         assert_eq!(
             with(json!({"aud": null})),
             Err(JwtError::MissingClaim("aud"))
+        );
+    }
+
+    const SECRET: &[u8] = b"the-legacy-app-secret-of-32-bytes!!";
+
+    fn hs256(claims: &Value, kid: Option<&str>, secret: &[u8]) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    fn legacy_app() -> TrustedIssuer {
+        issuer(vec![Algorithm::HS256], ClaimNames::default())
+            .with_shared_secret(SECRET)
+            .unwrap()
+    }
+
+    fn legacy_claims() -> Value {
+        json!({"iss": ISS, "aud": "api", "sub": "1001", "exp": NOW + 300})
+    }
+
+    #[test]
+    fn a_shared_secret_verifies_the_apps_hs256_tokens_whatever_their_kid() {
+        let trusted = legacy_app();
+        for kid in [None, Some("v1"), Some("anything")] {
+            let got = trusted
+                .verify(&hs256(&legacy_claims(), kid, SECRET), NOW)
+                .unwrap();
+            assert_eq!(got.sub, "1001");
+        }
+        let forged = hs256(
+            &legacy_claims(),
+            None,
+            b"another-secret-of-at-least-32-bytes",
+        );
+        assert_eq!(trusted.verify(&forged, NOW), Err(JwtError::BadSignature));
+        // The other rules stay: audience, times, subject, no JWKS.
+        let mut claims = legacy_claims();
+        claims["aud"] = json!("other");
+        assert_eq!(
+            trusted.verify(&hs256(&claims, None, SECRET), NOW),
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            trusted.verify(&hs256(&legacy_claims(), None, SECRET), NOW + 400),
+            Err(JwtError::Expired)
+        );
+        assert!(trusted.set_jwks(r#"{"keys":[]}"#).is_err());
+    }
+
+    #[test]
+    fn a_shared_secret_issuer_takes_hs256_only() {
+        let (signer, _) = idp(Algorithm::EdDSA, "k");
+        let token = signer.sign_claims(&legacy_claims()).unwrap();
+        assert_eq!(
+            legacy_app().verify(&token, NOW),
+            Err(JwtError::AlgorithmNotAllowed)
+        );
+        let both = issuer(
+            vec![Algorithm::HS256, Algorithm::RS256],
+            ClaimNames::default(),
+        );
+        assert!(both.with_shared_secret(SECRET).is_err());
+        let short = issuer(vec![Algorithm::HS256], ClaimNames::default());
+        assert!(short.with_shared_secret(b"too short").is_err());
+    }
+
+    #[test]
+    fn a_missing_iss_is_taken_only_where_asked() {
+        let mut claims = legacy_claims();
+        claims.as_object_mut().unwrap().remove("iss");
+        let token = hs256(&claims, None, SECRET);
+        assert_eq!(
+            legacy_app().verify(&token, NOW),
+            Err(JwtError::MissingClaim("iss"))
+        );
+        let lenient = legacy_app().matching_missing_iss();
+        assert!(lenient.matches_missing_iss());
+        assert_eq!(lenient.verify(&token, NOW).unwrap().sub, "1001");
+        // A token naming another issuer is still refused.
+        claims["iss"] = json!("https://elsewhere");
+        assert_eq!(
+            lenient.verify(&hs256(&claims, None, SECRET), NOW),
+            Err(JwtError::WrongIssuer)
+        );
+        assert_eq!(crate::jwt::peek_issuer_claim(&token, 8192), Ok(None));
+        assert_eq!(
+            crate::jwt::peek_issuer_claim("not a token", 8192),
+            Err(JwtError::Malformed)
         );
     }
 }
