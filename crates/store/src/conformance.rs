@@ -8,6 +8,8 @@
 //! integration tests do so through a dev-dependency on itself). `cargo test --workspace`, the
 //! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
+mod external_ids;
+
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
     RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord, UserRecord,
@@ -191,6 +193,7 @@ pub async fn broadcast_suite(sender: &dyn HotState, receiver: &dyn HotState) {
 fn user(email: &str) -> UserRecord {
     UserRecord {
         id: Uuid::now_v7(),
+        external_id: None,
         email: email.into(),
         name: Some("Ann O'Brien; DROP TABLE users; --".into()),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
@@ -486,6 +489,9 @@ pub async fn identity_suite(store: &dyn Store) {
         store.signing_keys_list().await.unwrap()[0].retired_at,
         Some(3_000)
     );
+
+    // External ids (migration 0009).
+    external_ids::external_id_suite(store).await;
 }
 
 /// Concurrent rotations of one refresh token: exactly one wins.

@@ -12,11 +12,20 @@ use uuid::Uuid;
 /// A 32-byte digest of a secret token (SHA-256 of a refresh token, HMAC of an API key).
 pub type TokenHash = [u8; 32];
 
+/// The conflict message of [`IdentityStore::user_insert`] when the e-mail is taken.
+pub const CONFLICT_EMAIL: &str = "e-mail already registered";
+/// The conflict message of [`IdentityStore::user_insert`] when the external id is taken.
+pub const CONFLICT_EXTERNAL_ID: &str = "external id already present";
+
 /// A person's or service account's account, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    /// UUIDv7, stable: what tokens, keys, memberships and the trail name.
+    /// UUIDv7, stable: what keys, memberships and sessions name.
     pub id: Uuid,
+    /// The account's id in the system it was imported from (`palisade user import`): unique
+    /// when present, never changed once stored. Tokens and the trail name the account by it
+    /// when `auth.subject = "external_id"`.
+    pub external_id: Option<String>,
     /// Normalized (trimmed, lower-cased domain) and unique.
     pub email: String,
     /// Display name, if given.
@@ -195,10 +204,13 @@ pub struct SigningKeyRecord {
 /// `conformance::identity_suite`.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    /// Fails with [`crate::StoreError::Conflict`] when the e-mail is taken.
+    /// Fails with [`crate::StoreError::Conflict`] when the e-mail or the external id is taken
+    /// (the message says which: [`CONFLICT_EMAIL`], [`CONFLICT_EXTERNAL_ID`]).
     async fn user_insert(&self, user: &UserRecord) -> StoreResult<()>;
     /// The user with this id.
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// The user with this external id (exact, byte for byte).
+    async fn user_by_external_id(&self, external_id: &str) -> StoreResult<Option<UserRecord>>;
     /// The user with this (normalized) e-mail address.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     /// Users ordered by id, starting after `after`, at most `limit`.

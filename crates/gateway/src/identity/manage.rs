@@ -486,6 +486,7 @@ impl Identity {
         let now = self.now_ms() as i64;
         let account = UserRecord {
             id: Uuid::now_v7(),
+            external_id: None,
             email: handle,
             name: None,
             password_hash: None,
@@ -535,6 +536,7 @@ impl Identity {
         let now = self.now_ms() as i64;
         UserRecord {
             id,
+            external_id: None,
             email,
             name,
             password_hash: Some(password_hash),

@@ -628,6 +628,7 @@ mod tests {
     fn user(email: &str) -> palisade_store::identity::UserRecord {
         palisade_store::identity::UserRecord {
             id: uuid::Uuid::now_v7(),
+            external_id: None,
             email: email.into(),
             name: None,
             password_hash: None,

@@ -589,6 +589,7 @@ async fn a_bcrypt_hash_from_another_stack_logs_in_and_is_upgraded() {
         .replacen("$2b$", "$2y$", 1);
     let user = palisade_store::identity::UserRecord {
         id: uuid::Uuid::now_v7(),
+        external_id: None,
         email: "legacy@example.com".into(),
         name: None,
         password_hash: Some(legacy),
@@ -633,6 +634,7 @@ fn legacy_fixtures() -> Vec<(String, String, String)> {
 async fn insert_with_hash(env: &Env, email: &str, hash: &str) -> uuid::Uuid {
     let user = palisade_store::identity::UserRecord {
         id: uuid::Uuid::now_v7(),
+        external_id: None,
         email: email.into(),
         name: None,
         password_hash: Some(hash.into()),
@@ -1608,6 +1610,7 @@ async fn revocation_and_block_lookups_that_cannot_be_answered_refuse() {
     .unwrap();
     let user = palisade_store::identity::UserRecord {
         id: uuid::Uuid::now_v7(),
+        external_id: None,
         email: "pat@example.com".into(),
         name: None,
         password_hash: None,

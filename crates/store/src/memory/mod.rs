@@ -5,9 +5,9 @@ use crate::field_crypto::{
     EmailStore, FieldCrypto, StoredUser, key_id_matches, reveal_all, seal_email,
 };
 use crate::identity::{
-    ApiKeyRecord, IdentityStore, MembershipRecord, RefreshRecord, ResourceGrantRecord,
-    RotateOutcome, SessionRecord, SigningKeyRecord, TenantRecord, TenantStore, TokenHash,
-    UserRecord,
+    ApiKeyRecord, CONFLICT_EMAIL, CONFLICT_EXTERNAL_ID, IdentityStore, MembershipRecord,
+    RefreshRecord, ResourceGrantRecord, RotateOutcome, SessionRecord, SigningKeyRecord,
+    TenantRecord, TenantStore, TokenHash, UserRecord,
 };
 use crate::{HotState, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -40,6 +40,8 @@ struct Identity {
     users: BTreeMap<Uuid, UserRecord>,
     /// Sealed e-mails by user: (blind index, ciphertext).
     sealed: BTreeMap<Uuid, (String, String)>,
+    /// Users by external id (unique; never changed once stored).
+    external: HashMap<String, Uuid>,
     sessions: HashMap<Uuid, SessionRecord>,
     refresh: HashMap<TokenHash, RefreshRecord>,
     keys: HashMap<Uuid, ApiKeyRecord>,
@@ -89,8 +91,16 @@ impl IdentityStore for MemoryStore {
             (None, Some(index)) => id.sealed.values().any(|(i, _)| i == index),
             (None, None) => false,
         };
-        if taken {
-            return Err(StoreError::Conflict("e-mail already registered".into()));
+        if let Some(ext) = &user.external_id
+            && id.external.contains_key(ext)
+        {
+            return Err(StoreError::Conflict(CONFLICT_EXTERNAL_ID.into()));
+        }
+        if taken || id.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict(CONFLICT_EMAIL.into()));
+        }
+        if let Some(ext) = &user.external_id {
+            id.external.insert(ext.clone(), user.id);
         }
         let mut record = user.clone();
         record.email = email.plain.unwrap_or_default();
@@ -103,6 +113,19 @@ impl IdentityStore for MemoryStore {
 
     async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<UserRecord>> {
         let row = lock(&self.identity).stored_user(user_id);
+        match row {
+            Some(row) => Ok(Some(row.reveal(self.crypto.get().as_deref()).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_external_id(&self, external_id: &str) -> StoreResult<Option<UserRecord>> {
+        let row = {
+            let id = lock(&self.identity);
+            id.external
+                .get(external_id)
+                .and_then(|k| id.stored_user(*k))
+        };
         match row {
             Some(row) => Ok(Some(row.reveal(self.crypto.get().as_deref()).await?)),
             None => Ok(None),

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/postgres/0008_revocations.sql"),
     ),
+    (
+        9,
+        "external_ids",
+        include_str!("../../migrations/postgres/0009_external_ids.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -11,7 +11,7 @@
 //! Deleting a tenant removes its memberships and grants and detaches its children in the same
 //! transaction.
 
-use super::{Dialect, conflict_or, get, hash32};
+use super::{Dialect, conflict_or, get, hash32, user_conflict};
 use crate::field_crypto::{EMAIL_INDEX_DOMAIN, StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
@@ -32,6 +32,7 @@ macro_rules! sql_identity {
         fn row_to_user(row: &Row) -> StoreResult<StoredUser> {
             let user = UserRecord {
                 id: D::get_uuid(row, "id")?,
+                external_id: get(row, "external_id")?,
                 email: String::new(),
                 name: get(row, "name")?,
                 password_hash: get(row, "password_hash")?,
@@ -196,13 +197,13 @@ macro_rules! sql_identity {
             async fn user_insert(&self, u: &UserRecord) -> StoreResult<()> {
                 let crypto = self.crypto.get();
                 let email = seal_email(crypto.as_deref(), u.id, &u.email)?;
-                self.insert(
-                    sqlx::query(
-                        "INSERT INTO users (id, email, email_index, email_enc, name, \
-                         password_hash, roles, tier, kind, disabled, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    )
-                    .bind(D::uuid(u.id))
+                sqlx::query(
+                    "INSERT INTO users (id, email, email_index, email_enc, name, \
+                     password_hash, roles, tier, kind, disabled, created_at, updated_at, \
+                     external_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(D::uuid(u.id))
                     .bind(email.plain)
                     .bind(email.index)
                     .bind(email.enc)
@@ -213,10 +214,30 @@ macro_rules! sql_identity {
                     .bind(u.kind.as_str())
                     .bind(u.disabled)
                     .bind(u.created_at)
-                    .bind(u.updated_at),
-                    "e-mail already registered",
-                )
+                    .bind(u.updated_at)
+                    .bind(&u.external_id)
+                .execute(&self.pool)
                 .await
+                .map(|_| ())
+                .map_err(user_conflict::<D>)
+            }
+
+            async fn user_by_external_id(
+                &self,
+                external_id: &str,
+            ) -> StoreResult<Option<UserRecord>> {
+                let crypto = self.crypto.get();
+                match self
+                    .one(
+                        sqlx::query("SELECT * FROM users WHERE external_id = $1")
+                            .bind(external_id),
+                        row_to_user,
+                    )
+                    .await?
+                {
+                    Some(row) => Ok(Some(row.reveal(crypto.as_deref()).await?)),
+                    None => Ok(None),
+                }
             }
 
             async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {

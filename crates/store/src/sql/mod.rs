@@ -114,6 +114,28 @@ pub(crate) fn conflict_or<D: Dialect>(e: sqlx::Error, what: &str) -> StoreError 
     }
 }
 
+/// A failed user insert: a UNIQUE violation on the external id or on the e-mail (its blind
+/// index or plaintext) becomes the conflict naming it; anything else is classified by the dialect.
+pub(crate) fn user_conflict<D: Dialect>(e: sqlx::Error) -> StoreError {
+    use crate::identity::{CONFLICT_EMAIL, CONFLICT_EXTERNAL_ID};
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            // PostgreSQL names the index, SQLite the column ("users.external_id").
+            let external = db.constraint() == Some("users_by_external_id")
+                || db.message().contains("external_id");
+            StoreError::Conflict(
+                if external {
+                    CONFLICT_EXTERNAL_ID
+                } else {
+                    CONFLICT_EMAIL
+                }
+                .to_string(),
+            )
+        }
+        _ => D::query_error(e),
+    }
+}
+
 /// Reads column `col` of `row` (a column that is missing or does not decode: `Query`).
 pub(crate) fn get<'r, R, T>(row: &'r R, col: &str) -> StoreResult<T>
 where

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/sqlite/0008_revocations.sql"),
     ),
+    (
+        9,
+        "external_ids",
+        include_str!("../../migrations/sqlite/0009_external_ids.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
