@@ -420,3 +420,63 @@ impl Drop for DropSchema {
         });
     }
 }
+
+/// A shared-secret migration window: production names the window and its end; the rules of
+/// such an issuer (an end, HS256 only, a long secret, no JWKS) are each refused by name.
+#[test]
+fn a_migration_window_is_reported_with_its_end_and_its_rules_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let env = [("PALISADE_MASTER_KEY", key.as_str())];
+    std::fs::write(dir.path().join("legacy.secret"), "s".repeat(40) + "\n").unwrap();
+    let issuer = |extra: &str| {
+        format!(
+            "[[auth.trusted_issuers]]\nissuer = \"legacy-app\"\naudiences = [\"legacy-app\"]\n\
+             algorithms = [\"HS256\"]\n{extra}\n"
+        )
+    };
+    production_config(
+        dir.path(),
+        &issuer("shared_secret = \"file:legacy.secret\"\naccept_until = \"2999-01-31\""),
+    );
+    let out = palisade(dir.path(), CHECK_PRODUCTION, &env);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("auth.trusted_issuers[0] (legacy-app): HS256 tokens signed with a shared secret are accepted until 2999-01-31T00:00:00Z"),
+        "{err}"
+    );
+
+    for (extra, want) in [
+        (
+            "shared_secret = \"file:legacy.secret\"",
+            "auth.trusted_issuers[0].accept_until is required with a shared_secret",
+        ),
+        (
+            "",
+            "HS256 is accepted from another issuer only with shared_secret and accept_until",
+        ),
+        (
+            "shared_secret = \"too short\"\naccept_until = \"2999-01-31\"",
+            "auth.trusted_issuers[0].shared_secret must be at least 32 bytes in production",
+        ),
+        (
+            "shared_secret = \"file:legacy.secret\"\naccept_until = \"soon\"",
+            "auth.trusted_issuers[0].accept_until: \"soon\" is not an RFC 3339 time",
+        ),
+        (
+            "shared_secret = \"file:legacy.secret\"\naccept_until = \"2999-01-31\"\njwks_file = \"jwks.json\"",
+            "a shared_secret issuer takes no jwks_file or jwks_url",
+        ),
+        (
+            "jwks_file = \"jwks.json\"\naccept_until = \"2999-01-31\"",
+            "accept_until and match_missing_iss belong to a shared_secret migration window",
+        ),
+    ] {
+        production_config(dir.path(), &issuer(extra));
+        let out = palisade(dir.path(), CHECK_PRODUCTION, &env);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{extra}: {err}");
+        assert!(err.contains(want), "{extra}: want {want:?} in {err}");
+    }
+}

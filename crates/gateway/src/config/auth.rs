@@ -238,11 +238,106 @@ pub struct TrustedIssuerConfig {
     pub roles_claim: Option<String>,
     /// See `subject_claim`.
     pub tenant_claim: Option<String>,
+    /// A migration window for an application's own HS256 tokens: the secret it signs them with,
+    /// as a reference (`secret://PATH` or `file:PATH`; ≥ 32 bytes). Only with
+    /// `algorithms = ["HS256"]`, no JWKS, and `accept_until`. The token's subject must be an
+    /// imported account's external id.
+    pub shared_secret: Option<String>,
+    /// The end of the window (RFC 3339, e.g. `2027-03-31T00:00:00Z`; a date alone is 00:00 UTC
+    /// of that day): from then on this issuer's tokens are refused.
+    pub accept_until: Option<String>,
+    /// Take tokens without `iss` as this issuer's (at most one issuer; shared secret only).
+    pub match_missing_iss: bool,
+}
+
+impl TrustedIssuerConfig {
+    /// `accept_until` in Unix seconds; `Err` names what is wrong with it.
+    pub fn accept_until_unix(&self) -> Option<Result<u64, String>> {
+        let text = self.accept_until.as_deref()?;
+        let full = if text.len() == 10 {
+            format!("{text}T00:00:00Z")
+        } else {
+            text.to_owned()
+        };
+        Some(
+            humantime::parse_rfc3339(&full)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .ok_or_else(|| {
+                    format!("{text:?} is not an RFC 3339 time such as 2027-03-31T00:00:00Z")
+                }),
+        )
+    }
+
+    /// Is this a migration window for an application's own HS256 tokens?
+    pub fn is_migration_window(&self) -> bool {
+        self.shared_secret.is_some()
+    }
+
+    fn problems(&self, at: &str, production: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.issuer.is_empty() {
+            out.push(format!("{at}.issuer is required"));
+        }
+        if self.audiences.is_empty() {
+            out.push(format!("{at}.audiences must name at least one audience"));
+        }
+        if self.algorithms.is_empty() {
+            out.push(format!("{at}.algorithms must name at least one algorithm"));
+        }
+        if let Some(Err(why)) = self.accept_until_unix() {
+            out.push(format!("{at}.accept_until: {why}"));
+        }
+        let Some(secret) = &self.shared_secret else {
+            if self.algorithms.contains(&Algorithm::HS256) {
+                out.push(format!(
+                    "{at}.algorithms: HS256 is accepted from another issuer only with shared_secret and accept_until (a migration window)"
+                ));
+            }
+            if self.accept_until.is_some() || self.match_missing_iss {
+                out.push(format!(
+                    "{at}: accept_until and match_missing_iss belong to a shared_secret migration window"
+                ));
+            }
+            if self.jwks_file.is_some() == self.jwks_url.is_some() {
+                out.push(format!("{at}: set exactly one of jwks_file and jwks_url"));
+            }
+            return out;
+        };
+        if self.algorithms != [Algorithm::HS256] {
+            out.push(format!(
+                "{at}.algorithms must be [\"HS256\"] with a shared_secret"
+            ));
+        }
+        if self.accept_until.is_none() {
+            out.push(format!(
+                "{at}.accept_until is required with a shared_secret: the window must end"
+            ));
+        }
+        if self.jwks_file.is_some() || self.jwks_url.is_some() {
+            out.push(format!(
+                "{at}: a shared_secret issuer takes no jwks_file or jwks_url"
+            ));
+        }
+        // References are judged once resolved (serve and config check resolve them first).
+        if !crate::config::refs::is_reference(secret) {
+            let short = secret.len() < 32;
+            if short && production {
+                out.push(format!(
+                    "{at}.shared_secret must be at least 32 bytes in production"
+                ));
+            } else if secret.is_empty() {
+                out.push(format!("{at}.shared_secret is empty"));
+            }
+        }
+        out
+    }
 }
 
 impl AuthConfig {
     /// Problems with the identity configuration, each naming its key.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
         let bf = &self.brute_force;
         if bf.enabled && bf.ladder.is_empty() {
@@ -263,26 +358,19 @@ impl AuthConfig {
         }
         for (i, t) in self.trusted_issuers.iter().enumerate() {
             let at = format!("auth.trusted_issuers[{i}]");
-            if t.issuer.is_empty() {
-                out.push(format!("{at}.issuer is required"));
-            }
             if t.issuer == self.issuer {
                 out.push(format!("{at}.issuer must differ from auth.issuer"));
             }
-            if t.audiences.is_empty() {
-                out.push(format!("{at}.audiences must name at least one audience"));
-            }
-            if t.algorithms.is_empty() {
-                out.push(format!("{at}.algorithms must name at least one algorithm"));
-            }
-            if t.algorithms.contains(&Algorithm::HS256) {
-                out.push(format!(
-                    "{at}.algorithms: HS256 needs a shared secret and is not accepted from other issuers"
-                ));
-            }
-            if t.jwks_file.is_some() == t.jwks_url.is_some() {
-                out.push(format!("{at}: set exactly one of jwks_file and jwks_url"));
-            }
+            out.extend(t.problems(&at, production));
+        }
+        if self
+            .trusted_issuers
+            .iter()
+            .filter(|t| t.match_missing_iss)
+            .count()
+            > 1
+        {
+            out.push("auth.trusted_issuers: at most one issuer may set match_missing_iss".into());
         }
         out
     }

@@ -135,6 +135,9 @@ pub async fn check(
     if !production {
         report.warnings = checks::open_route_warnings(&config);
     }
+    report
+        .warnings
+        .extend(checks::migration_windows(&config, now_ms / 1000));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     report.problems = problems;
@@ -146,7 +149,7 @@ pub async fn check(
 async fn store_checks(
     config: &mut Config,
     env: Environment,
-    secret_refs: &[&str],
+    secret_refs: &[String],
     vars: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<String> {
     let store = match palisade_store::open_store_with(

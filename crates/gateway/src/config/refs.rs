@@ -2,7 +2,7 @@
 //! to read it, resolved once at start in [`resolve`] (the only place that reads them).
 //!
 //! Values that may be references: `secrets.signing_key`, `secrets.cookie_key`,
-//! `audit.alerts.webhook_secret`. Forms:
+//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`. Forms:
 //! - `secret://PATH`: the latest live version of PATH in the secrets store (`palisade secret put`),
 //!   decrypted with the master key;
 //! - `file:/run/secrets/NAME`: a file's content (container secret files), one trailing newline
@@ -10,8 +10,9 @@
 //!
 //! A reference that cannot be read stops the start with the key and the reference named (never
 //! a value). In dev mode only, it falls back to the environment variable
-//! `PALISADE_REF_<KEY>` (the key upper-cased, dots as underscores, e.g.
-//! `PALISADE_REF_SECRETS_SIGNING_KEY`); production never falls back.
+//! `PALISADE_REF_<KEY>` (the key upper-cased, every other character than a letter or digit as
+//! `_`, e.g. `PALISADE_REF_SECRETS_SIGNING_KEY`, `PALISADE_REF_AUTH_TRUSTED_ISSUERS_0_SHARED_SECRET`);
+//! production never falls back.
 
 use crate::config::{Config, Environment};
 use crate::protect::keyring::KeyringService;
@@ -33,17 +34,36 @@ pub fn is_reference(value: &str) -> bool {
 
 /// The dev-mode fallback variable of a config key.
 pub fn fallback_var(key: &str) -> String {
-    format!("PALISADE_REF_{}", key.replace('.', "_").to_uppercase())
+    let mut name = String::from("PALISADE_REF_");
+    let mut last_underscore = true;
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_uppercase());
+            last_underscore = false;
+        } else if !last_underscore {
+            name.push('_');
+            last_underscore = true;
+        }
+    }
+    name.trim_end_matches('_').to_owned()
 }
 
 /// The values that may be references, by config key.
-fn slots(config: &mut Config) -> Vec<(&'static str, &mut String)> {
+fn slots(config: &mut Config) -> Vec<(String, &mut String)> {
     let mut out = vec![
-        ("secrets.signing_key", &mut config.secrets.signing_key),
-        ("secrets.cookie_key", &mut config.secrets.cookie_key),
+        (
+            "secrets.signing_key".into(),
+            &mut config.secrets.signing_key,
+        ),
+        ("secrets.cookie_key".into(), &mut config.secrets.cookie_key),
     ];
     if let Some(s) = config.audit.alerts.webhook_secret.as_mut() {
-        out.push(("audit.alerts.webhook_secret", s));
+        out.push(("audit.alerts.webhook_secret".into(), s));
+    }
+    for (i, t) in config.auth.trusted_issuers.iter_mut().enumerate() {
+        if let Some(s) = t.shared_secret.as_mut() {
+            out.push((format!("auth.trusted_issuers[{i}].shared_secret"), s));
+        }
     }
     out
 }
@@ -89,7 +109,7 @@ pub enum Secrets<'a> {
 
 /// The `secret://` references in `config`, by config key (`config check` without `--online`
 /// names those it leaves unread).
-pub fn secret_references(config: &mut Config) -> Vec<&'static str> {
+pub fn secret_references(config: &mut Config) -> Vec<String> {
     slots(config)
         .into_iter()
         .filter(|(_, v)| v.starts_with(SECRET_SCHEME))
@@ -125,9 +145,9 @@ pub async fn resolve_with(
             Ok(v) if !v.is_empty() => *value = v,
             outcome => {
                 let why = outcome.err().unwrap_or_else(|| "it is empty".into());
-                match vars(&fallback_var(key)).filter(|_| env == Environment::Dev) {
+                match vars(&fallback_var(&key)).filter(|_| env == Environment::Dev) {
                     Some(v) => {
-                        tracing::warn!(key, reference = %reference, "DEV MODE: the reference cannot be read; using {}", fallback_var(key));
+                        tracing::warn!(key = %key, reference = %reference, "DEV MODE: the reference cannot be read; using {}", fallback_var(&key));
                         *value = v;
                     }
                     None => problems.push(format!("{key}: {reference}: {why}")),

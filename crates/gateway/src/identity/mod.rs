@@ -21,6 +21,7 @@ pub mod revocations;
 pub mod sessions;
 pub mod signing;
 pub mod trusted;
+pub mod window;
 
 pub use handoff::{Handoff, queue_handoff};
 
@@ -115,6 +116,7 @@ fn jwt_reason(e: &JwtError) -> &'static str {
         JwtError::WrongAudience => "wrong-audience",
         JwtError::MissingClaim(_) => "missing-claim",
         JwtError::Key(_) => "key-unavailable",
+        JwtError::WindowClosed => "window-closed",
     }
 }
 
@@ -171,6 +173,8 @@ pub struct Identity {
     /// API keys.
     pub api_keys: api_keys::ApiKeys,
     trusted: Vec<trusted::Trusted>,
+    /// Resolved tokens of the migration windows (`shared_secret` issuers).
+    pub window: window::WindowTokens,
     /// Password hashing (argon2id; legacy formats verified and rehashed).
     pub hasher: PasswordHasher,
     /// The password policy.
@@ -223,6 +227,7 @@ impl Identity {
         };
         Ok(Self {
             verified: VerifiedCache::new(auth.token_cache_capacity),
+            window: window::WindowTokens::new(auth.token_cache_capacity, auth.api_keys.cache_ttl.0),
             api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone()),
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
@@ -405,13 +410,12 @@ impl Identity {
         let verified = match self.verified.get(&key, now) {
             Some(v) => v,
             None => {
-                let v = Arc::new(
-                    self.verify_bearer(token, now_ms)
-                        .await
-                        .map_err(|e| AuthFailure::Invalid(Rejection::jwt(&e)))?,
-                );
-                self.verified
-                    .insert(key, v.clone(), v.principal.expires_at, now);
+                let (v, cacheable) = self.verify_bearer(token, now_ms).await?;
+                let v = Arc::new(v);
+                if cacheable {
+                    self.verified
+                        .insert(key, v.clone(), v.principal.expires_at, now);
+                }
                 v
             }
         };
@@ -438,60 +442,98 @@ impl Identity {
         Ok(verified.principal.clone())
     }
 
-    async fn verify_bearer(&self, token: &str, now_ms: u64) -> Result<Verified, JwtError> {
+    /// The token's principal, and whether it may be cached until the token expires (not a
+    /// migration window's: those are cached by [`window::WindowTokens`], whose entries follow
+    /// the account).
+    async fn verify_bearer(
+        &self,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<(Verified, bool), AuthFailure> {
+        let invalid = |e: JwtError| AuthFailure::Invalid(Rejection::jwt(&e));
         let own = self.tokens();
-        let issuer = palisade_core::jwt::peek_issuer(token, self.config.max_token_bytes)
-            .ok_or(JwtError::Malformed)?;
-        if issuer == own.issuer() {
+        let issuer = palisade_core::jwt::peek_issuer_claim(token, self.config.max_token_bytes)
+            .map_err(invalid)?;
+        let trusted = match issuer.as_deref() {
+            Some(iss) if iss == own.issuer() => None,
+            Some(iss) => Some(
+                self.trusted
+                    .iter()
+                    .find(|t| t.issuer() == iss)
+                    .ok_or(invalid(JwtError::WrongIssuer))?,
+            ),
+            None => Some(
+                self.trusted
+                    .iter()
+                    .find(|t| t.matches_missing_iss())
+                    .ok_or(invalid(JwtError::MissingClaim("iss")))?,
+            ),
+        };
+        if let Some(trusted) = trusted {
+            if trusted.is_migration_window() {
+                let principal = self.window_principal(trusted, token, now_ms).await?;
+                return Ok((
+                    Verified {
+                        principal,
+                        dfp: None,
+                    },
+                    false,
+                ));
+            }
+            let c = trusted.verify(token, now_ms).await.map_err(invalid)?;
+            return Ok((
+                Verified {
+                    principal: Arc::new(Principal {
+                        subject: c.sub,
+                        method: AuthMethod::External,
+                        issuer: c.iss,
+                        roles: c.roles,
+                        tenants: c.tenants,
+                        tier: None,
+                        scopes: Vec::new(),
+                        session_id: None,
+                        token_id: c.jti,
+                        key_id: None,
+                        expires_at: c.exp,
+                    }),
+                    dfp: None,
+                },
+                true,
+            ));
+        }
+        {
             let c = match own.verify(token, now_ms / 1000) {
                 Err(JwtError::UnknownKid) if self.kid_reload.try_pass(now_ms) => {
                     // Another replica (or the CLI) may have made a key since our last sync.
                     if let Err(e) = self.reload_keys().await {
                         tracing::warn!(error = %e, "cannot reload signing keys");
                     }
-                    self.tokens().verify(token, now_ms / 1000)?
+                    self.tokens()
+                        .verify(token, now_ms / 1000)
+                        .map_err(invalid)?
                 }
-                other => other?,
+                other => other.map_err(invalid)?,
             };
-            return Ok(Verified {
-                principal: Arc::new(Principal {
-                    subject: c.sub,
-                    method: AuthMethod::Jwt,
-                    issuer: c.iss,
-                    roles: c.roles,
-                    tenants: c.tenants,
-                    tier: c.tier,
-                    scopes: Vec::new(),
-                    session_id: Some(c.sid),
-                    token_id: Some(c.jti),
-                    key_id: None,
-                    expires_at: c.exp,
-                }),
-                dfp: c.dfp,
-            });
+            Ok((
+                Verified {
+                    principal: Arc::new(Principal {
+                        subject: c.sub,
+                        method: AuthMethod::Jwt,
+                        issuer: c.iss,
+                        roles: c.roles,
+                        tenants: c.tenants,
+                        tier: c.tier,
+                        scopes: Vec::new(),
+                        session_id: Some(c.sid),
+                        token_id: Some(c.jti),
+                        key_id: None,
+                        expires_at: c.exp,
+                    }),
+                    dfp: c.dfp,
+                },
+                true,
+            ))
         }
-        let trusted = self
-            .trusted
-            .iter()
-            .find(|t| t.issuer() == issuer)
-            .ok_or(JwtError::WrongIssuer)?;
-        let c = trusted.verify(token, now_ms).await?;
-        Ok(Verified {
-            principal: Arc::new(Principal {
-                subject: c.sub,
-                method: AuthMethod::External,
-                issuer: c.iss,
-                roles: c.roles,
-                tenants: c.tenants,
-                tier: None,
-                scopes: Vec::new(),
-                session_id: None,
-                token_id: c.jti,
-                key_id: None,
-                expires_at: c.exp,
-            }),
-            dfp: None,
-        })
     }
 
     async fn authenticate_cookie(

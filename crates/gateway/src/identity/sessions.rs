@@ -293,6 +293,7 @@ impl Identity {
             self.flag_session(&sid.to_string()).await?;
         }
         self.api_keys.forget_owner(user_id);
+        self.window.forget_user(user_id);
         Ok(ids.len())
     }
 

@@ -4,6 +4,9 @@
 //!
 //! A JWKS URL that cannot be fetched leaves the issuer without keys: its tokens are refused
 //! (fail closed) until a fetch succeeds.
+//!
+//! A migration window (`shared_secret` + `accept_until`) has no JWKS: its one key is the
+//! application's HS256 secret, and from `accept_until` on every token of it is refused.
 
 use crate::config::auth::TrustedIssuerConfig;
 use palisade_core::jwt::{ClaimNames, ExternalClaims, JwtError, TrustedIssuer};
@@ -18,6 +21,8 @@ const MAX_JWKS_BYTES: usize = 1 << 20;
 enum Source {
     File(PathBuf),
     Url(String),
+    /// The shared secret of a migration window: nothing to fetch.
+    Shared,
 }
 
 /// A trusted issuer: its verifier and where its keys come from (file or JWKS URL).
@@ -26,6 +31,8 @@ pub struct Trusted {
     source: Source,
     client: reqwest::Client,
     last_fetch_ms: Mutex<Option<u64>>,
+    /// Unix seconds from which this issuer's tokens are refused (migration windows).
+    accept_until: Option<u64>,
 }
 
 impl Trusted {
@@ -37,17 +44,33 @@ impl Trusted {
             roles: config.roles_claim.clone().unwrap_or(defaults.roles),
             tenant: config.tenant_claim.clone().unwrap_or(defaults.tenant),
         };
-        let verifier = TrustedIssuer::new(
+        let mut verifier = TrustedIssuer::new(
             config.issuer.clone(),
             config.audiences.clone(),
             config.algorithms.clone(),
             config.leeway.map_or(30, |l| l.0.as_secs()),
             claims,
         );
-        let source = match (&config.jwks_file, &config.jwks_url) {
-            (Some(file), _) => Source::File(file.clone()),
-            (None, Some(url)) => Source::Url(url.clone()),
-            (None, None) => return Err(format!("trusted issuer {}: no JWKS", config.issuer)),
+        let source = match (&config.shared_secret, &config.jwks_file, &config.jwks_url) {
+            (Some(secret), _, _) => {
+                verifier = verifier
+                    .with_shared_secret(secret.as_bytes())
+                    .map_err(|e| format!("trusted issuer {}: {e}", config.issuer))?;
+                Source::Shared
+            }
+            (None, Some(file), _) => Source::File(file.clone()),
+            (None, None, Some(url)) => Source::Url(url.clone()),
+            (None, None, None) => {
+                return Err(format!("trusted issuer {}: no JWKS", config.issuer));
+            }
+        };
+        if config.match_missing_iss {
+            verifier = verifier.matching_missing_iss();
+        }
+        let accept_until = match config.accept_until_unix() {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(why)) => return Err(format!("trusted issuer {}: {why}", config.issuer)),
         };
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -59,6 +82,7 @@ impl Trusted {
             source,
             client,
             last_fetch_ms: Mutex::new(None),
+            accept_until,
         };
         match trusted.fetch(now_ms).await {
             Ok(_) => {}
@@ -77,9 +101,25 @@ impl Trusted {
         self.verifier.issuer()
     }
 
+    /// Is this the migration window of an application's own HS256 tokens?
+    pub fn is_migration_window(&self) -> bool {
+        matches!(self.source, Source::Shared)
+    }
+
+    /// Does this issuer take tokens without `iss`?
+    pub fn matches_missing_iss(&self) -> bool {
+        self.verifier.matches_missing_iss()
+    }
+
+    /// Unix seconds from which this issuer's tokens are refused, if its window ends.
+    pub fn accept_until(&self) -> Option<u64> {
+        self.accept_until
+    }
+
     async fn fetch(&self, now_ms: u64) -> Result<usize, String> {
         *self.last_fetch_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(now_ms);
         let document = match &self.source {
+            Source::Shared => return Ok(1),
             Source::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| format!("JWKS file {}: {e}", path.display()))?,
             Source::Url(url) => {
@@ -129,6 +169,9 @@ impl Trusted {
     /// made-up key ids cannot flood the issuer).
     pub async fn verify(&self, token: &str, now_ms: u64) -> Result<ExternalClaims, JwtError> {
         let now = now_ms / 1000;
+        if self.accept_until.is_some_and(|until| now >= until) {
+            return Err(JwtError::WindowClosed);
+        }
         match self.verifier.verify(token, now) {
             Err(JwtError::UnknownKid) if self.due(now_ms, REFETCH_AT_MOST_EVERY_MS) => {
                 if let Err(e) = self.fetch(now_ms).await {

@@ -21,5 +21,6 @@ mod revocation_restart;
 mod scale_out;
 mod secrets;
 mod strict_http;
+mod window;
 
 pub use authorization::policies as authorization_policies;
