@@ -608,28 +608,3 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
     }
 }
-
-/// One line per shared-secret migration window (`auth.trusted_issuers[N].shared_secret`): whose
-/// tokens are accepted until when, or since when they are refused. `now`: Unix seconds.
-pub fn migration_windows(config: &Config, now: u64) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, t) in config.auth.trusted_issuers.iter().enumerate() {
-        let Some(Ok(until)) = t.accept_until_unix().filter(|_| t.is_migration_window()) else {
-            continue;
-        };
-        let at = format!("auth.trusted_issuers[{i}] ({})", t.issuer);
-        let end = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(until),
-        );
-        out.push(if until > now {
-            let days = (until - now).div_ceil(86_400);
-            format!(
-                "{at}: HS256 tokens signed with a shared secret are accepted until {end} ({days} day{} left); retire the secret after that",
-                if days == 1 { "" } else { "s" }
-            )
-        } else {
-            format!("{at}: the shared-secret migration window ended at {end}; its tokens are refused: remove the issuer")
-        });
-    }
-    out
-}

@@ -137,7 +137,7 @@ pub async fn check(
     }
     report
         .warnings
-        .extend(checks::migration_windows(&config, now_ms / 1000));
+        .extend(config.auth.migration_windows(now_ms / 1000));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     report.problems = problems;
