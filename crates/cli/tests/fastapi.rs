@@ -352,7 +352,10 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
         .arg(repo().join("examples/fastapi-app"))
         .args(["--host", "127.0.0.1", "--port", &app_port.to_string()])
         .env("PALISADE_URL", &base)
-        .env("PALISADE_MOUNT", "/.palisade");
+        .env("PALISADE_MOUNT", "/.palisade")
+        .env("PALISADE_SERVICE_KEY_FILE", d.join("service.key"));
+    // A key Palisade never issued: the app's events are refused (step 5 gives it a real one).
+    std::fs::write(d.join("service.key"), format!("pal_{}\n", "0".repeat(64))).unwrap();
     let (_app, _) = start(uvicorn, "Uvicorn running on", true);
     let app = format!("http://127.0.0.1:{app_port}");
     let http = reqwest::Client::new();
@@ -506,6 +509,33 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
     }
     let (status, _, _) = get(&http, &format!("{app}/healthz"), &[]).await;
     assert_eq!(status, 200, "the app's public pages need no assertion");
+
+    // The app records its events in Palisade before it answers: when Palisade refuses them
+    // (here: the app's service key is not one Palisade knows), the caller gets 503 and no result.
+    let run = |body: Value| {
+        http.post(format!("{base}/v1/tools/run"))
+            .header("authorization", bearer(&grace_token))
+            .json(&body)
+            .send()
+    };
+    let res = run(serde_json::json!({"tool": "count_words", "input": "a b c"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body = res.text().await.unwrap();
+    assert_eq!(
+        json(&body)["type"],
+        "urn:fastapi-app:problem:audit-unavailable",
+        "{body}"
+    );
+    assert!(
+        !body.contains("\"result\""),
+        "no result without its record: {body}"
+    );
+    let res = run(serde_json::json!({"tool": "rm -rf /", "input": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "bad input is a clear 4xx");
 }
 
 #[test]
