@@ -20,6 +20,7 @@ mod resilience;
 mod revocation_restart;
 mod scale_out;
 mod secrets;
+mod shared_stale;
 mod strict_http;
 
 pub use authorization::policies as authorization_policies;
