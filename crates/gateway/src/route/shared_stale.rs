@@ -191,7 +191,7 @@ impl SharedStale {
         (now <= expires && age <= self.max_age.as_millis() as u64).then(|| Arc::new(answer))
     }
 
-    /// Waits until every store in flight now has finished (for shutdown and tests).
+    /// Waits until every store in flight now has finished (tests wait on it for a store).
     pub async fn settle(&self) {
         if let Ok(all) = self.writes.acquire_many(self.queue).await {
             drop(all);

@@ -94,7 +94,10 @@ impl Pair {
     /// Waits for A's stores in flight to reach Redis.
     async fn settle(&self) {
         let shared = self.a.gateway.state.resilience.shared();
-        shared.expect("Redis hot state shares the fallback").settle().await;
+        shared
+            .expect("Redis hot state shares the fallback")
+            .settle()
+            .await;
     }
 
     /// The fallback entries' Redis keys, sorted.
@@ -267,7 +270,11 @@ async fn shared_stale_entries_are_capped_in_size_and_count() {
         p.settle().await;
         p.clock.advance(Duration::from_secs(1));
     }
-    assert_eq!(p.entries().await.len(), 2, "trimmed to fallback_max_entries");
+    assert_eq!(
+        p.entries().await.len(),
+        2,
+        "trimmed to fallback_max_entries"
+    );
     let index = format!("{}:sf:{{stale}}:i", p.prefix);
     let members: u64 = p.redis.zcard(&index).await.unwrap();
     assert_eq!(members, 2);

@@ -15,7 +15,7 @@
 //!   garbage: whether an entry is young enough is decided by the gateway against its own clock
 //!   from the expiry sealed inside the value.
 //! - **One round trip** per write (EVALSHA) and per read (GET), each bounded by the connection's
-//!   deadline; an unreachable Redis is [`StoreError::Unavailable`].
+//!   deadline; an unreachable Redis is [`crate::StoreError::Unavailable`].
 //! - **Names reveal nothing**: an entry's id is the first 128 bits of SHA-256 over a domain label
 //!   and the cache key's parts (length-prefixed), so neither the caller nor the path appears in
 //!   Redis. The same on every replica.
