@@ -9,7 +9,8 @@
 //!
 //! Every backend must pass the same conformance suite (module `conformance`, compiled only with
 //! the `conformance` feature, which tests turn on). Scale-out backends: [`redis_hot`] (the
-//! `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
+//! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
+//! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
 //! Layout: the traits at the top (`identity`, `audit`, `revocations`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
@@ -31,7 +32,7 @@ mod redis;
 mod sql;
 pub mod sqlite;
 
-pub use self::redis::{hot as redis_hot, limiter as redis_limiter};
+pub use self::redis::{hot as redis_hot, limiter as redis_limiter, stale as redis_stale};
 
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -272,6 +272,12 @@ pub struct CircuitBreakerConfig {
     pub fallback_max_entry_bytes: ByteSize,
     /// Older responses are not served.
     pub fallback_max_age: HumanDuration,
+    /// Shared (Redis) fallback only: a copy this replica stored less than this long ago is not
+    /// written again, so a hot GET does not write Redis on every request.
+    pub fallback_refresh: HumanDuration,
+    /// Shared (Redis) fallback only: stores in flight at once, off the request path; a store
+    /// beyond them is dropped and counted.
+    pub fallback_store_queue: usize,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -286,6 +292,8 @@ impl Default for CircuitBreakerConfig {
             fallback_max_entries: 10_000,
             fallback_max_entry_bytes: ByteSize(256 * 1024),
             fallback_max_age: secs(3600),
+            fallback_refresh: secs(10),
+            fallback_store_queue: 64,
         }
     }
 }
@@ -305,6 +313,12 @@ impl CircuitBreakerConfig {
         }
         if self.min_requests == 0 || self.half_open_probes == 0 {
             out.push("circuit_breaker.min_requests and half_open_probes must be at least 1".into());
+        }
+        if self.fallback_refresh.0 > self.fallback_max_age.0 {
+            out.push("circuit_breaker.fallback_refresh must be at most fallback_max_age".into());
+        }
+        if self.fallback_store_queue == 0 || self.fallback_store_queue > 4096 {
+            out.push("circuit_breaker.fallback_store_queue must be between 1 and 4096".into());
         }
         out
     }

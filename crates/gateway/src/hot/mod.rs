@@ -1,6 +1,7 @@
 //! Hot state as the gateway opens it: in-process memory (the embedded default), or Redis/Valkey
 //! shared by every replica, behind a local flag cache kept coherent by pub/sub ([`cache`]),
-//! with the shared rate limiter on the same server ([`limiter`]).
+//! with the shared rate limiter and the shared stale fallback
+//! ([`crate::route::shared_stale`]) on the same server ([`limiter`]).
 
 pub mod cache;
 pub mod limiter;
@@ -17,6 +18,8 @@ pub struct HotBackend {
     pub hot: SharedHotState,
     /// The shared rate limiter, when the hot state is Redis.
     pub limiter: Option<limiter::SharedLimiter>,
+    /// Where the stale fallback's answers are shared, when the hot state is Redis.
+    pub stale: Option<palisade_store::redis_stale::RedisStale>,
 }
 
 /// Opens `hot_state.url` (or the older `store.hot_url`). A Redis that does not answer a PING
@@ -44,14 +47,20 @@ pub async fn open_hot(config: &Config, clock: SharedClock) -> Result<HotBackend,
             );
         }
         let limiter = limiter::SharedLimiter::new(url, options, redis.limiter());
+        let stale = redis.stale();
         let hot = cache::CachedHotState::start(Arc::new(redis), clock, hs.local_cache_ttl.0);
         return Ok(HotBackend {
             hot,
             limiter: Some(limiter),
+            stale: Some(stale),
         });
     }
     let hot = palisade_store::open_hot_state(url, clock).map_err(|e| e.to_string())?;
-    Ok(HotBackend { hot, limiter: None })
+    Ok(HotBackend {
+        hot,
+        limiter: None,
+        stale: None,
+    })
 }
 
 #[cfg(test)]

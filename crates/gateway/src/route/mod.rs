@@ -10,6 +10,7 @@
 pub mod builtin;
 pub mod proxy;
 pub mod resilience;
+pub mod shared_stale;
 pub mod table;
 pub mod upstream;
 

@@ -295,9 +295,12 @@ async fn send(
         let (base, probe) = match admitted_upstream(via.resilience, route) {
             Ok(chosen) => chosen,
             Err(retry_after) => {
-                let served = sending
-                    .stale_key
-                    .and_then(|(target, caller)| via.resilience.stale(route.name, target, caller));
+                let served = match sending.stale_key {
+                    Some((target, caller)) => {
+                        via.resilience.stale(route.name, target, caller).await
+                    }
+                    None => None,
+                };
                 return Err(circuit_open(
                     served,
                     retry_after,

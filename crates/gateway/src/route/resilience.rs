@@ -6,11 +6,14 @@
 //! `circuit.half_open`, `circuit.closed`) and a metric; a stale response is only ever served to
 //! the same caller (API key, account, or client IP) that received it fresh, for the same path
 //! and query, and never older than `fallback_max_age`; responses that set cookies or say
-//! `no-store` are never kept; retries happen only for idempotent methods without a body, only when the connection could
+//! `no-store` are never kept; with hot state on Redis the kept answers are shared by every
+//! replica, sealed with the keyring ([`crate::route::shared_stale`]), else they stay in this
+//! process; retries happen only for idempotent methods without a body, only when the connection could
 //! not be made, a bounded number of times, after a jittered backoff.
 
 use crate::audit::{AuditEvent, AuditLog, Outcome as AuditOutcome, Risk};
 use crate::config::Config;
+use crate::route::shared_stale::SharedStale;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use palisade_core::breaker::{Admission, BreakerConfig, CircuitBreaker, Outcome, Transition};
@@ -39,6 +42,8 @@ pub struct Resilience {
     /// key.
     breakers: HashMap<String, CircuitBreaker>,
     stale: moka::sync::Cache<(&'static str, String, String), Arc<Stored>>,
+    /// With hot state on Redis: the kept answers live there instead of in `stale`.
+    shared: Option<Arc<SharedStale>>,
     max_entry_bytes: u64,
     max_age_ms: u64,
     retry_backoff: Duration,
@@ -89,12 +94,24 @@ impl Resilience {
         Self {
             breakers,
             stale: moka::sync::Cache::new(cb.fallback_max_entries),
+            shared: None,
             max_entry_bytes: cb.fallback_max_entry_bytes.0,
             max_age_ms: cb.fallback_max_age.0.as_millis() as u64,
             retry_backoff: config.proxy.retry_backoff.0,
             clock,
             audit,
         }
+    }
+
+    /// Keeps the stale fallback's answers in `shared` (hot state on Redis) instead of memory.
+    pub fn with_shared(mut self, shared: Arc<SharedStale>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The shared fallback, when hot state is Redis.
+    pub fn shared(&self) -> Option<&Arc<SharedStale>> {
+        self.shared.as_ref()
     }
 
     /// May a request go to `upstream` now? `Ok(is_probe)`, or `Err(retry_after)` while open.
@@ -167,6 +184,9 @@ impl Resilience {
 
     /// Keeps a response for the stale fallback of `route`, `target` and `caller`.
     pub fn keep(&self, route: &'static str, target: &str, caller: &str, stored: Stored) {
+        if let Some(shared) = &self.shared {
+            return shared.keep(route, target, caller, stored);
+        }
         self.stale.insert(
             (route, target.to_string(), caller.to_string()),
             Arc::new(stored),
@@ -174,7 +194,15 @@ impl Resilience {
     }
 
     /// The kept response for this route, path and query and caller, if young enough.
-    pub fn stale(&self, route: &'static str, target: &str, caller: &str) -> Option<Arc<Stored>> {
+    pub async fn stale(
+        &self,
+        route: &'static str,
+        target: &str,
+        caller: &str,
+    ) -> Option<Arc<Stored>> {
+        if let Some(shared) = &self.shared {
+            return shared.get(route, target, caller).await;
+        }
         let key = (route, target.to_string(), caller.to_string());
         let stored = self.stale.get(&key)?;
         let age = self.clock.now_millis().saturating_sub(stored.stored_at_ms);

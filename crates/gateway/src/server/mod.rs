@@ -192,6 +192,7 @@ struct Backends {
     store: SharedStore,
     hot: SharedHotState,
     limiter: Option<crate::hot::limiter::SharedLimiter>,
+    stale: Option<palisade_store::redis_stale::RedisStale>,
     keyring: Arc<KeyringService>,
     vault: Arc<Vault>,
 }
@@ -244,6 +245,7 @@ async fn open_backends(config: &mut Config, clock: &SharedClock) -> Result<Backe
         store,
         hot: hot.hot,
         limiter: hot.limiter,
+        stale: hot.stale,
         keyring,
         vault,
     })
@@ -376,11 +378,17 @@ async fn shared_state(
         config.admission.clone(),
         workers,
     ));
-    let resilience = Arc::new(crate::route::resilience::Resilience::new(
-        &config,
-        clock.clone(),
-        audit.clone(),
-    ));
+    let mut resilience =
+        crate::route::resilience::Resilience::new(&config, clock.clone(), audit.clone());
+    if let Some(redis) = backends.stale {
+        resilience = resilience.with_shared(crate::route::shared_stale::SharedStale::new(
+            redis,
+            backends.keyring.clone(),
+            clock.clone(),
+            &config.circuit_breaker,
+        ));
+    }
+    let resilience = Arc::new(resilience);
     Ok(AppState {
         throttle: Arc::new(throttle),
         admission,

@@ -20,6 +20,7 @@ mod resilience;
 mod revocation_restart;
 mod scale_out;
 mod secrets;
+mod shared_stale;
 mod strict_http;
 mod window;
 

@@ -16,13 +16,15 @@
 //! - Credentials come from the URL (`redis://USER:PASSWORD@HOST:PORT/DB`, `rediss://` for TLS with
 //!   rustls on aws-lc-rs and the system's roots) and never appear in `Debug` output or errors.
 //!
-//! Key layout (`P` = [`RedisOptions::prefix`]; every key is a Redis string):
+//! Key layout (`P` = [`RedisOptions::prefix`]; every key is a Redis string but the stale index, a
+//! sorted set):
 //!
 //! | what | key | value |
 //! | --- | --- | --- |
 //! | counter `K` | `P:h:{K}` | `c:<expiry ms>:<count>` |
 //! | flag `K` | `P:h:{K}` | `f:<expiry ms>:1` |
 //! | rate-limit state | `P:rl:{<hex SHA-256>}` | see [`crate::redis_limiter`] |
+//! | stale-fallback entry, index | `P:sf:{stale}:e:<hex>`, `P:sf:{stale}:i` | see [`crate::redis_stale`] |
 //! | broadcast topic `T` | channel `P:inv:T` | the message body |
 //! | epoch (see below) | `P:e:{epoch}` | random, written once per priming after a loss |
 //! | a priming under way | `P:e:{epoch}:priming:<ticket>` | `1`, 10 minutes |
@@ -382,6 +384,11 @@ impl RedisHotState {
     /// A rate limiter sharing this connection and prefix.
     pub fn limiter(&self) -> crate::redis_limiter::RedisLimiter {
         crate::redis_limiter::RedisLimiter::with_conn(self.conn.clone())
+    }
+
+    /// The shared stale-fallback entries, on this connection and prefix.
+    pub fn stale(&self) -> crate::redis_stale::RedisStale {
+        crate::redis_stale::RedisStale::with_conn(self.conn.clone())
     }
 
     /// How this hot state connects (URL, prefix, timeouts), for the connections opened beside it.
