@@ -477,7 +477,7 @@ fn the_legacy_fixture_is_what_the_generator_makes_and_verifies_in_palisade() {
     .claims;
     assert_eq!(
         claims,
-        serde_json::json!({"sub": "1002", "iat": now, "exp": now + 900})
+        serde_json::json!({"sub": "1002", "aud": "fastapi-app", "iat": now, "exp": now + 900})
     );
     assert!(
         jsonwebtoken::decode::<Value>(

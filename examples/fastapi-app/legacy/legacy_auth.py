@@ -87,6 +87,11 @@ def hash_api_key(key: str, salt16: bytes) -> str:
     return bcrypt.hashpw(key.encode(), bcrypt_salt(BCRYPT_KEY_COST, salt16)).decode()
 
 
+#: The audience the old service put in its tokens (and checked on every request).
+TOKEN_AUDIENCE = "fastapi-app"
+
+
 def mint_token(secret: bytes, sub: str, now: int, ttl: int = 3600) -> str:
-    """An access token as the old service minted it: HS256, no issuer, no audience."""
-    return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl}, secret, algorithm="HS256")
+    """An access token as the old service minted it: HS256, its own audience, no issuer."""
+    claims = {"sub": sub, "aud": TOKEN_AUDIENCE, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
