@@ -82,6 +82,7 @@ fn batch(after: u64, prev: [u8; 32], n: u64, marker: &str) -> Vec<AuditRecord> {
                 user_agent: None,
                 request_id: None,
                 details: serde_json::json!({"writer": marker, "n": seq, "big": u64::MAX, "f": -0.0}),
+                source: Default::default(),
                 prev_hash: GENESIS,
                 hash: GENESIS,
             };

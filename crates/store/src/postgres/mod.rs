@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/postgres/0008_revocations.sql"),
     ),
+    (
+        11,
+        "app_events",
+        include_str!("../../migrations/postgres/0011_app_events.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/sqlite/0008_revocations.sql"),
     ),
+    (
+        11,
+        "app_events",
+        include_str!("../../migrations/sqlite/0011_app_events.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -368,6 +373,7 @@ mod tests {
                     user_agent: None,
                     request_id: None,
                     details: serde_json::json!({}),
+                    source: Default::default(),
                     prev_hash: GENESIS,
                     hash: GENESIS,
                 };
