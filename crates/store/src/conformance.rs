@@ -79,7 +79,11 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
     );
     assert_eq!(hot.incr_by("n", 250, ttl).await.unwrap(), 250);
     assert_eq!(hot.incr_by("n", 750, ttl).await.unwrap(), 1_000);
-    assert_eq!(hot.incr("n", ttl).await.unwrap(), 1_001, "incr and incr_by share a counter");
+    assert_eq!(
+        hot.incr("n", ttl).await.unwrap(),
+        1_001,
+        "incr and incr_by share a counter"
+    );
     advance(Duration::from_secs(61));
     assert_eq!(
         hot.incr_by("n", 7, ttl).await.unwrap(),
@@ -763,9 +767,18 @@ pub async fn audit_suite(store: &dyn Store) {
     let mut seen = store.audit_app_seen("svc:bot", &asked, 0).await.unwrap();
     seen.sort();
     assert_eq!(seen, ["k1", "k2", "k3"]);
-    assert!(store.audit_app_seen("svc:other", &asked, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .audit_app_seen("svc:other", &asked, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        store.audit_app_seen("svc:bot", &asked, 6_000).await.unwrap(),
+        store
+            .audit_app_seen("svc:bot", &asked, 6_000)
+            .await
+            .unwrap(),
         ["k3"],
         "a key older than the retention asked for no longer counts"
     );
@@ -774,7 +787,10 @@ pub async fn audit_suite(store: &dyn Store) {
         ..Default::default()
     };
     let found = store.audit_query(&apps, 0, 10).await.unwrap();
-    assert_eq!(found, app, "app records read back exactly, with their source");
+    assert_eq!(
+        found, app,
+        "app records read back exactly, with their source"
+    );
     let own = AuditFilter {
         source: Some(Source::Palisade),
         ..Default::default()

@@ -240,13 +240,11 @@ impl AppEvents<'_> {
             "aq:{}:{minute}",
             crate::audit::alerts::hashed_key(principal)
         );
-        match self
-            .hot
-            .incr_by(&key, n, Duration::from_secs(120))
-            .await
-        {
+        match self.hot.incr_by(&key, n, Duration::from_secs(120)).await {
             Ok(total) if total <= self.config.app_events_per_minute => Ok(()),
-            Ok(_) => Err(AppRefused::Quota(((minute + 1) * 60_000 - now).div_ceil(1_000))),
+            Ok(_) => Err(AppRefused::Quota(
+                ((minute + 1) * 60_000 - now).div_ceil(1_000),
+            )),
             Err(e) => {
                 // Fail closed: an uncounted poster could flood the trail.
                 tracing::warn!(error = %e, "app event quota not counted");
@@ -272,8 +270,10 @@ impl AppEvents<'_> {
             ));
         };
         let risk = declared.risk().unwrap_or(Risk::Medium);
-        let outcome = Outcome::parse(&e.result)
-            .ok_or(("result", "result is success, failure or denied.".to_string()))?;
+        let outcome = Outcome::parse(&e.result).ok_or((
+            "result",
+            "result is success, failure or denied.".to_string(),
+        ))?;
         if !e.occurred_at.ends_with('Z') || humantime::parse_rfc3339_weak(&e.occurred_at).is_err() {
             return Err((
                 "occurred_at",

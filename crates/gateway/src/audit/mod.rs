@@ -165,7 +165,10 @@ impl AuditEvent {
     /// An event an application posted, of a type declared in `[[audit.app_events]]` (never
     /// one of Palisade's own: those do not start with `app.`).
     pub fn app(event_type: &'static str, risk: Risk, outcome: Outcome) -> Self {
-        debug_assert!(event_type.starts_with("app."), "{event_type:?} is no app type");
+        debug_assert!(
+            event_type.starts_with("app."),
+            "{event_type:?} is no app type"
+        );
         Self {
             source: Source::App,
             ..Self::new("audit.app_events_refused", risk, outcome)

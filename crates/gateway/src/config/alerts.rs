@@ -365,7 +365,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(c.problems(true, &[]).is_empty(), "{:?}", c.problems(true, &[]));
+        assert!(
+            c.problems(true, &[]).is_empty(),
+            "{:?}",
+            c.problems(true, &[])
+        );
         assert_eq!(c.rules[0].block_for.unwrap().0, Duration::from_secs(3600));
         let mut short = c.clone();
         short.rules[0].block_for = Some(HumanDuration(Duration::from_millis(10)));
@@ -374,21 +378,32 @@ mod tests {
 
     #[test]
     fn a_rule_over_app_events_may_only_notify() {
-        let app: Vec<crate::config::app_events::AppEventType> = toml::from_str::<
-            std::collections::BTreeMap<String, Vec<crate::config::app_events::AppEventType>>,
-        >("[[t]]\ntype = \"app.tool.executed\"\nrisk = \"low\"")
-        .unwrap()
-        .remove("t")
-        .unwrap();
+        let app: Vec<crate::config::app_events::AppEventType> =
+            toml::from_str::<
+                std::collections::BTreeMap<String, Vec<crate::config::app_events::AppEventType>>,
+            >("[[t]]\ntype = \"app.tool.executed\"\nrisk = \"low\"")
+            .unwrap()
+            .remove("t")
+            .unwrap();
         let rule = |name: &str, sources: &str, actions: &str| {
             format!(
                 "[[rules]]\nname = \"{name}\"\nevent_types = [\"app.tool.executed\"]\n\
                  group_by = \"actor\"\nseverity = \"high\"\nsources = {sources}\nactions = {actions}\n"
             )
         };
-        let ok: AlertsConfig = toml::from_str(&rule("tools", "[\"app\"]", "[\"webhook\"]")).unwrap();
-        assert!(ok.problems(false, &app).is_empty(), "{:?}", ok.problems(false, &app));
-        for action in ["block_ip", "revoke_sessions", "disable_api_key", "raise_severity"] {
+        let ok: AlertsConfig =
+            toml::from_str(&rule("tools", "[\"app\"]", "[\"webhook\"]")).unwrap();
+        assert!(
+            ok.problems(false, &app).is_empty(),
+            "{:?}",
+            ok.problems(false, &app)
+        );
+        for action in [
+            "block_ip",
+            "revoke_sessions",
+            "disable_api_key",
+            "raise_severity",
+        ] {
             let c: AlertsConfig = toml::from_str(&rule(
                 "tool_storm",
                 "[\"palisade\", \"app\"]",
@@ -402,9 +417,14 @@ mod tests {
             );
         }
         // An app type on a rule without the app source, or an undeclared one, is named.
-        let c: AlertsConfig = toml::from_str(&rule("x", "[\"palisade\"]", "[\"webhook\"]")).unwrap();
+        let c: AlertsConfig =
+            toml::from_str(&rule("x", "[\"palisade\"]", "[\"webhook\"]")).unwrap();
         assert!(c.problems(false, &app).join("").contains("add sources"));
-        assert!(c.problems(false, &[]).join("").contains("not an audit event type"));
+        assert!(
+            c.problems(false, &[])
+                .join("")
+                .contains("not an audit event type")
+        );
     }
 
     #[test]
@@ -439,7 +459,11 @@ mod tests {
             assert!(p.contains(needle), "{needle} missing from {p}");
         }
         assert_eq!(c.rules[0].severity, Risk::Critical);
-        assert_eq!(c.rules[0].sources, [Source::Palisade], "palisade events only by default");
+        assert_eq!(
+            c.rules[0].sources,
+            [Source::Palisade],
+            "palisade events only by default"
+        );
         assert!(toml::from_str::<AlertsConfig>("[[rules]]\nname=\"x\"\ngroup_by=\"actor\"\nseverity=\"severe\"\nactions=[\"webhook\"]").is_err());
     }
 }

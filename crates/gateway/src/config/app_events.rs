@@ -91,7 +91,14 @@ mod tests {
     fn types_are_app_dotted_names() {
         assert!(valid_type("app.tool.executed"));
         assert!(valid_type("app.x"));
-        for bad in ["app.", "app..x", "tool.executed", "app.Tool", "app.a-b", "auth.login_success"] {
+        for bad in [
+            "app.",
+            "app..x",
+            "tool.executed",
+            "app.Tool",
+            "app.a-b",
+            "auth.login_success",
+        ] {
             assert!(!valid_type(bad), "{bad}");
         }
     }

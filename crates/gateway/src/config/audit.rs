@@ -110,7 +110,12 @@ impl RetentionDays {
 
     /// Every class name it knows: the built-in four, then the declared ones.
     pub fn classes(&self) -> Vec<&str> {
-        let mut out = vec!["security", "credential_access", "tool_execution", "api_call"];
+        let mut out = vec![
+            "security",
+            "credential_access",
+            "tool_execution",
+            "api_call",
+        ];
         out.extend(self.custom.keys().map(String::as_str));
         out
     }

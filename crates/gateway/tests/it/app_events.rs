@@ -179,7 +179,10 @@ async fn app_events_are_stored_once_with_their_source_and_a_bad_batch_is_refused
         .json()
         .await
         .unwrap();
-    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        (body["stored"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
     let body: Value = post(&env, &key, vec![event("k3"), event("k4"), event("k4")])
         .await
         .json()
@@ -197,7 +200,10 @@ async fn app_events_are_stored_once_with_their_source_and_a_bad_batch_is_refused
         "invalid-event",
     )
     .await;
-    assert_eq!((refused["index"].as_u64(), refused["field"].as_str()), (Some(1), Some("type")));
+    assert_eq!(
+        (refused["index"].as_u64(), refused["field"].as_str()),
+        (Some(1), Some("type"))
+    );
     assert_eq!(app_records(&env).await.len(), 4);
     // Reserved detail keys cannot be written by the app, nor Palisade's own types posted.
     let mut forged = event("k7");
@@ -206,7 +212,12 @@ async fn app_events_are_stored_once_with_their_source_and_a_bad_batch_is_refused
     assert_eq!(refused["field"], "details");
     let mut palisade_type = event("k8");
     palisade_type["type"] = "auth.login_success".into();
-    assert_problem(post(&env, &key, vec![palisade_type]).await, 400, "invalid-event").await;
+    assert_problem(
+        post(&env, &key, vec![palisade_type]).await,
+        400,
+        "invalid-event",
+    )
+    .await;
     let mut big = event("k9");
     big["details"]["blob"] = "x".repeat(9 * 1024).into();
     assert_problem(post(&env, &key, vec![big]).await, 400, "invalid-event").await;
@@ -215,13 +226,16 @@ async fn app_events_are_stored_once_with_their_source_and_a_bad_batch_is_refused
     assert_problem(post(&env, &key, vec![late]).await, 400, "invalid-event").await;
     assert_eq!(app_records(&env).await.len(), 4);
     // k5 was not stored by the refused batch.
-    let body: Value = post(&env, &key, vec![event("k5")]).await.json().await.unwrap();
+    let body: Value = post(&env, &key, vec![event("k5")])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(statuses(&body), ["stored"]);
 
     // 1,001 events: refused, naming the limit.
     let many: Vec<Value> = (0..1_001).map(|i| event(&format!("bulk-{i}"))).collect();
-    let refused =
-        assert_problem(post(&env, &key, many).await, 413, "batch-too-large").await;
+    let refused = assert_problem(post(&env, &key, many).await, 413, "batch-too-large").await;
     assert_eq!(refused["limit"], 1000);
     assert_eq!(app_records(&env).await.len(), 5);
     assert!(refusals(&env, "invalid-event") >= 1);
@@ -230,14 +244,33 @@ async fn app_events_are_stored_once_with_their_source_and_a_bad_batch_is_refused
     // Without the permission: 403 and an authz event; a member's `*.write` does not reach it.
     let (_, member) = signed_in(&env, "mel@example.com", &["member"]).await;
     let denied_before = count(&env, "authz.denied");
-    let refused = assert_problem(post(&env, &member, vec![event("m1")]).await, 403, "forbidden").await;
+    let refused = assert_problem(
+        post(&env, &member, vec![event("m1")]).await,
+        403,
+        "forbidden",
+    )
+    .await;
     assert_eq!(refused["permission"], "audit.events.write");
     assert_eq!(count(&env, "authz.denied"), denied_before + 1);
     assert_eq!(app_records(&env).await.len(), 5);
 
     // One chain: app events verify with Palisade's own.
-    env.gw.gateway.state.audit.trail().unwrap().checkpoint().await;
-    let all = env.gw.gateway.state.store.audit_range(0, 10_000).await.unwrap();
+    env.gw
+        .gateway
+        .state
+        .audit
+        .trail()
+        .unwrap()
+        .checkpoint()
+        .await;
+    let all = env
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 10_000)
+        .await
+        .unwrap();
     assert!(all.iter().any(|r| r.source == Source::Palisade));
     assert_eq!(verified(&env).await.count as usize, all.len());
 }
@@ -265,10 +298,18 @@ async fn a_principal_past_its_quota_gets_429_until_the_minute_ends() {
     env.advance(Duration::from_millis(60_000 - now % 60_000));
     let admin = env.admin("root@example.com").await;
     let (_, key) = writer(&env, &admin).await;
-    let batch = |p: &str| (0..3).map(|i| event(&format!("{p}-{i}"))).collect::<Vec<_>>();
+    let batch = |p: &str| {
+        (0..3)
+            .map(|i| event(&format!("{p}-{i}")))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(post(&env, &key, batch("a")).await.status(), 200);
     let res = post(&env, &key, batch("b")).await;
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_problem(res, 429, "quota-exceeded").await;
     assert_eq!(retry, 60);
     assert_eq!(app_records(&env).await.len(), 3);
@@ -289,12 +330,26 @@ async fn app_events_drive_only_rules_that_name_the_app_source_and_those_only_not
         c.audit.alerts.webhook_url = Some(url);
         c.audit.alerts.webhook_secret = Some(SECRET.into());
         // Palisade's events only (the default): it would match the app events' detail.
-        let mut palisade_only = rule("marker_palisade", TYPE, GroupBy::Actor, 1, Risk::High, vec![Action::Webhook]);
+        let mut palisade_only = rule(
+            "marker_palisade",
+            TYPE,
+            GroupBy::Actor,
+            1,
+            Risk::High,
+            vec![Action::Webhook],
+        );
         palisade_only.event_types.clear();
         palisade_only
             .details
             .insert("marker".into(), json!("tool-storm"));
-        let mut app = rule("tool_storm", TYPE, GroupBy::Actor, 2, Risk::Medium, vec![Action::Webhook]);
+        let mut app = rule(
+            "tool_storm",
+            TYPE,
+            GroupBy::Actor,
+            2,
+            Risk::Medium,
+            vec![Action::Webhook],
+        );
         app.sources = vec![Source::App];
         c.audit.alerts.rules = vec![palisade_only, app];
     })
@@ -332,6 +387,68 @@ async fn app_events_drive_only_rules_that_name_the_app_source_and_those_only_not
         .map(|i| i["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["tool_storm"]);
+}
+
+#[tokio::test]
+async fn a_full_trail_answers_503_and_what_it_acknowledged_later_is_never_lost() {
+    let env = Env::start(|c| {
+        app_config(c);
+        c.store.url = "sqlite:".into();
+        c.audit.max_queue = 1_000;
+        c.audit.durable_timeout.0 = Duration::from_secs(1);
+        c.audit.app_events_per_minute = 1_000_000;
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    let (_, key) = writer(&env, &admin).await;
+    let batch: Vec<Value> = (0..1_000).map(|i| event(&format!("p-{i}"))).collect();
+    // Another process holds SQLite's write lock: nothing can be committed.
+    let mut other = crate::audit::hold_sqlite_write_lock(&env).await;
+    let res = post(&env, &key, batch.clone()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 503, "busy").await;
+    // The queue is full now: more is refused (by the durability gate, which holds every
+    // request to Palisade's APIs under back-pressure) rather than queued.
+    let res = post(&env, &key, vec![event("one-more")]).await;
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_problem(res, 503, "audit-unavailable").await;
+    assert!(refusals(&env, "busy") >= 1);
+    assert!(
+        app_records(&env).await.is_empty(),
+        "nothing was acknowledged"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    // The same batch again: the first attempt's events were stored once the lock was gone.
+    let mut answer = None;
+    for _ in 0..30 {
+        let res = post(&env, &key, batch.clone()).await;
+        if res.status() == 200 {
+            answer = Some(res.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(res.status(), 503);
+    }
+    let answer = answer.expect("the trail takes events again");
+    assert_eq!(answer["duplicates"], 1_000);
+    assert_eq!(app_records(&env).await.len(), 1_000);
+    env.gw
+        .gateway
+        .state
+        .audit
+        .trail()
+        .unwrap()
+        .checkpoint()
+        .await;
+    let all = env
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(verified(&env).await.count as usize, all.len());
 }
 
 /// A gateway on `backend` whose data dir (secrets, SQLite file) outlives it.
@@ -387,8 +504,23 @@ async fn survives_a_restart(edit: impl Fn(&mut Config) + Clone + Send + 'static)
         .unwrap();
     assert_eq!(statuses(&body), ["duplicate", "duplicate", "stored"]);
     assert_eq!(app_records(&second).await.len(), 3);
-    second.gw.gateway.state.audit.trail().unwrap().checkpoint().await;
-    let all = second.gw.gateway.state.store.audit_range(0, 10_000).await.unwrap();
+    second
+        .gw
+        .gateway
+        .state
+        .audit
+        .trail()
+        .unwrap()
+        .checkpoint()
+        .await;
+    let all = second
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 10_000)
+        .await
+        .unwrap();
     assert_eq!(verified(&second).await.count as usize, all.len());
 }
 

@@ -338,7 +338,9 @@ impl Params {
             None => None,
         };
         let source = match self.source.as_deref() {
-            Some(s) => Some(palisade_core::audit::Source::parse(s).ok_or("source is palisade or app")?),
+            Some(s) => {
+                Some(palisade_core::audit::Source::parse(s).ok_or("source is palisade or app")?)
+            }
             None => None,
         };
         let time = |t: &Option<String>| match t.as_deref() {

@@ -45,7 +45,12 @@ pub fn router() -> Router<Arc<AppState>> {
     ),
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
-async fn post_events(State(state): State<Arc<AppState>>, ctx: Ctx, caller: Caller, req: Request) -> Response {
+async fn post_events(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    caller: Caller,
+    req: Request,
+) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::AUDIT_EVENTS_WRITE) {
         return r;
     }
@@ -132,7 +137,7 @@ async fn post_events(State(state): State<Arc<AppState>>, ctx: Ctx, caller: Calle
                 "busy",
                 "The audit trail cannot take more events now; retry the same batch shortly.",
             ),
-            1,
+            5,
         ),
     }
 }

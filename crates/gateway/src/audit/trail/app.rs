@@ -70,7 +70,8 @@ impl Writer {
         };
         let mut fresh = Vec::with_capacity(job.events.len());
         for (draft, key) in job.events {
-            let new = !seen.contains(&key) && apps.taken.insert((job.principal.clone(), key.clone()));
+            let new =
+                !seen.contains(&key) && apps.taken.insert((job.principal.clone(), key.clone()));
             if new {
                 let record = self.link(draft, job.ts);
                 apps.keys.push(AppEventKey {

@@ -10,7 +10,7 @@
 //! under the master key (like the token keys); its public half is stored beside it for
 //! `palisade audit verify`.
 //!
-//! Application events ([`app`]) go through the same writer and chain: a batch is checked
+//! Application events ([`crate::audit::app`]) go through the same writer and chain: a batch is checked
 //! against the idempotency keys its poster already used, the new events are linked and appended
 //! with their keys in one transaction, and the poster learns per event "stored" or "duplicate"
 //! only once the batch is committed.
