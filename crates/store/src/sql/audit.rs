@@ -126,19 +126,24 @@ macro_rules! sql_audit {
                     )));
                 }
                 D::audit_insert(&mut *tx, records).await?;
-                for k in keys {
-                    sqlx::query(
-                        "INSERT INTO audit_app_keys (principal, idem_key, event_id, created_ms) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (principal, idem_key) DO UPDATE \
+                for chunk in keys.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO audit_app_keys (principal, idem_key, event_id, created_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, k| {
+                        b.push_bind(k.principal.clone())
+                            .push_bind(k.key.clone())
+                            .push_bind(k.event_id.clone())
+                            .push_bind(k.created_ms);
+                    });
+                    qb.push(
+                        " ON CONFLICT (principal, idem_key) DO UPDATE \
                          SET event_id = excluded.event_id, created_ms = excluded.created_ms",
-                    )
-                    .bind(&k.principal)
-                    .bind(&k.key)
-                    .bind(&k.event_id)
-                    .bind(k.created_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(D::query_error)?;
+                    );
+                    qb.build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(D::query_error)?;
                 }
                 tx.commit().await.map_err(D::query_error)
             }
