@@ -2,7 +2,7 @@
 //! `audit.events.write` posts batches of declared `app.*` types; they are stored once per
 //! idempotency key (across restarts, on SQLite and PostgreSQL), with `source = "app"`, in the
 //! one verifiable chain; bad batches are refused whole; a quota per principal; alert rules see
-//! them only when they name the app source.
+//! them only when they name the app source. (Restarts: `app_events_restart`.)
 
 use crate::alerts::{SECRET, eventually, next_delivery, receiver, rule, signature_is_valid};
 use crate::audit::verified;
@@ -11,20 +11,19 @@ use crate::common::*;
 use crate::identity::Env;
 use crate::principals::call;
 use palisade_core::audit::{Risk, Source};
-use palisade_core::clock::{Clock, ManualClock};
+use palisade_core::clock::Clock;
 use palisade_gateway::config::Config;
 use palisade_gateway::config::alerts::{Action, GroupBy};
 use palisade_gateway::config::app_events::AppEventType;
 use palisade_store::audit::AuditFilter;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const TYPE: &str = "app.tool.executed";
 const OCCURRED: &str = "2026-12-05T10:00:00Z";
 
 /// A role holding `audit.events.write` and one declared app event type.
-fn app_config(c: &mut Config) {
+pub(crate) fn app_config(c: &mut Config) {
     c.roles = palisade_core::policy::default_roles();
     c.roles.push(palisade_core::policy::RoleDef {
         name: "app_writer".into(),
@@ -39,7 +38,7 @@ fn app_config(c: &mut Config) {
 }
 
 /// A service account with the `app_writer` role, created by `admin`: its id and an API key.
-async fn writer(env: &Env, admin: &str) -> (String, String) {
+pub(crate) async fn writer(env: &Env, admin: &str) -> (String, String) {
     let res = call(
         env,
         "POST",
@@ -69,7 +68,7 @@ async fn writer(env: &Env, admin: &str) -> (String, String) {
     (id, key)
 }
 
-fn event(key: &str) -> Value {
+pub(crate) fn event(key: &str) -> Value {
     json!({
         "type": TYPE, "occurred_at": OCCURRED, "idempotency_key": key, "actor": "user-7",
         "resource": "tool:read_file", "action": "execute", "result": "success",
@@ -77,7 +76,7 @@ fn event(key: &str) -> Value {
     })
 }
 
-async fn post(env: &Env, auth: &str, events: Vec<Value>) -> reqwest::Response {
+pub(crate) async fn post(env: &Env, auth: &str, events: Vec<Value>) -> reqwest::Response {
     call(
         env,
         "POST",
@@ -88,7 +87,7 @@ async fn post(env: &Env, auth: &str, events: Vec<Value>) -> reqwest::Response {
     .await
 }
 
-fn statuses(body: &Value) -> Vec<&str> {
+pub(crate) fn statuses(body: &Value) -> Vec<&str> {
     body["results"]
         .as_array()
         .unwrap()
@@ -97,7 +96,7 @@ fn statuses(body: &Value) -> Vec<&str> {
         .collect()
 }
 
-async fn app_records(env: &Env) -> Vec<palisade_core::audit::AuditRecord> {
+pub(crate) async fn app_records(env: &Env) -> Vec<palisade_core::audit::AuditRecord> {
     let filter = AuditFilter {
         source: Some(Source::App),
         ..Default::default()
@@ -322,6 +321,58 @@ async fn a_principal_past_its_quota_gets_429_until_the_minute_ends() {
 }
 
 #[tokio::test]
+async fn a_key_counts_for_app_idempotency_retention_and_the_purge_forgets_it() {
+    let env = Env::start(|c| {
+        app_config(c);
+        c.audit.app_idempotency_retention.0 = Duration::from_secs(86_400);
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    let (_, key) = writer(&env, &admin).await;
+    let first: Value = post(&env, &key, vec![event("daily")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(statuses(&first), ["stored"]);
+    env.advance(Duration::from_secs(86_399));
+    let again: Value = post(&env, &key, vec![event("daily")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(statuses(&again), ["duplicate"], "within the retention");
+    env.advance(Duration::from_secs(2));
+    let later: Value = post(&env, &key, vec![event("daily")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(statuses(&later), ["stored"], "past it the key is new again");
+    let store = env.gw.gateway.state.store.clone();
+    let keys = vec!["daily".to_string()];
+    let svc = app_records(&env).await[0].actor.clone().unwrap();
+    assert_eq!(store.audit_app_seen(&svc, &keys, 0).await.unwrap(), keys);
+    env.advance(Duration::from_secs(86_401));
+    env.gw
+        .gateway
+        .state
+        .audit
+        .trail()
+        .unwrap()
+        .purge(false)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .audit_app_seen(&svc, &keys, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn app_events_drive_only_rules_that_name_the_app_source_and_those_only_notify() {
     let mut hook = receiver(0).await;
     let url = hook.url.clone();
@@ -460,101 +511,4 @@ async fn a_full_trail_answers_503_and_what_it_acknowledged_later_is_never_lost()
         .await
         .unwrap();
     assert_eq!(verified(&env).await.count as usize, all.len());
-}
-
-/// A gateway on `backend` whose data dir (secrets, SQLite file) outlives it.
-async fn on(
-    dir: &std::path::Path,
-    clock: Arc<ManualClock>,
-    edit: impl FnOnce(&mut Config) + Send + 'static,
-) -> Env {
-    let up = Upstream::start("api").await;
-    let data_dir = dir.to_owned();
-    let gw = start_clocked(
-        move |c| {
-            app_config(c);
-            c.server.data_dir = data_dir;
-            edit(c);
-        },
-        vec![route("/api/", &up)],
-        clock.clone(),
-    )
-    .await;
-    Env {
-        gw,
-        clock,
-        up,
-        http: client(),
-    }
-}
-
-/// Posts, restarts on the same store, retries: the keys were durable; the chain verifies.
-async fn survives_a_restart(edit: impl Fn(&mut Config) + Clone + Send + 'static) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
-    let first = on(dir.path(), clock.clone(), edit.clone()).await;
-    let admin = first.admin("root@example.com").await;
-    let (_, key) = writer(&first, &admin).await;
-    let body: Value = post(&first, &key, vec![event("r1"), event("r2")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["stored"], 2);
-    let Env { gw, .. } = first;
-    let TestGateway { gateway, _dir } = gw;
-    gateway.shutdown();
-    gateway.wait().await;
-
-    clock.advance(Duration::from_secs(3_600));
-    let second = on(dir.path(), clock, edit).await;
-    let body: Value = post(&second, &key, vec![event("r1"), event("r2"), event("r3")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(statuses(&body), ["duplicate", "duplicate", "stored"]);
-    assert_eq!(app_records(&second).await.len(), 3);
-    second
-        .gw
-        .gateway
-        .state
-        .audit
-        .trail()
-        .unwrap()
-        .checkpoint()
-        .await;
-    let all = second
-        .gw
-        .gateway
-        .state
-        .store
-        .audit_range(0, 10_000)
-        .await
-        .unwrap();
-    assert_eq!(verified(&second).await.count as usize, all.len());
-}
-
-#[tokio::test]
-async fn idempotency_keys_survive_a_restart_and_the_chain_verifies_on_sqlite() {
-    survives_a_restart(|c| c.store.url = "sqlite:".into()).await;
-}
-
-#[tokio::test]
-async fn idempotency_keys_survive_a_restart_and_the_chain_verifies_on_postgres() {
-    let Ok(pg) = std::env::var("PALISADE_TEST_DATABASE_URL") else {
-        println!("skipped: PALISADE_TEST_DATABASE_URL not set");
-        return;
-    };
-    let schema = crate::revocation_restart::Schema {
-        url: pg.clone(),
-        name: format!("pal_app_events_{}", uuid::Uuid::now_v7().simple()),
-    };
-    let name = schema.name.clone();
-    survives_a_restart(move |c| {
-        c.store.url = pg.clone();
-        c.store.schema = Some(name.clone());
-    })
-    .await;
-    drop(schema);
 }

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 mod app_events;
+mod app_events_restart;
 pub mod audit;
 pub mod authorization;
 mod boundary;
