@@ -4,6 +4,9 @@
 -- (never one without the other); rows older than `audit.app_idempotency_retention` no longer
 -- count and are removed by the daily purge. Adding a column with a constant default rewrites
 -- no row, so the append-only triggers of 0005 are not involved (PostgreSQL 11+).
+--
+-- With the role split of 0005, the gateway's role also needs the key table:
+--   GRANT SELECT, INSERT, UPDATE, DELETE ON audit_app_keys TO palisade_gateway;
 ALTER TABLE audit_events ADD COLUMN source TEXT NOT NULL DEFAULT 'palisade';
 CREATE INDEX audit_by_source ON audit_events (source, seq);
 
