@@ -693,6 +693,30 @@ async fn the_audit_trail_the_server_writes_verifies_against_a_pinned_key() {
     let bad = run(d, &["audit", "query", "--risk", "SEVERE", data[0], data[1]]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("risk is LOW"), "{}", stderr(&bad));
+    // Palisade's own events are source "palisade"; no application posted any here.
+    let own = ok(
+        d,
+        &["audit", "query", "--source", "palisade", data[0], data[1]],
+    );
+    assert!(own.lines().count() > 1, "{own}");
+    assert!(
+        own.lines().all(|l| l.contains("\"source\":\"palisade\"")),
+        "{own}"
+    );
+    assert_eq!(
+        ok(d, &["audit", "query", "--source", "app", data[0], data[1]]),
+        ""
+    );
+    let bad = run(
+        d,
+        &["audit", "query", "--source", "elsewhere", data[0], data[1]],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("source is palisade or app"),
+        "{}",
+        stderr(&bad)
+    );
     ok(
         d,
         &[

@@ -480,3 +480,33 @@ fn a_migration_window_is_reported_with_its_end_and_its_rules_are_checked() {
         assert!(err.contains(want), "{extra}: want {want:?} in {err}");
     }
 }
+
+#[test]
+fn a_rule_over_app_events_that_would_act_is_refused_naming_the_rule_and_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let env = [("PALISADE_MASTER_KEY", key.as_str())];
+    let config = |actions: &str| {
+        production_config(
+            dir.path(),
+            &format!(
+                "[audit.retention_days]\ntool_runs = 30\n\
+                 [[audit.app_events]]\ntype = \"app.tool.executed\"\nrisk = \"medium\"\nretention = \"tool_runs\"\n\
+                 [[audit.alerts.rules]]\nname = \"tool_storm\"\nevent_types = [\"app.tool.executed\"]\n\
+                 sources = [\"app\"]\ngroup_by = \"actor\"\nseverity = \"high\"\nactions = {actions}\n"
+            ),
+        )
+    };
+    config("[\"webhook\", \"block_ip\"]");
+    let check = ["config", "check", "--config", "palisade.toml"];
+    let out = palisade(dir.path(), &check, &env);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("audit.alerts.rules \"tool_storm\": action block_ip is refused"),
+        "{err}"
+    );
+    config("[\"webhook\"]");
+    let out = palisade(dir.path(), &check, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

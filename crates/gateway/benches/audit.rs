@@ -25,6 +25,7 @@ fn draft(i: u64) -> Draft {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         request_id: Some(format!("0193a5c2-7d1e-7c3a-9f00-{i:012}")),
         details: serde_json::json!({"threat_level": "low"}),
+        source: Default::default(),
     }
 }
 

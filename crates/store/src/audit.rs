@@ -23,6 +23,23 @@ pub struct AuditFilter {
     pub from_ms: Option<i64>,
     /// Unix ms, exclusive.
     pub to_ms: Option<i64>,
+    /// Records written by this source (`palisade` or `app`).
+    pub source: Option<palisade_core::audit::Source>,
+}
+
+/// The idempotency key of one application event, stored with it in the same transaction
+/// ([`AuditStore::audit_append_keyed`]): the same `(principal, key)` within the retention is a
+/// duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEventKey {
+    /// The principal that posted the event (keys are scoped per poster).
+    pub principal: String,
+    /// The key the application gave the event.
+    pub key: String,
+    /// The stored record's id.
+    pub event_id: String,
+    /// When it was stored, Unix ms (Palisade's clock).
+    pub created_ms: i64,
 }
 
 impl AuditFilter {
@@ -41,6 +58,7 @@ impl AuditFilter {
             && self.min_risk.is_none_or(|m| r.risk >= m)
             && self.from_ms.is_none_or(|f| r.ts_ms >= f)
             && self.to_ms.is_none_or(|t| r.ts_ms < t)
+            && self.source.is_none_or(|s| r.source == s)
     }
 }
 
@@ -59,7 +77,26 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Vec<AuditRecord>>;
     /// Appends `records` (consecutive sequence numbers) in one transaction, all or nothing.
     /// Fails with [`crate::StoreError::Conflict`] when the first does not follow the stored head.
-    async fn audit_append(&self, records: &[AuditRecord]) -> StoreResult<()>;
+    async fn audit_append(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        self.audit_append_keyed(records, &[]).await
+    }
+    /// [`Self::audit_append`], storing the idempotency `keys` of application events among the
+    /// records in the same transaction (a key already stored is replaced: the writer asked
+    /// [`Self::audit_app_seen`] first, so only an expired one can be there).
+    async fn audit_append_keyed(
+        &self,
+        records: &[AuditRecord],
+        keys: &[AppEventKey],
+    ) -> StoreResult<()>;
+    /// Which of `keys` `principal` already used for an event stored at or after `since_ms`.
+    async fn audit_app_seen(
+        &self,
+        principal: &str,
+        keys: &[String],
+        since_ms: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Forgets idempotency keys stored before `before_ms`; returns how many went.
+    async fn audit_app_keys_expire(&self, before_ms: i64) -> StoreResult<u64>;
     /// The last record's sequence number and hash.
     async fn audit_head(&self) -> StoreResult<Option<(u64, [u8; 32])>>;
     /// Up to `limit` records from `from_seq` on, in order.

@@ -79,6 +79,19 @@ pub async fn hot_state_suite(hot: &dyn HotState, advance: &(dyn Fn(Duration) + S
         1,
         "an expired counter restarts at 1"
     );
+    assert_eq!(hot.incr_by("n", 250, ttl).await.unwrap(), 250);
+    assert_eq!(hot.incr_by("n", 750, ttl).await.unwrap(), 1_000);
+    assert_eq!(
+        hot.incr("n", ttl).await.unwrap(),
+        1_001,
+        "incr and incr_by share a counter"
+    );
+    advance(Duration::from_secs(61));
+    assert_eq!(
+        hot.incr_by("n", 7, ttl).await.unwrap(),
+        7,
+        "an expired counter restarts at the amount"
+    );
 
     assert!(!hot.has_flag("f").await.unwrap());
     hot.set_flag("f", Duration::from_secs(10)).await.unwrap();
@@ -660,6 +673,7 @@ pub async fn audit_suite(store: &dyn Store) {
         user_agent: Some("O'Brien\"; DROP TABLE audit_events; --".into()),
         request_id: None,
         details: serde_json::json!({"attempt": seq, "nested": {"b": 1, "a": [true, null]}}),
+        source: Default::default(),
         prev_hash: GENESIS,
         hash: GENESIS,
     };
@@ -699,6 +713,7 @@ pub async fn audit_suite(store: &dyn Store) {
         to_ms: Some(1_020),
         event_type: Some("auth.login_failure".into()),
         actor: None,
+        source: None,
     };
     let found = store.audit_query(&high, 0, 5).await.unwrap();
     assert_eq!(
@@ -727,6 +742,72 @@ pub async fn audit_suite(store: &dyn Store) {
             .is_empty()
     );
 
+    // App events: stored with their source and, in the same transaction, their idempotency
+    // keys, which count per principal until they expire.
+    use crate::audit::AppEventKey;
+    use palisade_core::audit::Source;
+    let mut app: Vec<AuditRecord> = (1201..=1203)
+        .map(|seq| AuditRecord {
+            event_type: "app.tool.executed".into(),
+            source: Source::App,
+            ..record(seq)
+        })
+        .collect();
+    for r in &mut app {
+        r.link(prev);
+        prev = r.hash;
+    }
+    let app_key = |key: &str, r: &AuditRecord, at: i64| AppEventKey {
+        principal: "svc:bot".into(),
+        key: key.into(),
+        event_id: r.id.clone(),
+        created_ms: at,
+    };
+    let keys = [
+        app_key("k1", &app[0], 5_000),
+        app_key("k2", &app[1], 5_000),
+        app_key("k3", &app[2], 9_000),
+    ];
+    store.audit_append_keyed(&app, &keys).await.unwrap();
+    let asked: Vec<String> = ["k1", "k2", "k3", "k4"].map(String::from).to_vec();
+    let mut seen = store.audit_app_seen("svc:bot", &asked, 0).await.unwrap();
+    seen.sort();
+    assert_eq!(seen, ["k1", "k2", "k3"]);
+    assert!(
+        store
+            .audit_app_seen("svc:other", &asked, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .audit_app_seen("svc:bot", &asked, 6_000)
+            .await
+            .unwrap(),
+        ["k3"],
+        "a key older than the retention asked for no longer counts"
+    );
+    let apps = AuditFilter {
+        source: Some(Source::App),
+        ..Default::default()
+    };
+    let found = store.audit_query(&apps, 0, 10).await.unwrap();
+    assert_eq!(
+        found, app,
+        "app records read back exactly, with their source"
+    );
+    let own = AuditFilter {
+        source: Some(Source::Palisade),
+        ..Default::default()
+    };
+    assert_eq!(store.audit_query(&own, 1199, 10).await.unwrap().len(), 1);
+    assert_eq!(store.audit_app_keys_expire(6_000).await.unwrap(), 2);
+    assert_eq!(
+        store.audit_app_seen("svc:bot", &asked, 0).await.unwrap(),
+        ["k3"]
+    );
+
     let (signer, _) = CheckpointSigner::generate("audit-test").unwrap();
     let keys = std::collections::BTreeMap::from([(signer.kid().to_string(), signer.public_key())]);
     let cut = signer.sign(1000, chained[999].hash, 5);
@@ -735,7 +816,7 @@ pub async fn audit_suite(store: &dyn Store) {
     assert_eq!(store.audit_checkpoints().await.unwrap(), vec![cut]);
     assert_eq!(store.audit_purge_through(1000).await.unwrap(), 1000);
     let left = store.audit_range(0, 10_000).await.unwrap();
-    assert_eq!(left.len(), 200);
+    assert_eq!(left.len(), 203);
     let checkpoints = store.audit_checkpoints().await.unwrap();
     let ok = verify(&left, &checkpoints, &keys, false).expect("the rest still verifies");
     assert_eq!(ok.first_seq, Some(1001));

@@ -98,6 +98,15 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
     /// Adds one to the counter `key` and returns the new value. A counter that did not exist (or
     /// had expired) starts at 1 and lives for `ttl` from now; later increments keep its expiry.
     async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<u64>;
+    /// Adds `by` to the counter `key` as [`HotState::incr`] adds one (a quota counted in
+    /// events rather than requests). The default adds one `by` times, for test doubles.
+    async fn incr_by(&self, key: &str, by: u64, ttl: Duration) -> StoreResult<u64> {
+        let mut n = self.counter(key).await?;
+        for _ in 0..by {
+            n = self.incr(key, ttl).await?;
+        }
+        Ok(n)
+    }
     /// Current value of a live counter, 0 when absent or expired.
     async fn counter(&self, key: &str) -> StoreResult<u64>;
     /// Sets a flag that lives for `ttl` (a revocation, a block).

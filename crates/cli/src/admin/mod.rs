@@ -98,6 +98,9 @@ pub struct AuditFilterArgs {
     /// This risk or higher: LOW, MEDIUM, HIGH, CRITICAL.
     #[arg(long)]
     risk: Option<String>,
+    /// Who wrote the events: palisade, or app (posted by an application).
+    #[arg(long)]
+    source: Option<String>,
     /// From this time on (RFC 3339 or Unix milliseconds).
     #[arg(long)]
     from: Option<String>,
@@ -114,6 +117,7 @@ impl AuditFilterArgs {
             tenant: self.tenant.clone(),
             result: self.result.clone(),
             risk: self.risk.clone(),
+            source: self.source.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
             ..Default::default()

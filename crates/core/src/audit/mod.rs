@@ -97,6 +97,38 @@ impl Outcome {
     }
 }
 
+/// Who wrote an event into the trail: Palisade itself, or the application behind it
+/// (`POST /admin/audit/events`). Both share one chain; alert rules act on Palisade's events
+/// unless they name the app source, and then may only notify.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Recorded by Palisade (gates, built-in API, CLI, alert engine).
+    #[default]
+    Palisade,
+    /// Posted by an application through `POST /admin/audit/events`.
+    App,
+}
+
+impl Source {
+    /// The stored spelling (`palisade`, `app`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Palisade => "palisade",
+            Source::App => "app",
+        }
+    }
+
+    /// Reads the stored spelling (exact case); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "palisade" => Some(Source::Palisade),
+            "app" => Some(Source::App),
+            _ => None,
+        }
+    }
+}
+
 /// One event as stored: what happened, and its place in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -130,6 +162,10 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     /// Already redacted by the emitter.
     pub details: serde_json::Value,
+    /// Who wrote it: `palisade` or `app`. Hashed only when not `palisade`, so records written
+    /// before the field existed keep their hashes.
+    #[serde(default)]
+    pub source: Source,
     /// The previous record's [`Self::hash`] ([`GENESIS`] for the first).
     #[serde(with = "hex32")]
     pub prev_hash: [u8; 32],
@@ -139,12 +175,16 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// The bytes the chain hashes: every field but the two hashes, canonically.
+    /// The bytes the chain hashes: every field but the two hashes, canonically (`source` only
+    /// when it is not `palisade`, the one value older records had implicitly).
     pub fn canonical(&self) -> Vec<u8> {
         let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(map) = value.as_object_mut() {
             map.remove("prev_hash");
             map.remove("hash");
+            if self.source == Source::Palisade {
+                map.remove("source");
+            }
         }
         canonical_json(&value).into_bytes()
     }

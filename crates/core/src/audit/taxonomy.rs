@@ -352,6 +352,14 @@ pub const EVENT_TYPES: &[EventType] = &[
         "expired audit records were purged (with a signed checkpoint)",
     ),
     t(
+        "audit.app_events_refused",
+        Security,
+        Medium,
+        "a batch of application events was refused (details.reason: batch-too-large, \
+         invalid-event, quota, busy; details.index names the event); the events posted are \
+         recorded with their own app.* types and source app",
+    ),
+    t(
         "incident.opened",
         Security,
         High,

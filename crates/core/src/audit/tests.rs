@@ -18,6 +18,7 @@ fn record(seq: u64) -> AuditRecord {
         user_agent: Some("curl/8".into()),
         request_id: Some(format!("req-{seq}")),
         details: serde_json::json!({"reason": "wrong password", "attempt": seq}),
+        source: Default::default(),
         prev_hash: [0; 32],
         hash: [0; 32],
     }
@@ -73,12 +74,13 @@ fn an_intact_trail_verifies_with_its_count() {
 #[test]
 fn changing_any_field_of_one_record_names_it() {
     let (_, keys) = signer();
-    for field in 0..4 {
+    for field in 0..5 {
         let mut t = trail(10);
         match field {
             0 => t[6].details["reason"] = "nothing to see".into(),
             1 => t[6].result = Outcome::Success,
             2 => t[6].ts_ms += 1,
+            3 => t[6].source = Source::App,
             _ => t[6].actor = Some("someone-else".into()),
         }
         assert_eq!(check(&t, &[], &keys).unwrap_err().seq, 7, "field {field}");
@@ -193,4 +195,21 @@ fn records_round_trip_through_json_and_the_taxonomy_is_documented() {
         taxonomy::find("audit.purged").unwrap().class,
         taxonomy::Class::Security
     );
+}
+
+#[test]
+fn the_source_is_hashed_only_when_it_is_not_palisade() {
+    let r = record(1);
+    let text = String::from_utf8(r.canonical()).unwrap();
+    assert!(!text.contains("\"source\""), "{text}");
+    let mut app = record(1);
+    app.source = Source::App;
+    let text = String::from_utf8(app.canonical()).unwrap();
+    assert!(text.contains("\"source\":\"app\""), "{text}");
+    // A record stored before the field existed reads back as Palisade's.
+    let mut old = serde_json::to_value(&r).unwrap();
+    old.as_object_mut().unwrap().remove("source");
+    let back: AuditRecord = serde_json::from_value(old).unwrap();
+    assert_eq!(back.source, Source::Palisade);
+    assert_eq!(back.canonical(), r.canonical());
 }

@@ -19,45 +19,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Response> {
-        let id = request_id_of(req.extensions());
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
+        strict_body(req, MAX_API_BODY).await.map(StrictJson)
+    }
+}
+
+/// A JSON body of at most `max` bytes parsed strictly into `T`, as [`StrictJson`] does for the
+/// usual limit (endpoints that take larger bodies, like app event batches, call this).
+pub async fn strict_body<T: DeserializeOwned>(req: Request, max: usize) -> Result<T, Response> {
+    let id = request_id_of(req.extensions());
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(refuse(
+            "api",
+            "unsupported-media-type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the body as application/json.",
+            &id,
+        ));
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), max);
+    let bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
             return Err(refuse(
                 "api",
-                "unsupported-media-type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Send the body as application/json.",
+                "body-too-large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The body is larger than {max} bytes."),
                 &id,
             ));
         }
-        let limited = http_body_util::Limited::new(req.into_body(), MAX_API_BODY);
-        let bytes = match limited.collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(_) => {
-                return Err(refuse(
-                    "api",
-                    "body-too-large",
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("The body is larger than {MAX_API_BODY} bytes."),
-                    &id,
-                ));
-            }
-        };
-        serde_json::from_slice(&bytes).map(StrictJson).map_err(|e| {
-            refuse(
-                "api",
-                "invalid-body",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The JSON body is not acceptable: {}.", describe(&e)),
-                &id,
-            )
-        })
-    }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        refuse(
+            "api",
+            "invalid-body",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The JSON body is not acceptable: {}.", describe(&e)),
+            &id,
+        )
+    })
 }
 
 /// serde_json's message names the field (`unknown field \`role\``, `missing field \`email\``,

@@ -16,6 +16,10 @@
 //! it for an hour" is a rule of `ratelimit.exceeded`, `group_by = "client_ip"`, `min_count =
 //! 10`, `actions = ["block_ip"]`, `block_for = "1h"`.
 //!
+//! Events an application posted (`source = "app"`) count only for rules that name the app
+//! source, and such rules only notify (`config check` refuses any other action on them; the
+//! engine skips one regardless).
+//!
 //! Guarantees: alerting never delays or fails a request; events produced by the actions
 //! themselves never feed the rules again (no loops); a hot-state failure skips the count and is
 //! logged. Incidents are read back from the trail (`GET /admin/incidents`), so they survive
@@ -165,7 +169,8 @@ pub fn start(
 }
 
 fn matches(rule: &AlertRule, e: &AuditEvent) -> bool {
-    (rule.event_types.is_empty() || rule.event_types.iter().any(|t| t == e.event_type))
+    rule.sources.contains(&e.source)
+        && (rule.event_types.is_empty() || rule.event_types.iter().any(|t| t == e.event_type))
         && rule.min_risk.is_none_or(|r| e.risk >= r)
         && rule
             .details
@@ -179,6 +184,11 @@ fn group_key(by: GroupBy, e: &AuditEvent) -> Option<String> {
         GroupBy::Actor => e.actor.clone(),
         GroupBy::Resource => e.resource.clone(),
     }
+}
+
+/// A short, stable hash of a key for hot-state counter names (never the key itself).
+pub(crate) fn hashed_key(s: &str) -> String {
+    hashed(s)
 }
 
 fn hashed(s: &str) -> String {
@@ -252,6 +262,7 @@ impl Engine {
             if let Some(open) = self.open.get_mut(&(i, key.clone())) {
                 let rule = &self.rules[i];
                 if rule.actions.contains(&Action::RaiseSeverity)
+                    && event.source == crate::audit::Source::Palisade
                     && count >= open.escalate_at
                     && open.severity < Risk::Critical
                 {
@@ -320,6 +331,15 @@ impl Engine {
         let rule = self.rules[i].clone();
         let mut actions = Vec::new();
         for action in &rule.actions {
+            if event.source == crate::audit::Source::App && !action.notifies_only() {
+                // `config check` refuses this; should a rule slip through, app events only notify.
+                actions.push(ActionTaken {
+                    action: *action,
+                    result: "skipped",
+                    detail: "application events only notify".into(),
+                });
+                continue;
+            }
             let taken = match action {
                 Action::BlockIp => {
                     let for_ = rule.block_for.map_or(self.config.block_for.0, |b| b.0);

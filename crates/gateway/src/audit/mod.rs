@@ -16,6 +16,7 @@
 //! [`alerts`] (rules, incidents, responses) and [`refusals`] (sampling).
 
 pub mod alerts;
+pub mod app;
 pub mod refusals;
 pub mod trail;
 
@@ -25,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// The trail's own risk levels and results: one vocabulary from emitter to store.
-pub use palisade_core::audit::{Outcome, Risk};
+pub use palisade_core::audit::{Outcome, Risk, Source};
 
 /// One security event as an emitter builds it, before it is redacted, chained and stored.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +53,8 @@ pub struct AuditEvent {
     pub tenant: Option<String>,
     /// Event-specific facts (JSON object); redacted before they are stored.
     pub details: serde_json::Value,
+    /// Who recorded it: Palisade, or an application ([`app`]).
+    pub source: Source,
 }
 
 /// The values `details.credential` may hold (what kind of credential a refusal rejected).
@@ -155,7 +158,27 @@ impl AuditEvent {
             action: None,
             tenant: None,
             details: serde_json::Value::Null,
+            source: Source::Palisade,
         }
+    }
+
+    /// An event an application posted, of a type declared in `[[audit.app_events]]` (never
+    /// one of Palisade's own: those do not start with `app.`).
+    pub fn app(event_type: &'static str, risk: Risk, outcome: Outcome) -> Self {
+        debug_assert!(
+            event_type.starts_with("app."),
+            "{event_type:?} is no app type"
+        );
+        Self {
+            source: Source::App,
+            ..Self::new("audit.app_events_refused", risk, outcome)
+        }
+        .retyped(event_type)
+    }
+
+    fn retyped(mut self, event_type: &'static str) -> Self {
+        self.event_type = event_type;
+        self
     }
 
     /// Fills what the request tells (client IP, request id, user agent, action, tenant); fields
@@ -219,6 +242,7 @@ impl AuditEvent {
             action: self.action.clone(),
             request_id: self.request_id.clone(),
             details: self.details.clone(),
+            source: self.source,
         }
     }
 }
@@ -330,6 +354,18 @@ impl AuditLog {
             self.store(sample, false);
         }
         n
+    }
+
+    /// The event as it would be stored: details, action and user agent redacted.
+    pub(crate) fn redacted(&self, event: AuditEvent) -> AuditEvent {
+        self.redact(event)
+    }
+
+    /// Hands an application event, already stored through its own path
+    /// ([`app`]), to the alert rules.
+    pub(crate) fn offer_posted(&self, event: &AuditEvent) {
+        metrics::counter!("palisade_audit_app_events_total").increment(1);
+        self.offer(event);
     }
 
     fn redact(&self, mut event: AuditEvent) -> AuditEvent {

@@ -4,9 +4,16 @@
 //! A rule matches events by type, minimum risk and detail fields; it fires when the matching
 //! events sharing a key (`group_by`) reach `min_count` within `window`, or on every match when
 //! `min_count` is 1. Declaring any `[[audit.alerts.rules]]` replaces the shipped defaults.
+//!
+//! A rule counts Palisade's own events only, unless it names `sources = ["app"]` (or
+//! `["palisade", "app"]`): then events applications posted (`POST /admin/audit/events`) count
+//! too, and the rule may only notify. `webhook` is the one notify-only action; `block_ip`,
+//! `revoke_sessions` and `disable_api_key` act on Palisade's state and `raise_severity`
+//! escalates the incident, so `config check` refuses each of them on a rule with the app
+//! source: what an application says about itself never blocks, revokes or escalates.
 
 use crate::config::units::HumanDuration;
-use palisade_core::audit::Risk;
+use palisade_core::audit::{Risk, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -93,6 +100,31 @@ pub struct AlertRule {
     /// How long this rule's `block_ip` action blocks (default: `audit.alerts.block_for`).
     #[serde(default)]
     pub block_for: Option<HumanDuration>,
+    /// Whose events count: `palisade` (the default) and/or `app`.
+    #[serde(default = "palisade_only")]
+    pub sources: Vec<Source>,
+}
+
+fn palisade_only() -> Vec<Source> {
+    vec![Source::Palisade]
+}
+
+impl Action {
+    /// Only tells someone (a rule with the app source may use nothing else).
+    pub fn notifies_only(self) -> bool {
+        matches!(self, Action::Webhook)
+    }
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Webhook => "webhook",
+            Action::BlockIp => "block_ip",
+            Action::RevokeSessions => "revoke_sessions",
+            Action::DisableApiKey => "disable_api_key",
+            Action::RaiseSeverity => "raise_severity",
+        }
+    }
 }
 
 fn default_window() -> HumanDuration {
@@ -159,6 +191,7 @@ fn rule(
         severity,
         actions: actions.to_vec(),
         block_for: None,
+        sources: palisade_only(),
     }
 }
 
@@ -230,8 +263,13 @@ impl Default for AlertsConfig {
 
 impl AlertsConfig {
     /// Problems with the rules and the webhook, each naming its key; `production` also refuses a
-    /// webhook without a secret or over plain HTTP.
-    pub fn problems(&self, production: bool) -> Vec<String> {
+    /// webhook without a secret or over plain HTTP. `app_events` are the declared app types a
+    /// rule with the app source may name.
+    pub fn problems(
+        &self,
+        production: bool,
+        app_events: &[crate::config::app_events::AppEventType],
+    ) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(url) = &self.webhook_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -279,8 +317,26 @@ impl AlertsConfig {
             if r.actions.is_empty() {
                 out.push(format!("{at}: give at least one action"));
             }
+            let app = r.sources.contains(&Source::App);
+            if r.sources.is_empty() {
+                out.push(format!("{at}: sources names palisade, app or both"));
+            }
+            if app {
+                for a in r.actions.iter().filter(|a| !a.notifies_only()) {
+                    out.push(format!(
+                        "{at}: action {} is refused on a rule with sources including \"app\" \
+                         (application events may only notify: webhook)",
+                        a.as_str()
+                    ));
+                }
+            }
             for t in &r.event_types {
-                if palisade_core::audit::taxonomy::find(t).is_none() {
+                let declared_app = app_events.iter().any(|a| &a.event_type == t);
+                if declared_app && !app {
+                    out.push(format!(
+                        "{at}: {t:?} is an application event type; add sources = [\"app\"]"
+                    ));
+                } else if !declared_app && palisade_core::audit::taxonomy::find(t).is_none() {
                     out.push(format!("{at}: {t:?} is not an audit event type"));
                 }
             }
@@ -309,16 +365,71 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(c.problems(true).is_empty(), "{:?}", c.problems(true));
+        assert!(
+            c.problems(true, &[]).is_empty(),
+            "{:?}",
+            c.problems(true, &[])
+        );
         assert_eq!(c.rules[0].block_for.unwrap().0, Duration::from_secs(3600));
         let mut short = c.clone();
         short.rules[0].block_for = Some(HumanDuration(Duration::from_millis(10)));
-        assert!(short.problems(false).join("").contains("block_for"));
+        assert!(short.problems(false, &[]).join("").contains("block_for"));
+    }
+
+    #[test]
+    fn a_rule_over_app_events_may_only_notify() {
+        let app: Vec<crate::config::app_events::AppEventType> =
+            toml::from_str::<
+                std::collections::BTreeMap<String, Vec<crate::config::app_events::AppEventType>>,
+            >("[[t]]\ntype = \"app.tool.executed\"\nrisk = \"low\"")
+            .unwrap()
+            .remove("t")
+            .unwrap();
+        let rule = |name: &str, sources: &str, actions: &str| {
+            format!(
+                "[[rules]]\nname = \"{name}\"\nevent_types = [\"app.tool.executed\"]\n\
+                 group_by = \"actor\"\nseverity = \"high\"\nsources = {sources}\nactions = {actions}\n"
+            )
+        };
+        let ok: AlertsConfig =
+            toml::from_str(&rule("tools", "[\"app\"]", "[\"webhook\"]")).unwrap();
+        assert!(
+            ok.problems(false, &app).is_empty(),
+            "{:?}",
+            ok.problems(false, &app)
+        );
+        for action in [
+            "block_ip",
+            "revoke_sessions",
+            "disable_api_key",
+            "raise_severity",
+        ] {
+            let c: AlertsConfig = toml::from_str(&rule(
+                "tool_storm",
+                "[\"palisade\", \"app\"]",
+                &format!("[\"webhook\", \"{action}\"]"),
+            ))
+            .unwrap();
+            let p = c.problems(false, &app).join("\n");
+            assert!(
+                p.contains("\"tool_storm\"") && p.contains(&format!("action {action} is refused")),
+                "{action}: {p}"
+            );
+        }
+        // An app type on a rule without the app source, or an undeclared one, is named.
+        let c: AlertsConfig =
+            toml::from_str(&rule("x", "[\"palisade\"]", "[\"webhook\"]")).unwrap();
+        assert!(c.problems(false, &app).join("").contains("add sources"));
+        assert!(
+            c.problems(false, &[])
+                .join("")
+                .contains("not an audit event type")
+        );
     }
 
     #[test]
     fn shipped_rules_are_valid() {
-        assert!(AlertsConfig::default().problems(false).is_empty());
+        assert!(AlertsConfig::default().problems(false, &[]).is_empty());
     }
 
     #[test]
@@ -336,7 +447,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let p = c.problems(true).join("\n");
+        let p = c.problems(true, &[]).join("\n");
         for needle in [
             "ftp://",
             "webhook_secret is required",
@@ -348,6 +459,11 @@ mod tests {
             assert!(p.contains(needle), "{needle} missing from {p}");
         }
         assert_eq!(c.rules[0].severity, Risk::Critical);
+        assert_eq!(
+            c.rules[0].sources,
+            [Source::Palisade],
+            "palisade events only by default"
+        );
         assert!(toml::from_str::<AlertsConfig>("[[rules]]\nname=\"x\"\ngroup_by=\"actor\"\nseverity=\"severe\"\nactions=[\"webhook\"]").is_err());
     }
 }

@@ -11,6 +11,7 @@
 //! (`palisade config check`).
 
 pub mod alerts;
+pub mod app_events;
 pub mod audit;
 pub mod auth;
 pub mod checks;

@@ -14,16 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
-const SECRET: &str = "webhook-secret-for-tests-0123456789abcdef";
+pub(crate) const SECRET: &str = "webhook-secret-for-tests-0123456789abcdef";
 
 /// A webhook receiver: answers 500 to the first `fail_first` deliveries, 200 after, and passes
 /// every delivery (signature header, body) to the test.
-struct Receiver {
-    url: String,
-    deliveries: mpsc::UnboundedReceiver<(String, Bytes)>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) deliveries: mpsc::UnboundedReceiver<(String, Bytes)>,
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/palisade", listener.local_addr().unwrap());
     let (tx, deliveries) = mpsc::unbounded_channel();
@@ -69,7 +69,7 @@ async fn receiver(fail_first: usize) -> Receiver {
 }
 
 /// Checks `t=<secs>,v1=<hex>` against an HMAC-SHA256 computed here, independently.
-fn signature_is_valid(header: &str, body: &[u8]) -> bool {
+pub(crate) fn signature_is_valid(header: &str, body: &[u8]) -> bool {
     let Some((t, v1)) = header
         .split_once(',')
         .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
@@ -89,7 +89,7 @@ fn signature_is_valid(header: &str, body: &[u8]) -> bool {
     aws_lc_rs::hmac::verify(&key, &signed, &tag).is_ok()
 }
 
-async fn next_delivery(r: &mut Receiver) -> (String, Bytes) {
+pub(crate) async fn next_delivery(r: &mut Receiver) -> (String, Bytes) {
     tokio::time::timeout(std::time::Duration::from_secs(20), r.deliveries.recv())
         .await
         .expect("a webhook delivery arrives")
@@ -118,6 +118,7 @@ pub fn rule(
         severity,
         actions,
         block_for: None,
+        sources: vec![palisade_core::audit::Source::Palisade],
     }
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
 pub mod alerts;
+mod app_events;
+mod app_events_restart;
 pub mod audit;
 pub mod authorization;
 mod boundary;

@@ -244,9 +244,9 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
 }
 
 /// A PostgreSQL schema of the test's own, dropped when the test ends (failed or not).
-struct Schema {
-    url: String,
-    name: String,
+pub(crate) struct Schema {
+    pub(crate) url: String,
+    pub(crate) name: String,
 }
 
 impl Drop for Schema {

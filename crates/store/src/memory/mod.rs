@@ -51,6 +51,8 @@ struct Identity {
     grants: BTreeMap<(String, Uuid), ResourceGrantRecord>,
     audit: Vec<palisade_core::audit::AuditRecord>,
     checkpoints: BTreeMap<u64, palisade_core::audit::Checkpoint>,
+    /// Idempotency keys of app events: (principal, key) → (event id, stored at ms).
+    app_keys: HashMap<(String, String), (String, i64)>,
 }
 
 #[async_trait]
@@ -751,6 +753,10 @@ impl HotState for MemoryHotState {
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
+        self.incr_by(key, 1, ttl).await
+    }
+
+    async fn incr_by(&self, key: &str, by: u64, ttl: Duration) -> StoreResult<u64> {
         let now = self.clock.now_millis();
         let mut entries = self.write_lock(now);
         let entry = entries
@@ -769,7 +775,7 @@ impl HotState for MemoryHotState {
                 expires_ms: now.saturating_add(ttl_ms(ttl)),
                 flag: false,
             });
-        entry.value += 1;
+        entry.value = entry.value.saturating_add(by);
         Ok(entry.value)
     }
 
@@ -853,7 +859,11 @@ impl crate::audit::AuditStore for MemoryStore {
             .collect())
     }
 
-    async fn audit_append(&self, records: &[palisade_core::audit::AuditRecord]) -> StoreResult<()> {
+    async fn audit_append_keyed(
+        &self,
+        records: &[palisade_core::audit::AuditRecord],
+        keys: &[crate::audit::AppEventKey],
+    ) -> StoreResult<()> {
         let mut id = lock(&self.identity);
         if let (Some(last), Some(first)) = (id.audit.last(), records.first())
             && last.seq + 1 != first.seq
@@ -864,7 +874,38 @@ impl crate::audit::AuditStore for MemoryStore {
             )));
         }
         id.audit.extend_from_slice(records);
+        for k in keys {
+            id.app_keys.insert(
+                (k.principal.clone(), k.key.clone()),
+                (k.event_id.clone(), k.created_ms),
+            );
+        }
         Ok(())
+    }
+
+    async fn audit_app_seen(
+        &self,
+        principal: &str,
+        keys: &[String],
+        since_ms: i64,
+    ) -> StoreResult<Vec<String>> {
+        let id = lock(&self.identity);
+        Ok(keys
+            .iter()
+            .filter(|k| {
+                id.app_keys
+                    .get(&(principal.to_string(), (*k).clone()))
+                    .is_some_and(|(_, at)| *at >= since_ms)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_app_keys_expire(&self, before_ms: i64) -> StoreResult<u64> {
+        let mut id = lock(&self.identity);
+        let before = id.app_keys.len();
+        id.app_keys.retain(|_, (_, at)| *at >= before_ms);
+        Ok((before - id.app_keys.len()) as u64)
     }
 
     async fn audit_head(&self) -> StoreResult<Option<(u64, [u8; 32])>> {

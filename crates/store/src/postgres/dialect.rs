@@ -52,10 +52,11 @@ impl Dialect for PostgresDialect {
         sqlx::query(
             "INSERT INTO audit_events (seq, id, ts_ms, event_type, risk, actor, action, \
              resource_type, resource_id, tenant, result, client_ip, user_agent, request_id, \
-             details, prev_hash, hash) \
+             details, source, prev_hash, hash) \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bytea[])",
+             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], \
+             $18::bytea[])",
         )
         .bind(c.seq)
         .bind(c.id)
@@ -72,6 +73,7 @@ impl Dialect for PostgresDialect {
         .bind(c.user_agent)
         .bind(c.request_id)
         .bind(c.details)
+        .bind(c.source)
         .bind(c.prev_hash)
         .bind(c.hash)
         .execute(conn)
@@ -134,6 +136,7 @@ struct Columns {
     user_agent: Vec<Option<String>>,
     request_id: Vec<Option<String>>,
     details: Vec<String>,
+    source: Vec<&'static str>,
     prev_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
 }
@@ -157,6 +160,7 @@ impl Columns {
             c.user_agent.push(r.user_agent.clone());
             c.request_id.push(r.request_id.clone());
             c.details.push(r.details.to_string());
+            c.source.push(r.source.as_str());
             c.prev_hash.push(r.prev_hash.to_vec());
             c.hash.push(r.hash.to_vec());
         }

@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "external_ids",
         include_str!("../../migrations/postgres/0009_external_ids.sql"),
     ),
+    (
+        11,
+        "app_events",
+        include_str!("../../migrations/postgres/0011_app_events.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

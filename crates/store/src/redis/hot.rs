@@ -255,20 +255,22 @@ pub(crate) fn map_err(e: RedisError) -> StoreError {
     }
 }
 
-/// `incr`: bump a live entry keeping its expiry, else start a counter at 1.
-/// KEYS[1] the entry; ARGV: now (ms), expiry if it starts now (ms), Redis TTL (ms).
+/// `incr` / `incr_by`: add to a live entry keeping its expiry, else start a counter at the
+/// amount. KEYS[1] the entry; ARGV: now (ms), expiry if it starts now (ms), Redis TTL (ms),
+/// the amount.
 const INCR_LUA: &str = r#"
+local by = tonumber(ARGV[4])
 local raw = redis.call('GET', KEYS[1])
 if raw then
   local kind, exp, val = string.match(raw, '^(%a):(%d+):(%d+)$')
   if kind and tonumber(exp) > tonumber(ARGV[1]) then
-    local n = tonumber(val) + 1
+    local n = tonumber(val) + by
     redis.call('SET', KEYS[1], kind .. ':' .. exp .. ':' .. string.format('%.0f', n), 'KEEPTTL')
     return n
   end
 end
-redis.call('SET', KEYS[1], 'c:' .. ARGV[2] .. ':1', 'PX', ARGV[3])
-return 1
+redis.call('SET', KEYS[1], 'c:' .. ARGV[2] .. ':' .. string.format('%.0f', by), 'PX', ARGV[3])
+return by
 "#;
 
 /// `prime_end`: the priming is complete only if its marker survived (no flush since it was
@@ -727,9 +729,13 @@ impl HotState for RedisHotState {
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
+        self.incr_by(key, 1, ttl).await
+    }
+
+    async fn incr_by(&self, key: &str, by: u64, ttl: Duration) -> StoreResult<u64> {
         let (now, expires, redis_ttl) = self.expiry(ttl);
         let mut call = self.incr.key(self.key(key));
-        call.arg(now).arg(expires).arg(redis_ttl);
+        call.arg(now).arg(expires).arg(redis_ttl).arg(by);
         self.conn
             .run(|mut c| async move { call.invoke_async(&mut c).await })
             .await

@@ -14,10 +14,10 @@
 //! retention purge (triggers of migration 0005).
 
 use super::{Dialect, get, hash32};
-use crate::audit::{AuditFilter, AuditStore};
+use crate::audit::{AppEventKey, AuditFilter, AuditStore};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
-use palisade_core::audit::{AuditRecord, Checkpoint, Outcome, Risk};
+use palisade_core::audit::{AuditRecord, Checkpoint, Outcome, Risk, Source};
 
 macro_rules! sql_audit {
     ($store:ty, $d:ty) => {
@@ -46,6 +46,8 @@ macro_rules! sql_audit {
                 request_id: get(row, "request_id")?,
                 details: serde_json::from_str(&details)
                     .map_err(|_| StoreError::Query("details are not JSON".into()))?,
+                source: Source::parse(&get::<_, String>(row, "source")?)
+                    .ok_or_else(|| StoreError::Query("unknown source".into()))?,
                 prev_hash: hash32(row, "prev_hash")?,
                 hash: hash32(row, "hash")?,
             })
@@ -73,6 +75,9 @@ macro_rules! sql_audit {
                             .push_bind(v.clone());
                     }
                 }
+                if let Some(s) = filter.source {
+                    qb.push(" AND source = ").push_bind(s.as_str());
+                }
                 if let Some(o) = filter.result {
                     qb.push(" AND result = ").push_bind(o.as_str());
                 }
@@ -99,7 +104,11 @@ macro_rules! sql_audit {
                     .collect()
             }
 
-            async fn audit_append(&self, records: &[AuditRecord]) -> StoreResult<()> {
+            async fn audit_append_keyed(
+                &self,
+                records: &[AuditRecord],
+                keys: &[AppEventKey],
+            ) -> StoreResult<()> {
                 let Some(first) = records.first() else {
                     return Ok(());
                 };
@@ -117,7 +126,67 @@ macro_rules! sql_audit {
                     )));
                 }
                 D::audit_insert(&mut *tx, records).await?;
+                for chunk in keys.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO audit_app_keys (principal, idem_key, event_id, created_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, k| {
+                        b.push_bind(k.principal.clone())
+                            .push_bind(k.key.clone())
+                            .push_bind(k.event_id.clone())
+                            .push_bind(k.created_ms);
+                    });
+                    qb.push(
+                        " ON CONFLICT (principal, idem_key) DO UPDATE \
+                         SET event_id = excluded.event_id, created_ms = excluded.created_ms",
+                    );
+                    qb.build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(D::query_error)?;
+                }
                 tx.commit().await.map_err(D::query_error)
+            }
+
+            async fn audit_app_seen(
+                &self,
+                principal: &str,
+                keys: &[String],
+                since_ms: i64,
+            ) -> StoreResult<Vec<String>> {
+                let mut seen = Vec::new();
+                for chunk in keys.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT idem_key FROM audit_app_keys WHERE principal = ",
+                    );
+                    qb.push_bind(principal.to_string())
+                        .push(" AND created_ms >= ")
+                        .push_bind(since_ms)
+                        .push(" AND idem_key IN (");
+                    let mut list = qb.separated(", ");
+                    for k in chunk {
+                        list.push_bind(k.clone());
+                    }
+                    qb.push(")");
+                    for row in qb
+                        .build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(D::query_error)?
+                    {
+                        seen.push(get(&row, "idem_key")?);
+                    }
+                }
+                Ok(seen)
+            }
+
+            async fn audit_app_keys_expire(&self, before_ms: i64) -> StoreResult<u64> {
+                sqlx::query("DELETE FROM audit_app_keys WHERE created_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(D::query_error)
             }
 
             async fn audit_head(&self) -> StoreResult<Option<(u64, [u8; 32])>> {

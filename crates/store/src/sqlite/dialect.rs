@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-/// Rows per audit INSERT statement (17 columns; SQLite allows 32,766 parameters).
+/// Rows per audit INSERT statement (18 columns; SQLite allows 32,766 parameters).
 const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 /// SQLite's [`Dialect`].
@@ -57,7 +57,7 @@ impl Dialect for SqliteDialect {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO audit_events (seq, id, ts_ms, event_type, risk, actor, action, \
                  resource_type, resource_id, tenant, result, client_ip, user_agent, request_id, \
-                 details, prev_hash, hash) ",
+                 details, source, prev_hash, hash) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.seq as i64)
@@ -75,6 +75,7 @@ impl Dialect for SqliteDialect {
                     .push_bind(r.user_agent.clone())
                     .push_bind(r.request_id.clone())
                     .push_bind(r.details.to_string())
+                    .push_bind(r.source.as_str())
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });

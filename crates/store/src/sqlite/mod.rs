@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "external_ids",
         include_str!("../../migrations/sqlite/0009_external_ids.sql"),
     ),
+    (
+        11,
+        "app_events",
+        include_str!("../../migrations/sqlite/0011_app_events.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -373,6 +378,7 @@ mod tests {
                     user_agent: None,
                     request_id: None,
                     details: serde_json::json!({}),
+                    source: Default::default(),
                     prev_hash: GENESIS,
                     hash: GENESIS,
                 };

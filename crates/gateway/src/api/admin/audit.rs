@@ -296,6 +296,8 @@ pub struct Params {
     pub result: Option<String>,
     /// This risk or higher: `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
     pub risk: Option<String>,
+    /// Who wrote the events: `palisade` or `app` (`POST /admin/audit/events`).
+    pub source: Option<String>,
     /// RFC 3339 or Unix milliseconds, inclusive.
     pub from: Option<String>,
     /// RFC 3339 or Unix milliseconds, exclusive.
@@ -335,6 +337,12 @@ impl Params {
             ),
             None => None,
         };
+        let source = match self.source.as_deref() {
+            Some(s) => {
+                Some(palisade_core::audit::Source::parse(s).ok_or("source is palisade or app")?)
+            }
+            None => None,
+        };
         let time = |t: &Option<String>| match t.as_deref() {
             Some(s) => time_ms(s)
                 .map(Some)
@@ -349,6 +357,7 @@ impl Params {
             min_risk,
             from_ms: time(&self.from)?,
             to_ms: time(&self.to)?,
+            source,
         })
     }
 }
@@ -370,7 +379,7 @@ fn readable(
     };
     let Ok(Query(p)) = query else {
         return Err(bad(
-            "Filters are type, actor, tenant, result, risk, from, to; pages take after and limit.",
+            "Filters are type, actor, tenant, result, risk, source, from, to; pages take after and limit.",
         ));
     };
     let filter = p.filter().map_err(bad)?;

@@ -1,7 +1,7 @@
 //! `/admin`: Palisade's administration API, one file per area: [`tenants`] (tenants, members,
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
-//! [`blocks`] (IP blocks) and [`audit`] (the trail, its export, the security summary,
-//! incidents). Invitations are `/auth/invites` ([`crate::api::auth`]).
+//! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
+//! incidents) and [`audit_events`] (an application's own events into the trail). Invitations are `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
 //! `api::extract::require`: a refusal is a 403 and an `authz.denied` event
@@ -9,6 +9,7 @@
 //! change is an audit event.
 
 pub mod audit;
+pub mod audit_events;
 pub mod blocks;
 pub mod policy;
 pub mod service_accounts;
@@ -46,6 +47,10 @@ pub mod perm {
     pub const INCIDENTS_READ: &str = "admin.incidents.read";
     /// Reading the OpenAPI document of this API (`GET /admin/openapi.json`).
     pub const API_READ: &str = "admin.api.read";
+    /// Posting application events into the trail (`POST /admin/audit/events`). Not an
+    /// `admin.` permission: it is meant for service accounts, through a role that grants it;
+    /// the default `admin` role holds it through `audit.*`, no role below it does.
+    pub const AUDIT_EVENTS_WRITE: &str = "audit.events.write";
 }
 
 /// Every `/admin` endpoint.
@@ -55,4 +60,5 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(service_accounts::router())
         .merge(blocks::router())
         .merge(audit::router())
+        .merge(audit_events::router())
 }

@@ -78,6 +78,7 @@ pub const PATH: &str = "/admin/openapi.json";
         crate::api::admin::audit::export,
         crate::api::admin::audit::summary,
         crate::api::admin::audit::incidents,
+        crate::api::admin::audit_events::post_events,
         openapi_json,
         crate::api::secrets::list,
         crate::api::secrets::read,

@@ -340,6 +340,29 @@ pub(crate) struct IncidentList {
     incidents: Vec<Value>,
 }
 
+/// `POST /admin/audit/events`.
+#[derive(ToSchema)]
+pub(crate) struct AppEventsPosted {
+    /// Events stored by this call.
+    stored: u64,
+    /// Events whose idempotency key this principal had used already (stored before).
+    duplicates: u64,
+    /// Per event, in the order posted.
+    results: Vec<AppEventResult>,
+}
+
+/// One posted event's fate.
+#[derive(ToSchema)]
+pub(crate) struct AppEventResult {
+    /// Its position in the batch, from 0.
+    index: u64,
+    /// The key it was posted with.
+    idempotency_key: String,
+    /// `stored` or `duplicate`.
+    #[schema(example = "stored")]
+    status: String,
+}
+
 /// `GET /v1/secrets`: paths the caller may read.
 #[derive(ToSchema)]
 pub(crate) struct SecretList {

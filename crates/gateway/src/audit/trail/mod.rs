@@ -9,11 +9,20 @@
 //! it is committed. The audit key is generated on first start and kept in the store wrapped
 //! under the master key (like the token keys); its public half is stored beside it for
 //! `palisade audit verify`.
+//!
+//! Application events ([`crate::audit::app`]) go through the same writer and chain: a batch is checked
+//! against the idempotency keys its poster already used, the new events are linked and appended
+//! with their keys in one transaction, and the poster learns per event "stored" or "duplicate"
+//! only once the batch is committed.
+
+mod app;
+pub use app::AppAnswer;
 
 use crate::identity::signing::KeyWrap;
 use palisade_core::audit::{AuditRecord, CheckpointSigner, GENESIS, Outcome, Risk};
 use palisade_core::clock::SharedClock;
 use palisade_store::SharedStore;
+use palisade_store::audit::AppEventKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -51,6 +60,8 @@ pub struct Draft {
     pub request_id: Option<String>,
     /// Event-specific facts, already redacted.
     pub details: serde_json::Value,
+    /// Palisade's or an application's.
+    pub source: palisade_core::audit::Source,
 }
 
 enum Job {
@@ -58,6 +69,7 @@ enum Job {
     Flush(oneshot::Sender<()>),
     Checkpoint(oneshot::Sender<()>),
     Purge(bool, oneshot::Sender<Result<PurgeReport, String>>),
+    App(app::AppJob),
 }
 
 /// What a retention purge removed (or, on a dry run, would remove).
@@ -169,7 +181,7 @@ impl AuditTrail {
             prev,
             since_checkpoint: 0,
             checkpoint_every: config.checkpoint_every.max(1),
-            retention: config.retention_days.clone(),
+            audit: config.clone(),
             queued: queued.clone(),
             committed: committed_tx,
             committed_count: 0,
@@ -310,7 +322,7 @@ struct Writer {
     prev: [u8; 32],
     since_checkpoint: u64,
     checkpoint_every: u64,
-    retention: crate::config::audit::RetentionDays,
+    audit: crate::config::audit::AuditConfig,
     queued: Arc<AtomicU64>,
     committed: tokio::sync::watch::Sender<u64>,
     committed_count: u64,
@@ -339,9 +351,15 @@ impl Writer {
         let mut waiters = Vec::new();
         let mut purges = Vec::new();
         let mut checkpoint = false;
+        let mut apps = app::Admitted::default();
+        let mut events = 0u64;
         for job in jobs {
             match job {
-                Job::Event(draft, ts) => records.push(self.link(*draft, ts)),
+                Job::Event(draft, ts) => {
+                    records.push(self.link(*draft, ts));
+                    events += 1;
+                }
+                Job::App(job) => self.admit_app(job, &mut records, &mut apps).await,
                 Job::Flush(done) => waiters.push(done),
                 Job::Checkpoint(done) => {
                     checkpoint = true;
@@ -351,13 +369,15 @@ impl Writer {
             }
         }
         if !records.is_empty() {
-            self.append(&mut records).await;
-            self.queued
-                .fetch_sub(records.len() as u64, Ordering::Relaxed);
+            self.append(&mut records, &apps.keys).await;
             self.since_checkpoint += records.len() as u64;
-            self.committed_count += records.len() as u64;
+            // Tickets count submitted events only: app batches are answered through `apps`.
+            self.committed_count += events;
             self.committed.send_replace(self.committed_count);
         }
+        self.queued
+            .fetch_sub(events + apps.posted, Ordering::Relaxed);
+        apps.answer();
         if checkpoint || self.since_checkpoint >= self.checkpoint_every {
             self.sign_head().await;
         }
@@ -372,6 +392,13 @@ impl Writer {
     async fn purge(&mut self, dry_run: bool) -> Result<PurgeReport, String> {
         let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
         let now = self.clock.now_millis() as i64;
+        if !dry_run {
+            let keep = self.audit.app_idempotency_retention.0.as_millis() as i64;
+            self.store
+                .audit_app_keys_expire(now.saturating_sub(keep))
+                .await
+                .map_err(e)?;
+        }
         let mut cut: Option<(u64, [u8; 32])> = None;
         let mut count = 0;
         let mut from = 0;
@@ -380,7 +407,7 @@ impl Writer {
             let Some(last) = page.last() else { break };
             from = last.seq + 1;
             for r in &page {
-                let keep_ms = self.retention.for_type(&r.event_type) as i64 * 86_400_000;
+                let keep_ms = self.audit.retention_for(&r.event_type) as i64 * 86_400_000;
                 if r.ts_ms.saturating_add(keep_ms) > now {
                     break 'walk;
                 }
@@ -416,9 +443,10 @@ impl Writer {
             user_agent: None,
             request_id: None,
             details: serde_json::json!({ "through_seq": through, "count": count }),
+            source: Default::default(),
         };
         let mut record = vec![self.link(draft, now)];
-        self.append(&mut record).await;
+        self.append(&mut record, &[]).await;
         self.since_checkpoint += 1;
         tracing::info!(
             through_seq = through,
@@ -445,6 +473,7 @@ impl Writer {
             user_agent: d.user_agent,
             request_id: d.request_id,
             details: d.details,
+            source: d.source,
             prev_hash: GENESIS,
             hash: GENESIS,
         };
@@ -457,10 +486,10 @@ impl Writer {
     /// Appends, retrying until the store takes the batch: nothing queued is dropped. When another
     /// writer (the CLI, another replica) has appended meanwhile, the batch is re-linked after
     /// the stored head.
-    async fn append(&mut self, records: &mut [AuditRecord]) {
+    async fn append(&mut self, records: &mut [AuditRecord], keys: &[AppEventKey]) {
         let mut wait = Duration::from_millis(50);
         loop {
-            match self.store.audit_append(records).await {
+            match self.store.audit_append_keyed(records, keys).await {
                 Ok(()) => return,
                 Err(palisade_store::StoreError::Conflict(_)) => {
                     if let Ok((next_seq, prev)) = resume_point(&self.store).await {
