@@ -9,6 +9,7 @@ mod config;
 mod forward_nginx;
 mod hardening;
 pub mod identity;
+mod imports;
 mod listener;
 mod openapi;
 mod posture;
