@@ -148,7 +148,8 @@ mod tests {
 /// over the committed corpus by this crate's tests. The input is a whole import file, read both
 /// as a user import CSV and as a Fernet import (each token opened with a fixed key).
 ///
-/// Properties: nothing panics; an imported account's e-mail is already normalized (so the
+/// Properties: nothing panics (the `user import` row readers of [`crate::user_import`] too,
+/// and their refusals never repeat a hash); an imported account's e-mail is already normalized (so the
 /// address its owner signs in with, normalized again, finds it), its hash has an accepted
 /// prefix, its roles are non-empty strings without separators, its cells carry no `,`; a
 /// JSON secret line reads back the same after writing it again; a tab line's path has no tab
@@ -161,8 +162,12 @@ pub mod fuzz_props {
     /// Panics when a property fails.
     pub fn check(data: &[u8]) {
         let text = String::from_utf8_lossy(data);
+        let mut jsonl = crate::user_import::RowReader::new(crate::user_import::FileFormat::Jsonl);
+        let mut csv = crate::user_import::RowReader::new(crate::user_import::FileFormat::Csv);
         for (i, line) in text.lines().enumerate() {
             check_user(i, line);
+            check_row(&mut jsonl, line);
+            check_row(&mut csv, line);
             let line = line.trim();
             if !line.is_empty() && !line.starts_with('#') {
                 check_secret(line);
@@ -191,6 +196,29 @@ pub mod fuzz_props {
         for cell in [&user.email, hash].into_iter().chain(user.name.as_ref()) {
             assert!(!cell.contains(','), "{line:?}");
             assert_eq!(cell.trim(), cell, "{line:?}");
+        }
+    }
+
+    /// `palisade user import` rows: a row read carries an external id (JSON lines, named CSV)
+    /// or a hash (the older CSV), and a refusal never repeats a cell longer than a field name.
+    fn check_row(reader: &mut crate::user_import::RowReader, line: &str) {
+        use crate::user_import::Line;
+        match reader.line(line) {
+            Line::Row(Ok(a)) => {
+                assert!(
+                    a.external_id.is_some() || a.password_hash.is_some(),
+                    "{line:?}"
+                )
+            }
+            Line::Row(Err(r)) => {
+                if let Some(hash) = line
+                    .split(['"', ','])
+                    .find(|c| c.starts_with("$2") && c.len() > 70)
+                {
+                    assert!(!r.to_string().contains(hash), "{line:?}");
+                }
+            }
+            Line::Skip | Line::BadHeader(_) => {}
         }
     }
 

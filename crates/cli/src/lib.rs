@@ -6,3 +6,4 @@ pub mod backup_format;
 #[cfg(test)]
 mod fuzz_replay;
 pub mod import;
+pub mod user_import;

@@ -346,21 +346,89 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
         format!("email,password_hash,roles\nlegacy@example.com,{legacy},member;viewer\nbad-line\n"),
     )
     .unwrap();
-    let imported = ok(d, &with(&["user", "import", "--csv", "users.csv"]));
+    // The older CSV keeps working: a refused row is reported and makes the command fail.
+    let imported = run(d, &with(&["user", "import", "--csv", "users.csv"]));
+    assert!(!imported.status.success(), "a refused row fails the import");
     assert!(
-        imported.contains("imported 1 account(s), skipped 1"),
-        "{imported}"
+        stdout(&imported).contains("imported 1, updated 0, skipped 0 (already present), refused 1"),
+        "{}",
+        stdout(&imported)
     );
-    let again = ok(d, &with(&["user", "import", "--csv", "users.csv"]));
     assert!(
-        again.contains("imported 0 account(s), skipped 2"),
-        "a re-run skips what it imported: {again}"
+        stderr(&imported).contains("row 3: password_hash: missing"),
+        "{}",
+        stderr(&imported)
+    );
+    let again = run(d, &with(&["user", "import", "users.csv"]));
+    assert!(
+        stdout(&again).contains("imported 0, updated 0, skipped 1 (already present), refused 1"),
+        "a re-run skips what it imported: {}",
+        stdout(&again)
     );
     let recorded = ok(d, &with(&["audit", "query", "--type", "user.imported"]));
     assert_eq!(
         recorded.matches(r#""actor":"cli""#).count(),
         1,
         "one import, on the record: {recorded}"
+    );
+
+    // JSON lines: a dry run writes nothing; the run imports; a re-run skips; hashes never shown.
+    let md5 = "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/";
+    std::fs::write(
+        d.join("users.jsonl"),
+        format!(
+            "{}\n{}\n{}\n",
+            serde_json::json!({"external_id": "1001", "email": "ada@example.com", "name": "Ada",
+                   "roles": ["member"], "tenants": [{"tenant": "graph-1", "role": "member"}],
+                   "tier": "pro", "password_hash": legacy}),
+            serde_json::json!({"external_id": "1002", "email": "bob@example.com", "password_hash": md5}),
+            serde_json::json!({"external_id": "1003", "email": "cy@example.com", "admin": true}),
+        ),
+    )
+    .unwrap();
+    let dry = run(d, &with(&["user", "import", "users.jsonl", "--dry-run"]));
+    let dry_err = stderr(&dry);
+    assert!(
+        stdout(&dry).contains("imported 1, updated 0, skipped 0 (already present), refused 2"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        dry_err.contains("row 2: password_hash: unsupported format 'md5-crypt ($1$)'"),
+        "{dry_err}"
+    );
+    assert!(dry_err.contains("row 3: admin: unknown field"), "{dry_err}");
+    assert!(
+        !dry_err.contains("qjXMvbEw8oaL") && !dry_err.contains(&legacy),
+        "{dry_err}"
+    );
+    assert!(
+        !ok(d, &with(&["user", "list"])).contains("ada@example.com"),
+        "dry run wrote"
+    );
+    let real = run(
+        d,
+        &with(&["user", "import", "users.jsonl", "--format", "jsonl"]),
+    );
+    assert!(!real.status.success());
+    assert!(
+        stdout(&real).contains("imported 1, updated 0, skipped 0 (already present), refused 2")
+    );
+    let rerun = run(d, &with(&["user", "import", "users.jsonl"]));
+    assert!(
+        stdout(&rerun).contains("imported 0, updated 0, skipped 1 (already present), refused 2"),
+        "{}",
+        stdout(&rerun)
+    );
+    assert!(ok(d, &with(&["tenant", "list"])).contains("graph-1"));
+    let refusals = ok(
+        d,
+        &with(&["audit", "query", "--type", "user.import_refused"]),
+    );
+    assert_eq!(
+        refusals.lines().count(),
+        6,
+        "each refusal of each run (not the dry run) on record: {refusals}"
     );
 
     let listed = ok(d, &with(&["user", "list"]));

@@ -17,6 +17,7 @@ const NOW: u64 = 1_800_000_000;
 fn claims(n: usize) -> AccessClaims {
     AccessClaims {
         sub: "0193a5c2-7d1e-7c3a-9f00-1234567890ab".into(),
+        uid: None,
         iss: "https://auth.example.com".into(),
         aud: "palisade".into(),
         exp: NOW + 900,

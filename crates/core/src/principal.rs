@@ -31,8 +31,13 @@ impl AuthMethod {
 /// A proven caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// User id (UUID) for Palisade accounts, the mapped subject for external tokens.
+    /// Who the caller is, as tokens, `X-Palisade-User` and the audit trail name it: for a
+    /// Palisade account its external id (an imported account, with `auth.subject =
+    /// "external_id"`) or else its id (UUID); the mapped subject for external tokens.
     pub subject: String,
+    /// The Palisade account (UUID) behind the credential: what sessions, keys, memberships and
+    /// the store name. `None` for a trusted external issuer's token.
+    pub account: Option<uuid::Uuid>,
     /// How the credential was presented.
     pub method: AuthMethod,
     /// Who vouched: Palisade's issuer or the external issuer.
@@ -56,6 +61,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The key the account is known by in memberships and grants: the account id, else (an
+    /// external issuer's caller) the subject.
+    pub fn account_key(&self) -> std::borrow::Cow<'_, str> {
+        match self.account {
+            Some(id) => std::borrow::Cow::Owned(id.to_string()),
+            None => std::borrow::Cow::Borrowed(&self.subject),
+        }
+    }
+
     /// Whether `role` is among the caller's own roles (not counting inheritance).
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)

@@ -38,6 +38,7 @@ fn write_cookie_seeds() {
     let session = |exp| CookieSession {
         sid: "s1".into(),
         sub: "u1".into(),
+        uid: None,
         roles: vec!["member".into()],
         tier: Some("gold".into()),
         exp,

@@ -9,6 +9,7 @@
 //! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
 mod external_ids;
+mod imports;
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
@@ -505,6 +506,7 @@ pub async fn identity_suite(store: &dyn Store) {
 
     // External ids (migration 0009).
     external_ids::external_id_suite(store).await;
+    imports::import_suite(store).await;
 }
 
 /// Concurrent rotations of one refresh token: exactly one wins.

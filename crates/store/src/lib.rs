@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `audit`, `revocations`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `audit`, `revocations`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -23,6 +23,7 @@ pub mod audit;
 pub mod conformance;
 pub mod field_crypto;
 pub mod identity;
+pub mod imports;
 pub mod revocations;
 pub mod secrets;
 
@@ -66,6 +67,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store:
     identity::IdentityStore
     + identity::TenantStore
+    + imports::ImportStore
     + revocations::RevocationStore
     + audit::AuditStore
     + secrets::KeyringStore

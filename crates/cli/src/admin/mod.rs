@@ -1,9 +1,10 @@
-//! Offline administration against the configured store, one file per command group (users,
-//! keys, tenants, policy, ip; the audit commands and what they share stay here). Changes go
+//! Offline administration against the configured store, one file per command group (users and
+//! their import, keys, tenants, policy, ip; the audit commands and what they share stay here). Changes go
 //! through the gateway's use cases (`palisade_gateway::identity::manage`), so they are on the
 //! record; what a running embedded gateway must act on at once (revocations, unblocks) is
 //! handed to it through the store, and it applies it within 10 seconds.
 
+mod import;
 mod ip;
 mod keys;
 mod policy;
@@ -18,11 +19,10 @@ pub use users::UserCommand;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use palisade_cli::import::{UserLine, user_line};
 use palisade_core::clock::{Clock, SystemClock};
 use palisade_gateway::audit::RequestOrigin;
 use palisade_gateway::config::Config;
-use palisade_gateway::identity::manage::{By, ImportedAccount, NewKey, Refused, TenantLink};
+use palisade_gateway::identity::manage::{By, NewKey, TenantLink};
 use palisade_gateway::identity::{Identity, handoff::Action, queue_handoff};
 use palisade_store::identity::UserRecord;
 use secrecy::ExposeSecret;

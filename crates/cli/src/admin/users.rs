@@ -1,6 +1,8 @@
-//! `palisade user …`: people's and service accounts (creation, roles, tiers, disabling, imports).
+//! `palisade user …`: people's and service accounts (creation, roles, tiers, disabling; imports
+//! are `import.rs`'s).
 
 use super::*;
+use palisade_cli::user_import::FileFormat;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -58,15 +60,27 @@ pub enum UserCommand {
         #[arg(long)]
         tier: String,
     },
-    /// Import accounts with password hashes from another stack (argon2 PHC or bcrypt
-    /// $2a$/$2b$/$2y$). CSV columns: email,password_hash[,roles separated by ';'[,name]]. A
-    /// header line starting with "email" is skipped. Hashes are upgraded to argon2id at each
-    /// user's next sign-in.
-    // The brackets are the CSV syntax of `--help`, not intra-doc links.
-    #[allow(rustdoc::broken_intra_doc_links)]
+    /// Import accounts from another system, as they are: JSON lines (one object per line:
+    /// external_id, email, name, disabled, roles, tenants [{tenant, role}], tier,
+    /// password_hash) or CSV (a header of those names; roles as a;b, tenants as
+    /// tenant:role;tenant:role; or the older email,password_hash,roles,name). Hashes (bcrypt,
+    /// argon2, PBKDF2, scrypt) are stored as given and upgraded to argon2id at each user's next
+    /// sign-in; a row without one cannot sign in with a password. A row whose external id is
+    /// present is skipped, so a re-run imports nothing twice. Exits non-zero when a row was
+    /// refused (each is reported on stderr as "row N: field: reason").
     Import {
+        /// The file to import.
+        #[arg(value_name = "FILE", required_unless_present = "csv")]
+        file: Option<PathBuf>,
+        /// jsonl or csv [default: csv for a FILE ending in .csv, else jsonl].
+        #[arg(long, value_parser = ["jsonl", "csv"])]
+        format: Option<String>,
+        /// The file to import, as CSV (the older spelling of `import FILE --format csv`).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "format"])]
+        csv: Option<PathBuf>,
+        /// Check every row and report what a run would do; write nothing.
         #[arg(long)]
-        csv: PathBuf,
+        dry_run: bool,
     },
 }
 
@@ -181,7 +195,27 @@ impl Admin {
                     user.email
                 );
             }
-            UserCommand::Import { csv } => self.import(&csv).await?,
+            UserCommand::Import {
+                file,
+                format,
+                csv,
+                dry_run,
+            } => {
+                let (path, format) = match (csv, file) {
+                    (Some(csv), _) => (csv, FileFormat::Csv),
+                    (None, Some(file)) => {
+                        let format = match format.as_deref() {
+                            Some("csv") => FileFormat::Csv,
+                            Some(_) => FileFormat::Jsonl,
+                            None if file.extension().is_some_and(|e| e == "csv") => FileFormat::Csv,
+                            None => FileFormat::Jsonl,
+                        };
+                        (file, format)
+                    }
+                    (None, None) => bail!("give the FILE to import"),
+                };
+                self.import(&path, format, dry_run).await?
+            }
         }
         Ok(())
     }
@@ -196,41 +230,6 @@ impl Admin {
             now_ms(),
         )
         .await?;
-        Ok(())
-    }
-
-    async fn import(&self, path: &std::path::Path) -> Result<()> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let by = self.acting().await?;
-        let (mut created, mut skipped) = (0, 0);
-        for (n, line) in text.lines().enumerate() {
-            let imported = match user_line(n, line) {
-                UserLine::Skip => continue,
-                UserLine::Problem(why) => {
-                    eprintln!("line {}: {why}", n + 1);
-                    skipped += 1;
-                    continue;
-                }
-                UserLine::User(user) => user,
-            };
-            let email = imported.email.clone();
-            let account = ImportedAccount {
-                email: imported.email,
-                name: imported.name,
-                password_hash: imported.password_hash,
-                roles: imported.roles,
-            };
-            match self.identity.import_user(account, &by).await {
-                Ok(_) => created += 1,
-                Err(Refused::Store(e)) => return Err(e.into()),
-                Err(e) => {
-                    eprintln!("line {}: {email}: {e}; skipped", n + 1);
-                    skipped += 1;
-                }
-            }
-        }
-        println!("imported {created} account(s), skipped {skipped}");
         Ok(())
     }
 }

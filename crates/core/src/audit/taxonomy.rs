@@ -266,6 +266,12 @@ pub const EVENT_TYPES: &[EventType] = &[
         "an account was imported with its password hash from another system",
     ),
     t(
+        "user.import_refused",
+        Security,
+        Low,
+        "a row of an account import was refused (the field and the reason, never a hash)",
+    ),
+    t(
         "service_account.created",
         Security,
         Medium,

@@ -9,8 +9,13 @@ use super::JwtError;
 /// The claims of a Palisade access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// The account's id (UUID).
+    /// The account's subject: its external id (`auth.subject = "external_id"`, an imported
+    /// account) or its id (UUID).
     pub sub: String,
+    /// The account's id (UUID) when `sub` is not it, so verification maps the token back to
+    /// the account without a lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     /// Palisade's issuer (`auth.issuer`); a token of another issuer is never read as ours.
     pub iss: String,
     /// The audience the token was minted for (`auth.audience`).
@@ -44,6 +49,7 @@ pub struct AccessClaims {
 #[derive(Deserialize)]
 pub(crate) struct RawAccessClaims {
     sub: Option<String>,
+    uid: Option<String>,
     iss: Option<String>,
     aud: Option<String>,
     exp: Option<u64>,
@@ -66,6 +72,7 @@ impl RawAccessClaims {
         }
         Ok(AccessClaims {
             sub: need(self.sub, "sub")?,
+            uid: self.uid,
             iss: need(self.iss, "iss")?,
             aud: need(self.aud, "aud")?,
             exp: need(self.exp, "exp")?,

@@ -120,6 +120,7 @@ mod tests {
     fn claims() -> AccessClaims {
         AccessClaims {
             sub: "user-1".into(),
+            uid: None,
             iss: "https://palisade.test".into(),
             aud: "palisade".into(),
             exp: NOW + 900,

@@ -312,7 +312,7 @@ async fn login_failed(
         // The `admin_login_failures` alert rule watches administrator accounts.
         let admin = state.authz.is_admin(&u.roles);
         event = event
-            .actor(u.id.to_string())
+            .actor(id.subject_of(u))
             .details(serde_json::json!({ "threat_level": outcome.level.as_str(), "admin": admin }));
     }
     id.audit.record(ctx.audit(event));
@@ -367,7 +367,7 @@ async fn login(
             id.audit.record(
                 ctx.audit(
                     AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
-                        .actor(user.id.to_string()),
+                        .actor(id.subject_of(&user)),
                 ),
             );
             no_store(Json(tokens).into_response())

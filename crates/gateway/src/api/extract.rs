@@ -190,7 +190,7 @@ impl Caller {
     pub(crate) fn user_id(&self) -> Option<Uuid> {
         match self.0.method {
             AuthMethod::External => None,
-            _ => self.0.subject.parse().ok(),
+            _ => self.0.account,
         }
     }
 }

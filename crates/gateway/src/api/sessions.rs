@@ -188,7 +188,8 @@ async fn browser_login(
     let sid = session.id.to_string();
     let sealed = id.cookies.seal(&CookieSession {
         sid: sid.clone(),
-        sub: user.id.to_string(),
+        sub: id.subject_of(&user),
+        uid: (id.subject_of(&user) != user.id.to_string()).then(|| user.id.to_string()),
         roles: user.roles.clone(),
         tier: Some(user.tier.clone()),
         exp: id.now_ms() / 1000 + ttl,
@@ -196,7 +197,7 @@ async fn browser_login(
     id.audit.record(
         ctx.audit(
             AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
-                .actor(user.id.to_string())
+                .actor(id.subject_of(&user))
                 .details(serde_json::json!({"session": "cookie"})),
         ),
     );

@@ -86,7 +86,8 @@ impl palisade_core::policy::TenantDirectory for CallerTenants<'_> {
                 .any(|t| t == tenant)
                 .then(|| p.roles.clone());
         }
-        let role = self.snapshot.role_in(tenant, &p.subject)?;
+        // Memberships name the account (its id), whatever `auth.subject` shows.
+        let role = self.snapshot.role_in(tenant, &p.account_key())?;
         // A key never acts with more than the roles it was given.
         if p.method == AuthMethod::ApiKey && !p.roles.iter().any(|r| r == role) {
             return Some(p.roles.clone());
@@ -100,7 +101,7 @@ impl palisade_core::policy::TenantDirectory for CallerTenants<'_> {
             return None;
         }
         self.snapshot
-            .grants_in(tenant, &p.subject)
+            .grants_in(tenant, &p.account_key())
             .map(<[String]>::to_vec)
     }
 }
@@ -279,6 +280,7 @@ impl Authorizer {
         let none: Vec<String> = Vec::new();
         let anonymous = Principal {
             subject: String::new(),
+            account: None,
             method: AuthMethod::Jwt,
             issuer: String::new(),
             roles: Vec::new(),
@@ -392,6 +394,7 @@ pub async fn principal_for(
     who: &str,
 ) -> palisade_store::StoreResult<Option<Principal>> {
     let base = |subject: String, method, roles, tier| Principal {
+        account: subject.parse().ok(),
         subject,
         method,
         issuer: String::new(),

@@ -24,6 +24,18 @@ pub enum Registration {
     Disabled,
 }
 
+/// What names a Palisade account in its tokens' `sub`, `X-Palisade-User`, the signed identity
+/// assertion and the audit trail's `actor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectSource {
+    /// The account's external id when it has one (an imported account), else its id.
+    #[default]
+    ExternalId,
+    /// Always the account's id (UUID).
+    Id,
+}
+
 /// `[auth]`: tokens, sessions, registration, password hashing and the credential defenses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,8 +63,11 @@ pub struct AuthConfig {
     pub refresh_reuse_grace: HumanDuration,
     /// Refuse access tokens presented by a different device than the one that logged in.
     pub device_binding: bool,
-    /// Roles given to accounts created through `/auth/register`.
+    /// Roles given to accounts created through `/auth/register` (and to imported accounts
+    /// whose row names none).
     pub default_roles: Vec<String>,
+    /// `external_id` (default) or `id`: what names an account in tokens, headers and the trail.
+    pub subject: SubjectSource,
     /// Password hashes computed at once; more wait (bounded by `hash_queue_timeout`). 0 = cores.
     pub hash_workers: usize,
     /// How long a sign-in waits for a hashing slot before 503.
@@ -93,6 +108,7 @@ impl Default for AuthConfig {
             refresh_reuse_grace: secs(5),
             device_binding: false,
             default_roles: vec!["member".into()],
+            subject: SubjectSource::ExternalId,
             hash_workers: 0,
             hash_queue_timeout: secs(10),
             rehash_legacy: true,

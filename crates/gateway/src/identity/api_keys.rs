@@ -45,6 +45,8 @@ pub struct ApiKeys {
     touched: Mutex<HashMap<Uuid, i64>>,
     /// How long a rotated key keeps working, in milliseconds.
     pub rotation_overlap_ms: i64,
+    /// What names a key's owner as the principal's subject (`auth.subject`).
+    subject: crate::config::auth::SubjectSource,
 }
 
 /// The hot-state flag that marks a key revoked.
@@ -104,7 +106,14 @@ impl ApiKeys {
                 .build(),
             touched: Mutex::new(HashMap::new()),
             rotation_overlap_ms: config.rotation_overlap.0.as_millis() as i64,
+            subject: Default::default(),
         }
+    }
+
+    /// Names key owners by `subject` (`auth.subject`) from now on.
+    pub fn with_subject(mut self, subject: crate::config::auth::SubjectSource) -> Self {
+        self.subject = subject;
+        self
     }
 
     /// Verifies a presented key. The caller checks the revocation flag.
@@ -157,7 +166,8 @@ impl ApiKeys {
             owner_id: owner.id,
             expires_at: record.expires_at,
             principal: Principal {
-                subject: owner.id.to_string(),
+                subject: super::subject_of(self.subject, &owner),
+                account: Some(owner.id),
                 method: AuthMethod::ApiKey,
                 issuer: String::new(),
                 // A key never holds a role its owner lacks, even if the owner lost it later.

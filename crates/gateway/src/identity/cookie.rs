@@ -21,8 +21,11 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct CookieSession {
     /// The session id (revocation by `rv:sid:`).
     pub sid: String,
-    /// The account's id.
+    /// The account's subject (its external id or its id, as in access tokens).
     pub sub: String,
+    /// The account's id when `sub` is not it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     /// The account's roles when the cookie was issued.
     pub roles: Vec<String>,
     /// The account's tier.
@@ -197,6 +200,7 @@ mod tests {
         CookieSession {
             sid: "s1".into(),
             sub: "u1".into(),
+            uid: None,
             roles: vec!["member".into()],
             tier: None,
             exp: 1000,

@@ -2,8 +2,8 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts (or importing them with the password hash another
-//! system stored) and service accounts, disabling and enabling them, setting their roles and
+//! So far: creating people's accounts (importing them with the password hash another system
+//! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting their roles and
 //! tiers; creating, issuing (rotation) and revoking API keys; creating and deleting tenants,
 //! setting and removing their members and resource grants; lifting an IP block. What a caller
 //! may ask for (the roles it holds itself, the keys it owns, the roles it may give) is the
@@ -19,6 +19,8 @@ use palisade_store::identity::{
 };
 use secrecy::SecretString;
 use uuid::Uuid;
+
+pub use super::import::{ImportedAccount, RowOutcome, RowRefusal};
 
 /// Who acts (`actor` as the trail names it) and what their request tells (empty for the CLI).
 pub struct By<'a> {
@@ -80,20 +82,6 @@ pub struct NewUser {
     pub roles: Vec<String>,
     /// As typed; checked against the password policy and hashed here.
     pub password: String,
-}
-
-/// An account from another system, with the password hash stored there.
-pub struct ImportedAccount {
-    /// As given: normalized here.
-    pub email: String,
-    /// A display name of at most 200 characters.
-    pub name: Option<String>,
-    /// A hash in one of the formats `palisade_core::password::Format` names (bcrypt, argon2,
-    /// Django/passlib PBKDF2, scrypt); a legacy one is rehashed to argon2id at the first sign-in
-    /// unless `auth.rehash_legacy = false`.
-    pub password_hash: String,
-    /// Global roles; at least one.
-    pub roles: Vec<String>,
 }
 
 /// What ties a principal to a tenant.
@@ -271,35 +259,6 @@ impl Identity {
         };
         let user = self.human(new.id, email, name, hash, new.roles);
         self.add_human(user, "user.created", by).await
-    }
-
-    /// Imports an account with its password hash from another system (`user.imported`): a valid
-    /// e-mail address not yet taken (`email-taken` otherwise, so a re-run skips what it already
-    /// imported), a name of at most 200 characters, a hash Palisade can verify, at least one role.
-    pub async fn import_user(
-        &self,
-        account: ImportedAccount,
-        by: &By<'_>,
-    ) -> Result<UserRecord, Refused> {
-        let email = valid_email(&account.email)?;
-        let name = valid_name(account.name)?;
-        if let Err(e) = palisade_core::password::hash_format(&account.password_hash) {
-            return Err(Refused::Invalid {
-                slug: "invalid-password-hash",
-                detail: format!("The password hash cannot be verified: {e}."),
-            });
-        }
-        if account.roles.is_empty() || account.roles.iter().any(|r| r.trim().is_empty()) {
-            return Err(invalid_roles());
-        }
-        let user = self.human(
-            Uuid::now_v7(),
-            email,
-            name,
-            account.password_hash,
-            account.roles,
-        );
-        self.add_human(user, "user.imported", by).await
     }
 
     /// Replaces an account's roles (`user.roles_changed`, high risk) and revokes its sessions,

@@ -15,6 +15,7 @@ pub mod captcha;
 pub mod cookie;
 pub mod derive;
 pub mod handoff;
+pub mod import;
 pub mod invite;
 pub mod manage;
 pub mod revocations;
@@ -228,7 +229,8 @@ impl Identity {
         Ok(Self {
             verified: VerifiedCache::new(auth.token_cache_capacity),
             window: window::WindowTokens::new(auth.token_cache_capacity, auth.api_keys.cache_ttl.0),
-            api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone()),
+            api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone())
+                .with_subject(auth.subject),
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
             hash_slots: Semaphore::new(hash_workers),
@@ -485,6 +487,7 @@ impl Identity {
                 Verified {
                     principal: Arc::new(Principal {
                         subject: c.sub,
+                        account: None,
                         method: AuthMethod::External,
                         issuer: c.iss,
                         roles: c.roles,
@@ -517,6 +520,8 @@ impl Identity {
             Ok((
                 Verified {
                     principal: Arc::new(Principal {
+                        // The account: `uid` when the subject is an external id, else the subject.
+                        account: c.uid.as_deref().unwrap_or(&c.sub).parse().ok(),
                         subject: c.sub,
                         method: AuthMethod::Jwt,
                         issuer: c.iss,
@@ -562,6 +567,7 @@ impl Identity {
             }
         }
         let principal = Principal {
+            account: session.uid.as_deref().unwrap_or(&session.sub).parse().ok(),
             subject: session.sub,
             method: AuthMethod::Session,
             issuer: self.config.issuer.clone(),
@@ -623,6 +629,25 @@ impl Identity {
     /// The public token-signing keys, as `/.well-known/jwks.json` serves them.
     pub fn jwks(&self) -> serde_json::Value {
         self.tokens().jwks()
+    }
+}
+
+/// How `user` is named in tokens, `X-Palisade-User`, the identity assertion and the trail:
+/// its external id under `auth.subject = "external_id"` when it has one, else its id.
+pub fn subject_of(
+    source: crate::config::auth::SubjectSource,
+    user: &palisade_store::identity::UserRecord,
+) -> String {
+    match (source, &user.external_id) {
+        (crate::config::auth::SubjectSource::ExternalId, Some(ext)) => ext.clone(),
+        _ => user.id.to_string(),
+    }
+}
+
+impl Identity {
+    /// How `user` is named (see [`subject_of`]) under this gateway's `auth.subject`.
+    pub fn subject_of(&self, user: &palisade_store::identity::UserRecord) -> String {
+        subject_of(self.config.subject, user)
     }
 }
 

@@ -141,8 +141,11 @@ impl Identity {
         let now = self.now_ms() / 1000;
         let ttl = self.config.access_token_ttl.0.as_secs();
         let tokens = self.tokens();
+        let sub = self.subject_of(user);
+        let uid = (sub != user.id.to_string()).then(|| user.id.to_string());
         let claims = AccessClaims {
-            sub: user.id.to_string(),
+            sub,
+            uid,
             iss: tokens.issuer().to_string(),
             aud: tokens.audience().to_string(),
             exp: now + ttl,
@@ -217,7 +220,7 @@ impl Identity {
         if self.config.device_binding && session.fingerprint != client.fingerprint {
             self.audit.record(
                 AuditEvent::new("auth.device_mismatch", Risk::High, Outcome::Denied)
-                    .actor(user.id.to_string())
+                    .actor(self.subject_of(&user))
                     .resource(format!("session:{}", session.id))
                     .origin(origin),
             );
@@ -236,7 +239,7 @@ impl Identity {
                 self.revoke_session(session.id).await?;
                 self.audit.record(
                     AuditEvent::new("auth.refresh_reuse_detected", Risk::High, Outcome::Denied)
-                        .actor(user.id.to_string())
+                        .actor(self.subject_of(&user))
                         .resource(format!("session:{}", session.id))
                         .origin(origin)
                         .details(serde_json::json!({"action": "session family revoked"})),

@@ -59,14 +59,6 @@ pub fn token_id(digest: &[u8; 32]) -> String {
     format!("sha256:{}", palisade_core::fingerprint::hex(digest))
 }
 
-/// The subject a window token's principal carries (the account's external id, which it was
-/// found by).
-fn window_subject(user: &palisade_store::identity::UserRecord) -> String {
-    user.external_id
-        .clone()
-        .unwrap_or_else(|| user.id.to_string())
-}
-
 fn refused(reason: &'static str) -> AuthFailure {
     AuthFailure::Invalid(Rejection::new(Credential::Bearer, "invalid_token", reason))
 }
@@ -109,7 +101,7 @@ impl Identity {
         };
         if user.disabled {
             return Err(AuthFailure::Invalid(Rejection {
-                actor: Some(window_subject(&user)),
+                actor: Some(self.subject_of(&user)),
                 ..Rejection::new(Credential::Bearer, "invalid_token", "account-disabled")
             }));
         }
@@ -117,7 +109,8 @@ impl Identity {
             .accept_until()
             .map_or(claims.exp, |until| claims.exp.min(until));
         let principal = Arc::new(Principal {
-            subject: window_subject(&user),
+            subject: self.subject_of(&user),
+            account: Some(user.id),
             method: AuthMethod::External,
             issuer: claims.iss,
             roles: user.roles.clone(),

@@ -48,8 +48,9 @@ impl Caller {
         &self.principal
     }
 
-    /// The stable id of who is calling: a Palisade account's UUID, or a trusted external
-    /// issuer's mapped subject. What the audit trail names as the actor.
+    /// The stable id of who is calling: a Palisade account's external id (an imported account,
+    /// under `auth.subject = "external_id"`) or UUID, or a trusted external issuer's mapped
+    /// subject. What the audit trail names as the actor.
     pub fn subject(&self) -> &str {
         &self.principal.subject
     }
@@ -59,7 +60,7 @@ impl Caller {
     pub fn user_id(&self) -> Option<Uuid> {
         match self.principal.method {
             AuthMethod::External => None,
-            _ => self.principal.subject.parse().ok(),
+            _ => self.principal.account,
         }
     }
 

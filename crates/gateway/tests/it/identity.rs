@@ -631,21 +631,27 @@ fn legacy_fixtures() -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// An account imported through the import use case, as `palisade user import` does, with its
+/// hash stored as given and an external id.
 async fn insert_with_hash(env: &Env, email: &str, hash: &str) -> uuid::Uuid {
-    let user = palisade_store::identity::UserRecord {
-        id: uuid::Uuid::now_v7(),
-        external_id: None,
-        email: email.into(),
-        name: None,
-        password_hash: Some(hash.into()),
-        roles: vec!["member".into()],
-        tier: "free".into(),
-        kind: palisade_store::identity::PrincipalKind::Human,
-        disabled: false,
-        created_at: 0,
-        updated_at: 0,
+    let origin = palisade_gateway::audit::RequestOrigin::default();
+    let by = palisade_gateway::identity::manage::By {
+        actor: "cli".into(),
+        origin: &origin,
     };
-    env.identity().store.user_insert(&user).await.unwrap();
+    let account = palisade_gateway::identity::import::ImportedAccount {
+        external_id: Some(format!("ext-{email}")),
+        email: email.into(),
+        roles: vec!["member".into()],
+        password_hash: Some(hash.into()),
+        ..Default::default()
+    };
+    let user = env
+        .identity()
+        .import_user(account, &|r: &str| r == "member", &by)
+        .await
+        .unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some(hash), "stored as given");
     user.id
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod forward_nginx;
 mod hardening;
 pub mod identity;
+mod imports;
 mod listener;
 mod openapi;
 mod posture;

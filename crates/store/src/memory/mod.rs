@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod imports;
 mod secrets;
 
 /// A `Store` held in memory.

@@ -1,5 +1,5 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
-//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`audit`]; [`revocations`];
+//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`];
 //! [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
@@ -46,6 +46,7 @@ macro_rules! for_each_backend {
 pub(crate) mod audit;
 pub(crate) mod emails;
 pub(crate) mod identity;
+pub(crate) mod imports;
 pub(crate) mod meta;
 pub(crate) mod revocations;
 pub(crate) mod secrets;

@@ -210,7 +210,12 @@ async fn create_key(
         expires_in: body.expires_in,
     };
     let by = By {
-        actor: caller.0.subject.parse().unwrap_or(account.id).to_string(),
+        // A Palisade account is named by its subject; an external issuer's caller by the
+        // service account acted on.
+        actor: match caller.0.account {
+            Some(_) => caller.0.subject.clone(),
+            None => account.id.to_string(),
+        },
         origin: &ctx.origin,
     };
     shown_once(&ctx, state.identity.create_api_key(key, &by).await)
