@@ -18,6 +18,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     check_routes(config, &mut out);
     check_access(config, env, &mut out);
     check_gates(config, &mut out);
+    config::identity_names::check(config, &mut out);
     check_tls(config, &mut out);
     check_cors(config, &mut out);
     check_log(config, &mut out);

@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod forward_nginx;
 mod hardening;
+mod headers;
 pub mod identity;
 mod listener;
 mod openapi;
