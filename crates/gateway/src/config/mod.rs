@@ -17,6 +17,7 @@ pub mod checks;
 pub mod dev_secrets;
 pub mod http2;
 pub mod identity_names;
+pub mod overlap;
 pub mod preflight;
 pub mod refs;
 pub mod routes;

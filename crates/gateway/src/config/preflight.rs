@@ -135,6 +135,9 @@ pub async fn check(
     if !production {
         report.warnings = checks::open_route_warnings(&config);
     }
+    report
+        .warnings
+        .extend(super::overlap::overlap_warnings(&config));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     report.problems = problems;
