@@ -6,6 +6,7 @@ pub mod authorization;
 mod boundary;
 mod common;
 mod config;
+mod forward_caddy;
 mod forward_nginx;
 mod hardening;
 mod headers;
