@@ -1,6 +1,6 @@
 //! Routes that overlap Palisade's own endpoints. A built-in path never takes a configured route
 //! (`route::builtin`), so a route whose every path is built in can never be reached — a problem
-//! ([`unreachable`]) — while a route of which only some paths are built in (prefix `/admin/` at
+//! ([`unreachable()`]) — while a route of which only some paths are built in (prefix `/admin/` at
 //! the root mount: `/admin` reaches it, `/admin/users` never does) is a warning
 //! ([`overlap_warnings`]) printed by `config check`, with a hint to set `api.mount` when the
 //! mount is the root. A route whose prefix lies above a non-root mount (`/` with
