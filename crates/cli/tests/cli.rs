@@ -188,6 +188,51 @@ fn unknown_config_key_is_named() {
     assert!(stderr(&out).contains("listen_adress"), "{}", stderr(&out));
 }
 
+#[test]
+fn config_check_warns_about_routes_partly_under_builtin_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |extra: &str| {
+        std::fs::write(
+            dir.path().join("p.toml"),
+            format!(
+                "{extra}[[routes]]\nprefix = \"/admin/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\npublic = true\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let out = run(dir.path(), &["config", "check", "--config", "p.toml"]);
+    assert!(
+        out.status.success(),
+        "a warning, not a problem: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: routes[0] (/admin/): prefix \"/admin/\" overlaps Palisade's own endpoints (e.g. /admin/users)")
+            && err.contains("set api.mount"),
+        "{err}"
+    );
+    // With a mount the route is the upstream's alone: no warning.
+    write("[api]\nmount = \"/.palisade\"\n");
+    let out = run(dir.path(), &["config", "check", "--config", "p.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("overlaps"), "{}", stderr(&out));
+    // A route every path of which is built in is still a problem.
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[[routes]]\nprefix = \"/auth/login\"\nupstream = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["config", "check", "--config", "p.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("never reach this route"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 struct Served {
     child: Child,
     base: String,

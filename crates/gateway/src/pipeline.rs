@@ -59,8 +59,10 @@ impl Gates {
                 .proxy
                 .strip_headers
                 .iter()
+                .cloned()
+                .chain(crate::config::identity_names::stripped_names(config))
                 .map(|h| {
-                    crate::config::header_name(h)
+                    crate::config::header_name(&h)
                         .ok_or_else(|| format!("proxy.strip_headers: {h:?} is not a header name"))
                 })
                 .collect::<Result<_, _>>()?,

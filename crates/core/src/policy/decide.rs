@@ -103,6 +103,11 @@ impl PolicySet {
             {
                 problems.push(format!("{at}: resource {res:?} is not like \"graphs\""));
             }
+            if r.tenant_param.is_some() && r.tenant_header.is_some() {
+                problems.push(format!(
+                    "{at}: tenant_param and tenant_header both name the tenant; keep one"
+                ));
+            }
             if let Some(param) = &r.tenant_param {
                 let named = r
                     .pattern
@@ -148,6 +153,20 @@ impl PolicySet {
         path: &str,
         subject: &Subject,
     ) -> Decision {
+        self.decide_in(route, method, path, None, subject)
+    }
+
+    /// [`PolicySet::decide`] for a request that names its tenant in a header: on a route with
+    /// `tenant_header`, `header_tenant` is the tenant decided in (`None`: the request names
+    /// none, denied); other routes ignore it.
+    pub fn decide_in(
+        &self,
+        route: Option<usize>,
+        method: &str,
+        path: &str,
+        header_tenant: Option<&str>,
+        subject: &Subject,
+    ) -> Decision {
         let Some(route) = route.and_then(|i| self.routes.get(i)) else {
             return Decision::Deny {
                 rule: "default".into(),
@@ -184,12 +203,23 @@ impl PolicySet {
                 tenant: None,
             };
         }
-        let tenant = route
-            .tenant_param
-            .as_deref()
-            .and_then(|p| route.param(path, p));
+        let tenant = if route.tenant_header.is_some() {
+            header_tenant
+        } else {
+            route
+                .tenant_param
+                .as_deref()
+                .and_then(|p| route.param(path, p))
+        };
         if route.tenant_param.is_some() && tenant.is_none() {
             return self.deny(route, subject, "the path names no tenant".into());
+        }
+        if let (Some(h), None) = (&route.tenant_header, tenant) {
+            return self.deny(
+                route,
+                subject,
+                format!("the request names no tenant in {h}"),
+            );
         }
         let effective = self.effective(subject, tenant);
         let mut reasons = Vec::new();

@@ -53,6 +53,9 @@ pub struct RoutePolicy {
     pub resource: Option<String>,
     /// The pattern parameter naming the tenant.
     pub tenant_param: Option<String>,
+    /// The request header naming the tenant (instead of a pattern parameter); its value is
+    /// handed to [`super::PolicySet::decide_in`].
+    pub tenant_header: Option<String>,
     /// Only callers that administer Palisade pass (and need a credential whatever `auth` says);
     /// anyone else is refused as a privilege-escalation attempt.
     pub admin_only: bool,

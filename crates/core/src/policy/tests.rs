@@ -442,3 +442,69 @@ fn admin_only_admits_administrators_only() {
         );
     }
 }
+
+/// A route naming its tenant in a header decides in the tenant the header gave, exactly as a
+/// pattern parameter would; no header is a denial; other routes ignore the header's tenant.
+#[test]
+fn a_header_tenant_is_decided_like_a_path_tenant() {
+    let route = |name: &str, prefix: &str| RoutePolicy {
+        name: name.into(),
+        prefix: prefix.into(),
+        ..Default::default()
+    };
+    let routes = vec![
+        RoutePolicy {
+            resource: Some("graphs".into()),
+            tenant_header: Some("X-Graph-Id".into()),
+            ..route("by-header", "/h/")
+        },
+        RoutePolicy {
+            resource: Some("docs".into()),
+            ..route("docs", "/docs/")
+        },
+    ];
+    let set = PolicySet::compile(routes, &default_roles()).unwrap();
+    let dir = Dir {
+        members: [("g1", "member")].into(),
+        parents: HashMap::new(),
+        grants: HashMap::new(),
+    };
+    let subject = Subject {
+        authenticated_by: JWT,
+        roles: &[],
+        scopes: &[],
+        tenants: &dir,
+    };
+    match set.decide_in(Some(0), "POST", "/h/x", Some("g1"), &subject) {
+        Decision::Allow { tenant, .. } => assert_eq!(tenant.as_deref(), Some("g1")),
+        other => panic!("{other:?}"),
+    }
+    match set.decide_in(Some(0), "GET", "/h/x", Some("g2"), &subject) {
+        Decision::Deny { reason, .. } => {
+            assert_eq!(reason, "graphs.read is not granted in tenant g2")
+        }
+        other => panic!("{other:?}"),
+    }
+    match set.decide_in(Some(0), "GET", "/h/x", None, &subject) {
+        Decision::Deny { reason, .. } => {
+            assert_eq!(reason, "the request names no tenant in X-Graph-Id")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another route's decision never takes the header's tenant.
+    assert!(matches!(
+        set.decide_in(Some(1), "GET", "/docs/x", Some("g1"), &subject),
+        Decision::Deny { .. }
+    ));
+    let both = RoutePolicy {
+        pattern: Some("/b/{id}/".into()),
+        tenant_param: Some("id".into()),
+        tenant_header: Some("X-T".into()),
+        ..route("both", "/b/")
+    };
+    let problems = PolicySet::compile(vec![both], &default_roles()).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("keep one")),
+        "{problems:?}"
+    );
+}

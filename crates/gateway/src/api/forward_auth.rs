@@ -199,16 +199,16 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
             .insert(crate::request::AuthorizedTenant(t));
     }
     let name = route.as_ref().map_or("forward-auth", |r| r.name);
-    state.identity.attach_identity(name, &mut req);
+    let names = route.as_ref().map_or_else(
+        || state.identity.default_names.clone(),
+        |r| r.identity.clone(),
+    );
+    state.identity.attach_identity(name, &names, &mut req).await;
     let mut res = StatusCode::OK.into_response();
-    for name in [
-        crate::identity::assertion::USER,
-        crate::identity::assertion::ROLES,
-        crate::identity::assertion::TENANT,
-        crate::identity::assertion::IDENTITY,
-    ] {
+    let identity = http::HeaderName::from_static(crate::identity::assertion::IDENTITY);
+    for name in names.all().chain(std::iter::once(&identity)) {
         if let Some(v) = req.headers().get(name) {
-            res.headers_mut().insert(name, v.clone());
+            res.headers_mut().insert(name.clone(), v.clone());
         }
     }
     res

@@ -49,6 +49,7 @@ pub fn compile(config: &Config) -> Result<PolicySet, Vec<String>> {
             roles: r.roles.clone(),
             resource: r.resource.clone(),
             tenant_param: r.tenant_param.clone(),
+            tenant_header: r.tenant_header.clone(),
             admin_only: r.admin_only,
         })
         .collect();
@@ -275,6 +276,18 @@ impl Authorizer {
         path: &str,
         principal: Option<&Principal>,
     ) -> Decision {
+        self.decide_in(route, method, path, None, principal)
+    }
+
+    /// [`Authorizer::decide`] with the tenant a request named in its route's `tenant_header`.
+    pub fn decide_in(
+        &self,
+        route: Option<usize>,
+        method: &str,
+        path: &str,
+        header_tenant: Option<&str>,
+        principal: Option<&Principal>,
+    ) -> Decision {
         let policies = self.policies();
         let snapshot = self.tenants.snapshot();
         let none: Vec<String> = Vec::new();
@@ -303,7 +316,7 @@ impl Authorizer {
             scopes: principal.map_or(&none, |p| &p.scopes),
             tenants: &directory,
         };
-        policies.decide(route, method, path, &subject)
+        policies.decide_in(route, method, path, header_tenant, &subject)
     }
 
     /// The decision for a request described by hand (`GET /admin/policy/explain`, `palisade
@@ -338,6 +351,44 @@ impl Authorizer {
             .ok()
             .and_then(|m| routes.find(host, &path, &m).route().map(|r| r.id));
         self.decide(route, method, &path, principal)
+    }
+
+    /// 400 for a request that did not name one valid tenant in its route's `tenant_header`, on
+    /// record as `authz.denied` (with the rule of `decision`, which denied it for want of one).
+    pub fn tenant_header_refusal(
+        &self,
+        sent: &crate::request::TenantHeader,
+        decision: &Decision,
+        principal: Option<&Principal>,
+        origin: &RequestOrigin,
+    ) -> Res {
+        let request_id = origin.request_id.as_deref().unwrap_or("-");
+        let (slug, detail, reason) = match sent {
+            crate::request::TenantHeader::Missing => (
+                "tenant-header-missing",
+                "This route needs the tenant in its tenant header.",
+                "the request names no tenant",
+            ),
+            _ => (
+                "tenant-header-invalid",
+                "The tenant header must hold exactly one tenant id (1-64 of A-Z a-z 0-9 _ -).",
+                "the tenant header is not one tenant id",
+            ),
+        };
+        let rule = match decision {
+            Decision::Allow { rule, .. }
+            | Decision::Deny { rule, .. }
+            | Decision::Unauthenticated { rule, .. } => rule.as_str(),
+        };
+        let mut event = AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
+            .resource(format!("route:{rule}"))
+            .origin(origin)
+            .details(serde_json::json!({ "reason": reason }));
+        if let Some(p) = principal {
+            event = event.actor(p.subject.clone());
+        }
+        self.audit.record(event);
+        refuse(GATE, slug, StatusCode::BAD_REQUEST, detail, request_id)
     }
 
     /// The answer for a decision that is not `Allow`, with its audit events.

@@ -18,6 +18,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     check_routes(config, &mut out);
     check_access(config, env, &mut out);
     check_gates(config, &mut out);
+    config::identity_names::check(config, &mut out);
     check_tls(config, &mut out);
     check_cors(config, &mut out);
     check_log(config, &mut out);
@@ -144,8 +145,8 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
             out.push(format!("{at}: prefix must start with '/'"));
         } else {
             check_canonical(&at, "prefix", &route.prefix, &path_policy, out);
-            if crate::route::builtin::Builtin::classify(&route.prefix, config.api.mount()).is_some()
-            {
+            // Partly reachable routes are warnings (`overlap::overlap_warnings`).
+            if config::overlap::unreachable(&route.prefix, config.api.mount()) {
                 out.push(format!(
                     "{at}: prefix {:?} is one of Palisade's own endpoints; requests there never reach this route",
                     route.prefix
@@ -476,14 +477,14 @@ mod tests {
             ..Default::default()
         });
         assert!(problems(&c, Environment::Dev).is_empty());
-        c.routes[0].prefix = "/admin/".into();
+        c.routes[0].prefix = "/admin/users/".into();
         assert!(
             !problems(&c, Environment::Dev).is_empty(),
-            "at the root, /admin/ is Palisade's"
+            "at the root, /admin/users/ is Palisade's"
         );
         c.api.mount = Some("/.palisade".into());
         assert!(problems(&c, Environment::Dev).is_empty());
-        c.routes[0].prefix = "/.palisade/admin/".into();
+        c.routes[0].prefix = "/.palisade/admin/users/".into();
         assert!(!problems(&c, Environment::Dev).is_empty());
     }
 

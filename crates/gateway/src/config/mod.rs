@@ -17,6 +17,8 @@ pub mod auth;
 pub mod checks;
 pub mod dev_secrets;
 pub mod http2;
+pub mod identity_names;
+pub mod overlap;
 pub mod preflight;
 pub mod refs;
 pub mod routes;
@@ -256,6 +258,10 @@ pub struct ProxyConfig {
     pub retries: u32,
     /// Base of the backoff: attempt n waits a random time up to `retry_backoff × 2^n`.
     pub retry_backoff: HumanDuration,
+    /// The headers naming the caller to upstreams (`identity_names`); a route may override.
+    pub identity_headers: identity_names::IdentityNames,
+    /// The claims of the signed identity assertion (`identity_names`).
+    pub assertion_claims: identity_names::IdentityNames,
 }
 
 impl Default for ProxyConfig {
@@ -268,6 +274,8 @@ impl Default for ProxyConfig {
             strip_headers: Vec::new(),
             retries: 2,
             retry_backoff: HumanDuration(Duration::from_millis(25)),
+            identity_headers: Default::default(),
+            assertion_claims: Default::default(),
         }
     }
 }

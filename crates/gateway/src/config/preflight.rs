@@ -138,6 +138,9 @@ pub async fn check(
     report
         .warnings
         .extend(config.auth.migration_windows(now_ms / 1000));
+    report
+        .warnings
+        .extend(super::overlap::overlap_warnings(&config));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     report.problems = problems;

@@ -48,6 +48,11 @@ pub struct RouteConfig {
     pub pattern: Option<String>,
     /// The pattern parameter holding the tenant the caller must have access to.
     pub tenant_param: Option<String>,
+    /// The request header holding the tenant (instead of `tenant_param`): authorized like it;
+    /// missing or malformed is 400. Stripped from client requests on every other route.
+    pub tenant_header: Option<String>,
+    /// This route's identity header names, over `proxy.identity_headers` key by key.
+    pub identity_headers: super::identity_names::IdentityNames,
     /// Only callers whose roles administer Palisade (granting `*` or `admin.*`) pass; others get
     /// 403, recorded as a privilege-escalation attempt. Needs a credential: `auth = "none"` is
     /// refused.

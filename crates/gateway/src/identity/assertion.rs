@@ -1,55 +1,109 @@
-//! The identity Palisade hands to an upstream after a request passed: `X-Palisade-User`,
-//! `X-Palisade-Roles`, `X-Palisade-Tenant` (when a tenant was authorized) and
-//! `X-Palisade-Identity`, a 60-second JWT whose audience is the route, signed with the gateway's
-//! key and verifiable against `/.well-known/jwks.json`, so upstreams need not trust the network.
+//! The identity Palisade hands to an upstream after a request passed: by default
+//! `X-Palisade-User`, `X-Palisade-Roles`, `X-Palisade-Tenant` (when a tenant was authorized) and
+//! always `X-Palisade-Identity`, a 60-second JWT whose audience is the route, signed with the
+//! gateway's key and verifiable against `/.well-known/jwks.json`, so upstreams need not trust
+//! the network. The header names and the assertion's claims are configurable
+//! ([`Names`], from `[proxy.identity_headers]`, a route's `identity_headers` and
+//! `[proxy.assertion_claims]`; a configured name replaces the default); `email` and `tier` are
+//! sent only when named. A route with a `tenant_header` also gets its tenant header set to the
+//! authorized tenant.
 //!
-//! Inbound copies never get here: the boundary strips every `X-Palisade-*` header a client sends.
-//! Assertions are cached per credential and route and re-signed once less than 10 s remain, so
-//! signing costs once per caller and route every ~50 s rather than once per request.
+//! Inbound copies never get here: the boundary strips every `X-Palisade-*` header and every
+//! configured name a client sends. Assertions are cached per credential and route and re-signed
+//! once less than 10 s remain, so signing costs once per caller and route every ~50 s rather
+//! than once per request. E-mail addresses are read from the store (decrypted) at most once
+//! per account a minute ([`EmailCache`]).
 
 use super::Identity;
+use crate::config::identity_names::{DEFAULT_CLAIMS, DEFAULT_HEADERS, IdentityNames};
 use crate::request::{AuthorizedTenant, Req};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use palisade_core::principal::Principal;
-use serde::Serialize;
 use std::sync::Arc;
 
 /// How long a signed identity assertion is valid.
 pub const ASSERTION_LIFETIME_SECS: u64 = 60;
 const RESIGN_BEFORE_SECS: u64 = 10;
 
-/// The header carrying the caller's subject to the upstream.
+/// The default header carrying the caller's subject to the upstream.
 pub const USER: &str = "x-palisade-user";
-/// The header carrying the caller's roles, comma-separated.
+/// The default header carrying the caller's roles, comma-separated.
 pub const ROLES: &str = "x-palisade-roles";
-/// The header carrying the authorized tenant.
+/// The default header carrying the authorized tenant.
 pub const TENANT: &str = "x-palisade-tenant";
-/// The header carrying the signed identity assertion (an EdDSA JWT).
+/// The header carrying the signed identity assertion (an EdDSA JWT); never renamed.
 pub const IDENTITY: &str = "x-palisade-identity";
 
-#[derive(Serialize)]
-struct AssertionClaims<'a> {
-    iss: &'a str,
-    aud: &'a str,
-    sub: &'a str,
-    iat: u64,
-    nbf: u64,
-    exp: u64,
-    jti: String,
-    /// How the caller proved who it is: `jwt`, `external`, `api_key`, `session`.
-    amr: &'a str,
-    roles: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_id: Option<&'a str>,
+/// The names one route gives identity: five headers (`email`, `tier` optional) and the route's
+/// `tenant_header`, which also receives the authorized tenant.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `user`, `roles`, `tenant`, `email`, `tier`, in that order.
+    pub headers: [Option<HeaderName>; 5],
+    /// The route's `tenant_header`.
+    pub tenant_header: Option<HeaderName>,
+}
+
+impl Names {
+    /// The names of `table` (already merged over the global one), defaults filling the gaps.
+    /// Names `config check` accepted are valid; an invalid one is an error naming it.
+    pub fn new(table: &IdentityNames, tenant_header: Option<&str>) -> Result<Self, String> {
+        let parse = |n: &str| {
+            crate::config::header_name(n).ok_or_else(|| format!("{n:?} is not a header name"))
+        };
+        let mut headers: [Option<HeaderName>; 5] = Default::default();
+        for (i, name) in table.resolved(DEFAULT_HEADERS).iter().enumerate() {
+            headers[i] = name.as_deref().map(parse).transpose()?;
+        }
+        Ok(Self {
+            headers,
+            tenant_header: tenant_header.map(parse).transpose()?,
+        })
+    }
+
+    /// Every header name Palisade may set (forward auth copies these onto its answer).
+    pub fn all(&self) -> impl Iterator<Item = &HeaderName> {
+        self.headers.iter().flatten().chain(&self.tenant_header)
+    }
+
+    fn wants_email(&self) -> bool {
+        self.headers[3].is_some()
+    }
+}
+
+/// The assertion's claim names (`[proxy.assertion_claims]`), defaults filling the gaps.
+#[derive(Debug, Clone)]
+pub struct ClaimNames([Option<String>; 5]);
+
+impl ClaimNames {
+    /// The claims of `table`.
+    pub fn new(table: &IdentityNames) -> Self {
+        Self(table.resolved(DEFAULT_CLAIMS))
+    }
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self::new(&IdentityNames::default())
+    }
 }
 
 /// Assertions by (credential, route), reused until shortly before they expire.
 pub type AssertionCache = moka::sync::Cache<(String, &'static str), Arc<(HeaderValue, u64)>>;
 
+/// Accounts' e-mail addresses by subject, kept for the assertion lifetime.
+pub type EmailCache = moka::sync::Cache<String, Arc<str>>;
+
 /// An empty assertion cache.
 pub fn new_cache() -> AssertionCache {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(std::time::Duration::from_secs(ASSERTION_LIFETIME_SECS))
+        .build()
+}
+
+/// An empty e-mail cache.
+pub fn new_email_cache() -> EmailCache {
     moka::sync::Cache::builder()
         .max_capacity(100_000)
         .time_to_live(std::time::Duration::from_secs(ASSERTION_LIFETIME_SECS))
@@ -72,9 +126,29 @@ fn credential_key(p: &Principal, tenant: Option<&str>) -> String {
     )
 }
 
+/// The facts named to the upstream, in [`IdentityNames::names`] order (roles comma-joined).
+struct Facts<'a> {
+    principal: &'a Principal,
+    tenant: Option<&'a str>,
+    email: Option<&'a str>,
+}
+
+impl Facts<'_> {
+    fn header_values(&self) -> [Option<String>; 5] {
+        let p = self.principal;
+        [
+            Some(p.subject.clone()),
+            Some(p.roles.join(",")),
+            self.tenant.map(str::to_owned),
+            self.email.map(str::to_owned),
+            p.tier.clone(),
+        ]
+    }
+}
+
 impl Identity {
-    /// Sets the identity headers for the upstream of `route`.
-    pub fn attach_identity(&self, route: &'static str, req: &mut Req) {
+    /// Sets the identity headers `names` says for the upstream of `route`.
+    pub async fn attach_identity(&self, route: &'static str, names: &Names, req: &mut Req) {
         let Some(principal) = req.extensions().get::<Arc<Principal>>().cloned() else {
             return;
         };
@@ -82,32 +156,60 @@ impl Identity {
             .extensions()
             .get::<AuthorizedTenant>()
             .map(|t| t.0.clone());
+        let email = if names.wants_email() || self.claim_names.0[3].is_some() {
+            self.email_of(&principal).await
+        } else {
+            None
+        };
+        let facts = Facts {
+            principal: &principal,
+            tenant: tenant.as_deref(),
+            email: email.as_deref(),
+        };
         let headers = req.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&principal.subject) {
-            headers.insert(USER, v);
+        for (name, value) in names.headers.iter().zip(facts.header_values()) {
+            if let (Some(name), Some(v)) =
+                (name, value.and_then(|v| HeaderValue::from_str(&v).ok()))
+            {
+                headers.insert(name.clone(), v);
+            }
         }
-        if let Ok(v) = HeaderValue::from_str(&principal.roles.join(",")) {
-            headers.insert(ROLES, v);
-        }
-        if let Some(t) = tenant
-            .as_deref()
-            .and_then(|t| HeaderValue::from_str(t).ok())
+        if let (Some(name), Some(t)) = (&names.tenant_header, facts.tenant)
+            && let Ok(v) = HeaderValue::from_str(t)
         {
-            headers.insert(TENANT, t);
+            headers.insert(name.clone(), v);
         }
-        if let Some(token) = self.assertion(&principal, route, tenant.as_deref()) {
+        if let Some(token) = self.assertion(&facts, route) {
             headers.insert(IDENTITY, token);
         }
     }
 
-    fn assertion(
-        &self,
-        p: &Principal,
-        route: &'static str,
-        tenant: Option<&str>,
-    ) -> Option<HeaderValue> {
+    /// The account's e-mail, decrypted by the store, cached per subject; `None` for callers
+    /// without a Palisade account (another issuer's tokens) and when the store cannot say (the
+    /// header is then left out).
+    async fn email_of(&self, p: &Principal) -> Option<Arc<str>> {
+        let id = p.account?;
+        if let Some(hit) = self.emails.get(&p.subject) {
+            return Some(hit);
+        }
+        match self.store.user_by_id(id).await {
+            Ok(Some(user)) => {
+                let email: Arc<str> = user.email.into();
+                self.emails.insert(p.subject.clone(), email.clone());
+                Some(email)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an account's e-mail for the upstream");
+                None
+            }
+        }
+    }
+
+    fn assertion(&self, facts: &Facts<'_>, route: &'static str) -> Option<HeaderValue> {
+        let p = facts.principal;
         let now = self.now_ms() / 1000;
-        let key = (credential_key(p, tenant), route);
+        let key = (credential_key(p, facts.tenant), route);
         if let Some(hit) = self.assertions.get(&key)
             && hit.1 > now + RESIGN_BEFORE_SECS
         {
@@ -115,19 +217,32 @@ impl Identity {
         }
         let tokens = self.tokens();
         let exp = now + ASSERTION_LIFETIME_SECS;
-        let claims = AssertionClaims {
-            iss: tokens.issuer(),
-            aud: route,
-            sub: &p.subject,
-            iat: now,
-            nbf: now,
-            exp,
-            jti: uuid::Uuid::now_v7().to_string(),
-            amr: p.method.as_str(),
-            roles: &p.roles,
-            tenant,
-            key_id: p.key_id.as_deref(),
-        };
+        let mut claims = serde_json::json!({
+            "iss": tokens.issuer(),
+            "aud": route,
+            "sub": p.subject,
+            "iat": now,
+            "nbf": now,
+            "exp": exp,
+            "jti": uuid::Uuid::now_v7().to_string(),
+            // How the caller proved who it is: `jwt`, `external`, `api_key`, `session`.
+            "amr": p.method.as_str(),
+        });
+        if let Some(k) = &p.key_id {
+            claims["key_id"] = k.as_str().into();
+        }
+        let values = [
+            Some(serde_json::json!(p.subject)),
+            Some(serde_json::json!(p.roles)),
+            facts.tenant.map(|t| t.into()),
+            facts.email.map(|e| e.into()),
+            p.tier.as_deref().map(|t| t.into()),
+        ];
+        for (name, value) in self.claim_names.0.iter().zip(values) {
+            if let (Some(name), Some(value)) = (name, value) {
+                claims[name.as_str()] = value;
+            }
+        }
         let token = match tokens.sign_claims(&claims) {
             Ok(t) => t,
             Err(e) => {

@@ -191,6 +191,10 @@ pub struct Identity {
     /// Registration invites.
     pub invites: invite::InviteKeys,
     assertions: assertion::AssertionCache,
+    emails: assertion::EmailCache,
+    claim_names: assertion::ClaimNames,
+    /// The identity header names of `[proxy.identity_headers]` (forward auth without a route).
+    pub default_names: Arc<assertion::Names>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -247,6 +251,12 @@ impl Identity {
             handoff: Handoff::new(now_ms),
             invites: invite::InviteKeys::new(&config.secrets.signing_key),
             assertions: assertion::new_cache(),
+            emails: assertion::new_email_cache(),
+            claim_names: assertion::ClaimNames::new(&config.proxy.assertion_claims),
+            default_names: Arc::new(
+                assertion::Names::new(&config.proxy.identity_headers, None)
+                    .map_err(|e| format!("proxy.identity_headers: {e}"))?,
+            ),
             tokens: RwLock::new(Arc::new(tokens)),
             kid_reload: palisade_core::clock::AtMostEvery::new(1_000),
             key_wrap,

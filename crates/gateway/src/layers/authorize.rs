@@ -2,10 +2,13 @@
 //! to the principal the identify gate found, for the route the boundary's one route decision
 //! gave the request (by id, never a second lookup). Palisade's own endpoints (`/auth`, `/admin`,
 //! ops) carry their own checks and pass through here. Default deny lives in the policy engine.
+//! On a route with a `tenant_header`, the tenant is the one the header named (read by the
+//! boundary); a missing or malformed header is 400 (`tenant-header-missing`,
+//! `tenant-header-invalid`) on record as `authz.denied`, after the 401 of a missing credential.
 
 use super::check::{Check, CheckLayer};
 use crate::authz::Authorizer;
-use crate::request::AuthorizedTenant;
+use crate::request::{AuthorizedTenant, TenantHeader};
 use crate::request::{Req, RequestMeta, Res};
 use palisade_core::policy::Decision;
 use palisade_core::principal::Principal;
@@ -37,12 +40,29 @@ impl Check for Authorize {
             return Ok(());
         };
         let principal = req.extensions().get::<Arc<Principal>>().cloned();
-        let decision = self.authz.decide(
+        // Present only on routes with a `tenant_header` (the boundary read it).
+        let sent = req.extensions().get::<TenantHeader>().cloned();
+        let header_tenant = match &sent {
+            Some(TenantHeader::One(t)) => Some(t.as_str()),
+            _ => None,
+        };
+        let decision = self.authz.decide_in(
             Some(route),
             req.method().as_str(),
             req.uri().path(),
+            header_tenant,
             principal.as_deref(),
         );
+        if let (Some(bad @ (TenantHeader::Missing | TenantHeader::Malformed)), false) =
+            (&sent, matches!(decision, Decision::Unauthenticated { .. }))
+        {
+            return Err(self.authz.tenant_header_refusal(
+                bad,
+                &decision,
+                principal.as_deref(),
+                &crate::audit::RequestOrigin::of(req),
+            ));
+        }
         match decision {
             Decision::Allow { tenant, .. } => {
                 if let Some(t) = tenant {

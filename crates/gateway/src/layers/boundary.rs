@@ -8,16 +8,17 @@
 //! classifies the path as built in or not and makes the one route decision (host, method,
 //! canonical path) that every later gate uses; refuses oversized header blocks (431), unknown
 //! hosts (400) and declared bodies over the limit (413); strips identity headers a client could
-//! spoof, in any spelling (`_` for `-`, any case); caps streamed bodies; and bounds the whole
-//! request in time (408 while the body still arrives, 504 after).
+//! spoof, in any spelling (`_` for `-`, any case) — after reading the route's `tenant_header`
+//! ([`TenantHeader`]), whose name may be one of them; caps streamed bodies; and bounds the
+//! whole request in time (408 while the body still arrives, 504 after).
 
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::UnderscoreHeaders;
 use crate::problem::{refuse, refuse_with};
 use crate::request::body::{BodyState, LimitedBody};
 use crate::request::{
-    BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, X_FORWARDED_FOR, X_REQUEST_ID,
-    request_host,
+    BoxFuture, ConnInfo, RawPath, Req, RequestMeta, Res, TenantHeader, X_FORWARDED_FOR,
+    X_REQUEST_ID, request_host,
 };
 use crate::route::table::{RouteMatch, RouteTable};
 use axum::body::Body;
@@ -56,7 +57,8 @@ pub struct BoundaryConfig {
     pub request_timeout: Duration,
     /// Every client reaches Palisade through a TLS terminator.
     pub behind_tls_proxy: bool,
-    /// Configured extra headers to strip, lowercased.
+    /// Configured extra headers to strip, lowercased: `proxy.strip_headers`, every configured
+    /// identity header name and every route's `tenant_header`, on every request.
     pub strip_headers: Vec<HeaderName>,
     /// What to do with header names holding `_`.
     pub underscore_headers: UnderscoreHeaders,
@@ -302,6 +304,14 @@ impl BoundaryConfig {
             }
         };
         let max_body = route.as_ref().map_or(self.max_body, |r| r.max_body);
+        // Read before identity headers are stripped: the name may be one Palisade sets.
+        if let Some(name) = route
+            .as_ref()
+            .and_then(|r| r.identity.tenant_header.as_ref())
+        {
+            let sent = TenantHeader::read(req.headers(), name);
+            req.extensions_mut().insert(sent);
+        }
         Decided {
             meta: RequestMeta {
                 request_id,

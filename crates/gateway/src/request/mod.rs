@@ -143,6 +143,52 @@ pub fn request_id_of(extensions: &http::Extensions) -> String {
 #[derive(Debug, Clone)]
 pub struct AuthorizedTenant(pub String);
 
+/// What a request sent in its route's `tenant_header`, read by the boundary before identity
+/// headers are stripped (the name may also be an identity header Palisade sets); on the request
+/// extensions of routes with a `tenant_header` only, read by the authorize gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantHeader {
+    /// Exactly one value, a valid tenant id.
+    One(String),
+    /// No such header.
+    Missing,
+    /// Several values, a list, or not a tenant id (1-64 of `A-Z a-z 0-9 _ -`).
+    Malformed,
+}
+
+impl TenantHeader {
+    /// Reads header `name` of `headers`: exactly one field holding one tenant id, or why not. A
+    /// variant spelling of the name (`_` for `-`) counts as another value: an upstream that
+    /// reads both spellings as one must not see a second, unauthorized tenant.
+    pub fn read(headers: &http::HeaderMap, name: &http::HeaderName) -> TenantHeader {
+        let mut values = headers.get_all(name).iter();
+        let variants = name.as_str().contains('-')
+            && headers.keys().any(|k| {
+                k != name
+                    && k.as_str().len() == name.as_str().len()
+                    && k.as_str()
+                        .bytes()
+                        .zip(name.as_str().bytes())
+                        .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+            });
+        match (values.next(), values.next()) {
+            (None, None) if !variants => TenantHeader::Missing,
+            (Some(v), None) if !variants => match v.to_str() {
+                // The rule of `authz::tenants::valid_id` (a test keeps them equal).
+                Ok(t)
+                    if (1..=64).contains(&t.len())
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                {
+                    TenantHeader::One(t.to_owned())
+                }
+                _ => TenantHeader::Malformed,
+            },
+            _ => TenantHeader::Malformed,
+        }
+    }
+}
+
 /// Marks a response that came from an upstream (in library mode, the wrapped service), not from
 /// Palisade itself: it gets its route's headers and 5xx sanitizing.
 #[derive(Debug, Clone, Copy)]
@@ -249,5 +295,44 @@ mod tests {
         assert_eq!(strip_port("example.com:8080"), "example.com");
         assert_eq!(strip_port("example.com"), "example.com");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn a_tenant_header_is_one_tenant_id_or_refused() {
+        let name = http::HeaderName::from_static("x-graph-id");
+        let read = |fields: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (n, v) in fields {
+                h.append(
+                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            TenantHeader::read(&h, &name)
+        };
+        assert_eq!(
+            read(&[("x-graph-id", "g1")]),
+            TenantHeader::One("g1".into())
+        );
+        assert_eq!(read(&[("x-other", "g1")]), TenantHeader::Missing);
+        let long = "a".repeat(65);
+        for bad in [
+            &[("x-graph-id", "g1"), ("x-graph-id", "g2")][..],
+            &[("x-graph-id", "g1,g2")],
+            &[("x-graph-id", "g1 ")],
+            &[("x-graph-id", "")],
+            &[("x-graph-id", long.as_str())],
+            &[("x-graph-id", "g1"), ("x_graph_id", "g2")],
+            &[("x_graph-id", "g2")],
+        ] {
+            assert_eq!(read(bad), TenantHeader::Malformed, "{bad:?}");
+        }
+        for id in ["g1", "acme-eu_2", &"a".repeat(64)] {
+            assert_eq!(
+                crate::authz::tenants::valid_id(id),
+                matches!(read(&[("x-graph-id", id)]), TenantHeader::One(_)),
+                "the same rule as tenant ids: {id}"
+            );
+        }
     }
 }

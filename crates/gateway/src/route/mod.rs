@@ -106,11 +106,14 @@ impl Service<Req> for RouteService {
                         upstream,
                         resilience,
                     } => {
-                        self.identity.attach_identity(route.name, &mut req);
                         let audited = route.audit.then(|| api_request_event(&req, route.name));
                         let upstream = upstream.clone();
                         let resilience = resilience.clone();
+                        let identity = self.identity.clone();
                         Box::pin(async move {
+                            identity
+                                .attach_identity(route.name, &route.identity, &mut req)
+                                .await;
                             let via = proxy::Forwarding {
                                 upstream: upstream.as_ref(),
                                 resilience: &resilience,

@@ -50,6 +50,8 @@ pub struct Route {
     pub retries: u32,
     /// Every request is an `api.request` audit event.
     pub audit: bool,
+    /// The names identity is given to its upstream, and its `tenant_header`.
+    pub identity: Arc<crate::identity::assertion::Names>,
     next: AtomicUsize,
 }
 
@@ -98,6 +100,13 @@ impl Route {
                 .0,
             retries: rc.retries.unwrap_or(config.proxy.retries),
             audit: rc.audit,
+            identity: Arc::new(
+                crate::identity::assertion::Names::new(
+                    &rc.identity_headers.over(&config.proxy.identity_headers),
+                    rc.tenant_header.as_deref(),
+                )
+                .map_err(|e| format!("route {}: identity headers: {e}", rc.display_name()))?,
+            ),
             next: AtomicUsize::new(0),
         })
     }

@@ -1725,7 +1725,7 @@ async fn every_selectable_algorithm_signs_tokens_the_gateway_accepts() {
 }
 
 /// Verifies an EdDSA JWS against a JWKS document; returns its claims.
-fn verify_with_jwks(token: &str, jwks: &Value) -> Value {
+pub fn verify_with_jwks(token: &str, jwks: &Value) -> Value {
     let header: Value =
         serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "EdDSA");
