@@ -8,6 +8,9 @@
 //! integration tests do so through a dev-dependency on itself). `cargo test --workspace`, the
 //! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
+mod legacy_keys;
+pub use legacy_keys::legacy_key_suite;
+
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
     RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord, UserRecord,

@@ -11,7 +11,7 @@
 //! the `conformance` feature, which tests turn on). Scale-out backends: [`redis_hot`] (the
 //! `HotState` on Redis / Valkey) and [`redis_limiter`] (rate-limit decisions on Redis).
 //!
-//! Layout: the traits at the top (`identity`, `audit`, `revocations`, `secrets`,
+//! Layout: the traits at the top (`identity`, `legacy_keys`, `audit`, `revocations`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -22,6 +22,7 @@ pub mod audit;
 pub mod conformance;
 pub mod field_crypto;
 pub mod identity;
+pub mod legacy_keys;
 pub mod revocations;
 pub mod secrets;
 
@@ -66,6 +67,7 @@ pub trait Store:
     identity::IdentityStore
     + identity::TenantStore
     + revocations::RevocationStore
+    + legacy_keys::LegacyKeyStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore

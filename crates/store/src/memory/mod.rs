@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod legacy_keys;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -43,6 +44,8 @@ struct Identity {
     sessions: HashMap<Uuid, SessionRecord>,
     refresh: HashMap<TokenHash, RefreshRecord>,
     keys: HashMap<Uuid, ApiKeyRecord>,
+    /// Imported keys: lookup prefix → (key id, legacy hash while not migrated).
+    legacy: BTreeMap<String, (Uuid, Option<String>)>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -895,6 +898,7 @@ mod tests {
         conformance::identity_suite(&MemoryStore::default()).await;
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
+        conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

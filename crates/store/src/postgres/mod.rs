@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/postgres/0008_revocations.sql"),
     ),
+    (
+        10,
+        "legacy_api_keys",
+        include_str!("../../migrations/postgres/0010_legacy_api_keys.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

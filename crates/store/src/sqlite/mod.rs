@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations",
         include_str!("../../migrations/sqlite/0008_revocations.sql"),
     ),
+    (
+        10,
+        "legacy_api_keys",
+        include_str!("../../migrations/sqlite/0010_legacy_api_keys.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -229,6 +234,7 @@ mod tests {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
+        conformance::legacy_key_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
