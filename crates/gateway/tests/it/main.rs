@@ -9,6 +9,7 @@ mod config;
 mod forward_nginx;
 mod hardening;
 pub mod identity;
+mod keys;
 mod listener;
 mod openapi;
 mod posture;
