@@ -272,7 +272,6 @@ impl Admin {
         if !rows.is_empty() {
             flush(&mut rows, &mut lines).await?;
         }
-        drop(flush);
         let refused = refused + unreadable;
         let verb = if dry_run { "would import" } else { "imported" };
         println!("{verb} {imported} key(s), skipped {skipped} already imported, refused {refused}");
