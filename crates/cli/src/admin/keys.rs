@@ -31,7 +31,7 @@ pub enum KeyCommand {
     Revoke { id: Uuid },
     /// Import keys another system issued, by the hash it stored: JSON Lines, one key a line
     /// ({"owner","name","prefix","hash"[,"scopes","expires_at","last_used_at"]}). Hashes:
-    /// bcrypt ($2a$/$2b$/$2y$), sha256:<hex>, sha512:<hex>, hmac-sha256:<hex> (needs --pepper).
+    /// bcrypt ($2a$/$2b$/$2y$), sha256:HEX, sha512:HEX, hmac-sha256:HEX (needs --pepper).
     /// Each key is verified once against its hash at first use, then stored as Palisade's own.
     /// Rows already imported for the same owner are skipped.
     Import {
