@@ -75,6 +75,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// How many migrations this build embeds (the versions need not be contiguous).
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").
 /// Fixed, so replicas on one database serialize whatever schema they use.
 pub const MIGRATION_LOCK_KEY: i64 = 0x7061_6c69_7361_6465;
