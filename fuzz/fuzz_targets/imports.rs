@@ -1,4 +1,4 @@
-//! The user import CSV and the Fernet secret import lines
+//! The user import CSV, the Fernet secret import lines and the API-key import lines
 //! (`palisade_cli::import::fuzz_props`).
 #![no_main]
 

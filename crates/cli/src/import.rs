@@ -168,10 +168,33 @@ pub mod fuzz_props {
             check_user(i, line);
             check_row(&mut jsonl, line);
             check_row(&mut csv, line);
+            check_key(line);
             let line = line.trim();
             if !line.is_empty() && !line.starts_with('#') {
                 check_secret(line);
             }
+        }
+    }
+
+    /// A `palisade key import` line: read as a key only when it is a JSON object with the four
+    /// required strings; a problem never echoes the line; a hash the line carries is parsed by
+    /// the formats' parser without panicking.
+    fn check_key(line: &str) {
+        use crate::key_import::{KeyLine, key_line};
+        match key_line(line) {
+            KeyLine::Key(k) => {
+                assert!(
+                    line.contains("\"prefix\"") && line.contains("\"hash\""),
+                    "{line:?}"
+                );
+                let _ = palisade_core::legacy_key::LegacyHash::parse(&k.hash);
+                let _ = palisade_core::legacy_key::prefix_problem(&k.prefix);
+            }
+            KeyLine::Problem(why) => {
+                let t = line.trim();
+                assert!(t.len() < 12 || !why.contains(t), "echoed: {why:?}");
+            }
+            KeyLine::Skip => assert!(line.trim().is_empty()),
         }
     }
 

@@ -135,6 +135,26 @@ impl DataProtection {
         })
     }
 
+    /// The latest value of secret `path` (a `secret://` reference given to another command),
+    /// its reading on record as `credential.access`.
+    pub async fn read_reference(&self, path: &str) -> Result<zeroize::Zeroizing<String>> {
+        let got = self.vault.get(path, None).await;
+        self.audit(
+            "credential.access",
+            format!("secret:{path}"),
+            if got.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            serde_json::json!({ "purpose": "reference" }),
+        );
+        let secret = got.map_err(|e| anyhow!("secret://{path}: {e}"))?;
+        Ok(zeroize::Zeroizing::new(
+            secrecy::ExposeSecret::expose_secret(&secret.value).to_string(),
+        ))
+    }
+
     fn audit(
         &self,
         event: &'static str,

@@ -18,6 +18,7 @@ mod fuzz_replay;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod jwt;
+pub mod legacy_key;
 pub mod password;
 pub mod path;
 pub mod policy;

@@ -10,6 +10,8 @@
 
 mod external_ids;
 mod imports;
+mod legacy_keys;
+pub use legacy_keys::legacy_key_suite;
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,

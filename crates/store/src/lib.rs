@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `audit`, `revocations`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `audit`, `revocations`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -24,6 +24,7 @@ pub mod conformance;
 pub mod field_crypto;
 pub mod identity;
 pub mod imports;
+pub mod legacy_keys;
 pub mod revocations;
 pub mod secrets;
 
@@ -69,6 +70,7 @@ pub trait Store:
     + identity::TenantStore
     + imports::ImportStore
     + revocations::RevocationStore
+    + legacy_keys::LegacyKeyStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore

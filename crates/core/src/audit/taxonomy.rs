@@ -151,6 +151,18 @@ pub const EVENT_TYPES: &[EventType] = &[
         "an API key was revoked",
     ),
     t(
+        "apikey.imported",
+        CredentialAccess,
+        Medium,
+        "an API key was imported with the hash another system stored",
+    ),
+    t(
+        "apikey.migrated",
+        CredentialAccess,
+        Low,
+        "an imported API key was used and re-stored under Palisade's keyed hash (legacy hash deleted)",
+    ),
+    t(
         "authz.denied",
         Security,
         Medium,

@@ -365,6 +365,15 @@ impl<'a> Stored<'a> {
     }
 }
 
+/// [`bcrypt_cost`] for imported API-key hashes (`crate::legacy_key`): the same shape and cost
+/// bound, the refusal as a sentence.
+pub(crate) fn bcrypt_cost_checked(stored: &str) -> Result<u32, String> {
+    bcrypt_cost(stored).map_err(|e| match e {
+        Refusal::Malformed(why) => why.to_string(),
+        Refusal::TooCostly(why) => format!("too costly: {why}"),
+    })
+}
+
 /// The cost of a `$2?$NN$` + 53-character bcrypt string: the shape the bcrypt crate reads, so a
 /// truncated or garbled one is refused at import rather than never matching.
 fn bcrypt_cost(stored: &str) -> Result<u32, Refusal> {

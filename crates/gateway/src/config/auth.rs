@@ -218,6 +218,88 @@ pub struct ApiKeysConfig {
     pub cache_ttl: HumanDuration,
     /// How often `last_used_at` is written (batched).
     pub touch_interval: HumanDuration,
+    /// A key that is not Palisade's own (`pal_` + 64 hex) is looked up as an imported key only
+    /// when it starts with one of these.
+    pub prefixes: Vec<String>,
+    /// How a key may be presented, tried in order: a header name (`X-API-Key`), or
+    /// `Authorization: Bearer` (a bearer token that is a Palisade key or starts with one of
+    /// `prefixes`; any other bearer token is a JWT).
+    pub headers: Vec<String>,
+    /// Made-up imported keys remembered as failed (by their keyed hash), so a repeat costs no
+    /// slow verification.
+    pub negative_cache_capacity: u64,
+    /// How long a failed imported key is remembered.
+    pub negative_cache_ttl: HumanDuration,
+}
+
+/// The spelling of the bearer entry of `auth.api_keys.headers`.
+pub const BEARER_ENTRY: &str = "Authorization: Bearer";
+
+/// How API keys may be presented, as `auth.api_keys.headers` says (built once at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPresentation {
+    /// Header names carrying a bare key, in order.
+    pub headers: Vec<http::HeaderName>,
+    /// Whether `Authorization: Bearer` may carry a key.
+    pub bearer: bool,
+}
+
+impl ApiKeysConfig {
+    /// The presentation `headers` describes, or every problem with it and with `prefixes`
+    /// (what `config check` and start-up both report).
+    pub fn presentation(&self) -> Result<KeyPresentation, Vec<String>> {
+        let mut out = Vec::new();
+        let mut p = KeyPresentation {
+            headers: Vec::new(),
+            bearer: false,
+        };
+        if self.headers.is_empty() {
+            out.push("auth.api_keys.headers must name at least one way to present a key".into());
+        }
+        for h in &self.headers {
+            if h.eq_ignore_ascii_case(BEARER_ENTRY) {
+                if p.bearer {
+                    out.push(format!(
+                        "auth.api_keys.headers: {BEARER_ENTRY:?} named twice"
+                    ));
+                }
+                p.bearer = true;
+                continue;
+            }
+            match http::HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name)
+                    if name == http::header::AUTHORIZATION
+                        || name == http::header::COOKIE
+                        || name.as_str().starts_with("x-palisade-") =>
+                {
+                    out.push(format!(
+                        "auth.api_keys.headers: {h:?} cannot carry a key (use {BEARER_ENTRY:?} for Authorization)"
+                    ));
+                }
+                Ok(name) if p.headers.contains(&name) => {
+                    out.push(format!("auth.api_keys.headers: {h:?} named twice"));
+                }
+                Ok(name) => p.headers.push(name),
+                Err(_) => out.push(format!(
+                    "auth.api_keys.headers: {h:?} is not a header name or {BEARER_ENTRY:?}"
+                )),
+            }
+        }
+        for prefix in &self.prefixes {
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix.bytes().all(|b| b.is_ascii_graphic())
+            {
+                out.push(format!(
+                    "auth.api_keys.prefixes: {prefix:?} must be 1 to 64 printable ASCII characters without spaces"
+                ));
+            }
+        }
+        if self.negative_cache_capacity == 0 {
+            out.push("auth.api_keys.negative_cache_capacity must be at least 1".into());
+        }
+        if out.is_empty() { Ok(p) } else { Err(out) }
+    }
 }
 
 impl Default for ApiKeysConfig {
@@ -227,6 +309,10 @@ impl Default for ApiKeysConfig {
             cache_capacity: 100_000,
             cache_ttl: secs(300),
             touch_interval: secs(30),
+            prefixes: vec![palisade_core::api_key::PREFIX.into()],
+            headers: vec!["X-API-Key".into(), BEARER_ENTRY.into()],
+            negative_cache_capacity: 100_000,
+            negative_cache_ttl: secs(600),
         }
     }
 }
@@ -355,6 +441,9 @@ impl AuthConfig {
     /// Problems with the identity configuration, each naming its key.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
+        if let Err(problems) = self.api_keys.presentation() {
+            out.extend(problems);
+        }
         let bf = &self.brute_force;
         if bf.enabled && bf.ladder.is_empty() {
             out.push("auth.brute_force.ladder must have at least one step".into());

@@ -2,8 +2,13 @@
 //! one keyed hash and a cache lookup. The cache holds verified keys for `auth.api_keys.cache_ttl`;
 //! a revoke drops the entry at once and sets a hot-state flag every replica checks.
 //! `last_used_at` is collected in memory and written in batches.
+//!
+//! A key that is not Palisade's own shape (`pal_` + 64 hex) but starts with one of
+//! `auth.api_keys.prefixes` may be an imported key: it is looked up by the same keyed hash first
+//! (an imported key that was used once is stored under it), and otherwise verified against the
+//! hash it was imported with (`identity/key_auth.rs`).
 
-use crate::config::auth::ApiKeysConfig;
+use crate::config::auth::{ApiKeysConfig, KeyPresentation};
 use palisade_core::api_key::{self, Pepper};
 use palisade_core::principal::{AuthMethod, Principal};
 use palisade_store::identity::{ApiKeyRecord, TokenHash};
@@ -47,6 +52,10 @@ pub struct ApiKeys {
     pub rotation_overlap_ms: i64,
     /// What names a key's owner as the principal's subject (`auth.subject`).
     subject: crate::config::auth::SubjectSource,
+    /// Where a request may carry a key (`auth.api_keys.headers`).
+    pub presentation: KeyPresentation,
+    /// `auth.api_keys.prefixes`.
+    prefixes: Vec<String>,
 }
 
 /// The hot-state flag that marks a key revoked.
@@ -95,9 +104,10 @@ pub async fn load_or_create_pepper(
 }
 
 impl ApiKeys {
-    /// Verification under `pepper` (32 bytes), with the cache sized by `config`.
-    pub fn new(config: &ApiKeysConfig, pepper: &[u8], store: SharedStore) -> Self {
-        Self {
+    /// Verification under `pepper` (32 bytes), with the cache sized by `config`; fails naming
+    /// what is wrong with `auth.api_keys.headers` or `prefixes`.
+    pub fn new(config: &ApiKeysConfig, pepper: &[u8], store: SharedStore) -> Result<Self, String> {
+        Ok(Self {
             pepper: Pepper::new(pepper),
             store,
             cache: moka::sync::Cache::builder()
@@ -107,7 +117,33 @@ impl ApiKeys {
             touched: Mutex::new(HashMap::new()),
             rotation_overlap_ms: config.rotation_overlap.0.as_millis() as i64,
             subject: Default::default(),
-        }
+            presentation: config.presentation().map_err(|p| p.join("; "))?,
+            prefixes: config.prefixes.clone(),
+        })
+    }
+
+    /// Whether `presented` may be an imported key: not Palisade's own shape, printable ASCII of
+    /// a plausible length, starting with one of `auth.api_keys.prefixes`.
+    pub fn legacy_candidate(&self, presented: &str) -> bool {
+        (palisade_core::legacy_key::MIN_PREFIX_LEN..=palisade_core::legacy_key::MAX_KEY_LEN)
+            .contains(&presented.len())
+            && !api_key::looks_like_key(presented)
+            && presented.bytes().all(|b| b.is_ascii_graphic())
+            && self
+                .prefixes
+                .iter()
+                .any(|p| presented.starts_with(p.as_str()))
+    }
+
+    /// Whether a bearer token is a key rather than a JWT: Palisade's prefix or a configured one.
+    pub fn is_key_like(&self, token: &str) -> bool {
+        token.starts_with(api_key::PREFIX)
+            || self.prefixes.iter().any(|p| token.starts_with(p.as_str()))
+    }
+
+    /// The keyed hash (HMAC under the pepper) a key is stored and cached under.
+    pub fn keyed_hash(&self, presented: &str) -> TokenHash {
+        api_key::hash(&self.pepper, presented)
     }
 
     /// Names key owners by `subject` (`auth.subject`) from now on.
@@ -118,7 +154,7 @@ impl ApiKeys {
 
     /// Verifies a presented key. The caller checks the revocation flag.
     pub async fn verify(&self, presented: &str, now_ms: i64) -> Result<Arc<KeyEntry>, KeyError> {
-        if !api_key::looks_like_key(presented) {
+        if !api_key::looks_like_key(presented) && !self.legacy_candidate(presented) {
             return Err(KeyError::Invalid("malformed"));
         }
         let hash = api_key::hash(&self.pepper, presented);

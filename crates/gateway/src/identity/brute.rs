@@ -1,4 +1,4 @@
-//! Failed-login defense kept in hot state: consecutive failures per account and per client IP
+//! Failed-login defense (and failed imported API keys, per IP) kept in hot state: consecutive failures per account and per client IP
 //! (keys are SHA-256 hashes, so hot state never holds e-mail addresses), the delay ladder as
 //! expiring "wait" flags, and IP blocks by threat level over a 24-hour window.
 //!
@@ -131,6 +131,24 @@ impl BruteForce {
 
     /// Counts a failed sign-in for the account and the IP; returns the wait and any block placed.
     pub async fn record_failure(&self, email: &str, ip: IpAddr) -> StoreResult<FailureOutcome> {
+        self.fail(&[account_key(email), ip_key(ip)], ip).await
+    }
+
+    /// Time left before this IP may present another unknown API key.
+    pub async fn ip_wait_left(&self, ip: IpAddr) -> StoreResult<Option<Duration>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        self.hot.flag_ttl(&format!("{}:wait", ip_key(ip))).await
+    }
+
+    /// Counts a failure of the IP alone (an API key that did not verify): the same delay ladder
+    /// and threat levels as failed sign-ins.
+    pub async fn record_ip_failure(&self, ip: IpAddr) -> StoreResult<FailureOutcome> {
+        self.fail(&[ip_key(ip)], ip).await
+    }
+
+    async fn fail(&self, keys: &[String], ip: IpAddr) -> StoreResult<FailureOutcome> {
         if !self.enabled {
             return Ok(FailureOutcome {
                 wait: None,
@@ -139,7 +157,7 @@ impl BruteForce {
             });
         }
         let mut wait = None;
-        for key in [account_key(email), ip_key(ip)] {
+        for key in keys {
             let fails = self
                 .hot
                 .incr(&format!("{key}:fails"), FAILURE_MEMORY)

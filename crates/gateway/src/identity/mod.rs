@@ -17,6 +17,7 @@ pub mod derive;
 pub mod handoff;
 pub mod import;
 pub mod invite;
+pub mod key_auth;
 pub mod manage;
 pub mod revocations;
 pub mod sessions;
@@ -138,8 +139,11 @@ pub enum AuthFailure {
     Invalid(Rejection),
     /// 403: a cookie-authenticated state-changing request without a valid CSRF token.
     Csrf,
-    /// 503: hot state or the store could not answer a security lookup.
+    /// 503: hot state or the store could not answer a security lookup (or the hash workers
+    /// were busy).
     Unavailable,
+    /// 429: this address failed too often; it may present an unknown key again after this.
+    Delayed(std::time::Duration),
 }
 
 /// The hot-state flag that revokes access token `jti`.
@@ -173,6 +177,8 @@ pub struct Identity {
     verified: VerifiedCache<Verified>,
     /// API keys.
     pub api_keys: api_keys::ApiKeys,
+    /// Imported keys' first verification (negative cache, counter, peppers).
+    pub legacy: key_auth::LegacyVerifier,
     trusted: Vec<trusted::Trusted>,
     /// Resolved tokens of the migration windows (`shared_secret` issuers).
     pub window: window::WindowTokens,
@@ -233,8 +239,9 @@ impl Identity {
         Ok(Self {
             verified: VerifiedCache::new(auth.token_cache_capacity),
             window: window::WindowTokens::new(auth.token_cache_capacity, auth.api_keys.cache_ttl.0),
-            api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone())
+            api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone())?
                 .with_subject(auth.subject),
+            legacy: key_auth::LegacyVerifier::new(&auth.api_keys),
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
             hash_slots: Semaphore::new(hash_workers),
@@ -342,14 +349,16 @@ impl Identity {
         result
     }
 
-    /// Proves who is calling from the request's credentials: `X-API-Key`, then
-    /// `Authorization: Bearer` (an API key or a JWT), then the session cookie. No principal when
+    /// Proves who is calling from the request's credentials: an API key where
+    /// `auth.api_keys.headers` allows one (by default `X-API-Key`, then a key as
+    /// `Authorization: Bearer`), then a bearer JWT, then the session cookie. No principal when
     /// no credential is presented (a cookie that does not open counts as none, and is reported
-    /// in [`Presented::ignored`]).
+    /// in [`Presented::ignored`]). `ip` is the client's, for the brute-force ladder.
     pub async fn authenticate(
         &self,
         method: &Method,
         headers: &HeaderMap,
+        ip: std::net::IpAddr,
     ) -> Result<Presented, AuthFailure> {
         let found = |p| {
             Ok(Presented {
@@ -357,11 +366,8 @@ impl Identity {
                 ignored: None,
             })
         };
-        if let Some(key) = headers.get("x-api-key") {
-            let key = key.to_str().map_err(|_| {
-                AuthFailure::Invalid(Rejection::new(Credential::ApiKey, "malformed", "malformed"))
-            })?;
-            return found(self.authenticate_key(key).await?);
+        if let Some(key) = self.presented_key(headers)? {
+            return found(self.authenticate_key(key, ip).await?);
         }
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| {
@@ -372,9 +378,6 @@ impl Identity {
                 "not_bearer",
                 "not-bearer",
             )))?;
-            if token.starts_with(palisade_core::api_key::PREFIX) {
-                return found(self.authenticate_key(token).await?);
-            }
             return found(self.authenticate_jwt(token, headers).await?);
         }
         for cookies in headers.get_all(header::COOKIE) {
@@ -384,28 +387,6 @@ impl Identity {
             return self.authenticate_cookie(value, method, headers).await;
         }
         Ok(Presented::default())
-    }
-
-    async fn authenticate_key(&self, key: &str) -> Result<Arc<Principal>, AuthFailure> {
-        let entry = self
-            .api_keys
-            .verify(key, self.now_ms() as i64)
-            .await
-            .map_err(|e| match e {
-                api_keys::KeyError::Invalid(reason) => AuthFailure::Invalid(Rejection::new(
-                    Credential::ApiKey,
-                    "invalid_api_key",
-                    reason,
-                )),
-                api_keys::KeyError::Unavailable(e) => {
-                    tracing::warn!(error = %e, "API key lookup failed");
-                    AuthFailure::Unavailable
-                }
-            })?;
-        self.refuse_if_flagged(&api_keys::revocation_flag(entry.id))
-            .await
-            .map_err(|f| revoked_by(f, Credential::ApiKey, &entry.principal, Some(entry.id)))?;
-        Ok(Arc::new(entry.principal.clone()))
     }
 
     async fn authenticate_jwt(

@@ -37,7 +37,7 @@ impl Check for Identify {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
         match self
             .identity
-            .authenticate(req.method(), req.headers())
+            .authenticate(req.method(), req.headers(), client_ip(req))
             .await
         {
             Ok(presented) => {
@@ -60,6 +60,16 @@ impl Check for Identify {
                             credential: Credential::Cookie,
                             slug: "csrf",
                             reason: "csrf",
+                            actor: None,
+                            key_id: None,
+                        },
+                    ),
+                    AuthFailure::Delayed(_) => self.record(
+                        req,
+                        &Rejection {
+                            credential: Credential::ApiKey,
+                            slug: "too-many-attempts",
+                            reason: "delayed",
                             actor: None,
                             key_id: None,
                         },
@@ -91,6 +101,16 @@ impl Identify {
     }
 }
 
+/// The client address the boundary resolved (unspecified when the request has none, which
+/// the boundary does not let happen).
+fn client_ip(req: &Req) -> std::net::IpAddr {
+    req.extensions()
+        .get::<crate::request::RequestMeta>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |m| {
+            m.client_ip
+        })
+}
+
 fn refusal(failure: AuthFailure, request_id: &str) -> Res {
     match failure {
         AuthFailure::Invalid(rejection) => {
@@ -109,6 +129,19 @@ fn refusal(failure: AuthFailure, request_id: &str) -> Res {
             "A state-changing request with the session cookie needs the X-CSRF-Token header.",
             request_id,
         ),
+        AuthFailure::Delayed(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut res = refuse(
+                GATE,
+                "too-many-attempts",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many unknown API keys from this address; try again later.",
+                request_id,
+            );
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            res
+        }
         AuthFailure::Unavailable => refuse(
             GATE,
             "unavailable",

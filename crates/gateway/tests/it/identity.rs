@@ -1638,7 +1638,9 @@ async fn revocation_and_block_lookups_that_cannot_be_answered_refuse() {
         "authorization",
         format!("Bearer {}", tokens.access_token).parse().unwrap(),
     );
-    let outcome = identity.authenticate(&http::Method::GET, &headers).await;
+    let outcome = identity
+        .authenticate(&http::Method::GET, &headers, "192.0.2.9".parse().unwrap())
+        .await;
     assert_eq!(
         outcome.unwrap_err(),
         palisade_gateway::identity::AuthFailure::Unavailable,

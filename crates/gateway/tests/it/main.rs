@@ -14,6 +14,7 @@ mod hardening;
 mod headers;
 pub mod identity;
 mod imports;
+mod keys;
 mod listener;
 mod openapi;
 mod posture;

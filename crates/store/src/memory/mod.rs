@@ -18,6 +18,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod imports;
+mod legacy_keys;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -46,6 +47,8 @@ struct Identity {
     sessions: HashMap<Uuid, SessionRecord>,
     refresh: HashMap<TokenHash, RefreshRecord>,
     keys: HashMap<Uuid, ApiKeyRecord>,
+    /// Imported keys: lookup prefix → (key id, legacy hash while not migrated).
+    legacy: BTreeMap<String, (Uuid, Option<String>)>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -960,6 +963,7 @@ mod tests {
         conformance::identity_suite(&MemoryStore::default()).await;
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
+        conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

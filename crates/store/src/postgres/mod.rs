@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0009_external_ids.sql"),
     ),
     (
+        10,
+        "legacy_api_keys",
+        include_str!("../../migrations/postgres/0010_legacy_api_keys.sql"),
+    ),
+    (
         11,
         "app_events",
         include_str!("../../migrations/postgres/0011_app_events.sql"),

@@ -76,7 +76,8 @@ macro_rules! sql_identity {
             })
         }
 
-        fn row_to_key(row: &Row) -> StoreResult<ApiKeyRecord> {
+        /// An `api_keys` row (shared with [`crate::sql::legacy_keys`]).
+        pub(crate) fn row_to_key(row: &Row) -> StoreResult<ApiKeyRecord> {
             Ok(ApiKeyRecord {
                 id: D::get_uuid(row, "id")?,
                 hash: hash32(row, "hash")?,

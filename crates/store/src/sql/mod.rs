@@ -1,6 +1,6 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
 //! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`];
-//! [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
+//! [`legacy_keys`]: `LegacyKeyStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
 //! Every statement is one text for both databases, with `$n` placeholders: PostgreSQL's own, and
@@ -28,12 +28,12 @@
 /// a module of its own (`sqlite_impl`, `postgres_impl`) that sees the invoking file's imports.
 macro_rules! for_each_backend {
     ($body:ident) => {
-        mod sqlite_impl {
+        pub(crate) mod sqlite_impl {
             use super::*;
             $body!(crate::sqlite::SqliteStore, crate::sqlite::SqliteDialect);
         }
 
-        mod postgres_impl {
+        pub(crate) mod postgres_impl {
             use super::*;
             $body!(
                 crate::postgres::PostgresStore,
@@ -47,6 +47,7 @@ pub(crate) mod audit;
 pub(crate) mod emails;
 pub(crate) mod identity;
 pub(crate) mod imports;
+pub(crate) mod legacy_keys;
 pub(crate) mod meta;
 pub(crate) mod revocations;
 pub(crate) mod secrets;

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_external_ids.sql"),
     ),
     (
+        10,
+        "legacy_api_keys",
+        include_str!("../../migrations/sqlite/0010_legacy_api_keys.sql"),
+    ),
+    (
         11,
         "app_events",
         include_str!("../../migrations/sqlite/0011_app_events.sql"),
@@ -239,6 +244,7 @@ mod tests {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
+        conformance::legacy_key_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;

@@ -3,12 +3,17 @@
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
 //! So far: creating people's accounts (importing them with the password hash another system
-//! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting their roles and
-//! tiers; creating, issuing (rotation) and revoking API keys; creating and deleting tenants,
+//! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting
+//! their roles and tiers; creating, issuing (rotation) and revoking API keys, importing them by
+//! another system's hash (`key_import.rs`); creating and deleting tenants,
 //! setting and removing their members and resource grants; lifting an IP block. What a caller
 //! may ask for (the roles it holds itself, the keys it owns, the roles it may give) is the
 //! caller's check; what makes the change valid is checked here. An event is recorded only for a
 //! change that happened.
+
+mod key_import;
+
+pub use key_import::{ImportBatch, KeyImport, KeyImported};
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
