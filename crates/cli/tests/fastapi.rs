@@ -18,24 +18,9 @@
 //!   and key hashes verify with their test-only plaintexts (passwords in Palisade's own verifier),
 //!   and `mint_legacy_token.py` mints the old app's HS256 tokens at the time the test gives.
 //!
-//! STEPS TO ADD once the parallel work lands (not faked here; contracts in docs/migration.md):
-//! 1. `palisade user import legacy/users.jsonl --format jsonl`: every account with its external
-//!    id; Ada (bcrypt) and Grace (PBKDF2) sign in with their TEST_ONLY passwords; Ken (disabled)
-//!    and Margaret (no password) cannot; the assertion's `sub` and `X-Palisade-User` are the
-//!    external ids ("1001"), tenants and tier come along.
-//! 2. `palisade key import legacy/keys.jsonl` with `auth.api_keys.prefixes = ["pal_", "acme_"]`:
-//!    Grace's old `acme_` key calls `/v1/graphs/graph-1/nodes`; a changed key is refused.
-//! 3. A trusted issuer with `shared_secret = "file:…/TEST_ONLY_hs256_secret"`, `accept_until`,
-//!    `match_missing_iss = true`: a token from `mint_legacy_token.py --now <test clock>` is
-//!    accepted before `accept_until` and refused after it (the gateway's test clock moved), and
-//!    once the issuer is removed (the old secret retired).
-//! 4. Per-route `identity_headers = { user = "X-User-Id", roles = "X-User-Roles", tenant =
-//!    "X-Graph-Id" }` and `tenant_header = "X-Graph-Id"`: the app reads its own header names
-//!    (app.py already prefers them and checks them against the assertion).
-//! 5. `POST /.palisade/admin/audit/events` with `[[audit.app_events]]` declaring
-//!    `app.tool.executed`: `POST /v1/tools/run` as Grace records it through the service
-//!    account's imported key; `palisade audit query --type app.tool.executed` finds it once
-//!    (idempotency key), with the trail verifying.
+//! The migration itself (JSONL import with external ids, imported `acme_` keys, the old app's
+//! HS256 tokens in a migration window, the app's events in the trail) is
+//! `fastapi_migration.rs`, on the same example and harness.
 //!
 //! Python runs only from the venv `scripts/ensure-fastapi` makes (pinned, from PyPI). When it
 //! cannot be made (no python3, no network), the tests print `SKIPPED:` and why, unless
@@ -46,7 +31,7 @@ mod harness;
 
 use harness::{
     cli, credentials, free_port, get, json, jsonl, legacy, ok, palisade, password_of, py, python,
-    repo, sign_in, start,
+    repo, sign_in, start, write_example_config,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -57,13 +42,10 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let app_port = free_port();
-    let example = std::fs::read_to_string(repo().join("examples/fastapi-app/palisade.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8000", &format!("127.0.0.1:{app_port}"));
-    std::fs::write(d.join("palisade.toml"), example).unwrap();
+    write_example_config(d, app_port);
 
     // Accounts: a Palisade-native administrator and member, and Grace carried over from the old
-    // app with her Django PBKDF2 hash (today's CSV import; the JSONL import is step 1 above).
+    // app with her Django PBKDF2 hash through the older CSV import.
     let admin_pw = "palisade native admin 7431";
     let created = cli(
         d,
@@ -109,7 +91,7 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
     )
     .unwrap();
     let imported = cli(d, &["user", "import", "--csv", "users.csv"], None);
-    assert!(imported.contains("imported 1 account(s)"), "{imported}");
+    assert!(imported.contains("imported 1,"), "{imported}");
     for graph in ["graph-1", "graph-2"] {
         cli(d, &["tenant", "add", "--id", graph, "--name", graph], None);
     }
@@ -157,7 +139,7 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
         .env("PALISADE_URL", &base)
         .env("PALISADE_MOUNT", "/.palisade")
         .env("PALISADE_SERVICE_KEY_FILE", d.join("service.key"));
-    // A key Palisade never issued: the app's events are refused (step 5 gives it a real one).
+    // A key Palisade never issued: the app's events are refused (fastapi_migration.rs gives it a real one).
     std::fs::write(d.join("service.key"), format!("pal_{}\n", "0".repeat(64))).unwrap();
     let (_app, _) = start(uvicorn, "Uvicorn running on", true);
     let app = format!("http://127.0.0.1:{app_port}");
@@ -216,12 +198,12 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
     assert_eq!(claims["roles"], serde_json::json!(["admin"]));
     assert_eq!(claims["amr"], "jwt");
     let expected_headers = serde_json::json!({
-        "x-palisade-user": admin_id,
-        "x-palisade-roles": "admin",
+        "x-user-id": admin_id,
+        "x-user-roles": "admin",
     });
     assert_eq!(
         me["headers"], expected_headers,
-        "only Palisade's own identity headers"
+        "only Palisade's identity headers, in the app's own names"
     );
 
     // The app's /admin reads the roles from the assertion.
@@ -271,7 +253,7 @@ async fn fastapi_app_behind_palisade_trusts_only_the_verified_identity() {
     let graph = json(&body);
     assert_eq!(graph["identity"]["tenant"], "graph-1");
     assert_eq!(graph["identity"]["aud"], "app-graphs");
-    assert_eq!(graph["headers"]["x-palisade-tenant"], "graph-1");
+    assert_eq!(graph["headers"]["x-graph-id"], "graph-1");
     let (status, _, body) = get(
         &http,
         &format!("{base}/v1/graphs/graph-2/nodes"),

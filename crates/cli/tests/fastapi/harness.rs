@@ -216,3 +216,29 @@ pub(crate) async fn get(
 pub(crate) fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
+
+/// `examples/fastapi-app/palisade.toml` in `dir`, pointed at the app on `app_port`, the old app's
+/// secret by its absolute path, and a migration window ending a day from now (the example's
+/// fixed date would end the test's window on the calendar, not on the test's terms).
+pub(crate) fn write_example_config(dir: &Path, app_port: u16) {
+    let tomorrow = std::time::SystemTime::now() + Duration::from_secs(86_400);
+    let config = std::fs::read_to_string(repo().join("examples/fastapi-app/palisade.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8000", &format!("127.0.0.1:{app_port}"))
+        .replace(
+            "file:legacy/TEST_ONLY_hs256_secret",
+            &format!("file:{}", legacy("TEST_ONLY_hs256_secret").display()),
+        )
+        .replace(
+            "accept_until = \"2027-03-31T00:00:00Z\"",
+            &format!(
+                "accept_until = \"{}\"",
+                humantime::format_rfc3339_seconds(tomorrow)
+            ),
+        );
+    assert!(
+        !config.contains("2027-03-31"),
+        "the window's end was replaced"
+    );
+    std::fs::write(dir.join("palisade.toml"), config).unwrap();
+}

@@ -274,12 +274,12 @@ impl AppEvents<'_> {
             "result",
             "result is success, failure or denied.".to_string(),
         ))?;
-        if !e.occurred_at.ends_with('Z') || humantime::parse_rfc3339_weak(&e.occurred_at).is_err() {
+        let Some(occurred_at) = crate::config::units::parse_rfc3339(&e.occurred_at) else {
             return Err((
                 "occurred_at",
-                "occurred_at is an RFC 3339 UTC time such as 2026-12-05T10:00:00Z.".into(),
+                "occurred_at is an RFC 3339 time such as 2026-12-05T10:00:00Z or 2026-12-05T11:00:00+01:00.".into(),
             ));
-        }
+        };
         let key = &e.idempotency_key;
         if key.is_empty() || key.len() > MAX_FIELD || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err((
@@ -329,7 +329,11 @@ impl AppEvents<'_> {
             event.details = serde_json::json!({});
         }
         if let Some(d) = event.details.as_object_mut() {
-            d.insert("occurred_at".into(), e.occurred_at.into());
+            // In UTC whatever offset the application wrote, so the trail sorts and filters one way.
+            d.insert(
+                "occurred_at".into(),
+                humantime::format_rfc3339(occurred_at).to_string().into(),
+            );
             d.insert("idempotency_key".into(), key.clone().into());
             if let Some(actor) = e.actor {
                 d.insert("app_actor".into(), actor.into());

@@ -362,8 +362,7 @@ impl TrustedIssuerConfig {
             text.to_owned()
         };
         Some(
-            humantime::parse_rfc3339(&full)
-                .ok()
+            crate::config::units::parse_rfc3339(&full)
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
                 .ok_or_else(|| {

@@ -90,6 +90,32 @@ impl Serialize for ByteSize {
     }
 }
 
+/// An RFC 3339 time (`2026-12-05T10:00:00Z`, `2026-12-05T11:00:00.5+01:00`; `T` or a space,
+/// any fraction, `Z` or a numeric offset), or `None`. Offsets are folded into UTC.
+pub fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
+    use std::time::Duration;
+    if let Some(base) = text.strip_suffix(['Z', 'z']) {
+        return humantime::parse_rfc3339_weak(&format!("{base}Z")).ok();
+    }
+    let (base, offset) = text.split_at_checked(text.len().checked_sub(6)?)?;
+    let (sign, hh_mm) = offset.split_at(1);
+    let (hh, mm) = hh_mm.split_once(':')?;
+    if hh.len() != 2 || mm.len() != 2 {
+        return None;
+    }
+    let (hh, mm): (u64, u64) = (hh.parse().ok()?, mm.parse().ok()?);
+    if hh > 23 || mm > 59 {
+        return None;
+    }
+    let local = humantime::parse_rfc3339_weak(&format!("{base}Z")).ok()?;
+    let shift = Duration::from_secs(hh * 3600 + mm * 60);
+    match sign {
+        "+" => local.checked_sub(shift),
+        "-" => local.checked_add(shift),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +133,37 @@ mod tests {
         );
         assert!(ByteSize::parse("").is_err());
         assert!(ByteSize::parse("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn rfc3339_times_with_any_offset_are_read_in_utc() {
+        let utc = parse_rfc3339("2026-12-05T10:00:00Z").unwrap();
+        for same in [
+            "2026-12-05T10:00:00z",
+            "2026-12-05T11:00:00+01:00",
+            "2026-12-05T05:30:00-04:30",
+            "2026-12-05T10:00:00+00:00",
+            "2026-12-05 10:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(same), Some(utc), "{same}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-12-05T10:00:00.250+00:00"),
+            Some(utc + std::time::Duration::from_millis(250))
+        );
+        for bad in [
+            "",
+            "soon",
+            "2026-12-05",
+            "2026-12-05T10:00:00",
+            "2026-12-05T10:00:00+1:00",
+            "2026-12-05T10:00:00+24:00",
+            "2026-12-05T10:00:00*01:00",
+            "2026-13-05T10:00:00+01:00",
+            "+01:00",
+            "é2026-12-05T10:00:00+01:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }
