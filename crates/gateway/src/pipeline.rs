@@ -133,6 +133,9 @@ fn builtin_router(state: &Arc<AppState>) -> axum::Router {
     let api = crate::api::router(state.clone());
     match state.routes.mount() {
         "" => api,
+        mount if state.routes.jwks_at_root() => axum::Router::new()
+            .nest(mount, api)
+            .merge(crate::api::root_jwks_router(state.clone())),
         mount => axum::Router::new().nest(mount, api),
     }
 }

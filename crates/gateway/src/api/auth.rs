@@ -563,7 +563,7 @@ async fn invite(
     get, path = "/.well-known/jwks.json", tag = "auth",
     responses((status = 200, description = "The JSON Web Key Set.", body = schemas::Jwks)),
 )]
-async fn jwks(State(state): S) -> Response {
+pub(crate) async fn jwks(State(state): S) -> Response {
     let mut res = Json(state.identity.jwks()).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -24,6 +24,16 @@ pub mod transit;
 use crate::state::AppState;
 use std::sync::Arc;
 
+/// `/.well-known/jwks.json` alone, for `api.jwks_at_root` (the root copy beside a mount).
+pub fn root_jwks_router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            crate::route::builtin::JWKS_PATH,
+            axum::routing::get(auth::jwks),
+        )
+        .with_state(state)
+}
+
 /// Every built-in endpoint, with the application state attached.
 pub fn router(state: Arc<AppState>) -> axum::Router {
     ops::router()

@@ -99,6 +99,9 @@ fn check_production(config: &Config, out: &mut Vec<String>) {
 
 /// `api.mount`: a canonical path prefix below the root, without a trailing slash.
 fn check_mount(config: &Config, out: &mut Vec<String>) {
+    if config.api.jwks_at_root && config.api.mount().is_empty() {
+        out.push("api.jwks_at_root needs api.mount: at the root the JWKS is there already".into());
+    }
     let Some(mount) = &config.api.mount else {
         return;
     };

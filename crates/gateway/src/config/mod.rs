@@ -498,6 +498,9 @@ pub struct ApiConfig {
     /// library mode ([`crate::Palisade`]). Must start with `/`, be canonical, not be `/` and not
     /// end with `/`.
     pub mount: Option<String>,
+    /// With a mount, also answer `/.well-known/jwks.json` at the root, for verifiers that look
+    /// only there. Off by default: under a mount that path stays the upstream's.
+    pub jwks_at_root: bool,
     /// Set by [`crate::Palisade::builder`], never read from a file: the wrapped service answers
     /// every route, so routes name no upstream.
     #[serde(skip)]

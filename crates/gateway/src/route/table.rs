@@ -152,6 +152,8 @@ pub struct RouteTable {
     index: RouteIndex,
     /// Where Palisade's own endpoints live (`api.mount`): `""` is the root.
     mount: Box<str>,
+    /// `api.jwks_at_root`: the JWKS also at the root beside a mount.
+    jwks_at_root: bool,
 }
 
 impl RouteTable {
@@ -163,7 +165,9 @@ impl RouteTable {
             .enumerate()
             .map(|(id, rc)| Route::from_config(id, rc, config))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::new(routes).under_mount(config.api.mount()))
+        Ok(Self::new(routes)
+            .under_mount(config.api.mount())
+            .with_jwks_at_root(config.api.jwks_at_root))
     }
 
     /// Routes whose ids are their positions.
@@ -174,7 +178,20 @@ impl RouteTable {
             routes: routes.into_iter().map(Arc::new).collect(),
             index,
             mount: "".into(),
+            jwks_at_root: false,
         }
+    }
+
+    /// The same table also answering `/.well-known/jwks.json` at the root beside a mount
+    /// (`api.jwks_at_root`).
+    pub fn with_jwks_at_root(mut self, yes: bool) -> Self {
+        self.jwks_at_root = yes;
+        self
+    }
+
+    /// Whether the JWKS is also answered at the root beside a mount.
+    pub fn jwks_at_root(&self) -> bool {
+        self.jwks_at_root && !self.mount.is_empty()
     }
 
     /// The same table with Palisade's own endpoints under `mount` (see [`Self::builtin`]).
@@ -193,7 +210,11 @@ impl RouteTable {
     /// looked up by [`Self::find`].
     #[inline]
     pub fn builtin(&self, path: &str) -> Option<super::builtin::Builtin> {
-        super::builtin::Builtin::classify(path, &self.mount)
+        use super::builtin::{Builtin, JWKS_PATH};
+        match Builtin::classify(path, &self.mount) {
+            None if self.jwks_at_root && path == JWKS_PATH => Some(Builtin::WellKnown),
+            found => found,
+        }
     }
 
     /// The one route decision for a request: `host` without port, `path` canonical.

@@ -403,3 +403,45 @@ async fn with_a_mount_the_upstreams_own_auth_admin_and_metrics_reach_it() {
         "nothing under the mount was proxied"
     );
 }
+
+/// `api.jwks_at_root`: beside a mount, the JWKS is also Palisade's at the root, and only that
+/// path: the rest of `/.well-known/` stays the upstream's.
+#[tokio::test]
+async fn with_jwks_at_root_the_root_jwks_is_palisades_beside_the_mount() {
+    let up = Upstream::start("app").await;
+    let gw = start_with(
+        |c| {
+            c.api.mount = Some("/.palisade".into());
+            c.api.jwks_at_root = true;
+        },
+        vec![route("/", &up)],
+    )
+    .await;
+    let root: serde_json::Value = client()
+        .get(gw.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mounted: serde_json::Value = client()
+        .get(gw.url("/.palisade/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        root["keys"].as_array().is_some_and(|k| !k.is_empty()),
+        "{root}"
+    );
+    assert_eq!(root, mounted);
+    assert_eq!(up.count(), 0, "the root JWKS was not proxied");
+    for path in ["/.well-known/openid-configuration", "/auth/login"] {
+        let res = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(up.last().path_and_query, path);
+    }
+}
