@@ -6,7 +6,8 @@
 //! unique (a second insert is [`crate::StoreError::Conflict`], and a batch is all or nothing);
 //! [`LegacyKeyStore::legacy_key_for`] finds a key by one ordered seek (the greatest stored
 //! prefix at or below the presented key), which is exact because the importer never stores a
-//! prefix of another stored prefix; [`LegacyKeyStore::legacy_key_migrate`] happens once.
+//! prefix of another stored prefix; [`LegacyKeyStore::legacy_prefix_neighbours`] answers a
+//! whole import batch in one query; [`LegacyKeyStore::legacy_key_migrate`] happens once.
 
 use crate::StoreResult;
 use crate::identity::{ApiKeyRecord, TokenHash};
@@ -26,17 +27,30 @@ pub struct LegacyKeyRecord {
     pub legacy_hash: Option<String>,
 }
 
+/// A stored lookup prefix and the owner of its key (what an import's ambiguity check needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrefix {
+    /// The lookup prefix.
+    pub lookup_prefix: String,
+    /// The owner of the key it finds.
+    pub owner_id: Uuid,
+}
+
 /// Imported API keys.
 #[async_trait]
 pub trait LegacyKeyStore: Send + Sync {
-    /// Stores imported keys in one transaction: all or none (a taken prefix or hash:
-    /// `Conflict`).
+    /// Stores imported keys in one transaction (multi-row inserts): all or none (a taken
+    /// prefix or hash: `Conflict`).
     async fn legacy_keys_insert(&self, keys: &[LegacyKeyRecord]) -> StoreResult<()>;
     /// The one key whose lookup prefix `presented` starts with, migrated or not.
     async fn legacy_key_for(&self, presented: &str) -> StoreResult<Option<LegacyKeyRecord>>;
-    /// The stored lookup prefixes nearest `prefix`: the greatest at or below it and the least
-    /// at or above it (what an import checks for equality and prefix ambiguity).
-    async fn legacy_prefix_neighbours(&self, prefix: &str) -> StoreResult<Vec<LegacyKeyRecord>>;
+    /// The stored lookup prefixes nearest each of `prefixes`: for each, the greatest at or
+    /// below it and the least at or above it (what an import checks for equality and prefix
+    /// ambiguity), deduplicated and in byte order, in one query. Since stored prefixes never
+    /// start with one another, a stored prefix equal to, starting with, or starting one of
+    /// `prefixes` is always among them.
+    async fn legacy_prefix_neighbours(&self, prefixes: &[String])
+    -> StoreResult<Vec<StoredPrefix>>;
     /// Moves a key to the native lookup: `hash` stored, the legacy hash deleted. False when it
     /// was already migrated (or is unknown).
     async fn legacy_key_migrate(&self, id: Uuid, hash: &TokenHash) -> StoreResult<bool>;

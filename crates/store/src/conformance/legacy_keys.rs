@@ -60,20 +60,50 @@ pub async fn legacy_key_suite(store: &dyn Store) {
     // An imported key is an ordinary key too.
     assert_eq!(store.api_key_get(a.key.id).await.unwrap().unwrap(), a.key);
 
-    // Neighbours of a prefix: equal, or ones it would be ambiguous with.
-    let n = store.legacy_prefix_neighbours("acme_3f9a1c").await.unwrap();
-    assert!(
-        n.iter().any(|r| r.lookup_prefix == "acme_3f9a1c2e"),
-        "{n:?}"
-    );
+    // Neighbours of a batch of prefixes, in one call: equal, or ones they would be ambiguous
+    // with; deduplicated and in byte order, each with its owner.
     let n = store
-        .legacy_prefix_neighbours("acme_3f9a1c2e_long")
+        .legacy_prefix_neighbours(&["acme_3f9a1c".into(), "acme_3f9a1c2e_long".into()])
         .await
         .unwrap();
-    assert!(
-        n.iter().any(|r| r.lookup_prefix == "acme_3f9a1c2e"),
+    let names: Vec<&str> = n.iter().map(|r| r.lookup_prefix.as_str()).collect();
+    assert_eq!(names, ["acme_3f9a1c2e", "acme_3f9a1d00"], "{n:?}");
+    assert_eq!(n[0].owner_id, ann.id);
+    let n = store
+        .legacy_prefix_neighbours(&["acme_3f9a1c30".into(), "aaaa".into(), "zzzz".into()])
+        .await
+        .unwrap();
+    let names: Vec<&str> = n.iter().map(|r| r.lookup_prefix.as_str()).collect();
+    assert_eq!(
+        names,
+        ["acme_3f9a1c2e", "acme_3f9a1d00", "zeta_00000000"],
         "{n:?}"
     );
+    assert!(
+        store
+            .legacy_prefix_neighbours(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // More rows than one multi-row INSERT holds, in one transaction.
+    let many: Vec<_> = (0..1_203u32)
+        .map(|i| {
+            let mut r = legacy(&format!("many_{i:08x}"), ann.id, 0);
+            r.key.hash = [0xcc; 32];
+            r.key.hash[..4].copy_from_slice(&i.to_be_bytes());
+            r
+        })
+        .collect();
+    store.legacy_keys_insert(&many).await.unwrap();
+    for r in [&many[0], &many[600], &many[1_202]] {
+        let found = store
+            .legacy_key_for(&format!("{}_x", r.lookup_prefix))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&found, r);
+    }
 
     // A batch with a taken prefix stores nothing.
     let d = legacy("beta_11111111", ann.id, 0xa4);

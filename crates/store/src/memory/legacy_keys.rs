@@ -1,9 +1,10 @@
 //! [`LegacyKeyStore`] in memory: the lookup prefixes in an ordered map beside the key rows, the
-//! same seek as the SQL backends (greatest prefix at or below the presented key).
+//! same seeks as the SQL backends (greatest prefix at or below the presented key; both
+//! neighbours of each prefix of an import batch).
 
 use super::{MemoryStore, lock};
 use crate::identity::TokenHash;
-use crate::legacy_keys::{LegacyKeyRecord, LegacyKeyStore, prefix_matches};
+use crate::legacy_keys::{LegacyKeyRecord, LegacyKeyStore, StoredPrefix, prefix_matches};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use std::ops::Bound;
@@ -58,14 +59,32 @@ impl LegacyKeyStore for MemoryStore {
             .filter(|r| prefix_matches(r, presented)))
     }
 
-    async fn legacy_prefix_neighbours(&self, prefix: &str) -> StoreResult<Vec<LegacyKeyRecord>> {
+    async fn legacy_prefix_neighbours(
+        &self,
+        prefixes: &[String],
+    ) -> StoreResult<Vec<StoredPrefix>> {
         let id = lock(&self.identity);
-        let above = id
-            .legacy
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .next()
-            .and_then(|(p, _)| id.legacy_record(p));
-        Ok(id.at_or_below(prefix).into_iter().chain(above).collect())
+        let mut found = std::collections::BTreeSet::new();
+        for prefix in prefixes {
+            let below = id
+                .legacy
+                .range::<str, _>((Bound::Unbounded, Bound::Included(prefix.as_str())))
+                .next_back();
+            let above = id
+                .legacy
+                .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                .next();
+            found.extend(below.into_iter().chain(above).map(|(p, (k, _))| (p, k)));
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|(p, k)| {
+                Some(StoredPrefix {
+                    lookup_prefix: p.clone(),
+                    owner_id: id.keys.get(k)?.owner_id,
+                })
+            })
+            .collect())
     }
 
     async fn legacy_key_migrate(&self, key_id: Uuid, hash: &TokenHash) -> StoreResult<bool> {

@@ -8,6 +8,10 @@
 //! for the same owner is skipped (a re-run imports nothing twice); the accepted rows of a batch
 //! are stored in one transaction and each is recorded once (`apikey.imported`); a dry run
 //! checks the same and writes nothing (no key, no pepper, no event).
+//!
+//! Cost per batch: one owner lookup per owner not seen before in the file, one query for the
+//! stored neighbours of all the batch's prefixes (checked in memory, row by row in file order,
+//! with the same outcome as a seek per row), and one transaction of multi-row inserts.
 
 use super::{By, Refused};
 use crate::audit::Risk;
@@ -15,7 +19,7 @@ use crate::identity::Identity;
 use palisade_core::legacy_key::{self, LegacyHash};
 use palisade_store::identity::{ApiKeyRecord, UserRecord};
 use palisade_store::legacy_keys::LegacyKeyRecord;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use uuid::Uuid;
 
@@ -76,6 +80,55 @@ impl ImportBatch {
             .filter(|p| p.starts_with(prefix));
         below.or(above)
     }
+
+    /// Places a checked row's prefix against the file so far and the stored prefixes
+    /// neighbouring the batch (`stored`: prefix → owner, from one
+    /// `legacy_prefix_neighbours` query; it holds each prefix's stored neighbours, so its own
+    /// neighbours of a prefix are the store's). The same prefix stored for the same owner is
+    /// [`Placed::Stored`]; equal, a prefix of, or starting with another one is refused.
+    fn place(
+        &mut self,
+        row: &LegacyKeyRecord,
+        stored: &BTreeMap<String, Uuid>,
+    ) -> Result<Placed, Refused> {
+        let prefix = row.lookup_prefix.as_str();
+        if let Some(other) = self.clash(prefix) {
+            return Err(Refused::Conflict {
+                slug: "ambiguous-prefix",
+                detail: format!("prefix clashes with {other:?} earlier in the file"),
+            });
+        }
+        let below = stored
+            .range::<str, _>((Bound::Unbounded, Bound::Included(prefix)))
+            .next_back();
+        let above = stored
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .next();
+        for (other, owner) in below.into_iter().chain(above) {
+            if other == prefix && *owner == row.key.owner_id {
+                self.seen.insert(prefix.to_string());
+                return Ok(Placed::Stored);
+            }
+            if other.starts_with(prefix) || prefix.starts_with(other.as_str()) {
+                return Err(Refused::Conflict {
+                    slug: "ambiguous-prefix",
+                    detail: format!(
+                        "prefix clashes with the stored prefix {other:?} (equal, or one starts with the other)"
+                    ),
+                });
+            }
+        }
+        self.seen.insert(prefix.to_string());
+        Ok(Placed::New)
+    }
+}
+
+/// Where a checked row's prefix stands.
+enum Placed {
+    /// Free: the row is stored.
+    New,
+    /// Already stored for the same owner: skipped.
+    Stored,
 }
 
 impl Identity {
@@ -102,14 +155,14 @@ impl Identity {
         }
     }
 
-    /// Checks one row against the batch so far and the store; the record to store, or
-    /// `None` when it is already stored for the same owner.
+    /// Checks one row on its own (everything but the prefix ambiguity, which
+    /// [`ImportBatch::place`] checks): the record it would store.
     async fn check_key_import(
         &self,
         row: &KeyImport,
         pepper_id: Option<&str>,
         batch: &mut ImportBatch,
-    ) -> Result<Option<LegacyKeyRecord>, Refused> {
+    ) -> Result<LegacyKeyRecord, Refused> {
         if let Some(why) = legacy_key::prefix_problem(&row.prefix) {
             return Err(invalid("invalid-prefix", why));
         }
@@ -150,32 +203,8 @@ impl Identity {
             }
         }
         .ok_or_else(|| invalid("unknown-owner", "no account for this owner"))?;
-        if let Some(other) = batch.clash(&row.prefix) {
-            return Err(Refused::Conflict {
-                slug: "ambiguous-prefix",
-                detail: format!("prefix clashes with {other:?} earlier in the file"),
-            });
-        }
-        for stored in self.store.legacy_prefix_neighbours(&row.prefix).await? {
-            if stored.lookup_prefix == row.prefix && stored.key.owner_id == owner.id {
-                batch.seen.insert(row.prefix.clone());
-                return Ok(None);
-            }
-            if stored.lookup_prefix.starts_with(&row.prefix)
-                || row.prefix.starts_with(&stored.lookup_prefix)
-            {
-                return Err(Refused::Conflict {
-                    slug: "ambiguous-prefix",
-                    detail: format!(
-                        "prefix clashes with the stored prefix {:?} (equal, or one starts with the other)",
-                        stored.lookup_prefix
-                    ),
-                });
-            }
-        }
-        batch.seen.insert(row.prefix.clone());
         let now = self.now_ms() as i64;
-        Ok(Some(LegacyKeyRecord {
+        Ok(LegacyKeyRecord {
             key: ApiKeyRecord {
                 id: Uuid::now_v7(),
                 hash: legacy_key::placeholder_hash(),
@@ -191,7 +220,7 @@ impl Identity {
             },
             lookup_prefix: row.prefix.clone(),
             legacy_hash: Some(hash.to_stored()),
-        }))
+        })
     }
 
     /// Imports a batch of keys (see the module docs): one outcome per row, in order. `pepper`
@@ -210,23 +239,39 @@ impl Identity {
             (Some(p), true) => Some(legacy_key::pepper_id(p)),
             (None, _) => None,
         };
+        let mut checked = Vec::with_capacity(rows.len());
+        for row in rows {
+            checked.push(
+                self.check_key_import(row, pepper_id.as_deref(), batch)
+                    .await,
+            );
+        }
+        // One query for the stored neighbours of every prefix the rows would take.
+        let candidates: Vec<String> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok().map(|r| r.lookup_prefix.clone()))
+            .collect();
+        let stored: BTreeMap<String, Uuid> = if candidates.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.store
+                .legacy_prefix_neighbours(&candidates)
+                .await?
+                .into_iter()
+                .map(|s| (s.lookup_prefix, s.owner_id))
+                .collect()
+        };
         let mut out = Vec::with_capacity(rows.len());
         let mut accepted = Vec::new();
-        for row in rows {
-            out.push(
-                match self
-                    .check_key_import(row, pepper_id.as_deref(), batch)
-                    .await
-                {
-                    Ok(Some(record)) => {
-                        let id = record.key.id;
-                        accepted.push(record);
-                        Ok(KeyImported::Imported(id))
-                    }
-                    Ok(None) => Ok(KeyImported::Skipped),
-                    Err(e) => Err(e),
-                },
-            );
+        for c in checked {
+            out.push(c.and_then(|record| match batch.place(&record, &stored)? {
+                Placed::New => {
+                    let id = record.key.id;
+                    accepted.push(record);
+                    Ok(KeyImported::Imported(id))
+                }
+                Placed::Stored => Ok(KeyImported::Skipped),
+            }));
         }
         if dry_run || accepted.is_empty() {
             return Ok(out);
