@@ -186,5 +186,10 @@ fn key_import_finds_owners_checks_prefixes_skips_on_rerun_and_records_each_key()
         events.iter().all(|e| e["actor"] == "cli"),
         "recorded as the CLI: {events:?}"
     );
+    // Every refused row is on record too, each time it is refused (two in the first run, the
+    // same two in the re-run, two against the store), with its reason and never a hash.
+    let refused = ok(d, &["audit", "query", "--type", "apikey.import_refused"]);
+    assert_eq!(refused.lines().count(), 6, "{refused}");
+    assert!(!refused.contains("$2b$"), "{refused}");
     assert!(ok(d, &["audit", "verify"]).starts_with("OK: "));
 }

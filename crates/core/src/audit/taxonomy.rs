@@ -157,6 +157,12 @@ pub const EVENT_TYPES: &[EventType] = &[
         "an API key was imported with the hash another system stored",
     ),
     t(
+        "apikey.import_refused",
+        Security,
+        Low,
+        "a row of an API-key import was refused (the reason, never a hash)",
+    ),
+    t(
         "apikey.migrated",
         CredentialAccess,
         Low,

@@ -14,7 +14,7 @@
 //! with the same outcome as a seek per row), and one transaction of multi-row inserts.
 
 use super::{By, Refused};
-use crate::audit::Risk;
+use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::Identity;
 use palisade_core::legacy_key::{self, LegacyHash};
 use palisade_store::identity::{ApiKeyRecord, UserRecord};
@@ -273,7 +273,20 @@ impl Identity {
                 Placed::Stored => Ok(KeyImported::Skipped),
             }));
         }
-        if dry_run || accepted.is_empty() {
+        if dry_run {
+            return Ok(out);
+        }
+        for (index, refused) in out.iter().enumerate() {
+            if let Err(why) = refused {
+                self.audit.record(
+                    AuditEvent::new("apikey.import_refused", Risk::Low, Outcome::Failure)
+                        .origin(by.origin)
+                        .actor(by.actor.clone())
+                        .details(serde_json::json!({"index": index, "reason": why.to_string()})),
+                );
+            }
+        }
+        if accepted.is_empty() {
             return Ok(out);
         }
         self.store.legacy_keys_insert(&accepted).await?;
