@@ -209,6 +209,14 @@ fn check_routes(config: &Config, out: &mut Vec<String>) {
                     if uri.query().is_some() {
                         out.push(format!("{at}: upstream {url:?} must not carry a query"));
                     }
+                    if let Some(scheme) = route.upstream_protocol.required_scheme()
+                        && uri.scheme_str() != Some(scheme)
+                    {
+                        out.push(format!(
+                            "{at}: upstream_protocol = {:?} needs {scheme}:// upstreams, not {url:?}",
+                            route.upstream_protocol.name()
+                        ));
+                    }
                 }
                 _ => out.push(format!(
                     "{at}: upstream {url:?} is not an http:// or https:// URL"
@@ -519,6 +527,31 @@ mod tests {
                 && all.contains("needs `upstream`"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn upstream_protocol_must_fit_the_upstream_scheme() {
+        use crate::config::traffic::UpstreamProtocol;
+        let mut c = Config::default();
+        c.routes.push(route("plain", None, true));
+        for (protocol, ok) in [
+            (UpstreamProtocol::Http1, true),
+            (UpstreamProtocol::H2c, true),
+            (UpstreamProtocol::H2, false),
+        ] {
+            c.routes[0].upstream_protocol = protocol;
+            let all = problems(&c, Environment::Dev).join("\n");
+            assert_eq!(all.is_empty(), ok, "{protocol:?}: {all}");
+        }
+        assert!(
+            problems(&c, Environment::Dev)
+                .join("\n")
+                .contains("upstream_protocol = \"h2\" needs https:// upstreams")
+        );
+        c.routes[0].upstream = Some("https://api.example".into());
+        assert!(problems(&c, Environment::Dev).is_empty());
+        c.routes[0].upstream_protocol = UpstreamProtocol::H2c;
+        assert!(!problems(&c, Environment::Dev).is_empty());
     }
 
     fn route(name: &str, auth: Option<AuthRequirement>, public: bool) -> RouteConfig {

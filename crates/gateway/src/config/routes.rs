@@ -69,6 +69,9 @@ pub struct RouteConfig {
     pub response_timeout: Option<HumanDuration>,
     /// Overrides `proxy.retries`.
     pub retries: Option<u32>,
+    /// `http1` (default), `h2` (HTTP/2 over TLS by ALPN, `https://` upstreams) or `h2c`
+    /// (HTTP/2 with prior knowledge, `http://` upstreams).
+    pub upstream_protocol: super::traffic::UpstreamProtocol,
     /// Record every request as an `api.request` audit event (written asynchronously by default:
     /// `audit.async_classes`).
     pub audit: bool,

@@ -335,3 +335,37 @@ pub enum Fallback {
     /// with `X-Palisade-Fallback: stale`.
     Stale,
 }
+
+/// How a route speaks to its upstreams (`upstream_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 with keep-alive (the default).
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS, offered by ALPN (`https://` upstreams only); an upstream that answers
+    /// the TLS handshake with `http/1.1` is spoken to in HTTP/1.1.
+    H2,
+    /// HTTP/2 with prior knowledge over cleartext (`http://` upstreams only).
+    H2c,
+}
+
+impl UpstreamProtocol {
+    /// The name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http1 => "http1",
+            Self::H2 => "h2",
+            Self::H2c => "h2c",
+        }
+    }
+
+    /// The scheme an upstream URL must have for this protocol, if only one fits.
+    pub fn required_scheme(self) -> Option<&'static str> {
+        match self {
+            Self::Http1 => None,
+            Self::H2 => Some("https"),
+            Self::H2c => Some("http"),
+        }
+    }
+}

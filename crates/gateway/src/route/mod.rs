@@ -1,13 +1,14 @@
 //! The route step, innermost in the pipeline: a request the boundary classified as one of
 //! Palisade's own endpoints ([`builtin`]) goes to the built-in API; one it gave a route (the one
 //! route decision, [`table`]) is forwarded to that route's upstream ([`proxy`] over
-//! [`upstream`], guarded by [`resilience`]) or, in library mode, handed to the wrapped service
+//! [`upstream`] — the worker's own connections, [`pool`] —, guarded by [`resilience`]) or, in library mode, handed to the wrapped service
 //! in-process; anything else is 404 `no-route`. This step decides nothing again: it reads the
 //! boundary's answer from [`RequestMeta`].
 //!
 //! Routes with `audit = true` record one `api.request` event per forwarded request.
 
 pub mod builtin;
+pub mod pool;
 pub mod proxy;
 pub mod resilience;
 pub mod shared_stale;

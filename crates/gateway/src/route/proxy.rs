@@ -12,7 +12,7 @@ use crate::request::body::BodyState;
 use crate::request::{CallerKey, ConnInfo, Proxied, Req, RequestMeta, Res, X_FORWARDED_FOR};
 use crate::route::resilience::{Resilience, Stored, retryable};
 use crate::route::table::Route;
-use crate::route::upstream::{ConnectTimeout, Upstream, UpstreamError};
+use crate::route::upstream::{Upstream, UpstreamError};
 use axum::body::Body;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
 use hyper_util::rt::TokioIo;
@@ -123,7 +123,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
     let original_uri = req.uri().clone();
     let stale_key = stale_key(&req, &route, client.ip);
     let body_state = req.extensions().get::<Arc<BodyState>>().cloned();
-    rewrite_for_upstream(&mut req, &client, upgrade, route.connect_timeout);
+    rewrite_for_upstream(&mut req, &client, upgrade);
     let sending = Sending {
         route: &route,
         original_uri: &original_uri,
@@ -204,8 +204,8 @@ fn stale_key(req: &Req, route: &Route, client_ip: IpAddr) -> Option<(String, Str
 
 /// Hop-by-hop headers out, `Host` out (the upstream's comes from its URI), `X-Forwarded-For`,
 /// `-Proto` and `-Host` describing the real client, an upgrade's own headers kept, HTTP/1.1 to
-/// the upstream, and the route's connect timeout for the client pool.
-fn rewrite_for_upstream(req: &mut Req, client: &ClientFacts, upgrade: bool, connect: Duration) {
+/// the upstream.
+fn rewrite_for_upstream(req: &mut Req, client: &ClientFacts, upgrade: bool) {
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
             .authority()
@@ -259,7 +259,6 @@ fn rewrite_for_upstream(req: &mut Req, client: &ClientFacts, upgrade: bool, conn
         }
     }
     *req.version_mut() = Version::HTTP_11;
-    req.extensions_mut().insert(ConnectTimeout(connect));
 }
 
 /// What sending needs besides the request.
@@ -326,14 +325,13 @@ async fn send(
                 *again.headers_mut() = headers.clone();
                 *again.version_mut() = Version::HTTP_11;
                 again
-                    .extensions_mut()
-                    .insert(ConnectTimeout(route.connect_timeout));
-                again
             }
             (None, None) => unreachable!("a request is only sent again when it has a template"),
         };
         *this.uri_mut() = uri;
-        let result = tokio::time::timeout(route.response_timeout, via.upstream.send(this)).await;
+        let result =
+            tokio::time::timeout(route.response_timeout, via.upstream.send(route.hop(), this))
+                .await;
         let failed = !matches!(&result, Ok(Ok(r)) if !r.status().is_server_error());
         // A body the client broke or overfilled says nothing about the upstream's health.
         let client_fault = failed && sending.body_state.is_some_and(|s| s.client_fault());

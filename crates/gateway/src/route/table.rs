@@ -48,6 +48,8 @@ pub struct Route {
     pub response_timeout: std::time::Duration,
     /// Connect-failure retries for idempotent requests without a body.
     pub retries: u32,
+    /// How it speaks to its upstreams.
+    pub upstream_protocol: crate::config::traffic::UpstreamProtocol,
     /// Every request is an `api.request` audit event.
     pub audit: bool,
     /// The names identity is given to its upstream, and its `tenant_header`.
@@ -99,6 +101,7 @@ impl Route {
                 .unwrap_or(config.proxy.response_timeout)
                 .0,
             retries: rc.retries.unwrap_or(config.proxy.retries),
+            upstream_protocol: rc.upstream_protocol,
             audit: rc.audit,
             identity: Arc::new(
                 crate::identity::assertion::Names::new(
@@ -109,6 +112,14 @@ impl Route {
             ),
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// What the transport needs to know about this route.
+    pub fn hop(&self) -> crate::route::upstream::Hop {
+        crate::route::upstream::Hop {
+            connect_timeout: self.connect_timeout,
+            protocol: self.upstream_protocol,
+        }
     }
 
     /// The next upstream, in turn.

@@ -6,7 +6,8 @@
 use super::conn_io::ClientIo;
 use crate::pipeline::{Gates, GatewayService};
 use crate::request::ConnInfo;
-use crate::route::upstream::{HyperUpstream, PoolSettings, Upstream};
+use crate::route::pool::{PoolSettings, UpstreamPool};
+use crate::route::upstream::Upstream;
 use crate::state::AppState;
 use axum::body::Body;
 use http::{Request, Response, StatusCode, header};
@@ -153,20 +154,12 @@ async fn worker(
         }
     };
     let proxy = &state.config.proxy;
-    let route_timeouts: Vec<Duration> = state
-        .config
-        .routes
-        .iter()
-        .filter_map(|r| r.connect_timeout.map(|t| t.0))
-        .collect();
-    let upstream: Arc<dyn Upstream> = Arc::new(HyperUpstream::new(
-        PoolSettings {
-            connect_timeout: proxy.connect_timeout.0,
-            idle_timeout: proxy.pool_idle_timeout.0,
-            max_idle_per_host: proxy.pool_max_idle_per_host,
-        },
-        &route_timeouts,
-    ));
+    let pool = UpstreamPool::new(PoolSettings {
+        idle_timeout: proxy.pool_idle_timeout.0,
+        max_idle_per_host: proxy.pool_max_idle_per_host,
+    });
+    tokio::spawn(sweep_pool(pool.clone(), shutdown.clone()));
+    let upstream: Arc<dyn Upstream> = Arc::new(pool);
     let service = gates.service(&state, upstream);
     if state.config.admission.enabled {
         tokio::spawn(crate::layers::admission::probe_lag(
@@ -318,6 +311,19 @@ fn redirect_response(req: &Request<Incoming>, https_port: u16) -> Response<Strin
         res.headers_mut().insert(header::LOCATION, v);
     }
     res
+}
+
+/// Closes this worker's upstream connections idle for longer than `proxy.pool_idle_timeout`,
+/// until shutdown.
+async fn sweep_pool(pool: UpstreamPool, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(pool.sweep_interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            _ = every.tick() => pool.sweep(),
+        }
+    }
 }
 
 /// Resolves once shutdown has been asked for (or the gateway handle is gone).

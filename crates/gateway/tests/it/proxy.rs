@@ -128,6 +128,29 @@ async fn longest_prefix_wins_and_round_robin_spreads() {
 }
 
 #[tokio::test]
+async fn upstream_protocol_chooses_http1_with_the_upstreams_host_or_h2c() {
+    let up = Upstream::start("a").await;
+    let h2c = RouteConfig {
+        upstream_protocol: palisade_gateway::config::traffic::UpstreamProtocol::H2c,
+        ..route("/h2/", &up)
+    };
+    let gw = start_with(|_| {}, vec![route("/h1/", &up), h2c]).await;
+    for _ in 0..3 {
+        let res = client().get(gw.url("/h1/x")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let seen = up.last();
+        assert_eq!(seen.version, "HTTP/1.1");
+        assert_eq!(seen.header("host"), Some(up.addr.to_string().as_str()));
+        assert_eq!(seen.path_and_query, "/h1/x");
+        let res = client().get(gw.url("/h2/y?q=1")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let seen = up.last();
+        assert_eq!(seen.version, "HTTP/2.0");
+        assert_eq!(seen.path_and_query, "/h2/y?q=1");
+    }
+}
+
+#[tokio::test]
 async fn strip_prefix_forwards_the_rest_of_the_path() {
     let up = Upstream::start("a").await;
     let rc = RouteConfig {

@@ -21,6 +21,8 @@ pub struct Seen {
     pub path_and_query: String,
     pub headers: HashMap<String, Vec<String>>,
     pub body_len: usize,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
 }
 
 impl Seen {
@@ -117,6 +119,7 @@ async fn handle(
             .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
     }
     let method = req.method().to_string();
+    let version = format!("{:?}", req.version());
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -142,6 +145,7 @@ async fn handle(
             path_and_query,
             headers,
             body_len: 0,
+            version,
         });
         return Ok(Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -171,6 +175,7 @@ async fn handle(
         path_and_query,
         headers,
         body_len,
+        version,
     });
 
     let json = |status: u16, body: String| {
