@@ -84,7 +84,8 @@ fn worker(listener: std::net::TcpListener, upstream: String) -> std::io::Result<
                     )
                     .parse()
                     .expect("a path makes a URI");
-                    pool.send(hop, Request::from_parts(parts, Body::new(body)))
+                    let sent = pool.send(hop, Request::from_parts(parts, Body::new(body)));
+                    async move { sent.await.map_err(|failed| failed.error) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)

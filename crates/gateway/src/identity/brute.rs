@@ -67,9 +67,32 @@ fn ip_key(ip: IpAddr) -> String {
     hashed("ip", &ip.to_string())
 }
 
-/// The hot-state flag that blocks `ip`.
+/// The hot-state flag that blocks `ip`. The firewall reads it for every request, so an IPv4
+/// address is written digit by digit rather than through `Display` (a tenth of the work).
 pub fn block_key(ip: IpAddr) -> String {
-    format!("{BLOCK_PREFIX}{ip}")
+    let mut key = String::with_capacity(BLOCK_PREFIX.len() + 39);
+    key.push_str(BLOCK_PREFIX);
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                if octet >= 100 {
+                    key.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    key.push(char::from(b'0' + octet / 10 % 10));
+                }
+                key.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(key, "{v6}");
+        }
+    }
+    key
 }
 
 impl BruteForce {
@@ -261,5 +284,32 @@ impl BruteForce {
         self.hot.remove(&format!("{key}:fails")).await?;
         self.hot.remove(&format!("{key}:wait")).await?;
         Ok(was)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_key_spells_addresses_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.0.255",
+            "127.0.0.1",
+            "99.100.101.209",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(block_key(ip), format!("{BLOCK_PREFIX}{ip}"));
+        }
+        for a in 0..=255u8 {
+            let ip = IpAddr::from([a, 255 - a, a / 3, 7]);
+            assert_eq!(block_key(ip), format!("{BLOCK_PREFIX}{ip}"));
+        }
     }
 }

@@ -21,7 +21,7 @@
 //!   keep the [`UpstreamError`] split (connect / connect timeout / after sending), so the proxy's
 //!   retries and breakers behave as before.
 
-use super::upstream::{Hop, Upstream, UpstreamError, error_chain, error_chain_has_timeout};
+use super::upstream::{Failed, Hop, Upstream, UpstreamError, error_chain, error_chain_has_timeout};
 use crate::config::traffic::UpstreamProtocol;
 use crate::request::Res;
 use axum::body::Body;
@@ -350,21 +350,40 @@ fn give_back(at: SlotRef, sender: http1::SendRequest<Body>, max_idle: usize) {
 }
 
 impl Upstream for UpstreamPool {
-    fn send(&self, hop: Hop, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>> {
+    fn send(&self, hop: Hop, req: Request<Body>) -> BoxFuture<'static, Result<Res, Failed>> {
         let shared = self.shared.clone();
         Box::pin(async move { shared.send(hop, req).await })
     }
 }
 
 impl Shared {
-    async fn send(&self, hop: Hop, mut req: Request<Body>) -> Result<Res, UpstreamError> {
-        let at = slot_of(self.id, req.uri(), hop.protocol)?;
+    async fn send(&self, hop: Hop, mut req: Request<Body>) -> Result<Res, Failed> {
+        let at = match slot_of(self.id, req.uri(), hop.protocol) {
+            Ok(at) => at,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    unsent: Some(req),
+                });
+            }
+        };
         loop {
+            // Connecting is boxed: it is rare, and its future would make every request's bigger.
             let (conn, reused) = match take(at) {
                 Taken::Pooled(conn) => (conn, true),
-                Taken::Connect(base, host) => (self.connect(&base, host, hop).await?, false),
+                Taken::Connect(base, host) => {
+                    match Box::pin(self.connect(&base, host, hop)).await {
+                        Ok(conn) => (conn, false),
+                        Err(error) => {
+                            return Err(Failed {
+                                error,
+                                unsent: Some(req),
+                            });
+                        }
+                    }
+                }
                 Taken::Lead(tx, base, host) => {
-                    let fresh = self.connect(&base, host, hop).await;
+                    let fresh = Box::pin(self.connect(&base, host, hop)).await;
                     let h2 = match &fresh {
                         Ok(Conn::Http2(sender)) => Some(sender.clone()),
                         _ => None,
@@ -374,7 +393,15 @@ impl Shared {
                         s.h2.clone_from(&h2);
                     });
                     let _ = tx.send(Some(h2));
-                    (fresh?, false)
+                    match fresh {
+                        Ok(conn) => (conn, false),
+                        Err(error) => {
+                            return Err(Failed {
+                                error,
+                                unsent: Some(req),
+                            });
+                        }
+                    }
                 }
                 Taken::Join(mut rx) => {
                     let ready = rx
@@ -388,7 +415,7 @@ impl Shared {
                     }
                 }
             };
-            let result = match conn {
+            let mut failed = match conn {
                 Conn::Http1(mut sender, host) => {
                     if sender.ready().await.is_err() {
                         continue; // closed while idle: nothing was sent
@@ -410,14 +437,17 @@ impl Shared {
                     }
                 }
             };
-            let mut failed = result;
+            let error = error_chain(failed.error());
             match failed.take_message() {
                 // Never written: another connection may take it.
                 Some(back) if reused => req = back,
-                Some(_) => {
-                    return Err(UpstreamError::Connect(error_chain(failed.error())));
+                Some(back) => {
+                    return Err(Failed {
+                        error: UpstreamError::Connect(error),
+                        unsent: Some(back),
+                    });
                 }
-                None => return Err(UpstreamError::Request(error_chain(failed.error()))),
+                None => return Err(Failed::sent(UpstreamError::Request(error))),
             }
         }
     }
@@ -500,11 +530,10 @@ impl Shared {
     }
 }
 
-/// HTTP/1 wants the path and query in the request line and the authority in `Host`.
+/// HTTP/1 wants the path and query in the request line and the upstream's authority in `Host`
+/// (the proxy removed the client's).
 fn into_origin_form(req: &mut Request<Body>, host: HeaderValue) {
-    if !req.headers().contains_key(header::HOST) {
-        req.headers_mut().insert(header::HOST, host);
-    }
+    req.headers_mut().insert(header::HOST, host);
     let pq = req
         .uri()
         .path_and_query()

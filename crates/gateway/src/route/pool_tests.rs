@@ -192,7 +192,11 @@ async fn a_refused_connection_is_a_connect_error() {
         .send(hop(UpstreamProtocol::Http1), req)
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::Connect(_)), "{err:?}");
+    assert!(matches!(err.error, UpstreamError::Connect(_)), "{err:?}");
+    assert!(
+        err.unsent.is_some(),
+        "a request that could not connect comes back unsent"
+    );
 }
 
 #[test]

@@ -12,9 +12,9 @@ use crate::request::body::BodyState;
 use crate::request::{CallerKey, ConnInfo, Proxied, Req, RequestMeta, Res, X_FORWARDED_FOR};
 use crate::route::resilience::{Resilience, Stored, retryable};
 use crate::route::table::Route;
-use crate::route::upstream::{Upstream, UpstreamError};
+use crate::route::upstream::{Failed, Upstream, UpstreamError};
 use axum::body::Body;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use hyper_util::rt::TokioIo;
 use palisade_core::principal::Principal;
 use std::net::IpAddr;
@@ -42,6 +42,22 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// One of [`HOP_BY_HOP`], by name (a `match` on the string is a length check and a compare).
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-connection"
+    )
+}
+
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if let Some(conn) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = conn
@@ -56,7 +72,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     // Most messages carry none of these: one pass over the names is cheaper than nine hashed
     // removals.
-    if headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if headers.keys().any(|name| is_hop_by_hop(name.as_str())) {
         for name in &HOP_BY_HOP {
             headers.remove(name);
         }
@@ -287,8 +303,7 @@ async fn send(
     } else {
         0
     };
-    let template = (retries > 0).then(|| (req.method().clone(), req.headers().clone()));
-    let mut first = Some(req);
+    let mut unsent = Some(req);
     let mut attempt = 0;
     loop {
         let (base, probe) = match admitted_upstream(via.resilience, route) {
@@ -308,7 +323,7 @@ async fn send(
                 ));
             }
         };
-        let Some(uri) = target_uri(&base, route, sending.original_uri) else {
+        let Some(uri) = target_uri(base, route, sending.original_uri) else {
             return Err(refuse(
                 GATE,
                 "bad-target",
@@ -317,17 +332,9 @@ async fn send(
                 request_id,
             ));
         };
-        let mut this = match (first.take(), &template) {
-            (Some(req), _) => req,
-            (None, Some((method, headers))) => {
-                let mut again = Request::new(Body::empty());
-                *again.method_mut() = method.clone();
-                *again.headers_mut() = headers.clone();
-                *again.version_mut() = Version::HTTP_11;
-                again
-            }
-            (None, None) => unreachable!("a request is only sent again when it has a template"),
-        };
+        let mut this = unsent
+            .take()
+            .expect("a request is only sent again when it came back unsent");
         *this.uri_mut() = uri;
         let result =
             tokio::time::timeout(route.response_timeout, via.upstream.send(route.hop(), this))
@@ -336,18 +343,27 @@ async fn send(
         // A body the client broke or overfilled says nothing about the upstream's health.
         let client_fault = failed && sending.body_state.is_some_and(|s| s.client_fault());
         if !client_fault {
-            via.resilience.record(&base, failed, probe);
+            via.resilience.record(base, failed, probe);
         }
         match result {
             Ok(Ok(res)) => return Ok(res),
-            Ok(Err(UpstreamError::Connect(_) | UpstreamError::ConnectTimeout))
-                if attempt < retries =>
-            {
+            Ok(Err(Failed {
+                error: UpstreamError::Connect(_) | UpstreamError::ConnectTimeout,
+                unsent: Some(back),
+            })) if attempt < retries => {
                 attempt += 1;
+                unsent = Some(back);
                 metrics::record_upstream_error(route.name, "connect-retried");
                 tokio::time::sleep(via.resilience.backoff(attempt)).await;
             }
-            Ok(Err(e)) => return Err(upstream_failed(&e, route, sending.body_state, request_id)),
+            Ok(Err(failed)) => {
+                return Err(upstream_failed(
+                    &failed.error,
+                    route,
+                    sending.body_state,
+                    request_id,
+                ));
+            }
             Err(_) => {
                 tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
                 metrics::record_upstream_error(route.name, "response-timeout");
@@ -409,12 +425,15 @@ async fn finish(
 
 /// The next upstream of the route whose breaker lets a request through (`is_probe` when it is
 /// half-open), or how long until one might.
-fn admitted_upstream(resilience: &Resilience, route: &Route) -> Result<(Uri, bool), Duration> {
+fn admitted_upstream<'r>(
+    resilience: &Resilience,
+    route: &'r Route,
+) -> Result<(&'r Uri, bool), Duration> {
     let mut soonest = Duration::MAX;
     for _ in 0..route.upstreams.len() {
         let base = route.pick_upstream();
         match resilience.admit(base) {
-            Ok(probe) => return Ok((base.clone(), probe)),
+            Ok(probe) => return Ok((base, probe)),
             Err(retry_after) => soonest = soonest.min(retry_after),
         }
     }
@@ -587,5 +606,9 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-kept"));
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name.as_str()), "{name}");
+        }
+        assert!(!is_hop_by_hop("x-kept") && !is_hop_by_hop("content-length"));
     }
 }

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use palisade_core::breaker::{Admission, BreakerConfig, CircuitBreaker, Outcome, Transition};
 use palisade_core::clock::SharedClock;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +38,8 @@ pub struct Stored {
 #[derive(Debug)]
 pub struct Resilience {
     /// By upstream `host:port`, so the per-request lookup borrows the URI instead of building a
-    /// key.
-    breakers: HashMap<String, CircuitBreaker>,
+    /// key. Keys come from the configuration only, so a fast hash (foldhash) is safe here.
+    breakers: foldhash::HashMap<String, CircuitBreaker>,
     stale: moka::sync::Cache<(&'static str, String, String), Arc<Stored>>,
     /// With hot state on Redis: the kept answers live there instead of in `stale`.
     shared: Option<Arc<SharedStale>>,
@@ -89,7 +88,7 @@ impl Resilience {
                 })
                 .collect()
         } else {
-            HashMap::new()
+            foldhash::HashMap::default()
         };
         Self {
             breakers,

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub trait Upstream: Send + Sync + std::fmt::Debug {
     /// Forwards `req` (its URI already the upstream's) and returns the upstream's answer, or
     /// why there is none.
-    fn send(&self, hop: Hop, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>>;
+    fn send(&self, hop: Hop, req: Request<Body>) -> BoxFuture<'static, Result<Res, Failed>>;
 }
 
 /// Why a forwarded request got no answer from the upstream.
@@ -29,6 +29,26 @@ pub enum UpstreamError {
     /// The request failed after connecting.
     #[error("the request failed: {0}")]
     Request(String),
+}
+
+/// A request that got no answer: why, and the request itself when it was never written (a
+/// connect failure), so it can be sent again without a copy having been kept.
+#[derive(Debug)]
+pub struct Failed {
+    /// Why.
+    pub error: UpstreamError,
+    /// The request, when nothing of it was sent.
+    pub unsent: Option<Request<Body>>,
+}
+
+impl Failed {
+    /// A failure after (part of) the request was sent.
+    pub fn sent(error: UpstreamError) -> Self {
+        Self {
+            error,
+            unsent: None,
+        }
+    }
 }
 
 /// What the transport needs to know about the route besides the request.
