@@ -93,6 +93,19 @@ fn is_upgrade(req: &Req) -> bool {
 }
 
 fn target_uri(base: &Uri, route: &Route, req_uri: &Uri) -> Option<Uri> {
+    if !route.strip_prefix && matches!(base.path(), "" | "/") {
+        // The usual case: the path and query go on as they are, shared rather than rebuilt.
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(base.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP));
+        parts.authority = Some(base.authority()?.clone());
+        parts.path_and_query = Some(
+            req_uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        );
+        return Uri::from_parts(parts).ok();
+    }
     let mut path = req_uri.path();
     if route.strip_prefix {
         path = path
@@ -145,7 +158,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         original_uri: &original_uri,
         stale_key: stale_key.as_ref(),
         body_state: body_state.as_deref(),
-        request_id: &client.request_id,
+        request_id: client.request_id(),
     };
     match send(via, &sending, req, upgrade).await {
         Ok(res) => {
@@ -155,7 +168,7 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
                 res,
                 client_upgrade,
                 stale_key,
-                &client.request_id,
+                client.request_id(),
             )
             .await
         }
@@ -165,7 +178,8 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
 
 /// What the boundary and the listener learned about the client, read once.
 struct ClientFacts {
-    request_id: String,
+    /// The boundary's `X-Request-Id` (always visible ASCII).
+    request_id: Option<HeaderValue>,
     ip: IpAddr,
     https: bool,
     /// The socket peer is a trusted proxy: its `X-Forwarded-For` chain is passed on.
@@ -187,11 +201,7 @@ impl ClientFacts {
                 None => (None, IpAddr::from([0, 0, 0, 0]), false, false),
             };
         Self {
-            request_id: request_id
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned(),
+            request_id,
             ip,
             https,
             prior_chain_trusted,
@@ -200,6 +210,15 @@ impl ClientFacts {
                 .get::<ConnInfo>()
                 .map(|c| (c.peer.ip(), c.peer_ip_header.clone())),
         }
+    }
+}
+
+impl ClientFacts {
+    fn request_id(&self) -> &str {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
     }
 }
 
@@ -590,6 +609,26 @@ mod tests {
             target_uri(r.pick_upstream(), &r, &uri).unwrap().to_string(),
             "http://up:81/base/items?x=1"
         );
+    }
+
+    #[test]
+    fn target_at_an_upstream_root_shares_the_path_and_query() {
+        for upstream in ["http://up:81", "http://up:81/"] {
+            let rc = RouteConfig {
+                prefix: "/api/".into(),
+                upstream: Some(upstream.into()),
+                ..Default::default()
+            };
+            let r = Route::from_config(0, &rc, &Config::default()).unwrap();
+            for (path, want) in [
+                ("/api/items?x=1&y=%20", "http://up:81/api/items?x=1&y=%20"),
+                ("/api/", "http://up:81/api/"),
+            ] {
+                let uri: Uri = path.parse().unwrap();
+                let got = target_uri(r.pick_upstream(), &r, &uri).unwrap();
+                assert_eq!(got.to_string(), want);
+            }
+        }
     }
 
     #[test]
