@@ -9,6 +9,8 @@
 //! stack per layer. A test (`same_answer`) holds both to the same answers.
 
 pub mod fast;
+#[cfg(test)]
+mod same_answer;
 
 use crate::layers::admission::AdmissionLayer;
 use crate::layers::authorize::AuthorizeLayer;
