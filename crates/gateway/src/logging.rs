@@ -226,3 +226,86 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
     };
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    fn subscriber(out: &Captured) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_writer(RedactingMakeWriter::new(
+                RedactOptions::default(),
+                out.clone(),
+            ))
+            .with_ansi(false)
+            .finish()
+    }
+
+    #[test]
+    fn a_workers_access_lines_wait_in_its_buffer_and_all_are_written_when_it_stops() {
+        let out = Captured::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber(&out), || {
+            runtime.block_on(async {
+                let buffer = AccessLogBuffer::start();
+                for n in 0..50 {
+                    tracing::info!(target: ACCESS_TARGET, n, token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz", "request");
+                }
+                tracing::info!(target: "palisade::other", "not an access line");
+                let written = out.text();
+                assert!(written.contains("not an access line"), "{written}");
+                assert!(!written.contains(ACCESS_TARGET), "buffered: {written}");
+                drop(buffer); // the worker stops
+                let written = out.text();
+                for n in 0..50 {
+                    assert!(written.contains(&format!(" n={n} ")), "line {n} lost: {written}");
+                }
+                assert_eq!(written.matches(ACCESS_TARGET).count(), 50);
+                assert!(!written.contains("c2lnbmF0dXJlLWJ5dGVz"), "redacted: {written}");
+                // Once stopped, lines are written at once again.
+                tracing::info!(target: ACCESS_TARGET, n = 50, "request");
+                assert!(out.text().contains(" n=50"), "{}", out.text());
+            })
+        });
+    }
+
+    #[test]
+    fn without_a_worker_buffer_access_lines_are_written_at_once() {
+        let out = Captured::default();
+        tracing::subscriber::with_default(subscriber(&out), || {
+            tracing::info!(target: ACCESS_TARGET, n = 1, "request");
+        });
+        assert!(out.text().contains(" n=1"), "{}", out.text());
+    }
+}
