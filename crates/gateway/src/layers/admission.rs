@@ -229,6 +229,8 @@ impl AdmissionControl {
     /// assembly: `Ok(None)` for ops endpoints (never shed, not counted), `Ok(guard)` counts the
     /// request in flight until the guard drops (hold it across the inner step), `Err` is the
     /// 503 for a shed request.
+    // The refusal is the finished answer, the gate idiom (as `Check::check`).
+    #[allow(clippy::result_large_err)]
     pub fn admit(self: &Arc<Self>, req: &Req) -> Result<Option<InFlight>, Res> {
         let meta = req.extensions().get::<RequestMeta>();
         if meta.is_some_and(RequestMeta::is_ops) {

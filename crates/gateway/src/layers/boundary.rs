@@ -283,6 +283,8 @@ impl BoundaryConfig {
     /// `decide` what the request is (id, client, canonical path, built-in endpoint or route),
     /// answer the first `refusal` it earns (`Err`, already finished), else mark it with its id
     /// and [`RequestMeta`] and cap its body (`limit_body`).
+    // The refusal is the finished answer, the gate idiom (as `Check::check`).
+    #[allow(clippy::result_large_err)]
     pub fn enter(&self, req: &mut Req) -> Result<Entered, Res> {
         let decided = self.decide(req);
         tracing::debug!(request_id = %decided.meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");

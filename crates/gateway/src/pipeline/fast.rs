@@ -45,7 +45,7 @@ pub(super) struct Rest {
     pub(super) admission: Arc<AdmissionControl>,
     pub(super) firewall: Arc<Firewall>,
     pub(super) identify: Arc<Identify>,
-    pub(super) throttle: Arc<Arc<Throttle>>,
+    pub(super) throttle: Arc<Throttle>,
     pub(super) authorize: Arc<Authorize>,
     /// The route step is `Send` but not `Sync` (library mode's wrapped service is not): it is
     /// locked only to start a request's route future, never across an await, and each worker has
@@ -116,16 +116,16 @@ impl Rest {
         let mut extra: [Option<ResponseHeaders>; 4] = Default::default();
         macro_rules! gate {
             ($i:expr, $check:expr) => {
-                match run_check(&*$check, &mut req).await {
+                match run_check($check, &mut req).await {
                     Err(answer) => return with_headers(answer, extra),
                     Ok(headers) => extra[$i] = headers,
                 }
             };
         }
-        gate!(0, self.firewall);
-        gate!(1, self.identify);
-        gate!(2, self.throttle);
-        gate!(3, self.authorize);
+        gate!(0, &*self.firewall);
+        gate!(1, &*self.identify);
+        gate!(2, &self.throttle);
+        gate!(3, &*self.authorize);
         let route = self
             .route
             .lock()

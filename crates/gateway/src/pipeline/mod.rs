@@ -122,7 +122,7 @@ impl Gates {
             admission: self.admission.0.clone(),
             firewall: self.firewall.check().clone(),
             identify: self.identify.check().clone(),
-            throttle: self.throttle.check().clone(),
+            throttle: Arc::clone(self.throttle.check()),
             authorize: self.authorize.check().clone(),
             route: std::sync::Mutex::new(route),
         }));
