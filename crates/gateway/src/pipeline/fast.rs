@@ -161,9 +161,3 @@ impl tower::Service<Req> for AfterCors {
         Box::pin(async move { Ok(rest.serve(req).await) })
     }
 }
-
-/// Compile-time proof that the per-request future can be spawned on any worker.
-#[allow(dead_code)]
-fn serve_future_is_send(p: &FastPipeline, req: Req) -> impl std::future::Future + Send + '_ {
-    p.serve(req)
-}

@@ -1,4 +1,4 @@
-//! Assembles the gates into one service. Gates are built once at start and composed per worker;
+//! Assembles the gates in front of the route step. Gates are built once at start and composed per worker;
 //! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
 //! `authorize` and `route` without reshaping the rest.
 //!

@@ -2,8 +2,9 @@
 //! spelling of `palisade_core::path::spellings`, identity headers in any spelling, hosts,
 //! built-in paths, methods, credentials) sent through the tower stack (library mode's shape)
 //! and through the fast assembly the workers serve, over one state and a recording upstream;
-//! every row must get the same status, problem type and rule, security and gate headers, and
-//! the same request (path and header names) forwarded, if any.
+//! every row must get the same status, problem type and rule, security, CORS and gate headers,
+//! and the same request (path and header names) forwarded, if any. Run without and with CORS
+//! (sanitize is on by default; `/boom` answers a revealing 500).
 
 use crate::config::{Config, Environment};
 use crate::request::{ConnInfo, Req, Res};
@@ -27,7 +28,14 @@ impl Upstream for Recorder {
         let mut names: Vec<String> = req.headers().keys().map(|k| k.to_string()).collect();
         names.sort();
         let seen = format!("{} {}", req.uri().path(), names.join(","));
+        let boom = req.uri().path().contains("/boom");
         Box::pin(async move {
+            if boom {
+                return Ok(http::Response::builder()
+                    .status(500)
+                    .body(Body::from("Traceback (most recent call last): secret"))
+                    .expect("a valid response"));
+            }
             Ok(http::Response::builder()
                 .status(200)
                 .header("x-seen", seen)
@@ -135,6 +143,9 @@ async fn answer(res: Res) -> Answer {
         "content-security-policy",
         "strict-transport-security",
         "allow",
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "vary",
         "x-seen",
     ];
     let headers = COMPARED
@@ -247,6 +258,25 @@ fn rows(member: &str, admin: &str) -> Vec<Row> {
         }
         rows.push(row);
     }
+    // CORS: a preflight, a simple request from an origin (allowed or not); sanitize: a
+    // revealing upstream 500.
+    for (method, origin) in [
+        ("OPTIONS", "https://app.example"),
+        ("OPTIONS", "https://evil.example"),
+        ("GET", "https://app.example"),
+        ("GET", "https://evil.example"),
+    ] {
+        let mut row = Row::get("/api/things", &[("origin", origin)]);
+        row.method = method;
+        if method == "OPTIONS" {
+            row.headers
+                .push(("access-control-request-method".into(), "GET".into()));
+        } else {
+            row.headers.push(("authorization".into(), member.into()));
+        }
+        rows.push(row);
+    }
+    rows.push(Row::get("/api/boom", &[("authorization", member)]));
     // Framing a client may not choose.
     rows.push(Row::get(
         "/api/things",
@@ -260,8 +290,17 @@ fn rows(member: &str, admin: &str) -> Vec<Row> {
 
 #[tokio::test]
 async fn the_tower_stack_and_the_fast_assembly_answer_every_row_alike() {
+    same_answers("").await;
+}
+
+#[tokio::test]
+async fn with_cors_too() {
+    same_answers("[cors]\nallowed_origins = [\"https://app.example\"]\n").await;
+}
+
+async fn same_answers(extra: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::from_toml(CONFIG).unwrap();
+    let mut config = Config::from_toml(&format!("{CONFIG}{extra}")).unwrap();
     config.server.data_dir = dir.path().into();
     let config = crate::server::prepare(config, Environment::Dev).unwrap();
     let clock: SharedClock = Arc::new(ManualClock::starting_at(1_800_000_000_000));
