@@ -23,7 +23,8 @@ impl ResponseHeaders {
     pub const MAX: usize = 5;
 
     /// Adds a header (replacing one of the same name on the answer); past [`Self::MAX`] the
-    /// header is dropped, which a test of each gate keeps from happening.
+    /// header is dropped (a debug build panics). The throttle, the only gate that asks, asks for
+    /// at most five (`X-RateLimit-*` and the two IETF headers).
     pub fn push(&mut self, name: HeaderName, value: HeaderValue) {
         if let Some(slot) = self.entries.iter_mut().find(|e| e.is_none()) {
             *slot = Some((name, value));
