@@ -325,6 +325,46 @@ async fn logs_never_carry_passwords_tokens_keys_or_emails() {
     }
 }
 
+/// Access-log lines wait in each worker's buffer (written every 100 ms); SIGTERM writes what is
+/// left before `serve` exits, so every answered request has its line.
+#[tokio::test]
+async fn every_answered_request_has_its_access_log_line_after_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[
+            ("PALISADE_LOG__ACCESS", "true"),
+            ("PALISADE_LOG__FORMAT", "text"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    const N: usize = 300;
+    for i in 0..N {
+        let res = client
+            .get(format!("{}/healthz", served.base))
+            .header("x-request-id", format!("access-line-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (ok, logs) = served.stop();
+    assert!(ok, "graceful exit on SIGTERM:\n{logs}");
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("palisade::access"))
+        .collect();
+    for i in 0..N {
+        let id = format!("request_id=access-line-{i} ");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(&id)).count(),
+            1,
+            "the line of request {i}:\n{logs}"
+        );
+    }
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

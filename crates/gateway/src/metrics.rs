@@ -130,6 +130,24 @@ impl RouteMetrics {
     }
 }
 
+/// Counts a request authenticated by `method`: the four handles are resolved on first use,
+/// then each count is one atomic update instead of a registry lookup.
+pub fn record_authenticated(method: palisade_core::principal::AuthMethod) {
+    use palisade_core::principal::AuthMethod;
+    static BY_METHOD: [OnceLock<metrics::Counter>; 4] = [const { OnceLock::new() }; 4];
+    let slot = match method {
+        AuthMethod::Jwt => 0,
+        AuthMethod::External => 1,
+        AuthMethod::ApiKey => 2,
+        AuthMethod::Session => 3,
+    };
+    BY_METHOD[slot]
+        .get_or_init(
+            || metrics::counter!("palisade_authenticated_total", "method" => method.as_str()),
+        )
+        .increment(1);
+}
+
 /// Counts a refusal by gate and reason.
 pub fn record_refusal(gate: &'static str, reason: &'static str) {
     metrics::counter!("palisade_refusals_total", "gate" => gate, "reason" => reason).increment(1);

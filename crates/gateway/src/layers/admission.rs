@@ -212,24 +212,36 @@ where
     fn call(&mut self, req: Req) -> BoxFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let meta = req.extensions().get::<RequestMeta>();
-        if meta.is_some_and(RequestMeta::is_ops) {
-            return Box::pin(inner.call(req));
-        }
-        let critical = meta
-            .and_then(|m| m.route.as_ref())
-            .is_some_and(|r| r.critical);
-        match self.control.enter(critical) {
-            Some(in_flight) => Box::pin(async move {
+        match self.control.admit(&req) {
+            Err(res) => Box::pin(async move { Ok(res) }),
+            Ok(None) => Box::pin(inner.call(req)),
+            Ok(Some(in_flight)) => Box::pin(async move {
                 let res = inner.call(req).await;
                 drop(in_flight);
                 res
             }),
-            None => {
-                let id = meta.map(|m| m.request_id_str()).unwrap_or("-").to_owned();
-                let res = self.control.refusal(&id);
-                Box::pin(async move { Ok(res) })
-            }
+        }
+    }
+}
+
+impl AdmissionControl {
+    /// The admission gate's request-time work, shared by the tower layer and the fast
+    /// assembly: `Ok(None)` for ops endpoints (never shed, not counted), `Ok(guard)` counts the
+    /// request in flight until the guard drops (hold it across the inner step), `Err` is the
+    /// 503 for a shed request.
+    // The refusal is the finished answer, the gate idiom (as `Check::check`).
+    #[allow(clippy::result_large_err)]
+    pub fn admit(self: &Arc<Self>, req: &Req) -> Result<Option<InFlight>, Res> {
+        let meta = req.extensions().get::<RequestMeta>();
+        if meta.is_some_and(RequestMeta::is_ops) {
+            return Ok(None);
+        }
+        let critical = meta
+            .and_then(|m| m.route.as_ref())
+            .is_some_and(|r| r.critical);
+        match self.enter(critical) {
+            Some(in_flight) => Ok(Some(in_flight)),
+            None => Err(self.refusal(meta.map(|m| m.request_id_str()).unwrap_or("-"))),
         }
     }
 }

@@ -102,6 +102,11 @@ impl BoundaryLayer {
             config: Arc::new(config),
         }
     }
+
+    /// The gate's request-time work ([`BoundaryConfig::enter`]).
+    pub fn gate(&self) -> &Arc<BoundaryConfig> {
+        &self.config
+    }
 }
 
 impl<S> Layer<S> for BoundaryLayer {
@@ -128,10 +133,26 @@ fn header_block_size(req: &Req) -> u64 {
         .sum()
 }
 
+/// A new UUIDv7 request id: formatted into a stack buffer, then copied into this thread's id
+/// arena, a buffer of 256 ids that new ids are split off (shared, not copied again), so an id
+/// costs no allocation of its own and its clones only a reference count.
 fn new_request_id() -> HeaderValue {
+    const ID_LEN: usize = 36;
+    thread_local! {
+        static ARENA: std::cell::RefCell<bytes::BytesMut> =
+            std::cell::RefCell::new(bytes::BytesMut::new());
+    }
     let mut buf = uuid::Uuid::encode_buffer();
     let s = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
-    HeaderValue::from_str(s).expect("a UUID is a valid header value")
+    debug_assert_eq!(s.len(), ID_LEN);
+    let id = ARENA.with_borrow_mut(|arena| {
+        if arena.capacity() < s.len() {
+            *arena = bytes::BytesMut::with_capacity(ID_LEN * 256);
+        }
+        arena.extend_from_slice(s.as_bytes());
+        arena.split_to(s.len()).freeze()
+    });
+    HeaderValue::from_maybe_shared(id).expect("a UUID is a valid header value")
 }
 
 /// Is `name` (lowercase, as `http` stores it) an identity header once `_` is read as `-`?
@@ -226,24 +247,61 @@ where
         self.inner.poll_ready(cx)
     }
 
-    /// The boundary's steps: `decide` what the request is (id, client, canonical path, built-in
-    /// endpoint or route), answer the first `refusal` it earns, else cap its body
-    /// (`limit_body`) and pass it on within the request timeout (`bounded`).
+    /// The boundary's steps: [`BoundaryConfig::enter`] (decide, refuse or prepare), then the
+    /// inner answer within the request timeout ([`Entered::bounded`]).
     fn call(&mut self, mut req: Req) -> BoxFuture {
-        let config = &self.config;
-        let decided = config.decide(&mut req);
+        match self.config.enter(&mut req) {
+            Err(res) => Box::pin(async move { Ok(res) }),
+            Ok(entered) => {
+                let fut = self.inner.call(req);
+                Box::pin(entered.bounded(fut))
+            }
+        }
+    }
+}
+
+/// A request the boundary let in: what the rest of its work on the answer needs.
+pub struct Entered {
+    meta: RequestMeta,
+    timeout: Duration,
+    body_state: Option<Arc<BodyState>>,
+}
+
+impl Entered {
+    /// The answer `inner` gives within the request timeout (past it, 408 while the body is
+    /// still arriving, else 504), finished with the request id and [`RequestMeta`].
+    pub async fn bounded<F>(self, inner: F) -> Result<Res, std::convert::Infallible>
+    where
+        F: std::future::Future<Output = Result<Res, std::convert::Infallible>>,
+    {
+        bounded(inner, self.timeout, self.body_state, self.meta).await
+    }
+}
+
+impl BoundaryConfig {
+    /// The boundary's request-time work, shared by the tower layer and the fast assembly:
+    /// `decide` what the request is (id, client, canonical path, built-in endpoint or route),
+    /// answer the first `refusal` it earns (`Err`, already finished), else mark it with its id
+    /// and [`RequestMeta`] and cap its body (`limit_body`).
+    // The refusal is the finished answer, the gate idiom (as `Check::check`).
+    #[allow(clippy::result_large_err)]
+    pub fn enter(&self, req: &mut Req) -> Result<Entered, Res> {
+        let decided = self.decide(req);
         tracing::debug!(request_id = %decided.meta.request_id_str(), method = %req.method(), uri = %req.uri(), headers = ?req.headers(), "request received");
-        if let Some(mut res) = config.refusal(&mut req, &decided) {
+        if let Some(mut res) = self.refusal(req, &decided) {
             finish(&mut res, &decided.meta);
-            return Box::pin(async move { Ok(res) });
+            return Err(res);
         }
         let Decided { meta, max_body, .. } = decided;
         req.headers_mut()
             .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
-        let body_state = limit_body(&mut req, max_body);
+        let body_state = limit_body(req, max_body);
         req.extensions_mut().insert(meta.clone());
-        let fut = self.inner.call(req);
-        Box::pin(bounded(fut, config.request_timeout, body_state, meta))
+        Ok(Entered {
+            meta,
+            timeout: self.request_timeout,
+            body_state,
+        })
     }
 }
 
@@ -475,6 +533,20 @@ fn finish(res: &mut Res, meta: &RequestMeta) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_request_ids_are_distinct_well_formed_uuids() {
+        let ids: Vec<HeaderValue> = (0..600).map(|_| new_request_id()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for id in &ids {
+            assert!(request_id::is_well_formed(id.as_bytes()), "{id:?}");
+            assert!(
+                uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok(),
+                "{id:?}"
+            );
+            assert!(seen.insert(id.as_bytes().to_vec()), "repeated {id:?}");
+        }
+    }
 
     #[test]
     fn wildcard_hosts_match_subdomains_only() {

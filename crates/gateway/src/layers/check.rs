@@ -1,17 +1,58 @@
 //! The shape shared by gates whose decision is asynchronous (firewall, identify; later throttle
 //! and authorize): look at the request, possibly enrich it, then either answer it or pass it on.
-//! A gate implements [`Check`]; [`CheckLayer`] makes it a tower layer.
+//! A gate implements [`Check`]; [`CheckLayer`] makes it a tower layer, and the fast assembly
+//! (`crate::pipeline::fast`) awaits the same [`Check::check`] in line, through [`run_check`].
 
 use crate::request::{BoxFuture, Req, Res};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 /// Headers a gate wants on the eventual response (e.g. `X-RateLimit-*`): a gate inserts this
-/// into the request's extensions and [`Checked`] moves them onto whatever answer comes back.
+/// into the request's extensions and [`Checked`] (or the fast assembly) moves them onto whatever
+/// answer comes back. Up to [`ResponseHeaders::MAX`] headers, held inline: no map is built.
 #[derive(Debug, Clone, Default)]
-pub struct ResponseHeaders(pub http::HeaderMap);
+pub struct ResponseHeaders {
+    entries: [Option<(HeaderName, HeaderValue)>; ResponseHeaders::MAX],
+}
+
+impl ResponseHeaders {
+    /// How many headers one gate may ask for.
+    pub const MAX: usize = 5;
+
+    /// Adds a header (replacing one of the same name on the answer); past [`Self::MAX`] the
+    /// header is dropped (a debug build panics). The throttle, the only gate that asks, asks for
+    /// at most five (`X-RateLimit-*` and the two IETF headers).
+    pub fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        if let Some(slot) = self.entries.iter_mut().find(|e| e.is_none()) {
+            *slot = Some((name, value));
+        } else {
+            debug_assert!(false, "more than {} response headers", Self::MAX);
+        }
+    }
+
+    /// The headers, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.entries.iter().flatten().map(|(n, v)| (n, v))
+    }
+
+    /// Writes the headers onto `headers`, each replacing what was there under its name.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        for (name, value) in self.entries.into_iter().flatten() {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// One [`Check`] in line: `Err(answer)` when the gate answered, else the headers it wants on
+/// the eventual answer (taken off the request), if any. The tower layer and the fast assembly
+/// both run a gate through this.
+pub async fn run_check<C: Check>(check: &C, req: &mut Req) -> Result<Option<ResponseHeaders>, Res> {
+    check.check(req).await?;
+    Ok(req.extensions_mut().remove::<ResponseHeaders>())
+}
 
 /// A gate that only decides: pass the request on (possibly enriched) or answer it.
 pub trait Check: Send + Sync + 'static {
@@ -30,6 +71,13 @@ impl<C> CheckLayer<C> {
         Self {
             check: Arc::new(check),
         }
+    }
+}
+
+impl<C> CheckLayer<C> {
+    /// The gate's check, shared with every service this layer made.
+    pub fn check(&self) -> &Arc<C> {
+        &self.check
     }
 }
 
@@ -86,15 +134,14 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let check = self.check.clone();
         Box::pin(async move {
-            if let Err(answer) = check.check(&mut req).await {
-                return Ok(answer);
-            }
-            let Some(ResponseHeaders(extra)) = req.extensions_mut().remove::<ResponseHeaders>()
-            else {
-                return inner.call(req).await;
+            let extra = match run_check(check.as_ref(), &mut req).await {
+                Err(answer) => return Ok(answer),
+                Ok(extra) => extra,
             };
             let mut res = inner.call(req).await?;
-            res.headers_mut().extend(extra);
+            if let Some(extra) = extra {
+                extra.apply(res.headers_mut());
+            }
             Ok(res)
         })
     }

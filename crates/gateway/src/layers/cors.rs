@@ -21,6 +21,13 @@ impl<S> Layer<S> for CorsGate {
     }
 }
 
+impl CorsGate {
+    /// tower-http's CORS service over `inner` (the fast assembly builds it once per worker).
+    pub fn over<S>(&self, inner: S) -> Cors<S> {
+        self.0.layer(inner)
+    }
+}
+
 /// The CORS gate, or `None` when no origin is configured.
 pub fn layer(cfg: &CorsConfig) -> Result<Option<CorsGate>, String> {
     if cfg.allowed_origins.is_empty() {

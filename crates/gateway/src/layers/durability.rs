@@ -57,40 +57,71 @@ where
     fn call(&mut self, req: Req) -> BoxFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(trail) = self.trail.clone() else {
-            return Box::pin(inner.call(req));
-        };
+        match DurableWatch::start(self.trail.as_ref(), &req) {
+            None => Box::pin(inner.call(req)),
+            Some(watch) => Box::pin(async move {
+                Ok(watch
+                    .around(move || async move {
+                        let Ok(res) = inner.call(req).await;
+                        res
+                    })
+                    .await)
+            }),
+        }
+    }
+}
+
+/// The durability gate's request-time work, shared by the tower layer and the fast assembly:
+/// noted before the inner step ([`DurableWatch::start`]), then [`DurableWatch::around`] it.
+pub struct DurableWatch {
+    trail: Arc<AuditTrail>,
+    before: u64,
+    emits_security_events: bool,
+    request_id: Option<http::HeaderValue>,
+}
+
+impl DurableWatch {
+    /// What to watch for `req`; `None` without a trail (the gate is off).
+    pub fn start(trail: Option<&Arc<AuditTrail>>, req: &Req) -> Option<Self> {
+        let trail = trail?.clone();
         let before = trail.durable_ticket();
-        let emits_security_events = req
-            .extensions()
-            .get::<RequestMeta>()
-            .and_then(|m| m.builtin)
-            .is_some_and(Builtin::records_security_events);
-        let request_id = req
-            .extensions()
-            .get::<RequestMeta>()
-            .map(|m| m.request_id.clone());
-        Box::pin(async move {
-            let id = || {
-                request_id
-                    .as_ref()
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned()
-            };
-            if emits_security_events && !trail.room().await {
-                return Ok(audit_unavailable(&id()));
-            }
-            let Ok(res) = inner.call(req).await;
-            let after = trail.durable_ticket();
-            if after > before && !trail.durable_within_timeout(after).await {
-                tracing::error!(
-                    "an answer's audit events were not stored in time; answering 503 instead"
-                );
-                return Ok(audit_unavailable(&id()));
-            }
-            Ok(res)
+        let meta = req.extensions().get::<RequestMeta>();
+        Some(Self {
+            trail,
+            before,
+            emits_security_events: meta
+                .and_then(|m| m.builtin)
+                .is_some_and(Builtin::records_security_events),
+            request_id: meta.map(|m| m.request_id.clone()),
         })
+    }
+
+    /// Runs `inner` (made only once there is room for its events) and holds its answer until
+    /// the durable events it submitted are committed; 503 instead when they cannot be.
+    pub async fn around<F, Fut>(self, inner: F) -> Res
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Res>,
+    {
+        let id = || {
+            self.request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        if self.emits_security_events && !self.trail.room().await {
+            return audit_unavailable(&id());
+        }
+        let res = inner().await;
+        let after = self.trail.durable_ticket();
+        if after > self.before && !self.trail.durable_within_timeout(after).await {
+            tracing::error!(
+                "an answer's audit events were not stored in time; answering 503 instead"
+            );
+            return audit_unavailable(&id());
+        }
+        res
     }
 }
 

@@ -45,8 +45,7 @@ impl Check for Identify {
                     self.record(req, ignored);
                 }
                 if let Some(p) = presented.principal {
-                    metrics::counter!("palisade_authenticated_total", "method" => p.method.as_str())
-                        .increment(1);
+                    crate::metrics::record_authenticated(p.method);
                     req.extensions_mut().insert(p);
                 }
                 Ok(())

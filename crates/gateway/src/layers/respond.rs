@@ -1,5 +1,6 @@
 //! The respond gate (outermost): security headers on every response, request metrics, and one
-//! access-log line per request.
+//! access-log line per request. [`RespondGate`] holds the work; the tower layer and the fast
+//! assembly both call it.
 
 use crate::config::SecurityHeadersConfig;
 use crate::metrics;
@@ -80,27 +81,108 @@ impl HeaderSet {
     }
 }
 
+/// The respond gate's request-time work, shared by the tower layer and the fast assembly:
+/// [`begin`](Self::begin) on the way in, [`finish`](Self::finish) on the answer.
 #[derive(Debug)]
-struct Shared {
+pub struct RespondGate {
     palisade_headers: HeaderSet,
     access_log: bool,
+}
+
+/// What the respond gate noted on the way in.
+pub struct Began {
+    started: Instant,
+    /// Method and path as received, when the access log is on.
+    logged: Option<(http::Method, String)>,
+}
+
+impl RespondGate {
+    /// Notes the start and, for the access log, the request line as received.
+    pub fn begin(&self, req: &Req) -> Began {
+        Began {
+            started: Instant::now(),
+            logged: self
+                .access_log
+                .then(|| (req.method().clone(), req.uri().path().to_owned())),
+        }
+    }
+
+    /// On the answer: security headers (the route's for proxied answers, Palisade's strict set
+    /// for its own), request metrics, refusal counts and the access-log line.
+    pub fn finish(&self, began: Began, res: &mut Res) {
+        // Outermost step: nobody reads the meta after us, so take it instead of cloning.
+        let meta = res.extensions_mut().remove::<RequestMeta>();
+        let https = meta.as_ref().is_some_and(|m| m.https);
+        let route = meta.as_ref().and_then(|m| m.route.as_deref());
+        match route {
+            Some(route) if res.extensions().get::<Proxied>().is_some() => {
+                route.headers.apply(res.headers_mut(), https)
+            }
+            _ => self.palisade_headers.apply(res.headers_mut(), https),
+        }
+        let route_name = route.map_or("-", |r| r.name);
+        let elapsed = began.started.elapsed();
+        let route_metrics = match route {
+            Some(r) => &r.metrics,
+            None => metrics::RouteMetrics::unrouted(),
+        };
+        route_metrics.record(res.status(), elapsed);
+        if let Some(refusal) = res.extensions().get::<Refusal>() {
+            metrics::record_refusal(refusal.gate, refusal.reason);
+        }
+        if let Some((method, path)) = began.logged {
+            let (request_id, client_ip) = meta
+                .as_ref()
+                .map(|m| (m.request_id_str(), Some(m.client_ip)))
+                .unwrap_or(("", None));
+            // Written to this worker's buffer when it has one (`crate::logging`).
+            tracing::info!(
+                target: crate::logging::ACCESS_TARGET,
+                request_id = %request_id,
+                client_ip = %DisplayIp(client_ip),
+                method = %method,
+                path = %path,
+                status = res.status().as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                route = route_name,
+                "request"
+            );
+        }
+    }
+}
+
+/// The client IP as the access log prints it (empty when unknown), without a `String`.
+struct DisplayIp(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for DisplayIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The respond layer: security headers, metrics and the access log on every answer.
 #[derive(Debug, Clone)]
 pub struct RespondLayer {
-    shared: Arc<Shared>,
+    shared: Arc<RespondGate>,
 }
 
 impl RespondLayer {
     /// The layer for `headers`, with one access-log line per request when `access_log`.
     pub fn new(headers: &SecurityHeadersConfig, access_log: bool) -> Result<Self, String> {
         Ok(Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(RespondGate {
                 palisade_headers: HeaderSet::palisade(headers)?,
                 access_log,
             }),
         })
+    }
+
+    /// The gate's request-time work.
+    pub fn gate(&self) -> &Arc<RespondGate> {
+        &self.shared
     }
 }
 
@@ -118,7 +200,7 @@ impl<S> Layer<S> for RespondLayer {
 #[derive(Debug, Clone)]
 pub struct Respond<S> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<RespondGate>,
 }
 
 impl<S> Service<Req> for Respond<S>
@@ -135,51 +217,12 @@ where
     }
 
     fn call(&mut self, req: Req) -> BoxFuture {
-        let started = Instant::now();
+        let began = self.shared.begin(&req);
         let shared = self.shared.clone();
-        let logged = shared
-            .access_log
-            .then(|| (req.method().clone(), req.uri().path().to_owned()));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut res = fut.await?;
-            // Outermost layer: nobody reads the meta after us, so take it instead of cloning.
-            let meta = res.extensions_mut().remove::<RequestMeta>();
-            let https = meta.as_ref().is_some_and(|m| m.https);
-            let route = meta.as_ref().and_then(|m| m.route.as_deref());
-            match route {
-                Some(route) if res.extensions().get::<Proxied>().is_some() => {
-                    route.headers.apply(res.headers_mut(), https)
-                }
-                _ => shared.palisade_headers.apply(res.headers_mut(), https),
-            }
-            let route_name = route.map_or("-", |r| r.name);
-            let elapsed = started.elapsed();
-            let route_metrics = match route {
-                Some(r) => &r.metrics,
-                None => metrics::RouteMetrics::unrouted(),
-            };
-            route_metrics.record(res.status(), elapsed);
-            if let Some(refusal) = res.extensions().get::<Refusal>() {
-                metrics::record_refusal(refusal.gate, refusal.reason);
-            }
-            if let Some((method, path)) = logged {
-                let (request_id, client_ip) = meta
-                    .as_ref()
-                    .map(|m| (m.request_id_str().to_owned(), m.client_ip.to_string()))
-                    .unwrap_or_default();
-                tracing::info!(
-                    target: "palisade::access",
-                    request_id = %request_id,
-                    client_ip = %client_ip,
-                    method = %method,
-                    path = %path,
-                    status = res.status().as_u16(),
-                    duration_ms = elapsed.as_secs_f64() * 1000.0,
-                    route = route_name,
-                    "request"
-                );
-            }
+            shared.finish(began, &mut res);
             Ok(res)
         })
     }

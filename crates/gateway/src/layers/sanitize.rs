@@ -14,8 +14,9 @@ use tower::{Layer, Service};
 /// The label of sanitized answers.
 pub const GATE: &str = "sanitize";
 
+/// The compiled patterns and the scan limit: the sanitize gate's work ([`Rules::after`]).
 #[derive(Debug)]
-struct Rules {
+pub struct Rules {
     patterns: RegexSet,
     max_scan_bytes: usize,
 }
@@ -40,6 +41,13 @@ impl SanitizeLayer {
                 max_scan_bytes: usize::try_from(max_scan_bytes).unwrap_or(usize::MAX),
             }),
         })
+    }
+}
+
+impl SanitizeLayer {
+    /// The gate's work on answers.
+    pub fn gate(&self) -> &Arc<Rules> {
+        &self.rules
     }
 }
 
@@ -82,44 +90,53 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await?;
-            let request_id = request_id
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            if !res.status().is_server_error() || res.extensions().get::<Proxied>().is_none() {
-                return Ok(res);
-            }
-            let (parts, body) = res.into_parts();
-            let status = parts.status;
-            let verdict = match Limited::new(body, rules.max_scan_bytes).collect().await {
-                Ok(collected) => {
-                    let bytes = collected.to_bytes();
-                    if rules.patterns.is_match(&String::from_utf8_lossy(&bytes)) {
-                        Err(String::from_utf8_lossy(&bytes).into_owned())
-                    } else {
-                        Ok(bytes)
-                    }
-                }
-                Err(_) => Err(format!(
-                    "(body over {} bytes or unreadable, not shown)",
-                    rules.max_scan_bytes
-                )),
-            };
-            match verdict {
-                Ok(bytes) => Ok(Res::from_parts(parts, Body::from(bytes))),
-                Err(original) => {
-                    tracing::warn!(request_id = %request_id, status = status.as_u16(), upstream_body = %original, "upstream error body withheld from the client");
-                    Ok(refuse(
-                        GATE,
-                        "upstream-error",
-                        status,
-                        format!(
-                            "The service behind this gateway failed. Quote request id {request_id} when reporting it."
-                        ),
-                        request_id,
-                    ))
-                }
-            }
+            Ok(rules.after(request_id, res).await)
         })
+    }
+}
+
+impl Rules {
+    /// The sanitize gate's work on an answer, shared by the tower layer and the fast assembly:
+    /// an upstream 5xx whose body matches a pattern (or cannot be read within the scan limit)
+    /// becomes a generic problem with `request_id`; any other answer passes unchanged.
+    pub async fn after(&self, request_id: Option<http::HeaderValue>, res: Res) -> Res {
+        let request_id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        if !res.status().is_server_error() || res.extensions().get::<Proxied>().is_none() {
+            return res;
+        }
+        let (parts, body) = res.into_parts();
+        let status = parts.status;
+        let verdict = match Limited::new(body, self.max_scan_bytes).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                if self.patterns.is_match(&String::from_utf8_lossy(&bytes)) {
+                    Err(String::from_utf8_lossy(&bytes).into_owned())
+                } else {
+                    Ok(bytes)
+                }
+            }
+            Err(_) => Err(format!(
+                "(body over {} bytes or unreadable, not shown)",
+                self.max_scan_bytes
+            )),
+        };
+        match verdict {
+            Ok(bytes) => Res::from_parts(parts, Body::from(bytes)),
+            Err(original) => {
+                tracing::warn!(request_id = %request_id, status = status.as_u16(), upstream_body = %original, "upstream error body withheld from the client");
+                refuse(
+                    GATE,
+                    "upstream-error",
+                    status,
+                    format!(
+                        "The service behind this gateway failed. Quote request id {request_id} when reporting it."
+                    ),
+                    request_id,
+                )
+            }
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::config::traffic::{BackendErrorMode, LimitAlgorithm, RateLimitConfig};
 use crate::hot::limiter::SharedLimiter;
 use crate::problem::refuse;
 use crate::request::{CallerKey, Req, RequestMeta, Res};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use ipnet::IpNet;
 use palisade_core::clock::SharedClock;
 use palisade_core::principal::Principal;
@@ -47,6 +47,47 @@ struct Rule {
     name: &'static str,
     quota: Quota,
     algorithm: Algorithm,
+    /// `X-RateLimit-Limit` for the unscaled quota, rendered once.
+    limit_value: HeaderValue,
+}
+
+impl Rule {
+    /// `X-RateLimit-Limit` for `limit`: the pre-rendered value unless a tier scaled it.
+    fn limit_value(&self, limit: u32) -> HeaderValue {
+        if limit == self.quota.limit {
+            self.limit_value.clone()
+        } else {
+            HeaderValue::from(limit)
+        }
+    }
+}
+
+/// Small numbers (`X-RateLimit-Remaining`, `-Reset`) as header values rendered once, so that
+/// writing one costs no allocation.
+fn number_value(n: u64) -> HeaderValue {
+    const RENDERED: usize = 1024;
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let small = SMALL.get_or_init(|| {
+        let text: &'static str = Box::leak(
+            (0..RENDERED)
+                .map(|i| i.to_string())
+                .collect::<String>()
+                .into_boxed_str(),
+        );
+        let mut at = 0;
+        (0..RENDERED)
+            .map(|i| {
+                let len = i.to_string().len();
+                let v = HeaderValue::from_static(&text[at..at + len]);
+                at += len;
+                v
+            })
+            .collect()
+    });
+    match usize::try_from(n).ok().and_then(|i| small.get(i)) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(n),
+    }
 }
 
 /// The rate limiter the throttle gate decides with: compiled rules, tiers, the in-memory limiter
@@ -95,6 +136,7 @@ impl Throttle {
             };
             let rule = Rule {
                 name: Box::leak(name.clone().into_boxed_str()),
+                limit_value: HeaderValue::from(quota.limit),
                 quota,
                 algorithm,
             };
@@ -195,7 +237,7 @@ impl Throttle {
         principal: Option<&Principal>,
         category: &str,
         meta: &RequestMeta,
-    ) -> Result<Option<HeaderMap>, Refused> {
+    ) -> Result<Option<ResponseHeaders>, Refused> {
         let who = CallerKey::of(principal, meta.client_ip);
         let multiplier = self.multiplier(principal.and_then(|p| p.tier.as_deref()));
         let now = self.clock.now_millis();
@@ -225,11 +267,12 @@ impl Throttle {
         Ok(tightest.map(|(rule, quota, d)| self.headers(rule, &quota, &d)))
     }
 
-    fn headers(&self, rule: &Rule, quota: &Quota, d: &Decision) -> HeaderMap {
-        let mut h = HeaderMap::with_capacity(5);
-        h.insert(LIMIT.clone(), HeaderValue::from(d.limit));
-        h.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
-        h.insert(RESET.clone(), HeaderValue::from(d.reset_after_secs()));
+    /// The `X-RateLimit-*` headers (and the IETF ones when configured) for a decision.
+    fn headers(&self, rule: &Rule, quota: &Quota, d: &Decision) -> ResponseHeaders {
+        let mut h = ResponseHeaders::default();
+        h.push(LIMIT.clone(), rule.limit_value(d.limit));
+        h.push(REMAINING.clone(), number_value(u64::from(d.remaining)));
+        h.push(RESET.clone(), number_value(d.reset_after_secs()));
         if self.ietf_headers {
             let window = quota.period_ms.div_ceil(1000);
             let policy = format!("\"{}\";q={};w={window}", rule.name, quota.limit);
@@ -241,7 +284,7 @@ impl Throttle {
             );
             for (name, value) in [(&IETF_POLICY, policy), (&IETF_STATE, state)] {
                 if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(name.clone(), v);
+                    h.push(name.clone(), v);
                 }
             }
         }
@@ -261,7 +304,7 @@ impl Throttle {
             ),
             meta.request_id_str(),
         );
-        res.headers_mut().extend(self.headers(rule, quota, d));
+        self.headers(rule, quota, d).apply(res.headers_mut());
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs()));
         res
@@ -303,7 +346,7 @@ impl Check for Arc<Throttle> {
         let category = category(req.method(), req.uri().path(), &meta, &self.mount);
         match self.decide(principal.as_deref(), category, &meta).await {
             Ok(Some(headers)) => {
-                req.extensions_mut().insert(ResponseHeaders(headers));
+                req.extensions_mut().insert(headers);
                 Ok(())
             }
             Ok(None) => Ok(()),

@@ -93,6 +93,14 @@ impl Service<Req> for RouteService {
     }
 
     fn call(&mut self, req: Req) -> BoxFuture {
+        self.route(req)
+    }
+}
+
+impl RouteService {
+    /// The route step for one request (what [`Service::call`] does; needs no `&mut`, so the
+    /// fast assembly shares one route step across requests).
+    pub fn route(&self, req: Req) -> BoxFuture {
         let meta = req.extensions().get::<RequestMeta>();
         if meta.is_some_and(|m| m.builtin.is_some()) {
             let router = self.builtin.clone();

@@ -4,7 +4,8 @@
 //! plaintext listener that redirects to HTTPS; and the graceful close of each at shutdown.
 
 use super::conn_io::ClientIo;
-use crate::pipeline::{Gates, GatewayService};
+use crate::pipeline::Gates;
+use crate::pipeline::fast::FastPipeline;
 use crate::request::ConnInfo;
 use crate::route::pool::{PoolSettings, UpstreamPool};
 use crate::route::upstream::Upstream;
@@ -18,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tower::ServiceExt;
 
 /// The bound listeners and the worker threads serving them.
 pub(super) struct Listening {
@@ -160,7 +160,8 @@ async fn worker(
     });
     tokio::spawn(sweep_pool(pool.clone(), shutdown.clone()));
     let upstream: Arc<dyn Upstream> = Arc::new(pool);
-    let service = gates.service(&state, upstream);
+    let service = Arc::new(gates.fast(&state, upstream));
+    let _access_log = crate::logging::AccessLogBuffer::start();
     if state.config.admission.enabled {
         tokio::spawn(crate::layers::admission::probe_lag(
             state.admission.clone(),
@@ -230,7 +231,7 @@ async fn serve_connection<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: TokioIo<I>,
     info: ConnInfo,
-    service: GatewayService,
+    service: Arc<FastPipeline>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -239,7 +240,8 @@ async fn serve_connection<I>(
     let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(info.clone());
-        service.clone().oneshot(req)
+        let service = service.clone();
+        async move { Ok::<_, std::convert::Infallible>(service.serve(req).await) }
     });
     let conn = builder.serve_connection_with_upgrades(io, hyper_service);
     tokio::pin!(conn);

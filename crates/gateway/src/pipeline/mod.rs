@@ -1,10 +1,16 @@
-//! Assembles the gates into one service. Gates are built once at start and composed per worker;
+//! Assembles the gates in front of the route step. Gates are built once at start and composed per worker;
 //! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
 //! `authorize` and `route` without reshaping the rest.
 //!
-//! The same stack serves both ways in: [`Gates::service`] over an upstream (`palisade serve`)
-//! and `Gates::in_process` over an application's own service (library mode,
-//! [`crate::Palisade`]); only the route step's way onward differs.
+//! Two assemblies of the same gate code: the tower stack ([`Gates::service`] over an upstream,
+//! `Gates::in_process` over an application's own service in library mode, [`crate::Palisade`]),
+//! the public shape; and the fast assembly ([`Gates::fast`], [`fast::FastPipeline`]) that
+//! `palisade serve`'s workers serve: one future per request, no boxed future or clone of the
+//! stack per layer. A test (`same_answer`) holds both to the same answers.
+
+pub mod fast;
+#[cfg(test)]
+mod same_answer;
 
 use crate::layers::admission::AdmissionLayer;
 use crate::layers::authorize::AuthorizeLayer;
@@ -99,6 +105,33 @@ impl Gates {
             state.resilience.clone(),
         );
         self.over(state, route)
+    }
+
+    /// The full pipeline over `upstream`, assembled by hand (see [`fast`]): what each worker
+    /// of `palisade serve` serves.
+    pub fn fast(&self, state: &Arc<AppState>, upstream: Arc<dyn Upstream>) -> fast::FastPipeline {
+        let route = RouteService::new(
+            builtin_router(state),
+            state.identity.clone(),
+            upstream,
+            state.resilience.clone(),
+        );
+        let rest = fast::AfterCors(Arc::new(fast::Rest {
+            trail: state.audit.trail().cloned(),
+            sanitize: self.sanitize.as_ref().map(|s| s.gate().clone()),
+            admission: self.admission.0.clone(),
+            firewall: self.firewall.check().clone(),
+            identify: self.identify.check().clone(),
+            throttle: Arc::clone(self.throttle.check()),
+            authorize: self.authorize.check().clone(),
+            route: std::sync::Mutex::new(route),
+        }));
+        fast::FastPipeline {
+            respond: self.respond.gate().clone(),
+            boundary: self.boundary.gate().clone(),
+            cors: self.cors.as_ref().map(|c| c.over(rest.clone())),
+            rest,
+        }
     }
 
     /// The full pipeline over an application's own service, in-process (library mode): routed
