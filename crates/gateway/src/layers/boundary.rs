@@ -264,17 +264,20 @@ where
 pub struct Entered {
     meta: RequestMeta,
     timeout: Duration,
+    /// A proxied route's upstream response deadline (`response_timeout`), folded into the
+    /// request's one timer.
+    upstream_budget: Option<Duration>,
     body_state: Option<Arc<BodyState>>,
 }
 
 impl Entered {
-    /// The answer `inner` gives within the request timeout (past it, 408 while the body is
-    /// still arriving, else 504), finished with the request id and [`RequestMeta`].
+    /// The answer `inner` gives within the request's one deadline (see [`bounded`]), finished
+    /// with the request id and [`RequestMeta`].
     pub async fn bounded<F>(self, inner: F) -> Result<Res, std::convert::Infallible>
     where
         F: std::future::Future<Output = Result<Res, std::convert::Infallible>>,
     {
-        bounded(inner, self.timeout, self.body_state, self.meta).await
+        bounded(inner, self).await
     }
 }
 
@@ -297,9 +300,15 @@ impl BoundaryConfig {
             .insert(X_REQUEST_ID.clone(), meta.request_id.clone());
         let body_state = limit_body(req, max_body);
         req.extensions_mut().insert(meta.clone());
+        let upstream_budget = meta
+            .route
+            .as_ref()
+            .filter(|r| !r.upstreams.is_empty())
+            .map(|r| r.response_timeout);
         Ok(Entered {
             meta,
             timeout: self.request_timeout,
+            upstream_budget,
             body_state,
         })
     }
@@ -486,18 +495,24 @@ fn limit_body(req: &mut Req, max_body: u64) -> Option<Arc<BodyState>> {
     Some(state)
 }
 
-/// The inner answer within `timeout`: past it, 408 while the body is still arriving, else 504.
-async fn bounded<F>(
-    fut: F,
-    timeout: Duration,
-    body_state: Option<Arc<BodyState>>,
-    meta: RequestMeta,
-) -> Result<Res, std::convert::Infallible>
+/// The inner answer within the request's one deadline: `limits.request_timeout`, or a proxied
+/// route's `response_timeout` when that is shorter (one timer entry per request; the proxy sets
+/// none of its own). Past it: 408 while the body is still arriving; 504 `response-timeout` from
+/// the proxy when the upstream's budget ran out (recorded as an upstream error); else 504 from
+/// the boundary.
+async fn bounded<F>(fut: F, entered: Entered) -> Result<Res, std::convert::Infallible>
 where
     F: std::future::Future<Output = Result<Res, std::convert::Infallible>>,
 {
+    let Entered {
+        meta,
+        timeout,
+        upstream_budget,
+        body_state,
+    } = entered;
+    let budget = upstream_budget.map_or(timeout, |b| b.min(timeout));
     let id = meta.request_id_str();
-    let mut res = match tokio::time::timeout(timeout, fut).await {
+    let mut res = match tokio::time::timeout(budget, fut).await {
         Ok(res) => res?,
         Err(_) if body_state.as_ref().is_some_and(|s| !s.finished()) => refuse(
             GATE,
@@ -505,10 +520,24 @@ where
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "The request body did not arrive within {}.",
-                humantime::format_duration(timeout)
+                humantime::format_duration(budget)
             ),
             id,
         ),
+        Err(_) if upstream_budget.is_some_and(|b| b <= timeout) => {
+            let route = meta.route.as_ref().map_or("-", |r| r.name);
+            tracing::warn!(request_id = %id, route, "upstream response timeout");
+            if let Some(r) = &meta.route {
+                crate::metrics::record_upstream_error(r.name, "response-timeout");
+            }
+            refuse(
+                crate::route::proxy::GATE,
+                "response-timeout",
+                StatusCode::GATEWAY_TIMEOUT,
+                "The upstream service did not answer in time; try again later.",
+                id,
+            )
+        }
         Err(_) => refuse(
             GATE,
             "response-timeout",

@@ -355,27 +355,35 @@ async fn send(
             .take()
             .expect("a request is only sent again when it came back unsent");
         *this.uri_mut() = uri;
-        let result =
-            tokio::time::timeout(route.response_timeout, via.upstream.send(route.hop(), this))
-                .await;
-        let failed = !matches!(&result, Ok(Ok(r)) if !r.status().is_server_error());
+        // The deadline is the boundary's one timer (see `layers::boundary::bounded`); should it
+        // end this wait, the guard counts the attempt as the upstream's failure.
+        let mut waiting = Waiting {
+            resilience: via.resilience,
+            base,
+            probe,
+            body_state: sending.body_state,
+            answered: false,
+        };
+        let result = via.upstream.send(route.hop(), this).await;
+        waiting.answered = true;
+        let failed = !matches!(&result, Ok(r) if !r.status().is_server_error());
         // A body the client broke or overfilled says nothing about the upstream's health.
         let client_fault = failed && sending.body_state.is_some_and(|s| s.client_fault());
         if !client_fault {
             via.resilience.record(base, failed, probe);
         }
         match result {
-            Ok(Ok(res)) => return Ok(res),
-            Ok(Err(Failed {
+            Ok(res) => return Ok(res),
+            Err(Failed {
                 error: UpstreamError::Connect(_) | UpstreamError::ConnectTimeout,
                 unsent: Some(back),
-            })) if attempt < retries => {
+            }) if attempt < retries => {
                 attempt += 1;
                 unsent = Some(back);
                 metrics::record_upstream_error(route.name, "connect-retried");
                 tokio::time::sleep(via.resilience.backoff(attempt)).await;
             }
-            Ok(Err(failed)) => {
+            Err(failed) => {
                 return Err(upstream_failed(
                     &failed.error,
                     route,
@@ -383,18 +391,31 @@ async fn send(
                     request_id,
                 ));
             }
-            Err(_) => {
-                tracing::warn!(request_id = %request_id, route = route.name, "upstream response timeout");
-                metrics::record_upstream_error(route.name, "response-timeout");
-                return Err(refuse(
-                    GATE,
-                    "response-timeout",
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "The upstream service did not answer in time; try again later.",
-                    request_id,
-                ));
-            }
         }
+    }
+}
+
+/// An upstream attempt being waited for. Dropped unanswered (the request's deadline passed),
+/// it records the attempt as a failure of the upstream — unless the client's body was still
+/// arriving or was at fault, which says nothing about the upstream.
+struct Waiting<'a> {
+    resilience: &'a Resilience,
+    base: &'a Uri,
+    probe: bool,
+    body_state: Option<&'a BodyState>,
+    answered: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered
+            || self
+                .body_state
+                .is_some_and(|s| !s.finished() || s.client_fault())
+        {
+            return;
+        }
+        self.resilience.record(self.base, true, self.probe);
     }
 }
 

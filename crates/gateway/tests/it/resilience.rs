@@ -254,3 +254,35 @@ async fn connection_failures_are_retried_for_idempotent_requests_only() {
         "a POST is never sent twice: every other one hits the dead upstream"
     );
 }
+
+/// The upstream's response deadline is the request's one timer (the boundary's); when it ends
+/// the wait, the attempt still counts against the upstream's breaker.
+#[tokio::test]
+async fn upstream_timeouts_open_the_breaker() {
+    let up = Upstream::start("api").await;
+    let mut r = route("/api/", &up);
+    r.response_timeout = Some(HumanDuration(Duration::from_millis(100)));
+    let gw = start_with(
+        |c| {
+            c.circuit_breaker.min_requests = 2;
+            c.circuit_breaker.open_for = HumanDuration(Duration::from_secs(3600));
+        },
+        vec![r],
+    )
+    .await;
+    let http = client();
+    for _ in 0..2 {
+        assert_problem(
+            http.get(gw.url("/api/hang")).send().await.unwrap(),
+            504,
+            "response-timeout",
+        )
+        .await;
+    }
+    assert_problem(
+        http.get(gw.url("/api/x")).send().await.unwrap(),
+        503,
+        "circuit-open",
+    )
+    .await;
+}
