@@ -8,7 +8,7 @@
 
 use crate::config::{Config, Environment};
 use crate::request::{ConnInfo, Req, Res};
-use crate::route::upstream::{Upstream, UpstreamError};
+use crate::route::upstream::{Failed, Hop, Upstream};
 use axum::body::Body;
 use futures_util::future::BoxFuture;
 use http::Request;
@@ -24,7 +24,7 @@ use tower::ServiceExt;
 struct Recorder;
 
 impl Upstream for Recorder {
-    fn send(&self, req: Request<Body>) -> BoxFuture<'static, Result<Res, UpstreamError>> {
+    fn send(&self, _hop: Hop, req: Request<Body>) -> BoxFuture<'static, Result<Res, Failed>> {
         let mut names: Vec<String> = req.headers().keys().map(|k| k.to_string()).collect();
         names.sort();
         let seen = format!("{} {}", req.uri().path(), names.join(","));
