@@ -7,8 +7,10 @@
 //! `RouteService::route`), so the two assemblies give the same answer to every request (a test,
 //! `same_answer`, holds them to it). What it saves: no boxed future and no clone of the inner
 //! stack per layer per request; a gate that is off (no CORS origins, sanitize disabled, no audit
-//! trail) is one branch. The only boxes left per request are the route step's own future and,
-//! with CORS configured, the one tower-http's CORS service wraps.
+//! trail) is one branch. The boxes left per request: the gate checks and route step as one (their
+//! futures are large, and each level above would otherwise copy them whole as it starts
+//! awaiting), the route step's own future and, with CORS configured, the one tower-http's CORS
+//! service wraps.
 
 use crate::audit::trail::AuditTrail;
 use crate::layers::admission::AdmissionControl;
@@ -104,7 +106,10 @@ impl Rest {
             Err(shed) => return shed,
             Ok(guard) => guard,
         };
-        let res = self.checked(req).await;
+        // Boxed once: the gates' futures are large (store and Redis calls inside), and every
+        // level above would otherwise copy them whole each time it starts awaiting (measured:
+        // ~53,000 instructions of memcpy per request unboxed, against one allocation boxed).
+        let res = Box::pin(self.checked(req)).await;
         drop(in_flight);
         res
     }
