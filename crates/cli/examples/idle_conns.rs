@@ -2,17 +2,22 @@
 //! memory-per-connection figure: `idle_conns ADDR COUNT [PATH]`. Not part of the product.
 //!
 //! Opens COUNT connections (at most 256 being set up at once, so the listen backlog never
-//! overflows), sends one `GET PATH` (default `/`) on each and reads the whole answer, then keeps
-//! them all open and idle. Prints `open N failed F` to stdout once every connection has been
-//! answered (or failed), then waits for its standard input to close, then prints `still_open K`:
-//! how many the server had not closed meanwhile (a measurement taken while connections were
-//! being closed would be wrong). The caller raises `ulimit -n` above COUNT.
+//! overflows), sends one `GET PATH` (default `/`) on each and reads the whole answer (within
+//! 20 s, or it counts as failed), then keeps them all open and idle. Prints `open N failed F` to
+//! stdout once every connection has been answered (or failed), then waits for its standard input
+//! to close, then prints `still_open K`: how many the server had not closed meanwhile (a
+//! measurement taken while connections were being closed would be wrong). The caller raises
+//! `ulimit -n` above COUNT.
 #![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A connection not answered within this counts as failed (a server out of file descriptors
+/// leaves connections in its backlog unanswered).
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Sends one request and reads the answer to its end (`Content-Length` framing, as the bench
 /// upstream's answers have); the connection stays open.
@@ -71,7 +76,9 @@ fn main() -> std::io::Result<()> {
             let (setting_up, addr, request) = (setting_up.clone(), addr.clone(), request.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = setting_up.acquire_owned().await;
-                one_request(&addr, &request).await
+                tokio::time::timeout(ANSWER_WITHIN, one_request(&addr, &request))
+                    .await
+                    .unwrap_or_else(|_| Err(ErrorKind::TimedOut.into()))
             }));
         }
         let mut streams = Vec::with_capacity(count);
