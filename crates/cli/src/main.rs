@@ -3,6 +3,7 @@
 
 mod admin;
 mod backup;
+mod fd_limit;
 mod init;
 mod secret;
 
@@ -399,6 +400,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     config.server.demo |= args.demo;
     logging::init(&config.log).map_err(anyhow::Error::msg)?;
+    // Every connection is a file descriptor: the soft limit (often 1024) goes up to the hard one.
+    match fd_limit::raise_to_hard() {
+        Ok(r) => {
+            tracing::debug!(before = ?r.before, after = ?r.after, "open-file limit (RLIMIT_NOFILE, soft; None = unlimited)")
+        }
+        Err(e) => tracing::warn!(
+            "could not raise the open-file limit (RLIMIT_NOFILE) to the hard limit: {e}"
+        ),
+    }
 
     if let Err(problems) = secret::resolve_references(&mut config, env) {
         eprintln!(
