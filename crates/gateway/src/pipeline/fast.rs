@@ -62,7 +62,10 @@ impl FastPipeline {
         let mut res = match self.boundary.enter(&mut req) {
             Err(refused) => refused,
             Ok(entered) => {
-                let Ok(res) = entered.bounded(self.inside_boundary(req)).await;
+                // Boxed, as `checked` below: hyper moves the request's future into its own
+                // state, and the deadline's `Timeout` moves what it wraps; both should move a
+                // pointer, not the steps' state (callgrind: 64,936 → 52,991 instructions per request).
+                let Ok(res) = entered.bounded(Box::pin(self.inside_boundary(req))).await;
                 res
             }
         };
