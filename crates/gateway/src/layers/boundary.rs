@@ -271,7 +271,7 @@ pub struct Entered {
 }
 
 impl Entered {
-    /// The answer `inner` gives within the request's one deadline (see [`bounded`]), finished
+    /// The answer `inner` gives within the request's one deadline (the module-level `bounded`), finished
     /// with the request id and [`RequestMeta`].
     pub async fn bounded<F>(self, inner: F) -> Result<Res, std::convert::Infallible>
     where

@@ -3,7 +3,7 @@
 //!
 //! Each step calls the gate code the tower layers call (`RespondGate::begin`/`finish`,
 //! `BoundaryConfig::enter` and `Entered::bounded`, `DurableWatch`, sanitize's `Rules::after`,
-//! `AdmissionControl::admit`, the [`Check`] gates through [`run_check`], then the route step's
+//! `AdmissionControl::admit`, the [`Check`](crate::layers::check::Check) gates through [`run_check`], then the route step's
 //! `RouteService::route`), so the two assemblies give the same answer to every request (a test,
 //! `same_answer`, holds them to it). What it saves: no boxed future and no clone of the inner
 //! stack per layer per request; a gate that is off (no CORS origins, sanitize disabled, no audit
