@@ -15,6 +15,7 @@ pub mod captcha;
 pub mod cookie;
 pub mod derive;
 pub mod handoff;
+pub mod hash_pool;
 pub mod import;
 pub mod invite;
 pub mod key_auth;
@@ -187,6 +188,7 @@ pub struct Identity {
     /// The password policy.
     pub policy: PasswordPolicy,
     hash_slots: Semaphore,
+    hash_pool: hash_pool::HashPool,
     /// The failed-login defenses.
     pub brute: brute::BruteForce,
     /// CAPTCHA, when configured.
@@ -245,6 +247,8 @@ impl Identity {
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
             hash_slots: Semaphore::new(hash_workers),
+            hash_pool: hash_pool::HashPool::start(hash_workers)
+                .map_err(|e| format!("cannot start the password-hashing threads: {e}"))?,
             brute: brute::BruteForce::new(
                 auth.brute_force.enabled,
                 auth.ladder(),
@@ -330,8 +334,8 @@ impl Identity {
         self.upkeep_revocations().await;
     }
 
-    /// Runs `work` (password hashing) on the blocking pool, at most `hash_workers` at once.
-    /// `None` when no slot frees up within `hash_queue_timeout`.
+    /// Runs `work` (password hashing) on the low-priority hashing threads, at most
+    /// `hash_workers` at once. `None` when no slot frees up within `hash_queue_timeout`.
     pub async fn hash_work<T: Send + 'static>(
         &self,
         work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
@@ -342,9 +346,7 @@ impl Identity {
                 .ok()?
                 .ok()?;
         let hasher = self.hasher.clone();
-        let result = tokio::task::spawn_blocking(move || work(&hasher))
-            .await
-            .ok();
+        let result = self.hash_pool.run(move || work(&hasher)).await;
         drop(permit);
         result
     }
