@@ -19,6 +19,7 @@ pub mod import;
 pub mod invite;
 pub mod key_auth;
 pub mod manage;
+pub mod mfa;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;
@@ -474,6 +475,8 @@ impl Identity {
                 ));
             }
             let c = trusted.verify(token, now_ms).await.map_err(invalid)?;
+            // Another issuer's word on how its user signed in counts only where configured.
+            let assurance = c.assurance.filter(|_| trusted.mfa_claims_trusted());
             return Ok((
                 Verified {
                     principal: Arc::new(Principal {
@@ -489,6 +492,7 @@ impl Identity {
                         token_id: c.jti,
                         key_id: None,
                         expires_at: c.exp,
+                        assurance,
                     }),
                     dfp: None,
                 },
@@ -508,6 +512,7 @@ impl Identity {
                 }
                 other => other.map_err(invalid)?,
             };
+            let assurance = c.assurance();
             Ok((
                 Verified {
                     principal: Arc::new(Principal {
@@ -524,6 +529,7 @@ impl Identity {
                         token_id: Some(c.jti),
                         key_id: None,
                         expires_at: c.exp,
+                        assurance,
                     }),
                     dfp: c.dfp,
                 },
@@ -557,6 +563,7 @@ impl Identity {
                 return Err(AuthFailure::Csrf);
             }
         }
+        let assurance = session.assurance();
         let principal = Principal {
             account: session.uid.as_deref().unwrap_or(&session.sub).parse().ok(),
             subject: session.sub,
@@ -570,6 +577,7 @@ impl Identity {
             token_id: None,
             key_id: None,
             expires_at: session.exp,
+            assurance,
         };
         self.check_revoked(&principal)
             .await
