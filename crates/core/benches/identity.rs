@@ -29,6 +29,9 @@ fn claims(n: usize) -> AccessClaims {
         tenants: vec!["acme".into()],
         tier: Some("standard".into()),
         dfp: None,
+        amr: Vec::new(),
+        acr: None,
+        auth_time: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod fuzz_replay;
 pub mod fuzz_support;
 pub mod jwt;
 pub mod legacy_key;
+pub mod mfa;
 pub mod password;
 pub mod path;
 pub mod policy;

@@ -58,6 +58,10 @@ pub struct Principal {
     pub key_id: Option<String>,
     /// Unix seconds after which the credential is no longer valid (0: no expiry).
     pub expires_at: u64,
+    /// What the sign-in behind the credential proved (`amr`, `acr`, `auth_time`): Palisade's
+    /// own tokens and cookie sessions, and a trusted issuer's token only where the issuer has
+    /// `mfa_claims_trusted = true`. `None` for API keys: they meet no step-up requirement.
+    pub assurance: Option<crate::mfa::assurance::Assurance>,
 }
 
 impl Principal {

@@ -42,6 +42,9 @@ fn write_cookie_seeds() {
         roles: vec!["member".into()],
         tier: Some("gold".into()),
         exp,
+        amr: Vec::new(),
+        acr: None,
+        auth_time: None,
     };
     let valid = keys().seal(&session(NOW + 600));
     let expired = keys().seal(&session(NOW));

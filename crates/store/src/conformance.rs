@@ -11,7 +11,9 @@
 mod external_ids;
 mod imports;
 mod legacy_keys;
+mod mfa;
 pub use legacy_keys::legacy_key_suite;
+pub use mfa::mfa_suite;
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
@@ -233,6 +235,9 @@ fn session(user_id: Uuid, created_at: i64) -> SessionRecord {
         user_agent: Some("UA/1".into()),
         fingerprint: "ab".repeat(32),
         revoked_at: None,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        acr: Some("aal2".into()),
+        auth_time: Some(created_at),
     }
 }
 
@@ -331,11 +336,17 @@ pub async fn identity_suite(store: &dyn Store) {
     // Sessions.
     let s1 = session(bob.id, 1_000);
     let s2 = session(bob.id, 2_000);
-    let other = session(cid.id, 1_500);
+    let mut other = session(cid.id, 1_500);
+    // A session of a sign-in whose assurance is not known reads back as such.
+    (other.amr, other.acr, other.auth_time) = (Vec::new(), None, None);
     for s in [&s1, &s2, &other] {
         store.session_insert(s).await.unwrap();
     }
     assert_eq!(store.session_get(s1.id).await.unwrap(), Some(s1.clone()));
+    assert_eq!(
+        store.session_get(other.id).await.unwrap(),
+        Some(other.clone())
+    );
     let listed = store.sessions_for_user(bob.id, false).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id).collect::<Vec<_>>(),

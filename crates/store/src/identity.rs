@@ -125,6 +125,14 @@ pub struct SessionRecord {
     pub fingerprint: String,
     /// Unix milliseconds of the revocation; `None` while active.
     pub revoked_at: Option<i64>,
+    /// How the sign-in that opened it was proven (RFC 8176 `amr` values); every token the
+    /// session issues carries them, refreshes included.
+    pub amr: Vec<String>,
+    /// The assurance level reached (`aal1`, `aal2`); `None` for a session opened before
+    /// assurance levels were recorded (it meets no step-up requirement).
+    pub acr: Option<String>,
+    /// Unix milliseconds of the authentication behind the session (sign-in or step-up).
+    pub auth_time: Option<i64>,
 }
 
 /// One refresh token of a session, stored only as its hash.

@@ -25,6 +25,7 @@ pub mod field_crypto;
 pub mod identity;
 pub mod imports;
 pub mod legacy_keys;
+pub mod mfa;
 pub mod revocations;
 pub mod secrets;
 
@@ -71,6 +72,7 @@ pub trait Store:
     + imports::ImportStore
     + revocations::RevocationStore
     + legacy_keys::LegacyKeyStore
+    + mfa::MfaStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore

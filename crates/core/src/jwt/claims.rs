@@ -42,6 +42,27 @@ pub struct AccessClaims {
     /// device fingerprint binding (hex), when device binding is on
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dfp: Option<String>,
+    /// How the session's sign-in was proven (RFC 8176 values, e.g. `["pwd", "otp", "mfa"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The assurance level reached: `aal1` or `aal2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Unix seconds of the session's last authentication (sign-in or step-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+impl AccessClaims {
+    /// The assurance the token carries; `None` when it names no level of ours (a token minted
+    /// before assurance levels existed counts as none: it meets no step-up requirement).
+    pub fn assurance(&self) -> Option<crate::mfa::assurance::Assurance> {
+        Some(crate::mfa::assurance::Assurance {
+            amr: self.amr.clone(),
+            acr: crate::mfa::assurance::Acr::parse(self.acr.as_deref()?)?,
+            auth_time: self.auth_time?,
+        })
+    }
 }
 
 /// [`AccessClaims`] as read from a verified token, before the required claims are checked, so a
@@ -63,6 +84,10 @@ pub(crate) struct RawAccessClaims {
     tenants: Vec<String>,
     tier: Option<String>,
     dfp: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
+    acr: Option<String>,
+    auth_time: Option<u64>,
 }
 
 impl RawAccessClaims {
@@ -84,6 +109,9 @@ impl RawAccessClaims {
             tenants: self.tenants,
             tier: self.tier,
             dfp: self.dfp,
+            amr: self.amr,
+            acr: self.acr,
+            auth_time: self.auth_time,
         })
     }
 }
@@ -126,6 +154,9 @@ pub struct ExternalClaims {
     pub exp: u64,
     /// The token's id, when the issuer sets one (revocation by `jti`).
     pub jti: Option<String>,
+    /// The assurance the token claims (`acr`, `amr`, `auth_time`); it counts only for an issuer
+    /// with `mfa_claims_trusted = true`.
+    pub assurance: Option<crate::mfa::assurance::Assurance>,
 }
 
 /// The value at `name`: a literal claim of that name, else the dotted path through nested objects.

@@ -132,6 +132,9 @@ mod tests {
             tenants: vec!["acme".into()],
             tier: Some("gold".into()),
             dfp: None,
+            amr: Vec::new(),
+            acr: None,
+            auth_time: None,
         }
     }
 

@@ -239,8 +239,29 @@ impl TrustedIssuer {
             tenants: string_list(lookup(claims, &self.claims.tenant)),
             exp,
             jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            assurance: claimed_assurance(claims),
         })
     }
+}
+
+/// The assurance a token claims (`acr` naming `aal1`/`aal2`, or an `amr` listing `mfa`, and an
+/// `auth_time`); whether it counts is the caller's decision (`mfa_claims_trusted`).
+fn claimed_assurance(
+    claims: &serde_json::Map<String, Value>,
+) -> Option<crate::mfa::assurance::Assurance> {
+    use crate::mfa::assurance::{Acr, Assurance};
+    let amr = string_list(claims.get("amr"));
+    let acr = claims
+        .get("acr")
+        .and_then(Value::as_str)
+        .and_then(Acr::parse)
+        .or_else(|| amr.iter().any(|m| m == "mfa").then_some(Acr::Aal2))?;
+    let auth_time = numeric_date(claims.get("auth_time"))?;
+    Some(Assurance {
+        amr,
+        acr,
+        auth_time,
+    })
 }
 
 #[cfg(test)]
@@ -299,6 +320,7 @@ mod tests {
                 tenants: vec!["acme".into()],
                 exp: NOW + 300,
                 jti: Some("abc".into()),
+                assurance: None,
             }
         );
     }

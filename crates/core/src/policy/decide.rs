@@ -103,6 +103,11 @@ impl PolicySet {
             {
                 problems.push(format!("{at}: resource {res:?} is not like \"graphs\""));
             }
+            if r.step_up.is_any() && r.auth == AuthRequirement::None && !r.admin_only {
+                problems.push(format!(
+                    "{at}: mfa and max_auth_age need a signed-in caller; set auth"
+                ));
+            }
             if r.tenant_param.is_some() && r.tenant_header.is_some() {
                 problems.push(format!(
                     "{at}: tenant_param and tenant_header both name the tenant; keep one"

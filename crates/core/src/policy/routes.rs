@@ -59,6 +59,9 @@ pub struct RoutePolicy {
     /// Only callers that administer Palisade pass (and need a credential whatever `auth` says);
     /// anyone else is refused as a privilege-escalation attempt.
     pub admin_only: bool,
+    /// What the caller's sign-in must have proven (`mfa`, `max_auth_age`), checked by the
+    /// gateway against the principal's assurance after the policy allowed the call.
+    pub step_up: crate::mfa::assurance::Requirement,
 }
 
 impl RoutePolicy {

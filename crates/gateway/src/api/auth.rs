@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use palisade_core::password::Verification;
-use palisade_store::identity::UserRecord;
+use palisade_store::identity::{SessionKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -190,6 +190,8 @@ fn too_many(ctx: &Ctx, wait: std::time::Duration) -> Response {
 }
 
 /// Checks e-mail and password with brute-force defense; the user on success, else the answer.
+/// The failure counters are left as they are: the sign-in is complete (and
+/// [`second_factor_gate`] clears them) only once no second factor is owed.
 pub(super) async fn check_credentials(
     state: &AppState,
     ctx: &Ctx,
@@ -263,11 +265,63 @@ pub(super) async fn check_credentials(
         }
         (user, _) => return Err(login_failed(state, ctx, &email, user.as_ref()).await),
     };
+    Ok(user)
+}
+
+/// After a valid password: when the account has a second factor, the answer is
+/// `{"mfa_required": true, "mfa_token", "methods"}` (the sign-in continues at
+/// `POST /auth/mfa/verify`); when its role requires one and the enrollment grace is over, 403
+/// `mfa-enrollment-required`; else `Ok` and the failure counters are cleared.
+pub(super) async fn second_factor_gate(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    user: &UserRecord,
+    kind: SessionKind,
+) -> Result<(), Response> {
+    let id = &state.identity;
+    let methods = id.mfa_methods(user.id).await.map_err(store_err(ctx))?;
+    if !methods.is_empty() {
+        let fingerprint = crate::identity::sessions::fingerprint(headers);
+        let token = id
+            .mfa_pending_start(user, kind, &fingerprint, ctx.ip)
+            .await
+            .map_err(store_err(ctx))?;
+        id.audit.record(
+            ctx.audit(
+                AuditEvent::new("mfa.challenged", Risk::Low, Outcome::Success)
+                    .actor(id.subject_of(user))
+                    .details(serde_json::json!({ "methods": methods, "session": kind.as_str() })),
+            ),
+        );
+        return Err(no_store(
+            Json(serde_json::json!({
+                "mfa_required": true,
+                "mfa_token": token,
+                "methods": methods,
+                "expires_in": id.config.mfa.token_ttl.0.as_secs(),
+            }))
+            .into_response(),
+        ));
+    }
+    if id.mfa_enrollment_overdue(user, id.now_ms()) {
+        id.audit.record(
+            ctx.audit(
+                AuditEvent::new("mfa.enrollment_overdue", Risk::Medium, Outcome::Denied)
+                    .actor(id.subject_of(user)),
+            ),
+        );
+        return Err(ctx.problem(
+            StatusCode::FORBIDDEN,
+            "mfa-enrollment-required",
+            "Your role requires a second factor and the enrollment period is over; ask an administrator.",
+        ));
+    }
+    let email = user.email.clone();
     id.brute
         .record_success(&email, ctx.ip)
         .await
-        .map_err(store_err(ctx))?;
-    Ok(user)
+        .map_err(store_err(ctx))
 }
 
 /// Moves a legacy or weaker hash to the current argon2id parameters.
@@ -346,8 +400,9 @@ async fn login_failed(
     post, path = "/auth/login", tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in.", body = schemas::Tokens),
+        (status = 200, description = "Signed in; or, for an account with a second factor, `{\"mfa_required\": true, \"mfa_token\", \"methods\"}` to complete at `POST /auth/mfa/verify`.", body = schemas::Tokens),
         (status = 401, description = "The e-mail address or the password is wrong, or a CAPTCHA is needed."),
+        (status = 403, description = "The account's role requires a second factor and its enrollment period is over (`mfa-enrollment-required`)."),
         (status = 429, description = "Too many failed sign-ins; see Retry-After."),
     ),
 )]
@@ -361,6 +416,9 @@ async fn login(
         Ok(u) => u,
         Err(res) => return res,
     };
+    if let Err(res) = second_factor_gate(&state, &ctx, &headers, &user, SessionKind::Token).await {
+        return res;
+    }
     let id = &state.identity;
     match id.login(&user, &ClientInfo::from_headers(&headers)).await {
         Ok(tokens) => {
@@ -488,6 +546,9 @@ async fn me(State(state): S, ctx: Ctx, caller: Caller) -> Response {
         "subject": p.subject, "method": p.method.as_str(), "issuer": p.issuer,
         "roles": p.roles, "tenants": p.tenants, "tier": p.tier, "scopes": p.scopes,
         "session_id": p.session_id, "key_id": p.key_id,
+        "acr": p.assurance.as_ref().map(|a| a.acr.as_str()),
+        "amr": p.assurance.as_ref().map(|a| &a.amr),
+        "auth_time": p.assurance.as_ref().map(|a| a.auth_time),
     });
     if let Some(uid) = caller.user_id() {
         match state.identity.store.user_by_id(uid).await {

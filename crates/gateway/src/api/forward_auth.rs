@@ -191,6 +191,13 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     {
         return refusal;
     }
+    if let Some(r) = &route
+        && let Some(refusal) = state
+            .authz
+            .step_up_refusal(r.id, principal.as_deref(), &origin)
+    {
+        return refusal;
+    }
     if let palisade_core::policy::Decision::Allow {
         tenant: Some(t), ..
     } = decision

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod extract;
 pub mod forward_auth;
 pub mod json;
+pub mod mfa;
 pub mod openapi;
 pub mod ops;
 pub mod secrets;
@@ -39,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
     ops::router()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(mfa::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())
         .merge(admin::router())

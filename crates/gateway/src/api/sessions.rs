@@ -5,7 +5,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::auth::{LoginBody, check_credentials};
+use super::auth::{LoginBody, check_credentials, second_factor_gate};
 use super::extract::{Caller, Ctx, Path, needs_user, no_store};
 use super::json::StrictJson;
 use super::openapi::schemas;
@@ -18,8 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use palisade_core::mfa::assurance::Assurance;
 use palisade_core::principal::AuthMethod;
-use palisade_store::identity::SessionKind;
+use palisade_store::identity::{SessionKind, UserRecord};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -172,12 +173,39 @@ async fn browser_login(
         Ok(u) => u,
         Err(res) => return res,
     };
+    if let Err(res) = second_factor_gate(&state, &ctx, &headers, &user, SessionKind::Cookie).await {
+        return res;
+    }
+    let assurance = Assurance::password(state.identity.now_ms() / 1000);
+    let res = open_cookie_session(&state, &ctx, &headers, &user, &assurance).await;
+    if res.status().is_success() {
+        state.identity.audit.record(
+            ctx.audit(
+                AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
+                    .actor(state.identity.subject_of(&user))
+                    .details(serde_json::json!({"session": "cookie"})),
+            ),
+        );
+    }
+    res
+}
+
+/// Opens a browser session carrying `assurance` for `user`: the `__Host-palisade` cookie and
+/// the CSRF token (password sign-in, a completed second factor, a step-up).
+pub(super) async fn open_cookie_session(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    user: &UserRecord,
+    assurance: &Assurance,
+) -> Response {
     let id = &state.identity;
     let session = match id
         .open_session(
-            &user,
+            user,
             SessionKind::Cookie,
-            &ClientInfo::from_headers(&headers),
+            &ClientInfo::from_headers(headers),
+            assurance,
         )
         .await
     {
@@ -188,19 +216,15 @@ async fn browser_login(
     let sid = session.id.to_string();
     let sealed = id.cookies.seal(&CookieSession {
         sid: sid.clone(),
-        sub: id.subject_of(&user),
-        uid: (id.subject_of(&user) != user.id.to_string()).then(|| user.id.to_string()),
+        sub: id.subject_of(user),
+        uid: (id.subject_of(user) != user.id.to_string()).then(|| user.id.to_string()),
         roles: user.roles.clone(),
         tier: Some(user.tier.clone()),
         exp: id.now_ms() / 1000 + ttl,
+        amr: assurance.amr.clone(),
+        acr: Some(assurance.acr.as_str().to_owned()),
+        auth_time: Some(assurance.auth_time),
     });
-    id.audit.record(
-        ctx.audit(
-            AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
-                .actor(id.subject_of(&user))
-                .details(serde_json::json!({"session": "cookie"})),
-        ),
-    );
     let mut res = Json(serde_json::json!({
         "csrf_token": id.cookies.csrf_token(&sid),
         "expires_in": ttl,

@@ -16,6 +16,7 @@ use palisade_core::principal::{AuthMethod, Principal};
 use std::sync::{Arc, RwLock};
 use tenants::{Snapshot, Tenants};
 
+pub mod step_up;
 pub mod tenants;
 
 /// The label of the authorize gate's refusals.
@@ -27,6 +28,7 @@ pub struct Authorizer {
     policies: RwLock<Arc<PolicySet>>,
     audit: Arc<AuditLog>,
     tenants: Arc<Tenants>,
+    clock: palisade_core::clock::SharedClock,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -51,6 +53,10 @@ pub fn compile(config: &Config) -> Result<PolicySet, Vec<String>> {
             tenant_param: r.tenant_param.clone(),
             tenant_header: r.tenant_header.clone(),
             admin_only: r.admin_only,
+            step_up: palisade_core::mfa::assurance::Requirement {
+                mfa: r.mfa,
+                max_auth_age: r.max_auth_age.map(|d| d.0.as_secs()),
+            },
         })
         .collect();
     let roles = if config.roles.is_empty() {
@@ -114,7 +120,14 @@ impl Authorizer {
             policies: RwLock::new(Arc::new(policies)),
             audit,
             tenants,
+            clock: Arc::new(palisade_core::clock::SystemClock),
         }
+    }
+
+    /// The clock `max_auth_age` is counted on (the system clock unless a test gives its own).
+    pub fn with_clock(mut self, clock: palisade_core::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn policies(&self) -> Arc<PolicySet> {
@@ -304,6 +317,7 @@ impl Authorizer {
             token_id: None,
             key_id: None,
             expires_at: 0,
+            assurance: None,
         };
         let who = principal.unwrap_or(&anonymous);
         let directory = CallerTenants {
@@ -457,6 +471,7 @@ pub async fn principal_for(
         token_id: None,
         key_id: None,
         expires_at: 0,
+        assurance: None,
     };
     if let Some(handle) = who
         .strip_prefix("svc:")

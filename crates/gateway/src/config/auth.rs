@@ -91,6 +91,10 @@ pub struct AuthConfig {
     pub api_keys: ApiKeysConfig,
     /// `[[auth.trusted_issuers]]`: other issuers whose tokens are accepted.
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
+    /// `[auth.totp]`: how TOTP codes are checked.
+    pub totp: super::mfa::TotpConfig,
+    /// `[auth.mfa]`: who must use a second factor, and the pending sign-in's lifetime.
+    pub mfa: super::mfa::MfaConfig,
 }
 
 impl Default for AuthConfig {
@@ -119,6 +123,8 @@ impl Default for AuthConfig {
             captcha: Default::default(),
             api_keys: Default::default(),
             trusted_issuers: Vec::new(),
+            totp: Default::default(),
+            mfa: Default::default(),
         }
     }
 }
@@ -350,6 +356,9 @@ pub struct TrustedIssuerConfig {
     pub accept_until: Option<String>,
     /// Take tokens without `iss` as this issuer's (at most one issuer; shared secret only).
     pub match_missing_iss: bool,
+    /// Count the issuer's `acr` / `amr` claims for step-up (`mfa = true`, `max_auth_age`);
+    /// without it its tokens meet no step-up requirement.
+    pub mfa_claims_trusted: bool,
 }
 
 impl TrustedIssuerConfig {

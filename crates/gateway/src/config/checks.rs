@@ -37,6 +37,19 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     }
     out.extend(config.server.http2.problems(config.limits.max_header_bytes));
     out.extend(config.auth.problems(env == Environment::Production));
+    let role_names: Vec<String> = if config.roles.is_empty() {
+        palisade_core::policy::default_roles()
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    } else {
+        config.roles.iter().map(|r| r.name.clone()).collect()
+    };
+    out.extend(config::mfa::problems(
+        &config.auth.totp,
+        &config.auth.mfa,
+        &role_names,
+    ));
     out.extend(config.rate_limit.problems());
     let hot = config.hot_state_url();
     if hot.starts_with("redis://") || hot.starts_with("rediss://") {
@@ -300,6 +313,12 @@ fn access_contradictions(route: &config::RouteConfig) -> impl Iterator<Item = St
     use palisade_core::policy::AuthRequirement;
     let open = route.auth == Some(AuthRequirement::None);
     let mut out = Vec::new();
+    if (route.mfa || route.max_auth_age.is_some())
+        && route.auth.unwrap_or_default() == AuthRequirement::None
+        && !route.admin_only
+    {
+        out.push("mfa / max_auth_age with auth = \"none\": step-up needs a signed-in caller (auth = \"any\" or a method)".to_string());
+    }
     if route.admin_only && open {
         out.push("admin_only = true with auth = \"none\": an admin-only route needs a credential (auth = \"any\" or a method)".to_string());
     }
@@ -316,6 +335,8 @@ fn access_contradictions(route: &config::RouteConfig) -> impl Iterator<Item = St
             ("resource", route.resource.is_some()),
             ("tenant_param", route.tenant_param.is_some()),
             ("admin_only", route.admin_only),
+            ("mfa", route.mfa),
+            ("max_auth_age", route.max_auth_age.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -590,6 +611,42 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("routes[1] (open)"))
         );
+    }
+
+    #[test]
+    fn step_up_settings_need_a_caller_and_mfa_settings_are_checked() {
+        let mut c = strong();
+        c.routes = vec![
+            RouteConfig {
+                mfa: true,
+                ..route("mfa-open", Some(AuthRequirement::None), false)
+            },
+            RouteConfig {
+                max_auth_age: Some(crate::config::units::HumanDuration(
+                    std::time::Duration::from_secs(900),
+                )),
+                ..route("fresh-public", Some(AuthRequirement::None), true)
+            },
+            RouteConfig {
+                mfa: true,
+                ..route("mfa-any", Some(AuthRequirement::Any), false)
+            },
+        ];
+        c.auth.totp.skew_steps = 3;
+        c.auth.mfa.required_roles = vec!["admin".into(), "nobody".into()];
+        for env in [Environment::Dev, Environment::Production] {
+            let all = problems(&c, env).join("\n");
+            for needle in [
+                "routes[0] (mfa-open): mfa / max_auth_age with auth = \"none\"",
+                "routes[1] (fresh-public): public = true, but max_auth_age ask(s)",
+                "auth.totp.skew_steps: at most 1",
+                "auth.mfa.required_roles: unknown role \"nobody\"",
+            ] {
+                assert!(all.contains(needle), "{env:?}: {needle} not in\n{all}");
+            }
+            assert!(!all.contains("mfa-any"), "{all}");
+            assert!(!all.contains("\"admin\""), "{all}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod checks;
 pub mod dev_secrets;
 pub mod http2;
 pub mod identity_names;
+pub mod mfa;
 pub mod overlap;
 pub mod preflight;
 pub mod refs;

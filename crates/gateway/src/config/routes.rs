@@ -72,6 +72,12 @@ pub struct RouteConfig {
     /// `http1` (default), `h2` (HTTP/2 over TLS by ALPN, `https://` upstreams) or `h2c`
     /// (HTTP/2 with prior knowledge, `http://` upstreams).
     pub upstream_protocol: super::traffic::UpstreamProtocol,
+    /// Callers must have signed in with a second factor (`acr = aal2`); below it: 401 with the
+    /// RFC 9470 challenge. API keys pass only where `auth = "api_key"`.
+    pub mfa: bool,
+    /// The caller's last authentication (`auth_time`) at most this long ago (`"15m"`); older:
+    /// 401 with the RFC 9470 challenge carrying `max_age`.
+    pub max_auth_age: Option<HumanDuration>,
     /// Record every request as an `api.request` audit event (written asynchronously by default:
     /// `audit.async_classes`).
     pub audit: bool,

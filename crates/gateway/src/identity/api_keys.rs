@@ -220,6 +220,7 @@ impl ApiKeys {
                 token_id: None,
                 key_id: Some(record.id.to_string()),
                 expires_at: record.expires_at.map_or(0, |ms| (ms / 1000) as u64),
+                assurance: None,
             },
         })
     }

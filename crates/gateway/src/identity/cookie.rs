@@ -33,6 +33,26 @@ pub struct CookieSession {
     pub tier: Option<String>,
     /// Unix seconds.
     pub exp: u64,
+    /// How the session's sign-in was proven (RFC 8176 values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The assurance level reached (`aal1`, `aal2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Unix seconds of the session's last authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+impl CookieSession {
+    /// The assurance the cookie carries, when it names a level of ours.
+    pub fn assurance(&self) -> Option<palisade_core::mfa::assurance::Assurance> {
+        Some(palisade_core::mfa::assurance::Assurance {
+            amr: self.amr.clone(),
+            acr: palisade_core::mfa::assurance::Acr::parse(self.acr.as_deref()?)?,
+            auth_time: self.auth_time?,
+        })
+    }
 }
 
 /// The cookie's MAC key and the CSRF key, derived from `secrets.cookie_key`.
@@ -204,6 +224,9 @@ mod tests {
             roles: vec!["member".into()],
             tier: None,
             exp: 1000,
+            amr: Vec::new(),
+            acr: None,
+            auth_time: None,
         }
     }
 

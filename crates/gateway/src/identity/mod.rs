@@ -20,6 +20,7 @@ pub mod import;
 pub mod invite;
 pub mod key_auth;
 pub mod manage;
+pub mod mfa;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;
@@ -476,6 +477,8 @@ impl Identity {
                 ));
             }
             let c = trusted.verify(token, now_ms).await.map_err(invalid)?;
+            // Another issuer's word on how its user signed in counts only where configured.
+            let assurance = c.assurance.filter(|_| trusted.mfa_claims_trusted());
             return Ok((
                 Verified {
                     principal: Arc::new(Principal {
@@ -491,6 +494,7 @@ impl Identity {
                         token_id: c.jti,
                         key_id: None,
                         expires_at: c.exp,
+                        assurance,
                     }),
                     dfp: None,
                 },
@@ -510,6 +514,7 @@ impl Identity {
                 }
                 other => other.map_err(invalid)?,
             };
+            let assurance = c.assurance();
             Ok((
                 Verified {
                     principal: Arc::new(Principal {
@@ -526,6 +531,7 @@ impl Identity {
                         token_id: Some(c.jti),
                         key_id: None,
                         expires_at: c.exp,
+                        assurance,
                     }),
                     dfp: c.dfp,
                 },
@@ -559,6 +565,7 @@ impl Identity {
                 return Err(AuthFailure::Csrf);
             }
         }
+        let assurance = session.assurance();
         let principal = Principal {
             account: session.uid.as_deref().unwrap_or(&session.sub).parse().ok(),
             subject: session.sub,
@@ -572,6 +579,7 @@ impl Identity {
             token_id: None,
             key_id: None,
             expires_at: session.exp,
+            assurance,
         };
         self.check_revoked(&principal)
             .await

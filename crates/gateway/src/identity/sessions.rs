@@ -8,6 +8,7 @@ use crate::audit::{AuditEvent, Outcome, Risk};
 use http::HeaderMap;
 use palisade_core::fingerprint::device_fingerprint;
 use palisade_core::jwt::AccessClaims;
+use palisade_core::mfa::assurance::Assurance;
 use palisade_core::principal::{Principal, new_opaque_token, opaque_token_hash};
 use palisade_store::StoreError;
 use palisade_store::identity::{
@@ -94,12 +95,14 @@ impl Identity {
             + self.config.leeway.0
     }
 
-    /// Opens a session for `user` and issues its first tokens.
+    /// Opens a session for `user` that proved `assurance` (carried by every token and cookie
+    /// the session issues, refreshes included).
     pub async fn open_session(
         &self,
         user: &UserRecord,
         kind: SessionKind,
         client: &ClientInfo,
+        assurance: &Assurance,
     ) -> Result<SessionRecord, StoreError> {
         let now = self.now_ms() as i64;
         let lifetime = match kind {
@@ -116,6 +119,9 @@ impl Identity {
             user_agent: client.user_agent.clone(),
             fingerprint: client.fingerprint.clone(),
             revoked_at: None,
+            amr: assurance.amr.clone(),
+            acr: Some(assurance.acr.as_str().to_owned()),
+            auth_time: Some((assurance.auth_time * 1000) as i64),
         };
         self.store.session_insert(&session).await?;
         Ok(session)
@@ -160,6 +166,9 @@ impl Identity {
                 .config
                 .device_binding
                 .then(|| session.fingerprint.clone()),
+            amr: session.amr.clone(),
+            acr: session.acr.clone(),
+            auth_time: session.auth_time.map(|ms| (ms / 1000) as u64),
         };
         let token = tokens
             .sign(&claims)
@@ -167,13 +176,29 @@ impl Identity {
         Ok((token, ttl))
     }
 
-    /// Opens a token session for a user who just proved their password.
+    /// Opens a token session for a user who just proved their password (`amr = ["pwd"]`,
+    /// `aal1`, `auth_time` now): [`Identity::sign_in`] with a password's assurance.
     pub async fn login(
         &self,
         user: &UserRecord,
         client: &ClientInfo,
     ) -> Result<IssuedTokens, StoreError> {
-        let session = self.open_session(user, SessionKind::Token, client).await?;
+        let assurance = Assurance::password(self.now_ms() / 1000);
+        self.sign_in(user, client, &assurance).await
+    }
+
+    /// The one way a token session is opened, whatever proved the user (password, second
+    /// factor, passkey, federated provider): a new session (so a sign-in or step-up always
+    /// rotates it) carrying `assurance`, and its first tokens.
+    pub async fn sign_in(
+        &self,
+        user: &UserRecord,
+        client: &ClientInfo,
+        assurance: &Assurance,
+    ) -> Result<IssuedTokens, StoreError> {
+        let session = self
+            .open_session(user, SessionKind::Token, client, assurance)
+            .await?;
         let (refresh_token, record) = self.new_refresh(&session, session.created_at);
         self.store.refresh_insert(&record).await?;
         let (access_token, expires_in) = self.access_token(user, &session)?;

@@ -33,6 +33,8 @@ pub struct Trusted {
     last_fetch_ms: Mutex<Option<u64>>,
     /// Unix seconds from which this issuer's tokens are refused (migration windows).
     accept_until: Option<u64>,
+    /// Whether the issuer's `acr` / `amr` count for step-up.
+    mfa_claims_trusted: bool,
 }
 
 impl Trusted {
@@ -83,6 +85,7 @@ impl Trusted {
             client,
             last_fetch_ms: Mutex::new(None),
             accept_until,
+            mfa_claims_trusted: config.mfa_claims_trusted,
         };
         match trusted.fetch(now_ms).await {
             Ok(_) => {}
@@ -104,6 +107,11 @@ impl Trusted {
     /// Is this the migration window of an application's own HS256 tokens?
     pub fn is_migration_window(&self) -> bool {
         matches!(self.source, Source::Shared)
+    }
+
+    /// Do this issuer's `acr` / `amr` claims count for step-up (`mfa_claims_trusted`)?
+    pub fn mfa_claims_trusted(&self) -> bool {
+        self.mfa_claims_trusted
     }
 
     /// Does this issuer take tokens without `iss`?

@@ -121,6 +121,7 @@ impl Identity {
             token_id: Some(token_id(&digest)),
             key_id: None,
             expires_at,
+            assurance: None,
         });
         self.window.cache.insert(
             digest,

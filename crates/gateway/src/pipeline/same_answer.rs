@@ -195,6 +195,9 @@ fn token(state: &crate::state::AppState, roles: &[&str]) -> String {
         tenants: Vec::new(),
         tier: None,
         dfp: None,
+        amr: Vec::new(),
+        acr: None,
+        auth_time: None,
     };
     format!("Bearer {}", tokens.sign(&claims).unwrap())
 }

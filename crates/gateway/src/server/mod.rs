@@ -363,11 +363,14 @@ async fn shared_state(
             .await
             .map_err(|e| io("store", &e))?,
     );
-    let authz = Arc::new(crate::authz::Authorizer::new(
-        crate::authz::compile(&config).map_err(StartError::Config)?,
-        audit.clone(),
-        tenants.clone(),
-    ));
+    let authz = Arc::new(
+        crate::authz::Authorizer::new(
+            crate::authz::compile(&config).map_err(StartError::Config)?,
+            audit.clone(),
+            tenants.clone(),
+        )
+        .with_clock(clock.clone()),
+    );
     let mut throttle =
         crate::layers::throttle::Throttle::new(&config.rate_limit, clock.clone(), audit.clone())
             .under_mount(config.api.mount());

@@ -16,6 +16,7 @@ pub mod identity;
 mod imports;
 mod keys;
 mod listener;
+mod mfa;
 mod openapi;
 mod posture;
 mod principals;

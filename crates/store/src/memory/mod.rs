@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 mod imports;
 mod legacy_keys;
+mod mfa;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -55,6 +56,12 @@ struct Identity {
     grants: BTreeMap<(String, Uuid), ResourceGrantRecord>,
     audit: Vec<palisade_core::audit::AuditRecord>,
     checkpoints: BTreeMap<u64, palisade_core::audit::Checkpoint>,
+    /// TOTP credentials by id.
+    totp: BTreeMap<Uuid, crate::mfa::TotpRecord>,
+    /// Recovery codes: (user, hash) → used at.
+    recovery: BTreeMap<(Uuid, TokenHash), Option<i64>>,
+    /// Pending second-factor sign-ins by token hash.
+    mfa_tokens: HashMap<TokenHash, crate::mfa::MfaTokenRecord>,
     /// Idempotency keys of app events: (principal, key) → (event id, stored at ms).
     app_keys: HashMap<(String, String), (String, i64)>,
 }
@@ -964,6 +971,7 @@ mod tests {
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
+        conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

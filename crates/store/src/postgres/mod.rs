@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_events",
         include_str!("../../migrations/postgres/0011_app_events.sql"),
     ),
+    (
+        12,
+        "mfa",
+        include_str!("../../migrations/postgres/0012_mfa.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

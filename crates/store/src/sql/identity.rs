@@ -63,6 +63,9 @@ macro_rules! sql_identity {
                 user_agent: get(row, "user_agent")?,
                 fingerprint: get(row, "fingerprint")?,
                 revoked_at: get(row, "revoked_at")?,
+                amr: D::get_list(row, "amr")?,
+                acr: get(row, "acr")?,
+                auth_time: get(row, "auth_time")?,
             })
         }
 
@@ -348,8 +351,8 @@ macro_rules! sql_identity {
                 self.insert(
                     sqlx::query(
                         "INSERT INTO sessions (id, user_id, kind, created_at, last_seen_at, \
-                         expires_at, user_agent, fingerprint, revoked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         expires_at, user_agent, fingerprint, revoked_at, amr, acr, auth_time) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(D::uuid(s.id))
                     .bind(D::uuid(s.user_id))
@@ -359,7 +362,10 @@ macro_rules! sql_identity {
                     .bind(s.expires_at)
                     .bind(&s.user_agent)
                     .bind(&s.fingerprint)
-                    .bind(s.revoked_at),
+                    .bind(s.revoked_at)
+                    .bind(D::list(&s.amr))
+                    .bind(&s.acr)
+                    .bind(s.auth_time),
                     "session id exists",
                 )
                 .await

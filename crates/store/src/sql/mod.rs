@@ -49,6 +49,7 @@ pub(crate) mod identity;
 pub(crate) mod imports;
 pub(crate) mod legacy_keys;
 pub(crate) mod meta;
+pub(crate) mod mfa;
 pub(crate) mod revocations;
 pub(crate) mod secrets;
 

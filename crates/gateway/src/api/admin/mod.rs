@@ -51,6 +51,8 @@ pub mod perm {
     /// `admin.` permission: it is meant for service accounts, through a role that grants it;
     /// the default `admin` role holds it through `audit.*`, no role below it does.
     pub const AUDIT_EVENTS_WRITE: &str = "audit.events.write";
+    /// Reset a user's second factors.
+    pub const MFA_WRITE: &str = "admin.mfa.write";
 }
 
 /// Every `/admin` endpoint.

@@ -72,6 +72,59 @@ pub(crate) struct Tokens {
     expires_in: u64,
 }
 
+/// `POST /auth/mfa/totp`: what an authenticator app enrolls from, shown once.
+#[derive(ToSchema)]
+pub(crate) struct TotpEnrollment {
+    id: uuid::Uuid,
+    name: String,
+    /// `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
+    otpauth_uri: String,
+    /// The URI as an SVG QR code (a standalone SVG document).
+    qr_svg: String,
+    /// The seed in base32, to type in by hand.
+    secret: String,
+}
+
+/// One authenticator (never its seed).
+#[derive(ToSchema)]
+pub(crate) struct TotpInfo {
+    id: uuid::Uuid,
+    name: String,
+    /// Unix milliseconds.
+    created_at: i64,
+    /// Unix milliseconds of the first valid code; `null` while unconfirmed.
+    confirmed_at: Option<i64>,
+}
+
+/// `GET /auth/mfa/totp`.
+#[derive(ToSchema)]
+pub(crate) struct TotpList {
+    authenticators: Vec<TotpInfo>,
+    recovery_codes_remaining: u64,
+}
+
+/// `POST /auth/mfa/totp/{id}/confirm`.
+#[derive(ToSchema)]
+pub(crate) struct TotpConfirmed {
+    id: uuid::Uuid,
+    confirmed: bool,
+    /// The account's ten recovery codes, with its first factor only; shown once.
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// Ten single-use recovery codes, shown once.
+#[derive(ToSchema)]
+pub(crate) struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
+/// `DELETE /admin/users/{id}/mfa`.
+#[derive(ToSchema)]
+pub(crate) struct MfaReset {
+    /// Authenticators and recovery codes removed.
+    removed: u64,
+}
+
 /// `GET /auth/me`: the caller as the gates see it, and its account when it has one.
 #[derive(ToSchema)]
 pub(crate) struct Me {
@@ -85,6 +138,13 @@ pub(crate) struct Me {
     scopes: Vec<String>,
     session_id: Option<String>,
     key_id: Option<String>,
+    /// The assurance level of the sign-in behind the credential: `aal1` or `aal2` (`null` for
+    /// an API key).
+    acr: Option<String>,
+    /// How it was proven (RFC 8176 values: `pwd`, `otp`, `mfa`, …).
+    amr: Option<Vec<String>>,
+    /// Unix seconds of the last authentication (sign-in or step-up).
+    auth_time: Option<u64>,
     #[schema(value_type = Option<User>)]
     user: Option<Value>,
 }
