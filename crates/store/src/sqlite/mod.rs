@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_events",
         include_str!("../../migrations/sqlite/0011_app_events.sql"),
     ),
+    (
+        14,
+        "device_grants",
+        include_str!("../../migrations/sqlite/0014_device_grants.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -244,6 +249,7 @@ mod tests {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
+        conformance::device_grant_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
