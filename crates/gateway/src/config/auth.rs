@@ -91,6 +91,8 @@ pub struct AuthConfig {
     pub api_keys: ApiKeysConfig,
     /// `[[auth.trusted_issuers]]`: other issuers whose tokens are accepted.
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
+    /// `[auth.device]`: the device authorization grant (RFC 8628).
+    pub device: crate::config::device::DeviceConfig,
 }
 
 impl Default for AuthConfig {
@@ -119,6 +121,7 @@ impl Default for AuthConfig {
             captcha: Default::default(),
             api_keys: Default::default(),
             trusted_issuers: Vec::new(),
+            device: Default::default(),
         }
     }
 }
@@ -440,6 +443,7 @@ impl AuthConfig {
     /// Problems with the identity configuration, each naming its key.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
+        out.extend(self.device.problems());
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }
