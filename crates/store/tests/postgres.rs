@@ -102,6 +102,7 @@ async fn postgres_store_conforms() {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
+        conformance::device_grant_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::audit_suite(&store).await;

@@ -121,6 +121,44 @@ pub const EVENT_TYPES: &[EventType] = &[
         "a device-bound token came from another device",
     ),
     t(
+        "auth.device_requested",
+        Security,
+        Low,
+        "a device asked for sign-in by the device authorization grant (RFC 8628)",
+    ),
+    t(
+        "auth.device_approved",
+        Security,
+        Medium,
+        "a signed-in user approved a device's sign-in by its user code",
+    ),
+    t(
+        "auth.device_denied",
+        Security,
+        Low,
+        "a signed-in user denied a device's sign-in by its user code",
+    ),
+    t(
+        "auth.device_token_issued",
+        Security,
+        Low,
+        "an approved device redeemed its device code for tokens",
+    ),
+    t(
+        "auth.device_code_refused",
+        Security,
+        Medium,
+        "a user code was refused (unknown, malformed, expired, already decided, or too many \
+         wrong entries) (sampled: details.count refusals per stored event)",
+    ),
+    t(
+        "auth.device_token_refused",
+        Security,
+        Medium,
+        "a device-code token request was refused (invalid grant or client, slow_down, \
+         expired_token, access_denied) (sampled: details.count refusals per stored event)",
+    ),
+    t(
         "mfa.enrollment_started",
         Security,
         Low,

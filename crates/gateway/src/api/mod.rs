@@ -1,7 +1,8 @@
 //! Palisade's built-in API: every endpoint Palisade answers itself, merged into one router that
 //! the route step hands every request the boundary classified as built in
 //! ([`crate::route::builtin::Builtin`]). One file per area: [`ops`] (`/healthz`, `/readyz`,
-//! `/metrics`), [`auth`] (accounts, sign-in, tokens, the JWKS), [`sessions`], [`api_keys`],
+//! `/metrics`), [`auth`] (accounts, sign-in, tokens, the JWKS), [`device`] (the device
+//! authorization grant and `/auth/token`), [`sessions`], [`api_keys`],
 //! [`forward_auth`] (`/auth/verify`), [`admin`] (`/admin/…`), [`secrets`] (`/v1/secrets`) and
 //! [`transit`] (`/v1/transit`).
 //!
@@ -12,6 +13,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod device;
 pub mod extract;
 pub mod forward_auth;
 pub mod json;
@@ -39,6 +41,7 @@ pub fn root_jwks_router(state: Arc<AppState>) -> axum::Router {
 pub fn router(state: Arc<AppState>) -> axum::Router {
     ops::router()
         .merge(auth::router())
+        .merge(device::router())
         .merge(sessions::router())
         .merge(mfa::router())
         .merge(api_keys::router())

@@ -95,6 +95,8 @@ pub struct AuthConfig {
     pub totp: super::mfa::TotpConfig,
     /// `[auth.mfa]`: who must use a second factor, and the pending sign-in's lifetime.
     pub mfa: super::mfa::MfaConfig,
+    /// `[auth.device]`: the device authorization grant (RFC 8628).
+    pub device: crate::config::device::DeviceConfig,
 }
 
 impl Default for AuthConfig {
@@ -125,6 +127,7 @@ impl Default for AuthConfig {
             trusted_issuers: Vec::new(),
             totp: Default::default(),
             mfa: Default::default(),
+            device: Default::default(),
         }
     }
 }
@@ -449,6 +452,7 @@ impl AuthConfig {
     /// Problems with the identity configuration, each naming its key.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
+        out.extend(self.device.problems());
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }

@@ -478,6 +478,17 @@ mod tests {
     }
 
     #[test]
+    fn the_device_grant_needs_its_approval_page() {
+        let mut c = Config::default();
+        c.auth.device.clients = vec!["tv-app".into()];
+        let p = problems(&c, Environment::Dev).join("\n");
+        assert!(p.contains("auth.device.verification_uri"), "{p}");
+        c.auth.device.verification_uri = "https://id.example.com/auth/device".into();
+        let p = problems(&c, Environment::Dev).join("\n");
+        assert!(!p.contains("auth.device"), "{p}");
+    }
+
+    #[test]
     fn the_api_mount_is_a_canonical_prefix_below_the_root() {
         for (mount, ok) in [
             ("/.palisade", true),

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod dev_secrets;
+pub mod device;
 pub mod http2;
 pub mod identity_names;
 pub mod mfa;

@@ -14,6 +14,7 @@ pub mod brute;
 pub mod captcha;
 pub mod cookie;
 pub mod derive;
+pub mod device;
 pub mod handoff;
 pub mod hash_pool;
 pub mod import;
@@ -321,7 +322,8 @@ impl Identity {
     }
 
     /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
-    /// ended revocations (and priming again a hot state that lost its memory).
+    /// ended revocations (and priming again a hot state that lost its memory), pruning expired
+    /// device grants.
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");
@@ -333,6 +335,7 @@ impl Identity {
         }
         self.apply_handoffs().await;
         self.upkeep_revocations().await;
+        self.prune_device_grants().await;
     }
 
     /// Runs `work` (password hashing) on the low-priority hashing threads, at most

@@ -8,6 +8,7 @@ pub mod authorization;
 mod boundary;
 mod common;
 mod config;
+mod device;
 mod forward_caddy;
 mod forward_nginx;
 mod hardening;

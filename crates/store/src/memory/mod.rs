@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod device_grants;
 mod imports;
 mod legacy_keys;
 mod mfa;
@@ -35,6 +36,8 @@ pub struct MemoryStore {
         BTreeMap<String, crate::revocations::RevokedToken>,
         BTreeMap<String, crate::revocations::IpBlockRecord>,
     )>,
+    /// Device authorization grants by device code hash.
+    device_grants: Mutex<BTreeMap<String, crate::device_grants::DeviceGrant>>,
 }
 
 #[derive(Debug, Default)]
@@ -849,7 +852,7 @@ impl HotState for MemoryHotState {
 
 /// A poisoned lock only means another thread panicked mid-update of a plain map; the map itself
 /// is still usable, so keep serving rather than cascading the panic.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -970,6 +973,7 @@ mod tests {
         conformance::identity_suite(&MemoryStore::default()).await;
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
+        conformance::device_grant_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;

@@ -88,6 +88,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mfa",
         include_str!("../../migrations/postgres/0012_mfa.sql"),
     ),
+    (
+        14,
+        "device_grants",
+        include_str!("../../migrations/postgres/0014_device_grants.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

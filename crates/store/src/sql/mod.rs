@@ -1,5 +1,5 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
-//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`];
+//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`];
 //! [`legacy_keys`]: `LegacyKeyStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
@@ -44,6 +44,7 @@ macro_rules! for_each_backend {
 }
 
 pub(crate) mod audit;
+pub(crate) mod device_grants;
 pub(crate) mod emails;
 pub(crate) mod identity;
 pub(crate) mod imports;

@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mfa",
         include_str!("../../migrations/sqlite/0012_mfa.sql"),
     ),
+    (
+        14,
+        "device_grants",
+        include_str!("../../migrations/sqlite/0014_device_grants.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -249,6 +254,7 @@ mod tests {
         conformance::identity_suite(&store).await;
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
+        conformance::device_grant_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::audit_suite(&store).await;
