@@ -9,6 +9,8 @@
 //! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
 mod external_ids;
+mod federation;
+pub use federation::federation_suite;
 mod imports;
 mod legacy_keys;
 pub use legacy_keys::legacy_key_suite;

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod federation;
 mod imports;
 mod legacy_keys;
 mod secrets;
@@ -49,6 +50,8 @@ struct Identity {
     keys: HashMap<Uuid, ApiKeyRecord>,
     /// Imported keys: lookup prefix → (key id, legacy hash while not migrated).
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
+    /// Linked provider identities by link id.
+    federated: BTreeMap<Uuid, crate::federation::FederatedIdentityRecord>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -964,6 +967,7 @@ mod tests {
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
+        conformance::federation_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

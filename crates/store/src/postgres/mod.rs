@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_events",
         include_str!("../../migrations/postgres/0011_app_events.sql"),
     ),
+    (
+        13,
+        "federation",
+        include_str!("../../migrations/postgres/0013_federation.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").
