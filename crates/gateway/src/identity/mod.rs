@@ -14,6 +14,7 @@ pub mod brute;
 pub mod captcha;
 pub mod cookie;
 pub mod derive;
+pub mod federation;
 pub mod handoff;
 pub mod import;
 pub mod invite;

@@ -8,6 +8,7 @@ pub mod authorization;
 mod boundary;
 mod common;
 mod config;
+pub mod federation;
 mod forward_caddy;
 mod forward_nginx;
 mod hardening;
