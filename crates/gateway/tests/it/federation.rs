@@ -188,3 +188,43 @@ async fn the_provider_client_follows_no_redirect() {
         Err(FetchError::Status(302))
     ));
 }
+
+#[tokio::test]
+async fn discovery_checks_the_issuer_and_the_flow_the_provider_offers() {
+    use palisade_gateway::identity::federation::discovery::{DiscoveryError, discover};
+    let (Some(a), Some(b)) = (
+        OidcProvider::start(test_client()),
+        OidcProvider::start(test_client()),
+    ) else {
+        return;
+    };
+    let http = ProviderHttp::new(&a.issuer, &listed(&["127.0.0.1"])).unwrap();
+    let meta = discover(&http, &a.issuer).await.unwrap();
+    assert_eq!(meta.issuer, a.issuer);
+    assert!(meta.authorization_endpoint.starts_with(&a.issuer));
+    assert!(meta.token_endpoint.starts_with(&a.issuer));
+    assert!(
+        meta.iss_in_authorization_response,
+        "oidc-provider offers RFC 9207 iss"
+    );
+    assert!(meta.userinfo_endpoint.is_some());
+
+    // The issuer must match exactly: configured with a trailing slash, B's own document
+    // (which names B without one) is refused.
+    let b_http = ProviderHttp::new(&b.issuer, &listed(&["127.0.0.1"])).unwrap();
+    let with_slash = format!("{}/", b.issuer);
+    match discover(&b_http, &with_slash).await {
+        Err(DiscoveryError::IssuerMismatch { found, .. }) => assert_eq!(found, b.issuer),
+        other => panic!("a document naming another issuer must be refused: {other:?}"),
+    }
+    // The two instances are told apart by their issuer alone (both on 127.0.0.1).
+    assert_ne!(discover(&b_http, &b.issuer).await.unwrap().issuer, a.issuer);
+    // An issuer that is not reachable under the provider's reach: refused before fetching.
+    let unlisted = ProviderHttp::new(&a.issuer, &[]).unwrap();
+    assert!(matches!(
+        discover(&unlisted, &a.issuer).await,
+        Err(DiscoveryError::Fetch(FetchError::Reach(
+            ReachError::AddressNotAllowed(_)
+        )))
+    ));
+}

@@ -235,6 +235,11 @@ impl ProviderHttp {
         Ok(Self { reach, client })
     }
 
+    /// What this client may reach.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
     /// GETs `url` and returns its body as JSON; any status but 200 is an error.
     pub async fn get_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
         let url = self.reach.check_url(url)?;
