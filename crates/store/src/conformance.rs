@@ -11,6 +11,8 @@
 mod device_grants;
 pub use device_grants::device_grant_suite;
 mod external_ids;
+mod federation;
+pub use federation::federation_suite;
 mod imports;
 mod legacy_keys;
 mod mfa;

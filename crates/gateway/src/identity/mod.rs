@@ -15,6 +15,7 @@ pub mod captcha;
 pub mod cookie;
 pub mod derive;
 pub mod device;
+pub mod federation;
 pub mod handoff;
 pub mod hash_pool;
 pub mod import;

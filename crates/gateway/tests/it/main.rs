@@ -9,6 +9,7 @@ mod boundary;
 mod common;
 mod config;
 mod device;
+pub mod federation;
 mod forward_caddy;
 mod forward_nginx;
 mod hardening;

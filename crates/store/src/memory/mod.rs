@@ -18,6 +18,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod device_grants;
+mod federation;
 mod imports;
 mod legacy_keys;
 mod mfa;
@@ -53,6 +54,8 @@ struct Identity {
     keys: HashMap<Uuid, ApiKeyRecord>,
     /// Imported keys: lookup prefix → (key id, legacy hash while not migrated).
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
+    /// Linked provider identities by link id.
+    federated: BTreeMap<Uuid, crate::federation::FederatedIdentityRecord>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -976,6 +979,7 @@ mod tests {
         conformance::device_grant_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
+        conformance::federation_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

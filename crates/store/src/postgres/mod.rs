@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0012_mfa.sql"),
     ),
     (
+        13,
+        "federation",
+        include_str!("../../migrations/postgres/0013_federation.sql"),
+    ),
+    (
         14,
         "device_grants",
         include_str!("../../migrations/postgres/0014_device_grants.sql"),

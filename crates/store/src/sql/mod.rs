@@ -1,6 +1,6 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
 //! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`];
-//! [`legacy_keys`]: `LegacyKeyStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
+//! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
 //! Every statement is one text for both databases, with `$n` placeholders: PostgreSQL's own, and
@@ -46,6 +46,7 @@ macro_rules! for_each_backend {
 pub(crate) mod audit;
 pub(crate) mod device_grants;
 pub(crate) mod emails;
+pub(crate) mod federation;
 pub(crate) mod identity;
 pub(crate) mod imports;
 pub(crate) mod legacy_keys;

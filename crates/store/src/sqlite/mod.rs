@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0012_mfa.sql"),
     ),
     (
+        13,
+        "federation",
+        include_str!("../../migrations/sqlite/0013_federation.sql"),
+    ),
+    (
         14,
         "device_grants",
         include_str!("../../migrations/sqlite/0014_device_grants.sql"),
@@ -257,6 +262,7 @@ mod tests {
         conformance::device_grant_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
+        conformance::federation_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
