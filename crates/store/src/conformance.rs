@@ -11,7 +11,9 @@
 mod external_ids;
 mod imports;
 mod legacy_keys;
+mod passkeys;
 pub use legacy_keys::legacy_key_suite;
+pub use passkeys::passkey_suite;
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,

@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `audit`, `revocations`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `passkeys`, `audit`, `revocations`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ pub mod field_crypto;
 pub mod identity;
 pub mod imports;
 pub mod legacy_keys;
+pub mod passkeys;
 pub mod revocations;
 pub mod secrets;
 
@@ -75,6 +76,7 @@ pub trait Store:
     + secrets::KeyringStore
     + secrets::SecretStore
     + field_crypto::EmailStore
+    + passkeys::PasskeyStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -103,6 +103,7 @@ async fn postgres_store_conforms() {
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
+        conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(Arc::new(store)).await;

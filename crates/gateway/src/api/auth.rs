@@ -158,11 +158,11 @@ fn busy(ctx: &Ctx) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "member@example.com", "password": "tangerine-Orbit-lattice-4417"}))]
-pub(super) struct LoginBody {
-    email: String,
-    password: String,
+pub(crate) struct LoginBody {
+    pub(crate) email: String,
+    pub(crate) password: String,
     #[serde(default)]
-    captcha_token: Option<String>,
+    pub(crate) captcha_token: Option<String>,
 }
 
 /// A sign-in refused before its password is checked, on record as `auth.login_refused`
@@ -190,7 +190,7 @@ fn too_many(ctx: &Ctx, wait: std::time::Duration) -> Response {
 }
 
 /// Checks e-mail and password with brute-force defense; the user on success, else the answer.
-pub(super) async fn check_credentials(
+pub(crate) async fn check_credentials(
     state: &AppState,
     ctx: &Ctx,
     body: LoginBody,

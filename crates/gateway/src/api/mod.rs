@@ -39,6 +39,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
     ops::router()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(crate::passkeys::routes::router())
+        .merge(crate::pages::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())
         .merge(admin::router())

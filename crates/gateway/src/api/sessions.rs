@@ -172,24 +172,101 @@ async fn browser_login(
         Ok(u) => u,
         Err(res) => return res,
     };
-    let id = &state.identity;
-    let session = match id
-        .open_session(
-            &user,
-            SessionKind::Cookie,
-            &ClientInfo::from_headers(&headers),
-        )
-        .await
+    match open_browser_session(
+        &state,
+        &ctx,
+        &user,
+        &ClientInfo::from_headers(&headers),
+        SignInMethod::Password,
+    )
+    .await
     {
-        Ok(s) => s,
-        Err(e) => return ctx.unavailable(e),
-    };
+        Ok(opened) => opened.into_response(),
+        Err(res) => res,
+    }
+}
+
+/// How a browser session was signed in: its authentication methods (`amr`, RFC 8176) and the
+/// assurance level they reach. The one place sign-in methods map to `amr`/`acr`, so the session
+/// and token claims can carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInMethod {
+    /// E-mail and password.
+    Password,
+    /// A passkey with user verification (a possession factor plus PIN or biometrics).
+    Passkey,
+}
+
+impl SignInMethod {
+    /// The `amr` values (RFC 8176): `pwd`; a passkey is `hwk` (proof of a key) plus `user`
+    /// (user verification) and the `webauthn` value registered by common practice.
+    pub(crate) fn amr(self) -> &'static [&'static str] {
+        match self {
+            SignInMethod::Password => &["pwd"],
+            SignInMethod::Passkey => &["webauthn", "hwk", "user"],
+        }
+    }
+
+    /// The assurance level: a passkey with user verification is two factors (aal2).
+    pub(crate) fn acr(self) -> &'static str {
+        match self {
+            SignInMethod::Password => "aal1",
+            SignInMethod::Passkey => "aal2",
+        }
+    }
+}
+
+/// A browser session just opened: the cookie to set and the CSRF token for the page.
+pub(crate) struct OpenedBrowserSession {
+    /// The `Set-Cookie` value for `__Host-palisade`.
+    pub set_cookie: String,
+    /// The token the page sends as `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// Seconds until the cookie ends.
+    pub expires_in: u64,
+}
+
+impl OpenedBrowserSession {
+    /// The JSON answer of the sign-in APIs (`csrf_token`, `expires_in`) with the cookie set.
+    pub(crate) fn into_response(self) -> Response {
+        let mut res = Json(serde_json::json!({
+            "csrf_token": self.csrf_token,
+            "expires_in": self.expires_in,
+        }))
+        .into_response();
+        self.set_on(&mut res);
+        no_store(res)
+    }
+
+    /// Sets the session cookie on `res`.
+    pub(crate) fn set_on(&self, res: &mut Response) {
+        if let Ok(v) = HeaderValue::from_str(&self.set_cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Opens a browser session for `user`, who has just proved `method`: the session row, the
+/// sealed `__Host-palisade` cookie and `auth.login_success` on record (with `amr` and `acr`).
+/// Every browser sign-in (the API and the hosted pages, by password or passkey) comes here.
+pub(crate) async fn open_browser_session(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &palisade_store::identity::UserRecord,
+    client: &ClientInfo,
+    method: SignInMethod,
+) -> Result<OpenedBrowserSession, Response> {
+    let id = &state.identity;
+    let session = id
+        .open_session(user, SessionKind::Cookie, client)
+        .await
+        .map_err(|e| ctx.unavailable(e))?;
     let ttl = id.config.cookie_session_ttl.0.as_secs();
     let sid = session.id.to_string();
     let sealed = id.cookies.seal(&CookieSession {
         sid: sid.clone(),
-        sub: id.subject_of(&user),
-        uid: (id.subject_of(&user) != user.id.to_string()).then(|| user.id.to_string()),
+        sub: id.subject_of(user),
+        uid: (id.subject_of(user) != user.id.to_string()).then(|| user.id.to_string()),
         roles: user.roles.clone(),
         tier: Some(user.tier.clone()),
         exp: id.now_ms() / 1000 + ttl,
@@ -197,19 +274,19 @@ async fn browser_login(
     id.audit.record(
         ctx.audit(
             AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
-                .actor(id.subject_of(&user))
-                .details(serde_json::json!({"session": "cookie"})),
+                .actor(id.subject_of(user))
+                .details(serde_json::json!({
+                    "session": "cookie",
+                    "amr": method.amr(),
+                    "acr": method.acr(),
+                })),
         ),
     );
-    let mut res = Json(serde_json::json!({
-        "csrf_token": id.cookies.csrf_token(&sid),
-        "expires_in": ttl,
-    }))
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&CookieKeys::set_cookie(&sealed, ttl)) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    no_store(res)
+    Ok(OpenedBrowserSession {
+        set_cookie: CookieKeys::set_cookie(&sealed, ttl),
+        csrf_token: id.cookies.csrf_token(&sid),
+        expires_in: ttl,
+    })
 }
 
 /// Signs a browser out: ends the cookie's session and clears the cookie.

@@ -91,6 +91,10 @@ pub struct AuthConfig {
     pub api_keys: ApiKeysConfig,
     /// `[[auth.trusted_issuers]]`: other issuers whose tokens are accepted.
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
+    /// `[auth.pages]`: the hosted sign-in pages.
+    pub pages: crate::config::pages::PagesConfig,
+    /// `[auth.passkeys]`: the WebAuthn relying party (passkeys).
+    pub passkeys: crate::config::pages::PasskeysConfig,
 }
 
 impl Default for AuthConfig {
@@ -119,6 +123,8 @@ impl Default for AuthConfig {
             captcha: Default::default(),
             api_keys: Default::default(),
             trusted_issuers: Vec::new(),
+            pages: Default::default(),
+            passkeys: Default::default(),
         }
     }
 }
@@ -440,6 +446,8 @@ impl AuthConfig {
     /// Problems with the identity configuration, each naming its key.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
+        out.extend(self.pages.problems());
+        out.extend(self.passkeys.problems());
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }

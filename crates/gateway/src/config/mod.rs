@@ -19,6 +19,7 @@ pub mod dev_secrets;
 pub mod http2;
 pub mod identity_names;
 pub mod overlap;
+pub mod pages;
 pub mod preflight;
 pub mod refs;
 pub mod routes;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 mod imports;
 mod legacy_keys;
+mod passkeys;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -49,6 +50,8 @@ struct Identity {
     keys: HashMap<Uuid, ApiKeyRecord>,
     /// Imported keys: lookup prefix → (key id, legacy hash while not migrated).
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
+    /// Passkeys by id.
+    passkeys: HashMap<Uuid, crate::passkeys::PasskeyRecord>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -964,6 +967,7 @@ mod tests {
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
+        conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

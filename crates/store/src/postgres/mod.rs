@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_events",
         include_str!("../../migrations/postgres/0011_app_events.sql"),
     ),
+    (
+        15,
+        "passkeys",
+        include_str!("../../migrations/postgres/0015_passkeys.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

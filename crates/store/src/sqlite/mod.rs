@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_events",
         include_str!("../../migrations/sqlite/0011_app_events.sql"),
     ),
+    (
+        15,
+        "passkeys",
+        include_str!("../../migrations/sqlite/0015_passkeys.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -245,6 +250,7 @@ mod tests {
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
+        conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;
