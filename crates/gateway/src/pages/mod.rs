@@ -7,7 +7,7 @@
 //! [`HostedPage`](crate::layers::respond::HostedPage) marker; `Cache-Control: no-store`; a CSRF
 //! token bound to the browser and checked on every form POST ([`csrf`]); `return_to` limited to
 //! Palisade's own paths and `auth.pages.return_to_origins` ([`return_to`]). The pages sign in
-//! through the same use cases as the JSON API ([`crate::api::sessions::open_browser_session`]),
+//! through the same use cases as the JSON API (`api::sessions::open_browser_session`),
 //! so the `__Host-palisade` session and the audit trail are the same.
 //!
 //! Pages: [`sign_in`] (password and passkey; federated-provider buttons plug in at

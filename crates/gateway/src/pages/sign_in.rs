@@ -3,7 +3,7 @@
 //! Sign-in by password is a plain form: CSRF-checked ([`super::csrf`]), `return_to` checked
 //! ([`super::return_to`]), the credentials checked by the same use case as `POST /auth/login`
 //! (brute-force ladder, CAPTCHA rule, audit), then the browser session opened by
-//! [`open_browser_session`] and a `303` to `return_to` (or the signed-in page). A refused form
+//! `open_browser_session` and a `303` to `return_to` (or the signed-in page). A refused form
 //! is shown again with the reason, under the refusal's status. Passkey sign-in is a button
 //! driving `/auth/passkeys/sign-in/*` from the page's script.
 
@@ -36,7 +36,7 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 /// A button for a federated sign-in provider. The extension point for `[[auth.providers]]`:
-/// when providers are configured, [`provider_buttons`] lists one per provider and the sign-in
+/// when providers are configured, `provider_buttons` lists one per provider and the sign-in
 /// page shows them; none are configured in this build.
 #[derive(Debug, Clone)]
 pub struct ProviderButton {

@@ -4,7 +4,7 @@
 //!
 //! Guarantees: user verification is required in both ceremonies (the library's passkey policy;
 //! a passkey sign-in is therefore two factors, aal2, recorded as such by
-//! [`crate::api::sessions::SignInMethod::Passkey`]); registration asks for a discoverable
+//! `api::sessions::SignInMethod::Passkey`); registration asks for a discoverable
 //! credential (resident key required) so sign-in needs no user name; ceremony state stays on
 //! the server, single-use and short-lived ([`ceremonies`]); the signature counter must grow
 //! (the library refuses a counter at or below the stored one) and is stored by compare-and-set,
@@ -250,7 +250,7 @@ pub(crate) fn start_sign_in(
 
 /// Finishes a passwordless sign-in: the account whose passkey signed the challenge with user
 /// verification and a growing counter. Every refusal is on record; the session is opened by
-/// the caller ([`crate::api::sessions::open_browser_session`]).
+/// the caller (`api::sessions::open_browser_session`).
 pub(crate) async fn finish_sign_in(
     state: &AppState,
     ctx: &Ctx,
