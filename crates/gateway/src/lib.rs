@@ -1,6 +1,7 @@
 //! Palisade's HTTP side, one room per concern (DESIGN.md, "Crates (rooms)"): the gates
 //! ([`layers`], one tower layer per file) over the per-request facts they share ([`request`]);
-//! the route step ([`route`]: built-in or upstream, the proxy); the built-in API ([`api`]); who
+//! the route step ([`route`]: built-in or upstream, the proxy); the built-in API ([`api`]) and
+//! the hosted pages ([`pages`]) with passkeys ([`passkeys`]); who
 //! is calling ([`identity`]) and what they may do ([`authz`]); the audit trail and alerts
 //! ([`audit`]); data protection ([`protect`]); configuration ([`config`]); hot state ([`hot`]);
 //! and the listeners ([`server`]). [`pipeline`] assembles the gates; [`state`] is what every
@@ -57,6 +58,8 @@ pub mod layers;
 mod library;
 pub mod logging;
 pub mod metrics;
+pub mod pages;
+pub mod passkeys;
 pub mod pipeline;
 pub mod problem;
 pub mod protect;

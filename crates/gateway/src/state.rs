@@ -45,4 +45,6 @@ pub struct AppState {
     pub keyring: Arc<crate::protect::keyring::KeyringService>,
     /// The secrets store (`/v1/secrets`).
     pub vault: Arc<crate::protect::vault::Vault>,
+    /// The passkey relying party and its waiting ceremonies.
+    pub passkeys: crate::passkeys::Passkeys,
 }

@@ -16,8 +16,10 @@ pub use federation::federation_suite;
 mod imports;
 mod legacy_keys;
 mod mfa;
+mod passkeys;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
+pub use passkeys::passkey_suite;
 
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,

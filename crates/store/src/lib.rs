@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `audit`, `revocations`, `device_grants`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `device_grants`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -28,6 +28,7 @@ pub mod identity;
 pub mod imports;
 pub mod legacy_keys;
 pub mod mfa;
+pub mod passkeys;
 pub mod revocations;
 pub mod secrets;
 
@@ -81,6 +82,7 @@ pub trait Store:
     + secrets::KeyringStore
     + secrets::SecretStore
     + field_crypto::EmailStore
+    + passkeys::PasskeyStore
     + Send
     + Sync
     + std::fmt::Debug

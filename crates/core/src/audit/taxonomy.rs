@@ -115,6 +115,32 @@ pub const EVENT_TYPES: &[EventType] = &[
          CAPTCHA (sampled: details.count refusals per stored event)",
     ),
     t(
+        "auth.page_refused",
+        Security,
+        Medium,
+        "a hosted page refused a request: a form token not bound to the browser (csrf), a \
+         return_to outside the allow-list, a malformed form (details.reason; sampled)",
+    ),
+    t(
+        "auth.passkey_registered",
+        Security,
+        Medium,
+        "a passkey was added to an account (resource passkey:<id>, details.name)",
+    ),
+    t(
+        "auth.passkey_deleted",
+        Security,
+        Medium,
+        "a passkey was removed from an account",
+    ),
+    t(
+        "auth.passkey_refused",
+        Security,
+        Medium,
+        "a passkey registration or sign-in was refused: unknown or expired ceremony, unknown \
+         credential, failed verification, replayed counter (details.reason; sampled)",
+    ),
+    t(
         "auth.device_mismatch",
         Security,
         High,

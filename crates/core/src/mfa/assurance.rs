@@ -73,6 +73,16 @@ impl Assurance {
         }
     }
 
+    /// A passkey sign-in with user verification at `auth_time`: a key the user holds and a PIN
+    /// or biometric the authenticator checked, `amr = ["hwk", "user"]`, `aal2`.
+    pub fn passkey(auth_time: u64) -> Self {
+        Assurance {
+            amr: vec![amr::HWK.into(), amr::USER.into()],
+            acr: Acr::Aal2,
+            auth_time,
+        }
+    }
+
     /// This assurance after a second factor `method` proven at `now`: `mfa` added, `aal2`, a new
     /// `auth_time`.
     pub fn stepped_up(&self, method: &str, now: u64) -> Self {

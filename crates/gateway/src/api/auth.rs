@@ -158,11 +158,11 @@ fn busy(ctx: &Ctx) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "member@example.com", "password": "tangerine-Orbit-lattice-4417"}))]
-pub(super) struct LoginBody {
-    email: String,
-    password: String,
+pub(crate) struct LoginBody {
+    pub(crate) email: String,
+    pub(crate) password: String,
     #[serde(default)]
-    captcha_token: Option<String>,
+    pub(crate) captcha_token: Option<String>,
 }
 
 /// A sign-in refused before its password is checked, on record as `auth.login_refused`
@@ -192,7 +192,7 @@ fn too_many(ctx: &Ctx, wait: std::time::Duration) -> Response {
 /// Checks e-mail and password with brute-force defense; the user on success, else the answer.
 /// The failure counters are left as they are: the sign-in is complete (and
 /// [`second_factor_gate`] clears them) only once no second factor is owed.
-pub(super) async fn check_credentials(
+pub(crate) async fn check_credentials(
     state: &AppState,
     ctx: &Ctx,
     body: LoginBody,
@@ -272,7 +272,7 @@ pub(super) async fn check_credentials(
 /// `{"mfa_required": true, "mfa_token", "methods"}` (the sign-in continues at
 /// `POST /auth/mfa/verify`); when its role requires one and the enrollment grace is over, 403
 /// `mfa-enrollment-required`; else `Ok` and the failure counters are cleared.
-pub(super) async fn second_factor_gate(
+pub(crate) async fn second_factor_gate(
     state: &AppState,
     ctx: &Ctx,
     headers: &HeaderMap,

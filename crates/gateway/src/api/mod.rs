@@ -44,6 +44,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(device::router())
         .merge(sessions::router())
         .merge(mfa::router())
+        .merge(crate::passkeys::routes::router())
+        .merge(crate::pages::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())
         .merge(admin::router())

@@ -177,21 +177,15 @@ async fn browser_login(
         return res;
     }
     let assurance = Assurance::password(state.identity.now_ms() / 1000);
-    let res = open_cookie_session(&state, &ctx, &headers, &user, &assurance).await;
-    if res.status().is_success() {
-        state.identity.audit.record(
-            ctx.audit(
-                AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
-                    .actor(state.identity.subject_of(&user))
-                    .details(serde_json::json!({"session": "cookie"})),
-            ),
-        );
+    let client = ClientInfo::from_headers(&headers);
+    match open_browser_session(&state, &ctx, &user, &client, &assurance).await {
+        Ok(opened) => opened.into_response(),
+        Err(res) => res,
     }
-    res
 }
 
-/// Opens a browser session carrying `assurance` for `user`: the `__Host-palisade` cookie and
-/// the CSRF token (password sign-in, a completed second factor, a step-up).
+/// Opens a browser session carrying `assurance` for `user` without a sign-in on record: a
+/// completed second factor or a step-up (their own events say what happened).
 pub(super) async fn open_cookie_session(
     state: &AppState,
     ctx: &Ctx,
@@ -199,19 +193,81 @@ pub(super) async fn open_cookie_session(
     user: &UserRecord,
     assurance: &Assurance,
 ) -> Response {
+    match open_cookie(state, ctx, user, &ClientInfo::from_headers(headers), assurance).await {
+        Ok(opened) => opened.into_response(),
+        Err(res) => res,
+    }
+}
+
+/// A browser session just opened: the cookie to set and the CSRF token for the page.
+pub(crate) struct OpenedBrowserSession {
+    /// The `Set-Cookie` value for `__Host-palisade`.
+    pub set_cookie: String,
+    /// The token the page sends as `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// Seconds until the cookie ends.
+    pub expires_in: u64,
+}
+
+impl OpenedBrowserSession {
+    /// The JSON answer of the sign-in APIs (`csrf_token`, `expires_in`) with the cookie set.
+    pub(crate) fn into_response(self) -> Response {
+        let mut res = Json(serde_json::json!({
+            "csrf_token": self.csrf_token,
+            "expires_in": self.expires_in,
+        }))
+        .into_response();
+        self.set_on(&mut res);
+        no_store(res)
+    }
+
+    /// Sets the session cookie on `res`.
+    pub(crate) fn set_on(&self, res: &mut Response) {
+        if let Ok(v) = HeaderValue::from_str(&self.set_cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Opens a browser session for `user`, who has just proved `method`: the session row, the
+/// sealed `__Host-palisade` cookie and `auth.login_success` on record (with `amr` and `acr`).
+/// Every browser sign-in (the API and the hosted pages, by password or passkey) comes here.
+pub(crate) async fn open_browser_session(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &UserRecord,
+    client: &ClientInfo,
+    assurance: &Assurance,
+) -> Result<OpenedBrowserSession, Response> {
+    let opened = open_cookie(state, ctx, user, client, assurance).await?;
     let id = &state.identity;
-    let session = match id
-        .open_session(
-            user,
-            SessionKind::Cookie,
-            &ClientInfo::from_headers(headers),
-            assurance,
-        )
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("auth.login_success", Risk::Low, Outcome::Success)
+                .actor(id.subject_of(user))
+                .details(serde_json::json!({
+                    "session": "cookie",
+                    "amr": assurance.amr,
+                    "acr": assurance.acr.as_str(),
+                })),
+        ),
+    );
+    Ok(opened)
+}
+
+/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`.
+async fn open_cookie(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &UserRecord,
+    client: &ClientInfo,
+    assurance: &Assurance,
+) -> Result<OpenedBrowserSession, Response> {
+    let id = &state.identity;
+    let session = id
+        .open_session(user, SessionKind::Cookie, client, assurance)
         .await
-    {
-        Ok(s) => s,
-        Err(e) => return ctx.unavailable(e),
-    };
+        .map_err(|e| ctx.unavailable(e))?;
     let ttl = id.config.cookie_session_ttl.0.as_secs();
     let sid = session.id.to_string();
     let sealed = id.cookies.seal(&CookieSession {
@@ -225,15 +281,11 @@ pub(super) async fn open_cookie_session(
         acr: Some(assurance.acr.as_str().to_owned()),
         auth_time: Some(assurance.auth_time),
     });
-    let mut res = Json(serde_json::json!({
-        "csrf_token": id.cookies.csrf_token(&sid),
-        "expires_in": ttl,
-    }))
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&CookieKeys::set_cookie(&sealed, ttl)) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    no_store(res)
+    Ok(OpenedBrowserSession {
+        set_cookie: CookieKeys::set_cookie(&sealed, ttl),
+        csrf_token: id.cookies.csrf_token(&sid),
+        expires_in: ttl,
+    })
 }
 
 /// Signs a browser out: ends the cookie's session and clears the cookie.

@@ -97,6 +97,10 @@ pub struct AuthConfig {
     pub mfa: super::mfa::MfaConfig,
     /// `[auth.device]`: the device authorization grant (RFC 8628).
     pub device: crate::config::device::DeviceConfig,
+    /// `[auth.pages]`: the hosted sign-in pages.
+    pub pages: crate::config::pages::PagesConfig,
+    /// `[auth.passkeys]`: the WebAuthn relying party (passkeys).
+    pub passkeys: crate::config::pages::PasskeysConfig,
 }
 
 impl Default for AuthConfig {
@@ -128,6 +132,8 @@ impl Default for AuthConfig {
             totp: Default::default(),
             mfa: Default::default(),
             device: Default::default(),
+            pages: Default::default(),
+            passkeys: Default::default(),
         }
     }
 }
@@ -453,6 +459,8 @@ impl AuthConfig {
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut out = self.hashing.problems();
         out.extend(self.device.problems());
+        out.extend(self.pages.problems());
+        out.extend(self.passkeys.problems());
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }

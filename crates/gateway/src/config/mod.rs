@@ -21,6 +21,7 @@ pub mod http2;
 pub mod identity_names;
 pub mod mfa;
 pub mod overlap;
+pub mod pages;
 pub mod preflight;
 pub mod refs;
 pub mod routes;

@@ -16,6 +16,17 @@ use tower::{Layer, Service};
 pub const PALISADE_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// The policy for the hosted pages ([`crate::pages`]): their own script and style files only,
+/// nothing inline, forms posting back to Palisade only, never framed.
+pub const PAGES_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+base-uri 'none'";
+
+/// Marks an answer as a hosted page: the respond gate sends [`PAGES_CSP`] instead of
+/// [`PALISADE_CSP`] (every other security header is the same).
+#[derive(Debug, Clone, Copy)]
+pub struct HostedPage;
+
 /// Security headers, parsed once at start.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderSet {
@@ -86,6 +97,7 @@ impl HeaderSet {
 #[derive(Debug)]
 pub struct RespondGate {
     palisade_headers: HeaderSet,
+    page_headers: HeaderSet,
     access_log: bool,
 }
 
@@ -117,6 +129,9 @@ impl RespondGate {
         match route {
             Some(route) if res.extensions().get::<Proxied>().is_some() => {
                 route.headers.apply(res.headers_mut(), https)
+            }
+            _ if res.extensions().get::<HostedPage>().is_some() => {
+                self.page_headers.apply(res.headers_mut(), https)
             }
             _ => self.palisade_headers.apply(res.headers_mut(), https),
         }
@@ -175,6 +190,7 @@ impl RespondLayer {
         Ok(Self {
             shared: Arc::new(RespondGate {
                 palisade_headers: HeaderSet::palisade(headers)?,
+                page_headers: HeaderSet::build(headers, PAGES_CSP)?,
                 access_log,
             }),
         })

@@ -392,7 +392,10 @@ async fn shared_state(
         ));
     }
     let resilience = Arc::new(resilience);
+    let passkeys = crate::passkeys::Passkeys::new(&config.auth.passkeys, clock.clone())
+        .map_err(|e| StartError::Config(vec![e]))?;
     Ok(AppState {
+        passkeys,
         throttle: Arc::new(throttle),
         admission,
         resilience,

@@ -22,6 +22,7 @@ mod federation;
 mod imports;
 mod legacy_keys;
 mod mfa;
+mod passkeys;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -56,6 +57,8 @@ struct Identity {
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
     /// Linked provider identities by link id.
     federated: BTreeMap<Uuid, crate::federation::FederatedIdentityRecord>,
+    /// Passkeys by id.
+    passkeys: HashMap<Uuid, crate::passkeys::PasskeyRecord>,
     signing: Vec<SigningKeyRecord>,
     tenants: BTreeMap<String, TenantRecord>,
     members: BTreeMap<(String, Uuid), MembershipRecord>,
@@ -980,6 +983,7 @@ mod tests {
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::federation_suite(&MemoryStore::default()).await;
+        conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

@@ -98,6 +98,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grants",
         include_str!("../../migrations/postgres/0014_device_grants.sql"),
     ),
+    (
+        15,
+        "passkeys",
+        include_str!("../../migrations/postgres/0015_passkeys.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

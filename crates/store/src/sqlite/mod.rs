@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grants",
         include_str!("../../migrations/sqlite/0014_device_grants.sql"),
     ),
+    (
+        15,
+        "passkeys",
+        include_str!("../../migrations/sqlite/0015_passkeys.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -263,6 +268,7 @@ mod tests {
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
+        conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;
         conformance::refresh_race(std::sync::Arc::new(store)).await;

@@ -1,0 +1,317 @@
+//! The sign-in page (`/auth/pages/sign-in`) and the signed-in page (`/auth/pages/signed-in`).
+//!
+//! Sign-in by password is a plain form: CSRF-checked ([`super::csrf`]), `return_to` checked
+//! ([`super::return_to`]), the credentials checked by the same use case as `POST /auth/login`
+//! (brute-force ladder, CAPTCHA rule, audit), then the browser session opened by
+//! `open_browser_session` and a `303` to `return_to` (or the signed-in page). A refused form
+//! is shown again with the reason, under the refusal's status. Passkey sign-in is a button
+//! driving `/auth/passkeys/sign-in/*` from the page's script.
+
+#![allow(clippy::result_large_err)]
+
+use super::{csrf, page, render::render, return_to, see_other};
+use crate::api::auth::{LoginBody, check_credentials, second_factor_gate};
+use crate::api::extract::Ctx;
+use crate::api::sessions::open_browser_session;
+use crate::identity::sessions::SessionKind;
+use palisade_core::mfa::assurance::Assurance;
+use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::sessions::ClientInfo;
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use palisade_core::principal::{AuthMethod, Principal};
+use serde::Deserialize;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+/// `/auth/pages/sign-in` and `/auth/pages/signed-in`.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/pages/sign-in", get(sign_in_page).post(sign_in_form))
+        .route("/auth/pages/signed-in", get(signed_in_page))
+}
+
+/// A button for a federated sign-in provider. The extension point for `[[auth.providers]]`:
+/// when providers are configured, `provider_buttons` lists one per provider and the sign-in
+/// page shows them; none are configured in this build.
+#[derive(Debug, Clone)]
+pub struct ProviderButton {
+    /// What the button says after "Sign in with".
+    pub label: String,
+    /// Where it leads (relative to the page).
+    pub href: String,
+}
+
+/// The provider buttons of the sign-in page (none until federated providers exist).
+fn provider_buttons(_state: &AppState) -> Vec<ProviderButton> {
+    Vec::new()
+}
+
+#[derive(Deserialize, Default)]
+struct SignInQuery {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The sign-in form's fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A page request refused (bad CSRF token, `return_to` not allowed, malformed form): on record
+/// as `auth.page_refused`, answered as problem+json.
+pub(crate) fn page_refused(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    reason: &'static str,
+    detail: &'static str,
+) -> Response {
+    state.identity.audit.record_refusal(
+        ctx.audit(
+            AuditEvent::new("auth.page_refused", Risk::Medium, Outcome::Denied)
+                .details(serde_json::json!({ "reason": reason })),
+        ),
+    );
+    ctx.problem(status, reason, detail)
+}
+
+/// `return_to` when allowed (empty means the signed-in page), else the refusal.
+pub(crate) fn checked_return_to(
+    state: &AppState,
+    ctx: &Ctx,
+    target: &str,
+) -> Result<String, Response> {
+    if target.is_empty() {
+        return Ok(String::new());
+    }
+    match return_to::allowed(&state.config.auth.pages, target) {
+        Some(t) => Ok(t.to_owned()),
+        None => Err(page_refused(
+            state,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "return-to-not-allowed",
+            "return_to must be a path on this server or an origin in auth.pages.return_to_origins.",
+        )),
+    }
+}
+
+struct Form<'a> {
+    return_to: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+fn sign_in_html(state: &AppState, headers: &HeaderMap, status: StatusCode, f: Form) -> Response {
+    let (nonce, set_cookie) = csrf::nonce(headers);
+    let html = render(
+        "sign_in.html",
+        minijinja::context! {
+            form_token => csrf::token(&state.identity.cookies, &nonce),
+            return_to => f.return_to,
+            email => f.email,
+            error => f.error,
+            passkeys => state.config.auth.passkeys.enabled(),
+            providers => provider_buttons(state)
+                .into_iter()
+                .map(|p| minijinja::context! { label => p.label, href => p.href })
+                .collect::<Vec<_>>(),
+        },
+    );
+    let mut res = page(status, html);
+    if let Some(v) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// The sign-in page.
+#[utoipa::path(
+    get, path = "/auth/pages/sign-in", tag = "pages",
+    params(("return_to" = Option<String>, Query, description = "Where to go after sign-in: a path here or an allow-listed origin.")),
+    responses(
+        (status = 200, description = "The sign-in page (HTML).", content_type = "text/html"),
+        (status = 400, description = "return_to is not allowed."),
+    ),
+)]
+async fn sign_in_page(
+    State(state): S,
+    ctx: Ctx,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q: SignInQuery =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let target = match checked_return_to(&state, &ctx, &q.return_to) {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    sign_in_html(
+        &state,
+        &headers,
+        StatusCode::OK,
+        Form {
+            return_to: &target,
+            email: "",
+            error: None,
+        },
+    )
+}
+
+/// Signs in from the form: the session cookie and a redirect.
+#[utoipa::path(
+    post, path = "/auth/pages/sign-in", tag = "pages",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`form_token`, `return_to`, `email`, `password`."),
+    responses(
+        (status = 303, description = "Signed in; the cookie is set and Location is return_to or the signed-in page."),
+        (status = 400, description = "The form is malformed, or return_to is not allowed."),
+        (status = 401, description = "The page again: the e-mail address or the password is wrong."),
+        (status = 403, description = "The form token does not match this browser (CSRF)."),
+        (status = 429, description = "The page again: too many failed sign-ins; see Retry-After."),
+    ),
+)]
+async fn sign_in_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(form) = serde_urlencoded::from_bytes::<SignInForm>(&body) else {
+        return page_refused(
+            &state,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "malformed-form",
+            "The form could not be read; reload the page and try again.",
+        );
+    };
+    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
+        return page_refused(
+            &state,
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "The form does not belong to this browser; reload the page and try again.",
+        );
+    }
+    let target = match checked_return_to(&state, &ctx, &form.return_to) {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let login = LoginBody {
+        email: form.email.clone(),
+        password: form.password,
+        captcha_token: None,
+    };
+    let user = match check_credentials(&state, &ctx, login).await {
+        Ok(u) => u,
+        Err(refusal) => {
+            let status = refusal.status();
+            let error = match status {
+                StatusCode::UNAUTHORIZED => "The e-mail address or the password is wrong.",
+                StatusCode::TOO_MANY_REQUESTS => {
+                    "Too many failed sign-ins; wait a moment and try again."
+                }
+                _ => "Sign-in is not possible right now; try again shortly.",
+            };
+            let mut res = sign_in_html(
+                &state,
+                &headers,
+                status,
+                Form {
+                    return_to: &target,
+                    email: &form.email,
+                    error: Some(error),
+                },
+            );
+            if let Some(wait) = refusal.headers().get(header::RETRY_AFTER) {
+                res.headers_mut().insert(header::RETRY_AFTER, wait.clone());
+            }
+            return res;
+        }
+    };
+    // An account with a second factor (or owing one) never gets a session from a password
+    // alone. The hosted second-factor page is not built yet, so the page refuses and points
+    // to the API (`POST /auth/mfa/verify`); the challenge stays on record.
+    if let Err(refusal) =
+        second_factor_gate(&state, &ctx, &headers, &user, SessionKind::Cookie).await
+    {
+        let error = if refusal.status() == StatusCode::FORBIDDEN {
+            "This account must enrol a second factor before it can sign in; ask an administrator."
+        } else {
+            "This account uses a second factor, which this page cannot ask for yet; sign in \
+             through the API (POST /auth/login, then POST /auth/mfa/verify)."
+        };
+        return sign_in_html(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Form {
+                return_to: &target,
+                email: &form.email,
+                error: Some(error),
+            },
+        );
+    }
+    let client = ClientInfo::from_headers(&headers);
+    let assurance = Assurance::password(state.identity.now_ms() / 1000);
+    match open_browser_session(&state, &ctx, &user, &client, &assurance).await {
+        Ok(opened) => {
+            let mut res = see_other(if target.is_empty() {
+                "signed-in"
+            } else {
+                &target
+            });
+            opened.set_on(&mut res);
+            res
+        }
+        Err(res) => res,
+    }
+}
+
+/// The signed-in page: who this browser is signed in as, sign-out, and the passkeys link.
+/// Without a browser session it sends the browser to the sign-in page.
+#[utoipa::path(
+    get, path = "/auth/pages/signed-in", tag = "pages",
+    responses(
+        (status = 200, description = "The signed-in page (HTML).", content_type = "text/html"),
+        (status = 303, description = "Not signed in with the cookie: to the sign-in page."),
+    ),
+)]
+async fn signed_in_page(State(state): S, caller: Option<Extension<Arc<Principal>>>) -> Response {
+    let Some(session) = browser_session(caller) else {
+        return see_other("sign-in");
+    };
+    let csrf_token = session
+        .session_id
+        .as_deref()
+        .map(|sid| state.identity.cookies.csrf_token(sid))
+        .unwrap_or_default();
+    let html = render(
+        "signed_in.html",
+        minijinja::context! {
+            subject => &session.subject,
+            csrf_token => csrf_token,
+            passkeys => state.config.auth.passkeys.enabled(),
+        },
+    );
+    page(StatusCode::OK, html)
+}
+
+/// The caller when it came with the browser session cookie (pages ignore bearer tokens).
+pub(crate) fn browser_session(caller: Option<Extension<Arc<Principal>>>) -> Option<Arc<Principal>> {
+    caller
+        .map(|Extension(p)| p)
+        .filter(|p| p.method == AuthMethod::Session && p.account.is_some())
+}
