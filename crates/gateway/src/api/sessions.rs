@@ -193,7 +193,15 @@ pub(super) async fn open_cookie_session(
     user: &UserRecord,
     assurance: &Assurance,
 ) -> Response {
-    match open_cookie(state, ctx, user, &ClientInfo::from_headers(headers), assurance).await {
+    match open_cookie(
+        state,
+        ctx,
+        user,
+        &ClientInfo::from_headers(headers),
+        assurance,
+    )
+    .await
+    {
         Ok(opened) => opened.into_response(),
         Err(res) => res,
     }

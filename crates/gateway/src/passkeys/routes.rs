@@ -8,7 +8,6 @@
 use crate::api::extract::{Caller, Ctx, Path, needs_user, no_store};
 use crate::api::json::StrictJson;
 use crate::api::sessions::open_browser_session;
-use palisade_core::mfa::assurance::Assurance;
 use crate::identity::sessions::ClientInfo;
 use crate::pages::sign_in::checked_return_to;
 use crate::state::AppState;
@@ -17,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode};
+use palisade_core::mfa::assurance::Assurance;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;

@@ -164,8 +164,5 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         .filter(|r| r.event_type == "auth.login_success")
         .find(|r| r.details["acr"] == "aal2")
         .expect("a passkey sign-in on record");
-    assert_eq!(
-        passkey_login.details["amr"],
-        json!(["hwk", "user"])
-    );
+    assert_eq!(passkey_login.details["amr"], json!(["hwk", "user"]));
 }

@@ -639,3 +639,36 @@ async fn required_roles_sign_in_within_the_grace_period_only() {
     assert_problem(res, 403, "mfa-enrollment-required").await;
     assert_eq!(events(&env, "mfa.enrollment_overdue").len(), 1);
 }
+
+#[tokio::test]
+async fn the_sign_in_page_never_opens_a_session_on_the_password_of_an_enrolled_account() {
+    use crate::pages::{cookie_pair, form_token};
+    let env = Env::start(|_| {}).await;
+    enroll(&env, "page.mfa@example.com").await;
+    let browser = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser
+        .get(env.url("/auth/pages/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = cookie_pair(&page, "__Host-palisade-form").unwrap();
+    let token = form_token(&page.text().await.unwrap());
+    let res = browser
+        .post(env.url("/auth/pages/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &form_cookie)
+        .body(format!(
+            "form_token={token}&return_to=&email=page.mfa%40example.com&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(cookie_pair(&res, "__Host-palisade").is_none());
+    assert!(res.text().await.unwrap().contains("second factor"));
+}

@@ -30,7 +30,7 @@ async fn gateway_with_account(email: &str) -> crate::common::TestGateway {
     gw
 }
 
-fn cookie_pair(res: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn cookie_pair(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get_all("set-cookie")
         .iter()
@@ -39,7 +39,7 @@ fn cookie_pair(res: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
-fn form_token(html: &str) -> String {
+pub(crate) fn form_token(html: &str) -> String {
     let at = html
         .find("name=\"form_token\" value=\"")
         .expect("form token")
