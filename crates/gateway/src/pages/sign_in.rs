@@ -15,7 +15,6 @@ use crate::api::extract::Ctx;
 use crate::api::sessions::open_browser_session;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::sessions::ClientInfo;
-use crate::identity::sessions::SessionKind;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -25,6 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use palisade_core::mfa::assurance::Assurance;
 use palisade_core::principal::{AuthMethod, Principal};
+use palisade_store::identity::SessionKind;
 use serde::Deserialize;
 use std::sync::Arc;
 
