@@ -194,7 +194,7 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     if let Some(r) = &route
         && let Some(refusal) = state
             .authz
-            .step_up_refusal(r.id, principal.as_deref(), &origin)
+            .step_up_refusal(r.id, principal.as_deref(), || origin.clone())
     {
         return refusal;
     }

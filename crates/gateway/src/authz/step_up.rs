@@ -14,13 +14,14 @@ use palisade_core::principal::{AuthMethod, Principal};
 
 impl Authorizer {
     /// The refusal of a caller below route `route`'s level, or `None` when it may pass (also
-    /// when the route asks for nothing). No caller at all is below every level (a policy never
-    /// lets one reach a step-up route, which needs `auth`; refused all the same: fail closed).
+    /// when the route asks for nothing; `origin` is built only for a refusal). No caller at all
+    /// is below every level (a policy never lets one reach a step-up route, which needs `auth`;
+    /// refused all the same: fail closed).
     pub fn step_up_refusal(
         &self,
         route: usize,
         principal: Option<&Principal>,
-        origin: &RequestOrigin,
+        origin: impl FnOnce() -> RequestOrigin,
     ) -> Option<Res> {
         let policies = self.policies();
         let policy = policies.routes().get(route)?;
@@ -35,6 +36,7 @@ impl Authorizer {
         let assurance = principal.and_then(|p| p.assurance.as_ref());
         let now = self.clock.now_millis() / 1000;
         let insufficient = policy.step_up.check(assurance, now).err()?;
+        let origin = &origin();
         let mut event = AuditEvent::new("mfa.step_up_required", Risk::Low, Outcome::Denied)
             .resource(format!("route:{}", policy.name))
             .origin(origin)

@@ -65,11 +65,9 @@ impl Check for Authorize {
         }
         match decision {
             Decision::Allow { tenant, .. } => {
-                if let Some(res) = self.authz.step_up_refusal(
-                    route,
-                    principal.as_deref(),
-                    &crate::audit::RequestOrigin::of(req),
-                ) {
+                if let Some(res) = self.authz.step_up_refusal(route, principal.as_deref(), || {
+                    crate::audit::RequestOrigin::of(req)
+                }) {
                     return Err(res);
                 }
                 if let Some(t) = tenant {
