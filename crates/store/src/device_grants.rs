@@ -72,6 +72,10 @@ pub struct DeviceGrant {
     pub status: DeviceGrantStatus,
     /// Who approved or denied it.
     pub user_id: Option<Uuid>,
+    /// What the approver's sign-in proved, as the identity layer serialized it (opaque here):
+    /// the device's session carries it, so the device's tokens claim no more, and no fresher,
+    /// authentication than the person who approved (migration 0021).
+    pub approver_assurance: Option<String>,
 }
 
 /// Device authorization grants, keyed by the hashes of their codes.
@@ -84,12 +88,14 @@ pub trait DeviceGrantStore: Send + Sync {
     /// The grant of a user code hash.
     async fn device_grant_by_user_code(&self, hash: &str) -> StoreResult<Option<DeviceGrant>>;
     /// Approves (`approve = true`) or denies the pending, unexpired grant of a user code hash on
-    /// behalf of `user_id`; false when it was not pending or has expired at `now`.
+    /// behalf of `user_id`, whose sign-in proved `approver_assurance`; false when it was not
+    /// pending or has expired at `now`.
     async fn device_grant_decide(
         &self,
         user_code_hash: &str,
         approve: bool,
         user_id: Uuid,
+        approver_assurance: Option<&str>,
         now: i64,
     ) -> StoreResult<bool>;
     /// Records a poll at `now` and the interval now in force.

@@ -9,7 +9,7 @@
 // Helpers return the finished refusal as their error, the axum idiom.
 #![allow(clippy::result_large_err)]
 
-use super::extract::{Caller, Ctx, needs_user, no_store};
+use super::extract::{Caller, Ctx, needs_signed_in_user, no_store};
 use super::json::StrictJson;
 use super::openapi::schemas;
 use crate::identity::device::{
@@ -282,7 +282,7 @@ async fn lookup(
     caller: Caller,
     StrictJson(body): StrictJson<UserCodeBody>,
 ) -> Response {
-    let user = match needs_user(&caller, &ctx) {
+    let user = match needs_signed_in_user(&caller, &ctx) {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -297,13 +297,20 @@ async fn lookup(
 }
 
 async fn decide(state: &AppState, ctx: Ctx, caller: Caller, code: &str, approve: bool) -> Response {
-    let user = match needs_user(&caller, &ctx) {
+    let user = match needs_signed_in_user(&caller, &ctx) {
         Ok(u) => u,
         Err(res) => return res,
     };
     match state
         .identity
-        .device_decide(code, approve, user, ctx.ip, &ctx.origin)
+        .device_decide(
+            code,
+            approve,
+            user,
+            caller.0.assurance.as_ref(),
+            ctx.ip,
+            &ctx.origin,
+        )
         .await
     {
         Ok(r) => request_json(r, if approve { "approved" } else { "denied" }),

@@ -64,6 +64,9 @@ pub(crate) struct Ctx {
     pub ip: IpAddr,
     pub origin: RequestOrigin,
     pub area: Area,
+    /// The browser session (`__Host-palisade`) the request arrived with, if the identify gate
+    /// accepted one: a new browser sign-in ends it (ASVS 5.0 V7.2.4).
+    pub browser_session: Option<Uuid>,
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for Ctx {
@@ -81,6 +84,11 @@ impl<St: Send + Sync> FromRequestParts<St> for Ctx {
                 &parts.extensions,
             ),
             area: Area::of(meta.and_then(|m| m.builtin)),
+            browser_session: parts
+                .extensions
+                .get::<Arc<Principal>>()
+                .filter(|p| p.method == AuthMethod::Session)
+                .and_then(|p| p.session_id.as_deref()?.parse().ok()),
         })
     }
 }
@@ -233,6 +241,21 @@ pub(crate) fn needs_user(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
             "Only Palisade accounts have sessions and API keys here.",
         )
     })
+}
+
+/// The caller's account id when the caller signed in (an access token or the browser session),
+/// or 403: an API key acts on its account's behalf toward the APIs behind Palisade, but never
+/// approves a sign-in, adds or removes a sign-in factor, or otherwise changes how the account
+/// proves itself (a stolen key must not become a session or a second factor).
+pub(crate) fn needs_signed_in_user(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
+    if caller.0.method == AuthMethod::ApiKey {
+        return Err(ctx.problem(
+            StatusCode::FORBIDDEN,
+            "needs-a-sign-in",
+            "This needs a user's sign-in (an access token or the browser session), not an API key.",
+        ));
+    }
+    needs_user(caller, ctx)
 }
 
 /// Marks an answer that carries credentials or secrets as not to be stored by any cache.

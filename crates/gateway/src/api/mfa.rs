@@ -12,7 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::admin::perm;
-use super::extract::{Caller, Ctx, Path, needs_user, no_store, require, store_err};
+use super::extract::{Caller, Ctx, Path, needs_signed_in_user, no_store, require, store_err};
 use super::json::StrictJson;
 use super::openapi::schemas;
 use crate::identity::mfa::{Factor, FactorOutcome, MfaRefused};
@@ -63,9 +63,9 @@ impl<St: Send + Sync> axum::extract::FromRequestParts<St> for MaybeCaller {
     }
 }
 
-/// The caller's own account (a Palisade account signed in by token or cookie).
+/// The caller's own account (a Palisade account signed in by token or cookie; never an API key).
 async fn own_account(state: &AppState, ctx: &Ctx, caller: &Caller) -> Result<UserRecord, Response> {
-    let uid = needs_user(caller, ctx)?;
+    let uid = needs_signed_in_user(caller, ctx)?;
     state
         .identity
         .store

@@ -263,7 +263,8 @@ pub(crate) async fn open_browser_session(
     Ok(opened)
 }
 
-/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`.
+/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`; the browser
+/// session the request arrived with, if any, ends (a sign-in always rotates the session).
 async fn open_cookie(
     state: &AppState,
     ctx: &Ctx,
@@ -276,6 +277,11 @@ async fn open_cookie(
         .open_session(user, SessionKind::Cookie, client, assurance)
         .await
         .map_err(|e| ctx.unavailable(e))?;
+    if let Some(previous) = ctx.browser_session {
+        id.revoke_session(previous)
+            .await
+            .map_err(|e| ctx.unavailable(e))?;
+    }
     let ttl = id.config.cookie_session_ttl.0.as_secs();
     let sid = session.id.to_string();
     let sealed = id.cookies.seal(&CookieSession {

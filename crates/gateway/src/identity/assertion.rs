@@ -110,20 +110,36 @@ pub fn new_email_cache() -> EmailCache {
         .build()
 }
 
+/// The cache key of an assertion: the credential and every fact the assertion states, so two
+/// callers share an entry only when the assertion would say the same thing (a trusted issuer's
+/// token without `jti` has no credential id; another issuer's same `sub`, or the same session
+/// after a role change, must not reuse it). Each part is length-prefixed: a `sub` or `jti` that
+/// contains the separator cannot shift the parts into another caller's key.
 fn credential_key(p: &Principal, tenant: Option<&str>) -> String {
+    use std::fmt::Write;
     let id = p
         .token_id
         .as_deref()
         .or(p.key_id.as_deref())
         .or(p.session_id.as_deref())
         .unwrap_or("");
-    format!(
-        "{}|{}|{}|{}",
+    let parts = [
         p.method.as_str(),
-        p.subject,
+        &p.issuer,
+        &p.subject,
         id,
-        tenant.unwrap_or("")
-    )
+        tenant.unwrap_or(""),
+        p.tier.as_deref().unwrap_or(""),
+    ];
+    let mut key = String::with_capacity(96);
+    for part in parts
+        .iter()
+        .copied()
+        .chain(p.roles.iter().map(String::as_str))
+    {
+        let _ = write!(key, "{}:{part}", part.len());
+    }
+    key
 }
 
 /// The facts named to the upstream, in [`IdentityNames::names`] order (roles comma-joined).
@@ -253,5 +269,56 @@ impl Identity {
         let value = HeaderValue::from_str(&token).ok()?;
         self.assertions.insert(key, Arc::new((value.clone(), exp)));
         Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credential_key;
+    use palisade_core::principal::{AuthMethod, Principal};
+
+    fn external(issuer: &str, subject: &str, roles: &[&str]) -> Principal {
+        Principal {
+            subject: subject.into(),
+            account: None,
+            method: AuthMethod::External,
+            issuer: issuer.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            tenants: Vec::new(),
+            tier: None,
+            scopes: Vec::new(),
+            session_id: None,
+            token_id: None,
+            key_id: None,
+            expires_at: 0,
+            assurance: None,
+        }
+    }
+
+    #[test]
+    fn callers_share_an_assertion_only_when_every_stated_fact_is_the_same() {
+        let a = external("https://idp-a.example", "alice", &["viewer"]);
+        assert_eq!(credential_key(&a, None), credential_key(&a.clone(), None));
+        let cases = [
+            // Another issuer's same `sub`, both without `jti`.
+            external("https://idp-b.example", "alice", &["viewer"]),
+            // The same caller with other roles (a role change, or another token's claims).
+            external("https://idp-a.example", "alice", &["admin"]),
+            external("https://idp-a.example", "alice", &["viewer", "admin"]),
+            // Separator tricks: parts shifted between fields.
+            external("https://idp-a.example", "alice:6:viewer", &[]),
+            external("https://idp-a.example", "alice|", &["viewer"]),
+        ];
+        for other in &cases {
+            assert_ne!(
+                credential_key(&a, None),
+                credential_key(other, None),
+                "{other:?}"
+            );
+        }
+        assert_ne!(credential_key(&a, None), credential_key(&a, Some("t1")));
+        let mut tiered = a.clone();
+        tiered.tier = Some("gold".into());
+        assert_ne!(credential_key(&a, None), credential_key(&tiered, None));
     }
 }

@@ -16,11 +16,22 @@
 use super::Identity;
 use super::sessions::{ClientInfo, IssuedTokens};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
+use palisade_core::mfa::assurance::{Acr, Assurance};
 use palisade_store::StoreError;
 use palisade_store::device_grants::{DeviceGrant, DeviceGrantStatus};
 use std::net::IpAddr;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// A grant approved before approvals recorded the approver's assurance: no method, the lowest
+/// level, authenticated at the epoch — it meets no `mfa` or `max_auth_age` requirement.
+fn unknown_assurance() -> Assurance {
+    Assurance {
+        amr: Vec::new(),
+        acr: Acr::Aal1,
+        auth_time: 0,
+    }
+}
 
 /// The `grant_type` of a device-code token request (RFC 8628 §3.4).
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -203,6 +214,7 @@ impl Identity {
                 last_poll_at: None,
                 status: DeviceGrantStatus::Pending,
                 user_id: None,
+                approver_assurance: None,
             };
             match self.store.device_grant_insert(&grant).await {
                 Ok(()) => {}
@@ -247,21 +259,30 @@ impl Identity {
         Ok(self.request_of(&grant))
     }
 
-    /// Approves (`approve`) or denies the request of a user code on behalf of `user`; records
-    /// `auth.device_approved` or `auth.device_denied`.
+    /// Approves (`approve`) or denies the request of a user code on behalf of `user`, whose
+    /// sign-in proved `approver` (the device's session will carry it: see [`Self::device_token`]);
+    /// records `auth.device_approved` or `auth.device_denied`.
     pub async fn device_decide(
         &self,
         entered: &str,
         approve: bool,
         user: Uuid,
+        approver: Option<&Assurance>,
         ip: IpAddr,
         origin: &RequestOrigin,
     ) -> Result<DeviceRequest, EntryError> {
         let grant = self.device_entry(entered, user, ip, origin).await?;
         let now = self.now_ms() as i64;
+        let approver = approver.and_then(|a| serde_json::to_string(a).ok());
         let decided = self
             .store
-            .device_grant_decide(&grant.user_code_hash, approve, user, now)
+            .device_grant_decide(
+                &grant.user_code_hash,
+                approve,
+                user,
+                approver.as_deref(),
+                now,
+            )
             .await
             .map_err(EntryError::Store)?;
         if !decided {
@@ -282,7 +303,9 @@ impl Identity {
         Ok(self.request_of(&grant))
     }
 
-    /// Exchanges a device code for tokens once approved (§3.4–3.5); records
+    /// Exchanges a device code for tokens once approved (§3.4–3.5); the device's session carries
+    /// the approver's assurance (methods, level and authentication time), never a fresh sign-in
+    /// of its own, so `max_auth_age` and `mfa` routes judge the person who approved. Records
     /// `auth.device_token_issued`, and refusals other than `authorization_pending` as
     /// `auth.device_token_refused`.
     pub async fn device_token(
@@ -362,7 +385,15 @@ impl Identity {
         let user = user
             .filter(|u| !u.disabled)
             .ok_or(TokenError::AccessDenied)?;
-        let tokens = self.login(&user, client).await.map_err(TokenError::Store)?;
+        let assurance = grant
+            .approver_assurance
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<Assurance>(json).ok())
+            .unwrap_or_else(unknown_assurance);
+        let tokens = self
+            .sign_in(&user, client, &assurance)
+            .await
+            .map_err(TokenError::Store)?;
         Ok((tokens, self.subject_of(&user)))
     }
 

@@ -5,7 +5,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use crate::api::extract::{Caller, Ctx, Path, needs_user, no_store};
+use crate::api::extract::{Caller, Ctx, Path, needs_signed_in_user, needs_user, no_store};
 use crate::api::json::StrictJson;
 use crate::api::sessions::open_browser_session;
 use crate::identity::sessions::ClientInfo;
@@ -112,7 +112,7 @@ async fn list(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     security(("bearer" = []), ("session" = [])),
 )]
 async fn remove(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<String>) -> Response {
-    let uid = match needs_user(&caller, &ctx) {
+    let uid = match needs_signed_in_user(&caller, &ctx) {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -145,7 +145,7 @@ async fn register_start(
     caller: Caller,
     StrictJson(body): StrictJson<RegisterStartBody>,
 ) -> Response {
-    let uid = match needs_user(&caller, &ctx) {
+    let uid = match needs_signed_in_user(&caller, &ctx) {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -197,7 +197,7 @@ async fn register_finish(
     caller: Caller,
     StrictJson(body): StrictJson<RegisterFinishBody>,
 ) -> Response {
-    let uid = match needs_user(&caller, &ctx) {
+    let uid = match needs_signed_in_user(&caller, &ctx) {
         Ok(u) => u,
         Err(r) => return r,
     };

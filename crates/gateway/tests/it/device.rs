@@ -272,3 +272,106 @@ async fn denial_expiry_unknown_clients_and_wrong_codes() {
         .await;
     assert_eq!(res.status(), 401);
 }
+
+/// A route that wants a sign-in no older than 15 minutes.
+fn device_and_recent_route(c: &mut Config) {
+    device_on(c);
+    let upstream = c.routes[0].upstream.clone();
+    c.routes.insert(
+        0,
+        palisade_gateway::config::RouteConfig {
+            prefix: "/api/profile/".into(),
+            upstream,
+            auth: Some(palisade_core::policy::AuthRequirement::Any),
+            max_auth_age: Some(palisade_gateway::config::units::HumanDuration(
+                Duration::from_secs(15 * 60),
+            )),
+            ..Default::default()
+        },
+    );
+}
+
+/// Gets tokens for a new device grant approved with `approver`'s access token.
+async fn device_tokens(env: &Env, approver: &str) -> Value {
+    let grant = ask(env).await;
+    let code = grant["user_code"].as_str().unwrap();
+    assert_eq!(decide(env, approver, "approve", code).await.status(), 200);
+    let (status, tokens) = poll(env, grant["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn a_device_inherits_the_approvers_authentication_time_not_a_fresh_one() {
+    let env = Env::start(device_and_recent_route).await;
+    env.register("ida@example.com").await;
+    let signed_in = env.login("ida@example.com").await;
+    let approver = signed_in["access_token"].as_str().unwrap();
+    // Approved at once: the device is as recent as the approver's sign-in.
+    let fresh = device_tokens(&env, approver).await;
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(env.get_with("/api/profile/me", fresh).await.status(), 200);
+
+    // Approved 16 minutes after the approver signed in, with a refreshed token (a refresh keeps
+    // the sign-in's auth_time): the device's sign-in is 16 minutes old too.
+    env.advance(Duration::from_secs(16 * 60));
+    let refreshed: Value = env
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": signed_in["refresh_token"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let late = device_tokens(&env, refreshed["access_token"].as_str().unwrap()).await;
+    let res = env
+        .get_with("/api/profile/me", late["access_token"].as_str().unwrap())
+        .await;
+    assert_problem(res, 401, "insufficient-user-authentication").await;
+}
+
+#[tokio::test]
+async fn an_api_key_neither_approves_a_device_nor_adds_a_sign_in_factor() {
+    let env = Env::start(device_on).await;
+    env.register("jo@example.com").await;
+    let access = env.login("jo@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = env
+        .http
+        .post(env.url("/auth/api-keys"))
+        .bearer_auth(&access)
+        .json(&json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let key = res.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grant = ask(&env).await;
+    let code = grant["user_code"].as_str().unwrap();
+    for what in ["lookup", "approve", "deny"] {
+        assert_problem(decide(&env, &key, what, code).await, 403, "needs-a-sign-in").await;
+    }
+    for (path, body) in [
+        ("/auth/passkeys/register/start", json!({"name": "k"})),
+        ("/auth/mfa/totp", json!({"name": "phone"})),
+        ("/auth/mfa/recovery-codes", json!({})),
+    ] {
+        let res = env
+            .http
+            .post(env.url(path))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 403, "needs-a-sign-in").await;
+    }
+    // The user's own sign-in still approves.
+    assert_eq!(decide(&env, &access, "approve", code).await.status(), 200);
+}

@@ -1023,6 +1023,56 @@ async fn browser_sessions_need_csrf_for_state_changes() {
     assert_problem(res, 401, "revoked").await;
 }
 
+/// Signs in a browser with `cookie` (and its CSRF token) presented, if any; the new cookie and
+/// CSRF token.
+async fn browser_sign_in(
+    env: &Env,
+    email: &str,
+    current: Option<(&str, &str)>,
+) -> (String, String) {
+    let mut req = env
+        .http
+        .post(env.url("/auth/browser-session"))
+        .json(&json!({"email": email, "password": PASSWORD}));
+    if let Some((cookie, csrf)) = current {
+        req = req.header("cookie", cookie).header("x-csrf-token", csrf);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let csrf = res.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn signing_in_again_in_the_same_browser_ends_its_previous_session() {
+    let env = Env::start(|_| {}).await;
+    env.register("kit@example.com").await;
+    let me = |cookie: String| {
+        let env = &env;
+        async move {
+            env.http
+                .get(env.url("/auth/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (first, first_csrf) = browser_sign_in(&env, "kit@example.com", None).await;
+    // Another browser's session is not this one's to end.
+    let (elsewhere, _) = browser_sign_in(&env, "kit@example.com", None).await;
+    let (second, _) = browser_sign_in(&env, "kit@example.com", Some((&first, &first_csrf))).await;
+    assert_ne!(first, second);
+    assert_problem(me(first).await, 401, "revoked").await;
+    assert_eq!(me(second).await.status(), 200);
+    assert_eq!(me(elsewhere).await.status(), 200);
+}
+
 #[tokio::test]
 async fn device_binding_refuses_a_token_from_another_device() {
     let env = Env::start(|c| c.auth.device_binding = true).await;

@@ -18,6 +18,7 @@ fn grant(n: u8, expires_at: i64) -> DeviceGrant {
         last_poll_at: None,
         status: DeviceGrantStatus::Pending,
         user_id: None,
+        approver_assurance: None,
     }
 }
 
@@ -64,13 +65,13 @@ pub async fn device_grant_suite(store: &dyn Store) {
     // Decided once: a second decision (either way) changes nothing.
     assert!(
         store
-            .device_grant_decide("uc1", true, user, 3_000)
+            .device_grant_decide("uc1", true, user, Some(r#"{"acr":"aal2"}"#), 3_000)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .device_grant_decide("uc1", false, user, 3_000)
+            .device_grant_decide("uc1", false, user, None, 3_000)
             .await
             .unwrap()
     );
@@ -81,6 +82,11 @@ pub async fn device_grant_suite(store: &dyn Store) {
         .unwrap();
     assert_eq!(approved.status, DeviceGrantStatus::Approved);
     assert_eq!(approved.user_id, Some(user));
+    // The approver's assurance is kept as given; the losing decision did not overwrite it.
+    assert_eq!(
+        approved.approver_assurance.as_deref(),
+        Some(r#"{"acr":"aal2"}"#)
+    );
     // Redeemed once, never after expiry.
     assert!(!store.device_grant_redeem("dc1", 10_000).await.unwrap());
     assert!(store.device_grant_redeem("dc1", 4_000).await.unwrap());
@@ -99,7 +105,7 @@ pub async fn device_grant_suite(store: &dyn Store) {
     store.device_grant_insert(&grant(2, 10_000)).await.unwrap();
     assert!(
         store
-            .device_grant_decide("uc2", false, user, 3_000)
+            .device_grant_decide("uc2", false, user, None, 3_000)
             .await
             .unwrap()
     );
@@ -116,13 +122,13 @@ pub async fn device_grant_suite(store: &dyn Store) {
     store.device_grant_insert(&grant(3, 5_000)).await.unwrap();
     assert!(
         !store
-            .device_grant_decide("uc3", true, user, 5_000)
+            .device_grant_decide("uc3", true, user, None, 5_000)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .device_grant_decide("nope", true, user, 1_000)
+            .device_grant_decide("nope", true, user, None, 1_000)
             .await
             .unwrap()
     );

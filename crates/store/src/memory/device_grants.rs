@@ -38,6 +38,7 @@ impl DeviceGrantStore for MemoryStore {
         user_code_hash: &str,
         approve: bool,
         user_id: Uuid,
+        approver_assurance: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
         let mut grants = lock(&self.device_grants);
@@ -54,6 +55,7 @@ impl DeviceGrantStore for MemoryStore {
             DeviceGrantStatus::Denied
         };
         g.user_id = Some(user_id);
+        g.approver_assurance = approver_assurance.map(str::to_owned);
         Ok(true)
     }
 

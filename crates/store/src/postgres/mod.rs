@@ -103,6 +103,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/postgres/0015_passkeys.sql"),
     ),
+    (
+        21,
+        "device_grant_assurance",
+        include_str!("../../migrations/postgres/0021_device_grant_assurance.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -12,7 +12,7 @@ use uuid::Uuid;
 macro_rules! columns {
     () => {
         "device_code_hash, user_code_hash, client_id, client_ip, created_at, expires_at, \
-         interval_secs, last_poll_at, status, user_id"
+         interval_secs, last_poll_at, status, user_id, approver_assurance"
     };
 }
 
@@ -39,6 +39,7 @@ macro_rules! sql_device_grants {
                     .map(|u| u.parse::<Uuid>())
                     .transpose()
                     .map_err(|_| StoreError::Query("device_grants.user_id".into()))?,
+                approver_assurance: get(row, "approver_assurance")?,
             })
         }
 
@@ -65,7 +66,7 @@ macro_rules! sql_device_grants {
                 sqlx::query(concat!(
                     "INSERT INTO device_grants (",
                     columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 ))
                 .bind(&g.device_code_hash)
                 .bind(&g.user_code_hash)
@@ -77,6 +78,7 @@ macro_rules! sql_device_grants {
                 .bind(g.last_poll_at)
                 .bind(g.status.as_str())
                 .bind(g.user_id.map(|u| u.to_string()))
+                .bind(&g.approver_assurance)
                 .execute(&self.pool)
                 .await
                 .map(|_| ())
@@ -110,6 +112,7 @@ macro_rules! sql_device_grants {
                 user_code_hash: &str,
                 approve: bool,
                 user_id: Uuid,
+                approver_assurance: Option<&str>,
                 now: i64,
             ) -> StoreResult<bool> {
                 let status = if approve {
@@ -118,11 +121,12 @@ macro_rules! sql_device_grants {
                     DeviceGrantStatus::Denied
                 };
                 let n = sqlx::query(
-                    "UPDATE device_grants SET status = $1, user_id = $2 \
-                     WHERE user_code_hash = $3 AND status = 'pending' AND expires_at > $4",
+                    "UPDATE device_grants SET status = $1, user_id = $2, approver_assurance = $3 \
+                     WHERE user_code_hash = $4 AND status = 'pending' AND expires_at > $5",
                 )
                 .bind(status.as_str())
                 .bind(user_id.to_string())
+                .bind(approver_assurance)
                 .bind(user_code_hash)
                 .bind(now)
                 .execute(&self.pool)

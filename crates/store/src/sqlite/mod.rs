@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/sqlite/0015_passkeys.sql"),
     ),
+    (
+        21,
+        "device_grant_assurance",
+        include_str!("../../migrations/sqlite/0021_device_grant_assurance.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
