@@ -263,8 +263,10 @@ pub(crate) async fn open_browser_session(
     Ok(opened)
 }
 
-/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`.
-async fn open_cookie(
+/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`, with no
+/// event of its own: for a sign-in whose completion is on record already (a second factor
+/// through [`super::mfa::prove_second_factor`]).
+pub(crate) async fn open_cookie(
     state: &AppState,
     ctx: &Ctx,
     user: &UserRecord,

@@ -1,7 +1,10 @@
 //! The `identify` gate: turns the request's credentials (API key, bearer JWT, session cookie)
 //! into a [`Principal`](palisade_core::principal::Principal) on the request extensions, or refuses a credential that does not hold
 //! (401 with `WWW-Authenticate`; 403 for a cookie request without its CSRF token; 503 when a
-//! revocation cannot be checked). A request without credentials passes on anonymous: whether
+//! revocation cannot be checked). A session cookie on an HTML form POST (form-encoded, no
+//! `X-CSRF-Token`) is not the caller: it rides along as a
+//! [`FormSession`](crate::identity::FormSession) that only a hosted page adopts, after checking
+//! the session's CSRF token from the form body. A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.
 //!
 //! Every rejected credential is an `auth.credential_rejected` refusal on record
@@ -47,6 +50,9 @@ impl Check for Identify {
                 if let Some(p) = presented.principal {
                     crate::metrics::record_authenticated(p.method);
                     req.extensions_mut().insert(p);
+                }
+                if let Some(form) = presented.form_session {
+                    req.extensions_mut().insert(form);
                 }
                 Ok(())
             }

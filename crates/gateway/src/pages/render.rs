@@ -9,6 +9,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("passkeys.html", include_str!("templates/passkeys.html")),
+    ("mfa.html", include_str!("templates/mfa.html")),
+    ("totp.html", include_str!("templates/totp.html")),
+    (
+        "totp_enroll.html",
+        include_str!("templates/totp_enroll.html"),
+    ),
+    ("recovery.html", include_str!("templates/recovery.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("device.html", include_str!("templates/device.html")),
+    (
+        "device_confirm.html",
+        include_str!("templates/device_confirm.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -47,7 +60,7 @@ mod tests {
         }
         let html = render(
             "signed_in.html",
-            minijinja::context! { subject => "<script>x</script>", csrf_token => "t", passkeys => true },
+            minijinja::context! { subject => "<script>x</script>", csrf_token => "t", passkeys => true, device => false },
         );
         assert!(html.contains("&lt;script&gt;x&lt;"), "{html}");
         assert!(!html.contains("<script>x"));
