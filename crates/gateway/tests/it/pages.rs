@@ -515,6 +515,12 @@ mod signed_in_forms {
             )
             .await;
         assert_eq!(res.status(), 303);
+        // A form POST with the cookie to anything but a page is refused as it always was: the
+        // body's token counts only where a page checks it.
+        let res = b
+            .post(env.url("/auth/sessions/revoke-all"), &[("csrf_token", "x")])
+            .await;
+        assert_problem(res, 403, "csrf").await;
         // With the session cookie but not its token: refused, nothing enrolled.
         for path in [
             "/auth/pages/totp",
