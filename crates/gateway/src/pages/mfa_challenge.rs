@@ -4,7 +4,7 @@
 //! in a URL or the page. The form takes a TOTP code or a recovery code (and offers the account's
 //! passkey, a sign-in of its own); it is CSRF-checked and `return_to`-checked like the sign-in
 //! form, and the factor goes through the same use case as `POST /auth/mfa/verify`
-//! ([`crate::api::mfa::prove_second_factor`]: brute-force ladder, `mfa.*` events,
+//! (`api::mfa::prove_second_factor`: brute-force ladder, `mfa.*` events,
 //! `auth.login_success`). Success opens a new `aal2` browser session and clears the cookie.
 
 #![allow(clippy::result_large_err)]

@@ -66,4 +66,53 @@ mod tests {
         assert!(!html.contains("<script>x"));
         assert!(!html.contains("style="), "no inline style");
     }
+
+    #[test]
+    fn the_second_factor_and_device_templates_render_every_branch() {
+        use minijinja::context;
+        let request =
+            context! { client_id => "tv-app", requested_from => "192.0.2.7", minutes_left => 1 };
+        let cases = [
+            (
+                "mfa.html",
+                context! { form_token => "t", return_to => "", error => "bad", recovery => true, passkey => true },
+            ),
+            (
+                "totp.html",
+                context! { csrf_token => "t", error => None::<&str>, items => vec![context! { id => "i", name => "phone", confirmed => false }] },
+            ),
+            (
+                "totp_enroll.html",
+                context! { csrf_token => "t", id => "i", name => "phone", qr_svg => "", secret => "", error => "bad" },
+            ),
+            (
+                "recovery.html",
+                context! { csrf_token => "t", enrolled => true, remaining => 1 },
+            ),
+            (
+                "message.html",
+                context! { csrf_token => "t", title => "T", text => "x", codes => vec!["a"], back => "totp" },
+            ),
+            (
+                "device.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", error => None::<&str> },
+            ),
+            (
+                "device_confirm.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "pending", request => request.clone() },
+            ),
+            (
+                "device_confirm.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "denied", request => request.clone() },
+            ),
+        ];
+        for (name, ctx) in cases {
+            let html = render(name, ctx);
+            assert!(!html.contains("cannot be shown"), "{name}: {html}");
+            assert!(
+                !html.contains("style=") && !html.contains("<script>"),
+                "{name}"
+            );
+        }
+    }
 }
