@@ -916,5 +916,93 @@ mod signed_in_forms {
         assert_eq!(res.status(), 200);
         let tokens: serde_json::Value = res.json().await.unwrap();
         assert!(tokens["access_token"].is_string());
+
+        // Another request, denied on the page: the device's poll says access_denied.
+        let res = env
+            .http
+            .post(env.url("/auth/device/authorize"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("client_id=tv-app")
+            .send()
+            .await
+            .unwrap();
+        let grant: serde_json::Value = res.json().await.unwrap();
+        let user_code = grant["user_code"].as_str().unwrap();
+        let res = b
+            .post(
+                env.url("/auth/pages/device"),
+                &[
+                    ("csrf_token", &csrf),
+                    ("action", "deny"),
+                    ("user_code", user_code),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("denied"));
+        let res = env
+            .http
+            .post(env.url("/auth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                serde_urlencoded::to_string([
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", grant["device_code"].as_str().unwrap()),
+                    ("client_id", "tv-app"),
+                ])
+                .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "access_denied");
     }
+}
+
+#[tokio::test]
+async fn pages2_under_a_mount_the_forms_still_prove_the_session_and_come_back_to_the_page() {
+    let gw = start_with(|c| c.api.mount = Some("/.palisade".into()), vec![]).await;
+    let email = "mounted.pages@example.com";
+    let res = client()
+        .post(gw.url("/.palisade/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let anon = Browser::new();
+    let res = anon.get(gw.url("/.palisade/auth/pages/totp")).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        "sign-in?return_to=%2F.palisade%2Fauth%2Fpages%2Ftotp"
+    );
+    let b = Browser::new();
+    let res = sign_in_by_form(
+        &b,
+        |p| gw.url(&format!("/.palisade{p}")),
+        email,
+        PASSWORD,
+        "/.palisade/auth/pages/totp",
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/.palisade/auth/pages/totp");
+    let html = b
+        .get(gw.url("/.palisade/auth/pages/totp"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&html, "csrf_token");
+    let res = b
+        .post(
+            gw.url("/.palisade/auth/pages/totp"),
+            &[("csrf_token", &csrf), ("action", "add"), ("name", "phone")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("id=\"totp-secret\""));
 }
