@@ -576,6 +576,22 @@ mod signed_in_forms {
             .await;
         assert_eq!(res.status(), 401);
         assert!(codes.iter().all(|c| c.len() >= 16), "{codes:?}");
+        // Nor may it remove the authenticator.
+        let html = b
+            .get(env.url("/auth/pages/totp"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let id = hidden(&html, "id");
+        let res = b
+            .post(
+                env.url("/auth/pages/totp"),
+                &[("csrf_token", &csrf), ("action", "remove"), ("id", &id)],
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(env.identity().totp_list(uid).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -803,6 +819,33 @@ mod signed_in_forms {
         let res = d.get(env.url("/auth/pages/mfa")).await;
         assert_eq!(res.status(), 303);
         assert_eq!(res.headers()["location"], "sign-in");
+
+        // The aal2 session removes the authenticator through the page.
+        let html = b
+            .get(env.url("/auth/pages/totp"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden(&html, "csrf_token");
+        let id = hidden(&html, "id");
+        let res = b
+            .post(
+                env.url("/auth/pages/totp"),
+                &[("csrf_token", &csrf), ("action", "remove"), ("id", &id)],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "totp");
+        let uid = env
+            .identity()
+            .store
+            .user_by_email("forms.mfa@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        assert!(env.identity().totp_list(uid).await.unwrap().is_empty());
     }
 
     #[tokio::test]
