@@ -279,6 +279,44 @@ pub(crate) async fn second_factor_gate(
     user: &UserRecord,
     kind: SessionKind,
 ) -> Result<(), Response> {
+    match second_factor_step(state, ctx, headers, user, kind).await? {
+        SecondFactorStep::Clear => Ok(()),
+        SecondFactorStep::Challenge { token, methods } => Err(no_store(
+            Json(serde_json::json!({
+                "mfa_required": true,
+                "mfa_token": token,
+                "methods": methods,
+                "expires_in": state.identity.config.mfa.token_ttl.0.as_secs(),
+            }))
+            .into_response(),
+        )),
+    }
+}
+
+/// What a valid password leads to.
+pub(crate) enum SecondFactorStep {
+    /// No second factor is owed: open the session (the failure counters are cleared).
+    Clear,
+    /// A second factor is asked for: the pending sign-in's single-use `mfa_token` and the
+    /// account's methods (`mfa.challenged` is on record).
+    Challenge {
+        /// The `mfa_token`.
+        token: String,
+        /// `totp`, `recovery_code`.
+        methods: Vec<&'static str>,
+    },
+}
+
+/// The rule behind [`second_factor_gate`], for the API and the hosted sign-in page alike: a
+/// pending sign-in when the account has a second factor, 403 `mfa-enrollment-required` when
+/// its enrollment grace is over, else [`SecondFactorStep::Clear`].
+pub(crate) async fn second_factor_step(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    user: &UserRecord,
+    kind: SessionKind,
+) -> Result<SecondFactorStep, Response> {
     let id = &state.identity;
     let methods = id.mfa_methods(user.id).await.map_err(store_err(ctx))?;
     if !methods.is_empty() {
@@ -294,15 +332,7 @@ pub(crate) async fn second_factor_gate(
                     .details(serde_json::json!({ "methods": methods, "session": kind.as_str() })),
             ),
         );
-        return Err(no_store(
-            Json(serde_json::json!({
-                "mfa_required": true,
-                "mfa_token": token,
-                "methods": methods,
-                "expires_in": id.config.mfa.token_ttl.0.as_secs(),
-            }))
-            .into_response(),
-        ));
+        return Ok(SecondFactorStep::Challenge { token, methods });
     }
     if id.mfa_enrollment_overdue(user, id.now_ms()) {
         id.audit.record(
@@ -321,7 +351,8 @@ pub(crate) async fn second_factor_gate(
     id.brute
         .record_success(&email, ctx.ip)
         .await
-        .map_err(store_err(ctx))
+        .map_err(store_err(ctx))?;
+    Ok(SecondFactorStep::Clear)
 }
 
 /// Moves a legacy or weaker hash to the current argon2id parameters.

@@ -65,7 +65,8 @@ pub(crate) struct Ctx {
     pub origin: RequestOrigin,
     pub area: Area,
     /// The browser session (`__Host-palisade`) the request arrived with, if the identify gate
-    /// accepted one: a new browser sign-in ends it (ASVS 5.0 V7.2.4).
+    /// accepted one or handed it over with a hosted page's form: a new browser sign-in ends it
+    /// (ASVS 5.0 V7.2.4; the sign-in forms carry their own CSRF proof).
     pub browser_session: Option<Uuid>,
 }
 
@@ -88,7 +89,14 @@ impl<St: Send + Sync> FromRequestParts<St> for Ctx {
                 .extensions
                 .get::<Arc<Principal>>()
                 .filter(|p| p.method == AuthMethod::Session)
-                .and_then(|p| p.session_id.as_deref()?.parse().ok()),
+                .and_then(|p| p.session_id.as_deref())
+                .or_else(|| {
+                    parts
+                        .extensions
+                        .get::<crate::identity::FormSession>()?
+                        .session_id()
+                })
+                .and_then(|sid| sid.parse().ok()),
         })
     }
 }

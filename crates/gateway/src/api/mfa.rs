@@ -64,7 +64,11 @@ impl<St: Send + Sync> axum::extract::FromRequestParts<St> for MaybeCaller {
 }
 
 /// The caller's own account (a Palisade account signed in by token or cookie; never an API key).
-async fn own_account(state: &AppState, ctx: &Ctx, caller: &Caller) -> Result<UserRecord, Response> {
+pub(crate) async fn own_account(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+) -> Result<UserRecord, Response> {
     let uid = needs_signed_in_user(caller, ctx)?;
     state
         .identity
@@ -96,7 +100,7 @@ fn step_up_needed(ctx: &Ctx, insufficient: Insufficient) -> Response {
 }
 
 /// An account that has a second factor changes its factors only from an `aal2` session.
-async fn needs_aal2_if_enrolled(
+pub(crate) async fn needs_aal2_if_enrolled(
     state: &AppState,
     ctx: &Ctx,
     caller: &Caller,
@@ -451,26 +455,72 @@ async fn verify(
             (user, kind, None, replaced)
         }
     };
+    let assurance = match prove_second_factor(
+        &state,
+        &ctx,
+        &user,
+        factor,
+        kind,
+        pending.as_ref(),
+        replaced,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    match kind {
+        SessionKind::Cookie => {
+            super::sessions::open_cookie_session(&state, &ctx, &headers, &user, &assurance).await
+        }
+        SessionKind::Token => {
+            match id
+                .sign_in(&user, &ClientInfo::from_headers(&headers), &assurance)
+                .await
+            {
+                Ok(tokens) => no_store(Json(tokens).into_response()),
+                Err(e) => ctx.unavailable(e),
+            }
+        }
+    }
+}
+
+/// The second factor of `user` checked for a session of `kind`, and what it proves: for a pending sign-in (`pending`,
+/// which this ends) `auth.login_success` on record, for a step-up of session `replaced` (which
+/// this revokes) `mfa.step_up`; the `aal2` assurance the new session carries. Refusals are the
+/// answers of `POST /auth/mfa/verify` (401 `invalid-second-factor` with `Retry-After` once the
+/// brute-force ladder delays, 429 `login-delayed`, 401 `invalid-mfa-token`). The API and the
+/// hosted challenge page both come here, so the ladder and the events are the same.
+pub(crate) async fn prove_second_factor(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &UserRecord,
+    factor: Factor<'_>,
+    kind: SessionKind,
+    pending: Option<&crate::identity::mfa::PendingSignIn>,
+    replaced: Option<Uuid>,
+) -> Result<Assurance, Response> {
+    let id = &state.identity;
     match id
-        .verify_second_factor(&state.keyring, &user, factor, ctx.ip, &ctx.origin)
+        .verify_second_factor(&state.keyring, user, factor, ctx.ip, &ctx.origin)
         .await
     {
         Ok(FactorOutcome::Verified(method)) => {
-            if let Some(p) = &pending {
+            if let Some(p) = pending {
                 match id.mfa_pending_finish(p).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        return crate::problem::unauthorized(
+                        return Err(crate::problem::unauthorized(
                             "invalid-mfa-token",
                             "The mfa_token is used or expired; sign in again.",
                             &ctx.id,
-                        );
+                        ));
                     }
-                    Err(e) => return ctx.unavailable(e),
+                    Err(e) => return Err(ctx.unavailable(e)),
                 }
             }
             let now = id.now_ms() / 1000;
-            let base = match (&pending, &caller_assurance(&replaced, &state, &user).await) {
+            let base = match (pending, &caller_assurance(&replaced, state, user).await) {
                 (None, Some(a)) => a.clone(),
                 _ => Assurance::password(now),
             };
@@ -478,7 +528,7 @@ async fn verify(
             if let Some(sid) = replaced
                 && let Err(e) = id.revoke_session(sid).await
             {
-                return ctx.unavailable(e);
+                return Err(ctx.unavailable(e));
             }
             let event_type = if pending.is_some() {
                 "auth.login_success"
@@ -491,26 +541,12 @@ async fn verify(
                     crate::audit::Risk::Low,
                     crate::audit::Outcome::Success,
                 )
-                .actor(id.subject_of(&user))
+                .actor(id.subject_of(user))
                 .details(serde_json::json!({
                     "acr": assurance.acr.as_str(), "amr": assurance.amr, "session": kind.as_str(),
                 })),
             ));
-            match kind {
-                SessionKind::Cookie => {
-                    super::sessions::open_cookie_session(&state, &ctx, &headers, &user, &assurance)
-                        .await
-                }
-                SessionKind::Token => {
-                    match id
-                        .sign_in(&user, &ClientInfo::from_headers(&headers), &assurance)
-                        .await
-                    {
-                        Ok(tokens) => no_store(Json(tokens).into_response()),
-                        Err(e) => ctx.unavailable(e),
-                    }
-                }
-            }
+            Ok(assurance)
         }
         Ok(FactorOutcome::Failed(wait)) => {
             let mut res = crate::problem::unauthorized(
@@ -523,7 +559,7 @@ async fn verify(
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            res
+            Err(res)
         }
         Ok(FactorOutcome::Delayed(wait)) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -534,9 +570,9 @@ async fn verify(
             );
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            res
+            Err(res)
         }
-        Err(e) => refused(&ctx, e),
+        Err(e) => Err(refused(ctx, e)),
     }
 }
 

@@ -263,9 +263,11 @@ pub(crate) async fn open_browser_session(
     Ok(opened)
 }
 
-/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`; the browser
-/// session the request arrived with, if any, ends (a sign-in always rotates the session).
-async fn open_cookie(
+/// The session row and the sealed `__Host-palisade` cookie carrying `assurance`, with no
+/// event of its own: for a sign-in whose completion is on record already (a second factor
+/// through [`super::mfa::prove_second_factor`]). The browser session the request arrived with,
+/// if any, ends (a sign-in always rotates the session).
+pub(crate) async fn open_cookie(
     state: &AppState,
     ctx: &Ctx,
     user: &UserRecord,

@@ -14,7 +14,8 @@ use std::time::Duration;
 pub struct DeviceConfig {
     /// The `client_id`s that may ask (`POST /auth/device/authorize`). Empty: the grant is off.
     pub clients: Vec<String>,
-    /// Absolute URL of the approval page (`verification_uri`); `verification_uri_complete`
+    /// Absolute URL of the approval page (`verification_uri`): the hosted one is
+    /// `/auth/pages/device` (under `api.mount`); `verification_uri_complete`
     /// adds `?user_code=…`. `https`, or `http` on a loopback host.
     pub verification_uri: String,
     /// How long the device code and the user code live.

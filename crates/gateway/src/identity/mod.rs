@@ -134,6 +134,30 @@ pub struct Presented {
     pub principal: Option<Arc<Principal>>,
     /// A cookie that did not open and was ignored.
     pub ignored: Option<Rejection>,
+    /// A session cookie on an HTML form POST (`application/x-www-form-urlencoded`, no
+    /// `X-CSRF-Token` header): not the caller (the request goes on anonymous), but a hosted
+    /// page may adopt it after checking the session's CSRF token sent in the form's body
+    /// ([`FormSession`]).
+    pub form_session: Option<FormSession>,
+}
+
+/// A browser session presented by an HTML form POST whose CSRF token is in the form body,
+/// where the `identify` gate cannot read it. Only a hosted page adopts it, and only through
+/// [`FormSession::adopt`] with the form's token; every other handler sees an anonymous request.
+#[derive(Debug, Clone)]
+pub struct FormSession(Arc<Principal>);
+
+impl FormSession {
+    /// The session's principal when `token` is its CSRF token (constant-time check).
+    pub fn adopt(&self, cookies: &cookie::CookieKeys, token: &str) -> Option<Arc<Principal>> {
+        let sid = self.0.session_id.as_deref()?;
+        cookies.csrf_ok(sid, token).then(|| self.0.clone())
+    }
+
+    /// The session's id (sealed in the cookie, so genuine; not yet proved by the form).
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
 }
 
 /// Why a presented credential was refused.
@@ -371,6 +395,7 @@ impl Identity {
             Ok(Presented {
                 principal: Some(p),
                 ignored: None,
+                form_session: None,
             })
         };
         if let Some(key) = self.presented_key(headers)? {
@@ -556,16 +581,17 @@ impl Identity {
                 return Ok(Presented {
                     principal: None,
                     ignored: Some(Rejection::new(Credential::Cookie, "cookie", reason)),
+                    form_session: None,
                 });
             }
         };
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let mut form_post = false;
         if !safe {
-            let presented = headers
-                .get(cookie::CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !self.cookies.csrf_ok(&session.sid, presented) {
+            let presented = headers.get(cookie::CSRF_HEADER);
+            form_post = presented.is_none() && is_form(headers);
+            let presented = presented.and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !form_post && !self.cookies.csrf_ok(&session.sid, presented) {
                 return Err(AuthFailure::Csrf);
             }
         }
@@ -588,9 +614,18 @@ impl Identity {
         self.check_revoked(&principal)
             .await
             .map_err(|f| revoked_by(f, Credential::Cookie, &principal, None))?;
+        let principal = Arc::new(principal);
+        if form_post {
+            return Ok(Presented {
+                principal: None,
+                ignored: None,
+                form_session: Some(FormSession(principal)),
+            });
+        }
         Ok(Presented {
-            principal: Some(Arc::new(principal)),
+            principal: Some(principal),
             ignored: None,
+            form_session: None,
         })
     }
 
@@ -682,4 +717,16 @@ fn bearer(value: &str) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// An HTML form body (`application/x-www-form-urlencoded`, parameters allowed).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }

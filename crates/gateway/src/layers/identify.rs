@@ -1,7 +1,11 @@
 //! The `identify` gate: turns the request's credentials (API key, bearer JWT, session cookie)
 //! into a [`Principal`](palisade_core::principal::Principal) on the request extensions, or refuses a credential that does not hold
 //! (401 with `WWW-Authenticate`; 403 for a cookie request without its CSRF token; 503 when a
-//! revocation cannot be checked). A request without credentials passes on anonymous: whether
+//! revocation cannot be checked). A session cookie on an HTML form POST (form-encoded, no
+//! `X-CSRF-Token`) to a hosted page (`/auth/pages/…` under the mount) is not the caller: it rides
+//! along as a [`FormSession`](crate::identity::FormSession) that only the page adopts, after
+//! checking the session's CSRF token from the form body; to any other path it is refused like
+//! every cookie request without its token. A request without credentials passes on anonymous: whether
 //! that is allowed is the `authorize` gate's decision.
 //!
 //! Every rejected credential is an `auth.credential_rejected` refusal on record
@@ -23,23 +27,47 @@ pub const GATE: &str = "identify";
 /// The identify gate's check: credentials to a principal.
 pub struct Identify {
     identity: Arc<Identity>,
+    /// `api.mount`, where the hosted pages' `/auth/pages/` is.
+    mount: String,
 }
 
 /// The identify gate as a tower layer.
 pub type IdentifyLayer = CheckLayer<Identify>;
 
-/// The identify gate over `identity`.
-pub fn layer(identity: Arc<Identity>) -> IdentifyLayer {
-    CheckLayer::new(Identify { identity })
+/// The identify gate over `identity`, Palisade's own endpoints under `mount`.
+pub fn layer(identity: Arc<Identity>, mount: &str) -> IdentifyLayer {
+    CheckLayer::new(Identify {
+        identity,
+        mount: mount.to_owned(),
+    })
+}
+
+/// Whether `path` is one of the hosted pages (under `mount`), the only handlers that adopt a
+/// [`FormSession`](crate::identity::FormSession).
+fn is_page(path: &str, mount: &str) -> bool {
+    let below = if mount.is_empty() {
+        Some(path)
+    } else {
+        crate::route::builtin::Builtin::within(path, mount)
+    };
+    below.is_some_and(|p| p.starts_with("/auth/pages/"))
 }
 
 impl Check for Identify {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
-        match self
+        let mut presented = self
             .identity
             .authenticate(req.method(), req.headers(), client_ip(req))
-            .await
+            .await;
+        // A form POST's cookie rides along only to a hosted page; anywhere else it is the
+        // cookie request without its CSRF token that it always was.
+        if let Ok(p) = &presented
+            && p.form_session.is_some()
+            && !is_page(req.uri().path(), &self.mount)
         {
+            presented = Err(AuthFailure::Csrf);
+        }
+        match presented {
             Ok(presented) => {
                 if let Some(ignored) = &presented.ignored {
                     self.record(req, ignored);
@@ -47,6 +75,9 @@ impl Check for Identify {
                 if let Some(p) = presented.principal {
                     crate::metrics::record_authenticated(p.method);
                     req.extensions_mut().insert(p);
+                }
+                if let Some(form) = presented.form_session {
+                    req.extensions_mut().insert(form);
                 }
                 Ok(())
             }
@@ -148,5 +179,19 @@ fn refusal(failure: AuthFailure, request_id: &str) -> Res {
             "Credentials cannot be checked right now; try again shortly.",
             request_id,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_hosted_pages_take_a_form_session() {
+        use super::is_page;
+        assert!(is_page("/auth/pages/totp", ""));
+        assert!(is_page("/.palisade/auth/pages/device", "/.palisade"));
+        assert!(!is_page("/auth/pages/device", "/.palisade"));
+        assert!(!is_page("/auth/sessions/revoke-all", ""));
+        assert!(!is_page("/api/auth/pages/x", ""));
+        assert!(!is_page("/auth/pages", ""));
     }
 }

@@ -11,14 +11,22 @@
 //! so the `__Host-palisade` session and the audit trail are the same.
 //!
 //! Pages: [`sign_in`] (password and passkey; federated-provider buttons plug in at
-//! [`sign_in::ProviderButton`]) and [`passkey_pages`] (a signed-in user's passkeys).
+//! [`sign_in::ProviderButton`]) and its second step [`mfa_challenge`]; for a signed-in user
+//! [`passkey_pages`], [`totp_pages`] (authenticator apps), [`recovery_pages`] and
+//! [`device_pages`] (device approval). The signed-in pages' forms carry the session's CSRF
+//! token in their body ([`session_form`]).
 
 pub mod assets;
 pub mod csrf;
+pub mod device_pages;
+pub mod mfa_challenge;
 pub mod passkey_pages;
+pub mod recovery_pages;
 pub mod render;
 pub mod return_to;
+pub mod session_form;
 pub mod sign_in;
+pub mod totp_pages;
 
 use crate::state::AppState;
 use axum::Router;
@@ -29,7 +37,11 @@ use std::sync::Arc;
 /// Every hosted page and its assets.
 pub fn router() -> Router<Arc<AppState>> {
     sign_in::router()
+        .merge(mfa_challenge::router())
         .merge(passkey_pages::router())
+        .merge(totp_pages::router())
+        .merge(recovery_pages::router())
+        .merge(device_pages::router())
         .merge(assets::router())
 }
 

@@ -9,6 +9,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("passkeys.html", include_str!("templates/passkeys.html")),
+    ("mfa.html", include_str!("templates/mfa.html")),
+    ("totp.html", include_str!("templates/totp.html")),
+    (
+        "totp_enroll.html",
+        include_str!("templates/totp_enroll.html"),
+    ),
+    ("recovery.html", include_str!("templates/recovery.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("device.html", include_str!("templates/device.html")),
+    (
+        "device_confirm.html",
+        include_str!("templates/device_confirm.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -47,10 +60,59 @@ mod tests {
         }
         let html = render(
             "signed_in.html",
-            minijinja::context! { subject => "<script>x</script>", csrf_token => "t", passkeys => true },
+            minijinja::context! { subject => "<script>x</script>", csrf_token => "t", passkeys => true, device => false },
         );
         assert!(html.contains("&lt;script&gt;x&lt;"), "{html}");
         assert!(!html.contains("<script>x"));
         assert!(!html.contains("style="), "no inline style");
+    }
+
+    #[test]
+    fn the_second_factor_and_device_templates_render_every_branch() {
+        use minijinja::context;
+        let request =
+            context! { client_id => "tv-app", requested_from => "192.0.2.7", minutes_left => 1 };
+        let cases = [
+            (
+                "mfa.html",
+                context! { form_token => "t", return_to => "", error => "bad", recovery => true, passkey => true },
+            ),
+            (
+                "totp.html",
+                context! { csrf_token => "t", error => None::<&str>, items => vec![context! { id => "i", name => "phone", confirmed => false }] },
+            ),
+            (
+                "totp_enroll.html",
+                context! { csrf_token => "t", id => "i", name => "phone", qr_svg => "", secret => "", error => "bad" },
+            ),
+            (
+                "recovery.html",
+                context! { csrf_token => "t", enrolled => true, remaining => 1 },
+            ),
+            (
+                "message.html",
+                context! { csrf_token => "t", title => "T", text => "x", codes => vec!["a"], back => "totp" },
+            ),
+            (
+                "device.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", error => None::<&str> },
+            ),
+            (
+                "device_confirm.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "pending", request => request.clone() },
+            ),
+            (
+                "device_confirm.html",
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "denied", request => request.clone() },
+            ),
+        ];
+        for (name, ctx) in cases {
+            let html = render(name, ctx);
+            assert!(!html.contains("cannot be shown"), "{name}: {html}");
+            assert!(
+                !html.contains("style=") && !html.contains("<script>"),
+                "{name}"
+            );
+        }
     }
 }

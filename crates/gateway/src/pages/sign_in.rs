@@ -3,14 +3,15 @@
 //! Sign-in by password is a plain form: CSRF-checked ([`super::csrf`]), `return_to` checked
 //! ([`super::return_to`]), the credentials checked by the same use case as `POST /auth/login`
 //! (brute-force ladder, CAPTCHA rule, audit), then the browser session opened by
-//! `open_browser_session` and a `303` to `return_to` (or the signed-in page). A refused form
+//! `open_browser_session` and a `303` to `return_to` (or the signed-in page); an account with a
+//! second factor goes on to [`super::mfa_challenge`] instead. A refused form
 //! is shown again with the reason, under the refusal's status. Passkey sign-in is a button
 //! driving `/auth/passkeys/sign-in/*` from the page's script.
 
 #![allow(clippy::result_large_err)]
 
 use super::{csrf, page, render::render, return_to, see_other};
-use crate::api::auth::{LoginBody, check_credentials, second_factor_gate};
+use crate::api::auth::{LoginBody, SecondFactorStep, check_credentials, second_factor_step};
 use crate::api::extract::Ctx;
 use crate::api::sessions::open_browser_session;
 use crate::audit::{AuditEvent, Outcome, Risk};
@@ -179,10 +180,10 @@ async fn sign_in_page(
     post, path = "/auth/pages/sign-in", tag = "pages",
     request_body(content_type = "application/x-www-form-urlencoded", description = "`form_token`, `return_to`, `email`, `password`."),
     responses(
-        (status = 303, description = "Signed in; the cookie is set and Location is return_to or the signed-in page."),
+        (status = 303, description = "Signed in (the cookie is set; Location is return_to or the signed-in page), or a second factor is due (the pending sign-in is in the `__Host-palisade-mfa` cookie; Location is the challenge page)."),
         (status = 400, description = "The form is malformed, or return_to is not allowed."),
         (status = 401, description = "The page again: the e-mail address or the password is wrong."),
-        (status = 403, description = "The form token does not match this browser (CSRF)."),
+        (status = 403, description = "The form token does not match this browser (CSRF), or the page again: the account must enrol a second factor first."),
         (status = 429, description = "The page again: too many failed sign-ins; see Retry-After."),
     ),
 )]
@@ -241,28 +242,40 @@ async fn sign_in_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes
             return res;
         }
     };
-    // An account with a second factor (or owing one) never gets a session from a password
-    // alone. The hosted second-factor page is not built yet, so the page refuses and points
-    // to the API (`POST /auth/mfa/verify`); the challenge stays on record.
-    if let Err(refusal) =
-        second_factor_gate(&state, &ctx, &headers, &user, SessionKind::Cookie).await
-    {
-        let error = if refusal.status() == StatusCode::FORBIDDEN {
-            "This account must enrol a second factor before it can sign in; ask an administrator."
-        } else {
-            "This account uses a second factor, which this page cannot ask for yet; sign in \
-             through the API (POST /auth/login, then POST /auth/mfa/verify)."
-        };
-        return sign_in_html(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            Form {
-                return_to: &target,
-                email: &form.email,
-                error: Some(error),
-            },
-        );
+    // An account with a second factor continues on the challenge page, its pending sign-in
+    // in the `__Host-palisade-mfa` cookie; one owing a factor gets no session at all.
+    match second_factor_step(&state, &ctx, &headers, &user, SessionKind::Cookie).await {
+        Ok(SecondFactorStep::Clear) => {}
+        Ok(SecondFactorStep::Challenge { token, .. }) => {
+            let mut res = if target.is_empty() {
+                see_other("mfa")
+            } else {
+                let q = serde_urlencoded::to_string([("return_to", target.as_str())])
+                    .unwrap_or_default();
+                see_other(&format!("mfa?{q}"))
+            };
+            let ttl = state.identity.config.mfa.token_ttl.0.as_secs();
+            if let Ok(v) = HeaderValue::from_str(&super::mfa_challenge::set_cookie(&token, ttl)) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            return res;
+        }
+        Err(refusal) if refusal.status() == StatusCode::FORBIDDEN => {
+            return sign_in_html(
+                &state,
+                &headers,
+                StatusCode::FORBIDDEN,
+                Form {
+                    return_to: &target,
+                    email: &form.email,
+                    error: Some(
+                        "This account must enrol a second factor before it can sign in; ask an \
+                         administrator.",
+                    ),
+                },
+            );
+        }
+        Err(refusal) => return refusal,
     }
     let client = ClientInfo::from_headers(&headers);
     let assurance = Assurance::password(state.identity.now_ms() / 1000);
@@ -304,6 +317,7 @@ async fn signed_in_page(State(state): S, caller: Option<Extension<Arc<Principal>
             subject => &session.subject,
             csrf_token => csrf_token,
             passkeys => state.config.auth.passkeys.enabled(),
+            device => state.config.auth.device.enabled(),
         },
     );
     page(StatusCode::OK, html)

@@ -90,7 +90,7 @@ impl Gates {
                 .transpose()?,
             admission: AdmissionLayer(state.admission.clone()),
             firewall: crate::layers::firewall::layer(state.identity.clone()),
-            identify: crate::layers::identify::layer(state.identity.clone()),
+            identify: crate::layers::identify::layer(state.identity.clone(), state.routes.mount()),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),
         })

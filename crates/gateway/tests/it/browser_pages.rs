@@ -3,13 +3,19 @@
 //! `http://localhost:PORT` (WebAuthn refuses IP addresses). Password sign-in through the form,
 //! passkey registration and passwordless sign-in with Chromium's virtual authenticator (CDP
 //! `WebAuthn.addVirtualAuthenticator`, user verification on), a screenshot of every page under
-//! `target/browser-artifacts/`, and no Content-Security-Policy violation. Under `CI=true` (or
-//! `PALISADE_BROWSER_TESTS=required`) a missing browser fails the test; elsewhere it skips, saying so.
+//! `target/browser-artifacts/`, and no Content-Security-Policy violation. The second-factor and
+//! device pages run in `tests/browser/mfa_pages.cjs` on the test clock (a small control server
+//! lets the script read and move it): TOTP enrollment through the page, password + TOTP sign-in,
+//! recovery-code sign-in and a new set, and device-code approval with the device polling for its
+//! tokens. Under `CI=true` (or `PALISADE_BROWSER_TESTS=required`) a missing browser fails the
+//! test; elsewhere it skips, saying so.
 
-use crate::common::{client, start_with};
+use crate::common::{client, start_clocked, start_with};
+use palisade_core::clock::ManualClock;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 
 const PASSWORD: &str = "violet-Harbor-tram-1987-quince";
 
@@ -165,4 +171,202 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         .find(|r| r.details["acr"] == "aal2")
         .expect("a passkey sign-in on record");
     assert_eq!(passkey_login.details["amr"], json!(["hwk", "user"]));
+}
+
+/// Runs `tests/browser/{script}` with `env`; its JSON report, after asserting it ran clean.
+async fn run_script(script: &str, env: Vec<(&'static str, String)>) -> Value {
+    let script = root().join("crates/gateway/tests/browser").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new("node");
+        cmd.arg(script);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no report from the script:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "browser run failed: {report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["csp_violations"], json!([]), "{report:#}");
+    report
+}
+
+/// The test clock's control for the browser script: `GET /now` answers the clock's Unix
+/// seconds, `POST /advance` moves it 30 s on first. Its base URL.
+async fn clock_control(clock: Arc<ManualClock>) -> String {
+    use palisade_core::clock::Clock;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let mut got = 0;
+            while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
+                match conn.read(&mut buf[got..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..got]);
+            if head.starts_with("POST /advance ") {
+                clock.advance(std::time::Duration::from_secs(30));
+            }
+            let body = (clock.now_millis() / 1000).to_string();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_and_device_pages_in_chromium_on_the_test_clock() {
+    let (chromium, playwright) = match harness() {
+        Ok(h) => h,
+        Err(why) if required() => {
+            panic!(
+                "CI=true (or PALISADE_BROWSER_TESTS=required) and the browser harness is missing: {why}"
+            )
+        }
+        Err(why) => {
+            eprintln!("skipped: no browser harness (scripts/ensure-browser): {why}");
+            return;
+        }
+    };
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
+    let gw = start_clocked(
+        |c| {
+            c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+            c.auth.device.clients = vec!["tv-app".into()];
+            c.auth.device.verification_uri = format!("{origin}/auth/pages/device");
+            // The wrong-code step must not delay the right one.
+            c.auth.brute_force.free_failures = 1;
+        },
+        vec![],
+        clock.clone(),
+    )
+    .await;
+    let email = "browser.mfa@example.com";
+    let res = client()
+        .post(gw.url("/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let clock_url = clock_control(clock.clone()).await;
+    let report = run_script(
+        "mfa_pages.cjs",
+        vec![
+            ("PALISADE_URL", origin),
+            ("CHROMIUM", chromium),
+            ("PLAYWRIGHT_CORE", playwright),
+            ("ARTIFACTS", artifacts.display().to_string()),
+            ("EMAIL", email.into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("CLOCK_URL", clock_url),
+            ("CLIENT_ID", "tv-app".into()),
+        ],
+    )
+    .await;
+    for page in [
+        "totp-empty",
+        "totp-enroll",
+        "recovery-codes-new",
+        "totp",
+        "mfa",
+        "mfa-error",
+        "signed-in-mfa",
+        "mfa-recovery",
+        "recovery",
+        "recovery-codes-regenerated",
+        "device",
+        "device-confirm",
+        "device-approved",
+    ] {
+        assert!(
+            report["screenshots"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(page)),
+            "screenshot {page}: {report:#}"
+        );
+    }
+    assert_eq!(report["poll_before"], "authorization_pending");
+    assert_eq!(report["device_requested_from"], "127.0.0.1");
+    assert_eq!(report["device_tokens"], true);
+
+    // What the server holds: one confirmed authenticator; the old recovery set dead, the new
+    // one whole; the sign-ins at aal2 with the methods used; the device approval on record.
+    let state = &gw.gateway.state;
+    let id = &state.identity;
+    let user = state.store.user_by_email(email).await.unwrap().unwrap();
+    let list = id.totp_list(user.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "Test phone");
+    assert!(list[0].confirmed_at.is_some());
+    assert_eq!(state.store.recovery_remaining(user.id).await.unwrap(), 10);
+    let old = report["old_recovery_code"].as_str().unwrap();
+    let hash = palisade_core::mfa::recovery::hash(old).unwrap();
+    assert!(
+        !state
+            .store
+            .recovery_use(user.id, &hash, id.now_ms() as i64)
+            .await
+            .unwrap(),
+        "the old set no longer works"
+    );
+    let trail = state.audit.trail().unwrap().clone();
+    trail.flush().await;
+    let stored = state.store.audit_range(0, 10_000).await.unwrap();
+    let aal2: Vec<_> = stored
+        .iter()
+        .filter(|r| r.event_type == "auth.login_success" && r.details["acr"] == "aal2")
+        .map(|r| r.details["amr"].clone())
+        .collect();
+    assert!(aal2.contains(&json!(["pwd", "otp", "mfa"])), "{aal2:?}");
+    assert!(
+        aal2.iter()
+            .any(|a| a.as_array().unwrap().contains(&json!("rec"))),
+        "{aal2:?}"
+    );
+    for event in [
+        "mfa.enrolled",
+        "mfa.challenged",
+        "mfa.failed",
+        "mfa.recovery_used",
+        "auth.device_approved",
+        "auth.device_token_issued",
+    ] {
+        assert!(
+            stored.iter().any(|r| r.event_type == event),
+            "{event} on record"
+        );
+    }
 }

@@ -641,34 +641,44 @@ async fn required_roles_sign_in_within_the_grace_period_only() {
 }
 
 #[tokio::test]
-async fn the_sign_in_page_never_opens_a_session_on_the_password_of_an_enrolled_account() {
-    use crate::pages::{cookie_pair, form_token};
+async fn the_sign_in_page_opens_no_session_on_the_password_alone_of_an_enrolled_account() {
+    use crate::pages::{Browser, form_token, sign_in_by_form};
     let env = Env::start(|_| {}).await;
-    enroll(&env, "page.mfa@example.com").await;
-    let browser = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = browser
-        .get(env.url("/auth/pages/sign-in"))
-        .send()
-        .await
-        .unwrap();
-    let form_cookie = cookie_pair(&page, "__Host-palisade-form").unwrap();
+    let enrolled = enroll(&env, "page.mfa@example.com").await;
+    let browser = Browser::new();
+    let res = sign_in_by_form(
+        &browser,
+        |p| env.url(p),
+        "page.mfa@example.com",
+        PASSWORD,
+        "",
+    )
+    .await;
+    // The password leads to the challenge page; the pending sign-in is in its own cookie.
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "mfa");
+    assert!(!browser.has_cookie("__Host-palisade"));
+    assert!(browser.has_cookie("__Host-palisade-mfa"));
+    assert_eq!(events(&env, "mfa.challenged").len(), 1);
+    let page = browser.get(env.url("/auth/pages/mfa")).await;
+    assert_eq!(page.status(), 200);
     let token = form_token(&page.text().await.unwrap());
+    // The signed-in page still sends this browser to sign in.
+    let res = browser.get(env.url("/auth/pages/signed-in")).await;
+    assert_eq!(res.status(), 303);
+    // Only the second factor opens the session.
     let res = browser
-        .post(env.url("/auth/pages/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &form_cookie)
-        .body(format!(
-            "form_token={token}&return_to=&email=page.mfa%40example.com&password={}",
-            PASSWORD.replace(' ', "+")
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert!(cookie_pair(&res, "__Host-palisade").is_none());
-    assert!(res.text().await.unwrap().contains("second factor"));
+        .post(
+            env.url("/auth/pages/mfa"),
+            &[
+                ("form_token", &token),
+                ("return_to", ""),
+                ("code", &enrolled.code(&env)),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(browser.has_cookie("__Host-palisade"));
+    let res = browser.get(env.url("/auth/pages/signed-in")).await;
+    assert_eq!(res.status(), 200);
 }

@@ -1,0 +1,86 @@
+//! The signed-in pages' access rule, in one place: a page shown by `GET` needs the browser
+//! session (else a `303` to the sign-in page with `return_to` back here); a form `POST` needs
+//! the same session proved by its CSRF token in the form body (the session's `X-CSRF-Token`
+//! value, sent as the `csrf_token` field), since an HTML form cannot send the header. The
+//! `identify` gate hands such a request over as a [`FormSession`]; adopting it checks the token
+//! in constant time, and a missing or wrong token is `auth.page_refused` (403 `csrf`).
+
+#![allow(clippy::result_large_err)]
+
+use super::see_other;
+use super::sign_in::page_refused;
+use crate::api::extract::{Caller, Ctx};
+use crate::identity::FormSession;
+use crate::state::AppState;
+use axum::Extension;
+
+use axum::response::Response;
+use http::{StatusCode, Uri};
+use palisade_core::principal::{AuthMethod, Principal};
+use std::sync::Arc;
+
+/// The browser session behind a page `GET`, and its CSRF token for the page's forms; without
+/// one, the redirect to sign in and come back.
+pub(crate) fn page_session(
+    state: &AppState,
+    caller: Option<Extension<Arc<Principal>>>,
+    uri: &Uri,
+) -> Result<(Caller, String), Response> {
+    match super::sign_in::browser_session(caller) {
+        Some(p) => {
+            let token = csrf_of(state, &p);
+            Ok((Caller(p), token))
+        }
+        None => Err(to_sign_in(state, uri)),
+    }
+}
+
+/// The browser session behind a page form `POST` whose `csrf_token` field is `token`; without a
+/// session the redirect to sign in, with a wrong token the `csrf` refusal.
+pub(crate) fn form_session(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: Option<Extension<Arc<Principal>>>,
+    form: Option<Extension<FormSession>>,
+    token: &str,
+    uri: &Uri,
+) -> Result<(Caller, String), Response> {
+    // A script that sent `X-CSRF-Token` was checked by the gate already.
+    if let Some(p) = super::sign_in::browser_session(caller) {
+        let token = csrf_of(state, &p);
+        return Ok((Caller(p), token));
+    }
+    let Some(Extension(form)) = form else {
+        return Err(to_sign_in(state, uri));
+    };
+    match form.adopt(&state.identity.cookies, token) {
+        Some(p) if p.method == AuthMethod::Session && p.account.is_some() => {
+            let token = csrf_of(state, &p);
+            Ok((Caller(p), token))
+        }
+        _ => Err(page_refused(
+            state,
+            ctx,
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "The form does not belong to this session; reload the page and try again.",
+        )),
+    }
+}
+
+fn csrf_of(state: &AppState, p: &Principal) -> String {
+    p.session_id
+        .as_deref()
+        .map(|sid| state.identity.cookies.csrf_token(sid))
+        .unwrap_or_default()
+}
+
+/// `303` to the sign-in page (a sibling of every page) with `return_to` this page's path and
+/// query (the device page's `user_code` survives the sign-in).
+fn to_sign_in(state: &AppState, uri: &Uri) -> Response {
+    // The handler sees its path below the mount; the browser needs the whole one.
+    let below = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let back = format!("{}{below}", state.routes.mount());
+    let q = serde_urlencoded::to_string([("return_to", back.as_str())]).unwrap_or_default();
+    see_other(&format!("sign-in?{q}"))
+}
