@@ -107,3 +107,23 @@ fn pathological_inputs_at_the_size_cap_are_refused_not_overflowed() {
         }
     }
 }
+
+/// Every accepted nesting of subqueries with operator chains inside fits the stack: the limits
+/// refuse before the walk could overflow.
+#[test]
+fn accepted_nesting_fits_the_stack() {
+    let options = QueryOptions::default();
+    for levels in 0..24 {
+        for ops in [0, 4, 16, 40, 90] {
+            let chain = " + 1".repeat(ops);
+            let text = format!(
+                "SELECT 1{chain} FROM {}t{}",
+                format!("(SELECT 1{chain} FROM ").repeat(levels),
+                " AS x)".repeat(levels)
+            );
+            for dialect in [Dialect::Postgres, Dialect::MySql] {
+                let _ = classify_with(dialect, &text, &options);
+            }
+        }
+    }
+}

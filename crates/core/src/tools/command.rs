@@ -6,15 +6,18 @@
 //! 1. The tool name ([`super::valid_tool_name`]), an empty line, the length limit, a NUL.
 //! 2. For a tool that runs through a shell: any of `$`, `` ` ``, `;`, `|`, `&`, `<`, `>`, a
 //!    newline or a carriage return anywhere in the line, before parsing.
-//! 3. A shell function definition anywhere in the line (`(){`, `() {`): every fork bomb
-//!    (`:(){ :|:& };:`, `bomb(){ bomb|bomb& };bomb`) is one.
+//! 3. A shell function definition anywhere in the line (`(){`, `() {`): every shell fork bomb
+//!    (`:(){ :|:& };:`, `bomb(){ bomb|bomb& };bomb`) is one; and Perl's `fork while fork`.
 //! 4. Splitting ([`super::argv::split`]).
 //! 5. Always refused, on the argv and again after each leading wrapper (`env`, `nice`,
 //!    `nohup`, `timeout`, `xargs`, `command`, `exec`, `time`, `stdbuf`, `ionice`, `setsid`,
 //!    `busybox`) with its options is dropped: `rm` recursive on `/`, `/*`, `/.`, `~` or with
 //!    `--no-preserve-root`; `dd` with `of=/dev/…`; `mkfs*`, `mke2fs`, `mkswap`, `wipefs`;
 //!    `sudo`, `su`, `doas`, `pkexec`; `chmod` to a world-writable `777`-style mode or
-//!    `a+rwx`/`o+rwx`/`+rwx`. Programs are compared by their last path component.
+//!    `a+rwx`/`o+rwx`/`+rwx`. Programs are compared by their last path component; paths are
+//!    resolved lexically (`/tmp/..`, `//dev/sda`). The script of a shell run with `-c`
+//!    (`bash -c '…'`) is shell code: metacharacters in it are refused for every tool, and its
+//!    words are checked again.
 //! 6. The first allow rule whose program and argument patterns match the whole argv.
 //!
 //! # Rules
@@ -152,8 +155,7 @@ impl CommandPolicy {
         if line.contains('\0') || (self.via_shell && line.contains(SHELL_METACHARACTERS)) {
             return Err(DenyReason::ShellMetacharacter);
         }
-        let squeezed: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-        if squeezed.contains("(){") {
+        if fork_bomb(line) {
             return Err(DenyReason::ForkBomb);
         }
         let argv = split(line).map_err(|_| DenyReason::Unparsable)?;
@@ -173,12 +175,41 @@ fn base(program: &str) -> &str {
     program.rsplit('/').next().unwrap_or(program)
 }
 
-/// The always-refused families, on argv and on what each leading wrapper runs.
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish",
+];
+
+/// Fork bombs: a shell function definition, or Perl's `fork while fork`.
+fn fork_bomb(text: &str) -> bool {
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    squeezed.contains("(){") || squeezed.contains("forkwhilefork")
+}
+
+/// The always-refused families, on argv, on what each leading wrapper runs, and on the script
+/// a shell runs with `-c` (shell code: metacharacters refused, then split and checked again).
 fn always_refused(argv: &[String]) -> Result<(), DenyReason> {
     let mut rest = argv;
     while let Some((program, args)) = rest.split_first() {
         let name = base(program);
         refused_program(name, args)?;
+        let script_flag = SHELLS
+            .contains(&name)
+            .then(|| {
+                args.iter()
+                    .position(|a| a.starts_with('-') && a.contains('c') && !a.starts_with("--"))
+            })
+            .flatten();
+        if let Some(at) = script_flag {
+            let script = args.get(at + 1).map(String::as_str).unwrap_or("");
+            if fork_bomb(script) {
+                return Err(DenyReason::ForkBomb);
+            }
+            if script.contains(SHELL_METACHARACTERS) {
+                return Err(DenyReason::ShellMetacharacter);
+            }
+            let inner = split(script).map_err(|_| DenyReason::Unparsable)?;
+            always_refused(&inner)?;
+        }
         if !WRAPPERS.contains(&name) {
             return Ok(());
         }
@@ -203,7 +234,13 @@ fn refused_program(name: &str, args: &[String]) -> Result<(), DenyReason> {
         n if n.starts_with("mkfs") || matches!(n, "mke2fs" | "mkswap" | "wipefs") => {
             Err(DenyReason::Mkfs)
         }
-        "dd" if args.iter().any(|a| a.starts_with("of=/dev/")) => Err(DenyReason::DdDevice),
+        "dd" if args.iter().any(|a| {
+            a.strip_prefix("of=")
+                .is_some_and(|path| normalize(path).starts_with("/dev/"))
+        }) =>
+        {
+            Err(DenyReason::DdDevice)
+        }
         "rm" => {
             let mut recursive = false;
             let mut operands = false;
@@ -237,16 +274,32 @@ fn is_root(path: &str) -> bool {
     if path == "~" || path == "~/" || path == "*" {
         return true;
     }
-    path.starts_with('/')
-        && path
-            .split('/')
-            .all(|part| matches!(part, "" | "." | ".." | "*"))
+    path.starts_with('/') && matches!(normalize(path).as_str(), "/" | "/*")
+}
+
+/// An absolute path with `//`, `.` and `..` resolved lexically (`/tmp/../dev//sda` →
+/// `/dev/sda`); a relative path is returned as it is.
+fn normalize(path: &str) -> String {
+    if !path.starts_with('/') {
+        return path.to_owned();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// A mode that makes the file writable by others: numeric with the others' write bit (`777`,
 /// `0777`, `666`), or symbolic `a+…w…`, `o+w`, `ugo=rwx`, `+rwx` (within a comma list too).
 fn world_writable(mode: &str) -> bool {
-    if (3..=4).contains(&mode.len()) && mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    if !mode.is_empty() && mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return mode.as_bytes()[mode.len() - 1] & 2 != 0;
     }
     mode.split(',').any(|clause| {

@@ -267,6 +267,48 @@ const TABLE: &[(&str, bool, &str, &str)] = &[
         "chmod-world-writable",
         "others write in a list",
     ),
+    (
+        "rm -rf /tmp/..",
+        true,
+        "rm-root",
+        "root by a parent segment",
+    ),
+    (
+        "dd if=x of=//dev/../dev/sda",
+        true,
+        "dd-device",
+        "device path spelt otherwise",
+    ),
+    (
+        "chmod 00777 notes.txt",
+        true,
+        "chmod-world-writable",
+        "extra leading zeros",
+    ),
+    (
+        "bash -c 'sudo id'",
+        false,
+        "privilege-escalation",
+        "sudo inside a shell script",
+    ),
+    (
+        "sh -c 'rm -rf /'",
+        false,
+        "rm-root",
+        "rm inside a shell script",
+    ),
+    (
+        "bash -c 'ls | sh'",
+        false,
+        "shell-metacharacter",
+        "a shell script is shell code for every tool",
+    ),
+    (
+        "perl -e 'fork while fork'",
+        false,
+        "fork-bomb",
+        "Perl fork bomb",
+    ),
     // Parse failures.
     ("ls 'unterminated", true, "unparsable", "unterminated quote"),
     ("ls \\", true, "unparsable", "trailing escape"),
