@@ -143,6 +143,30 @@ const TABLE: &[(Dialect, &str, &str, &str)] = &[
     ),
     (P, "SELECT 'it''s'", "READ", "doubled quote inside a string"),
     (
+        M,
+        "SELECT 'a\\' ; DROP TABLE t; -- '",
+        "READ",
+        "MySQL: backslash escapes the quote, all one string",
+    ),
+    (
+        P,
+        "SELECT 'a\\' ; DROP TABLE t; -- '",
+        "too-many-statements",
+        "PostgreSQL: the string ends at the quote, a drop follows",
+    ),
+    (
+        P,
+        "SELECT E'a\\' ; DROP TABLE t; -- '",
+        "READ",
+        "PostgreSQL E-string: backslash escapes the quote",
+    ),
+    (
+        M,
+        "SELECT \"DROP TABLE t\"",
+        "READ",
+        "MySQL double quotes are a string",
+    ),
+    (
         P,
         "SELECT 'unterminated",
         "unparsable",
