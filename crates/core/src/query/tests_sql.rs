@@ -717,3 +717,29 @@ fn size_token_and_depth_limits_refuse() {
     let in_limits = format!("SELECT * FROM t WHERE {}", conditions.join(" AND "));
     assert_eq!(outcome(P, &in_limits, &options), "READ");
 }
+
+#[test]
+fn names_parse_as_configured() {
+    for (name, dialect) in [
+        ("postgres", P),
+        ("mysql", M),
+        ("sqlite", L),
+        ("generic", Dialect::Generic),
+        ("cypher", Dialect::Cypher),
+    ] {
+        assert_eq!(Dialect::parse(name), Some(dialect));
+    }
+    assert_eq!(Dialect::parse("oracle"), None);
+    for class in [
+        StatementClass::Read,
+        StatementClass::Write,
+        StatementClass::Schema,
+        StatementClass::Admin,
+    ] {
+        assert_eq!(StatementClass::parse(class.as_str()), Some(class));
+    }
+    assert_eq!(StatementClass::parse("read"), Some(StatementClass::Read));
+    assert_eq!(StatementClass::parse("owner"), None);
+    assert!(StatementClass::Read < StatementClass::Write);
+    assert!(StatementClass::Schema < StatementClass::Admin);
+}
