@@ -15,6 +15,7 @@ pub mod captcha;
 pub mod cookie;
 pub mod derive;
 pub mod device;
+pub mod email;
 pub mod federation;
 pub mod handoff;
 pub mod hash_pool;
@@ -206,6 +207,8 @@ pub struct Identity {
     claim_names: assertion::ClaimNames,
     /// The identity header names of `[proxy.identity_headers]` (forward auth without a route).
     pub default_names: Arc<assertion::Names>,
+    /// The `[smtp]` relay and its queue (off without `[smtp]`).
+    pub mail: Arc<crate::mail::Mailer>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -271,6 +274,7 @@ impl Identity {
                 assertion::Names::new(&config.proxy.identity_headers, None)
                     .map_err(|e| format!("proxy.identity_headers: {e}"))?,
             ),
+            mail: Arc::new(crate::mail::Mailer::new(&config.smtp, audit.clone())?),
             tokens: RwLock::new(Arc::new(tokens)),
             kid_reload: palisade_core::clock::AtMostEvery::new(1_000),
             key_wrap,

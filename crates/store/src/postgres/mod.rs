@@ -103,6 +103,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/postgres/0015_passkeys.sql"),
     ),
+    (
+        18,
+        "email_flows",
+        include_str!("../../migrations/postgres/0018_email_flows.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

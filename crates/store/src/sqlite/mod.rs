@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/sqlite/0015_passkeys.sql"),
     ),
+    (
+        18,
+        "email_flows",
+        include_str!("../../migrations/sqlite/0018_email_flows.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -265,6 +270,7 @@ mod tests {
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
         conformance::device_grant_suite(&store).await;
+        conformance::email_flow_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
