@@ -153,15 +153,19 @@ impl Identity {
         Ok(token)
     }
 
-    /// Spends a presented token of `purpose`: its account, or the refusal (on record as
-    /// `auth.email_token_refused` with the reason).
-    async fn spend_token(
+    /// Spends a presented token of `purpose` once `check` accepted its account: the account and
+    /// what `check` made, or the refusal (on record as `auth.email_token_refused` with the
+    /// reason). A refused check leaves the token unspent.
+    async fn spend_token<T, F>(
         &self,
         presented: &str,
         purpose: EmailTokenPurpose,
-        check: impl FnOnce(&UserRecord) -> Result<(), EmailRefused>,
+        check: impl FnOnce(UserRecord) -> F,
         origin: &RequestOrigin,
-    ) -> Result<UserRecord, EmailRefused> {
+    ) -> Result<(UserRecord, T), EmailRefused>
+    where
+        F: std::future::Future<Output = Result<T, EmailRefused>>,
+    {
         let hash = digest(presented);
         let now = self.now_ms() as i64;
         let found = self
@@ -199,19 +203,22 @@ impl Identity {
             refuse(reason.unwrap_or("account"), None);
             return Err(EmailRefused::BadToken);
         };
-        if let Err(e) = check(&user) {
-            let why = match &e {
-                EmailRefused::Refused(Refused::WeakPassword(_)) => "weak-password",
-                _ => "refused",
-            };
-            refuse(why, Some(&user));
-            return Err(e);
-        }
+        let checked = match check(user.clone()).await {
+            Ok(v) => v,
+            Err(e) => {
+                let why = match &e {
+                    EmailRefused::Refused(Refused::WeakPassword(_)) => "weak-password",
+                    _ => "refused",
+                };
+                refuse(why, Some(&user));
+                return Err(e);
+            }
+        };
         if !self.store.email_token_consume(&hash, purpose, now).await? {
             refuse("used", Some(&user));
             return Err(EmailRefused::BadToken);
         }
-        Ok(user)
+        Ok((user, checked))
     }
 
     /// `POST /auth/password/forgot`: counts the client and the address and queues the rest
@@ -305,22 +312,25 @@ impl Identity {
         origin: &RequestOrigin,
     ) -> Result<UserRecord, EmailRefused> {
         self.mail_on()?;
-        let policy = |u: &UserRecord| {
+        // The policy and the hashing come before the token is spent: a refused password or a
+        // busy pool leaves it usable.
+        let policy_and_hash = |u: UserRecord| async move {
             let context = PasswordContext {
                 email: Some(&u.email),
                 name: u.name.as_deref(),
             };
             self.policy
                 .check(&new_password, &context)
-                .map_err(|v: Vec<Violation>| EmailRefused::Refused(Refused::WeakPassword(v)))
+                .map_err(|v: Vec<Violation>| EmailRefused::Refused(Refused::WeakPassword(v)))?;
+            let password = new_password;
+            match self.hash_work(move |h| h.hash(&password)).await {
+                Some(Ok(hash)) => Ok(hash),
+                _ => Err(EmailRefused::Refused(Refused::Busy)),
+            }
         };
-        let user = self
-            .spend_token(token, EmailTokenPurpose::Reset, policy, origin)
+        let (user, hash) = self
+            .spend_token(token, EmailTokenPurpose::Reset, policy_and_hash, origin)
             .await?;
-        let password = new_password;
-        let Some(Ok(hash)) = self.hash_work(move |h| h.hash(&password)).await else {
-            return Err(EmailRefused::Refused(Refused::Busy));
-        };
         let now = self.now_ms() as i64;
         self.store
             .user_set_password_hash(user.id, &hash, now)
@@ -401,8 +411,14 @@ impl Identity {
     ) -> Result<UserRecord, EmailRefused> {
         self.mail_on()?;
         let user = self
-            .spend_token(token, EmailTokenPurpose::Verify, |_| Ok(()), origin)
-            .await?;
+            .spend_token(
+                token,
+                EmailTokenPurpose::Verify,
+                |_| async { Ok(()) },
+                origin,
+            )
+            .await?
+            .0;
         self.store
             .user_set_email_verified(user.id, self.now_ms() as i64)
             .await?;
@@ -476,6 +492,19 @@ impl Identity {
         moved.updated_at = now;
         self.send_verification(&moved, origin).await?;
         Ok(moved)
+    }
+
+    /// The sync's share: delete expired tokens, a bounded batch at a time.
+    pub(super) async fn prune_email_tokens(&self) {
+        match self
+            .store
+            .email_tokens_prune(self.now_ms() as i64, 1000)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(tokens = n, "pruned expired e-mail tokens"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune expired e-mail tokens"),
+        }
     }
 
     /// The caller's own person account, enabled.

@@ -328,7 +328,7 @@ impl Identity {
 
     /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
     /// ended revocations (and priming again a hot state that lost its memory), pruning expired
-    /// device grants.
+    /// device grants and e-mailed tokens.
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");
@@ -341,6 +341,7 @@ impl Identity {
         self.apply_handoffs().await;
         self.upkeep_revocations().await;
         self.prune_device_grants().await;
+        self.prune_email_tokens().await;
     }
 
     /// Runs `work` (password hashing) on the low-priority hashing threads, at most

@@ -11,11 +11,13 @@
 //! so the `__Host-palisade` session and the audit trail are the same.
 //!
 //! Pages: [`sign_in`] (password and passkey; federated-provider buttons plug in at
-//! [`sign_in::ProviderButton`]) and [`passkey_pages`] (a signed-in user's passkeys).
+//! [`sign_in::ProviderButton`]), [`passkey_pages`] (a signed-in user's passkeys) and
+//! [`password_pages`] (forgotten password: ask for the link, set a new password).
 
 pub mod assets;
 pub mod csrf;
 pub mod passkey_pages;
+pub mod password_pages;
 pub mod render;
 pub mod return_to;
 pub mod sign_in;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 pub fn router() -> Router<Arc<AppState>> {
     sign_in::router()
         .merge(passkey_pages::router())
+        .merge(password_pages::router())
         .merge(assets::router())
 }
 

@@ -565,3 +565,102 @@ async fn address_verification_marks_the_address_once() {
     let res = env.post("/auth/email/verify/request", json!({})).await;
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn the_reset_pages_send_the_link_and_set_the_password_with_csrf() {
+    use crate::pages::{cookie_pair, form_token};
+    let Some(mut sink) = Sink::start() else {
+        return;
+    };
+    let env = Env::start(mail_on(sink.port)).await;
+    env.register("page.reset@example.com").await;
+    let form_post = |path: &'static str, cookie: Option<String>, body: String| {
+        let mut r = env
+            .http
+            .post(env.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+
+    let res = env
+        .http
+        .get(env.url("/auth/pages/forgot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let cookie = cookie_pair(&res, "__Host-palisade-form").expect("form cookie");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<label for=\"email\">"), "{html}");
+    let token = form_token(&html);
+    // Without the browser's form cookie: refused before any work.
+    let res = form_post(
+        "/auth/pages/forgot",
+        None,
+        format!("form_token={token}&email=page.reset%40example.com"),
+    )
+    .await
+    .unwrap();
+    assert_problem(res, 403, "csrf").await;
+    let res = form_post(
+        "/auth/pages/forgot",
+        Some(cookie.clone()),
+        format!("form_token={token}&email=page.reset%40example.com"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 202);
+    assert!(res.text().await.unwrap().contains("id=\"forgot-sent\""));
+    let reset_token = token_in(&sink.next_to("page.reset@example.com").await, RESET_PAGE);
+
+    let res = env
+        .http
+        .get(env.url(&format!("/auth/pages/reset?token={reset_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = cookie_pair(&res, "__Host-palisade-form").expect("form cookie");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<label for=\"new_password\">"), "{html}");
+    assert!(html.contains(&format!("name=\"token\" value=\"{reset_token}\"")));
+    let token = form_token(&html);
+    let body =
+        |password: &str| format!("form_token={token}&token={reset_token}&new_password={password}");
+    // A weak password: the form again with the policy's reasons, the link still good.
+    let res = form_post("/auth/pages/reset", Some(cookie.clone()), body("short"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("id=\"violations\""));
+    let res = form_post(
+        "/auth/pages/reset",
+        Some(cookie.clone()),
+        body(NEW_PASSWORD),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("id=\"reset-done\""));
+    let res = form_post("/auth/pages/reset", Some(cookie), body(NEW_PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = env
+        .post(
+            "/auth/login",
+            json!({"email": "page.reset@example.com", "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
