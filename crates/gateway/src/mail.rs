@@ -172,3 +172,36 @@ impl Mailer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay(host: &str, tls: SmtpTls) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            tls,
+            from: "Palisade <no-reply@example.com>".into(),
+            username: "palisade".into(),
+            password: "relay-password".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_tls_mode_builds_a_relay_and_none_is_off() {
+        let audit = Arc::new(AuditLog::new(Default::default()));
+        for tls in [SmtpTls::Starttls, SmtpTls::Tls] {
+            let m = Mailer::new(&relay("smtp.example.com", tls), audit.clone()).unwrap();
+            assert!(m.enabled());
+        }
+        let m = Mailer::new(&relay("127.0.0.1", SmtpTls::None), audit.clone()).unwrap();
+        assert!(m.enabled());
+        let off = Mailer::new(&SmtpConfig::default(), audit).unwrap();
+        assert!(!off.enabled());
+        assert!(
+            !off.queue("test", async { None }),
+            "an off mailer takes no job"
+        );
+    }
+}

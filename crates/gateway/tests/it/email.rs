@@ -664,3 +664,29 @@ async fn the_reset_pages_send_the_link_and_set_the_password_with_csrf() {
         .await;
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_relay_that_refuses_is_on_record_and_the_caller_is_answered_as_ever() {
+    // A loopback port nothing listens on: every delivery fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let env = Env::start(mail_on(port)).await;
+    env.register("lost@example.com").await;
+    let answer = forgot_accepted(&env, "lost@example.com").await;
+    assert_eq!(answer["status"], "accepted");
+    // The worker runs on this runtime: let it work until the failure is on record.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while events(&env, "mail.send_failed").is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the failed delivery is recorded");
+    let failed = &events(&env, "mail.send_failed")[0];
+    assert_eq!(failed.details["kind"], "password_reset");
+    assert!(
+        !failed.details.to_string().contains("lost@example.com"),
+        "no address on record"
+    );
+}
