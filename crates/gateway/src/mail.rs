@@ -168,7 +168,9 @@ impl Mailer {
         };
         if let Err(e) = outcome {
             tracing::warn!(kind = mail.kind, error = %e, "a mail could not be delivered");
-            self.failed(mail.kind, Some(&mail.account), &e);
+            // The relay's answer, cut short: the trail keeps why, not a whole server reply.
+            let reason: String = e.chars().take(200).collect();
+            self.failed(mail.kind, Some(&mail.account), &reason);
         }
     }
 }

@@ -132,6 +132,8 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         "passkeys-empty",
         "passkeys",
         "signed-in-passkey",
+        "forgot",
+        "reset",
     ] {
         assert!(
             report["screenshots"]
