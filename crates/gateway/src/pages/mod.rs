@@ -12,12 +12,13 @@
 //!
 //! Pages: [`sign_in`] (password and passkey; federated-provider buttons plug in at
 //! [`sign_in::ProviderButton`]), [`passkey_pages`] (a signed-in user's passkeys) and
-//! [`password_pages`] (forgotten password: ask for the link, set a new password).
+//! [`email_pages`] (forgotten password: ask for the link, set a new password; confirm an
+//! address).
 
 pub mod assets;
 pub mod csrf;
+pub mod email_pages;
 pub mod passkey_pages;
-pub mod password_pages;
 pub mod render;
 pub mod return_to;
 pub mod sign_in;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 pub fn router() -> Router<Arc<AppState>> {
     sign_in::router()
         .merge(passkey_pages::router())
-        .merge(password_pages::router())
+        .merge(email_pages::router())
         .merge(assets::router())
 }
 

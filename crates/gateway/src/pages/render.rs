@@ -9,7 +9,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("passkeys.html", include_str!("templates/passkeys.html")),
-    ("password.html", include_str!("templates/password.html")),
+    (
+        "email_pages.html",
+        include_str!("templates/email_pages.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

@@ -138,6 +138,10 @@ async function main() {
     check(res.status() === 200, "reset page 200");
     check(await page.getByLabel("New password").count() === 1, "labelled new password");
     await shot("reset");
+    res = await page.goto(base + "/auth/pages/verify?token=not-a-real-token");
+    check(res.status() === 200, "verify page 200");
+    check(await page.getByRole("button", { name: "Confirm the address" }).count() === 1, "confirm button");
+    await shot("verify");
 
     check(result.csp_violations.length === 0, "no CSP violation");
     result.ok = true;

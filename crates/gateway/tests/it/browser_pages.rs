@@ -134,6 +134,7 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         "signed-in-passkey",
         "forgot",
         "reset",
+        "verify",
     ] {
         assert!(
             report["screenshots"]

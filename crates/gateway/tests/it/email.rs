@@ -490,12 +490,37 @@ async fn changing_the_address_needs_a_recent_sign_in_and_tells_the_old_address()
     .await;
     assert_problem(res, 409, "email-taken").await;
 
-    // The verification link of the new address works.
+    // The verification link of the new address: opening the page changes nothing, its
+    // CSRF-checked button confirms.
+    use crate::pages::{cookie_pair, form_token};
     let token = token_in(&verification, VERIFY_PAGE);
     let res = env
-        .post("/auth/email/verify", json!({ "token": token }))
-        .await;
+        .http
+        .get(env.url(&format!("/auth/pages/verify?token={token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
+    let cookie = cookie_pair(&res, "__Host-palisade-form").expect("form cookie");
+    let form = form_token(&res.text().await.unwrap());
+    assert!(events(&env, "auth.email_verified").is_empty());
+    let res = env
+        .http
+        .post(env.url("/auth/pages/verify"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(format!("form_token={form}&token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("new@example.com is confirmed")
+    );
+    assert_eq!(events(&env, "auth.email_verified").len(), 1);
 }
 
 #[tokio::test]

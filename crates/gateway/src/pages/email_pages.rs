@@ -1,9 +1,11 @@
-//! The password-reset pages: `/auth/pages/forgot` (a form asking for the address) and
+//! The e-mail pages: `/auth/pages/forgot` (a form asking for the address),
 //! `/auth/pages/reset?token=…` (the new-password form a reset mail links to;
-//! `auth.email.reset_url` names it).
+//! `auth.email.reset_url` names it) and `/auth/pages/verify?token=…` (a button confirming the
+//! address a verification mail went to; `auth.email.verify_url`). Opening a link changes
+//! nothing: only the form's POST does, so a mail scanner following links spends no token.
 //!
-//! Both forms are CSRF-checked ([`super::csrf`]) and go through the same use cases as
-//! `POST /auth/password/forgot` and `POST /auth/password/reset`
+//! Every form is CSRF-checked ([`super::csrf`]) and goes through the same use cases as
+//! `POST /auth/password/forgot`, `POST /auth/password/reset` and `POST /auth/email/verify`
 //! ([`crate::identity::email`]), so the answers, limits and audit trail are the same: the
 //! forgot page shows one "check your mail" page whatever the address; a bad, used or expired
 //! token is one message; a refused password shows the policy's reasons and keeps the token.
@@ -28,11 +30,21 @@ use std::sync::Arc;
 
 type S = State<Arc<AppState>>;
 
-/// `/auth/pages/forgot` and `/auth/pages/reset`.
+/// `/auth/pages/forgot`, `/auth/pages/reset` and `/auth/pages/verify`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/pages/forgot", get(forgot_page).post(forgot_form))
         .route("/auth/pages/reset", get(reset_page).post(reset_form))
+        .route("/auth/pages/verify", get(verify_page).post(verify_form))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    token: String,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +68,7 @@ struct ResetForm {
 }
 
 #[derive(Deserialize, Default)]
-struct ResetQuery {
+struct TokenQuery {
     #[serde(default)]
     token: String,
 }
@@ -74,7 +86,7 @@ struct View<'a> {
 fn html(state: &AppState, headers: &HeaderMap, status: StatusCode, v: View) -> Response {
     let (nonce, set_cookie) = csrf::nonce(headers);
     let body = render(
-        "password.html",
+        "email_pages.html",
         minijinja::context! {
             view => v.view,
             form_token => csrf::token(&state.identity.cookies, &nonce),
@@ -97,7 +109,7 @@ fn refusal(e: &EmailRefused) -> (StatusCode, &'static str) {
     match e {
         EmailRefused::MailOff => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "This service sends no mail; ask an administrator to reset your password.",
+            "This service sends no mail; ask an administrator.",
         ),
         EmailRefused::TooMany(_) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -207,7 +219,7 @@ async fn forgot_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes)
     responses((status = 200, description = "The new-password form (HTML).", content_type = "text/html")),
 )]
 async fn reset_page(State(state): S, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let q: ResetQuery =
+    let q: TokenQuery =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let view = View {
         view: "reset",
@@ -261,6 +273,63 @@ async fn reset_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) 
                 token: &form.token,
                 error: Some(error),
                 violations,
+                ..Default::default()
+            };
+            html(&state, &headers, status, view)
+        }
+    }
+}
+
+/// The confirmation page a verification mail links to.
+#[utoipa::path(
+    get, path = "/auth/pages/verify", tag = "pages",
+    params(("token" = String, Query, description = "The token of the verification mail.")),
+    responses((status = 200, description = "The confirmation form (HTML).", content_type = "text/html")),
+)]
+async fn verify_page(State(state): S, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let q: TokenQuery =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let view = View {
+        view: "verify",
+        token: &q.token,
+        ..Default::default()
+    };
+    html(&state, &headers, StatusCode::OK, view)
+}
+
+/// Confirms the address from the form.
+#[utoipa::path(
+    post, path = "/auth/pages/verify", tag = "pages",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`form_token`, `token`."),
+    responses(
+        (status = 200, description = "\"Address confirmed\" (HTML)."),
+        (status = 400, description = "The form again: the link is not valid, was used or has expired; or the form is malformed."),
+        (status = 403, description = "The form token does not match this browser (CSRF)."),
+        (status = 503, description = "The form again: no mail relay is configured."),
+    ),
+)]
+async fn verify_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(form) = serde_urlencoded::from_bytes::<VerifyForm>(&body) else {
+        return malformed(&state, &ctx);
+    };
+    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
+        return csrf_refused(&state, &ctx);
+    }
+    match state.identity.verify_email(&form.token, &ctx.origin).await {
+        Ok(user) => {
+            let view = View {
+                view: "verified",
+                email: &user.email,
+                ..Default::default()
+            };
+            html(&state, &headers, StatusCode::OK, view)
+        }
+        Err(e) => {
+            let (status, error) = refusal(&e);
+            let view = View {
+                view: "verify",
+                token: &form.token,
+                error: Some(error),
                 ..Default::default()
             };
             html(&state, &headers, status, view)
