@@ -465,6 +465,7 @@ pub fn resolve_references(config: &mut Config, env: Environment) -> Result<(), V
         config.secrets.signing_key.as_str(),
         config.secrets.cookie_key.as_str(),
         config.audit.alerts.webhook_secret.as_deref().unwrap_or(""),
+        config.smtp.password.as_str(),
     ];
     if !refs
         .iter()

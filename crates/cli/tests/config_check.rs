@@ -510,3 +510,42 @@ fn a_rule_over_app_events_that_would_act_is_refused_naming_the_rule_and_action()
     let out = palisade(dir.path(), &check, &env);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn plain_smtp_is_refused_off_loopback_and_unknown_smtp_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let smtp = |body: &str| {
+        production_config(dir.path(), &format!("[smtp]\n{body}"));
+        palisade(
+            dir.path(),
+            &[
+                "config",
+                "check",
+                "--config",
+                "palisade.toml",
+                "--env",
+                "dev",
+            ],
+            &[("PALISADE_MASTER_KEY", key.as_str())],
+        )
+    };
+    let out = smtp(
+        "host = \"mail.example.com\"\ntls = \"none\"\nfrom = \"Palisade <no-reply@example.com>\"\n",
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("smtp.tls = \"none\" is allowed only for a loopback host"),
+        "{err}"
+    );
+    let out = smtp(
+        "host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"Palisade <no-reply@example.com>\"\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = smtp(
+        "host = \"mail.example.com\"\nfrom = \"Palisade <no-reply@example.com>\"\nstarttls = true\n",
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("starttls"), "{}", stderr(&out));
+}

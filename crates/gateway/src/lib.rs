@@ -57,6 +57,7 @@ pub mod identity;
 pub mod layers;
 mod library;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub mod passkeys;

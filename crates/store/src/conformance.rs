@@ -10,6 +10,8 @@
 
 mod device_grants;
 pub use device_grants::device_grant_suite;
+mod email_flows;
+pub use email_flows::email_flow_suite;
 mod external_ids;
 mod federation;
 pub use federation::federation_suite;
@@ -1303,6 +1305,7 @@ pub async fn email_encryption_suite(store: &dyn Store, raw: RawUserRow<'_>) {
 pub async fn identity_suite_encrypted(store: &dyn Store) {
     store.set_field_crypto(std::sync::Arc::new(KeyringCrypto::default()));
     identity_suite(store).await;
+    email_flow_suite(store).await;
 }
 
 /// Checks the record of revocations and blocks ([`crate::revocations`]): revoked tokens until

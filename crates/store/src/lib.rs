@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `device_grants`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `device_grants`, `email_flows`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -22,6 +22,7 @@ pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod device_grants;
+pub mod email_flows;
 pub mod federation;
 pub mod field_crypto;
 pub mod identity;
@@ -75,6 +76,7 @@ pub trait Store:
     + imports::ImportStore
     + revocations::RevocationStore
     + device_grants::DeviceGrantStore
+    + email_flows::EmailFlowStore
     + legacy_keys::LegacyKeyStore
     + mfa::MfaStore
     + federation::FederationStore

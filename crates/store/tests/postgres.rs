@@ -103,6 +103,7 @@ async fn postgres_store_conforms() {
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
         conformance::device_grant_suite(&store).await;
+        conformance::email_flow_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;

@@ -388,6 +388,57 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "a user was told about a security change on their account (notice kind in details)",
     ),
+    t(
+        "user.email_changed",
+        Security,
+        Medium,
+        "an account's e-mail address was changed by its holder (the old address was notified; \
+         the new one starts unverified)",
+    ),
+    t(
+        "auth.email_verification_requested",
+        Security,
+        Low,
+        "a verification mail was queued for an account's address",
+    ),
+    t(
+        "auth.email_verified",
+        Security,
+        Low,
+        "an account's address was verified with an e-mailed token",
+    ),
+    t(
+        "auth.password_reset_requested",
+        Security,
+        Low,
+        "a password reset was asked for an address (details.sent: whether a mail was queued: \
+         false for an unknown address or one over its limit; the caller is told the same)",
+    ),
+    t(
+        "auth.password_reset",
+        Security,
+        Medium,
+        "a password was reset with an e-mailed token: every session revoked, factors kept",
+    ),
+    t(
+        "auth.email_token_refused",
+        Security,
+        Medium,
+        "an e-mailed token was refused (details.purpose: verify or reset; details.reason: \
+         unknown, expired, used, weak-password)",
+    ),
+    t(
+        "auth.email_rate_limited",
+        Security,
+        Medium,
+        "an e-mail flow request was refused: too many from one client address",
+    ),
+    t(
+        "mail.send_failed",
+        Security,
+        Medium,
+        "a mail could not be delivered to the relay (details.reason; queue-full when dropped)",
+    ),
     t("user.disabled", Security, Medium, "an account was disabled"),
     t(
         "user.enabled",

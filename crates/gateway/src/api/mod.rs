@@ -2,7 +2,8 @@
 //! the route step hands every request the boundary classified as built in
 //! ([`crate::route::builtin::Builtin`]). One file per area: [`ops`] (`/healthz`, `/readyz`,
 //! `/metrics`), [`auth`] (accounts, sign-in, tokens, the JWKS), [`device`] (the device
-//! authorization grant and `/auth/token`), [`sessions`], [`api_keys`],
+//! authorization grant and `/auth/token`), [`email`] (verification, password reset, change of
+//! address), [`sessions`], [`api_keys`],
 //! [`forward_auth`] (`/auth/verify`), [`admin`] (`/admin/…`), [`secrets`] (`/v1/secrets`) and
 //! [`transit`] (`/v1/transit`).
 //!
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod device;
+pub mod email;
 pub mod extract;
 pub mod forward_auth;
 pub mod json;
@@ -42,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
     ops::router()
         .merge(auth::router())
         .merge(device::router())
+        .merge(email::router())
         .merge(sessions::router())
         .merge(mfa::router())
         .merge(crate::passkeys::routes::router())

@@ -101,6 +101,8 @@ pub struct AuthConfig {
     pub pages: crate::config::pages::PagesConfig,
     /// `[auth.passkeys]`: the WebAuthn relying party (passkeys).
     pub passkeys: crate::config::pages::PasskeysConfig,
+    /// `[auth.email]`: address verification, password reset and change of address by e-mail.
+    pub email: crate::config::email::EmailFlowConfig,
 }
 
 impl Default for AuthConfig {
@@ -134,6 +136,7 @@ impl Default for AuthConfig {
             device: Default::default(),
             pages: Default::default(),
             passkeys: Default::default(),
+            email: Default::default(),
         }
     }
 }
@@ -461,6 +464,7 @@ impl AuthConfig {
         out.extend(self.device.problems());
         out.extend(self.pages.problems());
         out.extend(self.passkeys.problems());
+        out.extend(self.email.problems());
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }

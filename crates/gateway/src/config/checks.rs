@@ -37,6 +37,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     }
     out.extend(config.server.http2.problems(config.limits.max_header_bytes));
     out.extend(config.auth.problems(env == Environment::Production));
+    out.extend(config.smtp.problems());
     let role_names: Vec<String> = if config.roles.is_empty() {
         palisade_core::policy::default_roles()
             .into_iter()

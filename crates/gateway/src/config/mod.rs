@@ -17,6 +17,7 @@ pub mod auth;
 pub mod checks;
 pub mod dev_secrets;
 pub mod device;
+pub mod email;
 pub mod http2;
 pub mod identity_names;
 pub mod mfa;
@@ -101,6 +102,8 @@ pub struct Config {
     pub audit: audit::AuditConfig,
     /// `[secret_store]`: `/v1/secrets` and the data keys.
     pub secret_store: secret_store::SecretStoreConfig,
+    /// `[smtp]`: the mail relay of the e-mail flows and notices (off while `host` is empty).
+    pub smtp: email::SmtpConfig,
     /// `[[routes]]`: what is routed where, and who may call it.
     pub routes: Vec<RouteConfig>,
 }

@@ -2,7 +2,7 @@
 //! to read it, resolved once at start in [`resolve`] (the only place that reads them).
 //!
 //! Values that may be references: `secrets.signing_key`, `secrets.cookie_key`,
-//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`. Forms:
+//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`, `smtp.password`. Forms:
 //! - `secret://PATH`: the latest live version of PATH in the secrets store (`palisade secret put`),
 //!   decrypted with the master key;
 //! - `file:/run/secrets/NAME`: a file's content (container secret files), one trailing newline
@@ -59,6 +59,9 @@ fn slots(config: &mut Config) -> Vec<(String, &mut String)> {
     ];
     if let Some(s) = config.audit.alerts.webhook_secret.as_mut() {
         out.push(("audit.alerts.webhook_secret".into(), s));
+    }
+    if !config.smtp.password.is_empty() {
+        out.push(("smtp.password".into(), &mut config.smtp.password));
     }
     for (i, t) in config.auth.trusted_issuers.iter_mut().enumerate() {
         if let Some(s) = t.shared_secret.as_mut() {

@@ -15,6 +15,7 @@ pub mod captcha;
 pub mod cookie;
 pub mod derive;
 pub mod device;
+pub mod email;
 pub mod federation;
 pub mod handoff;
 pub mod hash_pool;
@@ -230,6 +231,8 @@ pub struct Identity {
     claim_names: assertion::ClaimNames,
     /// The identity header names of `[proxy.identity_headers]` (forward auth without a route).
     pub default_names: Arc<assertion::Names>,
+    /// The `[smtp]` relay and its queue (off without `[smtp]`).
+    pub mail: Arc<crate::mail::Mailer>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -295,6 +298,7 @@ impl Identity {
                 assertion::Names::new(&config.proxy.identity_headers, None)
                     .map_err(|e| format!("proxy.identity_headers: {e}"))?,
             ),
+            mail: Arc::new(crate::mail::Mailer::new(&config.smtp, audit.clone())?),
             tokens: RwLock::new(Arc::new(tokens)),
             kid_reload: palisade_core::clock::AtMostEvery::new(1_000),
             key_wrap,
@@ -348,7 +352,7 @@ impl Identity {
 
     /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
     /// ended revocations (and priming again a hot state that lost its memory), pruning expired
-    /// device grants.
+    /// device grants and e-mailed tokens.
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");
@@ -361,6 +365,7 @@ impl Identity {
         self.apply_handoffs().await;
         self.upkeep_revocations().await;
         self.prune_device_grants().await;
+        self.prune_email_tokens().await;
     }
 
     /// Runs `work` (password hashing) on the low-priority hashing threads, at most

@@ -14,11 +14,13 @@
 //! [`sign_in::ProviderButton`]) and its second step [`mfa_challenge`]; for a signed-in user
 //! [`passkey_pages`], [`totp_pages`] (authenticator apps), [`recovery_pages`] and
 //! [`device_pages`] (device approval). The signed-in pages' forms carry the session's CSRF
-//! token in their body ([`session_form`]).
+//! token in their body ([`session_form`]). Without a session: [`email_pages`] (forgotten
+//! password: ask for the link, set a new password; confirm an address).
 
 pub mod assets;
 pub mod csrf;
 pub mod device_pages;
+pub mod email_pages;
 pub mod mfa_challenge;
 pub mod passkey_pages;
 pub mod recovery_pages;
@@ -42,6 +44,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(totp_pages::router())
         .merge(recovery_pages::router())
         .merge(device_pages::router())
+        .merge(email_pages::router())
         .merge(assets::router())
 }
 

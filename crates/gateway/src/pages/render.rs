@@ -22,6 +22,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "device_confirm.html",
         include_str!("templates/device_confirm.html"),
     ),
+    (
+        "email_pages.html",
+        include_str!("templates/email_pages.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

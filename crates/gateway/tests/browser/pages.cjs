@@ -128,6 +128,21 @@ async function main() {
     await shot("signed-in-passkey");
     result.steps.push("passkey sign-in");
 
+    // The password-reset pages render strict and labelled (the mail flows are tested over
+    // HTTP against a real SMTP sink in tests/it/email.rs).
+    res = await page.goto(base + "/auth/pages/forgot");
+    check(res.status() === 200, "forgot page 200");
+    check(await page.getByLabel("E-mail address").count() === 1, "labelled forgot field");
+    await shot("forgot");
+    res = await page.goto(base + "/auth/pages/reset?token=not-a-real-token");
+    check(res.status() === 200, "reset page 200");
+    check(await page.getByLabel("New password").count() === 1, "labelled new password");
+    await shot("reset");
+    res = await page.goto(base + "/auth/pages/verify?token=not-a-real-token");
+    check(res.status() === 200, "verify page 200");
+    check(await page.getByRole("button", { name: "Confirm the address" }).count() === 1, "confirm button");
+    await shot("verify");
+
     check(result.csp_violations.length === 0, "no CSP violation");
     result.ok = true;
   } finally {

@@ -138,6 +138,9 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         "passkeys-empty",
         "passkeys",
         "signed-in-passkey",
+        "forgot",
+        "reset",
+        "verify",
     ] {
         assert!(
             report["screenshots"]

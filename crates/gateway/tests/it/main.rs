@@ -10,6 +10,7 @@ mod browser_pages;
 mod common;
 mod config;
 mod device;
+mod email;
 pub mod federation;
 mod forward_caddy;
 mod forward_nginx;

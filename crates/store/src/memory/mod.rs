@@ -18,6 +18,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod device_grants;
+mod email_flows;
 mod federation;
 mod imports;
 mod legacy_keys;
@@ -73,6 +74,10 @@ struct Identity {
     mfa_tokens: HashMap<TokenHash, crate::mfa::MfaTokenRecord>,
     /// Idempotency keys of app events: (principal, key) → (event id, stored at ms).
     app_keys: HashMap<(String, String), (String, i64)>,
+    /// E-mailed tokens (verification, reset) by SHA-256 hex.
+    email_tokens: BTreeMap<String, crate::email_flows::EmailToken>,
+    /// When each user's current address was verified.
+    email_verified: HashMap<Uuid, i64>,
 }
 
 #[async_trait]
@@ -980,6 +985,7 @@ mod tests {
         conformance::tenant_suite(&MemoryStore::default()).await;
         conformance::revocation_suite(&MemoryStore::default()).await;
         conformance::device_grant_suite(&MemoryStore::default()).await;
+        conformance::email_flow_suite(&MemoryStore::default()).await;
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::federation_suite(&MemoryStore::default()).await;

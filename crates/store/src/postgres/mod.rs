@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0015_passkeys.sql"),
     ),
     (
+        18,
+        "email_flows",
+        include_str!("../../migrations/postgres/0018_email_flows.sql"),
+    ),
+    (
         21,
         "device_grant_assurance",
         include_str!("../../migrations/postgres/0021_device_grant_assurance.sql"),

@@ -1,5 +1,5 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
-//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`];
+//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`]; [`email_flows`];
 //! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
@@ -45,6 +45,7 @@ macro_rules! for_each_backend {
 
 pub(crate) mod audit;
 pub(crate) mod device_grants;
+pub(crate) mod email_flows;
 pub(crate) mod emails;
 pub(crate) mod federation;
 pub(crate) mod identity;

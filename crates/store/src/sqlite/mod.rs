@@ -96,6 +96,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0015_passkeys.sql"),
     ),
     (
+        18,
+        "email_flows",
+        include_str!("../../migrations/sqlite/0018_email_flows.sql"),
+    ),
+    (
         21,
         "device_grant_assurance",
         include_str!("../../migrations/sqlite/0021_device_grant_assurance.sql"),
@@ -270,6 +275,7 @@ mod tests {
         conformance::tenant_suite(&store).await;
         conformance::revocation_suite(&store).await;
         conformance::device_grant_suite(&store).await;
+        conformance::email_flow_suite(&store).await;
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
