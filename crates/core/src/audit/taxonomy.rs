@@ -185,6 +185,21 @@ pub const EVENT_TYPES: &[EventType] = &[
          expired_token, access_denied) (sampled: details.count refusals per stored event)",
     ),
     t(
+        "auth.federated_login",
+        Security,
+        Medium,
+        "a sign-in through an identity provider succeeded, or was refused (details.reason: \
+         state, issuer mix-up, code, ID token, account rules, second factor) \
+         (refusals sampled: details.count refusals per stored event)",
+    ),
+    t(
+        "auth.federated_link",
+        Security,
+        Medium,
+        "a provider identity was linked to an account (details.via: signed-in, \
+         verified-email, provisioned)",
+    ),
+    t(
         "mfa.enrollment_started",
         Security,
         Low,

@@ -198,6 +198,14 @@ pub(crate) async fn check_credentials(
     body: LoginBody,
 ) -> Result<UserRecord, Response> {
     let id = &state.identity;
+    if !state.config.auth.password_login {
+        let res = ctx.problem(
+            StatusCode::FORBIDDEN,
+            "password-login-disabled",
+            "Sign-in by password is turned off here; use a passkey or an identity provider.",
+        );
+        return Err(login_refused(state, ctx, "password-login-disabled", res));
+    }
     let email = palisade_core::email::normalize(&body.email).unwrap_or_default();
     match id.brute.wait_left(&email, ctx.ip).await {
         Ok(Some(wait)) => {

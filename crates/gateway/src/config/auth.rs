@@ -101,6 +101,13 @@ pub struct AuthConfig {
     pub pages: crate::config::pages::PagesConfig,
     /// `[auth.passkeys]`: the WebAuthn relying party (passkeys).
     pub passkeys: crate::config::pages::PasskeysConfig,
+    /// `false`: no sign-in by password anywhere (API, browser session, pages): a passwordless
+    /// deployment (passkeys, `[[auth.providers]]`).
+    pub password_login: bool,
+    /// `[[auth.providers]]`: identity providers people sign in with.
+    pub providers: Vec<super::providers::ProviderConfig>,
+    /// `[auth.federation]`: what the providers' sign-ins share.
+    pub federation: super::providers::FederationConfig,
 }
 
 impl Default for AuthConfig {
@@ -134,6 +141,9 @@ impl Default for AuthConfig {
             device: Default::default(),
             pages: Default::default(),
             passkeys: Default::default(),
+            password_login: true,
+            providers: Vec::new(),
+            federation: Default::default(),
         }
     }
 }
@@ -461,6 +471,12 @@ impl AuthConfig {
         out.extend(self.device.problems());
         out.extend(self.pages.problems());
         out.extend(self.passkeys.problems());
+        out.extend(super::providers::problems(&self.providers));
+        if self.federation.flow_ttl.0 < Duration::from_secs(60)
+            || self.federation.flow_ttl.0 > Duration::from_secs(3600)
+        {
+            out.push("auth.federation.flow_ttl must be between 1m and 1h".into());
+        }
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }
