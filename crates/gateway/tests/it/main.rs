@@ -11,6 +11,7 @@ mod common;
 mod config;
 mod device;
 pub mod federation;
+mod federated_sign_in;
 mod forward_caddy;
 mod forward_nginx;
 mod hardening;
