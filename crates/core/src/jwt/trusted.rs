@@ -176,7 +176,8 @@ impl TrustedIssuer {
     /// caller may refresh the JWKS and retry). A token without `kid` is accepted only when the key
     /// set holds a single key.
     pub fn verify(&self, token: &str, now: u64) -> Result<ExternalClaims, JwtError> {
-        self.verify_with_claims(token, now).map(|(claims, _)| claims)
+        self.verify_with_claims(token, now)
+            .map(|(claims, _)| claims)
     }
 
     /// [`TrustedIssuer::verify`], also answering every claim of the verified token (an OpenID

@@ -265,7 +265,10 @@ mod tests {
         assert!(problems(&[good(), good()]).join("").contains("used twice"));
         let mut loopback = good();
         loopback.issuer = "http://127.0.0.1:8080".into();
-        assert!(!problems(&[loopback.clone()]).is_empty(), "unlisted loopback");
+        assert!(
+            !problems(&[loopback.clone()]).is_empty(),
+            "unlisted loopback"
+        );
         loopback.allowed_hosts = vec!["127.0.0.1".into()];
         assert!(problems(&[loopback]).is_empty());
     }

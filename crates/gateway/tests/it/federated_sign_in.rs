@@ -102,7 +102,8 @@ impl Browser {
             let v = v.to_str().unwrap();
             let pair = v.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || v.contains("Max-Age=0") || v.contains("expires=Thu, 01 Jan 1970") {
+            if value.is_empty() || v.contains("Max-Age=0") || v.contains("expires=Thu, 01 Jan 1970")
+            {
                 self.jar.remove(name);
             } else {
                 self.jar.insert(name.to_owned(), value.to_owned());
@@ -177,7 +178,11 @@ impl Browser {
                 res.text().await
             );
             let next = res.headers()["location"].to_str().unwrap();
-            url = reqwest::Url::parse(&url).unwrap().join(next).unwrap().into();
+            url = reqwest::Url::parse(&url)
+                .unwrap()
+                .join(next)
+                .unwrap()
+                .into();
         }
         panic!("the provider never sent the browser back");
     }
@@ -307,7 +312,10 @@ async fn the_whole_code_flow_signs_in_through_a_real_provider() {
     assert_eq!(res.status(), 303, "{:?}", res.text().await);
     assert_eq!(res.headers()["location"], "/after?x=1");
     assert!(b.jar.contains_key("__Host-palisade"), "browser session set");
-    assert!(!b.jar.contains_key("__Host-palisade-fed"), "binding cleared");
+    assert!(
+        !b.jar.contains_key("__Host-palisade-fed"),
+        "binding cleared"
+    );
     let who = me(&gw, &mut b).await;
     assert_eq!(who["amr"], json!(["fed"]));
     assert_eq!(who["acr"], "aal1");
@@ -359,9 +367,7 @@ async fn state_code_and_return_to_are_checked() {
 
     // An unlisted return_to: refused before the provider is involved.
     let res = Browser::new()
-        .get(&gw.url(
-            "/auth/federated/corp/start?return_to=https%3A%2F%2Fevil.test%2F",
-        ))
+        .get(&gw.url("/auth/federated/corp/start?return_to=https%3A%2F%2Fevil.test%2F"))
         .await;
     assert_problem(res, 400, "return-to-not-allowed").await;
     // An unknown provider.
@@ -408,10 +414,7 @@ async fn state_code_and_return_to_are_checked() {
 #[tokio::test]
 async fn a_code_from_provider_a_is_refused_at_provider_bs_callback() {
     let key = signing_key();
-    let (Some(a), Some(bp)) = (
-        start_idp(&["a", "b"], &key),
-        start_idp(&["a", "b"], &key),
-    ) else {
+    let (Some(a), Some(bp)) = (start_idp(&["a", "b"], &key), start_idp(&["a", "b"], &key)) else {
         return;
     };
     let (ia, ib) = (a.issuer.clone(), bp.issuer.clone());
@@ -425,7 +428,8 @@ async fn a_code_from_provider_a_is_refused_at_provider_bs_callback() {
     let from_a = victim_of_a.sign_in_at_idp(&at_a, "erin").await;
     let code_a = query_param(&from_a, "code").unwrap();
     let forged = |iss: Option<&str>| {
-        let mut u = format!("{FAKE_ORIGIN}/auth/federated/b/callback?code={code_a}&state={b_state}");
+        let mut u =
+            format!("{FAKE_ORIGIN}/auth/federated/b/callback?code={code_a}&state={b_state}");
         if let Some(i) = iss {
             u = format!("{u}&iss={}", url_param(i));
         }
@@ -456,7 +460,10 @@ async fn a_code_from_provider_a_is_refused_at_provider_bs_callback() {
         url_param(&ib)
     );
     assert_problem(browser.callback(&gw, &u).await, 400, "provider-mismatch").await;
-    assert!(!browser.jar.contains_key("__Host-palisade"), "never signed in");
+    assert!(
+        !browser.jar.contains_key("__Host-palisade"),
+        "never signed in"
+    );
 }
 
 /// Signs `claims` (over the defaults of a valid ID token for this flow) with `key`, with
@@ -489,9 +496,8 @@ async fn forged_id_tokens_are_refused() {
     let gw = start_clocked(
         |c| {
             c.auth.providers = vec![provider("corp", &issuer)];
-            c.auth.federation.flow_ttl = palisade_gateway::config::units::HumanDuration(
-                Duration::from_secs(3600),
-            );
+            c.auth.federation.flow_ttl =
+                palisade_gateway::config::units::HumanDuration(Duration::from_secs(3600));
         },
         vec![],
         clock.clone(),
@@ -508,30 +514,65 @@ async fn forged_id_tokens_are_refused() {
     // Each case: a flow, the provider's real code, and the ID token the test hands the
     // provider's token endpoint for it.
     let cases: Vec<(&str, Box<dyn Fn(&str) -> (String, Value)>, u16, &str)> = vec![
-        ("wrong nonce", Box::new(|_n| ("ES256".into(), good("not-this-flows-nonce"))), 401, "nonce-mismatch"),
-        ("another audience", Box::new(|n| {
-            let mut c = good(n);
-            c["aud"] = json!("another-client");
-            ("ES256".into(), c)
-        }), 401, "id-token-audience"),
-        ("azp of another client", Box::new(|n| {
-            let mut c = good(n);
-            c["aud"] = json!(["palisade", "another-client"]);
-            c["azp"] = json!("another-client");
-            ("ES256".into(), c)
-        }), 401, "id-token-audience"),
-        ("alg none", Box::new(|n| ("none".into(), good(n))), 401, "id-token-algorithm"),
-        ("HS256 over the public key", Box::new(|n| ("HS256".into(), good(n))), 401, "id-token-algorithm"),
-        ("a wrong iss", Box::new(|n| {
-            let mut c = good(n);
-            c["iss"] = json!("https://evil.test");
-            ("ES256".into(), c)
-        }), 401, "id-token-issuer"),
-        ("another subject than userinfo's", Box::new(|n| {
-            let mut c = good(n);
-            c["sub"] = json!("mallory");
-            ("ES256".into(), c)
-        }), 400, "userinfo-subject-mismatch"),
+        (
+            "wrong nonce",
+            Box::new(|_n| ("ES256".into(), good("not-this-flows-nonce"))),
+            401,
+            "nonce-mismatch",
+        ),
+        (
+            "another audience",
+            Box::new(|n| {
+                let mut c = good(n);
+                c["aud"] = json!("another-client");
+                ("ES256".into(), c)
+            }),
+            401,
+            "id-token-audience",
+        ),
+        (
+            "azp of another client",
+            Box::new(|n| {
+                let mut c = good(n);
+                c["aud"] = json!(["palisade", "another-client"]);
+                c["azp"] = json!("another-client");
+                ("ES256".into(), c)
+            }),
+            401,
+            "id-token-audience",
+        ),
+        (
+            "alg none",
+            Box::new(|n| ("none".into(), good(n))),
+            401,
+            "id-token-algorithm",
+        ),
+        (
+            "HS256 over the public key",
+            Box::new(|n| ("HS256".into(), good(n))),
+            401,
+            "id-token-algorithm",
+        ),
+        (
+            "a wrong iss",
+            Box::new(|n| {
+                let mut c = good(n);
+                c["iss"] = json!("https://evil.test");
+                ("ES256".into(), c)
+            }),
+            401,
+            "id-token-issuer",
+        ),
+        (
+            "another subject than userinfo's",
+            Box::new(|n| {
+                let mut c = good(n);
+                c["sub"] = json!("mallory");
+                ("ES256".into(), c)
+            }),
+            400,
+            "userinfo-subject-mismatch",
+        ),
     ];
     for (what, make, status, reason) in cases {
         let mut b = Browser::new();
@@ -542,8 +583,9 @@ async fn forged_id_tokens_are_refused() {
         let token = if alg == "HS256" {
             // HS256 keyed with the public JWK's bytes: the classic key-confusion forgery.
             let jwk = key.public_jwk().unwrap().to_string();
-            let hs = SigningKey::from_private_bytes(Algorithm::HS256, "test-key".into(), jwk.as_bytes())
-                .unwrap();
+            let hs =
+                SigningKey::from_private_bytes(Algorithm::HS256, "test-key".into(), jwk.as_bytes())
+                    .unwrap();
             id_token(&hs, "HS256", claims)
         } else {
             id_token(&key, &alg, claims)
@@ -614,7 +656,11 @@ async fn linking_is_explicit_or_by_a_trusted_verified_email() {
     })
     .await;
     let c = crate::common::client();
-    for email in ["grace@example.test", "unverified-heidi@example.test", "ivan@example.test"] {
+    for email in [
+        "grace@example.test",
+        "unverified-heidi@example.test",
+        "ivan@example.test",
+    ] {
         let res = c
             .post(gw.url("/auth/register"))
             .json(&json!({"email": email, "password": "violet-Harbor-tram-1987-quince"}))
@@ -682,7 +728,10 @@ async fn linking_is_explicit_or_by_a_trusted_verified_email() {
     assert_eq!(link.last().unwrap().details["via"], "signed-in");
     // From now on the provider identity signs in to ivan's account.
     let mut fresh = Browser::new();
-    assert_eq!(fresh.sign_in(&gw, "strict", "ivan-at-idp").await.status(), 303);
+    assert_eq!(
+        fresh.sign_in(&gw, "strict", "ivan-at-idp").await.status(),
+        303
+    );
     let ivan_id = gw
         .gateway
         .state
@@ -737,4 +786,110 @@ async fn provisioning_respects_registration_and_password_login_can_be_off() {
             && page.contains("Sign in with Provider corp"),
         "the provider's button: {page}"
     );
+}
+
+#[tokio::test]
+async fn an_account_with_a_second_factor_passes_the_same_gate_unless_the_provider_is_trusted() {
+    use palisade_core::mfa::totp::{TotpParams, code_at};
+    let key = signing_key();
+    let Some(idp) = start_idp(&["plain", "mfa"], &key) else {
+        return;
+    };
+    let issuer = idp.issuer.clone();
+    let gw = gateway(|c| {
+        let mut plain = provider("plain", &issuer);
+        plain.trust_email_for_linking = true;
+        let mut mfa = provider("mfa", &issuer);
+        mfa.mfa_claims_trusted = true;
+        c.auth.providers = vec![plain, mfa];
+    })
+    .await;
+    // kim has a password and a confirmed TOTP authenticator.
+    let c = crate::common::client();
+    let creds = json!({"email": "kim@example.test", "password": "violet-Harbor-tram-1987-quince"});
+    assert_eq!(
+        c.post(gw.url("/auth/register"))
+            .json(&creds)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let login: Value = c
+        .post(gw.url("/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let enrollment: Value = c
+        .post(gw.url("/auth/mfa/totp"))
+        .bearer_auth(token)
+        .json(&json!({"name": "phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seed = palisade_core::mfa::base32::decode(enrollment["secret"].as_str().unwrap()).unwrap();
+    let now = gw.gateway.state.identity.now_ms() / 1000;
+    let res = c
+        .post(gw.url(&format!(
+            "/auth/mfa/totp/{}/confirm",
+            enrollment["id"].as_str().unwrap()
+        )))
+        .bearer_auth(token)
+        .json(&json!({"code": code_at(&seed, now, &TotpParams::default())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Through a provider whose acr is not trusted: the second-factor gate, no session.
+    let mut b = Browser::new();
+    let res = b.sign_in(&gw, "plain", "kim").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body["mfa_token"].is_string());
+    assert!(!b.jar.contains_key("__Host-palisade"), "no session yet");
+    assert_eq!(last_refusal(&gw), "second-factor-required");
+
+    // Through the provider trusted for its acr, with an ID token claiming aal2: signed in at
+    // aal2 (the identity was linked to kim by her verified address above).
+    let kim = gw
+        .gateway
+        .state
+        .store
+        .user_by_email("kim@example.test")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut b = Browser::new();
+    let auth = b.start(&gw, "mfa", "").await;
+    let nonce = query_param(&auth, "nonce").unwrap();
+    let back = b.sign_in_at_idp(&auth, "kim").await;
+    let t = gw.gateway.state.identity.now_ms() / 1000;
+    let claims = json!({
+        "iss": issuer, "sub": "kim", "aud": "palisade", "iat": t, "exp": t + 300,
+        "nonce": nonce, "acr": "aal2", "amr": ["pwd", "otp", "mfa"], "auth_time": t,
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{issuer}/__test/next-id-token"))
+        .body(id_token(&key, "ES256", claims))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = b.callback(&gw, &back).await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let who = me(&gw, &mut b).await;
+    assert_eq!(who["subject"], kim.id.to_string());
+    assert_eq!(who["acr"], "aal2");
+    assert_eq!(who["amr"], json!(["fed", "mfa"]));
 }

@@ -208,7 +208,11 @@ async fn unknown_identity(
         } else {
             &r.tenant_role
         };
-        if let Err(e) = state.identity.set_member(&r.tenant, user.id, role, &by).await {
+        if let Err(e) = state
+            .identity
+            .set_member(&r.tenant, user.id, role, &by)
+            .await
+        {
             tracing::warn!(tenant = %r.tenant, error = %e, "claim rule: membership not given");
         }
     }

@@ -170,7 +170,17 @@ pub(crate) async fn callback(
         Ok(p) => p,
         Err(res) => return res,
     };
-    let bad = |reason, detail| refuse(state, ctx, id, None, StatusCode::BAD_REQUEST, reason, detail);
+    let bad = |reason, detail| {
+        refuse(
+            state,
+            ctx,
+            id,
+            None,
+            StatusCode::BAD_REQUEST,
+            reason,
+            detail,
+        )
+    };
     let Some(flow_state) = q.state.as_deref() else {
         return bad("state-missing", "The provider's answer carries no state.");
     };

@@ -146,12 +146,13 @@ impl Provider {
             "provider-unavailable",
             "The identity provider cannot be reached or is misconfigured; try again later.",
         );
-        let meta = discover(&self.http, &self.config.issuer)
-            .await
-            .map_err(|e: DiscoveryError| {
-                tracing::warn!(provider = %self.config.id, error = %e, "discovery refused");
-                unreachable
-            })?;
+        let meta =
+            discover(&self.http, &self.config.issuer)
+                .await
+                .map_err(|e: DiscoveryError| {
+                    tracing::warn!(provider = %self.config.id, error = %e, "discovery refused");
+                    unreachable
+                })?;
         let algs = usable_algs(&meta.id_token_algs);
         if algs.is_empty() {
             tracing::warn!(provider = %self.config.id, "no ID-token algorithm Palisade verifies (EdDSA, ES256, RS256)");
@@ -361,10 +362,7 @@ fn id_token_wrong_audience() -> Denied {
 fn id_token_denied(e: &JwtError) -> Denied {
     match e {
         JwtError::WrongAudience => id_token_wrong_audience(),
-        JwtError::WrongIssuer => denied(
-            "id-token-issuer",
-            "The ID token names another issuer.",
-        ),
+        JwtError::WrongIssuer => denied("id-token-issuer", "The ID token names another issuer."),
         JwtError::Expired => denied("id-token-expired", "The ID token has expired."),
         JwtError::AlgorithmNotAllowed => denied(
             "id-token-algorithm",
@@ -380,10 +378,11 @@ mod tests {
 
     #[test]
     fn only_asymmetric_algorithms_we_verify_are_taken() {
-        let advertised: Vec<String> = ["none", "HS256", "RS256", "PS256", "ES256", "EdDSA", "rs256"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let advertised: Vec<String> =
+            ["none", "HS256", "RS256", "PS256", "ES256", "EdDSA", "rs256"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         assert_eq!(
             usable_algs(&advertised),
             [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]

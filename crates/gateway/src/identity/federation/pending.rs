@@ -65,7 +65,10 @@ pub fn random_token() -> String {
 
 /// The PKCE S256 challenge of `verifier`.
 pub fn s256(verifier: &str) -> String {
-    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()))
+    B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ))
 }
 
 fn digest(binding: &str) -> [u8; 32] {
@@ -195,13 +198,19 @@ mod tests {
         assert_eq!(s.challenge.len(), 43);
         assert!(flows.take("nope", Some(&s.binding)).is_none());
         assert!(flows.take(&s.state, Some(&s.binding)).unwrap().is_ok());
-        assert!(flows.take(&s.state, Some(&s.binding)).is_none(), "used once");
+        assert!(
+            flows.take(&s.state, Some(&s.binding)).is_none(),
+            "used once"
+        );
         let other = flows.start("corp", String::new(), Intent::SignIn);
         assert!(flows.take(&other.state, Some("another")).unwrap().is_err());
         assert!(flows.take(&other.state, Some(&other.binding)).is_none());
         let late = flows.start("corp", String::new(), Intent::SignIn);
         clock.advance(std::time::Duration::from_secs(61));
-        assert!(flows.take(&late.state, Some(&late.binding)).is_none(), "expired");
+        assert!(
+            flows.take(&late.state, Some(&late.binding)).is_none(),
+            "expired"
+        );
     }
 
     #[test]
