@@ -22,6 +22,7 @@ pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod device_grants;
+pub mod connections;
 pub mod federation;
 pub mod field_crypto;
 pub mod identity;
@@ -78,6 +79,7 @@ pub trait Store:
     + legacy_keys::LegacyKeyStore
     + mfa::MfaStore
     + federation::FederationStore
+    + connections::ConnectionStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore

@@ -200,6 +200,30 @@ pub const EVENT_TYPES: &[EventType] = &[
          verified-email, provisioned)",
     ),
     t(
+        "connection.created",
+        Security,
+        Medium,
+        "an account connected a provider: its tokens are stored sealed",
+    ),
+    t(
+        "connection.token_read",
+        CredentialAccess,
+        Medium,
+        "a connection's access token was handed out (to its owner or a granted service account)",
+    ),
+    t(
+        "connection.refreshed",
+        CredentialAccess,
+        Low,
+        "a connection's access token was refreshed at its provider",
+    ),
+    t(
+        "connection.revoked",
+        Security,
+        Medium,
+        "an account deleted one of its connections and its tokens",
+    ),
+    t(
         "mfa.enrollment_started",
         Security,
         Low,

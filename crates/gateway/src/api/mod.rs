@@ -46,6 +46,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(mfa::router())
         .merge(crate::passkeys::routes::router())
         .merge(crate::identity::federation::routes::router())
+        .merge(crate::identity::connections::routes::router())
         .merge(crate::pages::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())

@@ -87,6 +87,9 @@ pub struct ProviderConfig {
     pub mfa_claims_trusted: bool,
     /// Claim rules (`[[auth.providers.claim_rules]]`).
     pub claim_rules: Vec<ClaimRule>,
+    /// Scopes an OAuth connection to this provider asks for (`POST /auth/connections/{id}`);
+    /// empty: no connections to it. `offline_access` for a refresh token.
+    pub connection_scopes: Vec<String>,
 }
 
 impl Default for ProviderConfig {
@@ -105,6 +108,7 @@ impl Default for ProviderConfig {
             trust_email_for_linking: false,
             mfa_claims_trusted: false,
             claim_rules: Vec::new(),
+            connection_scopes: Vec::new(),
         }
     }
 }
@@ -172,6 +176,7 @@ impl ProviderConfig {
         if let Some(bad) = self
             .scopes
             .iter()
+            .chain(&self.connection_scopes)
             .find(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
         {
             out.push(format!("{at}.scopes: {bad:?} is not a scope token"));

@@ -166,3 +166,106 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         .expect("a passkey sign-in on record");
     assert_eq!(passkey_login.details["amr"], json!(["hwk", "user"]));
 }
+
+/// Federated sign-in in chromium against the real OpenID Provider (`it::federation`): the
+/// sign-in page's provider button, the provider's own login and consent pages, Palisade's
+/// callback, the signed-in page; screenshots kept, no CSP violation on Palisade's pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_sign_in_in_chromium_against_the_local_provider() {
+    let (chromium, playwright) = match harness() {
+        Ok(h) => h,
+        Err(why) if required() => {
+            panic!(
+                "CI=true (or PALISADE_BROWSER_TESTS=required) and the browser harness is missing: {why}"
+            )
+        }
+        Err(why) => {
+            eprintln!("skipped: no browser harness (scripts/ensure-browser): {why}");
+            return;
+        }
+    };
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let redirect_uri = format!("{origin}/auth/federated/local/callback");
+    let Some(idp) = crate::federation::OidcProvider::start(json!([{
+        "client_id": "palisade",
+        "client_secret": "a-test-secret-that-is-long-enough-0123456789",
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }])) else {
+        return;
+    };
+    let issuer = idp.issuer.clone();
+    let gw = start_with(
+        |c| {
+            c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+            c.auth.providers = vec![palisade_gateway::config::providers::ProviderConfig {
+                id: "local".into(),
+                label: "Local IdP".into(),
+                issuer,
+                client_id: "palisade".into(),
+                client_secret: "a-test-secret-that-is-long-enough-0123456789".into(),
+                scopes: vec!["openid".into(), "email".into()],
+                redirect_uri,
+                allowed_hosts: vec!["127.0.0.1".into()],
+                provision: palisade_gateway::config::providers::Provision::Auto,
+                ..Default::default()
+            }];
+        },
+        vec![],
+    )
+    .await;
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let script = root().join("crates/gateway/tests/browser/federated.cjs");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .env("PALISADE_URL", &origin)
+            .env("CHROMIUM", chromium)
+            .env("PLAYWRIGHT_CORE", playwright)
+            .env("ARTIFACTS", &artifacts)
+            .env("LABEL", "Local IdP")
+            .env("LOGIN", "browser-fed")
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no report from federated.cjs:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "browser run failed: {report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["csp_violations"], json!([]), "{report:#}");
+    for shot in ["sign-in-providers", "signed-in-federated"] {
+        assert!(
+            report["screenshots"].as_array().unwrap().contains(&json!(shot)),
+            "screenshot {shot}: {report:#}"
+        );
+    }
+    // The account the browser signed in to is the one provisioned for (issuer, "browser-fed").
+    let state = &gw.gateway.state;
+    let linked = state
+        .store
+        .federated_identity_find(&idp.issuer, "browser-fed")
+        .await
+        .unwrap()
+        .expect("linked identity");
+    assert_eq!(report["subject"], linked.user_id.to_string());
+}

@@ -23,10 +23,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
-const FAKE_ORIGIN: &str = "http://palisade.test";
+pub(crate) const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+pub(crate) const FAKE_ORIGIN: &str = "http://palisade.test";
 
-fn redirect_uri(id: &str) -> String {
+pub(crate) fn redirect_uri(id: &str) -> String {
     format!("{FAKE_ORIGIN}/auth/federated/{id}/callback")
 }
 
@@ -56,7 +56,7 @@ fn start_idp(ids: &[&str], key: &SigningKey) -> Option<OidcProvider> {
     }))
 }
 
-fn provider(id: &str, issuer: &str) -> ProviderConfig {
+pub(crate) fn provider(id: &str, issuer: &str) -> ProviderConfig {
     ProviderConfig {
         id: id.into(),
         label: format!("Provider {id}"),
@@ -72,13 +72,13 @@ fn provider(id: &str, issuer: &str) -> ProviderConfig {
 }
 
 /// A browser: cookies by name (every host here is 127.0.0.1), redirects followed by hand.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
-    jar: BTreeMap<String, String>,
+    pub(crate) jar: BTreeMap<String, String>,
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -97,7 +97,7 @@ impl Browser {
             .join("; ")
     }
 
-    fn absorb(&mut self, res: &reqwest::Response) {
+    pub(crate) fn absorb(&mut self, res: &reqwest::Response) {
         for v in res.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let pair = v.split(';').next().unwrap();
@@ -154,7 +154,7 @@ impl Browser {
 
     /// Signs in at the provider as `login` (its development login and consent forms): the
     /// redirect back to Palisade's callback, as the provider sent it.
-    async fn sign_in_at_idp(&mut self, authorization_url: &str, login: &str) -> String {
+    pub(crate) async fn sign_in_at_idp(&mut self, authorization_url: &str, login: &str) -> String {
         let mut url = authorization_url.to_owned();
         for _ in 0..12 {
             if url.starts_with(FAKE_ORIGIN) {
@@ -188,7 +188,7 @@ impl Browser {
     }
 
     /// Follows the provider's redirect to the gateway's callback.
-    async fn callback(&mut self, gw: &TestGateway, redirect: &str) -> reqwest::Response {
+    pub(crate) async fn callback(&mut self, gw: &TestGateway, redirect: &str) -> reqwest::Response {
         let path = redirect.strip_prefix(FAKE_ORIGIN).unwrap();
         self.get(&gw.url(path)).await
     }
@@ -216,7 +216,7 @@ fn url_param(s: &str) -> String {
         .collect()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -251,7 +251,7 @@ async fn me(gw: &TestGateway, b: &mut Browser) -> Value {
     res.json().await.unwrap()
 }
 
-fn events(gw: &TestGateway, kind: &str) -> Vec<palisade_gateway::audit::AuditEvent> {
+pub(crate) fn events(gw: &TestGateway, kind: &str) -> Vec<palisade_gateway::audit::AuditEvent> {
     gw.gateway
         .state
         .audit
@@ -513,7 +513,9 @@ async fn forged_id_tokens_are_refused() {
     };
     // Each case: a flow, the provider's real code, and the ID token the test hands the
     // provider's token endpoint for it.
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> (String, Value)>, u16, &str)> = vec![
+    // (what, the header alg and claims for a flow's nonce, the status, the refusal reason)
+    type Forge<'a> = Box<dyn Fn(&str) -> (String, Value) + 'a>;
+    let cases: Vec<(&str, Forge, u16, &str)> = vec![
         (
             "wrong nonce",
             Box::new(|_n| ("ES256".into(), good("not-this-flows-nonce"))),

@@ -10,6 +10,7 @@ mod browser_pages;
 mod common;
 mod config;
 mod device;
+mod federated_connections;
 mod federated_sign_in;
 pub mod federation;
 mod forward_caddy;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod device_grants;
+mod connections;
 mod federation;
 mod imports;
 mod legacy_keys;
@@ -57,6 +58,8 @@ struct Identity {
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
     /// Linked provider identities by link id.
     federated: BTreeMap<Uuid, crate::federation::FederatedIdentityRecord>,
+    /// OAuth connections by id.
+    connections: BTreeMap<Uuid, crate::connections::ConnectionRecord>,
     /// Passkeys by id.
     passkeys: HashMap<Uuid, crate::passkeys::PasskeyRecord>,
     signing: Vec<SigningKeyRecord>,
@@ -983,6 +986,7 @@ mod tests {
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::federation_suite(&MemoryStore::default()).await;
+        conformance::connections_suite(&MemoryStore::default()).await;
         conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;

@@ -103,6 +103,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/postgres/0015_passkeys.sql"),
     ),
+    (
+        16,
+        "connections",
+        include_str!("../../migrations/postgres/0016_connections.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/sqlite/0015_passkeys.sql"),
     ),
+    (
+        16,
+        "connections",
+        include_str!("../../migrations/sqlite/0016_connections.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -268,6 +273,7 @@ mod tests {
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
+        conformance::connections_suite(&store).await;
         conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;

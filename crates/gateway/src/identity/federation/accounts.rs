@@ -90,6 +90,13 @@ pub(crate) async fn resolve(
         }
         (Intent::SignIn, Some(rec)) => (rec.user_id, "linked"),
         (Intent::SignIn, None) => return unknown_identity(state, ctx, provider, who).await,
+        // A connection flow stores tokens and signs nobody in (`identity::connections`).
+        (Intent::Connect(_), _) => {
+            return Err(denied(
+                "state-unknown",
+                "This flow does not sign in; start again.",
+            ));
+        }
     };
     Ok((active(state, user_id).await?, how))
 }

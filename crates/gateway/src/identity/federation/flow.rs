@@ -145,10 +145,25 @@ pub(crate) async fn start(
             "return_to must be a path on this server or an origin in auth.pages.return_to_origins.",
         ));
     }
+    let scopes = match intent {
+        Intent::Connect(_) if provider.config.connection_scopes.is_empty() => {
+            return Err(refuse(
+                state,
+                ctx,
+                id,
+                None,
+                StatusCode::NOT_FOUND,
+                "connections-off",
+                "This provider offers no connections (auth.providers[].connection_scopes).",
+            ));
+        }
+        Intent::Connect(_) => &provider.config.connection_scopes,
+        _ => &provider.config.scopes,
+    };
     let flows = &state.federation.flows;
     let s = flows.start(id, return_to.to_owned(), intent);
     let location = provider
-        .authorization_url(&s.state, &s.nonce, &s.challenge)
+        .authorization_url(&s.state, &s.nonce, &s.challenge, scopes)
         .await
         .map_err(|d| refuse_denied(state, ctx, id, d))?;
     Ok(Started {
@@ -215,6 +230,25 @@ pub(crate) async fn callback(
     let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
         return bad("code-missing", "The provider's answer carries no code.");
     };
+    let target = if flow.return_to.is_empty() {
+        "../../pages/signed-in".to_owned()
+    } else {
+        flow.return_to.clone()
+    };
+    if let Intent::Connect(owner) = flow.intent {
+        let tokens = match provider.exchange(code, q.iss.as_deref(), &flow.verifier).await {
+            Ok((_, tokens)) => tokens,
+            Err(d) => return refuse_denied(state, ctx, id, d),
+        };
+        return match crate::identity::connections::create(state, ctx, owner, id, &tokens).await {
+            Ok(_) => {
+                let mut res = crate::pages::see_other(&target);
+                clear_binding(&mut res);
+                res
+            }
+            Err(res) => res,
+        };
+    }
     let now = state.identity.now_ms() / 1000;
     let who = match provider
         .finish(code, q.iss.as_deref(), &flow.verifier, &flow.nonce, now)
@@ -228,11 +262,6 @@ pub(crate) async fn callback(
             Ok(found) => found,
             Err(d) => return refuse_denied(state, ctx, id, d),
         };
-    let target = if flow.return_to.is_empty() {
-        "../../pages/signed-in".to_owned()
-    } else {
-        flow.return_to.clone()
-    };
     if let Intent::Link(_) = flow.intent {
         // The account is signed in already: the link is on record, no new session.
         let mut res = crate::pages::see_other(&target);

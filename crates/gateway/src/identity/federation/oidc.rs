@@ -67,7 +67,8 @@ pub struct VerifiedIdentity {
     pub claimed: Option<Assurance>,
 }
 
-struct Ready {
+/// A provider's discovered metadata and ID-token verifier.
+pub struct Ready {
     meta: ProviderMetadata,
     verifier: TrustedIssuer,
 }
@@ -186,12 +187,14 @@ impl Provider {
             .map_err(|e| e.to_string())
     }
 
-    /// The authorization URL of a started flow.
+    /// The authorization URL of a started flow asking for `scopes` (`prompt=consent` with
+    /// `offline_access`, which OIDC Core §11 ties to consent).
     pub async fn authorization_url(
         &self,
         state: &str,
         nonce: &str,
         challenge: &str,
+        scopes: &[String],
     ) -> Result<String, Denied> {
         let ready = self.ready().await?;
         let mut url = url::Url::parse(&ready.meta.authorization_endpoint).map_err(|_| {
@@ -204,11 +207,14 @@ impl Provider {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", &self.config.redirect_uri)
-            .append_pair("scope", &self.config.scopes.join(" "))
+            .append_pair("scope", &scopes.join(" "))
             .append_pair("state", state)
             .append_pair("nonce", nonce)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
+        if scopes.iter().any(|s| s == "offline_access") {
+            url.query_pairs_mut().append_pair("prompt", "consent");
+        }
         Ok(url.into())
     }
 
@@ -222,6 +228,18 @@ impl Provider {
         nonce: &str,
         now: u64,
     ) -> Result<VerifiedIdentity, Denied> {
+        let (ready, tokens) = self.exchange(code, iss, verifier).await?;
+        self.verify(&ready, &tokens, nonce, now).await
+    }
+
+    /// The `iss` check and the code exchange: the token endpoint's answer (an OAuth connection
+    /// keeps its tokens; a sign-in goes on to [`Provider::finish`]'s ID-token checks).
+    pub async fn exchange(
+        &self,
+        code: &str,
+        iss: Option<&str>,
+        verifier: &str,
+    ) -> Result<(Arc<Ready>, Value), Denied> {
         let ready = self.ready().await?;
         match iss {
             Some(i) if i != ready.meta.issuer => {
@@ -264,6 +282,44 @@ impl Provider {
                     )
                 }
             })?;
+        Ok((ready, tokens))
+    }
+
+    /// Refreshes an access token (`grant_type=refresh_token`): the token endpoint's answer.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Value, Denied> {
+        let ready = self.ready().await?;
+        self.http
+            .post_form(
+                &ready.meta.token_endpoint,
+                (&self.config.client_id, &self.config.client_secret),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                FetchError::Status(400 | 401) => denied(
+                    "refresh-rejected",
+                    "The provider no longer accepts this connection's refresh token; connect again.",
+                ),
+                e => {
+                    tracing::warn!(provider = %self.config.id, error = %e, "refresh failed");
+                    provider_failed(
+                        "provider-unavailable",
+                        "The identity provider cannot be reached; try again later.",
+                    )
+                }
+            })
+    }
+
+    async fn verify(
+        &self,
+        ready: &Ready,
+        tokens: &Value,
+        nonce: &str,
+        now: u64,
+    ) -> Result<VerifiedIdentity, Denied> {
         let id_token = tokens
             .get("id_token")
             .and_then(Value::as_str)
@@ -274,7 +330,7 @@ impl Provider {
         let (checked, mut claims) = match ready.verifier.verify_with_claims(id_token, now) {
             Err(JwtError::UnknownKid) => {
                 // A rotated key: read the JWKS once more, then verify again.
-                let _ = self.refresh_jwks(&ready).await;
+                let _ = self.refresh_jwks(ready).await;
                 ready.verifier.verify_with_claims(id_token, now)
             }
             other => other,

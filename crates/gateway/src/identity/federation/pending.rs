@@ -31,6 +31,8 @@ pub enum Intent {
     SignIn,
     /// Link the provider identity to this signed-in account.
     Link(Uuid),
+    /// Store the provider's tokens as an OAuth connection of this account.
+    Connect(Uuid),
 }
 
 /// One started flow.
