@@ -21,8 +21,8 @@
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
-pub mod device_grants;
 pub mod connections;
+pub mod device_grants;
 pub mod federation;
 pub mod field_crypto;
 pub mod identity;

@@ -255,7 +255,10 @@ async fn federated_sign_in_in_chromium_against_the_local_provider() {
     assert_eq!(report["csp_violations"], json!([]), "{report:#}");
     for shot in ["sign-in-providers", "signed-in-federated"] {
         assert!(
-            report["screenshots"].as_array().unwrap().contains(&json!(shot)),
+            report["screenshots"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(shot)),
             "screenshot {shot}: {report:#}"
         );
     }

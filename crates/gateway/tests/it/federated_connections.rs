@@ -16,7 +16,12 @@ const PASSWORD: &str = "violet-Harbor-tram-1987-quince";
 async fn bearer_for(gw: &TestGateway, email: &str) -> String {
     let c = crate::common::client();
     let creds = json!({"email": email, "password": PASSWORD});
-    let res = c.post(gw.url("/auth/register")).json(&creds).send().await.unwrap();
+    let res = c
+        .post(gw.url("/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let login: Value = c
         .post(gw.url("/auth/login"))
@@ -137,8 +142,14 @@ async fn a_connection_keeps_sealed_tokens_and_refreshes_them_near_expiry() {
         .unwrap()
         .unwrap();
     assert!(!row.access_token_enc.contains(&a1));
-    assert!(row.refresh_token_enc.is_some(), "offline_access gave a refresh token");
-    assert_ne!(row.refresh_token_enc.as_deref(), Some(row.access_token_enc.as_str()));
+    assert!(
+        row.refresh_token_enc.is_some(),
+        "offline_access gave a refresh token"
+    );
+    assert_ne!(
+        row.refresh_token_enc.as_deref(),
+        Some(row.access_token_enc.as_str())
+    );
 
     // Far from expiry: the same token, no refresh.
     let again: Value = read(lena.clone()).await.json().await.unwrap();
@@ -150,12 +161,18 @@ async fn a_connection_keeps_sealed_tokens_and_refreshes_them_near_expiry() {
     let fresh: Value = read(lena.clone()).await.json().await.unwrap();
     let a2 = fresh["access_token"].as_str().unwrap().to_owned();
     assert_ne!(a2, a1, "refreshed");
-    assert!(provider_accepts(&issuer, &a2).await, "the refreshed token is live");
+    assert!(
+        provider_accepts(&issuer, &a2).await,
+        "the refreshed token is live"
+    );
     assert!(fresh["expires_at"].as_i64().unwrap() > row.expires_at.unwrap());
     assert_eq!(events(&gw, "connection.refreshed").len(), 1);
     let reads = events(&gw, "connection.token_read");
     assert_eq!(reads.len(), 3, "every read on record");
-    assert_eq!(reads[0].resource.as_deref(), Some(format!("connection:{id}").as_str()));
+    assert_eq!(
+        reads[0].resource.as_deref(),
+        Some(format!("connection:{id}").as_str())
+    );
 
     // Another account reads nothing and deletes nothing; the owner deletes.
     let mike = bearer_for(&gw, "mike@example.test").await;

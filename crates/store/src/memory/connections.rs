@@ -43,7 +43,11 @@ impl ConnectionStore for MemoryStore {
         now: i64,
     ) -> StoreResult<bool> {
         let mut id = lock(&self.identity);
-        let Some(c) = id.connections.get_mut(&cid).filter(|c| c.updated_at == seen) else {
+        let Some(c) = id
+            .connections
+            .get_mut(&cid)
+            .filter(|c| c.updated_at == seen)
+        else {
             return Ok(false);
         };
         c.access_token_enc = t.access_token_enc.clone();
@@ -57,7 +61,11 @@ impl ConnectionStore for MemoryStore {
 
     async fn connection_delete(&self, owner_id: Uuid, cid: Uuid) -> StoreResult<bool> {
         let mut id = lock(&self.identity);
-        if id.connections.get(&cid).is_some_and(|c| c.owner_id == owner_id) {
+        if id
+            .connections
+            .get(&cid)
+            .is_some_and(|c| c.owner_id == owner_id)
+        {
             id.connections.remove(&cid);
             Ok(true)
         } else {

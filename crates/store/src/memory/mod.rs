@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
-mod device_grants;
 mod connections;
+mod device_grants;
 mod federation;
 mod imports;
 mod legacy_keys;

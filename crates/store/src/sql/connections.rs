@@ -63,16 +63,14 @@ macro_rules! sql_connections {
             }
 
             async fn connections_of(&self, owner_id: Uuid) -> StoreResult<Vec<ConnectionRecord>> {
-                sqlx::query(
-                    "SELECT * FROM connections WHERE owner_id = $1 ORDER BY created_at, id",
-                )
-                .bind(D::uuid(owner_id))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(D::query_error)?
-                .iter()
-                .map(row_to_connection)
-                .collect()
+                sqlx::query("SELECT * FROM connections WHERE owner_id = $1 ORDER BY created_at, id")
+                    .bind(D::uuid(owner_id))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(D::query_error)?
+                    .iter()
+                    .map(row_to_connection)
+                    .collect()
             }
 
             async fn connection_update_tokens(

@@ -266,7 +266,8 @@ async fn refresh_locked(
         .decrypt(&refresh_ctx(&sid), refresh_enc)
         .await
         .map_err(|e| ctx.unavailable(e))?;
-    let refresh_token = String::from_utf8(refresh_token.to_vec()).map_err(|e| ctx.unavailable(e))?;
+    let refresh_token =
+        String::from_utf8(refresh_token.to_vec()).map_err(|e| ctx.unavailable(e))?;
     let answer = provider.refresh(&refresh_token).await.map_err(|d| {
         let status = if d.provider_failed {
             StatusCode::BAD_GATEWAY

@@ -65,7 +65,15 @@ pub(crate) async fn connect(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match flow::start(&state, &ctx, &provider, &body.return_to, Intent::Connect(uid)).await {
+    match flow::start(
+        &state,
+        &ctx,
+        &provider,
+        &body.return_to,
+        Intent::Connect(uid),
+    )
+    .await
+    {
         Ok(started) => {
             let mut res =
                 Json(serde_json::json!({ "authorization_url": started.location })).into_response();

@@ -236,7 +236,10 @@ pub(crate) async fn callback(
         flow.return_to.clone()
     };
     if let Intent::Connect(owner) = flow.intent {
-        let tokens = match provider.exchange(code, q.iss.as_deref(), &flow.verifier).await {
+        let tokens = match provider
+            .exchange(code, q.iss.as_deref(), &flow.verifier)
+            .await
+        {
             Ok((_, tokens)) => tokens,
             Err(d) => return refuse_denied(state, ctx, id, d),
         };
