@@ -219,7 +219,7 @@ mod tests {
     fn the_challenge_is_rfc_7636_s256() {
         // RFC 7636 appendix B.
         assert_eq!(
-            s256("dBjftJeZ4CK-1gI0xzGoTG5HhsShsX5cR0LRTXkjd4Y"),
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
