@@ -13,17 +13,23 @@ use std::time::Duration;
 
 const PASSWORD: &str = "violet-Harbor-tram-1987-quince";
 
+/// Registers `email` and signs it in: its access token.
 async fn bearer_for(gw: &TestGateway, email: &str) -> String {
-    let c = crate::common::client();
     let creds = json!({"email": email, "password": PASSWORD});
-    let res = c
+    let res = crate::common::client()
         .post(gw.url("/auth/register"))
         .json(&creds)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let login: Value = c
+    login(gw, email).await
+}
+
+/// Signs `email` in (with its roles as they are now): its access token.
+async fn login(gw: &TestGateway, email: &str) -> String {
+    let creds = json!({"email": email, "password": PASSWORD});
+    let login: Value = crate::common::client()
         .post(gw.url("/auth/login"))
         .json(&creds)
         .send()
@@ -33,6 +39,19 @@ async fn bearer_for(gw: &TestGateway, email: &str) -> String {
         .await
         .unwrap();
     login["access_token"].as_str().unwrap().to_owned()
+}
+
+/// How many requests the provider's token endpoint has had.
+async fn token_requests(issuer: &str) -> u64 {
+    let v: Value = crate::common::client()
+        .get(format!("{issuer}/__test/token-requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token_requests"].as_u64().unwrap()
 }
 
 /// The provider accepts `token` at its userinfo endpoint (a real, live access token).
@@ -75,6 +94,12 @@ async fn a_connection_keeps_sealed_tokens_and_refreshes_them_near_expiry() {
             let mut p = provider("corp", &issuer);
             p.connection_scopes = vec!["openid".into(), "offline_access".into()];
             c.auth.providers = vec![p];
+            c.roles = palisade_core::policy::default_roles();
+            c.roles.push(palisade_core::policy::RoleDef {
+                name: "conn_reader".into(),
+                grants: vec!["connections.corp.token.read".into()],
+                inherits: vec![],
+            });
         },
         vec![],
         clock.clone(),
@@ -174,8 +199,91 @@ async fn a_connection_keeps_sealed_tokens_and_refreshes_them_near_expiry() {
         Some(format!("connection:{id}").as_str())
     );
 
+    // Two reads at once when the token is near expiry again: one refresh (single flight), both
+    // answered with a live token.
+    let before = token_requests(&issuer).await;
+    clock.advance(Duration::from_secs(100));
+    let (r1, r2) = tokio::join!(read(lena.clone()), read(lena.clone()));
+    assert_eq!((r1.status().as_u16(), r2.status().as_u16()), (200, 200));
+    assert_eq!(
+        token_requests(&issuer).await,
+        before + 1,
+        "one refresh request reached the provider, not two"
+    );
+    assert_eq!(events(&gw, "connection.refreshed").len(), 2);
+
+    // A service account whose role grants connections.corp.token.read reads it; a person
+    // with the same role who does not own it does not.
+    bearer_for(&gw, "owner@example.test").await;
+    let owner_id = gw
+        .gateway
+        .state
+        .store
+        .user_by_email("owner@example.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    gw.gateway
+        .state
+        .store
+        .user_set_roles(owner_id, &["owner".into()], 0)
+        .await
+        .unwrap();
+    let owner = login(&gw, "owner@example.test").await;
+    let res = http
+        .post(gw.url("/admin/service-accounts"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "upstream-app", "roles": ["conn_reader"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let svc: Value = res.json().await.unwrap();
+    let res = http
+        .post(gw.url(&format!(
+            "/admin/service-accounts/{}/api-keys",
+            svc["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "tokens", "scopes": ["connections.corp.token.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let key: Value = res.json().await.unwrap();
+    let res = http
+        .get(&token_url)
+        .header("x-api-key", key["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let by_svc = events(&gw, "connection.token_read");
+    assert_eq!(
+        by_svc.last().unwrap().actor.as_deref(),
+        svc["id"].as_str(),
+        "the service account's read is on record as its own"
+    );
+
     // Another account reads nothing and deletes nothing; the owner deletes.
-    let mike = bearer_for(&gw, "mike@example.test").await;
+    bearer_for(&gw, "mike@example.test").await;
+    let mike_id = gw
+        .gateway
+        .state
+        .store
+        .user_by_email("mike@example.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    gw.gateway
+        .state
+        .store
+        .user_set_roles(mike_id, &["conn_reader".into()], 0)
+        .await
+        .unwrap();
+    let mike = login(&gw, "mike@example.test").await;
     assert_problem(read(mike.clone()).await, 404, "not-found").await;
     let del = |who: String| {
         let (http, url) = (http.clone(), gw.url(&format!("/auth/connections/{id}")));

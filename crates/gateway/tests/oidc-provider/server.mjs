@@ -16,6 +16,7 @@
 // the provider's JWKS vouches for); `POST /__test/next-id-token` with a token as its body
 // makes the token endpoint's next successful answer carry that ID token instead of its own
 // (everything else, the code, PKCE, the access token, userinfo, stays the real provider's).
+// `GET /__test/token-requests` counts the token endpoint's requests (the single-flight test).
 import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -34,6 +35,7 @@ if (options.signing_key) {
   jwks = { keys: [{ ...key.export({ format: 'jwk' }), kid, alg, use: 'sig' }] };
 }
 let nextIdToken = null;
+let tokenRequests = 0;
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
@@ -66,6 +68,7 @@ server.listen(0, '127.0.0.1', () => {
   });
   provider.proxy = false;
   provider.use(async (ctx, next) => {
+    if (ctx.path === '/token' && ctx.method === 'POST') tokenRequests += 1;
     await next();
     if (ctx.path === '/token' && nextIdToken && ctx.status === 200 && ctx.body?.id_token) {
       ctx.body = { ...ctx.body, id_token: nextIdToken };
@@ -78,6 +81,11 @@ server.listen(0, '127.0.0.1', () => {
       let body = '';
       req.on('data', (chunk) => { body += chunk; });
       req.on('end', () => { nextIdToken = body; res.writeHead(204); res.end(); });
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/__test/token-requests') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token_requests: tokenRequests }));
       return;
     }
     app(req, res);
