@@ -47,4 +47,6 @@ pub struct AppState {
     pub vault: Arc<crate::protect::vault::Vault>,
     /// The passkey relying party and its waiting ceremonies.
     pub passkeys: crate::passkeys::Passkeys,
+    /// The federated sign-in providers and their waiting flows.
+    pub federation: crate::identity::federation::Federation,
 }

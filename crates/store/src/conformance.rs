@@ -8,6 +8,8 @@
 //! integration tests do so through a dev-dependency on itself). `cargo test --workspace`, the
 //! README's and CI's test command, therefore runs it; the gateway binary does not contain it.
 
+mod connections;
+pub use connections::connections_suite;
 mod device_grants;
 pub use device_grants::device_grant_suite;
 mod email_flows;

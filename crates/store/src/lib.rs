@@ -21,6 +21,7 @@
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod connections;
 pub mod device_grants;
 pub mod email_flows;
 pub mod federation;
@@ -80,6 +81,7 @@ pub trait Store:
     + legacy_keys::LegacyKeyStore
     + mfa::MfaStore
     + federation::FederationStore
+    + connections::ConnectionStore
     + audit::AuditStore
     + secrets::KeyringStore
     + secrets::SecretStore

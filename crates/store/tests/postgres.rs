@@ -107,6 +107,7 @@ async fn postgres_store_conforms() {
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
+        conformance::connections_suite(&store).await;
         conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;

@@ -185,6 +185,45 @@ pub const EVENT_TYPES: &[EventType] = &[
          expired_token, access_denied) (sampled: details.count refusals per stored event)",
     ),
     t(
+        "auth.federated_login",
+        Security,
+        Medium,
+        "a sign-in through an identity provider succeeded, or was refused (details.reason: \
+         state, issuer mix-up, code, ID token, account rules, second factor) \
+         (refusals sampled: details.count refusals per stored event)",
+    ),
+    t(
+        "auth.federated_link",
+        Security,
+        Medium,
+        "a provider identity was linked to an account (details.via: signed-in, \
+         verified-email, provisioned)",
+    ),
+    t(
+        "connection.created",
+        Security,
+        Medium,
+        "an account connected a provider: its tokens are stored sealed",
+    ),
+    t(
+        "connection.token_read",
+        CredentialAccess,
+        Medium,
+        "a connection's access token was handed out (to its owner or a granted service account)",
+    ),
+    t(
+        "connection.refreshed",
+        CredentialAccess,
+        Low,
+        "a connection's access token was refreshed at its provider",
+    ),
+    t(
+        "connection.revoked",
+        Security,
+        Medium,
+        "an account deleted one of its connections and its tokens",
+    ),
+    t(
         "mfa.enrollment_started",
         Security,
         Low,

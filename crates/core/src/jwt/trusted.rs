@@ -176,6 +176,17 @@ impl TrustedIssuer {
     /// caller may refresh the JWKS and retry). A token without `kid` is accepted only when the key
     /// set holds a single key.
     pub fn verify(&self, token: &str, now: u64) -> Result<ExternalClaims, JwtError> {
+        self.verify_with_claims(token, now)
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`TrustedIssuer::verify`], also answering every claim of the verified token (an OpenID
+    /// Connect ID token's `nonce`, `azp`, `iat`, `email`, … for the caller's own checks).
+    pub fn verify_with_claims(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(ExternalClaims, Map<String, Value>), JwtError> {
         let header = inspect(token, self.max_token_bytes)?;
         if !self.algorithms.contains(&header.alg) {
             return Err(JwtError::AlgorithmNotAllowed);
@@ -202,7 +213,8 @@ impl TrustedIssuer {
         let payload = verify_signature(token, &key.key, key.alg)?;
         let claims: Map<String, Value> =
             serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
-        self.check(&claims, now)
+        let checked = self.check(&claims, now)?;
+        Ok((checked, claims))
     }
 
     fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<ExternalClaims, JwtError> {

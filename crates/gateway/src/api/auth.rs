@@ -14,6 +14,7 @@ use super::json::StrictJson;
 use super::openapi::schemas;
 use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::manage::{By, NewUser, Refused};
+use crate::identity::mfa::FirstFactor;
 use crate::identity::sessions::{ClientInfo, RefreshError};
 use crate::route::builtin::JWKS_PATH;
 use crate::state::AppState;
@@ -198,6 +199,14 @@ pub(crate) async fn check_credentials(
     body: LoginBody,
 ) -> Result<UserRecord, Response> {
     let id = &state.identity;
+    if !state.config.auth.password_login {
+        let res = ctx.problem(
+            StatusCode::FORBIDDEN,
+            "password-login-disabled",
+            "Sign-in by password is turned off here; use a passkey or an identity provider.",
+        );
+        return Err(login_refused(state, ctx, "password-login-disabled", res));
+    }
     let email = palisade_core::email::normalize(&body.email).unwrap_or_default();
     match id.brute.wait_left(&email, ctx.ip).await {
         Ok(Some(wait)) => {
@@ -279,7 +288,7 @@ pub(crate) async fn second_factor_gate(
     user: &UserRecord,
     kind: SessionKind,
 ) -> Result<(), Response> {
-    match second_factor_step(state, ctx, headers, user, kind).await? {
+    match second_factor_step(state, ctx, headers, user, kind, FirstFactor::Password).await? {
         SecondFactorStep::Clear => Ok(()),
         SecondFactorStep::Challenge { token, methods } => Err(no_store(
             Json(serde_json::json!({
@@ -316,13 +325,14 @@ pub(crate) async fn second_factor_step(
     headers: &HeaderMap,
     user: &UserRecord,
     kind: SessionKind,
+    first: FirstFactor,
 ) -> Result<SecondFactorStep, Response> {
     let id = &state.identity;
     let methods = id.mfa_methods(user.id).await.map_err(store_err(ctx))?;
     if !methods.is_empty() {
         let fingerprint = crate::identity::sessions::fingerprint(headers);
         let token = id
-            .mfa_pending_start(user, kind, &fingerprint, ctx.ip)
+            .mfa_pending_start(user, kind, first, &fingerprint, ctx.ip)
             .await
             .map_err(store_err(ctx))?;
         id.audit.record(

@@ -521,8 +521,9 @@ pub(crate) async fn prove_second_factor(
             }
             let now = id.now_ms() / 1000;
             let base = match (pending, &caller_assurance(&replaced, state, user).await) {
+                (Some(p), _) => p.first.assurance(now),
                 (None, Some(a)) => a.clone(),
-                _ => Assurance::password(now),
+                (None, None) => Assurance::password(now),
             };
             let assurance = base.stepped_up(method, now);
             if let Some(sid) = replaced

@@ -48,6 +48,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(sessions::router())
         .merge(mfa::router())
         .merge(crate::passkeys::routes::router())
+        .merge(crate::identity::federation::routes::router())
+        .merge(crate::identity::connections::routes::router())
         .merge(crate::pages::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())

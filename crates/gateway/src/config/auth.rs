@@ -103,6 +103,13 @@ pub struct AuthConfig {
     pub passkeys: crate::config::pages::PasskeysConfig,
     /// `[auth.email]`: address verification, password reset and change of address by e-mail.
     pub email: crate::config::email::EmailFlowConfig,
+    /// `false`: no sign-in by password anywhere (API, browser session, pages): a passwordless
+    /// deployment (passkeys, `[[auth.providers]]`).
+    pub password_login: bool,
+    /// `[[auth.providers]]`: identity providers people sign in with.
+    pub providers: Vec<super::providers::ProviderConfig>,
+    /// `[auth.federation]`: what the providers' sign-ins share.
+    pub federation: super::providers::FederationConfig,
 }
 
 impl Default for AuthConfig {
@@ -137,6 +144,9 @@ impl Default for AuthConfig {
             pages: Default::default(),
             passkeys: Default::default(),
             email: Default::default(),
+            password_login: true,
+            providers: Vec::new(),
+            federation: Default::default(),
         }
     }
 }
@@ -465,6 +475,12 @@ impl AuthConfig {
         out.extend(self.pages.problems());
         out.extend(self.passkeys.problems());
         out.extend(self.email.problems());
+        out.extend(super::providers::problems(&self.providers));
+        if self.federation.flow_ttl.0 < Duration::from_secs(60)
+            || self.federation.flow_ttl.0 > Duration::from_secs(3600)
+        {
+            out.push("auth.federation.flow_ttl must be between 1m and 1h".into());
+        }
         if let Err(problems) = self.api_keys.presentation() {
             out.extend(problems);
         }

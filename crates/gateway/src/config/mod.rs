@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod overlap;
 pub mod pages;
 pub mod preflight;
+pub mod providers;
 pub mod refs;
 pub mod routes;
 pub mod secret_store;

@@ -2,7 +2,8 @@
 //! to read it, resolved once at start in [`resolve`] (the only place that reads them).
 //!
 //! Values that may be references: `secrets.signing_key`, `secrets.cookie_key`,
-//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`, `smtp.password`. Forms:
+//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`, `smtp.password`,
+//! `auth.providers[N].client_secret`. Forms:
 //! - `secret://PATH`: the latest live version of PATH in the secrets store (`palisade secret put`),
 //!   decrypted with the master key;
 //! - `file:/run/secrets/NAME`: a file's content (container secret files), one trailing newline
@@ -67,6 +68,12 @@ fn slots(config: &mut Config) -> Vec<(String, &mut String)> {
         if let Some(s) = t.shared_secret.as_mut() {
             out.push((format!("auth.trusted_issuers[{i}].shared_secret"), s));
         }
+    }
+    for (i, p) in config.auth.providers.iter_mut().enumerate() {
+        out.push((
+            format!("auth.providers[{i}].client_secret"),
+            &mut p.client_secret,
+        ));
     }
     out
 }

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod assertion;
 pub mod brute;
 pub mod captcha;
+pub mod connections;
 pub mod cookie;
 pub mod derive;
 pub mod device;

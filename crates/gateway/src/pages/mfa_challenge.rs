@@ -38,13 +38,38 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/auth/pages/mfa", get(challenge_page).post(challenge_form))
 }
 
-/// The `Set-Cookie` value that hands the browser its pending sign-in.
+/// `303` to the challenge page at `page` (a URL relative to where the first factor was
+/// proven: `mfa` beside the sign-in page, `../../pages/mfa` from a provider's callback) with
+/// `return_to`, handing the browser its pending sign-in `token` in the cookie.
+pub(crate) fn continue_there(
+    state: &AppState,
+    page: &str,
+    token: &str,
+    return_to: &str,
+) -> Response {
+    let mut res = if return_to.is_empty() {
+        see_other(page)
+    } else {
+        let q = serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default();
+        see_other(&format!("{page}?{q}"))
+    };
+    let ttl = state.identity.config.mfa.token_ttl.0.as_secs();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(token, ttl)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// The `Set-Cookie` value that hands the browser its pending sign-in. `SameSite=Lax`, not
+/// `Strict`: after a federated provider's callback the browser reaches the challenge page at the
+/// end of a redirect chain that began on the provider's site, where a `Strict` cookie is not
+/// sent. The token is bound to the device and address, and the page's POST needs its form token.
 pub(crate) fn set_cookie(token: &str, ttl_secs: u64) -> String {
-    format!("{MFA_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={ttl_secs}")
+    format!("{MFA_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={ttl_secs}")
 }
 
 fn clear_cookie() -> String {
-    format!("{MFA_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+    format!("{MFA_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
 /// The token from the request's cookie.

@@ -15,6 +15,7 @@ use crate::api::auth::{LoginBody, SecondFactorStep, check_credentials, second_fa
 use crate::api::extract::Ctx;
 use crate::api::sessions::open_browser_session;
 use crate::audit::{AuditEvent, Outcome, Risk};
+use crate::identity::mfa::FirstFactor;
 use crate::identity::sessions::ClientInfo;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -38,9 +39,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/auth/pages/signed-in", get(signed_in_page))
 }
 
-/// A button for a federated sign-in provider. The extension point for `[[auth.providers]]`:
-/// when providers are configured, `provider_buttons` lists one per provider and the sign-in
-/// page shows them; none are configured in this build.
+/// A button for a federated sign-in provider of `[[auth.providers]]`: the sign-in page shows
+/// one per provider, leading to `/auth/federated/{id}/start` with the page's `return_to`.
 #[derive(Debug, Clone)]
 pub struct ProviderButton {
     /// What the button says after "Sign in with".
@@ -49,9 +49,24 @@ pub struct ProviderButton {
     pub href: String,
 }
 
-/// The provider buttons of the sign-in page (none until federated providers exist).
-fn provider_buttons(_state: &AppState) -> Vec<ProviderButton> {
-    Vec::new()
+/// The provider buttons of the sign-in page, one per configured provider (relative to
+/// `/auth/pages/sign-in`, so `api.mount` moves them too).
+fn provider_buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
+    state
+        .federation
+        .providers()
+        .map(|p| {
+            let mut href = format!("../federated/{}/start", p.config.id);
+            if !return_to.is_empty() {
+                href.push_str("?return_to=");
+                href.extend(url::form_urlencoded::byte_serialize(return_to.as_bytes()));
+            }
+            ProviderButton {
+                label: p.config.display_label().to_owned(),
+                href,
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -129,7 +144,8 @@ fn sign_in_html(state: &AppState, headers: &HeaderMap, status: StatusCode, f: Fo
             email => f.email,
             error => f.error,
             passkeys => state.config.auth.passkeys.enabled(),
-            providers => provider_buttons(state)
+            password_login => state.config.auth.password_login,
+            providers => provider_buttons(state, f.return_to)
                 .into_iter()
                 .map(|p| minijinja::context! { label => p.label, href => p.href })
                 .collect::<Vec<_>>(),
@@ -224,6 +240,9 @@ async fn sign_in_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes
                 StatusCode::TOO_MANY_REQUESTS => {
                     "Too many failed sign-ins; wait a moment and try again."
                 }
+                StatusCode::FORBIDDEN => {
+                    "Sign-in by password is turned off here; use a passkey or a provider."
+                }
                 _ => "Sign-in is not possible right now; try again shortly.",
             };
             let mut res = sign_in_html(
@@ -244,21 +263,19 @@ async fn sign_in_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes
     };
     // An account with a second factor continues on the challenge page, its pending sign-in
     // in the `__Host-palisade-mfa` cookie; one owing a factor gets no session at all.
-    match second_factor_step(&state, &ctx, &headers, &user, SessionKind::Cookie).await {
+    match second_factor_step(
+        &state,
+        &ctx,
+        &headers,
+        &user,
+        SessionKind::Cookie,
+        FirstFactor::Password,
+    )
+    .await
+    {
         Ok(SecondFactorStep::Clear) => {}
         Ok(SecondFactorStep::Challenge { token, .. }) => {
-            let mut res = if target.is_empty() {
-                see_other("mfa")
-            } else {
-                let q = serde_urlencoded::to_string([("return_to", target.as_str())])
-                    .unwrap_or_default();
-                see_other(&format!("mfa?{q}"))
-            };
-            let ttl = state.identity.config.mfa.token_ttl.0.as_secs();
-            if let Ok(v) = HeaderValue::from_str(&super::mfa_challenge::set_cookie(&token, ttl)) {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
-            return res;
+            return super::mfa_challenge::continue_there(&state, "mfa", &token, &target);
         }
         Err(refusal) if refusal.status() == StatusCode::FORBIDDEN => {
             return sign_in_html(

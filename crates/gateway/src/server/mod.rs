@@ -394,8 +394,11 @@ async fn shared_state(
     let resilience = Arc::new(resilience);
     let passkeys = crate::passkeys::Passkeys::new(&config.auth.passkeys, clock.clone())
         .map_err(|e| StartError::Config(vec![e]))?;
+    let federation = crate::identity::federation::Federation::new(&config.auth, clock.clone())
+        .map_err(|e| StartError::Config(vec![e]))?;
     Ok(AppState {
         passkeys,
+        federation,
         throttle: Arc::new(throttle),
         admission,
         resilience,

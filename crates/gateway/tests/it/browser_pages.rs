@@ -89,11 +89,7 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         .unwrap();
     assert_eq!(res.status(), 201);
 
-    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
+    let artifacts = artifacts_dir();
     let script = root().join("crates/gateway/tests/browser/pages.cjs");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -174,6 +170,16 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
         .find(|r| r.details["acr"] == "aal2")
         .expect("a passkey sign-in on record");
     assert_eq!(passkey_login.details["amr"], json!(["hwk", "user"]));
+}
+
+/// Where the browser tests keep their screenshots (`target/browser-artifacts/`), created.
+fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Runs `tests/browser/{script}` with `env`; its JSON report, after asserting it ran clean.
@@ -278,11 +284,7 @@ async fn mfa_and_device_pages_in_chromium_on_the_test_clock() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
+    let artifacts = artifacts_dir();
     let clock_url = clock_control(clock.clone()).await;
     let report = run_script(
         "mfa_pages.cjs",
@@ -372,4 +374,85 @@ async fn mfa_and_device_pages_in_chromium_on_the_test_clock() {
             "{event} on record"
         );
     }
+}
+
+/// Federated sign-in in chromium against the real OpenID Provider (`it::federation`): the
+/// sign-in page's provider button, the provider's own login and consent pages, Palisade's
+/// callback, the signed-in page; screenshots kept, no CSP violation on Palisade's pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_sign_in_in_chromium_against_the_local_provider() {
+    let (chromium, playwright) = match harness() {
+        Ok(h) => h,
+        Err(why) if required() => {
+            panic!(
+                "CI=true (or PALISADE_BROWSER_TESTS=required) and the browser harness is missing: {why}"
+            )
+        }
+        Err(why) => {
+            eprintln!("skipped: no browser harness (scripts/ensure-browser): {why}");
+            return;
+        }
+    };
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let redirect_uri = format!("{origin}/auth/federated/local/callback");
+    let Some(idp) = crate::federation::OidcProvider::start(json!([{
+        "client_id": "palisade",
+        "client_secret": "a-test-secret-that-is-long-enough-0123456789",
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }])) else {
+        return;
+    };
+    let issuer = idp.issuer.clone();
+    let gw = start_with(
+        |c| {
+            c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+            c.auth.providers = vec![palisade_gateway::config::providers::ProviderConfig {
+                id: "local".into(),
+                label: "Local IdP".into(),
+                issuer,
+                client_id: "palisade".into(),
+                client_secret: "a-test-secret-that-is-long-enough-0123456789".into(),
+                scopes: vec!["openid".into(), "email".into()],
+                redirect_uri,
+                allowed_hosts: vec!["127.0.0.1".into()],
+                provision: palisade_gateway::config::providers::Provision::Auto,
+                ..Default::default()
+            }];
+        },
+        vec![],
+    )
+    .await;
+    let report = run_script(
+        "federated.cjs",
+        vec![
+            ("PALISADE_URL", origin),
+            ("CHROMIUM", chromium),
+            ("PLAYWRIGHT_CORE", playwright),
+            ("ARTIFACTS", artifacts_dir().display().to_string()),
+            ("LABEL", "Local IdP".into()),
+            ("LOGIN", "browser-fed".into()),
+        ],
+    )
+    .await;
+    for shot in ["sign-in-providers", "signed-in-federated"] {
+        assert!(
+            report["screenshots"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(shot)),
+            "screenshot {shot}: {report:#}"
+        );
+    }
+    // The account the browser signed in to is the one provisioned for (issuer, "browser-fed").
+    let state = &gw.gateway.state;
+    let linked = state
+        .store
+        .federated_identity_find(&idp.issuer, "browser-fed")
+        .await
+        .unwrap()
+        .expect("linked identity");
+    assert_eq!(report["subject"], linked.user_id.to_string());
 }

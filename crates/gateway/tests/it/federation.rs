@@ -26,6 +26,11 @@ impl OidcProvider {
     /// Starts one instance with the given clients (oidc-provider client metadata). `None`
     /// (and a note on stderr) when the peer cannot be had outside CI; a panic under `CI=true`.
     pub fn start(clients: serde_json::Value) -> Option<Self> {
+        Self::start_with(serde_json::json!({ "clients": clients }))
+    }
+
+    /// Starts one instance with server.mjs `options` (`clients`, `signing_key`, …).
+    pub fn start_with(options: serde_json::Value) -> Option<Self> {
         let required = std::env::var("CI").is_ok_and(|v| v == "true");
         let unavailable = |why: String| {
             assert!(
@@ -46,7 +51,7 @@ impl OidcProvider {
             Err(e) => return unavailable(e.to_string()),
         };
         let dir = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let options = serde_json::json!({ "clients": clients }).to_string();
+        let options = options.to_string();
         let mut child = match Command::new("node")
             .arg(format!("{dir}/server.mjs"))
             .arg(options)

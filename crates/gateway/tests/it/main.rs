@@ -11,6 +11,8 @@ mod common;
 mod config;
 mod device;
 mod email;
+mod federated_connections;
+mod federated_sign_in;
 pub mod federation;
 mod forward_caddy;
 mod forward_nginx;

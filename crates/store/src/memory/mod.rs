@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod connections;
 mod device_grants;
 mod email_flows;
 mod federation;
@@ -58,6 +59,8 @@ struct Identity {
     legacy: BTreeMap<String, (Uuid, Option<String>)>,
     /// Linked provider identities by link id.
     federated: BTreeMap<Uuid, crate::federation::FederatedIdentityRecord>,
+    /// OAuth connections by id.
+    connections: BTreeMap<Uuid, crate::connections::ConnectionRecord>,
     /// Passkeys by id.
     passkeys: HashMap<Uuid, crate::passkeys::PasskeyRecord>,
     signing: Vec<SigningKeyRecord>,
@@ -989,6 +992,7 @@ mod tests {
         conformance::legacy_key_suite(&MemoryStore::default()).await;
         conformance::mfa_suite(&MemoryStore::default()).await;
         conformance::federation_suite(&MemoryStore::default()).await;
+        conformance::connections_suite(&MemoryStore::default()).await;
         conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;

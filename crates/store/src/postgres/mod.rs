@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0015_passkeys.sql"),
     ),
     (
+        16,
+        "connections",
+        include_str!("../../migrations/postgres/0016_connections.sql"),
+    ),
+    (
         18,
         "email_flows",
         include_str!("../../migrations/postgres/0018_email_flows.sql"),

@@ -44,6 +44,7 @@ macro_rules! for_each_backend {
 }
 
 pub(crate) mod audit;
+pub(crate) mod connections;
 pub(crate) mod device_grants;
 pub(crate) mod email_flows;
 pub(crate) mod emails;

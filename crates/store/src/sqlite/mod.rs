@@ -96,6 +96,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0015_passkeys.sql"),
     ),
     (
+        16,
+        "connections",
+        include_str!("../../migrations/sqlite/0016_connections.sql"),
+    ),
+    (
         18,
         "email_flows",
         include_str!("../../migrations/sqlite/0018_email_flows.sql"),
@@ -279,6 +284,7 @@ mod tests {
         conformance::legacy_key_suite(&store).await;
         conformance::mfa_suite(&store).await;
         conformance::federation_suite(&store).await;
+        conformance::connections_suite(&store).await;
         conformance::passkey_suite(&store).await;
         conformance::audit_suite(&store).await;
         conformance::secrets_suite(&store).await;

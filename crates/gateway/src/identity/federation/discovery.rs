@@ -51,6 +51,8 @@ pub struct ProviderMetadata {
     pub userinfo_endpoint: Option<String>,
     /// RFC 9207: the authorization response carries `iss`.
     pub iss_in_authorization_response: bool,
+    /// The ID-token signing algorithms it advertises (`id_token_signing_alg_values_supported`).
+    pub id_token_algs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +68,8 @@ struct Document {
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Vec<String>,
 }
 
 /// Fetches and checks the metadata of the provider whose issuer is `issuer`
@@ -116,5 +120,6 @@ pub async fn discover(
         jwks_uri: doc.jwks_uri,
         userinfo_endpoint: doc.userinfo_endpoint,
         iss_in_authorization_response: doc.authorization_response_iss_parameter_supported,
+        id_token_algs: doc.id_token_signing_alg_values_supported,
     })
 }

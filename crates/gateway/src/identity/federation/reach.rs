@@ -243,9 +243,44 @@ impl ProviderHttp {
     /// GETs `url` and returns its body as JSON; any status but 200 is an error.
     pub async fn get_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
         let url = self.reach.check_url(url)?;
-        let response = self
+        self.json_of(self.client.get(url)).await
+    }
+
+    /// GETs `url` with `Authorization: Bearer token` (a userinfo endpoint) and returns its
+    /// JSON body; any status but 200 is an error.
+    pub async fn get_json_bearer(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<serde_json::Value, FetchError> {
+        let url = self.reach.check_url(url)?;
+        self.json_of(self.client.get(url).bearer_auth(token)).await
+    }
+
+    /// POSTs `form` to `url` (a token endpoint) with HTTP Basic client authentication
+    /// (RFC 6749 §2.3.1: id and secret form-encoded first) and returns the JSON body; any
+    /// status but 200 is an error.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        client: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, FetchError> {
+        let url = self.reach.check_url(url)?;
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let request = self
             .client
-            .get(url)
+            .post(url)
+            .basic_auth(enc(client.0), Some(enc(client.1)))
+            .form(form);
+        self.json_of(request).await
+    }
+
+    async fn json_of(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, FetchError> {
+        let response = request
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await

@@ -266,6 +266,23 @@ impl Identity {
         self.add_human(user, "user.created", by).await
     }
 
+    /// Creates a person's account that has no password (`user.created`): one provisioned by a
+    /// federated sign-in, which signs in through its provider (or a passkey) only.
+    pub async fn create_passwordless_user(
+        &self,
+        id: Uuid,
+        email: &str,
+        name: Option<String>,
+        roles: Vec<String>,
+        by: &By<'_>,
+    ) -> Result<UserRecord, Refused> {
+        let email = valid_email(email)?;
+        let name = valid_name(name)?;
+        let mut user = self.human(id, email, name, String::new(), roles);
+        user.password_hash = None;
+        self.add_human(user, "user.created", by).await
+    }
+
     /// Replaces an account's roles (`user.roles_changed`, high risk) and revokes its sessions,
     /// so that new tokens carry the new roles. `false`: no such account.
     pub async fn set_user_roles(

@@ -14,7 +14,7 @@ mod pending;
 mod qr;
 
 pub use notify::Notice;
-pub use pending::PendingSignIn;
+pub use pending::{FirstFactor, PendingSignIn};
 
 use super::Identity;
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
