@@ -120,7 +120,7 @@ async function main() {
     await signIn();
     await page.waitForURL("**/auth/pages/mfa");
     const mfaCookie = (await context.cookies()).find((c) => c.name === "__Host-palisade-mfa");
-    check(mfaCookie && mfaCookie.httpOnly && mfaCookie.secure && mfaCookie.sameSite === "Strict",
+    check(mfaCookie && mfaCookie.httpOnly && mfaCookie.secure && mfaCookie.sameSite === "Lax",
       "pending sign-in cookie");
     check(!page.url().includes(mfaCookie.value), "mfa token not in the URL");
     await shot("mfa");

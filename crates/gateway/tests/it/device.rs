@@ -332,7 +332,7 @@ async fn a_device_inherits_the_approvers_authentication_time_not_a_fresh_one() {
 }
 
 #[tokio::test]
-async fn an_api_key_neither_approves_a_device_nor_adds_a_sign_in_factor() {
+async fn an_api_key_neither_approves_a_device_nor_adds_a_sign_in_factor_or_identity() {
     let env = Env::start(device_on).await;
     env.register("jo@example.com").await;
     let access = env.login("jo@example.com").await["access_token"]
@@ -361,6 +361,7 @@ async fn an_api_key_neither_approves_a_device_nor_adds_a_sign_in_factor() {
         ("/auth/passkeys/register/start", json!({"name": "k"})),
         ("/auth/mfa/totp", json!({"name": "phone"})),
         ("/auth/mfa/recovery-codes", json!({})),
+        ("/auth/federated/any/link", json!({"return_to": ""})),
     ] {
         let res = env
             .http

@@ -651,7 +651,8 @@ mod signed_in_forms {
         assert!(
             set.iter().any(|v| v.starts_with("__Host-palisade-mfa=")
                 && v.contains("HttpOnly")
-                && v.contains("SameSite=Strict")
+                // Lax: it must survive a federated provider's redirect chain.
+                && v.contains("SameSite=Lax")
                 && v.contains("Secure")),
             "{set:?}"
         );
