@@ -77,8 +77,9 @@ impl DeviceConfig {
             ),
         }
         let ttl = self.expires_in.0;
-        if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(1800) {
-            out.push("auth.device.expires_in must be between 1m and 30m".into());
+        // An out-of-band sign-in request lives at most 10 minutes (ASVS 5.0 V6.5.5).
+        if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(600) {
+            out.push("auth.device.expires_in must be between 1m and 10m".into());
         }
         let interval = self.interval.0;
         if interval < Duration::from_secs(1) || interval > Duration::from_secs(60) {
@@ -122,6 +123,8 @@ mod tests {
         c.verification_uri = "https://id.example.com/auth/device?x=1".into();
         assert_eq!(c.problems().len(), 1);
         let mut c = on();
+        c.expires_in = HumanDuration(Duration::from_secs(601));
+        assert_eq!(c.problems().len(), 1, "over 10 minutes");
         c.expires_in = HumanDuration(Duration::from_secs(3600));
         c.interval = HumanDuration(Duration::ZERO);
         c.max_entry_failures = 0;

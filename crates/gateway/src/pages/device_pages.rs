@@ -180,6 +180,7 @@ async fn device_form(
                 minijinja::context! {
                     csrf_token => csrf_token, user_code => shown, status => status,
                     request => request_ctx(&r),
+                    session_days => id.config.session_lifetime.0.as_secs().div_ceil(86_400),
                 },
             ),
         ),

@@ -375,6 +375,25 @@ async fn state_code_and_return_to_are_checked() {
         .get(&gw.url("/auth/federated/nobody/start"))
         .await;
     assert_problem(res, 404, "provider-unknown").await;
+    // Another site's link or redirect cannot start a sign-in (the provider's single sign-on
+    // would open a session without the person's action); this site's own button can.
+    let no_redirects = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = |site: &'static str| {
+        no_redirects
+            .get(gw.url("/auth/federated/corp/start"))
+            .header("sec-fetch-site", site)
+            .send()
+    };
+    assert_problem(start("cross-site").await.unwrap(), 403, "cross-site-start").await;
+    assert_eq!(last_refusal(&gw), "cross-site-start");
+    for site in ["same-origin", "none"] {
+        let res = start(site).await.unwrap();
+        assert_eq!(res.status(), 302, "{site}");
+    }
 
     // A tampered state.
     let mut b = Browser::new();

@@ -932,6 +932,13 @@ mod signed_in_forms {
         let html = res.text().await.unwrap();
         assert_eq!(text_of(&html, "device-client"), "tv-app");
         assert_eq!(text_of(&html, "device-address"), "127.0.0.1");
+        // What approving grants, and for how long (ASVS 5.0 V10.7.2).
+        assert!(
+            html.contains("id=\"device-grants\"")
+                && html.contains("everything your account may do")
+                && html.contains("for up to 30 days"),
+            "{html}"
+        );
         let res = b
             .post(
                 env.url("/auth/pages/device"),

@@ -49,7 +49,7 @@ pub struct CallbackQuery {
 
 /// A refusal of a federated sign-in: `auth.federated_login` (denied, with `reason`) on record,
 /// answered as problem+json.
-fn refuse(
+pub(crate) fn refuse(
     state: &AppState,
     ctx: &Ctx,
     provider: &str,

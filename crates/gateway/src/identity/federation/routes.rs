@@ -45,6 +45,7 @@ struct StartQuery {
     responses(
         (status = 302, description = "To the provider's authorization endpoint; the binding cookie is set."),
         (status = 400, description = "return_to is not allowed, or the query is malformed."),
+        (status = 403, description = "A browser arrived here from another site (`Sec-Fetch-Site: cross-site`): a sign-in starts from this site's own sign-in page."),
         (status = 404, description = "No such provider."),
         (status = 502, description = "The provider cannot be reached or is misconfigured."),
     ),
@@ -52,9 +53,27 @@ struct StartQuery {
 pub(crate) async fn start(
     State(state): S,
     ctx: Ctx,
+    headers: HeaderMap,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // A session is opened only by the person's own action on this site (ASVS 5.0 V7.6.2):
+    // another site's link or redirect must not sign a browser in silently through the
+    // provider's single sign-on.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return flow::refuse(
+            &state,
+            &ctx,
+            &provider,
+            None,
+            http::StatusCode::FORBIDDEN,
+            "cross-site-start",
+            "A sign-in with a provider starts from this site's sign-in page.",
+        );
+    }
     let q: StartQuery = match serde_urlencoded::from_str(query.as_deref().unwrap_or("")) {
         Ok(q) => q,
         Err(_) => StartQuery {
