@@ -13,6 +13,7 @@ pub mod clock;
 pub mod crypto;
 pub mod email;
 pub mod fingerprint;
+pub mod inspect;
 #[cfg(test)]
 mod fuzz_replay;
 #[doc(hidden)]
