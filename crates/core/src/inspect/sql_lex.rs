@@ -53,11 +53,17 @@ pub struct Token {
     pub dangerous: bool,
     /// For `Stmt`: whether the word is SELECT.
     pub select: bool,
+    /// For `Op`: whether it compares (`=`, `<>`, LIKE, IN, …); for `Comment`: whether it is a
+    /// comment in every dialect's reading (`/* */`, `--` before a space or the end, `#` at the end
+    /// of a line with nothing after it).
+    pub strong: bool,
+    /// For `Op`: whether it is a word (LIKE, IS, …) rather than a symbol.
+    pub word: bool,
 }
 
 impl Token {
     fn of(kind: Kind) -> Token {
-        Token { kind, closed: true, dangerous: false, select: false }
+        Token { kind, closed: true, dangerous: false, select: false, strong: false, word: false }
     }
 }
 
@@ -69,9 +75,9 @@ const KWS: &[&str] = &[
     "FROM", "WHERE", "INTO", "TABLE", "SET", "VALUES", "OUTFILE", "DUMPFILE", "ALL", "DISTINCT",
     "AS", "CASE", "WHEN", "THEN", "ELSE", "END", "IF", "BEGIN", "USE", "GOTO", "JOIN", "DATABASE",
     "PROCEDURE", "TOP", "NULL", "TRUE", "FALSE", "DELAY", "LOCK", "SHARE", "MODE", "FOR", "USING",
-    "OFFSET", "DESC", "ASC", "COLUMN", "DUAL", "INFORMATION_SCHEMA", "SYSOBJECTS", "CAST", "ON",
+    "OFFSET", "BY", "DESC", "ASC", "COLUMN", "DUAL", "INFORMATION_SCHEMA", "SYSOBJECTS", "CAST", "ON",
 ];
-const CLAUSES: &[&str] = &["ORDER", "GROUP", "HAVING", "LIMIT", "BY"];
+const CLAUSES: &[&str] = &["ORDER", "GROUP", "HAVING", "LIMIT"];
 const LOGIC: &[&str] = &["AND", "OR", "XOR", "NOT"];
 const OPS: &[&str] = &[
     "LIKE", "RLIKE", "REGEXP", "IS", "IN", "BETWEEN", "SOUNDS", "DIV", "MOD", "COLLATE", "BINARY",
@@ -116,7 +122,8 @@ fn classify(word: &str, next_is_open: bool) -> Token {
         return Token::of(Kind::Logic);
     }
     if in_list(OPS) {
-        return Token::of(Kind::Op);
+        let strong = !matches!(w, "DIV" | "MOD" | "COLLATE" | "BINARY" | "ESCAPE");
+        return Token { strong, word: true, ..Token::of(Kind::Op) };
     }
     let base = w.rsplit('.').next().unwrap_or(w);
     if DANGEROUS.contains(&base) && (next_is_open || w.contains('.')) {
@@ -194,13 +201,19 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             continue;
         }
         if s[i..].starts_with(b"/*") {
-            out.push(Token::of(Kind::Comment));
+            out.push(Token { strong: true, ..Token::of(Kind::Comment) });
             i = find(s, i + 2, b"*/").map_or(s.len(), |e| e + 2);
             continue;
         }
         if s[i..].starts_with(b"--") || b == b'#' {
-            out.push(Token::of(Kind::Comment));
-            i = find(s, i, b"\n").map_or(s.len(), |e| e + 1);
+            let end = find(s, i, b"\n").unwrap_or(s.len());
+            let strong = if b == b'#' {
+                s[i + 1..end].iter().all(u8::is_ascii_whitespace) || end < s.len()
+            } else {
+                s.get(i + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
+            };
+            out.push(Token { strong, ..Token::of(Kind::Comment) });
+            i = (end + 1).min(s.len());
             continue;
         }
         match b {
@@ -266,7 +279,7 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
                 let next = skip_space(s, i);
                 let tok = classify(word, s.get(next) == Some(&b'('));
                 // ORDER BY / GROUP BY are one clause token.
-                if tok.kind == Kind::Clause
+                if word.eq_ignore_ascii_case("BY")
                     && matches!(out.last(), Some(t) if t.kind == Kind::Clause)
                 {
                     continue;
@@ -275,11 +288,13 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             }
             b'=' | b'<' | b'>' | b'!' | b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'|' | b'&'
             | b'~' | b':' => {
+                let start = i;
                 i += 1;
                 while i < s.len() && matches!(s[i], b'=' | b'<' | b'>' | b'!' | b'|') {
                     i += 1;
                 }
-                out.push(Token::of(Kind::Op));
+                let strong = matches!(s[start], b'=' | b'<' | b'>') || s[start..i] == *b"!=";
+                out.push(Token { strong, ..Token::of(Kind::Op) });
             }
             _ => {
                 // A multi-byte character or punctuation: one token for the character.

@@ -71,14 +71,14 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
     };
     // Comments are structure-neutral except where a rule asks for them.
     let code: Vec<Token> = t.iter().copied().filter(|x| x.kind != Kind::Comment).collect();
-    let has_comment = t.iter().any(|x| x.kind == Kind::Comment);
+    let has_comment = t.iter().any(|x| x.kind == Kind::Comment && x.strong);
     let k = |i: usize| code.get(i).map(|x| x.kind);
     let sql_words = code
         .iter()
         .filter(|x| {
             matches!(
                 x.kind,
-                Kind::Stmt | Kind::Union | Kind::Func | Kind::Clause | Kind::Kw | Kind::Var
+                Kind::Stmt | Kind::Union | Kind::Func | Kind::Clause | Kind::Var
             )
         })
         .count();
@@ -149,13 +149,18 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     continue;
                 };
                 let left = if i > 0 { Some(code[i - 1].kind) } else { None };
-                let compare_follows = matches!(k(j + 1), Some(Kind::Op))
+                let compare_follows = code.get(j + 1).is_some_and(|x| x.kind == Kind::Op && x.strong)
                     && k(j + 2).is_some_and(|x| is_value(x) || x == Kind::Open);
                 let after_break = broke && i == 1;
-                if after_break && (is_operand(right) || compare_follows) {
+                if after_break
+                    && (compare_follows
+                        || matches!(right, Kind::Func | Kind::Open | Kind::Stmt | Kind::Var))
+                {
                     note(f("break-boolean", 1));
+                } else if after_break && is_operand(right) {
+                    note(f("break-boolean", if has_comment { 1 } else { 3 }));
                 } else if after_break && right == Kind::Bare {
-                    note(f("break-boolean", 2));
+                    note(f("break-boolean", 3));
                 } else if compare_follows
                     && matches!(right, Kind::Num | Kind::Str | Kind::Var | Kind::Func)
                     && left.is_some_and(is_value)
@@ -173,9 +178,9 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     && left.is_some_and(|l| matches!(l, Kind::Num | Kind::Close))
                     && (k(j + 1).is_none() || has_comment)
                 {
-                    note(f("numeric-tautology", 2));
+                    note(f("numeric-tautology", if has_comment { 2 } else { 3 }));
                 } else if broke && left == Some(Kind::Str) && matches!(right, Kind::Str) {
-                    note(f("break-boolean", 2));
+                    note(f("break-boolean", 3));
                 }
             }
             Kind::Clause => {
@@ -189,7 +194,7 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     && matches!(k(i + 1), Some(Kind::Open))
                     && is_value(code[i - 1].kind)
                 {
-                    note(f("clause-expression", 2));
+                    note(f("clause-expression", 3));
                 }
             }
             Kind::Kw => {
@@ -219,21 +224,29 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
             Some(Kind::Op) => {
                 // 'x' <> 'y'-style implicit comparison; or arithmetic with SQL in it.
                 if code.len() == 3 && k(2) == Some(Kind::Str) {
-                    note(f("break-comparison", 2));
-                } else if sql_words > 0 || has_comment {
+                    note(f("break-comparison", if code[1].strong && !code[1].word { 2 } else { 3 }));
+                } else if sql_words > 0 {
                     note(f("break-expression", 1));
+                } else if has_comment && code.len() <= 6 {
+                    note(f("break-expression", 2));
                 } else if matches!(k(2), Some(Kind::Num | Kind::Str | Kind::Op))
                     && matches!(k(3), Some(Kind::Op | Kind::Logic))
                 {
-                    note(f("break-expression", 2));
+                    note(f("break-expression", 3));
                 }
             }
-            Some(Kind::Close) if sql_words > 0 || has_comment => note(f("break-paren", 1)),
-            Some(Kind::Semi) => note(f("break-stacked", 1)),
-            Some(Kind::Comma) if sql_words > 0 => note(f("break-list", 2)),
-            Some(Kind::Op | Kind::Logic | Kind::Clause | Kind::Kw) if has_comment => {
-                note(f("break-comment", 1))
+            Some(Kind::Close) if sql_words > 0 || (has_comment && code.len() <= 4) => {
+                note(f("break-paren", 1))
             }
+            Some(Kind::Semi) => {
+                let next = k(2);
+                if matches!(next, Some(Kind::Stmt | Kind::Kw | Kind::Func | Kind::Var)) || (next.is_none() && has_comment) {
+                    note(f("break-stacked", 1));
+                } else {
+                    note(f("break-stacked", 3));
+                }
+            }
+            Some(Kind::Comma) if sql_words > 0 => note(f("break-list", 2)),
             _ => {}
         }
     } else if has_comment && sql_words > 0 && code.len() >= 2 {

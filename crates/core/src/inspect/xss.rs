@@ -201,7 +201,7 @@ fn script_context(s: &str, best: &mut Option<XssFinding>) {
                 push(best, "attribute-break", 1);
             }
             if rest.starts_with('>') && s[i..].contains('<') {
-                push(best, "attribute-break", 1);
+                push(best, "attribute-break", 3);
             }
             // A string break in script: '; alert(1)//, "-alert(1)-"
             if sink && rest.starts_with([';', '-', '+', ')', '}', '|', '&', '*', '^', ',']) {
