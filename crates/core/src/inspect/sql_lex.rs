@@ -136,7 +136,9 @@ fn classify(word: &str, next_is_open: bool) -> Token {
         return Token::of(Kind::Clause);
     }
     if in_list(KWS) {
-        return Token::of(Kind::Kw);
+        // Writing files from a query is an attack wherever it appears.
+        let dangerous = matches!(w, "OUTFILE" | "DUMPFILE");
+        return Token { dangerous, ..Token::of(Kind::Kw) };
     }
     Token::of(Kind::Bare)
 }
@@ -190,6 +192,8 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
         }
         // MySQL executable comments run as code: drop the markers, keep the content.
         if s[i..].starts_with(b"/*!") {
+            // Hiding code from other dialects is itself a mark of injection.
+            out.push(Token { strong: true, ..Token::of(Kind::Comment) });
             i += 3;
             while i < s.len() && s[i].is_ascii_digit() {
                 i += 1;

@@ -115,8 +115,17 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                             note(f("select-expression", 1))
                         }
                         Some(Kind::Op) => note(f("select-star", 1)),
-                        Some(Kind::Bare) if prev == Some(Kind::Open) => {
+                        Some(Kind::Bare | Kind::Kw) if prev == Some(Kind::Open) => {
                             note(f("subquery", 1))
+                        }
+                        Some(Kind::Kw) => note(f("select-modifier", 2)),
+                        Some(Kind::Bare)
+                            if code[i + 1..]
+                                .iter()
+                                .take_while(|x| x.kind != Kind::Kw)
+                                .any(|x| matches!(x.kind, Kind::Func | Kind::Var | Kind::Num | Kind::Str)) =>
+                        {
+                            note(f("select-list", 2))
                         }
                         Some(Kind::Bare)
                             if code[i + 1..].iter().any(|x| x.kind == Kind::Kw) =>
@@ -151,6 +160,18 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 let left = if i > 0 { Some(code[i - 1].kind) } else { None };
                 let compare_follows = code.get(j + 1).is_some_and(|x| x.kind == Kind::Op && x.strong)
                     && k(j + 2).is_some_and(|x| is_value(x) || x == Kind::Open);
+                // After the operator, up to the next logic operator: only literals, operators and
+                // parentheses, with a comparison among them (`AND (8)=3`, `OR 1+2=3+4`).
+                let clause: Vec<Token> = code[j..]
+                    .iter()
+                    .copied()
+                    .take_while(|x| x.kind != Kind::Logic)
+                    .collect();
+                let literal_comparison = clause.iter().any(|x| x.kind == Kind::Op && x.strong)
+                    && clause.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Str))
+                    && clause.iter().all(|x| {
+                        matches!(x.kind, Kind::Num | Kind::Str | Kind::Op | Kind::Open | Kind::Close | Kind::Var | Kind::Func)
+                    });
                 let after_break = broke && i == 1;
                 if after_break
                     && (compare_follows
@@ -166,8 +187,10 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     && left.is_some_and(is_value)
                 {
                     note(f("boolean-comparison", 1));
+                } else if literal_comparison && left.is_some_and(is_value) {
+                    note(f("boolean-comparison", 1));
                 } else if compare_follows && left.is_some_and(is_value) {
-                    let lvl = if broke || has_comment || left == Some(Kind::Num) { 1 } else { 3 };
+                    let lvl = if broke || has_comment { 1 } else { 3 };
                     note(f("boolean-comparison", lvl));
                 } else if matches!(right, Kind::Func | Kind::Open | Kind::Stmt | Kind::Var)
                     && left.is_some_and(is_value)
@@ -194,13 +217,16 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     && matches!(k(i + 1), Some(Kind::Open))
                     && is_value(code[i - 1].kind)
                 {
-                    note(f("clause-expression", 3));
+                    let logic = code[i + 1..]
+                        .iter()
+                        .any(|x| x.kind == Kind::Logic || (x.kind == Kind::Op && x.strong));
+                    note(f("clause-expression", if logic { 2 } else { 3 }));
+                } else if i == 0 && matches!(k(1), Some(Kind::Num)) && has_comment {
+                    note(f("clause-probe", 2));
                 }
             }
-            Kind::Kw => {
-                // INTO OUTFILE / DUMPFILE, WAITFOR DELAY and friends are caught through the
-                // dangerous-statement words; `AS` etc. carry no weight alone.
-            }
+            Kind::Kw if tok.dangerous => note(f("file-write", 1)),
+            Kind::Kw => {}
             Kind::Func => {
                 if matches!(k(i + 1), Some(Kind::Open))
                     && code[i + 2..].iter().take(6).any(|x| {
@@ -212,6 +238,20 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 if i > 0 && matches!(code[i - 1].kind, Kind::Op | Kind::Logic) && (broke || has_comment)
                 {
                     note(f("function-expression", 1));
+                }
+                if i > 1
+                    && code[i - 1].kind == Kind::Op
+                    && matches!(code[i - 2].kind, Kind::Num | Kind::Str | Kind::Var)
+                {
+                    note(f("function-expression", 2));
+                }
+                // A condition as a function argument: IF(1=1,…), IIF(2510=9436,…).
+                if matches!(k(i + 1), Some(Kind::Open))
+                    && matches!(k(i + 2), Some(Kind::Num | Kind::Str))
+                    && code.get(i + 3).is_some_and(|x| x.kind == Kind::Op && x.strong)
+                    && matches!(k(i + 4), Some(Kind::Num | Kind::Str))
+                {
+                    note(f("function-condition", 2));
                 }
             }
             _ => {}
@@ -255,6 +295,24 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
         {
             note(f("comment-terminated", 2));
         }
+    }
+    // A literal expression closed by a comment: `1--`, `1 * 1/*`, `@@version--`, `( 'a' ) --`.
+    if has_comment
+        && t.last().is_some_and(|x| x.kind == Kind::Comment && x.strong)
+        && code.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Str | Kind::Var))
+        && code.iter().all(|x| {
+            matches!(x.kind, Kind::Num | Kind::Str | Kind::Var | Kind::Op | Kind::Open | Kind::Close | Kind::Logic)
+        })
+        && !broke
+    {
+        note(f("literal-comment", 2));
+    }
+    // CASE WHEN … THEN: a condition only SQL writes that way.
+    if code.windows(2).any(|w| w[0].kind == Kind::Kw && matches!(w[1].kind, Kind::Kw | Kind::Num | Kind::Func | Kind::Open | Kind::Var))
+        && code.iter().filter(|x| x.kind == Kind::Kw).count() >= 3
+        && code.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Func))
+    {
+        note(f("case-expression", 3));
     }
     // Variables with logic or operators: @a OR …, @@version comparisons.
     if code.iter().any(|x| x.kind == Kind::Var)
