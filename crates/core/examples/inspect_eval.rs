@@ -4,6 +4,7 @@
 //! with `--false-positives` the benign values flagged at paranoia 2, for study.
 
 use palisade_core::inspect::eval::{Report, findings, parse_line};
+use palisade_core::inspect::{Detector, scan};
 use std::io::BufRead;
 
 fn main() {
@@ -29,15 +30,24 @@ fn main() {
             eprintln!("{path}: {e}");
             std::process::exit(2)
         });
-        let name = std::path::Path::new(path).file_name().map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+        let name = std::path::Path::new(path)
+            .file_name()
+            .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
         for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-            let Some(s) = parse_line(&line, &name) else { continue };
-            if s.attack && misses.as_deref() == Some(s.category.as_str()) && !findings(&s).iter().any(|f| f.level <= 2) {
+            let Some(s) = parse_line(&line, &name) else {
+                continue;
+            };
+            if s.attack
+                && misses.as_deref() == Some(s.category.as_str())
+                && !findings(&s).iter().any(|f| f.level <= 2)
+            {
                 println!("MISS {} {:?}", s.source, s.values);
             }
             if !s.attack && show_fp {
-                for f in findings(&s).iter().filter(|f| f.level <= 2) {
-                    println!("FP {} {}/{} {:?}", s.source, f.detector.name(), f.rule, s.values);
+                for (v, h) in &s.values {
+                    for f in scan(v, *h, &Detector::ALL).iter().filter(|f| f.level <= 2) {
+                        println!("FP {} {}/{} {v:?}", s.source, f.detector.name(), f.rule);
+                    }
                 }
             }
             report.add(&s);

@@ -13,11 +13,11 @@ pub mod clock;
 pub mod crypto;
 pub mod email;
 pub mod fingerprint;
-pub mod inspect;
 #[cfg(test)]
 mod fuzz_replay;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod inspect;
 pub mod jwt;
 pub mod legacy_key;
 pub mod mfa;

@@ -14,19 +14,69 @@ pub struct CmdFinding {
 
 /// Commands an attacker runs to probe or take a host; no English word among them.
 const STRONG: &[&str] = &[
-    "whoami", "uname", "wget", "curl", "nc", "ncat", "netcat", "bash", "sh", "zsh", "ksh",
-    "powershell", "cmd", "cmd.exe", "ifconfig", "ipconfig", "nslookup", "passwd", "chmod",
-    "chown", "python", "python3", "perl", "php", "ruby", "busybox", "telnet", "xterm", "systeminfo",
-    "tasklist", "certutil", "bitsadmin", "mkfifo", "base64", "ls", "cat", "rm", "id", "pwd",
-    "ping", "uname", "env", "netstat", "hostname", "crontab", "useradd", "tftp", "scp", "ssh",
+    "whoami",
+    "uname",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "powershell",
+    "cmd",
+    "cmd.exe",
+    "ifconfig",
+    "ipconfig",
+    "nslookup",
+    "passwd",
+    "chmod",
+    "chown",
+    "python",
+    "python3",
+    "perl",
+    "php",
+    "ruby",
+    "busybox",
+    "telnet",
+    "xterm",
+    "systeminfo",
+    "tasklist",
+    "certutil",
+    "bitsadmin",
+    "mkfifo",
+    "base64",
+    "ls",
+    "cat",
+    "rm",
+    "id",
+    "pwd",
+    "ping",
+    "uname",
+    "env",
+    "netstat",
+    "hostname",
+    "crontab",
+    "useradd",
+    "tftp",
+    "scp",
+    "ssh",
 ];
 /// Commands that are also words of prose: they count at a higher paranoia level.
-const WEAK: &[&str] = &["echo", "sleep", "type", "dir", "net", "set", "kill", "find", "head", "tail", "more", "less", "time", "who", "ps", "sort", "exit", "reboot"];
+const WEAK: &[&str] = &[
+    "echo", "sleep", "type", "dir", "net", "set", "kill", "find", "head", "tail", "more", "less",
+    "time", "who", "ps", "sort", "exit", "reboot",
+];
 
 /// The strongest command-injection finding in `input`, if any.
 pub fn detect(input: &str) -> Option<CmdFinding> {
     let b = input.as_bytes();
-    if !b.iter().any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r')) {
+    if !b
+        .iter()
+        .any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r'))
+    {
         return None;
     }
     let lower = input.to_ascii_lowercase();
@@ -49,7 +99,14 @@ pub fn detect(input: &str) -> Option<CmdFinding> {
             _ => continue,
         };
         match command_at(&lower[from.min(lower.len())..]) {
-            Some(true) => note(if sep == "substitution" { "command-substitution" } else { "command-chain" }, 1),
+            Some(true) => note(
+                if sep == "substitution" {
+                    "command-substitution"
+                } else {
+                    "command-chain"
+                },
+                1,
+            ),
             Some(false) => note("command-chain", 3),
             None => {}
         }
@@ -62,7 +119,13 @@ pub fn detect(input: &str) -> Option<CmdFinding> {
 fn command_at(s: &str) -> Option<bool> {
     let s = s.trim_start_matches([' ', '\t', '\'', '"', '{', '(']);
     let word_end = s
-        .find(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | '\'' | '"' | '}' | ','))
+        .find(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | '\'' | '"' | '}' | ','
+                )
+        })
         .unwrap_or(s.len());
     let word = &s[..word_end];
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
@@ -71,7 +134,8 @@ fn command_at(s: &str) -> Option<bool> {
     }
     // An argument or the end must follow, as in a command line.
     let tail = &s[word_end..];
-    let looks_cmd = tail.is_empty() || tail.starts_with([' ', '\t', ';', '|', '&', '`', ')', '$', '<', '>', '\n']);
+    let looks_cmd = tail.is_empty()
+        || tail.starts_with([' ', '\t', ';', '|', '&', '`', ')', '$', '<', '>', '\n']);
     if !looks_cmd {
         return None;
     }
@@ -94,7 +158,14 @@ mod tests {
 
     #[test]
     fn command_injection() {
-        for s in ["x; cat /etc/passwd", "a | whoami", "$(id)", "`uname -a`", "1 && curl http://e", "a;${IFS}ls"] {
+        for s in [
+            "x; cat /etc/passwd",
+            "a | whoami",
+            "$(id)",
+            "`uname -a`",
+            "1 && curl http://e",
+            "a;${IFS}ls",
+        ] {
             assert!(detect(s).is_some_and(|f| f.level <= 2), "{s}");
         }
         for s in ["Tom & Jerry", "fish; chips", "a | b", "price: $5; tax $1"] {

@@ -10,7 +10,7 @@ pub fn url_decode(s: &str, plus: bool) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() + 0 && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
+            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
                 out.push(hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0));
                 i += 3;
             }
@@ -32,10 +32,30 @@ fn hex(c: u8) -> Option<u8> {
 }
 
 const NAMED: &[(&str, char)] = &[
-    ("lt", '<'), ("gt", '>'), ("quot", '"'), ("apos", '\''), ("amp", '&'), ("colon", ':'),
-    ("lpar", '('), ("rpar", ')'), ("tab", '\t'), ("newline", '\n'), ("sol", '/'), ("bsol", '\\'),
-    ("equals", '='), ("lsqb", '['), ("rsqb", ']'), ("grave", '`'), ("semi", ';'), ("nbsp", ' '),
-    ("period", '.'), ("comma", ','), ("excl", '!'), ("plus", '+'), ("num", '#'), ("percnt", '%'),
+    ("lt", '<'),
+    ("gt", '>'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("amp", '&'),
+    ("colon", ':'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("equals", '='),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("grave", '`'),
+    ("semi", ';'),
+    ("nbsp", ' '),
+    ("period", '.'),
+    ("comma", ','),
+    ("excl", '!'),
+    ("plus", '+'),
+    ("num", '#'),
+    ("percnt", '%'),
 ];
 
 /// Decodes HTML character references (`&#106;`, `&#x6A`, `&colon;`; the `;` optional as browsers
@@ -54,8 +74,15 @@ pub fn html_decode(s: &str) -> String {
                 Some(h) => (16, h),
                 None => (10, r),
             };
-            let n = digits.bytes().take_while(|c| (*c as char).is_digit(radix)).count();
-            if n > 0 && let Some(c) = u32::from_str_radix(&digits[..n.min(8)], radix).ok().and_then(char::from_u32) {
+            let n = digits
+                .bytes()
+                .take_while(|c| (*c as char).is_digit(radix))
+                .count();
+            if n > 0
+                && let Some(c) = u32::from_str_radix(&digits[..n.min(8)], radix)
+                    .ok()
+                    .and_then(char::from_u32)
+            {
                 out.push(c);
                 let used = r.len() - digits.len() + n;
                 rest = &r[used..];
@@ -104,7 +131,10 @@ pub fn js_decode(s: &str) -> String {
             let n = r.bytes().take(6).take_while(u8::is_ascii_hexdigit).count();
             (&r[..n], n + usize::from(r[n..].starts_with(' ')))
         };
-        match u32::from_str_radix(digits, 16).ok().and_then(char::from_u32) {
+        match u32::from_str_radix(digits, 16)
+            .ok()
+            .and_then(char::from_u32)
+        {
             Some(d) if !digits.is_empty() => {
                 out.push(d);
                 for _ in 0..r[..skip].chars().count() {
@@ -124,7 +154,10 @@ mod tests {
     #[test]
     fn decoders() {
         assert_eq!(url_decode("a%27+b%2", true), "a' b%2");
-        assert_eq!(html_decode("&#106;ava&#x73;cript&colon;x&amp"), "javascript:x&");
+        assert_eq!(
+            html_decode("&#106;ava&#x73;cript&colon;x&amp"),
+            "javascript:x&"
+        );
         assert_eq!(js_decode("\\u0061lert\\x28"), "alert(");
     }
 }

@@ -27,11 +27,18 @@ pub struct Sample {
 pub fn parse_line(line: &str, file: &str) -> Option<Sample> {
     let v: Value = serde_json::from_str(line).ok()?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let category = text("category").or_else(|| text("kind")).unwrap_or_else(|| "all".into());
+    let category = text("category")
+        .or_else(|| text("kind"))
+        .unwrap_or_else(|| "all".into());
     let source = text("source").unwrap_or_else(|| file.to_owned());
     if let Some(raw) = text("input_urlencoded") {
         let attack = v.get("is_attack").and_then(Value::as_bool)?;
-        return Some(Sample { values: vec![(url_decode(&raw, true), false)], attack, category, source });
+        return Some(Sample {
+            values: vec![(url_decode(&raw, true), false)],
+            attack,
+            category,
+            source,
+        });
     }
     let attack = match v.get("expect")? {
         Value::String(s) => matches!(s.as_str(), "block" | "attack" | "refuse" | "deny"),
@@ -70,7 +77,12 @@ pub fn parse_line(line: &str, file: &str) -> Option<Sample> {
         Some(j @ (Value::Object(_) | Value::Array(_))) => walk(j, &mut values),
         _ => {}
     }
-    Some(Sample { values, attack, category, source })
+    Some(Sample {
+        values,
+        attack,
+        category,
+        source,
+    })
 }
 
 fn walk(v: &Value, out: &mut Vec<(String, bool)>) {
@@ -87,7 +99,10 @@ fn walk(v: &Value, out: &mut Vec<(String, bool)>) {
 
 /// All findings in a sample's values.
 pub fn findings(s: &Sample) -> Vec<Finding> {
-    s.values.iter().flat_map(|(v, h)| scan(v, *h, &Detector::ALL)).collect()
+    s.values
+        .iter()
+        .flat_map(|(v, h)| scan(v, *h, &Detector::ALL))
+        .collect()
 }
 
 /// Counts for one row of a report: samples, and those flagged at each paranoia level 1–4.
@@ -128,7 +143,8 @@ impl Report {
     pub fn add(&mut self, s: &Sample) {
         let f = findings(s);
         let flagged_at = |p: u8, d: Option<Detector>| {
-            f.iter().any(|x| x.level <= p && d.is_none_or(|d| x.detector == d))
+            f.iter()
+                .any(|x| x.level <= p && d.is_none_or(|d| x.detector == d))
         };
         let bump = |c: &mut Count, d: Option<Detector>| {
             c.total += 1;
@@ -137,15 +153,32 @@ impl Report {
             }
         };
         if s.attack {
-            bump(self.detection_by_category.entry(s.category.clone()).or_default(), None);
             bump(
-                self.detection_by_source.entry((s.category.clone(), s.source.clone())).or_default(),
+                self.detection_by_category
+                    .entry(s.category.clone())
+                    .or_default(),
+                None,
+            );
+            bump(
+                self.detection_by_source
+                    .entry((s.category.clone(), s.source.clone()))
+                    .or_default(),
                 None,
             );
         } else {
-            bump(self.false_positives_by_source.entry(s.source.clone()).or_default(), None);
+            bump(
+                self.false_positives_by_source
+                    .entry(s.source.clone())
+                    .or_default(),
+                None,
+            );
             for d in Detector::ALL {
-                bump(self.false_positives_by_detector.entry(d.name()).or_default(), Some(d));
+                bump(
+                    self.false_positives_by_detector
+                        .entry(d.name())
+                        .or_default(),
+                    Some(d),
+                );
             }
         }
     }

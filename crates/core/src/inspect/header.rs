@@ -17,19 +17,37 @@ pub fn detect(input: &str, in_header: bool) -> Option<HeaderFinding> {
         return None;
     }
     if in_header {
-        return Some(HeaderFinding { rule: "crlf-in-header", level: 1 });
+        return Some(HeaderFinding {
+            rule: "crlf-in-header",
+            level: 1,
+        });
     }
     for line in input.split(['\r', '\n']).skip(1) {
-        let name_len = line.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'-').count();
+        let name_len = line
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            .count();
         if name_len > 0 && line[name_len..].starts_with(':') {
             let name = line[..name_len].to_ascii_lowercase();
             let known = matches!(
                 name.as_str(),
-                "set-cookie" | "location" | "content-type" | "content-length" | "refresh"
-                    | "x-forwarded-for" | "host" | "cookie" | "authorization" | "transfer-encoding"
-                    | "access-control-allow-origin" | "content-security-policy"
+                "set-cookie"
+                    | "location"
+                    | "content-type"
+                    | "content-length"
+                    | "refresh"
+                    | "x-forwarded-for"
+                    | "host"
+                    | "cookie"
+                    | "authorization"
+                    | "transfer-encoding"
+                    | "access-control-allow-origin"
+                    | "content-security-policy"
             );
-            return Some(HeaderFinding { rule: "response-splitting", level: if known { 1 } else { 3 } });
+            return Some(HeaderFinding {
+                rule: "response-splitting",
+                level: if known { 1 } else { 3 },
+            });
         }
     }
     None

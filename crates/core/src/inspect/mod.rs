@@ -34,8 +34,13 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector.
-    pub const ALL: [Detector; 5] =
-        [Detector::Sqli, Detector::Xss, Detector::Traversal, Detector::Cmdi, Detector::Header];
+    pub const ALL: [Detector; 5] = [
+        Detector::Sqli,
+        Detector::Xss,
+        Detector::Traversal,
+        Detector::Cmdi,
+        Detector::Header,
+    ];
 
     /// The detector's name (`sqli`, `xss`, `traversal`, `cmdi`, `header`).
     pub fn name(self) -> &'static str {
@@ -84,7 +89,11 @@ pub fn scan(value: &str, in_header: bool, detectors: &[Detector]) -> Vec<Finding
             Detector::Header => header::detect(value, in_header).map(|f| (f.rule, f.level)),
         };
         if let Some((rule, level)) = hit {
-            out.push(Finding { detector: d, rule, level });
+            out.push(Finding {
+                detector: d,
+                rule,
+                level,
+            });
         }
     }
     out

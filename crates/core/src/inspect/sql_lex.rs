@@ -63,7 +63,14 @@ pub struct Token {
 
 impl Token {
     fn of(kind: Kind) -> Token {
-        Token { kind, closed: true, dangerous: false, select: false, strong: false, word: false }
+        Token {
+            kind,
+            closed: true,
+            dangerous: false,
+            select: false,
+            strong: false,
+            word: false,
+        }
     }
 }
 
@@ -72,10 +79,49 @@ const STMTS: &[&str] = &[
     "EXECUTE", "DECLARE", "SHUTDOWN", "WAITFOR", "GRANT", "REVOKE", "MERGE", "HANDLER", "RENAME",
 ];
 const KWS: &[&str] = &[
-    "FROM", "WHERE", "INTO", "TABLE", "SET", "VALUES", "OUTFILE", "DUMPFILE", "ALL", "DISTINCT",
-    "AS", "CASE", "WHEN", "THEN", "ELSE", "END", "IF", "BEGIN", "USE", "GOTO", "JOIN", "DATABASE",
-    "PROCEDURE", "TOP", "NULL", "TRUE", "FALSE", "DELAY", "LOCK", "SHARE", "MODE", "FOR", "USING",
-    "OFFSET", "BY", "DESC", "ASC", "COLUMN", "DUAL", "INFORMATION_SCHEMA", "SYSOBJECTS", "CAST", "ON",
+    "FROM",
+    "WHERE",
+    "INTO",
+    "TABLE",
+    "SET",
+    "VALUES",
+    "OUTFILE",
+    "DUMPFILE",
+    "ALL",
+    "DISTINCT",
+    "AS",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "IF",
+    "BEGIN",
+    "USE",
+    "GOTO",
+    "JOIN",
+    "DATABASE",
+    "PROCEDURE",
+    "TOP",
+    "NULL",
+    "TRUE",
+    "FALSE",
+    "DELAY",
+    "LOCK",
+    "SHARE",
+    "MODE",
+    "FOR",
+    "USING",
+    "OFFSET",
+    "BY",
+    "DESC",
+    "ASC",
+    "COLUMN",
+    "DUAL",
+    "INFORMATION_SCHEMA",
+    "SYSOBJECTS",
+    "CAST",
+    "ON",
 ];
 const CLAUSES: &[&str] = &["ORDER", "GROUP", "HAVING", "LIMIT"];
 const LOGIC: &[&str] = &["AND", "OR", "XOR", "NOT"];
@@ -86,26 +132,140 @@ const OPS: &[&str] = &[
 /// Functions whose call in a parameter is an attack by itself (time delays, file and network
 /// access, error-based extraction, command execution).
 const DANGEROUS: &[&str] = &[
-    "SLEEP", "BENCHMARK", "PG_SLEEP", "LOAD_FILE", "EXTRACTVALUE", "UPDATEXML", "XP_CMDSHELL",
-    "SP_EXECUTESQL", "SP_OACREATE", "UTL_INADDR", "UTL_HTTP", "DBMS_PIPE", "DBMS_LOCK",
-    "RECEIVE_MESSAGE", "GET_HOST_ADDRESS", "PG_READ_FILE", "LO_IMPORT", "DBLINK", "OPENROWSET",
-    "OPENQUERY", "FILETOBLOB", "FILETOCLOB", "SQLID_TO_SQLHASH", "GTID_SUBSET", "JSON_KEYS",
-    "EXP", "POLYGON", "MULTIPOINT", "LINESTRING", "GEOMETRYCOLLECTION", "NAME_CONST", "ROW",
+    "SLEEP",
+    "BENCHMARK",
+    "PG_SLEEP",
+    "LOAD_FILE",
+    "EXTRACTVALUE",
+    "UPDATEXML",
+    "XP_CMDSHELL",
+    "SP_EXECUTESQL",
+    "SP_OACREATE",
+    "UTL_INADDR",
+    "UTL_HTTP",
+    "DBMS_PIPE",
+    "DBMS_LOCK",
+    "RECEIVE_MESSAGE",
+    "GET_HOST_ADDRESS",
+    "PG_READ_FILE",
+    "LO_IMPORT",
+    "DBLINK",
+    "OPENROWSET",
+    "OPENQUERY",
+    "FILETOBLOB",
+    "FILETOCLOB",
+    "SQLID_TO_SQLHASH",
+    "GTID_SUBSET",
+    "JSON_KEYS",
+    "EXP",
+    "POLYGON",
+    "MULTIPOINT",
+    "LINESTRING",
+    "GEOMETRYCOLLECTION",
+    "NAME_CONST",
+    "ROW",
 ];
 /// Ordinary SQL functions: evidence together with other SQL structure.
 const FUNCS: &[&str] = &[
-    "CHAR", "CHR", "CONCAT", "CONCAT_WS", "GROUP_CONCAT", "ASCII", "ORD", "SUBSTRING", "SUBSTR",
-    "MID", "LEFT", "RIGHT", "VERSION", "USER", "CURRENT_USER", "SYSTEM_USER", "SESSION_USER",
-    "DATABASE", "SCHEMA", "COUNT", "CONVERT", "LENGTH", "LEN", "IFNULL", "ISNULL", "NULLIF",
-    "COALESCE", "ELT", "HEX", "UNHEX", "MD5", "SHA1", "SHA2", "RAND", "FLOOR", "CEIL", "PI",
-    "COS", "SIN", "ABS", "AES_ENCRYPT", "AES_DECRYPT", "LOWER", "UPPER", "LCASE", "UCASE",
-    "REVERSE", "REPLACE", "INSTR", "LOCATE", "POSITION", "STRCMP", "UTC_DATE", "UTC_TIME",
-    "NOW", "SYSDATE", "CURDATE", "DB_NAME", "HOST_NAME", "SUSER_NAME", "SERVERPROPERTY",
-    "OBJECT_ID", "TO_CHAR", "CURRENT_DATABASE", "CURRENT_SCHEMA", "BIT_LENGTH", "CHAR_LENGTH",
-    "MAKE_SET", "EXPORT_SET", "FIELD", "FIND_IN_SET", "IIF", "QUOTENAME", "NCHAR", "UNICODE",
-    "CONNECTION_ID", "LAST_INSERT_ID", "ROW_COUNT", "UUID", "ENCODE", "DECODE", "COMPRESS",
-    "BIN", "OCT", "CONV", "SPACE", "REPEAT", "LPAD", "RPAD", "TRIM", "QUOTE", "WEIGHT_STRING",
-    "CURRENT_TIMESTAMP", "UTC_TIMESTAMP", "LOCALTIME", "GREATEST", "LEAST", "ATAN", "LOG",
+    "CHAR",
+    "CHR",
+    "CONCAT",
+    "CONCAT_WS",
+    "GROUP_CONCAT",
+    "ASCII",
+    "ORD",
+    "SUBSTRING",
+    "SUBSTR",
+    "MID",
+    "LEFT",
+    "RIGHT",
+    "VERSION",
+    "USER",
+    "CURRENT_USER",
+    "SYSTEM_USER",
+    "SESSION_USER",
+    "DATABASE",
+    "SCHEMA",
+    "COUNT",
+    "CONVERT",
+    "LENGTH",
+    "LEN",
+    "IFNULL",
+    "ISNULL",
+    "NULLIF",
+    "COALESCE",
+    "ELT",
+    "HEX",
+    "UNHEX",
+    "MD5",
+    "SHA1",
+    "SHA2",
+    "RAND",
+    "FLOOR",
+    "CEIL",
+    "PI",
+    "COS",
+    "SIN",
+    "ABS",
+    "AES_ENCRYPT",
+    "AES_DECRYPT",
+    "LOWER",
+    "UPPER",
+    "LCASE",
+    "UCASE",
+    "REVERSE",
+    "REPLACE",
+    "INSTR",
+    "LOCATE",
+    "POSITION",
+    "STRCMP",
+    "UTC_DATE",
+    "UTC_TIME",
+    "NOW",
+    "SYSDATE",
+    "CURDATE",
+    "DB_NAME",
+    "HOST_NAME",
+    "SUSER_NAME",
+    "SERVERPROPERTY",
+    "OBJECT_ID",
+    "TO_CHAR",
+    "CURRENT_DATABASE",
+    "CURRENT_SCHEMA",
+    "BIT_LENGTH",
+    "CHAR_LENGTH",
+    "MAKE_SET",
+    "EXPORT_SET",
+    "FIELD",
+    "FIND_IN_SET",
+    "IIF",
+    "QUOTENAME",
+    "NCHAR",
+    "UNICODE",
+    "CONNECTION_ID",
+    "LAST_INSERT_ID",
+    "ROW_COUNT",
+    "UUID",
+    "ENCODE",
+    "DECODE",
+    "COMPRESS",
+    "BIN",
+    "OCT",
+    "CONV",
+    "SPACE",
+    "REPEAT",
+    "LPAD",
+    "RPAD",
+    "TRIM",
+    "QUOTE",
+    "WEIGHT_STRING",
+    "CURRENT_TIMESTAMP",
+    "UTC_TIMESTAMP",
+    "LOCALTIME",
+    "GREATEST",
+    "LEAST",
+    "ATAN",
+    "LOG",
 ];
 
 fn classify(word: &str, next_is_open: bool) -> Token {
@@ -116,18 +276,28 @@ fn classify(word: &str, next_is_open: bool) -> Token {
         return Token::of(Kind::Union);
     }
     if in_list(STMTS) {
-        return Token { select: w == "SELECT", ..Token::of(Kind::Stmt) };
+        return Token {
+            select: w == "SELECT",
+            ..Token::of(Kind::Stmt)
+        };
     }
     if in_list(LOGIC) {
         return Token::of(Kind::Logic);
     }
     if in_list(OPS) {
         let strong = !matches!(w, "DIV" | "MOD" | "COLLATE" | "BINARY" | "ESCAPE");
-        return Token { strong, word: true, ..Token::of(Kind::Op) };
+        return Token {
+            strong,
+            word: true,
+            ..Token::of(Kind::Op)
+        };
     }
     let base = w.rsplit('.').next().unwrap_or(w);
     if DANGEROUS.contains(&base) && (next_is_open || w.contains('.')) {
-        return Token { dangerous: true, ..Token::of(Kind::Func) };
+        return Token {
+            dangerous: true,
+            ..Token::of(Kind::Func)
+        };
     }
     if FUNCS.contains(&w) && (next_is_open || w.starts_with("UTC_") || w.starts_with("CURRENT_")) {
         return Token::of(Kind::Func);
@@ -138,7 +308,10 @@ fn classify(word: &str, next_is_open: bool) -> Token {
     if in_list(KWS) {
         // Writing files from a query is an attack wherever it appears.
         let dangerous = matches!(w, "OUTFILE" | "DUMPFILE");
-        return Token { dangerous, ..Token::of(Kind::Kw) };
+        return Token {
+            dangerous,
+            ..Token::of(Kind::Kw)
+        };
     }
     Token::of(Kind::Bare)
 }
@@ -169,7 +342,10 @@ fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
     if from > s.len() {
         return None;
     }
-    s[from..].windows(pat.len()).position(|w| w == pat).map(|p| p + from)
+    s[from..]
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .map(|p| p + from)
 }
 
 /// Tokenizes `input`; with `quote` set, the input is read as if it started inside a string
@@ -181,7 +357,10 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
     let mut i = 0;
     if let Some(q) = quote {
         let (end, closed) = string_end(s, 0, q);
-        out.push(Token { closed, ..Token::of(Kind::Str) });
+        out.push(Token {
+            closed,
+            ..Token::of(Kind::Str)
+        });
         i = end;
     }
     while i < s.len() && out.len() < max {
@@ -193,7 +372,10 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
         // MySQL executable comments run as code: drop the markers, keep the content.
         if s[i..].starts_with(b"/*!") {
             // Hiding code from other dialects is itself a mark of injection.
-            out.push(Token { strong: true, ..Token::of(Kind::Comment) });
+            out.push(Token {
+                strong: true,
+                ..Token::of(Kind::Comment)
+            });
             i += 3;
             while i < s.len() && s[i].is_ascii_digit() {
                 i += 1;
@@ -205,8 +387,17 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             continue;
         }
         if s[i..].starts_with(b"/*") {
-            out.push(Token { strong: true, ..Token::of(Kind::Comment) });
+            out.push(Token {
+                strong: true,
+                ..Token::of(Kind::Comment)
+            });
             i = find(s, i + 2, b"*/").map_or(s.len(), |e| e + 2);
+            continue;
+        }
+        // `--` glued to a word or number is no comment in MySQL: read it as two minus signs.
+        if s[i..].starts_with(b"--") && s.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) {
+            out.push(Token::of(Kind::Op));
+            i += 2;
             continue;
         }
         if s[i..].starts_with(b"--") || b == b'#' {
@@ -216,7 +407,10 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             } else {
                 s.get(i + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
             };
-            out.push(Token { strong, ..Token::of(Kind::Comment) });
+            out.push(Token {
+                strong,
+                ..Token::of(Kind::Comment)
+            });
             i = (end + 1).min(s.len());
             continue;
         }
@@ -224,7 +418,10 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             b'\'' | b'"' | b'`' => {
                 let (end, closed) = string_end(s, i + 1, b);
                 let kind = if b == b'`' { Kind::Bare } else { Kind::Str };
-                out.push(Token { closed, ..Token::of(kind) });
+                out.push(Token {
+                    closed,
+                    ..Token::of(kind)
+                });
                 i = end;
             }
             b'(' => {
@@ -243,7 +440,7 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
                 out.push(Token::of(Kind::Comma));
                 i += 1;
             }
-            b'@' | b'$' if s.get(i + 1).is_some_and(|&c| is_word_byte(c) || c == b'@') => {
+            b'@' if s.get(i + 1).is_some_and(|&c| is_word_byte(c) || c == b'@') => {
                 i += 1;
                 while i < s.len() && (is_word_byte(s[i]) || s[i] == b'@') {
                     i += 1;
@@ -256,7 +453,8 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             }
             b'0'..=b'9' => {
                 i += 1;
-                if s.get(i).is_some_and(|&c| c == b'x' || c == b'X' || c == b'b' || c == b'B')
+                if s.get(i)
+                    .is_some_and(|&c| c == b'x' || c == b'X' || c == b'b' || c == b'B')
                     && s[i - 1] == b'0'
                 {
                     i += 1;
@@ -274,7 +472,13 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
             }
             _ if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
                 let start = i;
-                while i < s.len() && is_word_byte(s[i]) {
+                // A hyphen between letters joins a compound word (`select-all`), as in prose.
+                while i < s.len()
+                    && (is_word_byte(s[i])
+                        || (s[i] == b'-'
+                            && s[i - 1].is_ascii_alphabetic()
+                            && s.get(i + 1).is_some_and(u8::is_ascii_alphabetic)))
+                {
                     i += 1;
                 }
                 let word = std::str::from_utf8(&s[start..i]).unwrap_or("");
@@ -298,7 +502,10 @@ pub fn tokenize(input: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
                     i += 1;
                 }
                 let strong = matches!(s[start], b'=' | b'<' | b'>') || s[start..i] == *b"!=";
-                out.push(Token { strong, ..Token::of(Kind::Op) });
+                out.push(Token {
+                    strong,
+                    ..Token::of(Kind::Op)
+                });
             }
             _ => {
                 // A multi-byte character or punctuation: one token for the character.

@@ -48,11 +48,17 @@ pub fn detect(input: &str) -> Option<SqlFinding> {
 }
 
 fn is_value(k: Kind) -> bool {
-    matches!(k, Kind::Str | Kind::Num | Kind::Bare | Kind::Var | Kind::Close | Kind::Func)
+    matches!(
+        k,
+        Kind::Str | Kind::Num | Kind::Bare | Kind::Var | Kind::Close | Kind::Func
+    )
 }
 
 fn is_operand(k: Kind) -> bool {
-    matches!(k, Kind::Str | Kind::Num | Kind::Var | Kind::Func | Kind::Open | Kind::Stmt)
+    matches!(
+        k,
+        Kind::Str | Kind::Num | Kind::Var | Kind::Func | Kind::Open | Kind::Stmt
+    )
 }
 
 fn f(rule: &'static str, level: u8) -> Option<SqlFinding> {
@@ -70,7 +76,11 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
         }
     };
     // Comments are structure-neutral except where a rule asks for them.
-    let code: Vec<Token> = t.iter().copied().filter(|x| x.kind != Kind::Comment).collect();
+    let code: Vec<Token> = t
+        .iter()
+        .copied()
+        .filter(|x| x.kind != Kind::Comment)
+        .collect();
     let has_comment = t.iter().any(|x| x.kind == Kind::Comment && x.strong);
     let k = |i: usize| code.get(i).map(|x| x.kind);
     let sql_words = code
@@ -95,7 +105,7 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 if code.get(j).is_some_and(|x| x.select) {
                     note(f("union-select", 1));
                 } else if k(j).is_none() && i > 0 && is_value(code[i - 1].kind) {
-                    note(f("union-tail", 2));
+                    note(f("union-tail", 3));
                 }
             }
             Kind::Semi => {
@@ -110,11 +120,24 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 let next = k(i + 1);
                 let prev = if i > 0 { Some(code[i - 1].kind) } else { None };
                 if tok.select {
+                    let then = k(i + 2);
+                    let list_goes_on = matches!(
+                        then,
+                        None | Some(
+                            Kind::Comma | Kind::Kw | Kind::Close | Kind::Union | Kind::Semi
+                        )
+                    ) || code
+                        .get(i + 2)
+                        .is_some_and(|x| x.kind == Kind::Op && x.strong);
                     match next {
-                        Some(Kind::Func | Kind::Var | Kind::Num | Kind::Str | Kind::Open) => {
+                        Some(Kind::Func | Kind::Var | Kind::Open) => {
                             note(f("select-expression", 1))
                         }
-                        Some(Kind::Op) => note(f("select-star", 1)),
+                        Some(Kind::Num | Kind::Str) if list_goes_on && then.is_some() => {
+                            note(f("select-expression", 1))
+                        }
+                        Some(Kind::Num | Kind::Str) => note(f("select-expression", 3)),
+                        Some(Kind::Op) if list_goes_on => note(f("select-star", 1)),
                         Some(Kind::Bare | Kind::Kw) if prev == Some(Kind::Open) => {
                             note(f("subquery", 1))
                         }
@@ -123,23 +146,29 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                             if code[i + 1..]
                                 .iter()
                                 .take_while(|x| x.kind != Kind::Kw)
-                                .any(|x| matches!(x.kind, Kind::Func | Kind::Var | Kind::Num | Kind::Str)) =>
+                                .any(|x| matches!(x.kind, Kind::Func | Kind::Var | Kind::Num))
+                                && code[i + 1..].iter().any(|x| x.kind == Kind::Comma) =>
                         {
                             note(f("select-list", 2))
                         }
-                        Some(Kind::Bare)
-                            if code[i + 1..].iter().any(|x| x.kind == Kind::Kw) =>
-                        {
+                        Some(Kind::Bare) if code[i + 1..].iter().any(|x| x.kind == Kind::Kw) => {
                             note(f("select-from", if broke || has_comment { 1 } else { 3 }))
                         }
                         _ => {}
                     }
-                } else if matches!(next, Some(Kind::Kw | Kind::Var | Kind::Func | Kind::Str))
-                    || (next == Some(Kind::Bare)
-                        && matches!(k(i + 2), Some(Kind::Kw | Kind::Bare | Kind::Open))
-                        && code[i + 1..].iter().any(|x| matches!(x.kind, Kind::Kw | Kind::Op)))
+                } else if matches!(next, Some(Kind::Kw | Kind::Var | Kind::Func))
+                    || (next == Some(Kind::Bare) && matches!(k(i + 2), Some(Kind::Kw)))
                 {
-                    let lvl = if broke || prev.is_some_and(is_value) || has_comment { 1 } else { 3 };
+                    let lvl = if (broke && i <= 2)
+                        || prev.is_some_and(|p| {
+                            matches!(p, Kind::Num | Kind::Str | Kind::Close | Kind::Semi)
+                        })
+                        || has_comment
+                    {
+                        1
+                    } else {
+                        3
+                    };
                     note(f("statement", lvl));
                 }
             }
@@ -158,7 +187,24 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     continue;
                 };
                 let left = if i > 0 { Some(code[i - 1].kind) } else { None };
-                let compare_follows = code.get(j + 1).is_some_and(|x| x.kind == Kind::Op && x.strong)
+                // Before the operator, back to the previous one: a comparison of literals
+                // (`1 = '1' OR 1`).
+                let before: Vec<Token> = code[..i]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .take_while(|x| x.kind != Kind::Logic)
+                    .collect();
+                let literal_before = before.iter().any(|x| x.kind == Kind::Op && x.strong)
+                    && before.iter().all(|x| {
+                        matches!(
+                            x.kind,
+                            Kind::Num | Kind::Str | Kind::Op | Kind::Open | Kind::Close
+                        )
+                    });
+                let compare_follows = code
+                    .get(j + 1)
+                    .is_some_and(|x| x.kind == Kind::Op && x.strong)
                     && k(j + 2).is_some_and(|x| is_value(x) || x == Kind::Open);
                 // After the operator, up to the next logic operator: only literals, operators and
                 // parentheses, with a comparison among them (`AND (8)=3`, `OR 1+2=3+4`).
@@ -168,9 +214,20 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     .take_while(|x| x.kind != Kind::Logic)
                     .collect();
                 let literal_comparison = clause.iter().any(|x| x.kind == Kind::Op && x.strong)
-                    && clause.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Str))
+                    && clause
+                        .iter()
+                        .any(|x| matches!(x.kind, Kind::Num | Kind::Str))
                     && clause.iter().all(|x| {
-                        matches!(x.kind, Kind::Num | Kind::Str | Kind::Op | Kind::Open | Kind::Close | Kind::Var | Kind::Func)
+                        matches!(
+                            x.kind,
+                            Kind::Num
+                                | Kind::Str
+                                | Kind::Op
+                                | Kind::Open
+                                | Kind::Close
+                                | Kind::Var
+                                | Kind::Func
+                        )
                     });
                 let after_break = broke && i == 1;
                 if after_break
@@ -187,6 +244,8 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                     && left.is_some_and(is_value)
                 {
                     note(f("boolean-comparison", 1));
+                } else if literal_before && matches!(right, Kind::Num | Kind::Str) {
+                    note(f("boolean-tautology", 2));
                 } else if literal_comparison && left.is_some_and(is_value) {
                     note(f("boolean-comparison", 1));
                 } else if compare_follows && left.is_some_and(is_value) {
@@ -195,7 +254,11 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 } else if matches!(right, Kind::Func | Kind::Open | Kind::Stmt | Kind::Var)
                     && left.is_some_and(is_value)
                 {
-                    let lvl = if broke || has_comment || left != Some(Kind::Bare) { 2 } else { 3 };
+                    let lvl = if (broke && i <= 2) || has_comment || left != Some(Kind::Bare) {
+                        2
+                    } else {
+                        3
+                    };
                     note(f("boolean-expression", lvl));
                 } else if matches!(right, Kind::Num)
                     && left.is_some_and(|l| matches!(l, Kind::Num | Kind::Close))
@@ -208,10 +271,7 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
             }
             Kind::Clause => {
                 // ORDER BY 3 / GROUP BY 1 / LIMIT 1,1 after a value: probing column counts.
-                if matches!(k(i + 1), Some(Kind::Num))
-                    && i > 0
-                    && is_value(code[i - 1].kind)
-                {
+                if matches!(k(i + 1), Some(Kind::Num)) && i > 0 && is_value(code[i - 1].kind) {
                     note(f("clause-probe", if broke || has_comment { 1 } else { 2 }));
                 } else if i > 0
                     && matches!(k(i + 1), Some(Kind::Open))
@@ -229,13 +289,16 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
             Kind::Kw => {}
             Kind::Func => {
                 if matches!(k(i + 1), Some(Kind::Open))
-                    && code[i + 2..].iter().take(6).any(|x| {
-                        matches!(x.kind, Kind::Func | Kind::Var | Kind::Stmt)
-                    })
+                    && code[i + 2..]
+                        .iter()
+                        .take(6)
+                        .any(|x| matches!(x.kind, Kind::Func | Kind::Var | Kind::Stmt))
                 {
                     note(f("nested-function", 2));
                 }
-                if i > 0 && matches!(code[i - 1].kind, Kind::Op | Kind::Logic) && (broke || has_comment)
+                if i > 0
+                    && matches!(code[i - 1].kind, Kind::Op | Kind::Logic)
+                    && (broke || has_comment)
                 {
                     note(f("function-expression", 1));
                 }
@@ -248,7 +311,9 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
                 // A condition as a function argument: IF(1=1,…), IIF(2510=9436,…).
                 if matches!(k(i + 1), Some(Kind::Open))
                     && matches!(k(i + 2), Some(Kind::Num | Kind::Str))
-                    && code.get(i + 3).is_some_and(|x| x.kind == Kind::Op && x.strong)
+                    && code
+                        .get(i + 3)
+                        .is_some_and(|x| x.kind == Kind::Op && x.strong)
                     && matches!(k(i + 4), Some(Kind::Num | Kind::Str))
                 {
                     note(f("function-condition", 2));
@@ -264,7 +329,14 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
             Some(Kind::Op) => {
                 // 'x' <> 'y'-style implicit comparison; or arithmetic with SQL in it.
                 if code.len() == 3 && k(2) == Some(Kind::Str) {
-                    note(f("break-comparison", if code[1].strong && !code[1].word { 2 } else { 3 }));
+                    note(f(
+                        "break-comparison",
+                        if code[1].strong && !code[1].word {
+                            2
+                        } else {
+                            3
+                        },
+                    ));
                 } else if sql_words > 0 {
                     note(f("break-expression", 1));
                 } else if has_comment && code.len() <= 6 {
@@ -280,7 +352,9 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
             }
             Some(Kind::Semi) => {
                 let next = k(2);
-                if matches!(next, Some(Kind::Stmt | Kind::Kw | Kind::Func | Kind::Var)) || (next.is_none() && has_comment) {
+                if matches!(next, Some(Kind::Stmt | Kind::Kw | Kind::Func | Kind::Var))
+                    || (next.is_none() && has_comment)
+                {
                     note(f("break-stacked", 1));
                 } else {
                     note(f("break-stacked", 3));
@@ -291,33 +365,61 @@ fn judge(t: &[Token], broke: bool) -> Option<SqlFinding> {
         }
     } else if has_comment && sql_words > 0 && code.len() >= 2 {
         let ends_comment = t.last().is_some_and(|x| x.kind == Kind::Comment);
-        if ends_comment && code.iter().any(|x| matches!(x.kind, Kind::Logic | Kind::Op | Kind::Close))
+        if ends_comment
+            && code
+                .iter()
+                .any(|x| matches!(x.kind, Kind::Logic | Kind::Op | Kind::Close))
         {
             note(f("comment-terminated", 2));
         }
     }
     // A literal expression closed by a comment: `1--`, `1 * 1/*`, `@@version--`, `( 'a' ) --`.
     if has_comment
-        && t.last().is_some_and(|x| x.kind == Kind::Comment && x.strong)
-        && code.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Str | Kind::Var))
+        && t.last()
+            .is_some_and(|x| x.kind == Kind::Comment && x.strong)
+        && code
+            .iter()
+            .any(|x| matches!(x.kind, Kind::Num | Kind::Str | Kind::Var))
         && code.iter().all(|x| {
-            matches!(x.kind, Kind::Num | Kind::Str | Kind::Var | Kind::Op | Kind::Open | Kind::Close | Kind::Logic)
+            matches!(
+                x.kind,
+                Kind::Num
+                    | Kind::Str
+                    | Kind::Var
+                    | Kind::Op
+                    | Kind::Open
+                    | Kind::Close
+                    | Kind::Logic
+            )
         })
         && !broke
     {
         note(f("literal-comment", 2));
     }
     // CASE WHEN … THEN: a condition only SQL writes that way.
-    if code.windows(2).any(|w| w[0].kind == Kind::Kw && matches!(w[1].kind, Kind::Kw | Kind::Num | Kind::Func | Kind::Open | Kind::Var))
-        && code.iter().filter(|x| x.kind == Kind::Kw).count() >= 3
-        && code.iter().any(|x| matches!(x.kind, Kind::Num | Kind::Func))
+    if code.windows(2).any(|w| {
+        w[0].kind == Kind::Kw
+            && matches!(
+                w[1].kind,
+                Kind::Kw | Kind::Num | Kind::Func | Kind::Open | Kind::Var
+            )
+    }) && code.iter().filter(|x| x.kind == Kind::Kw).count() >= 3
+        && code
+            .iter()
+            .any(|x| matches!(x.kind, Kind::Num | Kind::Func))
     {
         note(f("case-expression", 3));
     }
     // Variables with logic or operators: @a OR …, @@version comparisons.
-    if code.iter().any(|x| x.kind == Kind::Var)
-        && code.iter().any(|x| matches!(x.kind, Kind::Logic | Kind::Stmt | Kind::Func))
-    {
+    if code.windows(2).any(|w| {
+        (w[0].kind == Kind::Var
+            && (w[1].kind == Kind::Logic || (w[1].kind == Kind::Op && w[1].strong)))
+            || (w[1].kind == Kind::Var
+                && matches!(
+                    w[0].kind,
+                    Kind::Logic | Kind::Stmt | Kind::Func | Kind::Open
+                ))
+    }) {
         note(f("variable-expression", 2));
     }
     best
@@ -356,7 +458,11 @@ mod tests {
             "\"foo\" AND \"bar\"",
             "don't update me",
         ] {
-            assert!(detect(s).is_none_or(|f| f.level > 2), "{s}: {:?}", detect(s));
+            assert!(
+                detect(s).is_none_or(|f| f.level > 2),
+                "{s}: {:?}",
+                detect(s)
+            );
         }
     }
 }

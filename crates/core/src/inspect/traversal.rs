@@ -12,15 +12,35 @@ pub struct TraversalFinding {
 }
 
 const SYSTEM_FILES: &[&str] = &[
-    "/etc/passwd", "/etc/shadow", "/etc/hosts", "/etc/group", "/proc/self", "/proc/version",
-    "/var/log/", "/.ssh/", "/.aws/credentials", "/.env", "/.git/", "\\windows\\", "/windows/",
-    "win.ini", "boot.ini", "system32", "/etc/issue", "web.config", "/.htpasswd", "/.htaccess",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/hosts",
+    "/etc/group",
+    "/proc/self",
+    "/proc/version",
+    "/var/log/",
+    "/.ssh/",
+    "/.aws/credentials",
+    "/.env",
+    "/.git/",
+    "\\windows\\",
+    "/windows/",
+    "win.ini",
+    "boot.ini",
+    "system32",
+    "/etc/issue",
+    "web.config",
+    "/.htpasswd",
+    "/.htaccess",
 ];
 
 /// The strongest traversal finding in `input`, if any.
 pub fn detect(input: &str) -> Option<TraversalFinding> {
     if input.contains('\0') {
-        return Some(TraversalFinding { rule: "nul-byte", level: 1 });
+        return Some(TraversalFinding {
+            rule: "nul-byte",
+            level: 1,
+        });
     }
     // Decode what survives one URL decoding (double encoding) and overlong dots and slashes.
     let s = input
@@ -46,8 +66,18 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
     } else if ups == 1 {
         note("dot-dot-segment", 2);
     }
-    if SYSTEM_FILES.iter().any(|f| s.contains(&f.replace('\\', "/"))) {
-        note("system-file", if s.starts_with('/') || s.contains("file:") || ups > 0 { 1 } else { 2 });
+    if SYSTEM_FILES
+        .iter()
+        .any(|f| s.contains(&f.replace('\\', "/")))
+    {
+        note(
+            "system-file",
+            if s.starts_with('/') || s.contains("file:") || ups > 0 {
+                1
+            } else {
+                2
+            },
+        );
     }
     if s.starts_with("file:/") {
         note("file-url", 1);
@@ -64,8 +94,7 @@ fn count_up_segments(s: &str) -> usize {
         .enumerate()
         .filter(|(i, seg)| {
             let seg = seg.trim();
-            (seg == ".." || seg == "...")
-                && (*i > 0 || collapsed.contains(&format!("{seg}/")))
+            (seg == ".." || seg == "...") && (*i > 0 || collapsed.contains(&format!("{seg}/")))
         })
         .count()
 }

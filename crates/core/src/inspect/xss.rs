@@ -19,22 +19,91 @@ pub struct XssFinding {
 
 /// Tags that run script, load active content or re-target the page.
 const ACTIVE_TAGS: &[&str] = &[
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math", "style",
-    "link", "meta", "base", "form", "isindex", "xml", "import", "animate", "set", "handler",
-    "listener", "xss", "vmlframe", "template", "portal", "noscript", "xmp", "plaintext", "title",
-    "textarea", "image", "video", "audio", "source", "body", "html", "marquee", "bgsound",
-    "layer", "ilayer", "details", "dialog",
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "style",
+    "link",
+    "meta",
+    "base",
+    "form",
+    "isindex",
+    "xml",
+    "import",
+    "animate",
+    "set",
+    "handler",
+    "listener",
+    "xss",
+    "vmlframe",
+    "template",
+    "portal",
+    "noscript",
+    "xmp",
+    "plaintext",
+    "title",
+    "textarea",
+    "image",
+    "video",
+    "audio",
+    "source",
+    "body",
+    "html",
+    "marquee",
+    "bgsound",
+    "layer",
+    "ilayer",
+    "details",
+    "dialog",
 ];
 /// Attributes whose value is a URL or script.
 const URL_ATTRS: &[&str] = &[
-    "href", "src", "action", "formaction", "data", "xlink:href", "background", "lowsrc",
-    "dynsrc", "poster", "codebase", "from", "to", "values", "by", "content", "srcdoc", "style",
-    "location", "code", "folder", "ping", "xmlns", "attributename",
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "data",
+    "xlink:href",
+    "background",
+    "lowsrc",
+    "dynsrc",
+    "poster",
+    "codebase",
+    "from",
+    "to",
+    "values",
+    "by",
+    "content",
+    "srcdoc",
+    "style",
+    "location",
+    "code",
+    "folder",
+    "ping",
+    "xmlns",
+    "attributename",
 ];
 /// JavaScript sinks and calls typical of a payload.
 const SINKS: &[&str] = &[
-    "alert", "confirm", "prompt", "eval", "write", "writeln", "fromcharcode", "settimeout",
-    "setinterval", "function", "atob", "import", "execscript", "open", "print", "fetch",
+    "alert",
+    "confirm",
+    "prompt",
+    "eval",
+    "fromcharcode",
+    "settimeout",
+    "setinterval",
+    "atob",
+    "execscript",
+    "msgbox",
+    "document.write",
+    "window.open",
+    "constructor",
 ];
 
 fn push(best: &mut Option<XssFinding>, rule: &'static str, level: u8) {
@@ -45,7 +114,9 @@ fn push(best: &mut Option<XssFinding>, rule: &'static str, level: u8) {
 
 /// The strongest XSS finding in `input`, if any.
 pub fn detect(input: &str) -> Option<XssFinding> {
-    let quick = input.bytes().any(|b| matches!(b, b'<' | b':' | b'(' | b'`' | b'=' | b'&' | b'\\'));
+    let quick = input
+        .bytes()
+        .any(|b| matches!(b, b'<' | b':' | b'(' | b'`' | b'=' | b'&' | b'\\'));
     if !quick {
         return None;
     }
@@ -60,7 +131,9 @@ pub fn detect(input: &str) -> Option<XssFinding> {
 
 /// Drops what browsers ignore inside a URL scheme: whitespace, control characters.
 fn squeeze(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\u{feff}').collect()
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\u{feff}')
+        .collect()
 }
 
 fn is_script_url(v: &str) -> bool {
@@ -69,7 +142,11 @@ fn is_script_url(v: &str) -> bool {
         || v.starts_with("vbscript:")
         || v.starts_with("livescript:")
         || v.starts_with("mocha:")
-        || (v.starts_with("data:") && (v.contains("html") || v.contains("script") || v.contains("svg") || v.contains("base64")))
+        || (v.starts_with("data:")
+            && (v.contains("html")
+                || v.contains("script")
+                || v.contains("svg")
+                || v.contains("base64")))
 }
 
 fn has_sink_call(s: &str) -> bool {
@@ -82,7 +159,9 @@ fn has_sink_call(s: &str) -> bool {
             let before_ok = at == 0 || !b[at - 1].is_ascii_alphanumeric();
             let mut j = after;
             while j < b.len() && (b[j] == b' ' || b[j] == b')') && b[j] != b'(' {
-                if b[j] == b')' { break; }
+                if b[j] == b')' {
+                    break;
+                }
                 j += 1;
             }
             if before_ok && j < b.len() && matches!(b[j], b'(' | b'`') {
@@ -94,6 +173,8 @@ fn has_sink_call(s: &str) -> bool {
     }) || s.contains("document.cookie")
         || s.contains("document.domain")
         || s.contains("location.href")
+        || s.contains("top.location")
+        || s.contains("self.location")
         || s.contains("innerhtml")
 }
 
@@ -124,7 +205,36 @@ fn html_context(s: &str, best: &mut Option<XssFinding>) {
             continue;
         }
         if ACTIVE_TAGS.contains(&name_base) {
-            let strong = matches!(name_base, "script" | "iframe" | "frame" | "object" | "embed" | "applet" | "svg" | "math" | "meta" | "base" | "isindex" | "xss" | "vmlframe" | "portal" | "frameset" | "import" | "animate" | "set" | "handler" | "listener" | "bgsound" | "layer" | "ilayer" | "style" | "link" | "xml" | "form");
+            let strong = matches!(
+                name_base,
+                "script"
+                    | "iframe"
+                    | "frame"
+                    | "object"
+                    | "embed"
+                    | "applet"
+                    | "svg"
+                    | "math"
+                    | "meta"
+                    | "base"
+                    | "isindex"
+                    | "xss"
+                    | "vmlframe"
+                    | "portal"
+                    | "frameset"
+                    | "import"
+                    | "animate"
+                    | "set"
+                    | "handler"
+                    | "listener"
+                    | "bgsound"
+                    | "layer"
+                    | "ilayer"
+                    | "style"
+                    | "link"
+                    | "xml"
+                    | "form"
+            );
             push(best, "active-tag", if strong { 1 } else { 2 });
         } else {
             push(best, "html-tag", 3);
@@ -142,9 +252,16 @@ fn attributes(tag: &str, best: &mut Option<XssFinding>) {
     let mut i = 1;
     while i < b.len() {
         // An attribute name starts after whitespace, `/`, a quote or the tag name.
-        if b[i].is_ascii_alphabetic() && matches!(b[i - 1], b' ' | b'/' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'"' | b'\'' | b'`' | b'\0') {
+        if b[i].is_ascii_alphabetic()
+            && matches!(
+                b[i - 1],
+                b' ' | b'/' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'"' | b'\'' | b'`' | b'\0'
+            )
+        {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b':' | b'-' | b'_')) {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b':' | b'-' | b'_'))
+            {
                 i += 1;
             }
             let name = &tag[start..i];
@@ -170,7 +287,11 @@ fn attributes(tag: &str, best: &mut Option<XssFinding>) {
 
 fn css_active(v: &str) -> bool {
     let v = squeeze(v);
-    v.contains("expression(") || v.contains("behavior:") || v.contains("-moz-binding") || v.contains("javascript:") || v.contains("@import")
+    v.contains("expression(")
+        || v.contains("behavior:")
+        || v.contains("-moz-binding")
+        || v.contains("javascript:")
+        || v.contains("@import")
 }
 
 fn url_context(s: &str, best: &mut Option<XssFinding>) {
@@ -179,7 +300,15 @@ fn url_context(s: &str, best: &mut Option<XssFinding>) {
     }
     let sq = squeeze(s);
     if sq.contains("javascript:") || sq.contains("vbscript:") {
-        push(best, "script-url", if has_sink_call(s) || sq.contains("javascript:/") { 1 } else { 2 });
+        push(
+            best,
+            "script-url",
+            if has_sink_call(s) || sq.contains("javascript:/") {
+                1
+            } else {
+                2
+            },
+        );
     }
     if css_active(s) && (s.contains("style") || s.contains('{')) {
         push(best, "active-style", 2);
@@ -210,7 +339,11 @@ fn script_context(s: &str, best: &mut Option<XssFinding>) {
         }
     }
     if sink {
-        let lvl = if s.contains('<') || s.contains('>') || s.contains("=") { 2 } else { 3 };
+        let lvl = if s.contains('<') || s.contains('>') || s.contains("=") {
+            2
+        } else {
+            3
+        };
         push(best, "script-call", lvl);
     }
 }
@@ -235,8 +368,17 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_not() {
-        for s in ["a < b and c > d", "Tom & Jerry", "see https://example.com/a?b=c", "x<3 love"] {
-            assert!(detect(s).is_none_or(|f| f.level > 2), "{s}: {:?}", detect(s));
+        for s in [
+            "a < b and c > d",
+            "Tom & Jerry",
+            "see https://example.com/a?b=c",
+            "x<3 love",
+        ] {
+            assert!(
+                detect(s).is_none_or(|f| f.level > 2),
+                "{s}: {:?}",
+                detect(s)
+            );
         }
     }
 }
