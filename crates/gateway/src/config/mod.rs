@@ -19,6 +19,7 @@ pub mod dev_secrets;
 pub mod device;
 pub mod http2;
 pub mod identity_names;
+pub mod inspect;
 pub mod mfa;
 pub mod overlap;
 pub mod pages;
@@ -101,6 +102,10 @@ pub struct Config {
     pub audit: audit::AuditConfig,
     /// `[secret_store]`: `/v1/secrets` and the data keys.
     pub secret_store: secret_store::SecretStoreConfig,
+    /// `[inspect]`: the defaults of the routes' input inspection (the `inspect` gate).
+    pub inspect: inspect::InspectConfig,
+    /// `[firewall]`: CIDR allow and deny lists of the `firewall` gate.
+    pub firewall: inspect::FirewallConfig,
     /// `[[routes]]`: what is routed where, and who may call it.
     pub routes: Vec<RouteConfig>,
 }
