@@ -17,6 +17,7 @@ use crate::protect::inspect_body::BodyRefusal;
 use crate::request::{Req, RequestMeta, Res};
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -139,9 +140,9 @@ impl Check for Inspect {
     }
 }
 
-use futures_util::StreamExt as _;
-
 impl Inspect {
+    /// The decision on what was read (`Err` is the answer, as a `Check` returns it).
+    #[allow(clippy::result_large_err)]
     fn decide(
         &self,
         req: &mut Req,
