@@ -2,9 +2,9 @@
 //! which requests the `inspect` gate reads (paranoia, threshold, mode, body bounds, exclusions)
 //! and which client addresses the `firewall` gate admits (CIDR allow and deny lists).
 //!
-//! Guarantees: unknown keys are refused; [`InspectConfig::problems`] and
-//! [`FirewallConfig::problems`] (run by `config check` and at start) refuse values the gates
-//! cannot apply (paranoia outside 1–4, an unknown detector name, an empty threshold).
+//! Guarantees: unknown keys are refused; a CIDR that does not parse is refused when the file is
+//! read; [`InspectConfig::problems`] (run by `config check` and at start) refuses values the
+//! gates cannot apply (paranoia outside 1–4, an unknown detector name, a zero threshold).
 
 use super::units::ByteSize;
 use ipnet::IpNet;
