@@ -269,8 +269,18 @@ const FUNCS: &[&str] = &[
 ];
 
 fn classify(word: &str, next_is_open: bool) -> Token {
-    let up = word.to_ascii_uppercase();
-    let w = up.as_str();
+    // No keyword or function name is longer than this: longer words are barewords, and the
+    // upper-casing needs no allocation.
+    let mut buf = [0u8; 40];
+    if word.len() > buf.len() {
+        return Token::of(Kind::Bare);
+    }
+    let up = &mut buf[..word.len()];
+    up.copy_from_slice(word.as_bytes());
+    up.make_ascii_uppercase();
+    let Ok(w) = std::str::from_utf8(up) else {
+        return Token::of(Kind::Bare);
+    };
     let in_list = |l: &[&str]| l.contains(&w);
     if w == "UNION" {
         return Token::of(Kind::Union);

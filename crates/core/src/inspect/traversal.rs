@@ -42,6 +42,10 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
             level: 1,
         });
     }
+    // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
+    if !input.contains(['.', '/', '\\', '%']) && !input.to_ascii_lowercase().contains("system32") {
+        return None;
+    }
     // Decode what survives one URL decoding (double encoding) and overlong dots and slashes.
     let s = input
         .to_ascii_lowercase()
