@@ -549,3 +549,68 @@ fn plain_smtp_is_refused_off_loopback_and_unknown_smtp_keys_are_refused() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("starttls"), "{}", stderr(&out));
 }
+
+#[test]
+fn inspect_and_firewall_settings_the_gates_cannot_apply_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    production_config(
+        dir.path(),
+        "[inspect]\nparanoia = 5\n[[routes]]\nname = \"api\"\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\npublic = true\ninspect = { threshold = 0, exclude = [\"sqlx\"], exclude_params = { q = [\"all\", \"xs\"] } }\nfirewall = { deny = [\"10.0.0.0/8\", \"2001:db8::/32\"] }\n",
+    );
+    let out = palisade(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "dev",
+        ],
+        &[("PALISADE_MASTER_KEY", key.as_str())],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    for want in [
+        "inspect.paranoia: 1 to 4",
+        "route api: inspect.threshold: at least 1",
+        "route api: inspect: unknown detector \"sqlx\"",
+        "route api: inspect: unknown detector \"xs\"",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // A CIDR that is not one is a parse error naming the key; an unknown key is refused.
+    production_config(dir.path(), "[firewall]\ndeny = [\"10.0.0.0/33\"]\n");
+    let out = palisade(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "dev",
+        ],
+        &[],
+    );
+    assert!(!out.status.success(), "{}", stderr(&out));
+    production_config(dir.path(), "[inspect]\nparanioa = 2\n");
+    let out = palisade(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "palisade.toml",
+            "--env",
+            "dev",
+        ],
+        &[],
+    );
+    assert!(
+        !out.status.success() && stderr(&out).contains("paranioa"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -17,6 +17,7 @@ pub mod fingerprint;
 mod fuzz_replay;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod inspect;
 pub mod jwt;
 pub mod legacy_key;
 pub mod mfa;

@@ -369,7 +369,16 @@ pub const EVENT_TYPES: &[EventType] = &[
         "inspect.injection_attempt",
         Security,
         High,
-        "input matched an injection or traversal pattern",
+        "input matched an injection or traversal pattern: details name the detector, the \
+         location and a redacted excerpt, never the value (sampled: details.count per stored \
+         event)",
+    ),
+    t(
+        "inspect.refused",
+        Security,
+        Medium,
+        "the inspect gate refused a body it cannot inspect: over the inspection limit, \
+         compressed, not UTF-8, a duplicate JSON key, too deep or too many values (sampled)",
     ),
     t(
         "credential.access",

@@ -20,6 +20,7 @@ pub mod device;
 pub mod email;
 pub mod http2;
 pub mod identity_names;
+pub mod inspect;
 pub mod mfa;
 pub mod overlap;
 pub mod pages;
@@ -105,6 +106,10 @@ pub struct Config {
     pub secret_store: secret_store::SecretStoreConfig,
     /// `[smtp]`: the mail relay of the e-mail flows and notices (off while `host` is empty).
     pub smtp: email::SmtpConfig,
+    /// `[inspect]`: the defaults of the routes' input inspection (the `inspect` gate).
+    pub inspect: inspect::InspectConfig,
+    /// `[firewall]`: CIDR allow and deny lists of the `firewall` gate.
+    pub firewall: inspect::FirewallConfig,
     /// `[[routes]]`: what is routed where, and who may call it.
     pub routes: Vec<RouteConfig>,
 }

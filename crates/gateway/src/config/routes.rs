@@ -81,6 +81,11 @@ pub struct RouteConfig {
     /// Record every request as an `api.request` audit event (written asynchronously by default:
     /// `audit.async_classes`).
     pub audit: bool,
+    /// Inspect this route's requests for injection (`inspect = { mode = "block", … }`; keys
+    /// unset take `[inspect]`'s). Absent: not inspected.
+    pub inspect: Option<super::inspect::RouteInspect>,
+    /// This route's CIDR allow and deny lists, after `[firewall]`'s.
+    pub firewall: super::inspect::RouteFirewall,
 }
 
 /// A string or a list of strings.

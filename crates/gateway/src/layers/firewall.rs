@@ -1,4 +1,7 @@
-//! The `firewall` gate: refuses client IPs under a block (placed by the brute-force defense's
+//! The `firewall` gate: refuses client IPs on a deny list or off an allow list (`[firewall]` and
+//! the route's `firewall = {…}`, IPv4/IPv6 CIDR) with 403 `firewall.refused`, marks clients on a
+//! `skip_inspection` list so the `inspect` gate passes them (identification and authorization
+//! still run), and refuses client IPs under a block (placed by the brute-force defense's
 //! threat levels or by an alert rule's `block_ip` action) with 403 and `Retry-After`. A block lookup that cannot be answered refuses with 503
 //! (fail closed). Ops endpoints stay reachable so a blocked monitoring host can still see health.
 //! Each refusal is a `firewall.refused` event on record (sampled per address; every one counts
@@ -6,6 +9,7 @@
 
 use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
+use crate::config::inspect::FirewallConfig;
 use crate::identity::Identity;
 use crate::problem::refuse;
 use crate::request::{Req, RequestMeta, Res};
@@ -18,14 +22,44 @@ pub const GATE: &str = "firewall";
 /// The firewall gate's check: IP blocks.
 pub struct Firewall {
     identity: Arc<Identity>,
+    lists: Arc<FirewallConfig>,
 }
 
 /// The firewall gate as a tower layer.
 pub type FirewallLayer = CheckLayer<Firewall>;
 
 /// The firewall gate over `identity`'s block list.
-pub fn layer(identity: Arc<Identity>) -> FirewallLayer {
-    CheckLayer::new(Firewall { identity })
+pub fn layer(identity: Arc<Identity>, lists: FirewallConfig) -> FirewallLayer {
+    CheckLayer::new(Firewall {
+        identity,
+        lists: Arc::new(lists),
+    })
+}
+
+fn listed(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
+    // An IPv4-mapped IPv6 peer is matched as its IPv4 address.
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+impl Firewall {
+    /// The CIDR lists' decision for a request: `Some(reason)` refuses.
+    fn lists_refuse(&self, meta: &RequestMeta) -> Option<&'static str> {
+        let ip = meta.client_ip;
+        let route = meta.route.as_deref().map(|r| &r.firewall);
+        if listed(&self.lists.deny, ip) || route.is_some_and(|r| listed(&r.deny, ip)) {
+            return Some("ip-denied");
+        }
+        if (!self.lists.allow.is_empty() && !listed(&self.lists.allow, ip))
+            || route.is_some_and(|r| !r.allow.is_empty() && !listed(&r.allow, ip))
+        {
+            return Some("ip-not-allowed");
+        }
+        None
+    }
 }
 
 impl Check for Firewall {
@@ -37,8 +71,32 @@ impl Check for Firewall {
         if meta.is_ops() {
             return Ok(());
         }
+        if let Some(reason) = self.lists_refuse(meta) {
+            self.identity.audit.record_refusal(
+                AuditEvent::new("firewall.refused", Risk::Low, Outcome::Denied)
+                    .origin(&RequestOrigin::of(req))
+                    .details(serde_json::json!({ "reason": reason })),
+            );
+            return Err(refuse(
+                GATE,
+                reason,
+                StatusCode::FORBIDDEN,
+                "Requests from this address are not accepted.",
+                meta.request_id_str(),
+            ));
+        }
+        let skip = listed(&self.lists.skip_inspection, meta.client_ip)
+            || meta
+                .route
+                .as_deref()
+                .is_some_and(|r| listed(&r.firewall.skip_inspection, meta.client_ip));
         match self.identity.brute.blocked(meta.client_ip).await {
-            Ok(None) => Ok(()),
+            Ok(None) => {
+                if skip {
+                    req.extensions_mut().insert(super::inspect::SkipInspection);
+                }
+                Ok(())
+            }
             Ok(Some(left)) => {
                 let secs = left.as_secs_f64().ceil().max(1.0) as u64;
                 self.identity.audit.record_refusal(

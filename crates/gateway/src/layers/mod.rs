@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! respond ─► boundary ─► cors ─► durability ─► sanitize ─► admission ─► firewall ─► identify
-//!         ─► throttle ─► authorize ─► (inspect: its own issue) ─► route
+//!         ─► throttle ─► authorize ─► inspect ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -10,7 +10,7 @@
 //! attaches the [`RequestMeta`](crate::request::RequestMeta) that later gates read
 //! (`strict_http` is the first of its checks). The asynchronous gates share [`check`].
 //!
-//! A gate reads `request`, `config`, `audit`, `identity`, `authz` and the route table; it never
+//! A gate reads `request`, `config`, `audit`, `identity`, `authz`, `protect` and the route table; it never
 //! imports an endpoint of the built-in API, the route step or the pipeline that assembles it.
 
 pub mod admission;
@@ -21,6 +21,7 @@ pub mod cors;
 pub mod durability;
 pub mod firewall;
 pub mod identify;
+pub mod inspect;
 pub mod respond;
 pub mod sanitize;
 pub mod strict_http;

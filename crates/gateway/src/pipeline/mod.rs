@@ -1,6 +1,5 @@
 //! Assembles the gates in front of the route step. Gates are built once at start and composed per worker;
-//! the order here is the order in DESIGN.md. The gate still to come (inspect) slots in between
-//! `authorize` and `route` without reshaping the rest.
+//! the order here is the order in DESIGN.md, `inspect` last before `route`.
 //!
 //! Two assemblies of the same gate code: the tower stack ([`Gates::service`] over an upstream,
 //! `Gates::in_process` over an application's own service in library mode, [`crate::Palisade`]),
@@ -19,6 +18,7 @@ use crate::layers::cors::{self, CorsGate};
 use crate::layers::durability::DurabilityLayer;
 use crate::layers::firewall::FirewallLayer;
 use crate::layers::identify::IdentifyLayer;
+use crate::layers::inspect::InspectLayer;
 use crate::layers::respond::RespondLayer;
 use crate::layers::sanitize::SanitizeLayer;
 use crate::layers::throttle::ThrottleLayer;
@@ -48,6 +48,7 @@ pub struct Gates {
     identify: IdentifyLayer,
     throttle: ThrottleLayer,
     authorize: AuthorizeLayer,
+    inspect: InspectLayer,
 }
 
 impl Gates {
@@ -89,10 +90,14 @@ impl Gates {
                 })
                 .transpose()?,
             admission: AdmissionLayer(state.admission.clone()),
-            firewall: crate::layers::firewall::layer(state.identity.clone()),
+            firewall: crate::layers::firewall::layer(
+                state.identity.clone(),
+                config.firewall.clone(),
+            ),
             identify: crate::layers::identify::layer(state.identity.clone(), state.routes.mount()),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),
+            inspect: crate::layers::inspect::layer(state.audit.clone()),
         })
     }
 
@@ -124,6 +129,7 @@ impl Gates {
             identify: self.identify.check().clone(),
             throttle: Arc::clone(self.throttle.check()),
             authorize: self.authorize.check().clone(),
+            inspect: self.inspect.check().clone(),
             route: std::sync::Mutex::new(route),
         }));
         fast::FastPipeline {
@@ -154,6 +160,7 @@ impl Gates {
             .layer(self.identify.clone())
             .layer(self.throttle.clone())
             .layer(self.authorize.clone())
+            .layer(self.inspect.clone())
             .service(route);
         BoxCloneService::new(service)
     }

@@ -5,8 +5,13 @@
 //! Guarantees (DESIGN.md, "Data protection"): no key or value reaches a log, an error or a
 //! `Debug` print; decrypted values live in zeroizing buffers; a ciphertext is bound to its key
 //! id and its place (table, column, row) and decrypts nowhere else.
+//!
+//! Also the rules of input inspection ([`inspect`], with [`inspect_body`]): what the `inspect`
+//! gate reads of a request and when it refuses.
 
 pub mod files;
+pub mod inspect;
+pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
 pub mod vault;

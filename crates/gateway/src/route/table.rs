@@ -54,6 +54,10 @@ pub struct Route {
     pub audit: bool,
     /// The names identity is given to its upstream, and its `tenant_header`.
     pub identity: Arc<crate::identity::assertion::Names>,
+    /// Its input inspection, if it has `inspect = {…}`.
+    pub inspect: Option<Arc<crate::protect::inspect::InspectPolicy>>,
+    /// Its CIDR allow and deny lists.
+    pub firewall: crate::config::inspect::RouteFirewall,
     next: AtomicUsize,
 }
 
@@ -110,6 +114,15 @@ impl Route {
                 )
                 .map_err(|e| format!("route {}: identity headers: {e}", rc.display_name()))?,
             ),
+            inspect: rc
+                .inspect
+                .as_ref()
+                .map(|i| {
+                    crate::protect::inspect::InspectPolicy::new(&config.inspect, i).map(Arc::new)
+                })
+                .transpose()
+                .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
+            firewall: rc.firewall.clone(),
             next: AtomicUsize::new(0),
         })
     }

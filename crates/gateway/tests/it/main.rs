@@ -20,6 +20,7 @@ mod hardening;
 mod headers;
 pub mod identity;
 mod imports;
+mod inspect;
 mod keys;
 mod listener;
 mod mfa;

@@ -1,0 +1,144 @@
+//! `[inspect]` and `[firewall]`, and their per-route forms `inspect = {…}` and `firewall = {…}`:
+//! which requests the `inspect` gate reads (paranoia, threshold, mode, body bounds, exclusions)
+//! and which client addresses the `firewall` gate admits (CIDR allow and deny lists).
+//!
+//! Guarantees: unknown keys are refused; a CIDR that does not parse is refused when the file is
+//! read; [`InspectConfig::problems`] (run by `config check` and at start) refuses values the
+//! gates cannot apply (paranoia outside 1–4, an unknown detector name, a zero threshold).
+
+use super::units::ByteSize;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the inspect gate does with a request over the threshold.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InspectMode {
+    /// Refuse it (403), and a body over the inspection limit with 413.
+    #[default]
+    Block,
+    /// Pass it on and record what was found.
+    Detect,
+}
+
+/// `[inspect]`: the defaults of every route's `inspect = {…}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InspectConfig {
+    /// Paranoia level 1–4: findings of a higher level than this are not counted.
+    pub paranoia: u8,
+    /// The anomaly score (5 per counted finding) at which a request is refused.
+    pub threshold: u32,
+    /// `block` or `detect`.
+    pub mode: InspectMode,
+    /// Largest body inspected; in block mode a larger body is refused with 413.
+    pub max_body: ByteSize,
+    /// Deepest JSON nesting inspected; deeper is refused (400).
+    pub max_depth: usize,
+    /// Most JSON values, form fields or multipart parts inspected; more is refused (400).
+    pub max_elements: usize,
+    /// Request headers whose values are inspected (lowercase names); cookies always are.
+    pub headers: Vec<String>,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        Self {
+            paranoia: 2,
+            threshold: 5,
+            mode: InspectMode::Block,
+            max_body: ByteSize(64 * 1024),
+            max_depth: 32,
+            max_elements: 10_000,
+            headers: vec!["user-agent".into(), "referer".into()],
+        }
+    }
+}
+
+/// A route's `inspect = {…}`: present, the route's requests are inspected; each key unset takes
+/// `[inspect]`'s.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteInspect {
+    /// Overrides `inspect.paranoia`.
+    pub paranoia: Option<u8>,
+    /// Overrides `inspect.threshold`.
+    pub threshold: Option<u32>,
+    /// Overrides `inspect.mode`.
+    pub mode: Option<InspectMode>,
+    /// Overrides `inspect.max_body`.
+    pub max_body: Option<ByteSize>,
+    /// Detectors not run on this route (`sqli`, `xss`, `traversal`, `cmdi`, `header`).
+    pub exclude: Vec<String>,
+    /// Per parameter (query, form or multipart field name, JSON key, cookie or header name): the
+    /// detectors not run on its values, or `["all"]`.
+    pub exclude_params: BTreeMap<String, Vec<String>>,
+}
+
+/// `[firewall]`: addresses refused or admitted before identification, on every route.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirewallConfig {
+    /// Addresses always refused (403), IPv4 or IPv6 CIDR.
+    pub deny: Vec<IpNet>,
+    /// When not empty, only these addresses are admitted (403 for others).
+    pub allow: Vec<IpNet>,
+    /// Addresses trusted enough that the content rules (the inspect gate) are skipped for them;
+    /// identification and authorization still apply.
+    pub skip_inspection: Vec<IpNet>,
+}
+
+/// A route's `firewall = {…}`: lists checked after the global ones, for this route only.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteFirewall {
+    /// Addresses refused on this route.
+    pub deny: Vec<IpNet>,
+    /// When not empty, only these addresses are admitted on this route.
+    pub allow: Vec<IpNet>,
+    /// Addresses whose requests to this route skip the inspect gate.
+    pub skip_inspection: Vec<IpNet>,
+}
+
+const DETECTORS: &[&str] = &["sqli", "xss", "traversal", "cmdi", "header"];
+
+impl InspectConfig {
+    /// What is wrong with `[inspect]` and the routes' `inspect = {…}`.
+    pub fn problems(&self, routes: &[super::RouteConfig]) -> Vec<String> {
+        let mut out = Vec::new();
+        if !(1..=4).contains(&self.paranoia) {
+            out.push("inspect.paranoia: 1 to 4".into());
+        }
+        if self.threshold == 0 {
+            out.push("inspect.threshold: at least 1".into());
+        }
+        if self.max_depth == 0 || self.max_depth > 128 || self.max_elements == 0 {
+            out.push("inspect.max_depth: 1 to 128; inspect.max_elements: at least 1".into());
+        }
+        for h in &self.headers {
+            if super::header_name(h).is_none() {
+                out.push(format!("inspect.headers: {h:?} is not a header name"));
+            }
+        }
+        for r in routes {
+            let Some(i) = &r.inspect else { continue };
+            let name = r.display_name();
+            if i.paranoia.is_some_and(|p| !(1..=4).contains(&p)) {
+                out.push(format!("route {name}: inspect.paranoia: 1 to 4"));
+            }
+            if i.threshold == Some(0) {
+                out.push(format!("route {name}: inspect.threshold: at least 1"));
+            }
+            for d in i.exclude.iter().chain(i.exclude_params.values().flatten()) {
+                if !DETECTORS.contains(&d.as_str()) && d != "all" {
+                    out.push(format!(
+                        "route {name}: inspect: unknown detector {d:?} (expected one of {})",
+                        DETECTORS.join(", ")
+                    ));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,323 @@
+//! The values of a request body for inspection: JSON (strings and keys, `\u` escapes decoded by
+//! the parser; a duplicate key, nesting past the depth bound or more values than the element
+//! bound refuse), `application/x-www-form-urlencoded` (decoded), `multipart/form-data` (text
+//! fields and text files), and any other text body as one value. A `Content-Encoding` other
+//! than `identity` and a `charset` other than UTF-8 refuse before any parsing.
+
+use super::inspect::{InspectPolicy, Location};
+use palisade_core::inspect::decode::url_decode;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+/// Why a body cannot be inspected (and so is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRefusal {
+    /// Compressed (`Content-Encoding`).
+    Compressed,
+    /// A charset other than UTF-8, or bytes that are not UTF-8.
+    Charset,
+    /// A JSON object with the same key twice.
+    DuplicateKey,
+    /// Nested deeper than the bound.
+    TooDeep,
+    /// More values than the bound.
+    TooMany,
+    /// Not parseable as its content type says.
+    Malformed,
+}
+
+impl BodyRefusal {
+    /// The problem slug (the `reason` of the refusal and its audit record).
+    pub fn reason(self) -> &'static str {
+        match self {
+            BodyRefusal::Compressed => "compressed-body",
+            BodyRefusal::Charset => "charset-not-utf8",
+            BodyRefusal::DuplicateKey => "duplicate-json-key",
+            BodyRefusal::TooDeep => "body-too-deep",
+            BodyRefusal::TooMany => "body-too-many-values",
+            BodyRefusal::Malformed => "malformed-body",
+        }
+    }
+}
+
+type Values = Vec<(Location, String, bool)>;
+
+/// Appends the inspectable values of `body` to `out`.
+pub fn body_values(
+    parts: &http::request::Parts,
+    body: &[u8],
+    policy: &InspectPolicy,
+    out: &mut Values,
+) -> Result<(), BodyRefusal> {
+    if let Some(enc) = parts.headers.get(http::header::CONTENT_ENCODING)
+        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(BodyRefusal::Compressed);
+    }
+    let ctype = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut params = ctype.split(';').map(str::trim);
+    let mime = params.next().unwrap_or("");
+    let mut boundary = None;
+    for p in params {
+        if let Some(cs) = p.strip_prefix("charset=") {
+            let cs = cs.trim_matches('"');
+            if cs != "utf-8" && cs != "utf8" {
+                return Err(BodyRefusal::Charset);
+            }
+        }
+        if let Some(b) = p.strip_prefix("boundary=") {
+            boundary = Some(b.trim_matches('"').to_owned());
+        }
+    }
+    if mime == "multipart/form-data" {
+        // The boundary keeps its case: read it again from the raw header.
+        let raw = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let b = raw
+            .split(';')
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("boundary=")
+                    .or_else(|| p.trim().strip_prefix("BOUNDARY="))
+            })
+            .next()
+            .map(|b| b.trim_matches('"').to_owned())
+            .or(boundary)
+            .ok_or(BodyRefusal::Malformed)?;
+        return multipart(body, &b, policy, out);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BodyRefusal::Charset)?;
+    if mime == "application/json" || mime.ends_with("+json") {
+        json(text, policy, out)
+    } else if mime == "application/x-www-form-urlencoded" {
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = url_decode(k, true);
+            out.push((
+                Location {
+                    part: "form",
+                    name: name.clone(),
+                },
+                name.clone(),
+                false,
+            ));
+            out.push((Location { part: "form", name }, url_decode(v, true), false));
+            if out.len() > policy.max_elements {
+                return Err(BodyRefusal::TooMany);
+            }
+        }
+        Ok(())
+    } else {
+        out.push((
+            Location {
+                part: "body",
+                name: String::new(),
+            },
+            text.to_owned(),
+            false,
+        ));
+        Ok(())
+    }
+}
+
+fn multipart(
+    body: &[u8],
+    boundary: &str,
+    policy: &InspectPolicy,
+    out: &mut Values,
+) -> Result<(), BodyRefusal> {
+    let delim = format!("--{boundary}");
+    let text = String::from_utf8_lossy(body);
+    let mut parts = text.split(delim.as_str());
+    parts.next(); // the preamble
+    for (n, part) in parts.enumerate() {
+        if part.starts_with("--") {
+            return Ok(());
+        }
+        if n >= policy.max_elements {
+            return Err(BodyRefusal::TooMany);
+        }
+        let part = part.strip_prefix("\r\n").ok_or(BodyRefusal::Malformed)?;
+        let (head, value) = part.split_once("\r\n\r\n").ok_or(BodyRefusal::Malformed)?;
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let head_l = head.to_ascii_lowercase();
+        let name = head
+            .split(['\r', '\n'])
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .and_then(|l| l.split(';').find_map(|p| p.trim().strip_prefix("name=")))
+            .map(|n| n.trim_matches('"').to_owned())
+            .unwrap_or_default();
+        let text_part = !head_l.contains("content-type:")
+            || head_l.contains("content-type: text/")
+            || head_l.contains("json");
+        if text_part {
+            if head_l.contains("charset=")
+                && !head_l.contains("charset=utf-8")
+                && !head_l.contains("charset=\"utf-8\"")
+            {
+                return Err(BodyRefusal::Charset);
+            }
+            out.push((
+                Location {
+                    part: "multipart",
+                    name,
+                },
+                value.to_owned(),
+                false,
+            ));
+        }
+    }
+    Err(BodyRefusal::Malformed)
+}
+
+struct Ctx<'a> {
+    out: &'a mut Values,
+    max_depth: usize,
+    max_elements: usize,
+    count: usize,
+    refusal: Option<BodyRefusal>,
+}
+
+fn json(text: &str, policy: &InspectPolicy, out: &mut Values) -> Result<(), BodyRefusal> {
+    let ctx = RefCell::new(Ctx {
+        out,
+        max_depth: policy.max_depth,
+        max_elements: policy.max_elements,
+        count: 0,
+        refusal: None,
+    });
+    let mut de = serde_json::Deserializer::from_str(text);
+    let res = Node {
+        ctx: &ctx,
+        depth: 0,
+        key: "",
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    let refusal = ctx.borrow().refusal;
+    match (res, refusal) {
+        (_, Some(r)) => Err(r),
+        (Err(_), None) => Err(BodyRefusal::Malformed),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+struct Node<'c, 'a> {
+    ctx: &'c RefCell<Ctx<'a>>,
+    depth: usize,
+    key: &'c str,
+}
+
+impl Node<'_, '_> {
+    fn fail<E: serde::de::Error>(&self, r: BodyRefusal) -> E {
+        self.ctx.borrow_mut().refusal = Some(r);
+        E::custom(r.reason())
+    }
+
+    fn count<E: serde::de::Error>(&self) -> Result<(), E> {
+        let mut c = self.ctx.borrow_mut();
+        c.count += 1;
+        if c.count > c.max_elements {
+            drop(c);
+            return Err(self.fail(BodyRefusal::TooMany));
+        }
+        Ok(())
+    }
+
+    fn push<E: serde::de::Error>(&self, v: &str) -> Result<(), E> {
+        self.count()?;
+        self.ctx.borrow_mut().out.push((
+            Location {
+                part: "json",
+                name: self.key.to_owned(),
+            },
+            v.to_owned(),
+            false,
+        ));
+        Ok(())
+    }
+
+    fn deeper<E: serde::de::Error>(&self) -> Result<usize, E> {
+        let d = self.depth + 1;
+        if d > self.ctx.borrow().max_depth {
+            return Err(self.fail(BodyRefusal::TooDeep));
+        }
+        Ok(d)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.push(v)
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.count()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.count()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.count()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.count()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.count()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = self.deeper()?;
+        self.count()?;
+        while seq
+            .next_element_seed(Node {
+                ctx: self.ctx,
+                depth,
+                key: self.key,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = self.deeper()?;
+        self.count()?;
+        let mut seen = HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k.clone()) {
+                return Err(self.fail(BodyRefusal::DuplicateKey));
+            }
+            Node {
+                ctx: self.ctx,
+                depth,
+                key: &k,
+            }
+            .push::<A::Error>(&k)?;
+            map.next_value_seed(Node {
+                ctx: self.ctx,
+                depth,
+                key: &k,
+            })?;
+        }
+        Ok(())
+    }
+}
