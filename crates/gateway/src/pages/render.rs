@@ -103,7 +103,7 @@ mod tests {
             ),
             (
                 "device_confirm.html",
-                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "pending", request => request.clone() },
+                context! { csrf_token => "t", user_code => "BCDF-GHJK", status => "pending", request => request.clone(), session_days => 30 },
             ),
             (
                 "device_confirm.html",
