@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use palisade_core::mfa::assurance::{Acr, Assurance, Insufficient};
+use palisade_core::mfa::assurance::{Acr, Assurance, Insufficient, Requirement};
 use palisade_core::principal::AuthMethod;
 use palisade_store::identity::{SessionKind, UserRecord};
 use serde::Deserialize;
@@ -99,7 +99,9 @@ fn step_up_needed(ctx: &Ctx, insufficient: Insufficient) -> Response {
     res
 }
 
-/// An account that has a second factor changes its factors only from an `aal2` session.
+/// The rule for changing how an account signs in (authenticator apps, recovery codes, passkeys,
+/// linked providers): a sign-in at most `auth.mfa.recent_auth` old, and `aal2` once the account
+/// has a second factor (ASVS 5.0 V7.5.1); else the RFC 9470 challenge saying which.
 pub(crate) async fn needs_aal2_if_enrolled(
     state: &AppState,
     ctx: &Ctx,
@@ -112,21 +114,25 @@ pub(crate) async fn needs_aal2_if_enrolled(
         .await
         .map_err(store_err(ctx))?
         .is_empty();
-    let aal2 = caller
-        .0
-        .assurance
-        .as_ref()
-        .is_some_and(|a| a.acr >= Acr::Aal2);
-    if enrolled && !aal2 {
-        return Err(step_up_needed(
-            ctx,
-            Insufficient {
-                acr_values: Some(Acr::Aal2),
-                max_age: None,
-            },
-        ));
-    }
-    Ok(())
+    let id = &state.identity;
+    let rule = Requirement {
+        mfa: enrolled,
+        max_auth_age: Some(id.config.mfa.recent_auth.0.as_secs()),
+    };
+    rule.check(caller.0.assurance.as_ref(), id.now_ms() / 1000)
+        .map_err(|insufficient| step_up_needed(ctx, insufficient))
+}
+
+/// The caller's own account id when it may change how it signs in now
+/// ([`needs_aal2_if_enrolled`]): for passkeys and linked providers, whose handlers need no more.
+pub(crate) async fn factor_changer(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+) -> Result<Uuid, Response> {
+    let user = own_account(state, ctx, caller).await?;
+    needs_aal2_if_enrolled(state, ctx, caller, &user).await?;
+    Ok(user.id)
 }
 
 fn refused(ctx: &Ctx, e: MfaRefused) -> Response {

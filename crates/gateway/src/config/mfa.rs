@@ -42,6 +42,9 @@ pub struct MfaConfig {
     pub enrollment_grace: HumanDuration,
     /// How long the `mfa_token` of a password sign-in waiting for its second factor is valid.
     pub token_ttl: HumanDuration,
+    /// How recent the sign-in must be (its `auth_time`) to add or remove a sign-in factor
+    /// (authenticator app, recovery codes, passkey, linked provider): ASVS 5.0 V7.5.1.
+    pub recent_auth: HumanDuration,
 }
 
 impl Default for MfaConfig {
@@ -50,6 +53,7 @@ impl Default for MfaConfig {
             required_roles: Vec::new(),
             enrollment_grace: HumanDuration(Duration::from_secs(7 * 86400)),
             token_ttl: HumanDuration(Duration::from_secs(5 * 60)),
+            recent_auth: HumanDuration(Duration::from_secs(15 * 60)),
         }
     }
 }
@@ -66,6 +70,10 @@ pub fn problems(totp: &TotpConfig, mfa: &MfaConfig, roles: &[String]) -> Vec<Str
     let ttl = mfa.token_ttl.0;
     if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(15 * 60) {
         out.push("auth.mfa.token_ttl: between 1m and 15m".into());
+    }
+    let recent = mfa.recent_auth.0;
+    if recent < Duration::from_secs(60) || recent > Duration::from_secs(24 * 3600) {
+        out.push("auth.mfa.recent_auth: between 1m and 24h".into());
     }
     for role in mfa
         .required_roles

@@ -7,6 +7,7 @@
 
 use crate::api::extract::{Caller, Ctx, Path, needs_signed_in_user, needs_user, no_store};
 use crate::api::json::StrictJson;
+use crate::api::mfa::factor_changer;
 use crate::api::sessions::open_browser_session;
 use crate::identity::sessions::ClientInfo;
 use crate::pages::sign_in::checked_return_to;
@@ -112,7 +113,7 @@ async fn list(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     security(("bearer" = []), ("session" = [])),
 )]
 async fn remove(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<String>) -> Response {
-    let uid = match needs_signed_in_user(&caller, &ctx) {
+    let uid = match factor_changer(&state, &ctx, &caller).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -145,7 +146,7 @@ async fn register_start(
     caller: Caller,
     StrictJson(body): StrictJson<RegisterStartBody>,
 ) -> Response {
-    let uid = match needs_signed_in_user(&caller, &ctx) {
+    let uid = match factor_changer(&state, &ctx, &caller).await {
         Ok(u) => u,
         Err(r) => return r,
     };

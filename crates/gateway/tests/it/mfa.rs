@@ -536,6 +536,51 @@ async fn an_mfa_route_challenges_aal1_and_admits_the_same_user_after_step_up() {
 }
 
 #[tokio::test]
+async fn changing_a_sign_in_factor_needs_a_recent_sign_in() {
+    let env = Env::start(|_| {}).await;
+    env.register("ivy@example.com").await;
+    let old = env.login("ivy@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 16 minutes later the access token still holds, but the sign-in is older than
+    // auth.mfa.recent_auth (15m): no factor is added with it.
+    env.advance(Duration::from_secs(16 * 60));
+    let attempt = |token: String, path: &'static str, body: Value| {
+        let env = &env;
+        async move {
+            env.http
+                .post(env.url(path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (path, body) in [
+        ("/auth/mfa/totp", json!({"name": "phone"})),
+        ("/auth/passkeys/register/start", json!({"name": "key"})),
+    ] {
+        let res = attempt(old.clone(), path, body).await;
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"A different \
+             authentication level is required\", max_age=900",
+            "{path}"
+        );
+        assert_problem(res, 401, "insufficient-user-authentication").await;
+    }
+    // A fresh sign-in may.
+    let fresh = env.login("ivy@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = attempt(fresh, "/auth/mfa/totp", json!({"name": "phone"})).await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
 async fn max_auth_age_refuses_an_old_auth_time_on_the_test_clock() {
     let env = Env::start(secure_routes).await;
     env.register("hal@example.com").await;

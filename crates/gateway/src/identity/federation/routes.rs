@@ -6,7 +6,7 @@
 
 use super::flow::{self, CallbackQuery};
 use super::pending::Intent;
-use crate::api::extract::{Caller, Ctx, Path, needs_signed_in_user, no_store};
+use crate::api::extract::{Caller, Ctx, Path, no_store};
 use crate::api::json::StrictJson;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -151,7 +151,7 @@ pub(crate) async fn link(
     Path(provider): Path<String>,
     StrictJson(body): StrictJson<LinkBody>,
 ) -> Response {
-    let uid = match needs_signed_in_user(&caller, &ctx) {
+    let uid = match crate::api::mfa::factor_changer(&state, &ctx, &caller).await {
         Ok(u) => u,
         Err(r) => return r,
     };
