@@ -329,10 +329,7 @@ impl ProviderConfig {
                 }
                 if self.kind == ProviderKind::Github {
                     let (authorize, token, api) = self.github_endpoints();
-                    for (key, url) in [
-                        ("token_endpoint", token),
-                        ("api_base", api),
-                    ] {
+                    for (key, url) in [("token_endpoint", token), ("api_base", api)] {
                         if let Err(e) = reach.check_url(url) {
                             out.push(format!("{at}.{key} {url:?}: {e}"));
                         }
@@ -453,7 +450,10 @@ mod tests {
         let p = github();
         assert_eq!(p.effective_issuer(), "https://github.com");
         assert_eq!(p.sign_in_scopes(), ["read:user", "user:email"]);
-        assert_eq!(p.effective_allowed_hosts(), ["github.com", "api.github.com"]);
+        assert_eq!(
+            p.effective_allowed_hosts(),
+            ["github.com", "api.github.com"]
+        );
         assert_eq!(
             p.github_endpoints(),
             (
@@ -483,7 +483,11 @@ mod tests {
         ghe.token_endpoint = "https://ghe.example.com/login/oauth/access_token".into();
         ghe.api_base = "https://ghe.example.com/api/v3".into();
         ghe.allowed_hosts = vec!["ghe.example.com".into()];
-        assert!(problems(&[ghe.clone()]).is_empty(), "{:?}", problems(&[ghe.clone()]));
+        assert!(
+            problems(&[ghe.clone()]).is_empty(),
+            "{:?}",
+            problems(&[ghe.clone()])
+        );
         assert_eq!(ghe.effective_issuer(), "https://ghe.example.com");
     }
 

@@ -269,7 +269,10 @@ mod tests {
 
         let no_primary = json!([email("other@example.com", false, true)]);
         let who = identity_of("https://github.com", &user(), &no_primary).unwrap();
-        assert_eq!(who.email, None, "a verified secondary address does not count");
+        assert_eq!(
+            who.email, None,
+            "a verified secondary address does not count"
+        );
         assert!(!who.email_verified);
 
         let who = identity_of("https://github.com", &user(), &json!([])).unwrap();
@@ -283,7 +286,13 @@ mod tests {
         let who = identity_of("https://ghe.example.com", &u, &json!([])).unwrap();
         assert_eq!(who.subject, "583231");
         assert_eq!(who.issuer, "https://ghe.example.com");
-        for bad in [json!("583231"), json!(null), json!(0), json!(-5), json!(1.5)] {
+        for bad in [
+            json!("583231"),
+            json!(null),
+            json!(0),
+            json!(-5),
+            json!(1.5),
+        ] {
             let mut u = user();
             u["id"] = bad.clone();
             assert!(

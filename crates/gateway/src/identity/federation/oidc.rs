@@ -260,7 +260,11 @@ impl Provider {
             return Err(not_for_github());
         }
         let ready = self.ready().await?;
-        check_iss(iss, &ready.meta.issuer, ready.meta.iss_in_authorization_response)?;
+        check_iss(
+            iss,
+            &ready.meta.issuer,
+            ready.meta.iss_in_authorization_response,
+        )?;
         let tokens = self
             .http
             .post_form(
