@@ -446,8 +446,8 @@ mod tests {
     #[test]
     fn a_github_provider_has_github_defaults() {
         let p = github();
-        assert!(problems(&[p.clone()]).is_empty(), "{:?}", problems(&[p]));
-        let p = github();
+        let found = problems(std::slice::from_ref(&p));
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(p.effective_issuer(), "https://github.com");
         assert_eq!(p.sign_in_scopes(), ["read:user", "user:email"]);
         assert_eq!(
