@@ -1,6 +1,7 @@
 //! `palisade config check` names what `palisade serve` would refuse in the same environment:
 //! open routes in production, `admin_only` with `auth = "none"`, a master key file others can
-//! read, unreadable references, and with `--online` a store or hot state it cannot reach.
+//! read, unreadable references, a github provider asking for what GitHub cannot give,
+//! and with `--online` a store or hot state it cannot reach.
 //!
 //! The `--online` cases against the real PostgreSQL and Redis use a schema and key prefix of
 //! their own (the schema is dropped at the end); without `PALISADE_TEST_DATABASE_URL` /
@@ -613,4 +614,52 @@ fn inspect_and_firewall_settings_the_gates_cannot_apply_are_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_github_provider_passes_and_what_github_cannot_give_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("github_secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef01234567").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = master_key();
+    let check = |extra: &str| {
+        production_config(
+            dir.path(),
+            &format!(
+                "[[auth.providers]]\nid = \"github\"\nkind = \"github\"\nclient_id = \"Iv1.8a61f9b3a7aba766\"\nclient_secret = \"file:{}\"\nredirect_uri = \"https://id.example.com/auth/federated/github/callback\"\n{extra}",
+                secret.display()
+            ),
+        );
+        palisade(
+            dir.path(),
+            &[
+                "config",
+                "check",
+                "--config",
+                "palisade.toml",
+                "--env",
+                "dev",
+            ],
+            &[("PALISADE_MASTER_KEY", key.as_str())],
+        )
+    };
+    let out = check("");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = check(
+        "mfa_claims_trusted = true\nissuer = \"https://idp.example.com\"\n[[auth.providers.claim_rules]]\nclaim = \"org\"\nvalue = \"acme\"\nroles = [\"staff\"]\n",
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    for needle in [
+        "auth.providers[0].mfa_claims_trusted",
+        "auth.providers[0].issuer must be unset",
+        "auth.providers[0].claim_rules[0].claim \"org\"",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let out = check("api_url = \"https://api.github.com\"\n");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("api_url"), "{}", stderr(&out));
 }

@@ -715,4 +715,34 @@ mod tests {
         let p = problems(&c, Environment::Production);
         assert_eq!(p.len(), 2, "{p:?}");
     }
+
+    #[test]
+    fn config_check_takes_a_github_provider_and_refuses_what_github_cannot_give() {
+        let block = |extra: &str| {
+            format!(
+                r#"
+                [[auth.providers]]
+                id = "github"
+                kind = "github"
+                client_id = "Iv1.8a61f9b3a7aba766"
+                client_secret = "file:/run/secrets/github"
+                redirect_uri = "https://id.example.com/auth/federated/github/callback"
+                {extra}
+                "#
+            )
+        };
+        let c = Config::from_toml(&block("")).unwrap();
+        assert!(
+            problems(&c, Environment::Dev).is_empty(),
+            "{:?}",
+            problems(&c, Environment::Dev)
+        );
+        let c = Config::from_toml(&block("mfa_claims_trusted = true")).unwrap();
+        let p = problems(&c, Environment::Dev).join("\n");
+        assert!(p.contains("auth.providers[0].mfa_claims_trusted"), "{p}");
+        let c = Config::from_toml(&block(r#"issuer = "https://accounts.example.com""#)).unwrap();
+        let p = problems(&c, Environment::Dev).join("\n");
+        assert!(p.contains("auth.providers[0].issuer must be unset"), "{p}");
+        assert!(Config::from_toml(&block(r#"api = "https://api.github.com""#)).is_err());
+    }
 }

@@ -146,6 +146,7 @@ pub(crate) async fn start(
             "return_to must be a path on this server or an origin in auth.pages.return_to_origins.",
         ));
     }
+    let sign_in_scopes = provider.config.sign_in_scopes();
     let scopes = match intent {
         Intent::Connect(_) if provider.config.connection_scopes.is_empty() => {
             return Err(refuse(
@@ -159,7 +160,7 @@ pub(crate) async fn start(
             ));
         }
         Intent::Connect(_) => &provider.config.connection_scopes,
-        _ => &provider.config.scopes,
+        _ => &sign_in_scopes,
     };
     let flows = &state.federation.flows;
     let s = flows.start(id, return_to.to_owned(), intent);

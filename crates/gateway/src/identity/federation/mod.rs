@@ -7,7 +7,8 @@
 //! - [`pending`]: started flows (state, nonce, PKCE verifier), single-use, short-lived, bound
 //!   to the browser.
 //! - [`oidc`]: one provider's authorization request and the callback's checks up to a verified
-//!   identity.
+//!   identity; [`github`] the same for `kind = "github"` (OAuth 2 and GitHub's REST API, no ID
+//!   token).
 //! - [`accounts`]: which account a verified identity signs in to (the account key is
 //!   `(issuer, sub)`, never the e-mail), linking and provisioning by the configured rules.
 //! - [`flow`]: the use cases the HTTP API calls (start, callback, link), each recording its
@@ -18,6 +19,7 @@
 pub mod accounts;
 pub mod discovery;
 pub mod flow;
+pub mod github;
 pub mod oidc;
 pub mod pending;
 pub mod reach;

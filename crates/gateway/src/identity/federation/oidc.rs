@@ -13,10 +13,13 @@
 //! not in the future, `nonce` equal to the flow's, `azp` equal to the client id when present
 //! or when `aud` names others too. Userinfo, when the provider has the endpoint, is read with
 //! the access token and taken only when its `sub` is the ID token's (OIDC Core §5.3.4).
+//!
+//! A `kind = "github"` provider is the same [`Provider`] without discovery or ID token: its
+//! requests are [`super::github`]'s, through the same reach and after the same `iss` check.
 
 use super::discovery::{DiscoveryError, ProviderMetadata, discover};
 use super::reach::{FetchError, ProviderHttp};
-use crate::config::providers::ProviderConfig;
+use crate::config::providers::{ProviderConfig, ProviderKind};
 use palisade_core::jwt::{Algorithm, ClaimNames, JwtError, TrustedIssuer};
 use palisade_core::mfa::assurance::Assurance;
 use serde_json::{Map, Value};
@@ -33,7 +36,7 @@ pub struct Denied {
     pub provider_failed: bool,
 }
 
-const fn denied(reason: &'static str, detail: &'static str) -> Denied {
+pub(crate) const fn denied(reason: &'static str, detail: &'static str) -> Denied {
     Denied {
         reason,
         detail,
@@ -41,7 +44,7 @@ const fn denied(reason: &'static str, detail: &'static str) -> Denied {
     }
 }
 
-const fn provider_failed(reason: &'static str, detail: &'static str) -> Denied {
+pub(crate) const fn provider_failed(reason: &'static str, detail: &'static str) -> Denied {
     Denied {
         reason,
         detail,
@@ -78,6 +81,8 @@ pub struct Provider {
     /// Its configuration.
     pub config: ProviderConfig,
     http: ProviderHttp,
+    /// The issuer of its identities ([`ProviderConfig::effective_issuer`]).
+    issuer: String,
     ready: tokio::sync::Mutex<Option<Arc<Ready>>>,
     leeway_secs: u64,
 }
@@ -126,11 +131,13 @@ fn pinned_jwks(mut jwks: Value) -> Value {
 impl Provider {
     /// The provider of `config` (checked by `config check`); nothing is fetched yet.
     pub fn new(config: ProviderConfig, leeway_secs: u64) -> Result<Self, String> {
-        let http = ProviderHttp::new(&config.issuer, &config.allowed_hosts)
+        let issuer = config.effective_issuer();
+        let http = ProviderHttp::new(&issuer, &config.effective_allowed_hosts())
             .map_err(|e| format!("auth.providers {:?}: {e}", config.id))?;
         Ok(Self {
             config,
             http,
+            issuer,
             ready: tokio::sync::Mutex::new(None),
             leeway_secs,
         })
@@ -196,6 +203,9 @@ impl Provider {
         challenge: &str,
         scopes: &[String],
     ) -> Result<String, Denied> {
+        if self.config.kind == ProviderKind::Github {
+            return super::github::authorization_url(&self.config, state, challenge, scopes);
+        }
         let ready = self.ready().await?;
         let mut url = url::Url::parse(&ready.meta.authorization_endpoint).map_err(|_| {
             provider_failed(
@@ -228,6 +238,11 @@ impl Provider {
         nonce: &str,
         now: u64,
     ) -> Result<VerifiedIdentity, Denied> {
+        if self.config.kind == ProviderKind::Github {
+            check_iss(iss, &self.issuer, false)?;
+            return super::github::finish(&self.http, &self.config, &self.issuer, code, verifier)
+                .await;
+        }
         let (ready, tokens) = self.exchange(code, iss, verifier).await?;
         self.verify(&ready, &tokens, nonce, now).await
     }
@@ -240,22 +255,16 @@ impl Provider {
         iss: Option<&str>,
         verifier: &str,
     ) -> Result<(Arc<Ready>, Value), Denied> {
-        let ready = self.ready().await?;
-        match iss {
-            Some(i) if i != ready.meta.issuer => {
-                return Err(denied(
-                    "iss-mismatch",
-                    "The authorization response names another issuer (mix-up).",
-                ));
-            }
-            None if ready.meta.iss_in_authorization_response => {
-                return Err(denied(
-                    "iss-missing",
-                    "The authorization response lacks the issuer this provider always sends.",
-                ));
-            }
-            _ => {}
+        if self.config.kind == ProviderKind::Github {
+            // Refused by `config check` (no connections to a github provider).
+            return Err(not_for_github());
         }
+        let ready = self.ready().await?;
+        check_iss(
+            iss,
+            &ready.meta.issuer,
+            ready.meta.iss_in_authorization_response,
+        )?;
         let tokens = self
             .http
             .post_form(
@@ -287,6 +296,9 @@ impl Provider {
 
     /// Refreshes an access token (`grant_type=refresh_token`): the token endpoint's answer.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Value, Denied> {
+        if self.config.kind == ProviderKind::Github {
+            return Err(not_for_github());
+        }
         let ready = self.ready().await?;
         self.http
             .post_form(
@@ -399,6 +411,29 @@ impl Provider {
             claimed: checked.assurance,
         })
     }
+}
+
+/// The RFC 9207 mix-up defence: a response's `iss` must be the issuer, and must be there when
+/// the provider always sends it.
+fn check_iss(iss: Option<&str>, issuer: &str, always_sent: bool) -> Result<(), Denied> {
+    match iss {
+        Some(i) if i != issuer => Err(denied(
+            "iss-mismatch",
+            "The authorization response names another issuer (mix-up).",
+        )),
+        None if always_sent => Err(denied(
+            "iss-missing",
+            "The authorization response lacks the issuer this provider always sends.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn not_for_github() -> Denied {
+    provider_failed(
+        "provider-unavailable",
+        "OAuth connections are not offered for this provider.",
+    )
 }
 
 fn id_token_invalid() -> Denied {

@@ -200,6 +200,8 @@ pub fn client(reach: Arc<Reach>, timeout: Duration) -> reqwest::Result<reqwest::
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        // GitHub's API refuses requests without a User-Agent.
+        .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
         .dns_resolver(Arc::new(CheckedResolver { reach }))
         .build()
@@ -274,6 +276,21 @@ impl ProviderHttp {
             .basic_auth(enc(client.0), Some(enc(client.1)))
             .form(form);
         self.json_of(request).await
+    }
+
+    /// POSTs `form` to `url` (a token endpoint) with the client's id and secret among the form
+    /// parameters (RFC 6749 §2.3.1's alternative, the one GitHub documents) and returns the JSON
+    /// body; any status but 200 is an error.
+    pub async fn post_form_client_in_body(
+        &self,
+        url: &str,
+        client: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, FetchError> {
+        let url = self.reach.check_url(url)?;
+        let mut all = vec![("client_id", client.0), ("client_secret", client.1)];
+        all.extend_from_slice(form);
+        self.json_of(self.client.post(url).form(&all)).await
     }
 
     async fn json_of(
