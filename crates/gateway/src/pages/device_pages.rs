@@ -6,7 +6,7 @@
 //! the decision is `auth.device_approved` / `auth.device_denied` on record. Access and CSRF:
 //! [`super::session_form`].
 
-use super::session_form::{form_session, page_session};
+use super::session_form::{malformed_form, page_session, signed_in_form};
 use super::sign_in::page_refused;
 use super::{page, render::render};
 use crate::api::extract::Ctx;
@@ -116,24 +116,16 @@ async fn device_form(
     form_session_ext: Option<Extension<FormSession>>,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<DeviceForm>(&body) else {
-        return page_refused(
-            &state,
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            "malformed-form",
-            "The form could not be read; reload the page and try again.",
-        );
-    };
-    let (caller, csrf_token) = match form_session(
+    let (form, caller, csrf_token) = match signed_in_form::<DeviceForm>(
         &state,
         &ctx,
         caller,
         form_session_ext,
-        &form.csrf_token,
         &uri,
+        &body,
+        |f| &f.csrf_token,
     ) {
-        Ok(c) => c,
+        Ok(read) => read,
         Err(res) => return res,
     };
     let Some(user) = caller.0.account else {
@@ -161,15 +153,7 @@ async fn device_form(
             .device_decide(code, false, user, approver, ctx.ip, &ctx.origin)
             .await
             .map(|r| ("denied", r)),
-        _ => {
-            return page_refused(
-                &state,
-                &ctx,
-                StatusCode::BAD_REQUEST,
-                "malformed-form",
-                "The form could not be read; reload the page and try again.",
-            );
-        }
+        _ => return malformed_form(&state, &ctx),
     };
     let shown: String = code.chars().take(32).collect();
     match outcome {

@@ -4,8 +4,7 @@
 //! factor to recover, an `aal2` session, `mfa.recovery_regenerated` on record). Access and
 //! CSRF: [`super::session_form`].
 
-use super::session_form::{form_session, page_session};
-use super::sign_in::page_refused;
+use super::session_form::{page_session, signed_in_form};
 use super::{page, render::render};
 use crate::api::extract::Ctx;
 use crate::api::mfa::{needs_aal2_if_enrolled, own_account};
@@ -119,24 +118,16 @@ async fn recovery_form(
     form_session_ext: Option<Extension<FormSession>>,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<RecoveryForm>(&body) else {
-        return page_refused(
-            &state,
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            "malformed-form",
-            "The form could not be read; reload the page and try again.",
-        );
-    };
-    let (caller, csrf_token) = match form_session(
+    let (_form, caller, csrf_token) = match signed_in_form::<RecoveryForm>(
         &state,
         &ctx,
         caller,
         form_session_ext,
-        &form.csrf_token,
         &uri,
+        &body,
+        |f| &f.csrf_token,
     ) {
-        Ok(c) => c,
+        Ok(read) => read,
         Err(res) => return res,
     };
     let user = match own_account(&state, &ctx, &caller).await {

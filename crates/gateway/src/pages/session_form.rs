@@ -68,6 +68,34 @@ pub(crate) fn form_session(
     }
 }
 
+/// A signed-in page's form POST, read and proved: `body` as the form `F` (whose `csrf_token`
+/// field `token_of` names), the caller it belongs to ([`form_session`]), and the session's CSRF
+/// token for the forms of the page answered; 400 for a form that cannot be read.
+pub(crate) fn signed_in_form<F: serde::de::DeserializeOwned>(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: Option<Extension<Arc<Principal>>>,
+    form: Option<Extension<FormSession>>,
+    uri: &Uri,
+    body: &[u8],
+    token_of: impl Fn(&F) -> &str,
+) -> Result<(F, Caller, String), Response> {
+    let parsed = serde_urlencoded::from_bytes::<F>(body).map_err(|_| malformed_form(state, ctx))?;
+    let (caller, csrf_token) = form_session(state, ctx, caller, form, token_of(&parsed), uri)?;
+    Ok((parsed, caller, csrf_token))
+}
+
+/// The page's answer to a form it cannot read (or an action it does not know).
+pub(crate) fn malformed_form(state: &AppState, ctx: &Ctx) -> Response {
+    page_refused(
+        state,
+        ctx,
+        StatusCode::BAD_REQUEST,
+        "malformed-form",
+        "The form could not be read; reload the page and try again.",
+    )
+}
+
 fn csrf_of(state: &AppState, p: &Principal) -> String {
     p.session_id
         .as_deref()

@@ -8,8 +8,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::session_form::{form_session, page_session};
-use super::sign_in::page_refused;
+use super::session_form::{malformed_form, page_session, signed_in_form};
 use super::{page, render::render, see_other};
 use crate::api::extract::{Caller, Ctx};
 use crate::api::mfa::{needs_aal2_if_enrolled, own_account};
@@ -144,26 +143,13 @@ async fn totp_form(
     form_session_ext: Option<Extension<FormSession>>,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<TotpForm>(&body) else {
-        return page_refused(
-            &state,
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            "malformed-form",
-            "The form could not be read; reload the page and try again.",
-        );
-    };
-    let (caller, csrf_token) = match form_session(
-        &state,
-        &ctx,
-        caller,
-        form_session_ext,
-        &form.csrf_token,
-        &uri,
-    ) {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let (form, caller, csrf_token) =
+        match signed_in_form::<TotpForm>(&state, &ctx, caller, form_session_ext, &uri, &body, |f| {
+            &f.csrf_token
+        }) {
+            Ok(read) => read,
+            Err(res) => return res,
+        };
     let user = match own_account(&state, &ctx, &caller).await {
         Ok(u) => u,
         Err(res) => return res,
@@ -172,13 +158,7 @@ async fn totp_form(
         "add" => add(&state, &ctx, &caller, &user, &csrf_token, &form.name).await,
         "confirm" => confirm(&state, &ctx, &user, &csrf_token, &form.id, &form.code).await,
         "remove" => remove(&state, &ctx, &caller, &user, &csrf_token, &form.id).await,
-        _ => page_refused(
-            &state,
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            "malformed-form",
-            "The form could not be read; reload the page and try again.",
-        ),
+        _ => malformed_form(&state, &ctx),
     }
 }
 
