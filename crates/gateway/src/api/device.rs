@@ -282,7 +282,7 @@ async fn lookup(
     caller: Caller,
     StrictJson(body): StrictJson<UserCodeBody>,
 ) -> Response {
-    let user = match needs_signed_in_user(&caller, &ctx) {
+    let user = match needs_signed_in_user(&state, &caller, &ctx) {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -297,7 +297,7 @@ async fn lookup(
 }
 
 async fn decide(state: &AppState, ctx: Ctx, caller: Caller, code: &str, approve: bool) -> Response {
-    let user = match needs_signed_in_user(&caller, &ctx) {
+    let user = match needs_signed_in_user(state, &caller, &ctx) {
         Ok(u) => u,
         Err(res) => return res,
     };

@@ -13,7 +13,7 @@
 // size of `Response` in a `Result` does not matter.
 #![allow(clippy::result_large_err)]
 
-use crate::audit::{AuditEvent, RequestOrigin};
+use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::problem::{refuse, refuse_with, unauthorized};
 use crate::request::{RequestMeta, request_id_of};
 use crate::route::builtin::Builtin;
@@ -254,9 +254,23 @@ pub(crate) fn needs_user(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
 /// The caller's account id when the caller signed in (an access token or the browser session),
 /// or 403: an API key acts on its account's behalf toward the APIs behind Palisade, but never
 /// approves a sign-in, adds or removes a sign-in factor, or otherwise changes how the account
-/// proves itself (a stolen key must not become a session or a second factor).
-pub(crate) fn needs_signed_in_user(caller: &Caller, ctx: &Ctx) -> Result<Uuid, Response> {
+/// proves itself (a stolen key must not become a session or a second factor). The refusal is
+/// an `authz.denied` event on record.
+pub(crate) fn needs_signed_in_user(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &Ctx,
+) -> Result<Uuid, Response> {
     if caller.0.method == AuthMethod::ApiKey {
+        state.identity.audit.record_refusal(
+            ctx.audit(
+                AuditEvent::new("authz.denied", Risk::Medium, Outcome::Denied)
+                    .actor(caller.0.subject.clone())
+                    .details(
+                        serde_json::json!({ "reason": "needs-a-sign-in", "credential": "api_key" }),
+                    ),
+            ),
+        );
         return Err(ctx.problem(
             StatusCode::FORBIDDEN,
             "needs-a-sign-in",

@@ -69,7 +69,7 @@ pub(crate) async fn own_account(
     ctx: &Ctx,
     caller: &Caller,
 ) -> Result<UserRecord, Response> {
-    let uid = needs_signed_in_user(caller, ctx)?;
+    let uid = needs_signed_in_user(state, caller, ctx)?;
     state
         .identity
         .store

@@ -198,7 +198,7 @@ async fn register_finish(
     caller: Caller,
     StrictJson(body): StrictJson<RegisterFinishBody>,
 ) -> Response {
-    let uid = match needs_signed_in_user(&caller, &ctx) {
+    let uid = match needs_signed_in_user(&state, &caller, &ctx) {
         Ok(u) => u,
         Err(r) => return r,
     };

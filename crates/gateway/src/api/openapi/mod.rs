@@ -165,7 +165,7 @@ pub(crate) mod scheme {
     pub(crate) const BEARER: &str = "bearer";
     /// `X-API-Key`.
     pub(crate) const API_KEY: &str = "api_key";
-    /// The `__Host-palisade` cookie of a browser session (unsafe methods also need
+    /// The `__Host-palisade` cookie of a browser session (state-changing methods also need
     /// `X-CSRF-Token`).
     pub(crate) const SESSION: &str = "session";
 }
