@@ -12,7 +12,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::sign_in::page_refused;
+use super::session_form::browser_form;
 use super::{csrf, page, render::render};
 use crate::api::email::FORGOT_ANSWER;
 use crate::api::extract::Ctx;
@@ -134,26 +134,6 @@ fn refusal(e: &EmailRefused) -> (StatusCode, &'static str) {
     }
 }
 
-fn csrf_refused(state: &AppState, ctx: &Ctx) -> Response {
-    page_refused(
-        state,
-        ctx,
-        StatusCode::FORBIDDEN,
-        "csrf",
-        "The form does not belong to this browser; reload the page and try again.",
-    )
-}
-
-fn malformed(state: &AppState, ctx: &Ctx) -> Response {
-    page_refused(
-        state,
-        ctx,
-        StatusCode::BAD_REQUEST,
-        "malformed-form",
-        "The form could not be read; reload the page and try again.",
-    )
-}
-
 /// The forgot-password page.
 #[utoipa::path(
     get, path = "/auth/pages/forgot", tag = "pages",
@@ -181,12 +161,10 @@ async fn forgot_page(State(state): S, headers: HeaderMap) -> Response {
     ),
 )]
 async fn forgot_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<ForgotForm>(&body) else {
-        return malformed(&state, &ctx);
+    let form = match browser_form::<ForgotForm>(&state, &ctx, &headers, &body, |f| &f.form_token) {
+        Ok(f) => f,
+        Err(res) => return res,
     };
-    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
-        return csrf_refused(&state, &ctx);
-    }
     match state
         .identity
         .request_password_reset(&form.email, ctx.ip, &ctx.origin)
@@ -242,12 +220,10 @@ async fn reset_page(State(state): S, headers: HeaderMap, RawQuery(query): RawQue
     ),
 )]
 async fn reset_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<ResetForm>(&body) else {
-        return malformed(&state, &ctx);
+    let form = match browser_form::<ResetForm>(&state, &ctx, &headers, &body, |f| &f.form_token) {
+        Ok(f) => f,
+        Err(res) => return res,
     };
-    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
-        return csrf_refused(&state, &ctx);
-    }
     match state
         .identity
         .reset_password(&form.token, form.new_password, &ctx.origin)
@@ -309,12 +285,10 @@ async fn verify_page(State(state): S, headers: HeaderMap, RawQuery(query): RawQu
     ),
 )]
 async fn verify_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<VerifyForm>(&body) else {
-        return malformed(&state, &ctx);
+    let form = match browser_form::<VerifyForm>(&state, &ctx, &headers, &body, |f| &f.form_token) {
+        Ok(f) => f,
+        Err(res) => return res,
     };
-    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
-        return csrf_refused(&state, &ctx);
-    }
     match state.identity.verify_email(&form.token, &ctx.origin).await {
         Ok(user) => {
             let view = View {

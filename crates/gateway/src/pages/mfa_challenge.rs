@@ -9,6 +9,7 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::session_form::browser_form;
 use super::sign_in::{checked_return_to, page_refused};
 use super::{csrf, page, render::render, see_other};
 use crate::api::extract::Ctx;
@@ -212,24 +213,11 @@ async fn challenge_page(
     ),
 )]
 async fn challenge_form(State(state): S, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<ChallengeForm>(&body) else {
-        return page_refused(
-            &state,
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            "malformed-form",
-            "The form could not be read; reload the page and try again.",
-        );
+    let form = match browser_form::<ChallengeForm>(&state, &ctx, &headers, &body, |f| &f.form_token)
+    {
+        Ok(f) => f,
+        Err(res) => return res,
     };
-    if !csrf::check(&state.identity.cookies, &headers, &form.form_token) {
-        return page_refused(
-            &state,
-            &ctx,
-            StatusCode::FORBIDDEN,
-            "csrf",
-            "The form does not belong to this browser; reload the page and try again.",
-        );
-    }
     let target = match checked_return_to(&state, &ctx, &form.return_to) {
         Ok(t) => t,
         Err(res) => return res,

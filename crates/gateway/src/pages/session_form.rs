@@ -85,6 +85,30 @@ pub(crate) fn signed_in_form<F: serde::de::DeserializeOwned>(
     Ok((parsed, caller, csrf_token))
 }
 
+/// A form POST of a page without a session (sign-in, the second-factor challenge, the e-mail
+/// pages): `body` as the form `F`, whose `form_token` field `token_of` names, checked against
+/// this browser's `__Host-palisade-form` cookie ([`super::csrf::check`]); 400 for a form that
+/// cannot be read, 403 `csrf` for a token of another browser.
+pub(crate) fn browser_form<F: serde::de::DeserializeOwned>(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    token_of: impl Fn(&F) -> &str,
+) -> Result<F, Response> {
+    let form = serde_urlencoded::from_bytes::<F>(body).map_err(|_| malformed_form(state, ctx))?;
+    if !super::csrf::check(&state.identity.cookies, headers, token_of(&form)) {
+        return Err(page_refused(
+            state,
+            ctx,
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "The form does not belong to this browser; reload the page and try again.",
+        ));
+    }
+    Ok(form)
+}
+
 /// The page's answer to a form it cannot read (or an action it does not know).
 pub(crate) fn malformed_form(state: &AppState, ctx: &Ctx) -> Response {
     page_refused(
