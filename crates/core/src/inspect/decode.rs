@@ -2,10 +2,15 @@
 //! and JavaScript escapes. Each is a single linear pass that never fails: what does not decode
 //! is kept as it is (a detector sees at least the raw text).
 
+use std::borrow::Cow;
+
 /// Percent-decodes `s` (`+` as space when `plus`); invalid escapes stay literal; bytes that do not
 /// form UTF-8 are replaced (the caller refuses non-UTF-8 input before detection where it must).
-pub fn url_decode(s: &str, plus: bool) -> String {
+pub fn url_decode(s: &str, plus: bool) -> Cow<'_, str> {
     let b = s.as_bytes();
+    if !b.iter().any(|&c| c == b'%' || (plus && c == b'+')) {
+        return Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -24,7 +29,10 @@ pub fn url_decode(s: &str, plus: bool) -> String {
             }
         }
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 fn hex(c: u8) -> Option<u8> {

@@ -34,7 +34,7 @@ pub fn parse_line(line: &str, file: &str) -> Option<Sample> {
     if let Some(raw) = text("input_urlencoded") {
         let attack = v.get("is_attack").and_then(Value::as_bool)?;
         return Some(Sample {
-            values: vec![(url_decode(&raw, true), false)],
+            values: vec![(url_decode(&raw, true).into_owned(), false)],
             attack,
             category,
             source,
@@ -51,8 +51,8 @@ pub fn parse_line(line: &str, file: &str) -> Option<Sample> {
     {
         for pair in q.split('&') {
             let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-            values.push((url_decode(k, true), false));
-            values.push((url_decode(val, true), false));
+            values.push((url_decode(k, true).into_owned(), false));
+            values.push((url_decode(val, true).into_owned(), false));
         }
     }
     if let Some(h) = v.get("headers").and_then(Value::as_object) {
@@ -68,8 +68,8 @@ pub fn parse_line(line: &str, file: &str) -> Option<Sample> {
             _ if b.contains('=') && !b.contains(' ') => {
                 for pair in b.split('&') {
                     let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-                    values.push((url_decode(k, true), false));
-                    values.push((url_decode(val, true), false));
+                    values.push((url_decode(k, true).into_owned(), false));
+                    values.push((url_decode(val, true).into_owned(), false));
                 }
             }
             _ => values.push((b.clone(), false)),

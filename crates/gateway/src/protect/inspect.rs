@@ -34,8 +34,9 @@ pub struct InspectPolicy {
     pub max_elements: usize,
     /// Detectors run on this route.
     detectors: Vec<Detector>,
-    /// Per parameter name: detectors not run on it.
-    exclude_params: HashMap<String, Vec<Detector>>,
+    /// Per parameter named in `exclude_params`: the detectors run on its values (the route's,
+    /// less the parameter's exclusions).
+    params: HashMap<String, Vec<Detector>>,
     /// Headers whose values are inspected.
     headers: Vec<HeaderName>,
 }
@@ -43,14 +44,14 @@ pub struct InspectPolicy {
 /// Where a value was found: its kind (`query`, `header`, `cookie`, `json`, `form`, `multipart`,
 /// `body`) and the parameter's name (a JSON value's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
+pub struct Location<Name = String> {
     /// The part of the request.
     pub part: &'static str,
     /// The parameter's name.
-    pub name: String,
+    pub name: Name,
 }
 
-impl std::fmt::Display for Location {
+impl<Name: std::fmt::Debug> std::fmt::Display for Location<Name> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {:?}", self.part, self.name)
     }
@@ -89,6 +90,13 @@ impl InspectPolicy {
                 .collect()
         };
         let excluded = parse(&route.exclude)?;
+        let run = |excluded: &[Detector]| -> Vec<Detector> {
+            Detector::ALL
+                .into_iter()
+                .filter(|d| !excluded.contains(d))
+                .collect()
+        };
+        let detectors = run(&excluded);
         Ok(Self {
             mode: route.mode.unwrap_or(global.mode),
             paranoia: route.paranoia.unwrap_or(global.paranoia),
@@ -96,15 +104,16 @@ impl InspectPolicy {
             max_body: route.max_body.unwrap_or(global.max_body).0,
             max_depth: global.max_depth,
             max_elements: global.max_elements,
-            detectors: Detector::ALL
-                .into_iter()
-                .filter(|d| !excluded.contains(d))
-                .collect(),
-            exclude_params: route
+            params: route
                 .exclude_params
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), parse(v)?)))
+                .map(|(k, v)| {
+                    let mut off = parse(v)?;
+                    off.extend_from_slice(&excluded);
+                    Ok((k.clone(), run(&off)))
+                })
                 .collect::<Result<_, String>>()?,
+            detectors,
             headers: global
                 .headers
                 .iter()
@@ -114,93 +123,69 @@ impl InspectPolicy {
     }
 
     /// Inspects the request head `parts` and its `body` (already read within
-    /// [`InspectPolicy::max_body`]; empty for none).
+    /// [`InspectPolicy::max_body`]; empty for none). Each value is judged as it is read; only
+    /// a value with a finding is copied (its location and redacted excerpt).
     pub fn inspect(
         &self,
         parts: &http::request::Parts,
         body: &[u8],
     ) -> Result<Verdict, BodyRefusal> {
-        let mut values: Vec<(Location, String, bool)> = Vec::new();
+        let mut verdict = Verdict::default();
+        let mut judge = |part: &'static str, name: &str, value: &str, in_header: bool| {
+            self.judge(Location { part, name }, value, in_header, &mut verdict)
+        };
         if let Some(q) = parts.uri.query() {
             for pair in q.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 let name = url_decode(k, true);
-                values.push((
-                    Location {
-                        part: "query",
-                        name: name.clone(),
-                    },
-                    name.clone(),
-                    false,
-                ));
-                values.push((
-                    Location {
-                        part: "query",
-                        name,
-                    },
-                    url_decode(v, true),
-                    false,
-                ));
+                judge("query", &name, &name, false);
+                judge("query", &name, &url_decode(v, true), false);
             }
         }
         for h in &self.headers {
             for v in parts.headers.get_all(h) {
-                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                values.push((
-                    Location {
-                        part: "header",
-                        name: h.as_str().to_owned(),
-                    },
-                    v,
-                    true,
-                ));
+                judge("header", h.as_str(), &String::from_utf8_lossy(v.as_bytes()), true);
             }
         }
         for c in parts.headers.get_all(http::header::COOKIE) {
             for pair in String::from_utf8_lossy(c.as_bytes()).split(';') {
                 let (k, v) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
-                values.push((
-                    Location {
-                        part: "cookie",
-                        name: k.to_owned(),
-                    },
-                    url_decode(v, false),
-                    true,
-                ));
+                judge("cookie", k, &url_decode(v, false), true);
             }
         }
         if !body.is_empty() {
-            body_values(parts, body, self, &mut values)?;
-        }
-        let mut verdict = Verdict::default();
-        for (location, value, in_header) in values {
-            let skip = self.exclude_params.get(&location.name);
-            let detectors: Vec<Detector> = match skip {
-                None => self.detectors.clone(),
-                Some(s) => self
-                    .detectors
-                    .iter()
-                    .copied()
-                    .filter(|d| !s.contains(d))
-                    .collect(),
-            };
-            let found: Vec<Finding> = scan(&value, in_header, &detectors)
-                .into_iter()
-                .filter(|f| f.level <= self.paranoia)
-                .collect();
-            if found.is_empty() {
-                continue;
-            }
-            verdict.score += score(&found, self.paranoia);
-            let excerpt = redacted_excerpt(&value);
-            verdict.hits.extend(found.into_iter().map(|finding| Hit {
-                finding,
-                location: location.clone(),
-                excerpt: excerpt.clone(),
-            }));
+            body_values(parts, body, self, &mut |part, name, value| {
+                judge(part, name, value, false)
+            })?;
         }
         verdict.hits.sort_by_key(|h| h.finding.level);
         Ok(verdict)
+    }
+
+    /// Runs the detectors this route runs on `name`'s values over `value`; what they find within
+    /// the paranoia level is added to `verdict`.
+    fn judge(&self, at: Location<&str>, value: &str, in_header: bool, verdict: &mut Verdict) {
+        let detectors = match self.params.get(at.name) {
+            None => &self.detectors,
+            Some(narrowed) => narrowed,
+        };
+        let found = scan(value, in_header, detectors);
+        let mut counted = found.iter().filter(|f| f.level <= self.paranoia).peekable();
+        if counted.peek().is_none() {
+            return;
+        }
+        let excerpt = redacted_excerpt(value);
+        for &finding in counted {
+            verdict.score += score(&[finding], self.paranoia);
+            verdict.hits.push(Hit {
+                finding,
+                location: Location {
+                    part: at.part,
+                    name: at.name.to_owned(),
+                },
+                excerpt: excerpt.clone(),
+            });
+        }
     }
 
     /// Whether `verdict` refuses the request under this policy (block mode, at the threshold).

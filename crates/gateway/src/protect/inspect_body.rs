@@ -4,9 +4,10 @@
 //! fields and text files), and any other text body as one value. A `Content-Encoding` other
 //! than `identity` and a `charset` other than UTF-8 refuse before any parsing.
 
-use super::inspect::{InspectPolicy, Location};
+use super::inspect::InspectPolicy;
 use palisade_core::inspect::decode::url_decode;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
@@ -41,14 +42,17 @@ impl BodyRefusal {
     }
 }
 
-type Values = Vec<(Location, String, bool)>;
+/// Receives each value read from a request as it is read: the part of the request it was found in
+/// (`query`, `json`, …), the parameter's name, and the value. Nothing is collected: a value is
+/// judged while the body is walked, and copied only if a detector finds something in it.
+pub type Sink<'s> = dyn FnMut(&'static str, &str, &str) + 's;
 
-/// Appends the inspectable values of `body` to `out`.
+/// Gives the inspectable values of `body` to `out`.
 pub fn body_values(
     parts: &http::request::Parts,
     body: &[u8],
     policy: &InspectPolicy,
-    out: &mut Values,
+    out: &mut Sink<'_>,
 ) -> Result<(), BodyRefusal> {
     if let Some(enc) = parts.headers.get(http::header::CONTENT_ENCODING)
         && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
@@ -99,32 +103,18 @@ pub fn body_values(
     if mime == "application/json" || mime.ends_with("+json") {
         json(text, policy, out)
     } else if mime == "application/x-www-form-urlencoded" {
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = url_decode(k, true);
-            out.push((
-                Location {
-                    part: "form",
-                    name: name.clone(),
-                },
-                name.clone(),
-                false,
-            ));
-            out.push((Location { part: "form", name }, url_decode(v, true), false));
-            if out.len() > policy.max_elements {
+        for (n, pair) in text.split('&').filter(|p| !p.is_empty()).enumerate() {
+            if 2 * (n + 1) > policy.max_elements {
                 return Err(BodyRefusal::TooMany);
             }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = url_decode(k, true);
+            out("form", &name, &name);
+            out("form", &name, &url_decode(v, true));
         }
         Ok(())
     } else {
-        out.push((
-            Location {
-                part: "body",
-                name: String::new(),
-            },
-            text.to_owned(),
-            false,
-        ));
+        out("body", "", text);
         Ok(())
     }
 }
@@ -133,7 +123,7 @@ fn multipart(
     body: &[u8],
     boundary: &str,
     policy: &InspectPolicy,
-    out: &mut Values,
+    out: &mut Sink<'_>,
 ) -> Result<(), BodyRefusal> {
     let delim = format!("--{boundary}");
     let text = String::from_utf8_lossy(body);
@@ -154,7 +144,7 @@ fn multipart(
             .split(['\r', '\n'])
             .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
             .and_then(|l| l.split(';').find_map(|p| p.trim().strip_prefix("name=")))
-            .map(|n| n.trim_matches('"').to_owned())
+            .map(|n| n.trim_matches('"'))
             .unwrap_or_default();
         let text_part = !head_l.contains("content-type:")
             || head_l.contains("content-type: text/")
@@ -166,28 +156,21 @@ fn multipart(
             {
                 return Err(BodyRefusal::Charset);
             }
-            out.push((
-                Location {
-                    part: "multipart",
-                    name,
-                },
-                value.to_owned(),
-                false,
-            ));
+            out("multipart", name, value);
         }
     }
     Err(BodyRefusal::Malformed)
 }
 
-struct Ctx<'a> {
-    out: &'a mut Values,
+struct Ctx<'a, 's> {
+    out: &'a mut Sink<'s>,
     max_depth: usize,
     max_elements: usize,
     count: usize,
     refusal: Option<BodyRefusal>,
 }
 
-fn json(text: &str, policy: &InspectPolicy, out: &mut Values) -> Result<(), BodyRefusal> {
+fn json(text: &str, policy: &InspectPolicy, out: &mut Sink<'_>) -> Result<(), BodyRefusal> {
     let ctx = RefCell::new(Ctx {
         out,
         max_depth: policy.max_depth,
@@ -211,13 +194,13 @@ fn json(text: &str, policy: &InspectPolicy, out: &mut Values) -> Result<(), Body
     }
 }
 
-struct Node<'c, 'a> {
-    ctx: &'c RefCell<Ctx<'a>>,
+struct Node<'c, 'a, 's> {
+    ctx: &'c RefCell<Ctx<'a, 's>>,
     depth: usize,
     key: &'c str,
 }
 
-impl Node<'_, '_> {
+impl Node<'_, '_, '_> {
     fn fail<E: serde::de::Error>(&self, r: BodyRefusal) -> E {
         self.ctx.borrow_mut().refusal = Some(r);
         E::custom(r.reason())
@@ -235,14 +218,7 @@ impl Node<'_, '_> {
 
     fn push<E: serde::de::Error>(&self, v: &str) -> Result<(), E> {
         self.count()?;
-        self.ctx.borrow_mut().out.push((
-            Location {
-                part: "json",
-                name: self.key.to_owned(),
-            },
-            v.to_owned(),
-            false,
-        ));
+        (self.ctx.borrow_mut().out)("json", self.key, v);
         Ok(())
     }
 
@@ -255,14 +231,14 @@ impl Node<'_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Node<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Node<'_, '_> {
+impl<'de> Visitor<'de> for Node<'_, '_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
@@ -301,9 +277,9 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let depth = self.deeper()?;
         self.count()?;
-        let mut seen = HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !seen.insert(k.clone()) {
+        let mut seen = Keys::default();
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            if seen.contains(&k) {
                 return Err(self.fail(BodyRefusal::DuplicateKey));
             }
             Node {
@@ -317,7 +293,55 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 depth,
                 key: &k,
             })?;
+            seen.insert(k);
         }
         Ok(())
+    }
+}
+
+/// The keys of one JSON object so far: a short list searched in order (most objects have a few
+/// keys), a hash set once it grows (so a large object costs linear time, not quadratic).
+#[derive(Default)]
+struct Keys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Keys<'de> {
+    const FEW: usize = 16;
+
+    fn contains(&self, k: &str) -> bool {
+        self.few.iter().any(|s| s == k) || self.many.contains(k)
+    }
+
+    fn insert(&mut self, k: Cow<'de, str>) {
+        if self.few.len() < Self::FEW {
+            self.few.push(k);
+        } else {
+            self.many.insert(k);
+        }
+    }
+}
+
+/// Reads an object key without copying it unless it holds escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
     }
 }
