@@ -144,7 +144,12 @@ impl InspectPolicy {
         }
         for h in &self.headers {
             for v in parts.headers.get_all(h) {
-                judge("header", h.as_str(), &String::from_utf8_lossy(v.as_bytes()), true);
+                judge(
+                    "header",
+                    h.as_str(),
+                    &String::from_utf8_lossy(v.as_bytes()),
+                    true,
+                );
             }
         }
         for c in parts.headers.get_all(http::header::COOKIE) {
