@@ -87,6 +87,14 @@ pub struct FirewallConfig {
     /// Addresses trusted enough that the content rules (the inspect gate) are skipped for them;
     /// identification and authorization still apply.
     pub skip_inspection: Vec<IpNet>,
+    /// A MaxMind-format country database (`.mmdb`, GeoIP2/GeoLite2 Country or City) the operator
+    /// supplies, read at start; the country lists need it.
+    pub geoip_database: Option<std::path::PathBuf>,
+    /// Countries refused (ISO 3166-1 alpha-2, e.g. `"KP"`).
+    pub deny_countries: Vec<String>,
+    /// When not empty, only these countries are admitted; an address the database does not
+    /// place is refused.
+    pub allow_countries: Vec<String>,
 }
 
 /// A route's `firewall = {…}`: lists checked after the global ones, for this route only.
@@ -99,6 +107,61 @@ pub struct RouteFirewall {
     pub allow: Vec<IpNet>,
     /// Addresses whose requests to this route skip the inspect gate.
     pub skip_inspection: Vec<IpNet>,
+    /// Countries refused on this route (needs `firewall.geoip_database`).
+    pub deny_countries: Vec<String>,
+    /// When not empty, only these countries are admitted on this route.
+    pub allow_countries: Vec<String>,
+}
+
+impl RouteFirewall {
+    /// This route has country rules.
+    pub fn has_countries(&self) -> bool {
+        !self.deny_countries.is_empty() || !self.allow_countries.is_empty()
+    }
+}
+
+impl FirewallConfig {
+    /// What is wrong with `[firewall]` and the routes' `firewall = {…}`: country codes not of
+    /// the ISO shape, country lists without a database, a database that cannot be read.
+    pub fn problems(&self, routes: &[super::RouteConfig]) -> Vec<String> {
+        let mut out = Vec::new();
+        let lists = std::iter::once((
+            "firewall".to_string(),
+            &self.deny_countries,
+            &self.allow_countries,
+        ))
+        .chain(routes.iter().map(|r| {
+            (
+                format!("route {}: firewall", r.display_name()),
+                &r.firewall.deny_countries,
+                &r.firewall.allow_countries,
+            )
+        }));
+        let mut any = false;
+        for (at, deny, allow) in lists {
+            for code in deny.iter().chain(allow) {
+                any = true;
+                if !crate::protect::geoip::valid_code(code) {
+                    out.push(format!(
+                        "{at}: {code:?} is not an ISO 3166-1 alpha-2 country code (two capital letters)"
+                    ));
+                }
+            }
+        }
+        match &self.geoip_database {
+            None if any => out.push(
+                "firewall: country lists need firewall.geoip_database (a MaxMind .mmdb file)"
+                    .into(),
+            ),
+            Some(path) => {
+                if let Err(e) = crate::protect::geoip::CountryDb::open(path) {
+                    out.push(format!("firewall.geoip_database: {e}"));
+                }
+            }
+            None => {}
+        }
+        out
+    }
 }
 
 const DETECTORS: &[&str] = &["sqli", "xss", "traversal", "cmdi", "header"];

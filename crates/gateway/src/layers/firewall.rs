@@ -1,7 +1,9 @@
 //! The `firewall` gate: refuses client IPs on a deny list or off an allow list (`[firewall]` and
 //! the route's `firewall = {…}`, IPv4/IPv6 CIDR) with 403 `firewall.refused`, marks clients on a
 //! `skip_inspection` list so the `inspect` gate passes them (identification and authorization
-//! still run), and refuses client IPs under a block (placed by the brute-force defense's
+//! still run), refuses by country where `deny_countries` / `allow_countries` apply (a
+//! MaxMind-format database the operator supplies, `protect::geoip`; an address it cannot place is
+//! refused wherever an allow list applies), and refuses client IPs under a block (placed by the brute-force defense's
 //! threat levels or by an alert rule's `block_ip` action) with 403 and `Retry-After`. A block lookup that cannot be answered refuses with 503
 //! (fail closed). Ops endpoints stay reachable so a blocked monitoring host can still see health.
 //! Each refusal is a `firewall.refused` event on record (sampled per address; every one counts
@@ -12,6 +14,7 @@ use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use crate::config::inspect::FirewallConfig;
 use crate::identity::Identity;
 use crate::problem::refuse;
+use crate::protect::geoip::{Country, CountryDb};
 use crate::request::{Req, RequestMeta, Res};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
@@ -23,17 +26,31 @@ pub const GATE: &str = "firewall";
 pub struct Firewall {
     identity: Arc<Identity>,
     lists: Arc<FirewallConfig>,
+    /// The country database, when `geoip_database` is set.
+    countries: Option<CountryDb>,
 }
 
 /// The firewall gate as a tower layer.
 pub type FirewallLayer = CheckLayer<Firewall>;
 
-/// The firewall gate over `identity`'s block list.
-pub fn layer(identity: Arc<Identity>, lists: FirewallConfig) -> FirewallLayer {
-    CheckLayer::new(Firewall {
+/// The firewall gate over `identity`'s block list; reads `lists.geoip_database` if set.
+pub fn layer(identity: Arc<Identity>, lists: FirewallConfig) -> Result<FirewallLayer, String> {
+    let countries = lists
+        .geoip_database
+        .as_deref()
+        .map(CountryDb::open)
+        .transpose()
+        .map_err(|e| format!("firewall.geoip_database: {e}"))?;
+    Ok(CheckLayer::new(Firewall {
         identity,
         lists: Arc::new(lists),
-    })
+        countries,
+    }))
+}
+
+/// `code` is on `list`.
+fn names(list: &[String], code: &Country) -> bool {
+    matches!(code, Country::Code(c) if list.iter().any(|l| l.as_bytes() == c))
 }
 
 fn listed(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
@@ -60,6 +77,36 @@ impl Firewall {
         }
         None
     }
+
+    /// The country lists' decision: `Some((reason, country))` refuses. Lists apply only when the
+    /// database is loaded (`config check` refuses lists without one).
+    fn countries_refuse(&self, meta: &RequestMeta) -> Option<(&'static str, Country)> {
+        let db = self.countries.as_ref()?;
+        let route = meta.route.as_deref().map(|r| &r.firewall);
+        let g = &self.lists;
+        let has_allow =
+            !g.allow_countries.is_empty() || route.is_some_and(|r| !r.allow_countries.is_empty());
+        let has_deny =
+            !g.deny_countries.is_empty() || route.is_some_and(|r| !r.deny_countries.is_empty());
+        if !has_allow && !has_deny {
+            return None;
+        }
+        let country = db.country(meta.client_ip);
+        if country == Country::Unreadable
+            || names(&g.deny_countries, &country)
+            || route.is_some_and(|r| names(&r.deny_countries, &country))
+        {
+            return Some(("country-denied", country));
+        }
+        if (!g.allow_countries.is_empty() && !names(&g.allow_countries, &country))
+            || route.is_some_and(|r| {
+                !r.allow_countries.is_empty() && !names(&r.allow_countries, &country)
+            })
+        {
+            return Some(("country-not-allowed", country));
+        }
+        None
+    }
 }
 
 impl Check for Firewall {
@@ -82,6 +129,20 @@ impl Check for Firewall {
                 reason,
                 StatusCode::FORBIDDEN,
                 "Requests from this address are not accepted.",
+                meta.request_id_str(),
+            ));
+        }
+        if let Some((reason, country)) = self.countries_refuse(meta) {
+            self.identity.audit.record_refusal(
+                AuditEvent::new("firewall.refused", Risk::Low, Outcome::Denied)
+                    .origin(&RequestOrigin::of(req))
+                    .details(serde_json::json!({ "reason": reason, "country": country.as_str() })),
+            );
+            return Err(refuse(
+                GATE,
+                reason,
+                StatusCode::FORBIDDEN,
+                "Requests from this country are not accepted here.",
                 meta.request_id_str(),
             ));
         }

@@ -93,7 +93,7 @@ impl Gates {
             firewall: crate::layers::firewall::layer(
                 state.identity.clone(),
                 config.firewall.clone(),
-            ),
+            )?,
             identify: crate::layers::identify::layer(state.identity.clone(), state.routes.mount()),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),

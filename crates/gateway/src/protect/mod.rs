@@ -7,9 +7,10 @@
 //! id and its place (table, column, row) and decrypts nowhere else.
 //!
 //! Also the rules of input inspection ([`inspect`], with [`inspect_body`]): what the `inspect`
-//! gate reads of a request and when it refuses.
+//! gate reads of a request and when it refuses; and the firewall's country lookup ([`geoip`]).
 
 pub mod files;
+pub mod geoip;
 pub mod inspect;
 pub mod inspect_body;
 pub mod keyring;

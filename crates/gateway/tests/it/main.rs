@@ -16,6 +16,7 @@ mod federated_sign_in;
 pub mod federation;
 mod forward_caddy;
 mod forward_nginx;
+mod geoip;
 mod hardening;
 mod headers;
 pub mod identity;
