@@ -8,6 +8,8 @@
 //!
 //! Also the rules of input inspection ([`inspect`], with [`inspect_body`]): what the `inspect`
 //! gate reads of a request and when it refuses; and the firewall's country lookup ([`geoip`]).
+//! Content rules: bounded decompression of request bodies ([`decompress`]) and a route's
+//! media-type allow list and JSON Schema ([`content`]).
 
 pub mod files;
 pub mod geoip;
@@ -16,3 +18,5 @@ pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
 pub mod vault;
+pub mod decompress;
+pub mod content;
