@@ -104,7 +104,9 @@ impl ContentRefusal {
             }
             ContentRefusal::Body(r) => r.detail().into(),
             ContentRefusal::BodyRequired => "This route takes a JSON request body.".into(),
-            ContentRefusal::TooLarge => "The request body is larger than this route accepts.".into(),
+            ContentRefusal::TooLarge => {
+                "The request body is larger than this route accepts.".into()
+            }
             ContentRefusal::Unreadable => "The request body was cut off or malformed.".into(),
             ContentRefusal::Mismatch(errors) => format!(
                 "The JSON body does not match this route's schema: {}.",
@@ -188,8 +190,8 @@ impl ContentPolicy {
             Some(path) => {
                 let at = |e: String| format!("route {name}: schema {}: {e}", path.display());
                 let text = std::fs::read(path).map_err(|e| at(e.to_string()))?;
-                let doc: Value = serde_json::from_slice(&text)
-                    .map_err(|e| at(format!("not JSON: {e}")))?;
+                let doc: Value =
+                    serde_json::from_slice(&text).map_err(|e| at(format!("not JSON: {e}")))?;
                 Some(compile(&doc).map_err(at)?)
             }
         };
@@ -235,11 +237,11 @@ impl ContentPolicy {
             .decompression
             .decode(headers, body)
             .map_err(ContentRefusal::Body)?;
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| ContentRefusal::Body(BodyRefusal::Charset))?;
+        let text =
+            std::str::from_utf8(&body).map_err(|_| ContentRefusal::Body(BodyRefusal::Charset))?;
         strict_json(text, self.max_depth, self.max_elements).map_err(ContentRefusal::Body)?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|_| ContentRefusal::Body(BodyRefusal::Malformed))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| ContentRefusal::Body(BodyRefusal::Malformed))?;
         if schema.is_valid(&value) {
             return Ok(());
         }
@@ -318,8 +320,8 @@ mod tests {
             assert!(err.contains("not fetched") || err.contains(r), "{r}: {err}");
         }
         // A local $ref is fine.
-        let v = compile(&json!({"$defs": {"n": {"type": "integer"}}, "$ref": "#/$defs/n"}))
-            .unwrap();
+        let v =
+            compile(&json!({"$defs": {"n": {"type": "integer"}}, "$ref": "#/$defs/n"})).unwrap();
         assert!(v.is_valid(&json!(3)) && !v.is_valid(&json!("3")));
     }
 

@@ -42,7 +42,9 @@ impl Decompression {
     /// `[inspect]`'s settings, under the route's `inspect = {…}` when it has one.
     pub fn new(global: &InspectConfig, route: Option<&RouteInspect>) -> Self {
         Self {
-            enabled: route.and_then(|r| r.decompress).unwrap_or(global.decompress),
+            enabled: route
+                .and_then(|r| r.decompress)
+                .unwrap_or(global.decompress),
             max_out: route
                 .and_then(|r| r.max_decompressed)
                 .unwrap_or(global.max_decompressed)

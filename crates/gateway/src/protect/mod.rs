@@ -11,6 +11,8 @@
 //! Content rules: bounded decompression of request bodies ([`decompress`]) and a route's
 //! media-type allow list and JSON Schema ([`content`]).
 
+pub mod content;
+pub mod decompress;
 pub mod files;
 pub mod geoip;
 pub mod inspect;
@@ -18,5 +20,3 @@ pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
 pub mod vault;
-pub mod decompress;
-pub mod content;
