@@ -83,7 +83,8 @@ async fn read_bounded(body: Body, limit: u64) -> Read {
     }
 }
 
-/// A body's declared length, and whether the request has a body at all.
+/// A body's declared length, and whether the request has a body at all (HTTP/2 needs neither
+/// `Content-Length` nor `Transfer-Encoding`: a stream not ended with its headers has one).
 fn body_declared(req: &Req) -> (Option<u64>, bool) {
     let declared = req
         .headers()
@@ -91,7 +92,8 @@ fn body_declared(req: &Req) -> (Option<u64>, bool) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let has_body = declared.is_some_and(|n| n > 0)
-        || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        || req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || (declared.is_none() && !http_body::Body::is_end_stream(req.body()));
     (declared, has_body)
 }
 

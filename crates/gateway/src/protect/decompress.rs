@@ -196,12 +196,18 @@ mod tests {
             ON.decode(&headers("gzip"), b"not gzip"),
             Err(BodyRefusal::Malformed)
         );
-        let mut trailing = zlib(text);
-        trailing.extend_from_slice(b"extra");
-        assert_eq!(
-            ON.decode(&headers("deflate"), &trailing),
-            Err(BodyRefusal::Malformed)
-        );
+        for (enc, mut trailing) in [("deflate", zlib(text)), ("gzip", gzip(text))] {
+            trailing.extend_from_slice(b"extra");
+            assert_eq!(
+                ON.decode(&headers(enc), &trailing),
+                Err(BodyRefusal::Malformed),
+                "{enc}"
+            );
+        }
+        // Concatenated gzip members are one body, read whole.
+        let mut two = gzip(b"{\"a\":");
+        two.extend_from_slice(&gzip(b"1}"));
+        assert_eq!(&*ON.decode(&headers("gzip"), &two).unwrap(), b"{\"a\":1}");
         // identity is no coding.
         assert!(matches!(
             off.decode(&headers("identity"), text),

@@ -407,6 +407,40 @@ async fn bodies_that_are_not_strict_json_within_bounds_are_refused() {
 }
 
 #[tokio::test]
+async fn http2_bodies_without_a_declared_length_are_still_read() {
+    let Setup { gw, up } = setup("content-h2", false).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let wrong = r#"{"name":"Ann","age":"x","address":{"zip":"12345"}}"#;
+    // No Content-Length, no Transfer-Encoding: HTTP/2 frames the body itself.
+    for method in [reqwest::Method::POST, reqwest::Method::GET] {
+        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(wrong.to_string())]);
+        let res = h2
+            .request(method.clone(), gw.url("/schema/u"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
+        assert_problem(res, 422, "schema-mismatch").await;
+        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(VALID.to_string())]);
+        let res = h2
+            .request(method, gw.url("/typed/u"))
+            .header("content-type", "text/plain")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 415, "unsupported-media-type").await;
+    }
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
 async fn content_type_allow_list() {
     let Setup { gw, up } = setup("content-types", false).await;
     for ok in [
