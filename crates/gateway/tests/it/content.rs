@@ -7,6 +7,7 @@
 //! on broken schema files (paths relative to the config file).
 
 use crate::common::*;
+use crate::inspect::records;
 use palisade_gateway::config::inspect::RouteInspect;
 use palisade_gateway::config::units::ByteSize;
 use palisade_gateway::config::{Config, Environment, RouteConfig};
@@ -52,6 +53,15 @@ fn br(data: &[u8]) -> Vec<u8> {
     let mut w = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
     w.write_all(data).unwrap();
     w.into_inner()
+}
+
+/// `data` as a stream in two chunks split at `at`: no `Content-Length` is sent.
+fn chunked(data: &[u8], at: usize) -> reqwest::Body {
+    let (a, b) = data.split_at(at);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(vec![
+        Ok::<_, std::io::Error>(a.to_vec()),
+        Ok(b.to_vec()),
+    ]))
 }
 
 /// A valid document padded with `n` spaces: compresses very well.
@@ -129,19 +139,6 @@ async fn setup(name: &'static str, decompress: bool) -> Setup {
     Setup { gw, up }
 }
 
-async fn records(gw: &TestGateway) -> Vec<palisade_core::audit::AuditRecord> {
-    gw.gateway.state.audit.flush_refusals(true);
-    if let Some(trail) = gw.gateway.state.audit.trail() {
-        trail.flush().await;
-    }
-    gw.gateway
-        .state
-        .store
-        .audit_range(0, 1_000_000)
-        .await
-        .unwrap()
-}
-
 fn post(
     gw: &TestGateway,
     path: &str,
@@ -154,6 +151,14 @@ fn post(
         .body(body)
 }
 
+/// A body, a value the refusal must not echo ("" when none to check), the expected
+/// `(pointer, keyword)` pairs.
+type Row = (
+    serde_json::Value,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 #[tokio::test]
 async fn schema_table_names_the_field_and_keyword_never_the_value() {
     let Setup { gw, up } = setup("content-schema", false).await;
@@ -163,8 +168,7 @@ async fn schema_table_names_the_field_and_keyword_never_the_value() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(up.last().body_len, VALID.len());
-    // (body, the value that must not be echoed, expected [(pointer, keyword)]).
-    let table: &[(serde_json::Value, &str, &[(&str, &str)])] = &[
+    let table: &[Row] = &[
         (
             json!({"name":"Ann","age":"thirty-one","address":{"zip":"12345"}}),
             "thirty-one",
@@ -348,30 +352,17 @@ async fn bodies_that_are_not_strict_json_within_bounds_are_refused() {
         .await
         .unwrap();
     assert_problem(res, 413, "body-too-large").await;
-    let chunks = futures_util::stream::iter(vec![
-        Ok::<_, std::io::Error>(big[..2500].to_vec()),
-        Ok(big[2500..].to_vec()),
-    ]);
-    let res = post(
-        &gw,
-        "/schema/u",
-        "application/json",
-        reqwest::Body::wrap_stream(chunks),
-    )
-    .send()
-    .await
-    .unwrap();
+    let res = post(&gw, "/schema/u", "application/json", chunked(&big, 2500))
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 413, "body-too-large").await;
     // Under the limit, chunked: read whole, validated, forwarded whole.
-    let chunks = futures_util::stream::iter(vec![
-        Ok::<_, std::io::Error>(VALID[..10].to_string()),
-        Ok(VALID[10..].to_string()),
-    ]);
     let res = post(
         &gw,
         "/schema/u",
         "application/json",
-        reqwest::Body::wrap_stream(chunks),
+        chunked(VALID.as_bytes(), 10),
     )
     .send()
     .await
@@ -417,21 +408,19 @@ async fn http2_bodies_without_a_declared_length_are_still_read() {
     let wrong = r#"{"name":"Ann","age":"x","address":{"zip":"12345"}}"#;
     // No Content-Length, no Transfer-Encoding: HTTP/2 frames the body itself.
     for method in [reqwest::Method::POST, reqwest::Method::GET] {
-        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(wrong.to_string())]);
         let res = h2
             .request(method.clone(), gw.url("/schema/u"))
             .header("content-type", "application/json")
-            .body(reqwest::Body::wrap_stream(chunks))
+            .body(chunked(wrong.as_bytes(), 10))
             .send()
             .await
             .unwrap();
         assert_eq!(res.version(), reqwest::Version::HTTP_2);
         assert_problem(res, 422, "schema-mismatch").await;
-        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(VALID.to_string())]);
         let res = h2
             .request(method, gw.url("/typed/u"))
             .header("content-type", "text/plain")
-            .body(reqwest::Body::wrap_stream(chunks))
+            .body(chunked(VALID.as_bytes(), 10))
             .send()
             .await
             .unwrap();
