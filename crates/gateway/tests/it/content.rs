@@ -639,15 +639,18 @@ fn config_with(dir: &std::path::Path, route_keys: &str) -> Config {
     Config::load_file(&file).unwrap()
 }
 
-fn schema_problems(config: &Config) -> Vec<String> {
-    palisade_gateway::config::checks::problems(config, Environment::Dev)
+/// What `palisade config check` reports about schemas and media types.
+async fn schema_problems(config: &Config) -> Vec<String> {
+    palisade_gateway::config::preflight::check(config, Environment::Dev, false, &|_| None)
+        .await
+        .problems
         .into_iter()
         .filter(|p| p.contains("schema") || p.contains("content_types"))
         .collect()
 }
 
-#[test]
-fn config_check_reads_schemas_relative_to_the_config_file_and_reports_broken_ones() {
+#[tokio::test]
+async fn config_check_reads_schemas_relative_to_the_config_file_and_reports_broken_ones() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "schemas/user.json", SCHEMA);
     write(dir.path(), "schemas/not-json.json", "{ \"type\": ");
@@ -673,7 +676,7 @@ fn config_check_reads_schemas_relative_to_the_config_file_and_reports_broken_one
         good.routes[0].schema.as_deref(),
         Some(dir.path().join("schemas/user.json").as_path())
     );
-    assert_eq!(schema_problems(&good), Vec::<String>::new());
+    assert_eq!(schema_problems(&good).await, Vec::<String>::new());
     palisade_gateway::route::table::RouteTable::from_config(&good).expect("the table builds");
 
     for (keys, expect) in [
@@ -697,7 +700,7 @@ fn config_check_reads_schemas_relative_to_the_config_file_and_reports_broken_one
         ),
     ] {
         let config = config_with(dir.path(), keys);
-        let problems = schema_problems(&config);
+        let problems = schema_problems(&config).await;
         assert_eq!(problems.len(), 1, "{keys}: {problems:?}");
         assert!(
             problems[0].contains("route /api/") && problems[0].contains(expect),
