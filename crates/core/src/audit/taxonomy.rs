@@ -636,6 +636,14 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an API request passed the gateway (per-request audit)",
     ),
+    t(
+        "schema.refused",
+        Security,
+        Medium,
+        "a request body failed its route's content rules: media type not allowed, not \
+         readable as JSON within the bounds, or not matching the route's JSON Schema (details \
+         name the fields by JSON pointer and the keywords, never a value; sampled)",
+    ),
 ];
 
 /// The known event type called `name`.

@@ -81,6 +81,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
         out.extend(policy);
     }
     out.extend(config.password.problems());
+    out.extend(crate::protect::content::problems(config));
     if env == Environment::Production {
         check_production(config, &mut out);
     }

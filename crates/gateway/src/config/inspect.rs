@@ -40,6 +40,13 @@ pub struct InspectConfig {
     pub max_elements: usize,
     /// Request headers whose values are inspected (lowercase names); cookies always are.
     pub headers: Vec<String>,
+    /// Decompress `Content-Encoding: gzip | deflate | br` bodies (within the two bounds below)
+    /// to inspect and validate them; off, a compressed body is refused (415).
+    pub decompress: bool,
+    /// Most bytes a compressed body may inflate to; more is refused (413).
+    pub max_decompressed: ByteSize,
+    /// Most times its compressed size a body may inflate to; more is refused (413).
+    pub max_ratio: u32,
 }
 
 impl Default for InspectConfig {
@@ -52,6 +59,9 @@ impl Default for InspectConfig {
             max_depth: 32,
             max_elements: 10_000,
             headers: vec!["user-agent".into(), "referer".into()],
+            decompress: false,
+            max_decompressed: ByteSize(1_000_000),
+            max_ratio: 100,
         }
     }
 }
@@ -74,6 +84,12 @@ pub struct RouteInspect {
     /// Per parameter (query, form or multipart field name, JSON key, cookie or header name): the
     /// detectors not run on its values, or `["all"]`.
     pub exclude_params: BTreeMap<String, Vec<String>>,
+    /// Overrides `inspect.decompress` (for this route's schema validation too).
+    pub decompress: Option<bool>,
+    /// Overrides `inspect.max_decompressed`.
+    pub max_decompressed: Option<ByteSize>,
+    /// Overrides `inspect.max_ratio`.
+    pub max_ratio: Option<u32>,
 }
 
 /// `[firewall]`: addresses refused or admitted before identification, on every route.
@@ -184,9 +200,17 @@ impl InspectConfig {
                 out.push(format!("inspect.headers: {h:?} is not a header name"));
             }
         }
+        if self.max_decompressed.0 == 0 || self.max_ratio == 0 {
+            out.push("inspect.max_decompressed, inspect.max_ratio: at least 1".into());
+        }
         for r in routes {
             let Some(i) = &r.inspect else { continue };
             let name = r.display_name();
+            if i.max_decompressed.is_some_and(|b| b.0 == 0) || i.max_ratio == Some(0) {
+                out.push(format!(
+                    "route {name}: inspect.max_decompressed, inspect.max_ratio: at least 1"
+                ));
+            }
             if i.paranoia.is_some_and(|p| !(1..=4).contains(&p)) {
                 out.push(format!("route {name}: inspect.paranoia: 1 to 4"));
             }

@@ -623,7 +623,12 @@ impl Config {
             let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.clone().into());
             figment = figment.merge(Serialized::global(&path, value));
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        if let Some(dir) = file.as_deref().and_then(Path::parent) {
+            for route in &mut config.routes {
+                route.resolve_paths(dir);
+            }
+        }
         Ok((config, file))
     }
 

@@ -86,6 +86,12 @@ pub struct RouteConfig {
     pub inspect: Option<super::inspect::RouteInspect>,
     /// This route's CIDR allow and deny lists, after `[firewall]`'s.
     pub firewall: super::inspect::RouteFirewall,
+    /// A JSON Schema file (relative to the config file's directory) every request body must
+    /// satisfy before the upstream sees it: 422 `schema-mismatch` naming the fields.
+    pub schema: Option<std::path::PathBuf>,
+    /// Media types a request body may have (compared without parameters, any case): others get
+    /// 415 `unsupported-media-type`. Empty: any, or with a `schema` JSON only.
+    pub content_types: Vec<String>,
 }
 
 /// A string or a list of strings.
@@ -115,5 +121,12 @@ impl RouteConfig {
     /// `name`, else the prefix.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.prefix)
+    }
+
+    /// Makes a relative `schema` path relative to `dir`, the config file's directory.
+    pub fn resolve_paths(&mut self, dir: &std::path::Path) {
+        if let Some(p) = self.schema.as_mut().filter(|p| p.is_relative()) {
+            *p = dir.join(&*p);
+        }
     }
 }

@@ -2,18 +2,26 @@
 //! headers, cookies and body (within the route's inspection limit) and runs the injection
 //! detectors (`protect::inspect`). In block mode a request at the route's anomaly threshold is
 //! refused with 403 naming the location (never the value); a body over the inspection limit
-//! with 413; a compressed body, a charset other than UTF-8 with 415; a duplicate JSON key, a body
-//! too deep or with too many values, or a malformed one with 400. Each finding and refusal is an
-//! `inspect.injection_attempt` or `inspect.refused` event (sampled and counted). Routes without
-//! inspection, and clients the firewall marked [`SkipInspection`], cost one branch: no body is
-//! buffered.
+//! with 413; a compressed body (unless bounded decompression is on; past its bounds 413), a
+//! charset other than UTF-8 with 415; a duplicate JSON key, a body too deep or with too many
+//! values, or a malformed one with 400. Each finding and refusal is an
+//! `inspect.injection_attempt` or `inspect.refused` event (sampled and counted).
+//!
+//! The same gate applies a route's content rules (`protect::content`): a body whose media type
+//! is not in `content_types` is refused (415) before anything is read; on a route with a
+//! `schema` the body is read whole within the route's body limit (413 past it), after
+//! inspection, and validated: 422 `schema-mismatch` naming the fields, or the body refusals
+//! above; each is a `schema.refused` event (sampled and counted). A route with only
+//! `content_types` still streams its bodies. The upstream receives the body as sent
+//! (compressed bodies stay compressed). Routes without either, and clients the firewall marked
+//! [`SkipInspection`], cost one branch: no body is buffered.
 
 use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::inspect::InspectMode;
 use crate::problem::{refuse, refuse_with};
+use crate::protect::content::{ContentPolicy, ContentRefusal};
 use crate::protect::inspect::{InspectPolicy, Verdict};
-use crate::protect::inspect_body::BodyRefusal;
 use crate::request::{Req, RequestMeta, Res};
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
@@ -24,6 +32,9 @@ use std::sync::Arc;
 
 /// The label of the inspect gate's refusals.
 pub const GATE: &str = "inspect";
+
+/// The detail of a 413 from the inspect gate.
+const TOO_LARGE: &str = "The request body is larger than this route inspects.";
 
 /// Put on a request by the firewall gate when the client's address may skip content rules on
 /// its route (identification and authorization still run).
@@ -72,37 +83,76 @@ async fn read_bounded(body: Body, limit: u64) -> Read {
     }
 }
 
+/// A body's declared length, and whether the request has a body at all (HTTP/2 needs neither
+/// `Content-Length` nor `Transfer-Encoding`: a stream not ended with its headers has one).
+fn body_declared(req: &Req) -> (Option<u64>, bool) {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let has_body = declared.is_some_and(|n| n > 0)
+        || req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || (declared.is_none() && !http_body::Body::is_end_stream(req.body()));
+    (declared, has_body)
+}
+
 impl Check for Inspect {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
         let Some(meta) = req.extensions().get::<RequestMeta>() else {
             return Ok(());
         };
-        let Some(policy) = meta.route.as_ref().and_then(|r| r.inspect.clone()) else {
-            return Ok(());
+        let (policy, content, max_body) = match meta.route.as_ref() {
+            Some(r) if r.inspect.is_some() || r.content.is_some() => {
+                (r.inspect.clone(), r.content.clone(), r.max_body)
+            }
+            _ => return Ok(()),
         };
         if req.extensions().get::<SkipInspection>().is_some() {
             return Ok(());
         }
         let request_id = meta.request_id_str().to_owned();
+        if let Some(content) = &content
+            && body_declared(req).1
+            && !content.admits(req.headers())
+        {
+            return Err(self.refuse_content(req, &ContentRefusal::MediaType, &request_id));
+        }
+        if let Some(policy) = policy {
+            self.inspect(req, &policy, &request_id).await?;
+        }
+        match content {
+            Some(content) if content.has_schema() => {
+                self.validate(req, &content, max_body, &request_id).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Inspect {
+    /// The injection detectors over the request (`Err` is the answer).
+    async fn inspect(
+        &self,
+        req: &mut Req,
+        policy: &InspectPolicy,
+        request_id: &str,
+    ) -> Result<(), Res> {
+        let request_id = request_id.to_owned();
         let block = policy.mode == InspectMode::Block;
-        let declared = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let has_body = declared.is_some_and(|n| n > 0)
-            || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        let (declared, has_body) = body_declared(req);
         let mut bytes = Bytes::new();
         if has_body {
             if !block && declared.is_some_and(|n| n > policy.max_body) {
                 // Detect mode: a body over the limit passes, its parameters still inspected.
-                return self.decide(req, &policy, &Bytes::new(), &request_id);
+                return self.decide(req, policy, &Bytes::new(), &request_id);
             }
             if block && declared.is_some_and(|n| n > policy.max_body) {
                 return Err(self.refuse_body(
                     req,
                     "body-too-large",
                     StatusCode::PAYLOAD_TOO_LARGE,
+                    TOO_LARGE,
                     &request_id,
                 ));
             }
@@ -114,13 +164,14 @@ impl Check for Inspect {
                         futures_util::stream::once(async move { Ok::<_, axum::Error>(prefix) })
                             .chain(rest.into_data_stream());
                     *req.body_mut() = Body::from_stream(stream);
-                    return self.decide(req, &policy, &Bytes::new(), &request_id);
+                    return self.decide(req, policy, &Bytes::new(), &request_id);
                 }
                 Read::Over(..) => {
                     return Err(self.refuse_body(
                         req,
                         "body-too-large",
                         StatusCode::PAYLOAD_TOO_LARGE,
+                        TOO_LARGE,
                         &request_id,
                     ));
                 }
@@ -136,11 +187,77 @@ impl Check for Inspect {
             }
             *req.body_mut() = Body::from(bytes.clone());
         }
-        self.decide(req, &policy, &bytes, &request_id)
+        self.decide(req, policy, &bytes, &request_id)
     }
-}
 
-impl Inspect {
+    /// Reads the body whole (within the route's limit `max_body`) and validates it against
+    /// the route's schema (`Err` is the answer).
+    async fn validate(
+        &self,
+        req: &mut Req,
+        content: &ContentPolicy,
+        max_body: u64,
+        request_id: &str,
+    ) -> Result<(), Res> {
+        if !body_declared(req).1 {
+            if matches!(
+                *req.method(),
+                http::Method::POST | http::Method::PUT | http::Method::PATCH
+            ) {
+                return Err(self.refuse_content(req, &ContentRefusal::BodyRequired, request_id));
+            }
+            return Ok(());
+        }
+        let body = std::mem::take(req.body_mut());
+        let bytes = match read_bounded(body, max_body).await {
+            Read::Whole(b) => b,
+            Read::Over(..) => {
+                return Err(self.refuse_content(req, &ContentRefusal::TooLarge, request_id));
+            }
+            Read::Failed => {
+                let over = req
+                    .extensions()
+                    .get::<Arc<crate::request::body::BodyState>>()
+                    .is_some_and(|s| s.exceeded());
+                let why = if over {
+                    ContentRefusal::TooLarge
+                } else {
+                    ContentRefusal::Unreadable
+                };
+                return Err(self.refuse_content(req, &why, request_id));
+            }
+        };
+        *req.body_mut() = Body::from(bytes.clone());
+        content
+            .validate(req.headers(), &bytes)
+            .map_err(|why| self.refuse_content(req, &why, request_id))
+    }
+
+    /// Records a content-rule refusal (`schema.refused`) and answers it.
+    fn refuse_content(&self, req: &Req, why: &ContentRefusal, request_id: &str) -> Res {
+        let errors = match why {
+            ContentRefusal::Mismatch(errors) => Some(errors),
+            _ => None,
+        };
+        self.audit.record_refusal(
+            AuditEvent::new("schema.refused", Risk::Medium, Outcome::Denied)
+                .origin(&RequestOrigin::of(req))
+                .details(serde_json::json!({ "reason": why.reason(), "errors": errors })),
+        );
+        let extensions = match errors {
+            Some(errors) => serde_json::json!({ "errors": errors }),
+            None => serde_json::json!({}),
+        };
+        refuse_with(
+            GATE,
+            why.reason(),
+            why.status(),
+            why.detail(),
+            request_id,
+            extensions,
+        )
+    }
+
     /// The decision on what was read (`Err` is the answer, as a `Check` returns it).
     #[allow(clippy::result_large_err)]
     fn decide(
@@ -155,14 +272,8 @@ impl Inspect {
         *req = Req::from_parts(parts, b);
         match verdict {
             Err(why) => {
-                let status = match why {
-                    BodyRefusal::Compressed | BodyRefusal::Charset => {
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE
-                    }
-                    _ => StatusCode::BAD_REQUEST,
-                };
                 if policy.mode == InspectMode::Block {
-                    Err(self.refuse_body(req, why.reason(), status, request_id))
+                    Err(self.refuse_body(req, why.reason(), why.status(), why.detail(), request_id))
                 } else {
                     self.record(req, policy, &Verdict::default(), Some(why.reason()));
                     Ok(())
@@ -238,6 +349,7 @@ impl Inspect {
         req: &Req,
         reason: &'static str,
         status: StatusCode,
+        detail: &str,
         request_id: &str,
     ) -> Res {
         self.audit.record_refusal(
@@ -245,15 +357,6 @@ impl Inspect {
                 .origin(&RequestOrigin::of(req))
                 .details(serde_json::json!({ "reason": reason })),
         );
-        let detail = match reason {
-            "body-too-large" => "The request body is larger than this route inspects.",
-            "compressed-body" => "Compressed request bodies are not accepted on this route.",
-            "charset-not-utf8" => "Only UTF-8 request bodies are accepted on this route.",
-            "duplicate-json-key" => "The JSON body has an object with the same key twice.",
-            "body-too-deep" => "The JSON body is nested too deeply.",
-            "body-too-many-values" => "The request body has too many values.",
-            _ => "The request body cannot be read as its content type says.",
-        };
         refuse(GATE, reason, status, detail, request_id)
     }
 }

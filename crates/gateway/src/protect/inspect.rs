@@ -5,11 +5,13 @@
 //! against the route's threshold.
 //!
 //! Guarantees: a body is read only within the policy's bounds (size, JSON depth, element count);
-//! what cannot be read within them, a compressed body, a charset other than UTF-8 and a JSON
+//! what cannot be read within them, a compressed body (unless bounded decompression is on:
+//! `protect::decompress`, then it is inspected decoded), a charset other than UTF-8 and a JSON
 //! object with a duplicate key are [`BodyRefusal`]s, never passed uninspected in block mode.
 //! Locations name a parameter, never its value; the only trace of a value is
 //! `palisade_core::inspect::redacted_excerpt`.
 
+use super::decompress::Decompression;
 use super::inspect_body::{BodyRefusal, body_values};
 use crate::config::inspect::{InspectConfig, InspectMode, RouteInspect};
 use http::HeaderName;
@@ -39,6 +41,8 @@ pub struct InspectPolicy {
     params: HashMap<String, Vec<Detector>>,
     /// Headers whose values are inspected.
     headers: Vec<HeaderName>,
+    /// Whether and how far compressed bodies are decoded for inspection.
+    pub decompression: Decompression,
 }
 
 /// Where a value was found: its kind (`query`, `header`, `cookie`, `json`, `form`, `multipart`,
@@ -119,11 +123,12 @@ impl InspectPolicy {
                 .iter()
                 .filter_map(|h| crate::config::header_name(h))
                 .collect(),
+            decompression: Decompression::new(global, Some(route)),
         })
     }
 
     /// Inspects the request head `parts` and its `body` (already read within
-    /// [`InspectPolicy::max_body`]; empty for none). Each value is judged as it is read; only
+    /// [`InspectPolicy::max_body`]; empty for none; decoded here as `Content-Encoding` says). Each value is judged as it is read; only
     /// a value with a finding is copied (its location and redacted excerpt).
     pub fn inspect(
         &self,
@@ -159,7 +164,8 @@ impl InspectPolicy {
             }
         }
         if !body.is_empty() {
-            body_values(parts, body, self, &mut |part, name, value| {
+            let body = self.decompression.decode(&parts.headers, body)?;
+            body_values(parts, &body, self, &mut |part, name, value| {
                 judge(part, name, value, false)
             })?;
         }

@@ -1,8 +1,10 @@
 //! The values of a request body for inspection: JSON (strings and keys, `\u` escapes decoded by
 //! the parser; a duplicate key, nesting past the depth bound or more values than the element
 //! bound refuse), `application/x-www-form-urlencoded` (decoded), `multipart/form-data` (text
-//! fields and text files), and any other text body as one value. A `Content-Encoding` other
-//! than `identity` and a `charset` other than UTF-8 refuse before any parsing.
+//! fields and text files), and any other text body as one value. A `charset` other than UTF-8
+//! refuses before any parsing. The body is already decoded (`protect::decompress`, called by
+//! `InspectPolicy::inspect`). The same strict JSON reading serves schema validation
+//! ([`strict_json`], [`media_type`]).
 
 use super::inspect::InspectPolicy;
 use palisade_core::inspect::decode::url_decode;
@@ -26,6 +28,8 @@ pub enum BodyRefusal {
     TooMany,
     /// Not parseable as its content type says.
     Malformed,
+    /// Compressed, and inflating past `max_decompressed` or `max_ratio`.
+    DecompressedTooLarge,
 }
 
 impl BodyRefusal {
@@ -38,6 +42,36 @@ impl BodyRefusal {
             BodyRefusal::TooDeep => "body-too-deep",
             BodyRefusal::TooMany => "body-too-many-values",
             BodyRefusal::Malformed => "malformed-body",
+            BodyRefusal::DecompressedTooLarge => "decompressed-too-large",
+        }
+    }
+
+    /// The answer's status: 415 for an encoding or charset not taken, 413 past the
+    /// decompression bounds, else 400.
+    pub fn status(self) -> http::StatusCode {
+        match self {
+            BodyRefusal::Compressed | BodyRefusal::Charset => {
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            BodyRefusal::DecompressedTooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            _ => http::StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// What went wrong, for a person.
+    pub fn detail(self) -> &'static str {
+        match self {
+            BodyRefusal::Compressed => {
+                "Compressed request bodies (or this Content-Encoding) are not accepted on this route."
+            }
+            BodyRefusal::Charset => "Only UTF-8 request bodies are accepted on this route.",
+            BodyRefusal::DuplicateKey => "The JSON body has an object with the same key twice.",
+            BodyRefusal::TooDeep => "The JSON body is nested too deeply.",
+            BodyRefusal::TooMany => "The request body has too many values.",
+            BodyRefusal::Malformed => "The request body cannot be read as its content type says.",
+            BodyRefusal::DecompressedTooLarge => {
+                "The compressed request body inflates past this route's limits (size or ratio)."
+            }
         }
     }
 }
@@ -54,11 +88,6 @@ pub fn body_values(
     policy: &InspectPolicy,
     out: &mut Sink<'_>,
 ) -> Result<(), BodyRefusal> {
-    if let Some(enc) = parts.headers.get(http::header::CONTENT_ENCODING)
-        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
-    {
-        return Err(BodyRefusal::Compressed);
-    }
     let ctype = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -101,7 +130,7 @@ pub fn body_values(
     }
     let text = std::str::from_utf8(body).map_err(|_| BodyRefusal::Charset)?;
     if mime == "application/json" || mime.ends_with("+json") {
-        json(text, policy, out)
+        json(text, policy.max_depth, policy.max_elements, out)
     } else if mime == "application/x-www-form-urlencoded" {
         for (n, pair) in text.split('&').filter(|p| !p.is_empty()).enumerate() {
             if 2 * (n + 1) > policy.max_elements {
@@ -170,11 +199,42 @@ struct Ctx<'a, 's> {
     refusal: Option<BodyRefusal>,
 }
 
-fn json(text: &str, policy: &InspectPolicy, out: &mut Sink<'_>) -> Result<(), BodyRefusal> {
+/// The media type of a request (lowercase, without parameters; empty when it names none), or
+/// [`BodyRefusal::Charset`] when its `charset` is not UTF-8.
+pub fn media_type(headers: &http::HeaderMap) -> Result<String, BodyRefusal> {
+    let ctype = headers
+        .get(http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut params = ctype.split(';').map(str::trim);
+    let mime = params.next().unwrap_or("").to_owned();
+    for p in params {
+        if let Some(cs) = p.strip_prefix("charset=")
+            && !matches!(cs.trim_matches('"'), "utf-8" | "utf8")
+        {
+            return Err(BodyRefusal::Charset);
+        }
+    }
+    Ok(mime)
+}
+
+/// Reads `text` as one JSON document as the inspector does, without looking at its values: a
+/// duplicate key, nesting past `max_depth`, more than `max_elements` values or trailing bytes
+/// refuse.
+pub fn strict_json(text: &str, max_depth: usize, max_elements: usize) -> Result<(), BodyRefusal> {
+    json(text, max_depth, max_elements, &mut |_, _, _| {})
+}
+
+fn json(
+    text: &str,
+    max_depth: usize,
+    max_elements: usize,
+    out: &mut Sink<'_>,
+) -> Result<(), BodyRefusal> {
     let ctx = RefCell::new(Ctx {
         out,
-        max_depth: policy.max_depth,
-        max_elements: policy.max_elements,
+        max_depth,
+        max_elements,
         count: 0,
         refusal: None,
     });

@@ -8,7 +8,11 @@
 //!
 //! Also the rules of input inspection ([`inspect`], with [`inspect_body`]): what the `inspect`
 //! gate reads of a request and when it refuses; and the firewall's country lookup ([`geoip`]).
+//! Content rules: bounded decompression of request bodies ([`decompress`]) and a route's
+//! media-type allow list and JSON Schema ([`content`]).
 
+pub mod content;
+pub mod decompress;
 pub mod files;
 pub mod geoip;
 pub mod inspect;

@@ -58,6 +58,8 @@ pub struct Route {
     pub inspect: Option<Arc<crate::protect::inspect::InspectPolicy>>,
     /// Its CIDR allow and deny lists.
     pub firewall: crate::config::inspect::RouteFirewall,
+    /// Its content rules (`content_types`, `schema`), if it has any.
+    pub content: Option<Arc<crate::protect::content::ContentPolicy>>,
     next: AtomicUsize,
 }
 
@@ -123,6 +125,7 @@ impl Route {
                 .transpose()
                 .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
             firewall: rc.firewall.clone(),
+            content: crate::protect::content::ContentPolicy::new(rc, config)?.map(Arc::new),
             next: AtomicUsize::new(0),
         })
     }

@@ -9,6 +9,7 @@ mod boundary;
 mod browser_pages;
 mod common;
 mod config;
+mod content;
 mod device;
 mod email;
 mod federated_connections;
