@@ -86,6 +86,12 @@ pub struct RouteConfig {
     pub inspect: Option<super::inspect::RouteInspect>,
     /// This route's CIDR allow and deny lists, after `[firewall]`'s.
     pub firewall: super::inspect::RouteFirewall,
+    /// The query firewall (`query = { dialect = "postgres", field = "query", roles = {…} }`):
+    /// each statement of the query is classified and held to the caller's roles. Absent: off.
+    pub query: Option<super::query::RouteQuery>,
+    /// Agent tools (`tools = { field = "tool", policy = "git" }`): the body names a tool, which
+    /// needs `tools.<name>.execute`; a command policy checks its command. Absent: off.
+    pub tools: Option<super::tools::RouteTools>,
 }
 
 /// A string or a list of strings.

@@ -8,11 +8,16 @@
 //!
 //! Also the rules of input inspection ([`inspect`], with [`inspect_body`]): what the `inspect`
 //! gate reads of a request and when it refuses; and the firewall's country lookup ([`geoip`]).
+//! The query firewall's and agent tools' use cases ([`query`], [`tools`]) read their fields out
+//! of a request with [`body_fields`].
 
+pub mod body_fields;
 pub mod files;
 pub mod geoip;
 pub mod inspect;
 pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
+pub mod query;
+pub mod tools;
 pub mod vault;

@@ -58,6 +58,10 @@ pub struct Route {
     pub inspect: Option<Arc<crate::protect::inspect::InspectPolicy>>,
     /// Its CIDR allow and deny lists.
     pub firewall: crate::config::inspect::RouteFirewall,
+    /// Its query firewall, if it has `query = {…}`.
+    pub query: Option<Arc<crate::protect::query::QueryPolicy>>,
+    /// Its agent tools, if it has `tools = {…}`.
+    pub tools: Option<Arc<crate::protect::tools::ToolPolicy>>,
     next: AtomicUsize,
 }
 
@@ -123,6 +127,18 @@ impl Route {
                 .transpose()
                 .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
             firewall: rc.firewall.clone(),
+            query: rc
+                .query
+                .as_ref()
+                .map(|q| crate::protect::query::QueryPolicy::new(q).map(Arc::new))
+                .transpose()
+                .map_err(|e| format!("route {}: query: {e}", rc.display_name()))?,
+            tools: rc
+                .tools
+                .as_ref()
+                .map(|t| crate::protect::tools::ToolPolicy::new(t, &config.tools).map(Arc::new))
+                .transpose()
+                .map_err(|e| format!("route {}: tools: {e}", rc.display_name()))?,
             next: AtomicUsize::new(0),
         })
     }
