@@ -31,7 +31,7 @@ pub fn router() -> Router<Arc<AppState>> {
 /// A command to decide on: `policy` names a configured policy, or `rules` gives one inline.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"policy": "git", "tool": "git", "command": "git log --oneline main"}))]
+#[schema(example = json!({"policy": "git", "tool": "git", "command": "git log --oneline main", "shell": false}))]
 struct CommandCheck {
     /// A policy of `[tools.commands]`.
     #[serde(default)]
@@ -42,6 +42,10 @@ struct CommandCheck {
     /// The tool's name (default `command`), validated as a route validates it.
     #[serde(default)]
     tool: Option<String>,
+    /// The tool runs through a shell, as a route's `tools.shell` says: joined with the
+    /// policy's own `shell` (either one is enough to refuse shell metacharacters).
+    #[serde(default)]
+    shell: bool,
     /// The command line.
     command: String,
 }
@@ -111,7 +115,7 @@ async fn check_command(
         }
     };
     let problems = config.problems("rules");
-    let named = match crate::protect::tools::compile_commands(&name, &config) {
+    let mut named = match crate::protect::tools::compile_commands(&name, &config) {
         Ok(named) if problems.is_empty() => named,
         _ => {
             return crate::problem::refuse_with(
@@ -124,6 +128,7 @@ async fn check_command(
             );
         }
     };
+    named.policy.via_shell |= body.shell;
     let tool = body.tool.as_deref().unwrap_or("command");
     let decision = named.policy.decide(tool, &body.command);
     let rule = decision
