@@ -889,3 +889,36 @@ fn config_check_names_what_is_wrong() {
         assert!(problems.contains(want), "{want:?} in:\n{problems}");
     }
 }
+
+#[tokio::test]
+async fn forward_auth_denies_query_and_tool_routes_it_cannot_check() {
+    let env = Env::start(setup).await;
+    let (_, viewer) = signed_in(&env, "vic@example.com", &["viewer"]).await;
+    let (_, agent) = signed_in(&env, "ada@example.com", &["agent"]).await;
+    for (who, method, uri, slug) in [
+        (
+            &viewer,
+            "GET",
+            "/graph?q=MATCH+(n)+DETACH+DELETE+n",
+            "query-refused",
+        ),
+        (&viewer, "POST", "/sql/pg", "query-refused"),
+        (&agent, "POST", "/tools/run", "tool-denied"),
+    ] {
+        let res = env
+            .http
+            .get(env.url("/auth/verify"))
+            .header("x-original-method", method)
+            .header("x-original-uri", uri)
+            .bearer_auth(who)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(res, 403, slug).await;
+        assert_eq!(body["reason"], "forward-auth-unsupported");
+    }
+    let (count, reasons) = on_record(&env, "query.refused");
+    assert_eq!(count, 2);
+    assert!(reasons.iter().all(|r| r == "forward-auth-unsupported"));
+    assert_eq!(on_record(&env, "tool.denied").0, 1);
+}
