@@ -922,3 +922,51 @@ async fn forward_auth_denies_query_and_tool_routes_it_cannot_check() {
     assert!(reasons.iter().all(|r| r == "forward-auth-unsupported"));
     assert_eq!(on_record(&env, "tool.denied").0, 1);
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_query_or_tools_options_is_refused_until_a_restart() {
+    let env = Env::start(setup).await;
+    let admin = env.admin("root@example.com").await;
+    let (_, viewer) = signed_in(&env, "vic@example.com", &["viewer"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("palisade.toml");
+    *env.gw.gateway.state.config_source.lock().unwrap() = palisade_gateway::config::ConfigSource {
+        file: Some(file.clone()),
+        env: Vec::new(),
+    };
+    let running: Config = env.gw.gateway.state.config.clone();
+    let reload = |config: Config| {
+        std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
+        env.http
+            .post(env.url("/admin/config/reload"))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(
+        reload(running.clone()).await.unwrap().status(),
+        200,
+        "nothing changed"
+    );
+    let mut wider = running.clone();
+    let roles = &mut wider.routes[0].query.as_mut().unwrap().roles;
+    roles.insert("viewer".into(), "admin".into());
+    let mut looser = running.clone();
+    looser
+        .tools
+        .commands
+        .get_mut("git")
+        .unwrap()
+        .allow
+        .push("curl *".into());
+    for changed in [wider, looser] {
+        let body = assert_problem(reload(changed).await.unwrap(), 422, "reload-refused").await;
+        assert!(body["problems"].to_string().contains("restart"), "{body}");
+    }
+    let delete = json!({ "query": "DELETE FROM users" }).to_string();
+    assert_problem(
+        post(&env, "/sql/pg", &viewer, &delete).await,
+        403,
+        "query-refused",
+    )
+    .await;
+}

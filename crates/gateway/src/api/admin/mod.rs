@@ -2,7 +2,8 @@
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
 //! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
 //! incidents), [`audit_events`] (an application's own events into the trail) and
-//! [`command_policy`] (how a command policy of agent tools decides a command). Invitations are `/auth/invites` ([`crate::api::auth`]).
+//! [`command_policy`] (how a command policy of agent tools decides a command). Invitations are
+//! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
 //! `api::extract::require`: a refusal is a 403 and an `authz.denied` event
