@@ -134,19 +134,23 @@ async fn post(env: &Env, path: &str, auth: &str, body: &str) -> reqwest::Respons
     req.send().await.unwrap()
 }
 
+/// The events of `event_type` among the recent ones, oldest first.
+fn events(env: &Env, event_type: &str) -> Vec<palisade_gateway::audit::AuditEvent> {
+    let recent = env.gw.gateway.state.audit.recent().into_iter();
+    recent.filter(|e| e.event_type == event_type).collect()
+}
+
+/// `POST path` as `who` with `body`, answered with the problem `status`/`slug`: its `reason`.
+async fn refused(env: &Env, path: &str, who: &str, body: &str, status: u16, slug: &str) -> Value {
+    let problem = assert_problem(post(env, path, who, body).await, status, slug).await;
+    problem["reason"].clone()
+}
+
 /// The number of refusals of `event_type` on record (each stored sample carries the count it
 /// stands for), and their reasons.
 fn on_record(env: &Env, event_type: &str) -> (u64, Vec<String>) {
     env.gw.gateway.state.audit.flush_refusals(true);
-    let events: Vec<_> = env
-        .gw
-        .gateway
-        .state
-        .audit
-        .recent()
-        .into_iter()
-        .filter(|e| e.event_type == event_type)
-        .collect();
+    let events = events(env, event_type);
     let count = events
         .iter()
         .map(|e| e.details["count"].as_u64().unwrap_or(1))
@@ -393,14 +397,9 @@ async fn decision_tables_by_role_for_postgres_mysql_and_cypher() {
         );
     }
     // The event names the class and the ceiling, never the query.
-    let event = env
-        .gw
-        .gateway
-        .state
-        .audit
-        .recent()
+    let event = events(&env, "query.refused")
         .into_iter()
-        .find(|e| e.event_type == "query.refused" && e.details["class"] == "ADMIN")
+        .find(|e| e.details["class"] == "ADMIN")
         .expect("an ADMIN refusal");
     // (Samples stand for several refusals of one caller, route and reason: the viewer's or
     // the editor's.)
@@ -538,28 +537,44 @@ async fn tool_permissions_come_from_roles_and_key_scopes() {
             .status(),
         200
     );
-    let body = assert_problem(
-        post(&env, "/tools/plain", &agent, &tool("deploy")).await,
-        403,
-        "tool-denied",
-    )
-    .await;
-    assert_eq!(body["reason"], "permission-not-granted");
-    let body = assert_problem(
-        post(&env, "/tools/plain", &viewer, &tool("search")).await,
-        403,
-        "tool-denied",
-    )
-    .await;
-    assert_eq!(body["reason"], "permission-not-granted");
-    for bad in ["Search", "", "rm -rf", "../x", &"a".repeat(65), "tööl"] {
-        let body = assert_problem(
-            post(&env, "/tools/plain", &agent, &tool(bad)).await,
-            400,
-            "tool-invalid",
+    assert_eq!(
+        refused(
+            &env,
+            "/tools/plain",
+            &agent,
+            &tool("deploy"),
+            403,
+            "tool-denied"
         )
-        .await;
-        assert_eq!(body["reason"], "invalid-tool-name", "{bad:?}");
+        .await,
+        "permission-not-granted"
+    );
+    assert_eq!(
+        refused(
+            &env,
+            "/tools/plain",
+            &viewer,
+            &tool("search"),
+            403,
+            "tool-denied"
+        )
+        .await,
+        "permission-not-granted"
+    );
+    for bad in ["Search", "", "rm -rf", "../x", &"a".repeat(65), "tööl"] {
+        assert_eq!(
+            refused(
+                &env,
+                "/tools/plain",
+                &agent,
+                &tool(bad),
+                400,
+                "tool-invalid"
+            )
+            .await,
+            "invalid-tool-name",
+            "{bad:?}"
+        );
     }
     for (bad, reason) in [
         (r#"{"args":{}}"#.to_string(), "missing-tool"),
@@ -574,13 +589,11 @@ async fn tool_permissions_come_from_roles_and_key_scopes() {
         (r#"{"tool":["search"]}"#.to_string(), "tool-not-text"),
         ("tool=search".to_string(), "not-json"),
     ] {
-        let body = assert_problem(
-            post(&env, "/tools/plain", &agent, &bad).await,
-            400,
-            "tool-invalid",
-        )
-        .await;
-        assert_eq!(body["reason"], reason, "{bad}");
+        assert_eq!(
+            refused(&env, "/tools/plain", &agent, &bad, 400, "tool-invalid").await,
+            reason,
+            "{bad}"
+        );
     }
     // An API key narrowed to one tool runs that one only.
     let res = post(
@@ -601,28 +614,17 @@ async fn tool_permissions_come_from_roles_and_key_scopes() {
             .status(),
         200
     );
-    let body = assert_problem(
-        post(&env, "/tools/plain", &key, &tool("git")).await,
-        403,
-        "tool-denied",
-    )
-    .await;
-    assert_eq!(body["reason"], "permission-not-granted");
+    assert_eq!(
+        refused(&env, "/tools/plain", &key, &tool("git"), 403, "tool-denied").await,
+        "permission-not-granted"
+    );
     assert_eq!(
         env.up.count(),
         before + 2,
         "only the two allowed calls reached the upstream"
     );
 
-    let allowed: Vec<_> = env
-        .gw
-        .gateway
-        .state
-        .audit
-        .recent()
-        .into_iter()
-        .filter(|e| e.event_type == "tool.allowed")
-        .collect();
+    let allowed: Vec<_> = events(&env, "tool.allowed");
     assert_eq!(allowed.len(), 2);
     assert_eq!(allowed[0].details["tool"], "search");
     assert_eq!(allowed[0].details["permission"], "tools.search.execute");
@@ -726,15 +728,7 @@ async fn command_policies_decide_on_the_route_and_at_the_admin_endpoint_alike() 
     .await;
     assert_eq!(res.json::<Value>().await.unwrap()["decision"], "allow");
     // The rule that allowed a command is named, on the route's event and at the endpoint.
-    let event = env
-        .gw
-        .gateway
-        .state
-        .audit
-        .recent()
-        .into_iter()
-        .find(|e| e.event_type == "tool.allowed")
-        .unwrap();
+    let event = events(&env, "tool.allowed").remove(0);
     assert_eq!(event.details["rule"], "git log --oneline *");
     assert_eq!(event.details["program"], "git");
     // A missing command on a command tool is invalid.
@@ -747,15 +741,7 @@ async fn command_policies_decide_on_the_route_and_at_the_admin_endpoint_alike() 
     assert_eq!(body["reason"], "missing-command");
     let (count, _) = on_record(&env, "tool.denied");
     assert_eq!(count, denied + 1);
-    let checked = env
-        .gw
-        .gateway
-        .state
-        .audit
-        .recent()
-        .into_iter()
-        .filter(|e| e.event_type == "policy.command_checked")
-        .count();
+    let checked = events(&env, "policy.command_checked").len();
     assert_eq!(checked, COMMANDS.len() + 1, "one event per check");
 
     // Inline rules, default deny, and the always-refused set whatever the rules say.
