@@ -38,6 +38,20 @@ pub fn reload(state: &AppState) -> Result<(), Vec<String>> {
                 Ok(_) => {}
                 Err(e) => problems.push(e),
             }
+            // A route's compiled query firewall and tools, and the command policies, are held
+            // by the route table: a change would be silently ignored, so it is refused.
+            if fresh.tools != state.config.tools
+                || fresh
+                    .routes
+                    .iter()
+                    .zip(&state.config.routes)
+                    .any(|(a, b)| a.query != b.query || a.tools != b.tools)
+            {
+                problems.push(
+                    "the routes' query or tools options, or [tools], changed: restart to apply them"
+                        .into(),
+                );
+            }
             if problems.is_empty() {
                 crate::authz::compile(&fresh)
             } else {

@@ -644,6 +644,30 @@ pub const EVENT_TYPES: &[EventType] = &[
          readable as JSON within the bounds, or not matching the route's JSON Schema (details \
          name the fields by JSON pointer and the keywords, never a value; sampled)",
     ),
+    t(
+        "query.refused",
+        Security,
+        Medium,
+        "the query firewall refused a query: its class above the caller's roles, or the reason",
+    ),
+    t(
+        "tool.allowed",
+        ToolExecution,
+        Low,
+        "an agent tool call passed its permission and command policy",
+    ),
+    t(
+        "tool.denied",
+        Security,
+        Medium,
+        "an agent tool call was refused: invalid name, permission, or command policy, with the reason",
+    ),
+    t(
+        "policy.command_checked",
+        Security,
+        Low,
+        "an administrator asked how a command policy decides a command (POST /admin/policy/command)",
+    ),
 ];
 
 /// The known event type called `name`.

@@ -198,6 +198,39 @@ pub async fn verify(State(state): State<Arc<AppState>>, mut req: Req) -> Respons
     {
         return refusal;
     }
+    // The query firewall and agent tools decide on the request's body or its whole query:
+    // forward auth sees neither body nor what the proxy will forward, so such a route is
+    // denied here (fail closed), never passed unchecked.
+    if let Some(r) = route
+        .as_ref()
+        .filter(|r| r.query.is_some() || r.tools.is_some())
+    {
+        let (event, slug) = if r.query.is_some() {
+            ("query.refused", "query-refused")
+        } else {
+            ("tool.denied", "tool-denied")
+        };
+        let mut event = crate::audit::AuditEvent::new(
+            event,
+            crate::audit::Risk::Medium,
+            crate::audit::Outcome::Denied,
+        )
+        .origin(&origin)
+        .resource(format!("route:{}", r.name))
+        .details(serde_json::json!({ "reason": "forward-auth-unsupported" }));
+        if let Some(p) = &principal {
+            event = event.actor(p.subject.clone());
+        }
+        state.audit.record_refusal(event);
+        return crate::problem::refuse_with(
+            crate::authz::GATE,
+            slug,
+            StatusCode::FORBIDDEN,
+            "This route's queries or tool calls are checked on the request body, which forward auth does not see: send them through Palisade's proxy.",
+            &id,
+            serde_json::json!({ "reason": "forward-auth-unsupported" }),
+        );
+    }
     if let palisade_core::policy::Decision::Allow {
         tenant: Some(t), ..
     } = decision

@@ -450,6 +450,35 @@ impl Authorizer {
             }
         }
     }
+
+    /// Does the caller hold `role` (itself or a role inheriting it) where it acts: in `tenant`,
+    /// its roles there as [`Authorizer::permits_in`] reads them (membership through parents,
+    /// else only its administrator roles); without one, its own roles. The query firewall's
+    /// per-role ceiling asks this.
+    pub fn holds_role(&self, principal: &Principal, tenant: Option<&str>, role: &str) -> bool {
+        let policies = self.policies();
+        let matrix = policies.matrix();
+        let roles = match tenant {
+            None => principal.roles.clone(),
+            Some(tenant) => {
+                use palisade_core::policy::TenantDirectory as _;
+                let snapshot = self.tenants.snapshot();
+                let directory = CallerTenants {
+                    principal,
+                    snapshot: &snapshot,
+                };
+                directory.roles_in(tenant).unwrap_or_else(|| {
+                    principal
+                        .roles
+                        .iter()
+                        .filter(|r| matrix.is_admin_role(r))
+                        .cloned()
+                        .collect()
+                })
+            }
+        };
+        roles.iter().any(|r| matrix.includes(r, role))
+    }
 }
 
 /// The principal an account (by e-mail), a service account (`svc:NAME`, as if through an

@@ -26,10 +26,12 @@ pub mod overlap;
 pub mod pages;
 pub mod preflight;
 pub mod providers;
+pub mod query;
 pub mod refs;
 pub mod routes;
 pub mod secret_store;
 pub mod stores;
+pub mod tools;
 pub mod traffic;
 pub mod units;
 
@@ -112,6 +114,8 @@ pub struct Config {
     pub firewall: inspect::FirewallConfig,
     /// `[[routes]]`: what is routed where, and who may call it.
     pub routes: Vec<RouteConfig>,
+    /// `[tools]`: the command policies of agent tools (`[tools.commands.<name>]`).
+    pub tools: tools::ToolsConfig,
 }
 
 /// `[server]`: how Palisade listens and reads requests.

@@ -92,6 +92,12 @@ pub struct RouteConfig {
     /// Media types a request body may have (compared without parameters, any case): others get
     /// 415 `unsupported-media-type`. Empty: any, or with a `schema` JSON only.
     pub content_types: Vec<String>,
+    /// The query firewall (`query = { dialect = "postgres", field = "query", roles = {…} }`):
+    /// each statement of the query is classified and held to the caller's roles. Absent: off.
+    pub query: Option<super::query::RouteQuery>,
+    /// Agent tools (`tools = { field = "tool", policy = "git" }`): the body names a tool, which
+    /// needs `tools.<name>.execute`; a command policy checks its command. Absent: off.
+    pub tools: Option<super::tools::RouteTools>,
 }
 
 /// A string or a list of strings.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! respond ─► boundary ─► cors ─► durability ─► sanitize ─► admission ─► firewall ─► identify
-//!         ─► throttle ─► authorize ─► inspect ─► route
+//!         ─► throttle ─► authorize ─► inspect ─► query_tools ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -22,6 +22,7 @@ pub mod durability;
 pub mod firewall;
 pub mod identify;
 pub mod inspect;
+pub mod query_tools;
 pub mod respond;
 pub mod sanitize;
 pub mod strict_http;

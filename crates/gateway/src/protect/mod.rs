@@ -10,7 +10,10 @@
 //! gate reads of a request and when it refuses; and the firewall's country lookup ([`geoip`]).
 //! Content rules: bounded decompression of request bodies ([`decompress`]) and a route's
 //! media-type allow list and JSON Schema ([`content`]).
+//! The query firewall's and agent tools' use cases ([`query`], [`tools`]) read their fields out
+//! of a request with [`body_fields`].
 
+pub mod body_fields;
 pub mod content;
 pub mod decompress;
 pub mod files;
@@ -19,4 +22,6 @@ pub mod inspect;
 pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
+pub mod query;
+pub mod tools;
 pub mod vault;

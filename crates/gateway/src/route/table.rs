@@ -60,6 +60,10 @@ pub struct Route {
     pub firewall: crate::config::inspect::RouteFirewall,
     /// Its content rules (`content_types`, `schema`), if it has any.
     pub content: Option<Arc<crate::protect::content::ContentPolicy>>,
+    /// Its query firewall, if it has `query = {…}`.
+    pub query: Option<Arc<crate::protect::query::QueryPolicy>>,
+    /// Its agent tools, if it has `tools = {…}`.
+    pub tools: Option<Arc<crate::protect::tools::ToolPolicy>>,
     next: AtomicUsize,
 }
 
@@ -126,6 +130,18 @@ impl Route {
                 .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
             firewall: rc.firewall.clone(),
             content: crate::protect::content::ContentPolicy::new(rc, config)?.map(Arc::new),
+            query: rc
+                .query
+                .as_ref()
+                .map(|q| crate::protect::query::QueryPolicy::new(q).map(Arc::new))
+                .transpose()
+                .map_err(|e| format!("route {}: query: {e}", rc.display_name()))?,
+            tools: rc
+                .tools
+                .as_ref()
+                .map(|t| crate::protect::tools::ToolPolicy::new(t, &config.tools).map(Arc::new))
+                .transpose()
+                .map_err(|e| format!("route {}: tools: {e}", rc.display_name()))?,
             next: AtomicUsize::new(0),
         })
     }

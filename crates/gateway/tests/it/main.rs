@@ -31,6 +31,7 @@ mod pages;
 mod posture;
 mod principals;
 mod proxy;
+mod query_tools;
 mod ratelimit;
 mod refusals;
 mod resilience;

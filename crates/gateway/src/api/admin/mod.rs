@@ -1,7 +1,9 @@
 //! `/admin`: Palisade's administration API, one file per area: [`tenants`] (tenants, members,
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
 //! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
-//! incidents) and [`audit_events`] (an application's own events into the trail). Invitations are `/auth/invites` ([`crate::api::auth`]).
+//! incidents), [`audit_events`] (an application's own events into the trail) and
+//! [`command_policy`] (how a command policy of agent tools decides a command). Invitations are
+//! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
 //! `api::extract::require`: a refusal is a 403 and an `authz.denied` event
@@ -11,6 +13,7 @@
 pub mod audit;
 pub mod audit_events;
 pub mod blocks;
+pub mod command_policy;
 pub mod policy;
 pub mod service_accounts;
 pub mod tenants;
@@ -63,4 +66,5 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(blocks::router())
         .merge(audit::router())
         .merge(audit_events::router())
+        .merge(command_policy::router())
 }

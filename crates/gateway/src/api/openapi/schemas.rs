@@ -473,3 +473,19 @@ pub(crate) struct TransitPlaintext {
     /// Standard base64.
     plaintext: String,
 }
+
+/// `POST /admin/policy/command`.
+#[derive(ToSchema)]
+pub(crate) struct CommandDecision {
+    /// `allow` or `deny`.
+    decision: String,
+    /// `allow-rule`, or why it is denied (`no-matching-rule`, `rm-root`, `fork-bomb`,
+    /// `privilege-escalation`, `shell-metacharacter`, …).
+    reason: String,
+    /// The allow rule that matched, as written.
+    rule: Option<String>,
+    /// The policy's name (`inline` for a rule set sent with the request).
+    policy: String,
+    /// The command as split into argv (empty when refused before splitting).
+    argv: Vec<String>,
+}
