@@ -636,6 +636,27 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an API request passed the gateway (per-request audit)",
     ),
+    t(
+        "websocket.refused",
+        Security,
+        Medium,
+        "a WebSocket upgrade was refused before it reached the upstream: a cross-site Origin \
+         on a cookie sign-in, or the caller's connection cap (details.reason; sampled)",
+    ),
+    t(
+        "websocket.throttled",
+        Security,
+        Low,
+        "a WebSocket client sent over its message rate; reading paused until the rate allows \
+         (sampled: details.count per stored event)",
+    ),
+    t(
+        "websocket.closed",
+        Security,
+        Medium,
+        "Palisade closed a relayed WebSocket connection: details.reason too-big (1009), \
+         message-rate, revoked or inspect (1008)",
+    ),
 ];
 
 /// The known event type called `name`.

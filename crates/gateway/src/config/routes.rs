@@ -86,6 +86,9 @@ pub struct RouteConfig {
     pub inspect: Option<super::inspect::RouteInspect>,
     /// This route's CIDR allow and deny lists, after `[firewall]`'s.
     pub firewall: super::inspect::RouteFirewall,
+    /// Relay WebSocket frames under limits after an upgrade (`websocket = {…}`). Absent:
+    /// upgrades are spliced as they are.
+    pub websocket: Option<super::websocket::RouteWebSocket>,
 }
 
 /// A string or a list of strings.

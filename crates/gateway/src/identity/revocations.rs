@@ -159,11 +159,45 @@ pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<
             tokio::select! {
                 notice = sub.recv() => match notice {
                     Some(Notice::Missed) => identity.prime_until_done(&mut shutdown).await,
+                    // Another replica's flag (or this one's echo): live connections re-check.
+                    Some(Notice::Message { topic, .. }) if topic == "flag" => {
+                        identity.revocation_noticed()
+                    }
                     Some(Notice::Message { .. }) => {}
                     None => break,
                 },
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+}
+
+impl Identity {
+    /// Tells live connections (the WebSocket relay) that a credential was revoked.
+    pub fn revocation_noticed(&self) {
+        self.revocations.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes at every revocation noticed (no polling: a relay waits on it and
+    /// then asks [`Identity::still_in_force`] about its own credential).
+    pub fn watch_revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    /// Whether `principal`'s token, session and API key are still unrevoked. A hot state that
+    /// cannot answer counts as revoked (fail closed, as a request would be refused).
+    pub async fn still_in_force(&self, principal: &palisade_core::principal::Principal) -> bool {
+        if self.check_revoked(principal).await.is_err() {
+            return false;
+        }
+        match principal.key_id.as_deref().map(str::parse::<Uuid>) {
+            Some(Ok(id)) => matches!(
+                self.hot
+                    .has_flag(&super::api_keys::revocation_flag(id))
+                    .await,
+                Ok(false)
+            ),
+            _ => true,
         }
     }
 }

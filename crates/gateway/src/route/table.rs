@@ -58,6 +58,8 @@ pub struct Route {
     pub inspect: Option<Arc<crate::protect::inspect::InspectPolicy>>,
     /// Its CIDR allow and deny lists.
     pub firewall: crate::config::inspect::RouteFirewall,
+    /// Its WebSocket relay's limits and live connections, if it has `websocket = {…}`.
+    pub websocket: Option<Arc<crate::route::websocket::WsPolicy>>,
     next: AtomicUsize,
 }
 
@@ -123,6 +125,10 @@ impl Route {
                 .transpose()
                 .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
             firewall: rc.firewall.clone(),
+            websocket: rc
+                .websocket
+                .as_ref()
+                .map(|w| Arc::new(crate::route::websocket::WsPolicy::new(w))),
             next: AtomicUsize::new(0),
         })
     }
