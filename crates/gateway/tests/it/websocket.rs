@@ -1,0 +1,426 @@
+//! The WebSocket relay end to end: a real tokio-tungstenite echo upstream, a real client, the
+//! gateway on a test clock. Echo through the relay; the message rate (held, released by the
+//! clock, then closed 1008); an oversized frame (1009); a revoked token's connection (1008); a
+//! cross-site Origin on a cookie sign-in (403); the per-caller cap (429); deflate stripped.
+//! Timeouts are hang guards only: generous, and a test that reaches one fails.
+
+use crate::authorization::signed_in;
+use crate::common::*;
+use crate::identity::{Env, PASSWORD};
+use futures_util::{SinkExt, StreamExt};
+use palisade_core::clock::ManualClock;
+use palisade_gateway::config::RouteConfig;
+use palisade_gateway::config::units::ByteSize;
+use palisade_gateway::config::websocket::RouteWebSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, handshake::server};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long anything may take before the test counts it as a hang.
+const HANG: Duration = Duration::from_secs(20);
+
+/// A WebSocket echo server: every data message comes back; counts what it received and keeps
+/// the `Sec-WebSocket-Extensions` each handshake offered.
+struct Echo {
+    url: String,
+    received: Arc<AtomicUsize>,
+    offered: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl Echo {
+    async fn start() -> Echo {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(AtomicUsize::new(0));
+        let offered = Arc::new(Mutex::new(Vec::new()));
+        let (count, seen) = (received.clone(), offered.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (count, seen) = (count.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let record = |req: &server::Request, res: server::Response| {
+                        seen.lock().unwrap().push(
+                            req.headers()
+                                .get("sec-websocket-extensions")
+                                .map(|v| v.to_str().unwrap().to_owned()),
+                        );
+                        Ok(res)
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_text() || m.is_binary() {
+                            count.fetch_add(1, Ordering::SeqCst);
+                            if ws.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Echo {
+            url,
+            received,
+            offered,
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+fn ws_route(echo: &Echo, ws: RouteWebSocket) -> RouteConfig {
+    RouteConfig {
+        prefix: "/ws/".into(),
+        upstream: Some(echo.url.clone()),
+        websocket: Some(ws),
+        ..Default::default()
+    }
+}
+
+/// A gateway on a test clock with the echo behind `/ws/` (and the usual upstream behind
+/// `/api/`, for the identity helpers).
+async fn env_with(ws: RouteWebSocket) -> (Env, Echo) {
+    let echo = Echo::start().await;
+    let up = Upstream::start("api").await;
+    let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
+    let gw = start_clocked(
+        |_| {},
+        vec![route("/api/", &up), ws_route(&echo, ws)],
+        clock.clone(),
+    )
+    .await;
+    (
+        Env {
+            gw,
+            clock,
+            up,
+            http: client(),
+        },
+        echo,
+    )
+}
+
+fn request(env: &Env, headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut req = format!("ws://{}/ws/echo", env.gw.gateway.addr)
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    req
+}
+
+async fn connect(env: &Env, headers: &[(&str, &str)]) -> Client {
+    let (ws, res) = tokio::time::timeout(
+        HANG,
+        tokio_tungstenite::connect_async(request(env, headers)),
+    )
+    .await
+    .expect("hang: connecting")
+    .expect("the upgrade is accepted");
+    assert_eq!(res.status(), 101);
+    ws
+}
+
+/// The handshake's refusal: its status and problem type.
+async fn refused(env: &Env, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let err = tokio::time::timeout(
+        HANG,
+        tokio_tungstenite::connect_async(request(env, headers)),
+    )
+    .await
+    .expect("hang: connecting")
+    .expect_err("the upgrade is refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(res) => {
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+            let body: serde_json::Value =
+                serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
+            (res.status().as_u16(), body)
+        }
+        other => panic!("not an HTTP refusal: {other}"),
+    }
+}
+
+/// The next message from the gateway.
+async fn next(ws: &mut Client) -> Message {
+    tokio::time::timeout(HANG, ws.next())
+        .await
+        .expect("hang: waiting for a message")
+        .expect("the connection is open")
+        .expect("a message")
+}
+
+async fn echoed(ws: &mut Client, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+    assert_eq!(next(ws).await, Message::text(text));
+}
+
+/// The close frame's code.
+async fn closed_with(ws: &mut Client) -> CloseCode {
+    loop {
+        match next(ws).await {
+            Message::Close(Some(frame)) => return frame.code,
+            Message::Close(None) => panic!("closed without a code"),
+            _ => continue,
+        }
+    }
+}
+
+/// Waits (yielding, no sleeping) until the audit log holds an event of `event_type` whose
+/// `details.reason` is `reason`.
+async fn until_event(env: &Env, event_type: &str, reason: &str) -> serde_json::Value {
+    let audit = env.gw.gateway.state.audit.clone();
+    tokio::time::timeout(HANG, async {
+        loop {
+            if let Some(e) = audit
+                .recent()
+                .into_iter()
+                .find(|e| e.event_type == event_type && e.details["reason"] == reason)
+            {
+                return e.details;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("hang: no {event_type} event with reason {reason}"))
+}
+
+#[tokio::test]
+async fn messages_are_echoed_through_the_relay_and_deflate_is_not_negotiated() {
+    let (env, echo) = env_with(RouteWebSocket::default()).await;
+    let (ws, res) = tokio::time::timeout(
+        HANG,
+        tokio_tungstenite::connect_async(request(
+            &env,
+            &[(
+                "sec-websocket-extensions",
+                "permessage-deflate; client_max_window_bits",
+            )],
+        )),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        !res.headers().contains_key("sec-websocket-extensions"),
+        "{:?}",
+        res.headers()
+    );
+    let mut ws = ws;
+    echoed(&mut ws, "hello through the relay").await;
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::binary(vec![1u8, 2, 3]));
+    assert_eq!(echo.received(), 2);
+    assert_eq!(
+        echo.offered.lock().unwrap().as_slice(),
+        &[None],
+        "the deflate offer never reaches the upstream"
+    );
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn over_the_message_rate_a_message_is_held_until_the_clock_allows_then_the_connection_closes()
+{
+    let (env, echo) = env_with(RouteWebSocket {
+        messages_per_second: 1,
+        burst: 2,
+        max_throttled: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut ws = connect(&env, &[]).await;
+    echoed(&mut ws, "one").await;
+    echoed(&mut ws, "two").await;
+
+    // The third is over the rate: held, not forwarded, until the clock gives a token.
+    ws.send(Message::text("three")).await.unwrap();
+    let held = until_event(&env, "websocket.throttled", "message-rate").await;
+    assert_eq!(held["held_in_a_row"], 1, "{held}");
+    assert_eq!(
+        echo.received(),
+        2,
+        "the held message has not been forwarded"
+    );
+    env.advance(Duration::from_secs(1));
+    assert_eq!(next(&mut ws).await, Message::text("three"));
+    assert_eq!(echo.received(), 3);
+
+    // Straight away another: over the rate a second time in a row, past max_throttled.
+    ws.send(Message::text("four")).await.unwrap();
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
+    assert_eq!(
+        echo.received(),
+        3,
+        "the message over the rate never reached the upstream"
+    );
+    until_event(&env, "websocket.closed", "message-rate").await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_the_connection_with_1009() {
+    let (env, echo) = env_with(RouteWebSocket {
+        max_frame: ByteSize(1024),
+        max_message: ByteSize(4096),
+        ..Default::default()
+    })
+    .await;
+    let mut ws = connect(&env, &[]).await;
+    echoed(&mut ws, &"a".repeat(1024)).await;
+    ws.send(Message::text("b".repeat(2048))).await.unwrap();
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Size);
+    assert_eq!(echo.received(), 1);
+    let closed = until_event(&env, "websocket.closed", "too-big").await;
+    assert_eq!(closed["code"], 1009);
+}
+
+#[tokio::test]
+async fn a_revoked_tokens_connection_is_closed_with_1008() {
+    let (env, _echo) = env_with(RouteWebSocket::default()).await;
+    let (_, token) = signed_in(&env, "ws.reader@example.com", &["member"]).await;
+    let bearer = format!("Bearer {token}");
+    let mut ws = connect(&env, &[("authorization", &bearer)]).await;
+    echoed(&mut ws, "before").await;
+
+    let res = env
+        .http
+        .post(env.url("/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    // The clock does not move: the notice, not a timer, closes the connection.
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
+    until_event(&env, "websocket.closed", "revoked").await;
+}
+
+/// Signs in through the hosted sign-in form; returns the session cookie pair.
+async fn session_cookie(env: &Env, email: &str) -> String {
+    env.register(email).await;
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = c.get(env.url("/auth/pages/sign-in")).send().await.unwrap();
+    let form_cookie = crate::pages::cookie_pair(&res, "__Host-palisade-form").unwrap();
+    let token = crate::pages::form_token(&res.text().await.unwrap());
+    let res = c
+        .post(env.url("/auth/pages/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &form_cookie)
+        .body(format!(
+            "form_token={token}&return_to=&email={}&password={}",
+            email.replace('@', "%40"),
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    crate::pages::cookie_pair(&res, "__Host-palisade").expect("session cookie")
+}
+
+#[tokio::test]
+async fn a_cookie_signed_in_upgrade_from_another_site_is_refused_before_the_upstream() {
+    let (env, echo) = env_with(RouteWebSocket {
+        allowed_origins: vec!["https://app.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let cookie = session_cookie(&env, "ws.browser@example.com").await;
+    let (status, body) = refused(
+        &env,
+        &[("cookie", &cookie), ("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["type"], "urn:palisade:problem:websocket-origin");
+    until_event(&env, "websocket.refused", "origin").await;
+    assert!(
+        echo.offered.lock().unwrap().is_empty(),
+        "never reached the upstream"
+    );
+
+    // The gateway's own origin and an allowed one pass; so does a bearer token from anywhere.
+    let own = format!("http://{}", env.gw.gateway.addr);
+    let mut ws = connect(&env, &[("cookie", &cookie), ("origin", &own)]).await;
+    echoed(&mut ws, "same site").await;
+    let mut ws = connect(
+        &env,
+        &[("cookie", &cookie), ("origin", "https://app.example.com")],
+    )
+    .await;
+    echoed(&mut ws, "allowed").await;
+    let (_, token) = signed_in(&env, "ws.api@example.com", &["member"]).await;
+    let bearer = format!("Bearer {token}");
+    let mut ws = connect(
+        &env,
+        &[
+            ("authorization", &bearer),
+            ("origin", "https://evil.example"),
+        ],
+    )
+    .await;
+    echoed(&mut ws, "not a cookie").await;
+}
+
+#[tokio::test]
+async fn one_connection_over_the_callers_cap_is_refused_with_429() {
+    let (env, _echo) = env_with(RouteWebSocket {
+        max_connections_per_identity: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut first = connect(&env, &[]).await;
+    let mut second = connect(&env, &[]).await;
+    echoed(&mut first, "1").await;
+    echoed(&mut second, "2").await;
+    let (status, body) = refused(&env, &[]).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["type"], "urn:palisade:problem:websocket-connections");
+    until_event(&env, "websocket.refused", "connections").await;
+
+    // A closed connection gives its place back.
+    first.close(None).await.unwrap();
+    while tokio::time::timeout(HANG, first.next())
+        .await
+        .expect("hang: closing")
+        .is_some()
+    {}
+    let policy = env
+        .gw
+        .gateway
+        .state
+        .routes
+        .iter()
+        .find_map(|r| r.websocket.clone())
+        .unwrap();
+    tokio::time::timeout(HANG, async {
+        while policy.live("ip:127.0.0.1") > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("hang: the slot is never given back");
+    let mut third = connect(&env, &[]).await;
+    echoed(&mut third, "3").await;
+}
