@@ -45,6 +45,8 @@ impl Echo {
             while let Ok((stream, _)) = listener.accept().await {
                 let (count, seen) = (count.clone(), seen.clone());
                 tokio::spawn(async move {
+                    // The library's callback type fixes the (large) error type.
+                    #[allow(clippy::result_large_err)]
                     let record = |req: &server::Request, res: server::Response| {
                         seen.lock().unwrap().push(
                             req.headers()
