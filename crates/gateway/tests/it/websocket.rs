@@ -94,15 +94,17 @@ fn ws_route(echo: &Echo, ws: RouteWebSocket) -> RouteConfig {
 /// A gateway on a test clock with the echo behind `/ws/` (and the usual upstream behind
 /// `/api/`, for the identity helpers).
 async fn env_with(ws: RouteWebSocket) -> (Env, Echo) {
+    env_with_route(ws, |_| {}).await
+}
+
+/// [`env_with`], the `/ws/` route changed by `edit` too.
+async fn env_with_route(ws: RouteWebSocket, edit: impl FnOnce(&mut RouteConfig)) -> (Env, Echo) {
     let echo = Echo::start().await;
+    let mut ws_route = ws_route(&echo, ws);
+    edit(&mut ws_route);
     let up = Upstream::start("api").await;
     let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
-    let gw = start_clocked(
-        |_| {},
-        vec![route("/api/", &up), ws_route(&echo, ws)],
-        clock.clone(),
-    )
-    .await;
+    let gw = start_clocked(|_| {}, vec![route("/api/", &up), ws_route], clock.clone()).await;
     (
         Env {
             gw,
@@ -383,6 +385,62 @@ async fn a_cookie_signed_in_upgrade_from_another_site_is_refused_before_the_upst
     )
     .await;
     echoed(&mut ws, "not a cookie").await;
+}
+
+#[tokio::test]
+async fn a_revoked_sessions_cookie_connection_is_closed_with_1008() {
+    let (env, _echo) = env_with(RouteWebSocket::default()).await;
+    let cookie = session_cookie(&env, "ws.session@example.com").await;
+    let own = format!("http://{}", env.gw.gateway.addr);
+    let mut ws = connect(&env, &[("cookie", &cookie), ("origin", &own)]).await;
+    echoed(&mut ws, "signed in").await;
+    let user = env
+        .identity()
+        .store
+        .user_by_email("ws.session@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env.identity().revoke_user_sessions(user.id).await.unwrap(),
+        1
+    );
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
+    until_event(&env, "websocket.closed", "revoked").await;
+}
+
+#[tokio::test]
+async fn text_messages_pass_the_inspect_detectors_and_an_injection_closes_with_1008() {
+    let (env, echo) = env_with_route(
+        RouteWebSocket {
+            inspect: true,
+            ..Default::default()
+        },
+        |r| {
+            r.inspect = Some(palisade_gateway::config::inspect::RouteInspect {
+                mode: Some(palisade_gateway::config::inspect::InspectMode::Block),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    let mut ws = connect(&env, &[]).await;
+    echoed(&mut ws, r#"{"name":"O'Brien's pub","note":"it's fine"}"#).await;
+    echoed(&mut ws, "plain words, nothing to see").await;
+    ws.send(Message::text(r#"{"id":"1' OR '1'='1' --"}"#))
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
+    assert_eq!(
+        echo.received(),
+        2,
+        "the injection never reached the upstream"
+    );
+    let finding = until_event(&env, "inspect.injection_attempt", "blocked").await;
+    assert_eq!(finding["detector"], "sqli", "{finding}");
+    assert_eq!(finding["location"], "json \"id\"", "{finding}");
+    assert!(!finding.to_string().contains("OR"), "{finding}");
+    until_event(&env, "websocket.closed", "inspect").await;
 }
 
 #[tokio::test]
