@@ -3,7 +3,8 @@
 //!
 //! Guarantees: bodies stream both ways (never buffered whole); hop-by-hop headers are removed;
 //! `X-Forwarded-For/-Proto/-Host` describe the real client; HTTP/1.1 upgrades (WebSocket) are
-//! spliced end to end; upstream failures become 502/504 problems without internals.
+//! spliced end to end, except on routes with `websocket = {…}`, whose frames
+//! [`super::websocket`] relays; upstream failures become 502/504 problems without internals.
 
 use crate::config::traffic::Fallback;
 use crate::metrics;
