@@ -484,3 +484,60 @@ async fn one_connection_over_the_callers_cap_is_refused_with_429() {
     let mut third = connect(&env, &[]).await;
     echoed(&mut third, "3").await;
 }
+
+#[test]
+fn the_websocket_table_is_read_strictly_and_checked() {
+    use palisade_gateway::config::{Config, Environment, checks};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("palisade.toml");
+    let route = "[[routes]]\nprefix = \"/ws/\"\nupstream = \"http://127.0.0.1:3000\"\n";
+    std::fs::write(
+        &file,
+        format!(
+            "{route}websocket = {{ max_message = \"32KiB\", max_frame = \"8KiB\", \
+             messages_per_second = 5, burst = 10, max_throttled = 3, \
+             max_connections_per_identity = 2, deflate = \"refuse\", \
+             allowed_origins = [\"https://app.example.com\"] }}\n"
+        ),
+    )
+    .unwrap();
+    let c = Config::load_file(&file).unwrap();
+    let ws = c.routes[0].websocket.clone().unwrap();
+    assert_eq!((ws.max_message.0, ws.max_frame.0), (32 * 1024, 8 * 1024));
+    assert_eq!(
+        (ws.messages_per_second, ws.burst, ws.max_throttled),
+        (5, 10, 3)
+    );
+    assert!(
+        checks::problems(&c, Environment::Dev)
+            .iter()
+            .all(|p| !p.contains("websocket")),
+        "{:?}",
+        checks::problems(&c, Environment::Dev)
+    );
+
+    std::fs::write(&file, format!("{route}websocket = {{ max_mesage = 1 }}\n")).unwrap();
+    let err = Config::load_file(&file).unwrap_err().to_string();
+    assert!(err.contains("max_mesage"), "{err}");
+    std::fs::write(
+        &file,
+        format!("{route}websocket = {{ deflate = \"bounded\" }}\n"),
+    )
+    .unwrap();
+    assert!(Config::load_file(&file).is_err(), "only refuse is built");
+
+    std::fs::write(
+        &file,
+        format!(
+            "{route}websocket = {{ max_frame = \"1MiB\", max_message = \"64KiB\", burst = 0, \
+             allowed_origins = [\"evil\"], inspect = true }}\n"
+        ),
+    )
+    .unwrap();
+    let c = Config::load_file(&file).unwrap();
+    let found: Vec<String> = checks::problems(&c, Environment::Dev)
+        .into_iter()
+        .filter(|p| p.contains("websocket"))
+        .collect();
+    assert_eq!(found.len(), 4, "{found:?}");
+}
