@@ -234,8 +234,8 @@ pub struct Identity {
     pub default_names: Arc<assertion::Names>,
     /// The `[smtp]` relay and its queue (off without `[smtp]`).
     pub mail: Arc<crate::mail::Mailer>,
-    /// Moves on every revocation seen (here or, through the hot state's broadcast, on another
-    /// replica): live connections re-check their credential ([`Identity::watch_revocations`]).
+    /// Moves on every revocation this replica writes: live connections re-check their
+    /// credential ([`Identity::watch_revocations`]).
     revocations: tokio::sync::watch::Sender<u64>,
 }
 

@@ -159,10 +159,6 @@ pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<
             tokio::select! {
                 notice = sub.recv() => match notice {
                     Some(Notice::Missed) => identity.prime_until_done(&mut shutdown).await,
-                    // Another replica's flag (or this one's echo): live connections re-check.
-                    Some(Notice::Message { topic, .. }) if topic == "flag" => {
-                        identity.revocation_noticed()
-                    }
                     Some(Notice::Message { .. }) => {}
                     None => break,
                 },
@@ -178,8 +174,9 @@ impl Identity {
         self.revocations.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A receiver that changes at every revocation noticed (no polling: a relay waits on it and
-    /// then asks [`Identity::still_in_force`] about its own credential).
+    /// A receiver that changes at every revocation this replica writes (no polling: a relay
+    /// waits on it, and on [`crate::hot::cache::flag_changes`] for other replicas' flags, then
+    /// asks [`Identity::still_in_force`] about its own credential).
     pub fn watch_revocations(&self) -> watch::Receiver<u64> {
         self.revocations.subscribe()
     }

@@ -362,6 +362,7 @@ impl Relay {
         let (mut to_client, mut from_client) = client.split();
         let (mut to_upstream, mut from_upstream) = upstream.split();
         let mut revocations = self.identity.watch_revocations();
+        let mut elsewhere = crate::hot::cache::flag_changes();
         let watching = self.principal.is_some();
         let mut bucket = Bucket::new(
             limits.messages_per_second,
@@ -380,10 +381,12 @@ impl Relay {
             let look = Duration::from_millis(bucket.wait_ms().max(1)).min(CLOCK_LOOK);
             tokio::select! {
                 changed = revocations.changed(), if watching => {
-                    if changed.is_ok()
-                        && let Some(p) = &self.principal
-                        && !self.identity.still_in_force(p).await
-                    {
+                    if changed.is_ok() && self.revoked().await {
+                        break End::Revoked;
+                    }
+                }
+                changed = elsewhere.changed(), if watching => {
+                    if changed.is_ok() && self.revoked().await {
                         break End::Revoked;
                     }
                 }
@@ -472,6 +475,14 @@ impl Relay {
         })
         .await;
         live.decrement(1.0);
+    }
+
+    /// The connection's credential was revoked since it opened.
+    async fn revoked(&self) -> bool {
+        match &self.principal {
+            Some(p) => !self.identity.still_in_force(p).await,
+            None => false,
+        }
     }
 
     fn event(&self, event_type: &'static str, risk: Risk) -> AuditEvent {

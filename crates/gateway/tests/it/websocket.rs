@@ -117,7 +117,11 @@ async fn env_with_route(ws: RouteWebSocket, edit: impl FnOnce(&mut RouteConfig))
 }
 
 fn request(env: &Env, headers: &[(&str, &str)]) -> http::Request<()> {
-    let mut req = format!("ws://{}/ws/echo", env.gw.gateway.addr)
+    request_to(env.gw.gateway.addr, headers)
+}
+
+fn request_to(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut req = format!("ws://{addr}/ws/echo")
         .into_client_request()
         .unwrap();
     for (k, v) in headers {
@@ -130,9 +134,13 @@ fn request(env: &Env, headers: &[(&str, &str)]) -> http::Request<()> {
 }
 
 async fn connect(env: &Env, headers: &[(&str, &str)]) -> Client {
+    connect_to(env.gw.gateway.addr, headers).await
+}
+
+async fn connect_to(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Client {
     let (ws, res) = tokio::time::timeout(
         HANG,
-        tokio_tungstenite::connect_async(request(env, headers)),
+        tokio_tungstenite::connect_async(request_to(addr, headers)),
     )
     .await
     .expect("hang: connecting")
@@ -540,4 +548,77 @@ fn the_websocket_table_is_read_strictly_and_checked() {
         .filter(|p| p.contains("websocket"))
         .collect();
     assert_eq!(found.len(), 4, "{found:?}");
+}
+
+/// Two gateways sharing a store and the Redis hot state (`PALISADE_TEST_REDIS_URL`), the echo
+/// behind `/ws/` on both.
+async fn replicas(echo: &Echo) -> Option<(TestGateway, TestGateway, tempfile::TempDir)> {
+    let Ok(url) = std::env::var("PALISADE_TEST_REDIS_URL") else {
+        println!("skipped: PALISADE_TEST_REDIS_URL not set");
+        return None;
+    };
+    let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
+    let prefix = format!("t{}", uuid::Uuid::now_v7().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let (url, prefix, data_dir) = (url.clone(), prefix.clone(), dir.path().join("shared"));
+        let gw = start_clocked(
+            move |c| {
+                c.store.url = "sqlite:".into();
+                c.server.data_dir = data_dir;
+                c.secrets.signing_key = "websocket-test-signing-key-0123456789abcdef".into();
+                c.secrets.cookie_key = "websocket-test-cookie-key-0123456789abcdef0".into();
+                c.hot_state.url = Some(url);
+                c.hot_state.prefix = prefix;
+            },
+            vec![ws_route(echo, RouteWebSocket::default())],
+            clock.clone(),
+        )
+        .await;
+        started.push(gw);
+    }
+    let b = started.pop().unwrap();
+    let a = started.pop().unwrap();
+    Some((a, b, dir))
+}
+
+#[tokio::test]
+async fn a_token_revoked_through_another_replica_closes_the_connection_with_1008() {
+    let echo = Echo::start().await;
+    let Some((a, b, _dir)) = replicas(&echo).await else {
+        return;
+    };
+    let http = client();
+    let email = "ws.replicas@example.com";
+    let res = http
+        .post(a.url("/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let login: serde_json::Value = http
+        .post(a.url("/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let mut ws = connect_to(a.gateway.addr, &[("authorization", &bearer)]).await;
+    echoed(&mut ws, "on replica a").await;
+
+    // Signed out through B: A hears of the flag on the shared hot state's broadcast.
+    let res = http
+        .post(b.url("/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
 }
