@@ -311,17 +311,16 @@ async fn a_revoked_tokens_connection_is_closed_with_1008() {
     let mut ws = connect(&env, &[("authorization", &bearer)]).await;
     echoed(&mut ws, "before").await;
 
-    let res = env
-        .http
-        .post(env.url("/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
+    sign_out(env.url("/auth/logout"), &token).await;
     // The clock does not move: the notice, not a timer, closes the connection.
     assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
     until_event(&env, "websocket.closed", "revoked").await;
+}
+
+/// Signs `token` out at `url` (its access token revoked).
+async fn sign_out(url: String, token: &str) {
+    let res = client().post(url).bearer_auth(token).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
 }
 
 /// Signs in through the hosted sign-in form; returns the session cookie pair.
@@ -613,12 +612,6 @@ async fn a_token_revoked_through_another_replica_closes_the_connection_with_1008
     echoed(&mut ws, "on replica a").await;
 
     // Signed out through B: A hears of the flag on the shared hot state's broadcast.
-    let res = http
-        .post(b.url("/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
+    sign_out(b.url("/auth/logout"), &token).await;
     assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);
 }
