@@ -7,7 +7,9 @@
 //!   gateway's own nor in `allowed_origins` gets 403 `websocket-origin` (cross-site WebSocket
 //!   hijacking); a caller at `max_connections_per_identity` live connections on the route gets
 //!   429 `websocket-connections`; `Sec-WebSocket-Extensions` is removed, so `permessage-deflate`
-//!   is never negotiated. Each refusal is a `websocket.refused` event.
+//!   is never negotiated; an upgrade to anything but `websocket` alone gets 400
+//!   `websocket-upgrade-only` (it would otherwise be spliced past the limits). Each refusal is a
+//!   `websocket.refused` event.
 //! - **Sizes**: frames over `max_frame` and messages over `max_message` (both directions) end
 //!   the connection with close 1009; nothing larger is ever buffered.
 //! - **Rate**: the client's data messages are metered by a token bucket on the gateway's clock.
@@ -150,6 +152,22 @@ pub async fn forward(
         identity.audit.record_refusal(event);
     };
 
+    // Only a WebSocket upgrade is relayed; anything else would be spliced past the limits.
+    let websocket = req.headers().get_all(header::UPGRADE).iter().count() == 1
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !websocket {
+        refused("not-websocket");
+        return refuse(
+            GATE,
+            "websocket-upgrade-only",
+            StatusCode::BAD_REQUEST,
+            "This route upgrades to WebSocket only (Upgrade: websocket).",
+            &request_id,
+        );
+    }
     if principal
         .as_ref()
         .is_some_and(|p| p.method == AuthMethod::Session)

@@ -451,6 +451,31 @@ async fn text_messages_pass_the_inspect_detectors_and_an_injection_closes_with_1
 }
 
 #[tokio::test]
+async fn an_upgrade_to_another_protocol_is_refused_not_spliced() {
+    let (env, echo) = env_with(RouteWebSocket::default()).await;
+    for upgrade in ["h2c", "websocket, h2c"] {
+        let request = format!(
+            "GET /ws/echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: {upgrade}\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        let exchange = raw_exchange(env.gw.gateway.addr, request.as_bytes());
+        let raw = tokio::time::timeout(HANG, exchange)
+            .await
+            .expect("hang: the refusal");
+        assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+        assert_eq!(
+            body_json(&raw)["type"],
+            "urn:palisade:problem:websocket-upgrade-only"
+        );
+    }
+    until_event(&env, "websocket.refused", "not-websocket").await;
+    assert!(
+        echo.offered.lock().unwrap().is_empty(),
+        "never reached the upstream"
+    );
+}
+
+#[tokio::test]
 async fn one_connection_over_the_callers_cap_is_refused_with_429() {
     let (env, _echo) = env_with(RouteWebSocket {
         max_connections_per_identity: 2,
