@@ -641,7 +641,8 @@ pub const EVENT_TYPES: &[EventType] = &[
         Security,
         Medium,
         "a WebSocket upgrade was refused before it reached the upstream: a cross-site Origin \
-         on a cookie sign-in, or the caller's connection cap (details.reason; sampled)",
+         on a cookie sign-in, the caller's connection cap, or an upgrade to another protocol \
+         on a relayed route (details.reason; sampled)",
     ),
     t(
         "websocket.throttled",
