@@ -668,6 +668,28 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an administrator asked how a command policy decides a command (POST /admin/policy/command)",
     ),
+    t(
+        "websocket.refused",
+        Security,
+        Medium,
+        "a WebSocket upgrade was refused before it reached the upstream: a cross-site Origin \
+         on a cookie sign-in, the caller's connection cap, or an upgrade to another protocol \
+         on a relayed route (details.reason; sampled)",
+    ),
+    t(
+        "websocket.throttled",
+        Security,
+        Low,
+        "a WebSocket client sent over its message rate; reading paused until the rate allows \
+         (sampled: details.count per stored event)",
+    ),
+    t(
+        "websocket.closed",
+        Security,
+        Medium,
+        "Palisade closed a relayed WebSocket connection: details.reason too-big (1009), \
+         message-rate, revoked or inspect (1008)",
+    ),
 ];
 
 /// The known event type called `name`.

@@ -34,6 +34,7 @@ pub mod stores;
 pub mod tools;
 pub mod traffic;
 pub mod units;
+pub mod websocket;
 
 pub use routes::RouteConfig;
 pub use stores::{HotStateConfig, StoreConfig};

@@ -98,6 +98,9 @@ pub struct RouteConfig {
     /// Agent tools (`tools = { field = "tool", policy = "git" }`): the body names a tool, which
     /// needs `tools.<name>.execute`; a command policy checks its command. Absent: off.
     pub tools: Option<super::tools::RouteTools>,
+    /// Relay WebSocket frames under limits after an upgrade (`websocket = {…}`). Absent:
+    /// upgrades are spliced as they are.
+    pub websocket: Option<super::websocket::RouteWebSocket>,
 }
 
 /// A string or a list of strings.

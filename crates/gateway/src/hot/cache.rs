@@ -32,6 +32,18 @@ const TOPIC: &str = "flag";
 /// Flags mirrored in full by every replica (see the module doc).
 const MIRRORED: &str = crate::identity::brute::BLOCK_PREFIX;
 
+/// Moves after a listener dropped a flag another replica set or removed from its cache (so a
+/// read that follows sees the shared state): live WebSocket relays re-check their credential
+/// on it. One for the process: a relay of another gateway in the same process re-checks too,
+/// against its own hot state, and finds nothing new.
+static FLAG_CHANGES: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// A receiver of [`FLAG_CHANGES`].
+pub fn flag_changes() -> tokio::sync::watch::Receiver<u64> {
+    FLAG_CHANGES.subscribe()
+}
+
 /// A cached verdict: the flag's end (ms on the injected clock), or `None` for "not set".
 type Verdict = Option<u64>;
 
@@ -164,6 +176,7 @@ async fn listen(this: std::sync::Weak<CachedHotState>) {
             match notice {
                 Some(Notice::Message { topic, body }) if topic == TOPIC => {
                     me.forget(&body);
+                    FLAG_CHANGES.send_modify(|n| *n = n.wrapping_add(1));
                     if body.starts_with(MIRRORED)
                         && let Ok(left) = me.inner.flag_ttl(&body).await
                     {

@@ -119,6 +119,7 @@ impl Identity {
             .set_flag(&super::api_keys::revocation_flag(id), self.key_flag_ttl())
             .await?;
         self.api_keys.forget(id);
+        self.revocation_noticed();
         Ok(())
     }
 

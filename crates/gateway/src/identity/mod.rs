@@ -234,6 +234,9 @@ pub struct Identity {
     pub default_names: Arc<assertion::Names>,
     /// The `[smtp]` relay and its queue (off without `[smtp]`).
     pub mail: Arc<crate::mail::Mailer>,
+    /// Moves on every revocation this replica writes: live connections re-check their
+    /// credential ([`Identity::watch_revocations`]).
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -309,6 +312,7 @@ impl Identity {
             hot,
             clock,
             audit,
+            revocations: tokio::sync::watch::Sender::new(0),
         })
     }
 

@@ -167,3 +167,34 @@ pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<
         }
     }
 }
+
+impl Identity {
+    /// Tells live connections (the WebSocket relay) that a credential was revoked.
+    pub fn revocation_noticed(&self) {
+        self.revocations.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes at every revocation this replica writes (no polling: a relay
+    /// waits on it, and on [`crate::hot::cache::flag_changes`] for other replicas' flags, then
+    /// asks [`Identity::still_in_force`] about its own credential).
+    pub fn watch_revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    /// Whether `principal`'s token, session and API key are still unrevoked. A hot state that
+    /// cannot answer counts as revoked (fail closed, as a request would be refused).
+    pub async fn still_in_force(&self, principal: &palisade_core::principal::Principal) -> bool {
+        if self.check_revoked(principal).await.is_err() {
+            return false;
+        }
+        match principal.key_id.as_deref().map(str::parse::<Uuid>) {
+            Some(Ok(id)) => matches!(
+                self.hot
+                    .has_flag(&super::api_keys::revocation_flag(id))
+                    .await,
+                Ok(false)
+            ),
+            _ => true,
+        }
+    }
+}

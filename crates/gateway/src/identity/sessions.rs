@@ -308,6 +308,7 @@ impl Identity {
             .set_flag(&sid_flag(sid), self.session_flag_ttl())
             .await?;
         self.forget_session(sid);
+        self.revocation_noticed();
         Ok(())
     }
 
@@ -344,7 +345,9 @@ impl Identity {
             .await?;
         self.hot
             .set_flag(&jti_flag(jti), Duration::from_secs(left))
-            .await
+            .await?;
+        self.revocation_noticed();
+        Ok(())
     }
 
     /// Turns a store failure during authentication into a fail-closed refusal.

@@ -203,4 +203,40 @@ impl InspectPolicy {
     pub fn refuses(&self, verdict: &Verdict) -> bool {
         self.mode == InspectMode::Block && verdict.score >= self.threshold
     }
+
+    /// Inspects one WebSocket text message: a JSON object or array is walked as a JSON body
+    /// (its values judged under their keys, within the depth and element bounds); anything
+    /// else, and JSON that cannot be walked (malformed, too deep, too many values), is judged
+    /// whole.
+    pub fn inspect_message(&self, text: &str) -> Verdict {
+        let mut verdict = Verdict::default();
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            if body_values(&parts, text.as_bytes(), self, &mut |part, name, value| {
+                self.judge(Location { part, name }, value, false, &mut verdict)
+            })
+            .is_ok()
+            {
+                verdict.hits.sort_by_key(|h| h.finding.level);
+                return verdict;
+            }
+            verdict = Verdict::default();
+        }
+        self.judge(
+            Location {
+                part: "websocket",
+                name: "message",
+            },
+            text,
+            false,
+            &mut verdict,
+        );
+        verdict.hits.sort_by_key(|h| h.finding.level);
+        verdict
+    }
 }

@@ -14,6 +14,7 @@ pub mod resilience;
 pub mod shared_stale;
 pub mod table;
 pub mod upstream;
+pub mod websocket;
 
 use crate::identity::Identity;
 use crate::problem::refuse;
@@ -127,7 +128,11 @@ impl RouteService {
                                 upstream: upstream.as_ref(),
                                 resilience: &resilience,
                             };
-                            let res = proxy::forward(&via, route, req).await;
+                            let res = if route.websocket.is_some() && proxy::is_upgrade(&req) {
+                                websocket::forward(&via, &identity, route, req).await
+                            } else {
+                                proxy::forward(&via, route, req).await
+                            };
                             if let Some(event) = audited {
                                 audit.record(event.finish(res.status()));
                             }

@@ -3,7 +3,8 @@
 //!
 //! Guarantees: bodies stream both ways (never buffered whole); hop-by-hop headers are removed;
 //! `X-Forwarded-For/-Proto/-Host` describe the real client; HTTP/1.1 upgrades (WebSocket) are
-//! spliced end to end; upstream failures become 502/504 problems without internals.
+//! spliced end to end, except on routes with `websocket = {…}`, whose frames
+//! [`super::websocket`] relays; upstream failures become 502/504 problems without internals.
 
 use crate::config::traffic::Fallback;
 use crate::metrics;
@@ -58,7 +59,7 @@ fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if let Some(conn) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = conn
             .to_str()
@@ -79,7 +80,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn is_upgrade(req: &Req) -> bool {
+pub(super) fn is_upgrade(req: &Req) -> bool {
     req.version() == Version::HTTP_11
         && req.headers().contains_key(header::UPGRADE)
         && req
@@ -174,6 +175,27 @@ pub async fn forward(via: &Forwarding<'_>, route: Arc<Route>, mut req: Req) -> R
         }
         Err(answer) => answer,
     }
+}
+
+/// Sends an upgrade request (its client side already taken with `hyper::upgrade::on`) to the
+/// route's upstream as [`forward`] would, and returns the upstream's answer as it came (`Err`:
+/// the refusal instead). The WebSocket relay (`route::websocket`) finishes it.
+pub(super) async fn send_upgrade(
+    via: &Forwarding<'_>,
+    route: &Route,
+    mut req: Req,
+) -> Result<Res, Res> {
+    let client = ClientFacts::of(&req);
+    let original_uri = req.uri().clone();
+    rewrite_for_upstream(&mut req, &client, true);
+    let sending = Sending {
+        route,
+        original_uri: &original_uri,
+        stale_key: None,
+        body_state: None,
+        request_id: client.request_id(),
+    };
+    send(via, &sending, req, true).await
 }
 
 /// What the boundary and the listener learned about the client, read once.

@@ -64,6 +64,8 @@ pub struct Route {
     pub query: Option<Arc<crate::protect::query::QueryPolicy>>,
     /// Its agent tools, if it has `tools = {…}`.
     pub tools: Option<Arc<crate::protect::tools::ToolPolicy>>,
+    /// Its WebSocket relay's limits and live connections, if it has `websocket = {…}`.
+    pub websocket: Option<Arc<crate::route::websocket::WsPolicy>>,
     next: AtomicUsize,
 }
 
@@ -142,6 +144,10 @@ impl Route {
                 .map(|t| crate::protect::tools::ToolPolicy::new(t, &config.tools).map(Arc::new))
                 .transpose()
                 .map_err(|e| format!("route {}: tools: {e}", rc.display_name()))?,
+            websocket: rc
+                .websocket
+                .as_ref()
+                .map(|w| Arc::new(crate::route::websocket::WsPolicy::new(w))),
             next: AtomicUsize::new(0),
         })
     }

@@ -40,6 +40,7 @@ mod scale_out;
 mod secrets;
 mod shared_stale;
 mod strict_http;
+mod websocket;
 mod window;
 
 pub use authorization::policies as authorization_policies;
