@@ -21,7 +21,7 @@ fn parts() -> http::request::Parts {
 
 fn small_body() -> Vec<u8> {
     let mut items = Vec::new();
-    for i in 0..8 {
+    for i in 0..11 {
         items.push(format!(
             r#"{{"sku":"SKU-{i:04}","name":"Men's running shoe, size {i}","qty":{i},"note":"It's for O'Brien"}}"#
         ));
