@@ -43,7 +43,7 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
         });
     }
     // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
-    if !input.contains(['.', '/', '\\', '%']) && !input.to_ascii_lowercase().contains("system32") {
+    if !input.contains(['.', '/', '\\', '%']) && !contains_ignore_case(input, b"system32") {
         return None;
     }
     // Decode what survives one URL decoding (double encoding) and overlong dots and slashes.
@@ -87,6 +87,13 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
         note("file-url", 1);
     }
     best
+}
+
+fn contains_ignore_case(haystack: &str, needle: &[u8]) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Counts `..` path segments: `..` delimited by `/` or the ends (also `....//` that a
