@@ -636,6 +636,15 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an API request passed the gateway (per-request audit)",
     ),
+    t(
+        "upload.refused",
+        Security,
+        Medium,
+        "the upload gate refused a file: details.reason (type-not-allowed, type-mismatch, \
+         too-large, too-many-parts, archive-*, csv-*, json-*, parquet-malformed, multipart-*), \
+         the type found and declared, sizes and limits, the part or row; never the content \
+         (sampled: details.count per stored event)",
+    ),
 ];
 
 /// The known event type called `name`.

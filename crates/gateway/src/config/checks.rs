@@ -75,6 +75,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.secret_store.problems());
     out.extend(config.inspect.problems(&config.routes));
     out.extend(config.firewall.problems(&config.routes));
+    out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
     if let Err(policy) = crate::authz::compile(config) {

@@ -32,6 +32,7 @@ pub mod secret_store;
 pub mod stores;
 pub mod traffic;
 pub mod units;
+pub mod upload;
 
 pub use routes::RouteConfig;
 pub use stores::{HotStateConfig, StoreConfig};

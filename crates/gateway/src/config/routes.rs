@@ -86,6 +86,9 @@ pub struct RouteConfig {
     pub inspect: Option<super::inspect::RouteInspect>,
     /// This route's CIDR allow and deny lists, after `[firewall]`'s.
     pub firewall: super::inspect::RouteFirewall,
+    /// Check this route's request bodies as uploaded files (`upload = { types = [...], … }`):
+    /// types by content, size caps, multipart and archive bounds. Absent: not checked.
+    pub upload: Option<super::upload::RouteUpload>,
 }
 
 /// A string or a list of strings.

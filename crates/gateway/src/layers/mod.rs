@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! respond ─► boundary ─► cors ─► durability ─► sanitize ─► admission ─► firewall ─► identify
-//!         ─► throttle ─► authorize ─► inspect ─► route
+//!         ─► throttle ─► authorize ─► inspect ─► upload ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -26,3 +26,4 @@ pub mod respond;
 pub mod sanitize;
 pub mod strict_http;
 pub mod throttle;
+pub mod upload;

@@ -1,5 +1,5 @@
 //! Assembles the gates in front of the route step. Gates are built once at start and composed per worker;
-//! the order here is the order in DESIGN.md, `inspect` last before `route`.
+//! the order here is the order in DESIGN.md, `inspect` then `upload` last before `route`.
 //!
 //! Two assemblies of the same gate code: the tower stack ([`Gates::service`] over an upstream,
 //! `Gates::in_process` over an application's own service in library mode, [`crate::Palisade`]),
@@ -49,6 +49,7 @@ pub struct Gates {
     throttle: ThrottleLayer,
     authorize: AuthorizeLayer,
     inspect: InspectLayer,
+    upload: crate::layers::upload::UploadLayer,
 }
 
 impl Gates {
@@ -98,6 +99,7 @@ impl Gates {
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),
             inspect: crate::layers::inspect::layer(state.audit.clone()),
+            upload: crate::layers::upload::layer(state.audit.clone()),
         })
     }
 
@@ -130,6 +132,7 @@ impl Gates {
             throttle: Arc::clone(self.throttle.check()),
             authorize: self.authorize.check().clone(),
             inspect: self.inspect.check().clone(),
+            upload: self.upload.check().clone(),
             route: std::sync::Mutex::new(route),
         }));
         fast::FastPipeline {
@@ -161,6 +164,7 @@ impl Gates {
             .layer(self.throttle.clone())
             .layer(self.authorize.clone())
             .layer(self.inspect.clone())
+            .layer(self.upload.clone())
             .service(route);
         BoxCloneService::new(service)
     }

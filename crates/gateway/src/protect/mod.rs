@@ -15,4 +15,5 @@ pub mod inspect;
 pub mod inspect_body;
 pub mod keyring;
 pub mod master_key;
+pub mod upload;
 pub mod vault;

@@ -58,6 +58,8 @@ pub struct Route {
     pub inspect: Option<Arc<crate::protect::inspect::InspectPolicy>>,
     /// Its CIDR allow and deny lists.
     pub firewall: crate::config::inspect::RouteFirewall,
+    /// Its upload checks, if it has `upload = {…}`.
+    pub upload: Option<Arc<crate::protect::upload::UploadPolicy>>,
     next: AtomicUsize,
 }
 
@@ -123,6 +125,10 @@ impl Route {
                 .transpose()
                 .map_err(|e| format!("route {}: inspect: {e}", rc.display_name()))?,
             firewall: rc.firewall.clone(),
+            upload: rc
+                .upload
+                .as_ref()
+                .map(|u| Arc::new(crate::protect::upload::UploadPolicy::new(u))),
             next: AtomicUsize::new(0),
         })
     }
