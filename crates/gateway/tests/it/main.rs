@@ -38,6 +38,7 @@ mod scale_out;
 mod secrets;
 mod shared_stale;
 mod strict_http;
+mod upload;
 mod window;
 
 pub use authorization::policies as authorization_policies;

@@ -119,7 +119,7 @@ impl UploadPolicy {
             Kind::Zip => archive::office_kind(file.bytes).unwrap_or(Kind::Zip),
             k => k,
         };
-        let with_types = |r: Refusal| r.with("type", kind.name()).with("size", size);
+        let with_types = |r: Refusal| r.with("file_type", kind.name()).with("size", size);
         if !self.allowed.contains(&kind) {
             return Err(with_types(Refusal::new(
                 "type-not-allowed",
@@ -143,7 +143,7 @@ impl UploadPolicy {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "The file's name or content type says one type and its content is another.",
                 ))
-                .with("declared", claim.name()));
+                .with("declared_type", claim.name()));
             }
         }
         match kind {
