@@ -177,3 +177,86 @@ pub fn problems(config: &super::Config) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, RouteConfig};
+
+    fn with(u: RouteUpload) -> Config {
+        let mut c = Config::default();
+        c.routes.push(RouteConfig {
+            prefix: "/files".into(),
+            upstream: Some("http://127.0.0.1:9".into()),
+            upload: Some(u),
+            ..Default::default()
+        });
+        c
+    }
+
+    #[test]
+    fn config_check_refuses_what_the_gate_cannot_apply() {
+        let good = RouteUpload {
+            types: vec!["png".into(), "csv".into()],
+            ..Default::default()
+        };
+        assert!(problems(&with(good.clone())).is_empty());
+        let bad = RouteUpload {
+            types: vec!["exe".into()],
+            max_file: ByteSize(1 << 30),
+            max_file_by_tier: BTreeMap::from([("free".to_string(), ByteSize(0))]),
+            max_parts: 0,
+            archive: ArchiveLimits {
+                max_depth: 0,
+                ..Default::default()
+            },
+            json: JsonLimits { max_depth: 500 },
+            ..good
+        };
+        let p = problems(&with(bad)).join("\n");
+        for needle in [
+            "unknown type \"exe\"",
+            "max_file: 1073741824 bytes is over the route's body limit",
+            "max_file_by_tier.free: at least 1 byte",
+            "max_parts: 1 to 10000",
+            "archive.max_depth: 1 to 8",
+            "json.max_depth: 1 to 120",
+        ] {
+            assert!(p.contains(needle), "{needle} in {p}");
+        }
+        let empty = RouteUpload::default();
+        assert!(
+            problems(&with(empty))
+                .join("")
+                .contains("list at least one type")
+        );
+        // Unknown keys are refused when the file is read.
+        let toml = "types = [\"png\"]\nmax_files = \"1MB\"\n";
+        assert!(toml::from_str::<RouteUpload>(toml).is_err());
+        let toml = "types = [\"png\"]\nmax_file = \"1MB\"\narchive = { max_ratio = 50 }\n";
+        let u: RouteUpload = toml::from_str(toml).unwrap();
+        assert_eq!((u.max_file.0, u.archive.max_ratio), (1_000_000, 50));
+    }
+
+    #[test]
+    fn the_example_file_documents_keys_that_parse() {
+        #[derive(Deserialize)]
+        struct Route {
+            upload: RouteUpload,
+        }
+        let example = include_str!("../../../cli/src/palisade.example.toml");
+        let at = example.find("# upload = {").expect("upload documented");
+        let line: Vec<&str> = example[at..]
+            .lines()
+            .take(4)
+            .map(|l| l.trim_start_matches('#').trim())
+            .collect();
+        let r: Route = toml::from_str(&line.join(" ")).unwrap();
+        assert_eq!(r.upload.max_file_by_tier["pro"], ByteSize(50_000_000));
+        // pro's 50 MB is over the default 8 MiB body limit until the route raises max_body.
+        let mut c = with(r.upload);
+        assert!(problems(&c).join("").contains("max_file_by_tier.pro"));
+        c.routes[0].max_body = Some(ByteSize(64 << 20));
+        assert!(problems(&c).is_empty(), "{:?}", problems(&c));
+    }
+}
