@@ -109,6 +109,18 @@ impl Upload {
                 .get(..19)
                 .is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
         });
+        let other_multipart = content_type.as_deref().is_some_and(|t| {
+            t.trim_start()
+                .get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("multipart/"))
+        });
+        if other_multipart && !is_multipart {
+            return Err(Refusal::new(
+                "multipart-not-form-data",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Multipart uploads must be multipart/form-data.",
+            ));
+        }
         let c = &policy.config;
         let limit = if is_multipart {
             // Every part at its largest, with its headers and delimiters.

@@ -266,8 +266,11 @@ async fn raw(gw: &TestGateway, path: &str, body: &[u8], name: Option<&str>) -> r
 
 const B: &str = "XyZzy-b0undary";
 
-/// A multipart body of (name, file name, content type, bytes).
-fn form(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> Vec<u8> {
+/// One multipart part: name, file name, content type, bytes.
+type FormPart<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A multipart body of `parts`.
+fn form(parts: &[FormPart<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, file, ct, data) in parts {
         out.extend_from_slice(format!("--{B}\r\n").as_bytes());
@@ -577,6 +580,15 @@ async fn multipart_limits_hold() {
         .await
         .unwrap();
     refused(res, 415, "compressed-body").await;
+    // Another multipart type is not read as a raw file.
+    let res = client()
+        .post(gw.url("/files/in"))
+        .header("content-type", format!("multipart/mixed; boundary={B}"))
+        .body(form(&[("a", None, None, f)]))
+        .send()
+        .await
+        .unwrap();
+    refused(res, 415, "multipart-not-form-data").await;
     assert_eq!(rec.count(), 1);
 }
 
@@ -644,10 +656,13 @@ async fn the_file_cap_follows_the_callers_tier() {
 
 // ---- differential: the gate's multipart reading against a second splitter -------------------
 
+/// Parts as read: name, file name, bytes.
+type Reading = Vec<(String, Option<String>, Vec<u8>)>;
+
 /// A second, independent reading of a multipart body: split at every line that starts with
 /// the delimiter (CRLF or LF), headers up to the first blank line (CRLF or LF), the name and
 /// file name from `Content-Disposition` by plain substring search. `None`: it finds no parts.
-fn second_reading(body: &[u8], boundary: &str) -> Option<Vec<(String, Option<String>, Vec<u8>)>> {
+fn second_reading(body: &[u8], boundary: &str) -> Option<Reading> {
     let text = body;
     let delim = format!("--{boundary}");
     let mut starts = Vec::new();
