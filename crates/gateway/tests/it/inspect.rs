@@ -85,7 +85,7 @@ fn q(path: &str, name: &str, value: &str) -> String {
     format!("{path}?{name}={enc}")
 }
 
-async fn records(gw: &TestGateway) -> Vec<palisade_core::audit::AuditRecord> {
+pub(crate) async fn records(gw: &TestGateway) -> Vec<palisade_core::audit::AuditRecord> {
     gw.gateway.state.audit.flush_refusals(true);
     if let Some(trail) = gw.gateway.state.audit.trail() {
         trail.flush().await;
