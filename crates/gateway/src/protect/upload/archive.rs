@@ -4,8 +4,9 @@
 //! that is itself a ZIP counts against `archive.max_depth` and, where the depth admits it, is
 //! checked the same way, its entries and bytes counted in the same totals.
 //!
-//! Guarantees: nothing is written to disk; inflation never produces more than an entry's declared
-//! size plus one byte, and the declared sizes together never pass `archive.max_total`; ZIP64,
+//! Guarantees: nothing is written to disk; inflation runs through a 32 KiB window, stops past an
+//! entry's declared size, and keeps only an entry that opens like a ZIP (for the nested check);
+//! the declared sizes together never pass `archive.max_total`; ZIP64,
 //! multi-disk, encrypted and methods other than stored/deflate are refused rather than guessed at.
 
 use super::Refusal;
@@ -179,11 +180,11 @@ fn check_at(
         spans.push((lo, data_end));
         let data = &zip[data_start..data_end];
         let out = inflate(data, e)?;
-        totals.actual = totals.actual.saturating_add(out.len() as u64);
+        totals.actual = totals.actual.saturating_add(out.size);
         if totals.actual > limits.max_total.0 {
             return Err(too_big(limits));
         }
-        if out.starts_with(b"PK\x03\x04") || out.starts_with(b"PK\x05\x06") {
+        if let Some(inner) = out.nested {
             if depth + 1 > limits.max_depth {
                 return Err(Refusal::invalid(
                     "archive-nested",
@@ -194,7 +195,7 @@ fn check_at(
                 )
                 .with("limit", limits.max_depth as u64));
             }
-            check_at(&out, limits, depth + 1, totals)?;
+            check_at(&inner, limits, depth + 1, totals)?;
         }
     }
     // Entries sharing bytes (the overlapping-file bomb) are refused.
@@ -205,35 +206,71 @@ fn check_at(
     Ok(())
 }
 
-/// The entry's bytes, inflated with an output bound of its declared size plus one.
-fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Vec<u8>, Refusal> {
+/// What inflating an entry found: its size, and its bytes when they open like a ZIP (kept for
+/// the nested check; other entries are counted in a small window and dropped).
+struct Inflated {
+    size: u64,
+    nested: Option<Vec<u8>>,
+}
+
+/// Inflates the entry through a 32 KiB window with an output bound of its declared size plus
+/// one; only an entry that opens like a ZIP is kept whole (at most its declared size).
+fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Inflated, Refusal> {
+    use miniz_oxide::inflate::stream::{InflateState, inflate as step};
+    use miniz_oxide::{DataFormat, MZFlush, MZStatus};
     let lie = || {
         Refusal::invalid(
             "archive-size-mismatch",
             "An archive entry's real size is not the size it declares.",
         )
     };
-    let out = match e.method {
-        0 => data.to_vec(),
-        8 => {
-            let limit = usize::try_from(e.uncompressed).map_err(|_| lie())?;
-            miniz_oxide::inflate::decompress_to_vec_with_limit(data, limit.saturating_add(1))
-                .map_err(|err| match err.status {
-                    miniz_oxide::inflate::TINFLStatus::HasMoreOutput => lie(),
-                    _ => malformed("an entry does not inflate"),
-                })?
+    let opens_like_zip = |b: &[u8]| b.starts_with(b"PK\x03\x04") || b.starts_with(b"PK\x05\x06");
+    let done = |size: u64, kept: Option<Vec<u8>>| {
+        if size != e.uncompressed {
+            return Err(lie());
         }
-        _ => {
-            return Err(Refusal::invalid(
-                "archive-unsupported",
-                "Archive entries must be stored or deflated.",
-            ));
-        }
+        Ok(Inflated {
+            size,
+            nested: kept.filter(|k| opens_like_zip(k)),
+        })
     };
-    if out.len() as u64 != e.uncompressed {
-        return Err(lie());
+    match e.method {
+        0 => done(
+            data.len() as u64,
+            opens_like_zip(data).then(|| data.to_vec()),
+        ),
+        8 => {
+            let mut state = InflateState::new_boxed(DataFormat::Raw);
+            let mut window = vec![0u8; 32 << 10];
+            let (mut input, mut size) = (data, 0u64);
+            let mut kept: Option<Vec<u8>> = None;
+            loop {
+                let r = step(&mut state, input, &mut window, MZFlush::None);
+                input = &input[r.bytes_consumed..];
+                let out = &window[..r.bytes_written];
+                if size == 0 && !out.is_empty() && opens_like_zip(out) {
+                    kept = Some(Vec::new());
+                }
+                size += out.len() as u64;
+                if size > e.uncompressed {
+                    return Err(lie());
+                }
+                if let Some(k) = kept.as_mut() {
+                    k.extend_from_slice(out);
+                }
+                match r.status {
+                    Ok(MZStatus::StreamEnd) => return done(size, kept),
+                    Ok(_) if r.bytes_consumed > 0 || r.bytes_written > 0 => {}
+                    Err(miniz_oxide::MZError::Buf) if r.bytes_written > 0 => {}
+                    _ => return Err(malformed("an entry does not inflate")),
+                }
+            }
+        }
+        _ => Err(Refusal::invalid(
+            "archive-unsupported",
+            "Archive entries must be stored or deflated.",
+        )),
     }
-    Ok(out)
 }
 
 fn too_big(limits: &ArchiveLimits) -> Refusal {
