@@ -58,6 +58,7 @@ struct Entry<'a> {
     data: Vec<u8>,
     deflate: bool,
     declared: Option<u32>,
+    crc: Option<u32>,
 }
 
 fn entry(name: &str, data: impl Into<Vec<u8>>) -> Entry<'_> {
@@ -66,6 +67,7 @@ fn entry(name: &str, data: impl Into<Vec<u8>>) -> Entry<'_> {
         data: data.into(),
         deflate: true,
         declared: None,
+        crc: None,
     }
 }
 
@@ -82,7 +84,7 @@ fn zip(entries: &[Entry<'_>]) -> Vec<u8> {
         let offset = out.len() as u32;
         let method: u16 = if e.deflate { 8 } else { 0 };
         let size = e.declared.unwrap_or(e.data.len() as u32);
-        let crc = crc32(&e.data);
+        let crc = e.crc.unwrap_or_else(|| crc32(&e.data));
         let mut common = Vec::new();
         common.extend_from_slice(&20u16.to_le_bytes()); // version needed
         common.extend_from_slice(&0u16.to_le_bytes()); // flags
@@ -457,6 +459,17 @@ async fn archive_bombs_are_refused_with_their_reason() {
         raw(&gw, "/files/in", &liar, None).await,
         422,
         "archive-size-mismatch",
+    )
+    .await;
+    // An entry whose content does not match its checksum.
+    let tampered = zip(&[Entry {
+        crc: Some(0xDEAD_BEEF),
+        ..entry("t.txt", prose(100))
+    }]);
+    refused(
+        raw(&gw, "/files/in", &tampered, None).await,
+        422,
+        "archive-crc-mismatch",
     )
     .await;
     // A truncated archive.

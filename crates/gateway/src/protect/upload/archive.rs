@@ -6,7 +6,7 @@
 //!
 //! Guarantees: nothing is written to disk; inflation runs through a 32 KiB window, stops past an
 //! entry's declared size, and keeps only an entry that opens like a ZIP (for the nested check);
-//! the declared sizes together never pass `archive.max_total`; ZIP64,
+//! each entry's CRC-32 is checked; the declared sizes together never pass `archive.max_total`; ZIP64,
 //! multi-disk, encrypted and methods other than stored/deflate are refused rather than guessed at.
 
 use super::Refusal;
@@ -22,6 +22,7 @@ struct Entry<'a> {
     name: &'a [u8],
     method: u16,
     flags: u16,
+    crc: u32,
     compressed: u64,
     uncompressed: u64,
     local_offset: u64,
@@ -76,7 +77,7 @@ fn central_directory(zip: &[u8]) -> Result<Vec<Entry<'_>>, Refusal> {
         let h = |off| u16_at(zip, at + off).ok_or_else(|| malformed("truncated record"));
         let w = |off| u32_at(zip, at + off).ok_or_else(|| malformed("truncated record"));
         let (flags, method) = (h(8)?, h(10)?);
-        let (compressed, uncompressed) = (w(20)?, w(24)?);
+        let (crc, compressed, uncompressed) = (w(16)?, w(20)?, w(24)?);
         let (name_len, extra_len, comment_len) = (
             usize::from(h(28)?),
             usize::from(h(30)?),
@@ -93,6 +94,7 @@ fn central_directory(zip: &[u8]) -> Result<Vec<Entry<'_>>, Refusal> {
             name,
             method,
             flags,
+            crc,
             compressed: u64::from(compressed),
             uncompressed: u64::from(uncompressed),
             local_offset: u64::from(local_offset),
@@ -225,9 +227,15 @@ fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Inflated, Refusal> {
         )
     };
     let opens_like_zip = |b: &[u8]| b.starts_with(b"PK\x03\x04") || b.starts_with(b"PK\x05\x06");
-    let done = |size: u64, kept: Option<Vec<u8>>| {
+    let done = |size: u64, crc: u32, kept: Option<Vec<u8>>| {
         if size != e.uncompressed {
             return Err(lie());
+        }
+        if !crc != e.crc {
+            return Err(Refusal::invalid(
+                "archive-crc-mismatch",
+                "An archive entry's content does not match its checksum.",
+            ));
         }
         Ok(Inflated {
             size,
@@ -237,12 +245,13 @@ fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Inflated, Refusal> {
     match e.method {
         0 => done(
             data.len() as u64,
+            crc32(!0, data),
             opens_like_zip(data).then(|| data.to_vec()),
         ),
         8 => {
             let mut state = InflateState::new_boxed(DataFormat::Raw);
             let mut window = vec![0u8; 32 << 10];
-            let (mut input, mut size) = (data, 0u64);
+            let (mut input, mut size, mut crc) = (data, 0u64, !0u32);
             let mut kept: Option<Vec<u8>> = None;
             loop {
                 let r = step(&mut state, input, &mut window, MZFlush::None);
@@ -255,11 +264,12 @@ fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Inflated, Refusal> {
                 if size > e.uncompressed {
                     return Err(lie());
                 }
+                crc = crc32(crc, out);
                 if let Some(k) = kept.as_mut() {
                     k.extend_from_slice(out);
                 }
                 match r.status {
-                    Ok(MZStatus::StreamEnd) => return done(size, kept),
+                    Ok(MZStatus::StreamEnd) => return done(size, crc, kept),
                     Ok(_) if r.bytes_consumed > 0 || r.bytes_written > 0 => {}
                     Err(miniz_oxide::MZError::Buf) if r.bytes_written > 0 => {}
                     _ => return Err(malformed("an entry does not inflate")),
@@ -271,6 +281,35 @@ fn inflate(data: &[u8], e: &Entry<'_>) -> Result<Inflated, Refusal> {
             "Archive entries must be stored or deflated.",
         )),
     }
+}
+
+/// The CRC-32 (IEEE, as ZIP uses it) table. [`crc32`] runs from `!0` over every chunk; the
+/// checksum is the running value inverted.
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+fn crc32(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc = CRC_TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    crc
 }
 
 fn too_big(limits: &ArchiveLimits) -> Refusal {
