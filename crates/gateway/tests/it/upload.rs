@@ -736,6 +736,11 @@ async fn multipart_readings_agree_or_the_gate_refuses() {
             false,
         ),
         (
+            "a UTF-8 file name, as browsers send it",
+            form(&[("f", Some("résumé 2024.csv"), Some("text/csv"), b"h\n1\n")]),
+            true,
+        ),
+        (
             "no trailing CRLF after the close",
             format!("--{B}\r\n{}\r\n\r\nv\r\n--{B}--", cd("a")).into_bytes(),
             true,
