@@ -5,9 +5,12 @@
 //! CSV row, archive bomb, malformed Parquet, ambiguous multipart) 422, each as the
 //! `upload-refused` problem with a stable `reason`, and an `upload.refused` event (reason,
 //! types, sizes; never content). A body that passes reaches the upstream byte-identical.
-//! Routes without `upload`, and requests without a body, cost one branch.
+//! Routes without `upload`, requests without a body, and clients the firewall marked
+//! [`SkipInspection`] (the route's `firewall.skip_inspection`: content rules skipped, never
+//! identification or authorization) cost one branch.
 
 use super::check::Check;
+use super::inspect::SkipInspection;
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::problem::refuse_with;
 use crate::protect::upload::multipart::{self, Limits};
@@ -64,6 +67,9 @@ impl Check for Upload {
         let Some(policy) = meta.route.as_ref().and_then(|r| r.upload.clone()) else {
             return Ok(());
         };
+        if req.extensions().get::<SkipInspection>().is_some() {
+            return Ok(());
+        }
         let request_id = meta.request_id_str().to_owned();
         let headers = req.headers();
         let declared = headers

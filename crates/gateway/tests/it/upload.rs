@@ -236,6 +236,13 @@ async fn gateway(rec: &Recorder) -> TestGateway {
             u.types = types(&["zip"]);
             u.archive.max_depth = 2;
         }),
+        RouteConfig {
+            firewall: palisade_gateway::config::inspect::RouteFirewall {
+                skip_inspection: vec!["127.0.0.0/8".parse().unwrap()],
+                ..Default::default()
+            },
+            ..upload_route("/trusted", &up, |u| u.types = types(&["csv"]))
+        },
     ];
     start_with(|_| {}, routes).await
 }
@@ -388,6 +395,10 @@ async fn types_are_decided_by_content_never_by_name_or_content_type() {
     .await;
     // Nothing refused reached the upstream.
     assert_eq!(rec.count(), 0);
+    // A client the route's firewall lets skip the content rules is not checked.
+    let res = raw(&gw, "/trusted/in", &png(), Some("data.csv")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(rec.last(), png());
     // The refusals are on record with the types, never the content.
     let recs = records(&gw).await;
     let ev: Vec<_> = recs
