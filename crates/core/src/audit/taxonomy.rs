@@ -690,6 +690,15 @@ pub const EVENT_TYPES: &[EventType] = &[
         "Palisade closed a relayed WebSocket connection: details.reason too-big (1009), \
          message-rate, revoked or inspect (1008)",
     ),
+    t(
+        "upload.refused",
+        Security,
+        Medium,
+        "the upload gate refused a file: details.reason (type-not-allowed, type-mismatch, \
+         too-large, too-many-parts, archive-*, csv-*, json-*, parquet-malformed, multipart-*), \
+         the type found and declared, sizes and limits, the part or row; never the content \
+         (sampled: details.count per stored event)",
+    ),
 ];
 
 /// The known event type called `name`.

@@ -78,6 +78,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(super::query::problems(config));
     out.extend(super::tools::problems(&config.tools, &config.routes));
     out.extend(super::websocket::problems(&config.routes));
+    out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
     if let Err(policy) = crate::authz::compile(config) {

@@ -35,6 +35,7 @@ pub mod tools;
 pub mod traffic;
 pub mod units;
 pub mod websocket;
+pub mod upload;
 
 pub use routes::RouteConfig;
 pub use stores::{HotStateConfig, StoreConfig};

@@ -101,6 +101,9 @@ pub struct RouteConfig {
     /// Relay WebSocket frames under limits after an upgrade (`websocket = {…}`). Absent:
     /// upgrades are spliced as they are.
     pub websocket: Option<super::websocket::RouteWebSocket>,
+    /// Check this route's request bodies as uploaded files (`upload = { types = [...], … }`):
+    /// types by content, size caps, multipart and archive bounds. Absent: not checked.
+    pub upload: Option<super::upload::RouteUpload>,
 }
 
 /// A string or a list of strings.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! respond ─► boundary ─► cors ─► durability ─► sanitize ─► admission ─► firewall ─► identify
-//!         ─► throttle ─► authorize ─► inspect ─► query_tools ─► route
+//!         ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -27,3 +27,4 @@ pub mod respond;
 pub mod sanitize;
 pub mod strict_http;
 pub mod throttle;
+pub mod upload;

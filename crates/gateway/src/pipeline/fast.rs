@@ -51,6 +51,7 @@ pub(super) struct Rest {
     pub(super) authorize: Arc<Authorize>,
     pub(super) inspect: Arc<crate::layers::inspect::Inspect>,
     pub(super) query_tools: Arc<crate::layers::query_tools::QueryTools>,
+    pub(super) upload: Arc<crate::layers::upload::Upload>,
     /// The route step is `Send` but not `Sync` (library mode's wrapped service is not): it is
     /// locked only to start a request's route future, never across an await, and each worker has
     /// its own, so the lock is never contended.
@@ -119,11 +120,11 @@ impl Rest {
         res
     }
 
-    /// firewall ─► identify ─► throttle ─► authorize ─► inspect ─► query_tools ─► route. Headers a gate asked for go on
-    /// whatever answer comes back from the steps after it, innermost first, as the tower
-    /// layers put them.
+    /// firewall ─► identify ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─►
+    /// route. Headers a gate asked for go on whatever answer comes back from the steps after
+    /// it, innermost first, as the tower layers put them.
     async fn checked(&self, mut req: Req) -> Res {
-        let mut extra: [Option<ResponseHeaders>; 6] = Default::default();
+        let mut extra: [Option<ResponseHeaders>; 7] = Default::default();
         macro_rules! gate {
             ($i:expr, $check:expr) => {
                 match run_check($check, &mut req).await {
@@ -138,6 +139,7 @@ impl Rest {
         gate!(3, &*self.authorize);
         gate!(4, &*self.inspect);
         gate!(5, &*self.query_tools);
+        gate!(6, &*self.upload);
         let route = self
             .route
             .lock()
@@ -148,7 +150,7 @@ impl Rest {
     }
 }
 
-fn with_headers(mut res: Res, extra: [Option<ResponseHeaders>; 6]) -> Res {
+fn with_headers(mut res: Res, extra: [Option<ResponseHeaders>; 7]) -> Res {
     for headers in extra.into_iter().rev().flatten() {
         headers.apply(res.headers_mut());
     }

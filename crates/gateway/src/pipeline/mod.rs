@@ -1,5 +1,6 @@
 //! Assembles the gates in front of the route step. Gates are built once at start and composed per worker;
-//! the order here is the order in DESIGN.md, `inspect` and `query_tools` last before `route`.
+//! the order here is the order in DESIGN.md, `inspect`, `query_tools` and `upload` last before
+//! `route`.
 //!
 //! Two assemblies of the same gate code: the tower stack ([`Gates::service`] over an upstream,
 //! `Gates::in_process` over an application's own service in library mode, [`crate::Palisade`]),
@@ -50,6 +51,7 @@ pub struct Gates {
     authorize: AuthorizeLayer,
     inspect: InspectLayer,
     query_tools: crate::layers::query_tools::QueryToolsLayer,
+    upload: crate::layers::upload::UploadLayer,
 }
 
 impl Gates {
@@ -103,6 +105,7 @@ impl Gates {
                 state.audit.clone(),
                 state.authz.clone(),
             ),
+            upload: crate::layers::upload::layer(state.audit.clone()),
         })
     }
 
@@ -136,6 +139,7 @@ impl Gates {
             authorize: self.authorize.check().clone(),
             inspect: self.inspect.check().clone(),
             query_tools: self.query_tools.check().clone(),
+            upload: self.upload.check().clone(),
             route: std::sync::Mutex::new(route),
         }));
         fast::FastPipeline {
@@ -168,6 +172,7 @@ impl Gates {
             .layer(self.authorize.clone())
             .layer(self.inspect.clone())
             .layer(self.query_tools.clone())
+            .layer(self.upload.clone())
             .service(route);
         BoxCloneService::new(service)
     }

@@ -24,4 +24,5 @@ pub mod keyring;
 pub mod master_key;
 pub mod query;
 pub mod tools;
+pub mod upload;
 pub mod vault;

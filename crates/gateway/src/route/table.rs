@@ -66,6 +66,8 @@ pub struct Route {
     pub tools: Option<Arc<crate::protect::tools::ToolPolicy>>,
     /// Its WebSocket relay's limits and live connections, if it has `websocket = {…}`.
     pub websocket: Option<Arc<crate::route::websocket::WsPolicy>>,
+    /// Its upload checks, if it has `upload = {…}`.
+    pub upload: Option<Arc<crate::protect::upload::UploadPolicy>>,
     next: AtomicUsize,
 }
 
@@ -148,6 +150,10 @@ impl Route {
                 .websocket
                 .as_ref()
                 .map(|w| Arc::new(crate::route::websocket::WsPolicy::new(w))),
+            upload: rc
+                .upload
+                .as_ref()
+                .map(|u| Arc::new(crate::protect::upload::UploadPolicy::new(u))),
             next: AtomicUsize::new(0),
         })
     }

@@ -40,6 +40,7 @@ mod scale_out;
 mod secrets;
 mod shared_stale;
 mod strict_http;
+mod upload;
 mod websocket;
 mod window;
 
