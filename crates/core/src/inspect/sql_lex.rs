@@ -347,8 +347,7 @@ fn classify(word: &str, next_is_open: bool) -> Token {
             ..Token::of(Kind::Func)
         };
     }
-    if lists & IN_FUNCS != 0
-        && (next_is_open || w.starts_with("UTC_") || w.starts_with("CURRENT_"))
+    if lists & IN_FUNCS != 0 && (next_is_open || w.starts_with("UTC_") || w.starts_with("CURRENT_"))
     {
         return Token::of(Kind::Func);
     }

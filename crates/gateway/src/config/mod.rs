@@ -34,8 +34,8 @@ pub mod stores;
 pub mod tools;
 pub mod traffic;
 pub mod units;
-pub mod websocket;
 pub mod upload;
+pub mod websocket;
 
 pub use routes::RouteConfig;
 pub use stores::{HotStateConfig, StoreConfig};
