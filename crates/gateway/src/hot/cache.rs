@@ -39,7 +39,7 @@ const MIRRORED: &str = crate::identity::brute::BLOCK_PREFIX;
 static FLAG_CHANGES: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
     std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
 
-/// A receiver of [`FLAG_CHANGES`].
+/// A receiver of the process-wide flag-change counter (`FLAG_CHANGES` above).
 pub fn flag_changes() -> tokio::sync::watch::Receiver<u64> {
     FLAG_CHANGES.subscribe()
 }
