@@ -176,10 +176,12 @@ impl InspectPolicy {
     /// Runs the detectors this route runs on `name`'s values over `value`; what they find within
     /// the paranoia level is added to `verdict`.
     fn judge(&self, at: Location<&str>, value: &str, in_header: bool, verdict: &mut Verdict) {
-        let detectors = match self.params.get(at.name) {
-            None => &self.detectors,
-            Some(narrowed) => narrowed,
+        let narrowed = if self.params.is_empty() {
+            None
+        } else {
+            self.params.get(at.name)
         };
+        let detectors = narrowed.unwrap_or(&self.detectors);
         let found = scan(value, in_header, detectors);
         let mut counted = found.iter().filter(|f| f.level <= self.paranoia).peekable();
         if counted.peek().is_none() {
