@@ -303,44 +303,7 @@ impl Inspect {
 
     /// Records the findings (or a body that could not be inspected in detect mode).
     fn record(&self, req: &Req, policy: &InspectPolicy, v: &Verdict, unreadable: Option<&str>) {
-        let refused = policy.refuses(v);
-        let findings: Vec<serde_json::Value> = v
-            .hits
-            .iter()
-            .take(5)
-            .map(|h| {
-                serde_json::json!({
-                    "detector": h.finding.detector.name(),
-                    "rule": h.finding.rule,
-                    "level": h.finding.level,
-                    "location": h.location.to_string(),
-                    "excerpt": h.excerpt,
-                })
-            })
-            .collect();
-        let top = v.hits.first();
-        let event = AuditEvent::new(
-            "inspect.injection_attempt",
-            Risk::High,
-            if refused {
-                Outcome::Denied
-            } else {
-                Outcome::Success
-            },
-        )
-        .origin(&RequestOrigin::of(req))
-        .details(serde_json::json!({
-            "reason": if refused { "blocked" } else { "detected" },
-            "mode": if policy.mode == InspectMode::Block { "block" } else { "detect" },
-            "detector": top.map(|h| h.finding.detector.name()),
-            "location": top.map(|h| h.location.to_string()),
-            "excerpt": top.map(|h| h.excerpt.clone()),
-            "score": v.score,
-            "threshold": policy.threshold,
-            "paranoia": policy.paranoia,
-            "findings": findings,
-            "unreadable": unreadable,
-        }));
+        let event = injection_event(policy, v, &RequestOrigin::of(req), unreadable);
         self.audit.record_refusal(event);
     }
 
@@ -359,4 +322,53 @@ impl Inspect {
         );
         refuse(GATE, reason, status, detail, request_id)
     }
+}
+
+/// The `inspect.injection_attempt` event of a verdict: the strongest finding's detector,
+/// location and redacted excerpt, the first five findings, score, threshold and mode (never the
+/// value). The gate and the WebSocket relay record the same event.
+pub fn injection_event(
+    policy: &InspectPolicy,
+    v: &Verdict,
+    origin: &RequestOrigin,
+    unreadable: Option<&str>,
+) -> AuditEvent {
+    let refused = policy.refuses(v);
+    let findings: Vec<serde_json::Value> = v
+        .hits
+        .iter()
+        .take(5)
+        .map(|h| {
+            serde_json::json!({
+                "detector": h.finding.detector.name(),
+                "rule": h.finding.rule,
+                "level": h.finding.level,
+                "location": h.location.to_string(),
+                "excerpt": h.excerpt,
+            })
+        })
+        .collect();
+    let top = v.hits.first();
+    AuditEvent::new(
+        "inspect.injection_attempt",
+        Risk::High,
+        if refused {
+            Outcome::Denied
+        } else {
+            Outcome::Success
+        },
+    )
+    .origin(origin)
+    .details(serde_json::json!({
+        "reason": if refused { "blocked" } else { "detected" },
+        "mode": if policy.mode == InspectMode::Block { "block" } else { "detect" },
+        "detector": top.map(|h| h.finding.detector.name()),
+        "location": top.map(|h| h.location.to_string()),
+        "excerpt": top.map(|h| h.excerpt.clone()),
+        "score": v.score,
+        "threshold": policy.threshold,
+        "paranoia": policy.paranoia,
+        "findings": findings,
+        "unreadable": unreadable,
+    }))
 }

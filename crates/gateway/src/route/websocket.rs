@@ -539,27 +539,7 @@ impl Relay {
         policy: &crate::protect::inspect::InspectPolicy,
         verdict: &crate::protect::inspect::Verdict,
     ) {
-        let refused = policy.refuses(verdict);
-        let top = verdict.hits.first();
-        let event = AuditEvent::new(
-            "inspect.injection_attempt",
-            Risk::High,
-            if refused {
-                Outcome::Denied
-            } else {
-                Outcome::Success
-            },
-        )
-        .origin(&self.origin)
-        .details(serde_json::json!({
-            "reason": if refused { "blocked" } else { "detected" },
-            "detector": top.map(|h| h.finding.detector.name()),
-            "location": top.map(|h| h.location.to_string()),
-            "excerpt": top.map(|h| h.excerpt.clone()),
-            "score": verdict.score,
-            "threshold": policy.threshold,
-            "paranoia": policy.paranoia,
-        }));
+        let event = crate::layers::inspect::injection_event(policy, verdict, &self.origin, None);
         self.identity.audit.record_refusal(event);
     }
 }
