@@ -320,6 +320,21 @@ static LISTS: std::sync::LazyLock<Lists> = std::sync::LazyLock::new(|| {
     map
 });
 
+/// Every word on a keyword list that is a single word (for the detector's tests).
+#[cfg(test)]
+pub(super) fn all_keywords() -> impl Iterator<Item = &'static str> {
+    [STMTS, LOGIC, OPS, DANGEROUS, FUNCS, CLAUSES, KWS]
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|w| w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// `OUTFILE` or `DUMPFILE` in any case: the one-word inputs the detector refuses.
+pub(super) fn writes_files(word: &str) -> bool {
+    word.eq_ignore_ascii_case("OUTFILE") || word.eq_ignore_ascii_case("DUMPFILE")
+}
+
 fn lists_of(upper: &[u8]) -> u8 {
     LISTS.get(upper).copied().unwrap_or(0)
 }
@@ -378,7 +393,7 @@ fn classify(word: &str, next_is_open: bool) -> Token {
     }
     if lists & IN_KWS != 0 {
         // Writing files from a query is an attack wherever it appears.
-        let dangerous = matches!(w, b"OUTFILE" | b"DUMPFILE");
+        let dangerous = writes_files(word);
         return Token {
             dangerous,
             ..Token::of(Kind::Kw)
