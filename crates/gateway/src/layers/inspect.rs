@@ -16,6 +16,7 @@
 //! (compressed bodies stay compressed). Routes without either, and clients the firewall marked
 //! [`SkipInspection`], cost one branch: no body is buffered.
 
+use super::body::{Read, body_declared, read_bounded};
 use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::config::inspect::InspectMode;
@@ -24,10 +25,9 @@ use crate::protect::content::{ContentPolicy, ContentRefusal};
 use crate::protect::inspect::{InspectPolicy, Verdict};
 use crate::request::{Req, RequestMeta, Res};
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::StatusCode;
-use http_body_util::BodyExt;
 use std::sync::Arc;
 
 /// The label of the inspect gate's refusals.
@@ -53,48 +53,6 @@ pub type InspectLayer = CheckLayer<Inspect>;
 /// The inspect gate, recording to `audit`.
 pub fn layer(audit: Arc<AuditLog>) -> InspectLayer {
     CheckLayer::new(Inspect { audit })
-}
-
-/// A body read for inspection, or why not.
-enum Read {
-    Whole(Bytes),
-    /// Over the limit: what was read, and the rest unread.
-    Over(Bytes, Body),
-    /// Over the route's own body limit or broken by the client.
-    Failed,
-}
-
-async fn read_bounded(body: Body, limit: u64) -> Read {
-    let mut body = body;
-    let mut buf = BytesMut::new();
-    loop {
-        match body.frame().await {
-            None => return Read::Whole(buf.freeze()),
-            Some(Err(_)) => return Read::Failed,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                    if buf.len() as u64 > limit {
-                        return Read::Over(buf.freeze(), body);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A body's declared length, and whether the request has a body at all (HTTP/2 needs neither
-/// `Content-Length` nor `Transfer-Encoding`: a stream not ended with its headers has one).
-fn body_declared(req: &Req) -> (Option<u64>, bool) {
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let has_body = declared.is_some_and(|n| n > 0)
-        || req.headers().contains_key(http::header::TRANSFER_ENCODING)
-        || (declared.is_none() && !http_body::Body::is_end_stream(req.body()));
-    (declared, has_body)
 }
 
 impl Check for Inspect {

@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod authorize;
+mod body;
 pub mod boundary;
 pub mod check;
 pub mod cors;

@@ -18,6 +18,7 @@
 //! Routes with neither cost one branch; the body is read (within the route's body limit, as the
 //! inspect gate reads it) only when a field must be read from it, and put back whole.
 
+use super::body::{Read, read_bounded};
 use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::authz::Authorizer;
@@ -27,9 +28,8 @@ use crate::protect::tools::ToolPolicy;
 use crate::request::{AuthorizedTenant, Req, RequestMeta, Res};
 use crate::route::table::Route;
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::BodyExt;
 use palisade_core::principal::Principal;
 use palisade_core::query::QueryRefusal;
 use std::sync::Arc;
@@ -51,21 +51,6 @@ pub type QueryToolsLayer = CheckLayer<QueryTools>;
 /// The gate, deciding with `authz` and recording to `audit`.
 pub fn layer(audit: Arc<AuditLog>, authz: Arc<Authorizer>) -> QueryToolsLayer {
     CheckLayer::new(QueryTools { audit, authz })
-}
-
-/// Reads the whole body, at most `limit` bytes; `None` past it or when the client broke it.
-async fn read_bounded(body: Body, limit: u64) -> Option<Bytes> {
-    let mut body = body;
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.ok()?.into_data() {
-            buf.extend_from_slice(&data);
-            if buf.len() as u64 > limit {
-                return None;
-            }
-        }
-    }
-    Some(buf.freeze())
 }
 
 /// What the checks need of the request besides its body.
@@ -99,16 +84,16 @@ impl Check for QueryTools {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             let read = if declared.is_some_and(|n| n > route.max_body) {
-                None
+                Read::Failed
             } else {
                 read_bounded(std::mem::take(req.body_mut()), route.max_body).await
             };
             match read {
-                Some(b) => {
+                Read::Whole(b) => {
                     *req.body_mut() = Body::from(b.clone());
                     body = b;
                 }
-                None => return Err(self.too_large(req, &route)),
+                Read::Over(..) | Read::Failed => return Err(self.too_large(req, &route)),
             }
         }
         let principal = req.extensions().get::<Arc<Principal>>().cloned();

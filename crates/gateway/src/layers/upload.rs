@@ -9,6 +9,7 @@
 //! [`SkipInspection`] (the route's `firewall.skip_inspection`: content rules skipped, never
 //! identification or authorization) cost one branch.
 
+use super::body::{Read, read_bounded};
 use super::check::Check;
 use super::inspect::SkipInspection;
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
@@ -17,9 +18,7 @@ use crate::protect::upload::multipart::{self, Limits};
 use crate::protect::upload::{FileIn, Refusal, UploadPolicy};
 use crate::request::{Req, RequestMeta, Res};
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http_body_util::BodyExt;
 use palisade_core::principal::Principal;
 use std::sync::Arc;
 
@@ -41,22 +40,6 @@ pub type UploadLayer = super::check::CheckLayer<Upload>;
 /// The upload gate, recording to `audit`.
 pub fn layer(audit: Arc<AuditLog>) -> UploadLayer {
     super::check::CheckLayer::new(Upload { audit })
-}
-
-/// The body, at most `limit` bytes; `Err(true)` over it, `Err(false)` broken by the client.
-async fn read_bounded(body: Body, limit: u64) -> Result<Bytes, bool> {
-    let mut body = body;
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { return Err(false) };
-        if let Ok(data) = frame.into_data() {
-            if (buf.len() + data.len()) as u64 > limit {
-                return Err(true);
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf.freeze())
 }
 
 impl Check for Upload {
@@ -140,9 +123,9 @@ impl Upload {
         }
         let body = std::mem::take(req.body_mut());
         let bytes = match read_bounded(body, limit).await {
-            Ok(b) => b,
-            Err(true) => return Err(Refusal::too_large("upload", limit + 1, limit)),
-            Err(false) => {
+            Read::Whole(b) => b,
+            Read::Over(..) => return Err(Refusal::too_large("upload", limit + 1, limit)),
+            Read::Failed => {
                 return Err(Refusal::new(
                     "body-unreadable",
                     StatusCode::BAD_REQUEST,
