@@ -18,7 +18,7 @@
 //! Routes with neither cost one branch; the body is read (within the route's body limit, as the
 //! inspect gate reads it) only when a field must be read from it, and put back whole.
 
-use super::body::{Read, read_bounded};
+use super::body::{Read, body_declared, read_bounded};
 use super::check::{Check, CheckLayer};
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
 use crate::authz::Authorizer;
@@ -64,25 +64,21 @@ struct Caller<'a> {
 
 impl Check for QueryTools {
     async fn check(&self, req: &mut Req) -> Result<(), Res> {
+        // Routes without a query firewall or tools cost one branch (no Arc clone).
         let Some(route) = req
             .extensions()
             .get::<RequestMeta>()
-            .and_then(|m| m.route.clone())
+            .and_then(|m| m.route.as_ref())
+            .filter(|r| r.query.is_some() || r.tools.is_some())
+            .cloned()
         else {
             return Ok(());
         };
-        if route.query.is_none() && route.tools.is_none() {
-            return Ok(());
-        }
         let needs_body =
             route.tools.is_some() || route.query.as_ref().is_some_and(|q| q.reads_body());
         let mut body = Bytes::new();
         if needs_body {
-            let declared = req
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
+            let (declared, _) = body_declared(req);
             let read = if declared.is_some_and(|n| n > route.max_body) {
                 Read::Failed
             } else {

@@ -9,7 +9,7 @@
 //! [`SkipInspection`] (the route's `firewall.skip_inspection`: content rules skipped, never
 //! identification or authorization) cost one branch.
 
-use super::body::{Read, read_bounded};
+use super::body::{Read, body_declared, read_bounded};
 use super::check::Check;
 use super::inspect::SkipInspection;
 use crate::audit::{AuditEvent, AuditLog, Outcome, RequestOrigin, Risk};
@@ -54,13 +54,7 @@ impl Check for Upload {
             return Ok(());
         }
         let request_id = meta.request_id_str().to_owned();
-        let headers = req.headers();
-        let declared = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let has_body = declared.is_some_and(|n| n > 0)
-            || headers.contains_key(http::header::TRANSFER_ENCODING);
+        let (declared, has_body) = body_declared(req);
         if !has_body {
             return Ok(());
         }

@@ -951,3 +951,29 @@ async fn mangled_inputs_are_answered_never_a_panic() {
         }
     }
 }
+
+#[tokio::test]
+async fn http2_uploads_without_a_declared_length_are_checked() {
+    let rec = Recorder::default();
+    let gw = gateway(&rec).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let png = png();
+    let (a, b) = png.split_at(10);
+    // No Content-Length, no Transfer-Encoding: HTTP/2 frames the body itself.
+    let res = h2
+        .post(gw.url("/files/in"))
+        .header("content-type", "application/octet-stream")
+        .header("content-disposition", "attachment; filename=\"data.csv\"")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            vec![Ok::<_, std::io::Error>(a.to_vec()), Ok(b.to_vec())],
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    refused(res, 415, "type-mismatch").await;
+}
