@@ -17,6 +17,7 @@
 //! audit purge function). The store traits' SQL is shared with SQLite in `src/sql/`.
 
 mod dialect;
+pub mod snapshot;
 
 use crate::{StoreError, StoreResult};
 pub(crate) use dialect::PostgresDialect;
