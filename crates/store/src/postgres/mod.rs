@@ -119,6 +119,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grant_assurance",
         include_str!("../../migrations/postgres/0021_device_grant_assurance.sql"),
     ),
+    (
+        24,
+        "audit_by_resource",
+        include_str!("../../migrations/postgres/0024_audit_by_resource.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -110,6 +110,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grant_assurance",
         include_str!("../../migrations/sqlite/0021_device_grant_assurance.sql"),
     ),
+    (
+        24,
+        "audit_by_resource",
+        include_str!("../../migrations/sqlite/0024_audit_by_resource.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
