@@ -362,7 +362,7 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
                 status,
                 vec![
                     ev("tls.cert and tls.key set", own),
-                    ev("tls.min_version", format!("{:?}", c.tls.min_version)),
+                    ev("tls.min_version", spelled(&c.tls.min_version)),
                     ev("server.behind_tls_proxy", c.server.behind_tls_proxy),
                 ],
                 "Terminate TLS: set tls.cert and tls.key (tls.min_version \"1.2\" or \"1.3\"), or \
@@ -607,10 +607,7 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
                             format!("{} per {}", l.limit, humantime_of(l.period.0))
                         }),
                     ),
-                    ev(
-                        "rate_limit.on_backend_error",
-                        format!("{:?}", r.on_backend_error),
-                    ),
+                    ev("rate_limit.on_backend_error", spelled(&r.on_backend_error)),
                 ],
                 "Set rate_limit.enabled = true with a rate_limit.rules.auth_login rule.",
                 LIMITS,
@@ -721,7 +718,7 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
             TERMINATE,
         ),
         Check::TokenSigning => {
-            let alg = format!("{:?}", c.auth.algorithm);
+            let alg = spelled(&c.auth.algorithm);
             finding(
                 if alg == "HS256" {
                     Status::Partial
@@ -767,7 +764,7 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
                 ev("store.users", f.accounts.total),
                 ev("store.users.disabled", f.accounts.disabled),
                 ev("store.users.administrators", f.accounts.administrators),
-                ev("auth.registration", format!("{:?}", c.auth.registration)),
+                ev("auth.registration", spelled(&c.auth.registration)),
             ],
             "",
             ACCOUNTS,
@@ -804,14 +801,8 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
         Check::CanonicalPaths => finding(
             Status::Met,
             vec![
-                ev(
-                    "server.encoded_slash",
-                    format!("{:?}", c.server.encoded_slash),
-                ),
-                ev(
-                    "server.path_parameters",
-                    format!("{:?}", c.server.path_parameters),
-                ),
+                ev("server.encoded_slash", spelled(&c.server.encoded_slash)),
+                ev("server.path_parameters", spelled(&c.server.path_parameters)),
             ],
             "",
             CANONICAL,
@@ -828,8 +819,24 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
     }
 }
 
+/// A duration as the configuration spells it (`90d`, `12h`, `5m`, `30s`).
 fn humantime_of(d: std::time::Duration) -> String {
-    humantime::format_duration(d).to_string()
+    let s = d.as_secs();
+    match s {
+        _ if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s > 0 && s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// A configuration value as the configuration spells it (`"1.2"`, `open`, `EdDSA`).
+fn spelled(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
 
 /// The scheme of a store URL, never its credentials.
