@@ -332,9 +332,15 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
                 .find_map(|a| a.trim().parse::<u64>().ok())
                 .unwrap_or(0);
             let over_tls = c.tls.enabled() || c.server.behind_tls_proxy;
+            let routes_off: Vec<&str> = c
+                .routes
+                .iter()
+                .filter(|r| r.headers.strict_transport_security.as_deref() == Some(""))
+                .map(|r| r.prefix.as_str())
+                .collect();
             let status = if value.is_empty() || age == 0 {
                 Status::NotMet
-            } else if age < HSTS_MIN_AGE || !over_tls {
+            } else if age < HSTS_MIN_AGE || !over_tls || !routes_off.is_empty() {
                 Status::Partial
             } else {
                 Status::Met
@@ -344,6 +350,7 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
                 vec![
                     ev("headers.strict_transport_security", format!("{value:?}")),
                     ev("https to clients", over_tls),
+                    ev("routes turning it off", format!("{routes_off:?}")),
                 ],
                 "Set headers.strict_transport_security to \"max-age=31536000; includeSubDomains\" \
                  (no route overriding it with \"\") and serve HTTPS (tls.cert and tls.key, or \

@@ -1,6 +1,6 @@
 //! The report as JSON, markdown or HTML. The HTML page is self-contained (inline style, no
 //! script, no external asset) and every text in it is escaped; markdown table cells have their
-//! `|` and line breaks escaped. All three carry the notice and, when there is one, the
+//! `|`, `<`, `>` and line breaks escaped. All three carry the notice and, when there is one, the
 //! catalogue's attribution.
 
 use super::{Control, Report, Score};
@@ -55,9 +55,12 @@ fn score_line(s: &Score) -> String {
     )
 }
 
+/// Text for a markdown table cell or heading: no `|`, line break or raw HTML gets through.
 fn cell(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
         .replace(['\n', '\r'], " ")
 }
 
@@ -79,7 +82,7 @@ fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(out, "> {}\n", r.notice);
     if let Some(a) = &r.attribution {
-        let _ = writeln!(out, "> {a}\n");
+        let _ = writeln!(out, "> {}\n", cell(a));
     }
     let _ = writeln!(out, "**Overall:** {}\n", score_line(&r.summary));
     for g in &r.groups {
@@ -188,4 +191,80 @@ fn html(r: &Report) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compliance::{Evidence, Group, NOTICE, Status};
+
+    fn hostile() -> Report {
+        let control = Control {
+            id: "X-1".into(),
+            title: "a | b\nc".into(),
+            status: Status::NotMet,
+            evidence: vec![Evidence {
+                key: "routes open without auth".into(),
+                value: "[\"/<script>alert(1)</script>\"]".into(),
+            }],
+            tests: vec!["crates/x.rs::t".into()],
+            remediation: Some("fix <b>it</b> & \"quote\"".into()),
+        };
+        Report {
+            standard: "nist-800-53-moderate",
+            title: "T <i>".into(),
+            generated_at: "2030-01-01T00:00:00Z".into(),
+            notice: NOTICE,
+            attribution: Some("A & B".into()),
+            summary: Score::of([&control]),
+            groups: vec![Group {
+                id: "X".into(),
+                title: "X".into(),
+                score: Score::of([&control]),
+                controls: vec![control],
+            }],
+            not_in_catalogue: vec![],
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_text_and_loads_nothing() {
+        let page = render(&hostile(), Format::Html);
+        assert!(!page.contains("<script") && !page.contains("<b>") && !page.contains("<i>"));
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(page.contains("fix &lt;b&gt;it&lt;/b&gt; &amp; &quot;quote&quot;"));
+        assert!(page.contains("A &amp; B") && page.contains("not an attestation"));
+        for external in ["src=", "href=", "@import", "url("] {
+            assert!(!page.contains(external), "{external}");
+        }
+    }
+
+    #[test]
+    fn markdown_cells_cannot_break_the_table() {
+        let md = render(&hostile(), Format::Markdown);
+        let row = md.lines().find(|l| l.starts_with("| X-1 |")).unwrap();
+        assert!(row.contains("a \\| b c"), "{row}");
+        assert_eq!(row.matches(" | ").count(), 5, "{row}");
+        assert!(
+            !row.contains("<script") && row.contains("&lt;script&gt;"),
+            "{row}"
+        );
+        assert!(md.contains("> A & B") && md.contains("not an attestation"));
+    }
+
+    #[test]
+    fn json_keeps_the_documented_field_names() {
+        let v: serde_json::Value = serde_json::from_str(&render(&hostile(), Format::Json)).unwrap();
+        let c = &v["groups"][0]["controls"][0];
+        assert_eq!(c["status"], "not_met");
+        for field in ["id", "title", "status", "evidence", "tests", "remediation"] {
+            assert!(c.get(field).is_some(), "{field}");
+        }
+        assert_eq!(v["summary"]["not_met"], 1);
+        assert_eq!(v["summary"]["percent"], 0.0);
+        assert!(v["not_in_catalogue"].is_array() && v["attribution"] == "A & B");
+    }
 }
