@@ -110,6 +110,13 @@ enum Command {
         #[command(subcommand)]
         command: backup::BackupCommand,
     },
+    /// The compliance evidence report (ASVS 5.0 L2, NIST 800-53 moderate, SOC 2 CC6/CC7).
+    Compliance {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::ComplianceCommand,
+    },
     /// Manage IP blocks placed by the brute-force defense.
     Ip {
         #[command(flatten)]
@@ -220,6 +227,9 @@ fn main() -> ExitCode {
             a.data_protection().await?.secret(command).await
         }),
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
+        Command::Compliance { store, command } => {
+            with_admin(store, |a| async move { a.compliance(command).await })
+        }
         Command::Tenant { store, command } => {
             with_admin(store, |a| async move { a.tenant(command).await })
         }

@@ -48,6 +48,7 @@ pub use server::StartError;
 pub mod api;
 pub mod audit;
 pub mod authz;
+pub mod compliance;
 pub mod config;
 pub mod demo;
 #[cfg(test)]

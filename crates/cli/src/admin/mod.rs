@@ -1,9 +1,10 @@
 //! Offline administration against the configured store, one file per command group (users and
-//! their import, keys, tenants, policy, ip; the audit commands and what they share stay here). Changes go
+//! their import, keys, tenants, policy, ip, compliance; the audit commands and what they share stay here). Changes go
 //! through the gateway's use cases (`palisade_gateway::identity::manage`), so they are on the
 //! record; what a running embedded gateway must act on at once (revocations, unblocks) is
 //! handed to it through the store, and it applies it within 10 seconds.
 
+mod compliance;
 mod import;
 mod ip;
 mod keys;
@@ -11,6 +12,7 @@ mod policy;
 mod tenants;
 mod users;
 
+pub use compliance::ComplianceCommand;
 pub use ip::IpCommand;
 pub use keys::{KeyCommand, KeysCommand};
 pub use policy::PolicyCommand;

@@ -669,6 +669,13 @@ pub const EVENT_TYPES: &[EventType] = &[
         "an administrator asked how a command policy decides a command (POST /admin/policy/command)",
     ),
     t(
+        "compliance.report_generated",
+        Security,
+        Low,
+        "a compliance evidence report was drawn (palisade compliance report or GET \
+         /admin/compliance/report): the standard and its summary score",
+    ),
+    t(
         "websocket.refused",
         Security,
         Medium,

@@ -73,6 +73,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.circuit_breaker.problems());
     out.extend(config.audit.problems());
     out.extend(config.secret_store.problems());
+    out.extend(config.compliance.problems());
     out.extend(config.inspect.problems(&config.routes));
     out.extend(config.firewall.problems(&config.routes));
     out.extend(super::query::problems(config));

@@ -15,6 +15,7 @@ pub mod app_events;
 pub mod audit;
 pub mod auth;
 pub mod checks;
+pub mod compliance;
 pub mod dev_secrets;
 pub mod device;
 pub mod email;
@@ -118,6 +119,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[tools]`: the command policies of agent tools (`[tools.commands.<name>]`).
     pub tools: tools::ToolsConfig,
+    /// `[compliance]`: the ASVS catalogue and the bars of the compliance evidence report.
+    pub compliance: compliance::ComplianceConfig,
 }
 
 /// `[server]`: how Palisade listens and reads requests.

@@ -8,6 +8,7 @@ pub mod authorization;
 mod boundary;
 mod browser_pages;
 mod common;
+mod compliance;
 mod config;
 mod content;
 mod device;

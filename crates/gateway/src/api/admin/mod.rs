@@ -1,8 +1,9 @@
 //! `/admin`: Palisade's administration API, one file per area: [`tenants`] (tenants, members,
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
 //! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
-//! incidents), [`audit_events`] (an application's own events into the trail) and
-//! [`command_policy`] (how a command policy of agent tools decides a command). Invitations are
+//! incidents), [`audit_events`] (an application's own events into the trail),
+//! [`command_policy`] (how a command policy of agent tools decides a command) and
+//! [`compliance`] (the compliance evidence report). Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod audit_events;
 pub mod blocks;
 pub mod command_policy;
+pub mod compliance;
 pub mod policy;
 pub mod service_accounts;
 pub mod tenants;
@@ -58,6 +60,8 @@ pub mod perm {
     pub const MFA_WRITE: &str = "admin.mfa.write";
     /// Exporting everything Palisade holds about an account (`GET /admin/users/{id}/export`).
     pub const USERS_EXPORT: &str = "admin.users.export";
+    /// Drawing the compliance evidence report (`GET /admin/compliance/report`).
+    pub const COMPLIANCE_READ: &str = "admin.compliance.read";
 }
 
 /// Every `/admin` endpoint.
@@ -69,4 +73,5 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(audit::router())
         .merge(audit_events::router())
         .merge(command_policy::router())
+        .merge(compliance::router())
 }

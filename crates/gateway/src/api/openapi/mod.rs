@@ -132,6 +132,7 @@ pub const PATH: &str = "/admin/openapi.json";
         crate::api::admin::audit::incidents,
         crate::api::admin::audit_events::post_events,
         crate::api::admin::command_policy::check_command,
+        crate::api::admin::compliance::compliance_report,
         openapi_json,
         crate::api::secrets::list,
         crate::api::secrets::read,

@@ -489,3 +489,28 @@ pub(crate) struct CommandDecision {
     /// The command as split into argv (empty when refused before splitting).
     argv: Vec<String>,
 }
+
+/// `GET /admin/compliance/report` (`format=json`): see DESIGN.md "Compliance evidence report".
+#[derive(ToSchema)]
+pub(crate) struct ComplianceReport {
+    /// `asvs-5.0-l2`, `nist-800-53-moderate` or `soc2-tsc`.
+    standard: String,
+    /// The standard's full name.
+    title: String,
+    /// RFC 3339, UTC.
+    generated_at: String,
+    /// What the document is: an evidence map, never an attestation.
+    notice: String,
+    /// The catalogue's source and licence (ASVS); null for catalogues in Palisade's words.
+    attribution: Option<String>,
+    /// Counts of met, partial, not_met, not_applicable, not_assessed, and percent.
+    #[schema(value_type = Object)]
+    summary: Value,
+    /// Chapters, families or criterion groups: id, title, score, and controls (id, title,
+    /// status, evidence [{key, value}], tests, remediation).
+    #[schema(value_type = Vec<Object>)]
+    groups: Vec<Value>,
+    /// ASVS chapters the catalogue does not hold: id, title, note.
+    #[schema(value_type = Vec<Object>)]
+    not_in_catalogue: Vec<Value>,
+}
