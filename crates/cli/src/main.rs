@@ -116,6 +116,14 @@ enum Command {
         #[command(subcommand)]
         command: admin::IpCommand,
     },
+    /// Lock the gateway down (every request refused but administrators' sign-in, the admin API
+    /// and the ops endpoints) or lift it; shared by every replica through the store.
+    Lockdown {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::LockdownCommand,
+    },
     /// Print a shell completion script for this command line to stdout.
     ///
     /// bash: `palisade completions bash > /usr/share/bash-completion/completions/palisade`;
@@ -219,6 +227,9 @@ fn main() -> ExitCode {
             a.data_protection().await?.secret(command).await
         }),
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
+        Command::Lockdown { store, command } => {
+            with_admin(store, |a| async move { a.lockdown(command).await })
+        }
         Command::Tenant { store, command } => {
             with_admin(store, |a| async move { a.tenant(command).await })
         }

@@ -5,12 +5,14 @@
 //! handed to it through the store, and it applies it within 10 seconds.
 
 mod import;
+mod incident;
 mod ip;
 mod keys;
 mod policy;
 mod tenants;
 mod users;
 
+pub use incident::LockdownCommand;
 pub use ip::IpCommand;
 pub use keys::{KeyCommand, KeysCommand};
 pub use policy::PolicyCommand;

@@ -25,6 +25,7 @@ mod imports;
 mod inspect;
 mod keys;
 mod listener;
+mod lockdown;
 mod mfa;
 mod openapi;
 mod pages;

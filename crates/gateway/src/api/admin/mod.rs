@@ -2,7 +2,8 @@
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
 //! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
 //! incidents), [`audit_events`] (an application's own events into the trail) and
-//! [`command_policy`] (how a command policy of agent tools decides a command). Invitations are
+//! [`command_policy`] (how a command policy of agent tools decides a command) and [`incident`]
+//! (the lockdown, disabling and enabling accounts). Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod audit_events;
 pub mod blocks;
 pub mod command_policy;
+pub mod incident;
 pub mod policy;
 pub mod service_accounts;
 pub mod tenants;
@@ -56,6 +58,12 @@ pub mod perm {
     pub const AUDIT_EVENTS_WRITE: &str = "audit.events.write";
     /// Reset a user's second factors.
     pub const MFA_WRITE: &str = "admin.mfa.write";
+    /// Disabling and enabling accounts.
+    pub const USERS_WRITE: &str = "admin.users.write";
+    /// Reading the lockdown state.
+    pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
+    /// Locking the gateway down and lifting it.
+    pub const LOCKDOWN_WRITE: &str = "admin.lockdown.write";
 }
 
 /// Every `/admin` endpoint.
@@ -67,4 +75,5 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(audit::router())
         .merge(audit_events::router())
         .merge(command_policy::router())
+        .merge(incident::router())
 }
