@@ -124,6 +124,14 @@ enum Command {
         #[command(subcommand)]
         command: admin::LockdownCommand,
     },
+    /// Reviews: `review access` lists accounts and API keys unused for long, keys past their
+    /// maximum age and administrators without a second factor (`[review]`).
+    Review {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::ReviewCommand,
+    },
     /// Print a shell completion script for this command line to stdout.
     ///
     /// bash: `palisade completions bash > /usr/share/bash-completion/completions/palisade`;
@@ -227,6 +235,9 @@ fn main() -> ExitCode {
             a.data_protection().await?.secret(command).await
         }),
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
+        Command::Review { store, command } => {
+            with_admin(store, |a| async move { a.review(command).await })
+        }
         Command::Lockdown { store, command } => {
             with_admin(store, |a| async move { a.lockdown(command).await })
         }

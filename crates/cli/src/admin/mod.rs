@@ -12,7 +12,7 @@ mod policy;
 mod tenants;
 mod users;
 
-pub use incident::LockdownCommand;
+pub use incident::{LockdownCommand, ReviewCommand};
 pub use ip::IpCommand;
 pub use keys::{KeyCommand, KeysCommand};
 pub use policy::PolicyCommand;

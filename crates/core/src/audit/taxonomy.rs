@@ -636,7 +636,8 @@ pub const EVENT_TYPES: &[EventType] = &[
         "incident.updated",
         Security,
         Medium,
-        "an incident's severity was raised or a webhook delivery finished",
+        "an incident's severity was raised, or a webhook or e-mail delivery (of an incident, or of \
+         an access review: details.review_id) finished",
     ),
     anon(t(
         "tool.executed",

@@ -33,6 +33,7 @@
 //! logged. Incidents are read back from the trail (`GET /admin/incidents`), so they survive
 //! restarts and are the same on every replica.
 
+use crate::audit::notify::Notifier;
 use crate::audit::{AuditEvent, AuditLog, Outcome, Risk};
 use crate::config::alerts::{Action, AlertRule, AlertsConfig, GroupBy};
 use crate::identity::Identity;
@@ -124,7 +125,7 @@ pub struct Engine {
     clock: SharedClock,
     audit: Arc<AuditLog>,
     identity: Arc<Identity>,
-    http: reqwest::Client,
+    notifier: Notifier,
     open: HashMap<(usize, String), Open>,
 }
 
@@ -158,11 +159,7 @@ pub fn start(
         types,
         any_type_from,
     });
-    let http = reqwest::Client::builder()
-        .timeout(config.webhook_timeout.0)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let notifier = Notifier::new(config, clock.clone(), audit.clone(), identity.mail.clone());
     let engine = Engine {
         rules: config.rules.clone(),
         config: config.clone(),
@@ -170,7 +167,7 @@ pub fn start(
         clock,
         audit,
         identity,
-        http,
+        notifier,
         open: HashMap::new(),
     };
     tokio::spawn(engine.run(rx, shutdown));
@@ -521,15 +518,8 @@ impl Engine {
         }
     }
 
-    /// Mails the incident to every `email_to` address, each retried with the webhook's
-    /// backoff, then records how each went (`incident.updated`, the address never in the trail:
-    /// its position in `email_to`).
+    /// Mails the incident to every `email_to` address (see [`Notifier::email`]).
     fn email(&self, incident: &Incident) {
-        let mailer = self.identity.mail.clone();
-        if !mailer.enabled() {
-            tracing::error!(incident = %incident.incident_id, "incident e-mail not sent: [smtp] is not configured");
-            return;
-        }
         let body = format!(
             "Palisade opened an incident.\n\nrule: {}\nseverity: {}\ncount: {} in {} s\nkey: {}\n\n{}\n",
             incident.rule,
@@ -543,67 +533,22 @@ impl Engine {
             "[palisade] {} incident: {}",
             incident.severity, incident.rule
         );
-        for (index, to) in self.config.email_to.iter().enumerate() {
-            let mail = crate::mail::Mail {
-                to: to.clone(),
-                subject: subject.clone(),
-                body: body.clone(),
-                kind: "incident",
-                account: ALERTS_ACTOR.into(),
-            };
-            let (mailer, audit) = (mailer.clone(), self.audit.clone());
-            let id = incident.incident_id.clone();
-            let (retries, backoff) = (self.config.webhook_retries, self.config.webhook_backoff.0);
-            tokio::spawn(async move {
-                let tried = with_retries(retries, backoff, || mailer.send_now(&mail)).await;
-                if !tried.delivered {
-                    tracing::error!(incident = %id, attempts = tried.attempts, error = %tried.error, "incident e-mail not delivered");
-                }
-                audit.record(tried.event("email", &id, Some(index)));
-            });
-        }
+        self.notifier.email(
+            ("incident_id", &incident.incident_id),
+            "incident",
+            &subject,
+            &body,
+        );
     }
 
-    /// POSTs the incident, retrying with exponential backoff, then records how it went.
+    /// POSTs the incident (see [`Notifier::webhook`]).
     fn deliver(&self, incident: Incident) {
-        let (Some(url), Some(secret)) = (
-            self.config.webhook_url.clone(),
-            self.config.webhook_secret.clone(),
-        ) else {
-            return;
-        };
-        let http = self.http.clone();
-        let clock = self.clock.clone();
-        let audit = self.audit.clone();
-        let retries = self.config.webhook_retries;
-        let backoff = self.config.webhook_backoff.0;
-        tokio::spawn(async move {
-            let body = serde_json::to_vec(&incident).unwrap_or_default();
-            let delivery = uuid::Uuid::now_v7().to_string();
-            let tried = with_retries(retries, backoff, || {
-                let sig = signature(&secret, clock.now_millis() / 1000, &body);
-                let sent = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-palisade-signature", sig)
-                    .header("x-palisade-event", "incident.opened")
-                    .header("x-palisade-delivery", &delivery)
-                    .body(body.clone())
-                    .send();
-                async move {
-                    match sent.await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-                        Err(e) => Err(format!("{}", e.without_url())),
-                    }
-                }
-            })
-            .await;
-            if !tried.delivered {
-                tracing::error!(incident = %incident.incident_id, attempts = tried.attempts, error = %tried.error, "incident webhook not delivered");
-            }
-            audit.record(tried.event("webhook", &incident.incident_id, None));
-        });
+        let body = serde_json::to_vec(&incident).unwrap_or_default();
+        self.notifier.webhook(
+            "incident.opened",
+            ("incident_id", &incident.incident_id),
+            body,
+        );
     }
 }
 
@@ -615,70 +560,4 @@ fn alerts_by() -> crate::identity::manage::By<'static> {
         actor: ALERTS_ACTOR.into(),
         origin: &NO_ORIGIN,
     }
-}
-
-/// How a delivery with retries went.
-struct Tried {
-    delivered: bool,
-    attempts: u32,
-    error: String,
-}
-
-impl Tried {
-    /// `incident.updated` with the delivery's result under `channel` (`webhook`, `email`).
-    fn event(&self, channel: &str, incident_id: &str, recipient: Option<usize>) -> AuditEvent {
-        let mut result = serde_json::json!({
-            "delivered": self.delivered,
-            "attempts": self.attempts,
-            "error": (!self.delivered).then_some(&self.error),
-        });
-        if let Some(i) = recipient {
-            result["recipient"] = i.into();
-        }
-        AuditEvent::new(
-            "incident.updated",
-            if self.delivered {
-                Risk::Low
-            } else {
-                Risk::High
-            },
-            if self.delivered {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        )
-        .actor(ALERTS_ACTOR)
-        .details(serde_json::json!({ "incident_id": incident_id, channel: result }))
-    }
-}
-
-/// Runs `attempt` once and up to `retries` times more while it fails, waiting `backoff`
-/// between tries, doubled each time (at most 5 minutes).
-async fn with_retries<F, Fut>(retries: u32, backoff: Duration, mut attempt: F) -> Tried
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let mut wait = backoff;
-    let mut tried = Tried {
-        delivered: false,
-        attempts: 0,
-        error: String::new(),
-    };
-    while tried.attempts <= retries {
-        tried.attempts += 1;
-        match attempt().await {
-            Ok(()) => {
-                tried.delivered = true;
-                return tried;
-            }
-            Err(e) => tried.error = e,
-        }
-        if tried.attempts <= retries {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(300));
-        }
-    }
-    tried
 }

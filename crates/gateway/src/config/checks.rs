@@ -81,6 +81,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
+    out.extend(config.review.problems());
     if !config.smtp.enabled()
         && alerts.rules.iter().any(|r| {
             alerts

@@ -28,6 +28,7 @@ pub mod preflight;
 pub mod providers;
 pub mod query;
 pub mod refs;
+pub mod review;
 pub mod routes;
 pub mod secret_store;
 pub mod stores;
@@ -118,6 +119,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[tools]`: the command policies of agent tools (`[tools.commands.<name>]`).
     pub tools: tools::ToolsConfig,
+    /// `[review]`: the scheduled access review.
+    pub review: review::ReviewConfig,
 }
 
 /// `[server]`: how Palisade listens and reads requests.

@@ -26,6 +26,7 @@ pub mod key_auth;
 pub mod lockdown;
 pub mod manage;
 pub mod mfa;
+pub mod review;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;
