@@ -124,6 +124,22 @@ enum Command {
         #[command(subcommand)]
         command: admin::IpCommand,
     },
+    /// Lock the gateway down (every request refused but administrators' sign-in, the admin API
+    /// and the ops endpoints) or lift it; shared by every replica through the store.
+    Lockdown {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::LockdownCommand,
+    },
+    /// Reviews: `review access` lists accounts and API keys unused for long, keys past their
+    /// maximum age and administrators without a second factor (`[review]`).
+    Review {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::ReviewCommand,
+    },
     /// Print a shell completion script for this command line to stdout.
     ///
     /// bash: `palisade completions bash > /usr/share/bash-completion/completions/palisade`;
@@ -229,6 +245,12 @@ fn main() -> ExitCode {
         Command::Ip { store, command } => with_admin(store, |a| async move { a.ip(command).await }),
         Command::Compliance { store, command } => {
             with_admin(store, |a| async move { a.compliance(command).await })
+        }
+        Command::Review { store, command } => {
+            with_admin(store, |a| async move { a.review(command).await })
+        }
+        Command::Lockdown { store, command } => {
+            with_admin(store, |a| async move { a.lockdown(command).await })
         }
         Command::Tenant { store, command } => {
             with_admin(store, |a| async move { a.tenant(command).await })

@@ -512,6 +512,41 @@ fn a_rule_over_app_events_that_would_act_is_refused_naming_the_rule_and_action()
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// An attacker must not be able to shut the gateway: a rule that lets anonymous sign-in
+/// failures trigger a lockdown is refused, even with `auto_lockdown`; over an authenticated
+/// event type it passes.
+#[test]
+fn a_rule_letting_anonymous_failures_trigger_lockdown_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key();
+    let env = [("PALISADE_MASTER_KEY", key.as_str())];
+    let config = |event: &str| {
+        production_config(
+            dir.path(),
+            &format!(
+                "[audit.alerts]\nauto_lockdown = true\n\
+                 [[audit.alerts.rules]]\nname = \"shut\"\nevent_types = [\"{event}\"]\n\
+                 group_by = \"client_ip\"\nmin_count = 100\nseverity = \"critical\"\n\
+                 actions = [\"lockdown\"]\n"
+            ),
+        )
+    };
+    config("auth.login_failure");
+    let check = ["config", "check", "--config", "palisade.toml"];
+    let out = palisade(dir.path(), &check, &env);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "audit.alerts.rules \"shut\": action lockdown is refused on auth.login_failure"
+        ),
+        "{err}"
+    );
+    config("authz.privilege_escalation_attempt");
+    let out = palisade(dir.path(), &check, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn plain_smtp_is_refused_off_loopback_and_unknown_smtp_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();

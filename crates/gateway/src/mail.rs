@@ -146,8 +146,19 @@ impl Mailer {
     }
 
     async fn deliver(&self, mail: Mail) {
+        if let Err(e) = self.send_now(&mail).await {
+            tracing::warn!(kind = mail.kind, error = %e, "a mail could not be delivered");
+            // The relay's answer, cut short: the trail keeps why, not a whole server reply.
+            let reason: String = e.chars().take(200).collect();
+            self.failed(mail.kind, Some(&mail.account), &reason);
+        }
+    }
+
+    /// Hands `mail` to the relay now, outside the queue (a sender that retries and records the
+    /// outcome itself: the alert engine's `email` action). `Err` says why, for the trail.
+    pub async fn send_now(&self, mail: &Mail) -> Result<(), String> {
         let Some((relay, from)) = &self.relay else {
-            return;
+            return Err("[smtp] is not configured".into());
         };
         let message = mail
             .to
@@ -162,15 +173,9 @@ impl Mailer {
                     .body(mail.body.clone())
                     .map_err(|e| e.to_string())
             });
-        let outcome = match message {
+        match message {
             Ok(m) => relay.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(format!("unusable message: {e}")),
-        };
-        if let Err(e) = outcome {
-            tracing::warn!(kind = mail.kind, error = %e, "a mail could not be delivered");
-            // The relay's answer, cut short: the trail keeps why, not a whole server reply.
-            let reason: String = e.chars().take(200).collect();
-            self.failed(mail.kind, Some(&mail.account), &reason);
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod compliance;
 mod import;
+mod incident;
 mod ip;
 mod keys;
 mod policy;
@@ -13,6 +14,7 @@ mod tenants;
 mod users;
 
 pub use compliance::ComplianceCommand;
+pub use incident::{LockdownCommand, ReviewCommand};
 pub use ip::IpCommand;
 pub use keys::{KeyCommand, KeysCommand};
 pub use policy::PolicyCommand;

@@ -46,6 +46,11 @@ pub struct EventType {
     pub risk: Risk,
     /// One line for people reading the trail.
     pub description: &'static str,
+    /// A caller without credentials can cause an event of this type (a failed sign-in under any
+    /// e-mail, a refusal, a registration, traffic on an open route). `config check` refuses
+    /// alert actions that lock someone out or shut the gateway on rules over such events: an
+    /// attacker must not be able to trigger them against a victim.
+    pub anonymous: bool,
 }
 
 const fn t(name: &'static str, class: Class, risk: Risk, description: &'static str) -> EventType {
@@ -54,6 +59,15 @@ const fn t(name: &'static str, class: Class, risk: Risk, description: &'static s
         class,
         risk,
         description,
+        anonymous: false,
+    }
+}
+
+/// `e`, marked as causable by an unauthenticated caller.
+const fn anon(e: EventType) -> EventType {
+    EventType {
+        anonymous: true,
+        ..e
     }
 }
 
@@ -63,12 +77,12 @@ use Risk::*;
 /// Every event type Palisade records; an event of another type is refused by the trail.
 pub const EVENT_TYPES: &[EventType] = &[
     t("auth.login_success", Security, Low, "a sign-in succeeded"),
-    t(
+    anon(t(
         "auth.login_failure",
         Security,
         Medium,
         "a sign-in failed (unknown account, wrong password, disabled)",
-    ),
+    )),
     t("auth.logout", Security, Low, "a session ended by its owner"),
     t(
         "auth.refresh",
@@ -76,12 +90,12 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "a refresh token was exchanged",
     ),
-    t(
+    anon(t(
         "auth.refresh_reuse_detected",
         Security,
         High,
         "a rotated refresh token came back: its session is revoked",
-    ),
+    )),
     t(
         "auth.token_revoked",
         Security,
@@ -100,27 +114,27 @@ pub const EVENT_TYPES: &[EventType] = &[
         Medium,
         "every session of an account was revoked",
     ),
-    t(
+    anon(t(
         "auth.credential_rejected",
         Security,
         Medium,
         "a presented bearer token, API key or session cookie was refused (details.credential, \
          details.reason; sampled: details.count refusals per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.login_refused",
         Security,
         Medium,
         "a sign-in was refused before its password was checked: the delay ladder or a missing \
          CAPTCHA (sampled: details.count refusals per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.page_refused",
         Security,
         Medium,
         "a hosted page refused a request: a form token not bound to the browser (csrf), a \
          return_to outside the allow-list, a malformed form (details.reason; sampled)",
-    ),
+    )),
     t(
         "auth.passkey_registered",
         Security,
@@ -133,25 +147,25 @@ pub const EVENT_TYPES: &[EventType] = &[
         Medium,
         "a passkey was removed from an account",
     ),
-    t(
+    anon(t(
         "auth.passkey_refused",
         Security,
         Medium,
         "a passkey registration or sign-in was refused: unknown or expired ceremony, unknown \
          credential, failed verification, replayed counter (details.reason; sampled)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.device_mismatch",
         Security,
         High,
         "a device-bound token came from another device",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.device_requested",
         Security,
         Low,
         "a device asked for sign-in by the device authorization grant (RFC 8628)",
-    ),
+    )),
     t(
         "auth.device_approved",
         Security,
@@ -170,35 +184,35 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an approved device redeemed its device code for tokens",
     ),
-    t(
+    anon(t(
         "auth.device_code_refused",
         Security,
         Medium,
         "a user code was refused (unknown, malformed, expired, already decided, or too many \
          wrong entries) (sampled: details.count refusals per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.device_token_refused",
         Security,
         Medium,
         "a device-code token request was refused (invalid grant or client, slow_down, \
          expired_token, access_denied) (sampled: details.count refusals per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.federated_login",
         Security,
         Medium,
         "a sign-in through an identity provider succeeded, or was refused (details.reason: \
          state, issuer mix-up, code, ID token, account rules, second factor) \
          (refusals sampled: details.count refusals per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.federated_link",
         Security,
         Medium,
         "a provider identity was linked to an account (details.via: signed-in, \
          verified-email, provisioned)",
-    ),
+    )),
     t(
         "connection.created",
         Security,
@@ -241,24 +255,24 @@ pub const EVENT_TYPES: &[EventType] = &[
         Medium,
         "a user removed one of their second factors",
     ),
-    t(
+    anon(t(
         "mfa.challenged",
         Security,
         Low,
         "a valid password of an account with a second factor: an mfa_token was issued",
-    ),
+    )),
     t(
         "mfa.verified",
         Security,
         Low,
         "a second factor was proven (sign-in or step-up)",
     ),
-    t(
+    anon(t(
         "mfa.failed",
         Security,
         Medium,
         "a second-factor check failed (wrong code, unknown mfa_token, or a wait in force)",
-    ),
+    )),
     t(
         "mfa.recovery_used",
         Security,
@@ -331,55 +345,55 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "an imported API key was used and re-stored under Palisade's keyed hash (legacy hash deleted)",
     ),
-    t(
+    anon(t(
         "authz.denied",
         Security,
         Medium,
         "a request was refused by policy (403)",
-    ),
+    )),
     t(
         "authz.privilege_escalation_attempt",
         Security,
         High,
         "a non-administrator tried an administrator action",
     ),
-    t(
+    anon(t(
         "ratelimit.exceeded",
         Security,
         Low,
         "a caller passed a rate limit (sampled: details.count refusals per stored event)",
-    ),
+    )),
     t("ip.blocked", Security, High, "an IP was blocked"),
-    t(
+    anon(t(
         "firewall.refused",
         Security,
         Low,
         "a request from a blocked address was refused (sampled: details.count refusals per \
          stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "request.ambiguous_path",
         Security,
         Medium,
         "the boundary refused a path it cannot make unambiguous (sampled: details.count \
          refusals per stored event)",
-    ),
+    )),
     t("ip.unblocked", Security, Medium, "an IP block was lifted"),
-    t(
+    anon(t(
         "inspect.injection_attempt",
         Security,
         High,
         "input matched an injection or traversal pattern: details name the detector, the \
          location and a redacted excerpt, never the value (sampled: details.count per stored \
          event)",
-    ),
-    t(
+    )),
+    anon(t(
         "inspect.refused",
         Security,
         Medium,
         "the inspect gate refused a body it cannot inspect: over the inspection limit, \
          compressed, not UTF-8, a duplicate JSON key, too deep or too many values (sampled)",
-    ),
+    )),
     t(
         "credential.access",
         CredentialAccess,
@@ -428,7 +442,7 @@ pub const EVENT_TYPES: &[EventType] = &[
         Medium,
         "a secret was written, deleted or restored",
     ),
-    t("user.created", Security, Low, "an account was created"),
+    anon(t("user.created", Security, Low, "an account was created")),
     t("user.invited", Security, Low, "an invitation was issued"),
     t(
         "user.notified",
@@ -443,50 +457,50 @@ pub const EVENT_TYPES: &[EventType] = &[
         "an account's e-mail address was changed by its holder (the old address was notified; \
          the new one starts unverified)",
     ),
-    t(
+    anon(t(
         "auth.email_verification_requested",
         Security,
         Low,
         "a verification mail was queued for an account's address",
-    ),
+    )),
     t(
         "auth.email_verified",
         Security,
         Low,
         "an account's address was verified with an e-mailed token",
     ),
-    t(
+    anon(t(
         "auth.password_reset_requested",
         Security,
         Low,
         "a password reset was asked for an address (details.sent: whether a mail was queued: \
          false for an unknown address or one over its limit; the caller is told the same)",
-    ),
+    )),
     t(
         "auth.password_reset",
         Security,
         Medium,
         "a password was reset with an e-mailed token: every session revoked, factors kept",
     ),
-    t(
+    anon(t(
         "auth.email_token_refused",
         Security,
         Medium,
         "an e-mailed token was refused (details.purpose: verify or reset; details.reason: \
          unknown, expired, used, weak-password)",
-    ),
-    t(
+    )),
+    anon(t(
         "auth.email_rate_limited",
         Security,
         Medium,
         "an e-mail flow request was refused: too many from one client address",
-    ),
-    t(
+    )),
+    anon(t(
         "mail.send_failed",
         Security,
         Medium,
         "a mail could not be delivered to the relay (details.reason; queue-full when dropped)",
-    ),
+    )),
     t("user.disabled", Security, Medium, "an account was disabled"),
     t(
         "user.enabled",
@@ -568,24 +582,24 @@ pub const EVENT_TYPES: &[EventType] = &[
         Low,
         "the gateway applied a change queued by the CLI",
     ),
-    t(
+    anon(t(
         "circuit.opened",
         Security,
         High,
         "an upstream's circuit opened",
-    ),
-    t(
+    )),
+    anon(t(
         "circuit.half_open",
         Security,
         Low,
         "an upstream's circuit lets probes through",
-    ),
-    t(
+    )),
+    anon(t(
         "circuit.closed",
         Security,
         Low,
         "an upstream's circuit closed",
-    ),
+    )),
     t(
         "data.exported",
         CredentialAccess,
@@ -622,46 +636,47 @@ pub const EVENT_TYPES: &[EventType] = &[
         "incident.updated",
         Security,
         Medium,
-        "an incident's severity was raised or a webhook delivery finished",
+        "an incident's severity was raised, or a webhook or e-mail delivery (of an incident, or of \
+         an access review: details.review_id) finished",
     ),
-    t(
+    anon(t(
         "tool.executed",
         ToolExecution,
         Low,
         "an agent tool call passed the gateway",
-    ),
-    t(
+    )),
+    anon(t(
         "api.request",
         ApiCall,
         Low,
         "an API request passed the gateway (per-request audit)",
-    ),
-    t(
+    )),
+    anon(t(
         "schema.refused",
         Security,
         Medium,
         "a request body failed its route's content rules: media type not allowed, not \
          readable as JSON within the bounds, or not matching the route's JSON Schema (details \
          name the fields by JSON pointer and the keywords, never a value; sampled)",
-    ),
-    t(
+    )),
+    anon(t(
         "query.refused",
         Security,
         Medium,
         "the query firewall refused a query: its class above the caller's roles, or the reason",
-    ),
-    t(
+    )),
+    anon(t(
         "tool.allowed",
         ToolExecution,
         Low,
         "an agent tool call passed its permission and command policy",
-    ),
-    t(
+    )),
+    anon(t(
         "tool.denied",
         Security,
         Medium,
         "an agent tool call was refused: invalid name, permission, or command policy, with the reason",
-    ),
+    )),
     t(
         "policy.command_checked",
         Security,
@@ -675,29 +690,29 @@ pub const EVENT_TYPES: &[EventType] = &[
         "a compliance evidence report was drawn (palisade compliance report or GET \
          /admin/compliance/report): the standard and its summary score",
     ),
-    t(
+    anon(t(
         "websocket.refused",
         Security,
         Medium,
         "a WebSocket upgrade was refused before it reached the upstream: a cross-site Origin \
          on a cookie sign-in, the caller's connection cap, or an upgrade to another protocol \
          on a relayed route (details.reason; sampled)",
-    ),
-    t(
+    )),
+    anon(t(
         "websocket.throttled",
         Security,
         Low,
         "a WebSocket client sent over its message rate; reading paused until the rate allows \
          (sampled: details.count per stored event)",
-    ),
-    t(
+    )),
+    anon(t(
         "websocket.closed",
         Security,
         Medium,
         "Palisade closed a relayed WebSocket connection: details.reason too-big (1009), \
          message-rate, revoked or inspect (1008)",
-    ),
-    t(
+    )),
+    anon(t(
         "upload.refused",
         Security,
         Medium,
@@ -705,10 +720,89 @@ pub const EVENT_TYPES: &[EventType] = &[
          too-large, too-many-parts, archive-*, csv-*, json-*, parquet-malformed, multipart-*), \
          the type found and declared, sizes and limits, the part or row; never the content \
          (sampled: details.count per stored event)",
+    )),
+    t(
+        "gateway.lockdown_on",
+        Security,
+        Critical,
+        "the gateway was locked down: every request refused but administrators' sign-in, the \
+         admin API and the ops endpoints (details.reason, details.by: admin, cli or alert)",
+    ),
+    t(
+        "gateway.lockdown_off",
+        Security,
+        High,
+        "a lockdown was lifted: traffic flows again",
+    ),
+    anon(t(
+        "lockdown.refused",
+        Security,
+        Low,
+        "a request was refused with 503 while the gateway is locked down (sampled: \
+         details.count refusals per stored event)",
+    )),
+    t(
+        "review.access",
+        Security,
+        Medium,
+        "the scheduled access review ran: accounts and API keys unused for too long, keys past \
+         their maximum age, administrators without a second factor (counts and ids in details)",
     ),
 ];
 
 /// The known event type called `name`.
 pub fn find(name: &str) -> Option<&'static EventType> {
     EVENT_TYPES.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which events a caller without credentials can cause, as `config check` relies on.
+    #[test]
+    fn anonymous_causes_are_classified() {
+        for (name, anonymous) in [
+            ("auth.login_failure", true),
+            ("auth.credential_rejected", true),
+            ("auth.login_refused", true),
+            ("auth.password_reset_requested", true),
+            ("ratelimit.exceeded", true),
+            ("firewall.refused", true),
+            ("inspect.injection_attempt", true),
+            ("inspect.refused", true),
+            ("schema.refused", true),
+            ("upload.refused", true),
+            ("authz.denied", true),
+            ("user.created", true),
+            ("api.request", true),
+            ("lockdown.refused", true),
+            ("mfa.failed", true),
+            ("auth.login_success", false),
+            ("authz.privilege_escalation_attempt", false),
+            ("credential.access", false),
+            ("secret.write", false),
+            ("apikey.created", false),
+            ("user.roles_changed", false),
+            ("mfa.reset", false),
+            ("gateway.lockdown_on", false),
+        ] {
+            let t = find(name).unwrap_or_else(|| panic!("{name} is not a type"));
+            assert_eq!(t.anonymous, anonymous, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_is_anonymous() {
+        for t in EVENT_TYPES.iter().filter(|t| t.name.ends_with("refused")) {
+            let by_admins = [
+                "apikey.import_refused",
+                "user.import_refused",
+                "audit.app_events_refused",
+            ];
+            if !by_admins.contains(&t.name) {
+                assert!(t.anonymous, "{} is a refusal anyone can cause", t.name);
+            }
+        }
+    }
 }

@@ -316,9 +316,37 @@ pub(crate) enum SecondFactorStep {
     },
 }
 
+/// During a lockdown only administrators sign in or refresh: 503 `lockdown` (a sampled
+/// `lockdown.refused`) for an account without an administrator role.
+pub(crate) fn lockdown_sign_in(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &UserRecord,
+) -> Result<(), Response> {
+    if !state.identity.lockdown.is_on() || state.authz.is_admin(&user.roles) {
+        return Ok(());
+    }
+    state.identity.audit.record_refusal(
+        ctx.audit(AuditEvent::new(
+            "lockdown.refused",
+            Risk::Low,
+            Outcome::Denied,
+        ))
+        .actor(state.identity.subject_of(user)),
+    );
+    Err(crate::problem::refuse(
+        crate::layers::lockdown::GATE,
+        "lockdown",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The gateway is locked down: only administrators may sign in.",
+        &ctx.id,
+    ))
+}
+
 /// The rule behind [`second_factor_gate`], for the API and the hosted sign-in page alike: a
 /// pending sign-in when the account has a second factor, 403 `mfa-enrollment-required` when
-/// its enrollment grace is over, else [`SecondFactorStep::Clear`].
+/// its enrollment grace is over, else [`SecondFactorStep::Clear`]. During a lockdown, only an
+/// administrator gets this far ([`lockdown_sign_in`]).
 pub(crate) async fn second_factor_step(
     state: &AppState,
     ctx: &Ctx,
@@ -327,6 +355,7 @@ pub(crate) async fn second_factor_step(
     kind: SessionKind,
     first: FirstFactor,
 ) -> Result<SecondFactorStep, Response> {
+    lockdown_sign_in(state, ctx, user)?;
     let id = &state.identity;
     let methods = id.mfa_methods(user.id).await.map_err(store_err(ctx))?;
     if !methods.is_empty() {
@@ -499,6 +528,17 @@ async fn refresh(
     StrictJson(body): StrictJson<RefreshBody>,
 ) -> Response {
     let id = &state.identity;
+    if id.lockdown.is_on() {
+        match id.refresh_owner(&body.refresh_token).await {
+            Ok(Some(user)) => {
+                if let Err(refused) = lockdown_sign_in(&state, &ctx, &user) {
+                    return refused;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return ctx.unavailable(e),
+        }
+    }
     let client = ClientInfo::from_headers(&headers);
     match id.refresh(&body.refresh_token, &client, &ctx.origin).await {
         Ok(tokens) => no_store(Json(tokens).into_response()),

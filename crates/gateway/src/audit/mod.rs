@@ -17,7 +17,9 @@
 
 pub mod alerts;
 pub mod app;
+pub mod notify;
 pub mod refusals;
+pub mod review;
 pub mod trail;
 
 use serde::Serialize;

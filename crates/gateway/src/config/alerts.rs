@@ -11,6 +11,16 @@
 //! `revoke_sessions` and `disable_api_key` act on Palisade's state and `raise_severity`
 //! escalates the incident, so `config check` refuses each of them on a rule with the app
 //! source: what an application says about itself never blocks, revokes or escalates.
+//!
+//! Incident response in depth: `email` (to `email_to`, through `[smtp]`) notifies beside the
+//! webhook; `disable_user` disables the actor of the matched events and `lockdown` locks the
+//! whole gateway down (only with `auto_lockdown = true`). `severity_actions` adds actions by the
+//! incident's severity (`critical = ["webhook", "email", "lockdown"]`). Actions that lock
+//! someone out or shut the gateway ([`Action::locks_out`]) are refused by `config check` on any
+//! rule whose events a caller without credentials can cause (the taxonomy's `anonymous`
+//! attribute; a rule over any event type counts as such): an attacker must not be able to
+//! lock a victim out by failing sign-ins under their e-mail, nor shut the gateway by sending
+//! refused requests.
 
 use crate::config::units::HumanDuration;
 use palisade_core::audit::{Risk, Source};
@@ -38,6 +48,14 @@ pub struct AlertsConfig {
     pub block_for: HumanDuration,
     /// The rules; a configured list replaces the defaults.
     pub rules: Vec<AlertRule>,
+    /// Where the `email` action sends incidents (through `[smtp]`).
+    pub email_to: Vec<String>,
+    /// Actions added to every incident of a severity, by severity name (`critical`, `high`,
+    /// `medium`, `low`), after the rule's own.
+    pub severity_actions: BTreeMap<String, Vec<Action>>,
+    /// Lets rules lock the gateway down (`lockdown`); without it `config check` refuses the
+    /// action (fail closed: an automatic lockdown is an explicit decision).
+    pub auto_lockdown: bool,
 }
 
 /// Which part of an event the count is kept by.
@@ -66,6 +84,13 @@ pub enum Action {
     DisableApiKey,
     /// Raise the open incident's severity each time its count doubles.
     RaiseSeverity,
+    /// Send the incident by e-mail to `email_to`, with retries.
+    Email,
+    /// Disable the account that is the actor of the matched event (sessions revoked, sign-in
+    /// and its API keys refused).
+    DisableUser,
+    /// Lock the whole gateway down (needs `auto_lockdown = true`).
+    Lockdown,
 }
 
 /// One alert rule: which events count, by what they are grouped, how many open an incident
@@ -112,7 +137,16 @@ fn palisade_only() -> Vec<Source> {
 impl Action {
     /// Only tells someone (a rule with the app source may use nothing else).
     pub fn notifies_only(self) -> bool {
-        matches!(self, Action::Webhook)
+        matches!(self, Action::Webhook | Action::Email)
+    }
+
+    /// Locks someone out or shuts the gateway: refused on rules whose events an anonymous
+    /// caller can cause.
+    pub fn locks_out(self) -> bool {
+        matches!(
+            self,
+            Action::DisableUser | Action::Lockdown | Action::DisableApiKey | Action::RevokeSessions
+        )
     }
 
     /// The configuration spelling.
@@ -123,6 +157,9 @@ impl Action {
             Action::RevokeSessions => "revoke_sessions",
             Action::DisableApiKey => "disable_api_key",
             Action::RaiseSeverity => "raise_severity",
+            Action::Email => "email",
+            Action::DisableUser => "disable_user",
+            Action::Lockdown => "lockdown",
         }
     }
 }
@@ -257,11 +294,85 @@ impl Default for AlertsConfig {
             webhook_timeout: HumanDuration(Duration::from_secs(5)),
             block_for: HumanDuration(Duration::from_secs(3_600)),
             rules: default_rules(),
+            email_to: Vec::new(),
+            severity_actions: BTreeMap::new(),
+            auto_lockdown: false,
         }
     }
 }
 
 impl AlertsConfig {
+    /// What an incident of `rule` does: the rule's actions, then those its severity adds
+    /// (each once, in that order).
+    pub fn actions_of(&self, rule: &AlertRule) -> Vec<Action> {
+        let by_severity = self
+            .severity_actions
+            .get(&rule.severity.as_str().to_ascii_lowercase())
+            .into_iter()
+            .flatten();
+        let mut out: Vec<Action> = Vec::new();
+        for a in rule.actions.iter().chain(by_severity) {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+        out
+    }
+
+    /// The problems of the incident-response actions: `lockdown` without `auto_lockdown`,
+    /// `email` without `email_to`, and actions that lock out on events anyone can cause.
+    fn response_problems(&self, out: &mut Vec<String>) {
+        for severity in self.severity_actions.keys() {
+            if Risk::parse(severity).is_none() {
+                out.push(format!(
+                    "audit.alerts.severity_actions.{severity}: not one of critical, high, medium, low"
+                ));
+            }
+        }
+        for to in &self.email_to {
+            if to.parse::<lettre::message::Mailbox>().is_err() {
+                out.push(format!(
+                    "audit.alerts.email_to {to:?} is not an e-mail address"
+                ));
+            }
+        }
+        for r in &self.rules {
+            let at = format!("audit.alerts.rules {:?}", r.name);
+            let actions = self.actions_of(r);
+            if actions.contains(&Action::Lockdown) && !self.auto_lockdown {
+                out.push(format!(
+                    "{at}: action lockdown (its own or by severity) needs \
+                     audit.alerts.auto_lockdown = true"
+                ));
+            }
+            if actions.contains(&Action::Email) && self.email_to.is_empty() {
+                out.push(format!("{at}: action email needs audit.alerts.email_to"));
+            }
+            let anonymous: Vec<&str> = if r.event_types.is_empty() {
+                vec!["any event type"]
+            } else {
+                r.event_types
+                    .iter()
+                    .filter(|t| {
+                        palisade_core::audit::taxonomy::find(t).is_some_and(|e| e.anonymous)
+                    })
+                    .map(String::as_str)
+                    .collect()
+            };
+            if anonymous.is_empty() {
+                continue;
+            }
+            for a in actions.iter().filter(|a| a.locks_out()) {
+                out.push(format!(
+                    "{at}: action {} is refused on {} (a caller without credentials can cause \
+                     it, so an attacker could lock a victim out or shut the gateway)",
+                    a.as_str(),
+                    anonymous.join(", ")
+                ));
+            }
+        }
+    }
+
     /// Problems with the rules and the webhook, each naming its key; `production` also refuses a
     /// webhook without a secret or over plain HTTP. `app_events` are the declared app types a
     /// rule with the app source may name.
@@ -291,6 +402,7 @@ impl AlertsConfig {
         if self.webhook_retries > 20 {
             out.push("audit.alerts.webhook_retries is at most 20".into());
         }
+        self.response_problems(&mut out);
         let mut names = std::collections::HashSet::new();
         for r in &self.rules {
             let at = format!("audit.alerts.rules {:?}", r.name);
@@ -322,7 +434,7 @@ impl AlertsConfig {
                 out.push(format!("{at}: sources names palisade, app or both"));
             }
             if app {
-                for a in r.actions.iter().filter(|a| !a.notifies_only()) {
+                for a in self.actions_of(r).iter().filter(|a| !a.notifies_only()) {
                     out.push(format!(
                         "{at}: action {} is refused on a rule with sources including \"app\" \
                          (application events may only notify: webhook)",
@@ -424,6 +536,125 @@ mod tests {
             c.problems(false, &[])
                 .join("")
                 .contains("not an audit event type")
+        );
+    }
+
+    fn one_rule(events: &str, actions: &str, extra: &str) -> AlertsConfig {
+        toml::from_str(&format!(
+            "{extra}\n[[rules]]\nname = \"r\"\nevent_types = {events}\ngroup_by = \"actor\"\n\
+             severity = \"critical\"\nactions = {actions}\n"
+        ))
+        .unwrap()
+    }
+
+    /// Lockout actions on events a caller without credentials can cause are refused, whether
+    /// the rule names them or its severity adds them; on authenticated events they pass.
+    #[test]
+    fn lockout_actions_are_refused_on_events_anyone_can_cause() {
+        let auto = "auto_lockdown = true";
+        for (events, actions, extra, refused) in [
+            (
+                r#"["auth.login_failure"]"#,
+                r#"["lockdown"]"#,
+                auto,
+                Some("lockdown"),
+            ),
+            (
+                r#"["auth.login_failure"]"#,
+                r#"["disable_user"]"#,
+                "",
+                Some("disable_user"),
+            ),
+            (
+                r#"["ratelimit.exceeded"]"#,
+                r#"["disable_api_key"]"#,
+                "",
+                Some("disable_api_key"),
+            ),
+            (
+                r#"["firewall.refused"]"#,
+                r#"["revoke_sessions"]"#,
+                "",
+                Some("revoke_sessions"),
+            ),
+            (
+                r#"["inspect.injection_attempt"]"#,
+                r#"["lockdown"]"#,
+                auto,
+                Some("lockdown"),
+            ),
+            ("[]", r#"["disable_user"]"#, "", Some("disable_user")),
+            (
+                r#"["auth.login_failure"]"#,
+                r#"["webhook"]"#,
+                "auto_lockdown = true\n[severity_actions]\ncritical = [\"lockdown\"]",
+                Some("lockdown"),
+            ),
+            (
+                r#"["auth.login_failure"]"#,
+                r#"["block_ip", "webhook"]"#,
+                "",
+                None,
+            ),
+            (
+                r#"["authz.privilege_escalation_attempt"]"#,
+                r#"["disable_user"]"#,
+                "",
+                None,
+            ),
+            (r#"["credential.access"]"#, r#"["lockdown"]"#, auto, None),
+        ] {
+            let p = one_rule(events, actions, extra)
+                .problems(false, &[])
+                .join("\n");
+            match refused {
+                Some(a) => assert!(
+                    p.contains(&format!("action {a} is refused on")),
+                    "{events} {actions}: {p}"
+                ),
+                None => assert!(p.is_empty(), "{events} {actions}: {p}"),
+            }
+        }
+    }
+
+    #[test]
+    fn lockdown_needs_auto_lockdown_and_email_needs_recipients() {
+        let c = one_rule(r#"["credential.access"]"#, r#"["lockdown", "email"]"#, "");
+        let p = c.problems(false, &[]).join("\n");
+        assert!(p.contains("auto_lockdown = true"), "{p}");
+        assert!(p.contains("needs audit.alerts.email_to"), "{p}");
+        let c = one_rule(
+            r#"["credential.access"]"#,
+            r#"["email"]"#,
+            "email_to = [\"oncall@example.com\"]\n[severity_actions]\nsevere = [\"webhook\"]",
+        );
+        assert!(
+            c.problems(false, &[])
+                .join("")
+                .contains("severity_actions.severe")
+        );
+        let bad = one_rule(
+            r#"["credential.access"]"#,
+            r#"["email"]"#,
+            "email_to = [\"nobody\"]",
+        );
+        assert!(
+            bad.problems(false, &[])
+                .join("")
+                .contains("not an e-mail address")
+        );
+    }
+
+    #[test]
+    fn severity_actions_follow_the_rules_own() {
+        let c = one_rule(
+            r#"["credential.access"]"#,
+            r#"["webhook", "disable_user"]"#,
+            "[severity_actions]\ncritical = [\"email\", \"webhook\"]\nlow = [\"lockdown\"]",
+        );
+        assert_eq!(
+            c.actions_of(&c.rules[0]),
+            [Action::Webhook, Action::DisableUser, Action::Email]
         );
     }
 

@@ -82,6 +82,16 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
+    out.extend(config.review.problems());
+    if !config.smtp.enabled()
+        && alerts.rules.iter().any(|r| {
+            alerts
+                .actions_of(r)
+                .contains(&crate::config::alerts::Action::Email)
+        })
+    {
+        out.push("audit.alerts: the email action needs [smtp] (smtp.host)".into());
+    }
     if let Err(policy) = crate::authz::compile(config) {
         out.extend(policy);
     }

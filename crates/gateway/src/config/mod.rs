@@ -29,6 +29,7 @@ pub mod preflight;
 pub mod providers;
 pub mod query;
 pub mod refs;
+pub mod review;
 pub mod routes;
 pub mod secret_store;
 pub mod stores;
@@ -121,6 +122,8 @@ pub struct Config {
     pub tools: tools::ToolsConfig,
     /// `[compliance]`: the ASVS catalogue and the bars of the compliance evidence report.
     pub compliance: compliance::ComplianceConfig,
+    /// `[review]`: the scheduled access review.
+    pub review: review::ReviewConfig,
 }
 
 /// `[server]`: how Palisade listens and reads requests.

@@ -23,8 +23,10 @@ pub mod hash_pool;
 pub mod import;
 pub mod invite;
 pub mod key_auth;
+pub mod lockdown;
 pub mod manage;
 pub mod mfa;
+pub mod review;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;
@@ -234,6 +236,8 @@ pub struct Identity {
     pub default_names: Arc<assertion::Names>,
     /// The `[smtp]` relay and its queue (off without `[smtp]`).
     pub mail: Arc<crate::mail::Mailer>,
+    /// The lockdown (shared through the store, read with one atomic load).
+    pub lockdown: lockdown::Lockdown,
     /// Moves on every revocation this replica writes: live connections re-check their
     /// credential ([`Identity::watch_revocations`]).
     revocations: tokio::sync::watch::Sender<u64>,
@@ -272,7 +276,12 @@ impl Identity {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let lockdown =
+            lockdown::Lockdown::load(store.clone(), hot.clone(), audit.clone(), clock.clone())
+                .await
+                .map_err(|e| format!("cannot read the lockdown state: {e}"))?;
         Ok(Self {
+            lockdown,
             verified: VerifiedCache::new(auth.token_cache_capacity),
             window: window::WindowTokens::new(auth.token_cache_capacity, auth.api_keys.cache_ttl.0),
             api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone())?
@@ -356,7 +365,8 @@ impl Identity {
     }
 
     /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
-    /// ended revocations (and priming again a hot state that lost its memory), pruning expired
+    /// ended revocations (and priming again a hot state that lost its memory), re-reading the
+    /// lockdown, pruning expired
     /// device grants and e-mailed tokens.
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
@@ -369,6 +379,7 @@ impl Identity {
         }
         self.apply_handoffs().await;
         self.upkeep_revocations().await;
+        self.refresh_lockdown().await;
         self.prune_device_grants().await;
         self.prune_email_tokens().await;
     }

@@ -142,7 +142,8 @@ impl Identity {
     }
 }
 
-/// Primes the hot state again after every `Missed` notice, until the gateway stops.
+/// Primes the hot state again after every `Missed` notice (and re-reads the lockdown then and
+/// on every lockdown broadcast), until the gateway stops.
 pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         let mut sub = match identity.hot.subscribe().await {
@@ -158,7 +159,13 @@ pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<
         loop {
             tokio::select! {
                 notice = sub.recv() => match notice {
-                    Some(Notice::Missed) => identity.prime_until_done(&mut shutdown).await,
+                    Some(Notice::Missed) => {
+                        identity.prime_until_done(&mut shutdown).await;
+                        identity.refresh_lockdown().await;
+                    }
+                    Some(Notice::Message { topic, .. }) if topic == super::lockdown::TOPIC => {
+                        identity.refresh_lockdown().await;
+                    }
                     Some(Notice::Message { .. }) => {}
                     None => break,
                 },
@@ -169,6 +176,13 @@ pub async fn keep_primed(identity: Arc<Identity>, mut shutdown: watch::Receiver<
 }
 
 impl Identity {
+    /// Re-reads the lockdown from the store (logged when it cannot; the sync tries again).
+    pub async fn refresh_lockdown(&self) {
+        if let Err(e) = self.lockdown.refresh().await {
+            tracing::warn!(error = %e, "cannot re-read the lockdown state");
+        }
+    }
+
     /// Tells live connections (the WebSocket relay) that a credential was revoked.
     pub fn revocation_noticed(&self) {
         self.revocations.send_modify(|n| *n = n.wrapping_add(1));

@@ -283,6 +283,18 @@ impl Identity {
         })
     }
 
+    /// The account a refresh token belongs to, whatever the token's state (the lockdown's
+    /// check before a refresh; the refresh itself decides whether the token holds).
+    pub async fn refresh_owner(&self, presented: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(sid) = self.refresh_session(presented).await? else {
+            return Ok(None);
+        };
+        let Some(session) = self.store.session_get(sid).await? else {
+            return Ok(None);
+        };
+        self.store.user_by_id(session.user_id).await
+    }
+
     /// The session a refresh token belongs to (for logout).
     pub async fn refresh_session(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
         if presented.len() > 128 {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! respond ─► boundary ─► cors ─► durability ─► sanitize ─► admission ─► firewall ─► identify
-//!         ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─► route
+//!         ─► lockdown ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─► route
 //! ```
 //!
 //! `respond` is outermost so that it sees every answer, refusals included, to add security
@@ -23,6 +23,7 @@ pub mod durability;
 pub mod firewall;
 pub mod identify;
 pub mod inspect;
+pub mod lockdown;
 pub mod query_tools;
 pub mod respond;
 pub mod sanitize;

@@ -47,6 +47,7 @@ pub(super) struct Rest {
     pub(super) admission: Arc<AdmissionControl>,
     pub(super) firewall: Arc<Firewall>,
     pub(super) identify: Arc<Identify>,
+    pub(super) lockdown: Arc<crate::layers::lockdown::LockdownGate>,
     pub(super) throttle: Arc<Throttle>,
     pub(super) authorize: Arc<Authorize>,
     pub(super) inspect: Arc<crate::layers::inspect::Inspect>,
@@ -120,11 +121,11 @@ impl Rest {
         res
     }
 
-    /// firewall ─► identify ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─►
+    /// firewall ─► identify ─► lockdown ─► throttle ─► authorize ─► inspect ─► query_tools ─► upload ─►
     /// route. Headers a gate asked for go on whatever answer comes back from the steps after
     /// it, innermost first, as the tower layers put them.
     async fn checked(&self, mut req: Req) -> Res {
-        let mut extra: [Option<ResponseHeaders>; 7] = Default::default();
+        let mut extra: [Option<ResponseHeaders>; 8] = Default::default();
         macro_rules! gate {
             ($i:expr, $check:expr) => {
                 match run_check($check, &mut req).await {
@@ -135,11 +136,12 @@ impl Rest {
         }
         gate!(0, &*self.firewall);
         gate!(1, &*self.identify);
-        gate!(2, &self.throttle);
-        gate!(3, &*self.authorize);
-        gate!(4, &*self.inspect);
-        gate!(5, &*self.query_tools);
-        gate!(6, &*self.upload);
+        gate!(2, &*self.lockdown);
+        gate!(3, &self.throttle);
+        gate!(4, &*self.authorize);
+        gate!(5, &*self.inspect);
+        gate!(6, &*self.query_tools);
+        gate!(7, &*self.upload);
         let route = self
             .route
             .lock()
@@ -150,7 +152,7 @@ impl Rest {
     }
 }
 
-fn with_headers(mut res: Res, extra: [Option<ResponseHeaders>; 7]) -> Res {
+fn with_headers(mut res: Res, extra: [Option<ResponseHeaders>; 8]) -> Res {
     for headers in extra.into_iter().rev().flatten() {
         headers.apply(res.headers_mut());
     }

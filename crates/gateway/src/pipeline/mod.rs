@@ -47,6 +47,7 @@ pub struct Gates {
     admission: AdmissionLayer,
     firewall: FirewallLayer,
     identify: IdentifyLayer,
+    lockdown: crate::layers::lockdown::LockdownLayer,
     throttle: ThrottleLayer,
     authorize: AuthorizeLayer,
     inspect: InspectLayer,
@@ -98,6 +99,11 @@ impl Gates {
                 config.firewall.clone(),
             )?,
             identify: crate::layers::identify::layer(state.identity.clone(), state.routes.mount()),
+            lockdown: crate::layers::lockdown::layer(
+                state.identity.clone(),
+                state.authz.clone(),
+                state.routes.mount(),
+            ),
             throttle: crate::layers::throttle::layer(state.throttle.clone()),
             authorize: crate::layers::authorize::layer(state.authz.clone()),
             inspect: crate::layers::inspect::layer(state.audit.clone()),
@@ -135,6 +141,7 @@ impl Gates {
             admission: self.admission.0.clone(),
             firewall: self.firewall.check().clone(),
             identify: self.identify.check().clone(),
+            lockdown: self.lockdown.check().clone(),
             throttle: Arc::clone(self.throttle.check()),
             authorize: self.authorize.check().clone(),
             inspect: self.inspect.check().clone(),
@@ -168,6 +175,7 @@ impl Gates {
             .layer(self.admission.clone())
             .layer(self.firewall.clone())
             .layer(self.identify.clone())
+            .layer(self.lockdown.clone())
             .layer(self.throttle.clone())
             .layer(self.authorize.clone())
             .layer(self.inspect.clone())

@@ -1,7 +1,7 @@
 //! The gateway's background duties on the control runtime, each until shutdown: the alert
 //! engine, identity's 10-second sync (hand-offs, signing keys, `last_used_at`, tenants, idle
 //! limiter keys), keeping hot state primed from the record, the daily audit purge, the refusal
-//! sampler's flush, keyring upkeep (re-encryption), the mail worker (`[smtp]`) and, when configured, the memory sample the
+//! sampler's flush, keyring upkeep (re-encryption), the scheduled access review (`[review]`), the mail worker (`[smtp]`) and, when configured, the memory sample the
 //! admission gate reads.
 
 use crate::state::AppState;
@@ -24,6 +24,10 @@ pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
         shutdown.clone(),
     ));
     tokio::spawn(daily_audit_purge(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::audit::review::schedule(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(flush_refusals(state.clone(), shutdown.clone()));
     tokio::spawn(keyring_upkeep(state.clone(), shutdown.clone()));
     tokio::spawn(state.identity.mail.clone().run(shutdown.clone()));

@@ -355,3 +355,102 @@ async fn an_answer_whose_event_cannot_be_stored_in_time_becomes_503() {
         .unwrap();
     assert!(stored.iter().any(|r| r.event_type == "auth.login_failure"));
 }
+
+#[tokio::test]
+async fn a_rule_over_an_authenticated_event_can_disable_the_actor() {
+    let env = Env::start(|c| {
+        c.audit.alerts.rules = vec![rule(
+            "escalation_disables",
+            "authz.privilege_escalation_attempt",
+            GroupBy::Actor,
+            1,
+            Risk::Critical,
+            vec![Action::DisableUser],
+        )];
+    })
+    .await;
+    let admin = env.admin("root@example.com").await;
+    let mallory = env.register("mallory@example.com").await;
+    let mallory_id = mallory["id"].as_str().unwrap().to_string();
+    let signed_in = env.login("mallory@example.com").await;
+    let token = signed_in["access_token"].as_str().unwrap().to_string();
+    assert_eq!(env.get_with("/admin/tenants", &token).await.status(), 403);
+    // Disabled by the rule: the session is revoked, sign-in and refresh are refused.
+    eventually(&env, || async {
+        (env.get_with("/auth/me", &token).await.status() == 401).then_some(())
+    })
+    .await;
+    let login = json!({"email": "mallory@example.com", "password": crate::identity::PASSWORD});
+    assert_eq!(env.post("/auth/login", login.clone()).await.status(), 401);
+    let refresh = json!({"refresh_token": signed_in["refresh_token"]});
+    assert_eq!(env.post("/auth/refresh", refresh).await.status(), 401);
+    // Past the brute-force ladder's wait the refused sign-in left.
+    env.advance(std::time::Duration::from_secs(60));
+    let user = env
+        .identity()
+        .store
+        .user_by_email("mallory@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.disabled);
+    let body: Value = env
+        .get_with("/admin/incidents", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let incident = &body["incidents"][0];
+    assert_eq!(incident["actions"][0]["action"], "disable_user");
+    assert_eq!(incident["actions"][0]["result"], "done");
+    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
+    trail.flush().await;
+    let all = env
+        .gw
+        .gateway
+        .state
+        .store
+        .audit_range(0, 10_000)
+        .await
+        .unwrap();
+    let disabled = all
+        .iter()
+        .find(|r| r.event_type == "user.disabled")
+        .unwrap();
+    assert_eq!(disabled.actor.as_deref(), Some("palisade:alerts"));
+
+    // The administrator enables the account again through the admin API (a member may not).
+    let enable = |who: &str| {
+        env.http
+            .post(env.url(&format!("/admin/users/{mallory_id}/enable")))
+            .bearer_auth(who.to_string())
+            .send()
+    };
+    let other = env.register("eve@example.com").await;
+    let eve = env.login("eve@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(enable(&eve).await.unwrap().status(), 403);
+    assert_eq!(enable(&admin).await.unwrap().status(), 204);
+    assert_eq!(env.post("/auth/login", login).await.status(), 200);
+    // Disabling through the admin API revokes the sessions at once.
+    let eve_id = other["id"].as_str().unwrap();
+    let res = env
+        .http
+        .post(env.url(&format!("/admin/users/{eve_id}/disable")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(env.get_with("/auth/me", &eve).await.status(), 401);
+    let res = env
+        .http
+        .post(env.url(&format!("/admin/users/{}/disable", uuid::Uuid::now_v7())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    crate::common::assert_problem(res, 404, "not-found").await;
+}

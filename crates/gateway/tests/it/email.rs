@@ -715,3 +715,66 @@ async fn a_relay_that_refuses_is_on_record_and_the_caller_is_answered_as_ever() 
         "no address on record"
     );
 }
+
+/// The alert channel `email`: an incident of a critical rule reaches the on-call address
+/// through `[smtp]` (added by `severity_actions`), and the delivery is on record.
+#[tokio::test]
+async fn an_incident_is_mailed_to_the_on_call_address() {
+    use palisade_gateway::config::alerts::{Action, GroupBy};
+    let Some(mut sink) = Sink::start() else {
+        return;
+    };
+    let port = sink.port;
+    let env = Env::start(move |c| {
+        mail_on(port)(c);
+        c.audit.alerts.email_to = vec!["oncall@example.com".into()];
+        c.audit.alerts.severity_actions = [("critical".to_string(), vec![Action::Email])].into();
+        c.audit.alerts.rules = vec![crate::alerts::rule(
+            "escalation_mailed",
+            "authz.privilege_escalation_attempt",
+            GroupBy::Actor,
+            1,
+            palisade_core::audit::Risk::Critical,
+            vec![Action::RaiseSeverity],
+        )];
+    })
+    .await;
+    assert!(
+        palisade_gateway::config::checks::problems(
+            &env.gw.gateway.state.config,
+            palisade_gateway::config::Environment::Dev
+        )
+        .is_empty()
+    );
+    env.register("mallory@example.com").await;
+    let token = env.login("mallory@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(env.get_with("/admin/tenants", &token).await.status(), 403);
+
+    let mail = sink.next_to("oncall@example.com").await;
+    let body = mail["body"].as_str().unwrap();
+    assert!(body.contains("rule: escalation_mailed"), "{body}");
+    assert!(body.contains("severity: critical"), "{body}");
+    let trail = env.gw.gateway.state.audit.trail().unwrap().clone();
+    let store = env.gw.gateway.state.store.clone();
+    let recorded = crate::alerts::eventually(&env, || {
+        let store = store.clone();
+        async move {
+            let all = store.audit_range(0, 10_000).await.unwrap();
+            all.into_iter()
+                .find(|r| r.event_type == "incident.updated" && !r.details["email"].is_null())
+        }
+    })
+    .await;
+    trail.flush().await;
+    let details = &recorded.details;
+    assert_eq!(details["email"]["delivered"], true);
+    assert_eq!(details["email"]["attempts"], 1);
+    assert_eq!(details["email"]["recipient"], 0);
+    assert!(
+        !details.to_string().contains("oncall@"),
+        "no address in the trail"
+    );
+}

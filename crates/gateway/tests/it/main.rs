@@ -1,5 +1,6 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
+mod access_review;
 pub mod alerts;
 mod app_events;
 mod app_events_restart;
@@ -27,6 +28,7 @@ mod imports;
 mod inspect;
 mod keys;
 mod listener;
+mod lockdown;
 mod mfa;
 mod openapi;
 mod pages;

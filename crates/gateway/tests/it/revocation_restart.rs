@@ -23,7 +23,7 @@ const START_MS: u64 = 1_900_000_000_000;
 const BLOCKED: &str = "10.7.7.7";
 
 /// A gateway with the shared parts of both tests; `edit` picks the backends.
-async fn gateway(
+pub(crate) async fn gateway(
     up: &Upstream,
     clock: Arc<ManualClock>,
     data_dir: &std::path::Path,
@@ -43,7 +43,7 @@ async fn gateway(
     .await
 }
 
-async fn stop(gw: TestGateway) {
+pub(crate) async fn stop(gw: TestGateway) {
     let TestGateway { gateway, _dir } = gw;
     gateway.shutdown();
     gateway.wait().await;
@@ -273,6 +273,55 @@ impl Drop for Schema {
     }
 }
 
+/// The scale-out backends of a test: a PostgreSQL schema of its own (at
+/// `PALISADE_TEST_DATABASE_URL`) and a private Redis; `None` (with a message) without either.
+pub(crate) struct ScaleOut {
+    pub(crate) port: u16,
+    // Dropped in this order: the schema, then Redis, then its directory.
+    schema: Schema,
+    _redis: PrivateRedis,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl ScaleOut {
+    pub(crate) fn start() -> Option<ScaleOut> {
+        let Ok(pg) = std::env::var("PALISADE_TEST_DATABASE_URL") else {
+            println!("skipped: PALISADE_TEST_DATABASE_URL not set");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let redis = PrivateRedis::start(port, dir.path())?;
+        let schema = Schema {
+            url: pg,
+            name: format!("pal_test_{}", uuid::Uuid::now_v7().simple()),
+        };
+        Some(ScaleOut {
+            port,
+            schema,
+            _redis: redis,
+            dir,
+        })
+    }
+
+    /// A replica's backends (store, hot state under `prefix`) and the secrets replicas share.
+    pub(crate) fn config(&self, prefix: &str) -> impl FnOnce(&mut Config) + Send + 'static {
+        let (pg, schema) = (self.schema.url.clone(), self.schema.name.clone());
+        let (redis, prefix) = (
+            format!("redis://127.0.0.1:{}", self.port),
+            prefix.to_owned(),
+        );
+        move |c: &mut Config| {
+            c.store.url = pg;
+            c.store.schema = Some(schema);
+            c.hot_state.url = Some(redis);
+            c.hot_state.prefix = prefix;
+            c.secrets.signing_key = "revocation-test-signing-key-0123456789abcdef".into();
+            c.secrets.cookie_key = "revocation-test-cookie-key-0123456789abcdef0".into();
+        }
+    }
+}
+
 /// `FLUSHALL` on the private Redis at `port` (RESP over a plain socket).
 fn flushall(port: u16) {
     use std::io::{Read, Write};
@@ -285,37 +334,18 @@ fn flushall(port: u16) {
 
 #[tokio::test]
 async fn revocations_and_blocks_survive_a_redis_flushall_on_the_scale_out_backends() {
-    let Ok(pg) = std::env::var("PALISADE_TEST_DATABASE_URL") else {
-        println!("skipped: PALISADE_TEST_DATABASE_URL not set");
+    let Some(backends) = ScaleOut::start() else {
         return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let Some(_redis) = PrivateRedis::start(port, dir.path()) else {
-        return;
-    };
-    let schema = Schema {
-        url: pg.clone(),
-        name: format!("pal_test_{}", uuid::Uuid::now_v7().simple()),
     };
     let up = Upstream::start("api").await;
     let clock = Arc::new(ManualClock::starting_at(START_MS));
-    let shared = dir.path().join("replicas");
+    let shared = backends.dir.path().join("replicas");
+    let port = backends.port;
     let replica = |cache_ttl: Duration| {
-        let (pg, schema, redis) = (
-            pg.clone(),
-            schema.name.clone(),
-            format!("redis://127.0.0.1:{port}"),
-        );
+        let shared_backends = backends.config("revocations");
         gateway(&up, clock.clone(), &shared, move |c| {
-            c.store.url = pg;
-            c.store.schema = Some(schema);
-            c.hot_state.url = Some(redis);
-            c.hot_state.prefix = "revocations".into();
+            shared_backends(c);
             c.hot_state.local_cache_ttl.0 = cache_ttl;
-            // Replicas share their secrets, as they share their store.
-            c.secrets.signing_key = "revocation-test-signing-key-0123456789abcdef".into();
-            c.secrets.cookie_key = "revocation-test-cookie-key-0123456789abcdef0".into();
         })
     };
     // `writer` revokes; `reader` verified everything before and then only reads, with its

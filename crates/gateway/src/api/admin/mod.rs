@@ -2,8 +2,9 @@
 //! resource grants), [`policy`] (roles, explanations, config reload), [`service_accounts`],
 //! [`blocks`] (IP blocks), [`audit`] (the trail, its export, the security summary,
 //! incidents), [`audit_events`] (an application's own events into the trail),
-//! [`command_policy`] (how a command policy of agent tools decides a command) and
-//! [`compliance`] (the compliance evidence report). Invitations are
+//! [`command_policy`] (how a command policy of agent tools decides a command),
+//! [`compliance`] (the compliance evidence report) and [`incident`] (the lockdown,
+//! disabling and enabling accounts). Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -16,6 +17,7 @@ pub mod audit_events;
 pub mod blocks;
 pub mod command_policy;
 pub mod compliance;
+pub mod incident;
 pub mod policy;
 pub mod service_accounts;
 pub mod tenants;
@@ -62,6 +64,12 @@ pub mod perm {
     pub const USERS_EXPORT: &str = "admin.users.export";
     /// Drawing the compliance evidence report (`GET /admin/compliance/report`).
     pub const COMPLIANCE_READ: &str = "admin.compliance.read";
+    /// Disabling and enabling accounts.
+    pub const USERS_WRITE: &str = "admin.users.write";
+    /// Reading the lockdown state.
+    pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
+    /// Locking the gateway down and lifting it.
+    pub const LOCKDOWN_WRITE: &str = "admin.lockdown.write";
 }
 
 /// Every `/admin` endpoint.
@@ -74,4 +82,5 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(audit_events::router())
         .merge(command_policy::router())
         .merge(compliance::router())
+        .merge(incident::router())
 }

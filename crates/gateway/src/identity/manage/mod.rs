@@ -39,7 +39,12 @@ pub struct By<'a> {
 
 impl By<'_> {
     /// The event of a change this actor made.
-    fn event(&self, event_type: &'static str, risk: Risk, resource: String) -> AuditEvent {
+    pub(crate) fn event(
+        &self,
+        event_type: &'static str,
+        risk: Risk,
+        resource: String,
+    ) -> AuditEvent {
         AuditEvent::new(event_type, risk, Outcome::Success)
             .origin(self.origin)
             .actor(self.actor.clone())
