@@ -21,6 +21,7 @@
 //!   each per run (bounded work; a backlog drains over several runs).
 
 use super::Identity;
+use palisade_store::identity::RevocationReason;
 use palisade_store::{Notice, StoreError, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +36,14 @@ pub const PRUNE_BATCH: u32 = 1_000;
 const PRIME_ATTEMPTS: usize = 3;
 
 impl Identity {
-    /// Revokes an API key: its record in the store, then its flag and cached verification. The
-    /// HTTP API, the CLI and the alert action all call this. Returns whether it was active.
-    pub async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool> {
-        let was_active = self.store.api_key_revoke(id, self.now_ms() as i64).await?;
+    /// Revokes an API key for `reason`: its record in the store, then its flag and cached
+    /// verification. The HTTP API, the CLI and the alert action all call this. Returns whether
+    /// it was active.
+    pub async fn revoke_api_key(&self, id: Uuid, reason: RevocationReason) -> StoreResult<bool> {
+        let was_active = self
+            .store
+            .api_key_revoke(id, self.now_ms() as i64, reason)
+            .await?;
         self.revoke_key_flags(id).await?;
         Ok(was_active)
     }

@@ -122,5 +122,5 @@ async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>
             changed = shutdown.changed() => if changed.is_err() { break },
         }
     }
-    state.identity.api_keys.flush_last_used().await;
+    state.identity.flush_touches().await;
 }

@@ -118,6 +118,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grant_assurance",
         include_str!("../../migrations/postgres/0021_device_grant_assurance.sql"),
     ),
+    (
+        22,
+        "retention",
+        include_str!("../../migrations/postgres/0022_retention.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").
