@@ -66,6 +66,7 @@ pub mod problem;
 pub mod protect;
 pub mod reload;
 pub mod request;
+pub mod retention;
 pub mod route;
 pub mod server;
 pub mod state;

@@ -371,8 +371,8 @@ impl Identity {
     }
 
     /// Periodic duties: key reload, the API-key use and sign-in batches, JWKS refresh, CLI
-    /// hand-offs, pruning ended revocations (and priming again a hot state that lost its
-    /// memory), pruning expired device grants and e-mailed tokens.
+    /// hand-offs, priming again a hot state that lost its memory, pruning expired device
+    /// grants and e-mailed tokens (ended revocations: the retention job).
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");

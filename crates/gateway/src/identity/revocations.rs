@@ -17,8 +17,8 @@
 //!   expiry, sessions and keys revoked within their flag's lifetime, blocks until they end.
 //!   Until a Redis that lost its memory is primed again, revocation reads fail (503) and block
 //!   reads are answered from each replica's mirror: nothing revoked passes meanwhile.
-//! - **Pruned**: the sync deletes ended token and block records, at most [`PRUNE_BATCH`] of
-//!   each per run (bounded work; a backlog drains over several runs).
+//! - **Pruned** by the retention job (`crate::retention`), `retention.expired_revocations`
+//!   after they ended, in bounded batches.
 
 use super::Identity;
 use palisade_store::identity::RevocationReason;
@@ -27,9 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
-
-/// Ended records deleted per table and sync run.
-pub const PRUNE_BATCH: u32 = 1_000;
 
 /// Attempts at priming before giving up until the next trigger (each restarts when the hot
 /// state lost its memory while being primed).
@@ -106,18 +103,9 @@ impl Identity {
         Ok(flags)
     }
 
-    /// The sync's share: prune ended records, and prime again if the hot state lost its memory
-    /// without anyone noticing yet (no flag read since).
+    /// The sync's share: prime again if the hot state lost its memory without anyone noticing
+    /// yet (no flag read since).
     pub(super) async fn upkeep_revocations(&self) {
-        match self
-            .store
-            .revocations_prune(self.now_ms() as i64, PRUNE_BATCH)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(records = n, "pruned ended revocations and blocks"),
-            Err(e) => tracing::warn!(error = %e, "cannot prune ended revocations and blocks"),
-        }
         match self.hot.lost_memory().await {
             Ok(false) => {}
             Ok(true) => {
