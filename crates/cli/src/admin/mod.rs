@@ -324,6 +324,9 @@ impl Admin {
         }
         if dry_run {
             println!("dry run: nothing was changed");
+        } else {
+            let ms = report.slowest_batch.as_secs_f64() * 1000.0;
+            println!("slowest delete transaction: {ms:.1} ms");
         }
         Ok(())
     }
