@@ -35,7 +35,7 @@ mod query_tools;
 mod ratelimit;
 mod refusals;
 mod resilience;
-mod retention;
+pub mod retention;
 mod revocation_restart;
 mod scale_out;
 mod secrets;

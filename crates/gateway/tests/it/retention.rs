@@ -501,7 +501,8 @@ async fn reasons(env: &Env, uid: Uuid) -> Vec<RevocationReason> {
         .collect()
 }
 
-async fn trail_has(env: &Env, event_type: &str, reason: &str) -> bool {
+/// Whether the trail holds an event of `event_type` whose `details.reason` is `reason`.
+pub async fn trail_has(env: &Env, event_type: &str, reason: &str) -> bool {
     env.gw.gateway.state.audit.trail().unwrap().flush().await;
     let records = env
         .gw
