@@ -84,16 +84,42 @@ pub fn run(args: StoreArgs, cmd: BackupCommand) -> Result<bool> {
         config.server.data_dir = dir;
     }
     let data_dir = config.server.data_dir.clone();
-    let db_path = palisade_store::sqlite_path(&config.store.url, &data_dir).ok_or_else(|| {
-        anyhow!(
-            "backups cover the embedded SQLite store, and store.url is not a sqlite: URL; \
-             back a PostgreSQL store up with its own tools (pg_dump)"
-        )
-    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if let BackupCommand::Verify { file } = &cmd {
+        let master = existing_master_key(env, &data_dir)?;
+        if crate::backup_pg::is_postgres_backup(file, &master)? {
+            return crate::backup_pg::verify(file, &master);
+        }
+        return runtime.block_on(verify(file, &master));
+    }
+    if crate::backup_pg::is_postgres(&config.store.url) {
+        return match cmd {
+            BackupCommand::Create { file } => {
+                let master = existing_master_key(env, &data_dir)?;
+                runtime.block_on(async {
+                    // Opened first: a backup that cannot be put on the audit record is not made.
+                    let admin = crate::admin::Admin::open(config.clone(), env).await?;
+                    let details = crate::backup_pg::create(&file, &config, &master).await?;
+                    admin.record_export("store:backup", details).await
+                })?;
+                Ok(true)
+            }
+            BackupCommand::Restore { file } => {
+                let master = restore_master_key(&data_dir)?;
+                runtime.block_on(crate::backup_pg::restore(&file, &config, &master))
+            }
+            BackupCommand::Verify { .. } => unreachable!("handled above"),
+        };
+    }
+    let db_path = palisade_store::sqlite_path(&config.store.url, &data_dir).ok_or_else(|| {
+        anyhow!(
+            "backups cover the embedded SQLite store and PostgreSQL stores, and store.url is \
+             neither a sqlite: nor a postgres:// URL"
+        )
+    })?;
     match cmd {
         BackupCommand::Create { file } => {
             if !db_path.is_file() {
@@ -106,24 +132,28 @@ pub fn run(args: StoreArgs, cmd: BackupCommand) -> Result<bool> {
             runtime.block_on(async {
                 // Opened first: a backup that cannot be put on the audit record is not made.
                 let admin = crate::admin::Admin::open(config, env).await?;
-                let details = create(&file, &db_path, &data_dir, &master).await?;
+                let details = create_with(&file, |out| {
+                    write_backup(out, &file, &db_path, &data_dir, &master)
+                })
+                .await?;
                 admin.record_export("store:backup", details).await
             })?;
             Ok(true)
         }
-        BackupCommand::Verify { file } => {
-            let master = existing_master_key(env, &data_dir)?;
-            runtime.block_on(verify(&file, &master))
-        }
         BackupCommand::Restore { file } => {
-            let (provider, _) = master_key::from_process_env(true, &data_dir).map_err(|e| {
-                anyhow!("{e}; a restore needs the master key the backup was made with")
-            })?;
-            let master = provider.master_key().map_err(|e| anyhow!("{e}"))?;
+            let master = restore_master_key(&data_dir)?;
             restore(&file, &db_path, &data_dir, &master)?;
             Ok(true)
         }
+        BackupCommand::Verify { .. } => unreachable!("handled above"),
     }
+}
+
+/// The master key a restore needs: from the environment only (the data dir is empty).
+fn restore_master_key(data_dir: &Path) -> Result<MasterKey> {
+    let (provider, _) = master_key::from_process_env(true, data_dir)
+        .map_err(|e| anyhow!("{e}; a restore needs the master key the backup was made with"))?;
+    provider.master_key().map_err(|e| anyhow!("{e}"))
 }
 
 /// The master key from the environment, or in dev mode the data dir's `master.key` if it exists
@@ -136,7 +166,7 @@ fn existing_master_key(env: Environment, data_dir: &Path) -> Result<MasterKey> {
     provider.master_key().map_err(|e| anyhow!("{e}"))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     palisade_gateway::audit::trail::hex_encode(bytes)
 }
 
@@ -350,7 +380,12 @@ impl<R: Read> Read for Opener<R> {
 }
 
 /// Writes one named entry of `size` bytes copied from `data`.
-fn write_entry(out: &mut impl Write, name: &str, size: u64, data: &mut impl Read) -> Result<()> {
+pub(crate) fn write_entry(
+    out: &mut impl Write,
+    name: &str,
+    size: u64,
+    data: &mut impl Read,
+) -> Result<()> {
     out.write_all(&(name.len() as u16).to_be_bytes())?;
     out.write_all(name.as_bytes())?;
     out.write_all(&size.to_be_bytes())?;
@@ -376,23 +411,17 @@ fn read_entries<R: Read>(
     opener: &mut Opener<R>,
     mut each: impl FnMut(&str, u64, &mut dyn Read) -> Result<()>,
 ) -> Result<Vec<(String, u64)>> {
-    let mut seen = Vec::new();
-    loop {
-        let mut len = [0u8; 2];
-        opener.read_exact(&mut len).map_err(eof_is_truncation)?;
-        let len = u16::from_be_bytes(len) as usize;
-        if len == 0 {
-            break;
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    while let Some((name, size)) = next_entry(opener)? {
+        if !known_entry(&name) || seen.iter().any(|(s, _)| *s == name) {
+            if name.starts_with(crate::backup_pg::ENTRY_PREFIX) {
+                bail!(
+                    "this is a backup of a PostgreSQL store: restore it with store.url set to \
+                     the postgres:// database to restore into"
+                );
+            }
+            bail!("the backup holds an unknown or repeated entry");
         }
-        let mut name = vec![0u8; len];
-        opener.read_exact(&mut name).map_err(eof_is_truncation)?;
-        let name = String::from_utf8(name)
-            .ok()
-            .filter(|n| known_entry(n) && !seen.iter().any(|(s, _)| s == n))
-            .ok_or_else(|| anyhow!("the backup holds an unknown or repeated entry"))?;
-        let mut size = [0u8; 8];
-        opener.read_exact(&mut size).map_err(eof_is_truncation)?;
-        let size = u64::from_be_bytes(size);
         let mut body = (&mut *opener).take(size);
         each(&name, size, &mut body)?;
         io::copy(&mut body, &mut io::sink()).map_err(eof_is_truncation)?;
@@ -401,14 +430,32 @@ fn read_entries<R: Read>(
         }
         seen.push((name, size));
     }
-    let mut rest = [0u8; 1];
-    if opener.read(&mut rest)? != 0 {
-        bail!("the backup holds data after its last entry");
-    }
     Ok(seen)
 }
 
-fn eof_is_truncation(e: io::Error) -> anyhow::Error {
+/// The next entry's name and size (its body follows), or `None` at the end marker, after which
+/// the stream must end.
+pub(crate) fn next_entry<R: Read>(opener: &mut Opener<R>) -> Result<Option<(String, u64)>> {
+    let mut len = [0u8; 2];
+    opener.read_exact(&mut len).map_err(eof_is_truncation)?;
+    let len = u16::from_be_bytes(len) as usize;
+    if len == 0 {
+        let mut rest = [0u8; 1];
+        if opener.read(&mut rest)? != 0 {
+            bail!("the backup holds data after its last entry");
+        }
+        return Ok(None);
+    }
+    let mut name = vec![0u8; len];
+    opener.read_exact(&mut name).map_err(eof_is_truncation)?;
+    let name = String::from_utf8(name)
+        .map_err(|_| anyhow!("the backup holds an unknown or repeated entry"))?;
+    let mut size = [0u8; 8];
+    opener.read_exact(&mut size).map_err(eof_is_truncation)?;
+    Ok(Some((name, u64::from_be_bytes(size))))
+}
+
+pub(crate) fn eof_is_truncation(e: io::Error) -> anyhow::Error {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         anyhow!("the backup's contents end early")
     } else {
@@ -440,13 +487,15 @@ fn scratch_dir(near: &Path) -> Result<tempfile::TempDir> {
         .with_context(|| format!("creating a scratch directory in {}", parent.display()))
 }
 
-/// Writes the backup; returns what the audit event records about it.
-async fn create(
+/// Creates `file` (0600, never overwriting) and fills it with `write`, removing it if that
+/// fails; prints `write`'s summary and returns what the audit event records about the backup.
+pub(crate) async fn create_with<Fut>(
     file: &Path,
-    db_path: &Path,
-    data_dir: &Path,
-    master: &MasterKey,
-) -> Result<serde_json::Value> {
+    write: impl FnOnce(std::fs::File) -> Fut,
+) -> Result<serde_json::Value>
+where
+    Fut: std::future::Future<Output = Result<(String, serde_json::Value)>>,
+{
     let out = create_private(file).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => anyhow!(
             "{} already exists; a backup never overwrites a file",
@@ -454,13 +503,41 @@ async fn create(
         ),
         _ => anyhow!("cannot create {}: {e}", file.display()),
     })?;
-    let result = write_backup(out, file, db_path, data_dir, master).await;
+    let result = write(out).await;
     if result.is_err() {
         let _ = std::fs::remove_file(file);
     }
     let (summary, details) = result?;
     println!("{summary}");
     Ok(details)
+}
+
+/// Ends the entries, seals the final chunk and syncs the file; returns the summary line (naming
+/// `contents`) and the audit details (with `extra`'s fields).
+pub(crate) fn finish_backup(
+    mut sealer: Sealer<BufWriter<std::fs::File>>,
+    file: &Path,
+    master: &MasterKey,
+    contents: &str,
+    extra: serde_json::Value,
+) -> Result<(String, serde_json::Value)> {
+    write_end(&mut sealer)?;
+    let (writer, chunks) = sealer.finish()?;
+    let out = writer.into_inner().map_err(|e| e.into_error())?;
+    out.sync_all()?;
+    let total = out.metadata()?.len();
+    let key_id = hex(&key_id(master));
+    let summary = format!(
+        "wrote {}: {total} bytes, {chunks} chunks ({contents}), master key id {key_id}",
+        file.display(),
+    );
+    let mut details = serde_json::json!({
+        "bytes": total, "chunks": chunks, "master_key_id": key_id, "via": "cli",
+    });
+    if let (Some(details), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
+        details.extend(extra);
+    }
+    Ok((summary, details))
 }
 
 async fn write_backup(
@@ -506,24 +583,16 @@ async fn write_backup(
         )?;
         parts.push(format!("{DEV_SECRETS_FILE} {} bytes", secrets.len()));
     }
-    write_end(&mut sealer)?;
-    let (writer, chunks) = sealer.finish()?;
-    let out = writer.into_inner().map_err(|e| e.into_error())?;
-    out.sync_all()?;
-    let total = out.metadata()?.len();
-    let key_id = hex(&key_id(master));
-    let summary = format!(
-        "wrote {}: {total} bytes, {chunks} chunks ({}), master key id {key_id}",
-        file.display(),
-        parts.join(", "),
-    );
-    let details = serde_json::json!({
-        "bytes": total, "chunks": chunks, "master_key_id": key_id, "via": "cli",
-    });
-    Ok((summary, details))
+    finish_backup(
+        sealer,
+        file,
+        master,
+        &parts.join(", "),
+        serde_json::json!({}),
+    )
 }
 
-fn open_backup(
+pub(crate) fn open_backup(
     file: &Path,
     master: &MasterKey,
 ) -> Result<(Header, Opener<BufReader<std::fs::File>>)> {

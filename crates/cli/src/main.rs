@@ -3,6 +3,7 @@
 
 mod admin;
 mod backup;
+mod backup_pg;
 mod fd_limit;
 mod init;
 mod secret;

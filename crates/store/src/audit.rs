@@ -13,6 +13,8 @@ pub struct AuditFilter {
     pub event_type: Option<String>,
     /// Records by this actor.
     pub actor: Option<String>,
+    /// Records about this resource id (`user:ID` is resource id `ID`).
+    pub resource_id: Option<String>,
     /// Records about this tenant.
     pub tenant: Option<String>,
     /// Records with this outcome.
@@ -50,6 +52,10 @@ impl AuditFilter {
                 .actor
                 .as_ref()
                 .is_none_or(|a| r.actor.as_ref() == Some(a))
+            && self
+                .resource_id
+                .as_ref()
+                .is_none_or(|id| r.resource_id.as_ref() == Some(id))
             && self
                 .tenant
                 .as_ref()

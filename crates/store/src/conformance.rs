@@ -711,8 +711,8 @@ pub async fn audit_suite(store: &dyn Store) {
         risk: Risk::Medium,
         actor: None,
         action: Some("login".into()),
-        resource_type: None,
-        resource_id: None,
+        resource_type: (seq % 100 == 7).then(|| "user".into()),
+        resource_id: (seq % 100 == 7).then(|| "u-7".into()),
         tenant: Some("acme".into()),
         result: Outcome::Failure,
         client_ip: Some("203.0.113.9".into()),
@@ -759,6 +759,7 @@ pub async fn audit_suite(store: &dyn Store) {
         to_ms: Some(1_020),
         event_type: Some("auth.login_failure".into()),
         actor: None,
+        resource_id: None,
         source: None,
     };
     let found = store.audit_query(&high, 0, 5).await.unwrap();
@@ -786,6 +787,16 @@ pub async fn audit_suite(store: &dyn Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+    let about = AuditFilter {
+        resource_id: Some("u-7".into()),
+        ..Default::default()
+    };
+    let found = store.audit_query(&about, 0, 3).await.unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [7, 107, 207],
+        "records about one resource, in order"
     );
 
     // App events: stored with their source and, in the same transaction, their idempotency

@@ -12,6 +12,7 @@ mod config;
 mod content;
 mod device;
 mod email;
+mod export;
 mod federated_connections;
 mod federated_sign_in;
 pub mod federation;

@@ -17,6 +17,7 @@
 //! audit purge function). The store traits' SQL is shared with SQLite in `src/sql/`.
 
 mod dialect;
+pub mod snapshot;
 
 use crate::{StoreError, StoreResult};
 pub(crate) use dialect::PostgresDialect;
@@ -122,6 +123,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "retention",
         include_str!("../../migrations/postgres/0022_retention.sql"),
+    ),
+    (
+        24,
+        "audit_by_resource",
+        include_str!("../../migrations/postgres/0024_audit_by_resource.sql"),
     ),
 ];
 

@@ -67,6 +67,7 @@ macro_rules! sql_audit {
                 let text = [
                     ("event_type", &filter.event_type),
                     ("actor", &filter.actor),
+                    ("resource_id", &filter.resource_id),
                     ("tenant", &filter.tenant),
                 ];
                 for (column, value) in text {

@@ -115,6 +115,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("../../migrations/sqlite/0022_retention.sql"),
     ),
+    (
+        24,
+        "audit_by_resource",
+        include_str!("../../migrations/sqlite/0024_audit_by_resource.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

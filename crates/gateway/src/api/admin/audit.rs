@@ -352,6 +352,7 @@ impl Params {
         Ok(AuditFilter {
             event_type: self.event_type.clone(),
             actor: self.actor.clone(),
+            resource_id: None,
             tenant: self.tenant.clone(),
             result,
             min_risk,

@@ -56,6 +56,8 @@ pub mod perm {
     pub const AUDIT_EVENTS_WRITE: &str = "audit.events.write";
     /// Reset a user's second factors.
     pub const MFA_WRITE: &str = "admin.mfa.write";
+    /// Exporting everything Palisade holds about an account (`GET /admin/users/{id}/export`).
+    pub const USERS_EXPORT: &str = "admin.users.export";
 }
 
 /// Every `/admin` endpoint.

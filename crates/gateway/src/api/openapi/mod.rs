@@ -56,6 +56,8 @@ pub const PATH: &str = "/admin/openapi.json";
         crate::api::email::forgot,
         crate::api::email::reset,
         crate::api::email::change_email,
+        crate::api::export::own_export,
+        crate::api::export::admin_export,
         crate::api::sessions::list_sessions,
         crate::api::sessions::revoke_all_sessions,
         crate::api::sessions::delete_session,

@@ -11,8 +11,10 @@
 //! caller's check; what makes the change valid is checked here. An event is recorded only for a
 //! change that happened.
 
+mod export;
 mod key_import;
 
+pub use export::UserExport;
 pub use key_import::{ImportBatch, KeyImport, KeyImported};
 
 use super::Identity;
