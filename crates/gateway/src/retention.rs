@@ -36,6 +36,8 @@ pub struct RunReport {
     pub purged: Vec<(&'static str, u64, u64)>,
     /// Accounts the inactive-account policy disabled (or would).
     pub accounts_disabled: u64,
+    /// Their ids (the CLI hands them to a running gateway's hot state).
+    pub disabled_ids: Vec<uuid::Uuid>,
     /// The longest delete transaction of the store's types (the target is under 50 ms).
     pub slowest_batch: Duration,
 }
@@ -147,8 +149,9 @@ pub async fn run(
         report.purged.push(("audit", audit.count, audit.batches));
     }
     if let Some(after) = config.inactive_accounts_disable_after {
-        report.accounts_disabled =
+        report.disabled_ids =
             disable_inactive(identity, now - after.0.as_millis() as i64, dry_run, by).await?;
+        report.accounts_disabled = report.disabled_ids.len() as u64;
     }
     let took = started.elapsed().as_secs_f64();
     if !dry_run {
@@ -164,15 +167,16 @@ pub async fn run(
     Ok(report)
 }
 
-/// Disables people's accounts without a sign-in since `before` (a dry run counts them).
+/// Disables people's accounts without a sign-in since `before` (a dry run only lists the
+/// first page of them); returns their ids.
 async fn disable_inactive(
     identity: &Identity,
     before: i64,
     dry_run: bool,
     by: &By<'_>,
-) -> Result<u64, String> {
+) -> Result<Vec<uuid::Uuid>, String> {
     let e = |e: palisade_store::StoreError| format!("retention inactive accounts: {e}");
-    let mut done = 0;
+    let mut done = Vec::new();
     loop {
         let page = identity
             .store
@@ -180,7 +184,7 @@ async fn disable_inactive(
             .await
             .map_err(e)?;
         if dry_run {
-            return Ok(page.len() as u64);
+            return Ok(page);
         }
         if page.is_empty() {
             return Ok(done);
@@ -190,9 +194,9 @@ async fn disable_inactive(
                 .set_user_disabled_for(user, Some(RevocationReason::Expired), by)
                 .await
                 .map_err(|e| format!("retention inactive accounts: {e}"))?;
-            done += 1;
+            done.push(user);
         }
-        tracing::info!(accounts = done, "inactive accounts disabled");
+        tracing::info!(accounts = done.len(), "inactive accounts disabled");
     }
 }
 

@@ -297,6 +297,12 @@ impl Admin {
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
+        if !dry_run {
+            // A running gateway's hot state learns of the revoked sessions at its next sync.
+            for user in &report.disabled_ids {
+                self.revoke_user(*user).await?;
+            }
+        }
         trail.checkpoint().await;
         let verb = if dry_run { "would go" } else { "purged" };
         for (kind, records, batches) in &report.purged {

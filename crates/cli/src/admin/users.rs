@@ -227,7 +227,7 @@ impl Admin {
         Ok(())
     }
 
-    async fn revoke_user(&self, user_id: Uuid) -> Result<()> {
+    pub(super) async fn revoke_user(&self, user_id: Uuid) -> Result<()> {
         self.identity
             .revoke_user_sessions(user_id, palisade_store::identity::RevocationReason::Admin)
             .await?;
