@@ -95,6 +95,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::AuditCommand,
     },
+    /// Retention (`[retention]`): run the job the gateway runs daily, now.
+    Retention {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::RetentionCommand,
+    },
     /// The secrets store: put, get, list, delete, undelete, import-fernet (master key from
     /// PALISADE_MASTER_KEY or PALISADE_MASTER_KEY_FILE).
     Secret {
@@ -258,6 +265,10 @@ fn main() -> ExitCode {
         Command::Audit { store, command } => {
             judged(store, |a| async move { a.audit(command).await })
         }
+        Command::Retention { store, command } => with_admin(store, |a| async move {
+            let admin::RetentionCommand::Run { dry_run } = command;
+            a.retention_run(dry_run).await
+        }),
         Command::Policy { store, command } => {
             judged(store, |a| async move { a.policy(command).await })
         }

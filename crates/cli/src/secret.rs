@@ -124,9 +124,16 @@ impl DataProtection {
             clock.clone(),
             std::time::Duration::ZERO,
         );
-        let trail = AuditTrail::start(store.clone(), &config.secrets, clock, &config.audit)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+        let periods = config.retention.audit_periods(&config.audit);
+        let trail = AuditTrail::start(
+            store.clone(),
+            &config.secrets,
+            clock,
+            &config.audit,
+            periods,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
         Ok(Self {
             store,
             keyring,

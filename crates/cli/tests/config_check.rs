@@ -491,7 +491,7 @@ fn a_rule_over_app_events_that_would_act_is_refused_naming_the_rule_and_action()
         production_config(
             dir.path(),
             &format!(
-                "[audit.retention_days]\ntool_runs = 30\n\
+                "[retention.audit]\ntool_runs = \"30d\"\n\
                  [[audit.app_events]]\ntype = \"app.tool.executed\"\nrisk = \"medium\"\nretention = \"tool_runs\"\n\
                  [[audit.alerts.rules]]\nname = \"tool_storm\"\nevent_types = [\"app.tool.executed\"]\n\
                  sources = [\"app\"]\ngroup_by = \"actor\"\nseverity = \"high\"\nactions = {actions}\n"

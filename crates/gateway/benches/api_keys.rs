@@ -41,6 +41,7 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Identity, Stri
             tier: "free".into(),
             kind: PrincipalKind::Human,
             disabled: false,
+            last_login_at: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -53,6 +53,8 @@ fn bench(c: &mut Criterion) {
                 },
                 Arc::new(palisade_core::clock::SystemClock),
                 &AuditConfig::default(),
+                palisade_gateway::config::retention::RetentionConfig::default()
+                    .audit_periods(&AuditConfig::default()),
             )
             .await
             .unwrap()

@@ -67,6 +67,7 @@ pub mod problem;
 pub mod protect;
 pub mod reload;
 pub mod request;
+pub mod retention;
 pub mod route;
 pub mod server;
 pub mod state;

@@ -70,6 +70,7 @@ fn describe() {
         "palisade_keyring_reencrypt_done_total",
         "Stored ciphertexts the re-encryption job has moved to the primary data key"
     );
+    crate::retention::describe_metrics();
 }
 
 /// `StatusCode::as_str` borrows from the code; labels need `'static`, so keep one table.

@@ -21,10 +21,13 @@ mod imports;
 mod legacy_keys;
 mod mfa;
 mod passkeys;
+mod retention;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
 pub use passkeys::passkey_suite;
+pub use retention::retention_suite;
 
+use crate::identity::RevocationReason::{Admin, Incident, Logout, PasswordReset};
 use crate::identity::{
     ApiKeyRecord, MembershipRecord, PrincipalKind, RefreshRecord, ResourceGrantRecord,
     RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord, UserRecord,
@@ -229,6 +232,7 @@ fn user(email: &str) -> UserRecord {
         tier: "free".into(),
         kind: PrincipalKind::Human,
         disabled: false,
+        last_login_at: None,
         created_at: 1_000,
         updated_at: 1_000,
     }
@@ -245,6 +249,7 @@ fn session(user_id: Uuid, created_at: i64) -> SessionRecord {
         user_agent: Some("UA/1".into()),
         fingerprint: "ab".repeat(32),
         revoked_at: None,
+        revoked_reason: None,
         amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         acr: Some("aal2".into()),
         auth_time: Some(created_at),
@@ -274,6 +279,7 @@ fn key(hash: u8, owner_id: Uuid, created_at: i64) -> ApiKeyRecord {
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        revoked_reason: None,
     }
 }
 
@@ -374,14 +380,16 @@ pub async fn identity_suite(store: &dyn Store) {
             .last_seen_at,
         5_000
     );
-    assert!(store.session_revoke(s1.id, 6_000).await.unwrap());
+    assert!(store.session_revoke(s1.id, 6_000, Logout).await.unwrap());
     assert!(
-        !store.session_revoke(s1.id, 7_000).await.unwrap(),
+        !store.session_revoke(s1.id, 7_000, Admin).await.unwrap(),
         "revoked once"
     );
+    let ended = store.session_get(s1.id).await.unwrap().unwrap();
     assert_eq!(
-        store.session_get(s1.id).await.unwrap().unwrap().revoked_at,
-        Some(6_000)
+        (ended.revoked_at, ended.revoked_reason),
+        (Some(6_000), Some(Logout)),
+        "the first revocation's time and reason are kept"
     );
     assert_eq!(
         store.sessions_for_user(bob.id, false).await.unwrap().len(),
@@ -391,8 +399,20 @@ pub async fn identity_suite(store: &dyn Store) {
         store.sessions_for_user(bob.id, true).await.unwrap().len(),
         2
     );
-    let revoked = store.sessions_revoke_for_user(bob.id, 8_000).await.unwrap();
+    let revoked = store
+        .sessions_revoke_for_user(bob.id, 8_000, PasswordReset)
+        .await
+        .unwrap();
     assert_eq!(revoked, vec![s2.id], "only sessions that were active");
+    assert_eq!(
+        store
+            .session_get(s2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_reason,
+        Some(PasswordReset)
+    );
     assert!(
         store
             .session_get(other.id)
@@ -461,11 +481,12 @@ pub async fn identity_suite(store: &dyn Store) {
         vec![k2.id, k1.id]
     );
     assert_eq!(store.api_keys_list(None).await.unwrap().len(), 3);
-    assert!(store.api_key_revoke(k1.id, 5_000).await.unwrap());
-    assert!(!store.api_key_revoke(k1.id, 6_000).await.unwrap());
+    assert!(store.api_key_revoke(k1.id, 5_000, Incident).await.unwrap());
+    assert!(!store.api_key_revoke(k1.id, 6_000, Admin).await.unwrap());
+    let ended = store.api_key_get(k1.id).await.unwrap().unwrap();
     assert_eq!(
-        store.api_key_get(k1.id).await.unwrap().unwrap().revoked_at,
-        Some(5_000)
+        (ended.revoked_at, ended.revoked_reason),
+        (Some(5_000), Some(Incident))
     );
     assert!(store.api_key_set_expiry(k2.id, Some(9_000)).await.unwrap());
     assert!(
@@ -1366,7 +1387,7 @@ pub async fn revocation_suite(store: &dyn Store) {
     store.session_insert(&s2).await.unwrap();
     let sessions = [s1.id, s2.id];
     assert!(only(store.sessions_revoked_since(0).await.unwrap(), sessions).is_empty());
-    store.session_revoke(s1.id, 3_000).await.unwrap();
+    store.session_revoke(s1.id, 3_000, Logout).await.unwrap();
     assert_eq!(
         only(store.sessions_revoked_since(3_000).await.unwrap(), sessions),
         vec![Revoked {
@@ -1380,7 +1401,7 @@ pub async fn revocation_suite(store: &dyn Store) {
     store.api_key_insert(&k1).await.unwrap();
     store.api_key_insert(&k2).await.unwrap();
     let keys = [k1.id, k2.id];
-    store.api_key_revoke(k2.id, 4_000).await.unwrap();
+    store.api_key_revoke(k2.id, 4_000, Admin).await.unwrap();
     assert_eq!(
         only(store.api_keys_revoked_since(4_000).await.unwrap(), keys),
         vec![Revoked {

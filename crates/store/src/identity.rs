@@ -40,6 +40,9 @@ pub struct UserRecord {
     pub kind: PrincipalKind,
     /// A disabled account cannot sign in, and its keys and sessions stop working.
     pub disabled: bool,
+    /// Unix milliseconds of the last successful sign-in (written in batches, so up to one
+    /// sync period late); `None` before the first one recorded.
+    pub last_login_at: Option<i64>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds of the last change.
@@ -125,6 +128,8 @@ pub struct SessionRecord {
     pub fingerprint: String,
     /// Unix milliseconds of the revocation; `None` while active.
     pub revoked_at: Option<i64>,
+    /// Why it was revoked (`None` while active, or revoked before reasons were recorded).
+    pub revoked_reason: Option<RevocationReason>,
     /// How the sign-in that opened it was proven (RFC 8176 `amr` values); every token the
     /// session issues carries them, refreshes included.
     pub amr: Vec<String>,
@@ -191,6 +196,59 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<i64>,
     /// Unix milliseconds of its revocation; `None` while active.
     pub revoked_at: Option<i64>,
+    /// Why it was revoked (`None` while active, or revoked before reasons were recorded).
+    pub revoked_reason: Option<RevocationReason>,
+}
+
+/// Why a session (and with it its refresh tokens) or an API key was revoked; stored with the
+/// revocation, shown in listings and in the audit event's `details.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// The holder signed out, or replaced it by signing in or stepping up again.
+    Logout,
+    /// An administrator, the owner through the API or the CLI, or a change of roles or tier.
+    Admin,
+    /// A rotated refresh token was presented again: the whole family is revoked.
+    ReuseDetected,
+    /// The account's password was reset.
+    PasswordReset,
+    /// The account was deleted.
+    AccountDeleted,
+    /// An alert action (`revoke_sessions`, `disable_api_key`) or incident response.
+    Incident,
+    /// A retention policy ended it (an account disabled for inactivity).
+    Expired,
+}
+
+impl RevocationReason {
+    /// Every reason, in the order above.
+    pub const ALL: [RevocationReason; 7] = [
+        RevocationReason::Logout,
+        RevocationReason::Admin,
+        RevocationReason::ReuseDetected,
+        RevocationReason::PasswordReset,
+        RevocationReason::AccountDeleted,
+        RevocationReason::Incident,
+        RevocationReason::Expired,
+    ];
+
+    /// The stored and shown spelling (`logout`, `reuse_detected`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Logout => "logout",
+            RevocationReason::Admin => "admin",
+            RevocationReason::ReuseDetected => "reuse_detected",
+            RevocationReason::PasswordReset => "password_reset",
+            RevocationReason::AccountDeleted => "account_deleted",
+            RevocationReason::Incident => "incident",
+            RevocationReason::Expired => "expired",
+        }
+    }
+
+    /// Reads the stored spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 /// A token-signing key, stored wrapped.
@@ -231,6 +289,9 @@ pub trait IdentityStore: Send + Sync {
     async fn user_set_roles(&self, id: Uuid, roles: &[String], now: i64) -> StoreResult<bool>;
     /// Sets the account's subscription tier.
     async fn user_set_tier(&self, id: Uuid, tier: &str, now: i64) -> StoreResult<bool>;
+    /// Batched `last_login_at` updates; a later time never goes backwards, unknown ids are
+    /// skipped.
+    async fn users_touch_login(&self, logins: &[(Uuid, i64)]) -> StoreResult<()>;
 
     /// Stores a new session.
     async fn session_insert(&self, session: &SessionRecord) -> StoreResult<()>;
@@ -244,10 +305,20 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Vec<SessionRecord>>;
     /// Moves the session's `last_seen_at` to `now`.
     async fn session_touch(&self, id: Uuid, now: i64) -> StoreResult<()>;
-    /// Returns true when the session was active and is now revoked.
-    async fn session_revoke(&self, id: Uuid, now: i64) -> StoreResult<bool>;
-    /// Revokes every active session of the user and returns their ids.
-    async fn sessions_revoke_for_user(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<Uuid>>;
+    /// Returns true when the session was active and is now revoked (for `reason`).
+    async fn session_revoke(
+        &self,
+        id: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<bool>;
+    /// Revokes every active session of the user (for `reason`) and returns their ids.
+    async fn sessions_revoke_for_user(
+        &self,
+        user_id: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<Vec<Uuid>>;
 
     /// Stores a new refresh token.
     async fn refresh_insert(&self, token: &RefreshRecord) -> StoreResult<()>;
@@ -270,8 +341,13 @@ pub trait IdentityStore: Send + Sync {
     async fn api_key_get(&self, id: Uuid) -> StoreResult<Option<ApiKeyRecord>>;
     /// Keys of one owner (or all keys when `None`), newest first, revoked ones included.
     async fn api_keys_list(&self, owner: Option<Uuid>) -> StoreResult<Vec<ApiKeyRecord>>;
-    /// Returns true when the key was active and is now revoked.
-    async fn api_key_revoke(&self, id: Uuid, now: i64) -> StoreResult<bool>;
+    /// Returns true when the key was active and is now revoked (for `reason`).
+    async fn api_key_revoke(
+        &self,
+        id: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<bool>;
     /// Sets or moves the key's expiry (rotation overlap); false when unknown.
     async fn api_key_set_expiry(&self, id: Uuid, expires_at: Option<i64>) -> StoreResult<bool>;
     /// Batched `last_used_at` updates; a later time never goes backwards.

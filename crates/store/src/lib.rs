@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `device_grants`, `email_flows`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `retention`, `device_grants`, `email_flows`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -31,6 +31,7 @@ pub mod imports;
 pub mod legacy_keys;
 pub mod mfa;
 pub mod passkeys;
+pub mod retention;
 pub mod revocations;
 pub mod secrets;
 
@@ -76,6 +77,7 @@ pub trait Store:
     + identity::TenantStore
     + imports::ImportStore
     + revocations::RevocationStore
+    + retention::RetentionStore
     + device_grants::DeviceGrantStore
     + email_flows::EmailFlowStore
     + legacy_keys::LegacyKeyStore

@@ -112,10 +112,10 @@ impl Admin {
                     None => None,
                 };
                 for k in id.store.api_keys_list(owner).await? {
-                    let state = if k.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
+                    let state = match (k.revoked_at, k.revoked_reason) {
+                        (Some(_), Some(reason)) => format!("revoked ({})", reason.as_str()),
+                        (Some(_), None) => "revoked".to_string(),
+                        (None, _) => "active".to_string(),
                     };
                     println!(
                         "{}  {:<16} {:<24} owner {}  {state}",

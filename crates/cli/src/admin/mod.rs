@@ -75,11 +75,23 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Remove the records past retention (`[audit.retention_days]`), as the gateway does daily at
-    /// `audit.purge_at`: only a whole expired prefix, after signing a checkpoint at the cut; the
-    /// purge itself is recorded as an `audit.purged` event.
+    /// The retention job, as `palisade retention run` (kept as an alias): every data type past
+    /// its `[retention]` period, the audit trail's expired prefix included (after a checkpoint
+    /// at the cut; recorded as `audit.purged`).
     Purge {
         /// Count what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `palisade retention …`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Purge every data type past its `[retention]` period and apply the inactive-account
+    /// policy, as the gateway does daily at `retention.run_at`.
+    Run {
+        /// Count what would go (and the accounts that would be disabled); change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -249,6 +261,7 @@ impl Admin {
             &self.config.secrets,
             Arc::new(SystemClock),
             &self.config.audit,
+            self.config.retention.audit_periods(&self.config.audit),
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -272,6 +285,60 @@ impl Admin {
             actor: "cli".into(),
             origin: &CONSOLE,
         })
+    }
+
+    /// `palisade retention run [--dry-run]` (and `audit purge`): [`palisade_gateway::retention::run`]
+    /// with the CLI's trail, printing what went (or would go) per type.
+    pub async fn retention_run(&self, dry_run: bool) -> Result<()> {
+        let by = self.acting().await?;
+        let trail = self.trail().await?;
+        let report = palisade_gateway::retention::run(
+            &self.identity,
+            Some(&trail),
+            &self.config.retention,
+            dry_run,
+            &by,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        if !dry_run {
+            // A running gateway's hot state learns of the revoked sessions at its next sync.
+            for user in &report.disabled_ids {
+                self.revoke_user(*user).await?;
+            }
+        }
+        trail.checkpoint().await;
+        let verb = if dry_run { "would go" } else { "purged" };
+        for (kind, records, batches) in &report.purged {
+            if dry_run {
+                println!("{kind:<20} {records} {verb}");
+            } else {
+                println!("{kind:<20} {records} {verb} in {batches} batches");
+            }
+        }
+        if self
+            .config
+            .retention
+            .inactive_accounts_disable_after
+            .is_some()
+        {
+            let verb = if dry_run {
+                "would be disabled"
+            } else {
+                "disabled"
+            };
+            println!(
+                "{:<20} {} {verb}",
+                "inactive accounts", report.accounts_disabled
+            );
+        }
+        if dry_run {
+            println!("dry run: nothing was changed");
+        } else {
+            let ms = report.slowest_batch.as_secs_f64() * 1000.0;
+            println!("slowest delete transaction: {ms:.1} ms");
+        }
+        Ok(())
     }
 
     async fn export_audit(
@@ -354,22 +421,7 @@ impl Admin {
         let (from, public_key) = match cmd {
             AuditCommand::Verify { from, public_key } => (from, public_key),
             AuditCommand::Purge { dry_run } => {
-                let trail = self.trail().await?;
-                let report = trail.purge(dry_run).await.map_err(|e| anyhow!("{e}"))?;
-                trail.checkpoint().await;
-                match (report.through_seq, dry_run) {
-                    (None, _) => println!("nothing has outlived its retention"),
-                    (Some(s), true) => {
-                        println!(
-                            "dry run: {} records would go (through sequence {s})",
-                            report.count
-                        )
-                    }
-                    (Some(s), false) => println!(
-                        "purged {} records (through sequence {s}); recorded as audit.purged",
-                        report.count
-                    ),
-                }
+                self.retention_run(dry_run).await?;
                 return Ok(true);
             }
             AuditCommand::Query {

@@ -138,8 +138,15 @@ impl Admin {
                 loop {
                     let page = id.store.users_list(after, 500).await?;
                     for u in &page {
+                        let last_login = u.last_login_at.map_or("never".to_string(), |ms| {
+                            humantime::format_rfc3339_seconds(
+                                std::time::UNIX_EPOCH
+                                    + std::time::Duration::from_millis(ms.max(0) as u64),
+                            )
+                            .to_string()
+                        });
                         println!(
-                            "{}  {:<40} {:<7} {:<24} {}",
+                            "{}  {:<40} {:<7} {:<24} {:<8} last sign-in {last_login}",
                             u.id,
                             u.email,
                             u.kind.as_str(),
@@ -220,8 +227,10 @@ impl Admin {
         Ok(())
     }
 
-    async fn revoke_user(&self, user_id: Uuid) -> Result<()> {
-        self.identity.revoke_user_sessions(user_id).await?;
+    pub(super) async fn revoke_user(&self, user_id: Uuid) -> Result<()> {
+        self.identity
+            .revoke_user_sessions(user_id, palisade_store::identity::RevocationReason::Admin)
+            .await?;
         queue_handoff(
             self.identity.store.as_ref(),
             Action::RevokeUser {

@@ -57,6 +57,7 @@ pub(crate) fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "id": k.id, "name": k.name, "prefix": k.prefix, "owner_id": k.owner_id,
         "roles": k.roles, "scopes": k.scopes, "created_at": k.created_at,
         "expires_at": k.expires_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at,
+        "revoked_reason": k.revoked_reason.map(|r| r.as_str()),
     })
 }
 
@@ -246,6 +247,7 @@ async fn rotate_key(
         created_at: now,
         last_used_at: None,
         revoked_at: None,
+        revoked_reason: None,
         ..old.clone()
     };
     let by = By {

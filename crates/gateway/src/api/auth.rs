@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use palisade_core::password::Verification;
-use palisade_store::identity::{SessionKind, UserRecord};
+use palisade_store::identity::{RevocationReason, SessionKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -141,6 +141,7 @@ fn user_json(u: &UserRecord) -> serde_json::Value {
     serde_json::json!({
         "id": u.id, "email": u.email, "name": u.name, "roles": u.roles,
         "tier": u.tier, "disabled": u.disabled, "created_at": u.created_at,
+        "last_login_at": u.last_login_at,
     })
 }
 
@@ -601,7 +602,7 @@ async fn logout(
                     Ok(s) => s.is_some_and(|s| Some(s.user_id) == caller.user_id()),
                     Err(e) => return ctx.unavailable(e),
                 };
-                if own && let Err(e) = id.revoke_session(sid).await {
+                if own && let Err(e) = id.revoke_session(sid, RevocationReason::Logout).await {
                     return ctx.unavailable(e);
                 }
             }
@@ -609,9 +610,13 @@ async fn logout(
             Err(e) => return ctx.unavailable(e),
         }
     }
-    id.audit.record(ctx.audit(
-        AuditEvent::new("auth.logout", Risk::Low, Outcome::Success).actor(caller.0.subject.clone()),
-    ));
+    id.audit.record(
+        ctx.audit(
+            AuditEvent::new("auth.logout", Risk::Low, Outcome::Success)
+                .actor(caller.0.subject.clone())
+                .details(serde_json::json!({ "reason": RevocationReason::Logout.as_str() })),
+        ),
+    );
     StatusCode::NO_CONTENT.into_response()
 }
 

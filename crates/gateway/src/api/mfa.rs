@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use palisade_core::mfa::assurance::{Acr, Assurance, Insufficient, Requirement};
 use palisade_core::principal::AuthMethod;
-use palisade_store::identity::{SessionKind, UserRecord};
+use palisade_store::identity::{RevocationReason, SessionKind, UserRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -533,7 +533,7 @@ pub(crate) async fn prove_second_factor(
             };
             let assurance = base.stepped_up(method, now);
             if let Some(sid) = replaced
-                && let Err(e) = id.revoke_session(sid).await
+                && let Err(e) = id.revoke_session(sid, RevocationReason::Logout).await
             {
                 return Err(ctx.unavailable(e));
             }

@@ -1,7 +1,8 @@
 //! A person's sessions: listing and revoking them (`/auth/sessions`), and the browser session
 //! (`/auth/browser-session`): sign-in that sets the `__Host-palisade` cookie and answers the
 //! CSRF token, and sign-out. Revoking a session flags it in hot state, which ends its access
-//! tokens and cookie at once; each revocation is an audit event.
+//! tokens and cookie at once; each revocation is an audit event whose `details.reason` is the
+//! reason stored with it (`logout` here), which the listing shows.
 
 #![allow(clippy::result_large_err)]
 
@@ -13,14 +14,15 @@ use crate::audit::{AuditEvent, Outcome, Risk};
 use crate::identity::cookie::{CookieKeys, CookieSession};
 use crate::identity::sessions::ClientInfo;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use palisade_core::mfa::assurance::Assurance;
 use palisade_core::principal::AuthMethod;
-use palisade_store::identity::{SessionKind, UserRecord};
+use palisade_store::identity::{RevocationReason, SessionKind, UserRecord};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -38,32 +40,63 @@ pub fn router() -> Router<Arc<AppState>> {
         )
 }
 
-/// The caller's live sessions.
+/// Which sessions to list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    /// Also the revoked ones not yet purged by retention, with when and why (default false).
+    #[serde(default)]
+    include_revoked: bool,
+}
+
+/// The caller's live sessions (and, when asked, the revoked ones with their reason).
 #[utoipa::path(
     get, path = "/auth/sessions", tag = "sessions",
+    params(ListParams),
     responses(
         (status = 200, description = "The caller's sessions.", body = schemas::SessionList),
+        (status = 400, description = "include_revoked is not true or false."),
         (status = 403, description = "The caller is not a Palisade account."),
     ),
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
-async fn list_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Response {
+async fn list_sessions(
+    State(state): S,
+    ctx: Ctx,
+    caller: Caller,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Response {
     let uid = match needs_user(&caller, &ctx) {
         Ok(u) => u,
         Err(r) => return r,
     };
+    let Ok(Query(params)) = query else {
+        return ctx.problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "The only parameter is include_revoked, true or false.",
+        );
+    };
     let now = state.identity.now_ms() as i64;
-    match state.identity.store.sessions_for_user(uid, false).await {
+    let listed = state
+        .identity
+        .store
+        .sessions_for_user(uid, params.include_revoked)
+        .await;
+    match listed {
         Ok(list) => {
             let items: Vec<_> = list
                 .iter()
-                .filter(|s| s.expires_at > now)
+                .filter(|s| s.revoked_at.is_some() || s.expires_at > now)
                 .map(|s| {
                     serde_json::json!({
                         "id": s.id, "kind": s.kind.as_str(), "created_at": s.created_at,
                         "last_seen_at": s.last_seen_at, "expires_at": s.expires_at,
                         "user_agent": s.user_agent, "device": &s.fingerprint[..16.min(s.fingerprint.len())],
                         "current": caller.0.session_id.as_deref() == Some(&s.id.to_string()),
+                        "revoked_at": s.revoked_at,
+                        "revoked_reason": s.revoked_reason.map(RevocationReason::as_str),
                     })
                 })
                 .collect();
@@ -104,13 +137,16 @@ async fn delete_session(
         Ok(_) => return not_found(),
         Err(e) => return ctx.unavailable(e),
     }
-    match id.revoke_session(sid).await {
+    match id.revoke_session(sid, RevocationReason::Logout).await {
         Ok(_) => {
             id.audit.record(
                 ctx.audit(
                     AuditEvent::new("auth.session_revoked", Risk::Low, Outcome::Success)
                         .actor(uid.to_string())
-                        .resource(format!("session:{sid}")),
+                        .resource(format!("session:{sid}"))
+                        .details(
+                            serde_json::json!({ "reason": RevocationReason::Logout.as_str() }),
+                        ),
                 ),
             );
             StatusCode::NO_CONTENT.into_response()
@@ -134,7 +170,7 @@ async fn revoke_all_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Respo
         Err(r) => return r,
     };
     let id = &state.identity;
-    match id.revoke_user_sessions(uid).await {
+    match id.revoke_user_sessions(uid, RevocationReason::Logout).await {
         Ok(n) => {
             if let Err(e) = id.revoke_access_token(&caller.0).await {
                 return ctx.unavailable(e);
@@ -143,7 +179,10 @@ async fn revoke_all_sessions(State(state): S, ctx: Ctx, caller: Caller) -> Respo
                 ctx.audit(
                     AuditEvent::new("auth.sessions_revoked_all", Risk::Medium, Outcome::Success)
                         .actor(uid.to_string())
-                        .details(serde_json::json!({ "sessions": n })),
+                        .details(serde_json::json!({
+                            "sessions": n,
+                            "reason": RevocationReason::Logout.as_str(),
+                        })),
                 ),
             );
             Json(serde_json::json!({ "revoked": n })).into_response()
@@ -280,7 +319,7 @@ pub(crate) async fn open_cookie(
         .await
         .map_err(|e| ctx.unavailable(e))?;
     if let Some(previous) = ctx.browser_session {
-        id.revoke_session(previous)
+        id.revoke_session(previous, RevocationReason::Logout)
             .await
             .map_err(|e| ctx.unavailable(e))?;
     }
@@ -314,7 +353,7 @@ async fn browser_logout(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     let id = &state.identity;
     if caller.0.method == AuthMethod::Session
         && let Some(sid) = caller.0.session_id.as_deref().and_then(|s| s.parse().ok())
-        && let Err(e) = id.revoke_session(sid).await
+        && let Err(e) = id.revoke_session(sid, RevocationReason::Logout).await
     {
         return ctx.unavailable(e);
     }

@@ -434,16 +434,21 @@ impl Engine {
     }
 
     async fn revoke_sessions(&self, actor: Option<&str>) -> (&'static str, String) {
+        use palisade_store::identity::RevocationReason::Incident;
         let Some(user) = actor.and_then(|a| a.parse::<uuid::Uuid>().ok()) else {
             return ("skipped", "the event names no account".into());
         };
-        match self.identity.revoke_user_sessions(user).await {
+        match self.identity.revoke_user_sessions(user, Incident).await {
             Ok(n) => {
                 self.audit.record(
                     AuditEvent::new("auth.sessions_revoked_all", Risk::Medium, Outcome::Success)
                         .actor(ALERTS_ACTOR)
                         .resource(format!("user:{user}"))
-                        .details(serde_json::json!({ "sessions": n, "by": "alert" })),
+                        .details(serde_json::json!({
+                            "sessions": n,
+                            "by": "alert",
+                            "reason": Incident.as_str(),
+                        })),
                 );
                 ("done", format!("{n} sessions of {user} revoked"))
             }
@@ -452,6 +457,7 @@ impl Engine {
     }
 
     async fn disable_key(&self, event: &AuditEvent) -> (&'static str, String) {
+        use palisade_store::identity::RevocationReason::Incident;
         let named = event
             .details
             .get("key_id")
@@ -465,13 +471,13 @@ impl Engine {
         let Some(id) = named.and_then(|k| k.parse::<uuid::Uuid>().ok()) else {
             return ("skipped", "the event names no API key".into());
         };
-        match self.identity.revoke_api_key(id).await {
+        match self.identity.revoke_api_key(id, Incident).await {
             Ok(_) => {
                 self.audit.record(
                     AuditEvent::new("apikey.revoked", Risk::Medium, Outcome::Success)
                         .actor(ALERTS_ACTOR)
                         .resource(format!("api_key:{id}"))
-                        .details(serde_json::json!({ "by": "alert" })),
+                        .details(serde_json::json!({ "by": "alert", "reason": Incident.as_str() })),
                 );
                 ("done", format!("API key {id} revoked"))
             }
@@ -485,7 +491,11 @@ impl Engine {
         };
         match self
             .identity
-            .set_user_disabled(user, true, &alerts_by())
+            .set_user_disabled_for(
+                user,
+                Some(palisade_store::identity::RevocationReason::Incident),
+                &alerts_by(),
+            )
             .await
         {
             Ok(true) => (

@@ -378,11 +378,19 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
             )
         }
         Check::AuditRetention => {
-            let r = &c.audit.retention_days;
+            // The effective periods: `[retention.audit]`, or the older `[audit.retention_days]`
+            // it replaces (named as the issue and existing files name them).
+            let periods = c.retention.audit_periods(&c.audit);
+            let days = |class: &str| {
+                periods
+                    .for_class(class)
+                    .map_or(0, |d| (d.as_secs() / 86_400) as u32)
+            };
+            let (security, credential_access) = (days("security"), days("credential_access"));
             let bar = c.compliance.min_security_retention_days;
-            let status = if r.security >= bar && r.credential_access >= bar {
+            let status = if security >= bar && credential_access >= bar {
                 Status::Met
-            } else if r.security >= bar / 4 && r.credential_access >= bar / 4 {
+            } else if security >= bar / 4 && credential_access >= bar / 4 {
                 Status::Partial
             } else {
                 Status::NotMet
@@ -390,17 +398,15 @@ fn judge(check: Check, f: &Facts<'_>) -> Finding {
             finding(
                 status,
                 vec![
-                    ev("audit.retention_days.security", r.security),
-                    ev(
-                        "audit.retention_days.credential_access",
-                        r.credential_access,
-                    ),
-                    ev("audit.retention_days.api_call", r.api_call),
+                    ev("audit.retention_days.security", security),
+                    ev("audit.retention_days.credential_access", credential_access),
+                    ev("audit.retention_days.api_call", days("api_call")),
                     ev("compliance.min_security_retention_days", bar),
                 ],
                 &format!(
                     "Keep security and credential-access audit events at least {bar} days \
-                     (audit.retention_days.security and .credential_access)."
+                     ([retention.audit] security and credential_access, or the older \
+                     audit.retention_days.security and .credential_access)."
                 ),
                 RETENTION,
             )

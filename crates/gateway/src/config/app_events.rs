@@ -3,7 +3,7 @@
 //!
 //! Guarantees (checked by [`problems`], which `config check` and start-up both run): every
 //! type starts with `app.` and is `app.` plus dot-separated segments of `a-z 0-9 _`, declared
-//! once; its risk is one of the trail's; its retention class is one of `[audit.retention_days]`
+//! once; its risk is one of the trail's; its retention class is one of `[retention.audit]` (or the old `[audit.retention_days]`)
 //! (the four built-in classes or one declared there). An app type can never be one of
 //! Palisade's own (those never start with `app.`).
 
@@ -19,7 +19,7 @@ pub struct AppEventType {
     pub event_type: String,
     /// The risk its events are recorded with: `low`, `medium`, `high` or `critical`.
     pub risk: String,
-    /// Its retention class, a key of `[audit.retention_days]` (default `tool_execution`).
+    /// Its retention class, a key of `[retention.audit]` (default `tool_execution`).
     #[serde(default = "tool_execution")]
     pub retention: String,
 }
@@ -51,7 +51,7 @@ pub fn valid_type(t: &str) -> bool {
 }
 
 /// Problems with the declared types, each naming its key; `classes` are the retention classes
-/// `[audit.retention_days]` knows.
+/// `[retention.audit]` knows.
 pub fn problems(types: &[AppEventType], classes: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -74,7 +74,7 @@ pub fn problems(types: &[AppEventType], classes: &[&str]) -> Vec<String> {
         }
         if !classes.contains(&t.retention.as_str()) {
             out.push(format!(
-                "{at}: retention {:?} is not a class of [audit.retention_days] ({})",
+                "{at}: retention {:?} is not a class of [retention.audit] ({})",
                 t.retention,
                 classes.join(", ")
             ));

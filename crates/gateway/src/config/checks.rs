@@ -72,6 +72,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.admission.problems());
     out.extend(config.circuit_breaker.problems());
     out.extend(config.audit.problems());
+    out.extend(config.retention.problems(&config.audit));
     out.extend(config.secret_store.problems());
     out.extend(config.compliance.problems());
     out.extend(config.inspect.problems(&config.routes));

@@ -29,6 +29,7 @@ pub mod preflight;
 pub mod providers;
 pub mod query;
 pub mod refs;
+pub mod retention;
 pub mod review;
 pub mod routes;
 pub mod secret_store;
@@ -106,8 +107,10 @@ pub struct Config {
     pub admission: traffic::AdmissionConfig,
     /// `[circuit_breaker]`: per-upstream breakers and the stale fallback.
     pub circuit_breaker: traffic::CircuitBreakerConfig,
-    /// `[audit]`: the trail, retention, alerts.
+    /// `[audit]`: the trail, alerts.
     pub audit: audit::AuditConfig,
+    /// `[retention]`: how long each kind of record is kept, and the daily retention job.
+    pub retention: retention::RetentionConfig,
     /// `[secret_store]`: `/v1/secrets` and the data keys.
     pub secret_store: secret_store::SecretStoreConfig,
     /// `[smtp]`: the mail relay of the e-mail flows and notices (off while `host` is empty).

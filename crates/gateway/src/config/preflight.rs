@@ -141,6 +141,9 @@ pub async fn check(
     report
         .warnings
         .extend(super::overlap::overlap_warnings(&config));
+    report
+        .warnings
+        .extend(config.retention.moved_warnings(&config.audit));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     report.problems = problems;

@@ -13,8 +13,7 @@ use palisade_core::api_key::{self, Pepper};
 use palisade_core::principal::{AuthMethod, Principal};
 use palisade_store::identity::{ApiKeyRecord, TokenHash};
 use palisade_store::{SharedStore, StoreError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A verified key and the principal it acts as.
@@ -47,7 +46,7 @@ pub struct ApiKeys {
     pepper: Pepper,
     store: SharedStore,
     cache: moka::sync::Cache<TokenHash, Arc<KeyEntry>>,
-    touched: Mutex<HashMap<Uuid, i64>>,
+    touched: super::touch_batch::TouchBatch,
     /// How long a rotated key keeps working, in milliseconds.
     pub rotation_overlap_ms: i64,
     /// What names a key's owner as the principal's subject (`auth.subject`).
@@ -114,7 +113,7 @@ impl ApiKeys {
                 .max_capacity(config.cache_capacity)
                 .time_to_live(config.cache_ttl.0)
                 .build(),
-            touched: Mutex::new(HashMap::new()),
+            touched: Default::default(),
             rotation_overlap_ms: config.rotation_overlap.0.as_millis() as i64,
             subject: Default::default(),
             presentation: config.presentation().map_err(|p| p.join("; "))?,
@@ -169,10 +168,7 @@ impl ApiKeys {
         if entry.expires_at.is_some_and(|at| at <= now_ms) {
             return Err(KeyError::Invalid("expired"));
         }
-        self.touched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(entry.id, now_ms);
+        self.touched.touch(entry.id, now_ms);
         Ok(entry)
     }
 
@@ -257,20 +253,11 @@ impl ApiKeys {
 
     /// Writes the collected `last_used_at` times in one batch.
     pub async fn flush_last_used(&self) {
-        let batch: Vec<(Uuid, i64)> =
-            std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.api_keys_touch(&batch).await {
-            tracing::warn!(error = %e, keys = batch.len(), "cannot record API key use; will retry");
-            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, at) in batch {
-                let slot = touched.entry(id).or_insert(at);
-                *slot = (*slot).max(at);
-            }
-        }
+        self.touched
+            .flush("API key use", |batch| async move {
+                let written = self.store.api_keys_touch(&batch).await;
+                (batch, written)
+            })
+            .await;
     }
 }

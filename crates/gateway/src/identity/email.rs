@@ -27,7 +27,7 @@ use palisade_core::mfa::assurance::{Assurance, Insufficient, Requirement};
 use palisade_core::password::{PasswordContext, Violation};
 use palisade_store::StoreError;
 use palisade_store::email_flows::{EmailToken, EmailTokenPurpose};
-use palisade_store::identity::{PrincipalKind, UserRecord};
+use palisade_store::identity::{PrincipalKind, RevocationReason, UserRecord};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -338,13 +338,18 @@ impl Identity {
         self.store
             .email_tokens_revoke(user.id, EmailTokenPurpose::Reset, now)
             .await?;
-        let revoked = self.revoke_user_sessions(user.id).await?;
+        let revoked = self
+            .revoke_user_sessions(user.id, RevocationReason::PasswordReset)
+            .await?;
         self.audit.record(
             AuditEvent::new("auth.password_reset", Risk::Medium, Outcome::Success)
                 .origin(origin)
                 .actor(self.subject_of(&user))
                 .resource(format!("user:{}", user.id))
-                .details(serde_json::json!({ "sessions_revoked": revoked })),
+                .details(serde_json::json!({
+                    "sessions_revoked": revoked,
+                    "reason": RevocationReason::PasswordReset.as_str(),
+                })),
         );
         self.notify_user(&user, Notice::PasswordReset, origin);
         Ok(user)

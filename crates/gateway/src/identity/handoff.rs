@@ -7,6 +7,7 @@
 //! needs no hand-off: it primes its hot state from the record (`revocations.rs`).
 
 use super::Identity;
+use palisade_store::identity::RevocationReason;
 use palisade_store::{Store, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +92,10 @@ impl Identity {
             newest = newest.max(entry.at_ms);
             let result = match &entry.action {
                 Action::RevokeUser { user_id } => match user_id.parse() {
-                    Ok(id) => self.revoke_user_sessions(id).await.map(|_| ()),
+                    Ok(id) => self
+                        .revoke_user_sessions(id, RevocationReason::Admin)
+                        .await
+                        .map(|_| ()),
                     Err(_) => Ok(()),
                 },
                 Action::RevokeKey { key_id } => match key_id.parse() {

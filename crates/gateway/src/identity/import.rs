@@ -274,6 +274,7 @@ impl Identity {
                 tier,
                 kind: PrincipalKind::Human,
                 disabled: a.disabled,
+                last_login_at: None,
                 created_at: now,
                 updated_at: now,
             },

@@ -30,6 +30,7 @@ pub mod review;
 pub mod revocations;
 pub mod sessions;
 pub mod signing;
+pub mod touch_batch;
 pub mod trusted;
 pub mod window;
 
@@ -209,6 +210,8 @@ pub struct Identity {
     verified: VerifiedCache<Verified>,
     /// API keys.
     pub api_keys: api_keys::ApiKeys,
+    /// Sign-ins (`last_login_at`) not yet written, flushed by the sync.
+    logins: touch_batch::TouchBatch,
     /// Imported keys' first verification (negative cache, counter, peppers).
     pub legacy: key_auth::LegacyVerifier,
     trusted: Vec<trusted::Trusted>,
@@ -286,6 +289,7 @@ impl Identity {
             window: window::WindowTokens::new(auth.token_cache_capacity, auth.api_keys.cache_ttl.0),
             api_keys: api_keys::ApiKeys::new(&auth.api_keys, &pepper, store.clone())?
                 .with_subject(auth.subject),
+            logins: Default::default(),
             legacy: key_auth::LegacyVerifier::new(&auth.api_keys),
             hasher: PasswordHasher::new(auth.hashing).map_err(|e| format!("auth.hashing: {e}"))?,
             policy: PasswordPolicy::new(config.password.clone()),
@@ -364,15 +368,25 @@ impl Identity {
         Ok(kid)
     }
 
-    /// Periodic duties: key reload, API-key use batch, JWKS refresh, CLI hand-offs, pruning
-    /// ended revocations (and priming again a hot state that lost its memory), re-reading the
-    /// lockdown, pruning expired
-    /// device grants and e-mailed tokens.
+    /// Writes the batched API key uses and sign-ins (`last_used_at`, `last_login_at`).
+    pub async fn flush_touches(&self) {
+        self.api_keys.flush_last_used().await;
+        self.logins
+            .flush("sign-ins", |batch| async move {
+                let written = self.store.users_touch_login(&batch).await;
+                (batch, written)
+            })
+            .await;
+    }
+
+    /// Periodic duties: key reload, the API-key use and sign-in batches, JWKS refresh, CLI
+    /// hand-offs, priming again a hot state that lost its memory, re-reading the lockdown,
+    /// pruning expired device grants and e-mailed tokens (ended revocations: the retention job).
     pub async fn sync(&self) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys");
         }
-        self.api_keys.flush_last_used().await;
+        self.flush_touches().await;
         let now_ms = self.now_ms();
         for t in &self.trusted {
             t.refresh_if_stale(now_ms).await;

@@ -17,28 +17,30 @@
 //!   expiry, sessions and keys revoked within their flag's lifetime, blocks until they end.
 //!   Until a Redis that lost its memory is primed again, revocation reads fail (503) and block
 //!   reads are answered from each replica's mirror: nothing revoked passes meanwhile.
-//! - **Pruned**: the sync deletes ended token and block records, at most [`PRUNE_BATCH`] of
-//!   each per run (bounded work; a backlog drains over several runs).
+//! - **Pruned** by the retention job (`crate::retention`), `retention.expired_revocations`
+//!   after they ended, in bounded batches.
 
 use super::Identity;
+use palisade_store::identity::RevocationReason;
 use palisade_store::{Notice, StoreError, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Ended records deleted per table and sync run.
-pub const PRUNE_BATCH: u32 = 1_000;
-
 /// Attempts at priming before giving up until the next trigger (each restarts when the hot
 /// state lost its memory while being primed).
 const PRIME_ATTEMPTS: usize = 3;
 
 impl Identity {
-    /// Revokes an API key: its record in the store, then its flag and cached verification. The
-    /// HTTP API, the CLI and the alert action all call this. Returns whether it was active.
-    pub async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool> {
-        let was_active = self.store.api_key_revoke(id, self.now_ms() as i64).await?;
+    /// Revokes an API key for `reason`: its record in the store, then its flag and cached
+    /// verification. The HTTP API, the CLI and the alert action all call this. Returns whether
+    /// it was active.
+    pub async fn revoke_api_key(&self, id: Uuid, reason: RevocationReason) -> StoreResult<bool> {
+        let was_active = self
+            .store
+            .api_key_revoke(id, self.now_ms() as i64, reason)
+            .await?;
         self.revoke_key_flags(id).await?;
         Ok(was_active)
     }
@@ -101,18 +103,9 @@ impl Identity {
         Ok(flags)
     }
 
-    /// The sync's share: prune ended records, and prime again if the hot state lost its memory
-    /// without anyone noticing yet (no flag read since).
+    /// The sync's share: prime again if the hot state lost its memory without anyone noticing
+    /// yet (no flag read since).
     pub(super) async fn upkeep_revocations(&self) {
-        match self
-            .store
-            .revocations_prune(self.now_ms() as i64, PRUNE_BATCH)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(records = n, "pruned ended revocations and blocks"),
-            Err(e) => tracing::warn!(error = %e, "cannot prune ended revocations and blocks"),
-        }
         match self.hot.lost_memory().await {
             Ok(false) => {}
             Ok(true) => {

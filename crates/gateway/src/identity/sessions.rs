@@ -12,7 +12,7 @@ use palisade_core::mfa::assurance::Assurance;
 use palisade_core::principal::{Principal, new_opaque_token, opaque_token_hash};
 use palisade_store::StoreError;
 use palisade_store::identity::{
-    RefreshRecord, RotateOutcome, SessionKind, SessionRecord, UserRecord,
+    RefreshRecord, RevocationReason, RotateOutcome, SessionKind, SessionRecord, UserRecord,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -96,7 +96,9 @@ impl Identity {
     }
 
     /// Opens a session for `user` that proved `assurance` (carried by every token and cookie
-    /// the session issues, refreshes included).
+    /// the session issues, refreshes included). Every sign-in (password, passkey, federated,
+    /// e-mail link, device grant, step-up) opens one here, so this is where the account's
+    /// `last_login_at` is noted (written by the sync, in batches).
     pub async fn open_session(
         &self,
         user: &UserRecord,
@@ -119,11 +121,13 @@ impl Identity {
             user_agent: client.user_agent.clone(),
             fingerprint: client.fingerprint.clone(),
             revoked_at: None,
+            revoked_reason: None,
             amr: assurance.amr.clone(),
             acr: Some(assurance.acr.as_str().to_owned()),
             auth_time: Some((assurance.auth_time * 1000) as i64),
         };
         self.store.session_insert(&session).await?;
+        self.logins.touch(user.id, now);
         Ok(session)
     }
 
@@ -261,13 +265,17 @@ impl Identity {
                 self.store.refresh_insert(&successor).await?;
             }
             RotateOutcome::AlreadyRotated { .. } => {
-                self.revoke_session(session.id).await?;
+                self.revoke_session(session.id, RevocationReason::ReuseDetected)
+                    .await?;
                 self.audit.record(
                     AuditEvent::new("auth.refresh_reuse_detected", Risk::High, Outcome::Denied)
                         .actor(self.subject_of(&user))
                         .resource(format!("session:{}", session.id))
                         .origin(origin)
-                        .details(serde_json::json!({"action": "session family revoked"})),
+                        .details(serde_json::json!({
+                            "action": "session family revoked",
+                            "reason": RevocationReason::ReuseDetected.as_str(),
+                        })),
                 );
                 return Err(RefreshError::Reused);
             }
@@ -307,10 +315,17 @@ impl Identity {
             .map(|r| r.session_id))
     }
 
-    /// Revokes a session: in the store (no more refreshes) and in hot state (its access tokens
-    /// and cookie stop working on the next request).
-    pub async fn revoke_session(&self, sid: Uuid) -> Result<bool, StoreError> {
-        let was_active = self.store.session_revoke(sid, self.now_ms() as i64).await?;
+    /// Revokes a session for `reason`: in the store (no more refreshes) and in hot state (its
+    /// access tokens and cookie stop working on the next request).
+    pub async fn revoke_session(
+        &self,
+        sid: Uuid,
+        reason: RevocationReason,
+    ) -> Result<bool, StoreError> {
+        let was_active = self
+            .store
+            .session_revoke(sid, self.now_ms() as i64, reason)
+            .await?;
         self.flag_session(&sid.to_string()).await?;
         Ok(was_active)
     }
@@ -325,10 +340,14 @@ impl Identity {
     }
 
     /// Revokes every session of a user (disabled, roles changed, or "log out everywhere").
-    pub async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        reason: RevocationReason,
+    ) -> Result<usize, StoreError> {
         let ids = self
             .store
-            .sessions_revoke_for_user(user_id, self.now_ms() as i64)
+            .sessions_revoke_for_user(user_id, self.now_ms() as i64, reason)
             .await?;
         for sid in &ids {
             self.flag_session(&sid.to_string()).await?;

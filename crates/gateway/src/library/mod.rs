@@ -3,7 +3,7 @@
 //! [`Palisade::builder`] takes the same [`Config`] `palisade serve` reads and opens what the
 //! server opens (store, hot state — memory or Redis —, audit trail, keys, identity primed from
 //! the record) with the very start-up steps the server runs, then starts the same background
-//! duties (the audit writer, identity's sync, keeping hot state primed, the audit purge,
+//! duties (the audit writer, identity's sync, keeping hot state primed, the retention job,
 //! keyring upkeep) on the current tokio runtime. [`Palisade::layer`] wraps the application's
 //! whole `Router` (not each route: see [`PalisadeLayer`]) in the full pipeline — boundary,
 //! CORS, durability, sanitize, admission, firewall, identify, throttle, authorize — so the

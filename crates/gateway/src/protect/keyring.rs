@@ -636,6 +636,7 @@ mod tests {
             tier: "free".into(),
             kind: Default::default(),
             disabled: false,
+            last_login_at: None,
             created_at: 1,
             updated_at: 1,
         }

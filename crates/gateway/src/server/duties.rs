@@ -1,7 +1,8 @@
 //! The gateway's background duties on the control runtime, each until shutdown: the alert
 //! engine, identity's 10-second sync (hand-offs, signing keys, `last_used_at`, tenants, idle
-//! limiter keys), keeping hot state primed from the record, the daily audit purge, the refusal
-//! sampler's flush, keyring upkeep (re-encryption), the scheduled access review (`[review]`), the mail worker (`[smtp]`) and, when configured, the memory sample the
+//! limiter keys), keeping hot state primed from the record, the daily retention job, the refusal
+//! sampler's flush, keyring upkeep (re-encryption), the scheduled access review (`[review]`),
+//! the mail worker (`[smtp]`) and, when configured, the memory sample the
 //! admission gate reads.
 
 use crate::state::AppState;
@@ -23,7 +24,7 @@ pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
         state.identity.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(daily_audit_purge(state.clone(), shutdown.clone()));
+    tokio::spawn(daily_retention(state.clone(), shutdown.clone()));
     tokio::spawn(crate::audit::review::schedule(
         state.clone(),
         shutdown.clone(),
@@ -51,11 +52,16 @@ async fn flush_refusals(state: Arc<AppState>, mut shutdown: watch::Receiver<bool
     }
 }
 
-/// Runs the audit retention purge once a day, at `audit.purge_at` (UTC) or at the first check
-/// after it.
-async fn daily_audit_purge(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let Some(at_minute) = state.config.audit.purge_minute() else {
+/// Runs the retention job ([`crate::retention::run`]) once a day, at `retention.run_at` (UTC)
+/// or at the first check after it.
+async fn daily_retention(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(at_minute) = state.config.retention.run_minute(&state.config.audit) else {
         return;
+    };
+    let origin = crate::audit::RequestOrigin::default();
+    let by = crate::identity::manage::By {
+        actor: "retention".into(),
+        origin: &origin,
     };
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut last_day = None;
@@ -66,10 +72,12 @@ async fn daily_audit_purge(state: Arc<AppState>, mut shutdown: watch::Receiver<b
                 let (day, minute) = (now / 86_400_000, (now % 86_400_000) / 60_000);
                 if minute as u32 >= at_minute && last_day != Some(day) {
                     last_day = Some(day);
-                    if let Some(trail) = state.audit.trail()
-                        && let Err(e) = trail.purge(false).await
+                    let trail = state.audit.trail().map(|t| t.as_ref());
+                    let config = &state.config.retention;
+                    if let Err(e) =
+                        crate::retention::run(&state.identity, trail, config, false, &by).await
                     {
-                        tracing::error!(error = %e, "audit retention purge failed");
+                        tracing::error!(error = %e, "retention run failed; the next one retries");
                     }
                 }
             }
@@ -126,5 +134,5 @@ async fn identity_sync(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>
             changed = shutdown.changed() => if changed.is_err() { break },
         }
     }
-    state.identity.api_keys.flush_last_used().await;
+    state.identity.flush_touches().await;
 }

@@ -301,6 +301,7 @@ async fn open_audit(
         &config.secrets,
         clock.clone(),
         &config.audit,
+        config.retention.audit_periods(&config.audit),
     )
     .await
     .map_err(|e| StartError::Config(vec![e]))?;

@@ -242,7 +242,11 @@ async fn an_escalation_rule_can_revoke_the_callers_sessions() {
     })
     .await;
     let admin = env.admin("root@example.com").await;
-    env.register("mallory@example.com").await;
+    let mallory: uuid::Uuid = env.register("mallory@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let token = env.login("mallory@example.com").await["access_token"]
         .as_str()
         .unwrap()
@@ -265,6 +269,13 @@ async fn an_escalation_rule_can_revoke_the_callers_sessions() {
     assert_eq!(incident["severity"], "critical");
     assert_eq!(incident["actions"][0]["action"], "revoke_sessions");
     assert_eq!(incident["actions"][0]["result"], "done");
+    // Revoked with reason `incident`, in the store and in the trail.
+    let sessions = env.identity().store.sessions_for_user(mallory, true).await;
+    let sessions = sessions.unwrap();
+    assert!(!sessions.is_empty());
+    assert!(sessions.iter().all(|s| s.revoked_reason
+        == Some(palisade_store::identity::RevocationReason::Incident)));
+    assert!(crate::retention::trail_has(&env, "auth.sessions_revoked_all", "incident").await);
     // The revoked member cannot list incidents (nor anything else).
     assert_eq!(env.get_with("/admin/incidents", &token).await.status(), 401);
 }

@@ -75,7 +75,7 @@ async fn each_setting_flips_its_control_from_met_to_not_met_and_back() {
             Standard::Nist80053Moderate,
             "audit.retention_days.security",
             "30",
-            |c| c.audit.retention_days.security = 30,
+            |c| c.audit.retention_days.security = Some(30),
         ),
         (
             "IA-2(1)",

@@ -214,7 +214,11 @@ async fn a_password_reset_through_the_sink_revokes_sessions_and_keeps_factors() 
         return;
     };
     let env = Env::start(mail_on(sink.port)).await;
-    env.register("rita@example.com").await;
+    let rita: uuid::Uuid = env.register("rita@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let old = env.login("rita@example.com").await;
     let old_access = old["access_token"].as_str().unwrap().to_string();
     enroll_totp(&env, &old_access).await;
@@ -269,7 +273,18 @@ async fn a_password_reset_through_the_sink_revokes_sessions_and_keeps_factors() 
             .iter()
             .any(|e| e.details["notice"] == "password_reset" && e.details["channel"] == "email")
     );
-    assert_eq!(events(&env, "auth.password_reset").len(), 1);
+    let reset_events = events(&env, "auth.password_reset");
+    assert_eq!(reset_events.len(), 1);
+    assert_eq!(reset_events[0].details["reason"], "password_reset");
+    let sessions = env.identity().store.sessions_for_user(rita, true).await;
+    assert!(
+        sessions
+            .unwrap()
+            .iter()
+            .any(|s| s.revoked_reason
+                == Some(palisade_store::identity::RevocationReason::PasswordReset)),
+        "the old session is revoked with reason password_reset"
+    );
     assert_eq!(answer["status"], "accepted");
 }
 

@@ -597,6 +597,7 @@ async fn a_bcrypt_hash_from_another_stack_logs_in_and_is_upgraded() {
         tier: "free".into(),
         kind: palisade_store::identity::PrincipalKind::Human,
         disabled: false,
+        last_login_at: None,
         created_at: 0,
         updated_at: 0,
     };
@@ -793,7 +794,9 @@ async fn disabling_a_user_revokes_their_sessions() {
     let id = env.identity();
     let uid = user["id"].as_str().unwrap().parse().unwrap();
     id.store.user_set_disabled(uid, true, 0).await.unwrap();
-    id.revoke_user_sessions(uid).await.unwrap();
+    id.revoke_user_sessions(uid, palisade_store::identity::RevocationReason::Admin)
+        .await
+        .unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     assert_problem(env.get_with("/auth/me", access).await, 401, "revoked").await;
     let res = env
@@ -1674,6 +1677,7 @@ async fn revocation_and_block_lookups_that_cannot_be_answered_refuse() {
         tier: "free".into(),
         kind: palisade_store::identity::PrincipalKind::Human,
         disabled: false,
+        last_login_at: None,
         created_at: 0,
         updated_at: 0,
     };

@@ -39,6 +39,7 @@ mod query_tools;
 mod ratelimit;
 mod refusals;
 mod resilience;
+pub mod retention;
 mod revocation_restart;
 mod scale_out;
 mod secrets;

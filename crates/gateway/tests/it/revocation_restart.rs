@@ -218,7 +218,8 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
         );
     }
 
-    // Ended records are pruned by the periodic sync; records in force are kept.
+    // Ended records are pruned by the retention job, `retention.expired_revocations` (1d) after
+    // they ended; records in force are kept.
     let state = &third.gateway.state;
     let store = &state.store;
     state
@@ -234,8 +235,25 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
     state.identity.sync().await;
     assert_eq!(store.revoked_tokens_active(0).await.unwrap().len(), 2);
     assert_eq!(store.ip_blocks_active(0).await.unwrap().len(), 1);
+    let origin = palisade_gateway::audit::RequestOrigin::default();
+    let by = palisade_gateway::identity::manage::By {
+        actor: "test".into(),
+        origin: &origin,
+    };
+    let retention = &state.config.retention;
     clock.advance(Duration::from_secs(2 * 3600));
-    state.identity.sync().await;
+    palisade_gateway::retention::run(&state.identity, None, retention, false, &by)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoked_tokens_active(0).await.unwrap().len(),
+        2,
+        "ended less than a day ago: kept"
+    );
+    clock.advance(Duration::from_secs(86_400));
+    palisade_gateway::retention::run(&state.identity, None, retention, false, &by)
+        .await
+        .unwrap();
     assert!(
         store.revoked_tokens_active(0).await.unwrap().is_empty(),
         "ended token records pruned"

@@ -409,7 +409,10 @@ async fn a_revoked_sessions_cookie_connection_is_closed_with_1008() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        env.identity().revoke_user_sessions(user.id).await.unwrap(),
+        env.identity()
+            .revoke_user_sessions(user.id, palisade_store::identity::RevocationReason::Admin)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(closed_with(&mut ws).await, CloseCode::Policy);

@@ -45,6 +45,7 @@ async fn start() -> Env {
                 tier: "pro".into(),
                 kind: PrincipalKind::Human,
                 disabled,
+                last_login_at: None,
                 created_at: 0,
                 updated_at: 0,
             })

@@ -6,8 +6,8 @@ use crate::field_crypto::{
 };
 use crate::identity::{
     ApiKeyRecord, CONFLICT_EMAIL, CONFLICT_EXTERNAL_ID, IdentityStore, MembershipRecord,
-    RefreshRecord, ResourceGrantRecord, RotateOutcome, SessionRecord, SigningKeyRecord,
-    TenantRecord, TenantStore, TokenHash, UserRecord,
+    RefreshRecord, ResourceGrantRecord, RevocationReason, RotateOutcome, SessionRecord,
+    SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
 };
 use crate::{HotState, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -25,6 +25,7 @@ mod imports;
 mod legacy_keys;
 mod mfa;
 mod passkeys;
+mod retention;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -227,6 +228,16 @@ impl IdentityStore for MemoryStore {
         Ok(self.update_user(user_id, now, |u| u.tier = tier.to_string()))
     }
 
+    async fn users_touch_login(&self, logins: &[(Uuid, i64)]) -> StoreResult<()> {
+        let mut id = lock(&self.identity);
+        for (user, at) in logins {
+            if let Some(u) = id.users.get_mut(user) {
+                u.last_login_at = Some(u.last_login_at.map_or(*at, |t| t.max(*at)));
+            }
+        }
+        Ok(())
+    }
+
     async fn session_insert(&self, session: &SessionRecord) -> StoreResult<()> {
         lock(&self.identity)
             .sessions
@@ -260,22 +271,34 @@ impl IdentityStore for MemoryStore {
         Ok(())
     }
 
-    async fn session_revoke(&self, sid: Uuid, now: i64) -> StoreResult<bool> {
+    async fn session_revoke(
+        &self,
+        sid: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<bool> {
         Ok(match lock(&self.identity).sessions.get_mut(&sid) {
             Some(s) if s.revoked_at.is_none() => {
                 s.revoked_at = Some(now);
+                s.revoked_reason = Some(reason);
                 true
             }
             _ => false,
         })
     }
 
-    async fn sessions_revoke_for_user(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<Uuid>> {
+    async fn sessions_revoke_for_user(
+        &self,
+        user_id: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<Vec<Uuid>> {
         let mut id = lock(&self.identity);
         let mut revoked = Vec::new();
         for s in id.sessions.values_mut() {
             if s.user_id == user_id && s.revoked_at.is_none() {
                 s.revoked_at = Some(now);
+                s.revoked_reason = Some(reason);
                 revoked.push(s.id);
             }
         }
@@ -351,10 +374,16 @@ impl IdentityStore for MemoryStore {
         Ok(out)
     }
 
-    async fn api_key_revoke(&self, key_id: Uuid, now: i64) -> StoreResult<bool> {
+    async fn api_key_revoke(
+        &self,
+        key_id: Uuid,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<bool> {
         Ok(match lock(&self.identity).keys.get_mut(&key_id) {
             Some(k) if k.revoked_at.is_none() => {
                 k.revoked_at = Some(now);
+                k.revoked_reason = Some(reason);
                 true
             }
             _ => false,
@@ -994,6 +1023,7 @@ mod tests {
         conformance::federation_suite(&MemoryStore::default()).await;
         conformance::connections_suite(&MemoryStore::default()).await;
         conformance::passkey_suite(&MemoryStore::default()).await;
+        conformance::retention_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

@@ -14,8 +14,33 @@ pub(crate) struct Data {
     secrets: BTreeMap<(String, u32), SecretVersion>,
 }
 
+impl Data {
+    /// The versions a later version of the same path, written at or before `cutoff`,
+    /// superseded.
+    pub(super) fn superseded(&self, cutoff: i64) -> Vec<(String, u32)> {
+        self.secrets
+            .keys()
+            .filter(|(path, version)| {
+                self.secrets
+                    .range((path.clone(), version + 1)..(path.clone(), u32::MAX))
+                    .any(|(_, later)| later.created_at <= cutoff)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes at most `limit` of [`Data::superseded`]; returns how many went.
+    pub(super) fn purge_superseded(&mut self, cutoff: i64, limit: usize) -> u64 {
+        let gone: Vec<_> = self.superseded(cutoff).into_iter().take(limit).collect();
+        for k in &gone {
+            self.secrets.remove(k);
+        }
+        gone.len() as u64
+    }
+}
+
 impl MemoryStore {
-    fn secrets_data(&self) -> std::sync::MutexGuard<'_, Data> {
+    pub(super) fn secrets_data(&self) -> std::sync::MutexGuard<'_, Data> {
         self.secrets.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -120,6 +120,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0021_device_grant_assurance.sql"),
     ),
     (
+        22,
+        "retention",
+        include_str!("../../migrations/postgres/0022_retention.sql"),
+    ),
+    (
         24,
         "audit_by_resource",
         include_str!("../../migrations/postgres/0024_audit_by_resource.sql"),

@@ -15,8 +15,8 @@ use super::{Dialect, conflict_or, get, hash32, user_conflict};
 use crate::field_crypto::{EMAIL_INDEX_DOMAIN, StoredUser, reveal_all, seal_email};
 use crate::identity::{
     ApiKeyRecord, IdentityStore, MembershipRecord, PrincipalKind, RefreshRecord,
-    ResourceGrantRecord, RotateOutcome, SessionKind, SessionRecord, SigningKeyRecord, TenantRecord,
-    TenantStore, TokenHash, UserRecord,
+    ResourceGrantRecord, RevocationReason, RotateOutcome, SessionKind, SessionRecord,
+    SigningKeyRecord, TenantRecord, TenantStore, TokenHash, UserRecord,
 };
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -41,6 +41,7 @@ macro_rules! sql_identity {
                 kind: PrincipalKind::parse(&get::<_, String>(row, "kind")?)
                     .ok_or_else(|| StoreError::Query("unknown principal kind".into()))?,
                 disabled: get(row, "disabled")?,
+                last_login_at: get(row, "last_login_at")?,
                 created_at: get(row, "created_at")?,
                 updated_at: get(row, "updated_at")?,
             };
@@ -63,10 +64,21 @@ macro_rules! sql_identity {
                 user_agent: get(row, "user_agent")?,
                 fingerprint: get(row, "fingerprint")?,
                 revoked_at: get(row, "revoked_at")?,
+                revoked_reason: reason_of(row)?,
                 amr: D::get_list(row, "amr")?,
                 acr: get(row, "acr")?,
                 auth_time: get(row, "auth_time")?,
             })
+        }
+
+        /// The `revoked_reason` column of a session or key row.
+        fn reason_of(row: &Row) -> StoreResult<Option<RevocationReason>> {
+            get::<_, Option<String>>(row, "revoked_reason")?
+                .map(|r| {
+                    RevocationReason::parse(&r)
+                        .ok_or_else(|| StoreError::Query(format!("unknown revocation reason {r:?}")))
+                })
+                .transpose()
         }
 
         fn row_to_refresh(row: &Row) -> StoreResult<RefreshRecord> {
@@ -93,6 +105,7 @@ macro_rules! sql_identity {
                 expires_at: get(row, "expires_at")?,
                 last_used_at: get(row, "last_used_at")?,
                 revoked_at: get(row, "revoked_at")?,
+                revoked_reason: reason_of(row)?,
             })
         }
 
@@ -347,12 +360,29 @@ macro_rules! sql_identity {
                 .await
             }
 
+            async fn users_touch_login(&self, logins: &[(Uuid, i64)]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(D::query_error)?;
+                for (id, at) in logins {
+                    sqlx::query(
+                        "UPDATE users SET last_login_at = $1 \
+                         WHERE id = $2 AND (last_login_at IS NULL OR last_login_at < $1)",
+                    )
+                    .bind(at)
+                    .bind(D::uuid(*id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(D::query_error)?;
+                }
+                tx.commit().await.map_err(D::query_error)
+            }
+
             async fn session_insert(&self, s: &SessionRecord) -> StoreResult<()> {
                 self.insert(
                     sqlx::query(
                         "INSERT INTO sessions (id, user_id, kind, created_at, last_seen_at, \
-                         expires_at, user_agent, fingerprint, revoked_at, amr, acr, auth_time) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         expires_at, user_agent, fingerprint, revoked_at, amr, acr, auth_time, \
+                         revoked_reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(D::uuid(s.id))
                     .bind(D::uuid(s.user_id))
@@ -365,7 +395,8 @@ macro_rules! sql_identity {
                     .bind(s.revoked_at)
                     .bind(D::list(&s.amr))
                     .bind(&s.acr)
-                    .bind(s.auth_time),
+                    .bind(s.auth_time)
+                    .bind(s.revoked_reason.map(RevocationReason::as_str)),
                     "session id exists",
                 )
                 .await
@@ -409,13 +440,20 @@ macro_rules! sql_identity {
                 .map(|_| ())
             }
 
-            async fn session_revoke(&self, id: Uuid, now: i64) -> StoreResult<bool> {
+            async fn session_revoke(
+                &self,
+                id: Uuid,
+                now: i64,
+                reason: RevocationReason,
+            ) -> StoreResult<bool> {
                 self.changed(
                     sqlx::query(
-                        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $3 \
+                         WHERE id = $2 AND revoked_at IS NULL",
                     )
                     .bind(now)
-                    .bind(D::uuid(id)),
+                    .bind(D::uuid(id))
+                    .bind(reason.as_str()),
                 )
                 .await
             }
@@ -424,14 +462,16 @@ macro_rules! sql_identity {
                 &self,
                 user_id: Uuid,
                 now: i64,
+                reason: RevocationReason,
             ) -> StoreResult<Vec<Uuid>> {
                 self.all(
                     sqlx::query(
-                        "UPDATE sessions SET revoked_at = $1 \
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $3 \
                          WHERE user_id = $2 AND revoked_at IS NULL RETURNING id",
                     )
                     .bind(now)
-                    .bind(D::uuid(user_id)),
+                    .bind(D::uuid(user_id))
+                    .bind(reason.as_str()),
                     |row| D::get_uuid(row, "id"),
                 )
                 .await
@@ -498,8 +538,8 @@ macro_rules! sql_identity {
                 self.insert(
                     sqlx::query(
                         "INSERT INTO api_keys (id, hash, prefix, name, owner_id, roles, scopes, \
-                         created_at, expires_at, last_used_at, revoked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                         created_at, expires_at, last_used_at, revoked_at, revoked_reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(D::uuid(k.id))
                     .bind(&k.hash[..])
@@ -511,7 +551,8 @@ macro_rules! sql_identity {
                     .bind(k.created_at)
                     .bind(k.expires_at)
                     .bind(k.last_used_at)
-                    .bind(k.revoked_at),
+                    .bind(k.revoked_at)
+                    .bind(k.revoked_reason.map(RevocationReason::as_str)),
                     "API key already stored",
                 )
                 .await
@@ -545,13 +586,20 @@ macro_rules! sql_identity {
                 .await
             }
 
-            async fn api_key_revoke(&self, id: Uuid, now: i64) -> StoreResult<bool> {
+            async fn api_key_revoke(
+                &self,
+                id: Uuid,
+                now: i64,
+                reason: RevocationReason,
+            ) -> StoreResult<bool> {
                 self.changed(
                     sqlx::query(
-                        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $3 \
+                         WHERE id = $2 AND revoked_at IS NULL",
                     )
                     .bind(now)
-                    .bind(D::uuid(id)),
+                    .bind(D::uuid(id))
+                    .bind(reason.as_str()),
                 )
                 .await
             }

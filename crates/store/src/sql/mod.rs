@@ -1,6 +1,6 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
 //! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`]; [`email_flows`];
-//! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
+//! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`retention`]: `RetentionStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
 //! Every statement is one text for both databases, with `$n` placeholders: PostgreSQL's own, and
@@ -55,6 +55,7 @@ pub(crate) mod legacy_keys;
 pub(crate) mod meta;
 pub(crate) mod mfa;
 pub(crate) mod passkeys;
+pub(crate) mod retention;
 pub(crate) mod revocations;
 pub(crate) mod secrets;
 

@@ -111,6 +111,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0021_device_grant_assurance.sql"),
     ),
     (
+        22,
+        "retention",
+        include_str!("../../migrations/sqlite/0022_retention.sql"),
+    ),
+    (
         24,
         "audit_by_resource",
         include_str!("../../migrations/sqlite/0024_audit_by_resource.sql"),
@@ -296,6 +301,8 @@ mod tests {
         conformance::refresh_race(std::sync::Arc::new(store)).await;
         let other = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
         conformance::identity_suite_encrypted(&other).await;
+        let fresh = SqliteStore::open(&dir.path().join("r.db")).await.unwrap();
+        conformance::retention_suite(&fresh).await;
     }
 
     /// Every column of one `users` row as text, read with plain SQL.

@@ -41,7 +41,7 @@ pub fn router() -> Router<Arc<AppState>> {
 fn account_json(u: &UserRecord) -> serde_json::Value {
     serde_json::json!({
         "id": u.id, "name": u.email, "roles": u.roles, "tier": u.tier,
-        "disabled": u.disabled, "created_at": u.created_at,
+        "disabled": u.disabled, "created_at": u.created_at, "last_login_at": u.last_login_at,
     })
 }
 

@@ -179,6 +179,11 @@ pub(crate) struct Session {
     device: String,
     /// The session this request belongs to.
     current: bool,
+    /// When it was revoked (listed only with `include_revoked=true`).
+    revoked_at: Option<i64>,
+    /// Why: `logout`, `admin`, `reuse_detected`, `password_reset`, `account_deleted`,
+    /// `incident` or `expired`.
+    revoked_reason: Option<String>,
 }
 
 /// `GET /auth/sessions`.
@@ -216,6 +221,9 @@ pub(crate) struct ApiKey {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    /// Why it was revoked: `logout`, `admin`, `reuse_detected`, `password_reset`,
+    /// `account_deleted`, `incident` or `expired`.
+    revoked_reason: Option<String>,
 }
 
 /// A new or rotated API key: the record and, this once, the key itself.
@@ -231,6 +239,8 @@ pub(crate) struct ApiKeyIssued {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    /// Always null for a new key.
+    revoked_reason: Option<String>,
     /// The key (`pal_…`), shown only in this answer.
     key: String,
 }

@@ -16,7 +16,9 @@
 //! only once the batch is committed.
 
 mod app;
+mod purge;
 pub use app::AppAnswer;
+pub use purge::PurgeReport;
 
 use crate::identity::signing::KeyWrap;
 use palisade_core::audit::{AuditRecord, CheckpointSigner, GENESIS, Outcome, Risk};
@@ -68,19 +70,9 @@ enum Job {
     Event(Box<Draft>, i64),
     Flush(oneshot::Sender<()>),
     Checkpoint(oneshot::Sender<()>),
-    Purge(bool, oneshot::Sender<Result<PurgeReport, String>>),
+    /// Sign and store a checkpoint vouching for the record `(seq, hash)` (a purge's cut).
+    SignAt(u64, [u8; 32], oneshot::Sender<Result<(), String>>),
     App(app::AppJob),
-}
-
-/// What a retention purge removed (or, on a dry run, would remove).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgeReport {
-    /// The last sequence number removed; `None` when nothing has expired.
-    pub through_seq: Option<u64>,
-    /// How many records were (or would be) removed.
-    pub count: u64,
-    /// Whether this was only a count.
-    pub dry_run: bool,
 }
 
 /// The audit trail's one writer: a task that stamps, chains and appends events in batches
@@ -94,6 +86,9 @@ pub struct AuditTrail {
     /// The submission count at the last event that must be durable before its answer.
     durable_ticket: AtomicU64,
     config: crate::config::audit::AuditConfig,
+    /// How long records are kept, by class (`[retention.audit]` resolved).
+    periods: crate::config::retention::AuditPeriods,
+    store: SharedStore,
     committed: tokio::sync::watch::Receiver<u64>,
     clock: SharedClock,
 }
@@ -155,12 +150,13 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 impl AuditTrail {
-    /// Starts the writer on the current runtime.
+    /// Starts the writer on the current runtime; `periods` are the retention purge's.
     pub async fn start(
         store: SharedStore,
         secrets: &crate::config::SecretsConfig,
         clock: SharedClock,
         config: &crate::config::audit::AuditConfig,
+        periods: crate::config::retention::AuditPeriods,
     ) -> Result<Arc<Self>, String> {
         let wrap = KeyWrap::for_secrets(secrets.master.as_ref(), &secrets.signing_key);
         let signer = load_or_create_signer(&store, &wrap).await?;
@@ -174,7 +170,7 @@ impl AuditTrail {
         metrics::counter!(DROPPED_METRIC).increment(0);
         let (committed_tx, committed) = tokio::sync::watch::channel(0);
         let writer = Writer {
-            store,
+            store: store.clone(),
             signer,
             clock: clock.clone(),
             next_seq,
@@ -193,6 +189,8 @@ impl AuditTrail {
             submitted: AtomicU64::new(0),
             durable_ticket: AtomicU64::new(0),
             config: config.clone(),
+            periods,
+            store,
             committed,
             clock,
         }))
@@ -282,16 +280,14 @@ impl AuditTrail {
         }
     }
 
-    /// Removes the longest prefix of the trail in which every record has outlived its class's
-    /// retention (as of now), after signing a checkpoint at the cut so the rest still verifies,
-    /// and records the purge as an `audit.purged` event. A dry run only counts.
-    pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport, String> {
+    /// Has the writer sign and store a checkpoint vouching for the record `(seq, hash)`.
+    async fn sign_at(&self, seq: u64, hash: [u8; 32]) -> Result<(), String> {
+        let stopped = || "the audit writer has stopped".to_string();
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Job::Purge(dry_run, done))
-            .map_err(|_| "the audit writer has stopped".to_string())?;
-        wait.await
-            .map_err(|_| "the audit writer has stopped".to_string())?
+            .send(Job::SignAt(seq, hash, done))
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
     }
 
     /// Commits what is queued and signs a checkpoint of the head.
@@ -349,7 +345,7 @@ impl Writer {
     async fn handle(&mut self, jobs: Vec<Job>) {
         let mut records = Vec::new();
         let mut waiters = Vec::new();
-        let mut purges = Vec::new();
+        let mut signs = Vec::new();
         let mut checkpoint = false;
         let mut apps = app::Admitted::default();
         let mut events = 0u64;
@@ -365,7 +361,7 @@ impl Writer {
                     checkpoint = true;
                     waiters.push(done);
                 }
-                Job::Purge(dry_run, done) => purges.push((dry_run, done)),
+                Job::SignAt(seq, hash, done) => signs.push((seq, hash, done)),
             }
         }
         if !records.is_empty() {
@@ -384,76 +380,11 @@ impl Writer {
         for done in waiters {
             let _ = done.send(());
         }
-        for (dry_run, done) in purges {
-            let _ = done.send(self.purge(dry_run).await);
+        for (seq, hash, done) in signs {
+            let cp = self.signer.sign(seq, hash, self.clock.now_millis() as i64);
+            let stored = self.store.audit_checkpoint_put(&cp).await;
+            let _ = done.send(stored.map_err(|e| format!("audit checkpoint: {e}")));
         }
-    }
-
-    async fn purge(&mut self, dry_run: bool) -> Result<PurgeReport, String> {
-        let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
-        let now = self.clock.now_millis() as i64;
-        if !dry_run {
-            let keep = self.audit.app_idempotency_retention.0.as_millis() as i64;
-            self.store
-                .audit_app_keys_expire(now.saturating_sub(keep))
-                .await
-                .map_err(e)?;
-        }
-        let mut cut: Option<(u64, [u8; 32])> = None;
-        let mut count = 0;
-        let mut from = 0;
-        'walk: loop {
-            let page = self.store.audit_range(from, 5_000).await.map_err(e)?;
-            let Some(last) = page.last() else { break };
-            from = last.seq + 1;
-            for r in &page {
-                let keep_ms = self.audit.retention_for(&r.event_type) as i64 * 86_400_000;
-                if r.ts_ms.saturating_add(keep_ms) > now {
-                    break 'walk;
-                }
-                cut = Some((r.seq, r.hash));
-                count += 1;
-            }
-        }
-        let report = PurgeReport {
-            through_seq: cut.map(|(seq, _)| seq),
-            count,
-            dry_run,
-        };
-        let Some((through, hash)) = cut else {
-            return Ok(report);
-        };
-        if dry_run {
-            return Ok(report);
-        }
-        // The checkpoint at the cut is what lets the rest verify: no checkpoint, no purge.
-        let cp = self.signer.sign(through, hash, now);
-        self.store.audit_checkpoint_put(&cp).await.map_err(e)?;
-        self.store.audit_purge_through(through).await.map_err(e)?;
-        let draft = Draft {
-            event_type: "audit.purged".into(),
-            risk: Risk::Medium,
-            result: Outcome::Success,
-            actor: None,
-            action: None,
-            resource_type: Some("audit".into()),
-            resource_id: None,
-            tenant: None,
-            client_ip: None,
-            user_agent: None,
-            request_id: None,
-            details: serde_json::json!({ "through_seq": through, "count": count }),
-            source: Default::default(),
-        };
-        let mut record = vec![self.link(draft, now)];
-        self.append(&mut record, &[]).await;
-        self.since_checkpoint += 1;
-        tracing::info!(
-            through_seq = through,
-            count,
-            "audit records past retention purged"
-        );
-        Ok(report)
     }
 
     fn link(&mut self, d: Draft, ts_ms: i64) -> AuditRecord {

@@ -217,6 +217,7 @@ impl Identity {
                 expires_at: row.expires_at,
                 last_used_at: row.last_used_at,
                 revoked_at: None,
+                revoked_reason: None,
             },
             lookup_prefix: row.prefix.clone(),
             legacy_hash: Some(hash.to_stored()),

@@ -22,7 +22,8 @@ use crate::audit::{AuditEvent, Outcome, RequestOrigin, Risk};
 use palisade_core::password::{PasswordContext, Violation};
 use palisade_store::StoreError;
 use palisade_store::identity::{
-    ApiKeyRecord, MembershipRecord, PrincipalKind, ResourceGrantRecord, TenantRecord, UserRecord,
+    ApiKeyRecord, MembershipRecord, PrincipalKind, ResourceGrantRecord, RevocationReason,
+    TenantRecord, UserRecord,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -169,6 +170,7 @@ impl Identity {
                 .map(|s| now.saturating_add((s.min(100 * 365 * 86400) * 1000) as i64)),
             last_used_at: None,
             revoked_at: None,
+            revoked_reason: None,
         };
         self.issue_api_key(record, "apikey.created", by).await
     }
@@ -187,14 +189,16 @@ impl Identity {
         Ok((record, secret))
     }
 
-    /// Revokes a key everywhere (store first, then hot state) and records `apikey.revoked`.
-    /// `false`: it was already revoked (nothing changed, nothing recorded).
+    /// Revokes a key everywhere (store first, then hot state) and records `apikey.revoked`
+    /// (reason `admin`). `false`: it was already revoked (nothing changed, nothing recorded).
     pub async fn revoke_api_key_as(&self, key: Uuid, by: &By<'_>) -> Result<bool, Refused> {
-        if !self.revoke_api_key(key).await? {
+        if !self.revoke_api_key(key, RevocationReason::Admin).await? {
             return Ok(false);
         }
-        self.audit
-            .record(by.event("apikey.revoked", Risk::Medium, format!("api_key:{key}")));
+        self.audit.record(
+            by.event("apikey.revoked", Risk::Medium, format!("api_key:{key}"))
+                .details(serde_json::json!({ "reason": RevocationReason::Admin.as_str() })),
+        );
         Ok(true)
     }
 
@@ -308,37 +312,54 @@ impl Identity {
         {
             return Ok(false);
         }
-        self.revoke_user_sessions(user).await?;
+        self.revoke_user_sessions(user, RevocationReason::Admin)
+            .await?;
         self.audit.record(
             by.event("user.roles_changed", Risk::High, format!("user:{user}"))
-                .details(serde_json::json!({ "roles": roles })),
+                .details(serde_json::json!({
+                    "roles": roles,
+                    "reason": RevocationReason::Admin.as_str(),
+                })),
         );
         Ok(true)
     }
 
-    /// Disables an account (`user.disabled`, high risk: sign-in refused, its sessions revoked)
-    /// or enables it again (`user.enabled`). `false`: no such account.
+    /// Disables an account (`user.disabled`, high risk: sign-in refused, its sessions revoked
+    /// with reason `admin`) or enables it again (`user.enabled`). `false`: no such account.
     pub async fn set_user_disabled(
         &self,
         user: Uuid,
         disabled: bool,
         by: &By<'_>,
     ) -> Result<bool, Refused> {
+        let reason = disabled.then_some(RevocationReason::Admin);
+        self.set_user_disabled_for(user, reason, by).await
+    }
+
+    /// Disables the account, its sessions revoked for `reason` (`Some`), or enables it
+    /// (`None`); records `user.disabled` (with `details.reason`) or `user.enabled`. The
+    /// inactive-account policy disables with reason `expired`. `false`: no such account.
+    pub async fn set_user_disabled_for(
+        &self,
+        user: Uuid,
+        disable: Option<RevocationReason>,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
         if !self
             .store
-            .user_set_disabled(user, disabled, self.now_ms() as i64)
+            .user_set_disabled(user, disable.is_some(), self.now_ms() as i64)
             .await?
         {
             return Ok(false);
         }
-        let (event, risk) = if disabled {
-            self.revoke_user_sessions(user).await?;
-            ("user.disabled", Risk::High)
+        let event = if let Some(reason) = disable {
+            self.revoke_user_sessions(user, reason).await?;
+            by.event("user.disabled", Risk::High, format!("user:{user}"))
+                .details(serde_json::json!({ "reason": reason.as_str() }))
         } else {
-            ("user.enabled", Risk::Medium)
+            by.event("user.enabled", Risk::Medium, format!("user:{user}"))
         };
-        self.audit
-            .record(by.event(event, risk, format!("user:{user}")));
+        self.audit.record(event);
         Ok(true)
     }
 
@@ -448,10 +469,14 @@ impl Identity {
         {
             return Ok(false);
         }
-        self.revoke_user_sessions(user).await?;
+        self.revoke_user_sessions(user, RevocationReason::Admin)
+            .await?;
         self.audit.record(
             by.event("user.tier_changed", Risk::Medium, format!("user:{user}"))
-                .details(serde_json::json!({ "tier": tier })),
+                .details(serde_json::json!({
+                    "tier": tier,
+                    "reason": RevocationReason::Admin.as_str(),
+                })),
         );
         Ok(true)
     }
@@ -482,6 +507,7 @@ impl Identity {
             tier,
             kind: PrincipalKind::Service,
             disabled: false,
+            last_login_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -532,6 +558,7 @@ impl Identity {
             tier: "free".into(),
             kind: PrincipalKind::Human,
             disabled: false,
+            last_login_at: None,
             created_at: now,
             updated_at: now,
         }

@@ -1,0 +1,227 @@
+//! The one retention job: purges every data type past its `[retention]` period, the audit trail
+//! included, and applies the inactive-account policy. The gateway runs it daily at
+//! `retention.run_at` (`server::duties`); `palisade retention run [--dry-run]` (and its alias
+//! `palisade audit purge`) calls the same [`run`].
+//!
+//! Guarantees:
+//! - **Nothing goes early**: a record goes only once `ended + period <= now` (the store's
+//!   `RetentionStore` defines "ended" per type); nothing still active goes.
+//! - **Short writes**: each type is deleted in batches of `retention.batch_size` rows, one
+//!   transaction each, committed before the next, with a yield between (other writers and the
+//!   proxied traffic get the store between batches). The audit trail goes in chunks ending at
+//!   signed checkpoints, so its chain verifies after the purge and after every chunk.
+//! - **A dry run writes nothing**: it counts what would go per type (and the accounts the
+//!   policy would disable).
+//! - **Seen**: progress in the logs (a line per type, debug per batch), the metrics
+//!   `palisade_retention_purged_total{type}`, `palisade_retention_batches_total{type}`,
+//!   `palisade_retention_batch_seconds{type}` (a histogram of the delete transactions),
+//!   `palisade_retention_last_run_seconds` and `palisade_retention_last_run_timestamp_seconds`;
+//!   accounts disabled for inactivity are `user.disabled` events (reason `expired`), through
+//!   the same use case an administrator's disable goes through.
+
+use crate::audit::trail::AuditTrail;
+use crate::config::retention::RetentionConfig;
+use crate::identity::Identity;
+use crate::identity::manage::By;
+use palisade_store::identity::RevocationReason;
+use palisade_store::retention::PurgeKind;
+use std::time::Duration;
+
+/// What one run removed (or, on a dry run, would remove), per data type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Only counted.
+    pub dry_run: bool,
+    /// `(type, records, delete transactions)` in the order purged; the audit trail as `audit`.
+    pub purged: Vec<(&'static str, u64, u64)>,
+    /// Accounts the inactive-account policy disabled (or would).
+    pub accounts_disabled: u64,
+    /// Their ids (the CLI hands them to a running gateway's hot state).
+    pub disabled_ids: Vec<uuid::Uuid>,
+    /// The longest delete transaction of the store's types (the target is under 50 ms).
+    pub slowest_batch: Duration,
+}
+
+impl RunReport {
+    /// Records (or would-be records) of `kind`.
+    pub fn count(&self, kind: &str) -> Option<u64> {
+        self.purged
+            .iter()
+            .find_map(|(k, n, _)| (*k == kind).then_some(*n))
+    }
+
+    /// Delete transactions used for `kind`.
+    pub fn batches(&self, kind: &str) -> Option<u64> {
+        self.purged
+            .iter()
+            .find_map(|(k, _, b)| (*k == kind).then_some(*b))
+    }
+}
+
+/// The period of each store-purged type.
+fn period(config: &RetentionConfig, kind: PurgeKind) -> Duration {
+    match kind {
+        PurgeKind::Sessions => config.sessions.0,
+        PurgeKind::RefreshTokens => config.refresh_tokens.0,
+        PurgeKind::Revocations => config.expired_revocations.0,
+        PurgeKind::ApiKeys => config.api_keys.0,
+        PurgeKind::SecretVersions => config.secret_versions.0,
+    }
+}
+
+/// Accounts examined per page by the inactive-account policy.
+const INACTIVE_PAGE: u32 = 500;
+
+/// Runs the job once as of the identity's clock; see the module docs. `trail` is the audit
+/// trail to purge (none: the audit records are left alone); `by` is who the policy's account
+/// disables are recorded as.
+pub async fn run(
+    identity: &Identity,
+    trail: Option<&AuditTrail>,
+    config: &RetentionConfig,
+    dry_run: bool,
+    by: &By<'_>,
+) -> Result<RunReport, String> {
+    let started = std::time::Instant::now();
+    let now = identity.now_ms() as i64;
+    let mut report = RunReport {
+        dry_run,
+        ..Default::default()
+    };
+    let store = &identity.store;
+    for kind in PurgeKind::ALL {
+        let cutoff = now.saturating_sub(period(config, kind).as_millis() as i64);
+        let (mut total, mut batches) = (0, 0);
+        if dry_run {
+            total = store
+                .retention_count(kind, cutoff)
+                .await
+                .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
+        } else {
+            loop {
+                let batch_started = std::time::Instant::now();
+                let n = store
+                    .retention_purge(kind, cutoff, config.batch_size)
+                    .await
+                    .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
+                let took = batch_started.elapsed();
+                report.slowest_batch = report.slowest_batch.max(took);
+                metrics::histogram!("palisade_retention_batch_seconds", "type" => kind.as_str())
+                    .record(took.as_secs_f64());
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                batches += 1;
+                metrics::counter!("palisade_retention_purged_total", "type" => kind.as_str())
+                    .increment(n);
+                metrics::counter!("palisade_retention_batches_total", "type" => kind.as_str())
+                    .increment(1);
+                tracing::debug!(
+                    kind = kind.as_str(),
+                    batch = batches,
+                    records = n,
+                    total,
+                    "retention batch"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+        if total > 0 {
+            tracing::info!(
+                kind = kind.as_str(),
+                records = total,
+                batches,
+                dry_run,
+                "retention"
+            );
+        }
+        report.purged.push((kind.as_str(), total, batches));
+    }
+    if let Some(trail) = trail {
+        let audit = trail.purge(dry_run).await?;
+        if !dry_run {
+            metrics::counter!("palisade_retention_purged_total", "type" => "audit")
+                .increment(audit.count);
+            metrics::counter!("palisade_retention_batches_total", "type" => "audit")
+                .increment(audit.batches);
+        }
+        report.purged.push(("audit", audit.count, audit.batches));
+    }
+    if let Some(after) = config.inactive_accounts_disable_after {
+        report.disabled_ids =
+            disable_inactive(identity, now - after.0.as_millis() as i64, dry_run, by).await?;
+        report.accounts_disabled = report.disabled_ids.len() as u64;
+    }
+    let took = started.elapsed().as_secs_f64();
+    if !dry_run {
+        metrics::gauge!("palisade_retention_last_run_seconds").set(took);
+        metrics::gauge!("palisade_retention_last_run_timestamp_seconds").set(now as f64 / 1000.0);
+    }
+    tracing::info!(
+        seconds = took,
+        dry_run,
+        accounts_disabled = report.accounts_disabled,
+        "retention run done"
+    );
+    Ok(report)
+}
+
+/// Disables people's accounts without a sign-in since `before` (a dry run only lists the
+/// first page of them); returns their ids.
+async fn disable_inactive(
+    identity: &Identity,
+    before: i64,
+    dry_run: bool,
+    by: &By<'_>,
+) -> Result<Vec<uuid::Uuid>, String> {
+    let e = |e: palisade_store::StoreError| format!("retention inactive accounts: {e}");
+    let mut done = Vec::new();
+    loop {
+        let page = identity
+            .store
+            .users_inactive(before, INACTIVE_PAGE)
+            .await
+            .map_err(e)?;
+        if dry_run {
+            return Ok(page);
+        }
+        if page.is_empty() {
+            return Ok(done);
+        }
+        for user in page {
+            identity
+                .set_user_disabled_for(user, Some(RevocationReason::Expired), by)
+                .await
+                .map_err(|e| format!("retention inactive accounts: {e}"))?;
+            done.push(user);
+        }
+        tracing::info!(accounts = done.len(), "inactive accounts disabled");
+    }
+}
+
+/// Describes the job's metrics (called once with the others).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "palisade_retention_purged_total",
+        "Records the retention job deleted, by type"
+    );
+    metrics::describe_counter!(
+        "palisade_retention_batches_total",
+        "Delete transactions the retention job used, by type"
+    );
+    metrics::describe_histogram!(
+        "palisade_retention_batch_seconds",
+        metrics::Unit::Seconds,
+        "Time of each delete transaction of the retention job, by type"
+    );
+    metrics::describe_gauge!(
+        "palisade_retention_last_run_seconds",
+        metrics::Unit::Seconds,
+        "How long the last retention run took"
+    );
+    metrics::describe_gauge!(
+        "palisade_retention_last_run_timestamp_seconds",
+        "When the last retention run ended (Unix seconds)"
+    );
+}
