@@ -43,11 +43,11 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
     }
     // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
     // "system32" is the one rule without `.`, `/`, `\` or `%`; it needs "32" (a memchr search).
-    if !input
+    let pathlike = input
         .bytes()
-        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'%'))
-        && !(input.contains("32") && contains_ignore_case(input, b"system32"))
-    {
+        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'%'));
+    let system32 = || input.contains("32") && contains_ignore_case(input, b"system32");
+    if !pathlike && !system32() {
         return None;
     }
     // Decode what survives one URL decoding (double encoding) and overlong dots and slashes.
