@@ -9,29 +9,9 @@ use palisade_gateway::protect::inspect::InspectPolicy;
 use std::hint::black_box;
 use std::time::Duration;
 
-fn parts() -> http::request::Parts {
-    let (parts, ()) = http::Request::post("/api/items?page=2&q=blue+shoes")
-        .header("content-type", "application/json")
-        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)")
-        .body(())
-        .unwrap()
-        .into_parts();
-    parts
-}
-
-fn small_body() -> Vec<u8> {
-    let mut items = Vec::new();
-    for i in 0..11 {
-        items.push(format!(
-            r#"{{"sku":"SKU-{i:04}","name":"Men's running shoe, size {i}","qty":{i},"note":"It's for O'Brien"}}"#
-        ));
-    }
-    let body = format!(
-        r#"{{"customer":"Siobhan O'Neil","items":[{}]}}"#,
-        items.join(",")
-    );
-    body.into_bytes()
-}
+#[path = "support/inspect_request.rs"]
+mod request;
+use request::{parts, small_body};
 
 fn adversarial_body(depth: usize) -> Vec<u8> {
     let mut s = String::with_capacity(1 << 20);

@@ -13,7 +13,7 @@ pub struct HeaderFinding {
 /// Detects header injection in `input`; `in_header` when the value is a request header or cookie
 /// (where any CR or LF is injection).
 pub fn detect(input: &str, in_header: bool) -> Option<HeaderFinding> {
-    if !input.contains(['\r', '\n']) {
+    if !input.bytes().any(|b| b == b'\r' || b == b'\n') {
         return None;
     }
     if in_header {

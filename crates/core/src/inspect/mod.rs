@@ -13,6 +13,7 @@ pub mod decode;
 pub mod eval;
 pub mod header;
 pub mod sql_lex;
+mod sql_suspect;
 pub mod sqli;
 pub mod traversal;
 pub mod xss;

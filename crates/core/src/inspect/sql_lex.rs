@@ -270,13 +270,13 @@ const FUNCS: &[&str] = &[
 
 // Which word lists a word is on, as bits: one hash lookup per word instead of a scan of every
 // list (the scans were the inspect gate's largest cost).
-const IN_STMTS: u8 = 1;
-const IN_LOGIC: u8 = 1 << 1;
-const IN_OPS: u8 = 1 << 2;
-const IN_DANGEROUS: u8 = 1 << 3;
-const IN_FUNCS: u8 = 1 << 4;
-const IN_CLAUSES: u8 = 1 << 5;
-const IN_KWS: u8 = 1 << 6;
+pub(super) const IN_STMTS: u8 = 1;
+pub(super) const IN_LOGIC: u8 = 1 << 1;
+pub(super) const IN_OPS: u8 = 1 << 2;
+pub(super) const IN_DANGEROUS: u8 = 1 << 3;
+pub(super) const IN_FUNCS: u8 = 1 << 4;
+pub(super) const IN_CLAUSES: u8 = 1 << 5;
+pub(super) const IN_KWS: u8 = 1 << 6;
 
 /// FNV-1a for the fixed keyword map: its keys are ours and the map never grows, so an input
 /// cannot flood it (the reason for std's SipHash), and FNV is several times faster on the short
@@ -302,8 +302,28 @@ impl std::hash::Hasher for Fnv {
 
 type Lists = std::collections::HashMap<&'static [u8], u8, std::hash::BuildHasherDefault<Fnv>>;
 
-static LISTS: std::sync::LazyLock<Lists> = std::sync::LazyLock::new(|| {
-    let mut map = Lists::default();
+/// The keyword map, and which (first byte, second byte, length) shapes its words have: most
+/// words of ordinary text have a shape no keyword has and are answered without hashing.
+struct Keywords {
+    lists: Lists,
+    /// Per first letter and second byte ([`shape_slot`]), a bit per length (< 32) some keyword
+    /// of that start has.
+    shapes: [[u32; 37]; 26],
+}
+
+/// The index of an upper-cased word byte in [`Keywords::shapes`]: letters, digits, `_`.
+fn shape_slot(b: u8) -> Option<usize> {
+    match b {
+        b'A'..=b'Z' => Some(usize::from(b - b'A')),
+        b'0'..=b'9' => Some(26 + usize::from(b - b'0')),
+        b'_' => Some(36),
+        _ => None,
+    }
+}
+
+static KEYWORDS: std::sync::LazyLock<Keywords> = std::sync::LazyLock::new(|| {
+    let mut lists = Lists::default();
+    let mut shapes = [[0u32; 37]; 26];
     for (list, bit) in [
         (STMTS, IN_STMTS),
         (LOGIC, IN_LOGIC),
@@ -314,10 +334,17 @@ static LISTS: std::sync::LazyLock<Lists> = std::sync::LazyLock::new(|| {
         (KWS, IN_KWS),
     ] {
         for &word in list {
-            *map.entry(word.as_bytes()).or_insert(0) |= bit;
+            *lists.entry(word.as_bytes()).or_insert(0) |= bit;
+            match word.as_bytes() {
+                [a @ b'A'..=b'Z', b, ..] if word.len() < 32 && shape_slot(*b).is_some() => {
+                    shapes[usize::from(a - b'A')][shape_slot(*b).unwrap_or(0)] |= 1 << word.len();
+                }
+                // A word the shapes cannot describe: every shape is possible.
+                _ => shapes = [[u32::MAX; 37]; 26],
+            }
         }
     }
-    map
+    Keywords { lists, shapes }
 });
 
 /// Every word on a keyword list that is a single word (for the detector's tests).
@@ -335,14 +362,25 @@ pub(super) fn writes_files(word: &str) -> bool {
     word.eq_ignore_ascii_case("OUTFILE") || word.eq_ignore_ascii_case("DUMPFILE")
 }
 
-fn lists_of(upper: &[u8]) -> u8 {
-    LISTS.get(upper).copied().unwrap_or(0)
+/// The keyword lists (`IN_*` bits) the upper-cased word `upper` is on; `UNION` is on none.
+pub(super) fn lists_of(upper: &[u8]) -> u8 {
+    let k = &*KEYWORDS;
+    if let [a @ b'A'..=b'Z', b, ..] = upper
+        && let Some(b) = shape_slot(*b)
+        && upper.len() < 32
+        && k.shapes[usize::from(a - b'A')][b] & (1 << upper.len()) == 0
+    {
+        return 0;
+    }
+    k.lists.get(upper).copied().unwrap_or(0)
 }
 
+/// No keyword or function name is longer than this: longer words are barewords, and the
+/// upper-casing needs no allocation.
+pub(super) const MAX_WORD: usize = 40;
+
 fn classify(word: &str, next_is_open: bool) -> Token {
-    // No keyword or function name is longer than this: longer words are barewords, and the
-    // upper-casing needs no allocation.
-    let mut buf = [0u8; 40];
+    let mut buf = [0u8; MAX_WORD];
     if word.len() > buf.len() {
         return Token::of(Kind::Bare);
     }
@@ -402,7 +440,8 @@ fn classify(word: &str, next_is_open: bool) -> Token {
     Token::of(Kind::Bare)
 }
 
-fn is_word_byte(b: u8) -> bool {
+/// A byte that continues a word (and a variable name after `@`).
+pub(super) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.' || b >= 0x80
 }
 
@@ -643,4 +682,23 @@ fn string_end(s: &[u8], from: usize, q: u8) -> (usize, bool) {
         i += 1;
     }
     (s.len(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shape_filter_passes_every_keyword() {
+        let k = &*KEYWORDS;
+        assert_ne!(
+            k.shapes,
+            [[u32::MAX; 37]; 26],
+            "every keyword has a describable shape"
+        );
+        for (&word, &bits) in &k.lists {
+            assert_eq!(lists_of(word), bits, "{}", String::from_utf8_lossy(word));
+        }
+        assert_eq!(lists_of(b"RUNNING"), 0);
+    }
 }

@@ -8,6 +8,7 @@
 //! terse text can also take).
 
 use super::sql_lex::{Kind, Token, tokenize};
+use super::sql_suspect::could_be_sqli;
 
 /// Tokens looked at per context: an injection shows itself early; this bounds the work.
 const MAX_TOKENS: usize = 64;
@@ -23,10 +24,13 @@ pub struct SqlFinding {
 
 /// The strongest SQL-injection finding in `input` (lowest level), if any.
 pub fn detect(input: &str) -> Option<SqlFinding> {
-    if input.len() < 2 || (is_one_word(input) && !super::sql_lex::writes_files(input)) {
+    if input.len() < 2
+        || (is_one_word(input) && !super::sql_lex::writes_files(input))
+        || !could_be_sqli(input)
+    {
         return None;
     }
-    detect_tokens(input)
+    detect_full(input)
 }
 
 /// A letter or `_`, then letters, digits and `_` only: the tokenizer reads it as a single word
@@ -39,7 +43,8 @@ fn is_one_word(input: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-fn detect_tokens(input: &str) -> Option<SqlFinding> {
+/// The detector without its fast paths: every context tokenized and judged.
+pub(super) fn detect_full(input: &str) -> Option<SqlFinding> {
     let mut best: Option<SqlFinding> = None;
     let mut consider = |f: Option<SqlFinding>| {
         if let Some(f) = f
@@ -459,7 +464,7 @@ mod tests {
             if super::super::sql_lex::writes_files(w) {
                 assert!(detect(w).is_some(), "{w}");
             } else {
-                assert_eq!(detect_tokens(w), None, "{w}");
+                assert_eq!(detect_full(w), None, "{w}");
             }
         }
         // What is not one word goes through the tokenizer.

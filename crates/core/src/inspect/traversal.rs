@@ -23,7 +23,6 @@ const SYSTEM_FILES: &[&str] = &[
     "/.aws/credentials",
     "/.env",
     "/.git/",
-    "\\windows\\",
     "/windows/",
     "win.ini",
     "boot.ini",
@@ -36,28 +35,42 @@ const SYSTEM_FILES: &[&str] = &[
 
 /// The strongest traversal finding in `input`, if any.
 pub fn detect(input: &str) -> Option<TraversalFinding> {
-    if input.contains('\0') {
+    if input.as_bytes().contains(&0) {
         return Some(TraversalFinding {
             rule: "nul-byte",
             level: 1,
         });
     }
     // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
-    if !input.contains(['.', '/', '\\', '%']) && !contains_ignore_case(input, b"system32") {
+    // "system32" is the one rule without `.`, `/`, `\` or `%`; it needs "32" (a memchr search).
+    let pathlike = input
+        .bytes()
+        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'%'));
+    let system32 = || input.contains("32") && contains_ignore_case(input, b"system32");
+    if !pathlike && !system32() {
         return None;
     }
     // Decode what survives one URL decoding (double encoding) and overlong dots and slashes.
-    let s = input
-        .to_ascii_lowercase()
-        .replace("%2e", ".")
-        .replace("%2f", "/")
-        .replace("%5c", "\\")
-        .replace("%c0%ae", ".")
-        .replace("%c0%af", "/")
-        .replace("%c1%9c", "\\")
-        .replace("%252e", ".")
-        .replace("%252f", "/");
-    let s = s.replace('\\', "/");
+    let lower = input.to_ascii_lowercase();
+    // Every encoded form decoded here starts with `%`.
+    let s = if !lower.contains('%') {
+        lower
+    } else {
+        lower
+            .replace("%2e", ".")
+            .replace("%2f", "/")
+            .replace("%5c", "\\")
+            .replace("%c0%ae", ".")
+            .replace("%c0%af", "/")
+            .replace("%c1%9c", "\\")
+            .replace("%252e", ".")
+            .replace("%252f", "/")
+    };
+    let s = if s.contains('\\') {
+        s.replace('\\', "/")
+    } else {
+        s
+    };
     let mut best: Option<TraversalFinding> = None;
     let mut note = |rule, level| {
         if best.is_none_or(|b: TraversalFinding| level < b.level) {
@@ -70,10 +83,7 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
     } else if ups == 1 {
         note("dot-dot-segment", 2);
     }
-    if SYSTEM_FILES
-        .iter()
-        .any(|f| s.contains(&f.replace('\\', "/")))
-    {
+    if SYSTEM_FILES.iter().any(|f| s.contains(f)) {
         note(
             "system-file",
             if s.starts_with('/') || s.contains("file:") || ups > 0 {
@@ -99,6 +109,10 @@ fn contains_ignore_case(haystack: &str, needle: &[u8]) -> bool {
 /// Counts `..` path segments: `..` delimited by `/` or the ends (also `....//` that a
 /// single-pass filter would collapse into `../`).
 fn count_up_segments(s: &str) -> usize {
+    // Every up segment, before or after collapsing, contains "..".
+    if !s.contains("..") {
+        return 0;
+    }
     let collapsed = s.replace("....//", "../").replace("..././", "../");
     collapsed
         .split('/')
