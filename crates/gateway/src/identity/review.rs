@@ -2,8 +2,8 @@
 //! and the scheduled review (`[review]`, `audit::alerts::scheduled_review`). It reports, as of
 //! the injected clock:
 //! - people's accounts (enabled) without a sign-in or session activity for `unused_days`
-//!   (activity: the latest `created_at` / `last_seen_at` of their sessions, revoked ones
-//!   included, else the account's creation);
+//!   (activity: the latest of `last_login_at` and their sessions' `created_at` /
+//!   `last_seen_at`, revoked ones included, else the account's creation);
 //! - API keys in force (not revoked or expired) not used for `unused_days` (last use, else
 //!   creation);
 //! - API keys in force older than `key_max_age`;
@@ -178,7 +178,7 @@ impl Identity {
                         .await?
                         .iter()
                         .map(|s| s.last_seen_at.max(s.created_at))
-                        .fold(u.created_at, i64::max);
+                        .fold(u.last_login_at.unwrap_or(0).max(u.created_at), i64::max);
                     if last_active < unused_before {
                         review.unused_accounts.push(account_finding(u, last_active));
                     }
