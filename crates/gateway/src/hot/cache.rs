@@ -1,7 +1,8 @@
 //! A replica's local read cache in front of a shared hot state (Redis): flag reads — token,
 //! session and key revocations, IP blocks, login delays — are answered from memory, so the hot
 //! path does not pay a round trip per request, while every flag change reaches every replica
-//! at once.
+//! as soon as the broadcast is delivered (not instantly: see DESIGN.md, "Per-replica flag
+//! cache", for the window a request can fall into).
 //!
 //! How it stays correct: a flag set or removed through any replica is published on the hot
 //! state's broadcast (`flag` topic, the key as body); every replica's listener drops that key
