@@ -296,6 +296,9 @@ async fn open_audit(
         emails: config.log.redact_emails,
         ipv4: config.log.redact_ipv4,
     }));
+    // The recorder first: the trail registers its counters at zero, and a counter registered
+    // before the recorder exists is lost (absent from /metrics until its first increment).
+    crate::metrics::install();
     let trail = crate::audit::trail::AuditTrail::start(
         store.clone(),
         &config.secrets,
