@@ -4,7 +4,10 @@
 //! incidents), [`audit_events`] (an application's own events into the trail),
 //! [`command_policy`] (how a command policy of agent tools decides a command),
 //! [`compliance`] (the compliance evidence report) and [`incident`] (the lockdown,
-//! disabling and enabling accounts). Invitations are
+//! disabling and enabling accounts), [`users`] (people's accounts: list, search, create,
+//! roles, tier), [`user_access`] (their sessions, API keys and factors) and [`secrets`] (the
+//! secrets store's metadata, never a value) and [`dashboard`] (the console's series).
+//! Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -17,10 +20,14 @@ pub mod audit_events;
 pub mod blocks;
 pub mod command_policy;
 pub mod compliance;
+pub mod dashboard;
 pub mod incident;
 pub mod policy;
+pub mod secrets;
 pub mod service_accounts;
 pub mod tenants;
+pub mod user_access;
+pub mod users;
 
 use crate::state::AppState;
 use std::sync::Arc;
@@ -64,8 +71,15 @@ pub mod perm {
     pub const USERS_EXPORT: &str = "admin.users.export";
     /// Drawing the compliance evidence report (`GET /admin/compliance/report`).
     pub const COMPLIANCE_READ: &str = "admin.compliance.read";
-    /// Disabling and enabling accounts.
+    /// Listing and reading people's accounts, their sessions, API keys and factors.
+    pub const USERS_READ: &str = "admin.users.read";
+    /// Creating accounts, disabling and enabling them, setting their roles and tier, ending
+    /// their sessions.
     pub const USERS_WRITE: &str = "admin.users.write";
+    /// Reading the secrets store's metadata (paths, versions, times; never a value).
+    pub const SECRETS_READ: &str = "admin.secrets.read";
+    /// Reading the console's dashboard (`GET /admin/dashboard/series`).
+    pub const CONSOLE_READ: &str = "admin.console.read";
     /// Reading the lockdown state.
     pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
     /// Locking the gateway down and lifting it.
@@ -83,4 +97,8 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(command_policy::router())
         .merge(compliance::router())
         .merge(incident::router())
+        .merge(users::router())
+        .merge(user_access::router())
+        .merge(secrets::router())
+        .merge(dashboard::router())
 }

@@ -6,14 +6,20 @@
 //! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting
 //! their roles and tiers; creating, issuing (rotation) and revoking API keys, importing them by
 //! another system's hash (`key_import.rs`); creating and deleting tenants,
-//! setting and removing their members and resource grants; lifting an IP block. What a caller
+//! setting and removing their members and resource grants; blocking and lifting an IP block;
+//! listing, creating and searching people's accounts for administrators (`accounts.rs`); their
+//! sessions, keys and factors, and ending them by hand (`access.rs`). What a caller
 //! may ask for (the roles it holds itself, the keys it owns, the roles it may give) is the
 //! caller's check; what makes the change valid is checked here. An event is recorded only for a
 //! change that happened.
 
+mod access;
+mod accounts;
 mod export;
 mod key_import;
 
+pub use access::{FactorsView, KeyView, PasskeyView, SessionView, TotpView};
+pub use accounts::{AccountPage, AccountSearch, AccountView, MAX_PAGE, NewAccount};
 pub use export::UserExport;
 pub use key_import::{ImportBatch, KeyImport, KeyImported};
 
@@ -29,6 +35,9 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 pub use super::import::{ImportedAccount, RowOutcome, RowRefusal};
+
+/// The longest block an administrator can place by hand.
+pub const MAX_BLOCK: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
 
 /// Who acts (`actor` as the trail names it) and what their request tells (empty for the CLI).
 pub struct By<'a> {
@@ -523,6 +532,44 @@ impl Identity {
             format!("user:{}", account.id),
         ));
         Ok(account)
+    }
+
+    /// Blocks an address for `for_` (1 s to [`MAX_BLOCK`]) by hand, through the mechanism of
+    /// the brute-force defense (the record, then hot state, so every replica refuses it), and
+    /// records `ip.blocked` (`details.cause = "admin"`). A longer block already in force is
+    /// kept (nothing changes, nothing is recorded). Returns the seconds left on the block.
+    pub async fn block_ip(
+        &self,
+        ip: std::net::IpAddr,
+        for_: std::time::Duration,
+        reason: &str,
+        by: &By<'_>,
+    ) -> Result<u64, Refused> {
+        let reason = reason.trim();
+        if for_.is_zero() || for_ > MAX_BLOCK {
+            return Err(Refused::Invalid {
+                slug: "invalid-duration",
+                detail: "A block lasts 1 second to 365 days.".into(),
+            });
+        }
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Refused::Invalid {
+                slug: "invalid-reason",
+                detail: "Give a reason of 1 to 500 characters.".into(),
+            });
+        }
+        if self.brute.block(ip, for_, reason).await? {
+            self.audit.record(
+                by.event("ip.blocked", Risk::High, format!("ip:{ip}"))
+                    .details(serde_json::json!({
+                        "seconds": for_.as_secs(),
+                        "reason": reason,
+                        "cause": "admin",
+                    })),
+            );
+        }
+        let left = self.brute.blocked(ip).await?.unwrap_or_default();
+        Ok(left.as_secs_f64().ceil() as u64)
     }
 
     /// Lifts the block on an address, the record first (`ip.unblocked`). `false`: it was not
