@@ -22,6 +22,8 @@ mod legacy_keys;
 mod mfa;
 mod passkeys;
 mod retention;
+mod seal_keys;
+pub use seal_keys::seal_key_suite;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
 pub use passkeys::passkey_suite;
@@ -761,6 +763,7 @@ pub async fn audit_suite(store: &dyn Store) {
         actor: None,
         resource_id: None,
         source: None,
+        client_ip: None,
     };
     let found = store.audit_query(&high, 0, 5).await.unwrap();
     assert_eq!(

@@ -359,6 +359,7 @@ impl Params {
             from_ms: time(&self.from)?,
             to_ms: time(&self.to)?,
             source,
+            client_ip: None,
         })
     }
 }
