@@ -73,7 +73,7 @@ impl Writer {
             let new =
                 !seen.contains(&key) && apps.taken.insert((job.principal.clone(), key.clone()));
             if new {
-                let record = self.link(draft, job.ts);
+                let record = self.link(draft, job.ts).await;
                 apps.keys.push(AppEventKey {
                     principal: job.principal.clone(),
                     key,
