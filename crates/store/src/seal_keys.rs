@@ -37,16 +37,30 @@ impl std::fmt::Debug for SealKeyRecord {
 /// Sealing keys of the audit trail; see the module docs.
 #[async_trait]
 pub trait SealKeyStore: Send + Sync {
-    /// The key of `subject`, if it has one.
-    async fn seal_key_of(&self, subject: &str) -> StoreResult<Option<SealKeyRecord>>;
+    /// The keys of those of `subjects` that have one (in no particular order).
+    async fn seal_keys_of(&self, subjects: &[String]) -> StoreResult<Vec<SealKeyRecord>>;
+    /// Stores each of `keys` whose subject has none yet, in one transaction; returns every
+    /// subject's key (the one given or the one stored first).
+    async fn seal_keys_create(&self, keys: &[SealKeyRecord]) -> StoreResult<Vec<SealKeyRecord>>;
     /// The key named `key_id`, if it still exists.
     async fn seal_key_by_id(&self, key_id: &str) -> StoreResult<Option<SealKeyRecord>>;
-    /// Stores `key` unless its subject has one already; returns the subject's key (this one or
-    /// the one stored first).
-    async fn seal_key_create(&self, key: &SealKeyRecord) -> StoreResult<SealKeyRecord>;
     /// Destroys `subject`'s key; returns its id, `None` when it had none.
     async fn seal_key_destroy(&self, subject: &str) -> StoreResult<Option<String>>;
     /// Destroys the day keys of every day up to and including `last_day` (`YYYY-MM-DD`);
     /// returns their subjects, in order.
     async fn seal_keys_destroy_days_through(&self, last_day: &str) -> StoreResult<Vec<String>>;
+
+    /// The key of `subject`, if it has one.
+    async fn seal_key_of(&self, subject: &str) -> StoreResult<Option<SealKeyRecord>> {
+        Ok(self.seal_keys_of(&[subject.to_string()]).await?.pop())
+    }
+    /// Stores `key` unless its subject has one already; returns the subject's key.
+    async fn seal_key_create(&self, key: &SealKeyRecord) -> StoreResult<SealKeyRecord> {
+        self.seal_keys_create(std::slice::from_ref(key))
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                crate::StoreError::Query(format!("the key of {} was destroyed meanwhile", key.subject))
+            })
+    }
 }

@@ -112,18 +112,68 @@ impl Sealer {
         }
     }
 
+    /// Makes sure the keys of every subject among `drafts` (with their times) are in memory:
+    /// one read for those not cached and one transaction for those without a key yet, so a
+    /// batch of events by many new subjects costs two round trips, not two per subject.
+    pub async fn prepare(&self, drafts: &[(&Draft, i64)]) -> StoreResult<()> {
+        let mut wanted: HashMap<String, i64> = HashMap::new();
+        for &(draft, ts_ms) in drafts {
+            if has_personal(draft) {
+                let subject = self.subject_of(draft, ts_ms).await?;
+                if !self.by_subject.contains_key(&subject) {
+                    wanted.entry(subject).or_insert(ts_ms);
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let subjects: Vec<String> = wanted.keys().cloned().collect();
+        let mut records = self.store.seal_keys_of(&subjects).await?;
+        for record in &records {
+            wanted.remove(&record.subject);
+        }
+        if !wanted.is_empty() {
+            let fresh: Vec<SealKeyRecord> = wanted
+                .into_iter()
+                .map(|(subject, now_ms)| self.new_key(subject, now_ms))
+                .collect();
+            records.extend(self.store.seal_keys_create(&fresh).await?);
+        }
+        for record in records {
+            self.remember(&record)?;
+        }
+        Ok(())
+    }
+
+    fn new_key(&self, subject: String, now_ms: i64) -> SealKeyRecord {
+        let key_id = format!("ak-{}", Uuid::now_v7().simple());
+        let bytes = SealKey::generate_bytes();
+        let wrapped = self.wrap.wrap(&key_id, bytes.as_ref());
+        SealKeyRecord {
+            key_id,
+            subject,
+            created_ms: now_ms,
+            wrapped,
+        }
+    }
+
+    /// Unwraps a stored key into the caches.
+    fn remember(&self, record: &SealKeyRecord) -> StoreResult<Arc<SealKey>> {
+        let key = Arc::new(self.unwrap(record)?);
+        self.by_subject.insert(record.subject.clone(), key.clone());
+        self.by_id.insert(record.key_id.clone(), key.clone());
+        Ok(key)
+    }
+
     /// Seals `draft`'s personal fields for the record `record_id` written at `ts_ms`; nothing
     /// to do (and no key made) when it has none. Fails only when the subject's key cannot be
     /// read or stored, before anything changed.
     pub async fn seal(&self, draft: &mut Draft, record_id: &str, ts_ms: i64) -> StoreResult<()> {
-        let email_resource = draft.resource_type.as_deref() == Some("email");
-        if draft.client_ip.is_none()
-            && draft.user_agent.is_none()
-            && !email_resource
-            && !holds_email(&draft.details)
-        {
+        if !has_personal(draft) {
             return Ok(());
         }
+        let email_resource = draft.resource_type.as_deref() == Some("email");
         let subject = self.subject_of(draft, ts_ms).await?;
         let key = self.key_for(&subject, ts_ms).await?;
         let seal = |field: &str, domain: &str, slot: &mut Option<String>| {
@@ -208,23 +258,12 @@ impl Sealer {
         let record = match self.store.seal_key_of(subject).await? {
             Some(record) => record,
             None => {
-                let key_id = format!("ak-{}", Uuid::now_v7().simple());
-                let bytes = SealKey::generate_bytes();
-                let wrapped = self.wrap.wrap(&key_id, bytes.as_ref());
                 self.store
-                    .seal_key_create(&SealKeyRecord {
-                        key_id,
-                        subject: subject.to_string(),
-                        created_ms: now_ms,
-                        wrapped,
-                    })
+                    .seal_key_create(&self.new_key(subject.to_string(), now_ms))
                     .await?
             }
         };
-        let key = Arc::new(self.unwrap(&record)?);
-        self.by_subject.insert(subject.to_string(), key.clone());
-        self.by_id.insert(record.key_id, key.clone());
-        Ok(key)
+        self.remember(&record)
     }
 
     fn unwrap(&self, record: &SealKeyRecord) -> StoreResult<SealKey> {
@@ -366,6 +405,14 @@ fn sealed_ids(value: &Value, out: &mut Vec<String>) {
         Value::Object(map) => map.values().for_each(|v| sealed_ids(v, out)),
         _ => {}
     }
+}
+
+/// Whether `draft` has a field [`Sealer::seal`] seals.
+fn has_personal(draft: &Draft) -> bool {
+    draft.client_ip.is_some()
+        || draft.user_agent.is_some()
+        || draft.resource_type.as_deref() == Some("email")
+        || holds_email(&draft.details)
 }
 
 fn holds_email(value: &Value) -> bool {

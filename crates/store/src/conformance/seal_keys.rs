@@ -28,6 +28,31 @@ pub async fn seal_key_suite(store: &dyn Store) {
     assert_eq!(store.seal_key_by_id("ak-2").await.unwrap(), None);
     assert_eq!(store.seal_key_by_id("ak-1").await.unwrap(), Some(first));
 
+    // In batches: one read for many subjects, one transaction creating those without a key.
+    let (s2, s3) = (
+        "0193a5c2-7d1e-7c3a-9f00-000000000002".to_string(),
+        "0193a5c2-7d1e-7c3a-9f00-000000000003".to_string(),
+    );
+    let mut made = store
+        .seal_keys_create(&[key("ak-9", subject), key("ak-b2", &s2), key("ak-b3", &s3)])
+        .await
+        .unwrap();
+    made.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert_eq!(
+        made.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(),
+        ["ak-1", "ak-b2", "ak-b3"],
+        "a subject's existing key is kept, the others are stored"
+    );
+    let mut read = store
+        .seal_keys_of(&[s3.clone(), "nobody".into(), s2.clone()])
+        .await
+        .unwrap();
+    read.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert_eq!(read, made[1..]);
+    for s in [&s2, &s3] {
+        store.seal_key_destroy(s).await.unwrap();
+    }
+
     for (id, day) in [
         ("ak-d1", "day:2026-01-30"),
         ("ak-d2", "day:2026-01-31"),

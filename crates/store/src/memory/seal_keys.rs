@@ -7,8 +7,21 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl SealKeyStore for MemoryStore {
-    async fn seal_key_of(&self, subject: &str) -> StoreResult<Option<SealKeyRecord>> {
-        Ok(lock(&self.seal_keys).get(subject).cloned())
+    async fn seal_keys_of(&self, subjects: &[String]) -> StoreResult<Vec<SealKeyRecord>> {
+        let keys = lock(&self.seal_keys);
+        Ok(subjects.iter().filter_map(|s| keys.get(s).cloned()).collect())
+    }
+
+    async fn seal_keys_create(&self, new: &[SealKeyRecord]) -> StoreResult<Vec<SealKeyRecord>> {
+        let mut keys = lock(&self.seal_keys);
+        Ok(new
+            .iter()
+            .map(|k| {
+                keys.entry(k.subject.clone())
+                    .or_insert_with(|| k.clone())
+                    .clone()
+            })
+            .collect())
     }
 
     async fn seal_key_by_id(&self, key_id: &str) -> StoreResult<Option<SealKeyRecord>> {
@@ -16,13 +29,6 @@ impl SealKeyStore for MemoryStore {
             .values()
             .find(|k| k.key_id == key_id)
             .cloned())
-    }
-
-    async fn seal_key_create(&self, key: &SealKeyRecord) -> StoreResult<SealKeyRecord> {
-        Ok(lock(&self.seal_keys)
-            .entry(key.subject.clone())
-            .or_insert_with(|| key.clone())
-            .clone())
     }
 
     async fn seal_key_destroy(&self, subject: &str) -> StoreResult<Option<String>> {

@@ -1,20 +1,25 @@
 //! [`SealKeyStore`] on SQLite and PostgreSQL: one body of SQL instantiated for each backend by
 //! `sql_seal_keys!` (see [`crate::sql`]).
 //!
-//! Guarantees: creating is `INSERT … ON CONFLICT DO NOTHING` followed by a read, so two writers
-//! racing for one subject both get the key stored first; destroying deletes the row and then
+//! Guarantees: creating is one transaction of `INSERT … ON CONFLICT DO NOTHING` (a batch of
+//! subjects at once) followed by a read, so two writers racing for one subject both get the
+//! key stored first; destroying deletes the row and then
 //! asks the backend to push the deletion out of its logs ([`Dialect::after_erase`]: SQLite
 //! checkpoints and truncates its write-ahead log).
 
 use super::{Dialect, get};
 use crate::seal_keys::{DAY_PREFIX, SealKeyRecord, SealKeyStore};
-use crate::{StoreError, StoreResult};
+use crate::StoreResult;
 use async_trait::async_trait;
 
 macro_rules! sql_seal_keys {
     ($store:ty, $d:ty) => {
         type D = $d;
+        type Db = <D as Dialect>::Db;
         type Row = crate::sql::Row<D>;
+
+        /// Rows per statement (4 parameters each, well under both databases' limits).
+        const CHUNK: usize = 500;
 
         fn row_to_key(row: &Row) -> StoreResult<SealKeyRecord> {
             Ok(SealKeyRecord {
@@ -27,15 +32,59 @@ macro_rules! sql_seal_keys {
 
         #[async_trait]
         impl SealKeyStore for $store {
-            async fn seal_key_of(&self, subject: &str) -> StoreResult<Option<SealKeyRecord>> {
-                sqlx::query("SELECT * FROM audit_seal_keys WHERE subject = $1")
-                    .bind(subject)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(D::query_error)?
-                    .as_ref()
-                    .map(row_to_key)
-                    .transpose()
+            async fn seal_keys_of(
+                &self,
+                subjects: &[String],
+            ) -> StoreResult<Vec<SealKeyRecord>> {
+                let mut found = Vec::with_capacity(subjects.len());
+                for chunk in subjects.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT * FROM audit_seal_keys WHERE subject IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for subject in chunk {
+                        list.push_bind(subject.clone());
+                    }
+                    qb.push(")");
+                    for row in qb
+                        .build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(D::query_error)?
+                    {
+                        found.push(row_to_key(&row)?);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn seal_keys_create(
+                &self,
+                keys: &[SealKeyRecord],
+            ) -> StoreResult<Vec<SealKeyRecord>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.pool.begin().await.map_err(D::query_error)?;
+                for chunk in keys.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO audit_seal_keys (key_id, subject, created_ms, wrapped) ",
+                    );
+                    qb.push_values(chunk, |mut b, k| {
+                        b.push_bind(k.key_id.clone())
+                            .push_bind(k.subject.clone())
+                            .push_bind(k.created_ms)
+                            .push_bind(k.wrapped.clone());
+                    });
+                    qb.push(" ON CONFLICT (subject) DO NOTHING");
+                    qb.build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(D::query_error)?;
+                }
+                tx.commit().await.map_err(D::query_error)?;
+                let subjects: Vec<String> = keys.iter().map(|k| k.subject.clone()).collect();
+                self.seal_keys_of(&subjects).await
             }
 
             async fn seal_key_by_id(&self, key_id: &str) -> StoreResult<Option<SealKeyRecord>> {
@@ -47,23 +96,6 @@ macro_rules! sql_seal_keys {
                     .as_ref()
                     .map(row_to_key)
                     .transpose()
-            }
-
-            async fn seal_key_create(&self, key: &SealKeyRecord) -> StoreResult<SealKeyRecord> {
-                sqlx::query(
-                    "INSERT INTO audit_seal_keys (key_id, subject, created_ms, wrapped) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (subject) DO NOTHING",
-                )
-                .bind(&key.key_id)
-                .bind(&key.subject)
-                .bind(key.created_ms)
-                .bind(&key.wrapped)
-                .execute(&self.pool)
-                .await
-                .map_err(D::query_error)?;
-                self.seal_key_of(&key.subject).await?.ok_or_else(|| {
-                    StoreError::Query(format!("the key of {} was destroyed meanwhile", key.subject))
-                })
             }
 
             async fn seal_key_destroy(&self, subject: &str) -> StoreResult<Option<String>> {

@@ -415,6 +415,7 @@ impl Writer {
         let mut checkpoint = false;
         let mut apps = app::Admitted::default();
         let mut events = 0u64;
+        self.prepare_keys(&jobs).await;
         for job in jobs {
             match job {
                 Job::Event(draft, ts) => {
@@ -487,6 +488,26 @@ impl Writer {
         self.prev = record.hash;
         self.next_seq += 1;
         record
+    }
+
+    /// Loads or makes the sealing keys the events among `jobs` need, in two round trips at
+    /// most, retrying until it can (a key that still misses is fetched by [`Self::seal`]).
+    async fn prepare_keys(&self, jobs: &[Job]) {
+        let mut drafts: Vec<(&Draft, i64)> = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Event(draft, ts) => drafts.push((draft.as_ref(), *ts)),
+                Job::App(app) => drafts.extend(app.drafts()),
+                _ => {}
+            }
+        }
+        let mut wait = Duration::from_millis(50);
+        while let Err(e) = self.sealer.prepare(&drafts).await {
+            metrics::counter!("palisade_audit_write_retries_total").increment(1);
+            tracing::error!(error = %e, "audit sealing keys unavailable; retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Seals `d`'s personal fields, retrying until its key can be had: never stored in the
