@@ -516,6 +516,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_gets_its_keys_at_once_and_seals_with_them() {
+        let (sealer, store) = sealer();
+        let ids: Vec<String> = (0..3).map(|_| Uuid::now_v7().to_string()).collect();
+        let mut drafts: Vec<Draft> = ids.iter().map(|id| draft(Some(id), None)).collect();
+        drafts.push(Draft {
+            client_ip: None,
+            user_agent: None,
+            details: Value::Null,
+            ..draft(Some("nothing-to-seal"), None)
+        });
+        let batch: Vec<(&Draft, i64)> = drafts.iter().map(|d| (d, 0)).collect();
+        sealer.prepare(&batch).await.unwrap();
+        let stored = store.seal_keys_of(&ids).await.unwrap();
+        assert_eq!(stored.len(), 3);
+        assert!(store.seal_key_of("nothing-to-seal").await.unwrap().is_none());
+        let mut first = drafts.remove(0);
+        sealer.seal(&mut first, "r", 0).await.unwrap();
+        let key_id = sealed::parse(first.client_ip.as_deref().unwrap())
+            .unwrap()
+            .key_id
+            .to_string();
+        assert!(stored.iter().any(|k| k.key_id == key_id && k.subject == ids[0]));
+    }
+
+    #[tokio::test]
     async fn the_subject_is_the_actor_then_the_user_acted_on_then_the_day() {
         let (sealer, store) = sealer();
         let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
