@@ -261,7 +261,7 @@ async fn personal_fields_are_sealed_found_and_erased_on_postgres() {
 
 static ORIGIN: LazyLock<RequestOrigin> = LazyLock::new(RequestOrigin::default);
 
-async fn run_retention(env: &Env) {
+async fn run_retention(env: &Env) -> palisade_gateway::retention::RunReport {
     let state = &env.gw.gateway.state;
     palisade_gateway::retention::run(
         &state.identity,
@@ -274,7 +274,7 @@ async fn run_retention(env: &Env) {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
 }
 
 #[tokio::test]
@@ -319,13 +319,15 @@ async fn an_anonymous_days_key_goes_once_the_longest_period_has_passed_since_the
     let day_ms = DAY.as_millis() as i64;
     let goes_at = (now / day_ms + 1) * day_ms + 2 * day_ms;
     env.advance(Duration::from_millis((goes_at - now - 1_000) as u64));
-    run_retention(&env).await;
+    let early = run_retention(&env).await;
     assert!(
         store.seal_key_of(&subject).await.unwrap().is_some(),
         "one second early"
     );
+    assert_eq!(early.count("audit_day_keys"), Some(0));
     env.advance(Duration::from_secs(1));
-    run_retention(&env).await;
+    let due = run_retention(&env).await;
+    assert_eq!(due.count("audit_day_keys"), Some(1));
     assert!(
         store.seal_key_of(&subject).await.unwrap().is_none(),
         "at the moment it is due"
