@@ -23,11 +23,11 @@ mod mfa;
 mod passkeys;
 mod retention;
 mod seal_keys;
-pub use seal_keys::seal_key_suite;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
 pub use passkeys::passkey_suite;
 pub use retention::retention_suite;
+pub use seal_keys::seal_key_suite;
 
 use crate::identity::RevocationReason::{Admin, Incident, Logout, PasswordReset};
 use crate::identity::{

@@ -60,7 +60,10 @@ pub trait SealKeyStore: Send + Sync {
             .await?
             .pop()
             .ok_or_else(|| {
-                crate::StoreError::Query(format!("the key of {} was destroyed meanwhile", key.subject))
+                crate::StoreError::Query(format!(
+                    "the key of {} was destroyed meanwhile",
+                    key.subject
+                ))
             })
     }
 }

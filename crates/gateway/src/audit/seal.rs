@@ -217,7 +217,10 @@ impl Sealer {
             return Ok(account.to_string());
         }
         if draft.resource_type.as_deref() == Some("user")
-            && let Some(id) = draft.resource_id.as_deref().and_then(|r| r.parse::<Uuid>().ok())
+            && let Some(id) = draft
+                .resource_id
+                .as_deref()
+                .and_then(|r| r.parse::<Uuid>().ok())
         {
             return Ok(id.to_string());
         }
@@ -241,10 +244,7 @@ impl Sealer {
             // Palisade's own actors (`palisade:alerts`) and caller keys by address.
             None
         } else {
-            self.store
-                .user_by_external_id(actor)
-                .await?
-                .map(|u| u.id)
+            self.store.user_by_external_id(actor).await?.map(|u| u.id)
         };
         self.accounts.insert(actor.to_string(), account);
         Ok(account)
@@ -267,8 +267,12 @@ impl Sealer {
     }
 
     fn unwrap(&self, record: &SealKeyRecord) -> StoreResult<SealKey> {
-        let bad = |why: String| StoreError::Query(format!("audit seal key {}: {why}", record.key_id));
-        let bytes = self.wrap.unwrap(&record.key_id, &record.wrapped).map_err(bad)?;
+        let bad =
+            |why: String| StoreError::Query(format!("audit seal key {}: {why}", record.key_id));
+        let bytes = self
+            .wrap
+            .unwrap(&record.key_id, &record.wrapped)
+            .map_err(bad)?;
         let bytes: &[u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -310,9 +314,9 @@ impl Sealer {
             }
             sealed_ids(&r.details, &mut ids);
             for id in ids {
-                if !keys.contains_key(&id) {
-                    let key = self.key_by_id(&id).await?;
-                    keys.insert(id, key);
+                if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(id) {
+                    let key = self.key_by_id(slot.key()).await?;
+                    slot.insert(key);
                 }
             }
         }
@@ -530,14 +534,24 @@ mod tests {
         sealer.prepare(&batch).await.unwrap();
         let stored = store.seal_keys_of(&ids).await.unwrap();
         assert_eq!(stored.len(), 3);
-        assert!(store.seal_key_of("nothing-to-seal").await.unwrap().is_none());
+        assert!(
+            store
+                .seal_key_of("nothing-to-seal")
+                .await
+                .unwrap()
+                .is_none()
+        );
         let mut first = drafts.remove(0);
         sealer.seal(&mut first, "r", 0).await.unwrap();
         let key_id = sealed::parse(first.client_ip.as_deref().unwrap())
             .unwrap()
             .key_id
             .to_string();
-        assert!(stored.iter().any(|k| k.key_id == key_id && k.subject == ids[0]));
+        assert!(
+            stored
+                .iter()
+                .any(|k| k.key_id == key_id && k.subject == ids[0])
+        );
     }
 
     #[tokio::test]
@@ -546,16 +560,32 @@ mod tests {
         let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
         let day = 86_400_000 * 20_000 + 5;
         for (d, subject) in [
-            (draft(Some(&ann.to_string()), Some(("user", &bob.to_string()))), ann.to_string()),
-            (draft(None, Some(("user", &bob.to_string()))), bob.to_string()),
-            (draft(Some("palisade:alerts"), None), format!("day:{}", day_of(day))),
-            (draft(None, Some(("email", "eve@example.com"))), format!("day:{}", day_of(day))),
+            (
+                draft(Some(&ann.to_string()), Some(("user", &bob.to_string()))),
+                ann.to_string(),
+            ),
+            (
+                draft(None, Some(("user", &bob.to_string()))),
+                bob.to_string(),
+            ),
+            (
+                draft(Some("palisade:alerts"), None),
+                format!("day:{}", day_of(day)),
+            ),
+            (
+                draft(None, Some(("email", "eve@example.com"))),
+                format!("day:{}", day_of(day)),
+            ),
         ] {
             let mut d = d;
             sealer.seal(&mut d, "r", day).await.unwrap();
             let key = store.seal_key_of(&subject).await.unwrap().unwrap();
             let sealed = d.client_ip.unwrap();
-            assert_eq!(sealed::parse(&sealed).unwrap().key_id, key.key_id, "{subject}");
+            assert_eq!(
+                sealed::parse(&sealed).unwrap().key_id,
+                key.key_id,
+                "{subject}"
+            );
             if d.resource_type.as_deref() == Some("email") {
                 assert!(sealed::parse(d.resource_id.as_deref().unwrap()).is_some());
             }

@@ -184,11 +184,7 @@ async fn sealed_found_and_erased(env: Env, scan: bool) {
         Some(ann.to_string().as_str())
     );
     assert_eq!(events_forgotten[0].details["key_destroyed"], true);
-    assert_eq!(
-        forgotten[..raw.len()],
-        raw[..],
-        "no record was rewritten"
-    );
+    assert_eq!(forgotten[..raw.len()], raw[..], "no record was rewritten");
 
     let by_actor = get_json(
         &env,
@@ -207,7 +203,11 @@ async fn sealed_found_and_erased(env: Env, scan: bool) {
         "still found by the blind index"
     );
     let anon = get_json(&env, &format!("/admin/audit?client_ip={ANON_IP}"), &admin).await;
-    assert_eq!(events(&anon)[0]["user_agent"], ANON_AGENT, "other keys stay");
+    assert_eq!(
+        events(&anon)[0]["user_agent"],
+        ANON_AGENT,
+        "other keys stay"
+    );
     let res = env
         .get_with("/admin/audit/export?type=auth.login_failure", &admin)
         .await;
@@ -215,7 +215,9 @@ async fn sealed_found_and_erased(env: Env, scan: bool) {
     let export = res.text().await.unwrap();
     assert!(!export.contains(ANN_IP) && !export.contains(ANN_AGENT));
     assert_eq!(
-        export.matches(&format!("\"client_ip\":\"{ERASED}\"")).count(),
+        export
+            .matches(&format!("\"client_ip\":\"{ERASED}\""))
+            .count(),
         FAILURES,
         "{export}"
     );

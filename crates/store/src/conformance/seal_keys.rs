@@ -84,13 +84,17 @@ pub async fn seal_key_suite(store: &dyn Store) {
     assert_eq!(store.seal_key_destroy(subject).await.unwrap(), None);
     assert_eq!(store.seal_key_by_id("ak-1").await.unwrap(), None);
     let fresh = store.seal_key_create(&key("ak-3", subject)).await.unwrap();
-    assert_eq!(fresh.key_id, "ak-3", "a forgotten subject may get a new key");
+    assert_eq!(
+        fresh.key_id, "ak-3",
+        "a forgotten subject may get a new key"
+    );
 
     // A client address is found in the clear (records from before sealing) and by the prefix
     // its sealed forms share; another prefix or address is not.
     let index = "I".repeat(palisade_core::audit::sealed::INDEX_LEN);
     let other = "J".repeat(palisade_core::audit::sealed::INDEX_LEN);
-    let sealed = |index: &str| format!("sealed:v1:{index}:ak-3:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let sealed =
+        |index: &str| format!("sealed:v1:{index}:ak-3:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     let mut prev = GENESIS;
     let records: Vec<AuditRecord> = [
         Some("198.51.100.7".to_string()),
@@ -137,5 +141,9 @@ pub async fn seal_key_suite(store: &dyn Store) {
     };
     let found = store.audit_query(&by_ip, 0, 100).await.unwrap();
     assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
-    assert!(records.iter().all(|r| by_ip.matches(r) == [1, 2].contains(&r.seq)));
+    assert!(
+        records
+            .iter()
+            .all(|r| by_ip.matches(r) == [1, 2].contains(&r.seq))
+    );
 }

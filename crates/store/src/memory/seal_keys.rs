@@ -9,7 +9,10 @@ use async_trait::async_trait;
 impl SealKeyStore for MemoryStore {
     async fn seal_keys_of(&self, subjects: &[String]) -> StoreResult<Vec<SealKeyRecord>> {
         let keys = lock(&self.seal_keys);
-        Ok(subjects.iter().filter_map(|s| keys.get(s).cloned()).collect())
+        Ok(subjects
+            .iter()
+            .filter_map(|s| keys.get(s).cloned())
+            .collect())
     }
 
     async fn seal_keys_create(&self, new: &[SealKeyRecord]) -> StoreResult<Vec<SealKeyRecord>> {

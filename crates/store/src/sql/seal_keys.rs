@@ -8,8 +8,8 @@
 //! checkpoints and truncates its write-ahead log).
 
 use super::{Dialect, get};
-use crate::seal_keys::{DAY_PREFIX, SealKeyRecord, SealKeyStore};
 use crate::StoreResult;
+use crate::seal_keys::{DAY_PREFIX, SealKeyRecord, SealKeyStore};
 use async_trait::async_trait;
 
 macro_rules! sql_seal_keys {
@@ -32,10 +32,7 @@ macro_rules! sql_seal_keys {
 
         #[async_trait]
         impl SealKeyStore for $store {
-            async fn seal_keys_of(
-                &self,
-                subjects: &[String],
-            ) -> StoreResult<Vec<SealKeyRecord>> {
+            async fn seal_keys_of(&self, subjects: &[String]) -> StoreResult<Vec<SealKeyRecord>> {
                 let mut found = Vec::with_capacity(subjects.len());
                 for chunk in subjects.chunks(CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<Db>::new(
@@ -77,10 +74,7 @@ macro_rules! sql_seal_keys {
                             .push_bind(k.wrapped.clone());
                     });
                     qb.push(" ON CONFLICT (subject) DO NOTHING");
-                    qb.build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(D::query_error)?;
+                    qb.build().execute(&mut *tx).await.map_err(D::query_error)?;
                 }
                 tx.commit().await.map_err(D::query_error)?;
                 let subjects: Vec<String> = keys.iter().map(|k| k.subject.clone()).collect();

@@ -331,7 +331,9 @@ mod tests {
         let in_files = || {
             std::fs::read_dir(dir.path()).unwrap().any(|f| {
                 let bytes = std::fs::read(f.unwrap().path()).unwrap();
-                bytes.windows(wrapped.len()).any(|w| w == wrapped.as_slice())
+                bytes
+                    .windows(wrapped.len())
+                    .any(|w| w == wrapped.as_slice())
             })
         };
         assert!(in_files(), "the key is stored (the scan can find it)");
@@ -339,7 +341,10 @@ mod tests {
             .seal_key_destroy("0193a5c2-7d1e-7c3a-9f00-00000000abcd")
             .await
             .unwrap();
-        assert!(!in_files(), "the destroyed key is in no file of the data dir");
+        assert!(
+            !in_files(),
+            "the destroyed key is in no file of the data dir"
+        );
     }
 
     /// Every column of one `users` row as text, read with plain SQL.

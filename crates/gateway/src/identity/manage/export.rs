@@ -201,10 +201,7 @@ async fn next_page(
             return Some((Ok(Bytes::from_static(b"]}")), None));
         };
         let pass = state.pass;
-        let page = match audit
-            .read(store.as_ref(), filter, state.after, PAGE)
-            .await
-        {
+        let page = match audit.read(store.as_ref(), filter, state.after, PAGE).await {
             Ok(page) => page,
             // The body is cut short: the client sees invalid JSON, never a silent partial export.
             Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
