@@ -45,6 +45,14 @@ const SECRET_FIELD: &str = r#"(?i)([A-Za-z0-9_-]*(?:password|passwd|passphrase|p
 const EMAIL: &str = r#"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"#;
 const IPV4: &str = r#"\b(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}\b"#;
 
+/// True when `text` holds an e-mail address (the pattern the redactor masks with `[email]`):
+/// what the audit trail seals in an event's details.
+pub fn contains_email(text: &str) -> bool {
+    static EMAIL_RE: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(EMAIL).expect("the e-mail pattern compiles"));
+    text.contains('@') && EMAIL_RE.is_match(text)
+}
+
 impl Redactor {
     /// A redactor for credentials (always) and the kinds `options` turns on.
     pub fn new(options: RedactOptions) -> Self {

@@ -1,5 +1,6 @@
 //! The one retention job: purges every data type past its `[retention]` period, the audit trail
-//! included, and applies the inactive-account policy. The gateway runs it daily at
+//! included (and destroys anonymous callers' audit sealing keys of days past the longest audit
+//! period), and applies the inactive-account policy. The gateway runs it daily at
 //! `retention.run_at` (`server::duties`); `palisade retention run [--dry-run]` (and its alias
 //! `palisade audit purge`) calls the same [`run`].
 //!
@@ -147,6 +148,15 @@ pub async fn run(
                 .increment(audit.batches);
         }
         report.purged.push(("audit", audit.count, audit.batches));
+        if !dry_run {
+            // Anonymous callers' sealing keys of days past the longest audit period.
+            let days = audit.days_forgotten.len() as u64;
+            metrics::counter!("palisade_retention_purged_total", "type" => "audit_day_keys")
+                .increment(days);
+            report
+                .purged
+                .push(("audit_day_keys", days, u64::from(days > 0)));
+        }
     }
     if let Some(after) = config.inactive_accounts_disable_after {
         report.disabled_ids =

@@ -27,6 +27,26 @@ pub struct AuditFilter {
     pub to_ms: Option<i64>,
     /// Records written by this source (`palisade` or `app`).
     pub source: Option<palisade_core::audit::Source>,
+    /// Records from this client address, sealed or not.
+    pub client_ip: Option<SealedMatch>,
+}
+
+/// A value a field may hold in the clear (written before sealing) or sealed
+/// (`palisade_core::audit::sealed`): matches either the plaintext or every sealed value
+/// starting with `sealed_prefix` (the value's blind index, computed by the gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedMatch {
+    /// The value in the clear.
+    pub plain: String,
+    /// `palisade_core::audit::sealed::match_prefix` of its blind index.
+    pub sealed_prefix: String,
+}
+
+impl SealedMatch {
+    /// Whether a stored field holds this value.
+    pub fn matches(&self, stored: Option<&String>) -> bool {
+        stored.is_some_and(|s| *s == self.plain || s.starts_with(&self.sealed_prefix))
+    }
 }
 
 /// The idempotency key of one application event, stored with it in the same transaction
@@ -65,6 +85,10 @@ impl AuditFilter {
             && self.from_ms.is_none_or(|f| r.ts_ms >= f)
             && self.to_ms.is_none_or(|t| r.ts_ms < t)
             && self.source.is_none_or(|s| r.source == s)
+            && self
+                .client_ip
+                .as_ref()
+                .is_none_or(|m| m.matches(r.client_ip.as_ref()))
     }
 }
 

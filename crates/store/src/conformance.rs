@@ -22,11 +22,13 @@ mod legacy_keys;
 mod mfa;
 mod passkeys;
 mod retention;
+mod seal_keys;
 mod user_search;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
 pub use passkeys::passkey_suite;
 pub use retention::retention_suite;
+pub use seal_keys::seal_key_suite;
 
 use crate::identity::RevocationReason::{Admin, Incident, Logout, PasswordReset};
 use crate::identity::{
@@ -763,6 +765,7 @@ pub async fn audit_suite(store: &dyn Store) {
         actor: None,
         resource_id: None,
         source: None,
+        client_ip: None,
     };
     let found = store.audit_query(&high, 0, 5).await.unwrap();
     assert_eq!(

@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `revocations`, `retention`, `device_grants`, `email_flows`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `seal_keys`, `revocations`, `retention`, `device_grants`, `email_flows`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -33,6 +33,7 @@ pub mod mfa;
 pub mod passkeys;
 pub mod retention;
 pub mod revocations;
+pub mod seal_keys;
 pub mod secrets;
 
 pub mod memory;
@@ -85,6 +86,7 @@ pub trait Store:
     + federation::FederationStore
     + connections::ConnectionStore
     + audit::AuditStore
+    + seal_keys::SealKeyStore
     + secrets::KeyringStore
     + secrets::SecretStore
     + field_crypto::EmailStore

@@ -126,6 +126,15 @@ async fn postgres_store_retention_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_seal_keys_conform() {
+    with_schema(|url, options, _| async move {
+        let store = PostgresStore::connect(&url, &options).await.unwrap();
+        conformance::seal_key_suite(&store).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_encrypts_emails() {
     with_schema(|url, options, _| async move {
         let store = PostgresStore::connect(&url, &options).await.unwrap();

@@ -117,6 +117,9 @@ pub struct AuditFilterArgs {
     /// Who wrote the events: palisade, or app (posted by an application).
     #[arg(long)]
     source: Option<String>,
+    /// The client's address (found whether stored sealed or in the clear).
+    #[arg(long)]
+    client_ip: Option<String>,
     /// From this time on (RFC 3339 or Unix milliseconds).
     #[arg(long)]
     from: Option<String>,
@@ -126,7 +129,12 @@ pub struct AuditFilterArgs {
 }
 
 impl AuditFilterArgs {
-    fn filter(&self) -> Result<palisade_store::audit::AuditFilter> {
+    /// The store filter; `audit` should have its trail attached (a client address is matched
+    /// by its sealed form through it).
+    fn filter(
+        &self,
+        audit: &palisade_gateway::audit::AuditLog,
+    ) -> Result<palisade_store::audit::AuditFilter> {
         palisade_gateway::api::admin::audit::Params {
             event_type: self.event_type.clone(),
             actor: self.actor.clone(),
@@ -134,11 +142,12 @@ impl AuditFilterArgs {
             result: self.result.clone(),
             risk: self.risk.clone(),
             source: self.source.clone(),
+            client_ip: self.client_ip.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
             ..Default::default()
         }
-        .filter()
+        .filter(audit)
         .map_err(|e| anyhow!("{e}"))
     }
 }
@@ -353,8 +362,8 @@ impl Admin {
             "csv" => true,
             other => bail!("--format {other:?}: use jsonl or csv"),
         };
-        let store = &self.identity.store;
-        let query = filter.filter()?;
+        let trail = self.trail().await?;
+        let query = filter.filter(&self.identity.audit)?;
         let mut out: Box<dyn Write> = match &output {
             Some(path) => {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -374,7 +383,7 @@ impl Admin {
         }
         let (mut after, mut count) = (0, 0u64);
         loop {
-            let page = store.audit_query(&query, after, 1_000).await?;
+            let page = trail.query(&query, after, 1_000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for r in &page {
@@ -429,8 +438,13 @@ impl Admin {
                 after,
                 limit,
             } => {
-                let page = store
-                    .audit_query(&filter.filter()?, after.unwrap_or(0), limit.clamp(1, 1_000))
+                let trail = self.trail().await?;
+                let page = trail
+                    .query(
+                        &filter.filter(&self.identity.audit)?,
+                        after.unwrap_or(0),
+                        limit.clamp(1, 1_000),
+                    )
                     .await?;
                 for r in &page {
                     println!("{}", serde_json::to_string(r)?);

@@ -13,6 +13,7 @@
 
 mod canonical;
 mod chain;
+pub mod sealed;
 pub mod taxonomy;
 #[cfg(test)]
 mod tests;

@@ -619,6 +619,14 @@ pub const EVENT_TYPES: &[EventType] = &[
         "expired audit records were purged (with a signed checkpoint)",
     ),
     t(
+        "audit.subject_forgotten",
+        Security,
+        Medium,
+        "the key sealing a subject's personal fields in the trail was destroyed (resource \
+         user:ID: erasure of an account; audit_day:YYYY-MM-DD: anonymous callers' fields of a \
+         day past retention); those fields now read [erased], the records are unchanged",
+    ),
+    t(
         "audit.app_events_refused",
         Security,
         Medium,

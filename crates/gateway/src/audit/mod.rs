@@ -13,6 +13,7 @@
 //! ([`refusals`]).
 //!
 //! The room: events and the log here; [`trail`] (the single writer of the hash chain),
+//! [`seal`] (personal fields sealed under per-subject keys, erasure by destroying one),
 //! [`alerts`] (rules, incidents, responses) and [`refusals`] (sampling).
 
 pub mod alerts;
@@ -20,6 +21,7 @@ pub mod app;
 pub mod notify;
 pub mod refusals;
 pub mod review;
+pub mod seal;
 pub mod trail;
 
 use serde::Serialize;
@@ -435,6 +437,58 @@ impl AuditLog {
             tenant = event.tenant.as_deref().unwrap_or("-"),
             details = %event.details,
         );
+    }
+
+    /// Erases what the trail holds about the account `subject_id` without rewriting a record:
+    /// once every event queued before this call is stored, the key sealing the account's
+    /// personal fields (client address, user agent, e-mail addresses) is destroyed, so they read
+    /// `[erased]` from then on and the chain still verifies. Recorded as
+    /// `audit.subject_forgotten` (resource `user:ID`, `details.key_destroyed`). True when a key
+    /// was destroyed (false: nothing of the account was sealed). Fails when no trail is attached
+    /// or the store cannot delete the key (nothing recorded then: call again).
+    pub async fn forget_subject(&self, subject_id: uuid::Uuid) -> Result<bool, String> {
+        let trail = self
+            .trail
+            .get()
+            .ok_or("no audit trail is attached: nothing to forget in")?;
+        let destroyed = trail.forget(&subject_id.to_string()).await?;
+        self.record(
+            AuditEvent::new("audit.subject_forgotten", Risk::Medium, Outcome::Success)
+                .resource(format!("user:{subject_id}"))
+                .details(serde_json::json!({ "key_destroyed": destroyed })),
+        );
+        trail.flush().await;
+        Ok(destroyed)
+    }
+
+    /// A page of the trail as readers see it: through the attached trail, sealed fields
+    /// opened; without one (unit tests), as `store` holds it.
+    pub async fn read(
+        &self,
+        store: &dyn palisade_store::Store,
+        filter: &palisade_store::audit::AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> palisade_store::StoreResult<Vec<palisade_core::audit::AuditRecord>> {
+        match self.trail.get() {
+            Some(trail) => trail.query(filter, after, limit).await,
+            None => store.audit_query(filter, after, limit).await,
+        }
+    }
+
+    /// What an audit query for client address `ip` (already canonical) matches: the address in
+    /// the clear and, through the attached trail, every sealed form of it (by its blind index).
+    pub fn client_ip_match(&self, ip: &str) -> palisade_store::audit::SealedMatch {
+        match self.trail.get() {
+            Some(trail) => trail.sealer().client_ip_match(ip),
+            None => palisade_store::audit::SealedMatch {
+                plain: ip.to_string(),
+                // `*` is no blind-index character: this prefix matches no sealed value.
+                sealed_prefix: palisade_core::audit::sealed::match_prefix(
+                    &"*".repeat(palisade_core::audit::sealed::INDEX_LEN),
+                ),
+            },
+        }
     }
 
     /// The most recent events, oldest first.

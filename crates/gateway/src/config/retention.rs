@@ -233,6 +233,20 @@ impl AuditPeriods {
         self.by_class.get(class).copied()
     }
 
+    /// The longest period of any class (what a record of unknown class may be kept for):
+    /// anonymous callers' day keys live that long past their day.
+    pub fn longest(&self) -> Duration {
+        self.by_class
+            .values()
+            .copied()
+            .chain(std::iter::once(
+                self.for_class("security")
+                    .unwrap_or(Duration::from_secs(365 * DAY)),
+            ))
+            .max()
+            .unwrap_or(Duration::from_secs(365 * DAY))
+    }
+
     /// How long a record of `event_type` is kept: a declared app type by its class; a type of
     /// the taxonomy by its class; anything else as security.
     pub fn for_type(&self, event_type: &str) -> Duration {

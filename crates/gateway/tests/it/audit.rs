@@ -34,10 +34,24 @@ async fn a_refusal_is_in_the_store_before_its_answer_arrives_and_the_trail_verif
     assert_eq!(ok.count as usize, records.len());
     assert_eq!(ok.first_seq, Some(1));
     assert!(
-        records
+        opened(&env.gw.gateway.state)
+            .await
             .iter()
             .all(|r| r.client_ip.as_deref() == Some("127.0.0.1"))
     );
+}
+
+/// Every record of the trail as readers see it: sealed fields opened.
+pub async fn opened(
+    state: &palisade_gateway::state::AppState,
+) -> Vec<palisade_core::audit::AuditRecord> {
+    state
+        .audit
+        .trail()
+        .unwrap()
+        .query(&Default::default(), 0, 1_000_000)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

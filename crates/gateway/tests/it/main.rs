@@ -43,6 +43,7 @@ mod resilience;
 pub mod retention;
 mod revocation_restart;
 mod scale_out;
+mod sealing;
 mod secrets;
 mod shared_stale;
 mod strict_http;

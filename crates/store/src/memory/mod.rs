@@ -26,6 +26,7 @@ mod legacy_keys;
 mod mfa;
 mod passkeys;
 mod retention;
+mod seal_keys;
 mod secrets;
 
 /// A `Store` held in memory.
@@ -43,6 +44,8 @@ pub struct MemoryStore {
     )>,
     /// Device authorization grants by device code hash.
     device_grants: Mutex<BTreeMap<String, crate::device_grants::DeviceGrant>>,
+    /// Sealing keys of the audit trail by subject (sorted, so day keys go in order).
+    seal_keys: Mutex<BTreeMap<String, crate::seal_keys::SealKeyRecord>>,
 }
 
 #[derive(Debug, Default)]
@@ -1050,6 +1053,7 @@ mod tests {
         conformance::connections_suite(&MemoryStore::default()).await;
         conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::retention_suite(&MemoryStore::default()).await;
+        conformance::seal_key_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

@@ -97,6 +97,12 @@ impl Dialect for PostgresDialect {
         Ok(gone as u64)
     }
 
+    async fn after_erase(_pool: &PgPool) -> StoreResult<()> {
+        // The deleted tuple stays in the heap until VACUUM reuses its space (autovacuum, or
+        // the operator's); the runtime role cannot force it here.
+        Ok(())
+    }
+
     async fn api_keys_touch(pool: &PgPool, used: &[(Uuid, i64)]) -> StoreResult<()> {
         if used.is_empty() {
             return Ok(());

@@ -76,6 +76,17 @@ macro_rules! sql_audit {
                             .push_bind(v.clone());
                     }
                 }
+                if let Some(m) = &filter.client_ip {
+                    // The expression of migration 0026's index `audit_by_client_ip`.
+                    qb.push(" AND (client_ip = ")
+                        .push_bind(m.plain.clone())
+                        .push(format_args!(
+                            " OR substr(client_ip, 1, {}) = ",
+                            palisade_core::audit::sealed::match_prefix_len()
+                        ))
+                        .push_bind(m.sealed_prefix.clone())
+                        .push(")");
+                }
                 if let Some(s) = filter.source {
                     qb.push(" AND source = ").push_bind(s.as_str());
                 }

@@ -1,5 +1,5 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
-//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`device_grants`]; [`email_flows`];
+//! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`seal_keys`]: `SealKeyStore`; [`device_grants`]; [`email_flows`];
 //! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`retention`]: `RetentionStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
@@ -57,6 +57,7 @@ pub(crate) mod mfa;
 pub(crate) mod passkeys;
 pub(crate) mod retention;
 pub(crate) mod revocations;
+pub(crate) mod seal_keys;
 pub(crate) mod secrets;
 
 use crate::{StoreError, StoreResult};
@@ -104,6 +105,9 @@ pub(crate) trait Dialect {
         pool: &Pool<Self::Db>,
         through: u64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Pushes rows just deleted for erasure out of the backend's logs, so their bytes leave
+    /// its files (SQLite: a truncating WAL checkpoint; PostgreSQL: nothing it can force here).
+    fn after_erase(pool: &Pool<Self::Db>) -> impl Future<Output = StoreResult<()>> + Send;
     /// Raises each key's `last_used_at` to the time given (never lowers it), all in one
     /// transaction or statement.
     fn api_keys_touch(

@@ -101,6 +101,25 @@ impl Dialect for SqliteDialect {
         Ok(gone)
     }
 
+    async fn after_erase(pool: &SqlitePool) -> StoreResult<()> {
+        // `secure_delete` zeroed the row in the page, but the page's former image (and the
+        // insert's) may still be in the WAL and in the main file until a checkpoint: copy the
+        // WAL back and truncate it. A reader holding an old snapshot makes it report busy;
+        // try again a few times, then leave it to the next (automatic) checkpoint.
+        for _ in 0..20 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(pool)
+                .await
+                .map_err(query_error)?;
+            let busy: i64 = row.try_get(0).map_err(query_error)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
     async fn api_keys_touch(pool: &SqlitePool, used: &[(Uuid, i64)]) -> StoreResult<()> {
         let mut tx = pool.begin().await.map_err(query_error)?;
         for (id, at) in used {

@@ -120,6 +120,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_by_resource",
         include_str!("../../migrations/sqlite/0024_audit_by_resource.sql"),
     ),
+    (
+        26,
+        "audit_sealing",
+        include_str!("../../migrations/sqlite/0026_audit_sealing.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -303,6 +308,43 @@ mod tests {
         conformance::identity_suite_encrypted(&other).await;
         let fresh = SqliteStore::open(&dir.path().join("r.db")).await.unwrap();
         conformance::retention_suite(&fresh).await;
+        let sealing = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        conformance::seal_key_suite(&sealing).await;
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_seal_key_leaves_the_database_files() {
+        use crate::seal_keys::{SealKeyRecord, SealKeyStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let wrapped = b"wrapped-key-bytes-q8Zr2LmX0pT5vN7c".to_vec();
+        store
+            .seal_key_create(&SealKeyRecord {
+                key_id: "ak-gone".into(),
+                subject: "0193a5c2-7d1e-7c3a-9f00-00000000abcd".into(),
+                created_ms: 1,
+                wrapped: wrapped.clone(),
+            })
+            .await
+            .unwrap();
+        let in_files = || {
+            std::fs::read_dir(dir.path()).unwrap().any(|f| {
+                let bytes = std::fs::read(f.unwrap().path()).unwrap();
+                bytes
+                    .windows(wrapped.len())
+                    .any(|w| w == wrapped.as_slice())
+            })
+        };
+        assert!(in_files(), "the key is stored (the scan can find it)");
+        store
+            .seal_key_destroy("0193a5c2-7d1e-7c3a-9f00-00000000abcd")
+            .await
+            .unwrap();
+        assert!(
+            !in_files(),
+            "the destroyed key is in no file of the data dir"
+        );
     }
 
     /// Every column of one `users` row as text, read with plain SQL.

@@ -64,7 +64,10 @@ async fn records_of(
     let mut out = Vec::new();
     let mut after = 0;
     while out.len() < max {
-        let page = state.store.audit_query(&filter, after, PAGE).await?;
+        let page = state
+            .audit
+            .read(state.store.as_ref(), &filter, after, PAGE)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         out.extend(page);
@@ -208,7 +211,11 @@ async fn summary(
     let mut escalations = Vec::new();
     let mut after = 0;
     let truncated = loop {
-        let page = match state.store.audit_query(&filter, after, PAGE).await {
+        let page = match state
+            .audit
+            .read(state.store.as_ref(), &filter, after, PAGE)
+            .await
+        {
             Ok(p) => p,
             Err(e) => return ctx.unavailable(e),
         };
@@ -298,6 +305,8 @@ pub struct Params {
     pub risk: Option<String>,
     /// Who wrote the events: `palisade` or `app` (`POST /admin/audit/events`).
     pub source: Option<String>,
+    /// The client's address (IPv4 or IPv6), found whether stored sealed or in the clear.
+    pub client_ip: Option<String>,
     /// RFC 3339 or Unix milliseconds, inclusive.
     pub from: Option<String>,
     /// RFC 3339 or Unix milliseconds, exclusive.
@@ -321,8 +330,19 @@ fn time_ms(s: &str) -> Option<i64> {
 }
 
 impl Params {
-    /// The store filter these parameters describe, or what is wrong with them.
-    pub fn filter(&self) -> Result<AuditFilter, &'static str> {
+    /// The store filter these parameters describe (a client address matched as `audit`'s trail
+    /// seals it), or what is wrong with them.
+    pub fn filter(&self, audit: &crate::audit::AuditLog) -> Result<AuditFilter, &'static str> {
+        let client_ip = match self.client_ip.as_deref() {
+            Some(ip) => Some(
+                audit.client_ip_match(
+                    &ip.parse::<std::net::IpAddr>()
+                        .map_err(|_| "client_ip is an IPv4 or IPv6 address")?
+                        .to_string(),
+                ),
+            ),
+            None => None,
+        };
         let result = match self.result.as_deref() {
             Some(r) => Some(
                 palisade_core::audit::Outcome::parse(r)
@@ -359,6 +379,7 @@ impl Params {
             from_ms: time(&self.from)?,
             to_ms: time(&self.to)?,
             source,
+            client_ip,
         })
     }
 }
@@ -380,10 +401,10 @@ fn readable(
     };
     let Ok(Query(p)) = query else {
         return Err(bad(
-            "Filters are type, actor, tenant, result, risk, source, from, to; pages take after and limit.",
+            "Filters are type, actor, tenant, result, risk, source, client_ip, from, to; pages take after and limit.",
         ));
     };
-    let filter = p.filter().map_err(bad)?;
+    let filter = p.filter(&state.audit).map_err(bad)?;
     Ok((p, filter))
 }
 
@@ -410,8 +431,8 @@ async fn query(
     };
     let limit = p.limit.unwrap_or(100).clamp(1, PAGE);
     match state
-        .store
-        .audit_query(&filter, p.after.unwrap_or(0), limit)
+        .audit
+        .read(state.store.as_ref(), &filter, p.after.unwrap_or(0), limit)
         .await
     {
         Ok(events) => {
@@ -510,14 +531,16 @@ async fn export(
         ),
     );
     let store = state.store.clone();
+    let audit = state.audit.clone();
     let first =
         csv.then(|| Ok::<_, std::io::Error>(bytes::Bytes::from_static(CSV_HEADER.as_bytes())));
     let pages = futures_util::stream::unfold(Some(p.after.unwrap_or(0)), move |after| {
         let store = store.clone();
+        let audit = audit.clone();
         let filter = filter.clone();
         async move {
             let after = after?;
-            match store.audit_query(&filter, after, PAGE).await {
+            match audit.read(store.as_ref(), &filter, after, PAGE).await {
                 Ok(page) if page.is_empty() => None,
                 Ok(page) => {
                     let next = (page.len() == PAGE as usize)

@@ -37,6 +37,13 @@ pub(super) struct Admitted {
     taken: HashSet<(String, String)>,
 }
 
+impl AppJob {
+    /// The batch's drafts with their time (for the writer to load their sealing keys).
+    pub(super) fn drafts(&self) -> impl Iterator<Item = (&Draft, i64)> {
+        self.events.iter().map(|(d, _)| (d, self.ts))
+    }
+}
+
 impl Admitted {
     /// Answers every batch (after the commit).
     pub(super) fn answer(self) {
@@ -73,7 +80,7 @@ impl Writer {
             let new =
                 !seen.contains(&key) && apps.taken.insert((job.principal.clone(), key.clone()));
             if new {
-                let record = self.link(draft, job.ts);
+                let record = self.link(draft, job.ts).await;
                 apps.keys.push(AppEventKey {
                     principal: job.principal.clone(),
                     key,

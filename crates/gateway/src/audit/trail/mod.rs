@@ -14,6 +14,13 @@
 //! against the idempotency keys its poster already used, the new events are linked and appended
 //! with their keys in one transaction, and the poster learns per event "stored" or "duplicate"
 //! only once the batch is committed.
+//!
+//! Personal fields are sealed here, before a record is linked ([`crate::audit::seal`]): the
+//! chain hashes the sealed text, so erasing a subject ([`AuditTrail::forget`], in order with
+//! the events queued before it) destroys a key and never rewrites a record. A key that cannot
+//! be read or stored holds the batch (retried like a failed append): nothing is stored in the
+//! clear and nothing is dropped. Readers get records with their fields opened through
+//! [`AuditTrail::query`].
 
 mod app;
 mod purge;
@@ -66,6 +73,27 @@ pub struct Draft {
     pub source: palisade_core::audit::Source,
 }
 
+impl Draft {
+    /// A successful event of Palisade's own, with no actor and no request behind it.
+    pub fn system(event_type: &str, risk: Risk) -> Self {
+        Self {
+            event_type: event_type.into(),
+            risk,
+            result: Outcome::Success,
+            actor: None,
+            action: None,
+            resource_type: None,
+            resource_id: None,
+            tenant: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: None,
+            details: serde_json::Value::Null,
+            source: Default::default(),
+        }
+    }
+}
+
 enum Job {
     Event(Box<Draft>, i64),
     Flush(oneshot::Sender<()>),
@@ -73,6 +101,8 @@ enum Job {
     /// Sign and store a checkpoint vouching for the record `(seq, hash)` (a purge's cut).
     SignAt(u64, [u8; 32], oneshot::Sender<Result<(), String>>),
     App(app::AppJob),
+    /// Destroy a subject's sealing key once everything queued before is stored.
+    Forget(String, oneshot::Sender<Result<bool, String>>),
 }
 
 /// The audit trail's one writer: a task that stamps, chains and appends events in batches
@@ -91,6 +121,7 @@ pub struct AuditTrail {
     store: SharedStore,
     committed: tokio::sync::watch::Receiver<u64>,
     clock: SharedClock,
+    sealer: Arc<crate::audit::seal::Sealer>,
 }
 
 /// Public keys of the audit key(s), by key id, as stored (`audit.public.<kid>`, hex).
@@ -169,7 +200,9 @@ impl AuditTrail {
         );
         metrics::counter!(DROPPED_METRIC).increment(0);
         let (committed_tx, committed) = tokio::sync::watch::channel(0);
+        let sealer = Arc::new(crate::audit::seal::Sealer::new(store.clone(), secrets));
         let writer = Writer {
+            sealer: sealer.clone(),
             store: store.clone(),
             signer,
             clock: clock.clone(),
@@ -193,7 +226,38 @@ impl AuditTrail {
             store,
             committed,
             clock,
+            sealer,
         }))
+    }
+
+    /// What seals and opens the trail's personal fields (filters by a client address need it).
+    pub fn sealer(&self) -> &Arc<crate::audit::seal::Sealer> {
+        &self.sealer
+    }
+
+    /// Up to `limit` records matching `filter` after `after` (as the store's `audit_query`),
+    /// their sealed fields opened: plaintext, or `[erased]` where the key was destroyed.
+    pub async fn query(
+        &self,
+        filter: &palisade_store::audit::AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> palisade_store::StoreResult<Vec<AuditRecord>> {
+        let mut page = self.store.audit_query(filter, after, limit).await?;
+        self.sealer.open(&mut page).await?;
+        Ok(page)
+    }
+
+    /// Destroys the sealing key of `subject` (an account id) after every event queued before
+    /// this call is stored; true when there was one. Records are not touched: their sealed
+    /// fields read `[erased]` from now on.
+    pub async fn forget(&self, subject: &str) -> Result<bool, String> {
+        let stopped = || "the audit writer has stopped".to_string();
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job::Forget(subject.to_string(), done))
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
     }
 
     /// Queues an event; it is stamped now. Unless its class is in `audit.async_classes`, the
@@ -312,6 +376,7 @@ async fn resume_point(store: &SharedStore) -> Result<(u64, [u8; 32]), String> {
 
 struct Writer {
     store: SharedStore,
+    sealer: Arc<crate::audit::seal::Sealer>,
     signer: CheckpointSigner,
     clock: SharedClock,
     next_seq: u64,
@@ -346,13 +411,15 @@ impl Writer {
         let mut records = Vec::new();
         let mut waiters = Vec::new();
         let mut signs = Vec::new();
+        let mut forgets = Vec::new();
         let mut checkpoint = false;
         let mut apps = app::Admitted::default();
         let mut events = 0u64;
+        self.prepare_keys(&jobs).await;
         for job in jobs {
             match job {
                 Job::Event(draft, ts) => {
-                    records.push(self.link(*draft, ts));
+                    records.push(self.link(*draft, ts).await);
                     events += 1;
                 }
                 Job::App(job) => self.admit_app(job, &mut records, &mut apps).await,
@@ -362,6 +429,7 @@ impl Writer {
                     waiters.push(done);
                 }
                 Job::SignAt(seq, hash, done) => signs.push((seq, hash, done)),
+                Job::Forget(subject, done) => forgets.push((subject, done)),
             }
         }
         if !records.is_empty() {
@@ -385,12 +453,20 @@ impl Writer {
             let stored = self.store.audit_checkpoint_put(&cp).await;
             let _ = done.send(stored.map_err(|e| format!("audit checkpoint: {e}")));
         }
+        // After the append: the events queued before a forget are stored under the key it
+        // destroys, and later ones get a new key.
+        for (subject, done) in forgets {
+            let destroyed = self.sealer.forget(&subject).await;
+            let _ = done.send(destroyed.map_err(|e| format!("audit seal key: {e}")));
+        }
     }
 
-    fn link(&mut self, d: Draft, ts_ms: i64) -> AuditRecord {
+    async fn link(&mut self, mut d: Draft, ts_ms: i64) -> AuditRecord {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.seal(&mut d, &id, ts_ms).await;
         let mut record = AuditRecord {
             seq: self.next_seq,
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             ts_ms,
             event_type: d.event_type,
             risk: d.risk,
@@ -412,6 +488,38 @@ impl Writer {
         self.prev = record.hash;
         self.next_seq += 1;
         record
+    }
+
+    /// Loads or makes the sealing keys the events among `jobs` need, in two round trips at
+    /// most, retrying until it can (a key that still misses is fetched by [`Self::seal`]).
+    async fn prepare_keys(&self, jobs: &[Job]) {
+        let mut drafts: Vec<(&Draft, i64)> = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Event(draft, ts) => drafts.push((draft.as_ref(), *ts)),
+                Job::App(app) => drafts.extend(app.drafts()),
+                _ => {}
+            }
+        }
+        let mut wait = Duration::from_millis(50);
+        while let Err(e) = self.sealer.prepare(&drafts).await {
+            metrics::counter!("palisade_audit_write_retries_total").increment(1);
+            tracing::error!(error = %e, "audit sealing keys unavailable; retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Seals `d`'s personal fields, retrying until its key can be had: never stored in the
+    /// clear, never dropped.
+    async fn seal(&self, d: &mut Draft, record_id: &str, ts_ms: i64) {
+        let mut wait = Duration::from_millis(50);
+        while let Err(e) = self.sealer.seal(d, record_id, ts_ms).await {
+            metrics::counter!("palisade_audit_write_retries_total").increment(1);
+            tracing::error!(error = %e, "audit event not sealed (its key is unavailable); retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Appends, retrying until the store takes the batch: nothing queued is dropped. When another

@@ -7,9 +7,16 @@
 //! yield between, so appends at the head never wait for the purge and the trail verifies after
 //! every chunk, even if the purge stops half-way. The walk and the deletions run beside the
 //! writer, not in it. The purge is recorded as an `audit.purged` event; a dry run only counts.
+//!
+//! Then the sealing keys of anonymous callers' days go ([`crate::audit::seal`]): a day's key is
+//! destroyed at the first run once the day has ended and the longest audit period has passed
+//! since (`day end + longest <= now`; the longest class wins, because a record of any class may
+//! have been sealed under it), each an `audit.subject_forgotten` event (resource
+//! `audit_day:YYYY-MM-DD`). Records of that day still held back behind a longer-lived prefix
+//! then read `[erased]`. A dry run destroys nothing.
 
 use super::{AuditTrail, Draft};
-use palisade_core::audit::{Outcome, Risk};
+use palisade_core::audit::Risk;
 
 /// What a retention purge removed (or, on a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +29,11 @@ pub struct PurgeReport {
     pub dry_run: bool,
     /// Delete transactions used (0 on a dry run).
     pub batches: u64,
+    /// Days (`YYYY-MM-DD`) whose anonymous callers' sealing key was destroyed.
+    pub days_forgotten: Vec<String>,
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 /// Records read per page of the walk.
 const PAGE: u32 = 5_000;
@@ -31,8 +42,40 @@ impl AuditTrail {
     /// Purges (or, on a dry run, counts) the records past retention as of now; see the module
     /// docs.
     pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport, String> {
-        let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
         let now = self.clock.now_millis() as i64;
+        let mut report = self.purge_prefix(dry_run, now).await?;
+        if !dry_run {
+            report.days_forgotten = self.forget_days(now).await?;
+        }
+        Ok(report)
+    }
+
+    /// Destroys the day keys whose day ended the longest audit period ago or earlier.
+    async fn forget_days(&self, now: i64) -> Result<Vec<String>, String> {
+        let longest = self.periods.longest().as_millis() as i64;
+        // The last day whose end (its start + a day) is at least `longest` before now.
+        let last_day = crate::audit::seal::day_of(now - longest - DAY_MS);
+        let days = self
+            .sealer
+            .forget_days_through(&last_day)
+            .await
+            .map_err(|e| format!("audit day keys: {e}"))?;
+        for day in &days {
+            let mut draft = Draft::system("audit.subject_forgotten", Risk::Medium);
+            draft.resource_type = Some("audit_day".into());
+            draft.resource_id = Some(day.clone());
+            draft.details = serde_json::json!({ "key_destroyed": true });
+            self.submit(draft);
+        }
+        if !days.is_empty() {
+            self.flush().await;
+            tracing::info!(days = days.len(), "anonymous callers' day keys destroyed");
+        }
+        Ok(days)
+    }
+
+    async fn purge_prefix(&self, dry_run: bool, now: i64) -> Result<PurgeReport, String> {
+        let e = |e: palisade_store::StoreError| format!("audit purge: {e}");
         if !dry_run {
             let keep = self.config.app_idempotency_retention.0.as_millis() as i64;
             self.store
@@ -63,6 +106,7 @@ impl AuditTrail {
             count,
             dry_run,
             batches: 0,
+            days_forgotten: Vec::new(),
         };
         let (Some((through, hash)), Some(first), false) = (cut, first, dry_run) else {
             return Ok(report);
@@ -86,21 +130,10 @@ impl AuditTrail {
             tracing::debug!(through_seq = end, records = gone, "audit purge batch");
             tokio::task::yield_now().await;
         }
-        self.submit(Draft {
-            event_type: "audit.purged".into(),
-            risk: Risk::Medium,
-            result: Outcome::Success,
-            actor: None,
-            action: None,
-            resource_type: Some("audit".into()),
-            resource_id: None,
-            tenant: None,
-            client_ip: None,
-            user_agent: None,
-            request_id: None,
-            details: serde_json::json!({ "through_seq": through, "count": count }),
-            source: Default::default(),
-        });
+        let mut draft = Draft::system("audit.purged", Risk::Medium);
+        draft.resource_type = Some("audit".into());
+        draft.details = serde_json::json!({ "through_seq": through, "count": count });
+        self.submit(draft);
         self.flush().await;
         tracing::info!(
             through_seq = through,

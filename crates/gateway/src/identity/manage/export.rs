@@ -33,6 +33,8 @@ const REDACTED: &str = "[redacted]";
 pub struct UserExport {
     head: String,
     store: SharedStore,
+    /// Reads the trail with sealed fields opened.
+    audit: std::sync::Arc<crate::audit::AuditLog>,
     /// The queries whose records are about the person, in order; a record an earlier query
     /// returned is skipped by the later ones.
     passes: Vec<AuditFilter>,
@@ -139,6 +141,7 @@ impl Identity {
         Ok(Some(UserExport {
             head,
             store: self.store.clone(),
+            audit: self.audit.clone(),
             passes,
             person: Person {
                 names,
@@ -154,10 +157,11 @@ impl UserExport {
         let Self {
             head,
             store,
+            audit,
             passes,
             person,
         } = self;
-        let shared = std::sync::Arc::new((store, passes, person));
+        let shared = std::sync::Arc::new((store, audit, passes, person));
         let start = State {
             pass: 0,
             after: 0,
@@ -167,8 +171,8 @@ impl UserExport {
         let events = futures_util::stream::unfold(Some(start), move |state| {
             let shared = shared.clone();
             async move {
-                let (store, passes, person) = &*shared;
-                next_page(store, passes, person, state?).await
+                let (store, audit, passes, person) = &*shared;
+                next_page(store, audit, passes, person, state?).await
             }
         });
         futures_util::StreamExt::chain(head, events)
@@ -187,6 +191,7 @@ struct State {
 /// The next piece of the events: a page of one query, or the closing `]}` after the last.
 async fn next_page(
     store: &SharedStore,
+    audit: &crate::audit::AuditLog,
     passes: &[AuditFilter],
     person: &Person,
     mut state: State,
@@ -196,7 +201,7 @@ async fn next_page(
             return Some((Ok(Bytes::from_static(b"]}")), None));
         };
         let pass = state.pass;
-        let page = match store.audit_query(filter, state.after, PAGE).await {
+        let page = match audit.read(store.as_ref(), filter, state.after, PAGE).await {
             Ok(page) => page,
             // The body is cut short: the client sees invalid JSON, never a silent partial export.
             Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),

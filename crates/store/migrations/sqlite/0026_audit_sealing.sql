@@ -1,0 +1,13 @@
+-- Sealing of the audit trail's personal fields (issue 20; crates/store/src/seal_keys.rs): one
+-- key per subject (an account id) or per UTC day of anonymous callers (`day:YYYY-MM-DD`), held
+-- wrapped by the gateway. Erasure deletes the row; the records sealed under it are unchanged
+-- and their sealed fields no longer open. With `secure_delete` the row's bytes are zeroed.
+CREATE TABLE audit_seal_keys (
+    key_id     TEXT PRIMARY KEY,
+    subject    TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    wrapped    BLOB NOT NULL
+);
+-- Finding the records of one client address by the blind index its sealed form starts with
+-- (`sealed:v1:<index>:`, 54 characters; crates/store/src/sql/audit.rs uses the same expression).
+CREATE INDEX audit_by_client_ip ON audit_events (substr(client_ip, 1, 54), seq);
