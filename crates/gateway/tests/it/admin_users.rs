@@ -213,6 +213,8 @@ async fn an_administrator_creates_accounts_and_duplicates_and_weak_passwords_are
     assert!(!problem["violations"].as_array().unwrap().is_empty());
     let res = post(json!({"email": "bob@example.com", "roles": ["no-such-role"]})).await;
     assert_problem(res, 422, "unknown-role").await;
+    let res = post(json!({"email": "bob@example.com", "roles": []})).await;
+    assert_problem(res, 422, "invalid-roles").await;
     let res = post(json!({"email": "bob@example.com", "tier": "gold"})).await;
     assert_problem(res, 422, "unknown-tier").await;
     let res = post(json!({"email": "not an address"})).await;

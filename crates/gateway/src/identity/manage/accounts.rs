@@ -9,7 +9,7 @@
 //! nothing listed carries a secret (no password hash, no key, no TOTP seed, no recovery code).
 //! Reads are not audited; creation records `user.created` once.
 
-use super::{By, Refused, valid_email, valid_name};
+use super::{By, Refused, invalid_roles, valid_email, valid_name};
 use crate::identity::Identity;
 use palisade_core::password::PasswordContext;
 use palisade_store::StoreError;
@@ -150,8 +150,8 @@ impl Identity {
     }
 
     /// Creates a person's account for an administrator (`user.created`): a valid e-mail
-    /// address not yet taken, a name of at most 200 characters, and a password that meets the
-    /// policy when one is given.
+    /// address not yet taken, a name of at most 200 characters, at least one role, and a
+    /// password that meets the policy when one is given.
     pub async fn create_account(
         &self,
         new: NewAccount,
@@ -159,6 +159,9 @@ impl Identity {
     ) -> Result<UserRecord, Refused> {
         let email = valid_email(&new.email)?;
         let name = valid_name(new.name)?;
+        if new.roles.is_empty() || new.roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(invalid_roles());
+        }
         let hash = match new.password {
             Some(password) => {
                 let context = PasswordContext {
