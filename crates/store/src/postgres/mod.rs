@@ -129,6 +129,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_by_resource",
         include_str!("../../migrations/postgres/0024_audit_by_resource.sql"),
     ),
+    (
+        25,
+        "account_deletion",
+        include_str!("../../migrations/postgres/0025_account_deletion.sql"),
+    ),
 ];
 
 /// The advisory-lock key every Palisade replica takes before migrating (ASCII "palisade").

@@ -116,4 +116,14 @@ impl Dialect for SqliteDialect {
         }
         tx.commit().await.map_err(query_error)
     }
+
+    async fn erasure_flush(pool: &SqlitePool) -> StoreResult<()> {
+        // The log's frames hold the pages as they were before the purge; the checkpoint copies
+        // the zeroed pages (`secure_delete`) into the file and truncates the log to nothing.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(query_error)
+    }
 }
