@@ -13,10 +13,12 @@
 //! ([`refusals`]).
 //!
 //! The room: events and the log here; [`trail`] (the single writer of the hash chain),
-//! [`alerts`] (rules, incidents, responses) and [`refusals`] (sampling).
+//! [`alerts`] (rules, incidents, responses), [`refusals`] (sampling) and [`deletion_webhook`]
+//! (the durable outbox of erasure notices).
 
 pub mod alerts;
 pub mod app;
+pub mod deletion_webhook;
 pub mod notify;
 pub mod refusals;
 pub mod review;

@@ -83,6 +83,9 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
+    if production {
+        out.extend(config.retention.production_problems());
+    }
     out.extend(config.review.problems());
     if !config.smtp.enabled()
         && alerts.rules.iter().any(|r| {

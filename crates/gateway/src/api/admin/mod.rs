@@ -66,6 +66,9 @@ pub mod perm {
     pub const COMPLIANCE_READ: &str = "admin.compliance.read";
     /// Disabling and enabling accounts.
     pub const USERS_WRITE: &str = "admin.users.write";
+    /// Deleting accounts and restoring them within the grace period
+    /// (`DELETE /admin/users/{id}`, `POST /admin/users/{id}/restore`).
+    pub const USERS_DELETE: &str = "admin.users.delete";
     /// Reading the lockdown state.
     pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
     /// Locking the gateway down and lifting it.
