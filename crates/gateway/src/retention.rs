@@ -75,12 +75,14 @@ fn period(config: &RetentionConfig, kind: PurgeKind) -> Duration {
 const INACTIVE_PAGE: u32 = 500;
 
 /// Runs the job once as of the identity's clock; see the module docs. `trail` is the audit
-/// trail to purge (none: the audit records are left alone); `by` is who the policy's account
-/// disables are recorded as.
+/// trail to purge (none: the audit records are left alone); `erasure_log` is where erased
+/// accounts' tombstones are appended first (`Config::erasure_log`; none: the store's only);
+/// `by` is who the policy's account disables are recorded as.
 pub async fn run(
     identity: &Identity,
     trail: Option<&AuditTrail>,
     config: &RetentionConfig,
+    erasure_log: Option<&std::path::Path>,
     dry_run: bool,
     by: &By<'_>,
 ) -> Result<RunReport, String> {
@@ -140,7 +142,8 @@ pub async fn run(
         }
         report.purged.push((kind.as_str(), total, batches));
     }
-    let (total, batches) = purge_deleted_accounts(identity, config, now, dry_run, by).await?;
+    let (total, batches) =
+        purge_deleted_accounts(identity, config, erasure_log, now, dry_run, by).await?;
     report.purged.push(("accounts_deleted", total, batches));
     if let Some(trail) = trail {
         let audit = trail.purge(dry_run).await?;
@@ -177,6 +180,7 @@ pub async fn run(
 async fn purge_deleted_accounts(
     identity: &Identity,
     config: &RetentionConfig,
+    erasure_log: Option<&std::path::Path>,
     now: i64,
     dry_run: bool,
     by: &By<'_>,
@@ -202,7 +206,7 @@ async fn purge_deleted_accounts(
         for user in page {
             let started = std::time::Instant::now();
             identity
-                .purge_user(user, webhook, by)
+                .purge_user(user, webhook, erasure_log, by)
                 .await
                 .map_err(|x| e(&x))?;
             metrics::histogram!("palisade_retention_batch_seconds", "type" => kind)

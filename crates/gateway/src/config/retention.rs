@@ -49,6 +49,10 @@ pub struct RetentionConfig {
     /// webhook's); required with a URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_webhook_secret: Option<String>,
+    /// The erasure log (tombstones of erased accounts, re-applied by `palisade backup restore`):
+    /// a file outside the data dir; default `<data_dir>.erasures.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erasure_log: Option<std::path::PathBuf>,
     /// Secret versions, after a later version superseded them.
     pub secret_versions: HumanDuration,
     /// Disable people's accounts with no sign-in for this long (off when absent). Accounts
@@ -73,6 +77,7 @@ impl Default for RetentionConfig {
             accounts_deleted: days(30),
             deletion_webhook_url: None,
             deletion_webhook_secret: None,
+            erasure_log: None,
             secret_versions: days(90),
             inactive_accounts_disable_after: None,
             audit: BTreeMap::new(),

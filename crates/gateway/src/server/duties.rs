@@ -82,8 +82,11 @@ async fn daily_retention(state: Arc<AppState>, mut shutdown: watch::Receiver<boo
                     last_day = Some(day);
                     let trail = state.audit.trail().map(|t| t.as_ref());
                     let config = &state.config.retention;
-                    if let Err(e) =
-                        crate::retention::run(&state.identity, trail, config, false, &by).await
+                    let log = state.config.erasure_log();
+                    if let Err(e) = crate::retention::run(
+                        &state.identity, trail, config, Some(&log), false, &by,
+                    )
+                    .await
                     {
                         tracing::error!(error = %e, "retention run failed; the next one retries");
                     }

@@ -38,7 +38,7 @@ fn on_sqlite(c: &mut Config) {
 async fn run(env: &Env) -> RunReport {
     let state = &env.gw.gateway.state;
     let trail = state.audit.trail().map(|t| t.as_ref());
-    palisade_gateway::retention::run(&state.identity, trail, &state.config.retention, false, &by())
+    palisade_gateway::retention::run(&state.identity, trail, &state.config.retention, None, false, &by())
         .await
         .unwrap()
 }

@@ -42,6 +42,7 @@ async fn run(env: &Env, dry_run: bool) -> RunReport {
         &state.identity,
         trail,
         &state.config.retention,
+        None,
         dry_run,
         &by(),
     )

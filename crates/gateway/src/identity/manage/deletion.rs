@@ -130,9 +130,31 @@ impl Identity {
 
     /// Erases the account through every table that holds it, with its tombstone and (when
     /// `webhook` is set) its deletion webhook queued in the same transaction (`user.deleted`).
+    /// With an `erasure_log` the tombstone is appended there first (`crate::erasures`).
     /// `false`: no such account.
-    pub async fn purge_user(&self, user: Uuid, webhook: bool, by: &By<'_>) -> Result<bool, Refused> {
+    pub async fn purge_user(
+        &self,
+        user: Uuid,
+        webhook: bool,
+        erasure_log: Option<&std::path::Path>,
+        by: &By<'_>,
+    ) -> Result<bool, Refused> {
         let now = self.now_ms() as i64;
+        if self.store.user_deleted_at(user).await?.is_none() {
+            return Ok(false);
+        }
+        if let Some(log) = erasure_log {
+            let tombstone = palisade_store::deletion::Erasure {
+                user_id: user,
+                erased_at: now,
+            };
+            crate::erasures::append(log, &tombstone).map_err(|e| {
+                palisade_store::StoreError::Unavailable(format!(
+                    "the erasure log {} cannot be written: {e}",
+                    log.display()
+                ))
+            })?;
+        }
         let message = webhook.then(|| OutboxMessage {
             id: Uuid::now_v7(),
             user_id: user,
