@@ -1703,7 +1703,15 @@ fn a_restored_older_backup_does_not_bring_an_erased_account_back() {
     for email in [erased, "kept@example.com"] {
         let mut child = palisade(
             d,
-            &["user", "add", "--email", email, "--password-stdin", "--data-dir", "data"],
+            &[
+                "user",
+                "add",
+                "--email",
+                email,
+                "--password-stdin",
+                "--data-dir",
+                "data",
+            ],
         )
         .env("PALISADE_MASTER_KEY", &master)
         .stdin(Stdio::piped())
@@ -1712,7 +1720,11 @@ fn a_restored_older_backup_does_not_bring_an_erased_account_back() {
         .spawn()
         .unwrap();
         use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "correct horse battery staple 42").unwrap();
+        writeln!(
+            child.stdin.take().unwrap(),
+            "correct horse battery staple 42"
+        )
+        .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
@@ -1734,7 +1746,10 @@ fn a_restored_older_backup_does_not_bring_an_erased_account_back() {
         "{restored}"
     );
     let users = ok_keyed(&["user", "list"]);
-    assert!(!users.contains(erased) && users.contains("kept@example.com"), "{users}");
+    assert!(
+        !users.contains(erased) && users.contains("kept@example.com"),
+        "{users}"
+    );
     let found = files_holding(&d.join("data"), erased.as_bytes());
     assert!(found.is_empty(), "the erased address is in {found:?}");
     let audit = ok_keyed(&["audit", "verify"]);
@@ -1742,5 +1757,8 @@ fn a_restored_older_backup_does_not_bring_an_erased_account_back() {
     // Restoring again re-applies nothing new and still succeeds.
     std::fs::remove_dir_all(d.join("data")).unwrap();
     let again = ok_keyed(&["backup", "restore", "older.pal"]);
-    assert!(again.contains("1 restored account(s) erased again"), "{again}");
+    assert!(
+        again.contains("1 restored account(s) erased again"),
+        "{again}"
+    );
 }

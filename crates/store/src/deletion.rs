@@ -46,14 +46,23 @@ pub const TABLES_WITHOUT_ACCOUNTS: &[(&str, &str)] = &[
     ("palisade_meta", "gateway metadata"),
     ("signing_keys", "the gateway's token-signing keys"),
     ("tenants", "tenants"),
-    ("audit_events", "never rewritten: personal fields sealed per subject"),
+    (
+        "audit_events",
+        "never rewritten: personal fields sealed per subject",
+    ),
     ("audit_checkpoints", "signed chain heads"),
     ("audit_purge_gate", "the audit purge's guard"),
     ("data_keys", "wrapped data keys"),
     ("revoked_tokens", "revoked token ids and expiry, no account"),
     ("ip_blocks", "blocked addresses"),
-    ("erasures", "tombstones: an account id and a time, kept on purpose"),
-    ("deletion_outbox", "deletion webhooks: an account id, kept once delivered"),
+    (
+        "erasures",
+        "tombstones: an account id and a time, kept on purpose",
+    ),
+    (
+        "deletion_outbox",
+        "deletion webhooks: an account id, kept once delivered",
+    ),
     ("_sqlx_migrations", "the migration history"),
 ];
 
@@ -124,8 +133,7 @@ pub trait DeletionStore: Send + Sync {
     /// Marks a message delivered; `false`: unknown or already delivered.
     async fn outbox_delivered(&self, id: Uuid, now: i64) -> StoreResult<bool>;
     /// Counts a failed attempt and puts the next one off until `next_attempt_at`.
-    async fn outbox_failed(&self, id: Uuid, next_attempt_at: i64, error: &str)
-    -> StoreResult<()>;
+    async fn outbox_failed(&self, id: Uuid, next_attempt_at: i64, error: &str) -> StoreResult<()>;
     /// Makes the store's files forget what was deleted: SQLite checkpoints and truncates its
     /// write-ahead log (deleted pages are zeroed by `secure_delete`); other backends do nothing.
     async fn erasure_flush(&self) -> StoreResult<()> {

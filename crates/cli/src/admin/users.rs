@@ -2,8 +2,8 @@
 //! deletion and restore through the use cases the HTTP API calls; imports are `import.rs`'s).
 
 use super::*;
-use palisade_gateway::identity::manage::NotRestored;
 use palisade_cli::user_import::FileFormat;
+use palisade_gateway::identity::manage::NotRestored;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

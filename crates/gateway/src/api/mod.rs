@@ -14,9 +14,9 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod deletion;
 pub mod device;
 pub mod email;
-pub mod deletion;
 pub mod export;
 pub mod extract;
 pub mod forward_auth;

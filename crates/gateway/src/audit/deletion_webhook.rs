@@ -41,9 +41,16 @@ pub struct DeletionWebhook {
 impl DeletionWebhook {
     /// The sender `retention.deletion_webhook_url` asks for (none without one), with the alert
     /// webhook's backoff and timeout.
-    pub fn new(config: &crate::config::Config, store: SharedStore, clock: SharedClock) -> Option<Self> {
+    pub fn new(
+        config: &crate::config::Config,
+        store: SharedStore,
+        clock: SharedClock,
+    ) -> Option<Self> {
         let r = &config.retention;
-        let (url, secret) = (r.deletion_webhook_url.clone()?, r.deletion_webhook_secret.clone()?);
+        let (url, secret) = (
+            r.deletion_webhook_url.clone()?,
+            r.deletion_webhook_secret.clone()?,
+        );
         let alerts = &config.audit.alerts;
         let http = reqwest::Client::builder()
             .timeout(alerts.webhook_timeout.0)

@@ -328,7 +328,10 @@ mod tests {
         c.retention.deletion_webhook_url = Some("ftp://example.com/x".into());
         let p = problems(&c);
         assert!(p.contains("retention.deletion_webhook_url"), "{p}");
-        assert!(p.contains("retention.deletion_webhook_secret is required"), "{p}");
+        assert!(
+            p.contains("retention.deletion_webhook_secret is required"),
+            "{p}"
+        );
         c.retention.deletion_webhook_url = Some("https://example.com/erase".into());
         c.retention.deletion_webhook_secret = Some("short".into());
         assert_eq!(problems(&c), "");

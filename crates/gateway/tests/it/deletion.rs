@@ -38,9 +38,16 @@ fn on_sqlite(c: &mut Config) {
 async fn run(env: &Env) -> RunReport {
     let state = &env.gw.gateway.state;
     let trail = state.audit.trail().map(|t| t.as_ref());
-    palisade_gateway::retention::run(&state.identity, trail, &state.config.retention, None, false, &by())
-        .await
-        .unwrap()
+    palisade_gateway::retention::run(
+        &state.identity,
+        trail,
+        &state.config.retention,
+        None,
+        false,
+        &by(),
+    )
+    .await
+    .unwrap()
 }
 
 fn grace(env: &Env) -> Duration {
@@ -141,10 +148,18 @@ async fn deleting_an_account_refuses_every_sign_in_at_once_and_revokes_everythin
         "{sessions:?}"
     );
     let keys = store.api_keys_list(Some(id_of(&ann))).await.unwrap();
-    assert_eq!(keys[0].revoked_reason, Some(RevocationReason::AccountDeleted));
+    assert_eq!(
+        keys[0].revoked_reason,
+        Some(RevocationReason::AccountDeleted)
+    );
 
     // Again through the admin API: the first request's times, nothing new on the record.
-    let again = delete(&env, &format!("/admin/users/{}", ann["id"].as_str().unwrap()), &admin).await;
+    let again = delete(
+        &env,
+        &format!("/admin/users/{}", ann["id"].as_str().unwrap()),
+        &admin,
+    )
+    .await;
     assert_eq!(again.status(), 202);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["deleted_at"], scheduled["deleted_at"]);
@@ -179,7 +194,11 @@ async fn deleting_an_account_refuses_every_sign_in_at_once_and_revokes_everythin
     assert_eq!(forbidden.status(), 403);
     env.advance(Duration::from_secs(16 * 60));
     let stale = delete(&env, "/auth/me", &bob_access).await;
-    assert_eq!(stale.status(), 401, "a sign-in older than auth.mfa.recent_auth");
+    assert_eq!(
+        stale.status(),
+        401,
+        "a sign-in older than auth.mfa.recent_auth"
+    );
     let bob_now = store.user_by_id(id_of(&bob)).await.unwrap().unwrap();
     assert!(!bob_now.disabled);
 }
@@ -191,7 +210,12 @@ async fn restore_works_within_the_grace_period_and_not_after() {
     let bob = env.register("bob@example.com").await;
     let id = bob["id"].as_str().unwrap();
     let old = env.login("bob@example.com").await;
-    assert_eq!(delete(&env, &format!("/admin/users/{id}"), &admin).await.status(), 202);
+    assert_eq!(
+        delete(&env, &format!("/admin/users/{id}"), &admin)
+            .await
+            .status(),
+        202
+    );
 
     // The ordinary enable does not bring a deleted account back.
     let enable = env
@@ -211,7 +235,10 @@ async fn restore_works_within_the_grace_period_and_not_after() {
     assert_eq!(restore(&env, id, &admin).await.status(), 204);
     env.login("bob@example.com").await;
     let old_refresh = env
-        .post("/auth/refresh", json!({"refresh_token": old["refresh_token"]}))
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": old["refresh_token"]}),
+        )
         .await;
     assert_eq!(old_refresh.status(), 401, "sessions stay revoked");
     assert_problem(restore(&env, id, &admin).await, 409, "not-deleted").await;
@@ -219,7 +246,12 @@ async fn restore_works_within_the_grace_period_and_not_after() {
     assert_problem(unknown, 404, "not-found").await;
 
     // Deleted again: one second past the grace, no restore.
-    assert_eq!(delete(&env, &format!("/admin/users/{id}"), &admin).await.status(), 202);
+    assert_eq!(
+        delete(&env, &format!("/admin/users/{id}"), &admin)
+            .await
+            .status(),
+        202
+    );
     env.advance(grace(&env) + SECOND);
     let admin = env.login("root@example.com").await["access_token"]
         .as_str()
@@ -280,7 +312,12 @@ async fn nothing_is_erased_before_the_grace_everything_after_and_the_address_is_
         })
         .await
         .unwrap();
-    assert_eq!(delete(&env, &format!("/admin/users/{id}"), &admin).await.status(), 202);
+    assert_eq!(
+        delete(&env, &format!("/admin/users/{id}"), &admin)
+            .await
+            .status(),
+        202
+    );
 
     env.advance(grace(&env) - SECOND);
     let early = run(&env).await;
@@ -296,7 +333,13 @@ async fn nothing_is_erased_before_the_grace_everything_after_and_the_address_is_
     assert!(store.sessions_for_user(id, true).await.unwrap().is_empty());
     assert!(store.api_keys_list(Some(id)).await.unwrap().is_empty());
     assert!(store.federated_identities_of(id).await.unwrap().is_empty());
-    assert!(store.secret_versions(&format!("users/{id}/token")).await.unwrap().is_empty());
+    assert!(
+        store
+            .secret_versions(&format!("users/{id}/token"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let erasures = store.erasures_since(0).await.unwrap();
     assert_eq!(erasures.len(), 1);
     assert_eq!(erasures[0].user_id, id);
@@ -307,15 +350,20 @@ async fn nothing_is_erased_before_the_grace_everything_after_and_the_address_is_
     trail.checkpoint().await;
     verified(&env).await;
     let records = store.audit_range(0, 10_000).await.unwrap();
-    assert!(records.iter().any(|r| r.event_type == "user.deleted"
-        && r.resource_id.as_deref() == Some(&*id.to_string())));
+    assert!(
+        records.iter().any(|r| r.event_type == "user.deleted"
+            && r.resource_id.as_deref() == Some(&*id.to_string()))
+    );
 
     // The whole data dir: the database, its log, keys, secrets. This covers every table but
     // the audit trail; the trail's personal fields (actor e-mail, IP, user agent) are sealed
     // per subject by the audit-sealing work, whose own test covers them. Palisade's events name
     // accounts by id, so today the trail holds no address either, and the scan covers it too.
     let found = files_holding(env.gw._dir.path(), email.as_bytes());
-    assert!(found.is_empty(), "the deleted address is still in {found:?}");
+    assert!(
+        found.is_empty(),
+        "the deleted address is still in {found:?}"
+    );
 }
 
 /// A local receiver of webhooks: each POST's headers and body on a channel, answered `status`.
@@ -387,7 +435,12 @@ async fn the_deletion_webhook_is_signed_durable_and_delivered_after_a_restart() 
     let admin = first.admin("root@example.com").await;
     let gone = first.register("webhook-gone@example.com").await;
     let id = gone["id"].as_str().unwrap().to_string();
-    assert_eq!(delete(&first, &format!("/admin/users/{id}"), &admin).await.status(), 202);
+    assert_eq!(
+        delete(&first, &format!("/admin/users/{id}"), &admin)
+            .await
+            .status(),
+        202
+    );
     first.advance(grace(&first) + SECOND);
     assert_eq!(run(&first).await.count("accounts_deleted"), Some(1));
     // The receiver is down: the message was tried and stays in the outbox.
@@ -418,7 +471,10 @@ async fn the_deletion_webhook_is_signed_durable_and_delivered_after_a_restart() 
     assert_eq!(sent["user_id"], id);
     assert_eq!(sent["delivery"], due_later[0].id.to_string());
     assert_eq!(headers["x-palisade-delivery"], due_later[0].id.to_string());
-    assert!(!String::from_utf8_lossy(&body).contains("webhook-gone"), "no e-mail");
+    assert!(
+        !String::from_utf8_lossy(&body).contains("webhook-gone"),
+        "no e-mail"
+    );
     // Marked delivered: nothing is due any more, however late. (The duty marks it once the
     // answer is in; a sender of the same config finishes what may still be in flight, as a
     // second replica would: the receiver may see the delivery id twice, never lose it.)

@@ -149,10 +149,16 @@ async fn held(store: &dyn Store, u: &UserRecord, n: u8) -> Vec<(&'static str, us
     let sessions = store.sessions_for_user(u.id, true).await.unwrap();
     let tokens = store.refresh_get(&[n; 32]).await.unwrap();
     vec![
-        ("users", store.user_by_id(u.id).await.unwrap().iter().count()),
+        (
+            "users",
+            store.user_by_id(u.id).await.unwrap().iter().count(),
+        ),
         ("sessions", sessions.len()),
         ("refresh_tokens", tokens.iter().count()),
-        ("api_keys", store.api_keys_list(Some(u.id)).await.unwrap().len()),
+        (
+            "api_keys",
+            store.api_keys_list(Some(u.id)).await.unwrap().len(),
+        ),
         (
             "memberships",
             store
@@ -173,21 +179,35 @@ async fn held(store: &dyn Store, u: &UserRecord, n: u8) -> Vec<(&'static str, us
                 .filter(|g| g.user_id == u.id)
                 .count(),
         ),
-        ("totp_credentials", store.totp_for_user(u.id).await.unwrap().len()),
+        (
+            "totp_credentials",
+            store.totp_for_user(u.id).await.unwrap().len(),
+        ),
         (
             "recovery_codes",
             store.recovery_remaining(u.id).await.unwrap() as usize,
         ),
         (
             "mfa_tokens",
-            store.mfa_token_get(&[n; 32], 2).await.unwrap().iter().count(),
+            store
+                .mfa_token_get(&[n; 32], 2)
+                .await
+                .unwrap()
+                .iter()
+                .count(),
         ),
         (
             "federated_identities",
             store.federated_identities_of(u.id).await.unwrap().len(),
         ),
-        ("passkeys", store.passkeys_for_user(u.id).await.unwrap().len()),
-        ("connections", store.connections_of(u.id).await.unwrap().len()),
+        (
+            "passkeys",
+            store.passkeys_for_user(u.id).await.unwrap().len(),
+        ),
+        (
+            "connections",
+            store.connections_of(u.id).await.unwrap().len(),
+        ),
         (
             "email_tokens",
             store
@@ -271,17 +291,32 @@ pub async fn deletion_suite(store: &dyn Store) {
         !store.user_set_disabled(gone.id, false, 150).await.unwrap(),
         "a deleted account is not enabled by the ordinary switch"
     );
-    assert_eq!(store.user_deleted_at(gone.id).await.unwrap(), Some(Some(100)));
+    assert_eq!(
+        store.user_deleted_at(gone.id).await.unwrap(),
+        Some(Some(100))
+    );
     assert_eq!(store.user_deleted_at(kept.id).await.unwrap(), Some(None));
     assert!(store.user_restore(gone.id, 300).await.unwrap());
-    assert!(!store.user_restore(gone.id, 300).await.unwrap(), "not deleted now");
+    assert!(
+        !store.user_restore(gone.id, 300).await.unwrap(),
+        "not deleted now"
+    );
     assert!(!store.user_by_id(gone.id).await.unwrap().unwrap().disabled);
     assert_eq!(
         store.user_mark_deleted(gone.id, 400).await.unwrap(),
         MarkDeleted::Marked(400)
     );
-    assert!(store.users_deleted_before(399, 10).await.unwrap().is_empty());
-    assert_eq!(store.users_deleted_before(400, 10).await.unwrap(), vec![gone.id]);
+    assert!(
+        store
+            .users_deleted_before(399, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.users_deleted_before(400, 10).await.unwrap(),
+        vec![gone.id]
+    );
 
     // The purge: every row of the account, nothing of the other; the tombstone; the message.
     let message = OutboxMessage {
@@ -294,16 +329,36 @@ pub async fn deletion_suite(store: &dyn Store) {
     };
     let before = held(store, &gone, 1).await;
     assert!(before.iter().all(|(_, n)| *n > 0), "filled: {before:?}");
-    assert!(store.user_purge(gone.id, 500, Some(&message)).await.unwrap());
+    assert!(
+        store
+            .user_purge(gone.id, 500, Some(&message))
+            .await
+            .unwrap()
+    );
     let after = held(store, &gone, 1).await;
     assert!(after.iter().all(|(_, n)| *n == 0), "purged: {after:?}");
     let other = held(store, &kept, 2).await;
-    assert!(other.iter().all(|(_, n)| *n > 0), "the other account kept: {other:?}");
+    assert!(
+        other.iter().all(|(_, n)| *n > 0),
+        "the other account kept: {other:?}"
+    );
     assert_eq!(store.user_by_email("gone@example.com").await.unwrap(), None);
     let elsewhere = store.secret_get("app/db", None).await.unwrap().unwrap();
-    assert_eq!(elsewhere.created_by, None, "the writer is forgotten, the secret kept");
-    assert!(!store.user_purge(gone.id, 600, None).await.unwrap(), "gone already");
-    assert!(store.users_deleted_before(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(
+        elsewhere.created_by, None,
+        "the writer is forgotten, the secret kept"
+    );
+    assert!(
+        !store.user_purge(gone.id, 600, None).await.unwrap(),
+        "gone already"
+    );
+    assert!(
+        store
+            .users_deleted_before(i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.user_deleted_at(gone.id).await.unwrap(), None);
 
     // Tombstones: the purge's, one recorded later (a restore's), none twice.
@@ -335,8 +390,14 @@ pub async fn deletion_suite(store: &dyn Store) {
 
     // The outbox: due, put off on failure, delivered once.
     assert!(store.outbox_due(499, 10).await.unwrap().is_empty());
-    assert_eq!(store.outbox_due(500, 10).await.unwrap(), vec![message.clone()]);
-    store.outbox_failed(message.id, 800, "HTTP 503").await.unwrap();
+    assert_eq!(
+        store.outbox_due(500, 10).await.unwrap(),
+        vec![message.clone()]
+    );
+    store
+        .outbox_failed(message.id, 800, "HTTP 503")
+        .await
+        .unwrap();
     assert!(store.outbox_due(799, 10).await.unwrap().is_empty());
     let again = store.outbox_due(800, 10).await.unwrap();
     assert_eq!(again.len(), 1);

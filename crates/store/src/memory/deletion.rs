@@ -169,12 +169,7 @@ impl DeletionStore for MemoryStore {
         )
     }
 
-    async fn outbox_failed(
-        &self,
-        id: Uuid,
-        next_attempt_at: i64,
-        _error: &str,
-    ) -> StoreResult<()> {
+    async fn outbox_failed(&self, id: Uuid, next_attempt_at: i64, _error: &str) -> StoreResult<()> {
         let mut d = lock(&self.identity);
         if let Some((m, _)) = d.outbox.iter_mut().find(|(m, _)| m.id == id) {
             m.attempts = m.attempts.saturating_add(1);

@@ -32,7 +32,8 @@ impl Data {
     /// Deletes every version under `prefix` and clears `writer` as the writer of the rest
     /// (an account's purge).
     pub(super) fn forget_account(&mut self, prefix: &str, writer: &str) {
-        self.secrets.retain(|(path, _), _| !path.starts_with(prefix));
+        self.secrets
+            .retain(|(path, _), _| !path.starts_with(prefix));
         for v in self.secrets.values_mut() {
             if v.created_by.as_deref() == Some(writer) {
                 v.created_by = None;

@@ -303,12 +303,11 @@ mod tests {
         // Tables that hold account ids on purpose, after the account is gone.
         let ids_kept = ["erasures", "deletion_outbox"];
         for table in &tables {
-            let columns: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
-                    .bind(table)
-                    .fetch_all(&store.pool)
-                    .await
-                    .unwrap();
+            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                .bind(table)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
             let purged = PURGED_TABLES.iter().find(|(t, _)| t == table);
             let without = TABLES_WITHOUT_ACCOUNTS.iter().any(|(t, _)| t == table);
             assert!(
@@ -333,7 +332,10 @@ mod tests {
             }
         }
         for (table, _) in PURGED_TABLES.iter().chain(TABLES_WITHOUT_ACCOUNTS) {
-            assert!(tables.iter().any(|t| t == table), "{table} is listed but not in the schema");
+            assert!(
+                tables.iter().any(|t| t == table),
+                "{table} is listed but not in the schema"
+            );
         }
     }
 

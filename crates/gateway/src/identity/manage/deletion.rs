@@ -80,13 +80,17 @@ impl Identity {
         };
         if new {
             self.audit.record(
-                by.event("user.deletion_requested", Risk::High, format!("user:{user}"))
-                    .details(serde_json::json!({
-                        "reason": reason.as_str(),
-                        "purge_after": scheduled.purge_after,
-                        "sessions_revoked": sessions,
-                        "api_keys_revoked": keys,
-                    })),
+                by.event(
+                    "user.deletion_requested",
+                    Risk::High,
+                    format!("user:{user}"),
+                )
+                .details(serde_json::json!({
+                    "reason": reason.as_str(),
+                    "purge_after": scheduled.purge_after,
+                    "sessions_revoked": sessions,
+                    "api_keys_revoked": keys,
+                })),
             );
         }
         Ok(Some(scheduled))
