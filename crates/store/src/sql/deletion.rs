@@ -134,12 +134,17 @@ macro_rules! sql_deletion {
                 message: Option<&OutboxMessage>,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await.map_err(D::query_error)?;
-                let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+                // A write first: SQLite takes the write lock here, waiting its busy timeout,
+                // rather than failing to upgrade a read transaction when another writer
+                // (the audit trail) committed in between.
+                let exists = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
                     .bind(D::uuid(id))
-                    .fetch_optional(&mut *tx)
+                    .bind(now)
+                    .execute(&mut *tx)
                     .await
                     .map_err(D::query_error)?
-                    .is_some();
+                    .rows_affected()
+                    == 1;
                 if !exists {
                     return Ok(false);
                 }

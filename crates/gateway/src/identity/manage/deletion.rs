@@ -178,7 +178,9 @@ impl Identity {
             by.event(DELETED_EVENT, Risk::High, format!("user:{user}"))
                 .details(serde_json::json!({ "webhook_queued": message.is_some() })),
         );
-        self.store.erasure_flush().await?;
+        if let Err(e) = self.store.erasure_flush().await {
+            tracing::warn!(error = %e, "after an erasure the store's files could not be flushed");
+        }
         Ok(true)
     }
 }
