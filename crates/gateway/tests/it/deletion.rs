@@ -8,46 +8,20 @@
 use crate::audit::verified;
 use crate::common::*;
 use crate::identity::{Env, PASSWORD};
+use crate::retention::on_sqlite;
 use palisade_core::clock::{Clock, ManualClock};
-use palisade_gateway::audit::RequestOrigin;
-use palisade_gateway::config::Config;
-use palisade_gateway::identity::manage::By;
 use palisade_gateway::retention::RunReport;
 use palisade_store::federation::FederatedIdentityRecord;
 use palisade_store::identity::RevocationReason;
 use serde_json::{Value, json};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-static ORIGIN: LazyLock<RequestOrigin> = LazyLock::new(RequestOrigin::default);
 const SECOND: Duration = Duration::from_secs(1);
 
-fn by() -> By<'static> {
-    By {
-        actor: "test".into(),
-        origin: &ORIGIN,
-    }
-}
-
-fn on_sqlite(c: &mut Config) {
-    c.store.url = "sqlite:".into();
-    c.auth.brute_force.enabled = false;
-}
-
 async fn run(env: &Env) -> RunReport {
-    let state = &env.gw.gateway.state;
-    let trail = state.audit.trail().map(|t| t.as_ref());
-    palisade_gateway::retention::run(
-        &state.identity,
-        trail,
-        &state.config.retention,
-        None,
-        false,
-        &by(),
-    )
-    .await
-    .unwrap()
+    crate::retention::run(env, false).await
 }
 
 fn grace(env: &Env) -> Duration {

@@ -43,6 +43,10 @@ const PURGE_BY_TEXT: &[(&str, bool)] = &[
     ),
 ];
 
+/// A tombstone, kept as first written.
+const INSERT_ERASURE: &str =
+    "INSERT INTO erasures (user_id, erased_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
+
 macro_rules! sql_deletion {
     ($store:ty, $d:ty) => {
         type D = $d;
@@ -169,11 +173,8 @@ macro_rules! sql_deletion {
                     .execute(&mut *tx)
                     .await
                     .map_err(D::query_error)?;
-                sqlx::query(
-                    "INSERT INTO erasures (user_id, erased_at) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO NOTHING",
-                )
-                .bind(D::uuid(id))
+                sqlx::query(INSERT_ERASURE)
+                    .bind(D::uuid(id))
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -201,11 +202,8 @@ macro_rules! sql_deletion {
             async fn erasures_record(&self, erasures: &[Erasure]) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await.map_err(D::query_error)?;
                 for e in erasures {
-                    sqlx::query(
-                        "INSERT INTO erasures (user_id, erased_at) VALUES ($1, $2) \
-                         ON CONFLICT (user_id) DO NOTHING",
-                    )
-                    .bind(D::uuid(e.user_id))
+                    sqlx::query(INSERT_ERASURE)
+                        .bind(D::uuid(e.user_id))
                     .bind(e.erased_at)
                     .execute(&mut *tx)
                     .await
