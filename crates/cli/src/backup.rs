@@ -73,8 +73,16 @@ pub enum BackupCommand {
     /// the audit chain inside it; print OK with sizes and counts, or exit 1 naming what failed.
     Verify { file: PathBuf },
     /// Restore FILE into an empty (or absent) data dir (files 0600, dir 0700). Needs the master
-    /// key the backup was made with, in PALISADE_MASTER_KEY or PALISADE_MASTER_KEY_FILE.
-    Restore { file: PathBuf },
+    /// key the backup was made with, in PALISADE_MASTER_KEY or PALISADE_MASTER_KEY_FILE. Then
+    /// re-applies the erasures recorded since (the erasure log beside the data dir,
+    /// retention.erasure_log), so an older backup brings no erased account back.
+    Restore {
+        file: PathBuf,
+        /// Erasure logs to re-apply (repeat for several, e.g. one per PostgreSQL replica)
+        /// [default: retention.erasure_log, i.e. <data_dir>.erasures.jsonl].
+        #[arg(long = "erasures", value_name = "LOG")]
+        erasures: Vec<PathBuf>,
+    },
 }
 
 /// Runs a backup command; `Ok(false)` is a failed verification (exit 1).
@@ -107,9 +115,13 @@ pub fn run(args: StoreArgs, cmd: BackupCommand) -> Result<bool> {
                 })?;
                 Ok(true)
             }
-            BackupCommand::Restore { file } => {
+            BackupCommand::Restore { file, erasures } => {
                 let master = restore_master_key(&data_dir)?;
-                runtime.block_on(crate::backup_pg::restore(&file, &config, &master))
+                if !runtime.block_on(crate::backup_pg::restore(&file, &config, &master))? {
+                    return Ok(false);
+                }
+                runtime.block_on(reapply_erasures(config, env, erasures))?;
+                Ok(true)
             }
             BackupCommand::Verify { .. } => unreachable!("handled above"),
         };
@@ -140,13 +152,48 @@ pub fn run(args: StoreArgs, cmd: BackupCommand) -> Result<bool> {
             })?;
             Ok(true)
         }
-        BackupCommand::Restore { file } => {
+        BackupCommand::Restore { file, erasures } => {
             let master = restore_master_key(&data_dir)?;
             restore(&file, &db_path, &data_dir, &master)?;
+            runtime.block_on(reapply_erasures(config, env, erasures))?;
             Ok(true)
         }
         BackupCommand::Verify { .. } => unreachable!("handled above"),
     }
+}
+
+/// Re-applies the tombstones of `logs` (default: the configured erasure log) to the restored
+/// store through the erasure use case, and says how many accounts were erased again.
+async fn reapply_erasures(
+    config: palisade_gateway::config::Config,
+    env: palisade_gateway::config::Environment,
+    logs: Vec<PathBuf>,
+) -> Result<()> {
+    let logs = if logs.is_empty() {
+        vec![config.erasure_log()]
+    } else {
+        logs
+    };
+    let mut tombstones = Vec::new();
+    for log in &logs {
+        tombstones.extend(palisade_gateway::erasures::read(log).map_err(|e| anyhow!("{e}"))?);
+    }
+    if tombstones.is_empty() {
+        println!("no erasures to re-apply ({})", logs[0].display());
+        return Ok(());
+    }
+    let admin = crate::admin::Admin::open(config, env).await?;
+    let audit = admin.audit_log();
+    let erased = admin.reapply_erasures(&tombstones).await;
+    if let Some(trail) = audit.trail() {
+        trail.flush().await;
+    }
+    let erased = erased?;
+    println!(
+        "re-applied {} erasures: {erased} restored account(s) erased again",
+        tombstones.len()
+    );
+    Ok(())
 }
 
 /// The master key a restore needs: from the environment only (the data dir is empty).

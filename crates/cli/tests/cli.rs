@@ -1662,3 +1662,103 @@ fn cli_user_key_and_tenant_commands_leave_their_audit_events_in_a_trail_that_ver
     );
     assert!(ok(d, &["audit", "verify", data[0], data[1]]).starts_with("OK: "));
 }
+
+/// Every file under `dir` (recursively) whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn a_restored_older_backup_does_not_bring_an_erased_account_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let master = palisade_core::crypto::MasterKey::generate()
+        .export_base64()
+        .to_string();
+    let keyed = |args: &[&str]| -> Output {
+        palisade(d, &[args, &["--data-dir", "data"]].concat())
+            .env("PALISADE_MASTER_KEY", &master)
+            .output()
+            .unwrap()
+    };
+    let ok_keyed = |args: &[&str]| -> String {
+        let out = keyed(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let erased = "qx-erased-4@example.com";
+    for email in [erased, "kept@example.com"] {
+        let mut child = palisade(
+            d,
+            &[
+                "user",
+                "add",
+                "--email",
+                email,
+                "--password-stdin",
+                "--data-dir",
+                "data",
+            ],
+        )
+        .env("PALISADE_MASTER_KEY", &master)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        use std::io::Write;
+        writeln!(
+            child.stdin.take().unwrap(),
+            "correct horse battery staple 42"
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    ok_keyed(&["backup", "create", "older.pal"]);
+
+    // Erased after the backup: its tombstone goes to the log beside the data dir.
+    let out = ok_keyed(&["user", "delete", erased, "--purge"]);
+    assert!(out.starts_with("erased "), "{out}");
+    let log = std::fs::read_to_string(d.join("data.erasures.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1);
+    assert!(!log.contains(erased), "a tombstone holds no address: {log}");
+    assert!(!ok_keyed(&["user", "list"]).contains(erased));
+
+    // The data dir lost, the older backup restored: the erasure is re-applied.
+    std::fs::remove_dir_all(d.join("data")).unwrap();
+    let restored = ok_keyed(&["backup", "restore", "older.pal"]);
+    assert!(
+        restored.contains("re-applied 1 erasures: 1 restored account(s) erased again"),
+        "{restored}"
+    );
+    let users = ok_keyed(&["user", "list"]);
+    assert!(
+        !users.contains(erased) && users.contains("kept@example.com"),
+        "{users}"
+    );
+    let found = files_holding(&d.join("data"), erased.as_bytes());
+    assert!(found.is_empty(), "the erased address is in {found:?}");
+    let audit = ok_keyed(&["audit", "verify"]);
+    assert!(audit.starts_with("OK: "), "{audit}");
+    // Restoring again re-applies nothing new and still succeeds.
+    std::fs::remove_dir_all(d.join("data")).unwrap();
+    let again = ok_keyed(&["backup", "restore", "older.pal"]);
+    assert!(
+        again.contains("1 restored account(s) erased again"),
+        "{again}"
+    );
+}

@@ -255,3 +255,51 @@ async fn a_postgres_store_is_backed_up_verified_and_restored_into_an_empty_schem
         "{after}"
     );
 }
+
+/// An account erased after a PostgreSQL backup stays erased when that backup is restored: the
+/// erasure log beside the data dir is re-applied.
+#[tokio::test]
+async fn a_restored_postgres_backup_does_not_bring_an_erased_account_back() {
+    let Ok(url) = std::env::var("PALISADE_TEST_DATABASE_URL") else {
+        println!("skipped: PALISADE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let (source, target) = (format!("pal_er_src_{id}"), format!("pal_er_dst_{id}"));
+    let _cleanup = Schemas {
+        url: url.clone(),
+        names: vec![source.clone(), target.clone()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let on = |schema: &str, args: &[&str]| palisade(d, &url, schema, args);
+    let erased = "pg-erased-9@example.com";
+    for email in [erased, "kept@example.com"] {
+        ok(palisade_stdin(
+            d,
+            &url,
+            &source,
+            &["user", "add", "--email", email, "--password-stdin"],
+            Some("correct horse battery staple 42"),
+        ));
+    }
+    ok(on(&source, &["backup", "create", "older.pal"]));
+    let out = ok(on(&source, &["user", "delete", erased, "--purge"]));
+    assert!(out.starts_with("erased "), "{out}");
+    assert_eq!(rows(&url, &source, "erasures").await, 1);
+
+    let restored = ok(on(&target, &["backup", "restore", "older.pal"]));
+    assert!(
+        restored.contains("re-applied 1 erasures: 1 restored account(s) erased again"),
+        "{restored}"
+    );
+    let users = ok(on(&target, &["user", "list"]));
+    assert!(
+        !users.contains(erased) && users.contains("kept@example.com"),
+        "{users}"
+    );
+    assert_eq!(rows(&url, &target, "users").await, 1);
+    assert_eq!(rows(&url, &target, "erasures").await, 1);
+    let audit = ok(on(&target, &["audit", "verify"]));
+    assert!(audit.starts_with("OK: "), "{audit}");
+}

@@ -51,6 +51,7 @@ pub mod authz;
 pub mod compliance;
 pub mod config;
 pub mod demo;
+pub mod erasures;
 #[cfg(test)]
 mod fuzz_replay;
 pub mod hot;

@@ -18,7 +18,9 @@
 //!   `palisade_retention_batch_seconds{type}` (a histogram of the delete transactions),
 //!   `palisade_retention_last_run_seconds` and `palisade_retention_last_run_timestamp_seconds`;
 //!   accounts disabled for inactivity are `user.disabled` events (reason `expired`), through
-//!   the same use case an administrator's disable goes through.
+//!   the same use case an administrator's disable goes through; accounts deleted
+//!   `retention.accounts_deleted` ago are erased through the use case account deletion owns
+//!   (`Identity::purge_user`, one transaction per account, `user.deleted`).
 
 use crate::audit::trail::AuditTrail;
 use crate::config::retention::RetentionConfig;
@@ -74,12 +76,14 @@ fn period(config: &RetentionConfig, kind: PurgeKind) -> Duration {
 const INACTIVE_PAGE: u32 = 500;
 
 /// Runs the job once as of the identity's clock; see the module docs. `trail` is the audit
-/// trail to purge (none: the audit records are left alone); `by` is who the policy's account
-/// disables are recorded as.
+/// trail to purge (none: the audit records are left alone); `erasure_log` is where erased
+/// accounts' tombstones are appended first (`Config::erasure_log`; none: the store's only);
+/// `by` is who the policy's account disables are recorded as.
 pub async fn run(
     identity: &Identity,
     trail: Option<&AuditTrail>,
     config: &RetentionConfig,
+    erasure_log: Option<&std::path::Path>,
     dry_run: bool,
     by: &By<'_>,
 ) -> Result<RunReport, String> {
@@ -139,6 +143,9 @@ pub async fn run(
         }
         report.purged.push((kind.as_str(), total, batches));
     }
+    let (total, batches) =
+        purge_deleted_accounts(identity, config, erasure_log, now, dry_run, by).await?;
+    report.purged.push(("accounts_deleted", total, batches));
     if let Some(trail) = trail {
         let audit = trail.purge(dry_run).await?;
         if !dry_run {
@@ -175,6 +182,56 @@ pub async fn run(
         "retention run done"
     );
     Ok(report)
+}
+
+/// Erases the accounts deleted `retention.accounts_deleted` ago or longer, a page of
+/// `batch_size` at a time, each through [`Identity::purge_user`] (one transaction per account);
+/// returns `(accounts, pages)` (a dry run counts them).
+async fn purge_deleted_accounts(
+    identity: &Identity,
+    config: &RetentionConfig,
+    erasure_log: Option<&std::path::Path>,
+    now: i64,
+    dry_run: bool,
+    by: &By<'_>,
+) -> Result<(u64, u64), String> {
+    let kind = "accounts_deleted";
+    let e = |e: &dyn std::fmt::Display| format!("retention {kind}: {e}");
+    let cutoff = now.saturating_sub(config.accounts_deleted.0.as_millis() as i64);
+    let webhook = config.deletion_webhook_url.is_some();
+    let (mut total, mut batches) = (0u64, 0u64);
+    loop {
+        let limit = if dry_run { u32::MAX } else { config.batch_size };
+        let page = identity
+            .store
+            .users_deleted_before(cutoff, limit)
+            .await
+            .map_err(|x| e(&x))?;
+        if dry_run {
+            return Ok((page.len() as u64, 0));
+        }
+        if page.is_empty() {
+            break;
+        }
+        for user in page {
+            let started = std::time::Instant::now();
+            identity
+                .purge_user(user, webhook, erasure_log, by)
+                .await
+                .map_err(|x| e(&x))?;
+            metrics::histogram!("palisade_retention_batch_seconds", "type" => kind)
+                .record(started.elapsed().as_secs_f64());
+            total += 1;
+        }
+        batches += 1;
+        metrics::counter!("palisade_retention_batches_total", "type" => kind).increment(1);
+        tokio::task::yield_now().await;
+    }
+    if total > 0 {
+        metrics::counter!("palisade_retention_purged_total", "type" => kind).increment(total);
+        tracing::info!(kind, records = total, batches, "retention");
+    }
+    Ok((total, batches))
 }
 
 /// Disables people's accounts without a sign-in since `before` (a dry run only lists the

@@ -10,6 +10,8 @@
 
 mod connections;
 pub use connections::connections_suite;
+mod deletion;
+pub use deletion::deletion_suite;
 mod device_grants;
 pub use device_grants::device_grant_suite;
 mod email_flows;

@@ -293,7 +293,8 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Vec<UserRecord>>;
     /// Each setter returns false when the user does not exist.
     async fn user_set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> StoreResult<bool>;
-    /// Disables or re-enables the account.
+    /// Disables or re-enables the account; `false` also for an account marked deleted (only its
+    /// restore enables it, see [`crate::deletion`]).
     async fn user_set_disabled(&self, id: Uuid, disabled: bool, now: i64) -> StoreResult<bool>;
     /// Replaces the account's global roles.
     async fn user_set_roles(&self, id: Uuid, roles: &[String], now: i64) -> StoreResult<bool>;

@@ -12,7 +12,7 @@
 //! `HotState` on Redis / Valkey), [`redis_limiter`] (rate-limit decisions on Redis) and
 //! [`redis_stale`] (the stale-fallback answers replicas share).
 //!
-//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `seal_keys`, `revocations`, `retention`, `device_grants`, `email_flows`, `secrets`,
+//! Layout: the traits at the top (`identity`, `imports`, `legacy_keys`, `federation`, `passkeys`, `audit`, `seal_keys`, `revocations`, `retention`, `deletion`, `device_grants`, `email_flows`, `secrets`,
 //! `field_crypto`); one folder per backend (`memory/`, `sqlite/`, `postgres/`, `redis/`); the
 //! SQL that SQLite and PostgreSQL share in `sql/`, written once for both.
 #![forbid(unsafe_code)]
@@ -22,6 +22,7 @@ pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod connections;
+pub mod deletion;
 pub mod device_grants;
 pub mod email_flows;
 pub mod federation;
@@ -79,6 +80,7 @@ pub trait Store:
     + imports::ImportStore
     + revocations::RevocationStore
     + retention::RetentionStore
+    + deletion::DeletionStore
     + device_grants::DeviceGrantStore
     + email_flows::EmailFlowStore
     + legacy_keys::LegacyKeyStore

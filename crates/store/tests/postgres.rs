@@ -125,6 +125,15 @@ async fn postgres_store_retention_conforms() {
     .await;
 }
 
+#[tokio::test]
+async fn postgres_store_deletion_conforms() {
+    with_schema(|url, options, _| async move {
+        let store = PostgresStore::connect(&url, &options).await.unwrap();
+        conformance::deletion_suite(&store).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_seal_keys_conform() {
     with_schema(|url, options, _| async move {

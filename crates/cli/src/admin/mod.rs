@@ -296,6 +296,18 @@ impl Admin {
         })
     }
 
+    /// Re-applies erasures after a backup restore ([`palisade_gateway::erasures::reapply`]),
+    /// on the record; returns how many accounts were erased again.
+    pub async fn reapply_erasures(
+        &self,
+        tombstones: &[palisade_store::deletion::Erasure],
+    ) -> Result<usize> {
+        let by = self.acting().await?;
+        palisade_gateway::erasures::reapply(&self.identity, tombstones, &by)
+            .await
+            .map_err(|e| anyhow!("re-applying erasures: {e}"))
+    }
+
     /// `palisade retention run [--dry-run]` (and `audit purge`): [`palisade_gateway::retention::run`]
     /// with the CLI's trail, printing what went (or would go) per type.
     pub async fn retention_run(&self, dry_run: bool) -> Result<()> {
@@ -305,6 +317,7 @@ impl Admin {
             &self.identity,
             Some(&trail),
             &self.config.retention,
+            Some(&self.config.erasure_log()),
             dry_run,
             &by,
         )

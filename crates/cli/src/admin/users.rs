@@ -1,8 +1,9 @@
-//! `palisade user …`: people's and service accounts (creation, roles, tiers, disabling; imports
-//! are `import.rs`'s).
+//! `palisade user …`: people's and service accounts (creation, roles, tiers, disabling,
+//! deletion and restore through the use cases the HTTP API calls; imports are `import.rs`'s).
 
 use super::*;
 use palisade_cli::user_import::FileFormat;
+use palisade_gateway::identity::manage::NotRestored;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -44,6 +45,22 @@ pub enum UserCommand {
     Enable {
         #[arg(long)]
         email: String,
+    },
+    /// Delete an account (by id or e-mail): disabled at once, its sessions and API keys revoked
+    /// (reason account_deleted), erased with everything held about it by the retention job once
+    /// retention.accounts_deleted has passed; `user restore` undoes it until then. With --purge
+    /// it is erased now, without the grace period (this cannot be undone).
+    Delete {
+        /// The account's id or e-mail address.
+        account: String,
+        /// Erase at once instead of after the grace period.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Restore a deleted account within the grace period (its sessions and keys stay revoked).
+    Restore {
+        /// The account's id.
+        id: Uuid,
     },
     /// Replace an account's roles (its sessions are revoked so new tokens carry the new roles).
     SetRole {
@@ -136,6 +153,49 @@ impl Admin {
                     user.id,
                     user.roles.join(", ")
                 );
+            }
+            UserCommand::Delete { account, purge } => {
+                let user = match account.parse::<Uuid>() {
+                    Ok(id) => id,
+                    Err(_) => self.find_user(&account).await?.id,
+                };
+                let by = self.acting().await?;
+                let retention = &self.config.retention;
+                let scheduled = id
+                    .request_deletion(user, retention.accounts_deleted.0, &by)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?
+                    .ok_or_else(|| anyhow!("no account {user}"))?;
+                if purge {
+                    let log = self.config.erasure_log();
+                    let webhook = retention.deletion_webhook_url.is_some();
+                    id.purge_user(user, webhook, Some(&log), &by)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    println!("erased {user}");
+                } else {
+                    println!(
+                        "deleted {user}: sign-in refused, sessions and keys revoked; erased after \
+                         {} (Unix ms), restorable until then",
+                        scheduled.purge_after
+                    );
+                }
+            }
+            UserCommand::Restore { id: user } => {
+                let by = self.acting().await?;
+                let grace = self.config.retention.accounts_deleted.0;
+                match id
+                    .restore_user(user, grace, &by)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?
+                {
+                    Ok(()) => println!("restored {user}"),
+                    Err(NotRestored::Unknown) => bail!("no account {user}"),
+                    Err(NotRestored::NotDeleted) => bail!("{user} is not deleted"),
+                    Err(NotRestored::Gone) => {
+                        bail!("{user}: the grace period is over, the account is erased")
+                    }
+                }
             }
             UserCommand::List => {
                 let mut after = None;

@@ -503,6 +503,24 @@ pub const EVENT_TYPES: &[EventType] = &[
     )),
     t("user.disabled", Security, Medium, "an account was disabled"),
     t(
+        "user.deletion_requested",
+        Security,
+        High,
+        "an account was deleted: disabled, its sessions and keys revoked, erased after the grace",
+    ),
+    t(
+        "user.restored",
+        Security,
+        High,
+        "a deleted account was restored within the grace period",
+    ),
+    t(
+        "user.deleted",
+        Security,
+        High,
+        "a deleted account was erased through every table that held it",
+    ),
+    t(
         "user.enabled",
         Security,
         Medium,

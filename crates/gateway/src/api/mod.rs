@@ -3,7 +3,7 @@
 //! ([`crate::route::builtin::Builtin`]). One file per area: [`ops`] (`/healthz`, `/readyz`,
 //! `/metrics`), [`auth`] (accounts, sign-in, tokens, the JWKS), [`device`] (the device
 //! authorization grant and `/auth/token`), [`email`] (verification, password reset, change of
-//! address), [`export`] (a person's data export), [`sessions`], [`api_keys`],
+//! address), [`export`] (a person's data export), [`deletion`] (account deletion), [`sessions`], [`api_keys`],
 //! [`forward_auth`] (`/auth/verify`), [`admin`] (`/admin/…`), [`secrets`] (`/v1/secrets`) and
 //! [`transit`] (`/v1/transit`).
 //!
@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod deletion;
 pub mod device;
 pub mod email;
 pub mod export;
@@ -47,6 +48,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(device::router())
         .merge(email::router())
         .merge(export::router())
+        .merge(deletion::router())
         .merge(sessions::router())
         .merge(mfa::router())
         .merge(crate::passkeys::routes::router())

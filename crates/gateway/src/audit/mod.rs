@@ -14,10 +14,12 @@
 //!
 //! The room: events and the log here; [`trail`] (the single writer of the hash chain),
 //! [`seal`] (personal fields sealed under per-subject keys, erasure by destroying one),
-//! [`alerts`] (rules, incidents, responses) and [`refusals`] (sampling).
+//! [`alerts`] (rules, incidents, responses), [`refusals`] (sampling) and [`deletion_webhook`]
+//! (the durable outbox of erasure notices).
 
 pub mod alerts;
 pub mod app;
+pub mod deletion_webhook;
 pub mod notify;
 pub mod refusals;
 pub mod review;

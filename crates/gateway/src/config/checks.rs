@@ -73,6 +73,15 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.circuit_breaker.problems());
     out.extend(config.audit.problems());
     out.extend(config.retention.problems(&config.audit));
+    if let Some(log) = &config.retention.erasure_log
+        && log.starts_with(&config.server.data_dir)
+    {
+        out.push(format!(
+            "retention.erasure_log {}: keep it outside server.data_dir (a restore replaces the \
+             data dir, and the log must survive it)",
+            log.display()
+        ));
+    }
     out.extend(config.secret_store.problems());
     out.extend(config.compliance.problems());
     out.extend(config.inspect.problems(&config.routes));
@@ -83,6 +92,9 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(crate::config::upload::problems(config));
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
+    if production {
+        out.extend(config.retention.production_problems());
+    }
     out.extend(config.review.problems());
     if !config.smtp.enabled()
         && alerts.rules.iter().any(|r| {

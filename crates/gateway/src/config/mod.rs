@@ -612,6 +612,15 @@ pub struct ConfigSource {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// Where erased accounts' tombstones are appended (`retention.erasure_log`, else
+    /// `<server.data_dir>.erasures.jsonl`: see `crate::erasures`).
+    pub fn erasure_log(&self) -> PathBuf {
+        self.retention
+            .erasure_log
+            .clone()
+            .unwrap_or_else(|| crate::erasures::default_path(&self.server.data_dir))
+    }
+
     /// Loads defaults, then the file, then `PALISADE_*` variables (`PALISADE_STORE__URL` →
     /// `store.url`; `PALISADE_ROUTES` may hold the whole routes array).
     pub fn load(source: &ConfigSource) -> Result<(Config, Option<PathBuf>), ConfigError> {

@@ -2,7 +2,7 @@
 //! to read it, resolved once at start in [`resolve`] (the only place that reads them).
 //!
 //! Values that may be references: `secrets.signing_key`, `secrets.cookie_key`,
-//! `audit.alerts.webhook_secret`, `auth.trusted_issuers[N].shared_secret`, `smtp.password`,
+//! `audit.alerts.webhook_secret`, `retention.deletion_webhook_secret`, `auth.trusted_issuers[N].shared_secret`, `smtp.password`,
 //! `auth.providers[N].client_secret`. Forms:
 //! - `secret://PATH`: the latest live version of PATH in the secrets store (`palisade secret put`),
 //!   decrypted with the master key;
@@ -60,6 +60,9 @@ fn slots(config: &mut Config) -> Vec<(String, &mut String)> {
     ];
     if let Some(s) = config.audit.alerts.webhook_secret.as_mut() {
         out.push(("audit.alerts.webhook_secret".into(), s));
+    }
+    if let Some(s) = config.retention.deletion_webhook_secret.as_mut() {
+        out.push(("retention.deletion_webhook_secret".into(), s));
     }
     if !config.smtp.password.is_empty() {
         out.push(("smtp.password".into(), &mut config.smtp.password));

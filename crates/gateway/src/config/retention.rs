@@ -38,9 +38,21 @@ pub struct RetentionConfig {
     pub expired_revocations: HumanDuration,
     /// API keys, after they were revoked or expired.
     pub api_keys: HumanDuration,
-    /// Soft-deleted accounts: the grace period in which a deletion can be undone before the
-    /// account is erased. Read by account deletion (not built yet: nothing is soft-deleted).
+    /// Deleted accounts: the grace period in which a deletion can be undone
+    /// (`POST /admin/users/{id}/restore`) before the job erases the account.
     pub accounts_deleted: HumanDuration,
+    /// Where the deletion webhook is POSTed when an account is erased (the alert webhook's
+    /// format, from a durable outbox); `None`: no webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_webhook_url: Option<String>,
+    /// The HMAC-SHA256 key of `X-Palisade-Signature` (a secret reference, as the alert
+    /// webhook's); required with a URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_webhook_secret: Option<String>,
+    /// The erasure log (tombstones of erased accounts, re-applied by `palisade backup restore`):
+    /// a file outside the data dir; default `<data_dir>.erasures.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erasure_log: Option<std::path::PathBuf>,
     /// Secret versions, after a later version superseded them.
     pub secret_versions: HumanDuration,
     /// Disable people's accounts with no sign-in for this long (off when absent). Accounts
@@ -63,6 +75,9 @@ impl Default for RetentionConfig {
             expired_revocations: days(1),
             api_keys: days(90),
             accounts_deleted: days(30),
+            deletion_webhook_url: None,
+            deletion_webhook_secret: None,
+            erasure_log: None,
             secret_versions: days(90),
             inactive_accounts_disable_after: None,
             audit: BTreeMap::new(),
@@ -137,6 +152,17 @@ impl RetentionConfig {
         out
     }
 
+    /// What only production refuses: a deletion webhook secret shorter than 32 characters.
+    pub fn production_problems(&self) -> Vec<String> {
+        match &self.deletion_webhook_secret {
+            Some(s) if self.deletion_webhook_url.is_some() && s.len() < 32 => vec![
+                "retention.deletion_webhook_secret must be at least 32 characters in production"
+                    .into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     /// Problems with the section, each naming its key (the audit classes known: the built-in
     /// ones and those `[[audit.app_events]]` use).
     pub fn problems(&self, audit: &AuditConfig) -> Vec<String> {
@@ -169,6 +195,20 @@ impl RetentionConfig {
             && d.0 < Duration::from_secs(DAY)
         {
             out.push("retention.inactive_accounts_disable_after must be at least 1d".into());
+        }
+        if let Some(url) = &self.deletion_webhook_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                out.push(format!(
+                    "retention.deletion_webhook_url {url:?} must be an http:// or https:// URL"
+                ));
+            }
+            if self.deletion_webhook_secret.is_none() {
+                out.push(
+                    "retention.deletion_webhook_secret is required with a deletion_webhook_url \
+                     (receivers check the signature)"
+                        .into(),
+                );
+            }
         }
         let used: Vec<&str> = audit
             .app_events
@@ -294,6 +334,22 @@ mod tests {
 
     fn problems(c: &Config) -> String {
         c.retention.problems(&c.audit).join("\n")
+    }
+
+    #[test]
+    fn the_deletion_webhook_needs_a_secret_and_an_http_url() {
+        let mut c = Config::default();
+        c.retention.deletion_webhook_url = Some("ftp://example.com/x".into());
+        let p = problems(&c);
+        assert!(p.contains("retention.deletion_webhook_url"), "{p}");
+        assert!(
+            p.contains("retention.deletion_webhook_secret is required"),
+            "{p}"
+        );
+        c.retention.deletion_webhook_url = Some("https://example.com/erase".into());
+        c.retention.deletion_webhook_secret = Some("short".into());
+        assert_eq!(problems(&c), "");
+        assert_eq!(c.retention.production_problems().len(), 1);
     }
 
     #[test]

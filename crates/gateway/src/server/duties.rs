@@ -1,6 +1,7 @@
 //! The gateway's background duties on the control runtime, each until shutdown: the alert
 //! engine, identity's 10-second sync (hand-offs, signing keys, `last_used_at`, tenants, idle
-//! limiter keys), keeping hot state primed from the record, the daily retention job, the refusal
+//! limiter keys), keeping hot state primed from the record, the daily retention job, the deletion
+//! webhook's outbox (when configured), the refusal
 //! sampler's flush, keyring upkeep (re-encryption), the scheduled access review (`[review]`),
 //! the mail worker (`[smtp]`) and, when configured, the memory sample the
 //! admission gate reads.
@@ -25,6 +26,13 @@ pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
         shutdown.clone(),
     ));
     tokio::spawn(daily_retention(state.clone(), shutdown.clone()));
+    if let Some(webhook) = crate::audit::deletion_webhook::DeletionWebhook::new(
+        &state.config,
+        state.store.clone(),
+        state.clock.clone(),
+    ) {
+        tokio::spawn(webhook.run(shutdown.clone()));
+    }
     tokio::spawn(crate::audit::review::schedule(
         state.clone(),
         shutdown.clone(),
@@ -74,8 +82,11 @@ async fn daily_retention(state: Arc<AppState>, mut shutdown: watch::Receiver<boo
                     last_day = Some(day);
                     let trail = state.audit.trail().map(|t| t.as_ref());
                     let config = &state.config.retention;
-                    if let Err(e) =
-                        crate::retention::run(&state.identity, trail, config, false, &by).await
+                    let log = state.config.erasure_log();
+                    if let Err(e) = crate::retention::run(
+                        &state.identity, trail, config, Some(&log), false, &by,
+                    )
+                    .await
                     {
                         tracing::error!(error = %e, "retention run failed; the next one retries");
                     }

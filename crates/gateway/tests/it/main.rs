@@ -13,6 +13,7 @@ mod common;
 mod compliance;
 mod config;
 mod content;
+mod deletion;
 mod device;
 mod email;
 mod export;

@@ -23,25 +23,26 @@ static ORIGIN: LazyLock<RequestOrigin> = LazyLock::new(RequestOrigin::default);
 const SECOND: Duration = Duration::from_secs(1);
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn by() -> By<'static> {
+pub fn by() -> By<'static> {
     By {
         actor: "test".into(),
         origin: &ORIGIN,
     }
 }
 
-fn on_sqlite(c: &mut Config) {
+pub fn on_sqlite(c: &mut Config) {
     c.store.url = "sqlite:".into();
     c.auth.brute_force.enabled = false;
 }
 
-async fn run(env: &Env, dry_run: bool) -> RunReport {
+pub async fn run(env: &Env, dry_run: bool) -> RunReport {
     let state = &env.gw.gateway.state;
     let trail = state.audit.trail().map(|t| t.as_ref());
     palisade_gateway::retention::run(
         &state.identity,
         trail,
         &state.config.retention,
+        None,
         dry_run,
         &by(),
     )

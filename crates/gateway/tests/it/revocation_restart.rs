@@ -242,7 +242,7 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
     };
     let retention = &state.config.retention;
     clock.advance(Duration::from_secs(2 * 3600));
-    palisade_gateway::retention::run(&state.identity, None, retention, false, &by)
+    palisade_gateway::retention::run(&state.identity, None, retention, None, false, &by)
         .await
         .unwrap();
     assert_eq!(
@@ -251,7 +251,7 @@ async fn revocations_and_blocks_survive_a_restart_on_the_embedded_default() {
         "ended less than a day ago: kept"
     );
     clock.advance(Duration::from_secs(86_400));
-    palisade_gateway::retention::run(&state.identity, None, retention, false, &by)
+    palisade_gateway::retention::run(&state.identity, None, retention, None, false, &by)
         .await
         .unwrap();
     assert!(

@@ -9,12 +9,9 @@
 use crate::audit::verified;
 use crate::identity::Env;
 use palisade_core::audit::sealed::{self, ERASED};
-use palisade_gateway::audit::RequestOrigin;
 use palisade_gateway::config::Config;
 use palisade_gateway::config::units::HumanDuration;
-use palisade_gateway::identity::manage::By;
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 const ANN_IP: &str = "198.51.100.77";
@@ -261,22 +258,8 @@ async fn personal_fields_are_sealed_found_and_erased_on_postgres() {
     drop(schema);
 }
 
-static ORIGIN: LazyLock<RequestOrigin> = LazyLock::new(RequestOrigin::default);
-
 async fn run_retention(env: &Env) -> palisade_gateway::retention::RunReport {
-    let state = &env.gw.gateway.state;
-    palisade_gateway::retention::run(
-        &state.identity,
-        state.audit.trail().map(|t| t.as_ref()),
-        &state.config.retention,
-        false,
-        &By {
-            actor: "test".into(),
-            origin: &ORIGIN,
-        },
-    )
-    .await
-    .unwrap()
+    crate::retention::run(env, false).await
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod connections;
+mod deletion;
 mod device_grants;
 mod email_flows;
 mod federation;
@@ -85,6 +86,12 @@ struct Identity {
     email_tokens: BTreeMap<String, crate::email_flows::EmailToken>,
     /// When each user's current address was verified.
     email_verified: HashMap<Uuid, i64>,
+    /// When each account marked deleted was (see [`crate::deletion`]).
+    deleted: HashMap<Uuid, i64>,
+    /// Tombstones of purged accounts.
+    erasures: BTreeMap<Uuid, i64>,
+    /// The deletion webhooks: each message with when it was delivered.
+    outbox: Vec<(crate::deletion::OutboxMessage, Option<i64>)>,
 }
 
 #[async_trait]
@@ -246,6 +253,9 @@ impl IdentityStore for MemoryStore {
         disabled: bool,
         now: i64,
     ) -> StoreResult<bool> {
+        if lock(&self.identity).deleted.contains_key(&user_id) {
+            return Ok(false);
+        }
         Ok(self.update_user(user_id, now, |u| u.disabled = disabled))
     }
 
@@ -1054,6 +1064,7 @@ mod tests {
         conformance::passkey_suite(&MemoryStore::default()).await;
         conformance::retention_suite(&MemoryStore::default()).await;
         conformance::seal_key_suite(&MemoryStore::default()).await;
+        conformance::deletion_suite(&MemoryStore::default()).await;
         conformance::audit_suite(&MemoryStore::default()).await;
         conformance::refresh_race(Arc::new(MemoryStore::default())).await;
         conformance::secrets_suite(&MemoryStore::default()).await;

@@ -29,6 +29,18 @@ impl Data {
             .collect()
     }
 
+    /// Deletes every version under `prefix` and clears `writer` as the writer of the rest
+    /// (an account's purge).
+    pub(super) fn forget_account(&mut self, prefix: &str, writer: &str) {
+        self.secrets
+            .retain(|(path, _), _| !path.starts_with(prefix));
+        for v in self.secrets.values_mut() {
+            if v.created_by.as_deref() == Some(writer) {
+                v.created_by = None;
+            }
+        }
+    }
+
     /// Deletes at most `limit` of [`Data::superseded`]; returns how many went.
     pub(super) fn purge_superseded(&mut self, cutoff: i64, limit: usize) -> u64 {
         let gone: Vec<_> = self.superseded(cutoff).into_iter().take(limit).collect();

@@ -130,6 +130,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0024_audit_by_resource.sql"),
     ),
     (
+        25,
+        "account_deletion",
+        include_str!("../../migrations/postgres/0025_account_deletion.sql"),
+    ),
+    (
         26,
         "audit_sealing",
         include_str!("../../migrations/postgres/0026_audit_sealing.sql"),

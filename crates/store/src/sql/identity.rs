@@ -347,8 +347,12 @@ macro_rules! sql_identity {
                 now: i64,
             ) -> StoreResult<bool> {
                 self.changed(
-                    sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
-                        .bind(disabled)
+                    // A deleted account is enabled only by its restore (crate::deletion).
+                    sqlx::query(
+                        "UPDATE users SET disabled = $1, updated_at = $2 \
+                         WHERE id = $3 AND deleted_at IS NULL",
+                    )
+                    .bind(disabled)
                         .bind(now)
                         .bind(D::uuid(id)),
                 )

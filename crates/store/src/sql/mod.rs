@@ -1,6 +1,6 @@
 //! The SQL shared by the SQLite and PostgreSQL backends: one body per store trait ([`meta`]:
 //! `Store`; [`identity`]: `IdentityStore` and `TenantStore`; [`imports`]: `ImportStore`; [`audit`]; [`revocations`]; [`seal_keys`]: `SealKeyStore`; [`device_grants`]; [`email_flows`];
-//! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`retention`]: `RetentionStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
+//! [`legacy_keys`]: `LegacyKeyStore`; [`federation`]: `FederationStore`; [`passkeys`]: `PasskeyStore`; [`retention`]: `RetentionStore`; [`deletion`]: `DeletionStore`; [`secrets`]: `KeyringStore` and `SecretStore`; [`emails`]: `EmailStore`), each written once as
 //! a macro and instantiated at the end of its file for [`SqliteStore`] and [`PostgresStore`].
 //!
 //! Every statement is one text for both databases, with `$n` placeholders: PostgreSQL's own, and
@@ -45,6 +45,7 @@ macro_rules! for_each_backend {
 
 pub(crate) mod audit;
 pub(crate) mod connections;
+pub(crate) mod deletion;
 pub(crate) mod device_grants;
 pub(crate) mod email_flows;
 pub(crate) mod emails;
@@ -114,6 +115,11 @@ pub(crate) trait Dialect {
         pool: &Pool<Self::Db>,
         used: &[(Uuid, i64)],
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Makes the database's files forget deleted rows after an account's purge (SQLite: its
+    /// write-ahead log checkpointed and truncated); nothing by default.
+    fn erasure_flush(_pool: &Pool<Self::Db>) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// A UNIQUE (or primary key) violation becomes [`StoreError::Conflict`] saying `what`; any other

@@ -121,6 +121,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0024_audit_by_resource.sql"),
     ),
     (
+        25,
+        "account_deletion",
+        include_str!("../../migrations/sqlite/0025_account_deletion.sql"),
+    ),
+    (
         26,
         "audit_sealing",
         include_str!("../../migrations/sqlite/0026_audit_sealing.sql"),
@@ -286,6 +291,59 @@ mod tests {
     use crate::Store;
     use crate::conformance;
 
+    /// Every table of the migrated schema is either purged with an account (through the columns
+    /// named) or listed as holding none; a column naming a user or owner outside the purged
+    /// tables is one the purge forgot.
+    #[tokio::test]
+    async fn every_table_is_purged_or_holds_no_account() {
+        use crate::deletion::{PURGED_TABLES, TABLES_WITHOUT_ACCOUNTS};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        // Tables that hold account ids on purpose, after the account is gone.
+        let ids_kept = ["erasures", "deletion_outbox"];
+        for table in &tables {
+            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                .bind(table)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+            let purged = PURGED_TABLES.iter().find(|(t, _)| t == table);
+            let without = TABLES_WITHOUT_ACCOUNTS.iter().any(|(t, _)| t == table);
+            assert!(
+                purged.is_some() != without,
+                "table {table} must be in exactly one of deletion::PURGED_TABLES and \
+                 deletion::TABLES_WITHOUT_ACCOUNTS (and purged by user_purge if it holds accounts)"
+            );
+            if let Some((_, named)) = purged {
+                for column in named.split(',') {
+                    assert!(
+                        columns.iter().any(|c| c == column),
+                        "{table}.{column} is named by PURGED_TABLES but does not exist"
+                    );
+                }
+            } else if !ids_kept.contains(&table.as_str()) {
+                for column in &columns {
+                    assert!(
+                        !matches!(column.as_str(), "user_id" | "owner_id" | "created_by"),
+                        "{table}.{column} names an account but {table} is not purged"
+                    );
+                }
+            }
+        }
+        for (table, _) in PURGED_TABLES.iter().chain(TABLES_WITHOUT_ACCOUNTS) {
+            assert!(
+                tables.iter().any(|t| t == table),
+                "{table} is listed but not in the schema"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn sqlite_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
@@ -310,6 +368,8 @@ mod tests {
         conformance::retention_suite(&fresh).await;
         let sealing = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
         conformance::seal_key_suite(&sealing).await;
+        let deleting = SqliteStore::open(&dir.path().join("d.db")).await.unwrap();
+        conformance::deletion_suite(&deleting).await;
     }
 
     #[tokio::test]

@@ -80,6 +80,9 @@ pub mod perm {
     pub const SECRETS_READ: &str = "admin.secrets.read";
     /// Reading the console's dashboard (`GET /admin/dashboard/series`).
     pub const CONSOLE_READ: &str = "admin.console.read";
+    /// Deleting accounts and restoring them within the grace period
+    /// (`DELETE /admin/users/{id}`, `POST /admin/users/{id}/restore`).
+    pub const USERS_DELETE: &str = "admin.users.delete";
     /// Reading the lockdown state.
     pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
     /// Locking the gateway down and lifting it.

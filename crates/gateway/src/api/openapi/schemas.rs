@@ -524,3 +524,18 @@ pub(crate) struct ComplianceReport {
     #[schema(value_type = Vec<Object>)]
     not_in_catalogue: Vec<Value>,
 }
+
+/// `DELETE /auth/me`, `DELETE /admin/users/{id}`: the deletion as scheduled.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "user_id": "0192f1c4-1b2a-7c3d-8e4f-5a6b7c8d9e0f",
+    "deleted_at": 1_767_225_600_000_i64, "purge_after": 1_769_817_600_000_i64
+}))]
+pub(crate) struct DeletionScheduled {
+    user_id: Uuid,
+    /// When deletion was asked (Unix ms): the account is disabled from then on.
+    deleted_at: i64,
+    /// From when the retention job erases the account (Unix ms); until then
+    /// `POST /admin/users/{id}/restore` undoes the deletion.
+    purge_after: i64,
+}

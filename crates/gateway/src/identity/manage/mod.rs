@@ -2,7 +2,7 @@
 //! the store and records its audit event in one place, so an action taken with
 //! `palisade key create` is on the record exactly as one taken through `/auth/api-keys`.
 //!
-//! So far: creating people's accounts (importing them with the password hash another system
+//! So far: deleting accounts and restoring them (`deletion.rs`); creating people's accounts (importing them with the password hash another system
 //! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting
 //! their roles and tiers; creating, issuing (rotation) and revoking API keys, importing them by
 //! another system's hash (`key_import.rs`); creating and deleting tenants,
@@ -15,11 +15,13 @@
 
 mod access;
 mod accounts;
+mod deletion;
 mod export;
 mod key_import;
 
 pub use access::{FactorsView, KeyView, PasskeyView, SessionView, TotpView};
 pub use accounts::{AccountPage, AccountSearch, AccountView, MAX_PAGE, NewAccount};
+pub use deletion::{DELETED_EVENT, DeletionScheduled, NotRestored};
 pub use export::UserExport;
 pub use key_import::{ImportBatch, KeyImport, KeyImported};
 
@@ -359,6 +361,14 @@ impl Identity {
             .user_set_disabled(user, disable.is_some(), self.now_ms() as i64)
             .await?
         {
+            if let Some(Some(_)) = self.store.user_deleted_at(user).await? {
+                return Err(Refused::Conflict {
+                    slug: "account-deleted",
+                    detail: "The account is deleted: restore it (POST /admin/users/{id}/restore) \
+                             within the grace period instead."
+                        .into(),
+                });
+            }
             return Ok(false);
         }
         let event = if let Some(reason) = disable {

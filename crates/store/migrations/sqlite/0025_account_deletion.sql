@@ -1,0 +1,23 @@
+-- Account deletion (issue 20, see src/deletion.rs). `users.deleted_at`: when deletion was asked
+-- (the account is disabled from then on and purged `retention.accounts_deleted` later; NULL: not
+-- deleted). `erasures`: the tombstones of purged accounts (an id and a time, no personal data),
+-- which a backup restore re-applies. `deletion_outbox`: the deletion webhooks still to deliver,
+-- written in the purge's transaction and marked once delivered. Times are Unix milliseconds.
+ALTER TABLE users ADD COLUMN deleted_at INTEGER;
+CREATE INDEX users_by_deleted_at ON users (deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE TABLE erasures (
+    user_id   TEXT PRIMARY KEY NOT NULL,
+    erased_at INTEGER NOT NULL
+);
+CREATE INDEX erasures_by_time ON erasures (erased_at);
+CREATE TABLE deletion_outbox (
+    id              TEXT PRIMARY KEY NOT NULL,
+    user_id         TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX deletion_outbox_due ON deletion_outbox (next_attempt_at) WHERE delivered_at IS NULL;
