@@ -63,6 +63,10 @@ pub const TABLES_WITHOUT_ACCOUNTS: &[(&str, &str)] = &[
         "deletion_outbox",
         "deletion webhooks: an account id, kept once delivered",
     ),
+    (
+        "audit_seal_keys",
+        "the account's sealing key: destroyed by the erasure (AuditLog::forget_subject) first",
+    ),
     ("_sqlx_migrations", "the migration history"),
 ];
 

@@ -365,11 +365,23 @@ async fn nothing_is_erased_before_the_grace_everything_after_and_the_address_is_
         .unwrap();
     assert_eq!(export.status(), 200);
     let export = export.text().await.unwrap();
-    assert!(export.contains("auth.login_success"), "the export holds the sign-ins");
-    assert!(!export.contains(AGENT), "the erased user agent is in the trail's export");
-    assert!(!export.contains(email), "the erased address is in the trail's export");
+    assert!(
+        export.contains("auth.login_success"),
+        "the export holds the sign-ins"
+    );
+    assert!(
+        !export.contains(AGENT),
+        "the erased user agent is in the trail's export"
+    );
+    assert!(
+        !export.contains(email),
+        "the erased address is in the trail's export"
+    );
     let found = files_holding(env.gw._dir.path(), AGENT.as_bytes());
-    assert!(found.is_empty(), "the erased user agent is still in {found:?}");
+    assert!(
+        found.is_empty(),
+        "the erased user agent is still in {found:?}"
+    );
 }
 
 /// A local receiver of webhooks: each POST's headers and body on a channel, answered `status`.
