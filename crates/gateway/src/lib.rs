@@ -49,6 +49,7 @@ pub mod api;
 pub mod audit;
 pub mod authz;
 pub mod compliance;
+pub mod console;
 pub mod config;
 pub mod demo;
 #[cfg(test)]

@@ -84,6 +84,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     let (alerts, production) = (&config.audit.alerts, env == Environment::Production);
     out.extend(alerts.problems(production, &config.audit.app_events));
     out.extend(config.review.problems());
+    out.extend(config.console.problems());
     if !config.smtp.enabled()
         && alerts.rules.iter().any(|r| {
             alerts

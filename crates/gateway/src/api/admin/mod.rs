@@ -66,6 +66,13 @@ pub mod perm {
     pub const COMPLIANCE_READ: &str = "admin.compliance.read";
     /// Disabling and enabling accounts.
     pub const USERS_WRITE: &str = "admin.users.write";
+    /// Listing accounts, their sessions, keys and second factors.
+    pub const USERS_READ: &str = "admin.users.read";
+    /// Reading secret metadata (never values).
+    pub const SECRETS_READ: &str = "admin.secrets.read";
+    /// Opening the admin console (`/admin/console/`); each page also needs its own read
+    /// permission.
+    pub const CONSOLE_READ: &str = "admin.console.read";
     /// Reading the lockdown state.
     pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
     /// Locking the gateway down and lifting it.
