@@ -120,6 +120,42 @@ pub(crate) fn json_value(v: &serde_json::Value) -> Value {
             .unwrap_or_else(|| Value::from(n.as_f64().unwrap_or_default())),
         J::String(s) => Value::from(s.as_str()),
         J::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
-        J::Object(map) => Value::from_iter(map.iter().map(|(k, v)| (k.clone(), json_value(v)))),
+        J::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::render::try_render;
+    use minijinja::context;
+
+    fn shared() -> Value {
+        context! {
+            base => "/admin/console", api => "/admin", csrf_token => "t", subject => "s",
+            nav => Vec::<Value>::new(), title => "T",
+            prev_href => None::<String>, next_href => None::<String>,
+        }
+    }
+
+    #[test]
+    fn the_roles_page_renders_roles_and_an_explanation() {
+        let roles = json_value(&serde_json::json!([{"name": "admin", "grants": ["*"], "admin": true}]));
+        let explanation = json_value(&serde_json::json!({"decision": "allow", "rule": "r", "reason": "x", "tenant": null}));
+        let html = try_render(
+            "console/roles.html",
+            context! {
+                roles => roles, may_explain => true,
+                form => context! { who => "a@example.com", method => "GET", path => "/x" },
+                explanation => explanation, error => None::<&str>, ..shared()
+            },
+        )
+        .unwrap();
+        assert!(html.contains("<dd id=\"decision\">allow</dd>"), "{html}");
+        assert!(html.contains("<td>admin</td><td>*</td>"), "{html}");
     }
 }

@@ -58,6 +58,12 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
+/// Renders template `name` with `ctx`, or the template's error (for tests of the templates).
+#[cfg(test)]
+pub(crate) fn try_render(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    env().get_template(name).and_then(|t| t.render(ctx))
+}
+
 /// Renders template `name` with `ctx`; an error is a bug in a template, logged and answered as
 /// a plain message without internals.
 pub fn render(name: &str, ctx: minijinja::Value) -> String {

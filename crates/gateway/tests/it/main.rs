@@ -11,6 +11,7 @@ mod browser_pages;
 mod common;
 mod compliance;
 mod config;
+mod console;
 mod content;
 mod device;
 mod email;
