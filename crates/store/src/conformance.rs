@@ -22,6 +22,7 @@ mod legacy_keys;
 mod mfa;
 mod passkeys;
 mod retention;
+mod user_search;
 pub use legacy_keys::legacy_key_suite;
 pub use mfa::mfa_suite;
 pub use passkeys::passkey_suite;
@@ -551,6 +552,7 @@ pub async fn identity_suite(store: &dyn Store) {
     // External ids (migration 0009).
     external_ids::external_id_suite(store).await;
     imports::import_suite(store).await;
+    user_search::user_search_suite(store).await;
 }
 
 /// Concurrent rotations of one refresh token: exactly one wins.

@@ -281,6 +281,16 @@ pub trait IdentityStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     /// Users ordered by id, starting after `after`, at most `limit`.
     async fn users_list(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserRecord>>;
+    /// People's accounts (service accounts left out) ordered by id, starting after `after`, at
+    /// most `limit`; with `contains`, only those whose name or id contains it, ignoring case
+    /// (ASCII case only on SQLite). Keyset paging on the primary key: a page costs the rows it
+    /// reads, whatever the page number.
+    async fn users_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        contains: Option<&str>,
+    ) -> StoreResult<Vec<UserRecord>>;
     /// Each setter returns false when the user does not exist.
     async fn user_set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> StoreResult<bool>;
     /// Disables or re-enables the account.

@@ -39,6 +39,18 @@ impl Snapshot {
         self.nearest(&self.grants, tenant, user).map(Vec::as_slice)
     }
 
+    /// The tenants `user` is a direct member of, with its role in each, by tenant id.
+    pub fn memberships_of(&self, user: &str) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .roles
+            .iter()
+            .filter(|((_, u), _)| u == user)
+            .map(|((t, _), role)| (t.as_str(), role.as_str()))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     fn nearest<'a, V>(
         &self,
         map: &'a HashMap<(String, String), V>,

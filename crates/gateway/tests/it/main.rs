@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway on 127.0.0.1:0, spoken to over HTTP.
 
 mod access_review;
+mod admin_users;
 pub mod alerts;
 mod app_events;
 mod app_events_restart;

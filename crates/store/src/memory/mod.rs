@@ -202,6 +202,32 @@ impl IdentityStore for MemoryStore {
         reveal_all(rows, self.crypto.get().as_deref()).await
     }
 
+    async fn users_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        contains: Option<&str>,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let needle = contains.map(str::to_lowercase);
+        let rows: Vec<_> = {
+            let id = lock(&self.identity);
+            let from = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+            id.users
+                .range((from, std::ops::Bound::Unbounded))
+                .filter(|(k, u)| {
+                    u.kind == crate::identity::PrincipalKind::Human
+                        && needle.as_deref().is_none_or(|n| {
+                            u.name.as_deref().unwrap_or("").to_lowercase().contains(n)
+                                || k.to_string().contains(n)
+                        })
+                })
+                .take(limit as usize)
+                .filter_map(|(k, _)| id.stored_user(*k))
+                .collect()
+        };
+        reveal_all(rows, self.crypto.get().as_deref()).await
+    }
+
     async fn user_set_password_hash(
         &self,
         user_id: Uuid,

@@ -303,6 +303,26 @@ macro_rules! sql_identity {
                 reveal_all(rows, self.crypto.get().as_deref()).await
             }
 
+            async fn users_page(
+                &self,
+                after: Option<Uuid>,
+                limit: u32,
+                contains: Option<&str>,
+            ) -> StoreResult<Vec<UserRecord>> {
+                let pattern = contains.map_or_else(|| "%".to_string(), like_contains);
+                let query = sqlx::query(
+                    "SELECT * FROM users WHERE id > $1 AND kind = 'human' \
+                     AND (lower(COALESCE(name, '')) LIKE $2 ESCAPE '\\' \
+                          OR lower(CAST(id AS TEXT)) LIKE $2 ESCAPE '\\') \
+                     ORDER BY id LIMIT $3",
+                )
+                .bind(D::uuid(after.unwrap_or(Uuid::nil())))
+                .bind(pattern)
+                .bind(i64::from(limit));
+                let rows = self.all(query, row_to_user).await?;
+                reveal_all(rows, self.crypto.get().as_deref()).await
+            }
+
             async fn user_set_password_hash(
                 &self,
                 id: Uuid,
@@ -791,3 +811,18 @@ macro_rules! sql_identity {
 }
 
 for_each_backend!(sql_identity);
+
+/// A `LIKE … ESCAPE '\'` pattern matching values that contain `needle` (lower-cased), its
+/// wildcards taken literally.
+fn like_contains(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}

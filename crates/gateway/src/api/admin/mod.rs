@@ -4,7 +4,8 @@
 //! incidents), [`audit_events`] (an application's own events into the trail),
 //! [`command_policy`] (how a command policy of agent tools decides a command),
 //! [`compliance`] (the compliance evidence report) and [`incident`] (the lockdown,
-//! disabling and enabling accounts). Invitations are
+//! disabling and enabling accounts), [`users`] (people's accounts: list, search, create,
+//! roles, tier) and [`user_access`] (their sessions, API keys and factors). Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -21,6 +22,8 @@ pub mod incident;
 pub mod policy;
 pub mod service_accounts;
 pub mod tenants;
+pub mod user_access;
+pub mod users;
 
 use crate::state::AppState;
 use std::sync::Arc;
@@ -64,7 +67,10 @@ pub mod perm {
     pub const USERS_EXPORT: &str = "admin.users.export";
     /// Drawing the compliance evidence report (`GET /admin/compliance/report`).
     pub const COMPLIANCE_READ: &str = "admin.compliance.read";
-    /// Disabling and enabling accounts.
+    /// Listing and reading people's accounts, their sessions, API keys and factors.
+    pub const USERS_READ: &str = "admin.users.read";
+    /// Creating accounts, disabling and enabling them, setting their roles and tier, ending
+    /// their sessions.
     pub const USERS_WRITE: &str = "admin.users.write";
     /// Listing accounts, their sessions, keys and second factors.
     pub const USERS_READ: &str = "admin.users.read";
@@ -90,4 +96,6 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(command_policy::router())
         .merge(compliance::router())
         .merge(incident::router())
+        .merge(users::router())
+        .merge(user_access::router())
 }

@@ -6,14 +6,20 @@
 //! stored is [`super::import`]'s) and service accounts, disabling and enabling them, setting
 //! their roles and tiers; creating, issuing (rotation) and revoking API keys, importing them by
 //! another system's hash (`key_import.rs`); creating and deleting tenants,
-//! setting and removing their members and resource grants; lifting an IP block. What a caller
+//! setting and removing their members and resource grants; blocking and lifting an IP block;
+//! listing, creating and searching people's accounts for administrators (`accounts.rs`); their
+//! sessions, keys and factors, and ending them by hand (`access.rs`). What a caller
 //! may ask for (the roles it holds itself, the keys it owns, the roles it may give) is the
 //! caller's check; what makes the change valid is checked here. An event is recorded only for a
 //! change that happened.
 
+mod access;
+mod accounts;
 mod export;
 mod key_import;
 
+pub use access::{FactorsView, KeyView, PasskeyView, SessionView, TotpView};
+pub use accounts::{AccountPage, AccountSearch, AccountView, MAX_PAGE, NewAccount};
 pub use export::UserExport;
 pub use key_import::{ImportBatch, KeyImport, KeyImported};
 
