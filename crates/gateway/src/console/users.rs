@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use minijinja::{Value, context};
 use palisade_core::principal::Principal;
-use palisade_store::identity::{PrincipalKind, UserRecord};
+use crate::identity::manage::{AccountSearch, AccountView};
+use palisade_store::identity::PrincipalKind;
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -30,9 +31,11 @@ const PAGE: u32 = 50;
 struct ListQuery {
     #[serde(default)]
     after: Option<Uuid>,
+    #[serde(default)]
+    q: String,
 }
 
-fn user_row(base: &str, u: &UserRecord) -> Value {
+fn user_row(base: &str, u: &AccountView) -> Value {
     context! {
         id => u.id.to_string(),
         href => format!("{base}/users/{}", u.id),
@@ -41,13 +44,14 @@ fn user_row(base: &str, u: &UserRecord) -> Value {
         roles => u.roles.join(", "),
         tier => &u.tier,
         disabled => u.disabled,
-        service => u.kind == PrincipalKind::Service,
+        mfa => u.mfa_enrolled,
         created => super::when(u.created_at),
         last_login => u.last_login_at.map(super::when).unwrap_or_default(),
     }
 }
 
-/// `GET /admin/console/users?after=ID`.
+/// `GET /admin/console/users?q&after=ID`: the search and page `GET /admin/users` answers
+/// ([`crate::identity::Identity::accounts_page`]: exact e-mail, else a substring of name or id).
 pub(crate) async fn list_page(
     State(state): S,
     ctx: Ctx,
@@ -61,15 +65,27 @@ pub(crate) async fn list_page(
     };
     let q: ListQuery =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let page = match state.store.users_list(q.after, PAGE).await {
+    let search = AccountSearch::parse(Some(q.q.as_str()));
+    let page = match state.identity.accounts_page(search, q.after, PAGE).await {
         Ok(p) => p,
         Err(e) => return ctx.unavailable(e),
     };
-    let next_href = (page.len() == PAGE as usize)
-        .then(|| page.last())
-        .flatten()
-        .map(|u| format!("{}/users?after={}", viewer.base, u.id));
-    let rows: Vec<Value> = page.iter().map(|u| user_row(&viewer.base, u)).collect();
+    let with_q = |extra: &str| {
+        let mut pairs = Vec::new();
+        if !q.q.trim().is_empty() {
+            pairs.push(("q", q.q.trim().to_string()));
+        }
+        if !extra.is_empty() {
+            pairs.push(("after", extra.to_string()));
+        }
+        format!(
+            "{}/users?{}",
+            viewer.base,
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let next_href = page.next_cursor.as_deref().map(with_q);
+    let rows: Vec<Value> = page.items.iter().map(|u| user_row(&viewer.base, u)).collect();
     console_page(
         &viewer,
         "/users",
@@ -77,8 +93,9 @@ pub(crate) async fn list_page(
         "console/users.html",
         context! {
             rows => rows,
+            q => q.q.clone(),
             next_href => next_href,
-            prev_href => q.after.map(|_| format!("{}/users", viewer.base)),
+            prev_href => q.after.map(|_| with_q("")),
             can_write => viewer.may(&state, perm::USERS_WRITE),
             roles => role_names(&state),
         },
@@ -122,16 +139,17 @@ pub(crate) async fn user_page(
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found();
     };
-    let store = &state.store;
-    let user = match store.user_by_id(id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return not_found(),
+    let identity = &state.identity;
+    let user = match state.store.user_by_id(id).await {
+        Ok(Some(u)) if u.kind == PrincipalKind::Human => u,
+        Ok(_) => return not_found(),
         Err(e) => return ctx.unavailable(e).into_response(),
     };
-    let (sessions, keys, factors) = match tokio::try_join!(
-        store.sessions_for_user(id, true),
-        store.api_keys_list(Some(id)),
-        state.identity.mfa_methods(id),
+    let (view, sessions, keys, factors) = match tokio::try_join!(
+        identity.account_view(&user),
+        identity.sessions_of(id),
+        identity.keys_of(id),
+        identity.mfa_methods(id),
     ) {
         Ok(x) => x,
         Err(e) => return ctx.unavailable(e),
@@ -145,11 +163,11 @@ pub(crate) async fn user_page(
                 created => super::when(s.created_at),
                 last_seen => super::when(s.last_seen_at),
                 expires => super::when(s.expires_at),
-                device => s.user_agent.as_deref().unwrap_or("unknown"),
-                kind => s.kind.as_str(),
-                methods => s.amr.join(", "),
+                ip => s.ip.as_deref().unwrap_or(""),
+                device => s.device.as_deref().or(s.user_agent.as_deref()).unwrap_or("unknown"),
+                user_agent => s.user_agent.as_deref().unwrap_or(""),
                 revoked => s.revoked_at.map(super::when),
-                revoked_reason => s.revoked_reason.map(|r| r.as_str()),
+                revoked_reason => s.revoked_reason,
                 path => format!("/users/{id}/sessions/{}", s.id),
             }
         })
@@ -174,7 +192,7 @@ pub(crate) async fn user_page(
         &title,
         "console/user.html",
         context! {
-            user => user_row(&viewer.base, &user),
+            user => user_row(&viewer.base, &view),
             user_path => format!("/users/{id}"),
             sessions => sessions,
             keys => keys,

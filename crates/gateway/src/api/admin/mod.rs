@@ -72,8 +72,6 @@ pub mod perm {
     /// Creating accounts, disabling and enabling them, setting their roles and tier, ending
     /// their sessions.
     pub const USERS_WRITE: &str = "admin.users.write";
-    /// Listing accounts, their sessions, keys and second factors.
-    pub const USERS_READ: &str = "admin.users.read";
     /// Reading secret metadata (never values).
     pub const SECRETS_READ: &str = "admin.secrets.read";
     /// Opening the admin console (`/admin/console/`); each page also needs its own read
