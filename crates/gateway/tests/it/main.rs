@@ -8,6 +8,7 @@ mod app_events_restart;
 pub mod audit;
 pub mod authorization;
 mod boundary;
+mod browser_console;
 mod browser_pages;
 mod common;
 mod compliance;
