@@ -70,5 +70,6 @@ pub mod reload;
 pub mod request;
 pub mod retention;
 pub mod route;
+pub mod series;
 pub mod server;
 pub mod state;

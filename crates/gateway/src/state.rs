@@ -21,6 +21,8 @@ pub struct AppState {
     pub hot: SharedHotState,
     /// The route table.
     pub routes: Arc<RouteTable>,
+    /// This replica's last hour of requests, for the console's dashboard.
+    pub series: Arc<crate::series::Series>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The clock every expiry is read from.

@@ -14,7 +14,7 @@ mod routes;
 
 pub use decide::{Decision, PolicySet, Subject, TenantDirectory};
 pub use grant::{grant_covers, grant_matches, valid_grant, valid_permission};
-pub use roles::{RoleDef, RoleMatrix, default_roles};
+pub use roles::{AUDITOR_GRANTS, RoleDef, RoleMatrix, default_roles};
 pub use routes::{AuthRequirement, RouteIndex, RouteKey, RouteMatch, RoutePolicy};
 
 #[cfg(test)]

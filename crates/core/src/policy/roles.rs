@@ -29,7 +29,28 @@ pub struct RoleDef {
     pub inherits: Vec<String>,
 }
 
-/// The roles a fresh installation has: owner → admin → manager → member, and viewer.
+/// The `auditor` role: every read permission of Palisade's admin API (accounts, tenants, roles,
+/// policy, IP blocks, the audit trail, incidents, the API document, the lockdown, compliance,
+/// secrets metadata, the console) and nothing that changes state or reveals a secret value
+/// (`secrets.data.read`, `admin.users.export`). Named one by one rather than `admin.*.read`, so
+/// a read permission added later is not granted without a decision; it is no administrator role.
+pub const AUDITOR_GRANTS: &[&str] = &[
+    "admin.users.read",
+    "admin.tenants.read",
+    "admin.roles.read",
+    "admin.policy.read",
+    "admin.ip_blocks.read",
+    "admin.audit.read",
+    "admin.incidents.read",
+    "admin.api.read",
+    "admin.lockdown.read",
+    "admin.compliance.read",
+    "admin.secrets.read",
+    "admin.console.read",
+];
+
+/// The roles a fresh installation has: owner → admin → manager → member, viewer, and auditor
+/// ([`AUDITOR_GRANTS`]).
 pub fn default_roles() -> Vec<RoleDef> {
     let role = |name: &str, grants: &[&str], inherits: &[&str]| RoleDef {
         name: name.into(),
@@ -53,6 +74,7 @@ pub fn default_roles() -> Vec<RoleDef> {
         role("manager", &["members.*", "*.delete"], &["member"]),
         role("member", &["*.write", "*.execute"], &["viewer"]),
         role("viewer", &["*.read"], &[]),
+        role("auditor", AUDITOR_GRANTS, &[]),
     ]
 }
 
@@ -222,6 +244,18 @@ mod tests {
         assert!(
             m.is_admin_role("owner") && m.is_admin_role("admin") && !m.is_admin_role("manager")
         );
+        assert!(m.allows(&roles(&["auditor"]), "admin.audit.read").is_some());
+        for denied in [
+            "admin.audit.write",
+            "admin.users.write",
+            "admin.users.export",
+            "secrets.data.read",
+            "graphs.read",
+            "admin.lockdown.write",
+        ] {
+            assert_eq!(m.allows(&roles(&["auditor"]), denied), None, "{denied}");
+        }
+        assert!(!m.is_admin_role("auditor"));
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub struct Config {
     pub auth: auth::AuthConfig,
     /// `[password]`: the password policy.
     pub password: palisade_core::password::PasswordPolicyConfig,
-    /// Roles and their grants; the defaults are owner → admin → manager → member, and viewer.
+    /// Roles and their grants; the defaults are owner → admin → manager → member, viewer, and
+    /// auditor (the admin API's read permissions only).
     pub roles: Vec<palisade_core::policy::RoleDef>,
     /// `[rate_limit]`: rules, tiers, the shared limiter.
     pub rate_limit: traffic::RateLimitConfig,

@@ -108,7 +108,7 @@ pub(crate) async fn secrets_page(
         };
         (paths, Vec::new())
     } else {
-        let versions = match state.store.secret_versions(&q.path).await {
+        let versions = match state.vault.versions_meta(&q.path).await {
             Ok(v) => v,
             Err(e) => return ctx.unavailable(e),
         };
@@ -121,7 +121,7 @@ pub(crate) async fn secrets_page(
                     version => v.version, created => super::when(v.created_at),
                     by => &v.created_by, deleted => v.deleted_at.is_some(),
                     metadata => v.metadata.to_string(),
-                    reveal_path => format!("/v1/secrets/{}?version={}", v.path, v.version),
+                    reveal_path => format!("/v1/secrets/{}?version={}", q.path, v.version),
                     out_id => format!("value-{}", v.version),
                 }
             })

@@ -1,5 +1,5 @@
-//! The respond gate (outermost): security headers on every response, request metrics, and one
-//! access-log line per request. [`RespondGate`] holds the work; the tower layer and the fast
+//! The respond gate (outermost): security headers on every response, request metrics (and the
+//! dashboard's series, [`crate::series`]), and one access-log line per request. [`RespondGate`] holds the work; the tower layer and the fast
 //! assembly both call it.
 
 use crate::config::SecurityHeadersConfig;
@@ -99,6 +99,8 @@ pub struct RespondGate {
     palisade_headers: HeaderSet,
     page_headers: HeaderSet,
     access_log: bool,
+    /// The dashboard's series, when this pipeline serves (not when `config check` builds it).
+    series: Option<Arc<crate::series::Series>>,
 }
 
 /// What the respond gate noted on the way in.
@@ -142,8 +144,15 @@ impl RespondGate {
             None => metrics::RouteMetrics::unrouted(),
         };
         route_metrics.record(res.status(), elapsed);
-        if let Some(refusal) = res.extensions().get::<Refusal>() {
-            metrics::record_refusal(refusal.gate, refusal.reason);
+        let refusal = res
+            .extensions()
+            .get::<Refusal>()
+            .map(|r| (r.gate, r.reason));
+        if let Some((gate, reason)) = refusal {
+            metrics::record_refusal(gate, reason);
+        }
+        if let Some(series) = &self.series {
+            series.record(res.status(), elapsed, refusal);
         }
         if let Some((method, path)) = began.logged {
             let (request_id, client_ip) = meta
@@ -192,8 +201,22 @@ impl RespondLayer {
                 palisade_headers: HeaderSet::palisade(headers)?,
                 page_headers: HeaderSet::build(headers, PAGES_CSP)?,
                 access_log,
+                series: None,
             }),
         })
+    }
+
+    /// Also counts every answer in `series` (the console dashboard's).
+    pub fn counting(self, series: Arc<crate::series::Series>) -> Self {
+        let g = &self.shared;
+        Self {
+            shared: Arc::new(RespondGate {
+                palisade_headers: g.palisade_headers.clone(),
+                page_headers: g.page_headers.clone(),
+                access_log: g.access_log,
+                series: Some(series),
+            }),
+        }
     }
 
     /// The gate's request-time work.

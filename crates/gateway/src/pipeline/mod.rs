@@ -83,7 +83,8 @@ impl Gates {
             audit: state.audit.clone(),
         });
         Ok(Self {
-            respond: RespondLayer::new(&config.headers, config.log.access)?,
+            respond: RespondLayer::new(&config.headers, config.log.access)?
+                .counting(state.series.clone()),
             boundary,
             cors: cors::layer(&config.cors)?,
             sanitize: config

@@ -25,6 +25,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// One version of a secret as administrators see it: never its value.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct VersionMeta {
+    /// The version number, from 1.
+    pub version: u32,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Who wrote it.
+    pub created_by: Option<String>,
+    /// Unix milliseconds of its soft deletion; `null` while live.
+    pub deleted_at: Option<i64>,
+    /// The metadata written with it.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
 /// Longest secret path, in bytes.
 pub const MAX_PATH_LEN: usize = 512;
 /// Most segments in a secret path.
@@ -258,6 +274,22 @@ impl Vault {
         limit: u32,
     ) -> Result<Vec<String>, VaultError> {
         Ok(self.store.secret_paths(prefix, after, limit).await?)
+    }
+
+    /// What administrators may know of `path` without its value: every version's number,
+    /// times, author and metadata (never the ciphertext). Empty when the path has no version.
+    pub async fn versions_meta(&self, path: &str) -> Result<Vec<VersionMeta>, VaultError> {
+        let versions = self.store.secret_versions(path).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionMeta {
+                version: v.version,
+                created_at: v.created_at,
+                created_by: v.created_by,
+                deleted_at: v.deleted_at,
+                metadata: v.metadata,
+            })
+            .collect())
     }
 
     /// Soft-deletes `version`, or the latest live version; returns the version deleted.

@@ -108,6 +108,17 @@ impl Resilience {
         self
     }
 
+    /// Every upstream's breaker state (`closed`, `open`, `half_open`) by `host:port`, sorted.
+    pub fn circuits(&self) -> Vec<(String, &'static str)> {
+        let mut out: Vec<_> = self
+            .breakers
+            .iter()
+            .map(|(upstream, b)| (upstream.clone(), b.state().as_str()))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// The shared fallback, when hot state is Redis.
     pub fn shared(&self) -> Option<&Arc<SharedStale>> {
         self.shared.as_ref()

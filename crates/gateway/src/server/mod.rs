@@ -397,6 +397,7 @@ async fn shared_state(
         .map_err(|e| StartError::Config(vec![e]))?;
     let federation = crate::identity::federation::Federation::new(&config.auth, clock.clone())
         .map_err(|e| StartError::Config(vec![e]))?;
+    let series = Arc::new(crate::series::Series::new(clock.clone()));
     Ok(AppState {
         passkeys,
         federation,
@@ -414,6 +415,7 @@ async fn shared_state(
         keyring: backends.keyring,
         vault: backends.vault,
         routes: Arc::new(routes),
+        series,
         metrics: crate::metrics::install(),
         config,
     })

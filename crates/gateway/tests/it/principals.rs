@@ -322,14 +322,14 @@ async fn the_admin_api_needs_admin_permissions_not_ordinary_write_grants() {
         policies(c);
         c.roles = palisade_core::policy::default_roles();
         c.roles.push(palisade_core::policy::RoleDef {
-            name: "auditor".into(),
+            name: "role-reader".into(),
             grants: vec!["admin.roles.read".into()],
             inherits: vec![],
         });
     })
     .await;
     let (_, member) = signed_in(&env, "mel@example.com", &["member"]).await;
-    let (_, auditor) = signed_in(&env, "aud@example.com", &["auditor"]).await;
+    let (_, auditor) = signed_in(&env, "aud@example.com", &["role-reader"]).await;
 
     // A member's `*.write` does not reach `admin.tenants.write`.
     let res = call(

@@ -11,9 +11,14 @@ use uuid::Uuid;
 /// Checks paging and search on a store already holding the identity suite's users.
 pub(super) async fn user_search_suite(store: &dyn Store) {
     let mut made = Vec::new();
-    for (i, name) in ["Zebulon Quarry", "zebulon quince", "Percent 100% Zeb_x", "Other"]
-        .into_iter()
-        .enumerate()
+    for (i, name) in [
+        "Zebulon Quarry",
+        "zebulon quince",
+        "Percent 100% Zeb_x",
+        "Other",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut u = user(&format!("search{i}@example.com"));
         u.name = Some(name.into());
@@ -28,17 +33,33 @@ pub(super) async fn user_search_suite(store: &dyn Store) {
 
     let mut both = vec![made[0].id, made[1].id];
     both.sort();
-    assert_eq!(found(store, "ZEBULON Q").await, both, "any case; service accounts left out");
-    assert_eq!(found(store, "100%").await, vec![made[2].id], "% is a literal");
-    assert_eq!(found(store, "b_x").await, vec![made[2].id], "_ is a literal");
-    assert!(found(store, "zebu_on").await.is_empty(), "_ matches no other character");
+    assert_eq!(
+        found(store, "ZEBULON Q").await,
+        both,
+        "any case; service accounts left out"
+    );
+    assert_eq!(
+        found(store, "100%").await,
+        vec![made[2].id],
+        "% is a literal"
+    );
+    assert_eq!(
+        found(store, "b_x").await,
+        vec![made[2].id],
+        "_ is a literal"
+    );
+    assert!(
+        found(store, "zebu_on").await.is_empty(),
+        "_ matches no other character"
+    );
     let id = made[3].id.to_string();
     assert_eq!(found(store, &id[24..]).await, vec![made[3].id], "by id");
-    let read = store
-        .users_page(None, 100, Some("quarry"))
-        .await
-        .unwrap();
-    assert_eq!(read, vec![made[0].clone()], "the whole record, e-mail included");
+    let read = store.users_page(None, 100, Some("quarry")).await.unwrap();
+    assert_eq!(
+        read,
+        vec![made[0].clone()],
+        "the whole record, e-mail included"
+    );
 
     // Pages of 2 cover every person once, in id order.
     let mut seen = Vec::new();

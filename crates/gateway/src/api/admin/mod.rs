@@ -5,7 +5,9 @@
 //! [`command_policy`] (how a command policy of agent tools decides a command),
 //! [`compliance`] (the compliance evidence report) and [`incident`] (the lockdown,
 //! disabling and enabling accounts), [`users`] (people's accounts: list, search, create,
-//! roles, tier) and [`user_access`] (their sessions, API keys and factors). Invitations are
+//! roles, tier), [`user_access`] (their sessions, API keys and factors) and [`secrets`] (the
+//! secrets store's metadata, never a value) and [`dashboard`] (the console's series).
+//! Invitations are
 //! `/auth/invites` ([`crate::api::auth`]).
 //!
 //! Every endpoint needs one of the [`perm`] permissions, checked with
@@ -18,8 +20,10 @@ pub mod audit_events;
 pub mod blocks;
 pub mod command_policy;
 pub mod compliance;
+pub mod dashboard;
 pub mod incident;
 pub mod policy;
+pub mod secrets;
 pub mod service_accounts;
 pub mod tenants;
 pub mod user_access;
@@ -72,10 +76,10 @@ pub mod perm {
     /// Creating accounts, disabling and enabling them, setting their roles and tier, ending
     /// their sessions.
     pub const USERS_WRITE: &str = "admin.users.write";
-    /// Reading secret metadata (never values).
+    /// Reading the secrets store's metadata (paths, versions, times; never a value).
     pub const SECRETS_READ: &str = "admin.secrets.read";
-    /// Opening the admin console (`/admin/console/`); each page also needs its own read
-    /// permission.
+    /// Opening the admin console (`/admin/console/`; each page also needs its own read
+    /// permission) and reading its dashboard (`GET /admin/dashboard/series`).
     pub const CONSOLE_READ: &str = "admin.console.read";
     /// Reading the lockdown state.
     pub const LOCKDOWN_READ: &str = "admin.lockdown.read";
@@ -96,4 +100,6 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         .merge(incident::router())
         .merge(users::router())
         .merge(user_access::router())
+        .merge(secrets::router())
+        .merge(dashboard::router())
 }

@@ -266,7 +266,10 @@ async fn put_roles(
         return r;
     }
     let id = &state.identity;
-    match id.set_user_roles(user.id, &body.roles, &ctx.by(&caller)).await {
+    match id
+        .set_user_roles(user.id, &body.roles, &ctx.by(&caller))
+        .await
+    {
         Ok(true) => changed(&state, &ctx, user.id).await,
         Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such account."),
         Err(e) => refused(&ctx, e),
@@ -312,7 +315,10 @@ async fn put_tier(
         return r;
     }
     let id = &state.identity;
-    match id.set_user_tier(user.id, &body.tier, &ctx.by(&caller)).await {
+    match id
+        .set_user_tier(user.id, &body.tier, &ctx.by(&caller))
+        .await
+    {
         Ok(true) => changed(&state, &ctx, user.id).await,
         Ok(false) => ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such account."),
         Err(e) => refused(&ctx, e),

@@ -190,7 +190,10 @@ impl Identity {
             Some(s) if s.user_id == user => {}
             _ => return Ok(false),
         }
-        if self.revoke_session(session, RevocationReason::Admin).await? {
+        if self
+            .revoke_session(session, RevocationReason::Admin)
+            .await?
+        {
             self.audit.record(
                 by.event(
                     "auth.session_revoked",

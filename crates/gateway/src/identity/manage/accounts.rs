@@ -108,9 +108,8 @@ impl Identity {
                     Some(email) => self.store.user_by_email(&email).await?,
                     None => None,
                 };
-                let found = found.filter(|u| {
-                    u.kind == PrincipalKind::Human && after.is_none_or(|a| u.id > a)
-                });
+                let found = found
+                    .filter(|u| u.kind == PrincipalKind::Human && after.is_none_or(|a| u.id > a));
                 (found.into_iter().collect(), false)
             }
             AccountSearch::All | AccountSearch::Contains(_) => {

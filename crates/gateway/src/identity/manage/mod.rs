@@ -36,6 +36,9 @@ use uuid::Uuid;
 
 pub use super::import::{ImportedAccount, RowOutcome, RowRefusal};
 
+/// The longest block an administrator can place by hand.
+pub const MAX_BLOCK: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
 /// Who acts (`actor` as the trail names it) and what their request tells (empty for the CLI).
 pub struct By<'a> {
     /// Who acts, as the trail names the actor (a user id, `cli`).
@@ -529,6 +532,44 @@ impl Identity {
             format!("user:{}", account.id),
         ));
         Ok(account)
+    }
+
+    /// Blocks an address for `for_` (1 s to [`MAX_BLOCK`]) by hand, through the mechanism of
+    /// the brute-force defense (the record, then hot state, so every replica refuses it), and
+    /// records `ip.blocked` (`details.cause = "admin"`). A longer block already in force is
+    /// kept (nothing changes, nothing is recorded). Returns the seconds left on the block.
+    pub async fn block_ip(
+        &self,
+        ip: std::net::IpAddr,
+        for_: std::time::Duration,
+        reason: &str,
+        by: &By<'_>,
+    ) -> Result<u64, Refused> {
+        let reason = reason.trim();
+        if for_.is_zero() || for_ > MAX_BLOCK {
+            return Err(Refused::Invalid {
+                slug: "invalid-duration",
+                detail: "A block lasts 1 second to 365 days.".into(),
+            });
+        }
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Refused::Invalid {
+                slug: "invalid-reason",
+                detail: "Give a reason of 1 to 500 characters.".into(),
+            });
+        }
+        if self.brute.block(ip, for_, reason).await? {
+            self.audit.record(
+                by.event("ip.blocked", Risk::High, format!("ip:{ip}"))
+                    .details(serde_json::json!({
+                        "seconds": for_.as_secs(),
+                        "reason": reason,
+                        "cause": "admin",
+                    })),
+            );
+        }
+        let left = self.brute.blocked(ip).await?.unwrap_or_default();
+        Ok(left.as_secs_f64().ceil() as u64)
     }
 
     /// Lifts the block on an address, the record first (`ip.unblocked`). `false`: it was not
