@@ -157,5 +157,16 @@ mod tests {
         .unwrap();
         assert!(html.contains("<dd id=\"decision\">allow</dd>"), "{html}");
         assert!(html.contains("<td>admin</td><td>*</td>"), "{html}");
+        let denied = json_value(&serde_json::json!({"decision": "deny", "rule": null, "reason": "no route", "privilege_escalation": false}));
+        let html = try_render(
+            "console/roles.html",
+            context! {
+                roles => Vec::<Value>::new(), may_explain => true,
+                form => context! { who => "a@example.com", method => "GET", path => "/x" },
+                explanation => denied, error => None::<&str>, ..shared()
+            },
+        )
+        .unwrap();
+        assert!(html.contains("<dd id=\"decision\">deny</dd>"), "{html}");
     }
 }

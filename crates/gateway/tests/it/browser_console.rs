@@ -101,7 +101,6 @@ async fn console_in_chromium_acts_audits_and_stays_strict() {
         "console.cjs",
         vec![
             ("PALISADE_URL", origin),
-            ("CROSS_SITE_URL", format!("http://127.0.0.1:{port}")),
             ("CHROMIUM", chromium),
             ("PLAYWRIGHT_CORE", playwright),
             ("AXE_CORE", axe.display().to_string()),
