@@ -256,6 +256,9 @@ async fn read(
         Ok(q) => q,
         Err(r) => return r,
     };
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     let (outcome, details, res) = match state.vault.get(&path, q.version).await {
         Ok(s) => (
             Outcome::Success,

@@ -248,3 +248,53 @@ async fn console_renders_user_markup_inert_and_refuses_forged_posts() {
         r.event_type == "auth.credential_rejected" && r.details["reason"] == "csrf"
     }));
 }
+
+/// The session's CSRF token, as a console page gives it to its script.
+async fn csrf_of(gw: &TestGateway, cookie: &str) -> String {
+    let html = get(gw, "/admin/console/lockdown", cookie).await.text().await.unwrap();
+    let needle = "name=\"palisade-csrf\" content=\"";
+    let at = html.find(needle).unwrap() + needle.len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn destructive_actions_from_a_console_session_need_a_recent_sign_in() {
+    let clock = Arc::new(ManualClock::starting_at(1_900_000_000_000));
+    let gw = start_clocked(|_| {}, vec![], clock.clone()).await;
+    register(&gw, "admin@example.com", None, &["admin"]).await;
+    let admin = sign_in(&gw, "admin@example.com").await;
+    let csrf = csrf_of(&gw, &admin).await;
+    let lockdown = |on: bool| {
+        no_redirects()
+            .post(gw.url("/admin/lockdown"))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"on": on, "reason": "drill"}))
+            .send()
+    };
+    assert_eq!(lockdown(true).await.unwrap().status(), 200, "a fresh sign-in may");
+    assert_eq!(lockdown(false).await.unwrap().status(), 200);
+
+    // Past auth.mfa.recent_auth (15m), still within the session: the RFC 9470 challenge, on
+    // record, and nothing changed.
+    clock.advance(Duration::from_secs(16 * 60));
+    let res = lockdown(true).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_user_authentication")
+    );
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["type"],
+        "urn:palisade:problem:insufficient-user-authentication"
+    );
+    assert!(!gw.gateway.state.identity.lockdown.status().on);
+    assert!(trail(&gw).await.iter().any(|r| {
+        r.event_type == "mfa.step_up_required" && r.action.as_deref() == Some("POST /admin/lockdown")
+    }));
+    // Reading is not destructive: the console still shows the state.
+    let res = get(&gw, "/admin/roles", &admin).await;
+    assert_eq!(res.status(), 200);
+}

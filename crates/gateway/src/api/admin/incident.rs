@@ -78,6 +78,9 @@ async fn switch(
     if let Err(r) = require(&state, &caller, &ctx, perm::LOCKDOWN_WRITE) {
         return r;
     }
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     if body
         .reason
         .as_ref()
@@ -148,6 +151,11 @@ async fn set_disabled(
             "cannot-disable-self",
             "An administrator cannot disable their own account.",
         );
+    }
+    if disabled
+        && let Err(r) = crate::api::mfa::recent_sign_in_if_browser(state, ctx, caller).await
+    {
+        return r;
     }
     match state
         .identity

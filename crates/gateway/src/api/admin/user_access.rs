@@ -103,6 +103,9 @@ async fn revoke_sessions(
     if let Err(r) = require(&state, &caller, &ctx, perm::USERS_WRITE) {
         return r;
     }
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     let user = match account(&state, &ctx, &id).await {
         Ok(u) => u,
         Err(r) => return r,
