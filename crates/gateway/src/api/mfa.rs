@@ -654,6 +654,7 @@ async fn caller_assurance(
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 200, description = "Reset; how many authenticators and codes went.", body = schemas::MfaReset),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.mfa.write` is not granted."),
         (status = 404, description = "No such account."),
     ),

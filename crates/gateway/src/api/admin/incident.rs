@@ -64,6 +64,7 @@ pub(crate) struct LockdownBody {
     request_body = LockdownBody,
     responses(
         (status = 200, description = "The new state.", body = LockdownState),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.lockdown.write` is not granted."),
         (status = 422, description = "The reason is too long."),
     ),
@@ -110,6 +111,7 @@ async fn switch(
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 204, description = "Disabled."),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.users.write` is not granted."),
         (status = 404, description = "No such account."),
         (status = 422, description = "An administrator cannot disable their own account."),
