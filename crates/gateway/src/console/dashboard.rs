@@ -34,7 +34,7 @@ fn counts(list: &[Count]) -> Vec<(String, f64)> {
 }
 
 fn chart(title: &str, points: &[(String, f64)], class: &str) -> Value {
-    Value::from_safe_string(bars(title, points, class))
+    context! { title => title, svg => Value::from_safe_string(bars(title, points, class)) }
 }
 
 /// `GET /admin/console/`.
