@@ -49,8 +49,8 @@ pub mod api;
 pub mod audit;
 pub mod authz;
 pub mod compliance;
-pub mod console;
 pub mod config;
+pub mod console;
 pub mod demo;
 #[cfg(test)]
 mod fuzz_replay;

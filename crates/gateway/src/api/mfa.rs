@@ -150,18 +150,20 @@ pub(crate) async fn recent_sign_in_if_browser(
         .await
         .inspect_err(|_| {
             let assurance = caller.0.assurance.as_ref();
-            state.audit.record(ctx.audit(
-                crate::audit::AuditEvent::new(
-                    "mfa.step_up_required",
-                    crate::audit::Risk::Low,
-                    crate::audit::Outcome::Denied,
-                )
-                .actor(caller.0.subject.clone())
-                .details(serde_json::json!({
-                    "acr": assurance.map(|a| a.acr.as_str()),
-                    "max_age": state.identity.config.mfa.recent_auth.0.as_secs(),
-                })),
-            ));
+            state.audit.record(
+                ctx.audit(
+                    crate::audit::AuditEvent::new(
+                        "mfa.step_up_required",
+                        crate::audit::Risk::Low,
+                        crate::audit::Outcome::Denied,
+                    )
+                    .actor(caller.0.subject.clone())
+                    .details(serde_json::json!({
+                        "acr": assurance.map(|a| a.acr.as_str()),
+                        "max_age": state.identity.config.mfa.recent_auth.0.as_secs(),
+                    })),
+                ),
+            );
         })
 }
 

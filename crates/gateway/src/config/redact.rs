@@ -60,7 +60,11 @@ mod tests {
         c.store.url = "postgres://palisade:db-password-42@db.internal/palisade".into();
         let shown = redacted_toml(&c);
         assert!(shown.contains(REDACTED), "{shown}");
-        for secret in ["signing-secret-value", "cookie-secret-value", "db-password-42"] {
+        for secret in [
+            "signing-secret-value",
+            "cookie-secret-value",
+            "db-password-42",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("db.internal"), "the host stays: {shown}");

@@ -83,9 +83,7 @@ pub(crate) async fn open(
     }
     for permission in [perm::CONSOLE_READ, page_perm] {
         if !state.authz.permits(&p, permission) {
-            state
-                .authz
-                .record_admin_denial(&p, permission, &ctx.origin);
+            state.authz.record_admin_denial(&p, permission, &ctx.origin);
             return Err(forbidden_page(state, mount, permission));
         }
     }

@@ -137,15 +137,14 @@ pub(crate) async fn verify_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let outcome =
-        match crate::audit::trail::verify_trail(state.store.as_ref(), None, None).await {
-            Ok(Ok(v)) => context! {
-                ok => true, count => v.count, first => v.first_seq, last => v.last_seq,
-                checkpoints => v.checkpoints,
-            },
-            Ok(Err(b)) => context! { ok => false, seq => b.seq, reason => b.reason },
-            Err(e) => return ctx.unavailable(e).into_response(),
-        };
+    let outcome = match crate::audit::trail::verify_trail(state.store.as_ref(), None, None).await {
+        Ok(Ok(v)) => context! {
+            ok => true, count => v.count, first => v.first_seq, last => v.last_seq,
+            checkpoints => v.checkpoints,
+        },
+        Ok(Err(b)) => context! { ok => false, seq => b.seq, reason => b.reason },
+        Err(e) => return ctx.unavailable(e).into_response(),
+    };
     console_page(
         &viewer,
         "/audit",

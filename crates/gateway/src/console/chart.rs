@@ -98,7 +98,10 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
         assert_eq!(svg.matches("<rect").count(), 2);
-        assert!(svg.contains(r#"height="120.0""#), "the highest bar fills the plot: {svg}");
+        assert!(
+            svg.contains(r#"height="120.0""#),
+            "the highest bar fills the plot: {svg}"
+        );
         assert!(svg.contains(r#"height="60.0""#), "half of it: {svg}");
         assert!(svg.contains("total 15, highest 10"));
         assert!(!svg.contains("style"));

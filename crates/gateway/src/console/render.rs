@@ -144,8 +144,11 @@ mod tests {
 
     #[test]
     fn the_roles_page_renders_roles_and_an_explanation() {
-        let roles = json_value(&serde_json::json!([{"name": "admin", "grants": ["*"], "admin": true}]));
-        let explanation = json_value(&serde_json::json!({"decision": "allow", "rule": "r", "reason": "x", "tenant": null}));
+        let roles =
+            json_value(&serde_json::json!([{"name": "admin", "grants": ["*"], "admin": true}]));
+        let explanation = json_value(
+            &serde_json::json!({"decision": "allow", "rule": "r", "reason": "x", "tenant": null}),
+        );
         let html = try_render(
             "console/roles.html",
             context! {
@@ -157,7 +160,9 @@ mod tests {
         .unwrap();
         assert!(html.contains("<dd id=\"decision\">allow</dd>"), "{html}");
         assert!(html.contains("<td>admin</td><td>*</td>"), "{html}");
-        let denied = json_value(&serde_json::json!({"decision": "deny", "rule": null, "reason": "no route", "privilege_escalation": false}));
+        let denied = json_value(
+            &serde_json::json!({"decision": "deny", "rule": null, "reason": "no route", "privilege_escalation": false}),
+        );
         let html = try_render(
             "console/roles.html",
             context! {

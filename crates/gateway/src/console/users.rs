@@ -8,6 +8,7 @@ use super::access::open;
 use super::render::console_page;
 use crate::api::admin::perm;
 use crate::api::extract::Ctx;
+use crate::identity::manage::{AccountSearch, AccountView};
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
@@ -15,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use minijinja::{Value, context};
 use palisade_core::principal::Principal;
-use crate::identity::manage::{AccountSearch, AccountView};
 use palisade_store::identity::PrincipalKind;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -85,7 +85,11 @@ pub(crate) async fn list_page(
         )
     };
     let next_href = page.next_cursor.as_deref().map(with_q);
-    let rows: Vec<Value> = page.items.iter().map(|u| user_row(&viewer.base, u)).collect();
+    let rows: Vec<Value> = page
+        .items
+        .iter()
+        .map(|u| user_row(&viewer.base, u))
+        .collect();
     console_page(
         &viewer,
         "/users",

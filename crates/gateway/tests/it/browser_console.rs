@@ -158,7 +158,10 @@ async fn console_in_chromium_acts_audits_and_stays_strict() {
     assert_eq!(created.roles, vec!["viewer".to_string()]);
     let target_id = store.user_by_email(target).await.unwrap().unwrap().id;
     let sessions = store.sessions_for_user(target_id, true).await.unwrap();
-    assert!(sessions.iter().all(|s| s.revoked_at.is_some()), "{sessions:?}");
+    assert!(
+        sessions.iter().all(|s| s.revoked_at.is_some()),
+        "{sessions:?}"
+    );
     assert!(state.identity.brute.blocks().await.unwrap().is_empty());
     assert!(!state.identity.lockdown.status().on);
     state.audit.trail().unwrap().clone().flush().await;
@@ -172,8 +175,10 @@ async fn console_in_chromium_acts_audits_and_stays_strict() {
         );
     }
     assert!(
-        stored.iter().any(|r| r.event_type == "authz.denied"
-            && r.actor.as_deref() == Some(&auditor.to_string())),
+        stored
+            .iter()
+            .any(|r| r.event_type == "authz.denied"
+                && r.actor.as_deref() == Some(&auditor.to_string())),
         "the auditor's refused action on record"
     );
 }

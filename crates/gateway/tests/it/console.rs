@@ -132,9 +132,15 @@ async fn console_pages_need_a_session_the_permissions_and_a_recent_activity() {
         );
         assert!(!csp.contains("unsafe-inline"), "{page}: {csp}");
         let html = res.text().await.unwrap();
-        assert!(!html.contains("<script>") && !html.contains("style="), "{page}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{page}"
+        );
         // The one script, external (minijinja escapes the slashes of the attribute).
-        assert!(html.contains("console/assets/console.js\" defer></script>"), "{page}: {html}");
+        assert!(
+            html.contains("console/assets/console.js\" defer></script>"),
+            "{page}: {html}"
+        );
     }
     let js = get(&gw, "/admin/console/assets/console.js", "").await;
     assert_eq!(js.status(), 200);
@@ -149,8 +155,7 @@ async fn console_pages_need_a_session_the_permissions_and_a_recent_activity() {
     assert_eq!(res.status(), 403);
     assert!(res.text().await.unwrap().contains("admin.console.read"));
     assert!(trail(&gw).await.iter().any(|r| {
-        r.event_type == "authz.denied"
-            && r.resource_id.as_deref() == Some("admin.console.read")
+        r.event_type == "authz.denied" && r.resource_id.as_deref() == Some("admin.console.read")
     }));
 
     // Idle past console.idle_timeout (15m by default): the session ends, sign in again.
@@ -195,7 +200,12 @@ async fn console_allow_cidrs_refuses_other_addresses_on_record() {
     let admin = sign_in(&gw, "admin@example.com").await;
     let res = get(&gw, "/admin/console/", &admin).await;
     assert_eq!(res.status(), 403);
-    assert!(res.text().await.unwrap().contains("not available from this address"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("not available from this address")
+    );
     assert!(trail(&gw).await.iter().any(|r| {
         r.event_type == "auth.page_refused" && r.details["reason"] == "address-not-allowed"
     }));
@@ -209,7 +219,10 @@ async fn console_renders_user_markup_inert_and_refuses_forged_posts() {
     let evil = "<script>alert(1)</script>\" onmouseover=\"alert(2) javascript:alert(3)";
     let id = register(&gw, "evil@example.com", Some(evil), &["member"]).await;
     let admin = sign_in(&gw, "admin@example.com").await;
-    for path in [format!("/admin/console/users/{id}"), "/admin/console/users".into()] {
+    for path in [
+        format!("/admin/console/users/{id}"),
+        "/admin/console/users".into(),
+    ] {
         let html = get(&gw, &path, &admin).await.text().await.unwrap();
         assert!(!html.contains("<script>alert"), "{path}");
         assert!(!html.contains("\" onmouseover"), "{path}");
@@ -221,7 +234,9 @@ async fn console_renders_user_markup_inert_and_refuses_forged_posts() {
         .await
         .unwrap();
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;&quot; onmouseover=&quot;alert(2)"),
+        html.contains(
+            "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;&quot; onmouseover=&quot;alert(2)"
+        ),
         "escaped as text: {html}"
     );
 
@@ -244,14 +259,20 @@ async fn console_renders_user_markup_inert_and_refuses_forged_posts() {
     }
     assert!(!gw.gateway.state.identity.lockdown.status().on);
     let refusals = trail(&gw).await;
-    assert!(refusals.iter().any(|r| {
-        r.event_type == "auth.credential_rejected" && r.details["reason"] == "csrf"
-    }));
+    assert!(
+        refusals.iter().any(|r| {
+            r.event_type == "auth.credential_rejected" && r.details["reason"] == "csrf"
+        })
+    );
 }
 
 /// The session's CSRF token, as a console page gives it to its script.
 async fn csrf_of(gw: &TestGateway, cookie: &str) -> String {
-    let html = get(gw, "/admin/console/lockdown", cookie).await.text().await.unwrap();
+    let html = get(gw, "/admin/console/lockdown", cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
     let needle = "name=\"palisade-csrf\" content=\"";
     let at = html.find(needle).unwrap() + needle.len();
     html[at..at + html[at..].find('"').unwrap()].to_owned()
@@ -272,7 +293,11 @@ async fn destructive_actions_from_a_console_session_need_a_recent_sign_in() {
             .json(&json!({"on": on, "reason": "drill"}))
             .send()
     };
-    assert_eq!(lockdown(true).await.unwrap().status(), 200, "a fresh sign-in may");
+    assert_eq!(
+        lockdown(true).await.unwrap().status(),
+        200,
+        "a fresh sign-in may"
+    );
     assert_eq!(lockdown(false).await.unwrap().status(), 200);
 
     // Past auth.mfa.recent_auth (15m), still within the session: the RFC 9470 challenge, on
@@ -292,7 +317,8 @@ async fn destructive_actions_from_a_console_session_need_a_recent_sign_in() {
     );
     assert!(!gw.gateway.state.identity.lockdown.status().on);
     assert!(trail(&gw).await.iter().any(|r| {
-        r.event_type == "mfa.step_up_required" && r.action.as_deref() == Some("POST /admin/lockdown")
+        r.event_type == "mfa.step_up_required"
+            && r.action.as_deref() == Some("POST /admin/lockdown")
     }));
     // Reading is not destructive: the console still shows the state.
     let res = get(&gw, "/admin/roles", &admin).await;

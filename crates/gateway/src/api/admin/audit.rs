@@ -103,10 +103,10 @@ async fn incidents(
     };
     let limit = p.limit.unwrap_or(100).clamp(1, 1_000) as usize;
     match incidents_in(&state, window, limit).await {
-        Ok(list) => Json(
-            serde_json::json!({ "window_seconds": window.as_secs(), "incidents": list }),
-        )
-        .into_response(),
+        Ok(list) => {
+            Json(serde_json::json!({ "window_seconds": window.as_secs(), "incidents": list }))
+                .into_response()
+        }
         Err(e) => ctx.unavailable(e),
     }
 }

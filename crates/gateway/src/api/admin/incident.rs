@@ -154,8 +154,7 @@ async fn set_disabled(
             "An administrator cannot disable their own account.",
         );
     }
-    if disabled
-        && let Err(r) = crate::api::mfa::recent_sign_in_if_browser(state, ctx, caller).await
+    if disabled && let Err(r) = crate::api::mfa::recent_sign_in_if_browser(state, ctx, caller).await
     {
         return r;
     }
