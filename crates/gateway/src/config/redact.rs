@@ -12,9 +12,9 @@ pub const REDACTED: &str = "[redacted]";
 /// `config` as TOML, secrets redacted.
 pub fn redacted_toml(config: &Config) -> String {
     let Ok(mut value) = toml::Value::try_from(config) else {
-        return format!("# the configuration cannot be shown\n");
+        return "# the configuration cannot be shown\n".to_string();
     };
-    redact(&mut value, "");
+    redact(&mut value);
     toml::to_string_pretty(&value).unwrap_or_default()
 }
 
@@ -29,18 +29,18 @@ fn secret_key(key: &str) -> bool {
         || k.ends_with("_hash")
 }
 
-fn redact(value: &mut toml::Value, key: &str) {
+fn redact(value: &mut toml::Value) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t.iter_mut() {
                 if secret_key(k) && !matches!(v, toml::Value::Boolean(_)) {
                     *v = toml::Value::String(REDACTED.into());
                 } else {
-                    redact(v, k);
+                    redact(v);
                 }
             }
         }
-        toml::Value::Array(items) => items.iter_mut().for_each(|v| redact(v, key)),
+        toml::Value::Array(items) => items.iter_mut().for_each(redact),
         toml::Value::String(s) if s.contains("://") && s.contains('@') => {
             *s = super::preflight::redacted_url(s);
         }

@@ -62,7 +62,7 @@ pub(crate) async fn page(
         }
     }
     let mut reasons: Vec<(&str, u64)> = by_reason.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     let latency: Vec<Value> = d
         .buckets
         .iter()
