@@ -102,14 +102,18 @@ impl Admin {
                     (generated_password(id)?, true)
                 };
                 let by = self.acting().await?;
-                let new = palisade_gateway::identity::manage::NewUser {
-                    id: Uuid::now_v7(),
+                // The use case of `POST /admin/users`.
+                let new = palisade_gateway::identity::manage::NewAccount {
                     email,
                     name,
+                    password: Some(password.clone()),
                     roles,
-                    password: password.clone(),
+                    tier: "free".into(),
                 };
-                let user = id.create_user(new, &by).await.map_err(|e| anyhow!("{e}"))?;
+                let user = id
+                    .create_account(new, &by)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!(
                     "created {} ({}) with roles {}",
                     user.email,

@@ -6,8 +6,8 @@
 //! `DELETE /admin/users/{id}/mfa` ([`crate::api::mfa`]).
 
 use super::perm;
-use super::users::account;
-use crate::api::extract::{Caller, Ctx, Path, refused, require};
+use super::users::permitted_account;
+use crate::api::extract::{Caller, Ctx, Path, refused};
 use crate::identity::manage::{FactorsView, KeyView, SessionView};
 use crate::state::AppState;
 use axum::extract::State;
@@ -70,10 +70,7 @@ async fn list_sessions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_READ) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_READ, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -101,16 +98,13 @@ async fn revoke_sessions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_WRITE) {
-        return r;
-    }
-    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_WRITE, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     match state
         .identity
         .revoke_sessions_of(user.id, &ctx.by(&caller))
@@ -141,10 +135,7 @@ async fn revoke_session(
     caller: Caller,
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_WRITE) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_WRITE, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -175,10 +166,7 @@ async fn revoke_session(
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
 async fn list_keys(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<String>) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_READ) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_READ, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -208,10 +196,7 @@ async fn revoke_key(
     caller: Caller,
     Path((id, kid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::KEYS_WRITE) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::KEYS_WRITE, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -242,10 +227,7 @@ async fn revoke_key(
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
 async fn factors(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<String>) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_READ) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_READ, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };

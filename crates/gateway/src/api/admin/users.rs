@@ -5,6 +5,9 @@
 //! `set_user_tier`), which records it once. Disabling and enabling are [`super::incident`]'s;
 //! sessions, keys and factors are [`super::user_access`]'s.
 
+// Helpers return the finished refusal as their error, the axum idiom (as `api::extract`).
+#![allow(clippy::result_large_err)]
+
 use super::perm;
 use crate::api::extract::{Caller, Ctx, Path, refused, require};
 use crate::api::json::StrictJson;
@@ -118,10 +121,7 @@ struct TenantRole {
     security(("bearer" = []), ("api_key" = []), ("session" = [])),
 )]
 async fn get_user(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<String>) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_READ) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_READ, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -141,8 +141,21 @@ async fn get_user(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<Stri
     Json(AccountDetail { account, tenants }).into_response()
 }
 
+/// The caller holds `permission` (else the audited 403) and `id` names an account (else 404):
+/// the account, or the answer.
+pub(super) async fn permitted_account(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    permission: &'static str,
+    id: &str,
+) -> Result<palisade_store::identity::UserRecord, Response> {
+    require(state, caller, ctx, permission)?;
+    account(state, ctx, id).await
+}
+
 /// The account `id` names, or the answer: 404 for an id that is no account (or not a UUID).
-pub(super) async fn account(
+async fn account(
     state: &AppState,
     ctx: &Ctx,
     id: &str,
@@ -255,10 +268,7 @@ async fn put_roles(
     Path(id): Path<String>,
     StrictJson(body): StrictJson<RolesBody>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_WRITE) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_WRITE, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -304,10 +314,7 @@ async fn put_tier(
     Path(id): Path<String>,
     StrictJson(body): StrictJson<TierBody>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::USERS_WRITE) {
-        return r;
-    }
-    let user = match account(&state, &ctx, &id).await {
+    let user = match permitted_account(&state, &ctx, &caller, perm::USERS_WRITE, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
