@@ -16,14 +16,22 @@ pub const JS: &str = include_str!("assets/console.js");
 /// `/admin/console/assets/console.css` and `/admin/console/assets/console.js`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route(
-            "/admin/console/assets/console.css",
-            get(|| async { asset("text/css; charset=utf-8", CSS) }),
-        )
-        .route(
-            "/admin/console/assets/console.js",
-            get(|| async { asset("text/javascript; charset=utf-8", JS) }),
-        )
+        .route("/admin/console/assets/console.css", get(css))
+        .route("/admin/console/assets/console.js", get(js))
+}
+
+/// The console's stylesheet.
+#[utoipa::path(get, path = "/admin/console/assets/console.css", tag = "console",
+    responses((status = 200, description = "The console's stylesheet.", content_type = "text/css")))]
+pub(crate) async fn css() -> Response {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+/// The console's script.
+#[utoipa::path(get, path = "/admin/console/assets/console.js", tag = "console",
+    responses((status = 200, description = "The console's script.", content_type = "text/javascript")))]
+pub(crate) async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", JS)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -20,6 +20,15 @@ use std::sync::Arc;
 const FILTERS: [&str; 7] = ["type", "actor", "tenant", "result", "risk", "from", "to"];
 
 /// `GET /admin/console/audit?type&actor&tenant&result&risk&from&to&after&limit`.
+#[utoipa::path(
+    get, path = "/admin/console/audit", tag = "console",
+    params(crate::api::admin::audit::Params),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.audit.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
@@ -127,6 +136,14 @@ pub(crate) async fn page(
 }
 
 /// `GET /admin/console/audit/verify`: the whole chain walked against the signed checkpoints.
+#[utoipa::path(
+    get, path = "/admin/console/audit/verify", tag = "console",
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.audit.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn verify_page(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,

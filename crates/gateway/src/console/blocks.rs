@@ -31,6 +31,15 @@ pub(crate) fn page_number(query: Option<&str>) -> usize {
 }
 
 /// `GET /admin/console/ip-blocks?page=N`.
+#[utoipa::path(
+    get, path = "/admin/console/ip-blocks", tag = "console",
+    params(("page" = Option<u32>, Query, description = "The page, from 1.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.ip_blocks.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,

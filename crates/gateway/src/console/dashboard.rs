@@ -38,6 +38,14 @@ fn chart(title: &str, points: &[(String, f64)], class: &str) -> Value {
 }
 
 /// `GET /admin/console/`.
+#[utoipa::path(
+    get, path = "/admin/console/", tag = "console",
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.console.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,

@@ -23,6 +23,15 @@ type S = State<Arc<AppState>>;
 type Who = Option<Extension<Arc<Principal>>>;
 
 /// `GET /admin/console/tenants?page=N`.
+#[utoipa::path(
+    get, path = "/admin/console/tenants", tag = "console",
+    params(("page" = Option<u32>, Query, description = "The page, from 1.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.tenants.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn tenants_page(
     State(state): S,
     ctx: Ctx,
@@ -94,6 +103,15 @@ struct ExplainForm {
 }
 
 /// `GET /admin/console/roles?as&method&path`: the roles, and the explanation when asked.
+#[utoipa::path(
+    get, path = "/admin/console/roles", tag = "console",
+    params(("as" = Option<String>, Query, description = "Explain for this e-mail or API key id."), ("method" = Option<String>, Query, description = "The request's method."), ("path" = Option<String>, Query, description = "The request's path.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.roles.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn roles_page(
     State(state): S,
     ctx: Ctx,
@@ -154,6 +172,15 @@ pub(crate) async fn roles_page(
 
 /// `GET /admin/console/service-accounts?after=ID`: service accounts, a page of accounts at a
 /// time (keyset by id), each with its API keys' metadata.
+#[utoipa::path(
+    get, path = "/admin/console/service-accounts", tag = "console",
+    params(("after" = Option<String>, Query, description = "The last account id of the previous page.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.users.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn service_accounts_page(
     State(state): S,
     ctx: Ctx,

@@ -61,7 +61,9 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 /// `/admin/console` without the slash: to the dashboard.
-async fn to_console(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(get, path = "/admin/console", tag = "console",
+    responses((status = 303, description = "To `/admin/console/`.")))]
+pub(crate) async fn to_console(State(state): State<Arc<AppState>>) -> Response {
     crate::pages::see_other(&format!("{}/admin/console/", state.routes.mount()))
 }
 

@@ -24,6 +24,14 @@ type S = State<Arc<AppState>>;
 type Who = Option<Extension<Arc<Principal>>>;
 
 /// `GET /admin/console/incidents`: the last 7 days, at most 50.
+#[utoipa::path(
+    get, path = "/admin/console/incidents", tag = "console",
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.incidents.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn incidents_page(State(state): S, ctx: Ctx, caller: Who, uri: Uri) -> Response {
     let viewer = match open(&state, &ctx, caller, &uri, perm::INCIDENTS_READ).await {
         Ok(v) => v,
@@ -57,6 +65,14 @@ pub(crate) async fn incidents_page(State(state): S, ctx: Ctx, caller: Who, uri: 
 }
 
 /// `GET /admin/console/lockdown`.
+#[utoipa::path(
+    get, path = "/admin/console/lockdown", tag = "console",
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.lockdown.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn lockdown_page(State(state): S, ctx: Ctx, caller: Who, uri: Uri) -> Response {
     let viewer = match open(&state, &ctx, caller, &uri, perm::LOCKDOWN_READ).await {
         Ok(v) => v,
@@ -87,6 +103,15 @@ struct SecretsQuery {
 }
 
 /// `GET /admin/console/secrets?after=P` (a page of paths) or `?path=P` (one secret's versions).
+#[utoipa::path(
+    get, path = "/admin/console/secrets", tag = "console",
+    params(("path" = Option<String>, Query, description = "One secret's path."), ("after" = Option<String>, Query, description = "The last path of the previous page.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.secrets.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn secrets_page(
     State(state): S,
     ctx: Ctx,
@@ -153,6 +178,14 @@ pub(crate) async fn secrets_page(
 
 /// `GET /admin/console/config`: the running configuration (secrets redacted), `config check`'s
 /// findings for it, and links to the compliance reports.
+#[utoipa::path(
+    get, path = "/admin/console/config", tag = "console",
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.compliance.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn config_page(State(state): S, ctx: Ctx, caller: Who, uri: Uri) -> Response {
     let viewer = match open(&state, &ctx, caller, &uri, perm::COMPLIANCE_READ).await {
         Ok(v) => v,

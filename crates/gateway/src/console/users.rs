@@ -52,6 +52,15 @@ fn user_row(base: &str, u: &AccountView) -> Value {
 
 /// `GET /admin/console/users?q&after=ID`: the search and page `GET /admin/users` answers
 /// ([`crate::identity::Identity::accounts_page`]: exact e-mail, else a substring of name or id).
+#[utoipa::path(
+    get, path = "/admin/console/users", tag = "console",
+    params(("q" = Option<String>, Query, description = "An exact e-mail, or part of a name or id."), ("after" = Option<String>, Query, description = "The last id of the previous page.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.users.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn list_page(
     State(state): S,
     ctx: Ctx,
@@ -118,6 +127,15 @@ fn role_names(state: &AppState) -> Vec<String> {
 }
 
 /// `GET /admin/console/users/{id}`.
+#[utoipa::path(
+    get, path = "/admin/console/users/{id}", tag = "console",
+    params(("id" = String, Path, description = "The account id.")),
+    responses(
+        (status = 200, description = "The page (HTML; `no-store`, the page CSP).", content_type = "text/html"),
+        (status = 303, description = "No browser session, or idle past `console.idle_timeout`: to the sign-in page, `return_to` this page."),
+        (status = 403, description = "The address is outside `console.allow_cidrs`, or `admin.console.read` or `admin.users.read` is not granted (an HTML page)."),
+    ),
+)]
 pub(crate) async fn user_page(
     State(state): S,
     ctx: Ctx,
