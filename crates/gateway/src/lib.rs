@@ -50,7 +50,6 @@ pub mod audit;
 pub mod authz;
 pub mod compliance;
 pub mod config;
-pub mod console;
 pub mod demo;
 pub mod erasures;
 #[cfg(test)]
