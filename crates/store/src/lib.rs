@@ -182,11 +182,13 @@ pub trait HotState: Send + Sync + std::fmt::Debug {
     /// Sends `body` under `topic` to every [`Subscription`] of every gateway sharing this hot
     /// state (memory: of this process), the sender's own included: how replicas tell each other
     /// to drop a cached token, key or IP verdict. At most once: a subscriber that may have
-    /// missed messages receives [`Notice::Missed`] instead.
+    /// missed messages receives [`Notice::Missed`] instead. Answers how many receivers it
+    /// reached: Redis subscriber connections (one per gateway process that subscribed), or the
+    /// in-process subscriptions of the memory backend.
     ///
     /// The default (for test doubles written before broadcasting existed) offers none and says
     /// so with `Unavailable`; the memory and Redis backends implement it.
-    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<u64> {
         let _ = (topic, body);
         Err(StoreError::Unavailable(format!(
             "the {} hot state does not broadcast",

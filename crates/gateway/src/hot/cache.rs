@@ -1,12 +1,15 @@
 //! A replica's local read cache in front of a shared hot state (Redis): flag reads — token,
 //! session and key revocations, IP blocks, login delays — are answered from memory, so the hot
-//! path does not pay a round trip per request, while every flag change reaches every replica
-//! as soon as the broadcast is delivered (not instantly: see DESIGN.md, "Per-replica flag
-//! cache", for the window a request can fall into).
+//! path does not pay a round trip per request, while a flag change holds on every replica by
+//! the time the call that made it returns.
 //!
 //! How it stays correct: a flag set or removed through any replica is published on the hot
-//! state's broadcast (`flag` topic, the key as body); every replica's listener drops that key
-//! from its cache, and the writer drops it locally before returning. Cached verdicts also
+//! state's broadcast (`flag` topic, body `key` and a nonce); every replica's listener drops that
+//! key from its cache and then acknowledges (increments `ack:<nonce>` in the shared state). The
+//! writer drops the key locally, publishes, and waits until as many acknowledgements arrived as
+//! the broadcast reached receivers, or at most `ttl`, the age past which no cached verdict is
+//! served anyway: either way, when `set_flag` or `remove` returns no replica answers from the
+//! old verdict (a request already past its lookup may still finish). Cached verdicts also
 //! expire after `ttl` (defence in depth), a cached "set" never outlives the flag's own TTL, and
 //! while the listener is not connected (start, a Redis outage, a missed-messages notice) the
 //! cache is emptied and bypassed: every read goes to the shared state, and a read that fails
@@ -30,6 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const TOPIC: &str = "flag";
+/// How long an acknowledgement counter lives in the shared state (longer than any wait).
+const ACK_TTL: Duration = Duration::from_secs(60);
 /// Flags mirrored in full by every replica (see the module doc).
 const MIRRORED: &str = crate::identity::brute::BLOCK_PREFIX;
 
@@ -53,6 +58,8 @@ type Verdict = Option<u64>;
 pub struct CachedHotState {
     inner: SharedHotState,
     cache: moka::sync::Cache<String, Verdict>,
+    /// How long a verdict is served from memory; also the longest a change waits for replicas.
+    ttl: Duration,
     listening: Arc<AtomicBool>,
     /// Bumped by every invalidation: a read that raced with one is not cached.
     generation: AtomicU64,
@@ -70,6 +77,7 @@ impl CachedHotState {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            ttl,
             listening: Arc::new(AtomicBool::new(false)),
             generation: AtomicU64::new(0),
             mirror: Default::default(),
@@ -143,15 +151,50 @@ impl CachedHotState {
         }
     }
 
+    /// Drops `key` here, tells every replica, and returns once each has dropped it (see the
+    /// module doc).
     async fn changed(&self, key: &str) -> StoreResult<()> {
         self.forget(key);
-        if let Err(e) = self.inner.publish(TOPIC, key).await {
-            // Other replicas may now serve a stale verdict until their entries expire.
-            tracing::warn!(error = %e, "flag change not broadcast; other replicas' caches expire it");
-            return Err(e);
-        }
+        let nonce = uuid::Uuid::now_v7().simple().to_string();
+        let receivers = match self.inner.publish(TOPIC, &format!("{key}\n{nonce}")).await {
+            Ok(n) => n,
+            Err(e) => {
+                // Other replicas may now serve a stale verdict until their entries expire.
+                tracing::warn!(error = %e, "flag change not broadcast; other replicas' caches expire it");
+                return Err(e);
+            }
+        };
+        self.await_acks(&nonce, receivers).await;
         Ok(())
     }
+
+    /// Waits until `receivers` listeners acknowledged the change `nonce`, or `ttl` passed (by
+    /// then a silent replica's cached verdict has expired as well).
+    async fn await_acks(&self, nonce: &str, receivers: u64) {
+        let key = ack_key(nonce);
+        let deadline = tokio::time::Instant::now() + self.ttl;
+        let mut pause = Duration::from_millis(1);
+        while receivers > 0 {
+            if matches!(self.inner.counter(&key).await, Ok(n) if n >= receivers) {
+                return;
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                metrics::counter!("palisade_hot_state_unacknowledged_changes_total").increment(1);
+                tracing::warn!(
+                    receivers,
+                    "a flag change was not acknowledged by every replica; waited out the cache TTL"
+                );
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+fn ack_key(nonce: &str) -> String {
+    format!("ack:{nonce}")
 }
 
 async fn listen(this: std::sync::Weak<CachedHotState>) {
@@ -176,12 +219,18 @@ async fn listen(this: std::sync::Weak<CachedHotState>) {
             let Some(me) = this.upgrade() else { return };
             match notice {
                 Some(Notice::Message { topic, body }) if topic == TOPIC => {
-                    me.forget(&body);
-                    FLAG_CHANGES.send_modify(|n| *n = n.wrapping_add(1));
-                    if body.starts_with(MIRRORED)
-                        && let Ok(left) = me.inner.flag_ttl(&body).await
+                    let (key, nonce) = body.split_once('\n').unwrap_or((&body, ""));
+                    me.forget(key);
+                    if !nonce.is_empty()
+                        && let Err(e) = me.inner.incr(&ack_key(nonce), ACK_TTL).await
                     {
-                        me.mirror_set(&body, left);
+                        tracing::warn!(error = %e, "cannot acknowledge a flag change");
+                    }
+                    FLAG_CHANGES.send_modify(|n| *n = n.wrapping_add(1));
+                    if key.starts_with(MIRRORED)
+                        && let Ok(left) = me.inner.flag_ttl(key).await
+                    {
+                        me.mirror_set(key, left);
                     }
                 }
                 Some(Notice::Message { .. }) => {}
@@ -301,11 +350,49 @@ impl HotState for CachedHotState {
         self.inner.lost_memory().await
     }
 
-    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<u64> {
         self.inner.publish(topic, body).await
     }
 
     async fn subscribe(&self) -> StoreResult<palisade_store::Subscription> {
         self.inner.subscribe().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::clock::SystemClock;
+    use palisade_store::memory::MemoryHotState;
+
+    /// Two replicas over one shared state: once `set_flag` returns on one, the other no longer
+    /// answers from the "not set" it cached. A single-threaded runtime runs the other replica's
+    /// listener only when the writer yields, so without the wait for acknowledgements the stale
+    /// verdict would be served here every time.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_change_holds_on_every_replica_when_the_call_returns() {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let shared: SharedHotState = Arc::new(MemoryHotState::new(clock.clone()));
+        let ttl = Duration::from_secs(30);
+        let (a, b) = (
+            CachedHotState::start(shared.clone(), clock.clone(), ttl),
+            CachedHotState::start(shared, clock, ttl),
+        );
+        while !(a.is_listening() && b.is_listening()) {
+            tokio::task::yield_now().await;
+        }
+        let key = "rv:key:k1";
+        assert_eq!(b.flag_ttl(key).await.unwrap(), None);
+        assert_eq!(b.cached(key), Some(None), "b caches the verdict");
+
+        a.set_flag(key, Duration::from_secs(600)).await.unwrap();
+        assert!(
+            b.flag_ttl(key).await.unwrap().is_some(),
+            "b sees the new flag"
+        );
+        assert!(a.flag_ttl(key).await.unwrap().is_some());
+
+        b.remove(key).await.unwrap();
+        assert_eq!(a.flag_ttl(key).await.unwrap(), None, "a sees the removal");
     }
 }

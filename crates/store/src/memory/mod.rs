@@ -918,13 +918,13 @@ impl HotState for MemoryHotState {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<u64> {
         // No subscriber is not an error: nobody had anything cached.
-        let _ = self.notices.send(crate::Notice::Message {
+        let reached = self.notices.send(crate::Notice::Message {
             topic: topic.to_string(),
             body: body.to_string(),
         });
-        Ok(())
+        Ok(reached.map_or(0, |n| n as u64))
     }
 
     async fn subscribe(&self) -> StoreResult<crate::Subscription> {

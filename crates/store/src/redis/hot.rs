@@ -881,11 +881,11 @@ impl HotState for RedisHotState {
         Ok(matches!(self.judge_epoch(&snapshot, seen), Epoch::Lost))
     }
 
-    async fn publish(&self, topic: &str, body: &str) -> StoreResult<()> {
+    async fn publish(&self, topic: &str, body: &str) -> StoreResult<u64> {
         let channel = format!("{}{topic}", self.channel_prefix());
         let body = body.to_string();
         self.conn
-            .run(|mut c| async move { c.publish::<_, _, ()>(channel, body).await })
+            .run(|mut c| async move { c.publish::<_, _, u64>(channel, body).await })
             .await
     }
 
