@@ -174,7 +174,10 @@ impl CachedHotState {
         let key = ack_key(nonce);
         let deadline = tokio::time::Instant::now() + self.ttl;
         let mut pause = Duration::from_millis(1);
-        while receivers > 0 {
+        if receivers == 0 {
+            return;
+        }
+        loop {
             if matches!(self.inner.counter(&key).await, Ok(n) if n >= receivers) {
                 return;
             }
