@@ -461,26 +461,7 @@ mod tests {
     }
 
     fn record_of(d: Draft, id: &str) -> AuditRecord {
-        AuditRecord {
-            seq: 1,
-            id: id.into(),
-            ts_ms: 0,
-            event_type: d.event_type,
-            risk: d.risk,
-            actor: d.actor,
-            action: d.action,
-            resource_type: d.resource_type,
-            resource_id: d.resource_id,
-            tenant: d.tenant,
-            result: d.result,
-            client_ip: d.client_ip,
-            user_agent: d.user_agent,
-            request_id: d.request_id,
-            details: d.details,
-            source: d.source,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-        }
+        d.into_record(1, id.into(), 0)
     }
 
     #[tokio::test]

@@ -74,6 +74,32 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// The record this draft becomes at `seq`, not yet linked into the chain.
+    pub(crate) fn into_record(self, seq: u64, id: String, ts_ms: i64) -> AuditRecord {
+        AuditRecord {
+            seq,
+            id,
+            ts_ms,
+            event_type: self.event_type,
+            risk: self.risk,
+            actor: self.actor,
+            action: self.action,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            tenant: self.tenant,
+            result: self.result,
+            client_ip: self.client_ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            details: self.details,
+            source: self.source,
+            prev_hash: GENESIS,
+            hash: GENESIS,
+        }
+    }
+}
+
+impl Draft {
     /// A successful event of Palisade's own, with no actor and no request behind it.
     pub fn system(event_type: &str, risk: Risk) -> Self {
         Self {
@@ -464,26 +490,7 @@ impl Writer {
     async fn link(&mut self, mut d: Draft, ts_ms: i64) -> AuditRecord {
         let id = uuid::Uuid::now_v7().to_string();
         self.seal(&mut d, &id, ts_ms).await;
-        let mut record = AuditRecord {
-            seq: self.next_seq,
-            id,
-            ts_ms,
-            event_type: d.event_type,
-            risk: d.risk,
-            actor: d.actor,
-            action: d.action,
-            resource_type: d.resource_type,
-            resource_id: d.resource_id,
-            tenant: d.tenant,
-            result: d.result,
-            client_ip: d.client_ip,
-            user_agent: d.user_agent,
-            request_id: d.request_id,
-            details: d.details,
-            source: d.source,
-            prev_hash: GENESIS,
-            hash: GENESIS,
-        };
+        let mut record = d.into_record(self.next_seq, id, ts_ms);
         record.link(self.prev);
         self.prev = record.hash;
         self.next_seq += 1;
