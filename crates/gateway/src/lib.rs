@@ -50,6 +50,7 @@ pub mod audit;
 pub mod authz;
 pub mod compliance;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod erasures;
 #[cfg(test)]

@@ -128,12 +128,20 @@ pub const EVENT_TYPES: &[EventType] = &[
         "a sign-in was refused before its password was checked: the delay ladder or a missing \
          CAPTCHA (sampled: details.count refusals per stored event)",
     )),
+    t(
+        "console.idle_timeout",
+        Security,
+        Low,
+        "a console session went unused longer than console.idle_timeout: the session is ended \
+         and the browser sent to sign in again",
+    ),
     anon(t(
         "auth.page_refused",
         Security,
         Medium,
-        "a hosted page refused a request: a form token not bound to the browser (csrf), a \
-         return_to outside the allow-list, a malformed form (details.reason; sampled)",
+        "a hosted page or the console refused a request: a form token not bound to the browser \
+         (csrf), a return_to outside the allow-list, a malformed form, an address outside \
+         console.allow_cidrs (details.reason; sampled)",
     )),
     t(
         "auth.passkey_registered",

@@ -123,6 +123,50 @@ pub(crate) async fn needs_aal2_if_enrolled(
         .map_err(|insufficient| step_up_needed(ctx, insufficient))
 }
 
+/// A destructive action or a secret's reveal asked by a browser session (the admin console):
+/// a sign-in at most `auth.mfa.recent_auth` old, and `aal2` once the caller's account has a
+/// second factor; else the RFC 9470 challenge, on record as `mfa.step_up_required`, and the
+/// console sends the browser through sign-in again. Tokens and API keys (scripts, the CLI's
+/// peers) are not asked: their issuance is their proof.
+pub(crate) async fn recent_sign_in_if_browser(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+) -> Result<(), Response> {
+    if caller.0.method != palisade_core::principal::AuthMethod::Session {
+        return Ok(());
+    }
+    let Some(uid) = caller.user_id() else {
+        return Ok(());
+    };
+    let user = state
+        .identity
+        .store
+        .user_by_id(uid)
+        .await
+        .map_err(store_err(ctx))?
+        .ok_or_else(|| ctx.problem(StatusCode::FORBIDDEN, "forbidden", "No such account."))?;
+    needs_aal2_if_enrolled(state, ctx, caller, &user)
+        .await
+        .inspect_err(|_| {
+            let assurance = caller.0.assurance.as_ref();
+            state.audit.record(
+                ctx.audit(
+                    crate::audit::AuditEvent::new(
+                        "mfa.step_up_required",
+                        crate::audit::Risk::Low,
+                        crate::audit::Outcome::Denied,
+                    )
+                    .actor(caller.0.subject.clone())
+                    .details(serde_json::json!({
+                        "acr": assurance.map(|a| a.acr.as_str()),
+                        "max_age": state.identity.config.mfa.recent_auth.0.as_secs(),
+                    })),
+                ),
+            );
+        })
+}
+
 /// The caller's own account id when it may change how it signs in now
 /// ([`needs_aal2_if_enrolled`]): for passkeys and linked providers, whose handlers need no more.
 pub(crate) async fn factor_changer(
@@ -612,6 +656,7 @@ async fn caller_assurance(
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 200, description = "Reset; how many authenticators and codes went.", body = schemas::MfaReset),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.mfa.write` is not granted."),
         (status = 404, description = "No such account."),
     ),
@@ -624,6 +669,9 @@ async fn admin_reset(
     Path(user_id): Path<Uuid>,
 ) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::MFA_WRITE) {
+        return r;
+    }
+    if let Err(r) = recent_sign_in_if_browser(&state, &ctx, &caller).await {
         return r;
     }
     let id = &state.identity;

@@ -55,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .merge(crate::identity::federation::routes::router())
         .merge(crate::identity::connections::routes::router())
         .merge(crate::pages::router())
+        .merge(crate::console::router())
         .merge(api_keys::router())
         .merge(forward_auth::router())
         .merge(admin::router())

@@ -230,6 +230,7 @@ fn secret_json(s: &Secret) -> serde_json::Value {
     params(("path" = String, Path, description = "The secret's path: a-z 0-9 _ . - and /.", example = "db"), VersionQuery),
     responses(
         (status = 200, description = "The secret.", body = schemas::Secret),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`secrets.data.read` is not granted for this path."),
         (status = 404, description = "No such secret or version, or it is deleted."),
         (status = 422, description = "The path or query is not acceptable."),
@@ -256,6 +257,9 @@ async fn read(
         Ok(q) => q,
         Err(r) => return r,
     };
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     let (outcome, details, res) = match state.vault.get(&path, q.version).await {
         Ok(s) => (
             Outcome::Success,

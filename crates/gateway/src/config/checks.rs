@@ -96,6 +96,7 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
         out.extend(config.retention.production_problems());
     }
     out.extend(config.review.problems());
+    out.extend(config.console.problems());
     if !config.smtp.enabled()
         && alerts.rules.iter().any(|r| {
             alerts

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod compliance;
+pub mod console;
 pub mod dev_secrets;
 pub mod device;
 pub mod email;
@@ -28,6 +29,7 @@ pub mod pages;
 pub mod preflight;
 pub mod providers;
 pub mod query;
+pub mod redact;
 pub mod refs;
 pub mod retention;
 pub mod review;
@@ -128,6 +130,8 @@ pub struct Config {
     pub compliance: compliance::ComplianceConfig,
     /// `[review]`: the scheduled access review.
     pub review: review::ReviewConfig,
+    /// `[console]`: the admin console's address allow-list and idle timeout.
+    pub console: console::ConsoleConfig,
 }
 
 /// `[server]`: how Palisade listens and reads requests.

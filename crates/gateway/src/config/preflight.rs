@@ -205,7 +205,7 @@ pub fn data_dir_problem(dir: &std::path::Path) -> Option<String> {
 }
 
 /// A URL without its password, for messages.
-fn redacted_url(url: &str) -> String {
+pub(crate) fn redacted_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((_, host)) => format!("{scheme}://…@{host}"),

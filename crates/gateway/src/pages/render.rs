@@ -26,6 +26,74 @@ const TEMPLATES: &[(&str, &str)] = &[
         "email_pages.html",
         include_str!("templates/email_pages.html"),
     ),
+    (
+        "console/layout.html",
+        include_str!("../console/templates/layout.html"),
+    ),
+    (
+        "console/message.html",
+        include_str!("../console/templates/message.html"),
+    ),
+    (
+        "console/message_in.html",
+        include_str!("../console/templates/message_in.html"),
+    ),
+    (
+        "console/pager.html",
+        include_str!("../console/templates/pager.html"),
+    ),
+    (
+        "console/dashboard.html",
+        include_str!("../console/templates/dashboard.html"),
+    ),
+    (
+        "console/audit.html",
+        include_str!("../console/templates/audit.html"),
+    ),
+    (
+        "console/audit_verify.html",
+        include_str!("../console/templates/audit_verify.html"),
+    ),
+    (
+        "console/blocks.html",
+        include_str!("../console/templates/blocks.html"),
+    ),
+    (
+        "console/tenants.html",
+        include_str!("../console/templates/tenants.html"),
+    ),
+    (
+        "console/roles.html",
+        include_str!("../console/templates/roles.html"),
+    ),
+    (
+        "console/service_accounts.html",
+        include_str!("../console/templates/service_accounts.html"),
+    ),
+    (
+        "console/users.html",
+        include_str!("../console/templates/users.html"),
+    ),
+    (
+        "console/user.html",
+        include_str!("../console/templates/user.html"),
+    ),
+    (
+        "console/incidents.html",
+        include_str!("../console/templates/incidents.html"),
+    ),
+    (
+        "console/lockdown.html",
+        include_str!("../console/templates/lockdown.html"),
+    ),
+    (
+        "console/secrets.html",
+        include_str!("../console/templates/secrets.html"),
+    ),
+    (
+        "console/config.html",
+        include_str!("../console/templates/config.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -39,6 +107,12 @@ fn env() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// Renders template `name` with `ctx`, or the template's error (for tests of the templates).
+#[cfg(test)]
+pub(crate) fn try_render(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    env().get_template(name).and_then(|t| t.render(ctx))
 }
 
 /// Renders template `name` with `ctx`; an error is a bug in a template, logged and answered as

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 const PASSWORD: &str = "violet-Harbor-tram-1987-quince";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The chromium binary and playwright-core's directory, or why there are none.
-fn harness() -> Result<(String, String), String> {
+pub(crate) fn harness() -> Result<(String, String), String> {
     let out = Command::new(root().join("scripts/ensure-browser"))
         .output()
         .map_err(|e| format!("scripts/ensure-browser: {e}"))?;
@@ -40,12 +40,12 @@ fn harness() -> Result<(String, String), String> {
 
 /// Under `CI=true` (or `PALISADE_BROWSER_TESTS=required`, what `.ci/run` sets) a missing
 /// browser fails the test instead of skipping it.
-fn required() -> bool {
+pub(crate) fn required() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
         || std::env::var("PALISADE_BROWSER_TESTS").as_deref() == Ok("required")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -173,7 +173,7 @@ async fn pages_in_chromium_password_passkey_and_no_csp_violation() {
 }
 
 /// Where the browser tests keep their screenshots (`target/browser-artifacts/`), created.
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
@@ -183,7 +183,7 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// Runs `tests/browser/{script}` with `env`; its JSON report, after asserting it ran clean.
-async fn run_script(script: &str, env: Vec<(&'static str, String)>) -> Value {
+pub(crate) async fn run_script(script: &str, env: Vec<(&'static str, String)>) -> Value {
     let script = root().join("crates/gateway/tests/browser").join(script);
     let out = tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new("node");

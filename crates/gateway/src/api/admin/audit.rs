@@ -105,14 +105,28 @@ async fn incidents(
         Some(_) => return bad_incident_query(&ctx),
     };
     let limit = p.limit.unwrap_or(100).clamp(1, 1_000) as usize;
+    match incidents_in(&state, window, limit).await {
+        Ok(list) => {
+            Json(serde_json::json!({ "window_seconds": window.as_secs(), "incidents": list }))
+                .into_response()
+        }
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// The incidents opened in the last `window`, newest first, at most `limit`, each with its
+/// current severity, the actions taken and the webhook's delivery: `GET /admin/incidents` and
+/// the console's incidents page.
+pub(crate) async fn incidents_in(
+    state: &AppState,
+    window: std::time::Duration,
+    limit: usize,
+) -> Result<Vec<serde_json::Value>, palisade_store::StoreError> {
     let from = state.clock.now_millis() as i64 - window.as_millis() as i64;
-    let (opened, updates) = match tokio::try_join!(
-        records_of(&state, "incident.opened", from, 100_000),
-        records_of(&state, "incident.updated", from, 100_000),
-    ) {
-        Ok(x) => x,
-        Err(e) => return ctx.unavailable(e),
-    };
+    let (opened, updates) = tokio::try_join!(
+        records_of(state, "incident.opened", from, 100_000),
+        records_of(state, "incident.updated", from, 100_000),
+    )?;
     let mut list: Vec<serde_json::Value> = opened
         .iter()
         .rev()
@@ -136,8 +150,7 @@ async fn incidents(
             }
         }
     }
-    Json(serde_json::json!({ "window_seconds": window.as_secs(), "incidents": list }))
-        .into_response()
+    Ok(list)
 }
 
 fn bad_incident_query(ctx: &Ctx) -> Response {
@@ -429,20 +442,31 @@ async fn query(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let limit = p.limit.unwrap_or(100).clamp(1, PAGE);
-    match state
-        .audit
-        .read(state.store.as_ref(), &filter, p.after.unwrap_or(0), limit)
-        .await
-    {
-        Ok(events) => {
-            let next = (events.len() == limit as usize)
-                .then(|| events.last().map(|r| r.seq))
-                .flatten();
+    match page_of(&state, &p, &filter).await {
+        Ok((events, next)) => {
             Json(serde_json::json!({ "events": events, "next_after": next })).into_response()
         }
         Err(e) => ctx.unavailable(e),
     }
+}
+
+/// One page of the trail for `p` (its `after` and `limit`, 1 to 1000, default 100) and
+/// `filter`, and the `after` of the next page when this one is full: `GET /admin/audit` and the
+/// console's audit browser.
+pub(crate) async fn page_of(
+    state: &AppState,
+    p: &Params,
+    filter: &AuditFilter,
+) -> Result<(Vec<AuditRecord>, Option<u64>), palisade_store::StoreError> {
+    let limit = p.limit.unwrap_or(100).clamp(1, PAGE);
+    let events = state
+        .audit
+        .read(state.store.as_ref(), filter, p.after.unwrap_or(0), limit)
+        .await?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|r| r.seq))
+        .flatten();
+    Ok((events, next))
 }
 
 /// The first line of a CSV export.

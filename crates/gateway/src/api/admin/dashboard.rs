@@ -31,50 +31,50 @@ pub fn router() -> Router<Arc<AppState>> {
 
 /// A count in one minute.
 #[derive(Serialize, ToSchema)]
-struct Count {
+pub(crate) struct Count {
     /// Unix seconds of the minute's start.
-    start: u64,
-    count: u64,
+    pub(crate) start: u64,
+    pub(crate) count: u64,
 }
 
 /// Cluster-wide series from the audit trail.
 #[derive(Serialize, ToSchema)]
-struct Cluster {
-    failed_sign_ins: Vec<Count>,
-    blocks: Vec<Count>,
+pub(crate) struct Cluster {
+    pub(crate) failed_sign_ins: Vec<Count>,
+    pub(crate) blocks: Vec<Count>,
     /// Whether a series stopped at its cap of 100,000 records.
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// An upstream's circuit breaker.
 #[derive(Serialize, ToSchema)]
-struct Circuit {
+pub(crate) struct Circuit {
     /// `host:port`.
-    upstream: String,
+    pub(crate) upstream: String,
     /// `closed`, `open` or `half_open`.
-    state: &'static str,
+    pub(crate) state: &'static str,
 }
 
 /// The backends' health.
 #[derive(Serialize, ToSchema)]
-struct Health {
+pub(crate) struct Health {
     /// `ok` or `unavailable`.
-    store: &'static str,
+    pub(crate) store: &'static str,
     /// `ok` or `unavailable`.
-    hot: &'static str,
+    pub(crate) hot: &'static str,
 }
 
 /// The dashboard's data.
 #[derive(Serialize, ToSchema)]
-struct Dashboard {
+pub(crate) struct Dashboard {
     /// Which replica answered (its host name, else its process id).
-    replica: &'static str,
-    bucket_secs: u64,
+    pub(crate) replica: &'static str,
+    pub(crate) bucket_secs: u64,
     /// This replica's last 60 minutes, oldest first.
-    buckets: Vec<BucketView>,
-    cluster: Cluster,
-    circuits: Vec<Circuit>,
-    health: Health,
+    pub(crate) buckets: Vec<BucketView>,
+    pub(crate) cluster: Cluster,
+    pub(crate) circuits: Vec<Circuit>,
+    pub(crate) health: Health,
 }
 
 static REPLICA: LazyLock<String> = LazyLock::new(|| {
@@ -98,18 +98,23 @@ async fn series(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::CONSOLE_READ) {
         return r;
     }
+    match dashboard(&state).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// The dashboard's data: `GET /admin/dashboard/series` and the console's dashboard page.
+pub(crate) async fn dashboard(state: &AppState) -> Result<Dashboard, palisade_store::StoreError> {
     let buckets = state.series.snapshot();
     let first = buckets.first().map_or(0, |b| b.start);
-    let (failed, blocks) = match tokio::try_join!(
-        per_minute(&state, "auth.login_failure", first),
-        per_minute(&state, "ip.blocked", first),
-    ) {
-        Ok(x) => x,
-        Err(e) => return ctx.unavailable(e),
-    };
+    let (failed, blocks) = tokio::try_join!(
+        per_minute(state, "auth.login_failure", first),
+        per_minute(state, "ip.blocked", first),
+    )?;
     let (store, hot) = tokio::join!(state.store.ping(), state.hot.ping());
     let health = |ok: bool| if ok { "ok" } else { "unavailable" };
-    Json(Dashboard {
+    Ok(Dashboard {
         replica: REPLICA.as_str(),
         bucket_secs: BUCKET_SECS,
         buckets,
@@ -129,7 +134,6 @@ async fn series(State(state): S, ctx: Ctx, caller: Caller) -> Response {
             hot: health(hot.is_ok()),
         },
     })
-    .into_response()
 }
 
 /// Records of `event_type` counted per minute from `first` (Unix seconds) for [`BUCKETS`]

@@ -64,6 +64,7 @@ pub(crate) struct LockdownBody {
     request_body = LockdownBody,
     responses(
         (status = 200, description = "The new state.", body = LockdownState),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.lockdown.write` is not granted."),
         (status = 422, description = "The reason is too long."),
     ),
@@ -76,6 +77,9 @@ async fn switch(
     StrictJson(body): StrictJson<LockdownBody>,
 ) -> Response {
     if let Err(r) = require(&state, &caller, &ctx, perm::LOCKDOWN_WRITE) {
+        return r;
+    }
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
         return r;
     }
     if body
@@ -107,6 +111,7 @@ async fn switch(
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 204, description = "Disabled."),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.users.write` is not granted."),
         (status = 404, description = "No such account."),
         (status = 422, description = "An administrator cannot disable their own account."),
@@ -148,6 +153,10 @@ async fn set_disabled(
             "cannot-disable-self",
             "An administrator cannot disable their own account.",
         );
+    }
+    if disabled && let Err(r) = crate::api::mfa::recent_sign_in_if_browser(state, ctx, caller).await
+    {
+        return r;
     }
     match state
         .identity

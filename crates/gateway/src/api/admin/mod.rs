@@ -78,7 +78,8 @@ pub mod perm {
     pub const USERS_WRITE: &str = "admin.users.write";
     /// Reading the secrets store's metadata (paths, versions, times; never a value).
     pub const SECRETS_READ: &str = "admin.secrets.read";
-    /// Reading the console's dashboard (`GET /admin/dashboard/series`).
+    /// Opening the admin console (`/admin/console/`; each page also needs its own read
+    /// permission) and reading its dashboard (`GET /admin/dashboard/series`).
     pub const CONSOLE_READ: &str = "admin.console.read";
     /// Deleting accounts and restoring them within the grace period
     /// (`DELETE /admin/users/{id}`, `POST /admin/users/{id}/restore`).

@@ -89,26 +89,39 @@ async fn explain(
             "Give as (an e-mail or API key id), method and path.",
         );
     };
-    let principal = match crate::authz::principal_for(state.store.as_ref(), &q.who).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return ctx.problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "No such account or key.",
-            );
-        }
-        Err(e) => return ctx.unavailable(e),
+    match explain_for(&state, &q.who, &q.method, &q.path, q.host.as_deref()).await {
+        Ok(Some(decision)) => Json(decision).into_response(),
+        Ok(None) => ctx.problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such account or key.",
+        ),
+        Err(e) => ctx.unavailable(e),
+    }
+}
+
+/// How the policy would decide `method path` (on `host`) for `who` (an e-mail or an API key
+/// id), with the rule and grant that decide; `None` when there is no such account or key.
+/// `GET /admin/policy/explain` and the console's explain tool.
+pub(crate) async fn explain_for(
+    state: &AppState,
+    who: &str,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+) -> Result<Option<serde_json::Value>, palisade_store::StoreError> {
+    let Some(principal) = crate::authz::principal_for(state.store.as_ref(), who).await? else {
+        return Ok(None);
     };
     let decision = state.authz.explain(
         &state.routes,
         &state.config.server.path_policy(),
-        q.host.as_deref(),
-        &q.method.to_ascii_uppercase(),
-        &q.path,
+        host,
+        &method.to_ascii_uppercase(),
+        path,
         Some(&principal),
     );
-    Json(crate::authz::decision_json(&decision)).into_response()
+    Ok(Some(crate::authz::decision_json(&decision)))
 }
 
 /// `POST /admin/config/reload`: new roles and route policies, or the old ones kept and why.

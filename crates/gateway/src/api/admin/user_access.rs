@@ -86,6 +86,7 @@ async fn list_sessions(
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 200, description = "How many sessions were ended.", body = RevokedCount),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.users.write` is not granted."),
         (status = 404, description = "No such account."),
     ),
@@ -101,6 +102,9 @@ async fn revoke_sessions(
         Ok(u) => u,
         Err(r) => return r,
     };
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
+    }
     match state
         .identity
         .revoke_sessions_of(user.id, &ctx.by(&caller))

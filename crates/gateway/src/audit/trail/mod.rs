@@ -24,8 +24,10 @@
 
 mod app;
 mod purge;
+mod verify;
 pub use app::AppAnswer;
 pub use purge::PurgeReport;
+pub use verify::verify_trail;
 
 use crate::identity::signing::KeyWrap;
 use palisade_core::audit::{AuditRecord, CheckpointSigner, GENESIS, Outcome, Risk};
