@@ -1,4 +1,4 @@
-//! Who may see a console page, decided in one place ([`open`]), in this order: the address
+//! Who may see a console page, decided in one place (`open`), in this order: the address
 //! (`console.allow_cidrs`; else 403, `auth.page_refused` with reason `address-not-allowed`), the
 //! browser session (else a `303` to the hosted sign-in page with `return_to` back here, where
 //! MFA happens as for every sign-in), the idle timeout (`console.idle_timeout`, tracked in hot

@@ -1,5 +1,5 @@
 //! The audit browser: the trail filtered by type, actor, tenant, result, risk and time, in
-//! keyset pages (the query `GET /admin/audit` runs, [`crate::api::admin::audit::page_of`]),
+//! keyset pages (the query `GET /admin/audit` runs, `api::admin::audit::page_of`),
 //! each event's detail, export links (`GET /admin/audit/export`), the last signed checkpoint,
 //! and on its own page the chain's verification (the check `palisade audit verify` runs).
 

@@ -1,5 +1,5 @@
 //! The dashboard: what `GET /admin/dashboard/series` answers
-//! ([`crate::api::admin::dashboard::dashboard`]) drawn server-side — requests, refusals,
+//! (`api::admin::dashboard::dashboard`) drawn server-side — requests, refusals,
 //! rate-limit hits (this replica), failed sign-ins and blocks (every replica, from the trail)
 //! over the last hour as SVG bar charts ([`super::chart`]); refusals by gate and reason; p50
 //! and p99 latency; the upstreams' circuit states; store and hot-state health.
