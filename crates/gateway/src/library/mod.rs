@@ -93,6 +93,7 @@ pub struct Palisade {
     state: Arc<AppState>,
     gates: Gates,
     shutdown: watch::Sender<bool>,
+    duties: crate::server::duties::Duties,
 }
 
 impl std::fmt::Debug for Palisade {
@@ -154,11 +155,13 @@ impl Palisade {
         &self.state.audit
     }
 
-    /// Stops the background duties, stores the refusal counts the sampler still holds, commits
-    /// the queued audit events and signs a checkpoint of the trail's head. Requests still
+    /// Stops the background duties (waiting for their last writes), stores the refusal counts
+    /// the sampler still holds, commits the queued audit events and signs a checkpoint of the
+    /// trail's head. Requests still
     /// served by a layer after this are answered, but nothing keeps hot state in step.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        std::mem::take(&mut self.duties).finish().await;
         self.state.audit.flush_refusals(true);
         if let Some(trail) = self.state.audit.trail() {
             trail.checkpoint().await;
@@ -193,11 +196,12 @@ impl PalisadeBuilder {
         // server's per-core workers; in-flight and memory limits apply as configured.
         let (state, gates) = crate::server::assemble(config, self.clock, 1).await?;
         let (shutdown, watching) = watch::channel(false);
-        crate::server::duties::spawn(&state, &watching);
+        let duties = crate::server::duties::spawn(&state, &watching);
         Ok(Palisade {
             state,
             gates,
             shutdown,
+            duties,
         })
     }
 }

@@ -9,9 +9,36 @@
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long a shutdown waits for the duties' last work (the final sign-in and key-use flush, a
+/// batch under way) before it cuts them short.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The running duties. A shutdown awaits them ([`Duties::finish`]), so their last writes land
+/// before the runtime goes: a write cut off mid-transaction would hold its row locks until the
+/// connection is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Duties(JoinSet<()>);
+
+impl Duties {
+    /// Waits, once `shutdown` turned true, for every duty to return; those still running after
+    /// [`DRAIN`] (a backend that hangs) are aborted, with a warning.
+    pub(crate) async fn finish(mut self) {
+        let all = async { while self.0.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN, all).await.is_err() {
+            tracing::warn!(
+                running = self.0.len(),
+                "background duties did not stop within 10 s of the shutdown; cut short"
+            );
+            self.0.abort_all();
+        }
+    }
+}
 
 /// Starts every duty; each stops when `shutdown` turns true.
-pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
+pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) -> Duties {
+    let mut duties = JoinSet::new();
     crate::audit::alerts::start(
         &state.config.audit.alerts,
         state.hot.clone(),
@@ -20,29 +47,30 @@ pub(crate) fn spawn(state: &Arc<AppState>, shutdown: &watch::Receiver<bool>) {
         state.identity.clone(),
         shutdown.clone(),
     );
-    tokio::spawn(identity_sync(state.clone(), shutdown.clone()));
-    tokio::spawn(crate::identity::revocations::keep_primed(
+    duties.spawn(identity_sync(state.clone(), shutdown.clone()));
+    duties.spawn(crate::identity::revocations::keep_primed(
         state.identity.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(daily_retention(state.clone(), shutdown.clone()));
+    duties.spawn(daily_retention(state.clone(), shutdown.clone()));
     if let Some(webhook) = crate::audit::deletion_webhook::DeletionWebhook::new(
         &state.config,
         state.store.clone(),
         state.clock.clone(),
     ) {
-        tokio::spawn(webhook.run(shutdown.clone()));
+        duties.spawn(webhook.run(shutdown.clone()));
     }
-    tokio::spawn(crate::audit::review::schedule(
+    duties.spawn(crate::audit::review::schedule(
         state.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(flush_refusals(state.clone(), shutdown.clone()));
-    tokio::spawn(keyring_upkeep(state.clone(), shutdown.clone()));
-    tokio::spawn(state.identity.mail.clone().run(shutdown.clone()));
+    duties.spawn(flush_refusals(state.clone(), shutdown.clone()));
+    duties.spawn(keyring_upkeep(state.clone(), shutdown.clone()));
+    duties.spawn(state.identity.mail.clone().run(shutdown.clone()));
     if state.admission.watches_memory() {
-        tokio::spawn(sample_memory(state.clone(), shutdown.clone()));
+        duties.spawn(sample_memory(state.clone(), shutdown.clone()));
     }
+    Duties(duties)
 }
 
 /// Stores, once a second, the refusal samples whose period has ended (the final flush is in

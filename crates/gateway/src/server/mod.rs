@@ -62,6 +62,7 @@ pub struct RunningGateway {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    duties: duties::Duties,
 }
 
 impl RunningGateway {
@@ -70,7 +71,9 @@ impl RunningGateway {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits for every worker to finish (after [`shutdown`](Self::shutdown)), then stores the
+    /// Waits for every worker and background duty to finish (after
+    /// [`shutdown`](Self::shutdown); the duties' last writes, such as the final sign-in flush,
+    /// land), then stores the
     /// refusal counts the sampler holds, commits the audit events still queued and signs a
     /// checkpoint of the trail's head.
     pub async fn wait(mut self) {
@@ -81,6 +84,7 @@ impl RunningGateway {
             }
         })
         .await;
+        std::mem::take(&mut self.duties).finish().await;
         // Refusal counts still held by the sampler go into the trail before it is sealed.
         self.state.audit.flush_refusals(true);
         if let Some(trail) = self.state.audit.trail() {
@@ -132,7 +136,7 @@ pub async fn start_with_clock(
     let listening = listener::listen(&state, &gates, tls, workers, &shutdown_rx)
         .await
         .map_err(StartError::Io)?;
-    duties::spawn(&state, &shutdown_rx);
+    let duties = duties::spawn(&state, &shutdown_rx);
     Ok(RunningGateway {
         addr: listening.addr,
         redirect_addr: listening.redirect_addr,
@@ -140,6 +144,7 @@ pub async fn start_with_clock(
         state,
         shutdown: shutdown_tx,
         workers: listening.workers,
+        duties,
     })
 }
 
