@@ -8,9 +8,11 @@
 //! - **Nothing goes early**: a record goes only once `ended + period <= now` (the store's
 //!   `RetentionStore` defines "ended" per type); nothing still active goes.
 //! - **Short writes**: each type is deleted in batches of `retention.batch_size` rows, one
-//!   transaction each, committed before the next, with a yield between (other writers and the
-//!   proxied traffic get the store between batches). The audit trail goes in chunks ending at
-//!   signed checkpoints, so its chain verifies after the purge and after every chunk.
+//!   transaction each, committed before the next, with a rest between sized by
+//!   `retention.busy_share` (other writers and the proxied traffic get the store and the CPU
+//!   between batches: the job is paced by its own cost, not by a fixed rate). The audit trail
+//!   goes in chunks ending at signed checkpoints, so its chain verifies after the purge and
+//!   after every chunk.
 //! - **A dry run writes nothing**: it counts what would go per type (and the accounts the
 //!   policy would disable).
 //! - **Seen**: progress in the logs (a line per type, debug per batch), the metrics
@@ -129,7 +131,7 @@ pub async fn run(
                     total,
                     "retention batch"
                 );
-                tokio::task::yield_now().await;
+                rest(config, took).await;
             }
         }
         if total > 0 {
@@ -184,6 +186,19 @@ pub async fn run(
     Ok(report)
 }
 
+/// The pause after a write that took `took`, so that the job spends at most
+/// `retention.busy_share` of the wall time writing. Real time, not the injected clock: this
+/// shares the CPU and the store with the traffic, it does not decide what expires.
+async fn rest(config: &RetentionConfig, took: Duration) {
+    let share = config.busy_share.clamp(0.01, 1.0);
+    let pause = took.mul_f64((1.0 - share) / share);
+    if pause.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(pause).await;
+    }
+}
+
 /// Erases the accounts deleted `retention.accounts_deleted` ago or longer, a page of
 /// `batch_size` at a time, each through [`Identity::purge_user`] (one transaction per account);
 /// returns `(accounts, pages)` (a dry run counts them).
@@ -219,13 +234,14 @@ async fn purge_deleted_accounts(
                 .purge_user(user, webhook, erasure_log, by)
                 .await
                 .map_err(|x| e(&x))?;
+            let took = started.elapsed();
             metrics::histogram!("palisade_retention_batch_seconds", "type" => kind)
-                .record(started.elapsed().as_secs_f64());
+                .record(took.as_secs_f64());
             total += 1;
+            rest(config, took).await;
         }
         batches += 1;
         metrics::counter!("palisade_retention_batches_total", "type" => kind).increment(1);
-        tokio::task::yield_now().await;
     }
     if total > 0 {
         metrics::counter!("palisade_retention_purged_total", "type" => kind).increment(total);

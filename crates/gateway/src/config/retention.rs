@@ -30,6 +30,10 @@ pub struct RetentionConfig {
     pub run_at: Option<String>,
     /// Rows deleted per write transaction (100 to 10,000): each batch commits before the next.
     pub batch_size: u32,
+    /// The share of wall time the job may spend in delete transactions (0.01 to 1): after a
+    /// batch that took `T` it rests `T × (1 − share) / share`, so the proxied traffic on the
+    /// same cores keeps its latency. `1` never rests.
+    pub busy_share: f64,
     /// Sessions (with their refresh tokens), after they expired or were revoked.
     pub sessions: HumanDuration,
     /// Refresh tokens, after they expired (rotated ones are kept until then: reuse detection).
@@ -70,6 +74,7 @@ impl Default for RetentionConfig {
         Self {
             run_at: None,
             batch_size: 2_000,
+            busy_share: 0.1,
             sessions: days(30),
             refresh_tokens: days(7),
             expired_revocations: days(1),
@@ -179,6 +184,9 @@ impl RetentionConfig {
         }
         if !(100..=10_000).contains(&self.batch_size) {
             out.push("retention.batch_size must be between 100 and 10000".into());
+        }
+        if !(0.01..=1.0).contains(&self.busy_share) {
+            out.push("retention.busy_share must be between 0.01 and 1".into());
         }
         for (key, d) in [
             ("sessions", self.sessions),
@@ -468,13 +476,14 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let c = Config::from_toml(
-            "[retention]\nbatch_size = 50\nsessions = \"10m\"\n\
+            "[retention]\nbatch_size = 50\nbusy_share = 0\nsessions = \"10m\"\n\
              inactive_accounts_disable_after = \"1h\"\n[retention.audit]\nsecurty = \"30d\"\n",
         )
         .unwrap();
         let p = problems(&c);
         for needle in [
             "retention.batch_size",
+            "retention.busy_share",
             "retention.sessions must be at least 1h",
             "retention.inactive_accounts_disable_after",
             "retention.audit.securty: not a built-in class",
