@@ -12,7 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::admin::perm;
-use super::extract::{Caller, Ctx, Path, needs_signed_in_user, no_store, require, store_err};
+use super::extract::{Caller, Ctx, Path, needs_signed_in_user, no_store, store_err};
 use super::json::StrictJson;
 use super::openapi::schemas;
 use crate::identity::mfa::{Factor, FactorOutcome, MfaRefused};
@@ -668,21 +668,22 @@ async fn admin_reset(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Response {
-    if let Err(r) = require(&state, &caller, &ctx, perm::MFA_WRITE) {
-        return r;
-    }
+    let user = match super::admin::users::permitted_account(
+        &state,
+        &ctx,
+        &caller,
+        perm::MFA_WRITE,
+        &user_id.to_string(),
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     if let Err(r) = recent_sign_in_if_browser(&state, &ctx, &caller).await {
         return r;
     }
-    let id = &state.identity;
-    let user = match id.store.user_by_id(user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            return ctx.problem(StatusCode::NOT_FOUND, "not-found", "No such account.");
-        }
-        Err(e) => return ctx.unavailable(e),
-    };
-    match id.mfa_reset(&user, &ctx.by(&caller)).await {
+    match state.identity.mfa_reset(&user, &ctx.by(&caller)).await {
         Ok(removed) => Json(serde_json::json!({ "removed": removed })).into_response(),
         Err(e) => ctx.unavailable(e),
     }

@@ -143,7 +143,7 @@ async fn get_user(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<Stri
 
 /// The caller holds `permission` (else the audited 403) and `id` names an account (else 404):
 /// the account, or the answer.
-pub(super) async fn permitted_account(
+pub(crate) async fn permitted_account(
     state: &AppState,
     ctx: &Ctx,
     caller: &Caller,
