@@ -58,6 +58,7 @@ async fn delete_own(State(state): S, ctx: Ctx, caller: Caller) -> Response {
     params(("id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 202, description = "Deletion scheduled (or already scheduled): `user_id`, `deleted_at` and `purge_after` (Unix ms).", body = crate::api::openapi::schemas::DeletionScheduled),
+        (status = 401, description = "A browser session whose sign-in is older than `auth.mfa.recent_auth` (or not `aal2` with a second factor enrolled): RFC 9470 challenge."),
         (status = 403, description = "`admin.users.delete` is not granted."),
         (status = 404, description = "No such account."),
         (status = 422, description = "An administrator deletes their own account with `DELETE /auth/me`."),
@@ -74,6 +75,10 @@ async fn delete_user(State(state): S, ctx: Ctx, caller: Caller, Path(id): Path<U
             "cannot-delete-self",
             "Delete your own account with DELETE /auth/me (it asks for a recent sign-in).",
         );
+    }
+    // From the console: a recent sign-in (and MFA when enrolled), as before every destructive act.
+    if let Err(r) = crate::api::mfa::recent_sign_in_if_browser(&state, &ctx, &caller).await {
+        return r;
     }
     scheduled(&state, &ctx, &caller, id).await
 }

@@ -1,6 +1,6 @@
 //! Users: a keyset-paged list with search and a create form; one user's page with roles, tier,
 //! disable/enable, sessions with their device data (revoke one or all), API keys (revoke),
-//! second factors (reset), the export link, and delete when the admin API has it. Every
+//! second factors (reset), the export link, delete and restore (within the grace period). Every
 //! action is the script calling the admin API, which decides and records it; the page hides
 //! the controls the viewer's roles do not grant.
 
@@ -44,6 +44,7 @@ fn user_row(base: &str, u: &AccountView) -> Value {
         roles => u.roles.join(", "),
         tier => &u.tier,
         disabled => u.disabled,
+        deleted => u.deleted,
         mfa => u.mfa_enrolled,
         created => super::when(u.created_at),
         last_login => u.last_login_at.map(super::when).unwrap_or_default(),
@@ -225,6 +226,7 @@ pub(crate) async fn user_page(
             can_keys => viewer.may(&state, perm::KEYS_WRITE),
             can_mfa => viewer.may(&state, perm::MFA_WRITE),
             can_export => viewer.may(&state, perm::USERS_EXPORT),
+            can_delete => viewer.may(&state, perm::USERS_DELETE),
         },
     )
 }

@@ -188,6 +188,20 @@ async function main() {
     await shot("roles-explained");
     result.steps.push("policy explained");
 
+    // Deletes the created account, then restores it within the grace period.
+    await page.goto(consoleUrl + "/users");
+    await page.getByLabel(/^E-mail \(exact\)/).fill("created@example.com");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("link", { name: "created@example.com" }).click();
+    await page.waitForSelector("#user-email");
+    await act(page, page.getByRole("button", { name: "Delete", exact: true }));
+    await page.waitForFunction(() => document.querySelector("#user-state").textContent.startsWith("deleted"));
+    check((await page.textContent("#notice")).includes("deleted"), "delete notice");
+    await act(page, page.getByRole("button", { name: "Restore", exact: true }));
+    await page.waitForFunction(() => document.querySelector("#user-state").textContent === "active");
+    check((await page.textContent("#notice")).includes("restored"), "restore notice");
+    result.steps.push("deleted and restored");
+
     // Sees each action in the audit browser.
     for (const type of process.env.EVENTS.split(",")) {
       await page.goto(consoleUrl + "/audit?type=" + encodeURIComponent(type));

@@ -17,12 +17,14 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "violet-Harbor-tram-1987-quince";
 
 /// The actions the suite takes, as the audit browser must show them.
-const EVENTS: [&str; 5] = [
+const EVENTS: [&str; 7] = [
     "user.created",
     "user.roles_changed",
     "auth.session_revoked",
     "ip.blocked",
     "ip.unblocked",
+    "user.deletion_requested",
+    "user.restored",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

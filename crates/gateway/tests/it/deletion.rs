@@ -190,6 +190,20 @@ async fn restore_works_within_the_grace_period_and_not_after() {
             .status(),
         202
     );
+    let deleted = |admin: String| {
+        let (env, id) = (&env, id.to_owned());
+        async move {
+            let res = env
+                .http
+                .get(env.url(&format!("/admin/users/{id}")))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()["deleted"].clone()
+        }
+    };
+    assert_eq!(deleted(admin.clone()).await, true, "listed as deleted");
 
     // The ordinary enable does not bring a deleted account back.
     let enable = env
@@ -207,6 +221,7 @@ async fn restore_works_within_the_grace_period_and_not_after() {
         .unwrap()
         .to_string();
     assert_eq!(restore(&env, id, &admin).await.status(), 204);
+    assert_eq!(deleted(admin.clone()).await, false, "listed as restored");
     env.login("bob@example.com").await;
     let old_refresh = env
         .post(

@@ -32,7 +32,8 @@ pub struct AccountView {
     pub name: Option<String>,
     /// Whether sign-in is refused.
     pub disabled: bool,
-    /// Always false until accounts can be deleted and kept (no such column yet).
+    /// Deleted (`DELETE /admin/users/{id}`, `DELETE /auth/me`) and restorable until the
+    /// retention job erases it.
     pub deleted: bool,
     /// Global roles.
     pub roles: Vec<String>,
@@ -140,7 +141,7 @@ impl Identity {
             email: u.email.clone(),
             name: u.name.clone(),
             disabled: u.disabled,
-            deleted: false,
+            deleted: self.store.user_deleted_at(u.id).await?.flatten().is_some(),
             roles: u.roles.clone(),
             tier: u.tier.clone(),
             created_at: u.created_at,
