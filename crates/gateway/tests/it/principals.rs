@@ -181,6 +181,7 @@ async fn a_service_account_key_acts_only_within_its_scopes_and_its_roles() {
 async fn an_administrator_cannot_give_a_service_account_more_than_their_own_roles() {
     let env = Env::start(with_tools).await;
     let admin = env.admin("root@example.com").await;
+    let denied = audit_count(&env, "authz.denied");
     let res = call(
         &env,
         "POST",
@@ -190,6 +191,11 @@ async fn an_administrator_cannot_give_a_service_account_more_than_their_own_role
     )
     .await;
     assert_problem(res, 403, "role-not-held").await;
+    assert_eq!(
+        audit_count(&env, "authz.denied"),
+        denied + 1,
+        "the refusal on record"
+    );
     let res = call(
         &env,
         "POST",

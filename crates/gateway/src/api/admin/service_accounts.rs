@@ -77,23 +77,8 @@ async fn create_account(
     if let Err(r) = require(&state, &caller, &ctx, perm::SERVICE_ACCOUNTS_WRITE) {
         return r;
     }
-    if let Some(role) = body.roles.iter().find(|r| !state.authz.matrix_has_role(r)) {
-        return ctx.problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-role",
-            format!("No such role {role:?}."),
-        );
-    }
-    if let Some(role) = body
-        .roles
-        .iter()
-        .find(|r| !state.authz.may_give_role(&caller.0.roles, r))
-    {
-        return ctx.problem(
-            StatusCode::FORBIDDEN,
-            "role-not-held",
-            format!("You cannot give the role {role:?}: it grants more than you hold."),
-        );
+    if let Err(r) = super::users::givable_roles(&state, &ctx, &caller, &body.roles) {
+        return r;
     }
     let tier = body.tier.unwrap_or_else(|| "free".into());
     let account = match state

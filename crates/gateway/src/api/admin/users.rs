@@ -347,7 +347,7 @@ async fn changed(state: &AppState, ctx: &Ctx, id: Uuid) -> Response {
 
 /// Every role exists (else 422) and grants no more than the caller holds (else 403, on record:
 /// nobody hands out more than they hold).
-fn givable_roles(
+pub(super) fn givable_roles(
     state: &AppState,
     ctx: &Ctx,
     caller: &Caller,
