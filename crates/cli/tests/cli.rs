@@ -531,6 +531,21 @@ async fn user_key_and_signing_commands_work_on_the_store_the_server_uses() {
             "viewer",
         ]),
     );
+    let typo = run(
+        d,
+        &with(&[
+            "user",
+            "set-role",
+            "--email",
+            "gen@example.com",
+            "--role",
+            "veiwer",
+        ]),
+    );
+    assert!(
+        !typo.status.success() && String::from_utf8_lossy(&typo.stderr).contains("no such role"),
+        "a role the configuration lacks is refused: {typo:?}"
+    );
     ok(d, &with(&["user", "disable", "--email", "gen@example.com"]));
     let listed = ok(d, &with(&["user", "list"]));
     let gen_line = listed

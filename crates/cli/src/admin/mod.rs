@@ -284,6 +284,18 @@ impl Admin {
         self.identity.audit.clone()
     }
 
+    /// Every one of `roles` is a role the configuration defines, as `POST /admin/users` checks.
+    fn known_roles(&self, roles: &[String]) -> Result<()> {
+        let known = self.config.role_names();
+        match roles.iter().find(|r| !known.contains(r)) {
+            Some(role) => Err(anyhow!(
+                "no such role {role:?} (the configuration has {})",
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Who acts when the CLI does: the operator at the console, with no request behind it. The
     /// trail is started first, so the use case's event is recorded.
     async fn acting(&self) -> Result<By<'static>> {

@@ -111,6 +111,7 @@ impl Admin {
                 name,
                 password_stdin,
             } => {
+                self.known_roles(&roles)?;
                 let (password, generated) = if password_stdin {
                     let mut line = String::new();
                     std::io::stdin().read_to_string(&mut line)?;
@@ -142,6 +143,7 @@ impl Admin {
                 }
             }
             UserCommand::AddService { name, roles, tier } => {
+                self.known_roles(&roles)?;
                 let by = self.acting().await?;
                 let user = id
                     .create_service_account(&name, roles, tier, &by)
@@ -242,6 +244,7 @@ impl Admin {
                 println!("enabled {}", user.email);
             }
             UserCommand::SetRole { email, roles } => {
+                self.known_roles(&roles)?;
                 let user = self.find_user(&email).await?;
                 let by = self.acting().await?;
                 id.set_user_roles(user.id, &roles, &by)

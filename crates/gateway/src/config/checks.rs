@@ -38,18 +38,10 @@ pub fn problems(config: &Config, env: Environment) -> Vec<String> {
     out.extend(config.server.http2.problems(config.limits.max_header_bytes));
     out.extend(config.auth.problems(env == Environment::Production));
     out.extend(config.smtp.problems());
-    let role_names: Vec<String> = if config.roles.is_empty() {
-        palisade_core::policy::default_roles()
-            .into_iter()
-            .map(|r| r.name)
-            .collect()
-    } else {
-        config.roles.iter().map(|r| r.name.clone()).collect()
-    };
     out.extend(config::mfa::problems(
         &config.auth.totp,
         &config.auth.mfa,
-        &role_names,
+        &config.role_names(),
     ));
     out.extend(config.rate_limit.problems());
     let hot = config.hot_state_url();

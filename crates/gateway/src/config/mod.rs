@@ -616,6 +616,18 @@ pub struct ConfigSource {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The roles this configuration defines: `[[roles]]`, or the default roles without any.
+    pub fn role_names(&self) -> Vec<String> {
+        if self.roles.is_empty() {
+            palisade_core::policy::default_roles()
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        } else {
+            self.roles.iter().map(|r| r.name.clone()).collect()
+        }
+    }
+
     /// Where erased accounts' tombstones are appended (`retention.erasure_log`, else
     /// `<server.data_dir>.erasures.jsonl`: see `crate::erasures`).
     pub fn erasure_log(&self) -> PathBuf {
