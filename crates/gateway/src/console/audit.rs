@@ -41,12 +41,10 @@ pub(crate) async fn page(
         Err(r) => return r,
     };
     // An empty field of the filter form means "any".
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+    let pairs: Vec<(String, String)> = super::query_form::<Vec<(String, String)>>(query.as_deref())
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
     let filters: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, _)| FILTERS.contains(&k.as_str()))

@@ -21,11 +21,7 @@ pub(crate) const PAGE: usize = 50;
 
 /// The page number `page` of a `?page=N` query (from 1).
 pub(crate) fn page_number(query: Option<&str>) -> usize {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, v)| v.parse().ok())
+    super::query_param(query, "page")
         .filter(|n| *n >= 1)
         .unwrap_or(1)
 }

@@ -123,8 +123,7 @@ pub(crate) async fn roles_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let form: ExplainForm =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let form: ExplainForm = super::query_form(query.as_deref());
     let may_explain = viewer.may(&state, perm::POLICY_READ);
     let mut status = StatusCode::OK;
     let mut explanation = None;
@@ -192,11 +191,7 @@ pub(crate) async fn service_accounts_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let after = serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(k, _)| k == "after")
-        .and_then(|(_, v)| v.parse().ok());
+    let after = super::query_param(query.as_deref(), "after");
     let page = match state.store.users_list(after, 500).await {
         Ok(p) => p,
         Err(e) => return ctx.unavailable(e),

@@ -67,6 +67,21 @@ pub(crate) async fn to_console(State(state): State<Arc<AppState>>) -> Response {
     crate::pages::see_other(&format!("{}/admin/console/", state.routes.mount()))
 }
 
+/// A page's query string as `T`; a query that does not read as `T` is the default (a console
+/// page shows its first view rather than an error for a hand-edited address).
+pub(crate) fn query_form<T: serde::de::DeserializeOwned + Default>(query: Option<&str>) -> T {
+    serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default()
+}
+
+/// The first `name` parameter of a query string that parses as `T`.
+pub(crate) fn query_param<T: std::str::FromStr>(query: Option<&str>, name: &str) -> Option<T> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
 /// Percent-encodes `s` as one path segment (for links built from ids and addresses).
 pub(crate) fn segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -123,8 +123,7 @@ pub(crate) async fn secrets_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let q: SecretsQuery =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let q: SecretsQuery = super::query_form(query.as_deref());
     let base = &viewer.base;
     let (paths, versions) = if q.path.is_empty() {
         let paths = match state.vault.list("", q.after.as_deref(), 50).await {

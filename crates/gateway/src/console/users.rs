@@ -73,8 +73,7 @@ pub(crate) async fn list_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let q: ListQuery =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let q: ListQuery = super::query_form(query.as_deref());
     let search = AccountSearch::parse(Some(q.q.as_str()));
     let page = match state.identity.accounts_page(search, q.after, PAGE).await {
         Ok(p) => p,
