@@ -70,13 +70,15 @@ const WEAK: &[&str] = &[
     "time", "who", "ps", "sort", "exit", "reboot",
 ];
 
+/// Whether `b` is a byte without one of which no rule here matches (a separator, a pipe, a
+/// substitution): the detector's quick test, shared with `scan`.
+pub(super) const fn may_trigger(b: u8) -> bool {
+    matches!(b, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r')
+}
+
 /// The strongest command-injection finding in `input`, if any.
 pub fn detect(input: &str) -> Option<CmdFinding> {
-    let b = input.as_bytes();
-    if !b
-        .iter()
-        .any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r'))
-    {
+    if !input.bytes().any(may_trigger) {
         return None;
     }
     let lower = input.to_ascii_lowercase();

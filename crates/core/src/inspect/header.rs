@@ -10,10 +10,15 @@ pub struct HeaderFinding {
     pub level: u8,
 }
 
+/// Whether `b` is CR or LF, without which there is no header injection: shared with `scan`.
+pub(super) const fn may_trigger(b: u8) -> bool {
+    b == b'\r' || b == b'\n'
+}
+
 /// Detects header injection in `input`; `in_header` when the value is a request header or cookie
 /// (where any CR or LF is injection).
 pub fn detect(input: &str, in_header: bool) -> Option<HeaderFinding> {
-    if !input.bytes().any(|b| b == b'\r' || b == b'\n') {
+    if !input.bytes().any(may_trigger) {
         return None;
     }
     if in_header {

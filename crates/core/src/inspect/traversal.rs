@@ -33,20 +33,34 @@ const SYSTEM_FILES: &[&str] = &[
     "/.htaccess",
 ];
 
+/// Whether `b` is a byte without one of which no rule here matches: NUL, a dot, a slash, a
+/// backslash, an escape, or the `3` of `system32`. Shared with `scan`.
+pub(super) const fn may_trigger(b: u8) -> bool {
+    matches!(b, 0 | b'.' | b'/' | b'\\' | b'%' | b'3')
+}
+
 /// The strongest traversal finding in `input`, if any.
 pub fn detect(input: &str) -> Option<TraversalFinding> {
-    if input.as_bytes().contains(&0) {
-        return Some(TraversalFinding {
-            rule: "nul-byte",
-            level: 1,
-        });
-    }
     // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
     // "system32" is the one rule without `.`, `/`, `\` or `%`; it needs "32" (a memchr search).
-    let pathlike = input
-        .bytes()
-        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'%'));
-    let system32 = || input.contains("32") && contains_ignore_case(input, b"system32");
+    let bytes = input.as_bytes();
+    let mut pathlike = false;
+    for &b in bytes {
+        match b {
+            0 => {
+                return Some(TraversalFinding {
+                    rule: "nul-byte",
+                    level: 1,
+                });
+            }
+            b'.' | b'/' | b'\\' | b'%' => pathlike = true,
+            _ => {}
+        }
+    }
+    let system32 = || {
+        memchr::memchr_iter(b'3', bytes).any(|i| bytes.get(i + 1) == Some(&b'2'))
+            && contains_ignore_case(input, b"system32")
+    };
     if !pathlike && !system32() {
         return None;
     }

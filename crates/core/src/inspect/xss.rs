@@ -114,10 +114,7 @@ fn push(best: &mut Option<XssFinding>, rule: &'static str, level: u8) {
 
 /// The strongest XSS finding in `input`, if any.
 pub fn detect(input: &str) -> Option<XssFinding> {
-    let quick = input
-        .bytes()
-        .any(|b| matches!(b, b'<' | b':' | b'(' | b'`' | b'=' | b'&' | b'\\'));
-    if !quick {
+    if !input.bytes().any(may_trigger) {
         return None;
     }
     let decoded = js_decode(&html_decode(input));
@@ -127,6 +124,12 @@ pub fn detect(input: &str) -> Option<XssFinding> {
     url_context(&lower, &mut best);
     script_context(&lower, &mut best);
     best
+}
+
+/// Whether `b` is a byte without one of which no rule here matches (a tag, a scheme, a call,
+/// an attribute, an entity or an escape): the detector's quick test, shared with `scan`.
+pub(super) const fn may_trigger(b: u8) -> bool {
+    matches!(b, b'<' | b':' | b'(' | b'`' | b'=' | b'&' | b'\\')
 }
 
 /// Drops what browsers ignore inside a URL scheme: whitespace, control characters.

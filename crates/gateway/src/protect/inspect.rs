@@ -81,6 +81,35 @@ pub struct Verdict {
     pub score: u32,
 }
 
+/// Values of one request the route's detectors found nothing in, so a repeat is not scanned
+/// again: the keys of every record of a JSON array, a note copied into each item. Exact copies,
+/// compared whole (no hash an attacker could collide with a clean value); at most
+/// [`CleanValues::MAX`] of them, the first seen, so a body of distinct values costs a bounded
+/// search per value.
+#[derive(Default)]
+struct CleanValues(Vec<Box<str>>);
+
+impl CleanValues {
+    const MAX: usize = 32;
+    /// Values longer than this are not kept (a repeat of a long value is rare).
+    const MAX_LEN: usize = 64;
+
+    fn contains(&self, value: &str) -> bool {
+        let (len, first) = (value.len(), value.as_bytes().first());
+        len <= Self::MAX_LEN
+            && self
+                .0
+                .iter()
+                .any(|v| v.len() == len && v.as_bytes().first() == first && **v == *value)
+    }
+
+    fn remember(&mut self, value: &str) {
+        if self.0.len() < Self::MAX && value.len() <= Self::MAX_LEN {
+            self.0.push(value.into());
+        }
+    }
+}
+
 impl InspectPolicy {
     /// The policy of a route with `route` over the defaults `global`.
     pub fn new(global: &InspectConfig, route: &RouteInspect) -> Result<Self, String> {
@@ -136,8 +165,15 @@ impl InspectPolicy {
         body: &[u8],
     ) -> Result<Verdict, BodyRefusal> {
         let mut verdict = Verdict::default();
+        let mut clean = CleanValues::default();
         let mut judge = |part: &'static str, name: &str, value: &str, in_header: bool| {
-            self.judge(Location { part, name }, value, in_header, &mut verdict)
+            self.judge(
+                Location { part, name },
+                value,
+                in_header,
+                &mut verdict,
+                &mut clean,
+            )
         };
         if let Some(q) = parts.uri.query() {
             for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -174,15 +210,33 @@ impl InspectPolicy {
     }
 
     /// Runs the detectors this route runs on `name`'s values over `value`; what they find within
-    /// the paranoia level is added to `verdict`.
-    fn judge(&self, at: Location<&str>, value: &str, in_header: bool, verdict: &mut Verdict) {
+    /// the paranoia level is added to `verdict`. A value already found clean in this request by
+    /// the route's detectors (`clean`) is not scanned again: the detectors are pure functions.
+    fn judge(
+        &self,
+        at: Location<&str>,
+        value: &str,
+        in_header: bool,
+        verdict: &mut Verdict,
+        clean: &mut CleanValues,
+    ) {
         let narrowed = if self.params.is_empty() {
             None
         } else {
             self.params.get(at.name)
         };
+        let remembered = narrowed.is_none() && !in_header && value.len() >= 2;
+        if remembered && clean.contains(value) {
+            return;
+        }
         let detectors = narrowed.unwrap_or(&self.detectors);
         let found = scan(value, in_header, detectors);
+        if found.is_empty() {
+            if remembered {
+                clean.remember(value);
+            }
+            return;
+        }
         let mut counted = found.iter().filter(|f| f.level <= self.paranoia).peekable();
         if counted.peek().is_none() {
             return;
@@ -219,8 +273,15 @@ impl InspectPolicy {
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
+            let mut clean = CleanValues::default();
             if body_values(&parts, text.as_bytes(), self, &mut |part, name, value| {
-                self.judge(Location { part, name }, value, false, &mut verdict)
+                self.judge(
+                    Location { part, name },
+                    value,
+                    false,
+                    &mut verdict,
+                    &mut clean,
+                )
             })
             .is_ok()
             {
@@ -237,8 +298,44 @@ impl InspectPolicy {
             text,
             false,
             &mut verdict,
+            &mut CleanValues::default(),
         );
         verdict.hits.sort_by_key(|h| h.finding.level);
         verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_post() -> http::request::Parts {
+        http::Request::post("/")
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    /// Skipping the values already found clean changes no verdict: a repeated attack counts
+    /// at every place it appears, a clean repeat still counts nothing.
+    #[test]
+    fn repeated_values_are_judged_as_if_each_were_scanned() {
+        let policy =
+            InspectPolicy::new(&InspectConfig::default(), &RouteInspect::default()).unwrap();
+        let one = policy
+            .inspect(&json_post(), br#"{"q":"1' or '1'='1"}"#)
+            .unwrap();
+        assert!(one.score > 0);
+        let body = br#"[{"q":"blue shoes","n":"O'Brien"},{"q":"blue shoes","n":"O'Brien"},
+            {"q":"1' or '1'='1","n":"O'Brien"},{"q":"1' or '1'='1","n":"O'Brien"}]"#;
+        let twice = policy.inspect(&json_post(), body).unwrap();
+        assert_eq!(twice.score, 2 * one.score);
+        assert_eq!(twice.hits.len(), 2 * one.hits.len());
+        let clean = policy
+            .inspect(&json_post(), br#"{"q":"blue shoes","r":"blue shoes"}"#)
+            .unwrap();
+        assert_eq!(clean.score, 0);
     }
 }
