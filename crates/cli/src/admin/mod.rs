@@ -370,7 +370,8 @@ impl Admin {
             println!("dry run: nothing was changed");
         } else {
             let ms = report.slowest_batch.as_secs_f64() * 1000.0;
-            println!("slowest delete transaction: {ms:.1} ms");
+            let (all, over) = report.transactions;
+            println!("slowest delete transaction: {ms:.1} ms ({over} of {all} over 50 ms)");
         }
         Ok(())
     }
