@@ -7,10 +7,9 @@
 //! Guarantees:
 //! - **Nothing goes early**: a record goes only once `ended + period <= now` (the store's
 //!   `RetentionStore` defines "ended" per type); nothing still active goes.
-//! - **Short writes**: each type is deleted in batches of at most `retention.batch_size` rows,
-//!   one transaction each, committed before the next; a batch that ran past 20 ms makes the
-//!   next one smaller in proportion (one under 10 ms, larger again), so a transaction stays
-//!   under the 50 ms bound on a busy core too; with a rest between sized by
+//! - **Short writes**: each type is deleted in batches of `retention.batch_size` rows, one
+//!   transaction each, committed before the next (the run counts those over 50 ms), with a
+//!   rest between sized by
 //!   `retention.busy_share` (other writers and the proxied traffic get the store and the CPU
 //!   between batches: the job is paced by its own cost, not by a fixed rate). The audit trail
 //!   goes in chunks ending at signed checkpoints, so its chain verifies after the purge and
@@ -109,16 +108,13 @@ pub async fn run(
                 .await
                 .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
         } else {
-            // Small first: the first batch of a type runs on a cold cache.
-            let mut limit = FIRST_BATCH.min(config.batch_size);
             loop {
                 let batch_started = std::time::Instant::now();
                 let n = store
-                    .retention_purge(kind, cutoff, limit)
+                    .retention_purge(kind, cutoff, config.batch_size)
                     .await
                     .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
                 let took = batch_started.elapsed();
-                limit = next_limit(limit, took, config.batch_size);
                 report.slowest_batch = report.slowest_batch.max(took);
                 report.transactions.0 += 1;
                 report.transactions.1 += u64::from(took > HELD_BOUND);
@@ -198,31 +194,6 @@ pub async fn run(
 
 /// The longest a write transaction of the job should be held (issue 20).
 const HELD_BOUND: Duration = Duration::from_millis(50);
-
-/// The time a delete transaction aims at: well under the 50 ms no write may be held for, so a
-/// batch that runs slow (a busy core, a cold cache) still ends within it.
-const TRANSACTION_TARGET: Duration = Duration::from_millis(20);
-
-/// The fewest rows a batch deletes however slow the store is.
-const MIN_BATCH: u32 = 10;
-
-/// The rows of a type's first batch; later ones follow [`next_limit`].
-const FIRST_BATCH: u32 = 100;
-
-/// The rows of the next batch after one of `limit` rows took `took`: scaled down in proportion
-/// when it ran past [`TRANSACTION_TARGET`], doubled (up to `retention.batch_size`) when it took
-/// under half of it. The batch follows the store's and the CPU's speed right now, so a
-/// transaction stays short on a busy machine and a quiet one still purges in large batches.
-fn next_limit(limit: u32, took: Duration, max: u32) -> u32 {
-    let next = if took > TRANSACTION_TARGET {
-        (u128::from(limit) * TRANSACTION_TARGET.as_micros() / took.as_micros().max(1)) as u32
-    } else if took < TRANSACTION_TARGET / 2 {
-        limit.saturating_mul(2)
-    } else {
-        limit
-    };
-    next.clamp(MIN_BATCH.min(max), max)
-}
 
 /// The pause after a write that took `took`, so that the job spends at most
 /// `retention.busy_share` of the wall time writing. Real time, not the injected clock: this
@@ -345,21 +316,4 @@ pub fn describe_metrics() {
         "palisade_retention_last_run_timestamp_seconds",
         "When the last retention run ended (Unix seconds)"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_slow_batch_makes_the_next_smaller_and_a_quick_one_larger() {
-        let ms = Duration::from_millis;
-        assert_eq!(next_limit(2_000, ms(200), 2_000), 200);
-        assert_eq!(next_limit(2_000, ms(40), 2_000), 1_000);
-        assert_eq!(next_limit(100, ms(60_000), 2_000), MIN_BATCH);
-        assert_eq!(next_limit(500, ms(15), 2_000), 500);
-        assert_eq!(next_limit(500, ms(2), 2_000), 1_000);
-        assert_eq!(next_limit(1_500, Duration::ZERO, 2_000), 2_000);
-        assert_eq!(next_limit(100, ms(1), 100), 100);
-    }
 }
