@@ -370,8 +370,10 @@ impl Admin {
             println!("dry run: nothing was changed");
         } else {
             let ms = report.slowest_batch.as_secs_f64() * 1000.0;
-            let (all, over) = report.transactions;
-            println!("slowest delete transaction: {ms:.1} ms ({over} of {all} over 50 ms)");
+            println!(
+                "slowest delete transaction: {ms:.1} ms ({} of {} over 50 ms)",
+                report.transactions_over_bound, report.transactions
+            );
         }
         Ok(())
     }

@@ -118,31 +118,31 @@ static GATES: [u8; 256] = {
 /// Returns each detector's strongest finding. A detector whose quick test no byte of the value
 /// passes is not called (it would return nothing: the test is its own first step).
 pub fn scan(value: &str, in_header: bool, detectors: &[Detector]) -> Vec<Finding> {
-    let mut out = Vec::new();
     if value.len() < 2 {
-        return out;
+        return Vec::new();
     }
     let gates = value.bytes().fold(0u8, |g, b| g | GATES[usize::from(b)]);
-    for &d in detectors {
-        if d.gate() != 0 && gates & d.gate() == 0 {
-            continue;
-        }
-        let hit = match d {
-            Detector::Sqli => sqli::detect(value).map(|f| (f.rule, f.level)),
-            Detector::Xss => xss::detect(value).map(|f| (f.rule, f.level)),
-            Detector::Traversal => traversal::detect(value).map(|f| (f.rule, f.level)),
-            Detector::Cmdi => cmdi::detect(value).map(|f| (f.rule, f.level)),
-            Detector::Header => header::detect(value, in_header).map(|f| (f.rule, f.level)),
-        };
-        if let Some((rule, level)) = hit {
-            out.push(Finding {
-                detector: d,
-                rule,
-                level,
-            });
-        }
-    }
-    out
+    detectors
+        .iter()
+        .filter(|d| d.gate() == 0 || gates & d.gate() != 0)
+        .filter_map(|&d| run(d, value, in_header))
+        .collect()
+}
+
+/// Detector `d`'s strongest finding in `value`.
+fn run(d: Detector, value: &str, in_header: bool) -> Option<Finding> {
+    let (rule, level) = match d {
+        Detector::Sqli => sqli::detect(value).map(|f| (f.rule, f.level)),
+        Detector::Xss => xss::detect(value).map(|f| (f.rule, f.level)),
+        Detector::Traversal => traversal::detect(value).map(|f| (f.rule, f.level)),
+        Detector::Cmdi => cmdi::detect(value).map(|f| (f.rule, f.level)),
+        Detector::Header => header::detect(value, in_header).map(|f| (f.rule, f.level)),
+    }?;
+    Some(Finding {
+        detector: d,
+        rule,
+        level,
+    })
 }
 
 /// The anomaly score of `findings` at `paranoia`: [`FINDING_SCORE`] for each finding whose
@@ -185,37 +185,13 @@ mod tests {
 
     /// Every detector run directly, without the gates.
     fn ungated(value: &str, in_header: bool) -> Vec<Finding> {
-        let mut out = Vec::new();
         if value.len() < 2 {
-            return out;
+            return Vec::new();
         }
-        let mut push = |detector, hit: Option<(&'static str, u8)>| {
-            if let Some((rule, level)) = hit {
-                out.push(Finding {
-                    detector,
-                    rule,
-                    level,
-                });
-            }
-        };
-        push(
-            Detector::Sqli,
-            sqli::detect(value).map(|f| (f.rule, f.level)),
-        );
-        push(Detector::Xss, xss::detect(value).map(|f| (f.rule, f.level)));
-        push(
-            Detector::Traversal,
-            traversal::detect(value).map(|f| (f.rule, f.level)),
-        );
-        push(
-            Detector::Cmdi,
-            cmdi::detect(value).map(|f| (f.rule, f.level)),
-        );
-        push(
-            Detector::Header,
-            header::detect(value, in_header).map(|f| (f.rule, f.level)),
-        );
-        out
+        Detector::ALL
+            .into_iter()
+            .filter_map(|d| run(d, value, in_header))
+            .collect()
     }
 
     #[test]

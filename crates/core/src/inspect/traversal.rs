@@ -42,7 +42,7 @@ pub(super) const fn may_trigger(b: u8) -> bool {
 /// The strongest traversal finding in `input`, if any.
 pub fn detect(input: &str) -> Option<TraversalFinding> {
     // Every rule below needs a dot, a slash, a backslash or an escape (or `system32`).
-    // "system32" is the one rule without `.`, `/`, `\` or `%`; it needs "32" (a memchr search).
+    // "system32" is the one rule without `.`, `/`, `\` or `%`; it needs "32".
     let bytes = input.as_bytes();
     let mut pathlike = false;
     for &b in bytes {
@@ -57,10 +57,8 @@ pub fn detect(input: &str) -> Option<TraversalFinding> {
             _ => {}
         }
     }
-    let system32 = || {
-        memchr::memchr_iter(b'3', bytes).any(|i| bytes.get(i + 1) == Some(&b'2'))
-            && contains_ignore_case(input, b"system32")
-    };
+    let system32 =
+        || bytes.windows(2).any(|w| w == b"32") && contains_ignore_case(input, b"system32");
     if !pathlike && !system32() {
         return None;
     }
