@@ -7,11 +7,13 @@
 //! Guarantees:
 //! - **Nothing goes early**: a record goes only once `ended + period <= now` (the store's
 //!   `RetentionStore` defines "ended" per type); nothing still active goes.
-//! - **Short writes**: each type is deleted in batches of `retention.batch_size` rows, one
-//!   transaction each, committed before the next (the run counts those over 50 ms), with a
-//!   rest between sized by
-//!   `retention.busy_share` (other writers and the proxied traffic get the store and the CPU
-//!   between batches: the job is paced by its own cost, not by a fixed rate). The audit trail
+//! - **Short writes**: each type is deleted in batches, one transaction each, committed before
+//!   the next (the run counts those over 50 ms). A batch examines a window of rows after the
+//!   last one's (`RetentionStore::retention_purge`), so its cost is its own window's; the
+//!   window is sized by the time the last batch took, towards `retention.transaction_target`
+//!   (first 100 rows, at most `retention.batch_size`). Between batches the job rests, sized by
+//!   `retention.busy_share` (other writers and the proxied traffic get the store and the CPU:
+//!   the job is paced by its own cost, not by a fixed rate). The audit trail
 //!   goes in chunks ending at signed checkpoints, so its chain verifies after the purge and
 //!   after every chunk.
 //! - **A dry run writes nothing**: it counts what would go per type (and the accounts the
@@ -30,7 +32,7 @@ use crate::config::retention::RetentionConfig;
 use crate::identity::Identity;
 use crate::identity::manage::By;
 use palisade_store::identity::RevocationReason;
-use palisade_store::retention::PurgeKind;
+use palisade_store::retention::{PurgeCursor, PurgeKind};
 use std::time::Duration;
 
 /// What one run removed (or, on a dry run, would remove), per data type.
@@ -38,7 +40,7 @@ use std::time::Duration;
 pub struct RunReport {
     /// Only counted.
     pub dry_run: bool,
-    /// `(type, records, delete transactions)` in the order purged; the audit trail as `audit`.
+    /// `(type, records, transactions)` in the order purged; the audit trail as `audit`.
     pub purged: Vec<(&'static str, u64, u64)>,
     /// Accounts the inactive-account policy disabled (or would).
     pub accounts_disabled: u64,
@@ -110,10 +112,12 @@ pub async fn run(
                 .await
                 .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
         } else {
+            let mut from = PurgeCursor::start();
+            let mut span = FIRST_SPAN.min(config.batch_size);
             loop {
                 let batch_started = std::time::Instant::now();
-                let n = store
-                    .retention_purge(kind, cutoff, config.batch_size)
+                let step = store
+                    .retention_purge(kind, cutoff, &from, span)
                     .await
                     .map_err(|e| format!("retention {}: {e}", kind.as_str()))?;
                 let took = batch_started.elapsed();
@@ -122,23 +126,24 @@ pub async fn run(
                 report.transactions_over_bound += u64::from(took > HELD_BOUND);
                 metrics::histogram!("palisade_retention_batch_seconds", "type" => kind.as_str())
                     .record(took.as_secs_f64());
-                if n == 0 {
-                    break;
-                }
-                total += n;
+                total += step.deleted;
                 batches += 1;
                 metrics::counter!("palisade_retention_purged_total", "type" => kind.as_str())
-                    .increment(n);
+                    .increment(step.deleted);
                 metrics::counter!("palisade_retention_batches_total", "type" => kind.as_str())
                     .increment(1);
                 tracing::debug!(
                     kind = kind.as_str(),
                     batch = batches,
-                    records = n,
+                    span,
+                    records = step.deleted,
                     total,
                     millis = took.as_millis() as u64,
                     "retention batch"
                 );
+                let Some(next) = step.next else { break };
+                from = next;
+                span = next_span(span, took, config);
                 rest(config, took).await;
             }
         }
@@ -196,6 +201,23 @@ pub async fn run(
 
 /// The longest a write transaction of the job should be held (issue 20).
 const HELD_BOUND: Duration = Duration::from_millis(50);
+
+/// The span of a purge's first batch: small, so the first transaction stays short on a busy
+/// store before the job has measured one.
+const FIRST_SPAN: u32 = 100;
+
+/// The smallest span: the job keeps moving however slow the store is.
+const MIN_SPAN: u32 = 10;
+
+/// The span of the next batch after one of `span` rows took `took`: scaled towards
+/// `retention.transaction_target` (at most doubled per batch, never over
+/// `retention.batch_size`). Safe because a batch's cost is its own span's (the store's window
+/// purge never searches past rows earlier batches deleted).
+fn next_span(span: u32, took: Duration, config: &RetentionConfig) -> u32 {
+    let target = config.transaction_target.0.as_secs_f64();
+    let scaled = f64::from(span) * target / took.as_secs_f64().max(1e-6);
+    (scaled.min(f64::from(span) * 2.0) as u32).clamp(MIN_SPAN, config.batch_size.max(MIN_SPAN))
+}
 
 /// The pause after a write that took `took`, so that the job spends at most
 /// `retention.busy_share` of the wall time writing. Real time, not the injected clock: this
@@ -318,4 +340,45 @@ pub fn describe_metrics() {
         "palisade_retention_last_run_timestamp_seconds",
         "When the last retention run ended (Unix seconds)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_span_follows_the_time_of_the_last_towards_the_target() {
+        let config = RetentionConfig::default(); // 20 ms, at most 2,000 rows
+        let ms = Duration::from_millis;
+        assert_eq!(
+            next_span(1_000, ms(40), &config),
+            500,
+            "twice too slow: half"
+        );
+        assert_eq!(
+            next_span(1_000, ms(20), &config),
+            1_000,
+            "on target: the same"
+        );
+        assert_eq!(
+            next_span(100, ms(1), &config),
+            200,
+            "much faster: at most doubled"
+        );
+        assert_eq!(
+            next_span(1_500, ms(1), &config),
+            2_000,
+            "never over batch_size"
+        );
+        assert_eq!(
+            next_span(100, ms(10_000), &config),
+            MIN_SPAN,
+            "never under the floor"
+        );
+        assert_eq!(
+            next_span(100, Duration::ZERO, &config),
+            200,
+            "no time measured"
+        );
+    }
 }

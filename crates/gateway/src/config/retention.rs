@@ -28,8 +28,12 @@ pub struct RetentionConfig {
     /// UTC time of the daily run, `HH:MM` (default `03:00`; replaces `audit.purge_at`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_at: Option<String>,
-    /// Rows deleted per write transaction (100 to 10,000): each batch commits before the next.
+    /// The most rows one write transaction examines (100 to 10,000): each batch commits before
+    /// the next.
     pub batch_size: u32,
+    /// How long a delete transaction should take (1ms to 1s): each batch's row count follows
+    /// the time the last one took, towards this, up to `batch_size`.
+    pub transaction_target: HumanDuration,
     /// The share of wall time the job may spend in delete transactions (0.01 to 1): after a
     /// batch that took `T` it rests `T × (1 − share) / share`, so the proxied traffic on the
     /// same cores keeps its latency. `1` never rests.
@@ -74,6 +78,7 @@ impl Default for RetentionConfig {
         Self {
             run_at: None,
             batch_size: 2_000,
+            transaction_target: HumanDuration(Duration::from_millis(20)),
             busy_share: 0.1,
             sessions: days(30),
             refresh_tokens: days(7),
@@ -184,6 +189,10 @@ impl RetentionConfig {
         }
         if !(100..=10_000).contains(&self.batch_size) {
             out.push("retention.batch_size must be between 100 and 10000".into());
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&self.transaction_target.0)
+        {
+            out.push("retention.transaction_target must be between 1ms and 1s".into());
         }
         if !(0.01..=1.0).contains(&self.busy_share) {
             out.push("retention.busy_share must be between 0.01 and 1".into());
@@ -477,6 +486,7 @@ mod tests {
     fn bad_values_are_named() {
         let c = Config::from_toml(
             "[retention]\nbatch_size = 50\nbusy_share = 0\nsessions = \"10m\"\n\
+             transaction_target = \"5s\"\n\
              inactive_accounts_disable_after = \"1h\"\n[retention.audit]\nsecurty = \"30d\"\n",
         )
         .unwrap();
@@ -484,6 +494,7 @@ mod tests {
         for needle in [
             "retention.batch_size",
             "retention.busy_share",
+            "retention.transaction_target",
             "retention.sessions must be at least 1h",
             "retention.inactive_accounts_disable_after",
             "retention.audit.securty: not a built-in class",

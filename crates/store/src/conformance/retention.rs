@@ -7,22 +7,25 @@ use super::{key, refresh, session, user};
 use crate::Store;
 use crate::identity::PrincipalKind;
 use crate::identity::RevocationReason::{Admin, Logout};
-use crate::retention::PurgeKind;
+use crate::retention::{PurgeCursor, PurgeKind};
 use crate::revocations::{IpBlockRecord, RevokedToken};
 use crate::secrets::SecretVersion;
 
 /// The cutoff of every purge below.
 const C: i64 = 10_000_000;
 
-/// Purges `kind` in batches of `limit` until nothing is left; returns each batch's count.
-async fn drain(store: &dyn Store, kind: PurgeKind, limit: u32) -> Vec<u64> {
+/// Purges `kind` from the start until the store says it is complete, `span` per batch;
+/// returns each batch's count.
+async fn drain(store: &dyn Store, kind: PurgeKind, span: u32) -> Vec<u64> {
     let mut batches = Vec::new();
+    let mut from = PurgeCursor::start();
     loop {
-        let n = store.retention_purge(kind, C, limit).await.unwrap();
-        if n == 0 {
-            return batches;
+        let step = store.retention_purge(kind, C, &from, span).await.unwrap();
+        batches.push(step.deleted);
+        match step.next {
+            Some(next) => from = next,
+            None => return batches,
         }
-        batches.push(n);
     }
 }
 
@@ -63,11 +66,13 @@ pub async fn retention_suite(store: &dyn Store) {
         2,
         "a dry run counts the sessions that ended at or before the cutoff"
     );
+    let batches = drain(store, PurgeKind::Sessions, 1).await;
     assert_eq!(
-        drain(store, PurgeKind::Sessions, 1).await,
-        vec![1, 1],
-        "one session per batch of 1"
+        batches.len(),
+        4,
+        "a window of one session per batch, until the last: {batches:?}"
     );
+    assert_eq!(batches.iter().sum::<u64>(), 2, "{batches:?}");
     for (i, kept) in [false, true, false, true].into_iter().enumerate() {
         assert_eq!(
             store.session_get(s[i]).await.unwrap().is_some(),
@@ -89,7 +94,11 @@ pub async fn retention_suite(store: &dyn Store) {
             .unwrap(),
         1
     );
-    assert_eq!(drain(store, PurgeKind::RefreshTokens, 10).await, vec![1]);
+    assert_eq!(
+        drain(store, PurgeKind::RefreshTokens, 10).await,
+        vec![1],
+        "one window holds both tokens left"
+    );
     assert_eq!(store.refresh_get(&expired_token.hash).await.unwrap(), None);
     assert!(store.refresh_get(&live_token.hash).await.unwrap().is_some());
 
@@ -117,7 +126,9 @@ pub async fn retention_suite(store: &dyn Store) {
         store.retention_count(PurgeKind::ApiKeys, C).await.unwrap(),
         2
     );
-    assert_eq!(drain(store, PurgeKind::ApiKeys, 1).await, vec![1, 1]);
+    let batches = drain(store, PurgeKind::ApiKeys, 2).await;
+    assert_eq!(batches.len(), 3, "windows of 2 over 5 keys: {batches:?}");
+    assert_eq!(batches.iter().sum::<u64>(), 2, "{batches:?}");
     for (i, kept) in [false, false, true, true, true].into_iter().enumerate() {
         assert_eq!(
             store.api_key_get(k[i]).await.unwrap().is_some(),
@@ -153,7 +164,11 @@ pub async fn retention_suite(store: &dyn Store) {
             .unwrap(),
         2
     );
-    assert_eq!(drain(store, PurgeKind::Revocations, 10).await, vec![2]);
+    assert_eq!(
+        drain(store, PurgeKind::Revocations, 10).await,
+        vec![2, 0],
+        "by count: until a batch finds none"
+    );
     assert_eq!(store.revoked_tokens_active(0).await.unwrap().len(), 1);
 
     // Secret versions: a version superseded at C goes; superseded later, or latest, stays.
@@ -181,7 +196,10 @@ pub async fn retention_suite(store: &dyn Store) {
             .unwrap(),
         1
     );
-    assert_eq!(drain(store, PurgeKind::SecretVersions, 10).await, vec![1]);
+    assert_eq!(
+        drain(store, PurgeKind::SecretVersions, 10).await,
+        vec![1, 0]
+    );
     assert_eq!(
         store
             .secret_versions("a")

@@ -1,10 +1,10 @@
-//! [`RetentionStore`] in memory: the same selections as the SQL backends, each call bounded by
-//! `limit` rows per map.
+//! [`RetentionStore`] in memory: the same selections and windows as the SQL backends (windows
+//! in the order of the keys' text form), each call bounded by `span` rows per map.
 
 use super::{MemoryStore, lock};
 use crate::StoreResult;
-use crate::identity::{ApiKeyRecord, PrincipalKind, SessionRecord};
-use crate::retention::{PurgeKind, RetentionStore};
+use crate::identity::{ApiKeyRecord, PrincipalKind, SessionRecord, TokenHash};
+use crate::retention::{PurgeCursor, PurgeKind, PurgeStep, RetentionStore};
 use crate::revocations::RevocationStore;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -17,76 +17,90 @@ fn key_ended(k: &ApiKeyRecord, cutoff: i64) -> bool {
     k.revoked_at.is_some_and(|at| at <= cutoff) || k.expires_at.is_some_and(|at| at <= cutoff)
 }
 
+/// The window of at most `span` keys after `from` in the order of their text form (`text`), and
+/// the cursor after it (none: the window reached the end).
+fn window<K>(
+    keys: impl Iterator<Item = K>,
+    text: impl Fn(&K) -> String,
+    from: &PurgeCursor,
+    span: u32,
+) -> (Vec<K>, Option<PurgeCursor>) {
+    let mut keys: Vec<(String, K)> = keys
+        .map(|k| (text(&k), k))
+        .filter(|(t, _)| from.0.as_ref().is_none_or(|lo| t > lo))
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    let span = span.max(1) as usize;
+    let next = (keys.len() > span).then(|| PurgeCursor(Some(keys[span - 1].0.clone())));
+    keys.truncate(span);
+    (keys.into_iter().map(|(_, k)| k).collect(), next)
+}
+
+fn hex(hash: &TokenHash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[async_trait]
 impl RetentionStore for MemoryStore {
-    async fn retention_purge(&self, kind: PurgeKind, cutoff: i64, limit: u32) -> StoreResult<u64> {
-        let limit = limit as usize;
+    async fn retention_purge(
+        &self,
+        kind: PurgeKind,
+        cutoff: i64,
+        from: &PurgeCursor,
+        span: u32,
+    ) -> StoreResult<PurgeStep> {
         if kind == PurgeKind::Revocations {
-            return self.revocations_prune(cutoff, limit as u32).await;
+            return Ok(PurgeStep::by_count(
+                self.revocations_prune(cutoff, span).await?,
+            ));
         }
         if kind == PurgeKind::SecretVersions {
-            return Ok(self.secrets_data().purge_superseded(cutoff, limit));
+            return Ok(PurgeStep::by_count(
+                self.secrets_data().purge_superseded(cutoff, span as usize),
+            ));
         }
         let mut id = lock(&self.identity);
-        let gone: Vec<_> = match kind {
+        let (deleted, next) = match kind {
             PurgeKind::Sessions => {
-                let ended: std::collections::HashSet<Uuid> = id
-                    .sessions
-                    .values()
-                    .filter(|s| session_ended(s, cutoff))
-                    .map(|s| s.id)
-                    .collect();
-                let tokens: Vec<_> = id
-                    .refresh
-                    .values()
-                    .filter(|r| ended.contains(&r.session_id))
-                    .map(|r| r.hash)
-                    .take(limit)
-                    .collect();
-                for t in tokens {
-                    id.refresh.remove(&t);
-                }
-                let holding: std::collections::HashSet<Uuid> =
-                    id.refresh.values().map(|r| r.session_id).collect();
-                let gone: Vec<Uuid> = ended
+                let (keys, next) = window(id.sessions.keys().copied(), Uuid::to_string, from, span);
+                let ended: std::collections::HashSet<Uuid> = keys
                     .into_iter()
-                    .filter(|s| !holding.contains(s))
-                    .take(limit)
+                    .filter(|k| session_ended(&id.sessions[k], cutoff))
                     .collect();
-                for s in &gone {
+                id.refresh.retain(|_, r| !ended.contains(&r.session_id));
+                for s in &ended {
                     id.sessions.remove(s);
                 }
-                return Ok(gone.len() as u64);
+                (ended.len(), next)
             }
             PurgeKind::RefreshTokens => {
-                let gone: Vec<_> = id
-                    .refresh
-                    .values()
-                    .filter(|r| r.expires_at <= cutoff)
-                    .map(|r| r.hash)
-                    .take(limit)
+                let (keys, next) = window(id.refresh.keys().copied(), hex, from, span);
+                let gone: Vec<_> = keys
+                    .into_iter()
+                    .filter(|k| id.refresh[k].expires_at <= cutoff)
                     .collect();
                 for t in &gone {
                     id.refresh.remove(t);
                 }
-                gone
+                (gone.len(), next)
             }
             PurgeKind::ApiKeys => {
-                let gone: Vec<Uuid> = id
-                    .keys
-                    .values()
-                    .filter(|k| key_ended(k, cutoff))
-                    .map(|k| k.id)
-                    .take(limit)
+                let (keys, next) = window(id.keys.keys().copied(), Uuid::to_string, from, span);
+                let gone: Vec<Uuid> = keys
+                    .into_iter()
+                    .filter(|k| key_ended(&id.keys[k], cutoff))
                     .collect();
                 for k in &gone {
                     id.keys.remove(k);
                 }
-                return Ok(gone.len() as u64);
+                (gone.len(), next)
             }
             PurgeKind::Revocations | PurgeKind::SecretVersions => unreachable!("answered above"),
         };
-        Ok(gone.len() as u64)
+        Ok(PurgeStep {
+            deleted: deleted as u64,
+            next,
+        })
     }
 
     async fn retention_count(&self, kind: PurgeKind, cutoff: i64) -> StoreResult<u64> {

@@ -47,6 +47,13 @@ impl Dialect for PostgresDialect {
         query_error(e)
     }
 
+    fn scan_key(table: &str) -> (&'static str, &'static str) {
+        match table {
+            "refresh_tokens" => ("hash", "bytea"),
+            _ => ("id", "uuid"),
+        }
+    }
+
     async fn audit_insert(conn: &mut PgConnection, records: &[AuditRecord]) -> StoreResult<()> {
         let c = Columns::of(records);
         sqlx::query(

@@ -93,6 +93,10 @@ pub(crate) trait Dialect {
     fn get_list(row: &Row<Self>, col: &str) -> StoreResult<Vec<String>>;
     /// Classifies a failed query.
     fn query_error(e: sqlx::Error) -> StoreError;
+    /// The key a retention window walks `table` by, and the SQL type its text form is cast
+    /// back to: the physical order where the backend has one (SQLite's `rowid`: neighbouring
+    /// rows share pages), else the primary key.
+    fn scan_key(table: &str) -> (&'static str, &'static str);
 
     /// Appends a batch of audit records on `conn` (inside the caller's transaction, after it
     /// checked that the first follows the head).

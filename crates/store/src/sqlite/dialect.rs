@@ -52,6 +52,10 @@ impl Dialect for SqliteDialect {
         query_error(e)
     }
 
+    fn scan_key(_table: &str) -> (&'static str, &'static str) {
+        ("rowid", "INTEGER")
+    }
+
     async fn audit_insert(conn: &mut SqliteConnection, records: &[AuditRecord]) -> StoreResult<()> {
         for chunk in records.chunks(AUDIT_ROWS_PER_INSERT) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
