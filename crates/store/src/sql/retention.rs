@@ -68,10 +68,10 @@ macro_rules! sql_retention {
             }
 
             /// Runs the deletions `statements` over the window of `span` rows of `table` after
-            /// `from` (found before the transaction), in one transaction: each statement's `{window}` is replaced by the
-            /// window's key range (on the table its scan key names) and `$1` is the cutoff.
-            /// Returns the rows the last statement deleted and the window's last key (none: the
-            /// window ran to the end of the table).
+            /// `from` (found before the transaction), in one transaction: each statement's
+            /// `{window}` is replaced by the window's key range (on the table its scan key
+            /// names) and `$1` is the cutoff. Returns the rows the last statement deleted and the
+            /// window's last key (none: the window ran to the end of the table).
             async fn purge_window(
                 &self,
                 table: &'static str,
