@@ -7,6 +7,7 @@ use crate::identity::{ApiKeyRecord, PrincipalKind, SessionRecord, TokenHash};
 use crate::retention::{PurgeCursor, PurgeKind, PurgeStep, RetentionStore};
 use crate::revocations::RevocationStore;
 use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 fn session_ended(s: &SessionRecord, cutoff: i64) -> bool {
@@ -17,23 +18,32 @@ fn key_ended(k: &ApiKeyRecord, cutoff: i64) -> bool {
     k.revoked_at.is_some_and(|at| at <= cutoff) || k.expires_at.is_some_and(|at| at <= cutoff)
 }
 
-/// The window of at most `span` keys after `from` in the order of their text form (`text`), and
-/// the cursor after it (none: the window reached the end).
-fn window<K>(
-    keys: impl Iterator<Item = K>,
+/// Removes from `map` the records that `ended` among the window of at most `span` keys after
+/// `from` (keys in the order of their text form, `text`); returns the keys removed and the cursor
+/// after the window (none: the window reached the end).
+fn purge_window<K: Copy + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
     text: impl Fn(&K) -> String,
     from: &PurgeCursor,
     span: u32,
-) -> (Vec<K>, Option<PurgeCursor>) {
-    let mut keys: Vec<(String, K)> = keys
-        .map(|k| (text(&k), k))
+    ended: impl Fn(&V) -> bool,
+) -> (HashSet<K>, Option<PurgeCursor>) {
+    let mut keys: Vec<(String, K)> = map
+        .keys()
+        .map(|k| (text(k), *k))
         .filter(|(t, _)| from.0.as_ref().is_none_or(|lo| t > lo))
         .collect();
     keys.sort_by(|a, b| a.0.cmp(&b.0));
     let span = span.max(1) as usize;
     let next = (keys.len() > span).then(|| PurgeCursor(Some(keys[span - 1].0.clone())));
     keys.truncate(span);
-    (keys.into_iter().map(|(_, k)| k).collect(), next)
+    let gone: HashSet<K> = keys
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| ended(&map[k]))
+        .collect();
+    map.retain(|k, _| !gone.contains(k));
+    (gone, next)
 }
 
 fn hex(hash: &TokenHash) -> String {
@@ -62,37 +72,22 @@ impl RetentionStore for MemoryStore {
         let mut id = lock(&self.identity);
         let (deleted, next) = match kind {
             PurgeKind::Sessions => {
-                let (keys, next) = window(id.sessions.keys().copied(), Uuid::to_string, from, span);
-                let ended: std::collections::HashSet<Uuid> = keys
-                    .into_iter()
-                    .filter(|k| session_ended(&id.sessions[k], cutoff))
-                    .collect();
-                id.refresh.retain(|_, r| !ended.contains(&r.session_id));
-                for s in &ended {
-                    id.sessions.remove(s);
-                }
-                (ended.len(), next)
+                let (gone, next) =
+                    purge_window(&mut id.sessions, Uuid::to_string, from, span, |s| {
+                        session_ended(s, cutoff)
+                    });
+                id.refresh.retain(|_, r| !gone.contains(&r.session_id));
+                (gone.len(), next)
             }
             PurgeKind::RefreshTokens => {
-                let (keys, next) = window(id.refresh.keys().copied(), hex, from, span);
-                let gone: Vec<_> = keys
-                    .into_iter()
-                    .filter(|k| id.refresh[k].expires_at <= cutoff)
-                    .collect();
-                for t in &gone {
-                    id.refresh.remove(t);
-                }
+                let (gone, next) =
+                    purge_window(&mut id.refresh, hex, from, span, |r| r.expires_at <= cutoff);
                 (gone.len(), next)
             }
             PurgeKind::ApiKeys => {
-                let (keys, next) = window(id.keys.keys().copied(), Uuid::to_string, from, span);
-                let gone: Vec<Uuid> = keys
-                    .into_iter()
-                    .filter(|k| key_ended(&id.keys[k], cutoff))
-                    .collect();
-                for k in &gone {
-                    id.keys.remove(k);
-                }
+                let (gone, next) = purge_window(&mut id.keys, Uuid::to_string, from, span, |k| {
+                    key_ended(k, cutoff)
+                });
                 (gone.len(), next)
             }
             PurgeKind::Revocations | PurgeKind::SecretVersions => unreachable!("answered above"),
