@@ -11,9 +11,11 @@
 //!   the next (the run counts those over 50 ms). A batch examines a window of rows after the
 //!   last one's (`RetentionStore::retention_purge`), so its cost is its own window's; the
 //!   window is sized by the time the last batch took, towards `retention.transaction_target`
-//!   (first 100 rows, at most `retention.batch_size`). Between batches the job rests, sized by
-//!   `retention.busy_share` (other writers and the proxied traffic get the store and the CPU:
-//!   the job is paced by its own cost, not by a fixed rate). The audit trail
+//!   (1 ms by default; first 100 rows, at least 10, at most `retention.batch_size`): each
+//!   transaction is a burst of CPU that, on cores the traffic saturates, delays every request in
+//!   flight by its length, so bursts are kept short and many. Between batches the job rests,
+//!   sized by `retention.busy_share` (other writers and the proxied traffic get the store and
+//!   the CPU: the job is paced by its own cost, not by a fixed rate). The audit trail
 //!   goes in chunks ending at signed checkpoints, so its chain verifies after the purge and
 //!   after every chunk.
 //! - **A dry run writes nothing**: it counts what would go per type (and the accounts the
@@ -348,7 +350,10 @@ mod tests {
 
     #[test]
     fn the_next_span_follows_the_time_of_the_last_towards_the_target() {
-        let config = RetentionConfig::default(); // 20 ms, at most 2,000 rows
+        let config = RetentionConfig {
+            transaction_target: crate::config::units::HumanDuration(Duration::from_millis(20)),
+            ..RetentionConfig::default() // at most 2,000 rows
+        };
         let ms = Duration::from_millis;
         assert_eq!(
             next_span(1_000, ms(40), &config),

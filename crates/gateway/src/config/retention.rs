@@ -31,8 +31,10 @@ pub struct RetentionConfig {
     /// The most rows one write transaction examines (100 to 10,000): each batch commits before
     /// the next.
     pub batch_size: u32,
-    /// How long a delete transaction should take (1ms to 1s): each batch's row count follows
-    /// the time the last one took, towards this, up to `batch_size`.
+    /// How long a delete transaction should take (1ms to 1s; default 1ms): each batch's row
+    /// count follows the time the last one took, towards this, up to `batch_size`. Short,
+    /// because each transaction is a burst of CPU that, on cores the traffic saturates, delays
+    /// every request in flight by its length.
     pub transaction_target: HumanDuration,
     /// The share of wall time the job may spend in delete transactions (0.01 to 1): after a
     /// batch that took `T` it rests `T × (1 − share) / share`, so the proxied traffic on the
@@ -78,7 +80,7 @@ impl Default for RetentionConfig {
         Self {
             run_at: None,
             batch_size: 2_000,
-            transaction_target: HumanDuration(Duration::from_millis(20)),
+            transaction_target: HumanDuration(Duration::from_millis(1)),
             busy_share: 0.1,
             sessions: days(30),
             refresh_tokens: days(7),
