@@ -347,11 +347,12 @@ pub fn describe_metrics() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::units::HumanDuration;
 
     #[test]
     fn the_next_span_follows_the_time_of_the_last_towards_the_target() {
         let config = RetentionConfig {
-            transaction_target: crate::config::units::HumanDuration(Duration::from_millis(20)),
+            transaction_target: HumanDuration(Duration::from_millis(20)),
             ..RetentionConfig::default() // at most 2,000 rows
         };
         let ms = Duration::from_millis;
