@@ -309,6 +309,8 @@ struct Keywords {
     /// Per first letter and second byte ([`shape_slot`]), a bit per length (< 32) some keyword
     /// of that start has.
     shapes: [[u32; 37]; 26],
+    /// A bit per letter that is a keyword on its own.
+    one_letter: u32,
 }
 
 /// The index of an upper-cased word byte in [`Keywords::shapes`]: letters, digits, `_`.
@@ -324,6 +326,7 @@ fn shape_slot(b: u8) -> Option<usize> {
 static KEYWORDS: std::sync::LazyLock<Keywords> = std::sync::LazyLock::new(|| {
     let mut lists = Lists::default();
     let mut shapes = [[0u32; 37]; 26];
+    let mut one_letter = 0u32;
     for (list, bit) in [
         (STMTS, IN_STMTS),
         (LOGIC, IN_LOGIC),
@@ -339,12 +342,17 @@ static KEYWORDS: std::sync::LazyLock<Keywords> = std::sync::LazyLock::new(|| {
                 [a @ b'A'..=b'Z', b, ..] if word.len() < 32 && shape_slot(*b).is_some() => {
                     shapes[usize::from(a - b'A')][shape_slot(*b).unwrap_or(0)] |= 1 << word.len();
                 }
+                [a @ b'A'..=b'Z'] => one_letter |= 1 << (a - b'A'),
                 // A word the shapes cannot describe: every shape is possible.
-                _ => shapes = [[u32::MAX; 37]; 26],
+                _ => (shapes, one_letter) = ([[u32::MAX; 37]; 26], u32::MAX),
             }
         }
     }
-    Keywords { lists, shapes }
+    Keywords {
+        lists,
+        shapes,
+        one_letter,
+    }
 });
 
 /// Every word on a keyword list that is a single word (for the detector's tests).
@@ -362,17 +370,31 @@ pub(super) fn writes_files(word: &str) -> bool {
     word.eq_ignore_ascii_case("OUTFILE") || word.eq_ignore_ascii_case("DUMPFILE")
 }
 
+/// Whether `word` (in any case) may be on a keyword list: false only when no keyword has its
+/// length, first letter and second byte, a test that needs neither a copy nor a hash.
+pub(super) fn may_be_keyword(word: &[u8]) -> bool {
+    let k = &*KEYWORDS;
+    match word {
+        [] => false,
+        [a] => match a.to_ascii_uppercase() {
+            a @ b'A'..=b'Z' => k.one_letter & (1 << (a - b'A')) != 0,
+            _ => true,
+        },
+        [a, b, ..] => match (a.to_ascii_uppercase(), shape_slot(b.to_ascii_uppercase())) {
+            (a @ b'A'..=b'Z', Some(b)) if word.len() < 32 => {
+                k.shapes[usize::from(a - b'A')][b] & (1 << word.len()) != 0
+            }
+            _ => true,
+        },
+    }
+}
+
 /// The keyword lists (`IN_*` bits) the upper-cased word `upper` is on; `UNION` is on none.
 pub(super) fn lists_of(upper: &[u8]) -> u8 {
-    let k = &*KEYWORDS;
-    if let [a @ b'A'..=b'Z', b, ..] = upper
-        && let Some(b) = shape_slot(*b)
-        && upper.len() < 32
-        && k.shapes[usize::from(a - b'A')][b] & (1 << upper.len()) == 0
-    {
+    if !may_be_keyword(upper) {
         return 0;
     }
-    k.lists.get(upper).copied().unwrap_or(0)
+    KEYWORDS.lists.get(upper).copied().unwrap_or(0)
 }
 
 /// No keyword or function name is longer than this: longer words are barewords, and the
@@ -698,7 +720,16 @@ mod tests {
         );
         for (&word, &bits) in &k.lists {
             assert_eq!(lists_of(word), bits, "{}", String::from_utf8_lossy(word));
+            assert!(may_be_keyword(word) && may_be_keyword(&word.to_ascii_lowercase()));
         }
         assert_eq!(lists_of(b"RUNNING"), 0);
+        // Ordinary words of every length: the filter answers no only for words on no list.
+        for word in [
+            "s", "O", "a", "x", "_", "9", "It", "size", "running", "O_Brien", "shoe1",
+        ] {
+            let upper = word.to_ascii_uppercase();
+            assert!(may_be_keyword(word.as_bytes()) || !k.lists.contains_key(upper.as_bytes()));
+        }
+        assert!(!may_be_keyword(b"") && !may_be_keyword(b"s") && !may_be_keyword(b"running"));
     }
 }

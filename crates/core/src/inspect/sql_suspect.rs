@@ -36,7 +36,7 @@
 
 use super::sql_lex::{
     IN_CLAUSES, IN_DANGEROUS, IN_FUNCS, IN_KWS, IN_LOGIC, IN_OPS, IN_STMTS, MAX_WORD, is_word_byte,
-    lists_of,
+    lists_of, may_be_keyword,
 };
 
 /// Bytes the tokenizer skips between tokens.
@@ -107,11 +107,12 @@ pub(super) fn could_be_sqli(input: &str) -> bool {
                 i += 1;
             }
             Class::Word => {
-                let end = i + s[i..]
-                    .iter()
-                    .position(|&c| CLASSES[usize::from(c)] != Class::Word)
-                    .unwrap_or(s.len() - i);
-                if run_is_suspect(s, i, end, &mut kw_words) {
+                let (mut end, mut has_digit) = (i + 1, s[i].is_ascii_digit());
+                while end < s.len() && CLASSES[usize::from(s[end])] == Class::Word {
+                    has_digit |= s[end].is_ascii_digit();
+                    end += 1;
+                }
+                if run_is_suspect(s, i, end, has_digit, &mut kw_words) {
                     return true;
                 }
                 i = end;
@@ -149,10 +150,14 @@ fn skip_space(s: &[u8], mut i: usize) -> usize {
 /// digits and `_` could be a token a rule needs. The run's first byte starts a word if it is a
 /// letter (the byte before is no word byte of the run's kind; `_` before it is excluded by the
 /// run being maximal); inside the run a word may start only at a letter after a digit (a
-/// number ended) or after a `0x`/`0b` literal's hex digits.
-fn run_is_suspect(s: &[u8], start: usize, end: usize, kw_words: &mut u32) -> bool {
+/// number ended) or after a `0x`/`0b` literal's hex digits, so never in a run without digits
+/// (`has_digit`).
+fn run_is_suspect(s: &[u8], start: usize, end: usize, has_digit: bool, kw_words: &mut u32) -> bool {
     if s[start].is_ascii_alphabetic() && word_may_be_sql(s, start, end, kw_words) {
         return true;
+    }
+    if !has_digit {
+        return false;
     }
     let mut hex = false;
     for k in start + 1..end {
@@ -185,6 +190,9 @@ fn word_may_be_sql(s: &[u8], a: usize, e: usize, kw_words: &mut u32) -> bool {
     });
     if continues {
         return false;
+    }
+    if !may_be_keyword(&s[a..e]) {
+        return s[a..e].eq_ignore_ascii_case(b"UNION");
     }
     let mut buf = [0u8; MAX_WORD];
     let w = &mut buf[..run];

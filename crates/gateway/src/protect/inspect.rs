@@ -83,30 +83,83 @@ pub struct Verdict {
 
 /// Values of one request the route's detectors found nothing in, so a repeat is not scanned
 /// again: the keys of every record of a JSON array, a note copied into each item. Exact copies,
-/// compared whole (no hash an attacker could collide with a clean value); at most
-/// [`CleanValues::MAX`] of them, the first seen, so a body of distinct values costs a bounded
-/// search per value.
-#[derive(Default)]
-struct CleanValues(Vec<Box<str>>);
+/// kept end to end in one buffer and found through a table of [`CleanValues::SLOTS`] slots
+/// indexed by a hash of a value's length and three of its bytes; a candidate is compared whole,
+/// so a collision (which an attacker can make) costs a comparison, never a wrong answer. At most
+/// [`CleanValues::MAX`] values, the first seen, so a body of colliding values costs at most that
+/// many comparisons per value, as a list would.
+struct CleanValues {
+    /// The remembered values, end to end.
+    bytes: [u8; Self::MAX * Self::MAX_LEN],
+    /// How much of `bytes` is used.
+    used: usize,
+    /// Where each remembered value starts in `bytes`, and its length.
+    spans: [(u16, u8); Self::MAX],
+    /// How many values are remembered.
+    count: usize,
+    /// Per slot, 1 + the index in `spans` of a value whose hash leads there (linear probing),
+    /// or 0. Never more than half full, so every probe ends at an empty slot.
+    slots: [u8; Self::SLOTS],
+}
 
 impl CleanValues {
     const MAX: usize = 32;
     /// Values longer than this are not kept (a repeat of a long value is rare).
     const MAX_LEN: usize = 64;
+    const SLOTS: usize = 2 * Self::MAX;
+
+    fn new() -> Self {
+        Self {
+            bytes: [0; Self::MAX * Self::MAX_LEN],
+            used: 0,
+            spans: [(0, 0); Self::MAX],
+            count: 0,
+            slots: [0; Self::SLOTS],
+        }
+    }
+
+    /// The first slot to probe for `value` (not empty, at most `MAX_LEN` bytes).
+    fn slot_of(value: &[u8]) -> usize {
+        let n = value.len();
+        let key = u32::from_le_bytes([n as u8, value[0], value[n / 2], value[n - 1]]);
+        // Fibonacci hashing: the top bits of the product index the slots.
+        (key.wrapping_mul(0x9E37_79B1) >> (32 - Self::SLOTS.trailing_zeros())) as usize
+    }
+
+    fn value(&self, index: u8) -> &[u8] {
+        let (start, len) = self.spans[usize::from(index)];
+        &self.bytes[usize::from(start)..usize::from(start) + usize::from(len)]
+    }
 
     fn contains(&self, value: &str) -> bool {
-        let (len, first) = (value.len(), value.as_bytes().first());
-        len <= Self::MAX_LEN
-            && self
-                .0
-                .iter()
-                .any(|v| v.len() == len && v.as_bytes().first() == first && **v == *value)
+        let v = value.as_bytes();
+        if v.is_empty() || v.len() > Self::MAX_LEN {
+            return false;
+        }
+        let mut slot = Self::slot_of(v);
+        loop {
+            match self.slots[slot] {
+                0 => return false,
+                i if self.value(i - 1) == v => return true,
+                _ => slot = (slot + 1) % Self::SLOTS,
+            }
+        }
     }
 
     fn remember(&mut self, value: &str) {
-        if self.0.len() < Self::MAX && value.len() <= Self::MAX_LEN {
-            self.0.push(value.into());
+        let v = value.as_bytes();
+        if self.count == Self::MAX || v.is_empty() || v.len() > Self::MAX_LEN {
+            return;
         }
+        let mut slot = Self::slot_of(v);
+        while self.slots[slot] != 0 {
+            slot = (slot + 1) % Self::SLOTS;
+        }
+        self.bytes[self.used..self.used + v.len()].copy_from_slice(v);
+        self.spans[self.count] = (self.used as u16, v.len() as u8);
+        self.used += v.len();
+        self.count += 1;
+        self.slots[slot] = self.count as u8;
     }
 }
 
@@ -165,7 +218,7 @@ impl InspectPolicy {
         body: &[u8],
     ) -> Result<Verdict, BodyRefusal> {
         let mut verdict = Verdict::default();
-        let mut clean = CleanValues::default();
+        let mut clean = CleanValues::new();
         let mut judge = |part: &'static str, name: &str, value: &str, in_header: bool| {
             self.judge(
                 Location { part, name },
@@ -225,11 +278,14 @@ impl InspectPolicy {
         } else {
             self.params.get(at.name)
         };
+        let detectors = narrowed.unwrap_or(&self.detectors);
+        if detectors.is_empty() {
+            return;
+        }
         let remembered = narrowed.is_none() && !in_header && value.len() >= 2;
         if remembered && clean.contains(value) {
             return;
         }
-        let detectors = narrowed.unwrap_or(&self.detectors);
         let found = scan(value, in_header, detectors);
         if found.is_empty() {
             if remembered {
@@ -273,7 +329,7 @@ impl InspectPolicy {
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
-            let mut clean = CleanValues::default();
+            let mut clean = CleanValues::new();
             if body_values(&parts, text.as_bytes(), self, &mut |part, name, value| {
                 self.judge(
                     Location { part, name },
@@ -298,7 +354,7 @@ impl InspectPolicy {
             text,
             false,
             &mut verdict,
-            &mut CleanValues::default(),
+            &mut CleanValues::new(),
         );
         verdict.hits.sort_by_key(|h| h.finding.level);
         verdict
@@ -316,6 +372,45 @@ mod tests {
             .unwrap()
             .into_parts()
             .0
+    }
+
+    /// The table finds exactly the values remembered: values that share the hashed bytes
+    /// (length, first, middle, last) collide and are told apart whole, a probe chain wraps past
+    /// the last slot, and values past the first `MAX` (or longer than `MAX_LEN`) are not kept.
+    #[test]
+    fn clean_values_are_found_only_by_exact_copies() {
+        // `MAX` values of one hash, from a first slot near the table's end: the chain wraps.
+        let shape = |c: u8, i: usize| format!("{}{i:02}m{:02}z", c as char, 99 - i);
+        let first = (b'!'..=b'~')
+            .find(|&c| CleanValues::slot_of(shape(c, 0).as_bytes()) >= CleanValues::SLOTS - 4)
+            .expect("a first byte whose slot is near the end");
+        let colliding: Vec<String> = (0..CleanValues::MAX).map(|i| shape(first, i)).collect();
+        let mut clean = CleanValues::new();
+        for v in &colliding {
+            assert_eq!(
+                CleanValues::slot_of(v.as_bytes()),
+                CleanValues::slot_of(colliding[0].as_bytes())
+            );
+            assert!(!clean.contains(v), "{v}");
+            clean.remember(v);
+        }
+        for v in &colliding {
+            assert!(clean.contains(v), "{v}");
+        }
+        assert!(
+            !clean.contains(&shape(first, 40)),
+            "same hash, never remembered"
+        );
+        assert!(!clean.contains(&colliding[0][..6]));
+        clean.remember("one too many");
+        assert!(!clean.contains("one too many"));
+
+        let mut clean = CleanValues::new();
+        let long = "y".repeat(CleanValues::MAX_LEN + 1);
+        clean.remember(&long);
+        assert!(!clean.contains(&long));
+        clean.remember(&long[1..]);
+        assert!(clean.contains(&long[1..]));
     }
 
     /// Skipping the values already found clean changes no verdict: a repeated attack counts

@@ -359,24 +359,28 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
     }
 }
 
-/// The keys of one JSON object so far: a short list searched in order (most objects have a few
-/// keys), a hash set once it grows (so a large object costs linear time, not quadratic).
+/// How many keys of an object [`Keys`] keeps inline.
+const FEW_KEYS: usize = 8;
+
+/// The keys of one JSON object so far: the first [`FEW_KEYS`] in an array on the stack, searched
+/// in order (most objects have a few keys; no allocation), the rest in a hash set (so a large
+/// object costs linear time, not quadratic).
 #[derive(Default)]
 struct Keys<'de> {
-    few: Vec<Cow<'de, str>>,
+    few: [Cow<'de, str>; FEW_KEYS],
+    len: usize,
     many: HashSet<Cow<'de, str>>,
 }
 
 impl<'de> Keys<'de> {
-    const FEW: usize = 16;
-
     fn contains(&self, k: &str) -> bool {
-        self.few.iter().any(|s| s == k) || self.many.contains(k)
+        self.few[..self.len].iter().any(|s| s == k) || self.many.contains(k)
     }
 
     fn insert(&mut self, k: Cow<'de, str>) {
-        if self.few.len() < Self::FEW {
-            self.few.push(k);
+        if self.len < FEW_KEYS {
+            self.few[self.len] = k;
+            self.len += 1;
         } else {
             self.many.insert(k);
         }
