@@ -391,9 +391,15 @@ pub(super) fn may_be_keyword(word: &[u8]) -> bool {
 
 /// The keyword lists (`IN_*` bits) the upper-cased word `upper` is on; `UNION` is on none.
 pub(super) fn lists_of(upper: &[u8]) -> u8 {
-    if !may_be_keyword(upper) {
-        return 0;
+    if may_be_keyword(upper) {
+        listed(upper)
+    } else {
+        0
     }
+}
+
+/// [`lists_of`] without the shape test, for a word that already passed [`may_be_keyword`].
+pub(super) fn listed(upper: &[u8]) -> u8 {
     KEYWORDS.lists.get(upper).copied().unwrap_or(0)
 }
 

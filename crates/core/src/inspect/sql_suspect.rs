@@ -36,7 +36,7 @@
 
 use super::sql_lex::{
     IN_CLAUSES, IN_DANGEROUS, IN_FUNCS, IN_KWS, IN_LOGIC, IN_OPS, IN_STMTS, MAX_WORD, is_word_byte,
-    lists_of, may_be_keyword,
+    listed, may_be_keyword,
 };
 
 /// Bytes the tokenizer skips between tokens.
@@ -191,17 +191,22 @@ fn word_may_be_sql(s: &[u8], a: usize, e: usize, kw_words: &mut u32) -> bool {
     if continues {
         return false;
     }
-    if !may_be_keyword(&s[a..e]) {
-        return s[a..e].eq_ignore_ascii_case(b"UNION");
+    let word = &s[a..e];
+    // UNION is on no list: the tokenizer reads it on its own.
+    if word.eq_ignore_ascii_case(b"UNION") {
+        return true;
+    }
+    if !may_be_keyword(word) {
+        return false;
     }
     let mut buf = [0u8; MAX_WORD];
     let w = &mut buf[..run];
-    w.copy_from_slice(&s[a..e]);
+    w.copy_from_slice(word);
     w.make_ascii_uppercase();
     let w = &*w;
-    let lists = lists_of(w);
+    let lists = listed(w);
     if lists == 0 {
-        return w == b"UNION";
+        return false;
     }
     if lists & (IN_STMTS | IN_LOGIC | IN_CLAUSES) != 0 || w == b"OUTFILE" || w == b"DUMPFILE" {
         return true;
